@@ -1,0 +1,24 @@
+// Wall-clock timing of device work for benchmarks: warm-up runs, then
+// repeated runs each closed by a device synchronization.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <vector>
+
+namespace muonlab::analysis {
+
+struct Timing {
+  std::vector<double> seconds;  // one per timed run
+  double median() const;
+  double min() const;
+};
+
+// Waits for queued work on `device` (no-op on CPU).
+void synchronize(const torch::Device& device);
+
+Timing time_runs(const std::function<void()>& run, const torch::Device& device, int warmup,
+                 int reps);
+
+}  // namespace muonlab::analysis

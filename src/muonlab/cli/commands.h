@@ -1,0 +1,11 @@
+// Each subcommand registers itself on the root CLI11 app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace muonlab::cli {
+
+void register_version(CLI::App& app);
+void register_bench(CLI::App& app);
+
+}  // namespace muonlab::cli

@@ -1,0 +1,30 @@
+#include "muonlab/core/archive_file.h"
+
+#include "muonlab/core/atomic_file.h"
+#include "muonlab/core/errors.h"
+
+namespace muonlab {
+
+void save_archive_atomically(torch::serialize::OutputArchive& archive,
+                             const std::string& path) {
+  write_file_atomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+}
+
+void read_archive_file(const std::string& path,
+                       const std::function<void(torch::serialize::InputArchive&)>& read) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    fail("cannot read '{}': {}", path, e.what_without_backtrace());
+  }
+  try {
+    read(archive);
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  } catch (const c10::Error& e) {
+    fail("{}: {}", path, e.what_without_backtrace());
+  }
+}
+
+}  // namespace muonlab

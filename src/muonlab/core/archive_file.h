@@ -1,0 +1,20 @@
+// torch::serialize archives on disk: written atomically, and read with
+// errors that name the file.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+
+namespace muonlab {
+
+void save_archive_atomically(torch::serialize::OutputArchive& archive,
+                             const std::string& path);
+
+// Opens `path` and hands the archive to `read`; any muonlab::Error or
+// c10::Error is rethrown as muonlab::Error prefixed with the path.
+void read_archive_file(const std::string& path,
+                       const std::function<void(torch::serialize::InputArchive&)>& read);
+
+}  // namespace muonlab

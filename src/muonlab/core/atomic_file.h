@@ -1,0 +1,16 @@
+// Writes a file so that readers see either the old content or the complete
+// new one, never a half-written file: write to a temporary file beside the
+// target, fsync it, rename it over the target, fsync the directory.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace muonlab {
+
+// `write_to(tmp_path)` writes the content to the path it is given. On any
+// exception the temporary file is removed and the target is left untouched.
+void write_file_atomically(const std::string& path,
+                           const std::function<void(const std::string& tmp_path)>& write_to);
+
+}  // namespace muonlab

@@ -1,0 +1,23 @@
+#include "muonlab/core/version.h"
+
+#include <fmt/format.h>
+
+#include "muonlab/core/torch_compat.h"
+
+namespace muonlab {
+
+std::string version() { return MUONLAB_VERSION; }
+
+std::string build_report() {
+  std::string report = fmt::format("muonlab {}\n", version());
+  report += fmt::format("LibTorch {}\n", compat::torch_version());
+  const bool cuda = torch::cuda::is_available();
+  report += fmt::format("CUDA: {}\n",
+                        cuda ? fmt::format("available, {} device(s)",
+                                           torch::cuda::device_count())
+                             : std::string("not available"));
+  report += fmt::format("CPU threads: {}\n", at::get_num_threads());
+  return report;
+}
+
+}  // namespace muonlab

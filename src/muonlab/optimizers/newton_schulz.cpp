@@ -1,0 +1,135 @@
+#include "muonlab/optimizers/newton_schulz.h"
+
+#include <algorithm>
+
+#include "muonlab/core/errors.h"
+
+namespace muonlab::optim {
+
+const NsCoefficients& NsSchedule::step(int64_t k) const {
+  TORCH_CHECK(!triples.empty(), "NsSchedule '", name, "' has no coefficients");
+  const auto last = static_cast<int64_t>(triples.size()) - 1;
+  return triples[static_cast<size_t>(std::min(k, last))];
+}
+
+bool NsSchedule::operator==(const NsSchedule& o) const {
+  return name == o.name && triples == o.triples && norm_scale == o.norm_scale &&
+         eps == o.eps;
+}
+
+NsSchedule ns_schedule(const std::string& name) {
+  if (name == "jordan") {
+    return {"jordan", {{3.4445, -4.7750, 2.0315}}, 1.0, 1e-7};
+  }
+  if (name == "taylor") {
+    return {"taylor", {{1.875, -1.25, 0.375}}, 1.0, 1e-7};
+  }
+  if (name == "polar_express") {
+    return {"polar_express",
+            {{8.156554524902461, -22.48329292557795, 15.878769915207462},
+             {4.042929935166739, -2.808917465908714, 0.5000178451051316},
+             {3.8916678022926607, -2.772484153217685, 0.5060648178503393},
+             {3.285753657755655, -2.3681294933425376, 0.46449024233003106},
+             {2.3465413258596377, -1.7097828382687081, 0.42323551169305323}},
+            1.02,
+            1e-6};
+  }
+  fail("unknown Newton-Schulz coefficients '{}': expected one of jordan, "
+       "taylor, polar_express, or a list of (a, b, c) triples",
+       name);
+}
+
+NsSchedule ns_schedule_custom(std::vector<NsCoefficients> triples) {
+  if (triples.empty()) fail("custom Newton-Schulz coefficients: the list is empty");
+  return {"custom", std::move(triples), 1.0, 1e-7};
+}
+
+NsDtype parse_ns_dtype(const std::string& name) {
+  if (name == "auto") return NsDtype::kAuto;
+  if (name == "bf16" || name == "bfloat16") return NsDtype::kBFloat16;
+  if (name == "fp32" || name == "float32") return NsDtype::kFloat32;
+  if (name == "fp64" || name == "float64") return NsDtype::kFloat64;
+  fail("unknown Newton-Schulz dtype '{}': expected auto, bf16, fp32 or fp64", name);
+}
+
+std::string to_string(NsDtype dtype) {
+  switch (dtype) {
+    case NsDtype::kAuto: return "auto";
+    case NsDtype::kBFloat16: return "bf16";
+    case NsDtype::kFloat32: return "fp32";
+    case NsDtype::kFloat64: return "fp64";
+  }
+  return "?";
+}
+
+torch::Dtype resolve_ns_dtype(NsDtype dtype, const torch::Device& device) {
+  switch (dtype) {
+    case NsDtype::kAuto: return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+    case NsDtype::kBFloat16: return torch::kBFloat16;
+    case NsDtype::kFloat32: return torch::kFloat32;
+    case NsDtype::kFloat64: return torch::kFloat64;
+  }
+  return torch::kFloat32;
+}
+
+void NewtonSchulzConfig::validate() const {
+  if (steps < 0) fail("ns_steps = {}: expected a count >= 0", steps);
+  if (schedule.triples.empty()) {
+    fail("Newton-Schulz coefficients '{}' list no triple", schedule.name);
+  }
+  const auto listed = static_cast<int64_t>(schedule.triples.size());
+  if (schedule.name == "custom" && listed > 1 && listed != steps) {
+    fail("custom Newton-Schulz coefficients list {} triples but ns_steps = {}: "
+         "give one triple per step, or a single triple to repeat",
+         listed, steps);
+  }
+}
+
+namespace {
+
+// One iteration on a batch X of shape [N, m, n] with m <= n, as fused
+// baddbmm calls: B = b A + c A A, then X = a X + B X.
+torch::Tensor ns_iteration(const torch::Tensor& X, const NsCoefficients& k) {
+  const auto A = torch::bmm(X, X.transpose(1, 2));
+  const auto B = torch::baddbmm(A, A, A, /*beta=*/k.b, /*alpha=*/k.c);
+  return torch::baddbmm(X, B, X, /*beta=*/k.a, /*alpha=*/1.0);
+}
+
+}  // namespace
+
+torch::Tensor newton_schulz(const torch::Tensor& M, const NewtonSchulzConfig& config,
+                            const NsStepObserver& observer) {
+  config.validate();
+  TORCH_CHECK(M.dim() >= 2, "newton_schulz expects a matrix or a batch of "
+              "matrices, got shape ", M.sizes());
+  const auto rows = M.size(-2);
+  const auto cols = M.size(-1);
+  const bool tall = rows > cols;
+  const auto compute_dtype = resolve_ns_dtype(config.dtype, M.device());
+
+  // Flatten batch dimensions and orient every matrix wide (m <= n) so that
+  // A = X X^T is the small m x m Gram matrix.
+  auto X = M.reshape({-1, rows, cols}).to(compute_dtype);
+  if (tall) X = X.transpose(1, 2);
+  const auto norm = X.norm(2, {1, 2}, /*keepdim=*/true);
+  X = X / (norm * config.schedule.norm_scale + config.schedule.eps);
+
+  const auto restore = [&](const torch::Tensor& Y) {
+    auto out = tall ? Y.transpose(1, 2) : Y;
+    return out.reshape(M.sizes());
+  };
+  if (observer) observer(0, restore(X));
+  for (int64_t k = 0; k < config.steps; ++k) {
+    X = ns_iteration(X, config.schedule.step(k));
+    if (observer) observer(k + 1, restore(X));
+  }
+  return restore(X).to(M.scalar_type()).contiguous();
+}
+
+double newton_schulz_flops(int64_t rows, int64_t cols, int64_t steps) {
+  const double m = static_cast<double>(std::min(rows, cols));
+  const double n = static_cast<double>(std::max(rows, cols));
+  return static_cast<double>(steps) * (4.0 * m * m * n + 2.0 * m * m * m);
+}
+
+}  // namespace muonlab::optim

@@ -1,0 +1,77 @@
+// Newton-Schulz orthogonalization NS_K(M) (REFERENCE.md section 1): an
+// approximation of the polar factor msign(M) = U V^T built from matmuls only,
+// so it runs in bf16 on tensor cores. Leading dimensions are batch
+// dimensions: many same-shaped matrices run as one batched matmul.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace muonlab::optim {
+
+// One step X <- a X + (b A + c A A) X with A = X X^T.
+struct NsCoefficients {
+  double a = 0, b = 0, c = 0;
+  bool operator==(const NsCoefficients& o) const {
+    return a == o.a && b == o.b && c == o.c;
+  }
+};
+
+// The coefficients of every step and the input normalization.
+// Step k (0-based) uses triples[min(k, triples.size() - 1)]: a one-triple
+// schedule repeats, and a preset asked for more steps than it lists repeats
+// its last triple (as the Polar Express reference does).
+struct NsSchedule {
+  std::string name;                   // "jordan", "taylor", "polar_express", "custom"
+  std::vector<NsCoefficients> triples;
+  double norm_scale = 1.0;            // X0 = M / (norm_scale * ||M||_F + eps)
+  double eps = 1e-7;
+
+  const NsCoefficients& step(int64_t k) const;
+  bool operator==(const NsSchedule& o) const;
+  bool operator!=(const NsSchedule& o) const { return !(*this == o); }
+};
+
+// Presets by name: "jordan" (default of every Muon implementation),
+// "taylor" (classical quintic, converges to 1), "polar_express".
+// Throws muonlab::Error naming the unknown value and the known ones.
+NsSchedule ns_schedule(const std::string& name);
+
+// A user-given list of triples, one per step.
+NsSchedule ns_schedule_custom(std::vector<NsCoefficients> triples);
+
+// Precision of the NS matmuls. kAuto is bf16 on CUDA and fp32 on CPU,
+// where bf16 matmuls are neither fast nor accurate.
+enum class NsDtype { kAuto, kBFloat16, kFloat32, kFloat64 };
+NsDtype parse_ns_dtype(const std::string& name);  // "auto", "bf16", "fp32", "fp64"
+std::string to_string(NsDtype dtype);
+torch::Dtype resolve_ns_dtype(NsDtype dtype, const torch::Device& device);
+
+struct NewtonSchulzConfig {
+  NsSchedule schedule = ns_schedule("jordan");
+  int64_t steps = 5;
+  NsDtype dtype = NsDtype::kAuto;
+
+  // Throws if steps < 0, or if a custom schedule of several triples does not
+  // list exactly `steps` of them (a silent truncation would be a trap).
+  void validate() const;
+};
+
+// Called after step k (k = 0 is the normalized input) with X in the input's
+// orientation; used by the alignment instrument.
+using NsStepObserver = std::function<void(int64_t k, const torch::Tensor& X)>;
+
+// NS_K of M, shape [..., r, c]. Works on X^T when r > c. Returns a tensor of
+// M's shape and dtype. FLOPs are dominated by 4 m^2 n + 2 m^3 per step and
+// matrix, m = min(r, c), n = max(r, c).
+torch::Tensor newton_schulz(const torch::Tensor& M,
+                            const NewtonSchulzConfig& config,
+                            const NsStepObserver& observer = nullptr);
+
+// Matmul FLOPs of NS_K on one r x c matrix (for benchmarks and MFU).
+double newton_schulz_flops(int64_t rows, int64_t cols, int64_t steps);
+
+}  // namespace muonlab::optim

@@ -1,0 +1,216 @@
+#include "muonlab/optimizers/optimizer_base.h"
+
+#include <set>
+
+#include "muonlab/core/archive_file.h"
+
+namespace muonlab::optim {
+
+namespace {
+
+constexpr const char* kFormat = "muonlab.optimizer_state.v1";
+
+const void* identity(const torch::Tensor& t) { return t.unsafeGetTensorImpl(); }
+
+std::string read_string(torch::serialize::InputArchive& archive, const std::string& key) {
+  c10::IValue value;
+  if (!archive.try_read(key, value) || !value.isString()) {
+    fail("optimizer state lacks the field '{}': not a muonlab optimizer state", key);
+  }
+  return value.toStringRef();
+}
+
+int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key) {
+  c10::IValue value;
+  if (!archive.try_read(key, value) || !value.isInt()) {
+    fail("optimizer state lacks the integer field '{}'", key);
+  }
+  return value.toInt();
+}
+
+}  // namespace
+
+NonFinitePolicy parse_nonfinite_policy(const std::string& name) {
+  if (name == "error") return NonFinitePolicy::kError;
+  if (name == "skip_step") return NonFinitePolicy::kSkipStep;
+  fail("unknown non-finite gradient policy '{}': expected error or skip_step", name);
+}
+
+void OptimizerBase::set_parameter_names(
+    const torch::OrderedDict<std::string, torch::Tensor>& named) {
+  for (const auto& item : named) names_[identity(item.value())] = item.key();
+}
+
+std::string OptimizerBase::parameter_name(const torch::Tensor& param) const {
+  if (auto it = names_.find(identity(param)); it != names_.end()) return it->second;
+  for (size_t g = 0; g < param_groups_.size(); ++g) {
+    const auto& params = param_groups_[g].params();
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (identity(params[i]) == identity(param)) return fmt::format("group{}.param{}", g, i);
+    }
+  }
+  return "<parameter not in this optimizer>";
+}
+
+std::vector<torch::Tensor> OptimizerBase::all_parameters() const {
+  std::vector<torch::Tensor> params;
+  for (const auto& group : param_groups_) {
+    params.insert(params.end(), group.params().begin(), group.params().end());
+  }
+  return params;
+}
+
+torch::Tensor OptimizerBase::first_nonfinite_gradient() const {
+  std::vector<torch::Tensor> with_grad;
+  std::vector<torch::Tensor> finite_flags;
+  for (const auto& p : all_parameters()) {
+    if (!p.grad().defined()) continue;
+    with_grad.push_back(p);
+    finite_flags.push_back(torch::isfinite(p.grad()).all());
+  }
+  if (with_grad.empty()) return {};
+  // One device sync for all parameters; the per-parameter search below runs
+  // only when something is wrong.
+  const auto flags = torch::stack(finite_flags).cpu();
+  if (flags.all().item<bool>()) return {};
+  const auto* ok = flags.data_ptr<bool>();
+  for (size_t i = 0; i < with_grad.size(); ++i) {
+    if (!ok[i]) return with_grad[i];
+  }
+  return {};
+}
+
+bool check_gradients(const std::vector<OptimizerBase*>& optimizers, NonFinitePolicy policy) {
+  for (auto* optimizer : optimizers) {
+    const auto bad = optimizer->first_nonfinite_gradient();
+    if (!bad.defined()) continue;
+    if (policy == NonFinitePolicy::kError) {
+      throw NonFiniteGradientError(fmt::format(
+          "non-finite gradient (NaN or Inf) in parameter '{}' at step {} of {}; "
+          "weights were not changed. Set the non-finite policy to skip_step to "
+          "skip such steps instead",
+          optimizer->parameter_name(bad), optimizer->step_count() + 1, optimizer->kind()));
+    }
+    return false;
+  }
+  return true;
+}
+
+bool OptimizerBase::gradients_finite_or_skip() {
+  if (check_gradients({this}, nonfinite_policy_)) return true;
+  note_skipped_step();
+  return false;
+}
+
+torch::Tensor OptimizerBase::step(LossClosure closure) {
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  if (gradients_finite_or_skip()) apply_update();
+  return loss;
+}
+
+void OptimizerBase::apply_update() {
+  torch::NoGradGuard no_grad;
+  update();
+  ++step_count_;
+}
+
+void OptimizerBase::save(torch::serialize::OutputArchive& archive) const {
+  archive.write("format", c10::IValue(std::string(kFormat)));
+  archive.write("optimizer", c10::IValue(kind()));
+  archive.write("step_count", c10::IValue(step_count_));
+  archive.write("skipped_steps", c10::IValue(skipped_steps_));
+  const auto params = all_parameters();
+  archive.write("num_params", c10::IValue(static_cast<int64_t>(params.size())));
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& p = params[i];
+    torch::serialize::OutputArchive entry(archive.compilation_unit());
+    entry.write("name", c10::IValue(parameter_name(p)));
+    entry.write("shape", torch::tensor(p.sizes().vec(), torch::kInt64), /*is_buffer=*/true);
+    auto it = state_.find(compat::optimizer_state_key(p));
+    const bool has_state = it != state_.end();
+    entry.write("has_state", c10::IValue(has_state));
+    if (has_state) {
+      auto* visitable = dynamic_cast<VisitableParamState*>(it->second.get());
+      TORCH_CHECK(visitable, "optimizer state of ", parameter_name(p), " is not saveable");
+      write_param_state(*visitable, entry);
+    }
+    archive.write("param" + std::to_string(i), entry);
+  }
+}
+
+void OptimizerBase::load(torch::serialize::InputArchive& archive) {
+  if (read_string(archive, "format") != kFormat) {
+    fail("optimizer state has format '{}', expected '{}'", read_string(archive, "format"),
+         kFormat);
+  }
+  const auto saved_kind = read_string(archive, "optimizer");
+  if (saved_kind != kind()) {
+    fail("optimizer state was saved by '{}' and cannot be loaded into '{}'", saved_kind, kind());
+  }
+
+  // Index the saved entries by name.
+  std::map<std::string, torch::serialize::InputArchive> saved;
+  const auto count = read_int(archive, "num_params");
+  for (int64_t i = 0; i < count; ++i) {
+    torch::serialize::InputArchive entry;
+    if (!archive.try_read("param" + std::to_string(i), entry)) {
+      fail("optimizer state is truncated: entry {} of {} is missing", i, count);
+    }
+    saved.emplace(read_string(entry, "name"), std::move(entry));
+  }
+
+  const auto params = all_parameters();
+  std::set<std::string> ours;
+  for (const auto& p : params) ours.insert(parameter_name(p));
+  for (const auto& [name, entry] : saved) {
+    if (!ours.count(name)) {
+      fail("optimizer state holds parameter '{}', which this {} optimizer does not have",
+           name, kind());
+    }
+  }
+
+  // Build the new state aside and swap it in only when all of it is valid.
+  decltype(state_) loaded;
+  for (const auto& p : params) {
+    const auto name = parameter_name(p);
+    auto it = saved.find(name);
+    if (it == saved.end()) fail("optimizer state has no entry for parameter '{}'", name);
+    auto& entry = it->second;
+    torch::Tensor shape;
+    entry.read("shape", shape, /*is_buffer=*/true);
+    const auto saved_shape = std::vector<int64_t>(shape.data_ptr<int64_t>(),
+                                                  shape.data_ptr<int64_t>() + shape.numel());
+    if (c10::IntArrayRef(saved_shape) != p.sizes()) {
+      fail("optimizer state of parameter '{}' was saved for shape {}, but the parameter has "
+           "shape {}",
+           name, shape_string(saved_shape), shape_string(p.sizes()));
+    }
+    c10::IValue has_state;
+    entry.read("has_state", has_state);
+    if (!has_state.toBool()) continue;
+    auto fresh = make_state(p);
+    auto* visitable = dynamic_cast<VisitableParamState*>(fresh.get());
+    TORCH_CHECK(visitable, "optimizer state of ", name, " is not loadable");
+    read_param_state(*visitable, entry, name);
+    loaded.emplace(compat::optimizer_state_key(p), std::move(fresh));
+  }
+  state_ = std::move(loaded);
+  step_count_ = read_int(archive, "step_count");
+  skipped_steps_ = read_int(archive, "skipped_steps");
+}
+
+void OptimizerBase::save_to_file(const std::string& path) const {
+  torch::serialize::OutputArchive archive;
+  save(archive);
+  save_archive_atomically(archive, path);
+}
+
+void OptimizerBase::load_from_file(const std::string& path) {
+  read_archive_file(path, [&](torch::serialize::InputArchive& archive) { load(archive); });
+}
+
+}  // namespace muonlab::optim

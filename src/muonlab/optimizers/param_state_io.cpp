@@ -1,0 +1,68 @@
+#include "muonlab/optimizers/param_state_io.h"
+
+#include "muonlab/core/errors.h"
+
+namespace muonlab::optim {
+
+namespace {
+
+std::string archive_key(const std::string& key) { return "state_" + key; }
+
+class StateWriter : public ParamStateVisitor {
+ public:
+  explicit StateWriter(torch::serialize::OutputArchive& archive) : archive_(archive) {}
+  void tensor(const std::string& key, torch::Tensor& value) override {
+    archive_.write(archive_key(key), value, /*is_buffer=*/true);
+  }
+  void integer(const std::string& key, int64_t& value) override {
+    archive_.write(archive_key(key), c10::IValue(value));
+  }
+
+ private:
+  torch::serialize::OutputArchive& archive_;
+};
+
+class StateReader : public ParamStateVisitor {
+ public:
+  StateReader(torch::serialize::InputArchive& archive, const std::string& param_name)
+      : archive_(archive), param_name_(param_name) {}
+
+  void tensor(const std::string& key, torch::Tensor& value) override {
+    torch::Tensor loaded;
+    if (!archive_.try_read(archive_key(key), loaded, /*is_buffer=*/true)) {
+      fail("optimizer state of parameter '{}' lacks buffer '{}'", param_name_, key);
+    }
+    if (loaded.sizes() != value.sizes()) {
+      fail("optimizer state of parameter '{}': buffer '{}' has shape {}, expected {}",
+           param_name_, key, shape_string(loaded.sizes()), shape_string(value.sizes()));
+    }
+    value = loaded.to(value.options());
+  }
+
+  void integer(const std::string& key, int64_t& value) override {
+    c10::IValue loaded;
+    if (!archive_.try_read(archive_key(key), loaded) || !loaded.isInt()) {
+      fail("optimizer state of parameter '{}' lacks integer '{}'", param_name_, key);
+    }
+    value = loaded.toInt();
+  }
+
+ private:
+  torch::serialize::InputArchive& archive_;
+  const std::string& param_name_;
+};
+
+}  // namespace
+
+void write_param_state(VisitableParamState& state, torch::serialize::OutputArchive& archive) {
+  StateWriter writer(archive);
+  state.visit(writer);
+}
+
+void read_param_state(VisitableParamState& fresh, torch::serialize::InputArchive& archive,
+                      const std::string& param_name) {
+  StateReader reader(archive, param_name);
+  fresh.visit(reader);
+}
+
+}  // namespace muonlab::optim
