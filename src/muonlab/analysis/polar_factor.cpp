@@ -37,6 +37,6 @@ torch::Tensor numerical_rank(const torch::Tensor& M) {
   return nonzero_singular_values(S, M.size(-2), M.size(-1)).sum(-1);
 }
 
-torch::Tensor nuclear_norm(const torch::Tensor& M) { return singular_values(M).sum(-1); }
+torch::Tensor nuclear_norm_of(const torch::Tensor& M) { return singular_values(M).sum(-1); }
 
 }  // namespace muonlab::analysis

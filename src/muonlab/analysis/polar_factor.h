@@ -18,6 +18,6 @@ torch::Tensor singular_values(const torch::Tensor& M);
 torch::Tensor numerical_rank(const torch::Tensor& M);
 
 // Nuclear norm ||M||_* in float64, shape [...].
-torch::Tensor nuclear_norm(const torch::Tensor& M);
+torch::Tensor nuclear_norm_of(const torch::Tensor& M);
 
 }  // namespace muonlab::analysis

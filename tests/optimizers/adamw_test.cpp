@@ -1,0 +1,74 @@
+// muonlab's AdamW against LibTorch's own torch::optim::AdamW.
+#include "muonlab/optimizers/adamw.h"
+
+#include "test_util.h"
+
+namespace muonlab::optim {
+namespace {
+
+std::vector<torch::Tensor> make_params(uint64_t seed) {
+  torch::manual_seed(seed);
+  return {torch::randn({6, 5}, torch::kFloat64).set_requires_grad(true),
+          torch::randn({7}, torch::kFloat64).set_requires_grad(true),
+          torch::randn({3, 2, 4}, torch::kFloat64).set_requires_grad(true)};
+}
+
+TEST(AdamW, MatchesLibTorchAdamWWithTwoGroups) {
+  auto ours = make_params(1);
+  auto theirs = make_params(1);
+  const auto betas = std::make_tuple(0.9, 0.95);
+
+  std::vector<torch::optim::OptimizerParamGroup> our_groups;
+  our_groups.emplace_back(std::vector<torch::Tensor>{ours[0], ours[1]});
+  our_groups.emplace_back(std::vector<torch::Tensor>{ours[2]},
+                          std::make_unique<AdamWOptions>(
+                              AdamWOptions(3e-2).betas(betas).weight_decay(0.0).eps(1e-6)));
+  AdamW adamw(our_groups, AdamWOptions(1e-2).betas(betas).weight_decay(0.1));
+
+  std::vector<torch::optim::OptimizerParamGroup> their_groups;
+  their_groups.emplace_back(std::vector<torch::Tensor>{theirs[0], theirs[1]});
+  their_groups.emplace_back(
+      std::vector<torch::Tensor>{theirs[2]},
+      std::make_unique<torch::optim::AdamWOptions>(
+          torch::optim::AdamWOptions(3e-2).betas(betas).weight_decay(0.0).eps(1e-6)));
+  torch::optim::AdamW reference(their_groups,
+                                torch::optim::AdamWOptions(1e-2).betas(betas).weight_decay(0.1));
+
+  torch::manual_seed(2);
+  for (int step = 0; step < 6; ++step) {
+    for (size_t i = 0; i < ours.size(); ++i) {
+      const auto grad = torch::randn_like(ours[i]);
+      ours[i].mutable_grad() = grad.clone();
+      theirs[i].mutable_grad() = grad.clone();
+    }
+    adamw.step();
+    reference.step();
+  }
+  for (size_t i = 0; i < ours.size(); ++i) {
+    EXPECT_TENSOR_NEAR(ours[i].detach(), theirs[i].detach(), 1e-14);
+  }
+}
+
+TEST(AdamW, WithoutBiasCorrectionTakesTheRawMoments) {
+  // One step from zero moments without bias correction:
+  // m = (1 - b1) g, v = (1 - b2) g^2, step = lr m / (sqrt(v) + eps).
+  auto p = torch::zeros({5}, torch::kFloat64).set_requires_grad(true);
+  const auto g = torch::tensor({1.0, -2.0, 0.5, 3.0, -0.25}, torch::kFloat64);
+  p.mutable_grad() = g.clone();
+  AdamW adamw(std::vector<torch::Tensor>{p},
+              AdamWOptions(0.1).weight_decay(0).bias_correction(false).eps(1e-8));
+  adamw.step();
+  const auto m = 0.1 * g;
+  const auto v = 0.05 * g * g;
+  EXPECT_TENSOR_NEAR(p.detach(), -0.1 * m / (v.sqrt() + 1e-8), 1e-14);
+}
+
+TEST(AdamW, RejectsInvalidOptionsByField) {
+  const std::vector<torch::Tensor> params{torch::randn({3})};
+  const auto message = testing::error_message(
+      [&] { AdamW a(params, AdamWOptions().betas(std::make_tuple(0.9, 1.0))); });
+  EXPECT_NE(message.find("beta2 = 1"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace muonlab::optim

@@ -1,0 +1,199 @@
+// Muon's step against the update written out by hand in float64
+// (REFERENCE.md section 2), for every combination of Nesterov, momentum
+// form, scale rule and weight decay. The reference NS below never
+// transposes: p(X X^T) X = X p(X^T X), so it checks the orientation logic too.
+#include "muonlab/optimizers/muon.h"
+
+#include <cmath>
+#include <tuple>
+
+#include "test_util.h"
+
+namespace muonlab::optim {
+namespace {
+
+using testing::error_message;
+
+torch::Tensor reference_newton_schulz(const torch::Tensor& U, int64_t steps) {
+  const double a = 3.4445, b = -4.7750, c = 2.0315;
+  auto X = U / (U.norm() + 1e-7);
+  for (int64_t k = 0; k < steps; ++k) {
+    const auto A = torch::matmul(X, X.t());
+    X = a * X + torch::matmul(b * A + c * torch::matmul(A, A), X);
+  }
+  return X;
+}
+
+double reference_scale(const std::string& rule, double r, double c) {
+  if (rule == "original") return std::sqrt(std::max(1.0, r / c));
+  if (rule == "match_rms_adamw") return 0.2 * std::sqrt(std::max(r, c));
+  if (rule == "spectral") return std::sqrt(r / c);
+  return 1.0;
+}
+
+struct ReferenceMuon {
+  double lr, mu, wd;
+  bool nesterov, ema;
+  std::string scale_rule;
+  torch::Tensor buffer;
+
+  void step(torch::Tensor& W, const torch::Tensor& G) {
+    if (!buffer.defined()) buffer = torch::zeros_like(W);
+    buffer = ema ? mu * buffer + (1 - mu) * G : mu * buffer + G;
+    torch::Tensor U;
+    if (!nesterov) {
+      U = buffer;
+    } else {
+      U = ema ? G + mu * (buffer - G) : G + mu * buffer;
+    }
+    const auto O = reference_newton_schulz(U, 5);
+    W = W * (1 - lr * wd);
+    W = W - lr * reference_scale(scale_rule, W.size(0), W.size(1)) * O;
+  }
+};
+
+using Combination = std::tuple<bool, std::string, std::string, double>;
+
+class MuonMatchesReference : public ::testing::TestWithParam<Combination> {};
+
+TEST_P(MuonMatchesReference, ThreeSteps) {
+  const auto [nesterov, momentum_form, scale_rule, weight_decay] = GetParam();
+  torch::manual_seed(1);
+  // A wide, a tall and a square matrix, in float64 with fp64 NS.
+  std::vector<torch::Tensor> weights = {torch::randn({12, 20}, torch::kFloat64),
+                                        torch::randn({20, 12}, torch::kFloat64),
+                                        torch::randn({16, 16}, torch::kFloat64)};
+  std::vector<torch::Tensor> params;
+  for (const auto& w : weights) params.push_back(w.clone().set_requires_grad(true));
+
+  const auto options = MuonOptions(0.05)
+                           .momentum(0.9)
+                           .nesterov(nesterov)
+                           .momentum_kind(parse_momentum_kind(momentum_form))
+                           .scale_rule(parse_scale_rule(scale_rule))
+                           .weight_decay(weight_decay)
+                           .ns_dtype(NsDtype::kFloat64);
+  Muon muon(params, options);
+  std::vector<ReferenceMuon> reference(
+      weights.size(),
+      ReferenceMuon{0.05, 0.9, weight_decay, nesterov, momentum_form == "ema", scale_rule, {}});
+
+  for (int step = 0; step < 3; ++step) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto grad = torch::randn_like(weights[i]);
+      params[i].mutable_grad() = grad.clone();
+      reference[i].step(weights[i], grad);
+    }
+    muon.step();
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_TENSOR_NEAR(params[i].detach(), weights[i], 1e-10);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllOptions, MuonMatchesReference,
+    ::testing::Combine(::testing::Bool(), ::testing::Values("sum", "ema"),
+                       ::testing::Values("original", "match_rms_adamw", "spectral", "none"),
+                       ::testing::Values(0.0, 0.1)));
+
+std::vector<torch::Tensor> mixed_shapes(uint64_t seed) {
+  torch::manual_seed(seed);
+  std::vector<torch::Tensor> params;
+  for (const auto& shape : std::vector<std::vector<int64_t>>{
+           {8, 24}, {24, 8}, {8, 24}, {16, 16}, {16, 16}, {10, 6}}) {
+    auto p = torch::randn(shape, torch::kFloat64).set_requires_grad(true);
+    p.mutable_grad() = torch::randn(shape, torch::kFloat64);
+    params.push_back(p);
+  }
+  return params;
+}
+
+TEST(Muon, BatchedEqualsPerParameterLoop) {
+  auto batched_params = mixed_shapes(2);
+  auto looped_params = mixed_shapes(2);
+  const auto options = MuonOptions(0.02).ns_dtype(NsDtype::kFloat64);
+  Muon batched(batched_params, MuonOptions(options).batch_same_shapes(true));
+  Muon looped(looped_params, MuonOptions(options).batch_same_shapes(false));
+  for (int step = 0; step < 2; ++step) {
+    batched.step();
+    looped.step();
+  }
+  for (size_t i = 0; i < batched_params.size(); ++i) {
+    EXPECT_TENSOR_NEAR(batched_params[i].detach(), looped_params[i].detach(), 1e-12);
+  }
+}
+
+TEST(Muon, EachParamGroupUsesItsOwnOptions) {
+  torch::manual_seed(3);
+  auto fast = torch::randn({8, 8}, torch::kFloat64).set_requires_grad(true);
+  auto slow = fast.detach().clone().set_requires_grad(true);
+  const auto grad = torch::randn({8, 8}, torch::kFloat64);
+  fast.mutable_grad() = grad.clone();
+  slow.mutable_grad() = grad.clone();
+  const auto before = fast.detach().clone();
+
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<torch::Tensor>{fast},
+                      std::make_unique<MuonOptions>(
+                          MuonOptions(0.1).weight_decay(0).ns_dtype(NsDtype::kFloat64)));
+  groups.emplace_back(std::vector<torch::Tensor>{slow});  // takes the defaults
+  Muon muon(groups, MuonOptions(0.01).weight_decay(0).ns_dtype(NsDtype::kFloat64));
+  muon.step();
+  // Same gradient, same direction: the steps differ by the lr ratio alone.
+  EXPECT_TENSOR_NEAR((fast.detach() - before) / 0.1, (slow.detach() - before) / 0.01, 1e-12);
+  EXPECT_GT((fast.detach() - before).abs().max().item<double>(), 0.0);
+}
+
+TEST(Muon, RejectsNonMatrixParameterByName) {
+  torch::OrderedDict<std::string, torch::Tensor> named;
+  named.insert("blocks.0.attn.weight", torch::randn({4, 4}));
+  named.insert("blocks.0.ln.weight", torch::randn({4}));
+  const auto message = error_message([&] { Muon muon(named); });
+  EXPECT_NE(message.find("'blocks.0.ln.weight'"), std::string::npos) << message;
+  EXPECT_NE(message.find("2-D"), std::string::npos) << message;
+}
+
+TEST(Muon, RejectsParametersMarkedForAdamWByName) {
+  std::vector<TaggedParam> tagged = {{"wte.weight", torch::randn({50, 8}), ParamRole::kEmbedding},
+                                     {"h.0.fc.weight", torch::randn({8, 8}), ParamRole::kMlp}};
+  auto message = error_message([&] { Muon muon(tagged); });
+  EXPECT_NE(message.find("'wte.weight'"), std::string::npos) << message;
+  EXPECT_NE(message.find("embedding"), std::string::npos) << message;
+
+  tagged = {{"h.0.fc.weight", torch::randn({8, 8}), ParamRole::kMlp, /*exclude_from_muon=*/true}};
+  message = error_message([&] { Muon muon(tagged); });
+  EXPECT_NE(message.find("exclude_from_muon"), std::string::npos) << message;
+}
+
+TEST(Muon, RejectsInvalidOptionsByField) {
+  const std::vector<torch::Tensor> params{torch::randn({4, 4})};
+  EXPECT_NE(error_message([&] { Muon m(params, MuonOptions().momentum(1.5)); }).find("momentum = 1.5"),
+            std::string::npos);
+  EXPECT_NE(error_message([&] { Muon m(params, MuonOptions(-1.0)); }).find("lr = -1"),
+            std::string::npos);
+  EXPECT_NE(error_message([&] { parse_scale_rule("rms"); }).find("'rms'"), std::string::npos);
+}
+
+TEST(Muon, DefaultsFollowTorchOptimMuon) {
+  const MuonOptions defaults;
+  EXPECT_DOUBLE_EQ(defaults.lr(), 1e-3);
+  EXPECT_DOUBLE_EQ(defaults.momentum(), 0.95);
+  EXPECT_DOUBLE_EQ(defaults.weight_decay(), 0.1);
+  EXPECT_TRUE(defaults.nesterov());
+  EXPECT_EQ(defaults.ns_steps(), 5);
+  EXPECT_EQ(defaults.ns_coefficients().name, "jordan");
+  EXPECT_EQ(defaults.scale_rule(), ScaleRule::kOriginal);
+}
+
+TEST(Muon, SkipsParametersWithoutGradient) {
+  auto p = torch::randn({4, 6}).set_requires_grad(true);
+  const auto before = p.detach().clone();
+  Muon muon(std::vector<torch::Tensor>{p});
+  muon.step();
+  EXPECT_TRUE(torch::equal(p.detach(), before));
+  EXPECT_EQ(muon.state().size(), 0u);
+}
+
+}  // namespace
+}  // namespace muonlab::optim

@@ -1,0 +1,186 @@
+// Newton-Schulz against independent references: NS acts on each singular
+// value separately, so the matrix result must match the scalar polynomial
+// iteration applied to the input's singular values (computed here with
+// plain doubles), and enough 'taylor' steps must reach the SVD polar factor.
+#include "muonlab/optimizers/newton_schulz.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "muonlab/analysis/polar_factor.h"
+#include "test_util.h"
+
+namespace muonlab::optim {
+namespace {
+
+using analysis::polar_factor;
+using analysis::singular_values;
+using testing::error_message;
+using testing::ill_conditioned;
+using testing::random_matrix;
+
+NewtonSchulzConfig config_of(const std::string& preset, int64_t steps,
+                             NsDtype dtype = NsDtype::kFloat64) {
+  NewtonSchulzConfig config;
+  config.schedule = ns_schedule(preset);
+  config.steps = steps;
+  config.dtype = dtype;
+  return config;
+}
+
+// The scalar map sigma -> p_K(... p_1(sigma / (scale ||M||_F + eps))) in doubles.
+std::vector<double> scalar_iteration(const torch::Tensor& M, const NewtonSchulzConfig& config) {
+  const auto s = singular_values(M).contiguous();
+  const double frob = M.to(torch::kFloat64).norm().item<double>();
+  std::vector<double> out;
+  for (int64_t i = 0; i < s.numel(); ++i) {
+    double x = s[i].item<double>() / (config.schedule.norm_scale * frob + config.schedule.eps);
+    for (int64_t k = 0; k < config.steps; ++k) {
+      const auto& t = config.schedule.step(k);
+      x = t.a * x + t.b * x * x * x + t.c * x * x * x * x * x;
+    }
+    out.push_back(x);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<double> sorted_singular_values(const torch::Tensor& M) {
+  const auto s = singular_values(M).contiguous();
+  std::vector<double> out(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void expect_matches_scalar_iteration(const torch::Tensor& M, const NewtonSchulzConfig& config) {
+  const auto expected = scalar_iteration(M, config);
+  const auto actual = sorted_singular_values(newton_schulz(M, config));
+  ASSERT_EQ(expected.size(), actual.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_NEAR(actual[i], expected[i], 1e-9) << "singular value " << i;
+  }
+}
+
+TEST(NewtonSchulz, SingularValuesFollowTheScalarPolynomial) {
+  for (const auto* preset : {"jordan", "taylor", "polar_express"}) {
+    SCOPED_TRACE(preset);
+    expect_matches_scalar_iteration(random_matrix(24, 40, 1), config_of(preset, 5));
+    expect_matches_scalar_iteration(ill_conditioned(40, 24, 1e4, 2), config_of(preset, 5));
+  }
+}
+
+// The known band of 'jordan' after 5 steps is about [0.68, 1.21] for every
+// singular value at least 2e-3 of the Frobenius norm; smaller ones are still
+// on their way up but never overshoot.
+void expect_jordan_band(const torch::Tensor& M) {
+  const auto s_in = singular_values(M) / M.norm().item<double>();
+  const auto s_out = singular_values(newton_schulz(M, config_of("jordan", 5)));
+  for (int64_t i = 0; i < s_in.numel(); ++i) {
+    const double in = s_in[i].item<double>();
+    const double out = s_out[i].item<double>();
+    EXPECT_LE(out, 1.21) << "input singular value " << in;
+    if (in >= 2e-3) {
+      EXPECT_GE(out, 0.68) << "input singular value " << in;
+    }
+  }
+}
+
+TEST(NewtonSchulz, JordanLandsInItsBandOnRandomMatrices) {
+  expect_jordan_band(random_matrix(64, 128, 3));
+  expect_jordan_band(random_matrix(128, 64, 4));
+  expect_jordan_band(random_matrix(96, 96, 5));
+}
+
+TEST(NewtonSchulz, JordanLandsInItsBandOnIllConditionedMatrices) {
+  const auto M = ill_conditioned(64, 96, 1e4, 6);
+  const auto s = singular_values(M);
+  EXPECT_NEAR((s[0] / s[-1]).item<double>(), 1e4, 1e-3 * 1e4);
+  expect_jordan_band(M);
+}
+
+TEST(NewtonSchulz, TaylorConvergesToThePolarFactor) {
+  const auto M = random_matrix(32, 48, 7);
+  const auto target = polar_factor(M);
+  double previous_error = 1e300;
+  // Strictly better each step until machine precision (about step 8 here).
+  for (int64_t steps = 1; steps <= 6; ++steps) {
+    const double error = testing::max_abs_diff(newton_schulz(M, config_of("taylor", steps)), target);
+    EXPECT_LT(error, previous_error) << steps << " steps";
+    previous_error = error;
+  }
+  EXPECT_LT(testing::max_abs_diff(newton_schulz(M, config_of("taylor", 24)), target), 1e-12);
+  const auto s = singular_values(newton_schulz(M, config_of("taylor", 24)));
+  EXPECT_TENSOR_NEAR(s, torch::ones_like(s), 1e-10);
+}
+
+TEST(NewtonSchulz, BatchedEqualsLooped) {
+  torch::manual_seed(8);
+  const auto batch = torch::randn({2, 3, 20, 36}, torch::kFloat64);
+  const auto config = config_of("jordan", 5);
+  const auto batched = newton_schulz(batch, config);
+  ASSERT_EQ(batched.sizes(), batch.sizes());
+  for (int64_t i = 0; i < 2; ++i) {
+    for (int64_t j = 0; j < 3; ++j) {
+      EXPECT_TENSOR_NEAR(batched[i][j], newton_schulz(batch[i][j], config), 1e-12);
+    }
+  }
+}
+
+TEST(NewtonSchulz, TallMatrixIsTheTransposeOfItsWideTwin) {
+  const auto M = random_matrix(50, 20, 9);
+  const auto config = config_of("jordan", 5);
+  EXPECT_TENSOR_NEAR(newton_schulz(M, config), newton_schulz(M.t(), config).t(), 1e-12);
+}
+
+TEST(NewtonSchulz, KeepsInputDtypeAndBf16StaysClose) {
+  const auto M = random_matrix(32, 64, 10, torch::kFloat32);
+  const auto fp32 = newton_schulz(M, config_of("jordan", 5, NsDtype::kFloat32));
+  const auto bf16 = newton_schulz(M, config_of("jordan", 5, NsDtype::kBFloat16));
+  EXPECT_EQ(fp32.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(bf16.scalar_type(), torch::kFloat32);
+  EXPECT_LT(testing::max_abs_diff(fp32, bf16), 0.05);
+  EXPECT_GT(testing::max_abs_diff(fp32, bf16), 0.0) << "bf16 must really compute in bf16";
+}
+
+TEST(NewtonSchulz, CustomTriplesEqualTheSamePreset) {
+  const auto M = random_matrix(16, 24, 11);
+  const auto jordan = ns_schedule("jordan").triples.front();
+  NewtonSchulzConfig custom;
+  custom.schedule = ns_schedule_custom({jordan, jordan, jordan});
+  custom.steps = 3;
+  custom.dtype = NsDtype::kFloat64;
+  EXPECT_TENSOR_NEAR(newton_schulz(M, custom), newton_schulz(M, config_of("jordan", 3)), 0.0);
+}
+
+TEST(NewtonSchulz, ZeroStepsReturnsTheNormalizedInput) {
+  const auto M = random_matrix(8, 12, 12);
+  EXPECT_TENSOR_NEAR(newton_schulz(M, config_of("jordan", 0)), M / (M.norm() + 1e-7), 1e-15);
+}
+
+TEST(NewtonSchulz, RejectsBadSettingsByName) {
+  EXPECT_NE(error_message([] { ns_schedule("jordon"); }).find("'jordon'"), std::string::npos);
+  NewtonSchulzConfig custom;
+  custom.schedule = ns_schedule_custom({{1, 0, 0}, {1, 0, 0}});
+  custom.steps = 5;
+  const auto message = error_message([&] { custom.validate(); });
+  EXPECT_NE(message.find("2 triples"), std::string::npos) << message;
+  EXPECT_NE(message.find("ns_steps = 5"), std::string::npos) << message;
+  EXPECT_NE(error_message([] { parse_ns_dtype("fp16"); }).find("'fp16'"), std::string::npos);
+}
+
+TEST(NewtonSchulz, PolarExpressRepeatsItsLastTripleBeyondFiveSteps) {
+  const auto schedule = ns_schedule("polar_express");
+  EXPECT_EQ(schedule.triples.size(), 5u);
+  EXPECT_EQ(schedule.step(7), schedule.triples.back());
+  EXPECT_DOUBLE_EQ(schedule.norm_scale, 1.02);
+}
+
+TEST(NewtonSchulz, FlopCountMatchesTheThreeMatmuls) {
+  // Per step on a wide m x n matrix: X X^T (2 m m n), A A (2 m^3), B X (2 m m n).
+  EXPECT_DOUBLE_EQ(newton_schulz_flops(768, 3072, 1), 4.0 * 768 * 768 * 3072 + 2.0 * 768 * 768 * 768);
+  EXPECT_DOUBLE_EQ(newton_schulz_flops(3072, 768, 5), newton_schulz_flops(768, 3072, 5));
+}
+
+}  // namespace
+}  // namespace muonlab::optim

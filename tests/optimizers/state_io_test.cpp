@@ -1,0 +1,161 @@
+// Optimizer state files: an exact round trip (the resumed optimizer takes
+// bit-identical steps), and mismatches refused by name with nothing changed.
+#include <filesystem>
+#include <fstream>
+
+#include "muonlab/optimizers/hybrid.h"
+#include "test_util.h"
+#include "tiny_model.h"
+
+namespace muonlab::optim {
+namespace {
+
+using testing::error_message;
+
+const MuonOptions kMuon = MuonOptions(0.02);
+const AdamWOptions kAdamW = AdamWOptions(1e-2);
+
+class StateFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("muonlab_state_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  std::filesystem::path dir_;
+};
+
+void train(testing::TinyModel& model, MuonWithAuxAdamW& optimizer, int steps, uint64_t seed) {
+  for (int step = 0; step < steps; ++step) {
+    optimizer.zero_grad();
+    model->loss(testing::tiny_batch(seed + step)).backward();
+    optimizer.step();
+  }
+}
+
+void copy_weights(testing::TinyModel& from, testing::TinyModel& to) {
+  torch::NoGradGuard no_grad;
+  const auto source = from->named_parameters();
+  for (auto& item : to->named_parameters()) item.value().copy_(source[item.key()]);
+}
+
+TEST_F(StateFiles, ResumedHybridStepsBitForBit) {
+  auto model = testing::make_tiny_model(1);
+  MuonWithAuxAdamW optimizer(model->named_parameters(), kMuon, kAdamW);
+  train(model, optimizer, 3, 100);
+  optimizer.save_to_file(path("opt.pt"));
+
+  // A fresh model and optimizer resume from the saved weights and state.
+  auto resumed_model = testing::make_tiny_model(2);
+  copy_weights(model, resumed_model);
+  MuonWithAuxAdamW resumed(resumed_model->named_parameters(), kMuon, kAdamW);
+  resumed.load_from_file(path("opt.pt"));
+  EXPECT_EQ(resumed.step_count(), 3);
+
+  train(model, optimizer, 2, 200);
+  train(resumed_model, resumed, 2, 200);
+  const auto expected = model->named_parameters();
+  for (const auto& item : resumed_model->named_parameters()) {
+    EXPECT_TRUE(torch::equal(item.value(), expected[item.key()])) << item.key();
+  }
+}
+
+TEST_F(StateFiles, MomentumBuffersRoundTripExactly) {
+  torch::manual_seed(3);
+  auto p = torch::randn({6, 10}).set_requires_grad(true);
+  p.mutable_grad() = torch::randn({6, 10});
+  torch::OrderedDict<std::string, torch::Tensor> named;
+  named.insert("w", p);
+  Muon muon(named, kMuon);
+  muon.step();
+  muon.save_to_file(path("muon.pt"));
+
+  Muon loaded(named, kMuon);
+  loaded.load_from_file(path("muon.pt"));
+  const auto key = compat::optimizer_state_key(p);
+  const auto& saved = static_cast<MuonParamState&>(*muon.state().at(key));
+  const auto& restored = static_cast<MuonParamState&>(*loaded.state().at(key));
+  EXPECT_TRUE(torch::equal(saved.momentum_buffer(), restored.momentum_buffer()));
+  EXPECT_EQ(restored.step(), 1);
+}
+
+TEST_F(StateFiles, RefusesAMismatchedShapeByNameAndKeepsItsState) {
+  auto model = testing::make_tiny_model(1);
+  MuonWithAuxAdamW optimizer(model->named_parameters(), kMuon, kAdamW);
+  train(model, optimizer, 1, 100);
+  optimizer.save_to_file(path("opt.pt"));
+
+  // A wider model has the same names with other shapes.
+  torch::manual_seed(4);
+  testing::TinyModel wider(/*vocab=*/32, /*d=*/12, /*context=*/8);
+  wider->to(torch::kFloat64);
+  MuonWithAuxAdamW other(wider->named_parameters(), kMuon, kAdamW);
+  train(wider, other, 1, 100);
+  torch::serialize::OutputArchive before;
+  other.save(before);
+  std::ostringstream before_bytes;
+  before.save_to(before_bytes);
+
+  const auto message = error_message([&] { other.load_from_file(path("opt.pt")); });
+  EXPECT_NE(message.find(path("opt.pt")), std::string::npos) << message;
+  EXPECT_NE(message.find("shape"), std::string::npos) << message;
+  EXPECT_NE(message.find("h0.c_attn.weight"), std::string::npos) << message;
+
+  torch::serialize::OutputArchive after;
+  other.save(after);
+  std::ostringstream after_bytes;
+  after.save_to(after_bytes);
+  EXPECT_EQ(before_bytes.str(), after_bytes.str()) << "a refused load changed the state";
+}
+
+TEST_F(StateFiles, RefusesMissingAndExtraParametersByName) {
+  torch::OrderedDict<std::string, torch::Tensor> two, one;
+  auto a = torch::randn({4, 4}).set_requires_grad(true);
+  auto b = torch::randn({4, 4}).set_requires_grad(true);
+  two.insert("layer.a", a);
+  two.insert("layer.b", b);
+  one.insert("layer.a", a);
+  Muon small(one, kMuon);
+  small.save_to_file(path("one.pt"));
+  Muon big(two, kMuon);
+  big.save_to_file(path("two.pt"));
+
+  auto message = error_message([&] { big.load_from_file(path("one.pt")); });
+  EXPECT_NE(message.find("no entry for parameter 'layer.b'"), std::string::npos) << message;
+  message = error_message([&] { small.load_from_file(path("two.pt")); });
+  EXPECT_NE(message.find("'layer.b'"), std::string::npos) << message;
+}
+
+TEST_F(StateFiles, RefusesAnotherOptimizersState) {
+  const std::vector<torch::Tensor> params{torch::randn({4, 4})};
+  AdamW(params, kAdamW).save_to_file(path("adamw.pt"));
+  Muon muon(params, kMuon);
+  const auto message = error_message([&] { muon.load_from_file(path("adamw.pt")); });
+  EXPECT_NE(message.find("saved by 'adamw'"), std::string::npos) << message;
+}
+
+TEST_F(StateFiles, RefusesACorruptFileNamingIt) {
+  std::ofstream(path("garbage.pt")) << "not a state file";
+  Muon muon(std::vector<torch::Tensor>{torch::randn({4, 4})}, kMuon);
+  const auto message = error_message([&] { muon.load_from_file(path("garbage.pt")); });
+  EXPECT_NE(message.find(path("garbage.pt")), std::string::npos) << message;
+}
+
+TEST_F(StateFiles, AFailedSaveLeavesThePreviousFile) {
+  Muon muon(std::vector<torch::Tensor>{torch::randn({4, 4})}, kMuon);
+  muon.save_to_file(path("opt.pt"));
+  const auto size = std::filesystem::file_size(path("opt.pt"));
+  // A directory where the temporary file would go makes the write fail.
+  std::filesystem::create_directories(path("opt.pt") + ".tmp." + std::to_string(::getpid()));
+  EXPECT_THROW(muon.save_to_file(path("opt.pt")), std::exception);
+  EXPECT_EQ(std::filesystem::file_size(path("opt.pt")), size);
+  Muon reloaded(std::vector<torch::Tensor>{torch::randn({4, 4})}, kMuon);
+  EXPECT_NO_THROW(reloaded.load_from_file(path("opt.pt")));
+}
+
+}  // namespace
+}  // namespace muonlab::optim
