@@ -74,6 +74,7 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
   report.device = config.device.str();
   report.ns_dtype = c10::toString(dtype);
   report.layers = config.layers;
+  report.d_model = config.d_model;
   report.matrices = static_cast<int64_t>(params.size());
   for (const auto& p : params) report.parameters += p.numel();
   report.matmul_gflops = plain_matmul_gflops(config, dtype);
@@ -103,9 +104,9 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
 
 std::string format_optim_bench(const OptimBenchReport& report) {
   std::string out = fmt::format(
-      "optimizer step on GPT-2 small matrices: {} layers, {} matrices, {:.1f}M parameters\n"
+      "optimizer step on GPT-2 matrices of width {}: {} layers, {} matrices, {:.1f}M parameters\n"
       "device {}, NS dtype {}; plain batched matmul (X X^T, MLP shapes): {:.1f} GFLOP/s\n",
-      report.layers, report.matrices, report.parameters / 1e6, report.device, report.ns_dtype,
+      report.d_model, report.layers, report.matrices, report.parameters / 1e6, report.device, report.ns_dtype,
       report.matmul_gflops);
   out += fmt::format("{:<28} {:>12} {:>10} {:>10} {:>10} {:>9}\n", "optimizer", "ms/step",
                      "NS GFLOP", "GFLOP/s", "of matmul", "vs loop");

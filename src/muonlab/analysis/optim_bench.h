@@ -38,6 +38,7 @@ struct OptimBenchReport {
   std::string device;
   std::string ns_dtype;
   int64_t layers = 0;
+  int64_t d_model = 0;
   int64_t matrices = 0;
   int64_t parameters = 0;
   double matmul_gflops = 0;  // the ceiling

@@ -13,6 +13,7 @@ struct BenchOptimArgs {
   std::string device = "all";
   std::string ns_dtype = "auto";
   int64_t layers = 12;
+  int64_t d_model = 768;
   int64_t ns_steps = 5;
   int warmup = 1;
   int reps = 3;
@@ -39,6 +40,7 @@ void run_bench_optim(const BenchOptimArgs& args) {
     analysis::OptimBenchConfig config;
     config.device = device;
     config.layers = args.layers;
+    config.d_model = args.d_model;
     config.ns_steps = args.ns_steps;
     config.ns_dtype = optim::parse_ns_dtype(args.ns_dtype);
     config.warmup = args.warmup;
@@ -59,6 +61,9 @@ void register_bench(CLI::App& app) {
   optim->add_option("--device", args->device, "cpu, cuda, or all available")
       ->capture_default_str();
   optim->add_option("--layers", args->layers, "transformer blocks of matrices")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  optim->add_option("--d-model", args->d_model, "width (768 is GPT-2 small; smaller for smoke tests)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   optim->add_option("--ns-steps", args->ns_steps, "Newton-Schulz steps K")
