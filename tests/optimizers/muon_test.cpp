@@ -113,8 +113,8 @@ TEST(Muon, BatchedEqualsPerParameterLoop) {
   auto batched_params = mixed_shapes(2);
   auto looped_params = mixed_shapes(2);
   const auto options = MuonOptions(0.02).ns_dtype(NsDtype::kFloat64);
-  Muon batched(batched_params, MuonOptions(options).batch_same_shapes(true));
-  Muon looped(looped_params, MuonOptions(options).batch_same_shapes(false));
+  Muon batched(batched_params, MuonOptions(options).ns_batching(NsBatching::kAlways));
+  Muon looped(looped_params, MuonOptions(options).ns_batching(NsBatching::kNever));
   for (int step = 0; step < 2; ++step) {
     batched.step();
     looped.step();
@@ -184,6 +184,21 @@ TEST(Muon, DefaultsFollowTorchOptimMuon) {
   EXPECT_EQ(defaults.ns_steps(), 5);
   EXPECT_EQ(defaults.ns_coefficients().name, "jordan");
   EXPECT_EQ(defaults.scale_rule(), ScaleRule::kOriginal);
+  EXPECT_EQ(defaults.ns_batching(), NsBatching::kAuto);
+}
+
+TEST(Muon, RecordsTheScaledUpdateOfTheLastStep) {
+  torch::manual_seed(4);
+  auto p = torch::randn({6, 10}, torch::kFloat64).set_requires_grad(true);
+  p.mutable_grad() = torch::randn({6, 10}, torch::kFloat64);
+  const auto before = p.detach().clone();
+  Muon muon(std::vector<torch::Tensor>{p},
+            MuonOptions(0.1).weight_decay(0.5).ns_dtype(NsDtype::kFloat64));
+  muon.record_updates(true);
+  muon.step();
+  // W' = W (1 - lr wd) - lr * update  =>  update = (W (1 - lr wd) - W') / lr.
+  const auto expected = (before * (1 - 0.1 * 0.5) - p.detach()) / 0.1;
+  EXPECT_TENSOR_NEAR(muon.last_update(p), expected, 1e-12);
 }
 
 TEST(Muon, SkipsParametersWithoutGradient) {

@@ -37,6 +37,15 @@ void train(testing::TinyModel& model, MuonWithAuxAdamW& optimizer, int steps, ui
   }
 }
 
+// The whole optimizer state as bytes, to compare before and after.
+std::string state_bytes(const MuonWithAuxAdamW& optimizer) {
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
 void copy_weights(testing::TinyModel& from, testing::TinyModel& to) {
   torch::NoGradGuard no_grad;
   const auto source = from->named_parameters();
@@ -95,21 +104,41 @@ TEST_F(StateFiles, RefusesAMismatchedShapeByNameAndKeepsItsState) {
   wider->to(torch::kFloat64);
   MuonWithAuxAdamW other(wider->named_parameters(), kMuon, kAdamW);
   train(wider, other, 1, 100);
-  torch::serialize::OutputArchive before;
-  other.save(before);
-  std::ostringstream before_bytes;
-  before.save_to(before_bytes);
+  const auto before = state_bytes(other);
 
   const auto message = error_message([&] { other.load_from_file(path("opt.pt")); });
   EXPECT_NE(message.find(path("opt.pt")), std::string::npos) << message;
   EXPECT_NE(message.find("shape"), std::string::npos) << message;
   EXPECT_NE(message.find("h0.c_attn.weight"), std::string::npos) << message;
 
-  torch::serialize::OutputArchive after;
-  other.save(after);
-  std::ostringstream after_bytes;
-  after.save_to(after_bytes);
-  EXPECT_EQ(before_bytes.str(), after_bytes.str()) << "a refused load changed the state";
+  EXPECT_EQ(state_bytes(other), before) << "a refused load changed the state";
+}
+
+TEST_F(StateFiles, HybridRestoresItsMuonPartWhenTheAdamWPartIsRefused) {
+  auto model = testing::make_tiny_model(1);
+  MuonWithAuxAdamW optimizer(model->named_parameters(), kMuon, kAdamW);
+  train(model, optimizer, 2, 100);
+  optimizer.save_to_file(path("opt.pt"));
+
+  // A larger vocabulary: the Muon matrices match, the embeddings do not, so
+  // the Muon part loads and the AdamW part is refused afterwards.
+  torch::manual_seed(5);
+  testing::TinyModel other_model(/*vocab=*/40, /*d=*/8, /*context=*/8);
+  other_model->to(torch::kFloat64);
+  MuonWithAuxAdamW other(other_model->named_parameters(), kMuon, kAdamW);
+  for (int step = 0; step < 1; ++step) {
+    other.zero_grad();
+    torch::manual_seed(6);
+    other_model->loss(torch::randint(0, 40, {4, 8}, torch::kLong)).backward();
+    other.step();
+  }
+  const auto before = state_bytes(other);
+
+  const auto message = error_message([&] { other.load_from_file(path("opt.pt")); });
+  EXPECT_NE(message.find("'wte.weight'"), std::string::npos) << message;
+
+  EXPECT_EQ(state_bytes(other), before) << "the Muon part stayed loaded";
+  EXPECT_EQ(other.step_count(), 1);
 }
 
 TEST_F(StateFiles, RefusesMissingAndExtraParametersByName) {

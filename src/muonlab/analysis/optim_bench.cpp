@@ -72,22 +72,22 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
 
   OptimBenchReport report;
   report.device = config.device.str();
-  report.ns_dtype = c10::toString(dtype);
+  report.ns_dtype = dtype == torch::kBFloat16 ? "bf16" : dtype == torch::kFloat64 ? "fp64" : "fp32";
   report.layers = config.layers;
   report.d_model = config.d_model;
   report.matrices = static_cast<int64_t>(params.size());
   for (const auto& p : params) report.parameters += p.numel();
   report.matmul_gflops = plain_matmul_gflops(config, dtype);
 
-  auto muon_options = [&](bool batched) {
+  auto muon_options = [&](optim::NsBatching batching) {
     return optim::MuonOptions(0.02)
         .ns_steps(config.ns_steps)
         .ns_dtype(config.ns_dtype)
         .weight_decay(0)
-        .batch_same_shapes(batched);
+        .ns_batching(batching);
   };
-  optim::Muon batched(params, muon_options(true));
-  optim::Muon looped(params, muon_options(false));
+  optim::Muon batched(params, muon_options(optim::NsBatching::kAlways));
+  optim::Muon looped(params, muon_options(optim::NsBatching::kNever));
   optim::AdamW adamw(params, optim::AdamWOptions(1e-3));
 
   auto loop_row = time_optimizer("muon, per-parameter loop", looped, config, ns_flops,

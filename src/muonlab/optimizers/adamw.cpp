@@ -31,21 +31,9 @@ AdamW::AdamW(const torch::OrderedDict<std::string, torch::Tensor>& named, AdamWO
   validate_options();
 }
 
-namespace {
-
-std::vector<torch::Tensor> tensors_of(const std::vector<TaggedParam>& tagged) {
-  std::vector<torch::Tensor> tensors;
-  for (const auto& p : tagged) tensors.push_back(p.tensor);
-  return tensors;
-}
-
-}  // namespace
-
 AdamW::AdamW(const std::vector<TaggedParam>& tagged, AdamWOptions defaults)
     : OptimizerBase(tensors_of(tagged), std::make_unique<AdamWOptions>(defaults)) {
-  torch::OrderedDict<std::string, torch::Tensor> named;
-  for (const auto& p : tagged) named.insert(p.name, p.tensor);
-  set_parameter_names(named);
+  set_parameter_names(names_of(tagged));
   validate_options();
 }
 

@@ -13,6 +13,13 @@ MomentumKind parse_momentum_kind(const std::string& name) {
 
 std::string to_string(MomentumKind kind) { return kind == MomentumKind::kSum ? "sum" : "ema"; }
 
+NsBatching parse_ns_batching(const std::string& name) {
+  if (name == "auto") return NsBatching::kAuto;
+  if (name == "always") return NsBatching::kAlways;
+  if (name == "never") return NsBatching::kNever;
+  fail("unknown NS batching '{}': expected auto, always or never", name);
+}
+
 ScaleRule parse_scale_rule(const std::string& name) {
   if (name == "original") return ScaleRule::kOriginal;
   if (name == "match_rms_adamw") return ScaleRule::kMatchRmsAdamW;
@@ -91,21 +98,14 @@ Muon::Muon(const torch::OrderedDict<std::string, torch::Tensor>& named, MuonOpti
 
 namespace {
 
-std::vector<torch::Tensor> tensors_of(const std::vector<TaggedParam>& tagged) {
-  std::vector<torch::Tensor> tensors;
+// The tensors of `tagged`, after checking that Muon may take each one.
+std::vector<torch::Tensor> muon_tensors_of(const std::vector<TaggedParam>& tagged) {
   for (const auto& p : tagged) {
     if (auto why = why_not_muon(p); !why.empty()) {
       fail("parameter '{}' cannot be optimized by Muon: {}", p.name, why);
     }
-    tensors.push_back(p.tensor);
   }
-  return tensors;
-}
-
-torch::OrderedDict<std::string, torch::Tensor> names_of(const std::vector<TaggedParam>& tagged) {
-  torch::OrderedDict<std::string, torch::Tensor> named;
-  for (const auto& p : tagged) named.insert(p.name, p.tensor);
-  return named;
+  return tensors_of(tagged);
 }
 
 // Bucket key: matrices that can share one batched NS call have the same
@@ -118,7 +118,9 @@ std::string bucket_key(const torch::Tensor& update, const MuonOptions& options, 
                                 config.schedule.name, config.schedule.norm_scale,
                                 config.schedule.eps);
   for (const auto& t : config.schedule.triples) key += fmt::format("|{},{},{}", t.a, t.b, t.c);
-  if (!options.batch_same_shapes()) key += fmt::format("|alone{}", index);
+  const bool batched = options.ns_batching() == NsBatching::kAlways ||
+                       (options.ns_batching() == NsBatching::kAuto && update.is_cuda());
+  if (!batched) key += fmt::format("|alone{}", index);
   return key;
 }
 
@@ -137,7 +139,7 @@ torch::Tensor momentum_update(torch::Tensor& buffer, const torch::Tensor& grad,
 }  // namespace
 
 Muon::Muon(const std::vector<TaggedParam>& tagged, MuonOptions defaults)
-    : OptimizerBase(tensors_of(tagged), std::make_unique<MuonOptions>(defaults)) {
+    : OptimizerBase(muon_tensors_of(tagged), std::make_unique<MuonOptions>(defaults)) {
   set_parameter_names(names_of(tagged));
   validate_parameters();
 }

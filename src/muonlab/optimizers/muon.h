@@ -33,6 +33,13 @@ ScaleRule parse_scale_rule(const std::string& name);  // "original", "match_rms_
 std::string to_string(ScaleRule rule);
 double scale_factor(ScaleRule rule, int64_t rows, int64_t cols);
 
+// Whether same-shaped matrices share one batched NS call. Batching saves
+// kernel launches on GPUs; on CPU LibTorch's bmm loops over GEMMs anyway and
+// the stacking copies cost 5-20% (docs/benchmarks.md), so kAuto batches on
+// CUDA only. kNever is the per-parameter loop of the Python implementations.
+enum class NsBatching { kAuto, kAlways, kNever };
+NsBatching parse_ns_batching(const std::string& name);  // "auto", "always", "never"
+
 // Defaults follow torch.optim.Muon (lr 1e-3, weight decay 0.1, momentum 0.95,
 // Nesterov, 5 steps of 'jordan', 'original' scale) with the 'ema' momentum
 // form that it and Keller Jordan's implementation use.
@@ -50,9 +57,7 @@ struct MuonOptions : public torch::optim::OptimizerCloneableOptions<MuonOptions>
   // Normalization eps of NS; unset means the coefficient preset's own
   // (1e-7, and 1e-6 for polar_express).
   TORCH_ARG(std::optional<double>, eps) = std::nullopt;
-  // Stack same-shaped matrices into one batched NS call. Off gives the
-  // per-parameter loop of the Python implementations (for benchmarks).
-  TORCH_ARG(bool, batch_same_shapes) = true;
+  TORCH_ARG(NsBatching, ns_batching) = NsBatching::kAuto;
 
  public:
   double get_lr() const override { return lr(); }

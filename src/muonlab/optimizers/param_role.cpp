@@ -85,6 +85,18 @@ std::vector<TaggedParam> tag_parameters(
   return tagged;
 }
 
+std::vector<torch::Tensor> tensors_of(const std::vector<TaggedParam>& tagged) {
+  std::vector<torch::Tensor> tensors;
+  for (const auto& p : tagged) tensors.push_back(p.tensor);
+  return tensors;
+}
+
+torch::OrderedDict<std::string, torch::Tensor> names_of(const std::vector<TaggedParam>& tagged) {
+  torch::OrderedDict<std::string, torch::Tensor> named;
+  for (const auto& p : tagged) named.insert(p.name, p.tensor);
+  return named;
+}
+
 std::string to_string(OptimizerChoice choice) {
   return choice == OptimizerChoice::kMuon ? "muon" : "adamw";
 }

@@ -49,6 +49,10 @@ ParamRole infer_param_role(const std::string& name, const torch::Tensor& tensor)
 std::vector<TaggedParam> tag_parameters(
     const torch::OrderedDict<std::string, torch::Tensor>& named);
 
+// The tensors and the name -> tensor dictionary of tagged parameters.
+std::vector<torch::Tensor> tensors_of(const std::vector<TaggedParam>& tagged);
+torch::OrderedDict<std::string, torch::Tensor> names_of(const std::vector<TaggedParam>& tagged);
+
 enum class OptimizerChoice { kMuon, kAdamW };
 std::string to_string(OptimizerChoice choice);
 
