@@ -60,9 +60,10 @@ struct TinyModelImpl : torch::nn::Module {
 };
 TORCH_MODULE(TinyModel);
 
-inline TinyModel make_tiny_model(uint64_t seed) {
+// Seeded, in float64. tiny_batch() tokens fit any vocab >= 32.
+inline TinyModel make_tiny_model(uint64_t seed, int64_t vocab = 32, int64_t d = 8) {
   torch::manual_seed(seed);
-  TinyModel model(/*vocab=*/32, /*d=*/8, /*context=*/8);
+  TinyModel model(vocab, d, /*context=*/8);
   model->to(torch::kFloat64);
   return model;
 }

@@ -37,6 +37,20 @@ void train(testing::TinyModel& model, MuonWithAuxAdamW& optimizer, int steps, ui
   }
 }
 
+// A seeded tiny model with a hybrid optimizer trained for `steps` steps.
+struct TrainedHybrid {
+  testing::TinyModel model;
+  std::unique_ptr<MuonWithAuxAdamW> optimizer;
+};
+
+TrainedHybrid trained_hybrid(uint64_t seed, int64_t vocab, int64_t d, int steps) {
+  TrainedHybrid trained{testing::make_tiny_model(seed, vocab, d), nullptr};
+  trained.optimizer =
+      std::make_unique<MuonWithAuxAdamW>(trained.model->named_parameters(), kMuon, kAdamW);
+  train(trained.model, *trained.optimizer, steps, 100);
+  return trained;
+}
+
 // The whole optimizer state as bytes, to compare before and after.
 std::string state_bytes(const MuonWithAuxAdamW& optimizer) {
   torch::serialize::OutputArchive archive;
@@ -93,52 +107,33 @@ TEST_F(StateFiles, MomentumBuffersRoundTripExactly) {
 }
 
 TEST_F(StateFiles, RefusesAMismatchedShapeByNameAndKeepsItsState) {
-  auto model = testing::make_tiny_model(1);
-  MuonWithAuxAdamW optimizer(model->named_parameters(), kMuon, kAdamW);
-  train(model, optimizer, 1, 100);
-  optimizer.save_to_file(path("opt.pt"));
+  trained_hybrid(1, /*vocab=*/32, /*d=*/8, 1).optimizer->save_to_file(path("opt.pt"));
 
   // A wider model has the same names with other shapes.
-  torch::manual_seed(4);
-  testing::TinyModel wider(/*vocab=*/32, /*d=*/12, /*context=*/8);
-  wider->to(torch::kFloat64);
-  MuonWithAuxAdamW other(wider->named_parameters(), kMuon, kAdamW);
-  train(wider, other, 1, 100);
-  const auto before = state_bytes(other);
+  auto other = trained_hybrid(4, /*vocab=*/32, /*d=*/12, 1);
+  const auto before = state_bytes(*other.optimizer);
 
-  const auto message = error_message([&] { other.load_from_file(path("opt.pt")); });
+  const auto message = error_message([&] { other.optimizer->load_from_file(path("opt.pt")); });
   EXPECT_NE(message.find(path("opt.pt")), std::string::npos) << message;
   EXPECT_NE(message.find("shape"), std::string::npos) << message;
   EXPECT_NE(message.find("h0.c_attn.weight"), std::string::npos) << message;
 
-  EXPECT_EQ(state_bytes(other), before) << "a refused load changed the state";
+  EXPECT_EQ(state_bytes(*other.optimizer), before) << "a refused load changed the state";
 }
 
 TEST_F(StateFiles, HybridRestoresItsMuonPartWhenTheAdamWPartIsRefused) {
-  auto model = testing::make_tiny_model(1);
-  MuonWithAuxAdamW optimizer(model->named_parameters(), kMuon, kAdamW);
-  train(model, optimizer, 2, 100);
-  optimizer.save_to_file(path("opt.pt"));
+  trained_hybrid(1, /*vocab=*/32, /*d=*/8, 2).optimizer->save_to_file(path("opt.pt"));
 
   // A larger vocabulary: the Muon matrices match, the embeddings do not, so
   // the Muon part loads and the AdamW part is refused afterwards.
-  torch::manual_seed(5);
-  testing::TinyModel other_model(/*vocab=*/40, /*d=*/8, /*context=*/8);
-  other_model->to(torch::kFloat64);
-  MuonWithAuxAdamW other(other_model->named_parameters(), kMuon, kAdamW);
-  for (int step = 0; step < 1; ++step) {
-    other.zero_grad();
-    torch::manual_seed(6);
-    other_model->loss(torch::randint(0, 40, {4, 8}, torch::kLong)).backward();
-    other.step();
-  }
-  const auto before = state_bytes(other);
+  auto other = trained_hybrid(5, /*vocab=*/40, /*d=*/8, 1);
+  const auto before = state_bytes(*other.optimizer);
 
-  const auto message = error_message([&] { other.load_from_file(path("opt.pt")); });
+  const auto message = error_message([&] { other.optimizer->load_from_file(path("opt.pt")); });
   EXPECT_NE(message.find("'wte.weight'"), std::string::npos) << message;
 
-  EXPECT_EQ(state_bytes(other), before) << "the Muon part stayed loaded";
-  EXPECT_EQ(other.step_count(), 1);
+  EXPECT_EQ(state_bytes(*other.optimizer), before) << "the Muon part stayed loaded";
+  EXPECT_EQ(other.optimizer->step_count(), 1);
 }
 
 TEST_F(StateFiles, RefusesMissingAndExtraParametersByName) {
