@@ -42,6 +42,21 @@ inline void zero_grad(torch::optim::Optimizer& optimizer) {
 #endif
 }
 
+// Softmax attention through PyTorch's fused kernels: the public
+// scaled_dot_product_attention from 2.0 on, the private prototype of 1.13
+// before (same math, same default scale 1/sqrt(q.size(-1)), no flash path).
+inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                                  const torch::Tensor& v,
+                                                  const c10::optional<torch::Tensor>& mask,
+                                                  bool is_causal) {
+#if MUONLAB_TORCH_AT_LEAST(2, 0)
+  return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, is_causal);
+#else
+  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0,
+                                                       /*need_attn_weights=*/false, is_causal));
+#endif
+}
+
 inline std::string torch_version() { return TORCH_VERSION; }
 
 }  // namespace muonlab::compat

@@ -46,6 +46,10 @@ bool is_hidden_matrix_role(ParamRole role) {
 
 }  // namespace
 
+std::string to_string(HeadAxis axis) {
+  return axis == HeadAxis::kRows ? "rows" : "cols";
+}
+
 std::string to_string(ParamRole role) {
   for (const auto& [value, name] : kRoleNames) {
     if (value == role) return name;

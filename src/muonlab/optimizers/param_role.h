@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,13 +33,39 @@ enum class ParamRole {
 std::string to_string(ParamRole role);
 ParamRole parse_param_role(const std::string& name);
 
+// Which axis of an attention weight indexes the heads. Q/K/V projections
+// (out x in) stack their heads along the rows; the output projection reads
+// them along its columns.
+enum class HeadAxis { kRows, kCols };
+std::string to_string(HeadAxis axis);
+
+// How the heads of an attention weight are laid out, so that Group Muon can
+// cut a matrix into head blocks without knowing the module. A fused QKV
+// weight has segment_heads = {H, H_kv, H_kv}: its rows are first the H query
+// heads, then the key heads, then the value heads, all of size head_dim.
+struct HeadLayout {
+  int64_t num_heads = 0;  // in total, over all segments
+  int64_t head_dim = 0;
+  HeadAxis axis = HeadAxis::kRows;
+  std::vector<int64_t> segment_heads;  // empty: one segment of num_heads
+
+  // The rows (or columns) [begin, end) of head `head`.
+  int64_t begin_of(int64_t head) const { return head * head_dim; }
+  int64_t end_of(int64_t head) const { return (head + 1) * head_dim; }
+};
+
 // A parameter with its name and role. exclude_from_muon marks a matrix that
-// must go to AdamW although its role would allow Muon.
+// must go to AdamW although its role would allow Muon. Models fill in the
+// head layout of attention weights, the block index, and for MoE experts the
+// expert index; untagged models (tag_parameters) leave them unset.
 struct TaggedParam {
   std::string name;
   torch::Tensor tensor;
   ParamRole role = ParamRole::kMatrix;
   bool exclude_from_muon = false;
+  std::optional<HeadLayout> heads;
+  int64_t layer = -1;   // transformer block, -1 outside the blocks
+  int64_t expert = -1;  // routed expert index for ParamRole::kExpert
 };
 
 // Role from a parameter's name and shape, for models that do not tag their

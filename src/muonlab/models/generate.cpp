@@ -1,0 +1,88 @@
+#include "muonlab/models/generate.h"
+
+#include "muonlab/core/errors.h"
+#include "muonlab/models/kv_cache.h"
+
+namespace muonlab::models {
+
+void SamplingOptions::validate() const {
+  if (max_new_tokens < 0) fail("sampling: max_new_tokens = {}: expected 0 or more", max_new_tokens);
+  if (temperature < 0) fail("sampling: temperature = {}: expected 0 (greedy) or positive", temperature);
+  if (top_k < 0) fail("sampling: top_k = {}: expected 0 (off) or positive", top_k);
+  if (!(top_p > 0 && top_p <= 1)) fail("sampling: top_p = {}: expected a value in (0, 1]", top_p);
+}
+
+torch::Tensor sampling_distribution(const torch::Tensor& logits, const SamplingOptions& options) {
+  const double temperature = options.temperature > 0 ? options.temperature : 1.0;
+  auto probs = torch::softmax(logits.to(torch::kCPU, torch::kFloat64) / temperature, -1);
+  const auto [sorted, order] = probs.sort(/*dim=*/-1, /*descending=*/true);
+  const int64_t vocab = probs.size(0);
+  int64_t keep = options.top_k > 0 ? std::min(options.top_k, vocab) : vocab;
+  if (options.top_p < 1.0) {
+    // Smallest prefix of the sorted probabilities whose mass reaches top_p.
+    const auto mass_before = sorted.cumsum(0) - sorted;
+    const int64_t nucleus = (mass_before < options.top_p).sum().item<int64_t>();
+    keep = std::min(keep, std::max<int64_t>(nucleus, 1));
+  }
+  auto cut = torch::zeros_like(probs);
+  cut.index_put_({order.narrow(0, 0, keep)}, sorted.narrow(0, 0, keep));
+  return cut / cut.sum();
+}
+
+int64_t sample_next_token(const torch::Tensor& logits, const SamplingOptions& options,
+                          std::mt19937_64& rng) {
+  if (options.temperature == 0) return logits.argmax().item<int64_t>();
+  const auto probs = sampling_distribution(logits, options).contiguous();
+  const auto* p = probs.data_ptr<double>();
+  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+  double cumulative = 0;
+  int64_t last_possible = 0;
+  for (int64_t i = 0; i < probs.size(0); ++i) {
+    if (p[i] <= 0) continue;
+    last_possible = i;
+    cumulative += p[i];
+    if (u < cumulative) return i;
+  }
+  return last_possible;  // u landed in the rounding gap at the top
+}
+
+std::vector<int64_t> generate(Transformer& model, const std::vector<int64_t>& prompt,
+                              const SamplingOptions& options) {
+  options.validate();
+  if (prompt.empty()) fail("generate: the prompt is empty; give at least one token");
+  const auto& config = model->config();
+  for (const auto id : prompt) {
+    if (id < 0 || id >= config.vocab_size) {
+      fail("generate: prompt token {} is outside the vocabulary [0, {})", id, config.vocab_size);
+    }
+  }
+  const int64_t prompt_length = static_cast<int64_t>(prompt.size());
+  if (prompt_length > config.block_size) {
+    fail("generate: prompt of {} tokens is longer than block_size {}", prompt_length,
+         config.block_size);
+  }
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+
+  const auto weight = model->parameters().front();
+  const auto ids_options = torch::dtype(torch::kInt64).device(weight.device());
+  const int64_t total = std::min(prompt_length + options.max_new_tokens, config.block_size);
+  std::optional<KvCache> cache;
+  if (options.use_cache) cache.emplace(config, 1, total, weight.options());
+
+  std::vector<int64_t> tokens = prompt;
+  std::mt19937_64 rng(options.seed);
+  auto input = torch::tensor(tokens, ids_options).unsqueeze(0);
+  while (static_cast<int64_t>(tokens.size()) < total) {
+    const auto logits = model->forward(input, cache ? &*cache : nullptr).logits;
+    const int64_t next = sample_next_token(logits[0][-1], options, rng);
+    tokens.push_back(next);
+    input = cache ? torch::tensor({next}, ids_options).unsqueeze(0)
+                  : torch::tensor(tokens, ids_options).unsqueeze(0);
+  }
+  model->train(was_training);
+  return tokens;
+}
+
+}  // namespace muonlab::models

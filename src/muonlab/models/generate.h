@@ -1,0 +1,40 @@
+// Autoregressive text generation with a KV cache: greedy, temperature,
+// top-k and top-p (nucleus) sampling, reproducible from a seed.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "muonlab/models/transformer.h"
+
+namespace muonlab::models {
+
+struct SamplingOptions {
+  int64_t max_new_tokens = 32;
+  double temperature = 1.0;  // 0: greedy (argmax)
+  int64_t top_k = 0;         // 0: no top-k cut
+  double top_p = 1.0;        // 1: no nucleus cut
+  uint64_t seed = 0;
+  bool use_cache = true;     // false: recompute the whole prefix every step
+  void validate() const;
+};
+
+// The prompt followed by up to max_new_tokens sampled tokens (fewer if the
+// model's block_size is reached). Runs without gradients, in eval mode.
+std::vector<int64_t> generate(Transformer& model, const std::vector<int64_t>& prompt,
+                              const SamplingOptions& options);
+
+// The probabilities sampling draws from, given next-token logits [V]:
+// softmax(logits / T), cut to the top_k most likely, then to the smallest
+// set whose mass reaches top_p, renormalized. Float64, on the CPU.
+torch::Tensor sampling_distribution(const torch::Tensor& logits, const SamplingOptions& options);
+
+// One token from next-token logits [V]: argmax when temperature is 0, else a
+// draw from sampling_distribution by inverse CDF with `rng`.
+int64_t sample_next_token(const torch::Tensor& logits, const SamplingOptions& options,
+                          std::mt19937_64& rng);
+
+}  // namespace muonlab::models

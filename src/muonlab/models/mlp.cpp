@@ -1,0 +1,47 @@
+#include "muonlab/models/mlp.h"
+
+#include "muonlab/models/linear.h"
+
+namespace muonlab::models {
+
+MlpImpl::MlpImpl(MlpKind kind, int64_t d_model, int64_t hidden, bool bias)
+    : kind_(kind), bias_(bias) {
+  if (kind == MlpKind::kGelu) {
+    up_ = register_module("c_fc", make_linear(d_model, hidden, bias));
+    down_ = register_module("c_proj", make_linear(hidden, d_model, bias));
+  } else {
+    gate_ = register_module("w1", make_linear(d_model, hidden, bias));
+    down_ = register_module("w2", make_linear(hidden, d_model, bias));
+    up_ = register_module("w3", make_linear(d_model, hidden, bias));
+  }
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  if (kind_ == MlpKind::kGelu) {
+    return down_(torch::gelu(up_(x), "tanh"));  // GPT-2's tanh approximation
+  }
+  return down_(torch::silu(gate_(x)) * up_(x));
+}
+
+ParamTags MlpImpl::param_tags(optim::ParamRole role, int64_t expert) const {
+  ParamTags tags;
+  const auto add = [&](const char* name) {
+    for (auto tag : linear_tags(name, role, bias_)) {
+      if (tag.role != optim::ParamRole::kBias) tag.expert = expert;
+      tags.push_back(std::move(tag));
+    }
+  };
+  if (kind_ == MlpKind::kGelu) {
+    add("c_fc");
+    add("c_proj");
+  } else {
+    add("w1");
+    add("w2");
+    add("w3");
+  }
+  return tags;
+}
+
+torch::Tensor& MlpImpl::output_weight() { return down_->weight; }
+
+}  // namespace muonlab::models

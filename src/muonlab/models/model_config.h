@@ -1,0 +1,93 @@
+// The one configuration of muonlab's decoder-only transformer. Every
+// architectural choice of the three papers (GPT-2, LLaMA-style, MLA, MoE) is
+// a value here; presets name the sizes they trained.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace muonlab::models {
+
+enum class NormKind { kLayerNorm, kRmsNorm };
+enum class PositionKind { kLearned, kRope };
+enum class MlpKind { kGelu, kSwiglu };
+enum class AttentionKind { kMha, kMla };
+enum class FeedForwardKind { kDense, kMoe };
+
+// Multi-head Latent Attention (DeepSeek-V2), REFERENCE.md section 5.
+struct MlaConfig {
+  int64_t kv_latent = 0;  // d_c: the cached KV latent
+  int64_t q_latent = 0;   // d_c': query compression, 0 for none (q = W_q h)
+  int64_t rope_dim = 0;   // d_R: decoupled rotary part of each query/key head
+};
+
+// DeepSeekMoE feed-forward: shared experts always on, routed top-k.
+struct MoeConfig {
+  int64_t num_shared = 0;
+  int64_t num_routed = 0;
+  int64_t top_k = 0;
+  int64_t expert_hidden = 0;      // SwiGLU hidden size of each expert
+  bool renormalize = true;        // gates of the chosen experts sum to 1
+  double balance_coef = 0.01;     // alpha of the expert-balance loss
+  double capacity_factor = 0.0;   // 0: dropless; else capacity = ceil(cf * T * k / N_r)
+};
+
+struct ModelConfig {
+  std::string name = "custom";
+  int64_t vocab_size = 50257;
+  int64_t block_size = 1024;  // longest sequence (positions, RoPE tables, KV cache)
+  int64_t n_layer = 12;
+  int64_t n_head = 12;
+  int64_t n_kv_head = 0;  // 0: same as n_head (MHA); fewer: GQA
+  int64_t d_model = 768;
+  int64_t mlp_hidden = 0;  // 0: 4 d for GELU, 8d/3 rounded up to 64 for SwiGLU
+
+  NormKind norm = NormKind::kLayerNorm;
+  PositionKind position = PositionKind::kLearned;
+  MlpKind mlp = MlpKind::kGelu;
+  AttentionKind attention = AttentionKind::kMha;
+  FeedForwardKind feed_forward = FeedForwardKind::kDense;
+  bool bias = true;
+  bool tie_embeddings = true;
+  bool qk_norm = false;
+  bool fused_qkv = true;  // one c_attn weight (GPT-2) or separate wq/wk/wv
+
+  double norm_eps = 1e-5;
+  double rope_theta = 10000.0;
+  double init_std = 0.02;
+
+  MlaConfig mla;
+  MoeConfig moe;
+
+  int64_t head_dim() const { return d_model / n_head; }
+  int64_t kv_heads() const { return n_kv_head > 0 ? n_kv_head : n_head; }
+  int64_t dense_hidden() const;
+
+  // Throws muonlab::Error naming the first field that is out of range.
+  void validate() const;
+};
+
+std::string to_string(NormKind kind);
+std::string to_string(PositionKind kind);
+std::string to_string(MlpKind kind);
+std::string to_string(AttentionKind kind);
+std::string to_string(FeedForwardKind kind);
+
+// Presets: gpt2-small, gpt2-medium, llama-60m, llama-130m, mla-moe-small and
+// the tiny-* ones for tests. Unknown names fail with the list of known ones.
+ModelConfig model_preset(const std::string& name);
+std::vector<std::string> preset_names();
+
+// Sets one field from text, as `--set n_layer=4` or a config file would:
+// "n_layer", "norm" (layernorm|rmsnorm), "mla.kv_latent", "moe.top_k", ...
+// Unknown keys and unparsable values fail naming the key.
+void set_config_field(ModelConfig& config, const std::string& key, const std::string& value);
+// "key=value"
+void apply_override(ModelConfig& config, const std::string& assignment);
+std::vector<std::string> config_field_names();
+
+// One line per field, in set_config_field's key=value syntax.
+std::string describe(const ModelConfig& config);
+
+}  // namespace muonlab::models

@@ -1,0 +1,56 @@
+// DeepSeekMoE feed-forward (REFERENCE.md section 5): N_s shared SwiGLU
+// experts applied to every token, plus top-k of N_r routed experts chosen by
+// s = softmax(W_router h), each output weighted by its gate s_i
+// (renormalized over the chosen k if asked). Dropless by default; with a
+// capacity factor, an expert takes at most ceil(cf * T * k / N_r) tokens, in
+// token order, and the overflow falls through to the residual.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "muonlab/models/mlp.h"
+#include "muonlab/models/model_config.h"
+#include "muonlab/models/param_tags.h"
+
+namespace muonlab::models {
+
+// What routing did in one forward pass of one MoE layer.
+struct MoeStats {
+  torch::Tensor load;         // [N_r] fraction of the T * k assignments per expert (CPU, float64)
+  int64_t assignments = 0;    // T * k
+  int64_t dropped = 0;        // assignments over capacity, sent to the residual
+  int64_t capacity = 0;       // per expert; 0 when dropless
+};
+
+struct MoeOutput {
+  torch::Tensor output;        // shared + routed experts, without the residual
+  torch::Tensor balance_loss;  // alpha * sum_i f_i P_i, a scalar
+  MoeStats stats;
+};
+
+class MoeImpl : public torch::nn::Module {
+ public:
+  explicit MoeImpl(const ModelConfig& config);
+  MoeOutput forward(const torch::Tensor& x);
+  ParamTags param_tags() const;
+  // Output projections of every expert, scaled down at init with the other
+  // residual writers.
+  std::vector<torch::Tensor*> output_weights();
+
+  Mlp& routed_expert(int64_t i) { return routed_.at(i); }
+  torch::nn::Linear& router() { return router_; }
+
+ private:
+  MoeConfig config_;
+  torch::nn::Linear router_{nullptr};
+  std::vector<Mlp> shared_;
+  std::vector<Mlp> routed_;
+};
+TORCH_MODULE(Moe);
+
+// alpha * sum_i f_i P_i with f_i = N_r / (k T) * (tokens routed to i) and
+// P_i = mean over tokens of s_i. scores: [T, N_r]; counts: [N_r].
+torch::Tensor expert_balance_loss(const torch::Tensor& scores, const torch::Tensor& counts,
+                                  int64_t top_k, double alpha);
+
+}  // namespace muonlab::models
