@@ -61,3 +61,11 @@ std::string error_message(Body&& body) {
 }
 
 }  // namespace muonlab::testing
+
+// Passes when `text` contains `part`, and shows both when it does not.
+#define EXPECT_CONTAINS(text, part)                                                \
+  do {                                                                             \
+    const std::string muonlab_text = (text);                                       \
+    EXPECT_NE(muonlab_text.find(part), std::string::npos)                          \
+        << "expected \"" << muonlab_text << "\" to contain \"" << (part) << "\"";  \
+  } while (0)

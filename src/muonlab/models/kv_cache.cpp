@@ -25,10 +25,15 @@ KvCache::KvCache(const ModelConfig& config, int64_t batch, int64_t max_length,
   }
 }
 
-void KvCache::advance(int64_t tokens) {
+void KvCache::check_room(int64_t tokens) const {
   if (position_ + tokens > max_length_) {
-    fail("KV cache full: {} + {} tokens exceed its {} positions", position_, tokens, max_length_);
+    fail("KV cache full: {} cached + {} new tokens exceed its {} positions", position_, tokens,
+         max_length_);
   }
+}
+
+void KvCache::advance(int64_t tokens) {
+  check_room(tokens);
   position_ += tokens;
 }
 

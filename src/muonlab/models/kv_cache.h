@@ -28,6 +28,8 @@ class KvCache {
   int64_t position() const { return position_; }
   int64_t max_length() const { return max_length_; }
   LayerKvCache& layer(int64_t index) { return layers_.at(index); }
+  // Fails, naming the sizes, unless `tokens` more fit.
+  void check_room(int64_t tokens) const;
   // Moves past the tokens the last forward pass wrote; fails past max_length.
   void advance(int64_t tokens);
   void reset() { position_ = 0; }

@@ -22,7 +22,9 @@ LatentAttentionImpl::LatentAttentionImpl(const ModelConfig& config,
   const int64_t heads_width = n_head_ * head_dim_;
   kv_down_ = register_module("wdkv", make_linear(d, latent, bias_));
   kv_norm_ = register_module("kv_norm", Norm(NormKind::kRmsNorm, latent, config.norm_eps, false));
-  key_up_ = register_module("wuk", make_linear(latent, heads_width, bias_));
+  // No bias on W_uk even when the config asks for biases: q . b_uk is the same
+  // for every key, so softmax cancels it and its gradient is always zero.
+  key_up_ = register_module("wuk", make_linear(latent, heads_width, false));
   value_up_ = register_module("wuv", make_linear(latent, heads_width, bias_));
   rope_key_ = register_module("wkr", make_linear(d, rope_dim_, bias_));
   const int64_t query_source = compress_queries_ ? config.mla.q_latent : d;
@@ -81,8 +83,7 @@ torch::Tensor LatentAttentionImpl::attend_expanded(const Queries& q, const torch
   return causal_attention(q_full, k_full, v);  // scale 1/sqrt(d_h + d_R)
 }
 
-// q_C . (W_uk c + b_uk) = (W_uk^T q_C) . c + q_C . b_uk: the second term is the
-// same for every key, so softmax drops it. sum_t p_t (W_uv c_t + b_uv) =
+// q_C . (W_uk c) = (W_uk^T q_C) . c, and sum_t p_t (W_uv c_t + b_uv) =
 // W_uv (sum_t p_t c_t) + b_uv since the p_t sum to one.
 torch::Tensor LatentAttentionImpl::attend_absorbed(const Queries& q, const torch::Tensor& latent,
                                                    const torch::Tensor& rope_key) {
@@ -106,7 +107,7 @@ ParamTags LatentAttentionImpl::param_tags() const {
   const auto add = [&](const ParamTags& more) { tags.insert(tags.end(), more.begin(), more.end()); };
   add(linear_tags("wdkv", ParamRole::kMlaDown, bias_));
   append_tags(tags, "kv_norm", kv_norm_->param_tags());
-  add(linear_tags("wuk", ParamRole::kMlaUp, bias_, heads_in_rows(n_head_, head_dim_)));
+  add(linear_tags("wuk", ParamRole::kMlaUp, false, heads_in_rows(n_head_, head_dim_)));
   add(linear_tags("wuv", ParamRole::kMlaUp, bias_, heads_in_rows(n_head_, head_dim_)));
   add(linear_tags("wkr", ParamRole::kAttnK, bias_, heads_in_rows(1, rope_dim_)));
   if (compress_queries_) {

@@ -48,7 +48,7 @@ Count latent_attention(const ModelConfig& c) {
   const int64_t latent = c.mla.kv_latent, rope = c.mla.rope_dim, q_latent = c.mla.q_latent;
   Count n = linear(d, latent, c.bias);
   n += norm(NormKind::kRmsNorm, latent, false);
-  n += linear(latent, heads, c.bias);  // W_uk
+  n += linear(latent, heads, false);   // W_uk, never a bias
   n += linear(latent, heads, c.bias);  // W_uv
   n += linear(d, rope, c.bias);        // W_kr
   n += linear(heads, d, c.bias);       // W_o

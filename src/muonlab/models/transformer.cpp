@@ -71,6 +71,7 @@ ModelOutput TransformerImpl::forward(const torch::Tensor& tokens, KvCache* cache
                               shape_string(tokens.sizes()));
   const int64_t length = tokens.size(1);
   const int64_t position = cache != nullptr ? cache->position() : 0;
+  if (cache != nullptr) cache->check_room(length);
   if (position + length > config_.block_size) {
     fail("model input: {} tokens after position {} exceed block_size {}", length, position,
          config_.block_size);

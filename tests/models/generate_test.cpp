@@ -1,0 +1,126 @@
+// Generation: the cache changes nothing, sampling cuts are exact, and seeds
+// reproduce.
+#include <gtest/gtest.h>
+
+#include "models/model_test_util.h"
+#include "muonlab/models/generate.h"
+#include "test_util.h"
+
+namespace muonlab::models {
+namespace {
+
+using testing::tiny_config;
+
+Transformer tiny_model(const std::string& preset) {
+  torch::manual_seed(41);
+  Transformer model(tiny_config(preset));
+  model->to(torch::kFloat64);
+  return model;
+}
+
+TEST(Generate, CachedAndUncachedDecodingAgreeForEveryAttention) {
+  for (const auto* preset : {"tiny-gpt2", "tiny-llama", "tiny-mla-moe"}) {
+    SCOPED_TRACE(preset);
+    auto model = tiny_model(preset);
+    SamplingOptions options;
+    options.max_new_tokens = 12;
+    options.temperature = 0.8;
+    options.top_k = 20;
+    options.seed = 5;
+    const auto cached = generate(model, {1, 2, 3}, options);
+    options.use_cache = false;
+    const auto recomputed = generate(model, {1, 2, 3}, options);
+    EXPECT_EQ(cached, recomputed);
+    EXPECT_EQ(cached.size(), 15u);
+    EXPECT_EQ(std::vector<int64_t>(cached.begin(), cached.begin() + 3),
+              (std::vector<int64_t>{1, 2, 3}));
+  }
+}
+
+TEST(Generate, GreedyPicksTheArgmaxOfAFullForwardPass) {
+  auto model = tiny_model("tiny-llama");
+  SamplingOptions options;
+  options.temperature = 0;
+  options.max_new_tokens = 6;
+  const auto tokens = generate(model, {7}, options);
+  torch::NoGradGuard no_grad;
+  for (size_t i = 1; i < tokens.size(); ++i) {
+    const auto prefix = torch::tensor(std::vector<int64_t>(tokens.begin(), tokens.begin() + i))
+                            .unsqueeze(0);
+    EXPECT_EQ(model(prefix).logits[0][-1].argmax().item<int64_t>(), tokens[i]) << "step " << i;
+  }
+}
+
+TEST(Generate, SameSeedSameTokensOtherSeedOtherTokens) {
+  auto model = tiny_model("tiny-gpt2");
+  SamplingOptions options;
+  options.max_new_tokens = 20;
+  options.temperature = 2.0;  // flat enough that seeds diverge
+  options.seed = 1;
+  const auto a = generate(model, {0}, options);
+  EXPECT_EQ(generate(model, {0}, options), a);
+  options.seed = 2;
+  EXPECT_NE(generate(model, {0}, options), a);
+}
+
+TEST(Generate, StopsAtBlockSize) {
+  auto model = tiny_model("tiny-gpt2");
+  SamplingOptions options;
+  options.max_new_tokens = 100;
+  EXPECT_EQ(generate(model, {1, 2}, options).size(),
+            static_cast<size_t>(model->config().block_size));
+}
+
+TEST(Generate, BadPromptsAndOptionsFailWithAMessage) {
+  auto model = tiny_model("tiny-gpt2");
+  SamplingOptions options;
+  EXPECT_CONTAINS(testing::error_message([&] { generate(model, {}, options); }), "prompt is empty");
+  EXPECT_CONTAINS(testing::error_message([&] { generate(model, {64}, options); }),
+                  "outside the vocabulary [0, 64)");
+  options.top_p = 0;
+  EXPECT_CONTAINS(testing::error_message([&] { generate(model, {1}, options); }), "top_p = 0");
+}
+
+TEST(Sampling, TopKKeepsTheKLargestRenormalized) {
+  const auto logits = torch::log(torch::tensor({0.1, 0.4, 0.2, 0.3}, torch::kFloat64));
+  SamplingOptions options;
+  options.top_k = 2;
+  EXPECT_TENSOR_NEAR(sampling_distribution(logits, options),
+                     torch::tensor({0.0, 4.0 / 7, 0.0, 3.0 / 7}, torch::kFloat64), 1e-15);
+}
+
+TEST(Sampling, TopPKeepsTheSmallestSetReachingTheMass) {
+  const auto logits = torch::log(torch::tensor({0.1, 0.4, 0.2, 0.3}, torch::kFloat64));
+  SamplingOptions options;
+  options.top_p = 0.65;  // 0.4 + 0.3 = 0.7 is the first mass >= 0.65
+  EXPECT_TENSOR_NEAR(sampling_distribution(logits, options),
+                     torch::tensor({0.0, 4.0 / 7, 0.0, 3.0 / 7}, torch::kFloat64), 1e-15);
+  options.top_p = 0.01;  // always keeps the most likely token
+  EXPECT_TENSOR_NEAR(sampling_distribution(logits, options),
+                     torch::tensor({0.0, 1.0, 0.0, 0.0}, torch::kFloat64), 1e-15);
+}
+
+TEST(Sampling, TemperatureSharpensAndFlattens) {
+  const auto logits = torch::tensor({1.0, 2.0, 3.0}, torch::kFloat64);
+  SamplingOptions options;
+  options.temperature = 0.5;
+  EXPECT_TENSOR_NEAR(sampling_distribution(logits, options), torch::softmax(logits * 2, 0), 1e-15);
+  options.temperature = 4.0;
+  EXPECT_TENSOR_NEAR(sampling_distribution(logits, options), torch::softmax(logits / 4, 0), 1e-15);
+}
+
+TEST(Sampling, DrawFrequenciesFollowTheDistribution) {
+  const auto logits = torch::log(torch::tensor({0.5, 0.3, 0.2}, torch::kFloat64));
+  SamplingOptions options;
+  std::mt19937_64 rng(3);
+  std::vector<int64_t> counts(3, 0);
+  const int draws = 20000;
+  for (int i = 0; i < draws; ++i) ++counts[sample_next_token(logits, options, rng)];
+  // Binomial standard deviation at n = 20000 is at most 0.0036; allow 5 sigma.
+  EXPECT_NEAR(counts[0] / double(draws), 0.5, 0.018);
+  EXPECT_NEAR(counts[1] / double(draws), 0.3, 0.018);
+  EXPECT_NEAR(counts[2] / double(draws), 0.2, 0.018);
+}
+
+}  // namespace
+}  // namespace muonlab::models

@@ -1,0 +1,97 @@
+// Presets are valid and bad configs fail with a message naming the field.
+#include <gtest/gtest.h>
+
+#include "muonlab/models/model_config.h"
+#include "test_util.h"
+
+namespace muonlab::models {
+namespace {
+
+using testing::error_message;
+
+std::string config_error(const std::vector<std::string>& overrides,
+                         const std::string& preset = "tiny-llama") {
+  return error_message([&] {
+    auto config = model_preset(preset);
+    for (const auto& o : overrides) apply_override(config, o);
+    config.validate();
+  });
+}
+
+TEST(ModelConfig, EveryPresetIsValid) {
+  for (const auto& name : preset_names()) {
+    SCOPED_TRACE(name);
+    const auto config = model_preset(name);
+    EXPECT_EQ(config.name, name);
+    EXPECT_NO_THROW(config.validate());
+  }
+}
+
+TEST(ModelConfig, PresetsHaveThePapersShapes) {
+  const auto gpt2 = model_preset("gpt2-small");
+  EXPECT_EQ(gpt2.n_layer, 12);
+  EXPECT_EQ(gpt2.d_model, 768);
+  EXPECT_EQ(gpt2.dense_hidden(), 3072);
+  EXPECT_TRUE(gpt2.tie_embeddings);
+  const auto mla = model_preset("mla-moe-small");
+  EXPECT_EQ(mla.mla.kv_latent, mla.d_model / 2);  // latent rank d/2
+  EXPECT_EQ(mla.moe.num_shared, 2);
+  EXPECT_EQ(mla.moe.num_routed + mla.moe.num_shared, 64);
+  EXPECT_EQ(mla.moe.top_k, 6);
+}
+
+TEST(ModelConfig, HeadsThatDoNotDivideTheWidthNameTheField) {
+  const auto message = config_error({"n_head=5"});
+  EXPECT_CONTAINS(message, "'n_head' = 5");
+  EXPECT_CONTAINS(message, "d_model = 32");
+}
+
+TEST(ModelConfig, KvHeadsThatDoNotDivideTheHeadsNameTheField) {
+  EXPECT_CONTAINS(config_error({"n_kv_head=3"}), "'n_kv_head' = 3");
+}
+
+TEST(ModelConfig, TopKLargerThanTheExpertsNamesTheField) {
+  const auto message = config_error({"moe.top_k=7"}, "tiny-mla-moe");
+  EXPECT_CONTAINS(message, "'moe.top_k' = 7");
+  EXPECT_CONTAINS(message, "moe.num_routed = 6");
+}
+
+TEST(ModelConfig, UnknownPresetListsTheKnownOnes) {
+  const auto message = error_message([] { model_preset("gpt5"); });
+  EXPECT_CONTAINS(message, "unknown model preset 'gpt5'");
+  EXPECT_CONTAINS(message, "gpt2-small");
+}
+
+TEST(ModelConfig, BadOverridesNameKeyAndValue) {
+  EXPECT_CONTAINS(config_error({"n_layers=2"}), "unknown model config field 'n_layers'");
+  EXPECT_CONTAINS(config_error({"n_layer=two"}), "'n_layer': 'two' is not an integer");
+  EXPECT_CONTAINS(config_error({"norm=batchnorm"}), "'batchnorm' is not one of layernorm, rmsnorm");
+  EXPECT_CONTAINS(config_error({"bias=maybe"}), "'bias': 'maybe' is not true or false");
+  EXPECT_CONTAINS(config_error({"n_layer"}), "expected key=value");
+  EXPECT_CONTAINS(config_error({"d_model=0"}), "'d_model' = 0");
+  EXPECT_CONTAINS(config_error({"mla.rope_dim=3"}, "tiny-mla-moe"), "'mla.rope_dim' = 3");
+  EXPECT_CONTAINS(config_error({"moe.capacity_factor=-1"}, "tiny-mla-moe"),
+                  "'moe.capacity_factor'");
+}
+
+TEST(ModelConfig, DescribeRoundTripsThroughOverrides) {
+  auto original = model_preset("mla-moe-small");
+  apply_override(original, "moe.capacity_factor=1.25");
+  ModelConfig rebuilt;
+  std::istringstream lines(describe(original));
+  for (std::string line; std::getline(lines, line);) apply_override(rebuilt, line);
+  EXPECT_EQ(describe(rebuilt), describe(original));
+  EXPECT_DOUBLE_EQ(rebuilt.moe.capacity_factor, 1.25);
+}
+
+TEST(ModelConfig, SwigluHiddenKeepsTheGeluParameterCountRoundedTo64) {
+  ModelConfig config;
+  config.mlp = MlpKind::kSwiglu;
+  config.d_model = 768;
+  EXPECT_EQ(config.dense_hidden(), 2048);  // 8 * 768 / 3 = 2048
+  config.d_model = 100;
+  EXPECT_EQ(config.dense_hidden(), 320);   // 267 rounded up to a multiple of 64
+}
+
+}  // namespace
+}  // namespace muonlab::models

@@ -1,0 +1,128 @@
+// MoE against independent references: a dense SwiGLU, a hand-computed
+// balance loss, and capacity dropping exactly the overflow.
+#include <gtest/gtest.h>
+
+#include "models/model_test_util.h"
+#include "muonlab/models/moe.h"
+#include "test_util.h"
+
+namespace muonlab::models {
+namespace {
+
+using testing::tiny_config;
+
+ModelConfig moe_config(int64_t shared, int64_t routed, int64_t top_k,
+                       const std::vector<std::string>& more = {}) {
+  auto overrides = std::vector<std::string>{
+      "moe.num_shared=" + std::to_string(shared), "moe.num_routed=" + std::to_string(routed),
+      "moe.top_k=" + std::to_string(top_k)};
+  overrides.insert(overrides.end(), more.begin(), more.end());
+  return tiny_config("tiny-mla-moe", overrides);
+}
+
+TEST(Moe, OneExpertTopOneNoSharedEqualsTheDenseSwiglu) {
+  const auto config = moe_config(0, 1, 1);
+  torch::manual_seed(31);
+  Moe moe(config);
+  Mlp dense(MlpKind::kSwiglu, config.d_model, config.moe.expert_hidden, false);
+  moe->to(torch::kFloat64);
+  dense->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    const auto from = moe->routed_expert(0)->named_parameters();
+    for (auto& item : dense->named_parameters()) item.value().copy_(from[item.key()]);
+  }
+  const auto x = torch::randn({3, 7, config.d_model}, torch::kFloat64);
+  const auto out = moe(x);
+  EXPECT_TENSOR_NEAR(out.output, dense(x), 1e-14);
+  EXPECT_EQ(out.stats.dropped, 0);
+  EXPECT_DOUBLE_EQ(out.stats.load[0].item<double>(), 1.0);
+}
+
+TEST(Moe, BalanceLossEqualsAHandComputation) {
+  const auto config = moe_config(1, 4, 2, {"moe.balance_coef=0.01"});
+  torch::manual_seed(32);
+  Moe moe(config);
+  moe->to(torch::kFloat64);
+  const auto x = torch::randn({2, 5, config.d_model}, torch::kFloat64);
+  const auto out = moe(x);
+
+  // alpha * sum_i f_i P_i, f_i = N_r / (k T) * count_i, P_i = mean_t s_t,i.
+  const auto tokens = x.reshape({-1, config.d_model});
+  const auto logits = torch::mm(tokens, moe->router()->weight.t());
+  const int64_t T = tokens.size(0), E = 4, k = 2;
+  double expected = 0;
+  std::vector<double> count(E, 0), mean_score(E, 0);
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<double> s(E);
+    double z = 0;
+    for (int64_t e = 0; e < E; ++e) z += s[e] = std::exp(logits[t][e].item<double>());
+    for (int64_t e = 0; e < E; ++e) mean_score[e] += s[e] / z / T;
+    std::vector<int64_t> order{0, 1, 2, 3};
+    std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return s[a] > s[b]; });
+    for (int64_t j = 0; j < k; ++j) count[order[j]] += 1;
+  }
+  for (int64_t e = 0; e < E; ++e) expected += (double(E) / (k * T)) * count[e] * mean_score[e];
+  expected *= 0.01;
+  EXPECT_NEAR(out.balance_loss.item<double>(), expected, 1e-14);
+  for (int64_t e = 0; e < E; ++e) {
+    EXPECT_DOUBLE_EQ(out.stats.load[e].item<double>(), count[e] / (k * T)) << "expert " << e;
+  }
+}
+
+TEST(Moe, PerfectlyBalancedRoutingGivesTheMinimumAlpha) {
+  // Uniform scores and counts: f_i = 1, P_i = 1/N, so the loss is alpha.
+  const auto scores = torch::full({8, 4}, 0.25, torch::kFloat64);
+  const auto counts = torch::full({4}, 4, torch::kInt64);  // 8 tokens * top-2 / 4
+  EXPECT_NEAR(expert_balance_loss(scores, counts, 2, 0.003).item<double>(), 0.003, 1e-15);
+}
+
+TEST(Moe, CapacityDropsExactlyTheOverflowInTokenOrder) {
+  // Every token prefers expert 0: with capacity ceil(cf * T * k / N), the
+  // first `capacity` tokens go through it and the rest keep only the residual
+  // (and the shared expert).
+  const int64_t T = 10;
+  const auto config = moe_config(1, 4, 1, {"moe.capacity_factor=1.2"});
+  torch::manual_seed(33);
+  Moe moe(config);
+  moe->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    moe->router()->weight.zero_();
+    moe->router()->weight[0].fill_(1.0);
+  }
+  auto x = torch::rand({1, T, config.d_model}, torch::kFloat64) + 0.1;  // positive: expert 0 wins
+  const auto out = moe(x);
+  const int64_t capacity = static_cast<int64_t>(std::ceil(1.2 * T * 1 / 4.0));
+  EXPECT_EQ(out.stats.capacity, capacity);
+  EXPECT_EQ(out.stats.dropped, T - capacity);
+  EXPECT_DOUBLE_EQ(out.stats.load[0].item<double>(), 1.0);  // load counts before dropping
+
+  Moe dropless(moe_config(1, 4, 1));
+  dropless->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    auto from = moe->named_parameters();
+    for (auto& item : dropless->named_parameters()) item.value().copy_(from[item.key()]);
+  }
+  const auto full = dropless(x).output;
+  const auto shared_only = full - moe->routed_expert(0)(x) *
+                                      torch::ones({1, T, 1}, torch::kFloat64);  // renormalized gate 1
+  EXPECT_TENSOR_NEAR(out.output.narrow(1, 0, capacity), full.narrow(1, 0, capacity), 1e-14);
+  EXPECT_TENSOR_NEAR(out.output.narrow(1, capacity, T - capacity),
+                     shared_only.narrow(1, capacity, T - capacity), 1e-14);
+}
+
+TEST(Moe, DroplessDropsNothing) {
+  const auto config = moe_config(0, 4, 2);
+  torch::manual_seed(34);
+  Moe moe(config);
+  const auto out = moe(torch::randn({4, 8, config.d_model}));
+  EXPECT_EQ(out.stats.dropped, 0);
+  EXPECT_EQ(out.stats.capacity, 0);
+  EXPECT_EQ(out.stats.assignments, 4 * 8 * 2);
+  EXPECT_NEAR(out.stats.load.sum().item<double>(), 1.0, 1e-12);
+}
+
+}  // namespace
+}  // namespace muonlab::models
