@@ -7,5 +7,7 @@ namespace muonlab::cli {
 
 void register_version(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_model(CLI::App& app);
+void register_generate(CLI::App& app);
 
 }  // namespace muonlab::cli

@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   muonlab::use_all_cores_unless_told();
   muonlab::cli::register_version(app);
   muonlab::cli::register_bench(app);
+  muonlab::cli::register_model(app);
+  muonlab::cli::register_generate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

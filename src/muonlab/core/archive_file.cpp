@@ -27,4 +27,22 @@ void read_archive_file(const std::string& path,
   }
 }
 
+std::string read_archive_string(torch::serialize::InputArchive& archive, const std::string& key,
+                                const std::string& what) {
+  c10::IValue value;
+  if (!archive.try_read(key, value) || !value.isString()) {
+    fail("{} lacks the field '{}'", what, key);
+  }
+  return value.toStringRef();
+}
+
+int64_t read_archive_int(torch::serialize::InputArchive& archive, const std::string& key,
+                         const std::string& what) {
+  c10::IValue value;
+  if (!archive.try_read(key, value) || !value.isInt()) {
+    fail("{} lacks the integer field '{}'", what, key);
+  }
+  return value.toInt();
+}
+
 }  // namespace muonlab

@@ -17,4 +17,11 @@ void save_archive_atomically(torch::serialize::OutputArchive& archive,
 void read_archive_file(const std::string& path,
                        const std::function<void(torch::serialize::InputArchive&)>& read);
 
+// A string or integer field of an archive; a missing field or one of another
+// type fails with "<what> lacks the field '<key>'".
+std::string read_archive_string(torch::serialize::InputArchive& archive, const std::string& key,
+                                const std::string& what);
+int64_t read_archive_int(torch::serialize::InputArchive& archive, const std::string& key,
+                         const std::string& what);
+
 }  // namespace muonlab

@@ -13,19 +13,11 @@ constexpr const char* kFormat = "muonlab.optimizer_state.v1";
 const void* identity(const torch::Tensor& t) { return t.unsafeGetTensorImpl(); }
 
 std::string read_string(torch::serialize::InputArchive& archive, const std::string& key) {
-  c10::IValue value;
-  if (!archive.try_read(key, value) || !value.isString()) {
-    fail("optimizer state lacks the field '{}': not a muonlab optimizer state", key);
-  }
-  return value.toStringRef();
+  return read_archive_string(archive, key, "optimizer state");
 }
 
 int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key) {
-  c10::IValue value;
-  if (!archive.try_read(key, value) || !value.isInt()) {
-    fail("optimizer state lacks the integer field '{}'", key);
-  }
-  return value.toInt();
+  return read_archive_int(archive, key, "optimizer state");
 }
 
 }  // namespace

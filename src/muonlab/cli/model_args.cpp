@@ -1,0 +1,57 @@
+#include "muonlab/cli/model_args.h"
+
+#include "muonlab/core/errors.h"
+#include "muonlab/models/model_file.h"
+
+namespace muonlab::cli {
+
+void ModelArgs::add_to(CLI::App& command, bool with_model_file, bool with_device) {
+  command.add_option("--preset", preset, "Model preset: " +
+                                             fmt::format("{}", fmt::join(models::preset_names(), ", ")));
+  command.add_option("--set", overrides,
+                     "Config override key=value, repeatable (e.g. --set n_layer=4 --set "
+                     "moe.top_k=2)");
+  command.add_option("--init-seed", init_seed, "Seed of the random initialization");
+  if (with_model_file) {
+    command.add_option("--model", model_file, "Model file written by `muonlab model init` or training");
+  }
+  if (with_device) command.add_option("--device", device, "cpu or cuda");
+}
+
+models::ModelConfig ModelArgs::config() const {
+  if (!model_file.empty()) {
+    if (!preset.empty()) fail("--model and --preset: give one of them, not both");
+    auto config = models::read_model_config(model_file);
+    if (!overrides.empty()) fail("--set cannot change a model loaded with --model");
+    return config;
+  }
+  if (preset.empty()) fail("no model: give --preset NAME (or --model FILE)");
+  auto config = models::model_preset(preset);
+  for (const auto& assignment : overrides) models::apply_override(config, assignment);
+  config.validate();
+  return config;
+}
+
+torch::Device ModelArgs::torch_device() const {
+  if (device == "cpu") return torch::kCPU;
+  if (device == "cuda") {
+    if (!torch::cuda::is_available()) fail("--device cuda: no CUDA device is available");
+    return torch::kCUDA;
+  }
+  fail("--device {}: expected cpu or cuda", device);
+}
+
+models::Transformer ModelArgs::build() const {
+  const auto device = torch_device();
+  if (!model_file.empty()) {
+    auto model = models::load_model(model_file);
+    model->to(device);
+    return model;
+  }
+  torch::manual_seed(init_seed);
+  models::Transformer model(config());
+  model->to(device);
+  return model;
+}
+
+}  // namespace muonlab::cli

@@ -1,0 +1,30 @@
+// Command-line options shared by the subcommands that build a model: a
+// preset or a model file, config overrides, and a seed.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "muonlab/models/model_config.h"
+#include "muonlab/models/transformer.h"
+
+namespace muonlab::cli {
+
+struct ModelArgs {
+  std::string preset;
+  std::string model_file;
+  std::vector<std::string> overrides;  // --set key=value
+  uint64_t init_seed = 0;
+  std::string device = "cpu";
+
+  // Adds --preset, --set and --init-seed (and --model, --device if asked).
+  void add_to(CLI::App& command, bool with_model_file, bool with_device);
+  models::ModelConfig config() const;
+  // The preset freshly initialized from init_seed, or the model file loaded.
+  models::Transformer build() const;
+  torch::Device torch_device() const;
+};
+
+}  // namespace muonlab::cli
