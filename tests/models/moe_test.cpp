@@ -124,5 +124,14 @@ TEST(Moe, DroplessDropsNothing) {
   EXPECT_NEAR(out.stats.load.sum().item<double>(), 1.0, 1e-12);
 }
 
+TEST(Moe, RoutingDescriptionShowsLoadExtremesAndDrops) {
+  MoeStats stats;
+  stats.load = torch::tensor({0.5, 0.25, 0.25, 0.0}, torch::kFloat64);
+  stats.assignments = 40;
+  stats.dropped = 3;
+  EXPECT_EQ(describe_routing({stats}, {2}),
+            "moe h.2: load max 0.500 min 0.000 (balanced 0.250), dropped 3 of 40\n");
+}
+
 }  // namespace
 }  // namespace muonlab::models

@@ -1,5 +1,7 @@
 #include "muonlab/models/moe.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 
 #include "muonlab/models/linear.h"
@@ -30,6 +32,20 @@ torch::Tensor expert_balance_loss(const torch::Tensor& scores, const torch::Tens
                                                      static_cast<double>(top_k * tokens));
   const auto mean_score = scores.mean(0);
   return alpha * (fraction * mean_score).sum();
+}
+
+std::string describe_routing(const std::vector<MoeStats>& layers,
+                             const std::vector<int64_t>& layer_indices) {
+  std::string text;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& stats = layers[i];
+    const auto layer = i < layer_indices.size() ? layer_indices[i] : static_cast<int64_t>(i);
+    text += fmt::format("moe h.{}: load max {:.3f} min {:.3f} (balanced {:.3f}), dropped {} of {}\n",
+                        layer, stats.load.max().item<double>(), stats.load.min().item<double>(),
+                        1.0 / static_cast<double>(stats.load.numel()), stats.dropped,
+                        stats.assignments);
+  }
+  return text;
 }
 
 MoeOutput MoeImpl::forward(const torch::Tensor& x) {

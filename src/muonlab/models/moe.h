@@ -8,6 +8,9 @@
 
 #include <torch/torch.h>
 
+#include <string>
+#include <vector>
+
 #include "muonlab/models/mlp.h"
 #include "muonlab/models/model_config.h"
 #include "muonlab/models/param_tags.h"
@@ -21,6 +24,13 @@ struct MoeStats {
   int64_t dropped = 0;        // assignments over capacity, sent to the residual
   int64_t capacity = 0;       // per expert; 0 when dropless
 };
+
+// One log line per MoE layer for the training log: the busiest and idlest
+// expert's share of assignments against the balanced share 1/N_r, and the
+// dropped count, e.g. "moe h.3: load max 0.094 min 0.002 (balanced 0.016),
+// dropped 12 of 3072".
+std::string describe_routing(const std::vector<MoeStats>& layers,
+                             const std::vector<int64_t>& layer_indices = {});
 
 struct MoeOutput {
   torch::Tensor output;        // shared + routed experts, without the residual
