@@ -1,6 +1,8 @@
 #include <iostream>
 #include <memory>
+#include <sstream>
 
+#include "muonlab/analysis/model_bench.h"
 #include "muonlab/analysis/optim_bench.h"
 #include "muonlab/cli/commands.h"
 #include "muonlab/core/errors.h"
@@ -49,14 +51,70 @@ void run_bench_optim(const BenchOptimArgs& args) {
   }
 }
 
-}  // namespace
+struct BenchModelArgs {
+  std::string device = "all";
+  std::string dtype = "fp32";
+  std::string presets = "gpt2-small,gpt2-medium,llama-60m,llama-130m,mla-moe-small";
+  int64_t batch = 4;
+  int64_t seq = 256;
+  int warmup = 1;
+  int reps = 3;
+  std::string decode_base = "llama-60m";
+  int64_t prompt = 64;
+  int64_t new_tokens = 64;
+  double max_gib = 16;
+  int threads = 0;
+};
 
-void register_bench(CLI::App& app) {
-  auto* bench = app.add_subcommand("bench", "Benchmarks that print ratios against a baseline");
-  bench->require_subcommand(1);
+// "a, b,c" -> {"a", "b", "c"}; empty items are dropped.
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    const auto first = item.find_first_not_of(" \t");
+    if (first == std::string::npos) continue;
+    const auto last = item.find_last_not_of(" \t");
+    items.push_back(item.substr(first, last - first + 1));
+  }
+  return items;
+}
 
+torch::Dtype parse_model_dtype(const std::string& name) {
+  if (name == "fp32") return torch::kFloat32;
+  if (name == "bf16") return torch::kBFloat16;
+  fail("--dtype {}: expected fp32 or bf16", name);
+}
+
+analysis::ModelBenchConfig model_bench_config(const BenchModelArgs& args) {
+  analysis::ModelBenchConfig config;
+  config.dtype = parse_model_dtype(args.dtype);
+  config.presets = split_list(args.presets);
+  config.batch = args.batch;
+  config.sequence = args.seq;
+  config.warmup = args.warmup;
+  config.reps = args.reps;
+  config.max_gib = args.max_gib;
+  config.decode_base = args.decode_base;
+  config.prompt = args.prompt;
+  config.new_tokens = args.new_tokens;
+  return config;
+}
+
+void run_bench_model(const BenchModelArgs& args) {
+  if (args.threads > 0) at::set_num_threads(args.threads);
+  auto config = model_bench_config(args);
+  for (const auto& device : devices_for(args.device)) {
+    config.device = device;
+    std::cout << analysis::format_training_bench(analysis::run_training_bench(config))
+              << std::endl;
+    std::cout << analysis::format_decode_bench(analysis::run_decode_bench(config)) << std::endl;
+  }
+}
+
+void register_bench_optim(CLI::App& bench) {
   auto args = std::make_shared<BenchOptimArgs>();
-  auto* optim = bench->add_subcommand(
+  auto* optim = bench.add_subcommand(
       "optim", "Optimizer step on GPT-2 small's matrices: Muon batched vs per-parameter loop");
   optim->add_option("--device", args->device, "cpu, cuda, or all available")
       ->capture_default_str();
@@ -80,6 +138,63 @@ void register_bench(CLI::App& app) {
   optim->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")
       ->capture_default_str();
   optim->callback([args] { run_bench_optim(*args); });
+}
+
+void add_model_sizes_options(CLI::App& model, BenchModelArgs& args) {
+  model.add_option("--presets", args.presets,
+                   "comma-separated model presets; the first that runs is the baseline")
+      ->capture_default_str();
+  model.add_option("--batch", args.batch, "sequences per step")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  model.add_option("--seq", args.seq, "training tokens per sequence")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  model.add_option("--max-gib", args.max_gib,
+                   "skip presets whose estimated training memory exceeds this")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  model.add_option("--decode-base", args.decode_base,
+                   "MHA preset compared with its MLA variant (d_c = d/2, d_R = d_h/2)")
+      ->capture_default_str();
+  model.add_option("--prompt", args.prompt, "prefill tokens per sequence")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  model.add_option("--new-tokens", args.new_tokens, "decoded tokens per sequence")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+void add_model_run_options(CLI::App& model, BenchModelArgs& args) {
+  model.add_option("--device", args.device, "cpu, cuda, or all available")->capture_default_str();
+  model.add_option("--dtype", args.dtype, "fp32, or bf16 (CUDA only; CPU runs fp32)")
+      ->capture_default_str();
+  model.add_option("--warmup", args.warmup, "untimed runs first")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  model.add_option("--reps", args.reps, "timed runs (the median is reported)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  model.add_option("--threads", args.threads, "CPU threads (0: LibTorch's default)")
+      ->capture_default_str();
+}
+
+void register_bench_model(CLI::App& bench) {
+  auto args = std::make_shared<BenchModelArgs>();
+  auto* model = bench.add_subcommand(
+      "model", "Training tokens/s per preset; KV cache and decode tokens/s, MHA vs MLA");
+  add_model_sizes_options(*model, *args);
+  add_model_run_options(*model, *args);
+  model->callback([args] { run_bench_model(*args); });
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto* bench = app.add_subcommand("bench", "Benchmarks that print ratios against a baseline");
+  bench->require_subcommand(1);
+  register_bench_optim(*bench);
+  register_bench_model(*bench);
 }
 
 }  // namespace muonlab::cli
