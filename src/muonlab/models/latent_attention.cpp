@@ -67,8 +67,13 @@ torch::Tensor LatentAttentionImpl::forward(const torch::Tensor& x, LayerKvCache*
     const int64_t new_tokens = x.size(1);
     cache->latent.narrow(1, position, new_tokens).copy_(latent);
     cache->rope_key.narrow(1, position, new_tokens).copy_(rope_key);
-    heads = attend_absorbed(q, cache->latent.narrow(1, 0, position + new_tokens),
-                            cache->rope_key.narrow(1, 0, position + new_tokens));
+    const auto cached_latent = cache->latent.narrow(1, 0, position + new_tokens);
+    const auto cached_rope_key = cache->rope_key.narrow(1, 0, position + new_tokens);
+    // Decoding absorbs the up-projections and never expands the cache; a
+    // prefill chunk has many queries to amortize the expansion over, so it
+    // runs the expanded form, as DeepSeek-V2 does.
+    heads = new_tokens == 1 ? attend_absorbed(q, cached_latent, cached_rope_key)
+                            : attend_expanded(q, cached_latent, cached_rope_key);
   }
   return out_(heads.transpose(1, 2).reshape({x.size(0), x.size(1), -1}));
 }
@@ -85,19 +90,38 @@ torch::Tensor LatentAttentionImpl::attend_expanded(const Queries& q, const torch
 
 // q_C . (W_uk c) = (W_uk^T q_C) . c, and sum_t p_t (W_uv c_t + b_uv) =
 // W_uv (sum_t p_t c_t) + b_uv since the p_t sum to one.
+namespace {
+
+// x [B, H, L, n] times per-head weights w [H, n, m] -> [B, H, L, m], heads
+// first so each head's weight is read once (broadcasting over B copies it B times).
+torch::Tensor per_head_matmul(const torch::Tensor& x, const torch::Tensor& w) {
+  const int64_t batch = x.size(0), heads = x.size(1), length = x.size(2);
+  const auto rows = x.transpose(0, 1).reshape({heads, batch * length, x.size(3)});
+  return torch::bmm(rows, w).view({heads, batch, length, w.size(2)}).transpose(0, 1);
+}
+
+}  // namespace
+
 torch::Tensor LatentAttentionImpl::attend_absorbed(const Queries& q, const torch::Tensor& latent,
                                                    const torch::Tensor& rope_key) {
+  const int64_t batch = latent.size(0);
+  const int64_t queries = q.content.size(2);
   const int64_t latent_dim = latent.size(-1);
   const auto w_uk = key_up_->weight.view({n_head_, head_dim_, latent_dim});
   const auto w_uv = value_up_->weight.view({n_head_, head_dim_, latent_dim});
-  const auto q_latent = torch::matmul(q.content, w_uk);  // [B, H, L, d_c]
-  const auto latent_t = latent.unsqueeze(1).transpose(-2, -1);
-  const auto rope_key_t = rope_key.unsqueeze(1).transpose(-2, -1);
+  // Every head reads the same latent, so the heads are folded into the rows
+  // of one bmm per sequence: [B, H L, d] x [B, d, S]. Broadcasting the latent
+  // over the heads would copy it H times per layer and step.
+  const auto fold = [&](const torch::Tensor& t) { return t.reshape({batch, -1, t.size(-1)}); };
+  const auto q_latent = per_head_matmul(q.content, w_uk);  // [B, H, L, d_c]
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_ + rope_dim_));
-  const auto scores =
-      (torch::matmul(q_latent, latent_t) + torch::matmul(q.rotary, rope_key_t)) * scale;
-  const auto mixed_latent = torch::matmul(causal_softmax(scores), latent.unsqueeze(1));
-  auto heads = torch::matmul(mixed_latent, w_uv.transpose(-2, -1));  // [B, H, L, d_h]
+  const auto scores = (torch::bmm(fold(q_latent), latent.transpose(1, 2)) +
+                       torch::bmm(fold(q.rotary), rope_key.transpose(1, 2))) *
+                      scale;  // [B, H L, S]
+  const auto weights = causal_softmax(scores.view({batch, n_head_, queries, -1}));
+  const auto mixed_latent = torch::bmm(fold(weights), latent)  // [B, H L, d_c]
+                                .view({batch, n_head_, queries, latent_dim});
+  auto heads = per_head_matmul(mixed_latent, w_uv.transpose(-2, -1));  // [B, H, L, d_h]
   if (bias_) heads = heads + value_up_->bias.view({n_head_, 1, head_dim_});
   return heads;
 }

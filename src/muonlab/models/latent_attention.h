@@ -5,9 +5,10 @@
 //   q_R  = RoPE(W_qr c_q)        k_R = RoPE(W_kr h)  (one rotary key for all heads)
 //   q_i = [q_C,i ; q_R,i]   k_i = [k_C,i ; k_R]   scale 1/sqrt(d_h + d_R)
 //
-// Training runs the expanded form above. Decoding with a cache keeps only
-// c_kv and k_R per token, and absorbs W_uk into the query and W_uv into the
-// output so the cached latents are never expanded back to keys and values.
+// Training and prefill run the expanded form above. The cache keeps only
+// c_kv and k_R per token; decoding one token at a time absorbs W_uk into the
+// query and W_uv into the output, so the cached latents are never expanded
+// back to keys and values.
 #pragma once
 
 #include <torch/torch.h>
