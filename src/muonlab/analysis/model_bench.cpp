@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "muonlab/analysis/timing.h"
+#include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/models/kv_cache.h"
 #include "muonlab/models/model_stats.h"
@@ -13,10 +14,6 @@ namespace muonlab::analysis {
 namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-
-std::string dtype_name(torch::Dtype dtype) {
-  return dtype == torch::kBFloat16 ? "bf16" : dtype == torch::kFloat64 ? "fp64" : "fp32";
-}
 
 int64_t element_size(torch::Dtype dtype) {
   return static_cast<int64_t>(c10::elementSize(dtype));
@@ -246,7 +243,7 @@ TrainingBenchReport run_training_bench(const ModelBenchConfig& config) {
   const auto dtype = resolve_model_dtype(config.dtype, config.device);
   TrainingBenchReport report;
   report.device = config.device.str();
-  report.dtype = dtype_name(dtype);
+  report.dtype = short_dtype_name(dtype);
   report.batch = config.batch;
   report.sequence = config.sequence;
   report.max_gib = config.max_gib;
@@ -313,7 +310,7 @@ DecodeBenchReport run_decode_bench(const ModelBenchConfig& config) {
   const auto base = models::model_preset(config.decode_base);
   DecodeBenchReport report;
   report.device = config.device.str();
-  report.dtype = dtype_name(dtype);
+  report.dtype = short_dtype_name(dtype);
   report.base = config.decode_base;
   report.d_model = base.d_model;
   report.n_head = base.n_head;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "muonlab/analysis/timing.h"
+#include "muonlab/core/dtype_name.h"
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/muon.h"
 
@@ -72,7 +73,7 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
 
   OptimBenchReport report;
   report.device = config.device.str();
-  report.ns_dtype = dtype == torch::kBFloat16 ? "bf16" : dtype == torch::kFloat64 ? "fp64" : "fp32";
+  report.ns_dtype = short_dtype_name(dtype);
   report.layers = config.layers;
   report.d_model = config.d_model;
   report.matrices = static_cast<int64_t>(params.size());

@@ -5,6 +5,7 @@
 #include "muonlab/analysis/model_bench.h"
 #include "muonlab/analysis/optim_bench.h"
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/device_option.h"
 #include "muonlab/core/errors.h"
 
 namespace muonlab::cli {
@@ -22,23 +23,9 @@ struct BenchOptimArgs {
   int threads = 0;
 };
 
-std::vector<torch::Device> devices_for(const std::string& name) {
-  if (name == "cpu") return {torch::kCPU};
-  if (name == "cuda") {
-    if (!torch::cuda::is_available()) fail("--device cuda: no CUDA device is available");
-    return {torch::kCUDA};
-  }
-  if (name == "all") {
-    std::vector<torch::Device> devices{torch::kCPU};
-    if (torch::cuda::is_available()) devices.emplace_back(torch::kCUDA);
-    return devices;
-  }
-  fail("--device {}: expected cpu, cuda or all", name);
-}
-
 void run_bench_optim(const BenchOptimArgs& args) {
   if (args.threads > 0) at::set_num_threads(args.threads);
-  for (const auto& device : devices_for(args.device)) {
+  for (const auto& device : devices_from_option(args.device)) {
     analysis::OptimBenchConfig config;
     config.device = device;
     config.layers = args.layers;
@@ -104,7 +91,7 @@ analysis::ModelBenchConfig model_bench_config(const BenchModelArgs& args) {
 void run_bench_model(const BenchModelArgs& args) {
   if (args.threads > 0) at::set_num_threads(args.threads);
   auto config = model_bench_config(args);
-  for (const auto& device : devices_for(args.device)) {
+  for (const auto& device : devices_from_option(args.device)) {
     config.device = device;
     std::cout << analysis::format_training_bench(analysis::run_training_bench(config))
               << std::endl;

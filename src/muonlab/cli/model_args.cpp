@@ -1,5 +1,6 @@
 #include "muonlab/cli/model_args.h"
 
+#include "muonlab/cli/device_option.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/models/model_file.h"
 
@@ -32,14 +33,7 @@ models::ModelConfig ModelArgs::config() const {
   return config;
 }
 
-torch::Device ModelArgs::torch_device() const {
-  if (device == "cpu") return torch::kCPU;
-  if (device == "cuda") {
-    if (!torch::cuda::is_available()) fail("--device cuda: no CUDA device is available");
-    return torch::kCUDA;
-  }
-  fail("--device {}: expected cpu or cuda", device);
-}
+torch::Device ModelArgs::torch_device() const { return device_from_option(device); }
 
 models::Transformer ModelArgs::build() const {
   const auto device = torch_device();

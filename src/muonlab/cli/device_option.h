@@ -1,0 +1,16 @@
+// --device for the subcommands: "cpu" or "cuda", and for benchmarks also
+// "all" (the CPU, then CUDA where there is one). Asking for CUDA without a
+// GPU fails naming the option.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace muonlab::cli {
+
+torch::Device device_from_option(const std::string& name);
+std::vector<torch::Device> devices_from_option(const std::string& name);
+
+}  // namespace muonlab::cli
