@@ -2,6 +2,7 @@
 
 #include "muonlab/analysis/polar_factor.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
 
 namespace muonlab::analysis {
 

@@ -1,8 +1,8 @@
 // muonlab's error type. Messages name the file, field, parameter or value at
 // fault and say what was expected, so a user can act without a debugger.
+// Free of LibTorch, so the data layer's parsers also build alone (fuzzing).
 #pragma once
 
-#include <c10/util/ArrayRef.h>
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -19,8 +19,5 @@ template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
   throw Error(fmt::format(format, std::forward<Args>(args)...));
 }
-
-// "[768, 2304]" for error messages.
-std::string shape_string(c10::IntArrayRef sizes);
 
 }  // namespace muonlab

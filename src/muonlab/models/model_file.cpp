@@ -5,6 +5,7 @@
 
 #include "muonlab/core/archive_file.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
 
 namespace muonlab::models {
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
 #include "muonlab/models/linear.h"
 
 namespace muonlab::models {

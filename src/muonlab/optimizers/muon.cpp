@@ -3,6 +3,8 @@
 #include <cmath>
 #include <map>
 
+#include "muonlab/core/shape_string.h"
+
 namespace muonlab::optim {
 
 MomentumKind parse_momentum_kind(const std::string& name) {

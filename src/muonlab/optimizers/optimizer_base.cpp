@@ -3,6 +3,7 @@
 #include <set>
 
 #include "muonlab/core/archive_file.h"
+#include "muonlab/core/shape_string.h"
 
 namespace muonlab::optim {
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
 
 namespace muonlab::optim {
 

@@ -1,6 +1,7 @@
 #include "muonlab/optimizers/param_state_io.h"
 
 #include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
 
 namespace muonlab::optim {
 

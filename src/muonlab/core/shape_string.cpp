@@ -1,4 +1,4 @@
-#include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

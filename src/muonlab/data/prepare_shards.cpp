@@ -1,0 +1,217 @@
+#include "muonlab/data/prepare_shards.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "muonlab/core/atomic_file.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/core/read_file.h"
+#include "muonlab/data/shard_header.h"
+#include "muonlab/data/shard_writer.h"
+#include "muonlab/data/shuffle.h"
+#include "muonlab/data/text_documents.h"
+
+namespace muonlab::data {
+namespace fs = std::filesystem;
+
+std::string shard_path(const std::string& out_dir, const std::string& name, const std::string& split,
+                       size_t index) {
+  return (fs::path(out_dir) / fmt::format("{}_{}_{:06d}.bin", name, split, index)).string();
+}
+
+namespace {
+
+// Documents are encoded this many bytes at a time, so memory stays bounded
+// however large the corpus is.
+constexpr uint64_t kChunkBytes = 64ull << 20;
+
+void check_options(const Tokenizer& tokenizer, const PrepareOptions& options) {
+  if (options.inputs.empty()) fail("data prepare needs at least one input file or folder");
+  if (options.out_dir.empty()) fail("data prepare needs an output folder (--out)");
+  if (options.name.empty() || options.name.find('/') != std::string::npos) {
+    fail("shard name '{}' must be non-empty and contain no '/'", options.name);
+  }
+  if (!(options.val_fraction >= 0 && options.val_fraction < 1)) {
+    fail("validation fraction {} is outside [0, 1)", options.val_fraction);
+  }
+  if (options.shard_tokens < 1 || options.shard_tokens > kMaxShardTokens) {
+    fail("shard size {} tokens is outside [1, {}]", options.shard_tokens, kMaxShardTokens);
+  }
+  if (tokenizer.vocab_size() > 65536) {
+    fail("tokenizer '{}' has {} tokens; llm.c shards store uint16 ids (at most 65536)", tokenizer.name(),
+         tokenizer.vocab_size());
+  }
+}
+
+// Refuses to mix new shards with old ones of the same name (a reader's glob
+// would pick up both), unless told to replace them.
+void clear_old_shards(const PrepareOptions& options) {
+  fs::create_directories(options.out_dir);
+  std::vector<fs::path> old;
+  for (const auto& entry : fs::directory_iterator(options.out_dir)) {
+    std::string file = entry.path().filename().string();
+    bool ours = file.rfind(options.name + "_train_", 0) == 0 || file.rfind(options.name + "_val_", 0) == 0;
+    if (ours && entry.path().extension() == ".bin") old.push_back(entry.path());
+  }
+  if (old.empty()) return;
+  if (!options.replace_existing) {
+    fail("'{}' already holds {} shard(s) named {}_*, such as '{}': pass --force to replace them",
+         options.out_dir, old.size(), options.name, old.front().filename().string());
+  }
+  for (const auto& path : old) fs::remove(path);
+}
+
+struct Selection {
+  std::vector<TextDocument> train, val;
+  uint64_t duplicates = 0, empty = 0;
+};
+
+// Drops empty documents and exact duplicates (same size and 64-bit hash),
+// then draws the validation documents with the seed.
+Selection select_documents(const std::vector<TextDocument>& documents, const PrepareOptions& options) {
+  Selection selection;
+  std::vector<TextDocument> unique;
+  std::unordered_map<size_t, uint64_t> size_of_hash;
+  for (const auto& document : documents) {
+    if (document.bytes == 0) {
+      ++selection.empty;
+      continue;
+    }
+    size_t hash = std::hash<std::string>{}(read_whole_file(document.path));
+    auto [it, inserted] = size_of_hash.emplace(hash, document.bytes);
+    if (!inserted && it->second == document.bytes) {
+      ++selection.duplicates;
+      continue;
+    }
+    unique.push_back(document);
+  }
+  if (unique.empty()) fail("no documents to prepare: all {} inputs are empty", documents.size());
+
+  size_t val_count = 0;
+  if (options.val_fraction > 0) {
+    val_count = std::max<size_t>(1, static_cast<size_t>(std::llround(options.val_fraction * unique.size())));
+    if (val_count >= unique.size()) {
+      fail("empty split: {} distinct document(s) cannot give {} for validation and the rest for training; "
+           "add documents or lower --val-fraction",
+           unique.size(), val_count);
+    }
+  }
+  std::vector<bool> is_val(unique.size(), false);
+  std::vector<uint32_t> order = seeded_permutation(static_cast<uint32_t>(unique.size()), options.seed);
+  for (size_t i = 0; i < val_count; ++i) is_val[order[i]] = true;
+  for (size_t i = 0; i < unique.size(); ++i) (is_val[i] ? selection.val : selection.train).push_back(unique[i]);
+  return selection;
+}
+
+// Collects tokens and writes a shard each time shard_tokens have gathered.
+class ShardRoller {
+ public:
+  ShardRoller(const PrepareOptions& options, std::string split, SplitSummary& summary)
+      : options_(options), split_(std::move(split)), summary_(summary) {}
+
+  void add(int32_t eot, const TokenIds& document) {
+    buffer_.push_back(eot);
+    buffer_.insert(buffer_.end(), document.begin(), document.end());
+    summary_.tokens += document.size() + 1;
+    while (buffer_.size() >= options_.shard_tokens) {
+      std::vector<int32_t> rest(buffer_.begin() + options_.shard_tokens, buffer_.end());
+      buffer_.resize(options_.shard_tokens);
+      flush();
+      buffer_ = std::move(rest);
+    }
+  }
+
+  void finish() {
+    if (!buffer_.empty()) flush();
+  }
+
+ private:
+  void flush() {
+    std::string path = shard_path(options_.out_dir, options_.name, split_, summary_.shards.size());
+    write_shard(path, buffer_);
+    summary_.shards.push_back(path);
+    buffer_.clear();
+  }
+
+  const PrepareOptions& options_;
+  std::string split_;
+  SplitSummary& summary_;
+  std::vector<int32_t> buffer_;
+};
+
+void encode_split(const Tokenizer& tokenizer, const PrepareOptions& options, const std::string& split,
+                  const std::vector<TextDocument>& documents, SplitSummary& summary, PrepareProgress& progress,
+                  const std::function<void(const PrepareProgress&)>& on_progress) {
+  ShardRoller roller(options, split, summary);
+  for (size_t begin = 0; begin < documents.size();) {
+    std::vector<std::string> texts;
+    uint64_t chunk_bytes = 0;
+    for (; begin < documents.size() && (texts.empty() || chunk_bytes < kChunkBytes); ++begin) {
+      texts.push_back(read_whole_file(documents[begin].path));
+      chunk_bytes += texts.back().size();
+    }
+    std::vector<TokenIds> encoded = tokenizer.encode_documents(texts, options.threads);
+    for (const auto& document : encoded) {
+      roller.add(tokenizer.eot_token(), document);
+      progress.tokens += document.size() + 1;
+    }
+    summary.documents += texts.size();
+    summary.bytes += chunk_bytes;
+    progress.bytes_done += chunk_bytes;
+    if (on_progress) on_progress(progress);
+  }
+  roller.finish();
+}
+
+void write_meta(const Tokenizer& tokenizer, const PrepareOptions& options, PrepareSummary& summary) {
+  auto split_json = [](const SplitSummary& split) {
+    return nlohmann::json{{"documents", split.documents}, {"bytes", split.bytes}, {"tokens", split.tokens},
+                          {"shards", split.shards.size()}};
+  };
+  nlohmann::json meta = {{"format", "llm.c token shards, magic 20240520, version 1, uint16"},
+                         {"tokenizer", tokenizer.name()},
+                         {"vocab_size", tokenizer.vocab_size()},
+                         {"eot_token", tokenizer.eot_token()},
+                         {"seed", options.seed},
+                         {"val_fraction", options.val_fraction},
+                         {"train", split_json(summary.train)},
+                         {"val", split_json(summary.val)}};
+  summary.meta_path = (fs::path(options.out_dir) / (options.name + "_meta.json")).string();
+  std::string text = meta.dump(2) + "\n";
+  write_file_atomically(summary.meta_path, [&](const std::string& tmp) {
+    FILE* out = std::fopen(tmp.c_str(), "wb");
+    if (out == nullptr) fail("cannot create '{}'", summary.meta_path);
+    bool written = std::fwrite(text.data(), 1, text.size(), out) == text.size();
+    if (std::fclose(out) != 0 || !written) fail("cannot write '{}' (disk full?)", summary.meta_path);
+  });
+}
+
+}  // namespace
+
+PrepareSummary prepare_shards(const Tokenizer& tokenizer, const PrepareOptions& options,
+                              const std::function<void(const PrepareProgress&)>& on_progress) {
+  auto start = std::chrono::steady_clock::now();
+  check_options(tokenizer, options);
+  Selection selection = select_documents(list_text_documents(options.inputs), options);
+  clear_old_shards(options);
+
+  PrepareSummary summary;
+  summary.duplicates_dropped = selection.duplicates;
+  summary.empty_dropped = selection.empty;
+  PrepareProgress progress;
+  for (const auto* split : {&selection.val, &selection.train}) {
+    for (const auto& document : *split) progress.bytes_total += document.bytes;
+  }
+  encode_split(tokenizer, options, "val", selection.val, summary.val, progress, on_progress);
+  encode_split(tokenizer, options, "train", selection.train, summary.train, progress, on_progress);
+  write_meta(tokenizer, options, summary);
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace muonlab::data

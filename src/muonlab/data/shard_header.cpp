@@ -1,0 +1,56 @@
+#include "muonlab/data/shard_header.h"
+
+#include "muonlab/core/errors.h"
+
+namespace muonlab::data {
+namespace {
+
+int32_t read_int32_le(const unsigned char* bytes) {
+  uint32_t value = static_cast<uint32_t>(bytes[0]) | static_cast<uint32_t>(bytes[1]) << 8 |
+                   static_cast<uint32_t>(bytes[2]) << 16 | static_cast<uint32_t>(bytes[3]) << 24;
+  return static_cast<int32_t>(value);
+}
+
+void write_int32_le(int32_t value, unsigned char* bytes) {
+  auto bits = static_cast<uint32_t>(value);
+  for (int i = 0; i < 4; ++i) bytes[i] = static_cast<unsigned char>(bits >> (8 * i));
+}
+
+}  // namespace
+
+uint64_t parse_shard_header(const unsigned char* bytes, size_t available, uint64_t file_size,
+                            const std::string& path) {
+  if (file_size < kShardHeaderBytes || available < kShardHeaderBytes) {
+    fail("shard '{}' is truncated: {} bytes, but the header alone takes {}", path, file_size,
+         kShardHeaderBytes);
+  }
+  int32_t magic = read_int32_le(bytes);
+  if (magic != kShardMagic) {
+    fail("shard '{}' has magic number {}; expected {} (an llm.c token shard)", path, magic, kShardMagic);
+  }
+  int32_t version = read_int32_le(bytes + 4);
+  if (version != kShardVersion) {
+    fail("shard '{}' has format version {}; expected {} (uint16 tokens)", path, version, kShardVersion);
+  }
+  int32_t count = read_int32_le(bytes + 8);
+  if (count < 0) fail("shard '{}' has a negative token count {}", path, count);
+  uint64_t expected_size = kShardHeaderBytes + 2 * static_cast<uint64_t>(count);
+  if (file_size != expected_size) {
+    fail("shard '{}' header says {} tokens ({} bytes with the header), but the file has {} bytes{}", path,
+         count, expected_size, file_size, file_size < expected_size ? " (truncated?)" : "");
+  }
+  return static_cast<uint64_t>(count);
+}
+
+std::array<unsigned char, kShardHeaderBytes> make_shard_header(uint64_t token_count) {
+  if (token_count > kMaxShardTokens) {
+    fail("a shard holds at most {} tokens (int32 count); got {}", kMaxShardTokens, token_count);
+  }
+  std::array<unsigned char, kShardHeaderBytes> header{};
+  write_int32_le(kShardMagic, header.data());
+  write_int32_le(kShardVersion, header.data() + 4);
+  write_int32_le(static_cast<int32_t>(token_count), header.data() + 8);
+  return header;
+}
+
+}  // namespace muonlab::data

@@ -1,0 +1,37 @@
+// A token shard on disk, memory-mapped read-only: the loader touches only the
+// windows it reads, and many processes share the page cache.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace muonlab::data {
+
+class TokenShard {
+ public:
+  // Maps `path` and validates its header (see shard_header.h).
+  explicit TokenShard(std::string path);
+  ~TokenShard();
+  TokenShard(TokenShard&& other) noexcept;
+  TokenShard& operator=(TokenShard&&) = delete;
+  TokenShard(const TokenShard&) = delete;
+  TokenShard& operator=(const TokenShard&) = delete;
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return token_count_; }
+  // Token `index`, read as little-endian uint16.
+  uint16_t operator[](uint64_t index) const {
+    const unsigned char* at = tokens_ + 2 * index;
+    return static_cast<uint16_t>(at[0] | (at[1] << 8));
+  }
+
+ private:
+  std::string path_;
+  void* mapping_ = nullptr;
+  size_t mapping_bytes_ = 0;
+  const unsigned char* tokens_ = nullptr;
+  uint64_t token_count_ = 0;
+};
+
+}  // namespace muonlab::data

@@ -1,0 +1,47 @@
+// The tokenizer interface the data pipeline, the trainer and `generate` use,
+// and the factory that picks one by name: "gpt2" (OpenAI's byte-level BPE,
+// files from scripts/fetch-data), "byte" (no files), or a folder holding
+// encoder.json and vocab.bpe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace muonlab::data {
+
+using TokenIds = std::vector<int32_t>;
+
+inline constexpr std::string_view kEndOfText = "<|endoftext|>";
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  virtual std::string name() const = 0;
+  virtual int vocab_size() const = 0;
+  // The id of <|endoftext|>, which separates documents.
+  virtual int eot_token() const = 0;
+
+  // Encodes `text` as plain text: a literal "<|endoftext|>" in it stays
+  // characters (tiktoken's encode_ordinary). Use this for untrusted text.
+  virtual TokenIds encode_ordinary(std::string_view text) const = 0;
+  // Fails naming the id if one is outside the vocabulary.
+  virtual std::string decode(const TokenIds& ids) const = 0;
+
+  // As encode_ordinary, but each "<|endoftext|>" becomes eot_token().
+  TokenIds encode(std::string_view text) const;
+  // encode_ordinary of each document, spread over `threads` threads
+  // (0: every core). Results come back in the documents' order.
+  std::vector<TokenIds> encode_documents(const std::vector<std::string>& documents,
+                                         int threads = 0) const;
+};
+
+// "gpt2", "byte", or a folder with encoder.json and vocab.bpe. "gpt2" looks
+// in $MUONLAB_DATA_DIR/gpt2, then ./data/gpt2, then the source tree's
+// data/gpt2, and says to run scripts/fetch-data when none has the files.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec);
+
+}  // namespace muonlab::data
