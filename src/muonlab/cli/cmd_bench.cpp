@@ -1,11 +1,11 @@
 #include <iostream>
 #include <memory>
-#include <sstream>
 
 #include "muonlab/analysis/model_bench.h"
 #include "muonlab/analysis/optim_bench.h"
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/device_option.h"
+#include "muonlab/cli/list_args.h"
 #include "muonlab/core/errors.h"
 
 namespace muonlab::cli {
@@ -52,20 +52,6 @@ struct BenchModelArgs {
   double max_gib = 16;
   int threads = 0;
 };
-
-// "a, b,c" -> {"a", "b", "c"}; empty items are dropped.
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  std::stringstream stream(text);
-  std::string item;
-  while (std::getline(stream, item, ',')) {
-    const auto first = item.find_first_not_of(" \t");
-    if (first == std::string::npos) continue;
-    const auto last = item.find_last_not_of(" \t");
-    items.push_back(item.substr(first, last - first + 1));
-  }
-  return items;
-}
 
 torch::Dtype parse_model_dtype(const std::string& name) {
   if (name == "fp32") return torch::kFloat32;

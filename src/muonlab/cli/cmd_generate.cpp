@@ -1,33 +1,14 @@
 // `muonlab generate`: sample tokens from a model with a KV cache.
 #include <iostream>
 #include <memory>
-#include <sstream>
 
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/list_args.h"
 #include "muonlab/cli/model_args.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/models/generate.h"
 
 namespace muonlab::cli {
-
-namespace {
-
-std::vector<int64_t> parse_token_ids(const std::string& text) {
-  std::vector<int64_t> ids;
-  std::stringstream items(text);
-  for (std::string item; std::getline(items, item, ',');) {
-    try {
-      size_t used = 0;
-      ids.push_back(std::stoll(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      fail("--prompt-ids: '{}' is not an integer token id (expected e.g. 464,3290,318)", item);
-    }
-  }
-  return ids;
-}
-
-}  // namespace
 
 void register_generate(CLI::App& app) {
   struct Args {
@@ -51,7 +32,7 @@ void register_generate(CLI::App& app) {
   generate->callback([args] {
     auto model = args->model.build();
     args->sampling.use_cache = !args->no_cache;
-    const auto prompt = parse_token_ids(args->prompt_ids);
+    const auto prompt = parse_token_ids(args->prompt_ids, "--prompt-ids");
     const auto tokens = models::generate(model, prompt, args->sampling);
     std::cout << fmt::format("{}", fmt::join(tokens, " ")) << std::endl;
   });

@@ -9,5 +9,6 @@ void register_version(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_model(CLI::App& app);
 void register_generate(CLI::App& app);
+void register_data(CLI::App& app);
 
 }  // namespace muonlab::cli

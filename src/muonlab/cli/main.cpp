@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   muonlab::cli::register_bench(app);
   muonlab::cli::register_model(app);
   muonlab::cli::register_generate(app);
+  muonlab::cli::register_data(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

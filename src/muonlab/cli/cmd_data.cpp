@@ -1,0 +1,172 @@
+// `muonlab data`: tokenize text from the shell, prepare token shards, and
+// check shards (the project's or llm.c's FineWeb shards).
+#include <iostream>
+#include <iterator>
+#include <memory>
+
+#include "muonlab/cli/commands.h"
+#include "muonlab/cli/list_args.h"
+#include "muonlab/cli/progress_bar.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/data/prepare_shards.h"
+#include "muonlab/data/token_loader.h"
+#include "muonlab/data/token_shard.h"
+#include "muonlab/data/tokenizer.h"
+
+namespace muonlab::cli {
+namespace {
+
+std::string read_stdin() {
+  std::cin >> std::noskipws;
+  return {std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+}
+
+void add_tokenizer_option(CLI::App& command, std::string& tokenizer) {
+  command.add_option("--tokenizer", tokenizer, "gpt2, byte, or a folder with encoder.json and vocab.bpe")
+      ->capture_default_str();
+}
+
+struct EncodeArgs {
+  std::string tokenizer = "gpt2";
+  bool json = false;
+  bool ordinary = false;
+};
+
+void run_encode(const EncodeArgs& args) {
+  auto tokenizer = data::load_tokenizer(args.tokenizer);
+  std::string text = read_stdin();
+  data::TokenIds ids = args.ordinary ? tokenizer->encode_ordinary(text) : tokenizer->encode(text);
+  if (args.json) {
+    std::cout << fmt::format("[{}]", fmt::join(ids, ", ")) << "\n";
+  } else {
+    std::cout << fmt::format("{}", fmt::join(ids, " ")) << "\n";
+  }
+}
+
+void run_decode(const std::string& tokenizer_spec) {
+  auto tokenizer = data::load_tokenizer(tokenizer_spec);
+  std::vector<int64_t> wide = parse_token_ids(read_stdin(), "token ids on stdin");
+  data::TokenIds ids;
+  for (int64_t id : wide) {
+    if (id < 0 || id >= tokenizer->vocab_size()) {
+      fail("token id {} is outside the {} vocabulary (0-{})", id, tokenizer->name(), tokenizer->vocab_size() - 1);
+    }
+    ids.push_back(static_cast<int32_t>(id));
+  }
+  std::cout << tokenizer->decode(ids) << std::flush;
+}
+
+std::string megabytes(uint64_t bytes) { return fmt::format("{:.1f} MB", bytes / 1e6); }
+
+void print_split(const char* name, const data::SplitSummary& split) {
+  double bytes_per_token = split.tokens == 0 ? 0 : static_cast<double>(split.bytes) / split.tokens;
+  std::cout << fmt::format("{:<6} {:>7} documents  {:>11} tokens  {:>9}  {:.2f} bytes/token  {} shard(s)\n", name,
+                           split.documents, split.tokens, megabytes(split.bytes), bytes_per_token,
+                           split.shards.size());
+}
+
+void run_prepare(data::PrepareOptions options, const std::string& tokenizer_spec) {
+  auto tokenizer = data::load_tokenizer(tokenizer_spec);
+  ProgressBar bar("prepare");
+  auto start = std::chrono::steady_clock::now();
+  auto summary = data::prepare_shards(*tokenizer, options, [&](const data::PrepareProgress& progress) {
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    bar.update(progress.bytes_done, progress.bytes_total,
+               fmt::format("{} of {}, {:.1f} MB/s, {} tokens", megabytes(progress.bytes_done),
+                           megabytes(progress.bytes_total), progress.bytes_done / 1e6 / std::max(seconds, 1e-9),
+                           progress.tokens));
+  });
+  bar.finish();
+  std::cout << fmt::format("tokenizer {} (vocab {}), shards in {}\n", tokenizer->name(), tokenizer->vocab_size(),
+                           options.out_dir);
+  print_split("train", summary.train);
+  print_split("val", summary.val);
+  if (summary.duplicates_dropped + summary.empty_dropped > 0) {
+    std::cout << fmt::format("dropped {} duplicate and {} empty document(s)\n", summary.duplicates_dropped,
+                             summary.empty_dropped);
+  }
+  uint64_t bytes = summary.train.bytes + summary.val.bytes;
+  std::cout << fmt::format("{:.2f} s, {:.1f} MB/s; summary in {}\n", summary.seconds,
+                           bytes / 1e6 / std::max(summary.seconds, 1e-9), summary.meta_path);
+}
+
+struct InfoArgs {
+  std::vector<std::string> specs;
+  std::string tokenizer;
+};
+
+// Reads every token of every shard: header, size and (with a tokenizer) id range.
+void run_info(const InfoArgs& args) {
+  int64_t vocab = 0, eot = -1;
+  if (!args.tokenizer.empty()) {
+    auto tokenizer = data::load_tokenizer(args.tokenizer);
+    vocab = tokenizer->vocab_size();
+    eot = tokenizer->eot_token();
+  }
+  uint64_t total_tokens = 0, total_documents = 0, files = 0;
+  for (const auto& spec : args.specs) {
+    for (const auto& path : data::find_shards(spec)) {
+      data::TokenShard shard(path);
+      uint64_t documents = 0;
+      uint16_t max_id = 0;
+      for (uint64_t i = 0; i < shard.size(); ++i) {
+        uint16_t id = shard[i];
+        if (vocab > 0 && id >= vocab) {
+          fail("shard '{}': token {} at position {} is outside the vocabulary (vocab size {})", path, id, i, vocab);
+        }
+        max_id = std::max(max_id, id);
+        documents += (id == eot);
+      }
+      std::cout << fmt::format("{}  {} tokens  max id {}{}\n", path, shard.size(), max_id,
+                               eot >= 0 ? fmt::format("  {} documents", documents) : "");
+      total_tokens += shard.size();
+      total_documents += documents;
+      ++files;
+    }
+  }
+  std::cout << fmt::format("{} shard(s), {} tokens{}\n", files, total_tokens,
+                           eot >= 0 ? fmt::format(", {} documents", total_documents) : "");
+}
+
+}  // namespace
+
+void register_data(CLI::App& app) {
+  auto* data = app.add_subcommand("data", "Tokenize text, prepare and check token shards");
+  data->require_subcommand(1);
+
+  auto encode_args = std::make_shared<EncodeArgs>();
+  auto* encode = data->add_subcommand("encode", "Text on stdin -> token ids on stdout (space-separated)");
+  add_tokenizer_option(*encode, encode_args->tokenizer);
+  encode->add_flag("--json", encode_args->json, "Print a JSON array");
+  encode->add_flag("--ordinary", encode_args->ordinary, "Treat <|endoftext|> in the text as plain characters");
+  encode->callback([encode_args] { run_encode(*encode_args); });
+
+  auto decode_tokenizer = std::make_shared<std::string>("gpt2");
+  auto* decode = data->add_subcommand("decode", "Token ids on stdin (spaces, commas or a JSON array) -> text");
+  add_tokenizer_option(*decode, *decode_tokenizer);
+  decode->callback([decode_tokenizer] { run_decode(*decode_tokenizer); });
+
+  auto prepare_args = std::make_shared<data::PrepareOptions>();
+  auto prepare_tokenizer = std::make_shared<std::string>("gpt2");
+  auto* prepare = data->add_subcommand("prepare", "Text files or folders (*.txt) -> llm.c token shards");
+  prepare->add_option("inputs", prepare_args->inputs, "Text files and folders")->required();
+  prepare->add_option("--out", prepare_args->out_dir, "Output folder")->required();
+  prepare->add_option("--name", prepare_args->name, "Shard name prefix")->capture_default_str();
+  add_tokenizer_option(*prepare, *prepare_tokenizer);
+  prepare->add_option("--val-fraction", prepare_args->val_fraction, "Fraction of documents for validation")
+      ->capture_default_str();
+  prepare->add_option("--shard-tokens", prepare_args->shard_tokens, "Tokens per shard")->capture_default_str();
+  prepare->add_option("--seed", prepare_args->seed, "Seed of the validation draw")->capture_default_str();
+  prepare->add_option("--threads", prepare_args->threads, "Encoding threads (0: every core)");
+  prepare->add_flag("--force", prepare_args->replace_existing, "Replace existing shards of the same name");
+  prepare->callback([prepare_args, prepare_tokenizer] { run_prepare(*prepare_args, *prepare_tokenizer); });
+
+  auto info_args = std::make_shared<InfoArgs>();
+  auto* info = data->add_subcommand("info", "Validate shards and print their token and document counts");
+  info->add_option("shards", info_args->specs, "Shard files, folders or glob patterns")->required();
+  info->add_option("--tokenizer", info_args->tokenizer,
+                   "Check ids against this tokenizer's vocabulary and count its <|endoftext|>");
+  info->callback([info_args] { run_info(*info_args); });
+}
+
+}  // namespace muonlab::cli
