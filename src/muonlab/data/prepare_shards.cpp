@@ -1,5 +1,6 @@
 #include "muonlab/data/prepare_shards.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -59,6 +60,7 @@ void clear_old_shards(const PrepareOptions& options) {
     if (ours && entry.path().extension() == ".bin") old.push_back(entry.path());
   }
   if (old.empty()) return;
+  std::sort(old.begin(), old.end());
   if (!options.replace_existing) {
     fail("'{}' already holds {} shard(s) named {}_*, such as '{}': pass --force to replace them",
          options.out_dir, old.size(), options.name, old.front().filename().string());

@@ -1,0 +1,67 @@
+// Helpers for the data layer's tests: a private scratch folder per test, the
+// committed test data, and the GPT-2 tokenizer loaded once per process.
+#pragma once
+
+#include <stdlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "muonlab/data/token_loader.h"
+#include "muonlab/data/tokenizer.h"
+
+namespace muonlab::testing {
+
+// A fresh folder under /tmp, removed with everything in it at scope end.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "muonlab_data_XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  std::string file(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// tests/data/<relative>
+inline std::string test_data(const std::string& relative) {
+  return std::string(MUONLAB_TEST_DATA_DIR) + "/" + relative;
+}
+
+// OpenAI's GPT-2 tokenizer from data/gpt2 (scripts/fetch-data puts it there).
+inline const data::Tokenizer& gpt2() {
+  static const auto tokenizer = data::load_tokenizer("gpt2");
+  return *tokenizer;
+}
+
+inline data::LoaderOptions loader_options(int64_t batch_size, int64_t seq_len) {
+  data::LoaderOptions options;
+  options.batch_size = batch_size;
+  options.seq_len = seq_len;
+  return options;
+}
+
+}  // namespace muonlab::testing

@@ -1,0 +1,150 @@
+// llm.c token shards: the project's writer against an independent one, the
+// reader's round trip, and one test per kind of bad file.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "data/data_test_util.h"
+#include "muonlab/data/shard_header.h"
+#include "muonlab/data/shard_writer.h"
+#include "muonlab/data/token_loader.h"
+#include "muonlab/data/token_shard.h"
+#include "test_util.h"
+
+namespace muonlab::data {
+namespace {
+
+// The format as REFERENCE.md section 7 states it, written field by field with
+// fwrite (this test runs on little-endian machines, as llm.c assumes).
+void write_reference_shard(const std::string& path, const std::vector<uint16_t>& tokens, int32_t magic = 20240520,
+                           int32_t version = 1, int32_t count = -1) {
+  int32_t header[256] = {0};
+  header[0] = magic;
+  header[1] = version;
+  header[2] = count >= 0 ? count : static_cast<int32_t>(tokens.size());
+  FILE* file = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(file, nullptr);
+  std::fwrite(header, sizeof(int32_t), 256, file);
+  std::fwrite(tokens.data(), sizeof(uint16_t), tokens.size(), file);
+  std::fclose(file);
+}
+
+TEST(Shard, WriterIsByteIdenticalToIndependentWriter) {
+  testing::ScratchDir dir;
+  std::vector<uint16_t> tokens = {50256, 0, 1, 255, 256, 65535, 31373, 995};
+  write_reference_shard(dir.file("reference.bin"), tokens);
+  write_shard(dir.file("ours.bin"), TokenIds(tokens.begin(), tokens.end()));
+  std::string ours = testing::read_bytes(dir.file("ours.bin"));
+  EXPECT_EQ(ours.size(), 1024 + 2 * tokens.size());
+  EXPECT_EQ(ours, testing::read_bytes(dir.file("reference.bin")));
+}
+
+TEST(Shard, RoundTrips) {
+  testing::ScratchDir dir;
+  TokenIds tokens;
+  for (int i = 0; i < 5000; ++i) tokens.push_back((i * 7919) % 65536);
+  write_shard(dir.file("a.bin"), tokens);
+  TokenShard shard(dir.file("a.bin"));
+  ASSERT_EQ(shard.size(), tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) ASSERT_EQ(shard[i], tokens[i]) << i;
+
+  write_shard(dir.file("empty.bin"), {});
+  EXPECT_EQ(TokenShard(dir.file("empty.bin")).size(), 0u);
+}
+
+TEST(Shard, HeaderRoundTripsEveryField) {
+  auto header = make_shard_header(123456);
+  EXPECT_EQ(parse_shard_header(header.data(), header.size(), 1024 + 2 * 123456, "x"), 123456u);
+  EXPECT_CONTAINS(testing::error_message([] { make_shard_header(kMaxShardTokens + 1); }), "at most 2147483647 tokens");
+}
+
+TEST(Shard, WriterRejectsTokenOutsideUint16) {
+  testing::ScratchDir dir;
+  EXPECT_CONTAINS(testing::error_message([&] { write_shard(dir.file("big.bin"), {1, 70000}); }),
+                  "token 70000 at position 1 does not fit uint16");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("big.bin")));  // nothing half-written
+}
+
+std::string open_error(const std::string& path) {
+  return testing::error_message([&] { TokenShard shard(path); });
+}
+
+TEST(ShardErrors, WrongMagic) {
+  testing::ScratchDir dir;
+  write_reference_shard(dir.file("magic.bin"), {1, 2}, /*magic=*/20240801);
+  std::string error = open_error(dir.file("magic.bin"));
+  EXPECT_CONTAINS(error, "magic.bin' has magic number 20240801; expected 20240520");
+}
+
+TEST(ShardErrors, WrongVersion) {
+  testing::ScratchDir dir;
+  write_reference_shard(dir.file("version.bin"), {1, 2}, 20240520, /*version=*/2);
+  EXPECT_CONTAINS(open_error(dir.file("version.bin")), "version.bin' has format version 2; expected 1");
+}
+
+TEST(ShardErrors, TruncatedHeader) {
+  testing::ScratchDir dir;
+  testing::write_bytes(dir.file("short.bin"), std::string(100, '\0'));
+  EXPECT_CONTAINS(open_error(dir.file("short.bin")), "short.bin' is truncated: 100 bytes, but the header alone takes 1024");
+  testing::write_bytes(dir.file("zero.bin"), "");
+  EXPECT_CONTAINS(open_error(dir.file("zero.bin")), "zero.bin' is truncated: 0 bytes");
+}
+
+TEST(ShardErrors, CountDisagreesWithFileSize) {
+  testing::ScratchDir dir;
+  write_reference_shard(dir.file("cut.bin"), {1, 2, 3}, 20240520, 1, /*count=*/10);
+  EXPECT_CONTAINS(open_error(dir.file("cut.bin")),
+                  "cut.bin' header says 10 tokens (1044 bytes with the header), but the file has 1030 bytes (truncated?)");
+  write_reference_shard(dir.file("long.bin"), {1, 2, 3}, 20240520, 1, /*count=*/2);
+  EXPECT_CONTAINS(open_error(dir.file("long.bin")), "header says 2 tokens (1028 bytes with the header), but the file has 1030 bytes");
+  write_reference_shard(dir.file("negative.bin"), {1}, 20240520, 1, /*count=*/0);
+  std::string bytes = testing::read_bytes(dir.file("negative.bin"));
+  bytes[11] = '\xFF';  // count = 0xFF000000: negative
+  testing::write_bytes(dir.file("negative.bin"), bytes);
+  EXPECT_CONTAINS(open_error(dir.file("negative.bin")), "negative token count");
+}
+
+TEST(ShardErrors, MissingFile) {
+  EXPECT_CONTAINS(open_error("/nonexistent/x.bin"), "cannot open shard '/nonexistent/x.bin'");
+}
+
+TEST(ShardErrors, TokenOutsideVocabulary) {
+  testing::ScratchDir dir;
+  std::vector<uint16_t> tokens(40, 5);
+  tokens[17] = 60000;
+  write_reference_shard(dir.file("vocab.bin"), tokens);
+  LoaderOptions options = testing::loader_options(/*batch=*/2, /*seq_len=*/8);
+  options.vocab_size = 50257;
+  TokenLoader loader({dir.file("vocab.bin")}, options);
+  loader.next();  // windows 0 and 1: tokens 0-16
+  EXPECT_CONTAINS(testing::error_message([&] { loader.next(); }),
+                  "vocab.bin': token 60000 at position 17 is outside the vocabulary (vocab size 50257)");
+}
+
+TEST(ShardErrors, EmptySplit) {
+  testing::ScratchDir dir;
+  EXPECT_CONTAINS(testing::error_message([&] { find_shards(dir.file("corpus_val_*.bin")); }),
+                  "no shard files match '" + dir.file("corpus_val_*.bin") + "' (empty split)");
+  EXPECT_CONTAINS(testing::error_message([&] { find_shards(dir.path()); }), "holds no .bin shards (empty split)");
+  EXPECT_CONTAINS(testing::error_message([] { TokenLoader({}, LoaderOptions{}); }), "no shards (empty split)");
+}
+
+TEST(ShardErrors, SequenceLongerThanShard) {
+  testing::ScratchDir dir;
+  write_reference_shard(dir.file("small.bin"), std::vector<uint16_t>(500, 1));
+  LoaderOptions options = testing::loader_options(/*batch=*/1, /*seq_len=*/1024);
+  EXPECT_CONTAINS(testing::error_message([&] { TokenLoader({dir.file("small.bin")}, options); }),
+                  "small.bin' has 500 tokens, fewer than one window of sequence length + 1 = 1025");
+}
+
+TEST(ShardErrors, DataSmallerThanOneGlobalBatch) {
+  testing::ScratchDir dir;
+  write_reference_shard(dir.file("few.bin"), std::vector<uint16_t>(33, 1));  // 4 windows of 8+1
+  LoaderOptions options = testing::loader_options(/*batch=*/3, /*seq_len=*/8);
+  options.world_size = 2;
+  EXPECT_CONTAINS(testing::error_message([&] { TokenLoader({dir.file("few.bin")}, options); }),
+                  "hold 4 windows of 9 tokens, fewer than one global batch of 6 (world size 2 x batch size 3)");
+}
+
+}  // namespace
+}  // namespace muonlab::data
