@@ -1,4 +1,5 @@
-// `muonlab generate`: sample tokens from a model with a KV cache.
+// `muonlab generate`: sample tokens from a model with a KV cache, from text
+// (through a tokenizer) or from token ids.
 #include <iostream>
 #include <memory>
 
@@ -6,36 +7,73 @@
 #include "muonlab/cli/list_args.h"
 #include "muonlab/cli/model_args.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/data/tokenizer.h"
 #include "muonlab/models/generate.h"
 
 namespace muonlab::cli {
+namespace {
+
+struct GenerateArgs {
+  ModelArgs model;
+  std::string prompt;
+  std::string prompt_ids;
+  std::string tokenizer = "gpt2";
+  models::SamplingOptions sampling;
+  bool no_cache = false;
+};
+
+std::vector<int64_t> encode_prompt(const data::Tokenizer& tokenizer, const std::string& prompt, int64_t model_vocab) {
+  if (tokenizer.vocab_size() > model_vocab) {
+    fail("tokenizer {} has {} ids, more than the model's vocabulary of {}: pick a model with vocab_size >= {}",
+         tokenizer.name(), tokenizer.vocab_size(), model_vocab, tokenizer.vocab_size());
+  }
+  data::TokenIds ids = tokenizer.encode(prompt);
+  if (ids.empty()) fail("--prompt is empty: give at least one character");
+  return {ids.begin(), ids.end()};
+}
+
+// Ids the tokenizer lacks (a model's vocabulary padded past the tokenizer's,
+// as GPT-2's 50304) print as U+FFFD rather than failing the whole sample.
+std::string decode_sample(const data::Tokenizer& tokenizer, const std::vector<int64_t>& ids) {
+  std::string text;
+  for (int64_t id : ids) {
+    text += id < tokenizer.vocab_size() ? tokenizer.decode({static_cast<int32_t>(id)}) : "\xEF\xBF\xBD";
+  }
+  return text;
+}
+
+void run_generate(GenerateArgs& args) {
+  auto model = args.model.build();
+  args.sampling.use_cache = !args.no_cache;
+  if (args.prompt_ids.empty() == args.prompt.empty()) fail("give either --prompt TEXT or --prompt-ids IDS");
+  if (!args.prompt_ids.empty()) {
+    auto tokens = models::generate(model, parse_token_ids(args.prompt_ids, "--prompt-ids"), args.sampling);
+    std::cout << fmt::format("{}", fmt::join(tokens, " ")) << std::endl;
+    return;
+  }
+  auto tokenizer = data::load_tokenizer(args.tokenizer);
+  auto prompt = encode_prompt(*tokenizer, args.prompt, model->config().vocab_size);
+  std::cout << decode_sample(*tokenizer, models::generate(model, prompt, args.sampling)) << std::endl;
+}
+
+}  // namespace
 
 void register_generate(CLI::App& app) {
-  struct Args {
-    ModelArgs model;
-    std::string prompt_ids;
-    models::SamplingOptions sampling;
-    bool no_cache = false;
-  };
-  auto args = std::make_shared<Args>();
+  auto args = std::make_shared<GenerateArgs>();
   auto* generate = app.add_subcommand(
-      "generate", "Sample token ids from a model (greedy, temperature, top-k, top-p)");
+      "generate", "Sample text or token ids from a model (greedy, temperature, top-k, top-p)");
   args->model.add_to(*generate, /*with_model_file=*/true, /*with_device=*/true);
-  generate->add_option("--prompt-ids", args->prompt_ids, "Prompt as comma-separated token ids")
-      ->required();
+  generate->add_option("--prompt", args->prompt, "Prompt text; the sample is printed as text");
+  generate->add_option("--prompt-ids", args->prompt_ids, "Prompt as token ids (e.g. 464,3290,318)");
+  generate->add_option("--tokenizer", args->tokenizer, "For --prompt: gpt2, byte, or a folder")
+      ->capture_default_str();
   generate->add_option("--max-new-tokens", args->sampling.max_new_tokens, "Tokens to add");
   generate->add_option("--temperature", args->sampling.temperature, "0 for greedy");
   generate->add_option("--top-k", args->sampling.top_k, "Keep the k most likely (0: all)");
   generate->add_option("--top-p", args->sampling.top_p, "Nucleus mass to keep (1: all)");
   generate->add_option("--seed", args->sampling.seed, "Sampling seed");
   generate->add_flag("--no-cache", args->no_cache, "Recompute the prefix every step");
-  generate->callback([args] {
-    auto model = args->model.build();
-    args->sampling.use_cache = !args->no_cache;
-    const auto prompt = parse_token_ids(args->prompt_ids, "--prompt-ids");
-    const auto tokens = models::generate(model, prompt, args->sampling);
-    std::cout << fmt::format("{}", fmt::join(tokens, " ")) << std::endl;
-  });
+  generate->callback([args] { run_generate(*args); });
 }
 
 }  // namespace muonlab::cli
