@@ -121,6 +121,36 @@ TEST(Gpt2Tokenizer, ParallelEncodingEqualsSerial) {
   for (size_t i = 0; i < documents.size(); ++i) EXPECT_EQ(parallel[i], gpt2().encode_ordinary(documents[i])) << i;
 }
 
+// The heap strategy for long pieces against the scan loop of OpenAI's
+// encoder.py, on pieces that take many merges: runs of letters (a word as
+// long as base64 or DNA text), digits, spaces, and real words.
+TEST(BpeMerges, HeapMergeEqualsScanMerge) {
+  const auto& merges = dynamic_cast<const Gpt2Tokenizer&>(gpt2()).merges();
+  std::mt19937 random(5);
+  std::vector<std::string> pieces = {" antidisestablishmentarianism", std::string(300, ' '), std::string(97, 'a'),
+                                     " 12345678901234567890123456789", "ababababababababababababababababab"};
+  for (const char* alphabet : {"abcdefghijklmnopqrstuvwxyz", "etaoinshr", "ACGT", "0123456789", " \n"}) {
+    std::string letters(alphabet);
+    for (int trial = 0; trial < 40; ++trial) {
+      std::string piece;
+      int length = 1 + static_cast<int>(random() % 400);
+      for (int i = 0; i < length; ++i) piece += letters[random() % letters.size()];
+      pieces.push_back(piece);
+    }
+  }
+  for (const auto& piece : pieces) {
+    EXPECT_EQ(merges.merge_by_heap(piece), merges.merge_by_scan(piece)) << "piece: " << piece;
+  }
+}
+
+TEST(BpeMerges, LongWordRoundTrips) {
+  // 64 KB of random letters in one pre-token: quadratic with the scan alone.
+  std::mt19937 random(9);
+  std::string word;
+  for (int i = 0; i < (1 << 16); ++i) word += static_cast<char>('a' + random() % 26);
+  expect_round_trip(gpt2(), word);
+}
+
 TEST(Gpt2Pretokenizer, SplitsAsOpenAisPattern) {
   // Pieces worked out by hand from the pattern: contractions, optional
   // leading space, digits apart from letters, whitespace before a word kept

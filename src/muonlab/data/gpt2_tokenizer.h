@@ -29,6 +29,8 @@ class Gpt2Tokenizer : public Tokenizer {
   TokenIds encode_ordinary(std::string_view text) const override;
   std::string decode(const TokenIds& ids) const override;
 
+  const BpeMerges& merges() const { return merges_; }
+
  private:
   void encode_piece(std::string_view piece, TokenIds& out) const;
 
