@@ -3,6 +3,7 @@
 
 #include "muonlab/analysis/model_bench.h"
 #include "muonlab/analysis/optim_bench.h"
+#include "muonlab/analysis/tokenizer_bench.h"
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/device_option.h"
 #include "muonlab/cli/list_args.h"
@@ -161,6 +162,30 @@ void register_bench_model(CLI::App& bench) {
   model->callback([args] { run_bench_model(*args); });
 }
 
+void register_bench_tokenizer(CLI::App& bench) {
+  auto config = std::make_shared<analysis::TokenizerBenchConfig>();
+  auto* tokenizer = bench.add_subcommand(
+      "tokenizer",
+      "GPT-2 encode MB/s on the bundled corpus: cold/warm cache, all cores, byte floor, JS peer");
+  tokenizer->add_option("--corpus", config->corpus, "folder of .txt documents (scripts/fetch-data)")
+      ->capture_default_str();
+  tokenizer->add_option("--max-mb", config->max_mb, "use at most this many MB of the text (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  tokenizer->add_option("--threads", config->threads, "encode_documents threads (0: every core)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  tokenizer->add_option("--reps", config->reps, "timed passes per row (the median is reported)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  tokenizer->add_option("--js-encoder", config->js_encoder,
+                        "extracted gpt-3-encoder package (default: data/npm/gpt-3-encoder-*.tgz)");
+  tokenizer->add_flag("!--no-js", config->js, "skip the gpt-3-encoder (node) comparison");
+  tokenizer->callback([config] {
+    std::cout << analysis::format_tokenizer_bench(analysis::run_tokenizer_bench(*config)) << std::flush;
+  });
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -168,6 +193,7 @@ void register_bench(CLI::App& app) {
   bench->require_subcommand(1);
   register_bench_optim(*bench);
   register_bench_model(*bench);
+  register_bench_tokenizer(*bench);
 }
 
 }  // namespace muonlab::cli
