@@ -31,6 +31,19 @@ TEST(Gpt2Tokenizer, ReproducesGoldenIds) {
   }
 }
 
+// Unicode edge cases (every White_Space character and some that are not,
+// contractions, digits of other scripts, combining marks, emoji sequences),
+// with ids from OpenAI's encoder.py algorithm under Python's `regex`
+// (tests/data/README.md says how they were made).
+TEST(Gpt2Tokenizer, ReproducesEncoderPyOnUnicodeEdgeCases) {
+  auto vectors = nlohmann::json::parse(testing::read_bytes(testing::test_data("gpt2_edge_vectors.json")));
+  ASSERT_GE(vectors.size(), 80u);
+  for (const auto& vector : vectors) {
+    std::string text = vector["text"];
+    EXPECT_EQ(gpt2().encode_ordinary(text), ids_of(vector["ids"])) << "text: " << text;
+  }
+}
+
 TEST(Gpt2Tokenizer, VocabularyHasOpenAisShape) {
   EXPECT_EQ(gpt2().vocab_size(), 50257);
   EXPECT_EQ(gpt2().eot_token(), 50256);
@@ -159,6 +172,14 @@ TEST(Gpt2Pretokenizer, SplitsAsOpenAisPattern) {
   std::vector<std::string> pieces;
   pretokenizer.split("I'm  in 2024, ok?\n\n  x  ", [&](std::string_view piece) { pieces.emplace_back(piece); });
   EXPECT_EQ(pieces, (std::vector<std::string>{"I", "'m", " ", " in", " 2024", ",", " ok", "?", "\n\n ", " x", "  "}));
+}
+
+TEST(Gpt2Pretokenizer, MongolianVowelSeparatorIsNotWhitespace) {
+  // U+180E left Unicode's White_Space in 6.3; PCRE2's \s still has it.
+  Gpt2Pretokenizer pretokenizer;
+  std::vector<std::string> pieces;
+  pretokenizer.split("a  \xE1\xA0\x8E" "b", [&](std::string_view piece) { pieces.emplace_back(piece); });
+  EXPECT_EQ(pieces, (std::vector<std::string>{"a", " ", " \xE1\xA0\x8E", "b"}));
 }
 
 TEST(Gpt2ByteMap, IsABijectionThatKeepsPrintableBytes) {

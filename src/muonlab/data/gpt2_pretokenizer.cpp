@@ -8,8 +8,13 @@
 namespace muonlab::data {
 namespace {
 
+// OpenAI's pattern with one correction for PCRE2: its \s still counts U+180E
+// (Mongolian vowel separator) as a space, which Unicode stopped doing in 6.3
+// and Python's `regex` does not. So whitespace is spelled [^\S\x{180E}] and
+// U+180E joins the "other" class.
 constexpr const char* kGpt2Pattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?(?:[^\s\p{L}\p{N}]|\x{180E})+)"
+    R"(|[^\S\x{180E}]+(?!\S|\x{180E})|[^\S\x{180E}]+)";
 
 std::string pcre2_message(int code) {
   PCRE2_UCHAR buffer[256];

@@ -1,7 +1,8 @@
 // GPT-2's pre-tokenizer: splits text into the pieces that BPE merges within,
 // with OpenAI's pattern
 //   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-// through PCRE2 (JIT-compiled, Unicode properties). Bytes that are not valid
+// through PCRE2 (JIT-compiled, Unicode properties; U+180E is not whitespace,
+// as in Python's `regex`, which OpenAI's encoder uses). Bytes that are not valid
 // UTF-8 match no alternative; each run of them becomes a piece of its own, so
 // the pieces always cover the text and any byte string round-trips.
 #pragma once
