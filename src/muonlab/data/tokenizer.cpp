@@ -4,9 +4,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <thread>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/core/worker_pool.h"
 #include "muonlab/data/byte_tokenizer.h"
 #include "muonlab/data/gpt2_tokenizer.h"
 
@@ -29,34 +29,21 @@ TokenIds Tokenizer::encode(std::string_view text) const {
 std::vector<TokenIds> Tokenizer::encode_documents(const std::vector<std::string>& documents,
                                                   int threads) const {
   std::vector<TokenIds> encoded(documents.size());
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  threads = std::min<int>(threads, static_cast<int>(documents.size()));
-  // Workers take the next document from a shared counter, so a few long
-  // documents do not leave the other threads idle.
+  // Threads of the shared pool keep their merge caches between calls. Each
+  // takes the next document from a shared counter, so a few long documents
+  // do not leave the others idle; a failure stops everyone's next pick.
+  WorkerPool& pool = WorkerPool::shared();
+  if (threads <= 0) threads = pool.max_workers();
+  threads = static_cast<int>(std::min<size_t>(threads, std::max<size_t>(1, documents.size())));
   std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i = next++; i < documents.size(); i = next++) encoded[i] = encode_ordinary(documents[i]);
-  };
-  if (threads <= 1) {
-    work();
-    return encoded;
-  }
-  std::vector<std::thread> workers;
-  std::vector<std::exception_ptr> errors(threads);
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      try {
-        work();
-      } catch (...) {
-        errors[t] = std::current_exception();
-        next = documents.size();
-      }
-    });
-  }
-  for (auto& worker : workers) worker.join();
-  for (auto& error : errors) {
-    if (error) std::rethrow_exception(error);
-  }
+  pool.run(threads, [&] {
+    try {
+      for (size_t i = next++; i < documents.size(); i = next++) encoded[i] = encode_ordinary(documents[i]);
+    } catch (...) {
+      next = documents.size();
+      throw;
+    }
+  });
   return encoded;
 }
 

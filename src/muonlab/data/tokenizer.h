@@ -33,8 +33,9 @@ class Tokenizer {
 
   // As encode_ordinary, but each "<|endoftext|>" becomes eot_token().
   TokenIds encode(std::string_view text) const;
-  // encode_ordinary of each document, spread over `threads` threads
-  // (0: every core). Results come back in the documents' order.
+  // encode_ordinary of each document, spread over `threads` threads of the
+  // process-wide WorkerPool (0: every core; at most one per core). Results
+  // come back in the documents' order.
   std::vector<TokenIds> encode_documents(const std::vector<std::string>& documents,
                                          int threads = 0) const;
 };
