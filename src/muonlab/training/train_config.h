@@ -1,0 +1,89 @@
+// Everything a training run needs, read from one TOML file plus `--set
+// section.key=value` overrides. Unknown keys, wrong types and bad values are
+// errors naming the file (or the override), the line and the key. The
+// resolved config prints back as TOML that loads to the same config.
+//
+//   [model]     preset = "tiny-gpt2", and any model field (n_layer = 4, ...)
+//   [data]      train, val (shard files, folders or globs), tokenizer,
+//               batch_size, seq_len, shuffle, seed
+//   [optimizer] name = "muon" (Muon + AdamW hybrid) | "adamw", lr, momentum,
+//               nesterov, ns_steps, weight_decay, adamw_lr, adamw_betas,
+//               adamw_eps, adamw_weight_decay
+//   [schedule]  kind, warmup_steps, min_ratio, decay_fraction, decay_shape,
+//               momentum_start, momentum_warmup_steps
+//   [run]       steps, grad_accum, clip_grad_norm, seed, device, eval_every,
+//               eval_tokens, log_every, checkpoint_every, keep_checkpoints,
+//               out_dir, on_nonfinite
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "muonlab/models/model_config.h"
+#include "muonlab/training/schedule.h"
+
+namespace muonlab::training {
+
+struct DataSettings {
+  std::string train;  // required
+  std::string val;    // optional: no evaluation without it
+  std::string tokenizer = "gpt2";
+  int64_t batch_size = 8;
+  int64_t seq_len = 0;  // 0: the model's block_size
+  bool shuffle = true;
+  int64_t seed = 1337;
+};
+
+struct OptimizerSettings {
+  std::string name = "muon";  // muon | adamw
+  double lr = 0.02;           // Muon's, or AdamW's when name = "adamw"
+  double momentum = 0.95;
+  bool nesterov = true;
+  int64_t ns_steps = 5;
+  double weight_decay = 0.0;
+  double adamw_lr = 3e-4;     // the hybrid's AdamW part (embeddings, head, norms, biases)
+  std::array<double, 2> adamw_betas{0.9, 0.95};
+  double adamw_eps = 1e-8;
+  double adamw_weight_decay = 0.0;
+};
+
+struct RunSettings {
+  int64_t steps = 1000;
+  int64_t grad_accum = 1;
+  double clip_grad_norm = 1.0;  // 0: no clipping
+  int64_t seed = 1337;
+  std::string device = "cpu";
+  int64_t eval_every = 100;     // 0: only at the end
+  int64_t eval_tokens = 65536;
+  int64_t log_every = 10;
+  int64_t checkpoint_every = 0; // 0: only at the end and on a signal
+  int64_t keep_checkpoints = 3;
+  std::string out_dir = "runs/default";
+  std::string on_nonfinite = "stop";  // stop | skip
+};
+
+struct TrainConfig {
+  std::string model_preset = "tiny-gpt2";
+  models::ModelConfig model = models::model_preset("tiny-gpt2");
+  DataSettings data;
+  OptimizerSettings optimizer;
+  ScheduleConfig schedule;
+  double momentum_start = -1;  // < 0: no momentum warmup
+  int64_t momentum_warmup_steps = 0;
+  RunSettings run;
+};
+
+// Reads `path` (TOML), then applies each "section.key=value" override in
+// order; a value that is not TOML is taken as a string (paths need no quotes).
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// As load_train_config, from TOML text; `source` names it in errors.
+TrainConfig parse_train_config(const std::string& toml_text, const std::string& source,
+                               const std::vector<std::string>& overrides = {});
+
+// The resolved config as TOML: every setting, defaults included.
+std::string format_train_config(const TrainConfig& config);
+
+}  // namespace muonlab::training

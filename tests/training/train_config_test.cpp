@@ -1,0 +1,96 @@
+// Train configs: TOML in, every error naming the file, line and key; the
+// resolved config prints as TOML that loads back to itself.
+#include <gtest/gtest.h>
+
+#include "muonlab/training/train_config.h"
+#include "test_util.h"
+
+namespace muonlab::training {
+namespace {
+
+const char* kMinimal = R"(# a small run
+[data]
+train = "shards/t_train_*.bin"
+val = "shards/t_val_*.bin"
+seq_len = 32
+
+[model]
+n_layer = 3
+preset = "tiny-llama"
+
+[run]
+steps = 50
+)";
+
+std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  return testing::error_message([&] { parse_train_config(text, "train.toml", overrides); });
+}
+
+TEST(TrainConfig, ReadsSettingsAndAppliesThePresetBeforeModelFields) {
+  TrainConfig config = parse_train_config(kMinimal, "train.toml");
+  EXPECT_EQ(config.data.train, "shards/t_train_*.bin");
+  EXPECT_EQ(config.data.seq_len, 32);
+  EXPECT_EQ(config.run.steps, 50);
+  EXPECT_EQ(config.model_preset, "tiny-llama");
+  EXPECT_EQ(config.model.n_layer, 3);  // after the preset, though TOML keys come sorted
+  EXPECT_EQ(config.model.d_model, models::model_preset("tiny-llama").d_model);
+  EXPECT_EQ(config.optimizer.name, "muon");  // a default
+}
+
+TEST(TrainConfig, OverridesWinAndTakeBareStrings) {
+  TrainConfig config = parse_train_config(
+      kMinimal, "train.toml", {"run.steps=7", "data.train=other/dir", "model.n_layer=1", "optimizer.adamw_betas=[0.8, 0.99]"});
+  EXPECT_EQ(config.run.steps, 7);
+  EXPECT_EQ(config.data.train, "other/dir");
+  EXPECT_EQ(config.model.n_layer, 1);
+  EXPECT_DOUBLE_EQ(config.optimizer.adamw_betas[1], 0.99);
+}
+
+TEST(TrainConfig, NestedModelKeysAsDottedKeysOrTables) {
+  TrainConfig dotted = parse_train_config(std::string(kMinimal) + "[model.moe]\ntop_k = 3\n", "train.toml",
+                                          {"model.preset=tiny-mla-moe"});
+  EXPECT_EQ(dotted.model.moe.top_k, 3);
+  TrainConfig table = parse_train_config("[data]\ntrain = 'x'\n[model]\npreset = 'tiny-mla-moe'\nmla.kv_latent = 8\n", "t.toml");
+  EXPECT_EQ(table.model.mla.kv_latent, 8);
+}
+
+TEST(TrainConfig, ResolvedConfigLoadsBackToItself) {
+  TrainConfig config = parse_train_config(kMinimal, "train.toml",
+                                          {"model.preset=tiny-mla-moe", "schedule.kind=wsd", "run.out_dir=runs/a \"b\""});
+  std::string printed = format_train_config(config);
+  TrainConfig again = parse_train_config(printed, "resolved.toml");
+  EXPECT_EQ(format_train_config(again), printed);
+  EXPECT_EQ(again.run.out_dir, "runs/a \"b\"");
+  EXPECT_EQ(again.schedule.kind, ScheduleKind::kWsd);
+  EXPECT_EQ(models::describe(again.model), models::describe(config.model));
+}
+
+TEST(TrainConfigErrors, UnknownKeyNamesLineAndKnownKeys) {
+  std::string text = std::string(kMinimal) + "stepz = 3\n";
+  EXPECT_CONTAINS(error_of(text), "train.toml:13: unknown key 'run.stepz': [run] has");
+  EXPECT_CONTAINS(error_of(text), "steps");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.lrr=1"}), "--set optimizer.lrr=1: unknown key 'optimizer.lrr'");
+  EXPECT_CONTAINS(error_of(std::string(kMinimal) + "[trainer]\nx = 1\n"), "unknown section 'trainer'");
+  EXPECT_CONTAINS(error_of(kMinimal, {"model.n_layers=2"}), "'model.n_layers': unknown model config field 'n_layers'");
+}
+
+TEST(TrainConfigErrors, WrongTypeNamesLineAndType) {
+  std::string text = std::string(kMinimal) + "grad_accum = \"4\"\n";
+  EXPECT_CONTAINS(error_of(text), "train.toml:13: 'run.grad_accum': expected an integer, got a string");
+  EXPECT_CONTAINS(error_of(kMinimal, {"data.shuffle=1"}), "'data.shuffle': expected true or false, got an integer");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.name=sgd"}), "'optimizer.name': 'sgd' is not one of muon, adamw");
+  EXPECT_CONTAINS(error_of(kMinimal, {"schedule.kind=step"}), "'schedule.kind': unknown schedule 'step'");
+}
+
+TEST(TrainConfigErrors, MissingDataAndBadValues) {
+  EXPECT_CONTAINS(error_of("[run]\nsteps = 10\n"), "train.toml: missing data: set [data] train");
+  EXPECT_CONTAINS(error_of(kMinimal, {"run.steps=0"}), "'run.steps' = 0 must be at least 1");
+  EXPECT_CONTAINS(error_of(kMinimal, {"data.seq_len=4096"}), "'data.seq_len' = 4096 exceeds the model's block_size");
+  EXPECT_CONTAINS(error_of(kMinimal, {"schedule.warmup_steps=100"}), "warmup_steps = 100 is outside [0, total steps = 50]");
+  EXPECT_CONTAINS(error_of("[data\ntrain = 1\n"), "train.toml:1: not valid TOML");
+  EXPECT_CONTAINS(testing::error_message([] { load_train_config("/nonexistent/train.toml"); }),
+                  "cannot read '/nonexistent/train.toml'");
+}
+
+}  // namespace
+}  // namespace muonlab::training
