@@ -10,5 +10,6 @@ void register_bench(CLI::App& app);
 void register_model(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_data(CLI::App& app);
+void register_train(CLI::App& app);
 
 }  // namespace muonlab::cli

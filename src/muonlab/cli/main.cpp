@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   muonlab::cli::register_model(app);
   muonlab::cli::register_generate(app);
   muonlab::cli::register_data(app);
+  muonlab::cli::register_train(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -14,6 +14,8 @@ class ProgressBar {
   // `detail` is printed after the percentage, e.g. "12.3 MB/s, 1.2M tokens".
   void update(uint64_t done, uint64_t total, const std::string& detail);
   void finish();
+  // Whether the bar is drawn (stderr is a terminal); callers log plain lines otherwise.
+  bool live() const { return enabled_; }
 
  private:
   std::string label_;

@@ -1,0 +1,101 @@
+// `muonlab train --config FILE.toml [--set section.key=value ...]`: one run,
+// with a live progress line on a terminal (a plain log line every
+// run.log_every steps otherwise), validation losses, and at the end a sample
+// from the trained model.
+#include <iostream>
+#include <memory>
+
+#include "muonlab/cli/commands.h"
+#include "muonlab/cli/progress_bar.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/core/safetensors_file.h"
+#include "muonlab/data/tokenizer.h"
+#include "muonlab/models/generate.h"
+#include "muonlab/models/transformer.h"
+#include "muonlab/training/trainer.h"
+
+namespace muonlab::cli {
+namespace {
+
+struct TrainArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  int64_t sample_tokens = 48;
+};
+
+std::string duration(double seconds) {
+  auto total = static_cast<int64_t>(seconds + 0.5);
+  return total >= 60 ? fmt::format("{}m{:02d}s", total / 60, total % 60) : fmt::format("{}s", total);
+}
+
+std::string step_line(const training::StepReport& report) {
+  double eta = report.elapsed_seconds / report.step * (report.total_steps - report.step);
+  return fmt::format("step {}/{}  loss {:.4f}  lr x{:.3f}  |g| {:.3f}  {:.0f} tok/s  {} elapsed, ETA {}", report.step,
+                     report.total_steps, report.loss, report.lr_multiplier, report.grad_norm,
+                     report.tokens_per_second, duration(report.elapsed_seconds), duration(eta));
+}
+
+// A few tokens from the trained weights, after <|endoftext|>, as text.
+std::string sample_text(const training::TrainConfig& config, const std::string& weights_path, int64_t tokens) {
+  auto tokenizer = data::load_tokenizer(config.data.tokenizer);
+  models::Transformer model(config.model);
+  auto named = model->named_parameters();
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : load_safetensors(weights_path).tensors) named[name].copy_(tensor);
+  models::SamplingOptions sampling;
+  sampling.max_new_tokens = tokens;
+  sampling.temperature = 0.8;
+  sampling.top_k = 40;
+  sampling.seed = 1;
+  auto ids = models::generate(model, {tokenizer->eot_token()}, sampling);
+  data::TokenIds sample;
+  for (size_t i = 1; i < ids.size(); ++i) {
+    if (ids[i] < tokenizer->vocab_size()) sample.push_back(static_cast<int32_t>(ids[i]));
+  }
+  return tokenizer->decode(sample);
+}
+
+void run_train(const TrainArgs& args) {
+  training::TrainConfig config = training::load_train_config(args.config, args.overrides);
+  std::cout << fmt::format("training {} ({} layers, d_model {}) with {} for {} steps of {} x {} tokens; outputs in {}\n",
+                           config.model_preset, config.model.n_layer, config.model.d_model, config.optimizer.name,
+                           config.run.steps, config.run.grad_accum * config.data.batch_size, config.data.seq_len,
+                           config.run.out_dir)
+            << std::flush;
+  ProgressBar bar("train");
+  training::TrainCallbacks callbacks;
+  callbacks.on_step = [&](const training::StepReport& report) {
+    bar.update(report.step, report.total_steps, step_line(report));
+    if (!bar.live() && (report.step % config.run.log_every == 0 || report.step == report.total_steps)) {
+      std::cout << step_line(report) << std::endl;
+    }
+  };
+  callbacks.on_eval = [&](const training::EvalReport& report) {
+    bar.finish();
+    std::cout << fmt::format("step {}: validation loss {:.4f} ({} tokens)", report.step, report.val_loss, report.tokens)
+              << std::endl;
+  };
+  training::TrainResult result = training::train(config, callbacks);
+  bar.finish();
+  std::cout << fmt::format("done: {} steps, final train loss {:.4f}", result.steps, result.final_train_loss);
+  if (result.final_val_loss >= 0) std::cout << fmt::format(", validation loss {:.4f}", result.final_val_loss);
+  std::cout << fmt::format("\nweights: {}\nmetrics: {}\n", result.weights_path, result.metrics_path);
+  if (args.sample_tokens > 0) {
+    std::cout << "sample:\n" << sample_text(config, result.weights_path, args.sample_tokens) << "\n";
+  }
+}
+
+}  // namespace
+
+void register_train(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  auto* train = app.add_subcommand("train", "Train a model from a TOML config");
+  train->add_option("--config", args->config, "TOML file ([model], [data], [optimizer], [schedule], [run])")
+      ->required();
+  train->add_option("--set", args->overrides, "Override a setting: section.key=value (repeatable)");
+  train->add_option("--sample-tokens", args->sample_tokens, "Tokens to sample at the end (0: none)")
+      ->capture_default_str();
+  train->callback([args] { run_train(*args); });
+}
+
+}  // namespace muonlab::cli

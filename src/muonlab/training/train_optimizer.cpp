@@ -1,0 +1,85 @@
+#include "muonlab/training/train_optimizer.h"
+
+namespace muonlab::training {
+namespace {
+
+optim::AdamWOptions adamw_options(double lr, const OptimizerSettings& settings) {
+  return optim::AdamWOptions(lr)
+      .betas(std::make_tuple(settings.adamw_betas[0], settings.adamw_betas[1]))
+      .eps(settings.adamw_eps)
+      .weight_decay(settings.adamw_weight_decay);
+}
+
+}  // namespace
+
+TrainOptimizer::TrainOptimizer(const models::Transformer& model, const OptimizerSettings& settings) {
+  if (settings.name == "muon") {
+    auto muon = optim::MuonOptions(settings.lr)
+                    .momentum(settings.momentum)
+                    .nesterov(settings.nesterov)
+                    .ns_steps(settings.ns_steps)
+                    .weight_decay(settings.weight_decay);
+    hybrid_ = std::make_unique<optim::MuonWithAuxAdamW>(model->tagged_parameters(), muon,
+                                                        adamw_options(settings.adamw_lr, settings));
+  } else {
+    adamw_ = std::make_unique<optim::AdamW>(model->tagged_parameters(), adamw_options(settings.lr, settings));
+  }
+  for (auto* part : parts()) {
+    std::vector<double> lrs;
+    for (const auto& group : part->param_groups()) lrs.push_back(group.options().get_lr());
+    base_lrs_.push_back(lrs);
+  }
+}
+
+std::vector<torch::optim::Optimizer*> TrainOptimizer::parts() const {
+  std::vector<torch::optim::Optimizer*> found;
+  if (adamw_) found.push_back(adamw_.get());
+  if (hybrid_ && hybrid_->muon()) found.push_back(hybrid_->muon());
+  if (hybrid_ && hybrid_->adamw()) found.push_back(hybrid_->adamw());
+  return found;
+}
+
+void TrainOptimizer::zero_grad() {
+  if (hybrid_) hybrid_->zero_grad();
+  if (adamw_) adamw_->zero_grad();
+}
+
+void TrainOptimizer::step() {
+  if (hybrid_) hybrid_->step();
+  if (adamw_) adamw_->step();
+}
+
+void TrainOptimizer::set_lr_multiplier(double multiplier) {
+  auto all = parts();
+  for (size_t p = 0; p < all.size(); ++p) {
+    auto& groups = all[p]->param_groups();
+    for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_lrs_[p][g] * multiplier);
+  }
+}
+
+void TrainOptimizer::set_muon_momentum(double momentum) {
+  if (!hybrid_ || hybrid_->muon() == nullptr) return;
+  for (auto& group : hybrid_->muon()->param_groups()) {
+    static_cast<optim::MuonOptions&>(group.options()).momentum(momentum);
+  }
+}
+
+std::vector<std::pair<std::string, double>> TrainOptimizer::current_lrs() const {
+  std::vector<std::pair<std::string, double>> lrs;
+  if (hybrid_ && hybrid_->muon()) lrs.emplace_back("muon", hybrid_->muon()->param_groups()[0].options().get_lr());
+  if (hybrid_ && hybrid_->adamw()) lrs.emplace_back("adamw", hybrid_->adamw()->param_groups()[0].options().get_lr());
+  if (adamw_) lrs.emplace_back("adamw", adamw_->param_groups()[0].options().get_lr());
+  return lrs;
+}
+
+void TrainOptimizer::save_to_file(const std::string& path) const {
+  if (hybrid_) hybrid_->save_to_file(path);
+  if (adamw_) adamw_->save_to_file(path);
+}
+
+void TrainOptimizer::load_from_file(const std::string& path) {
+  if (hybrid_) hybrid_->load_from_file(path);
+  if (adamw_) adamw_->load_from_file(path);
+}
+
+}  // namespace muonlab::training

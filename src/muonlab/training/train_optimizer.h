@@ -1,0 +1,44 @@
+// The optimizer a run trains with, built from [optimizer]: the Muon + AdamW
+// hybrid (Muon on hidden matrices, AdamW on the rest, routed by the model's
+// parameter tags), or AdamW alone. Schedules scale every group's base lr.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "muonlab/models/transformer.h"
+#include "muonlab/optimizers/adamw.h"
+#include "muonlab/optimizers/hybrid.h"
+#include "muonlab/training/train_config.h"
+
+namespace muonlab::training {
+
+class TrainOptimizer {
+ public:
+  TrainOptimizer(const models::Transformer& model, const OptimizerSettings& settings);
+
+  void zero_grad();
+  void step();
+
+  // Each group's lr = its configured lr x `multiplier`. Weight decay is
+  // decoupled and multiplied by the lr, so it follows the schedule too.
+  void set_lr_multiplier(double multiplier);
+  // Muon's momentum (no-op for AdamW alone).
+  void set_muon_momentum(double momentum);
+
+  // ("muon", lr) and ("adamw", lr) of the first group of each part present.
+  std::vector<std::pair<std::string, double>> current_lrs() const;
+
+  void save_to_file(const std::string& path) const;
+  void load_from_file(const std::string& path);
+
+ private:
+  std::vector<torch::optim::Optimizer*> parts() const;
+
+  std::unique_ptr<optim::MuonWithAuxAdamW> hybrid_;
+  std::unique_ptr<optim::AdamW> adamw_;
+  std::vector<std::vector<double>> base_lrs_;  // per part, per group
+};
+
+}  // namespace muonlab::training

@@ -1,0 +1,163 @@
+#include "muonlab/training/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "muonlab/core/atomic_file.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/core/safetensors_file.h"
+#include "muonlab/data/token_loader.h"
+#include "muonlab/models/transformer.h"
+#include "muonlab/training/train_optimizer.h"
+
+namespace muonlab::training {
+namespace {
+namespace fs = std::filesystem;
+
+data::TokenLoader make_loader(const std::string& spec, const TrainConfig& config, bool shuffle) {
+  data::LoaderOptions options;
+  options.batch_size = config.data.batch_size;
+  options.seq_len = config.data.seq_len;
+  options.shuffle = shuffle;
+  options.seed = static_cast<uint64_t>(config.data.seed);
+  options.vocab_size = config.model.vocab_size;
+  return data::TokenLoader(data::find_shards(spec), options);
+}
+
+// Mean loss over the first eval_tokens of the validation split (whole
+// batches, at least one), always the same batches.
+double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainConfig& config,
+                const torch::Device& device, int64_t& tokens) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const int64_t batch_tokens = config.data.batch_size * config.data.seq_len;
+  const auto batches = static_cast<uint64_t>(
+      std::clamp<int64_t>((config.run.eval_tokens + batch_tokens - 1) / batch_tokens, 1,
+                          static_cast<int64_t>(val.batches_per_epoch())));
+  val.restore({0, 0});
+  double total = 0;
+  for (uint64_t b = 0; b < batches; ++b) {
+    data::Batch batch = val.next();
+    auto output = model->forward(batch.inputs.to(device));
+    total += models::next_token_loss(output.logits, batch.targets.to(device)).item<double>();
+  }
+  model->train();
+  tokens = static_cast<int64_t>(batches) * batch_tokens;
+  return total / static_cast<double>(batches);
+}
+
+class MetricsLog {
+ public:
+  explicit MetricsLog(const std::string& path) : path_(path), out_(path, std::ios::trunc) {
+    if (!out_) fail("cannot create metrics file '{}'", path);
+  }
+  void write(const nlohmann::json& record) { out_ << record.dump() << "\n" << std::flush; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  write_file_atomically(path, [&](const std::string& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    out.close();
+    if (!out) fail("cannot write '{}'", path);
+  });
+}
+
+}  // namespace
+
+TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks) {
+  fs::create_directories(config.run.out_dir);
+  write_text_atomically((fs::path(config.run.out_dir) / "config.toml").string(), format_train_config(config));
+  torch::manual_seed(static_cast<uint64_t>(config.run.seed));
+  const torch::Device device(config.run.device);
+
+  models::Transformer model(config.model);
+  model->to(device);
+  data::TokenLoader train_loader = make_loader(config.data.train, config, config.data.shuffle);
+  std::optional<data::TokenLoader> val_loader;
+  if (!config.data.val.empty()) val_loader.emplace(make_loader(config.data.val, config, false));
+  TrainOptimizer optimizer(model, config.optimizer);
+  std::vector<torch::Tensor> parameters = model->parameters();
+
+  MetricsLog metrics((fs::path(config.run.out_dir) / "metrics.jsonl").string());
+  TrainResult result;
+  result.metrics_path = metrics.path();
+  const int64_t tokens_per_step = config.run.grad_accum * config.data.batch_size * config.data.seq_len;
+  const auto start = std::chrono::steady_clock::now();
+
+  auto run_eval = [&](int64_t step) {
+    if (!val_loader) return;
+    EvalReport report{step, 0, 0};
+    report.val_loss = evaluate(model, *val_loader, config, device, report.tokens);
+    result.final_val_loss = report.val_loss;
+    metrics.write({{"step", step}, {"val_loss", report.val_loss}, {"val_tokens", report.tokens}});
+    if (callbacks.on_eval) callbacks.on_eval(report);
+  };
+
+  for (int64_t step = 0; step < config.run.steps; ++step) {
+    const double multiplier = schedule_multiplier(config.schedule, step, config.run.steps);
+    optimizer.set_lr_multiplier(multiplier);
+    if (config.momentum_start >= 0) {
+      optimizer.set_muon_momentum(
+          ramp_value({config.momentum_start, config.optimizer.momentum, config.momentum_warmup_steps}, step));
+    }
+    optimizer.zero_grad();
+    double loss = 0;
+    for (int64_t micro = 0; micro < config.run.grad_accum; ++micro) {
+      data::Batch batch = train_loader.next();
+      auto output = model->forward(batch.inputs.to(device));
+      torch::Tensor micro_loss = models::training_loss(output, batch.targets.to(device)) / config.run.grad_accum;
+      micro_loss.backward();
+      loss += micro_loss.item<double>();
+    }
+    if (!std::isfinite(loss)) {
+      if (config.run.on_nonfinite == "stop") {
+        fail("step {}: the loss is {} (non-finite); stopping (run.on_nonfinite = \"skip\" skips such steps)",
+             step + 1, loss);
+      }
+      continue;
+    }
+    double grad_norm = config.run.clip_grad_norm > 0
+                           ? torch::nn::utils::clip_grad_norm_(parameters, config.run.clip_grad_norm)
+                           : 0.0;
+    optimizer.step();
+
+    StepReport report;
+    report.step = step + 1;
+    report.total_steps = config.run.steps;
+    report.loss = loss;
+    report.lr_multiplier = multiplier;
+    report.grad_norm = grad_norm;
+    report.tokens = report.step * tokens_per_step;
+    report.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    report.tokens_per_second = report.tokens / std::max(report.elapsed_seconds, 1e-9);
+    nlohmann::json record = {{"step", report.step}, {"loss", loss}, {"lr_multiplier", multiplier},
+                             {"grad_norm", grad_norm}, {"tokens", report.tokens},
+                             {"elapsed_s", report.elapsed_seconds}};
+    for (const auto& [name, lr] : optimizer.current_lrs()) record["lr_" + name] = lr;
+    metrics.write(record);
+    if (callbacks.on_step) callbacks.on_step(report);
+    result.final_train_loss = loss;
+    result.steps = report.step;
+
+    bool last = report.step == config.run.steps;
+    if (last || (config.run.eval_every > 0 && report.step % config.run.eval_every == 0)) run_eval(report.step);
+  }
+
+  std::vector<std::pair<std::string, torch::Tensor>> weights;
+  for (const auto& item : model->named_parameters()) weights.emplace_back(item.key(), item.value());
+  result.weights_path = (fs::path(config.run.out_dir) / "model.safetensors").string();
+  save_safetensors(result.weights_path, weights, {{"format", "pt"}, {"muonlab_preset", config.model_preset}});
+  return result;
+}
+
+}  // namespace muonlab::training

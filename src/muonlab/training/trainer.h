@@ -1,0 +1,50 @@
+// One training run, as `muonlab train` runs it: model, data, optimizer and
+// schedule from a TrainConfig; gradient accumulation, global-norm clipping,
+// evaluation on a fixed validation budget, metrics as JSONL, and the final
+// weights as safetensors, all under run.out_dir.
+//
+// Not yet (issue 5, next session): periodic checkpoints with exact resume,
+// SIGINT/SIGTERM handling, bf16 autocast on CUDA, plots, HF export.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "muonlab/training/train_config.h"
+
+namespace muonlab::training {
+
+struct StepReport {
+  int64_t step = 0;  // 1-based: steps done
+  int64_t total_steps = 0;
+  double loss = 0;
+  double lr_multiplier = 0;
+  double grad_norm = 0;
+  int64_t tokens = 0;  // trained so far
+  double tokens_per_second = 0;
+  double elapsed_seconds = 0;
+};
+
+struct EvalReport {
+  int64_t step = 0;
+  double val_loss = 0;
+  int64_t tokens = 0;  // evaluated
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  double final_train_loss = 0;
+  double final_val_loss = -1;  // -1: no validation data
+  std::string weights_path;
+  std::string metrics_path;
+};
+
+struct TrainCallbacks {
+  std::function<void(const StepReport&)> on_step;
+  std::function<void(const EvalReport&)> on_eval;
+};
+
+TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks = {});
+
+}  // namespace muonlab::training
