@@ -14,6 +14,7 @@
 #include "muonlab/data/byte_tokenizer.h"
 #include "muonlab/data/prepare_shards.h"
 #include "muonlab/data/token_shard.h"
+#include "muonlab/training/checkpoint.h"
 #include "muonlab/training/trainer.h"
 #include "test_util.h"
 
@@ -121,6 +122,28 @@ TEST(Trainer, SameSeedSameLossesBitForBit) {
   train(config, record_first);
   train(config, record_second);
   EXPECT_EQ(first, second);  // exact: same seed, same data order, one thread
+}
+
+// A checkpoint write killed midway leaves a ".tmp" folder (or one without
+// state.json, written last); resume skips it and loads the previous one.
+TEST(Trainer, HalfWrittenCheckpointIsIgnoredAndMismatchRefused) {
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  config.run.steps = 6;
+  config.run.eval_every = 0;
+  config.run.checkpoint_every = 3;
+  train(config);
+  std::string good = dir.file("run/checkpoints/step_00000006");
+  ASSERT_EQ(newest_checkpoint(config.run.out_dir), good);
+  testing::write_bytes(dir.file("run/checkpoints/step_00000009.tmp/model.safetensors"), "half");
+  testing::write_bytes(dir.file("run/checkpoints/step_00000012/model.safetensors"), "no state.json yet");
+  EXPECT_EQ(newest_checkpoint(config.run.out_dir), good);
+  config.run.steps = 8;
+  EXPECT_EQ(train(config, {}, /*resume=*/true).resumed_from, 6);
+
+  config.model.n_layer = 3;
+  EXPECT_CONTAINS(testing::error_message([&] { train(config, {}, true); }), "does not match this config: 'model' was");
 }
 
 TEST(Trainer, MissingShardsNamed) {

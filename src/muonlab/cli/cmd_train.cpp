@@ -21,6 +21,7 @@ struct TrainArgs {
   std::string config;
   std::vector<std::string> overrides;
   int64_t sample_tokens = 48;
+  bool resume = false;
 };
 
 std::string duration(double seconds) {
@@ -75,8 +76,13 @@ void run_train(const TrainArgs& args) {
     std::cout << fmt::format("step {}: validation loss {:.4f} ({} tokens)", report.step, report.val_loss, report.tokens)
               << std::endl;
   };
-  training::TrainResult result = training::train(config, callbacks);
+  training::TrainResult result = training::train(config, callbacks, args.resume);
   bar.finish();
+  if (result.interrupted) {
+    fail("interrupted after step {}: checkpoint in {}; continue with the same command and --resume", result.steps,
+         result.checkpoint);
+  }
+  if (result.resumed_from > 0) std::cout << fmt::format("(resumed from step {})\n", result.resumed_from);
   std::cout << fmt::format("done: {} steps, final train loss {:.4f}", result.steps, result.final_train_loss);
   if (result.final_val_loss >= 0) std::cout << fmt::format(", validation loss {:.4f}", result.final_val_loss);
   std::cout << fmt::format("\nweights: {}\nmetrics: {}\n", result.weights_path, result.metrics_path);
@@ -93,6 +99,7 @@ void register_train(CLI::App& app) {
   train->add_option("--config", args->config, "TOML file ([model], [data], [optimizer], [schedule], [run])")
       ->required();
   train->add_option("--set", args->overrides, "Override a setting: section.key=value (repeatable)");
+  train->add_flag("--resume", args->resume, "Continue from the newest complete checkpoint in run.out_dir");
   train->add_option("--sample-tokens", args->sample_tokens, "Tokens to sample at the end (0: none)")
       ->capture_default_str();
   train->callback([args] { run_train(*args); });

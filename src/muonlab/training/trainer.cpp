@@ -1,6 +1,8 @@
 #include "muonlab/training/trainer.h"
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +14,7 @@
 #include "muonlab/core/safetensors_file.h"
 #include "muonlab/data/token_loader.h"
 #include "muonlab/models/transformer.h"
+#include "muonlab/training/checkpoint.h"
 #include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::training {
@@ -50,9 +53,45 @@ double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainC
   return total / static_cast<double>(batches);
 }
 
+// Set by SIGINT/SIGTERM; the loop checkpoints and stops after its step.
+std::atomic<bool> stop_requested{false};
+
+extern "C" void request_stop(int) { stop_requested = true; }
+
+// Installs the handlers for one run and restores the previous ones after.
+class StopSignals {
+ public:
+  StopSignals() {
+    stop_requested = false;
+    previous_int_ = std::signal(SIGINT, request_stop);
+    previous_term_ = std::signal(SIGTERM, request_stop);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, previous_int_);
+    std::signal(SIGTERM, previous_term_);
+  }
+
+ private:
+  void (*previous_int_)(int);
+  void (*previous_term_)(int);
+};
+
+// Keeps the records of steps up to `step` (a resumed run rewrites the rest).
+void truncate_metrics(const std::string& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string kept;
+  for (std::string line; std::getline(in, line);) {
+    auto record = nlohmann::json::parse(line, nullptr, false);
+    if (!record.is_discarded() && record.value("step", int64_t{0}) <= step) kept += line + "\n";
+  }
+  in.close();
+  std::ofstream(path, std::ios::trunc) << kept;
+}
+
 class MetricsLog {
  public:
-  explicit MetricsLog(const std::string& path) : path_(path), out_(path, std::ios::trunc) {
+  explicit MetricsLog(const std::string& path) : path_(path), out_(path, std::ios::app) {
     if (!out_) fail("cannot create metrics file '{}'", path);
   }
   void write(const nlohmann::json& record) { out_ << record.dump() << "\n" << std::flush; }
@@ -74,9 +113,8 @@ void write_text_atomically(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks) {
+TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bool resume) {
   fs::create_directories(config.run.out_dir);
-  write_text_atomically((fs::path(config.run.out_dir) / "config.toml").string(), format_train_config(config));
   torch::manual_seed(static_cast<uint64_t>(config.run.seed));
   const torch::Device device(config.run.device);
 
@@ -88,9 +126,27 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks) {
   TrainOptimizer optimizer(model, config.optimizer);
   std::vector<torch::Tensor> parameters = model->parameters();
 
-  MetricsLog metrics((fs::path(config.run.out_dir) / "metrics.jsonl").string());
   TrainResult result;
+  int64_t first_step = 0;
+  const std::string metrics_path = (fs::path(config.run.out_dir) / "metrics.jsonl").string();
+  if (resume) {
+    std::optional<std::string> checkpoint = newest_checkpoint(config.run.out_dir);
+    if (!checkpoint) fail("--resume: no complete checkpoint under '{}/checkpoints'", config.run.out_dir);
+    CheckpointState state = load_checkpoint(*checkpoint, config, model, optimizer);
+    train_loader.restore(state.cursor);
+    first_step = result.resumed_from = state.step;
+    truncate_metrics(metrics_path, first_step);
+  } else {
+    std::ofstream(metrics_path, std::ios::trunc);
+  }
+  // Only now, so a refused resume leaves the previous run's config alone.
+  write_text_atomically((fs::path(config.run.out_dir) / "config.toml").string(), format_train_config(config));
+  MetricsLog metrics(metrics_path);
   result.metrics_path = metrics.path();
+  StopSignals signals;
+  auto checkpoint_now = [&](int64_t steps_done) {
+    result.checkpoint = save_checkpoint(config, {steps_done, train_loader.cursor()}, model, optimizer);
+  };
   const int64_t tokens_per_step = config.run.grad_accum * config.data.batch_size * config.data.seq_len;
   const auto start = std::chrono::steady_clock::now();
 
@@ -103,7 +159,7 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks) {
     if (callbacks.on_eval) callbacks.on_eval(report);
   };
 
-  for (int64_t step = 0; step < config.run.steps; ++step) {
+  for (int64_t step = first_step; step < config.run.steps; ++step) {
     const double multiplier = schedule_multiplier(config.schedule, step, config.run.steps);
     optimizer.set_lr_multiplier(multiplier);
     if (config.momentum_start >= 0) {
@@ -139,7 +195,7 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks) {
     report.grad_norm = grad_norm;
     report.tokens = report.step * tokens_per_step;
     report.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    report.tokens_per_second = report.tokens / std::max(report.elapsed_seconds, 1e-9);
+    report.tokens_per_second = (report.step - first_step) * tokens_per_step / std::max(report.elapsed_seconds, 1e-9);
     nlohmann::json record = {{"step", report.step}, {"loss", loss}, {"lr_multiplier", multiplier},
                              {"grad_norm", grad_norm}, {"tokens", report.tokens},
                              {"elapsed_s", report.elapsed_seconds}};
@@ -151,6 +207,14 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks) {
 
     bool last = report.step == config.run.steps;
     if (last || (config.run.eval_every > 0 && report.step % config.run.eval_every == 0)) run_eval(report.step);
+    if (last || (config.run.checkpoint_every > 0 && report.step % config.run.checkpoint_every == 0)) {
+      checkpoint_now(report.step);
+    }
+    if (stop_requested && !last) {
+      checkpoint_now(report.step);
+      result.interrupted = true;
+      return result;
+    }
   }
 
   std::vector<std::pair<std::string, torch::Tensor>> weights;

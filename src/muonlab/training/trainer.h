@@ -3,8 +3,12 @@
 // evaluation on a fixed validation budget, metrics as JSONL, and the final
 // weights as safetensors, all under run.out_dir.
 //
-// Not yet (issue 5, next session): periodic checkpoints with exact resume,
-// SIGINT/SIGTERM handling, bf16 autocast on CUDA, plots, HF export.
+// Checkpoints every run.checkpoint_every steps, at the end, and when SIGINT
+// or SIGTERM arrives (the run then stops after its current step). With
+// `resume`, a run continues from the newest complete checkpoint and reaches
+// the same weights, bit for bit on CPU, as an uninterrupted one.
+//
+// Not yet (issue 5): bf16 autocast on CUDA, MFU, plots, CSV, HF export.
 #pragma once
 
 #include <cstdint>
@@ -36,8 +40,11 @@ struct TrainResult {
   int64_t steps = 0;
   double final_train_loss = 0;
   double final_val_loss = -1;  // -1: no validation data
-  std::string weights_path;
+  std::string weights_path;  // empty when interrupted
   std::string metrics_path;
+  std::string checkpoint;    // the last one written
+  int64_t resumed_from = 0;  // step of the checkpoint resumed, 0 if none
+  bool interrupted = false;
 };
 
 struct TrainCallbacks {
@@ -45,6 +52,6 @@ struct TrainCallbacks {
   std::function<void(const EvalReport&)> on_eval;
 };
 
-TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks = {});
+TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks = {}, bool resume = false);
 
 }  // namespace muonlab::training

@@ -1,0 +1,140 @@
+#include "muonlab/training/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/core/read_file.h"
+#include "muonlab/core/safetensors_file.h"
+#include "muonlab/core/shape_string.h"
+
+namespace muonlab::training {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr const char* kPrefix = "step_";
+
+fs::path checkpoints_dir(const std::string& out_dir) { return fs::path(out_dir) / "checkpoints"; }
+
+void sync_path(const fs::path& path, int flags) {
+  int fd = ::open(path.c_str(), flags);
+  if (fd < 0) fail("cannot open '{}' to sync it", path.string());
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) fail("cannot sync '{}'", path.string());
+}
+
+// What a resumed run must share with the one that saved.
+nlohmann::json identity(const TrainConfig& config) {
+  return {{"model", models::describe(config.model)},
+          {"train", config.data.train},
+          {"batch_size", config.data.batch_size},
+          {"seq_len", config.data.seq_len},
+          {"shuffle", config.data.shuffle},
+          {"data_seed", config.data.seed},
+          {"grad_accum", config.run.grad_accum},
+          {"optimizer", config.optimizer.name}};
+}
+
+std::vector<fs::path> complete_checkpoints(const std::string& out_dir) {
+  std::vector<fs::path> found;
+  fs::path dir = checkpoints_dir(out_dir);
+  if (!fs::is_directory(dir)) return found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::string name = entry.path().filename().string();
+    if (entry.is_directory() && name.rfind(kPrefix, 0) == 0 && name.find(".tmp") == std::string::npos &&
+        fs::exists(entry.path() / "state.json")) {
+      found.push_back(entry.path());
+    }
+  }
+  std::sort(found.begin(), found.end());  // zero-padded step numbers sort in step order
+  return found;
+}
+
+}  // namespace
+
+std::string save_checkpoint(const TrainConfig& config, const CheckpointState& state, const models::Transformer& model,
+                            const TrainOptimizer& optimizer) {
+  fs::path dir = checkpoints_dir(config.run.out_dir);
+  fs::path final_dir = dir / fmt::format("{}{:08d}", kPrefix, state.step);
+  fs::path tmp_dir = final_dir.string() + ".tmp";
+  fs::remove_all(tmp_dir);
+  fs::create_directories(tmp_dir);
+
+  std::vector<std::pair<std::string, torch::Tensor>> weights;
+  for (const auto& item : model->named_parameters()) weights.emplace_back(item.key(), item.value());
+  save_safetensors((tmp_dir / "model.safetensors").string(), weights, {{"format", "pt"}});
+  optimizer.save_to_file((tmp_dir / "optimizer.pt").string());
+  nlohmann::json json = {{"step", state.step},
+                         {"loader_epoch", state.cursor.epoch},
+                         {"loader_batch", state.cursor.batch},
+                         {"identity", identity(config)}};
+  {
+    std::ofstream out(tmp_dir / "state.json");
+    out << json.dump(2) << "\n";
+    out.close();
+    if (!out) fail("cannot write '{}'", (tmp_dir / "state.json").string());
+  }
+  sync_path(tmp_dir / "state.json", O_RDONLY);
+  sync_path(tmp_dir, O_RDONLY | O_DIRECTORY);
+  fs::remove_all(final_dir);
+  fs::rename(tmp_dir, final_dir);
+  sync_path(dir, O_RDONLY | O_DIRECTORY);
+
+  auto all = complete_checkpoints(config.run.out_dir);
+  for (size_t i = 0; i + config.run.keep_checkpoints < all.size(); ++i) fs::remove_all(all[i]);
+  return final_dir.string();
+}
+
+std::optional<std::string> newest_checkpoint(const std::string& out_dir) {
+  auto all = complete_checkpoints(out_dir);
+  if (all.empty()) return std::nullopt;
+  return all.back().string();
+}
+
+CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& config, models::Transformer& model,
+                                TrainOptimizer& optimizer) {
+  std::string state_path = (fs::path(folder) / "state.json").string();
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(read_whole_file(state_path));
+  } catch (const nlohmann::json::exception& error) {
+    fail("checkpoint '{}' is corrupt: {}", state_path, error.what());
+  }
+  nlohmann::json expected = identity(config);
+  for (const auto& [key, value] : expected.items()) {
+    if (!json.contains("identity") || json["identity"].value(key, nlohmann::json()) != value) {
+      fail("checkpoint '{}' does not match this config: '{}' was {}, now {}", folder, key,
+           json.contains("identity") ? json["identity"].value(key, nlohmann::json()).dump() : "missing", value.dump());
+    }
+  }
+  std::string weights_path = (fs::path(folder) / "model.safetensors").string();
+  SafetensorsContent content = load_safetensors(weights_path);
+  auto named = model->named_parameters();
+  if (content.tensors.size() != named.size()) {
+    fail("checkpoint '{}' holds {} tensors; the model has {}", weights_path, content.tensors.size(), named.size());
+  }
+  for (const auto& [name, tensor] : content.tensors) {
+    const torch::Tensor* target = named.find(name);
+    if (target == nullptr) fail("checkpoint '{}' holds '{}', which the model lacks", weights_path, name);
+    if (target->sizes() != tensor.sizes()) {
+      fail("checkpoint '{}': '{}' has shape {}, the model's is {}", weights_path, name, shape_string(tensor.sizes()),
+           shape_string(target->sizes()));
+    }
+  }
+  optimizer.load_from_file((fs::path(folder) / "optimizer.pt").string());
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : content.tensors) named[name].copy_(tensor);
+  CheckpointState state;
+  state.step = json.at("step").get<int64_t>();
+  state.cursor = {json.at("loader_epoch").get<uint64_t>(), json.at("loader_batch").get<uint64_t>()};
+  return state;
+}
+
+}  // namespace muonlab::training

@@ -1,0 +1,37 @@
+// Training checkpoints: out_dir/checkpoints/step_NNNNNNNN/ holding
+// model.safetensors (weights by name, readable from Python), optimizer.pt,
+// and state.json (step, loader cursor, and what must match on resume).
+// A checkpoint is written into a ".tmp" folder and renamed into place once
+// every file is synced, so a crash mid-write leaves the previous one intact;
+// the oldest beyond keep_checkpoints are then removed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "muonlab/data/token_loader.h"
+#include "muonlab/models/transformer.h"
+#include "muonlab/training/train_config.h"
+#include "muonlab/training/train_optimizer.h"
+
+namespace muonlab::training {
+
+struct CheckpointState {
+  int64_t step = 0;  // steps completed
+  data::LoaderCursor cursor;
+};
+
+// Returns the checkpoint's folder.
+std::string save_checkpoint(const TrainConfig& config, const CheckpointState& state, const models::Transformer& model,
+                            const TrainOptimizer& optimizer);
+
+// The newest complete checkpoint under config.run.out_dir, if any.
+std::optional<std::string> newest_checkpoint(const std::string& out_dir);
+
+// Loads weights and optimizer state; fails naming the file and what differs
+// (model, batch shape, data) before changing anything it can check first.
+CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& config, models::Transformer& model,
+                                TrainOptimizer& optimizer);
+
+}  // namespace muonlab::training
