@@ -8,10 +8,10 @@
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/progress_bar.h"
 #include "muonlab/core/errors.h"
-#include "muonlab/core/safetensors_file.h"
 #include "muonlab/data/tokenizer.h"
 #include "muonlab/models/generate.h"
 #include "muonlab/models/transformer.h"
+#include "muonlab/training/checkpoint.h"
 #include "muonlab/training/trainer.h"
 
 namespace muonlab::cli {
@@ -40,9 +40,7 @@ std::string step_line(const training::StepReport& report) {
 std::string sample_text(const training::TrainConfig& config, const std::string& weights_path, int64_t tokens) {
   auto tokenizer = data::load_tokenizer(config.data.tokenizer);
   models::Transformer model(config.model);
-  auto named = model->named_parameters();
-  torch::NoGradGuard no_grad;
-  for (const auto& [name, tensor] : load_safetensors(weights_path).tensors) named[name].copy_(tensor);
+  training::load_weights(weights_path, model);
   models::SamplingOptions sampling;
   sampling.max_new_tokens = tokens;
   sampling.temperature = 0.8;

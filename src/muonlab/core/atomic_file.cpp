@@ -42,4 +42,13 @@ void write_file_atomically(const std::string& path,
   fsync_path(dir.empty() ? "." : dir.string(), O_RDONLY | O_DIRECTORY);
 }
 
+void write_text_file_atomically(const std::string& path, const std::string& text) {
+  write_file_atomically(path, [&](const std::string& tmp) {
+    FILE* out = std::fopen(tmp.c_str(), "wb");
+    if (out == nullptr) fail("cannot create '{}': {}", path, std::strerror(errno));
+    bool written = std::fwrite(text.data(), 1, text.size(), out) == text.size();
+    if (std::fclose(out) != 0 || !written) fail("cannot write '{}' (disk full?)", path);
+  });
+}
+
 }  // namespace muonlab

@@ -13,4 +13,7 @@ namespace muonlab {
 void write_file_atomically(const std::string& path,
                            const std::function<void(const std::string& tmp_path)>& write_to);
 
+// `text` as the whole content of `path`, written as above.
+void write_text_file_atomically(const std::string& path, const std::string& text);
+
 }  // namespace muonlab

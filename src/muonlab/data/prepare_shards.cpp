@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <unordered_map>
 
@@ -184,13 +183,7 @@ void write_meta(const Tokenizer& tokenizer, const PrepareOptions& options, Prepa
                          {"train", split_json(summary.train)},
                          {"val", split_json(summary.val)}};
   summary.meta_path = (fs::path(options.out_dir) / (options.name + "_meta.json")).string();
-  std::string text = meta.dump(2) + "\n";
-  write_file_atomically(summary.meta_path, [&](const std::string& tmp) {
-    FILE* out = std::fopen(tmp.c_str(), "wb");
-    if (out == nullptr) fail("cannot create '{}'", summary.meta_path);
-    bool written = std::fwrite(text.data(), 1, text.size(), out) == text.size();
-    if (std::fclose(out) != 0 || !written) fail("cannot write '{}' (disk full?)", summary.meta_path);
-  });
+  write_text_file_atomically(summary.meta_path, meta.dump(2) + "\n");
 }
 
 }  // namespace

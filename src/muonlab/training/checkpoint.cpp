@@ -92,6 +92,24 @@ std::string save_checkpoint(const TrainConfig& config, const CheckpointState& st
   return final_dir.string();
 }
 
+void load_weights(const std::string& safetensors_path, models::Transformer& model) {
+  SafetensorsContent content = load_safetensors(safetensors_path);
+  auto named = model->named_parameters();
+  if (content.tensors.size() != named.size()) {
+    fail("'{}' holds {} tensors; the model has {}", safetensors_path, content.tensors.size(), named.size());
+  }
+  for (const auto& [name, tensor] : content.tensors) {
+    const torch::Tensor* target = named.find(name);
+    if (target == nullptr) fail("'{}' holds '{}', which the model lacks", safetensors_path, name);
+    if (target->sizes() != tensor.sizes()) {
+      fail("'{}': '{}' has shape {}, the model's is {}", safetensors_path, name, shape_string(tensor.sizes()),
+           shape_string(target->sizes()));
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : content.tensors) named[name].copy_(tensor);
+}
+
 std::optional<std::string> newest_checkpoint(const std::string& out_dir) {
   auto all = complete_checkpoints(out_dir);
   if (all.empty()) return std::nullopt;
@@ -114,23 +132,8 @@ CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& co
            json.contains("identity") ? json["identity"].value(key, nlohmann::json()).dump() : "missing", value.dump());
     }
   }
-  std::string weights_path = (fs::path(folder) / "model.safetensors").string();
-  SafetensorsContent content = load_safetensors(weights_path);
-  auto named = model->named_parameters();
-  if (content.tensors.size() != named.size()) {
-    fail("checkpoint '{}' holds {} tensors; the model has {}", weights_path, content.tensors.size(), named.size());
-  }
-  for (const auto& [name, tensor] : content.tensors) {
-    const torch::Tensor* target = named.find(name);
-    if (target == nullptr) fail("checkpoint '{}' holds '{}', which the model lacks", weights_path, name);
-    if (target->sizes() != tensor.sizes()) {
-      fail("checkpoint '{}': '{}' has shape {}, the model's is {}", weights_path, name, shape_string(tensor.sizes()),
-           shape_string(target->sizes()));
-    }
-  }
+  load_weights((fs::path(folder) / "model.safetensors").string(), model);
   optimizer.load_from_file((fs::path(folder) / "optimizer.pt").string());
-  torch::NoGradGuard no_grad;
-  for (const auto& [name, tensor] : content.tensors) named[name].copy_(tensor);
   CheckpointState state;
   state.step = json.at("step").get<int64_t>();
   state.cursor = {json.at("loader_epoch").get<uint64_t>(), json.at("loader_batch").get<uint64_t>()};

@@ -26,6 +26,10 @@ struct CheckpointState {
 std::string save_checkpoint(const TrainConfig& config, const CheckpointState& state, const models::Transformer& model,
                             const TrainOptimizer& optimizer);
 
+// Copies the weights of a safetensors file into `model`, after checking that
+// it holds exactly the model's parameters, by name and shape.
+void load_weights(const std::string& safetensors_path, models::Transformer& model);
+
 // The newest complete checkpoint under config.run.out_dir, if any.
 std::optional<std::string> newest_checkpoint(const std::string& out_dir);
 

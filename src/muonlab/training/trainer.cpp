@@ -102,15 +102,6 @@ class MetricsLog {
   std::ofstream out_;
 };
 
-void write_text_atomically(const std::string& path, const std::string& text) {
-  write_file_atomically(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.close();
-    if (!out) fail("cannot write '{}'", path);
-  });
-}
-
 }  // namespace
 
 TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bool resume) {
@@ -140,7 +131,7 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
     std::ofstream(metrics_path, std::ios::trunc);
   }
   // Only now, so a refused resume leaves the previous run's config alone.
-  write_text_atomically((fs::path(config.run.out_dir) / "config.toml").string(), format_train_config(config));
+  write_text_file_atomically((fs::path(config.run.out_dir) / "config.toml").string(), format_train_config(config));
   MetricsLog metrics(metrics_path);
   result.metrics_path = metrics.path();
   StopSignals signals;
