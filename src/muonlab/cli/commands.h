@@ -11,5 +11,7 @@ void register_model(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_data(CLI::App& app);
 void register_train(CLI::App& app);
+void register_plot(CLI::App& app);
+void register_export(CLI::App& app);
 
 }  // namespace muonlab::cli

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   muonlab::cli::register_generate(app);
   muonlab::cli::register_data(app);
   muonlab::cli::register_train(app);
+  muonlab::cli::register_plot(app);
+  muonlab::cli::register_export(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -25,6 +25,8 @@ void fsync_path(const std::string& path, int flags) {
 
 }  // namespace
 
+void sync_directory(const std::string& path) { fsync_path(path, O_RDONLY | O_DIRECTORY); }
+
 void write_file_atomically(const std::string& path,
                            const std::function<void(const std::string& tmp_path)>& write_to) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());

@@ -16,4 +16,7 @@ void write_file_atomically(const std::string& path,
 // `text` as the whole content of `path`, written as above.
 void write_text_file_atomically(const std::string& path, const std::string& text);
 
+// fsync of a folder, so that renames and new entries in it survive a crash.
+void sync_directory(const std::string& path);
+
 }  // namespace muonlab

@@ -3,6 +3,7 @@
 // so the rest of the code is written once.
 #pragma once
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -56,6 +57,50 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
                                                        /*need_attn_weights=*/false, is_causal));
 #endif
 }
+
+// Mixed precision on CUDA, as `with torch.autocast("cuda", dtype)`: matmuls
+// run in `dtype` while weights stay fp32. 2.4 made the switches per device
+// type and deprecated the CUDA-only ones that 1.13 has.
+class CudaAutocast {
+ public:
+  CudaAutocast(bool enabled, at::ScalarType dtype) {
+#if MUONLAB_TORCH_AT_LEAST(2, 4)
+    was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    previous_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+#else
+    was_enabled_ = at::autocast::is_enabled();
+    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_enabled(enabled);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+#endif
+  }
+  ~CudaAutocast() {
+#if MUONLAB_TORCH_AT_LEAST(2, 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
+    at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
+#else
+    at::autocast::set_enabled(was_enabled_);
+    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
+#endif
+    at::autocast::clear_cache();  // the casts of this step's weights
+  }
+  CudaAutocast(const CudaAutocast&) = delete;
+  CudaAutocast& operator=(const CudaAutocast&) = delete;
+
+  static bool enabled() {
+#if MUONLAB_TORCH_AT_LEAST(2, 4)
+    return at::autocast::is_autocast_enabled(at::kCUDA);
+#else
+    return at::autocast::is_enabled();
+#endif
+  }
+
+ private:
+  bool was_enabled_ = false;
+  at::ScalarType previous_dtype_ = at::kBFloat16;
+};
 
 inline std::string torch_version() { return TORCH_VERSION; }
 

@@ -4,11 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "muonlab/core/atomic_file.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/core/safetensors_file.h"
@@ -42,6 +45,49 @@ nlohmann::json identity(const TrainConfig& config) {
           {"optimizer", config.optimizer.name}};
 }
 
+// The random generators a resumed run must continue from where they were:
+// the CPU one, and the run's CUDA device's.
+std::vector<std::pair<std::string, at::Generator>> run_generators(const TrainConfig& config) {
+  std::vector<std::pair<std::string, at::Generator>> generators{
+      {"cpu", at::globalContext().defaultGenerator(c10::Device(c10::kCPU))}};
+  c10::Device device(config.run.device);
+  if (device.is_cuda()) {
+    c10::Device cuda(c10::kCUDA, device.has_index() ? device.index() : 0);
+    generators.emplace_back(cuda.str(), at::globalContext().defaultGenerator(cuda));
+  }
+  return generators;
+}
+
+void save_rng_states(const std::string& path, const TrainConfig& config) {
+  std::vector<std::pair<std::string, torch::Tensor>> states;
+  for (auto& [name, generator] : run_generators(config)) {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    states.emplace_back(name, generator.get_state());
+  }
+  save_safetensors(path, states, {{"format", "pt"}});
+}
+
+void load_rng_states(const std::string& path, const TrainConfig& config) {
+  SafetensorsContent content = load_safetensors(path);
+  for (auto& [name, generator] : run_generators(config)) {
+    auto found = std::find_if(content.tensors.begin(), content.tensors.end(),
+                              [&](const auto& item) { return item.first == name; });
+    if (found == content.tensors.end()) fail("'{}' lacks the state of the {} generator", path, name);
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(found->second);
+  }
+}
+
+// Fault injection for the atomicity test (tests/training/checkpoint_crash_check.sh):
+// MUONLAB_CRASH_IN_CHECKPOINT=N kills this process with SIGKILL halfway
+// through writing its N-th checkpoint, weights and optimizer written and
+// state.json not, as a power cut or the OOM killer would.
+void crash_here_if_requested() {
+  static int checkpoints_written = 0;
+  const char* crash_at = std::getenv("MUONLAB_CRASH_IN_CHECKPOINT");
+  if (crash_at != nullptr && ++checkpoints_written == std::atoi(crash_at)) std::raise(SIGKILL);
+}
+
 std::vector<fs::path> complete_checkpoints(const std::string& out_dir) {
   std::vector<fs::path> found;
   fs::path dir = checkpoints_dir(out_dir);
@@ -71,17 +117,13 @@ std::string save_checkpoint(const TrainConfig& config, const CheckpointState& st
   for (const auto& item : model->named_parameters()) weights.emplace_back(item.key(), item.value());
   save_safetensors((tmp_dir / "model.safetensors").string(), weights, {{"format", "pt"}});
   optimizer.save_to_file((tmp_dir / "optimizer.pt").string());
+  save_rng_states((tmp_dir / "rng_state.safetensors").string(), config);
+  crash_here_if_requested();
   nlohmann::json json = {{"step", state.step},
                          {"loader_epoch", state.cursor.epoch},
                          {"loader_batch", state.cursor.batch},
                          {"identity", identity(config)}};
-  {
-    std::ofstream out(tmp_dir / "state.json");
-    out << json.dump(2) << "\n";
-    out.close();
-    if (!out) fail("cannot write '{}'", (tmp_dir / "state.json").string());
-  }
-  sync_path(tmp_dir / "state.json", O_RDONLY);
+  write_text_file_atomically((tmp_dir / "state.json").string(), json.dump(2) + "\n");
   sync_path(tmp_dir, O_RDONLY | O_DIRECTORY);
   fs::remove_all(final_dir);
   fs::rename(tmp_dir, final_dir);
@@ -134,6 +176,7 @@ CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& co
   }
   load_weights((fs::path(folder) / "model.safetensors").string(), model);
   optimizer.load_from_file((fs::path(folder) / "optimizer.pt").string());
+  load_rng_states((fs::path(folder) / "rng_state.safetensors").string(), config);
   CheckpointState state;
   state.step = json.at("step").get<int64_t>();
   state.cursor = {json.at("loader_epoch").get<uint64_t>(), json.at("loader_batch").get<uint64_t>()};

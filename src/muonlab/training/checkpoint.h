@@ -1,6 +1,7 @@
 // Training checkpoints: out_dir/checkpoints/step_NNNNNNNN/ holding
 // model.safetensors (weights by name, readable from Python), optimizer.pt,
-// and state.json (step, loader cursor, and what must match on resume).
+// rng_state.safetensors (the CPU and CUDA generators' states), and
+// state.json (step, loader cursor, and what must match on resume).
 // A checkpoint is written into a ".tmp" folder and renamed into place once
 // every file is synced, so a crash mid-write leaves the previous one intact;
 // the oldest beyond keep_checkpoints are then removed.

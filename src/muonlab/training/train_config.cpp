@@ -2,10 +2,14 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #define TOML_HEADER_ONLY 0
 #include <toml++/toml.h>
+
+#include <c10/core/Device.h>
+#include <c10/util/Exception.h>
 
 #include "muonlab/core/errors.h"
 #include "muonlab/core/read_file.h"
@@ -122,6 +126,9 @@ std::map<std::string, Reader> readers(TrainConfig& c) {
       {"run.keep_checkpoints", integer(c.run.keep_checkpoints)},
       {"run.out_dir", text(c.run.out_dir)},
       {"run.on_nonfinite", one_of(c.run.on_nonfinite, {"stop", "skip"})},
+      {"run.dtype", one_of(c.run.dtype, {"fp32", "bf16"})},
+      {"run.peak_tflops", number(c.run.peak_tflops)},
+      {"run.diagnostics_every", integer(c.run.diagnostics_every)},
   };
 }
 
@@ -210,6 +217,14 @@ void apply(TrainConfig& config, std::map<std::string, Reader>& settings, const s
   }
 }
 
+std::optional<c10::Device> parse_device(const std::string& text) {
+  try {
+    return c10::Device(text);
+  } catch (const c10::Error&) {
+    return std::nullopt;
+  }
+}
+
 void check_config(const TrainConfig& config, const std::string& source) {
   if (config.data.train.empty()) {
     fail("{}: missing data: set [data] train to the training shards (a file, folder or glob, e.g. "
@@ -225,6 +240,13 @@ void check_config(const TrainConfig& config, const std::string& source) {
   positive("run.grad_accum", config.run.grad_accum);
   positive("run.log_every", config.run.log_every);
   positive("run.keep_checkpoints", config.run.keep_checkpoints);
+  if (!parse_device(config.run.device)) {
+    fail("{}: 'run.device' = \"{}\": expected \"cpu\", \"cuda\" or \"cuda:N\"", source, config.run.device);
+  }
+  if (config.run.dtype == "bf16" && !parse_device(config.run.device)->is_cuda()) {
+    fail("{}: 'run.dtype' = \"bf16\" needs a CUDA device (run.device = \"cuda\"); CPU runs train in fp32",
+         source);
+  }
   if (config.data.seq_len > config.model.block_size) {
     fail("{}: 'data.seq_len' = {} exceeds the model's block_size = {}", source, config.data.seq_len,
          config.model.block_size);
@@ -328,9 +350,10 @@ std::string format_train_config(const TrainConfig& c) {
   out << fmt::format(
       "\n[run]\nsteps = {}\ngrad_accum = {}\nclip_grad_norm = {}\nseed = {}\ndevice = {}\neval_every = {}\n"
       "eval_tokens = {}\nlog_every = {}\ncheckpoint_every = {}\nkeep_checkpoints = {}\nout_dir = {}\n"
-      "on_nonfinite = {}\n",
+      "on_nonfinite = {}\ndtype = {}\npeak_tflops = {}\ndiagnostics_every = {}\n",
       r.steps, r.grad_accum, number(r.clip_grad_norm), r.seed, quoted(r.device), r.eval_every, r.eval_tokens,
-      r.log_every, r.checkpoint_every, r.keep_checkpoints, quoted(r.out_dir), quoted(r.on_nonfinite));
+      r.log_every, r.checkpoint_every, r.keep_checkpoints, quoted(r.out_dir), quoted(r.on_nonfinite),
+      quoted(r.dtype), number(r.peak_tflops), r.diagnostics_every);
   return out.str();
 }
 

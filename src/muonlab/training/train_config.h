@@ -13,7 +13,7 @@
 //               momentum_start, momentum_warmup_steps
 //   [run]       steps, grad_accum, clip_grad_norm, seed, device, eval_every,
 //               eval_tokens, log_every, checkpoint_every, keep_checkpoints,
-//               out_dir, on_nonfinite
+//               out_dir, on_nonfinite, dtype, peak_tflops, diagnostics_every
 #pragma once
 
 #include <array>
@@ -62,6 +62,11 @@ struct RunSettings {
   int64_t keep_checkpoints = 3;
   std::string out_dir = "runs/default";
   std::string on_nonfinite = "stop";  // stop | skip
+  // "bf16": autocast to bfloat16 on CUDA, fp32 master weights and optimizer
+  // state; "fp32" everywhere else (CPU bf16 matmuls are slow).
+  std::string dtype = "fp32";
+  double peak_tflops = 0;         // the device's peak for MFU; 0: look it up (known GPUs only)
+  int64_t diagnostics_every = 10; // update RMS per optimizer group every N steps; 0: never
 };
 
 struct TrainConfig {

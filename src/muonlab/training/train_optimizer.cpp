@@ -1,5 +1,7 @@
 #include "muonlab/training/train_optimizer.h"
 
+#include <cmath>
+
 namespace muonlab::training {
 namespace {
 
@@ -39,14 +41,65 @@ std::vector<torch::optim::Optimizer*> TrainOptimizer::parts() const {
   return found;
 }
 
+std::vector<std::string> TrainOptimizer::part_names() const {
+  std::vector<std::string> names;
+  if (adamw_) names.push_back("adamw");
+  if (hybrid_ && hybrid_->muon()) names.push_back("muon");
+  if (hybrid_ && hybrid_->adamw()) names.push_back("adamw");
+  return names;
+}
+
 void TrainOptimizer::zero_grad() {
   if (hybrid_) hybrid_->zero_grad();
   if (adamw_) adamw_->zero_grad();
 }
 
-void TrainOptimizer::step() {
+namespace {
+
+// Parameters of each group of each part, before a step.
+using GroupSnapshots = std::vector<std::vector<std::vector<torch::Tensor>>>;
+
+GroupSnapshots snapshot(const std::vector<torch::optim::Optimizer*>& parts) {
+  torch::NoGradGuard no_grad;
+  GroupSnapshots copies;
+  for (auto* part : parts) {
+    auto& groups = copies.emplace_back();
+    for (auto& group : part->param_groups()) {
+      auto& params = groups.emplace_back();
+      for (const auto& p : group.params()) params.push_back(p.detach().clone());
+    }
+  }
+  return copies;
+}
+
+double rms_change(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& before) {
+  torch::NoGradGuard no_grad;
+  double squares = 0;
+  int64_t count = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    squares += (params[i].detach() - before[i]).to(torch::kFloat64).square().sum().item<double>();
+    count += params[i].numel();
+  }
+  return count > 0 ? std::sqrt(squares / static_cast<double>(count)) : 0.0;
+}
+
+}  // namespace
+
+void TrainOptimizer::step(bool measure_updates) {
+  auto all = parts();
+  GroupSnapshots before = measure_updates ? snapshot(all) : GroupSnapshots{};
   if (hybrid_) hybrid_->step();
   if (adamw_) adamw_->step();
+  if (!measure_updates) return;
+  last_update_rms_.clear();
+  auto names = part_names();
+  for (size_t p = 0; p < all.size(); ++p) {
+    auto& groups = all[p]->param_groups();
+    for (size_t g = 0; g < groups.size(); ++g) {
+      std::string name = g == 0 ? names[p] : names[p] + std::to_string(g);
+      last_update_rms_.emplace_back(name, rms_change(groups[g].params(), before[p][g]));
+    }
+  }
 }
 
 void TrainOptimizer::set_lr_multiplier(double multiplier) {
@@ -66,9 +119,9 @@ void TrainOptimizer::set_muon_momentum(double momentum) {
 
 std::vector<std::pair<std::string, double>> TrainOptimizer::current_lrs() const {
   std::vector<std::pair<std::string, double>> lrs;
-  if (hybrid_ && hybrid_->muon()) lrs.emplace_back("muon", hybrid_->muon()->param_groups()[0].options().get_lr());
-  if (hybrid_ && hybrid_->adamw()) lrs.emplace_back("adamw", hybrid_->adamw()->param_groups()[0].options().get_lr());
-  if (adamw_) lrs.emplace_back("adamw", adamw_->param_groups()[0].options().get_lr());
+  auto all = parts();
+  auto names = part_names();
+  for (size_t p = 0; p < all.size(); ++p) lrs.emplace_back(names[p], all[p]->param_groups()[0].options().get_lr());
   return lrs;
 }
 

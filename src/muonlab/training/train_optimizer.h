@@ -19,7 +19,15 @@ class TrainOptimizer {
   TrainOptimizer(const models::Transformer& model, const OptimizerSettings& settings);
 
   void zero_grad();
-  void step();
+  // With `measure_updates`, also records how far the step moved each
+  // group's weights (last_update_rms); it costs a copy of the parameters.
+  void step(bool measure_updates = false);
+
+  // ("muon", rms), ("adamw", rms), ...: the root-mean-square change of each
+  // optimizer group's weights in the last measured step, the quantity
+  // Muon's lr-scaling rules are about. Groups after a part's first are
+  // named "muon1", "adamw1", ...
+  const std::vector<std::pair<std::string, double>>& last_update_rms() const { return last_update_rms_; }
 
   // Each group's lr = its configured lr x `multiplier`. Weight decay is
   // decoupled and multiplied by the lr, so it follows the schedule too.
@@ -35,10 +43,12 @@ class TrainOptimizer {
 
  private:
   std::vector<torch::optim::Optimizer*> parts() const;
+  std::vector<std::string> part_names() const;
 
   std::unique_ptr<optim::MuonWithAuxAdamW> hybrid_;
   std::unique_ptr<optim::AdamW> adamw_;
   std::vector<std::vector<double>> base_lrs_;  // per part, per group
+  std::vector<std::pair<std::string, double>> last_update_rms_;
 };
 
 }  // namespace muonlab::training

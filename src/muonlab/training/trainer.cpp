@@ -10,9 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include "muonlab/core/atomic_file.h"
+#include "muonlab/core/device_peak_flops.h"
+#include "muonlab/core/torch_compat.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/safetensors_file.h"
 #include "muonlab/data/token_loader.h"
+#include "muonlab/models/model_stats.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/training/train_optimizer.h"
@@ -45,12 +48,34 @@ double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainC
   double total = 0;
   for (uint64_t b = 0; b < batches; ++b) {
     data::Batch batch = val.next();
+    compat::CudaAutocast autocast(config.run.dtype == "bf16", torch::kBFloat16);
     auto output = model->forward(batch.inputs.to(device));
     total += models::next_token_loss(output.logits, batch.targets.to(device)).item<double>();
   }
   model->train();
   tokens = static_cast<int64_t>(batches) * batch_tokens;
   return total / static_cast<double>(batches);
+}
+
+// The denominator of MFU: run.peak_tflops, else the device's table entry.
+std::optional<double> peak_flops_of_run(const TrainConfig& config, const torch::Device& device) {
+  if (config.run.peak_tflops > 0) return config.run.peak_tflops * 1e12;
+  return peak_flops(device_name(device), config.run.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
+}
+
+// MoE balance over all layers: the busiest expert's share of assignments
+// over the balanced share (1 = perfect balance), and the dropped fraction.
+void add_routing_metrics(nlohmann::json& record, const std::vector<models::MoeStats>& layers) {
+  if (layers.empty()) return;
+  double max_load_ratio = 0;
+  int64_t dropped = 0, assignments = 0;
+  for (const auto& layer : layers) {
+    max_load_ratio = std::max(max_load_ratio, layer.load.max().item<double>() * layer.load.numel());
+    dropped += layer.dropped;
+    assignments += layer.assignments;
+  }
+  record["moe_max_load_ratio"] = max_load_ratio;
+  record["moe_dropped_fraction"] = static_cast<double>(dropped) / static_cast<double>(std::max<int64_t>(assignments, 1));
 }
 
 // Set by SIGINT/SIGTERM; the loop checkpoints and stops after its step.
@@ -139,6 +164,8 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
     result.checkpoint = save_checkpoint(config, {steps_done, train_loader.cursor()}, model, optimizer);
   };
   const int64_t tokens_per_step = config.run.grad_accum * config.data.batch_size * config.data.seq_len;
+  const double flops_per_token = models::model_stats(config.model).training_flops_per_token(config.data.seq_len);
+  const std::optional<double> peak = peak_flops_of_run(config, device);
   const auto start = std::chrono::steady_clock::now();
 
   auto run_eval = [&](int64_t step) {
@@ -146,7 +173,10 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
     EvalReport report{step, 0, 0};
     report.val_loss = evaluate(model, *val_loader, config, device, report.tokens);
     result.final_val_loss = report.val_loss;
-    metrics.write({{"step", step}, {"val_loss", report.val_loss}, {"val_tokens", report.tokens}});
+    metrics.write({{"step", step},
+                   {"val_loss", report.val_loss},
+                   {"val_tokens", report.tokens},
+                   {"tokens", step * tokens_per_step}});
     if (callbacks.on_eval) callbacks.on_eval(report);
   };
 
@@ -159,10 +189,17 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
     }
     optimizer.zero_grad();
     double loss = 0;
+    std::vector<models::MoeStats> routing;
     for (int64_t micro = 0; micro < config.run.grad_accum; ++micro) {
       data::Batch batch = train_loader.next();
-      auto output = model->forward(batch.inputs.to(device));
-      torch::Tensor micro_loss = models::training_loss(output, batch.targets.to(device)) / config.run.grad_accum;
+      torch::Tensor micro_loss;
+      {
+        // Forward only: backward runs each op in the dtype its forward used.
+        compat::CudaAutocast autocast(config.run.dtype == "bf16", torch::kBFloat16);
+        auto output = model->forward(batch.inputs.to(device));
+        micro_loss = models::training_loss(output, batch.targets.to(device)) / config.run.grad_accum;
+        routing = output.moe;
+      }
       micro_loss.backward();
       loss += micro_loss.item<double>();
     }
@@ -176,7 +213,8 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
     double grad_norm = config.run.clip_grad_norm > 0
                            ? torch::nn::utils::clip_grad_norm_(parameters, config.run.clip_grad_norm)
                            : 0.0;
-    optimizer.step();
+    const bool diagnose = config.run.diagnostics_every > 0 && (step + 1) % config.run.diagnostics_every == 0;
+    optimizer.step(diagnose);
 
     StepReport report;
     report.step = step + 1;
@@ -187,10 +225,17 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
     report.tokens = report.step * tokens_per_step;
     report.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     report.tokens_per_second = (report.step - first_step) * tokens_per_step / std::max(report.elapsed_seconds, 1e-9);
+    if (peak) report.mfu = report.tokens_per_second * flops_per_token / *peak;
+    if (!routing.empty()) report.routing = models::describe_routing(routing);
     nlohmann::json record = {{"step", report.step}, {"loss", loss}, {"lr_multiplier", multiplier},
                              {"grad_norm", grad_norm}, {"tokens", report.tokens},
                              {"elapsed_s", report.elapsed_seconds}};
     for (const auto& [name, lr] : optimizer.current_lrs()) record["lr_" + name] = lr;
+    if (report.mfu >= 0) record["mfu"] = report.mfu;
+    if (diagnose) {
+      for (const auto& [name, rms] : optimizer.last_update_rms()) record["update_rms_" + name] = rms;
+    }
+    add_routing_metrics(record, routing);
     metrics.write(record);
     if (callbacks.on_step) callbacks.on_step(report);
     result.final_train_loss = loss;

@@ -8,7 +8,9 @@
 // `resume`, a run continues from the newest complete checkpoint and reaches
 // the same weights, bit for bit on CPU, as an uninterrupted one.
 //
-// Not yet (issue 5): bf16 autocast on CUDA, MFU, plots, CSV, HF export.
+// run.dtype = "bf16" trains under CUDA autocast with fp32 master weights.
+// Every run.diagnostics_every steps the step record also carries each
+// optimizer group's update RMS; MoE models add their routing balance.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +30,8 @@ struct StepReport {
   int64_t tokens = 0;  // trained so far
   double tokens_per_second = 0;
   double elapsed_seconds = 0;
+  double mfu = -1;  // model FLOPs utilization in [0, 1]; -1 where the device's peak is unknown
+  std::string routing;  // MoE models: describe_routing of the step's last micro-batch
 };
 
 struct EvalReport {

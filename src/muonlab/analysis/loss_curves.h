@@ -1,0 +1,23 @@
+// A run's training and validation losses, by step and by tokens trained: what
+// `muonlab plot` draws. training/read_loss_curves.h reads them from a run's
+// metrics.jsonl; they are defined here so the plot needs nothing above it.
+#pragma once
+
+#include <vector>
+
+namespace muonlab::analysis {
+
+// NaN where a value is unknown (a NaN loss, or tokens an old file lacks);
+// the plot leaves such points out.
+struct LossPoint {
+  double step = 0;
+  double tokens = 0;  // tokens trained when the loss was measured
+  double loss = 0;
+};
+
+struct LossCurves {
+  std::vector<LossPoint> train;       // one per logged step
+  std::vector<LossPoint> validation;  // one per evaluation
+};
+
+}  // namespace muonlab::analysis

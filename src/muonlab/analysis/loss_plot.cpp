@@ -1,0 +1,220 @@
+#include "muonlab/analysis/loss_plot.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <system_error>
+
+#include "muonlab/core/atomic_file.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/core/run_command.h"
+
+namespace fs = std::filesystem;
+
+namespace muonlab::analysis {
+namespace {
+
+// What a chart puts on its x axis: a column of the data blocks.
+struct XAxis {
+  const char* file_suffix;
+  const char* label;
+  int column;              // 1: step, 2: tokens trained
+  const char* tic_format;  // tokens in SI steps: 250k, 1.5M
+};
+constexpr XAxis kXAxes[] = {{"steps", "step", 1, "%g"}, {"tokens", "tokens trained", 2, "%.1s%c"}};
+
+struct ImageFormat {
+  const char* extension;
+  const char* terminal;
+};
+// noenhanced: run names are printed as they are ("run_a" would otherwise
+// subscript the "a"). png_terminal is chosen by the script itself.
+constexpr ImageFormat kImageFormats[] = {
+    {"png", "@png_terminal size 1200,750 noenhanced"},
+    {"svg", "svg size 1200,750 noenhanced background '#ffffff'"},
+};
+
+// Tableau 10: distinct on screen and in print; runs beyond ten reuse them.
+constexpr const char* kRunColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                       "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+// A single-quoted gnuplot string: inside one, only a quote is special, and
+// doubling it stands for one quote; backslashes are taken literally.
+std::string gnuplot_string(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+    if (c == '\'') quoted += '\'';
+    quoted += c;
+  }
+  return quoted + "'";
+}
+
+std::string gnuplot_number(double value) { return std::isfinite(value) ? fmt::format("{}", value) : "NaN"; }
+
+std::string data_block_name(const char* curve, size_t run_index) { return fmt::format("${}_{}", curve, run_index + 1); }
+
+// Columns: step, tokens trained, loss. Gnuplot leaves NaN points out.
+std::string data_block(const std::string& name, const std::vector<LossPoint>& points) {
+  std::string block = fmt::format("{} << EOD\n", name);
+  for (const LossPoint& point : points) {
+    block += fmt::format("{} {} {}\n", gnuplot_number(point.step), gnuplot_number(point.tokens),
+                         gnuplot_number(point.loss));
+  }
+  return block + "EOD\n";
+}
+
+std::string data_blocks(const std::vector<RunCurves>& runs) {
+  std::string blocks;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (!runs[i].curves.train.empty()) blocks += data_block(data_block_name("train", i), runs[i].curves.train);
+    if (!runs[i].curves.validation.empty()) {
+      blocks += data_block(data_block_name("validation", i), runs[i].curves.validation);
+    }
+  }
+  return blocks;
+}
+
+// One `plot` command over every run: a solid line for train loss and a
+// dashed line with points for validation loss, both in the run's colour.
+std::string plot_command(const std::vector<RunCurves>& runs, const XAxis& axis) {
+  std::vector<std::string> curves;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const std::string colour = gnuplot_string(kRunColours[i % std::size(kRunColours)]);
+    if (!runs[i].curves.train.empty()) {
+      curves.push_back(fmt::format("{} using {}:3 with lines linecolor rgb {} linewidth 2 title {}",
+                                   data_block_name("train", i), axis.column, colour,
+                                   gnuplot_string(runs[i].label + " train")));
+    }
+    if (!runs[i].curves.validation.empty()) {
+      curves.push_back(fmt::format(
+          "{} using {}:3 with linespoints linecolor rgb {} linewidth 2 dashtype 2 pointtype 7 pointsize 1.2 title {}",
+          data_block_name("validation", i), axis.column, colour, gnuplot_string(runs[i].label + " validation")));
+    }
+  }
+  std::string command = "plot ";
+  for (size_t i = 0; i < curves.size(); ++i) command += (i == 0 ? "" : ", \\\n     ") + curves[i];
+  return command + "\n";
+}
+
+// Losses fall fastest early on; when they span a factor of 10 or more a log
+// scale keeps the later, small differences between runs readable.
+bool losses_span_a_decade(const std::vector<RunCurves>& runs) {
+  double lowest = std::numeric_limits<double>::infinity(), highest = 0;
+  for (const RunCurves& run : runs) {
+    for (const auto* curve : {&run.curves.train, &run.curves.validation}) {
+      for (const LossPoint& point : *curve) {
+        if (!std::isfinite(point.loss)) continue;
+        if (point.loss <= 0) return false;  // no log scale for these
+        lowest = std::min(lowest, point.loss);
+        highest = std::max(highest, point.loss);
+      }
+    }
+  }
+  return highest >= 10 * lowest;
+}
+
+std::string common_settings(const std::vector<RunCurves>& runs) {
+  std::string settings =
+      "# pngcairo draws smoother lines and text; libgd's png where gnuplot lacks cairo.\n"
+      "png_terminal = strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0 ? \"pngcairo\" : \"png\"\n"
+      "set grid\n"
+      "set key top right\n"
+      "set ylabel 'loss'\n";
+  if (losses_span_a_decade(runs)) settings += "set logscale y\n";
+  return settings;
+}
+
+// OUT/NAME_vs_steps.png and so on, absolute so the script runs from anywhere.
+fs::path plot_folder(const LossPlotOptions& options) {
+  if (options.name.empty() || options.name.find('/') != std::string::npos) {
+    fail("plot name '{}' must be a file name without a folder", options.name);
+  }
+  // gnuplot strings cannot hold a line break (gnuplot_string replaces it).
+  if (options.out_dir.find_first_of("\r\n") != std::string::npos) {
+    fail("plot folder '{}' has a line break in its name, which gnuplot cannot write to", options.out_dir);
+  }
+  return fs::absolute(options.out_dir).lexically_normal();
+}
+
+std::string figure_path(const LossPlotOptions& options, const XAxis& axis, const ImageFormat& format) {
+  return (plot_folder(options) / fmt::format("{}_vs_{}.{}", options.name, axis.file_suffix, format.extension))
+      .string();
+}
+
+// Both images of one chart: the plot command once, then replot per format.
+std::string figure_commands(const std::vector<RunCurves>& runs, const XAxis& axis, const LossPlotOptions& options) {
+  std::string commands = fmt::format("\nset xlabel {}\nset format x {}\n", gnuplot_string(axis.label),
+                                     gnuplot_string(axis.tic_format));
+  for (const ImageFormat& format : kImageFormats) {
+    commands += fmt::format("set terminal {}\nset output {}\n", format.terminal,
+                            gnuplot_string(figure_path(options, axis, format)));
+    commands += &format == &kImageFormats[0] ? plot_command(runs, axis) : "replot\n";
+  }
+  return commands + "set output\n";
+}
+
+void check_plottable(const std::vector<RunCurves>& runs) {
+  if (runs.empty()) fail("no runs to plot");
+  for (const RunCurves& run : runs) {
+    if (run.curves.train.empty() && run.curves.validation.empty()) {
+      fail("run '{}' has no train or validation loss to plot yet", run.label);
+    }
+  }
+}
+
+void create_out_dir(const std::string& out_dir) {
+  std::error_code error;
+  fs::create_directories(out_dir, error);
+  if (error) fail("cannot create the plot folder '{}': {}", out_dir, error.message());
+}
+
+// Returns what gnuplot printed (warnings) when it succeeds.
+std::string run_gnuplot(const std::string& script_path) {
+  CommandResult result = run_command({"gnuplot", script_path});
+  if (!result.found) fail("gnuplot not found on PATH; scripts/setup installs gnuplot-nox");
+  if (result.exit_status != 0) {
+    const std::string printed = result.output.substr(0, result.output.find_last_not_of(" \n") + 1);
+    fail("gnuplot failed (exit status {}) on '{}':\n{}", result.exit_status, script_path, printed);
+  }
+  return result.output;
+}
+
+}  // namespace
+
+LossPlotFiles loss_plot_files(const LossPlotOptions& options) {
+  LossPlotFiles files;
+  files.script = (plot_folder(options) / (options.name + ".gp")).string();
+  for (const XAxis& axis : kXAxes) {
+    for (const ImageFormat& format : kImageFormats) files.figures.push_back(figure_path(options, axis, format));
+  }
+  return files;
+}
+
+std::string loss_plot_script(const std::vector<RunCurves>& runs, const LossPlotOptions& options) {
+  check_plottable(runs);
+  std::string script = fmt::format(
+      "# Written by muonlab plot: train loss (lines) and validation loss (dashed,\n"
+      "# with points) of {} run(s), by step and by tokens trained. Edit the style\n"
+      "# and rerun: gnuplot {}\n"
+      "# Data blocks: one per run and curve; columns step, tokens trained, loss.\n",
+      runs.size(), loss_plot_files(options).script);
+  script += data_blocks(runs) + "\n" + common_settings(runs);
+  for (const XAxis& axis : kXAxes) script += figure_commands(runs, axis, options);
+  return script;
+}
+
+LossPlotResult plot_losses(const std::vector<RunCurves>& runs, const LossPlotOptions& options) {
+  LossPlotResult result;
+  const std::string script = loss_plot_script(runs, options);
+  result.files = loss_plot_files(options);
+  create_out_dir(options.out_dir);
+  write_text_file_atomically(result.files.script, script);
+  result.gnuplot_output = run_gnuplot(result.files.script);
+  return result;
+}
+
+}  // namespace muonlab::analysis

@@ -1,0 +1,46 @@
+// Loss curves of several runs on shared charts, drawn by gnuplot: train loss
+// as a line and validation loss as a dashed line with points in the same
+// colour, one colour per run; one chart by step and one by tokens trained,
+// each as PNG and SVG.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "muonlab/analysis/loss_curves.h"
+
+namespace muonlab::analysis {
+
+struct RunCurves {
+  std::string label;  // the legend entry (muonlab plot: the run's folder name)
+  LossCurves curves;
+};
+
+struct LossPlotOptions {
+  std::string out_dir = ".";  // created if missing
+  std::string name = "loss";  // every file name starts with it
+};
+
+struct LossPlotFiles {
+  std::string script;                // OUT/NAME.gp, to restyle and rerun with gnuplot
+  std::vector<std::string> figures;  // OUT/NAME_vs_steps.{png,svg}, OUT/NAME_vs_tokens.{png,svg}
+};
+
+// Where the plot goes, as absolute paths. Fails when the name is not a plain
+// file name.
+LossPlotFiles loss_plot_files(const LossPlotOptions& options);
+
+// The gnuplot script that draws `runs` into loss_plot_files(options).figures,
+// with the data inline. Fails when there are no runs or a run has no loss.
+std::string loss_plot_script(const std::vector<RunCurves>& runs, const LossPlotOptions& options);
+
+struct LossPlotResult {
+  LossPlotFiles files;
+  std::string gnuplot_output;  // warnings gnuplot printed, usually empty
+};
+
+// Writes the script and runs gnuplot on it. Fails when gnuplot is not on
+// PATH, or when it fails, with what it printed.
+LossPlotResult plot_losses(const std::vector<RunCurves>& runs, const LossPlotOptions& options);
+
+}  // namespace muonlab::analysis

@@ -1,0 +1,340 @@
+#include "muonlab/training/hf_gpt2_export.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "muonlab/core/atomic_file.h"
+#include "muonlab/core/atomic_folder.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/core/read_file.h"
+#include "muonlab/core/safetensors_file.h"
+#include "muonlab/data/byte_tokenizer.h"
+#include "muonlab/data/gpt2_tokenizer.h"
+#include "muonlab/training/checkpoint.h"
+#include "muonlab/training/train_config.h"
+
+namespace muonlab::training {
+namespace {
+namespace fs = std::filesystem;
+using models::ModelConfig;
+
+// OpenAI's id for <|endoftext|>, the last of GPT-2's 50257 tokens.
+constexpr int64_t kGpt2EndOfText = 50256;
+
+// ---- weights ----------------------------------------------------------------
+
+// The model's parameters by name. Remembers which ones the mapping took, so a
+// parameter it does not know about cannot be left out of the export silently.
+class ParameterTaker {
+ public:
+  explicit ParameterTaker(const models::Transformer& model) : params_(model->named_parameters()) {}
+
+  torch::Tensor take(const std::string& name) {
+    const torch::Tensor* found = params_.find(name);
+    if (found == nullptr) fail("internal: the model has no parameter '{}' for the GPT-2 export", name);
+    taken_.insert(name);
+    return found->detach();
+  }
+
+  void check_all_taken() const {
+    for (const auto& item : params_) {
+      if (taken_.count(item.key()) == 0) fail("internal: parameter '{}' has no place in the GPT-2 export", item.key());
+    }
+  }
+
+ private:
+  torch::OrderedDict<std::string, torch::Tensor> params_;
+  std::set<std::string> taken_;
+};
+
+// HF's Conv1D keeps its weight as [in, out]; torch's Linear as [out, in].
+torch::Tensor as_conv1d_weight(const torch::Tensor& linear_weight) { return linear_weight.t(); }
+
+torch::Tensor contiguous_fp32_copy(const torch::Tensor& tensor) {
+  return tensor.to(torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCPU), /*non_blocking=*/false,
+                   /*copy=*/true, torch::MemoryFormat::Contiguous);
+}
+
+// One HF GPT-2 layer's tensors (prefix "h.<i>."), in the Hub file's order.
+void add_block(ParameterTaker& ours, const std::string& prefix, bool fused_qkv, NamedTensors& hf) {
+  const auto add = [&](const std::string& name, const torch::Tensor& tensor) {
+    hf.emplace_back(prefix + name, contiguous_fp32_copy(tensor));
+  };
+  const auto same = [&](const std::string& name) { add(name, ours.take(prefix + name)); };
+  const auto linear = [&](const std::string& hf_name, const std::string& our_name) {
+    add(hf_name + ".weight", as_conv1d_weight(ours.take(prefix + our_name + ".weight")));
+    add(hf_name + ".bias", ours.take(prefix + our_name + ".bias"));
+  };
+
+  same("ln_1.weight");
+  same("ln_1.bias");
+  if (fused_qkv) {
+    linear("attn.c_attn", "attn.c_attn");
+    linear("attn.c_proj", "attn.c_proj");
+  } else {
+    // c_attn's output is q, k, v side by side, which stacking the three
+    // Linear weights' output rows gives.
+    const auto stacked = [&](const char* field) {
+      return torch::cat({ours.take(prefix + "attn.wq." + field), ours.take(prefix + "attn.wk." + field),
+                         ours.take(prefix + "attn.wv." + field)},
+                        0);
+    };
+    add("attn.c_attn.weight", as_conv1d_weight(stacked("weight")));
+    add("attn.c_attn.bias", stacked("bias"));
+    linear("attn.c_proj", "attn.wo");
+  }
+  same("ln_2.weight");
+  same("ln_2.bias");
+  linear("mlp.c_fc", "mlp.c_fc");
+  linear("mlp.c_proj", "mlp.c_proj");
+}
+
+// ---- run folder -------------------------------------------------------------
+
+TrainConfig load_run_config(const std::string& run_dir) {
+  const fs::path path = fs::path(run_dir) / "config.toml";
+  if (!fs::is_regular_file(path)) {
+    fail("'{}' not found: expected a run folder written by muonlab train", path.string());
+  }
+  return load_train_config(path.string());
+}
+
+std::string weights_to_export(const HfExportOptions& options) {
+  if (!options.weights.empty()) {
+    if (!fs::is_regular_file(options.weights)) fail("weights file '{}' not found", options.weights);
+    return options.weights;
+  }
+  const fs::path final_weights = fs::path(options.run_dir) / "model.safetensors";
+  if (fs::is_regular_file(final_weights)) return final_weights.string();
+  if (auto checkpoint = newest_checkpoint(options.run_dir)) {
+    return (fs::path(*checkpoint) / "model.safetensors").string();
+  }
+  fail("run folder '{}' holds neither model.safetensors nor a complete checkpoint under checkpoints/",
+       options.run_dir);
+}
+
+// `inner` is `outer` or lies inside it (after resolving "..", "." and links).
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  std::error_code inner_error, outer_error;
+  const fs::path inner_path = fs::weakly_canonical(inner, inner_error);
+  const fs::path outer_path = fs::weakly_canonical(outer, outer_error);
+  if (inner_error || outer_error) return false;
+  const fs::path relative = inner_path.lexically_relative(outer_path);
+  return !relative.empty() && *relative.begin() != "..";
+}
+
+// Checked first, so a refused output costs no weight loading.
+void check_output_folder(const HfExportOptions& options) {
+  std::error_code error;
+  if (fs::exists(options.out_dir, error) && !fs::is_directory(options.out_dir, error)) {
+    fail("output '{}' exists and is not a folder", options.out_dir);
+  }
+  if (fs::exists(options.out_dir, error) && !is_empty_folder(options.out_dir) && !options.force) {
+    fail("output folder '{}' exists and is not empty: choose another or pass --force to replace it",
+         options.out_dir);
+  }
+  // --force replaces the output folder; the run must not be inside it.
+  if (is_within(options.run_dir, options.out_dir)) {
+    fail("output folder '{}' holds the run folder '{}', which the export would replace", options.out_dir,
+         options.run_dir);
+  }
+}
+
+// ---- tokenizer --------------------------------------------------------------
+
+// HF's GPT2Tokenizer files for one run, and the id bos/eos_token_id name.
+struct HfTokenizer {
+  std::optional<int64_t> end_of_text;
+  std::vector<std::pair<std::string, std::string>> files;  // name, content
+  std::string note;                                        // why there are no files
+};
+
+bool has_gpt2_vocabulary(const fs::path& dir) {
+  return fs::is_regular_file(dir / "encoder.json") && fs::is_regular_file(dir / "vocab.bpe");
+}
+
+// The folder holding encoder.json and vocab.bpe for tokenizer `spec`: the
+// folder itself, or for "gpt2" the first of load_tokenizer's search path
+// ($MUONLAB_DATA_DIR/gpt2, ./data/gpt2, the source tree's data/gpt2) that
+// has both, as data/tokenizer.cpp looks (its search path is private).
+std::optional<fs::path> gpt2_vocabulary_folder(const std::string& spec) {
+  std::vector<fs::path> candidates;
+  if (spec == "gpt2") {
+    if (const char* data_dir = std::getenv("MUONLAB_DATA_DIR")) candidates.push_back(fs::path(data_dir) / "gpt2");
+    candidates.push_back(fs::path("data") / "gpt2");
+#ifdef MUONLAB_SOURCE_DIR
+    candidates.push_back(fs::path(MUONLAB_SOURCE_DIR) / "data" / "gpt2");
+#endif
+  } else if (spec != "byte") {
+    candidates.push_back(spec);
+  }
+  for (const auto& dir : candidates) {
+    if (has_gpt2_vocabulary(dir)) return dir;
+  }
+  return std::nullopt;
+}
+
+std::string tokenizer_config_json(int64_t max_length) {
+  const std::string eot(data::kEndOfText);
+  nlohmann::json json = {{"tokenizer_class", "GPT2Tokenizer"},
+                         {"model_max_length", max_length},
+                         {"add_prefix_space", false},
+                         {"bos_token", eot},
+                         {"eos_token", eot},
+                         {"unk_token", eot}};
+  return json.dump(2) + "\n";
+}
+
+std::string special_tokens_map_json() {
+  const std::string eot(data::kEndOfText);
+  nlohmann::json json = {{"bos_token", eot}, {"eos_token", eot}, {"unk_token", eot}};
+  return json.dump(2) + "\n";
+}
+
+HfTokenizer hf_tokenizer(const std::string& spec, const ModelConfig& model) {
+  HfTokenizer tokenizer;
+  if (spec == "byte") {
+    tokenizer.end_of_text = data::ByteTokenizer::kEndOfTextId;
+    tokenizer.note = fmt::format("tokenizer 'byte' has no Hugging Face class (ids 0-255 are bytes, {} is {})",
+                                 data::ByteTokenizer::kEndOfTextId, data::kEndOfText);
+    return tokenizer;
+  }
+  const auto folder = gpt2_vocabulary_folder(spec);
+  if (!folder) {
+    if (spec == "gpt2") tokenizer.end_of_text = kGpt2EndOfText;
+    tokenizer.note = fmt::format("tokenizer '{}': encoder.json and vocab.bpe not found (scripts/fetch-data brings them)",
+                                 spec);
+    return tokenizer;
+  }
+  // Loading checks the files (ids dense, merges in the vocabulary) before
+  // they are passed on, and finds <|endoftext|>'s id.
+  const auto gpt2 = data::Gpt2Tokenizer::load(folder->string());
+  tokenizer.end_of_text = gpt2->eot_token();
+  // HF's vocab.json and merges.txt are OpenAI's encoder.json and vocab.bpe,
+  // byte for byte (merges.txt keeps the "#version" line, which HF skips).
+  tokenizer.files = {{"vocab.json", read_whole_file((*folder / "encoder.json").string())},
+                     {"merges.txt", read_whole_file((*folder / "vocab.bpe").string())},
+                     {"tokenizer_config.json", tokenizer_config_json(model.block_size)},
+                     {"special_tokens_map.json", special_tokens_map_json()}};
+  return tokenizer;
+}
+
+int64_t parameter_count(const NamedTensors& tensors) {
+  int64_t count = 0;
+  for (const auto& [name, tensor] : tensors) count += tensor.numel();
+  return count;
+}
+
+}  // namespace
+
+std::vector<std::string> hf_gpt2_incompatibilities(const ModelConfig& config) {
+  std::vector<std::string> problems;
+  const auto need = [&](bool ok, const char* field, const std::string& value, const std::string& needed) {
+    if (!ok) problems.push_back(fmt::format("'{}' = {} (GPT-2 needs {})", field, value, needed));
+  };
+  const auto text = [](bool value) { return std::string(value ? "true" : "false"); };
+  need(config.norm == models::NormKind::kLayerNorm, "norm", to_string(config.norm), "layernorm");
+  need(config.position == models::PositionKind::kLearned, "position", to_string(config.position), "learned");
+  need(config.mlp == models::MlpKind::kGelu, "mlp", to_string(config.mlp), "gelu");
+  need(config.attention == models::AttentionKind::kMha, "attention", to_string(config.attention), "mha");
+  need(config.kv_heads() == config.n_head, "n_kv_head", std::to_string(config.n_kv_head),
+       fmt::format("0 or n_head = {}", config.n_head));
+  need(config.feed_forward == models::FeedForwardKind::kDense, "feed_forward", to_string(config.feed_forward),
+       "dense");
+  need(config.bias, "bias", text(config.bias), "true");
+  need(config.tie_embeddings, "tie_embeddings", text(config.tie_embeddings), "true");
+  need(!config.qk_norm, "qk_norm", text(config.qk_norm), "false");
+  return problems;
+}
+
+void check_hf_gpt2_compatible(const ModelConfig& config) {
+  const auto problems = hf_gpt2_incompatibilities(config);
+  if (!problems.empty()) {
+    fail("model '{}' cannot be exported as Hugging Face GPT-2: {}", config.name, fmt::join(problems, "; "));
+  }
+}
+
+NamedTensors hf_gpt2_tensors(const models::Transformer& model) {
+  const ModelConfig& config = model->config();
+  check_hf_gpt2_compatible(config);
+  ParameterTaker ours(model);
+  NamedTensors hf;
+  const auto same = [&](const std::string& name) { hf.emplace_back(name, contiguous_fp32_copy(ours.take(name))); };
+  same("wte.weight");
+  same("wpe.weight");
+  for (int64_t i = 0; i < config.n_layer; ++i) add_block(ours, fmt::format("h.{}.", i), config.fused_qkv, hf);
+  same("ln_f.weight");
+  same("ln_f.bias");
+  ours.check_all_taken();
+  return hf;
+}
+
+std::string hf_gpt2_config_json(const ModelConfig& config, std::optional<int64_t> end_of_text) {
+  const nlohmann::json token_id = end_of_text ? nlohmann::json(*end_of_text) : nlohmann::json(nullptr);
+  const int64_t hidden = config.dense_hidden();
+  nlohmann::json json = {
+      {"architectures", {"GPT2LMHeadModel"}},
+      {"model_type", "gpt2"},
+      {"vocab_size", config.vocab_size},
+      {"n_positions", config.block_size},
+      {"n_ctx", config.block_size},
+      {"n_embd", config.d_model},
+      {"n_layer", config.n_layer},
+      {"n_head", config.n_head},
+      // GPT2Config's null means 4 * n_embd.
+      {"n_inner", hidden == 4 * config.d_model ? nlohmann::json(nullptr) : nlohmann::json(hidden)},
+      // HF's gelu_new is the tanh approximation our MLP uses.
+      {"activation_function", "gelu_new"},
+      {"layer_norm_epsilon", config.norm_eps},
+      {"initializer_range", config.init_std},
+      {"resid_pdrop", 0.0},
+      {"embd_pdrop", 0.0},
+      {"attn_pdrop", 0.0},
+      // Scores scaled by 1/sqrt(head_dim) only, as SDPA's default scale does.
+      {"scale_attn_weights", true},
+      {"scale_attn_by_inverse_layer_idx", false},
+      {"reorder_and_upcast_attn", false},
+      {"tie_word_embeddings", true},
+      {"bos_token_id", token_id},
+      {"eos_token_id", token_id},
+      {"use_cache", true},
+      {"torch_dtype", "float32"},
+  };
+  return json.dump(2) + "\n";
+}
+
+HfExportResult export_hf_gpt2(const HfExportOptions& options) {
+  check_output_folder(options);
+  const TrainConfig run = load_run_config(options.run_dir);
+  check_hf_gpt2_compatible(run.model);
+
+  HfExportResult result;
+  result.model = run.model;
+  result.weights_path = weights_to_export(options);
+  models::Transformer model(run.model);
+  load_weights(result.weights_path, model);  // every name and shape, before anything is written
+  const NamedTensors tensors = hf_gpt2_tensors(model);
+  const HfTokenizer tokenizer = hf_tokenizer(run.data.tokenizer, run.model);
+
+  write_folder_atomically(
+      options.out_dir,
+      [&](const std::string& tmp_dir) {
+        const auto path = [&](const std::string& name) { return (fs::path(tmp_dir) / name).string(); };
+        save_safetensors(path("model.safetensors"), tensors, {{"format", "pt"}});
+        write_text_file_atomically(path("config.json"), hf_gpt2_config_json(run.model, tokenizer.end_of_text));
+        for (const auto& [name, content] : tokenizer.files) write_text_file_atomically(path(name), content);
+      },
+      options.force);
+
+  result.files = {"model.safetensors", "config.json"};
+  for (const auto& file : tokenizer.files) result.files.push_back(file.first);
+  result.tensors = static_cast<int64_t>(tensors.size());
+  result.parameters = parameter_count(tensors);
+  result.tokenizer_note = tokenizer.note;
+  return result;
+}
+
+}  // namespace muonlab::training

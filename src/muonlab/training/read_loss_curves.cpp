@@ -1,0 +1,71 @@
+#include "muonlab/training/read_loss_curves.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <optional>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/training/metrics_records.h"
+
+namespace muonlab::training {
+namespace {
+
+constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
+
+// Absent: nullopt. JSON null (how a NaN is written): NaN.
+std::optional<double> number_field(const MetricsRecord& record, const std::string& key, const std::string& path) {
+  const MetricsValue* value = record.find(key);
+  if (value == nullptr) return std::nullopt;
+  if (std::holds_alternative<std::monostate>(*value)) return kUnknown;
+  if (const auto* integer = std::get_if<int64_t>(value)) return static_cast<double>(*integer);
+  if (const auto* real = std::get_if<double>(value)) return *real;
+  const char* got = std::holds_alternative<bool>(*value) ? "a boolean" : "text";
+  fail("{}:{}: '{}' should be a number, got {}", path, record.line, key, got);
+}
+
+double step_of(const MetricsRecord& record, const std::string& path) {
+  std::optional<double> step = number_field(record, "step", path);
+  if (!step || std::isnan(*step)) fail("{}:{}: a loss record without a 'step'", path, record.line);
+  return *step;
+}
+
+std::map<double, double> tokens_by_step(const std::vector<MetricsRecord>& records, const std::string& path) {
+  std::map<double, double> tokens;
+  for (const MetricsRecord& record : records) {
+    if (!record.find("loss")) continue;
+    if (std::optional<double> trained = number_field(record, "tokens", path)) tokens[step_of(record, path)] = *trained;
+  }
+  return tokens;
+}
+
+// Tokens trained when an evaluation ran: its own "tokens", else the step
+// record's; an evaluation before the first step has trained on none.
+double eval_tokens(const MetricsRecord& record, double step, const std::map<double, double>& tokens_at_step,
+                   const std::string& path) {
+  if (std::optional<double> trained = number_field(record, "tokens", path)) return *trained;
+  if (auto it = tokens_at_step.find(step); it != tokens_at_step.end()) return it->second;
+  return step == 0 ? 0 : kUnknown;
+}
+
+}  // namespace
+
+analysis::LossCurves read_loss_curves(const std::string& jsonl_path) {
+  const std::vector<MetricsRecord> records = read_metrics_records(jsonl_path);
+  const std::map<double, double> tokens_at_step = tokens_by_step(records, jsonl_path);
+  analysis::LossCurves curves;
+  for (const MetricsRecord& record : records) {
+    std::optional<double> loss = number_field(record, "loss", jsonl_path);
+    std::optional<double> val_loss = number_field(record, "val_loss", jsonl_path);
+    if (!loss && !val_loss) continue;
+    const double step = step_of(record, jsonl_path);
+    if (loss) {
+      double tokens = number_field(record, "tokens", jsonl_path).value_or(kUnknown);
+      curves.train.push_back({step, tokens, *loss});
+    }
+    if (val_loss) curves.validation.push_back({step, eval_tokens(record, step, tokens_at_step, jsonl_path), *val_loss});
+  }
+  return curves;
+}
+
+}  // namespace muonlab::training

@@ -1,0 +1,17 @@
+// The train and validation losses of a run's metrics.jsonl, for plotting.
+#pragma once
+
+#include <string>
+
+#include "muonlab/analysis/loss_curves.h"
+
+namespace muonlab::training {
+
+// Step records ("loss") give the train curve, evaluation records ("val_loss")
+// the validation curve; other records are skipped. An evaluation record
+// without "tokens" (files from before the trainer wrote it there) takes the
+// tokens of the step record of the same step. Fails naming "path:line" for
+// a bad line or a loss record with no step or a value that is not a number.
+analysis::LossCurves read_loss_curves(const std::string& jsonl_path);
+
+}  // namespace muonlab::training

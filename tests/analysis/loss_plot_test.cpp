@@ -1,0 +1,90 @@
+// The gnuplot script of `muonlab plot`, checked as text (no gnuplot needed):
+// every run's label and points, colours shared by a run's two curves, both
+// axes and both formats. tests/analysis/plot_check.sh runs gnuplot on it.
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "muonlab/analysis/loss_plot.h"
+#include "test_util.h"
+
+namespace muonlab::analysis {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::vector<RunCurves> two_runs() {
+  RunCurves a{"run_a", {}};
+  a.curves.train = {{1, 1024, 4.5}, {2, 2048, 4.25}};
+  a.curves.validation = {{2, 2048, 4.375}};
+  RunCurves b{"it's b", {}};
+  b.curves.train = {{1, 512, 4.75}, {2, kNaN, 4.5}};
+  return {a, b};
+}
+
+LossPlotOptions options_in(const std::string& out_dir) {
+  LossPlotOptions options;
+  options.out_dir = out_dir;
+  return options;
+}
+
+TEST(LossPlot, ScriptHoldsEveryRunsLabelAndPoints) {
+  const std::string script = loss_plot_script(two_runs(), options_in("/tmp/charts"));
+  EXPECT_CONTAINS(script, "$train_1 << EOD\n1 1024 4.5\n2 2048 4.25\nEOD\n");
+  EXPECT_CONTAINS(script, "$validation_1 << EOD\n2 2048 4.375\nEOD\n");
+  EXPECT_CONTAINS(script, "$train_2 << EOD\n1 512 4.75\n2 NaN 4.5\nEOD\n");
+  EXPECT_EQ(script.find("$validation_2"), std::string::npos);  // run b has no evaluation
+  EXPECT_CONTAINS(script, "title 'run_a train'");
+  EXPECT_CONTAINS(script, "title 'run_a validation'");
+  EXPECT_CONTAINS(script, "title 'it''s b train'");  // a quote doubled inside a gnuplot string
+  EXPECT_CONTAINS(script, "noenhanced");              // so "run_a" is not typeset as run subscript a
+}
+
+TEST(LossPlot, ARunsTrainAndValidationCurvesShareItsColour) {
+  const std::string script = loss_plot_script(two_runs(), options_in("/tmp/charts"));
+  EXPECT_CONTAINS(script, "$train_1 using 1:3 with lines linecolor rgb '#1f77b4'");
+  EXPECT_CONTAINS(script, "$validation_1 using 1:3 with linespoints linecolor rgb '#1f77b4'");
+  EXPECT_CONTAINS(script, "$train_2 using 1:3 with lines linecolor rgb '#ff7f0e'");
+}
+
+TEST(LossPlot, DrawsByStepAndByTokensAsPngAndSvg) {
+  const std::string script = loss_plot_script(two_runs(), options_in("/tmp/charts"));
+  EXPECT_CONTAINS(script, "set xlabel 'step'");
+  EXPECT_CONTAINS(script, "set xlabel 'tokens trained'");
+  EXPECT_CONTAINS(script, "$train_1 using 2:3 with lines");
+  EXPECT_CONTAINS(script, "set terminal @png_terminal");
+  EXPECT_CONTAINS(script, "set terminal svg");
+  for (const std::string& figure : loss_plot_files(options_in("/tmp/charts")).figures) {
+    EXPECT_CONTAINS(script, "set output '" + figure + "'");
+  }
+}
+
+TEST(LossPlot, FilesAreNamedAfterTheAxisAndFormat) {
+  LossPlotOptions options = options_in("/tmp/charts/");
+  options.name = "muon";
+  LossPlotFiles files = loss_plot_files(options);
+  EXPECT_EQ(files.script, "/tmp/charts/muon.gp");
+  EXPECT_EQ(files.figures, (std::vector<std::string>{"/tmp/charts/muon_vs_steps.png", "/tmp/charts/muon_vs_steps.svg",
+                                                      "/tmp/charts/muon_vs_tokens.png",
+                                                      "/tmp/charts/muon_vs_tokens.svg"}));
+  options.name = "sub/muon";
+  EXPECT_CONTAINS(testing::error_message([&] { loss_plot_files(options); }), "plot name 'sub/muon'");
+}
+
+TEST(LossPlot, LogScaleOnlyWhenLossesSpanAFactorOfTen) {
+  EXPECT_EQ(loss_plot_script(two_runs(), options_in("/tmp")).find("set logscale y"), std::string::npos);
+  std::vector<RunCurves> runs = two_runs();
+  runs[0].curves.train.push_back({3, 3072, 0.4});
+  EXPECT_CONTAINS(loss_plot_script(runs, options_in("/tmp")), "set logscale y");
+}
+
+TEST(LossPlot, RefusesARunWithNothingToDraw) {
+  std::vector<RunCurves> runs = two_runs();
+  runs.push_back({"fresh", {}});
+  EXPECT_CONTAINS(testing::error_message([&] { loss_plot_script(runs, options_in("/tmp")); }),
+                  "run 'fresh' has no train or validation loss to plot yet");
+  EXPECT_CONTAINS(testing::error_message([] { loss_plot_script({}, options_in("/tmp")); }), "no runs to plot");
+}
+
+}  // namespace
+}  // namespace muonlab::analysis
