@@ -2,6 +2,9 @@
 // resolved config prints as TOML that loads back to itself.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "data/data_test_util.h"
 #include "muonlab/training/train_config.h"
 #include "test_util.h"
 
@@ -90,6 +93,48 @@ TEST(TrainConfigErrors, MissingDataAndBadValues) {
   EXPECT_CONTAINS(error_of("[data\ntrain = 1\n"), "train.toml:1: not valid TOML");
   EXPECT_CONTAINS(testing::error_message([] { load_train_config("/nonexistent/train.toml"); }),
                   "cannot read '/nonexistent/train.toml'");
+}
+
+TEST(TrainConfigErrors, DeviceAndDtype) {
+  EXPECT_CONTAINS(error_of(kMinimal, {"run.device=gpu"}), "'run.device' = \"gpu\": expected \"cpu\", \"cuda\" or \"cuda:N\"");
+  EXPECT_CONTAINS(error_of(kMinimal, {"run.dtype=bf16"}), "'run.dtype' = \"bf16\" needs a CUDA device");
+  EXPECT_CONTAINS(error_of(kMinimal, {"run.dtype=fp16"}), "'run.dtype': 'fp16' is not one of fp32, bf16");
+  TrainConfig gpu = parse_train_config(kMinimal, "train.toml", {"run.device=cuda:1", "run.dtype=bf16"});
+  EXPECT_EQ(gpu.run.dtype, "bf16");
+}
+
+// [schedule.adamw] changes only the keys it sets, prints back as set, and
+// its errors name the table.
+TEST(TrainConfig, AdamWPartScheduleOverridesOnlyWhatItSets) {
+  std::string text = std::string(kMinimal) + "[schedule]\nkind = \"wsd\"\nwarmup_steps = 5\n"
+                                             "[schedule.adamw]\nwarmup_steps = 20\n";
+  TrainConfig config = parse_train_config(text, "train.toml");
+  ScheduleConfig adamw = adamw_part_schedule(config);
+  EXPECT_EQ(adamw.warmup_steps, 20);
+  EXPECT_EQ(adamw.kind, ScheduleKind::kWsd);  // from [schedule]
+  EXPECT_EQ(config.schedule.warmup_steps, 5);
+  std::string printed = format_train_config(config);
+  EXPECT_CONTAINS(printed, "[schedule.adamw]\nwarmup_steps = 20\n");
+  EXPECT_EQ(format_train_config(parse_train_config(printed, "resolved.toml")), printed);
+  EXPECT_EQ(format_train_config(parse_train_config(kMinimal, "train.toml")).find("schedule.adamw"), std::string::npos);
+  EXPECT_CONTAINS(error_of(kMinimal, {"schedule.adamw.warmup_steps=80"}),
+                  "[schedule.adamw]: schedule: warmup_steps = 80 is outside [0, total steps = 50]");
+  EXPECT_CONTAINS(error_of(kMinimal, {"schedule.adamw.lr=1"}), "unknown key 'schedule.adamw.lr'");
+}
+
+// Every config users are pointed at loads and is consistent (data paths are
+// not opened here: FineWeb shards are brought by users).
+TEST(TrainConfig, EveryBundledConfigLoads) {
+  const std::string configs = testing::test_data("../../configs");
+  int loaded = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(configs)) {
+    if (entry.path().extension() != ".toml") continue;
+    SCOPED_TRACE(entry.path().string());
+    TrainConfig config = load_train_config(entry.path().string());
+    EXPECT_GE(config.run.steps, 1);
+    ++loaded;
+  }
+  EXPECT_GE(loaded, 5);  // cpu-small and the four GPU configs of the papers
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "muonlab/data/prepare_shards.h"
 #include "muonlab/data/token_shard.h"
 #include "muonlab/training/checkpoint.h"
+#include "muonlab/models/model_stats.h"
 #include "muonlab/training/trainer.h"
 #include "test_util.h"
 
@@ -144,6 +145,151 @@ TEST(Trainer, HalfWrittenCheckpointIsIgnoredAndMismatchRefused) {
 
   config.model.n_layer = 3;
   EXPECT_CONTAINS(testing::error_message([&] { train(config, {}, true); }), "does not match this config: 'model' was");
+}
+
+// Step records carry MFU (given a peak) and, on diagnostic steps, each
+// group's update RMS; metrics.csv mirrors the JSONL with columns in the order
+// the trainer writes them.
+TEST(Trainer, MetricsCarryMfuUpdateRmsAndCsv) {
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  config.run.steps = 6;
+  config.run.eval_every = 0;
+  config.run.diagnostics_every = 3;
+  config.run.peak_tflops = 0.5;
+  TrainResult result = train(config);
+
+  const double flops_per_token = models::model_stats(config.model).training_flops_per_token(config.data.seq_len);
+  std::ifstream metrics(result.metrics_path);
+  int diagnosed = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    auto record = nlohmann::json::parse(line);
+    if (!record.contains("loss")) continue;
+    const double tokens_per_second = record["tokens"].get<double>() / record["elapsed_s"].get<double>();
+    EXPECT_NEAR(record["mfu"].get<double>(), tokens_per_second * flops_per_token / 0.5e12,
+                1e-9 * record["mfu"].get<double>());
+    const bool diagnostic = record["step"].get<int>() % 3 == 0;
+    EXPECT_EQ(record.contains("update_rms_muon"), diagnostic);
+    EXPECT_EQ(record.contains("update_rms_adamw"), diagnostic);
+    if (diagnostic) {
+      ++diagnosed;
+      EXPECT_GT(record["update_rms_muon"].get<double>(), 0);
+      EXPECT_GT(record["update_rms_adamw"].get<double>(), 0);
+    }
+  }
+  EXPECT_EQ(diagnosed, 2);
+  std::ifstream csv(dir.file("run/metrics.csv"));
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header.rfind("step,loss,lr_multiplier,grad_norm,tokens,elapsed_s,lr_muon,lr_adamw,mfu", 0), 0u) << header;
+}
+
+// The update RMS the optimizer reports is the RMS of the change of the
+// weights Muon trains (read from the hybrid's routing, not its groups).
+TEST(TrainOptimizer, UpdateRmsIsTheRmsOfEachPartsWeightChange) {
+  torch::manual_seed(3);
+  const models::ModelConfig model_config = models::model_preset("tiny-gpt2");
+  models::Transformer model(model_config);
+  TrainOptimizer optimizer(model, OptimizerSettings{});
+  auto tokens = torch::randint(0, model_config.vocab_size, {2, 16}, torch::kLong);
+  models::training_loss(model->forward(tokens), tokens).backward();
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& item : model->named_parameters()) before[item.key()] = item.value().detach().clone();
+  optimizer.step(/*measure_updates=*/true);
+
+  optim::MuonWithAuxAdamW routed(model->tagged_parameters(), optim::MuonOptions(0.02), optim::AdamWOptions(1e-3));
+  std::map<std::string, std::pair<double, double>> squares_and_count;  // by part
+  auto params = model->named_parameters();
+  for (const auto& route : routed.routing()) {
+    const std::string part = route.optimizer == optim::OptimizerChoice::kMuon ? "muon" : "adamw";
+    torch::Tensor change = params[route.name].detach().to(torch::kFloat64) - before[route.name].to(torch::kFloat64);
+    squares_and_count[part].first += change.square().sum().item<double>();
+    squares_and_count[part].second += static_cast<double>(change.numel());
+  }
+  ASSERT_EQ(optimizer.last_update_rms().size(), 2u);
+  for (const auto& [part, rms] : optimizer.last_update_rms()) {
+    const auto& [squares, count] = squares_and_count.at(part);
+    EXPECT_NEAR(rms, std::sqrt(squares / count), 1e-12) << part;
+  }
+}
+
+// [schedule.adamw] gives the hybrid's AdamW part its own warmup.
+TEST(Trainer, AdamWPartFollowsItsOwnSchedule) {
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  config.run.steps = 6;
+  config.run.eval_every = 0;
+  config.schedule.kind = ScheduleKind::kConstant;
+  config.schedule.warmup_steps = 0;
+  config.adamw_schedule_changes.warmup_steps = 4;
+  TrainResult result = train(config);
+  std::ifstream metrics(result.metrics_path);
+  std::vector<double> muon_lrs, adamw_lrs;
+  for (std::string line; std::getline(metrics, line);) {
+    auto record = nlohmann::json::parse(line);
+    if (!record.contains("loss")) continue;  // the final evaluation
+    muon_lrs.push_back(record["lr_muon"].get<double>());
+    adamw_lrs.push_back(record["lr_adamw"].get<double>());
+  }
+  const double adamw_lr = config.optimizer.adamw_lr;
+  EXPECT_EQ(muon_lrs, std::vector<double>(6, config.optimizer.lr));
+  const std::vector<double> expected = {adamw_lr / 4, adamw_lr * 2 / 4, adamw_lr * 3 / 4, adamw_lr, adamw_lr, adamw_lr};
+  ASSERT_EQ(adamw_lrs.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_DOUBLE_EQ(adamw_lrs[i], expected[i]) << "step " << i + 1;
+}
+
+// A checkpoint restores the random generators: what torch::rand draws after
+// loading equals what it drew after saving.
+TEST(Checkpoint, RestoresTheRandomGenerator) {
+  testing::ScratchDir dir;
+  TrainConfig config = tiny_run(dir);
+  models::Transformer model(config.model);
+  TrainOptimizer optimizer(model, config.optimizer);
+  torch::manual_seed(5);
+  torch::rand({3});
+  const std::string folder = save_checkpoint(config, {7, {0, 0}}, model, optimizer);
+  const torch::Tensor after_save = torch::rand({4});
+  torch::manual_seed(99);
+  EXPECT_EQ(load_checkpoint(folder, config, model, optimizer).step, 7);
+  EXPECT_TRUE(torch::equal(torch::rand({4}), after_save));
+}
+
+// An AdamW lr of 1e30 blows the weights up, so the loss of a later step is
+// not finite: "stop" names that step and the last good checkpoint; "skip"
+// leaves the weights as they were before each bad step.
+TEST(Trainer, NonFiniteLossStopsNamingStepAndLastCheckpointOrIsSkipped) {
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  config.optimizer.name = "adamw";
+  config.optimizer.lr = 1e30;
+  config.run.clip_grad_norm = 0;
+  config.run.steps = 6;
+  config.run.eval_every = 0;
+  config.run.checkpoint_every = 1;
+  config.run.keep_checkpoints = 10;
+  const std::string message = testing::error_message([&] { train(config); });
+  EXPECT_CONTAINS(message, "(non-finite); stopped without updating the weights. Last good checkpoint: " +
+                               dir.file("run/checkpoints/step_0000000"));
+  EXPECT_CONTAINS(message, "continue from it with --resume");
+
+  config.run.on_nonfinite = "skip";
+  config.run.out_dir = dir.file("skip");
+  TrainResult result = train(config);
+  EXPECT_EQ(result.steps, 6);
+  std::ifstream metrics(result.metrics_path);
+  int skipped = 0;
+  for (std::string line; std::getline(metrics, line);) skipped += nlohmann::json::parse(line).value("skipped", false);
+  EXPECT_GE(skipped, 1);
+  auto final_weights = load_safetensors(result.weights_path);
+  auto last_good = load_safetensors(dir.file(fmt::format("skip/checkpoints/step_{:08d}/model.safetensors", 6 - skipped)));
+  ASSERT_EQ(final_weights.tensors.size(), last_good.tensors.size());
+  for (size_t i = 0; i < final_weights.tensors.size(); ++i) {
+    EXPECT_TRUE(torch::equal(final_weights.tensors[i].second, last_good.tensors[i].second))
+        << final_weights.tensors[i].first;
+  }
 }
 
 TEST(Trainer, MissingShardsNamed) {

@@ -2,9 +2,11 @@
 // with a live progress line on a terminal (a plain log line every
 // run.log_every steps otherwise), validation losses, and at the end a sample
 // from the trained model.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
+#include "muonlab/analysis/loss_plot.h"
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/progress_bar.h"
 #include "muonlab/core/errors.h"
@@ -12,10 +14,12 @@
 #include "muonlab/models/generate.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
+#include "muonlab/training/read_loss_curves.h"
 #include "muonlab/training/trainer.h"
 
 namespace muonlab::cli {
 namespace {
+namespace fs = std::filesystem;
 
 struct TrainArgs {
   std::string config;
@@ -29,11 +33,27 @@ std::string duration(double seconds) {
   return total >= 60 ? fmt::format("{}m{:02d}s", total / 60, total % 60) : fmt::format("{}s", total);
 }
 
-std::string step_line(const training::StepReport& report) {
-  double eta = report.elapsed_seconds / report.step * (report.total_steps - report.step);
-  return fmt::format("step {}/{}  loss {:.4f}  lr x{:.3f}  |g| {:.3f}  {:.0f} tok/s  {} elapsed, ETA {}", report.step,
+std::string step_line(const training::StepReport& report, int64_t first_step) {
+  double eta = report.elapsed_seconds / static_cast<double>(report.step - first_step) *
+               static_cast<double>(report.total_steps - report.step);
+  std::string mfu = report.mfu >= 0 ? fmt::format("  MFU {:.1f}%", 100 * report.mfu) : "";
+  return fmt::format("step {}/{}  loss {:.4f}  lr x{:.3f}  |g| {:.3f}  {:.0f} tok/s{}  {} elapsed, ETA {}", report.step,
                      report.total_steps, report.loss, report.lr_multiplier, report.grad_norm,
-                     report.tokens_per_second, duration(report.elapsed_seconds), duration(eta));
+                     report.tokens_per_second, mfu, duration(report.elapsed_seconds), duration(eta));
+}
+
+// The run's loss chart (muonlab plot RUN_DIR), or why there is none: a
+// missing gnuplot must not cost the user the finished run.
+std::string plot_run(const std::string& run_dir, const std::string& metrics_path) {
+  try {
+    analysis::LossPlotOptions options;
+    options.out_dir = run_dir;
+    auto result = analysis::plot_losses({{fs::path(run_dir).filename().string(), training::read_loss_curves(metrics_path)}},
+                                        options);
+    return result.files.figures.front();
+  } catch (const Error& error) {
+    return fmt::format("none ({})", error.what());
+  }
 }
 
 // A few tokens from the trained weights, after <|endoftext|>, as text.
@@ -63,10 +83,13 @@ void run_train(const TrainArgs& args) {
             << std::flush;
   ProgressBar bar("train");
   training::TrainCallbacks callbacks;
+  int64_t first_step = -1;  // the run's first step here (after a resume: the checkpoint's)
   callbacks.on_step = [&](const training::StepReport& report) {
-    bar.update(report.step, report.total_steps, step_line(report));
+    if (first_step < 0) first_step = report.step - 1;
+    const std::string line = step_line(report, first_step);
+    bar.update(report.step, report.total_steps, line);
     if (!bar.live() && (report.step % config.run.log_every == 0 || report.step == report.total_steps)) {
-      std::cout << step_line(report) << std::endl;
+      std::cout << line << (report.routing.empty() ? "" : "\n  routing: " + report.routing) << std::endl;
     }
   };
   callbacks.on_eval = [&](const training::EvalReport& report) {
@@ -83,10 +106,12 @@ void run_train(const TrainArgs& args) {
   if (result.resumed_from > 0) std::cout << fmt::format("(resumed from step {})\n", result.resumed_from);
   std::cout << fmt::format("done: {} steps, final train loss {:.4f}", result.steps, result.final_train_loss);
   if (result.final_val_loss >= 0) std::cout << fmt::format(", validation loss {:.4f}", result.final_val_loss);
-  std::cout << fmt::format("\nweights: {}\nmetrics: {}\n", result.weights_path, result.metrics_path);
+  std::cout << fmt::format("\nweights: {}\nmetrics: {} (and metrics.csv)\n", result.weights_path,
+                           result.metrics_path);
   if (args.sample_tokens > 0) {
     std::cout << "sample:\n" << sample_text(config, result.weights_path, args.sample_tokens) << "\n";
   }
+  std::cout << "plot: " << plot_run(config.run.out_dir, result.metrics_path) << std::endl;
 }
 
 }  // namespace

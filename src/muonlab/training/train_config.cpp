@@ -81,6 +81,12 @@ std::map<std::string, Reader> readers(TrainConfig& c) {
   auto number = [](double& field) { return [&field](const toml::node& n) { field = as_number(n); }; };
   auto boolean = [](bool& field) { return [&field](const toml::node& n) { field = as_boolean(n); }; };
   auto text = [](std::string& field) { return [&field](const toml::node& n) { field = as_string(n); }; };
+  auto maybe_integer = [](std::optional<int64_t>& field) {
+    return [&field](const toml::node& n) { field = as_integer(n); };
+  };
+  auto maybe_number = [](std::optional<double>& field) {
+    return [&field](const toml::node& n) { field = as_number(n); };
+  };
   auto one_of = [](std::string& field, std::vector<std::string> allowed) {
     return [&field, allowed](const toml::node& n) { field = choice(n, allowed); };
   };
@@ -112,6 +118,13 @@ std::map<std::string, Reader> readers(TrainConfig& c) {
       {"schedule.min_ratio", number(c.schedule.min_ratio)},
       {"schedule.decay_fraction", number(c.schedule.decay_fraction)},
       {"schedule.decay_shape", [&c](const toml::node& n) { c.schedule.decay_shape = parse_decay_shape(as_string(n)); }},
+      {"schedule.adamw.kind",
+       [&c](const toml::node& n) { c.adamw_schedule_changes.kind = parse_schedule_kind(as_string(n)); }},
+      {"schedule.adamw.warmup_steps", maybe_integer(c.adamw_schedule_changes.warmup_steps)},
+      {"schedule.adamw.min_ratio", maybe_number(c.adamw_schedule_changes.min_ratio)},
+      {"schedule.adamw.decay_fraction", maybe_number(c.adamw_schedule_changes.decay_fraction)},
+      {"schedule.adamw.decay_shape",
+       [&c](const toml::node& n) { c.adamw_schedule_changes.decay_shape = parse_decay_shape(as_string(n)); }},
       {"schedule.momentum_start", number(c.momentum_start)},
       {"schedule.momentum_warmup_steps", integer(c.momentum_warmup_steps)},
       {"run.steps", integer(c.run.steps)},
@@ -256,7 +269,13 @@ void check_config(const TrainConfig& config, const std::string& source) {
   } catch (const Error& error) {
     fail("{}: {}", source, error.what());
   }
+  try {
+    check_schedule(adamw_part_schedule(config), config.run.steps);
+  } catch (const Error& error) {
+    fail("{}: [schedule.adamw]: {}", source, error.what());
+  }
 }
+
 
 // A TOML basic string: quotes and backslashes escaped.
 std::string toml_string(const std::string& text) {
@@ -279,7 +298,33 @@ std::string toml_value(const std::string& text) {
   return toml_string(text);
 }
 
+// [schedule.adamw] with only the keys that were set, so the resolved config
+// keeps following [schedule] where the file did.
+std::string format_schedule_changes(const ScheduleChanges& changes, const std::string& table) {
+  if (changes.empty()) return "";
+  std::string out = fmt::format("\n[{}]\n", table);
+  if (changes.kind) out += fmt::format("kind = {}\n", toml_string(schedule_kind_name(*changes.kind)));
+  if (changes.warmup_steps) out += fmt::format("warmup_steps = {}\n", *changes.warmup_steps);
+  if (changes.min_ratio) out += fmt::format("min_ratio = {:.17g}\n", *changes.min_ratio);
+  if (changes.decay_fraction) out += fmt::format("decay_fraction = {:.17g}\n", *changes.decay_fraction);
+  if (changes.decay_shape) out += fmt::format("decay_shape = {}\n", toml_string(decay_shape_name(*changes.decay_shape)));
+  return out;
+}
+
 }  // namespace
+
+ScheduleConfig ScheduleChanges::applied_to(ScheduleConfig base) const {
+  if (kind) base.kind = *kind;
+  if (warmup_steps) base.warmup_steps = *warmup_steps;
+  if (min_ratio) base.min_ratio = *min_ratio;
+  if (decay_fraction) base.decay_fraction = *decay_fraction;
+  if (decay_shape) base.decay_shape = *decay_shape;
+  return base;
+}
+
+ScheduleConfig adamw_part_schedule(const TrainConfig& config) {
+  return config.adamw_schedule_changes.applied_to(config.schedule);
+}
 
 TrainConfig parse_train_config(const std::string& toml_text, const std::string& source,
                                const std::vector<std::string>& overrides) {
@@ -346,6 +391,7 @@ std::string format_train_config(const TrainConfig& c) {
       "momentum_start = {}\nmomentum_warmup_steps = {}\n",
       quoted(schedule_kind_name(s.kind)), s.warmup_steps, number(s.min_ratio), number(s.decay_fraction),
       quoted(decay_shape_name(s.decay_shape)), number(c.momentum_start), c.momentum_warmup_steps);
+  out << format_schedule_changes(c.adamw_schedule_changes, "schedule.adamw");
   const auto& r = c.run;
   out << fmt::format(
       "\n[run]\nsteps = {}\ngrad_accum = {}\nclip_grad_norm = {}\nseed = {}\ndevice = {}\neval_every = {}\n"

@@ -11,6 +11,9 @@
 //               adamw_eps, adamw_weight_decay
 //   [schedule]  kind, warmup_steps, min_ratio, decay_fraction, decay_shape,
 //               momentum_start, momentum_warmup_steps
+//   [schedule.adamw]  any of kind ... decay_shape: the hybrid's AdamW part
+//               follows [schedule] with these changed (torchtitan-style
+//               per-group schedules; e.g. a longer warmup for embeddings)
 //   [run]       steps, grad_accum, clip_grad_norm, seed, device, eval_every,
 //               eval_tokens, log_every, checkpoint_every, keep_checkpoints,
 //               out_dir, on_nonfinite, dtype, peak_tflops, diagnostics_every
@@ -18,6 +21,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,16 +73,34 @@ struct RunSettings {
   int64_t diagnostics_every = 10; // update RMS per optimizer group every N steps; 0: never
 };
 
+// Schedule fields set in a [schedule.<group>] table; the rest come from
+// [schedule].
+struct ScheduleChanges {
+  std::optional<ScheduleKind> kind;
+  std::optional<int64_t> warmup_steps;
+  std::optional<double> min_ratio;
+  std::optional<double> decay_fraction;
+  std::optional<DecayShape> decay_shape;
+
+  bool empty() const { return !kind && !warmup_steps && !min_ratio && !decay_fraction && !decay_shape; }
+  ScheduleConfig applied_to(ScheduleConfig base) const;
+};
+
 struct TrainConfig {
   std::string model_preset = "tiny-gpt2";
   models::ModelConfig model = models::model_preset("tiny-gpt2");
   DataSettings data;
   OptimizerSettings optimizer;
   ScheduleConfig schedule;
+  ScheduleChanges adamw_schedule_changes;  // the Muon hybrid's AdamW part
   double momentum_start = -1;  // < 0: no momentum warmup
   int64_t momentum_warmup_steps = 0;
   RunSettings run;
 };
+
+// The schedule of the Muon hybrid's AdamW part: [schedule] with
+// [schedule.adamw]'s changes. (AdamW alone follows [schedule].)
+ScheduleConfig adamw_part_schedule(const TrainConfig& config);
 
 // Reads `path` (TOML), then applies each "section.key=value" override in
 // order; a value that is not TOML is taken as a string (paths need no quotes).

@@ -102,11 +102,13 @@ void TrainOptimizer::step(bool measure_updates) {
   }
 }
 
-void TrainOptimizer::set_lr_multiplier(double multiplier) {
+void TrainOptimizer::set_lr_multipliers(double multiplier, double hybrid_adamw_multiplier) {
   auto all = parts();
   for (size_t p = 0; p < all.size(); ++p) {
+    const bool hybrid_adamw = hybrid_ && all[p] == hybrid_->adamw();
+    const double scale = hybrid_adamw ? hybrid_adamw_multiplier : multiplier;
     auto& groups = all[p]->param_groups();
-    for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_lrs_[p][g] * multiplier);
+    for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_lrs_[p][g] * scale);
   }
 }
 

@@ -31,7 +31,10 @@ class TrainOptimizer {
 
   // Each group's lr = its configured lr x `multiplier`. Weight decay is
   // decoupled and multiplied by the lr, so it follows the schedule too.
-  void set_lr_multiplier(double multiplier);
+  void set_lr_multiplier(double multiplier) { set_lr_multipliers(multiplier, multiplier); }
+  // As above, with the hybrid's AdamW part on its own schedule
+  // ([schedule.adamw]); AdamW alone takes `multiplier`.
+  void set_lr_multipliers(double multiplier, double hybrid_adamw_multiplier);
   // Muon's momentum (no-op for AdamW alone).
   void set_muon_momentum(double momentum);
 

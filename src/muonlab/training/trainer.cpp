@@ -18,6 +18,7 @@
 #include "muonlab/models/model_stats.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
+#include "muonlab/training/metrics_csv.h"
 #include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::training {
@@ -65,7 +66,7 @@ std::optional<double> peak_flops_of_run(const TrainConfig& config, const torch::
 
 // MoE balance over all layers: the busiest expert's share of assignments
 // over the balanced share (1 = perfect balance), and the dropped fraction.
-void add_routing_metrics(nlohmann::json& record, const std::vector<models::MoeStats>& layers) {
+void add_routing_metrics(nlohmann::ordered_json& record, const std::vector<models::MoeStats>& layers) {
   if (layers.empty()) return;
   double max_load_ratio = 0;
   int64_t dropped = 0, assignments = 0;
@@ -119,7 +120,7 @@ class MetricsLog {
   explicit MetricsLog(const std::string& path) : path_(path), out_(path, std::ios::app) {
     if (!out_) fail("cannot create metrics file '{}'", path);
   }
-  void write(const nlohmann::json& record) { out_ << record.dump() << "\n" << std::flush; }
+  void write(const nlohmann::ordered_json& record) { out_ << record.dump() << "\n" << std::flush; }
   const std::string& path() const { return path_; }
 
  private:
@@ -166,6 +167,8 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
   const int64_t tokens_per_step = config.run.grad_accum * config.data.batch_size * config.data.seq_len;
   const double flops_per_token = models::model_stats(config.model).training_flops_per_token(config.data.seq_len);
   const std::optional<double> peak = peak_flops_of_run(config, device);
+  const ScheduleConfig adamw_schedule = adamw_part_schedule(config);
+  const std::string metrics_csv_path = (fs::path(config.run.out_dir) / "metrics.csv").string();
   const auto start = std::chrono::steady_clock::now();
 
   auto run_eval = [&](int64_t step) {
@@ -173,16 +176,16 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
     EvalReport report{step, 0, 0};
     report.val_loss = evaluate(model, *val_loader, config, device, report.tokens);
     result.final_val_loss = report.val_loss;
-    metrics.write({{"step", step},
-                   {"val_loss", report.val_loss},
-                   {"val_tokens", report.tokens},
-                   {"tokens", step * tokens_per_step}});
+    metrics.write(nlohmann::ordered_json{{"step", step},
+                                         {"val_loss", report.val_loss},
+                                         {"val_tokens", report.tokens},
+                                         {"tokens", step * tokens_per_step}});
     if (callbacks.on_eval) callbacks.on_eval(report);
   };
 
   for (int64_t step = first_step; step < config.run.steps; ++step) {
     const double multiplier = schedule_multiplier(config.schedule, step, config.run.steps);
-    optimizer.set_lr_multiplier(multiplier);
+    optimizer.set_lr_multipliers(multiplier, schedule_multiplier(adamw_schedule, step, config.run.steps));
     if (config.momentum_start >= 0) {
       optimizer.set_muon_momentum(
           ramp_value({config.momentum_start, config.optimizer.momentum, config.momentum_warmup_steps}, step));
@@ -203,55 +206,65 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
       micro_loss.backward();
       loss += micro_loss.item<double>();
     }
-    if (!std::isfinite(loss)) {
-      if (config.run.on_nonfinite == "stop") {
-        fail("step {}: the loss is {} (non-finite); stopping (run.on_nonfinite = \"skip\" skips such steps)",
-             step + 1, loss);
-      }
-      continue;
-    }
     double grad_norm = config.run.clip_grad_norm > 0
                            ? torch::nn::utils::clip_grad_norm_(parameters, config.run.clip_grad_norm)
                            : 0.0;
-    const bool diagnose = config.run.diagnostics_every > 0 && (step + 1) % config.run.diagnostics_every == 0;
-    optimizer.step(diagnose);
+    const int64_t steps_done = step + 1;
+    nlohmann::ordered_json record = {{"step", steps_done}};
+    if (std::isfinite(loss) && std::isfinite(grad_norm)) {
+      const bool diagnose = config.run.diagnostics_every > 0 && steps_done % config.run.diagnostics_every == 0;
+      optimizer.step(diagnose);
 
-    StepReport report;
-    report.step = step + 1;
-    report.total_steps = config.run.steps;
-    report.loss = loss;
-    report.lr_multiplier = multiplier;
-    report.grad_norm = grad_norm;
-    report.tokens = report.step * tokens_per_step;
-    report.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    report.tokens_per_second = (report.step - first_step) * tokens_per_step / std::max(report.elapsed_seconds, 1e-9);
-    if (peak) report.mfu = report.tokens_per_second * flops_per_token / *peak;
-    if (!routing.empty()) report.routing = models::describe_routing(routing);
-    nlohmann::json record = {{"step", report.step}, {"loss", loss}, {"lr_multiplier", multiplier},
-                             {"grad_norm", grad_norm}, {"tokens", report.tokens},
-                             {"elapsed_s", report.elapsed_seconds}};
-    for (const auto& [name, lr] : optimizer.current_lrs()) record["lr_" + name] = lr;
-    if (report.mfu >= 0) record["mfu"] = report.mfu;
-    if (diagnose) {
-      for (const auto& [name, rms] : optimizer.last_update_rms()) record["update_rms_" + name] = rms;
+      StepReport report;
+      report.step = steps_done;
+      report.total_steps = config.run.steps;
+      report.loss = loss;
+      report.lr_multiplier = multiplier;
+      report.grad_norm = grad_norm;
+      report.tokens = report.step * tokens_per_step;
+      report.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      report.tokens_per_second =
+          (report.step - first_step) * tokens_per_step / std::max(report.elapsed_seconds, 1e-9);
+      if (peak) report.mfu = report.tokens_per_second * flops_per_token / *peak;
+      if (!routing.empty()) report.routing = models::describe_routing(routing);
+      record.update({{"loss", loss}, {"lr_multiplier", multiplier}, {"grad_norm", grad_norm},
+                     {"tokens", report.tokens}, {"elapsed_s", report.elapsed_seconds}});
+      for (const auto& [name, lr] : optimizer.current_lrs()) record["lr_" + name] = lr;
+      if (report.mfu >= 0) record["mfu"] = report.mfu;
+      if (diagnose) {
+        for (const auto& [name, rms] : optimizer.last_update_rms()) record["update_rms_" + name] = rms;
+      }
+      add_routing_metrics(record, routing);
+      metrics.write(record);
+      if (callbacks.on_step) callbacks.on_step(report);
+      result.final_train_loss = loss;
+    } else if (config.run.on_nonfinite == "stop") {
+      std::optional<std::string> last_good = newest_checkpoint(config.run.out_dir);
+      write_metrics_csv(metrics_path, metrics_csv_path);
+      fail("step {}: the {} is {} (non-finite); stopped without updating the weights. Last good checkpoint: {}. "
+           "run.on_nonfinite = \"skip\" skips such steps instead",
+           steps_done, std::isfinite(loss) ? "gradient norm" : "loss", std::isfinite(loss) ? grad_norm : loss,
+           last_good ? *last_good + " (continue from it with --resume)" : "none yet (see run.checkpoint_every)");
+    } else {
+      // Skipped: the weights and optimizer state stay as they were.
+      record.update({{"loss", loss}, {"grad_norm", grad_norm}, {"skipped", true}});
+      metrics.write(record);
     }
-    add_routing_metrics(record, routing);
-    metrics.write(record);
-    if (callbacks.on_step) callbacks.on_step(report);
-    result.final_train_loss = loss;
-    result.steps = report.step;
+    result.steps = steps_done;
 
-    bool last = report.step == config.run.steps;
-    if (last || (config.run.eval_every > 0 && report.step % config.run.eval_every == 0)) run_eval(report.step);
-    if (last || (config.run.checkpoint_every > 0 && report.step % config.run.checkpoint_every == 0)) {
-      checkpoint_now(report.step);
+    const bool last = steps_done == config.run.steps;
+    if (last || (config.run.eval_every > 0 && steps_done % config.run.eval_every == 0)) run_eval(steps_done);
+    if (last || (config.run.checkpoint_every > 0 && steps_done % config.run.checkpoint_every == 0)) {
+      checkpoint_now(steps_done);
     }
     if (stop_requested && !last) {
-      checkpoint_now(report.step);
+      checkpoint_now(steps_done);
+      write_metrics_csv(metrics_path, metrics_csv_path);
       result.interrupted = true;
       return result;
     }
   }
+  write_metrics_csv(metrics_path, metrics_csv_path);
 
   std::vector<std::pair<std::string, torch::Tensor>> weights;
   for (const auto& item : model->named_parameters()) weights.emplace_back(item.key(), item.value());
