@@ -64,18 +64,24 @@ std::vector<fs::path> gpt2_search_path() {
 }
 
 std::unique_ptr<Tokenizer> load_installed_gpt2() {
-  std::vector<fs::path> dirs = gpt2_search_path();
-  for (const auto& dir : dirs) {
-    if (has_gpt2_files(dir)) return Gpt2Tokenizer::load(dir.string());
-  }
+  if (auto folder = gpt2_files_folder("gpt2")) return Gpt2Tokenizer::load(*folder);
   std::string looked;
-  for (const auto& dir : dirs) looked += (looked.empty() ? "" : ", ") + dir.string();
+  for (const auto& dir : gpt2_search_path()) looked += (looked.empty() ? "" : ", ") + dir.string();
   fail("GPT-2 tokenizer files (encoder.json, vocab.bpe) not found in {}: run scripts/fetch-data, "
        "or pass a folder that holds them",
        looked);
 }
 
 }  // namespace
+
+std::optional<std::string> gpt2_files_folder(const std::string& spec) {
+  if (spec == "byte") return std::nullopt;
+  std::vector<fs::path> candidates = spec == "gpt2" ? gpt2_search_path() : std::vector<fs::path>{spec};
+  for (const auto& dir : candidates) {
+    if (has_gpt2_files(dir)) return dir.string();
+  }
+  return std::nullopt;
+}
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec) {
   if (spec == "byte") return std::make_unique<ByteTokenizer>();

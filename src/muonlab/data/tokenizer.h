@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,5 +45,10 @@ class Tokenizer {
 // in $MUONLAB_DATA_DIR/gpt2, then ./data/gpt2, then the source tree's
 // data/gpt2, and says to run scripts/fetch-data when none has the files.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec);
+
+// The folder whose encoder.json and vocab.bpe load_tokenizer(spec) reads:
+// the folder `spec` itself, or for "gpt2" the first on its search path that
+// holds both; nullopt for "byte" or when no folder has them.
+std::optional<std::string> gpt2_files_folder(const std::string& spec);
 
 }  // namespace muonlab::data

@@ -1,7 +1,5 @@
 #include "muonlab/training/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -24,14 +22,6 @@ namespace fs = std::filesystem;
 constexpr const char* kPrefix = "step_";
 
 fs::path checkpoints_dir(const std::string& out_dir) { return fs::path(out_dir) / "checkpoints"; }
-
-void sync_path(const fs::path& path, int flags) {
-  int fd = ::open(path.c_str(), flags);
-  if (fd < 0) fail("cannot open '{}' to sync it", path.string());
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) fail("cannot sync '{}'", path.string());
-}
 
 // What a resumed run must share with the one that saved.
 nlohmann::json identity(const TrainConfig& config) {
@@ -124,10 +114,10 @@ std::string save_checkpoint(const TrainConfig& config, const CheckpointState& st
                          {"loader_batch", state.cursor.batch},
                          {"identity", identity(config)}};
   write_text_file_atomically((tmp_dir / "state.json").string(), json.dump(2) + "\n");
-  sync_path(tmp_dir, O_RDONLY | O_DIRECTORY);
+  sync_directory(tmp_dir.string());
   fs::remove_all(final_dir);
   fs::rename(tmp_dir, final_dir);
-  sync_path(dir, O_RDONLY | O_DIRECTORY);
+  sync_directory(dir.string());
 
   auto all = complete_checkpoints(config.run.out_dir);
   for (size_t i = 0; i + config.run.keep_checkpoints < all.size(); ++i) fs::remove_all(all[i]);

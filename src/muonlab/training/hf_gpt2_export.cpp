@@ -13,6 +13,7 @@
 #include "muonlab/core/safetensors_file.h"
 #include "muonlab/data/byte_tokenizer.h"
 #include "muonlab/data/gpt2_tokenizer.h"
+#include "muonlab/data/tokenizer.h"
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/training/train_config.h"
 
@@ -152,31 +153,6 @@ struct HfTokenizer {
   std::string note;                                        // why there are no files
 };
 
-bool has_gpt2_vocabulary(const fs::path& dir) {
-  return fs::is_regular_file(dir / "encoder.json") && fs::is_regular_file(dir / "vocab.bpe");
-}
-
-// The folder holding encoder.json and vocab.bpe for tokenizer `spec`: the
-// folder itself, or for "gpt2" the first of load_tokenizer's search path
-// ($MUONLAB_DATA_DIR/gpt2, ./data/gpt2, the source tree's data/gpt2) that
-// has both, as data/tokenizer.cpp looks (its search path is private).
-std::optional<fs::path> gpt2_vocabulary_folder(const std::string& spec) {
-  std::vector<fs::path> candidates;
-  if (spec == "gpt2") {
-    if (const char* data_dir = std::getenv("MUONLAB_DATA_DIR")) candidates.push_back(fs::path(data_dir) / "gpt2");
-    candidates.push_back(fs::path("data") / "gpt2");
-#ifdef MUONLAB_SOURCE_DIR
-    candidates.push_back(fs::path(MUONLAB_SOURCE_DIR) / "data" / "gpt2");
-#endif
-  } else if (spec != "byte") {
-    candidates.push_back(spec);
-  }
-  for (const auto& dir : candidates) {
-    if (has_gpt2_vocabulary(dir)) return dir;
-  }
-  return std::nullopt;
-}
-
 std::string tokenizer_config_json(int64_t max_length) {
   const std::string eot(data::kEndOfText);
   nlohmann::json json = {{"tokenizer_class", "GPT2Tokenizer"},
@@ -202,7 +178,7 @@ HfTokenizer hf_tokenizer(const std::string& spec, const ModelConfig& model) {
                                  data::ByteTokenizer::kEndOfTextId, data::kEndOfText);
     return tokenizer;
   }
-  const auto folder = gpt2_vocabulary_folder(spec);
+  const std::optional<std::string> folder = data::gpt2_files_folder(spec);
   if (!folder) {
     if (spec == "gpt2") tokenizer.end_of_text = kGpt2EndOfText;
     tokenizer.note = fmt::format("tokenizer '{}': encoder.json and vocab.bpe not found (scripts/fetch-data brings them)",
@@ -211,12 +187,12 @@ HfTokenizer hf_tokenizer(const std::string& spec, const ModelConfig& model) {
   }
   // Loading checks the files (ids dense, merges in the vocabulary) before
   // they are passed on, and finds <|endoftext|>'s id.
-  const auto gpt2 = data::Gpt2Tokenizer::load(folder->string());
+  const auto gpt2 = data::Gpt2Tokenizer::load(*folder);
   tokenizer.end_of_text = gpt2->eot_token();
   // HF's vocab.json and merges.txt are OpenAI's encoder.json and vocab.bpe,
   // byte for byte (merges.txt keeps the "#version" line, which HF skips).
-  tokenizer.files = {{"vocab.json", read_whole_file((*folder / "encoder.json").string())},
-                     {"merges.txt", read_whole_file((*folder / "vocab.bpe").string())},
+  tokenizer.files = {{"vocab.json", read_whole_file((fs::path(*folder) / "encoder.json").string())},
+                     {"merges.txt", read_whole_file((fs::path(*folder) / "vocab.bpe").string())},
                      {"tokenizer_config.json", tokenizer_config_json(model.block_size)},
                      {"special_tokens_map.json", special_tokens_map_json()}};
   return tokenizer;
