@@ -4,10 +4,12 @@
 #include "muonlab/analysis/model_bench.h"
 #include "muonlab/analysis/optim_bench.h"
 #include "muonlab/analysis/tokenizer_bench.h"
+#include "muonlab/analysis/train_bench.h"
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/device_option.h"
 #include "muonlab/cli/list_args.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::cli {
 
@@ -186,6 +188,114 @@ void register_bench_tokenizer(CLI::App& bench) {
   });
 }
 
+// ---- bench train ----------------------------------------------------------
+
+struct BenchTrainArgs {
+  std::string device = "all";
+  std::string dtype = "fp32";
+  std::string presets;  // empty: analysis::default_train_bench_presets per device
+  std::vector<std::string> overrides;
+  int64_t batch = 4;
+  int64_t seq_len = 256;
+  int warmup = 1;
+  int steps = 3;
+  double max_gib = 16;
+  double peak_tflops = 0;
+  int threads = 0;
+};
+
+// The trainer's own optimizer, with [optimizer]'s defaults: the timings then
+// include whatever TrainOptimizer adds around the optimizers' step.
+class TrainerOptimizer final : public analysis::BenchOptimizer {
+ public:
+  TrainerOptimizer(const models::Transformer& model, const std::string& name)
+      : optimizer_(model, settings_for(name)) {}
+  void zero_grad() override { optimizer_.zero_grad(); }
+  void step() override { optimizer_.step(); }
+
+ private:
+  static training::OptimizerSettings settings_for(const std::string& name) {
+    training::OptimizerSettings settings;
+    settings.name = name;
+    // `lr` is Muon's unless the run is AdamW alone; give AdamW its own lr,
+    // as an AdamW run would (the lr does not change the time of a step).
+    if (name == analysis::kAdamWName) settings.lr = settings.adamw_lr;
+    return settings;
+  }
+
+  training::TrainOptimizer optimizer_;
+};
+
+analysis::TrainBenchConfig train_bench_config(const BenchTrainArgs& args) {
+  analysis::TrainBenchConfig config;
+  config.dtype = parse_model_dtype(args.dtype);
+  config.presets = split_list(args.presets);
+  config.overrides = args.overrides;
+  config.batch = args.batch;
+  config.seq_len = args.seq_len;
+  config.warmup = args.warmup;
+  config.steps = args.steps;
+  config.max_gib = args.max_gib;
+  config.peak_tflops = args.peak_tflops;
+  config.make_optimizer = [](const models::Transformer& model, const std::string& name) {
+    return std::make_unique<TrainerOptimizer>(model, name);
+  };
+  return config;
+}
+
+void run_bench_train(const BenchTrainArgs& args) {
+  if (args.threads > 0) at::set_num_threads(args.threads);
+  auto config = train_bench_config(args);
+  for (const auto& device : devices_from_option(args.device)) {
+    config.device = device;
+    std::cout << analysis::format_train_bench(analysis::run_train_bench(config)) << std::endl;
+  }
+}
+
+void add_train_sizes_options(CLI::App& train, BenchTrainArgs& args) {
+  train.add_option("--presets", args.presets,
+                   "comma-separated model presets (default: llama-60m,mla-moe-small on CPU, "
+                   "every full-size preset on CUDA)");
+  train.add_option("--set", args.overrides,
+                   "model config override key=value for every preset, repeatable (e.g. --set n_layer=4)");
+  train.add_option("--batch", args.batch, "sequences per step")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  train.add_option("--seq-len", args.seq_len, "tokens per sequence")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  train.add_option("--max-gib", args.max_gib,
+                   "skip presets whose estimated training memory (optimizer state included) exceeds this")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+void add_train_run_options(CLI::App& train, BenchTrainArgs& args) {
+  train.add_option("--device", args.device, "cpu, cuda, or all available")->capture_default_str();
+  train.add_option("--dtype", args.dtype, "fp32, or bf16 (CUDA autocast as run.dtype; CPU runs fp32)")
+      ->capture_default_str();
+  train.add_option("--warmup", args.warmup, "untimed steps per optimizer first")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  train.add_option("--steps", args.steps, "timed steps per optimizer (medians are reported)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  train.add_option("--peak-tflops", args.peak_tflops,
+                   "the device's peak for MFU (0: the table of known GPUs; CPUs print n/a)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  train.add_option("--threads", args.threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
+}
+
+void register_bench_train(CLI::App& bench) {
+  auto args = std::make_shared<BenchTrainArgs>();
+  auto* train = bench.add_subcommand(
+      "train", "Training steps per preset, AdamW vs Muon hybrid: tokens/s, MFU, optimizer share of the step");
+  add_train_sizes_options(*train, *args);
+  add_train_run_options(*train, *args);
+  train->callback([args] { run_bench_train(*args); });
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -194,6 +304,7 @@ void register_bench(CLI::App& app) {
   register_bench_optim(*bench);
   register_bench_model(*bench);
   register_bench_tokenizer(*bench);
+  register_bench_train(*bench);
 }
 
 }  // namespace muonlab::cli
