@@ -2,10 +2,12 @@
 # Resume is exact: a run interrupted by SIGINT and resumed with --resume ends
 # with the same weights (byte-identical safetensors) and the same per-step
 # losses as an uninterrupted run.
-#   resume_check.sh MUONLAB_BINARY SOURCE_DIR
+#   resume_check.sh MUONLAB_BINARY SOURCE_DIR [--set KEY=VALUE ...]
+# Arguments after SOURCE_DIR go to every `muonlab train` (another optimizer).
 set -euo pipefail
 muonlab=$1
 src=$2
+extra=("${@:3}")
 work=$(mktemp -d "${TMPDIR:-/tmp}/muonlab-resume.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -28,12 +30,13 @@ eval_every = 0
 checkpoint_every = 50
 TOML
 
-train() { "$muonlab" train --config "$work/run.toml" --sample-tokens 0 --set "run.out_dir=$1" "${@:2}"; }
+train() { "$muonlab" train --config "$work/run.toml" --sample-tokens 0 --set "run.out_dir=$1" "${extra[@]}" "${@:2}"; }
 
 train "$work/whole" >/dev/null
 
 # Started directly, not through train(): $! must be muonlab's own pid.
-"$muonlab" train --config "$work/run.toml" --sample-tokens 0 --set "run.out_dir=$work/split" >"$work/split.log" 2>&1 &
+"$muonlab" train --config "$work/run.toml" --sample-tokens 0 --set "run.out_dir=$work/split" "${extra[@]}" \
+  >"$work/split.log" 2>&1 &
 pid=$!
 # Interrupt once some steps are logged (a plain log: stderr is not a terminal).
 for _ in $(seq 600); do

@@ -81,7 +81,7 @@ TEST(TrainConfigErrors, WrongTypeNamesLineAndType) {
   std::string text = std::string(kMinimal) + "grad_accum = \"4\"\n";
   EXPECT_CONTAINS(error_of(text), "train.toml:13: 'run.grad_accum': expected an integer, got a string");
   EXPECT_CONTAINS(error_of(kMinimal, {"data.shuffle=1"}), "'data.shuffle': expected true or false, got an integer");
-  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.name=sgd"}), "'optimizer.name': 'sgd' is not one of muon, adamw");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.name=sgd"}), "'optimizer.name': 'sgd' is not one of muon, muon2, muon2f, adamw");
   EXPECT_CONTAINS(error_of(kMinimal, {"schedule.kind=step"}), "'schedule.kind': unknown schedule 'step'");
 }
 
@@ -105,6 +105,44 @@ TEST(TrainConfigErrors, DeviceAndDtype) {
 
 // [schedule.adamw] changes only the keys it sets, prints back as set, and
 // its errors name the table.
+TEST(TrainConfig, MuonVariantsDefaultTheirNewtonSchulzSteps) {
+  EXPECT_EQ(parse_train_config(kMinimal, "train.toml").optimizer.ns_steps, 5);
+  EXPECT_EQ(parse_train_config(kMinimal, "train.toml", {"optimizer.name=muon2"}).optimizer.ns_steps, 3);
+  EXPECT_EQ(parse_train_config(kMinimal, "train.toml", {"optimizer.name=muon2f"}).optimizer.ns_steps, 3);
+  EXPECT_EQ(parse_train_config(kMinimal, "train.toml", {"optimizer.name=muon2", "optimizer.ns_steps=5"}).optimizer.ns_steps,
+            5);
+  EXPECT_TRUE(is_muon_variant("muon2f"));
+  EXPECT_FALSE(is_muon_variant("adamw"));
+}
+
+TEST(TrainConfig, GroupMuonAndAblationSettingsLoadBack) {
+  TrainConfig config = parse_train_config(
+      kMinimal, "train.toml",
+      {"optimizer.name=muon2f", "optimizer.group_size=2", "optimizer.grouping=random", "optimizer.grouped=[\"q\", \"k\"]",
+       "optimizer.block_scale=true", "optimizer.grouping_seed=5", "optimizer.orthogonalize=false",
+       "optimizer.ns_coefficients=polar_express", "optimizer.scale_rule=match_rms_adamw", "optimizer.beta2=0.99",
+       "optimizer.second_moment_eps=1e-10", "optimizer.bias_correction=false", "run.one_step_group_sizes=[1, 2]"});
+  EXPECT_EQ(config.optimizer.grouped, (std::vector<std::string>{"q", "k"}));
+  EXPECT_EQ(config.optimizer.grouping, "random");
+  const std::string printed = format_train_config(config);
+  EXPECT_CONTAINS(printed, "grouped = [\"q\", \"k\"]");
+  EXPECT_CONTAINS(printed, "second_moment_eps = 1e-10");
+  EXPECT_CONTAINS(printed, "one_step_group_sizes = [1, 2]");
+  EXPECT_EQ(format_train_config(parse_train_config(printed, "resolved.toml")), printed);
+}
+
+TEST(TrainConfigErrors, MuonVariantSettings) {
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.group_size=8"}), "'optimizer.group_size' = 8 exceeds the model's n_head");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.group_size=-1"}), "'optimizer.group_size' = -1: expected heads per group");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.ns_steps=-2"}), "'optimizer.ns_steps' = -2");
+  EXPECT_CONTAINS(error_of(kMinimal, {"run.one_step_group_sizes=[1, 3]"}),
+                  "'run.one_step_group_sizes' holds 3: expected group sizes that divide the model's n_head = 4");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouping=sorted"}), "'optimizer.grouping': 'sorted' is not one of contiguous, strided, random");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouped=[\"q\", \"z\"]"}), "'optimizer.grouped'");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouped=[\"q\", \"z\"]"}), "z");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouped=\"q\""}), "expected an array of projection names, got a string");
+}
+
 TEST(TrainConfig, AdamWPartScheduleOverridesOnlyWhatItSets) {
   std::string text = std::string(kMinimal) + "[schedule]\nkind = \"wsd\"\nwarmup_steps = 5\n"
                                              "[schedule.adamw]\nwarmup_steps = 20\n";

@@ -187,6 +187,48 @@ TEST(Trainer, MetricsCarryMfuUpdateRmsAndCsv) {
 
 // The update RMS the optimizer reports is the RMS of the change of the
 // weights Muon trains (read from the hybrid's routing, not its groups).
+// Every run.one_step_every steps, each attention weight's one-step gain and
+// norm cost (plain Muon: head-wise blocks). tiny-gpt2's fused c_attn is
+// 96 x 32 with 4 heads of 8: twelve 8 x 32 blocks of rank 8 against a rank
+// 32 gradient, exact cost 96 - 32 = 64; c_proj's four 32 x 8 column blocks
+// have ranks adding up to 32, cost 0. With g = 4 (all heads) c_attn is cut
+// into Q, K and V (32 x 32 each: cost 96 - 32 again) and c_proj stays whole,
+// so it is not measured.
+TEST(Trainer, LogsOneStepGainAndCostOfAttentionWeights) {
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  config.run.steps = 4;
+  config.run.eval_every = 0;
+  config.run.one_step_every = 2;
+  config.run.one_step_group_sizes = {1, 4};
+  TrainResult result = train(config);
+  std::ifstream metrics(result.metrics_path);
+  int measured = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    auto record = nlohmann::json::parse(line);
+    if (!record.contains("loss")) continue;
+    const bool due = record["step"].get<int>() % 2 == 0;
+    EXPECT_EQ(record.contains("onestep_g1_cost_exact"), due) << line;
+    if (!due) continue;
+    ++measured;
+    for (int layer = 0; layer < config.model.n_layer; ++layer) {
+      const std::string qkv = fmt::format("h.{}.attn.c_attn.weight", layer);
+      const std::string out = fmt::format("h.{}.attn.c_proj.weight", layer);
+      EXPECT_NEAR(record["onestep_g1_cost_exact." + qkv].get<double>(), 64.0, 1e-6) << qkv;
+      EXPECT_NEAR(record["onestep_g1_cost_exact." + out].get<double>(), 0.0, 1e-6) << out;
+      EXPECT_GT(record["onestep_g1_gain_exact." + qkv].get<double>(), 0.0);
+      EXPECT_GE(record["onestep_g1_gain_exact." + out].get<double>(), -1e-9);
+      EXPECT_TRUE(record.contains("onestep_g1_gain_ns." + qkv));
+      EXPECT_TRUE(record.contains("onestep_g1_cost_ns." + out));
+    }
+    EXPECT_NEAR(record["onestep_g1_cost_exact"].get<double>(), 64.0 * config.model.n_layer, 1e-6);
+    EXPECT_NEAR(record["onestep_g4_cost_exact.h.0.attn.c_attn.weight"].get<double>(), 64.0, 1e-6);
+    EXPECT_FALSE(record.contains("onestep_g4_cost_exact.h.0.attn.c_proj.weight"));
+  }
+  EXPECT_EQ(measured, 2);
+}
+
 TEST(TrainOptimizer, UpdateRmsIsTheRmsOfEachPartsWeightChange) {
   torch::manual_seed(3);
   const models::ModelConfig model_config = models::model_preset("tiny-gpt2");

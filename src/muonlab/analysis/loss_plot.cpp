@@ -6,11 +6,10 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
-#include <system_error>
 
+#include "muonlab/analysis/gnuplot.h"
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/errors.h"
-#include "muonlab/core/run_command.h"
 
 namespace fs = std::filesystem;
 
@@ -40,20 +39,6 @@ constexpr ImageFormat kImageFormats[] = {
 // Tableau 10: distinct on screen and in print; runs beyond ten reuse them.
 constexpr const char* kRunColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                        "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
-
-// A single-quoted gnuplot string: inside one, only a quote is special, and
-// doubling it stands for one quote; backslashes are taken literally.
-std::string gnuplot_string(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) {
-    if (c == '\n' || c == '\r') c = ' ';
-    if (c == '\'') quoted += '\'';
-    quoted += c;
-  }
-  return quoted + "'";
-}
-
-std::string gnuplot_number(double value) { return std::isfinite(value) ? fmt::format("{}", value) : "NaN"; }
 
 std::string data_block_name(const char* curve, size_t run_index) { return fmt::format("${}_{}", curve, run_index + 1); }
 
@@ -118,12 +103,10 @@ bool losses_span_a_decade(const std::vector<RunCurves>& runs) {
 }
 
 std::string common_settings(const std::vector<RunCurves>& runs) {
-  std::string settings =
-      "# pngcairo draws smoother lines and text; libgd's png where gnuplot lacks cairo.\n"
-      "png_terminal = strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0 ? \"pngcairo\" : \"png\"\n"
-      "set grid\n"
-      "set key top right\n"
-      "set ylabel 'loss'\n";
+  std::string settings = gnuplot_png_terminal_choice() +
+                         "set grid\n"
+                         "set key top right\n"
+                         "set ylabel 'loss'\n";
   if (losses_span_a_decade(runs)) settings += "set logscale y\n";
   return settings;
 }
@@ -166,23 +149,6 @@ void check_plottable(const std::vector<RunCurves>& runs) {
   }
 }
 
-void create_out_dir(const std::string& out_dir) {
-  std::error_code error;
-  fs::create_directories(out_dir, error);
-  if (error) fail("cannot create the plot folder '{}': {}", out_dir, error.message());
-}
-
-// Returns what gnuplot printed (warnings) when it succeeds.
-std::string run_gnuplot(const std::string& script_path) {
-  CommandResult result = run_command({"gnuplot", script_path});
-  if (!result.found) fail("gnuplot not found on PATH; scripts/setup installs gnuplot-nox");
-  if (result.exit_status != 0) {
-    const std::string printed = result.output.substr(0, result.output.find_last_not_of(" \n") + 1);
-    fail("gnuplot failed (exit status {}) on '{}':\n{}", result.exit_status, script_path, printed);
-  }
-  return result.output;
-}
-
 }  // namespace
 
 LossPlotFiles loss_plot_files(const LossPlotOptions& options) {
@@ -211,7 +177,7 @@ LossPlotResult plot_losses(const std::vector<RunCurves>& runs, const LossPlotOpt
   LossPlotResult result;
   const std::string script = loss_plot_script(runs, options);
   result.files = loss_plot_files(options);
-  create_out_dir(options.out_dir);
+  create_plot_folder(options.out_dir);
   write_text_file_atomically(result.files.script, script);
   result.gnuplot_output = run_gnuplot(result.files.script);
   return result;

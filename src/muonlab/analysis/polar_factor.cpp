@@ -6,9 +6,7 @@
 
 namespace muonlab::analysis {
 
-namespace {
-
-// Mask of singular values that count as nonzero (matrix_rank's rule).
+// matrix_rank's rule.
 torch::Tensor nonzero_singular_values(const torch::Tensor& S, int64_t rows,
                                       int64_t cols) {
   const double tol_factor = static_cast<double>(std::max(rows, cols)) *
@@ -16,8 +14,6 @@ torch::Tensor nonzero_singular_values(const torch::Tensor& S, int64_t rows,
   const auto s_max = std::get<0>(S.max(-1, /*keepdim=*/true));
   return S > s_max * tol_factor;
 }
-
-}  // namespace
 
 torch::Tensor polar_factor(const torch::Tensor& M) {
   TORCH_CHECK(M.dim() >= 2, "polar_factor expects a matrix, got shape ", M.sizes());

@@ -14,6 +14,10 @@ torch::Tensor polar_factor(const torch::Tensor& M);
 // Singular values of M in float64, descending, shape [..., min(r, c)].
 torch::Tensor singular_values(const torch::Tensor& M);
 
+// Which singular values S (shape [..., min(r, c)], of an r x c matrix) count
+// as nonzero: those above max(r, c) * eps(float64) * s_max. A bool mask.
+torch::Tensor nonzero_singular_values(const torch::Tensor& S, int64_t rows, int64_t cols);
+
 // Numerical rank with the same threshold as polar_factor, shape [...].
 torch::Tensor numerical_rank(const torch::Tensor& M);
 

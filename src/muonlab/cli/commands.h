@@ -13,5 +13,6 @@ void register_data(CLI::App& app);
 void register_train(CLI::App& app);
 void register_plot(CLI::App& app);
 void register_export(CLI::App& app);
+void register_align(CLI::App& app);
 
 }  // namespace muonlab::cli

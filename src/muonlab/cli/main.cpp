@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   muonlab::cli::register_train(app);
   muonlab::cli::register_plot(app);
   muonlab::cli::register_export(app);
+  muonlab::cli::register_align(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

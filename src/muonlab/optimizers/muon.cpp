@@ -3,6 +3,8 @@
 #include <cmath>
 #include <map>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "muonlab/core/shape_string.h"
 
 namespace muonlab::optim {
@@ -62,6 +64,15 @@ NewtonSchulzConfig MuonOptions::newton_schulz_config() const {
   return config;
 }
 
+SecondMomentOptions MuonOptions::second_moment_options() const {
+  SecondMomentOptions options;
+  options.kind = second_moment();
+  options.beta2 = beta2();
+  options.eps = second_moment_eps();
+  options.bias_correction = bias_correction();
+  return options;
+}
+
 void MuonOptions::validate() const {
   if (!(lr() >= 0)) fail("Muon lr = {}: expected a number >= 0", lr());
   if (!(momentum() >= 0 && momentum() < 1)) {
@@ -71,19 +82,31 @@ void MuonOptions::validate() const {
     fail("Muon weight_decay = {}: expected a number >= 0", weight_decay());
   }
   if (eps() && !(*eps() > 0)) fail("Muon eps = {}: expected a number > 0", *eps());
+  if (group_size() < 0) fail("Muon group_size = {}: expected heads per group >= 1, or 0 for whole matrices", group_size());
   newton_schulz_config().validate();
+  second_moment_options().validate();
 }
 
 // One parameter's step in flight: the parameter, its momentum-mixed update
-// (replaced by its orthogonalized form), and its group's options.
+// (replaced by its orthogonalized form), its group's options, and the lr
+// scale s(r, c) (1 when Group Muon scaled each block by its own shape).
 struct Muon::PendingUpdate {
   torch::Tensor param;
   torch::Tensor update;
   const MuonOptions* options;
+  double scale = 1.0;
+};
+
+// One matrix for NS: a whole update or one head block of it.
+struct Muon::NsJob {
+  torch::Tensor matrix;  // replaced by its orthogonalized form
+  const MuonOptions* options;
+  bool always_batched;  // head blocks: one batched call per shape, as Group Muon promises
 };
 
 Muon::Muon(std::vector<torch::optim::OptimizerParamGroup> param_groups, MuonOptions defaults)
-    : OptimizerBase(std::move(param_groups), std::make_unique<MuonOptions>(defaults)) {
+    : OptimizerBase(std::move(param_groups), std::make_unique<MuonOptions>(defaults)),
+      grouping_generator_(at::make_generator<at::CPUGeneratorImpl>(defaults.grouping_seed())) {
   validate_parameters();
 }
 
@@ -93,7 +116,8 @@ Muon::Muon(std::vector<torch::Tensor> params, MuonOptions defaults)
            std::move(defaults)) {}
 
 Muon::Muon(const torch::OrderedDict<std::string, torch::Tensor>& named, MuonOptions defaults)
-    : OptimizerBase(named.values(), std::make_unique<MuonOptions>(defaults)) {
+    : OptimizerBase(named.values(), std::make_unique<MuonOptions>(defaults)),
+      grouping_generator_(at::make_generator<at::CPUGeneratorImpl>(defaults.grouping_seed())) {
   set_parameter_names(named);
   validate_parameters();
 }
@@ -112,7 +136,7 @@ std::vector<torch::Tensor> muon_tensors_of(const std::vector<TaggedParam>& tagge
 
 // Bucket key: matrices that can share one batched NS call have the same
 // oriented shape (short side, long side), device and NS settings.
-std::string bucket_key(const torch::Tensor& update, const MuonOptions& options, size_t index) {
+std::string bucket_key(const torch::Tensor& update, const MuonOptions& options, size_t index, bool always_batched) {
   const auto config = options.newton_schulz_config();
   std::string key = fmt::format("{}x{}|{}|{}|{}|{}|{}|{}", std::min(update.size(0), update.size(1)),
                                 std::max(update.size(0), update.size(1)),
@@ -120,7 +144,8 @@ std::string bucket_key(const torch::Tensor& update, const MuonOptions& options, 
                                 config.schedule.name, config.schedule.norm_scale,
                                 config.schedule.eps);
   for (const auto& t : config.schedule.triples) key += fmt::format("|{},{},{}", t.a, t.b, t.c);
-  const bool batched = options.ns_batching() == NsBatching::kAlways ||
+  key += options.orthogonalize() ? "|ns" : "|normalized";
+  const bool batched = always_batched || options.ns_batching() == NsBatching::kAlways ||
                        (options.ns_batching() == NsBatching::kAuto && update.is_cuda());
   if (!batched) key += fmt::format("|alone{}", index);
   return key;
@@ -141,9 +166,25 @@ torch::Tensor momentum_update(torch::Tensor& buffer, const torch::Tensor& grad,
 }  // namespace
 
 Muon::Muon(const std::vector<TaggedParam>& tagged, MuonOptions defaults)
-    : OptimizerBase(muon_tensors_of(tagged), std::make_unique<MuonOptions>(defaults)) {
+    : OptimizerBase(muon_tensors_of(tagged), std::make_unique<MuonOptions>(defaults)),
+      grouping_generator_(at::make_generator<at::CPUGeneratorImpl>(defaults.grouping_seed())) {
   set_parameter_names(names_of(tagged));
+  for (const auto& p : tagged) tags_.emplace(p.tensor.unsafeGetTensorImpl(), p);
   validate_parameters();
+}
+
+const TaggedParam* Muon::tag_of(const torch::Tensor& param) const {
+  auto it = tags_.find(param.unsafeGetTensorImpl());
+  return it == tags_.end() ? nullptr : &it->second;
+}
+
+const MuonOptions& Muon::options_of(const torch::Tensor& param) const {
+  for (const auto& group : param_groups_) {
+    for (const auto& p : group.params()) {
+      if (p.is_same(param)) return static_cast<const MuonOptions&>(group.options());
+    }
+  }
+  return static_cast<const MuonOptions&>(*defaults_);
 }
 
 void Muon::validate_parameters() const {
@@ -157,6 +198,11 @@ void Muon::validate_parameters() const {
              parameter_name(p), shape_string(p.sizes()));
       }
     }
+    if (options.group_size() > 0 && tags_.empty()) {
+      fail("Group Muon (group_size = {}) needs the parameters' head layouts: build Muon from tagged "
+           "parameters (model->tagged_parameters())",
+           options.group_size());
+    }
   }
 }
 
@@ -164,7 +210,25 @@ std::unique_ptr<torch::optim::OptimizerParamState> Muon::make_state(
     const torch::Tensor& param) const {
   auto state = std::make_unique<MuonParamState>();
   state->momentum_buffer(torch::zeros_like(param, torch::MemoryFormat::Preserve));
+  state->second_moment(make_second_moment_state(param, options_of(param).second_moment_options()));
   return state;
+}
+
+void Muon::save(torch::serialize::OutputArchive& archive) const {
+  OptimizerBase::save(archive);
+  torch::Generator generator = grouping_generator_;  // a handle: the same generator
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  archive.write("grouping_generator", generator.get_state(), /*is_buffer=*/true);
+}
+
+void Muon::load(torch::serialize::InputArchive& archive) {
+  torch::Tensor generator_state;
+  const bool has_generator = archive.try_read("grouping_generator", generator_state, /*is_buffer=*/true);
+  OptimizerBase::load(archive);  // checks everything before changing anything
+  if (has_generator) {
+    std::lock_guard<std::mutex> lock(grouping_generator_.mutex());
+    grouping_generator_.set_state(generator_state);
+  }
 }
 
 torch::Tensor Muon::last_update(const torch::Tensor& param) const {
@@ -172,27 +236,75 @@ torch::Tensor Muon::last_update(const torch::Tensor& param) const {
   return it == last_updates_.end() ? torch::Tensor() : it->second;
 }
 
-void Muon::orthogonalize(std::vector<PendingUpdate>& pending) const {
-  std::map<std::string, std::vector<PendingUpdate*>> buckets;
-  for (size_t i = 0; i < pending.size(); ++i) {
-    buckets[bucket_key(pending[i].update, *pending[i].options, i)].push_back(&pending[i]);
+std::optional<HeadBlocks> Muon::head_blocks_of(const PendingUpdate& pending) {
+  const MuonOptions& options = *pending.options;
+  const TaggedParam* tag = options.group_size() > 0 ? tag_of(pending.param) : nullptr;
+  if (tag == nullptr) return std::nullopt;
+  return plan_param_head_blocks(*tag, options.grouped_projections(), options.group_size(), options.grouping_rule(),
+                                options.grouping_rule() == GroupingRule::kRandom
+                                    ? std::optional<torch::Generator>(grouping_generator_)
+                                    : std::nullopt);
+}
+
+void Muon::orthogonalize_jobs(std::vector<NsJob>& jobs) {
+  std::map<std::string, std::vector<NsJob*>> buckets;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    buckets[bucket_key(jobs[i].matrix, *jobs[i].options, i, jobs[i].always_batched)].push_back(&jobs[i]);
   }
   for (auto& [key, members] : buckets) {
-    const auto config = members.front()->options->newton_schulz_config();
-    const auto dtype = resolve_ns_dtype(config.dtype, members.front()->update.device());
+    const MuonOptions& options = *members.front()->options;
+    const auto config = options.newton_schulz_config();
+    const auto dtype = resolve_ns_dtype(config.dtype, members.front()->matrix.device());
     // Orient every matrix wide so that r x c and c x r share a batch; NS
-    // commutes with transposition.
+    // commutes with transposition (and so does the normalization).
     std::vector<torch::Tensor> oriented;
-    for (auto* m : members) {
-      const auto& u = m->update;
-      oriented.push_back((u.size(0) > u.size(1) ? u.t() : u).to(dtype));
+    for (auto* job : members) {
+      const auto& m = job->matrix;
+      oriented.push_back((m.size(0) > m.size(1) ? m.t() : m).to(dtype));
     }
-    const auto result = newton_schulz(torch::stack(oriented), config);
+    const torch::Tensor stacked = torch::stack(oriented);
+    const auto result = options.orthogonalize() ? newton_schulz(stacked, config) : normalized_direction(stacked);
     for (size_t i = 0; i < members.size(); ++i) {
-      auto& u = members[i]->update;
+      auto& m = members[i]->matrix;
       const auto o = result[static_cast<int64_t>(i)];
-      u = (u.size(0) > u.size(1) ? o.t() : o);
+      m = (m.size(0) > m.size(1) ? o.t() : o);
     }
+  }
+}
+
+void Muon::orthogonalize(std::vector<PendingUpdate>& pending) {
+  struct Split {
+    PendingUpdate* pending;
+    HeadBlocks blocks;
+    size_t first_job;
+  };
+  std::vector<NsJob> jobs;
+  std::vector<Split> splits;
+  std::vector<std::pair<PendingUpdate*, size_t>> wholes;
+  for (auto& p : pending) {
+    if (auto blocks = head_blocks_of(p)) {
+      const HeadLayout& layout = *tag_of(p.param)->heads;
+      splits.push_back({&p, *blocks, jobs.size()});
+      for (auto& block : gather_head_blocks(p.update, layout, *blocks)) jobs.push_back({block, p.options, true});
+    } else {
+      wholes.emplace_back(&p, jobs.size());
+      jobs.push_back({p.update, p.options, false});
+    }
+  }
+  orthogonalize_jobs(jobs);
+  for (auto& [p, job] : wholes) p->update = jobs[job].matrix;
+  for (auto& split : splits) {
+    PendingUpdate& p = *split.pending;
+    std::vector<torch::Tensor> blocks;
+    for (size_t b = 0; b < split.blocks.size(); ++b) {
+      torch::Tensor block = jobs[split.first_job + b].matrix;
+      // Moonlight warns that per-block scales make updates too large, so the
+      // whole matrix's scale is the default.
+      if (p.options->block_scale()) block = block * scale_factor(p.options->scale_rule(), block.size(0), block.size(1));
+      blocks.push_back(block.to(p.update.scalar_type()));
+    }
+    if (p.options->block_scale()) p.scale = 1.0;
+    scatter_head_blocks(p.update, *tag_of(p.param)->heads, split.blocks, blocks);
   }
 }
 
@@ -205,8 +317,11 @@ void Muon::update() {
       if (p.dim() != 2) validate_parameters();  // names the parameter
       auto& state = state_of<MuonParamState>(p);
       state.step(state.step() + 1);
-      pending.push_back({p, momentum_update(state.momentum_buffer(), p.grad(), options),
-                         &options});
+      torch::Tensor update = momentum_update(state.momentum_buffer(), p.grad(), options);
+      if (options.second_moment() != SecondMomentKind::kNone) {
+        update = precondition(update, p.grad(), state.second_moment(), state.step(), options.second_moment_options());
+      }
+      pending.push_back({p, update, &options, scale_factor(options.scale_rule(), p.size(0), p.size(1))});
     }
   }
   orthogonalize(pending);
@@ -214,7 +329,7 @@ void Muon::update() {
   if (record_updates_) last_updates_.clear();
   for (auto& u : pending) {
     const auto& options = *u.options;
-    const double scale = scale_factor(options.scale_rule(), u.param.size(0), u.param.size(1));
+    const double scale = u.scale;
     if (options.weight_decay() != 0) u.param.mul_(1.0 - options.lr() * options.weight_decay());
     u.param.add_(u.update.to(u.param.scalar_type()), -options.lr() * scale);
     if (record_updates_) {

@@ -2,6 +2,17 @@
 // step (REFERENCE.md section 2), as a torch::optim optimizer for hidden 2-D
 // matrices. Parameters of the same shape (up to transposition) and the same
 // Newton-Schulz settings are orthogonalized together in one batched call.
+//
+// The papers' variants are options of the same optimizer, so they compose:
+//   Muon² / Muon²-F   second_moment = kFull / kFactored: Adam's second
+//                     moment of the gradient divides the momentum before NS
+//                     (REFERENCE.md section 4; second_moment.h)
+//   Group Muon        group_size = g: attention projections orthogonalized
+//                     per block of g heads (REFERENCE.md section 3;
+//                     head_groups.h); all blocks of one shape, over all
+//                     layers, in one batched NS call
+//   ablations         orthogonalize = false (normalized momentum), any K,
+//                     'taylor' coefficients, scale_rule (no RMS matching)
 #pragma once
 
 #include <torch/torch.h>
@@ -10,9 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/newton_schulz.h"
 #include "muonlab/optimizers/optimizer_base.h"
 #include "muonlab/optimizers/param_role.h"
+#include "muonlab/optimizers/second_moment.h"
 
 namespace muonlab::optim {
 
@@ -58,12 +71,32 @@ struct MuonOptions : public torch::optim::OptimizerCloneableOptions<MuonOptions>
   // (1e-7, and 1e-6 for polar_express).
   TORCH_ARG(std::optional<double>, eps) = std::nullopt;
   TORCH_ARG(NsBatching, ns_batching) = NsBatching::kAuto;
+  // Muon² (kFull) and Muon²-F (kFactored); the papers pair them with
+  // ns_steps = 3.
+  TORCH_ARG(SecondMomentKind, second_moment) = SecondMomentKind::kNone;
+  TORCH_ARG(double, beta2) = 0.95;
+  TORCH_ARG(double, second_moment_eps) = 1e-8;
+  TORCH_ARG(bool, bias_correction) = true;
+  // Ablation: false replaces NS_K(U) by U sqrt(min(r, c)) / ||U||_F, an
+  // update of an orthogonal matrix's size and the momentum's direction.
+  TORCH_ARG(bool, orthogonalize) = true;
+  // Group Muon: heads per block (0: whole matrices), how heads are grouped,
+  // which projections, and whether the lr scale comes from the block's shape
+  // instead of the whole matrix's (the paper's default). Random grouping
+  // draws from the optimizer's generator, seeded with grouping_seed and kept
+  // in its state file.
+  TORCH_ARG(int64_t, group_size) = 0;
+  TORCH_ARG(GroupingRule, grouping_rule) = GroupingRule::kContiguous;
+  TORCH_ARG(GroupedProjections, grouped_projections) = GroupedProjections{true, true, true, true, false};
+  TORCH_ARG(bool, block_scale) = false;
+  TORCH_ARG(uint64_t, grouping_seed) = 0;
 
  public:
   double get_lr() const override { return lr(); }
   void set_lr(const double lr) override { this->lr(lr); }
 
   NewtonSchulzConfig newton_schulz_config() const;
+  SecondMomentOptions second_moment_options() const;
   // Throws muonlab::Error naming the first invalid field.
   void validate() const;
 };
@@ -72,11 +105,13 @@ struct MuonParamState : public torch::optim::OptimizerCloneableParamState<MuonPa
                         public VisitableParamState {
   TORCH_ARG(int64_t, step) = 0;
   TORCH_ARG(torch::Tensor, momentum_buffer);
+  TORCH_ARG(SecondMomentState, second_moment);  // Muon² and Muon²-F only
 
  public:
   void visit(ParamStateVisitor& visitor) override {
     visitor.integer("step", step_);
     visitor.tensor("momentum_buffer", momentum_buffer_);
+    visit_second_moment_state(second_moment_, visitor);
   }
 };
 
@@ -98,6 +133,14 @@ class Muon : public OptimizerBase {
   void record_updates(bool on) { record_updates_ = on; }
   torch::Tensor last_update(const torch::Tensor& param) const;
 
+  // The role and head layout Muon was given for `param` (tagged
+  // constructor only), or nullptr.
+  const TaggedParam* tag_of(const torch::Tensor& param) const;
+
+  // Also the random-grouping generator's state.
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
  protected:
   void update() override;
   std::unique_ptr<torch::optim::OptimizerParamState> make_state(
@@ -105,11 +148,19 @@ class Muon : public OptimizerBase {
 
  private:
   struct PendingUpdate;
+  struct NsJob;
   void validate_parameters() const;
-  void orthogonalize(std::vector<PendingUpdate>& pending) const;
+  const MuonOptions& options_of(const torch::Tensor& param) const;
+  // Replaces each pending update by its orthogonalized form, cut into head
+  // blocks first where Group Muon applies.
+  void orthogonalize(std::vector<PendingUpdate>& pending);
+  static void orthogonalize_jobs(std::vector<NsJob>& jobs);
+  std::optional<HeadBlocks> head_blocks_of(const PendingUpdate& pending);
 
   bool record_updates_ = false;
   std::unordered_map<const void*, torch::Tensor> last_updates_;
+  std::unordered_map<const void*, TaggedParam> tags_;
+  torch::Generator grouping_generator_;
 };
 
 }  // namespace muonlab::optim

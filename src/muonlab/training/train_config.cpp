@@ -13,6 +13,7 @@
 
 #include "muonlab/core/errors.h"
 #include "muonlab/core/read_file.h"
+#include "muonlab/optimizers/head_groups.h"
 
 namespace muonlab::training {
 namespace {
@@ -98,7 +99,26 @@ std::map<std::string, Reader> readers(TrainConfig& c) {
       {"data.seq_len", integer(c.data.seq_len)},
       {"data.shuffle", boolean(c.data.shuffle)},
       {"data.seed", integer(c.data.seed)},
-      {"optimizer.name", one_of(c.optimizer.name, {"muon", "adamw"})},
+      {"optimizer.name", one_of(c.optimizer.name, {"muon", "muon2", "muon2f", "adamw"})},
+      {"optimizer.ns_coefficients", one_of(c.optimizer.ns_coefficients, {"jordan", "taylor", "polar_express"})},
+      {"optimizer.scale_rule", one_of(c.optimizer.scale_rule, {"original", "match_rms_adamw", "spectral", "none"})},
+      {"optimizer.orthogonalize", boolean(c.optimizer.orthogonalize)},
+      {"optimizer.beta2", number(c.optimizer.beta2)},
+      {"optimizer.second_moment_eps", number(c.optimizer.second_moment_eps)},
+      {"optimizer.bias_correction", boolean(c.optimizer.bias_correction)},
+      {"optimizer.group_size", integer(c.optimizer.group_size)},
+      {"optimizer.grouping", one_of(c.optimizer.grouping, {"contiguous", "strided", "random"})},
+      {"optimizer.grouped",
+       [&c](const toml::node& n) {
+         const toml::array* array = n.as_array();
+         if (array == nullptr) fail("expected an array of projection names, got {}", type_name(n));
+         std::vector<std::string> names;
+         for (const auto& item : *array) names.push_back(as_string(item));
+         optim::parse_grouped_projections(names);  // names the unknown entry
+         c.optimizer.grouped = names;
+       }},
+      {"optimizer.block_scale", boolean(c.optimizer.block_scale)},
+      {"optimizer.grouping_seed", integer(c.optimizer.grouping_seed)},
       {"optimizer.lr", number(c.optimizer.lr)},
       {"optimizer.momentum", number(c.optimizer.momentum)},
       {"optimizer.nesterov", boolean(c.optimizer.nesterov)},
@@ -142,6 +162,15 @@ std::map<std::string, Reader> readers(TrainConfig& c) {
       {"run.dtype", one_of(c.run.dtype, {"fp32", "bf16"})},
       {"run.peak_tflops", number(c.run.peak_tflops)},
       {"run.diagnostics_every", integer(c.run.diagnostics_every)},
+      {"run.one_step_every", integer(c.run.one_step_every)},
+      {"run.one_step_group_sizes",
+       [&c](const toml::node& n) {
+         const toml::array* array = n.as_array();
+         if (array == nullptr) fail("expected an array of group sizes, got {}", type_name(n));
+         std::vector<int64_t> sizes;
+         for (const auto& item : *array) sizes.push_back(as_integer(item));
+         c.run.one_step_group_sizes = sizes;
+       }},
   };
 }
 
@@ -264,6 +293,23 @@ void check_config(const TrainConfig& config, const std::string& source) {
     fail("{}: 'data.seq_len' = {} exceeds the model's block_size = {}", source, config.data.seq_len,
          config.model.block_size);
   }
+  if (config.optimizer.ns_steps < 0) {
+    fail("{}: 'optimizer.ns_steps' = {}: expected 0 (the variant's default) or more", source, config.optimizer.ns_steps);
+  }
+  if (config.optimizer.group_size < 0) {
+    fail("{}: 'optimizer.group_size' = {}: expected heads per group >= 1, or 0 for whole matrices", source,
+         config.optimizer.group_size);
+  }
+  for (const int64_t g : config.run.one_step_group_sizes) {
+    if (g < 1 || config.model.n_head % g != 0) {
+      fail("{}: 'run.one_step_group_sizes' holds {}: expected group sizes that divide the model's n_head = {}", source,
+           g, config.model.n_head);
+    }
+  }
+  if (config.optimizer.group_size > 0 && config.optimizer.group_size > config.model.n_head) {
+    fail("{}: 'optimizer.group_size' = {} exceeds the model's n_head = {}", source, config.optimizer.group_size,
+         config.model.n_head);
+  }
   try {
     check_schedule(config.schedule, config.run.steps);
   } catch (const Error& error) {
@@ -313,6 +359,8 @@ std::string format_schedule_changes(const ScheduleChanges& changes, const std::s
 
 }  // namespace
 
+bool is_muon_variant(const std::string& optimizer_name) { return optimizer_name != "adamw"; }
+
 ScheduleConfig ScheduleChanges::applied_to(ScheduleConfig base) const {
   if (kind) base.kind = *kind;
   if (warmup_steps) base.warmup_steps = *warmup_steps;
@@ -353,6 +401,7 @@ TrainConfig parse_train_config(const std::string& toml_text, const std::string& 
     if (assignment.key != "model.preset") apply(config, settings, assignment.key, *assignment.value.node(), assignment.where);
   }
   if (config.data.seq_len == 0) config.data.seq_len = config.model.block_size;
+  if (config.optimizer.ns_steps == 0) config.optimizer.ns_steps = config.optimizer.name == "muon2" || config.optimizer.name == "muon2f" ? 3 : 5;
   check_config(config, source);
   return config;
 }
@@ -379,12 +428,18 @@ std::string format_train_config(const TrainConfig& c) {
   out << fmt::format("\n[data]\ntrain = {}\nval = {}\ntokenizer = {}\nbatch_size = {}\nseq_len = {}\nshuffle = {}\nseed = {}\n",
                      quoted(d.train), quoted(d.val), quoted(d.tokenizer), d.batch_size, d.seq_len, d.shuffle, d.seed);
   const auto& o = c.optimizer;
+  std::vector<std::string> grouped;
+  for (const auto& name : o.grouped) grouped.push_back(quoted(name));
   out << fmt::format(
-      "\n[optimizer]\nname = {}\nlr = {}\nmomentum = {}\nnesterov = {}\nns_steps = {}\nweight_decay = {}\n"
-      "adamw_lr = {}\nadamw_betas = [{}, {}]\nadamw_eps = {}\nadamw_weight_decay = {}\n",
-      quoted(o.name), number(o.lr), number(o.momentum), o.nesterov, o.ns_steps, number(o.weight_decay),
-      number(o.adamw_lr), number(o.adamw_betas[0]), number(o.adamw_betas[1]), number(o.adamw_eps),
-      number(o.adamw_weight_decay));
+      "\n[optimizer]\nname = {}\nlr = {}\nmomentum = {}\nnesterov = {}\nns_steps = {}\nns_coefficients = {}\n"
+      "scale_rule = {}\northogonalize = {}\nweight_decay = {}\nbeta2 = {}\nsecond_moment_eps = {}\n"
+      "bias_correction = {}\ngroup_size = {}\ngrouping = {}\ngrouped = [{}]\nblock_scale = {}\n"
+      "grouping_seed = {}\nadamw_lr = {}\nadamw_betas = [{}, {}]\nadamw_eps = {}\nadamw_weight_decay = {}\n",
+      quoted(o.name), number(o.lr), number(o.momentum), o.nesterov, o.ns_steps, quoted(o.ns_coefficients),
+      quoted(o.scale_rule), o.orthogonalize, number(o.weight_decay), number(o.beta2), number(o.second_moment_eps),
+      o.bias_correction, o.group_size, quoted(o.grouping), fmt::join(grouped, ", "), o.block_scale,
+      o.grouping_seed, number(o.adamw_lr), number(o.adamw_betas[0]), number(o.adamw_betas[1]),
+      number(o.adamw_eps), number(o.adamw_weight_decay));
   const auto& s = c.schedule;
   out << fmt::format(
       "\n[schedule]\nkind = {}\nwarmup_steps = {}\nmin_ratio = {}\ndecay_fraction = {}\ndecay_shape = {}\n"
@@ -396,10 +451,12 @@ std::string format_train_config(const TrainConfig& c) {
   out << fmt::format(
       "\n[run]\nsteps = {}\ngrad_accum = {}\nclip_grad_norm = {}\nseed = {}\ndevice = {}\neval_every = {}\n"
       "eval_tokens = {}\nlog_every = {}\ncheckpoint_every = {}\nkeep_checkpoints = {}\nout_dir = {}\n"
-      "on_nonfinite = {}\ndtype = {}\npeak_tflops = {}\ndiagnostics_every = {}\n",
+      "on_nonfinite = {}\ndtype = {}\npeak_tflops = {}\ndiagnostics_every = {}\n"
+      "one_step_every = {}\none_step_group_sizes = [{}]\n",
       r.steps, r.grad_accum, number(r.clip_grad_norm), r.seed, quoted(r.device), r.eval_every, r.eval_tokens,
       r.log_every, r.checkpoint_every, r.keep_checkpoints, quoted(r.out_dir), quoted(r.on_nonfinite),
-      quoted(r.dtype), number(r.peak_tflops), r.diagnostics_every);
+      quoted(r.dtype), number(r.peak_tflops), r.diagnostics_every, r.one_step_every,
+      fmt::join(r.one_step_group_sizes, ", "));
   return out.str();
 }
 

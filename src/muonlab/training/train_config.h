@@ -6,9 +6,12 @@
 //   [model]     preset = "tiny-gpt2", and any model field (n_layer = 4, ...)
 //   [data]      train, val (shard files, folders or globs), tokenizer,
 //               batch_size, seq_len, shuffle, seed
-//   [optimizer] name = "muon" (Muon + AdamW hybrid) | "adamw", lr, momentum,
-//               nesterov, ns_steps, weight_decay, adamw_lr, adamw_betas,
-//               adamw_eps, adamw_weight_decay
+//   [optimizer] name = "muon" | "muon2" | "muon2f" (each + AdamW for the
+//               non-matrix parameters) | "adamw", lr, momentum, nesterov,
+//               ns_steps, ns_coefficients, scale_rule, orthogonalize,
+//               weight_decay, beta2, second_moment_eps, bias_correction,
+//               group_size, grouping, grouped, block_scale, grouping_seed,
+//               adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay
 //   [schedule]  kind, warmup_steps, min_ratio, decay_fraction, decay_shape,
 //               momentum_start, momentum_warmup_steps
 //   [schedule.adamw]  any of kind ... decay_shape: the hybrid's AdamW part
@@ -16,7 +19,8 @@
 //               per-group schedules; e.g. a longer warmup for embeddings)
 //   [run]       steps, grad_accum, clip_grad_norm, seed, device, eval_every,
 //               eval_tokens, log_every, checkpoint_every, keep_checkpoints,
-//               out_dir, on_nonfinite, dtype, peak_tflops, diagnostics_every
+//               out_dir, on_nonfinite, dtype, peak_tflops, diagnostics_every,
+//               one_step_every, one_step_group_sizes
 #pragma once
 
 #include <array>
@@ -41,12 +45,27 @@ struct DataSettings {
 };
 
 struct OptimizerSettings {
-  std::string name = "muon";  // muon | adamw
+  // muon | muon2 (Muon², elementwise second moment) | muon2f (Muon²-F,
+  // factored) | adamw
+  std::string name = "muon";
   double lr = 0.02;           // Muon's, or AdamW's when name = "adamw"
   double momentum = 0.95;
   bool nesterov = true;
-  int64_t ns_steps = 5;
+  int64_t ns_steps = 0;       // 0: the variant's default, 5 for Muon and 3 for Muon² / Muon²-F
+  std::string ns_coefficients = "jordan";  // jordan | taylor | polar_express
+  std::string scale_rule = "original";     // original | match_rms_adamw | spectral | none
+  bool orthogonalize = true;  // false: the normalized-momentum ablation
   double weight_decay = 0.0;
+  double beta2 = 0.95;        // Muon² / Muon²-F
+  double second_moment_eps = 1e-8;
+  bool bias_correction = true;
+  // Group Muon: heads per block (0: whole matrices), contiguous | strided |
+  // random, which of q, k, v, o, mla_up; lr scale from the block's shape.
+  int64_t group_size = 0;
+  std::string grouping = "contiguous";
+  std::vector<std::string> grouped = {"q", "k", "v", "o"};
+  bool block_scale = false;
+  int64_t grouping_seed = 0;
   double adamw_lr = 3e-4;     // the hybrid's AdamW part (embeddings, head, norms, biases)
   std::array<double, 2> adamw_betas{0.9, 0.95};
   double adamw_eps = 1e-8;
@@ -71,6 +90,13 @@ struct RunSettings {
   std::string dtype = "fp32";
   double peak_tflops = 0;         // the device's peak for MFU; 0: look it up (known GPUs only)
   int64_t diagnostics_every = 10; // update RMS per optimizer group every N steps; 0: never
+  // Group Muon's one-step gain and norm cost per attention weight
+  // (one_step_metrics.h) every N steps; 0: never. Costs a float64 SVD of
+  // each attention gradient and its blocks.
+  int64_t one_step_every = 50;
+  // The group sizes g measured; empty: the run's optimizer.group_size, or
+  // head-wise (1) for plain Muon.
+  std::vector<int64_t> one_step_group_sizes;
 };
 
 // Schedule fields set in a [schedule.<group>] table; the rest come from
@@ -101,6 +127,9 @@ struct TrainConfig {
 // The schedule of the Muon hybrid's AdamW part: [schedule] with
 // [schedule.adamw]'s changes. (AdamW alone follows [schedule].)
 ScheduleConfig adamw_part_schedule(const TrainConfig& config);
+
+// Whether the optimizer is one of the Muon family (with AdamW for the rest).
+bool is_muon_variant(const std::string& optimizer_name);
 
 // Reads `path` (TOML), then applies each "section.key=value" override in
 // order; a value that is not TOML is taken as a string (paths need no quotes).

@@ -14,14 +14,32 @@ optim::AdamWOptions adamw_options(double lr, const OptimizerSettings& settings) 
 
 }  // namespace
 
+optim::MuonOptions muon_options(const OptimizerSettings& settings) {
+  const optim::SecondMomentKind second_moment = settings.name == "muon2"    ? optim::SecondMomentKind::kFull
+                                                : settings.name == "muon2f" ? optim::SecondMomentKind::kFactored
+                                                                            : optim::SecondMomentKind::kNone;
+  return optim::MuonOptions(settings.lr)
+      .momentum(settings.momentum)
+      .nesterov(settings.nesterov)
+      .ns_steps(settings.ns_steps)
+      .ns_coefficients(optim::ns_schedule(settings.ns_coefficients))
+      .scale_rule(optim::parse_scale_rule(settings.scale_rule))
+      .orthogonalize(settings.orthogonalize)
+      .weight_decay(settings.weight_decay)
+      .second_moment(second_moment)
+      .beta2(settings.beta2)
+      .second_moment_eps(settings.second_moment_eps)
+      .bias_correction(settings.bias_correction)
+      .group_size(settings.group_size)
+      .grouping_rule(optim::parse_grouping_rule(settings.grouping))
+      .grouped_projections(optim::parse_grouped_projections(settings.grouped))
+      .block_scale(settings.block_scale)
+      .grouping_seed(static_cast<uint64_t>(settings.grouping_seed));
+}
+
 TrainOptimizer::TrainOptimizer(const models::Transformer& model, const OptimizerSettings& settings) {
-  if (settings.name == "muon") {
-    auto muon = optim::MuonOptions(settings.lr)
-                    .momentum(settings.momentum)
-                    .nesterov(settings.nesterov)
-                    .ns_steps(settings.ns_steps)
-                    .weight_decay(settings.weight_decay);
-    hybrid_ = std::make_unique<optim::MuonWithAuxAdamW>(model->tagged_parameters(), muon,
+  if (is_muon_variant(settings.name)) {
+    hybrid_ = std::make_unique<optim::MuonWithAuxAdamW>(model->tagged_parameters(), muon_options(settings),
                                                         adamw_options(settings.adamw_lr, settings));
   } else {
     adamw_ = std::make_unique<optim::AdamW>(model->tagged_parameters(), adamw_options(settings.lr, settings));

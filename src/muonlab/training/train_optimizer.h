@@ -14,6 +14,10 @@
 
 namespace muonlab::training {
 
+// The Muon options `settings` names (muon, muon2 or muon2f), every field
+// from the config; the hybrid's Muon part.
+optim::MuonOptions muon_options(const OptimizerSettings& settings);
+
 class TrainOptimizer {
  public:
   TrainOptimizer(const models::Transformer& model, const OptimizerSettings& settings);

@@ -19,6 +19,7 @@
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/training/metrics_csv.h"
+#include "muonlab/training/one_step_metrics.h"
 #include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::training {
@@ -168,6 +169,7 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
   const double flops_per_token = models::model_stats(config.model).training_flops_per_token(config.data.seq_len);
   const std::optional<double> peak = peak_flops_of_run(config, device);
   const ScheduleConfig adamw_schedule = adamw_part_schedule(config);
+  const optim::NewtonSchulzConfig muon_ns_config = muon_options(config.optimizer).newton_schulz_config();
   const std::string metrics_csv_path = (fs::path(config.run.out_dir) / "metrics.csv").string();
   const auto start = std::chrono::steady_clock::now();
 
@@ -213,6 +215,11 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
     nlohmann::ordered_json record = {{"step", steps_done}};
     if (std::isfinite(loss) && std::isfinite(grad_norm)) {
       const bool diagnose = config.run.diagnostics_every > 0 && steps_done % config.run.diagnostics_every == 0;
+      // From the gradients the step is about to use (clipped, as Muon sees them).
+      const bool one_step_due = config.run.one_step_every > 0 && steps_done % config.run.one_step_every == 0;
+      const auto one_step = one_step_due ? one_step_metrics(model->tagged_parameters(), config.optimizer,
+                                                            one_step_group_sizes(config), muon_ns_config, steps_done)
+                                     : std::vector<std::pair<std::string, double>>{};
       optimizer.step(diagnose);
 
       StepReport report;
@@ -234,6 +241,7 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
       if (diagnose) {
         for (const auto& [name, rms] : optimizer.last_update_rms()) record["update_rms_" + name] = rms;
       }
+      for (const auto& [name, value] : one_step) record[name] = value;
       add_routing_metrics(record, routing);
       metrics.write(record);
       if (callbacks.on_step) callbacks.on_step(report);

@@ -1,0 +1,209 @@
+#include "muonlab/analysis/muon_inputs.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <tuple>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
+#include "muonlab/core/torch_compat.h"
+#include "muonlab/optimizers/param_role.h"
+
+namespace muonlab::analysis {
+
+MuonInputSource parse_muon_input_source(const std::string& name) {
+  if (name == "momentum") return MuonInputSource::kMomentum;
+  if (name == "gradient") return MuonInputSource::kGradient;
+  fail("--source {}: expected momentum or gradient", name);
+}
+
+std::string to_string(MuonInputSource source) {
+  return source == MuonInputSource::kMomentum ? "momentum" : "gradient";
+}
+
+void MuonInputOptions::validate() const {
+  if (!(momentum >= 0 && momentum < 1)) fail("momentum {} must lie in [0, 1)", momentum);
+  if (second_moment.kind == optim::SecondMomentKind::kNone) {
+    fail("Muon²'s input needs a second moment: kind full or factored, not none");
+  }
+  second_moment.validate();
+}
+
+// ---- MuonInputTracker -------------------------------------------------------
+
+MuonInputTracker::MuonInputTracker(const torch::Tensor& parameter, MuonInputOptions options)
+    : options_(options) {
+  options_.validate();
+  if (parameter.dim() != 2) fail("Muon takes matrices; got shape {}", shape_string(parameter.sizes()));
+  momentum_buffer_ = torch::zeros_like(parameter.detach());
+  second_moment_ = optim::make_second_moment_state(parameter.detach(), options_.second_moment);
+}
+
+void MuonInputTracker::add_gradient(const torch::Tensor& grad) {
+  if (grad.sizes() != momentum_buffer_.sizes()) {
+    fail("gradient of shape {} for a matrix of shape {}", shape_string(grad.sizes()),
+         shape_string(momentum_buffer_.sizes()));
+  }
+  const torch::Tensor G = grad.detach().to(momentum_buffer_.dtype());
+  ++steps_;
+  momentum_buffer_.mul_(options_.momentum).add_(G);
+  const torch::Tensor mixed = options_.nesterov ? G + options_.momentum * momentum_buffer_ : momentum_buffer_.clone();
+  muon_input_ = options_.source == MuonInputSource::kMomentum ? mixed : G.clone();
+  // Every step, as the optimizer does, so V_hat holds every gradient so far.
+  muon2_input_ = optim::precondition(muon_input_, G, second_moment_, steps_, options_.second_moment);
+}
+
+void MuonInputTracker::check_started() const {
+  if (steps_ == 0) fail("no gradient yet: Muon's input needs at least one");
+}
+
+const torch::Tensor& MuonInputTracker::muon_input() const {
+  check_started();
+  return muon_input_;
+}
+
+const torch::Tensor& MuonInputTracker::muon2_input() const {
+  check_started();
+  return muon2_input_;
+}
+
+// ---- test matrices ----------------------------------------------------------
+
+namespace {
+
+const char* kind_name(TestMatrixKind kind) {
+  return kind == TestMatrixKind::kRandom ? "random" : "ill-conditioned";
+}
+
+torch::Tensor gaussian(int64_t rows, int64_t cols, at::Generator& generator) {
+  return torch::randn({rows, cols}, generator, torch::kFloat64);
+}
+
+// rows x k with orthonormal columns (k <= rows), from the QR of a Gaussian.
+torch::Tensor orthonormal_columns(int64_t rows, int64_t k, at::Generator& generator) {
+  return std::get<0>(torch::linalg_qr(gaussian(rows, k, generator)));
+}
+
+torch::Tensor with_log_spaced_singular_values(int64_t rows, int64_t cols, double condition,
+                                              at::Generator& generator) {
+  const int64_t k = std::min(rows, cols);
+  const auto s = torch::logspace(0, -std::log10(condition), k, 10.0, torch::kFloat64);
+  const auto U = orthonormal_columns(rows, k, generator);
+  const auto V = orthonormal_columns(cols, k, generator);
+  return torch::matmul(U * s.unsqueeze(0), V.t());
+}
+
+}  // namespace
+
+void TestMatrixOptions::validate() const {
+  if (rows < 1 || cols < 1) fail("test matrix shape {}x{}: both sides must be at least 1", rows, cols);
+  if (count < 1) fail("test matrix count {} must be at least 1", count);
+  if (kind == TestMatrixKind::kIllConditioned && !(condition >= 1 && std::isfinite(condition))) {
+    fail("--condition {}: expected a finite number >= 1", condition);
+  }
+}
+
+std::string describe(const TestMatrixOptions& options) {
+  std::string text = fmt::format("{} {}x{}", kind_name(options.kind), options.rows, options.cols);
+  if (options.kind == TestMatrixKind::kIllConditioned) text += fmt::format(", condition {:g}", options.condition);
+  return text;
+}
+
+torch::Tensor test_matrix(const TestMatrixOptions& options, uint64_t seed) {
+  options.validate();
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  const torch::Tensor M = options.kind == TestMatrixKind::kRandom
+                              ? gaussian(options.rows, options.cols, generator)
+                              : with_log_spaced_singular_values(options.rows, options.cols, options.condition,
+                                                                generator);
+  return M.to(torch::kFloat32);
+}
+
+std::vector<MuonInputPair> test_matrix_inputs(const TestMatrixOptions& matrices, const MuonInputOptions& options) {
+  matrices.validate();
+  std::vector<MuonInputPair> pairs;
+  for (int64_t i = 0; i < matrices.count; ++i) {
+    const uint64_t seed = matrices.seed + static_cast<uint64_t>(i);
+    const torch::Tensor G = test_matrix(matrices, seed);
+    MuonInputTracker tracker(G, options);
+    tracker.add_gradient(G);
+    pairs.push_back({fmt::format("{} seed {}", kind_name(matrices.kind), seed), tracker.muon_input(),
+                     tracker.muon2_input()});
+  }
+  return pairs;
+}
+
+// ---- a model's own gradients ------------------------------------------------
+
+namespace {
+
+struct TrackedParameter {
+  std::string name;
+  torch::Tensor tensor;
+  MuonInputTracker tracker;
+};
+
+std::vector<TrackedParameter> muon_parameters(const models::Transformer& model, const MuonInputOptions& options) {
+  std::vector<TrackedParameter> tracked;
+  for (const optim::TaggedParam& param : model->tagged_parameters()) {
+    if (optim::route(param) == optim::OptimizerChoice::kMuon) {
+      tracked.push_back({param.name, param.tensor, MuonInputTracker(param.tensor, options)});
+    }
+  }
+  if (tracked.empty()) fail("the model has no parameter that Muon would take");
+  return tracked;
+}
+
+void free_gradients(models::Transformer& model) {
+  for (torch::Tensor& parameter : model->parameters()) {
+    if (parameter.mutable_grad().defined()) parameter.mutable_grad().reset();
+  }
+}
+
+// A parameter no token reached this batch (an MoE expert left idle) has no
+// gradient: zero, as the optimizer would see it after zero_grad.
+torch::Tensor gradient_of(const TrackedParameter& param, int64_t batch) {
+  const torch::Tensor& grad = param.tensor.grad();
+  if (!grad.defined()) return torch::zeros_like(param.tensor);
+  if (!torch::isfinite(grad).all().item<bool>()) {
+    fail("batch {}: the gradient of '{}' is not finite", batch + 1, param.name);
+  }
+  return grad;
+}
+
+void backward_one_batch(models::Transformer& model, const data::Batch& batch, const torch::Device& device,
+                        bool cuda_bf16_autocast) {
+  torch::Tensor loss;
+  {
+    compat::CudaAutocast autocast(cuda_bf16_autocast, torch::kBFloat16);
+    const models::ModelOutput output = model->forward(batch.inputs.to(device));
+    loss = models::training_loss(output, batch.targets.to(device));
+  }
+  if (!std::isfinite(loss.item<double>())) fail("the training loss is not finite ({})", loss.item<double>());
+  loss.backward();
+}
+
+}  // namespace
+
+std::vector<MuonInputPair> model_muon_inputs(models::Transformer& model, const std::function<data::Batch()>& next_batch,
+                                             const ModelGradientOptions& gradients, const MuonInputOptions& options) {
+  if (gradients.batches < 1) fail("--batches {}: need at least one batch", gradients.batches);
+  std::vector<TrackedParameter> tracked = muon_parameters(model, options);
+  const torch::Device device = tracked.front().tensor.device();
+  model->train();
+  for (int64_t b = 0; b < gradients.batches; ++b) {
+    free_gradients(model);
+    backward_one_batch(model, next_batch(), device, gradients.cuda_bf16_autocast);
+    for (TrackedParameter& param : tracked) param.tracker.add_gradient(gradient_of(param, b));
+  }
+  free_gradients(model);
+  std::vector<MuonInputPair> pairs;
+  for (const TrackedParameter& param : tracked) {
+    pairs.push_back({param.name, param.tracker.muon_input(), param.tracker.muon2_input()});
+  }
+  return pairs;
+}
+
+}  // namespace muonlab::analysis

@@ -1,0 +1,262 @@
+#include "muonlab/optimizers/head_groups.h"
+
+#include <fmt/ranges.h>
+
+#include <numeric>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
+
+namespace muonlab::optim {
+
+GroupingRule parse_grouping_rule(const std::string& name) {
+  if (name == "contiguous") return GroupingRule::kContiguous;
+  if (name == "strided") return GroupingRule::kStrided;
+  if (name == "random") return GroupingRule::kRandom;
+  fail("unknown head grouping rule '{}': expected contiguous, strided or random", name);
+}
+
+std::string to_string(GroupingRule rule) {
+  switch (rule) {
+    case GroupingRule::kContiguous: return "contiguous";
+    case GroupingRule::kStrided: return "strided";
+    case GroupingRule::kRandom: return "random";
+  }
+  return "?";
+}
+
+std::vector<int64_t> segment_head_counts(const HeadLayout& layout) {
+  if (layout.segment_heads.empty()) return {layout.num_heads};
+  const int64_t total = std::accumulate(layout.segment_heads.begin(),
+                                        layout.segment_heads.end(), int64_t{0});
+  if (total != layout.num_heads) {
+    fail("head layout segments {} add up to {} heads, not num_heads = {}",
+         fmt::join(layout.segment_heads, ","), total, layout.num_heads);
+  }
+  return layout.segment_heads;
+}
+
+namespace {
+
+// The order in which a segment's n local heads are dealt into groups of g:
+// consecutive runs of g in this order form the groups.
+std::vector<int64_t> dealing_order(int64_t n, int64_t g, GroupingRule rule,
+                                   std::optional<torch::Generator>& generator) {
+  std::vector<int64_t> order(n);
+  switch (rule) {
+    case GroupingRule::kContiguous:
+      std::iota(order.begin(), order.end(), int64_t{0});
+      break;
+    case GroupingRule::kStrided: {
+      // Group j takes j, j + n/g, j + 2n/g, ...: listing the groups one after
+      // another gives position j*g + t -> head j + t*(n/g).
+      const int64_t groups = n / g;
+      for (int64_t j = 0; j < groups; ++j) {
+        for (int64_t t = 0; t < g; ++t) order[j * g + t] = j + t * groups;
+      }
+      break;
+    }
+    case GroupingRule::kRandom: {
+      const auto perm = torch::randperm(n, *generator, torch::dtype(torch::kLong));
+      const auto* data = perm.data_ptr<int64_t>();
+      order.assign(data, data + n);
+      break;
+    }
+  }
+  return order;
+}
+
+void check_plan_arguments(const std::vector<int64_t>& segments,
+                          const std::vector<bool>& group_segment, int64_t group_size,
+                          GroupingRule rule, const std::optional<torch::Generator>& generator) {
+  if (group_segment.size() != segments.size()) {
+    fail("group_segment has {} entries but the head layout has {} segments ({} heads)",
+         group_segment.size(), segments.size(), fmt::join(segments, ","));
+  }
+  if (group_size < 1) fail("head group size must be at least 1, got {}", group_size);
+  if (rule == GroupingRule::kRandom && !generator.has_value()) {
+    fail("head grouping rule 'random' needs a generator");
+  }
+  for (size_t s = 0; s < segments.size(); ++s) {
+    if (group_segment[s] && segments[s] % group_size != 0) {
+      fail("head group size {} does not divide segment {} of the head layout, which has {} heads",
+           group_size, s, segments[s]);
+    }
+  }
+}
+
+// The axis of the matrix that indexes heads.
+int64_t head_dim_of(const HeadLayout& layout) { return layout.axis == HeadAxis::kRows ? 0 : 1; }
+
+void check_matrix(const torch::Tensor& matrix, const HeadLayout& layout) {
+  if (matrix.dim() != 2) {
+    fail("head blocks need a 2-D matrix, got shape {}", shape_string(matrix.sizes()));
+  }
+  const int64_t axis = head_dim_of(layout);
+  if (matrix.size(axis) != layout.num_heads * layout.head_dim) {
+    fail("matrix of shape {} has {} {}, but its head layout has {} heads of {}",
+         shape_string(matrix.sizes()), matrix.size(axis), axis == 0 ? "rows" : "columns",
+         layout.num_heads, layout.head_dim);
+  }
+}
+
+// Every head in range and none listed twice: a head in two blocks would make
+// scatter's result depend on the block order.
+void check_blocks(const HeadLayout& layout, const HeadBlocks& blocks) {
+  std::vector<bool> seen(layout.num_heads, false);
+  for (const auto& block : blocks) {
+    for (const int64_t head : block) {
+      if (head < 0 || head >= layout.num_heads) {
+        fail("head block lists head {}, outside the layout's {} heads", head, layout.num_heads);
+      }
+      if (seen[head]) fail("head {} is listed in more than one head block", head);
+      seen[head] = true;
+    }
+  }
+}
+
+}  // namespace
+
+HeadBlocks plan_head_blocks(const HeadLayout& layout, const std::vector<bool>& group_segment,
+                            int64_t group_size, GroupingRule rule,
+                            std::optional<torch::Generator> generator) {
+  const auto segments = segment_head_counts(layout);
+  check_plan_arguments(segments, group_segment, group_size, rule, generator);
+  HeadBlocks blocks;
+  int64_t first_head = 0;  // global index of the segment's head 0
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const int64_t n = segments[s];
+    // An ungrouped segment is one group of all its heads, in order.
+    const int64_t g = group_segment[s] ? group_size : n;
+    const auto order = group_segment[s] ? dealing_order(n, g, rule, generator)
+                                        : dealing_order(n, n, GroupingRule::kContiguous, generator);
+    for (int64_t start = 0; start < n; start += g) {
+      std::vector<int64_t> block;
+      for (int64_t t = start; t < start + g; ++t) block.push_back(first_head + order[t]);
+      blocks.push_back(std::move(block));
+    }
+    first_head += n;
+  }
+  return blocks;
+}
+
+torch::Tensor head_block_index(const HeadLayout& layout, const std::vector<int64_t>& block,
+                               const torch::Device& device) {
+  std::vector<int64_t> index;
+  index.reserve(block.size() * layout.head_dim);
+  for (const int64_t head : block) {
+    for (int64_t i = layout.begin_of(head); i < layout.end_of(head); ++i) index.push_back(i);
+  }
+  return torch::tensor(index, torch::dtype(torch::kLong)).to(device);
+}
+
+std::vector<torch::Tensor> gather_head_blocks(const torch::Tensor& matrix,
+                                              const HeadLayout& layout,
+                                              const HeadBlocks& blocks) {
+  check_matrix(matrix, layout);
+  check_blocks(layout, blocks);
+  const int64_t axis = head_dim_of(layout);
+  std::vector<torch::Tensor> gathered;
+  gathered.reserve(blocks.size());
+  for (const auto& block : blocks) {
+    gathered.push_back(matrix.index_select(axis, head_block_index(layout, block, matrix.device())));
+  }
+  return gathered;
+}
+
+void scatter_head_blocks(torch::Tensor& matrix, const HeadLayout& layout,
+                         const HeadBlocks& blocks,
+                         const std::vector<torch::Tensor>& block_values) {
+  check_matrix(matrix, layout);
+  check_blocks(layout, blocks);
+  if (block_values.size() != blocks.size()) {
+    fail("scatter_head_blocks got {} block values for {} head blocks", block_values.size(),
+         blocks.size());
+  }
+  const int64_t axis = head_dim_of(layout);
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    const auto index = head_block_index(layout, blocks[b], matrix.device());
+    auto expected = matrix.sizes().vec();
+    expected[axis] = index.size(0);
+    if (block_values[b].sizes().vec() != expected) {
+      fail("head block {} has shape {}, expected {}", b, shape_string(block_values[b].sizes()),
+           shape_string(expected));
+    }
+    matrix.index_copy_(axis, index, block_values[b].to(matrix.dtype()));
+  }
+}
+
+GroupedProjections parse_grouped_projections(const std::vector<std::string>& names) {
+  GroupedProjections projections;
+  for (const auto& name : names) {
+    if (name == "q") {
+      projections.q = true;
+    } else if (name == "k") {
+      projections.k = true;
+    } else if (name == "v") {
+      projections.v = true;
+    } else if (name == "o") {
+      projections.o = true;
+    } else if (name == "mla_up") {
+      projections.mla_up = true;
+    } else {
+      fail("unknown grouped projection '{}': expected q, k, v, o or mla_up", name);
+    }
+  }
+  return projections;
+}
+
+namespace {
+
+// All segments grouped when `grouped`, else not grouped at all.
+std::optional<std::vector<bool>> all_or_nothing(bool grouped, size_t segments) {
+  if (!grouped) return std::nullopt;
+  return std::vector<bool>(segments, true);
+}
+
+}  // namespace
+
+std::optional<std::vector<bool>> grouped_segments(const TaggedParam& param,
+                                                  const GroupedProjections& projections) {
+  if (!param.heads) return std::nullopt;
+  const size_t segments = segment_head_counts(*param.heads).size();
+  switch (param.role) {
+    case ParamRole::kAttnQ: return all_or_nothing(projections.q, segments);
+    case ParamRole::kAttnK: return all_or_nothing(projections.k, segments);
+    case ParamRole::kAttnV: return all_or_nothing(projections.v, segments);
+    case ParamRole::kAttnO: return all_or_nothing(projections.o, segments);
+    case ParamRole::kMlaUp: return all_or_nothing(projections.mla_up, segments);
+    case ParamRole::kAttnQKV:
+      if (segments != 3) {
+        fail("fused QKV parameter '{}' has {} head segments, expected 3 (Q, K, V)", param.name,
+             segments);
+      }
+      // Without q, k or v the fused weight is one matrix: "full-QKV" Muon.
+      if (!projections.q && !projections.k && !projections.v) return std::nullopt;
+      return std::vector<bool>{projections.q, projections.k, projections.v};
+    default: return std::nullopt;
+  }
+}
+
+std::optional<HeadBlocks> plan_param_head_blocks(const TaggedParam& param, const GroupedProjections& projections,
+                                                 int64_t group_size, GroupingRule rule,
+                                                 std::optional<torch::Generator> generator) {
+  if (group_size <= 0 || !param.heads) return std::nullopt;
+  auto segments = grouped_segments(param, projections);
+  if (!segments) return std::nullopt;
+  const auto head_counts = segment_head_counts(*param.heads);
+  for (size_t s = 0; s < segments->size(); ++s) {
+    if (head_counts[s] <= group_size) (*segments)[s] = false;
+  }
+  // One ungrouped segment is the whole matrix. (A fused QKV weight keeps its
+  // Q, K and V segments apart even when none is cut further: g = H is "the
+  // whole projection", one block per projection.)
+  if (segments->size() == 1 && !segments->front()) return std::nullopt;
+  try {
+    return plan_head_blocks(*param.heads, *segments, group_size, rule, std::move(generator));
+  } catch (const Error& error) {
+    fail("Group Muon on parameter '{}': {}", param.name, error.what());
+  }
+}
+
+}  // namespace muonlab::optim

@@ -1,0 +1,166 @@
+#include "muonlab/optimizers/second_moment.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
+
+namespace muonlab::optim {
+
+SecondMomentKind parse_second_moment_kind(const std::string& name) {
+  if (name == "none") return SecondMomentKind::kNone;
+  if (name == "full") return SecondMomentKind::kFull;
+  if (name == "factored") return SecondMomentKind::kFactored;
+  fail("unknown second moment '{}': expected none, full (Muon²) or factored (Muon²-F)", name);
+}
+
+std::string to_string(SecondMomentKind kind) {
+  switch (kind) {
+    case SecondMomentKind::kNone: return "none";
+    case SecondMomentKind::kFull: return "full";
+    case SecondMomentKind::kFactored: return "factored";
+  }
+  return "?";
+}
+
+void SecondMomentOptions::validate() const {
+  // Written as !(good) so that NaN fails too.
+  if (!(beta2 >= 0 && beta2 < 1)) fail("Muon² beta2 = {}: expected a number in [0, 1)", beta2);
+  if (!(eps > 0 && std::isfinite(eps))) fail("Muon² eps = {}: expected a finite number > 0", eps);
+}
+
+namespace {
+
+bool is_fp64(const torch::Tensor& t) { return t.defined() && t.scalar_type() == torch::kFloat64; }
+
+// fp32 is enough for an EMA of squares; fp64 parameters (tests, analysis)
+// keep their precision.
+torch::Dtype state_dtype(const torch::Tensor& param) {
+  return is_fp64(param) ? torch::kFloat64 : torch::kFloat32;
+}
+
+// The dtype precondition() divides in: never below fp32 (a bf16 update would
+// lose the small V_hat entries), fp64 when anything involved is fp64.
+torch::Dtype working_dtype(const torch::Tensor& update, const torch::Tensor& grad, const SecondMomentState& state) {
+  const bool any_fp64 = is_fp64(update) || is_fp64(grad) || is_fp64(state.full) || is_fp64(state.row);
+  return any_fp64 ? torch::kFloat64 : torch::kFloat32;
+}
+
+void check_same_shape(const char* what, const torch::Tensor& value, c10::IntArrayRef expected) {
+  if (value.sizes() != expected) {
+    fail("Muon² {} has shape {}, expected {} (the update's)", what, shape_string(value.sizes()),
+         shape_string(expected));
+  }
+}
+
+// Catches a state made for another kind or shape (a config changed between
+// a save and a resume, say) before it silently broadcasts.
+void check_state_fits(const SecondMomentState& state, const torch::Tensor& update, SecondMomentKind kind) {
+  if (kind == SecondMomentKind::kFull) {
+    if (!state.full.defined()) fail("Muon² state has no full second moment: made for another kind?");
+    check_same_shape("state", state.full, update.sizes());
+    return;
+  }
+  if (!state.row.defined() || !state.col.defined()) {
+    fail("Muon²-F state has no row/column second moments: made for another kind?");
+  }
+  if (update.dim() != 2 || state.row.numel() != update.size(0) || state.col.numel() != update.size(1)) {
+    fail("Muon²-F state of {} rows and {} columns does not fit an update of shape {}", state.row.numel(),
+         state.col.numel(), shape_string(update.sizes()));
+  }
+}
+
+// V = beta2 V + (1 - beta2) G*G, or the same for the row sums R and the
+// column sums C of G*G. The EMA runs in the state's own dtype.
+void accumulate(SecondMomentState& state, const torch::Tensor& grad_squared, const SecondMomentOptions& options) {
+  const double keep = options.beta2, add = 1.0 - options.beta2;
+  if (options.kind == SecondMomentKind::kFull) {
+    state.full.mul_(keep).add_(grad_squared.to(state.full.scalar_type()), add);
+    return;
+  }
+  state.row.mul_(keep).add_(grad_squared.sum(1).to(state.row.scalar_type()), add);
+  state.col.mul_(keep).add_(grad_squared.sum(0).to(state.col.scalar_type()), add);
+}
+
+// V_hat before bias correction, in `dtype`.
+torch::Tensor second_moment_estimate(const SecondMomentState& state, SecondMomentKind kind, torch::Dtype dtype) {
+  if (kind == SecondMomentKind::kFull) return state.full.to(dtype);
+  // Adafactor's rank-one estimate R_i C_j / sum(C). sum(R) = sum(C), so an
+  // all-zero gradient history has R = 0 too; clamping sum(C) away from zero
+  // then gives V_hat = 0 (the update divides by eps alone) instead of 0/0.
+  const torch::Tensor row = state.row.to(dtype), col = state.col.to(dtype);
+  const torch::Tensor total = col.sum().clamp_min(std::numeric_limits<float>::min());
+  return torch::outer(row, col) / total;
+}
+
+// 1 - beta2^step: the EMA's weight after `step` updates from zero. The
+// factored estimate has it once too: R and C each carry it, sum(C) divides
+// one out.
+double bias_correction_factor(int64_t step, const SecondMomentOptions& options) {
+  if (!options.bias_correction) return 1.0;
+  return 1.0 - std::pow(options.beta2, static_cast<double>(step));
+}
+
+}  // namespace
+
+SecondMomentState make_second_moment_state(const torch::Tensor& param, const SecondMomentOptions& options) {
+  SecondMomentState state;
+  const auto tensor_options = param.options().dtype(state_dtype(param));
+  if (options.kind == SecondMomentKind::kFull) state.full = torch::zeros(param.sizes(), tensor_options);
+  if (options.kind == SecondMomentKind::kFactored) {
+    if (param.dim() != 2) {
+      fail("Muon²-F needs a 2-D matrix, got shape {}", shape_string(param.sizes()));
+    }
+    state.row = torch::zeros({param.size(0)}, tensor_options);
+    state.col = torch::zeros({param.size(1)}, tensor_options);
+  }
+  return state;
+}
+
+torch::Tensor precondition(const torch::Tensor& update, const torch::Tensor& grad, SecondMomentState& state,
+                           int64_t step, const SecondMomentOptions& options) {
+  if (options.kind == SecondMomentKind::kNone) return update;
+  if (step < 1) fail("Muon² step = {}: expected the 1-based step being taken", step);
+  check_same_shape("gradient", grad, update.sizes());
+  check_state_fits(state, update, options.kind);
+
+  const torch::Dtype dtype = working_dtype(update, grad, state);
+  accumulate(state, grad.to(dtype).square(), options);
+  const torch::Tensor v_hat = second_moment_estimate(state, options.kind, dtype) /
+                              bias_correction_factor(step, options);
+  return (update.to(dtype) / (v_hat.sqrt() + options.eps)).to(update.scalar_type());
+}
+
+torch::Tensor normalized_direction(const torch::Tensor& update) {
+  if (update.dim() < 2) {
+    fail("normalized_direction needs matrices [..., r, c], got shape {}", shape_string(update.sizes()));
+  }
+  const int64_t rows = update.size(-2), cols = update.size(-1);
+  const double orthogonal_norm = std::sqrt(static_cast<double>(std::min(rows, cols)));
+  const torch::Tensor work = update.to(is_fp64(update) ? torch::kFloat64 : torch::kFloat32);
+  // Clamped, not offset by an eps, so the result's norm is sqrt(min(r, c))
+  // to rounding even for a small U; a zero U stays zero.
+  const torch::Tensor norm =
+      work.square().sum({-2, -1}, /*keepdim=*/true).sqrt().clamp_min(std::numeric_limits<float>::min());
+  return (work * (orthogonal_norm / norm)).to(update.scalar_type());
+}
+
+int64_t second_moment_state_bytes(int64_t rows, int64_t cols, SecondMomentKind kind) {
+  constexpr int64_t kFp32Bytes = 4;
+  switch (kind) {
+    case SecondMomentKind::kNone: return 0;
+    case SecondMomentKind::kFull: return kFp32Bytes * rows * cols;
+    case SecondMomentKind::kFactored: return kFp32Bytes * (rows + cols);
+  }
+  return 0;
+}
+
+void visit_second_moment_state(SecondMomentState& state, ParamStateVisitor& visitor) {
+  if (state.full.defined()) visitor.tensor("second_moment", state.full);
+  if (state.row.defined()) visitor.tensor("second_moment_row", state.row);
+  if (state.col.defined()) visitor.tensor("second_moment_col", state.col);
+}
+
+}  // namespace muonlab::optim

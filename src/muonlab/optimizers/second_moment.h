@@ -1,0 +1,79 @@
+// Muon² and Muon²-F (REFERENCE.md section 4): an Adam-style second moment of
+// the gradient divides Muon's momentum-mixed update elementwise before
+// Newton-Schulz, evening out the spectrum so fewer NS steps reach the same
+// alignment with the polar factor. Muon²-F keeps only row and column sums of
+// G*G (Adafactor's factorization), O(r + c) memory instead of O(r c).
+// Also the third seed's "no orthogonalization" ablation (REFERENCE.md
+// section 2), which replaces NS_K by a rescaling.
+//
+// Standalone on purpose: Muon calls precondition() between momentum and NS
+// and keeps a SecondMomentState per matrix next to its momentum buffer.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+#include "muonlab/optimizers/param_state_io.h"
+
+namespace muonlab::optim {
+
+enum class SecondMomentKind {
+  kNone,      // Muon
+  kFull,      // Muon²: V = EMA of G*G, elementwise
+  kFactored,  // Muon²-F: EMAs of the row and column sums of G*G
+};
+// "none", "full", "factored"; anything else fails naming the value and the
+// choices.
+SecondMomentKind parse_second_moment_kind(const std::string& name);
+std::string to_string(SecondMomentKind kind);
+
+struct SecondMomentOptions {
+  SecondMomentKind kind = SecondMomentKind::kNone;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  bool bias_correction = true;
+  // Fails naming the field and value (beta2 outside [0, 1), eps <= 0 or not
+  // finite).
+  void validate() const;
+};
+
+// One r x c matrix's state: `full` (r x c) for kFull, `row` (r) and `col`
+// (c) for kFactored; the others undefined. Kept in fp32 (fp64 for fp64
+// parameters) on the parameter's device.
+struct SecondMomentState {
+  torch::Tensor full;
+  torch::Tensor row;
+  torch::Tensor col;
+};
+
+// Zeros for the buffers `options.kind` uses. kFactored needs a 2-D
+// parameter (fails naming the shape); kFull takes any shape.
+SecondMomentState make_second_moment_state(const torch::Tensor& param, const SecondMomentOptions& options);
+
+// Folds grad*grad into `state` (EMA with beta2) and returns
+// update / (sqrt(V_hat) + eps) in update's dtype. V_hat is V (kFull) or
+// R_i C_j / sum(C) (kFactored), divided by 1 - beta2^step when
+// bias_correction; `step` is the 1-based step being taken. Computes in fp32,
+// or fp64 when update, grad or state is fp64. kNone returns `update` itself
+// and leaves `state` alone. Fails when `state` was not made for
+// `options.kind` and this shape, or when step < 1.
+torch::Tensor precondition(const torch::Tensor& update, const torch::Tensor& grad, SecondMomentState& state,
+                           int64_t step, const SecondMomentOptions& options);
+
+// The ablation without orthogonalization: U sqrt(min(r, c)) / ||U||_F over
+// the last two dimensions (leading ones are a batch), the Frobenius norm of
+// an r x c orthogonal matrix in the momentum's own direction. A zero U stays
+// zero. Returns update's dtype.
+torch::Tensor normalized_direction(const torch::Tensor& update);
+
+// Bytes of state kept for an r x c matrix (fp32): 4 r c, 4 (r + c) or 0.
+int64_t second_moment_state_bytes(int64_t rows, int64_t cols, SecondMomentKind kind);
+
+// Lists the buffers `state` holds ("second_moment", "second_moment_row",
+// "second_moment_col"; undefined ones are skipped) so an optimizer's
+// VisitableParamState::visit can save, load and shape-check them by name.
+void visit_second_moment_state(SecondMomentState& state, ParamStateVisitor& visitor);
+
+}  // namespace muonlab::optim
