@@ -24,6 +24,9 @@ struct BenchOptimArgs {
   int warmup = 1;
   int reps = 3;
   int threads = 0;
+  int64_t n_head = 12;
+  std::string group_sizes = "1,2,4,6,12";
+  bool no_variants = false;
 };
 
 void run_bench_optim(const BenchOptimArgs& args) {
@@ -37,6 +40,9 @@ void run_bench_optim(const BenchOptimArgs& args) {
     config.ns_dtype = optim::parse_ns_dtype(args.ns_dtype);
     config.warmup = args.warmup;
     config.reps = args.reps;
+    config.variants = !args.no_variants;
+    config.n_head = args.n_head;
+    config.group_sizes = parse_token_ids(args.group_sizes, "--group-sizes");
     std::cout << analysis::format_optim_bench(analysis::run_optim_bench(config)) << std::endl;
   }
 }
@@ -91,7 +97,8 @@ void run_bench_model(const BenchModelArgs& args) {
 void register_bench_optim(CLI::App& bench) {
   auto args = std::make_shared<BenchOptimArgs>();
   auto* optim = bench.add_subcommand(
-      "optim", "Optimizer step on GPT-2 small's matrices: Muon batched vs per-parameter loop");
+      "optim", "Optimizer step on GPT-2 small's matrices: Muon batched vs per-parameter loop; Muon², Muon²-F, "
+      "Group Muon and state memory vs Muon");
   optim->add_option("--device", args->device, "cpu, cuda, or all available")
       ->capture_default_str();
   optim->add_option("--layers", args->layers, "transformer blocks of matrices")
@@ -113,6 +120,10 @@ void register_bench_optim(CLI::App& bench) {
       ->capture_default_str();
   optim->add_option("--threads", args->threads, "CPU threads (0: LibTorch's default)")
       ->capture_default_str();
+  optim->add_option("--n-head", args->n_head, "attention heads, for Group Muon's blocks")->capture_default_str();
+  optim->add_option("--group-sizes", args->group_sizes, "Group Muon group sizes to time (each divides --n-head)")
+      ->capture_default_str();
+  optim->add_flag("--no-variants", args->no_variants, "skip the Muon family table (Muon², Muon²-F, Group Muon)");
   optim->callback([args] { run_bench_optim(*args); });
 }
 
