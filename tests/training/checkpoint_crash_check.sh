@@ -7,11 +7,10 @@
 set -euo pipefail
 muonlab=$1
 src=$2
-work=$(mktemp -d "${TMPDIR:-/tmp}/muonlab-crash.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+source "$src/tests/check_lib.sh"
+make_scratch_dir crash
 
-"$muonlab" data prepare "$src/tests/data/text" --out "$work/shards" --name t --tokenizer byte \
-  --val-fraction 0.34 >/dev/null
+prepare_byte_shards
 cat >"$work/run.toml" <<TOML
 [model]
 preset = "tiny-gpt2"

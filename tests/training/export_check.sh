@@ -5,25 +5,11 @@
 set -euo pipefail
 muonlab=$1
 src=$2
-work=$(mktemp -d "${TMPDIR:-/tmp}/muonlab-export.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+source "$src/tests/check_lib.sh"
+make_scratch_dir export
 
-"$muonlab" data prepare "$src/tests/data/text" --out "$work/shards" --name t --tokenizer byte \
-  --val-fraction 0.34 >/dev/null
-cat >"$work/run.toml" <<TOML
-[model]
-preset = "tiny-gpt2"
-vocab_size = 257
-[data]
-train = "$work/shards/t_train_*.bin"
-tokenizer = "byte"
-batch_size = 4
-[run]
-steps = 5
-eval_every = 0
-out_dir = "$work/run"
-TOML
-"$muonlab" train --config "$work/run.toml" --sample-tokens 0 >/dev/null
+prepare_byte_shards
+train_tiny_gpt2_run
 
 "$muonlab" export --hf "$work/run" "$work/hf"
 [[ -s $work/hf/model.safetensors && -s $work/hf/config.json ]]

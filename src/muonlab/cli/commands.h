@@ -14,5 +14,7 @@ void register_train(CLI::App& app);
 void register_plot(CLI::App& app);
 void register_export(CLI::App& app);
 void register_align(CLI::App& app);
+void register_sweep(CLI::App& app);
+void register_report(CLI::App& app);
 
 }  // namespace muonlab::cli

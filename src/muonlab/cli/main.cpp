@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   muonlab::cli::register_plot(app);
   muonlab::cli::register_export(app);
   muonlab::cli::register_align(app);
+  muonlab::cli::register_sweep(app);
+  muonlab::cli::register_report(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,53 @@
+// `muonlab sweep SPEC.toml [--out DIR] [--parallel N] [--list]`: runs a
+// grid of training runs (sweep_spec.h for the spec, sweep_runner.h for how
+// they run and resume).
+#include <iostream>
+#include <memory>
+
+#include "muonlab/cli/commands.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/training/sweep_runner.h"
+
+namespace muonlab::cli {
+namespace {
+
+struct SweepArgs {
+  std::string spec;
+  std::string out_dir;
+  int64_t parallel = 0;
+  bool list = false;
+};
+
+void run_sweep_command(const SweepArgs& args) {
+  const training::SweepSpec spec = training::load_sweep_spec(args.spec);
+  const auto runs = training::expand_sweep(spec);
+  const std::string out_dir = args.out_dir.empty() ? "sweeps/" + spec.name : args.out_dir;
+  std::cout << fmt::format("sweep '{}': {} runs ({} variants x {} axes), base {}, into {}\n", spec.name, runs.size(),
+                           spec.variants.size(), spec.axes.size(), spec.base, out_dir);
+  if (args.list) {
+    for (const auto& run : runs) std::cout << "  " << run.id << "\n";
+    return;
+  }
+  training::SweepOptions options;
+  options.out_dir = out_dir;
+  options.parallel = args.parallel;
+  const auto summary = training::run_sweep(spec, options, std::cout);
+  std::cout << fmt::format("{} runs: {} done before, {} finished now, {} failed; index {}\n", summary.runs,
+                           summary.already_done, summary.finished, summary.failed, summary.index_path);
+  if (summary.failed > 0) fail("{} run(s) failed; rerun the same command to retry them", summary.failed);
+}
+
+}  // namespace
+
+void register_sweep(CLI::App& app) {
+  auto args = std::make_shared<SweepArgs>();
+  auto* command = app.add_subcommand("sweep", "Run a grid of training runs (variants x lr x axes), resumably");
+  command->add_option("spec", args->spec, "Sweep spec (TOML: [sweep], [axes], [[variant]])")->required();
+  command->add_option("--out", args->out_dir, "Sweep folder (default: sweeps/NAME)");
+  command->add_option("--parallel", args->parallel, "Runs at once (default: the spec's [sweep] parallel)")
+      ->check(CLI::NonNegativeNumber);
+  command->add_flag("--list", args->list, "List the runs and stop");
+  command->callback([args] { run_sweep_command(*args); });
+}
+
+}  // namespace muonlab::cli

@@ -1,0 +1,32 @@
+# Sourced by the CLI check scripts (tests/*/*_check.sh), which set $muonlab
+# (the executable) and $src (the source tree) first.
+
+# $work: a fresh scratch folder, removed when the script exits.
+make_scratch_dir() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/muonlab-$1.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+}
+
+# The committed text excerpts as byte-token shards in $work/shards (t_train_*, t_val_*).
+prepare_byte_shards() {
+  "$muonlab" data prepare "$src/tests/data/text" --out "$work/shards" --name t --tokenizer byte \
+    --val-fraction 0.34 >/dev/null
+}
+
+# A 5-step tiny GPT-2 run in $work/run (config $work/run.toml), output discarded.
+train_tiny_gpt2_run() {
+  cat >"$work/run.toml" <<TOML
+[model]
+preset = "tiny-gpt2"
+vocab_size = 257
+[data]
+train = "$work/shards/t_train_*.bin"
+tokenizer = "byte"
+batch_size = 4
+[run]
+steps = 5
+eval_every = 0
+out_dir = "$work/run"
+TOML
+  "$muonlab" train --config "$work/run.toml" --sample-tokens 0 >/dev/null
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Sweep resumption: a sweep killed (SIGKILL, with its running child) after
+# its first run finished is rerun with the same command; the finished run is
+# skipped and not recomputed (its log and weights untouched), the killed run
+# resumes from its checkpoint, and the index lists every run as done with the
+# validation loss its folder logged.
+#   sweep_check.sh MUONLAB_BINARY SOURCE_DIR
+set -euo pipefail
+muonlab=$1
+src=$2
+source "$src/tests/check_lib.sh"
+make_scratch_dir sweep
+prepare_byte_shards
+
+cat >"$work/base.toml" <<TOML
+[model]
+preset = "tiny-gpt2"
+vocab_size = 257
+[data]
+train = "$work/shards/t_train_*.bin"
+val = "$work/shards/t_val_*.bin"
+tokenizer = "byte"
+batch_size = 4
+[run]
+steps = 40
+eval_every = 0
+eval_tokens = 1024
+checkpoint_every = 10
+TOML
+cat >"$work/spec.toml" <<TOML
+[sweep]
+name = "check"
+base = "base.toml"
+baseline = "adamw"
+parallel = 1
+target_loss = 5.0
+[axes]
+"run.seed" = [1, 2]
+[[variant]]
+name = "adamw"
+set = ["optimizer.name=adamw", "optimizer.lr=0.003"]
+[[variant]]
+name = "muon"
+TOML
+
+# Its own process group, so that one kill stops the sweep and its child.
+setsid "$muonlab" sweep "$work/spec.toml" --out "$work/sweep" >"$work/first.log" 2>&1 &
+pid=$!
+first="$work/sweep/runs/adamw/run.seed=1"
+for _ in $(seq 1200); do
+  [[ -f $first/model.safetensors ]] && break
+  sleep 0.05
+done
+# Wait for the second run to write a checkpoint, then kill everything.
+for _ in $(seq 1200); do
+  compgen -G "$work/sweep/runs/adamw/run.seed=2/checkpoints/step_*" >/dev/null && break
+  sleep 0.05
+done
+kill -KILL -- "-$pid"
+wait "$pid" 2>/dev/null || true
+[[ -f $first/model.safetensors ]] || { cat "$work/first.log" >&2; echo "FAIL: first run never finished" >&2; exit 1; }
+before=$(stat -c '%Y %s' "$first/train.log" "$first/model.safetensors")
+
+"$muonlab" sweep "$work/spec.toml" --out "$work/sweep" >"$work/second.log" 2>&1 || { cat "$work/second.log" >&2; exit 1; }
+cat "$work/second.log"
+grep -q "adamw/run.seed=1: done before, skipped" "$work/second.log"
+grep -q "adamw/run.seed=2: started (resuming from its checkpoint)" "$work/second.log"
+[[ $(stat -c '%Y %s' "$first/train.log" "$first/model.safetensors") == "$before" ]] ||
+  { echo "FAIL: the finished run was recomputed" >&2; exit 1; }
+# A third call finds everything done.
+"$muonlab" sweep "$work/spec.toml" --out "$work/sweep" | grep -q "4 runs: 4 done before, 0 finished now, 0 failed"
+
+# The report over the 4 runs: every cell, the comparison, the charts.
+"$muonlab" report "$work/sweep" | tee "$work/report.log"
+grep -q "4 runs reported (0 not finished, left out)" "$work/report.log"
+report="$work/sweep/report.md"
+cat "$report"
+grep -qE '^\| - \| adamw \| \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \|$' "$report"
+grep -qE '^\| muon \| \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \| [-+][0-9.]+ \| t = -?[0-9.]+, p = [0-9.e-]+ \(2 pairs\) \| ([0-9]+|not reached) \| ' "$report"
+[[ -s $work/sweep/charts/curves_0_vs_tokens.png ]]
+echo "PASS: killed after 1 finished run; rerun skipped it, resumed the killed one, finished all 4; report written"
