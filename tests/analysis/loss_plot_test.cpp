@@ -28,6 +28,20 @@ LossPlotOptions options_in(const std::string& out_dir) {
   return options;
 }
 
+TEST(LossPlot, MeanCurvesOverSeedsGetABandOfOneStd) {
+  // A sweep report's mean curve carries the seeds' std: a fourth column and
+  // a filled band from loss - std to loss + std under the line; curves
+  // without a spread keep three columns and no band.
+  std::vector<RunCurves> runs = two_runs();
+  runs[0].curves.train = {{1, 1024, 4.5, 0.25}, {2, 2048, 4.25, 0.125}};
+  const std::string script = loss_plot_script(runs, options_in("/tmp/charts"));
+  EXPECT_CONTAINS(script, "$train_1 << EOD\n1 1024 4.5 0.25\n2 2048 4.25 0.125\nEOD\n");
+  EXPECT_CONTAINS(script, "$train_1 using 1:($3-$4):($3+$4) with filledcurves fillcolor rgb '#1f77b4'");
+  EXPECT_CONTAINS(script, "title 'run_a ± std'");
+  EXPECT_CONTAINS(script, "$train_2 << EOD\n1 512 4.75\n2 NaN 4.5\nEOD\n");
+  EXPECT_EQ(script.find("$train_2 using 1:($3-$4)"), std::string::npos);
+}
+
 TEST(LossPlot, ScriptHoldsEveryRunsLabelAndPoints) {
   const std::string script = loss_plot_script(two_runs(), options_in("/tmp/charts"));
   EXPECT_CONTAINS(script, "$train_1 << EOD\n1 1024 4.5\n2 2048 4.25\nEOD\n");

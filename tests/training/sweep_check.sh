@@ -23,9 +23,10 @@ tokenizer = "byte"
 batch_size = 4
 [run]
 steps = 40
-eval_every = 0
+eval_every = 20
 eval_tokens = 1024
 checkpoint_every = 10
+one_step_every = 20
 TOML
 cat >"$work/spec.toml" <<TOML
 [sweep]
@@ -77,5 +78,7 @@ report="$work/sweep/report.md"
 cat "$report"
 grep -qE '^\| - \| adamw \| \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \|$' "$report"
 grep -qE '^\| muon \| \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \| [-+][0-9.]+ \| t = -?[0-9.]+, p = [0-9.e-]+ \(2 pairs\) \| ([0-9]+|not reached) \| ' "$report"
+grep -qE '^\| adamw \| [0-9.]+ \| [0-9.]+ \|$' "$report"      # validation loss at steps 20 and 40
+grep -qE '^\| muon \| 40 \| 1 \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9.e+]+ \|$' "$report"  # one-step terms, g = 1
 [[ -s $work/sweep/charts/curves_0_vs_tokens.png ]]
 echo "PASS: killed after 1 finished run; rerun skipped it, resumed the killed one, finished all 4; report written"

@@ -3,6 +3,7 @@
 // metrics.jsonl; they are defined here so the plot needs nothing above it.
 #pragma once
 
+#include <limits>
 #include <vector>
 
 namespace muonlab::analysis {
@@ -13,6 +14,9 @@ struct LossPoint {
   double step = 0;
   double tokens = 0;  // tokens trained when the loss was measured
   double loss = 0;
+  // For a mean over seeds: their standard deviation, drawn as a band of
+  // +- spread around the curve. NaN (one run's curve): no band.
+  double spread = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct LossCurves {

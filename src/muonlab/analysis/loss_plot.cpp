@@ -42,12 +42,19 @@ constexpr const char* kRunColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728
 
 std::string data_block_name(const char* curve, size_t run_index) { return fmt::format("${}_{}", curve, run_index + 1); }
 
-// Columns: step, tokens trained, loss. Gnuplot leaves NaN points out.
+bool has_spread(const std::vector<LossPoint>& points) {
+  return std::any_of(points.begin(), points.end(), [](const LossPoint& p) { return std::isfinite(p.spread); });
+}
+
+// Columns: step, tokens trained, loss, and the spread when the curve has
+// one. Gnuplot leaves NaN points out.
 std::string data_block(const std::string& name, const std::vector<LossPoint>& points) {
+  const bool spread = has_spread(points);
   std::string block = fmt::format("{} << EOD\n", name);
   for (const LossPoint& point : points) {
-    block += fmt::format("{} {} {}\n", gnuplot_number(point.step), gnuplot_number(point.tokens),
+    block += fmt::format("{} {} {}", gnuplot_number(point.step), gnuplot_number(point.tokens),
                          gnuplot_number(point.loss));
+    block += spread ? fmt::format(" {}\n", gnuplot_number(point.spread)) : "\n";
   }
   return block + "EOD\n";
 }
@@ -69,6 +76,13 @@ std::string plot_command(const std::vector<RunCurves>& runs, const XAxis& axis) 
   std::vector<std::string> curves;
   for (size_t i = 0; i < runs.size(); ++i) {
     const std::string colour = gnuplot_string(kRunColours[i % std::size(kRunColours)]);
+    if (has_spread(runs[i].curves.train)) {
+      // The seeds' band first, so the mean line is drawn over it.
+      curves.push_back(fmt::format(
+          "{} using {}:($3-$4):($3+$4) with filledcurves fillcolor rgb {} fillstyle transparent solid 0.2 noborder "
+          "title {}",
+          data_block_name("train", i), axis.column, colour, gnuplot_string(runs[i].label + " ± std")));
+    }
     if (!runs[i].curves.train.empty()) {
       curves.push_back(fmt::format("{} using {}:3 with lines linecolor rgb {} linewidth 2 title {}",
                                    data_block_name("train", i), axis.column, colour,

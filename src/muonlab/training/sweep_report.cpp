@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -50,7 +51,27 @@ struct Run {
   double val_loss = 0;
   analysis::LossCurves curves;
   std::optional<double> tokens_to_target;
+  // The one-step sums the trainer logged ("onestep_g2_gain_ns", ...), by step.
+  std::map<int64_t, std::map<std::string, double>> one_step;
 };
+
+// The one-step sums (keys "onestep_g{g}_{gain,cost}_{ns,exact}", without a
+// parameter name) of a run's metrics.jsonl, by step.
+std::map<int64_t, std::map<std::string, double>> read_one_step_sums(const std::string& jsonl_path) {
+  std::map<int64_t, std::map<std::string, double>> sums;
+  std::ifstream in(jsonl_path);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"onestep_g") == std::string::npos) continue;
+    const auto record = nlohmann::json::parse(line, nullptr, false);
+    if (!record.is_object() || !record.contains("step")) continue;
+    for (const auto& [key, value] : record.items()) {
+      if (key.rfind("onestep_g", 0) == 0 && key.find('.') == std::string::npos && value.is_number()) {
+        sums[record["step"].get<int64_t>()][key] = value.get<double>();
+      }
+    }
+  }
+  return sums;
+}
 
 std::vector<Run> finished_runs(const std::vector<RunRecord>& records, const SweepMeta& meta) {
   std::vector<Run> runs;
@@ -70,6 +91,7 @@ std::vector<Run> finished_runs(const std::vector<RunRecord>& records, const Swee
     }
     run.condition = fmt::format("{}", fmt::join(others, ", "));
     run.curves = read_loss_curves((fs::path(record.run_dir) / "metrics.jsonl").string());
+    run.one_step = read_one_step_sums((fs::path(record.run_dir) / "metrics.jsonl").string());
     if (meta.target_loss) {
       // The validation curve when there are evaluations along the way, else
       // the (noisier) training curve.
@@ -127,8 +149,8 @@ std::optional<double> mean_tokens_to_target(const Cell& cell) {
   return sum / static_cast<double>(cell.runs.size());
 }
 
-// Mean curve over a cell's runs, point by point (runs of one cell log the
-// same steps; a shorter run truncates the mean).
+// Mean curve over a cell's runs, point by point, with the seeds' std as its
+// spread (runs of one cell log the same steps; a shorter run truncates it).
 analysis::LossCurves mean_curves(const Cell& cell) {
   analysis::LossCurves mean;
   auto average = [&](auto member) {
@@ -137,9 +159,12 @@ analysis::LossCurves mean_curves(const Cell& cell) {
     for (const Run* run : cell.runs) length = std::min(length, (run->curves.*member).size());
     for (size_t i = 0; i < length; ++i) {
       analysis::LossPoint point = (cell.runs.front()->curves.*member)[i];
-      point.loss = 0;
-      for (const Run* run : cell.runs) point.loss += (run->curves.*member)[i].loss;
-      point.loss /= static_cast<double>(cell.runs.size());
+      std::vector<double> losses;
+      for (const Run* run : cell.runs) losses.push_back((run->curves.*member)[i].loss);
+      if (!std::all_of(losses.begin(), losses.end(), [](double l) { return std::isfinite(l); })) continue;
+      const analysis::Summary summary = analysis::summarize(losses);
+      point.loss = summary.mean;
+      if (summary.n > 1) point.spread = summary.std;
       out.push_back(point);
     }
     return out;
@@ -162,6 +187,69 @@ std::string paired_test_text(const Cell& variant, const Cell& baseline) {
   if (a.size() < 2) return "n/a (fewer than 2 shared seeds)";
   const auto test = analysis::paired_t_test(a, b);
   return fmt::format("t = {:.2f}, p = {:.3g} ({} pairs)", test.t, test.p_two_sided, test.pairs);
+}
+
+// Mean validation loss at every evaluation, a row per variant: which
+// variant leads early and which late (the first seed's "head-wise wins
+// early, larger groups win late").
+std::string validation_along_training(const std::map<std::string, const Cell*>& variants) {
+  std::map<std::string, analysis::LossCurves> means;
+  std::set<double> steps;
+  for (const auto& [variant, cell] : variants) {
+    means[variant] = mean_curves(*cell);
+    for (const auto& point : means[variant].validation) steps.insert(point.step);
+  }
+  if (steps.size() < 2) return "";
+  std::string md = "\nValidation loss at each evaluation (mean over seeds):\n\n| variant |";
+  for (const double step : steps) md += fmt::format(" step {} |", step);
+  md += "\n|---|";
+  for (size_t i = 0; i < steps.size(); ++i) md += "---:|";
+  md += "\n";
+  for (const auto& [variant, curves] : means) {
+    md += "| " + variant + " |";
+    for (const double step : steps) {
+      const auto it = std::find_if(curves.validation.begin(), curves.validation.end(),
+                                   [&](const analysis::LossPoint& p) { return p.step == step; });
+      md += it == curves.validation.end() ? " - |" : fmt::format(" {:.4f} |", it->loss);
+    }
+    md += "\n";
+  }
+  return md;
+}
+
+// The one-step gain and norm cost sums over training, per variant, group
+// size and step (mean over seeds), where the runs logged them.
+std::string one_step_table(const std::map<std::string, const Cell*>& variants) {
+  std::string md;
+  for (const auto& [variant, cell] : variants) {
+    // step -> key -> values over seeds
+    std::map<int64_t, std::map<std::string, std::vector<double>>> values;
+    for (const Run* run : cell->runs) {
+      for (const auto& [step, sums] : run->one_step) {
+        for (const auto& [key, value] : sums) values[step][key].push_back(value);
+      }
+    }
+    if (values.empty()) continue;
+    if (md.empty()) {
+      md = "\nOne-step descent terms, summed over the attention weights (mean over seeds): whitening gain "
+           "<G, O_grp> - <G, O_all> and norm cost ||O_grp||^2 - ||O_all||^2, from NS and from exact polar "
+           "factors:\n\n| variant | step | g | gain NS | gain exact | cost NS | cost exact |\n"
+           "|---|---:|---:|---:|---:|---:|---:|\n";
+    }
+    for (const auto& [step, keys] : values) {
+      std::set<std::string> groups;
+      for (const auto& [key, v] : keys) groups.insert(key.substr(0, key.find('_', 9)));  // "onestep_g12"
+      for (const auto& group : groups) {
+        auto mean_of = [&](const std::string& term) {
+          auto it = keys.find(group + "_" + term);
+          return it == keys.end() ? std::string("-") : fmt::format("{:.4g}", analysis::summarize(it->second).mean);
+        };
+        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", variant, step, group.substr(9),
+                          mean_of("gain_ns"), mean_of("gain_exact"), mean_of("cost_ns"), mean_of("cost_exact"));
+      }
+    }
+  }
+  return md;
 }
 
 }  // namespace
@@ -201,7 +289,9 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
   md += "Paired t-test of the final validation loss over the seeds both ran (two-sided).";
   if (meta.target_loss) {
     md += fmt::format(" Tokens to reach loss {} (validation curve when evaluated along the way, else training "
-                      "loss; linear interpolation); R = T_{} / T_variant, above 1: fewer tokens than the baseline.",
+                      "loss; linear interpolation); R = T_{} / T_variant, above 1: fewer tokens than the baseline; "
+                      "compute to target relative to the baseline = 1 / R (the same model, so the same training "
+                      "FLOPs per token; the optimizer's own FLOPs are left out).",
                       *meta.target_loss, meta.baseline);
   }
   md += "\n";
@@ -209,7 +299,7 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
   for (const auto& [condition, variants] : best) {
     md += fmt::format("\n### {}\n\n", condition.empty() ? "All runs" : condition);
     md += "| variant | best lr | seeds | val loss | vs baseline | paired t-test |";
-    md += meta.target_loss ? " tokens to target | R |\n|---|---|---:|---:|---:|---|---:|---:|\n"
+    md += meta.target_loss ? " tokens to target | R | compute vs baseline |\n|---|---|---:|---:|---:|---|---:|---:|---:|\n"
                            : "\n|---|---|---:|---:|---:|---|\n";
     const auto base_it = variants.find(meta.baseline);
     const Cell* base = base_it == variants.end() ? nullptr : base_it->second;
@@ -223,12 +313,15 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
                         base && !is_base ? paired_test_text(*cell, *base) : "baseline");
       if (meta.target_loss) {
         const auto tokens = mean_tokens_to_target(*cell);
-        md += fmt::format(" {} | {} |", tokens ? fmt::format("{:.0f}", *tokens) : "not reached",
-                          tokens && base_tokens ? fmt::format("{:.2f}", *base_tokens / *tokens) : "-");
+        md += fmt::format(" {} | {} | {} |", tokens ? fmt::format("{:.0f}", *tokens) : "not reached",
+                          tokens && base_tokens ? fmt::format("{:.2f}", *base_tokens / *tokens) : "-",
+                          tokens && base_tokens ? fmt::format("{:.0f}%", 100 * *tokens / *base_tokens) : "-");
       }
       md += "\n";
       condition_curves.push_back({fmt::format("{} (lr {})", variant, lr_text(cell->lr)), mean_curves(*cell)});
     }
+    md += validation_along_training(variants);
+    md += one_step_table(variants);
     if (options.plots) {
       analysis::LossPlotOptions plot;
       plot.out_dir = (fs::path(result.markdown_path).parent_path() / "charts").string();
