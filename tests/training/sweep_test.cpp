@@ -27,6 +27,7 @@ name = "demo"
 base = "base.toml"
 baseline = "adamw"
 parallel = 2
+set = ["run.steps=8"]
 
 [axes]
 "run.seed" = [1, 2]
@@ -56,7 +57,8 @@ TEST(SweepSpec, ExpandsVariantsLrAndAxesInOrder) {
   EXPECT_EQ(runs[4].id, "adamw/lr=0.003,data.batch_size=4,run.seed=1");
   EXPECT_EQ(runs[8].id, "muon/data.batch_size=4,run.seed=1");
   EXPECT_EQ(runs[4].overrides,
-            (std::vector<std::string>{"optimizer.name=adamw", "optimizer.lr=0.003", "data.batch_size=4", "run.seed=1"}));
+            (std::vector<std::string>{"run.steps=8", "optimizer.name=adamw", "optimizer.lr=0.003", "data.batch_size=4",
+                                      "run.seed=1"}));
   EXPECT_EQ(runs[8].lr, "");
 }
 
@@ -70,7 +72,10 @@ TEST(SweepSpec, BadSpecsAreNamed) {
   EXPECT_CONTAINS(error_of(unknown_axis), "unknown key 'run.sead'");
   std::string empty_axis = spec;
   empty_axis.replace(empty_axis.find("[1, 2]"), 6, "[]");
-  EXPECT_CONTAINS(error_of(empty_axis), "spec.toml:8: 'run.seed' has no values, so the grid is empty");
+  EXPECT_CONTAINS(error_of(empty_axis), "spec.toml:9: 'run.seed' has no values, so the grid is empty");
+  std::string bad_set = spec;
+  bad_set.replace(bad_set.find("\"run.steps=8\""), 13, "\"run.steps\"");
+  EXPECT_CONTAINS(error_of(bad_set), "[sweep]: set entries are \"key=value\" strings");
   std::string bad_baseline = spec;
   bad_baseline.replace(bad_baseline.find("baseline = \"adamw\""), 18, "baseline = \"sgd\"");
   EXPECT_CONTAINS(error_of(bad_baseline), "baseline 'sgd' is not a variant; the variants are adamw, muon");
@@ -84,6 +89,22 @@ TEST(SweepSpec, BadSpecsAreNamed) {
   std::string missing_base = spec;
   missing_base.replace(missing_base.find("base.toml"), 9, "none.toml");
   EXPECT_CONTAINS(error_of(missing_base), "base '" + dir.file("none.toml") + "' not found");
+}
+
+TEST(SweepSpec, EveryBundledStudyLoads) {
+  // experiments/*.toml (CPU) and experiments/gpu/*.toml: every run of every
+  // grid is a valid config (base-cpu.toml is the CPU studies' train config).
+  int loaded = 0;
+  for (const std::string folder : {"../../experiments", "../../experiments/gpu"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(testing::test_data(folder))) {
+      if (entry.path().extension() != ".toml" || entry.path().filename() == "base-cpu.toml") continue;
+      SCOPED_TRACE(entry.path().string());
+      const SweepSpec spec = load_sweep_spec(entry.path().string());
+      EXPECT_GE(expand_sweep(spec).size(), 8u);
+      ++loaded;
+    }
+  }
+  EXPECT_EQ(loaded, 8);  // four studies, CPU and GPU
 }
 
 TEST(SweepIndex, RowsMatchTheRunFolders) {

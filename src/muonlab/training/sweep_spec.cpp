@@ -55,8 +55,22 @@ void check_known_keys(const SweepSpec& spec, const toml::table& table, const std
   }
 }
 
+// A `set` array: "key=value" strings, as --set takes them.
+std::vector<std::string> overrides_of(const SweepSpec& spec, const std::string& owner, const toml::node& set) {
+  const toml::array* array = set.as_array();
+  if (array == nullptr) fail("{}: {}: set: expected an array of \"key=value\" strings", where(spec, set), owner);
+  std::vector<std::string> overrides;
+  for (const auto& entry : *array) {
+    if (!entry.is_string() || entry.as_string()->get().find('=') == std::string::npos) {
+      fail("{}: {}: set entries are \"key=value\" strings", where(spec, entry), owner);
+    }
+    overrides.push_back(entry.as_string()->get());
+  }
+  return overrides;
+}
+
 void read_sweep_section(SweepSpec& spec, const toml::table& sweep) {
-  check_known_keys(spec, sweep, "[sweep]", {"name", "base", "baseline", "parallel", "retries", "target_loss"});
+  check_known_keys(spec, sweep, "[sweep]", {"name", "base", "baseline", "parallel", "retries", "target_loss", "set"});
   const auto text = [&](const char* key) -> std::string {
     const toml::node* node = sweep.get(key);
     if (node == nullptr) fail("{}: [sweep] needs '{}'", spec.path, key);
@@ -78,6 +92,7 @@ void read_sweep_section(SweepSpec& spec, const toml::table& sweep) {
     }
     spec.retries = node->as_integer()->get();
   }
+  if (const toml::node* node = sweep.get("set")) spec.common_overrides = overrides_of(spec, "[sweep]", *node);
   if (const toml::node* node = sweep.get("target_loss")) {
     if (!node->is_number()) fail("{}: [sweep] 'target_loss': expected a number", where(spec, *node));
     spec.target_loss = node->value<double>();
@@ -102,16 +117,7 @@ void read_variants(SweepSpec& spec, const toml::node* node) {
       fail("{}: variant name '{}' may not contain '/', '=' or ','", where(spec, *name), variant.name);
     }
     if (!names.insert(variant.name).second) fail("{}: variant '{}' appears twice", where(spec, *name), variant.name);
-    if (const toml::node* set = table.get("set")) {
-      const toml::array* array = set->as_array();
-      if (array == nullptr) fail("{}: '{}'.set: expected an array of \"key=value\" strings", where(spec, *set), variant.name);
-      for (const auto& entry : *array) {
-        if (!entry.is_string() || entry.as_string()->get().find('=') == std::string::npos) {
-          fail("{}: variant '{}': set entries are \"key=value\" strings", where(spec, entry), variant.name);
-        }
-        variant.overrides.push_back(entry.as_string()->get());
-      }
-    }
+    if (const toml::node* set = table.get("set")) variant.overrides = overrides_of(spec, "variant '" + variant.name + "'", *set);
     if (const toml::node* lr = table.get("lr")) variant.lrs = values_of(spec, variant.name + ".lr", *lr);
     spec.variants.push_back(std::move(variant));
   }
@@ -190,7 +196,8 @@ std::vector<SweepRun> expand_sweep(const SweepSpec& spec) {
         run.lr = lr;
         run.axis_values = combination;
         run.id = run_id(variant.name, lr, combination);
-        run.overrides = variant.overrides;
+        run.overrides = spec.common_overrides;
+        run.overrides.insert(run.overrides.end(), variant.overrides.begin(), variant.overrides.end());
         if (!lr.empty()) run.overrides.push_back("optimizer.lr=" + lr);
         for (const auto& [key, value] : combination) run.overrides.push_back(key + "=" + value);
         runs.push_back(std::move(run));

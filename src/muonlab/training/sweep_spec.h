@@ -10,6 +10,7 @@
 //   parallel = 2                        # runs at once
 //   retries = 1                         # a failed run is retried this often
 //   target_loss = 5.0                   # optional: tokens to reach it
+//   set = ["run.steps=2000"]            # optional: overrides for every run
 //
 //   [axes]                              # any config key, a list of values
 //   "run.seed" = [1, 2, 3]
@@ -45,12 +46,13 @@ struct SweepSpec {
   int64_t parallel = 1;
   int64_t retries = 1;
   std::optional<double> target_loss;
+  std::vector<std::string> common_overrides;  // [sweep] set: before each variant's own
   std::vector<SweepAxis> axes;
   std::vector<SweepVariant> variants;
 };
 
 // One run of the grid: its variant, lr and axis values, and every override
-// applied to the base config (variant's, then lr, then axes).
+// applied to the base config ([sweep] set, the variant's, lr, then axes).
 struct SweepRun {
   std::string id;       // "variant/lr=0.02,run.seed=1": also its folder under runs/
   std::string variant;
