@@ -63,6 +63,10 @@ std::string error_message(Body&& body) {
 }  // namespace muonlab::testing
 
 // Passes when `text` contains `part`, and shows both when it does not.
+// CUDA tests run where a GPU is present and skip, saying why, elsewhere.
+#define MUONLAB_SKIP_WITHOUT_CUDA() \
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a CUDA device; none is visible here"
+
 #define EXPECT_CONTAINS(text, part)                                                \
   do {                                                                             \
     const std::string muonlab_text = (text);                                       \

@@ -62,6 +62,18 @@ TEST(SweepSpec, ExpandsVariantsLrAndAxesInOrder) {
   EXPECT_EQ(runs[8].lr, "");
 }
 
+// The command line's --set follows [sweep] set in every run, and is checked
+// against the base config like the spec's own overrides.
+TEST(SweepSpec, ExtraOverridesFollowTheSpecsOwn) {
+  testing::ScratchDir dir;
+  const std::string path = write_spec(dir, kSpec);
+  const auto runs = expand_sweep(load_sweep_spec(path, {"run.device=\"cuda\"", "run.steps=9"}));
+  EXPECT_EQ(runs[8].overrides, (std::vector<std::string>{"run.steps=8", "run.device=\"cuda\"", "run.steps=9",
+                                                         "optimizer.name=muon", "optimizer.ns_steps=3",
+                                                         "data.batch_size=4", "run.seed=1"}));
+  EXPECT_CONTAINS(error_message([&] { load_sweep_spec(path, {"run.stepz=9"}); }), "unknown key 'run.stepz'");
+}
+
 TEST(SweepSpec, BadSpecsAreNamed) {
   testing::ScratchDir dir;
   const std::string spec(kSpec);

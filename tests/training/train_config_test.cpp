@@ -6,6 +6,7 @@
 
 #include "data/data_test_util.h"
 #include "muonlab/training/train_config.h"
+#include "muonlab/training/train_optimizer.h"
 #include "test_util.h"
 
 namespace muonlab::training {
@@ -121,13 +122,15 @@ TEST(TrainConfig, GroupMuonAndAblationSettingsLoadBack) {
       {"optimizer.name=muon2f", "optimizer.group_size=2", "optimizer.grouping=random", "optimizer.grouped=[\"q\", \"k\"]",
        "optimizer.block_scale=true", "optimizer.grouping_seed=5", "optimizer.orthogonalize=false",
        "optimizer.ns_coefficients=polar_express", "optimizer.scale_rule=match_rms_adamw", "optimizer.beta2=0.99",
-       "optimizer.second_moment_eps=1e-10", "optimizer.bias_correction=false", "run.one_step_group_sizes=[1, 2]"});
+       "optimizer.second_moment_eps=1e-10", "optimizer.bias_correction=false", "run.one_step_group_sizes=[1, 2]",
+       "optimizer.ns_dtype=fp64"});
   EXPECT_EQ(config.optimizer.grouped, (std::vector<std::string>{"q", "k"}));
   EXPECT_EQ(config.optimizer.grouping, "random");
   const std::string printed = format_train_config(config);
   EXPECT_CONTAINS(printed, "grouped = [\"q\", \"k\"]");
   EXPECT_CONTAINS(printed, "second_moment_eps = 1e-10");
   EXPECT_CONTAINS(printed, "one_step_group_sizes = [1, 2]");
+  EXPECT_EQ(muon_options(config.optimizer).ns_dtype(), optim::NsDtype::kFloat64);
   EXPECT_EQ(format_train_config(parse_train_config(printed, "resolved.toml")), printed);
 }
 
@@ -137,6 +140,7 @@ TEST(TrainConfigErrors, MuonVariantSettings) {
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.ns_steps=-2"}), "'optimizer.ns_steps' = -2");
   EXPECT_CONTAINS(error_of(kMinimal, {"run.one_step_group_sizes=[1, 3]"}),
                   "'run.one_step_group_sizes' holds 3: expected group sizes that divide the model's n_head = 4");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.ns_dtype=fp16"}), "'optimizer.ns_dtype': 'fp16' is not one of auto, bf16, fp32, fp64");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouping=sorted"}), "'optimizer.grouping': 'sorted' is not one of contiguous, strided, random");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouped=[\"q\", \"z\"]"}), "'optimizer.grouped'");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouped=[\"q\", \"z\"]"}), "z");

@@ -340,5 +340,49 @@ TEST(Trainer, MissingShardsNamed) {
   EXPECT_CONTAINS(testing::error_message([&] { train(config); }), "no shard files match '" + dir.path() + "/shards/t_train_*.bin'");
 }
 
+// On CUDA in fp32 (NS in fp32 too) the run follows the CPU's: same initial
+// weights (drawn on the CPU), same batches, so the first loss agrees to
+// rounding and the next ones stay close while the two drift apart slowly.
+TEST(TrainerOnCuda, Fp32LossesFollowTheCpuRun) {
+  MUONLAB_SKIP_WITHOUT_CUDA();
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  config.run.steps = 12;
+  config.run.eval_every = 0;
+  config.optimizer.ns_dtype = "fp32";
+  std::vector<double> cpu, gpu;
+  TrainCallbacks record_cpu, record_gpu;
+  record_cpu.on_step = [&](const StepReport& report) { cpu.push_back(report.loss); };
+  record_gpu.on_step = [&](const StepReport& report) { gpu.push_back(report.loss); };
+  train(config, record_cpu);
+  config.run.device = "cuda";
+  config.run.out_dir = dir.file("run-cuda");
+  train(config, record_gpu);
+  ASSERT_EQ(cpu.size(), gpu.size());
+  EXPECT_NEAR(gpu[0], cpu[0], 1e-4 * cpu[0]);
+  for (size_t i = 0; i < cpu.size(); ++i) EXPECT_NEAR(gpu[i], cpu[i], 2e-2 * cpu[i]) << "step " << i + 1;
+}
+
+// bf16 autocast with NS in bf16 (CUDA's defaults) learns as the CPU run
+// does, and MFU is reported against the GPU's peak from the table.
+TEST(TrainerOnCuda, Bf16AutocastLearnsBelowUnigramEntropy) {
+  MUONLAB_SKIP_WITHOUT_CUDA();
+  testing::ScratchDir dir;
+  data::PrepareSummary shards = prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  config.run.device = "cuda";
+  config.run.dtype = "bf16";
+  TrainResult result = train(config);
+  EXPECT_LT(result.final_val_loss, unigram_entropy_nats(shards.train.shards) - 0.3);
+  std::ifstream metrics(result.metrics_path);
+  for (std::string line; std::getline(metrics, line);) {
+    auto record = nlohmann::json::parse(line);
+    if (!record.contains("loss")) continue;
+    EXPECT_TRUE(std::isfinite(record["loss"].get<double>()));
+    if (record.contains("mfu")) EXPECT_GT(record["mfu"].get<double>(), 0.0);
+  }
+}
+
 }  // namespace
 }  // namespace muonlab::training

@@ -1,4 +1,4 @@
-// `muonlab sweep SPEC.toml [--out DIR] [--parallel N] [--list]`: runs a
+// `muonlab sweep SPEC.toml [--out DIR] [--parallel N] [--set KEY=VALUE]... [--list]`: runs a
 // grid of training runs (sweep_spec.h for the spec, sweep_runner.h for how
 // they run and resume).
 #include <iostream>
@@ -16,10 +16,11 @@ struct SweepArgs {
   std::string out_dir;
   int64_t parallel = 0;
   bool list = false;
+  std::vector<std::string> overrides;
 };
 
 void run_sweep_command(const SweepArgs& args) {
-  const training::SweepSpec spec = training::load_sweep_spec(args.spec);
+  const training::SweepSpec spec = training::load_sweep_spec(args.spec, args.overrides);
   const auto runs = training::expand_sweep(spec);
   const std::string out_dir = args.out_dir.empty() ? "sweeps/" + spec.name : args.out_dir;
   std::cout << fmt::format("sweep '{}': {} runs ({} variants x {} axes), base {}, into {}\n", spec.name, runs.size(),
@@ -46,6 +47,8 @@ void register_sweep(CLI::App& app) {
   command->add_option("--out", args->out_dir, "Sweep folder (default: sweeps/NAME)");
   command->add_option("--parallel", args->parallel, "Runs at once (default: the spec's [sweep] parallel)")
       ->check(CLI::NonNegativeNumber);
+  command->add_option("--set", args->overrides,
+                      "KEY=VALUE for every run, after the spec's [sweep] set (e.g. run.device=\"cuda\")");
   command->add_flag("--list", args->list, "List the runs and stop");
   command->callback([args] { run_sweep_command(*args); });
 }

@@ -133,7 +133,7 @@ std::string run_id(const std::string& variant, const std::string& lr,
 
 }  // namespace
 
-SweepSpec load_sweep_spec(const std::string& path) {
+SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string>& extra_overrides) {
   SweepSpec spec;
   spec.path = path;
   toml::table root;
@@ -152,6 +152,7 @@ SweepSpec load_sweep_spec(const std::string& path) {
     }
   }
   read_variants(spec, root.get("variant"));
+  spec.common_overrides.insert(spec.common_overrides.end(), extra_overrides.begin(), extra_overrides.end());
   bool baseline_found = false;
   std::vector<std::string> names;
   for (const auto& variant : spec.variants) {

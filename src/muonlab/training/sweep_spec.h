@@ -66,7 +66,9 @@ struct SweepRun {
 // variant names and a baseline that is not a variant all fail naming the
 // file and the key. Every run's overrides are applied to the base config, so
 // an unknown axis or a bad value fails here, naming the run, not hours later.
-SweepSpec load_sweep_spec(const std::string& path);
+// extra_overrides (the command line's --set) follow [sweep] set: a study
+// moved to another device keeps its spec, e.g. {"run.device=\"cuda\""}.
+SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string>& extra_overrides = {});
 
 // Every run of the grid: variants in spec order, then lr, then the axes in
 // spec order (the last varies fastest).

@@ -101,6 +101,7 @@ std::map<std::string, Reader> readers(TrainConfig& c) {
       {"data.seed", integer(c.data.seed)},
       {"optimizer.name", one_of(c.optimizer.name, {"muon", "muon2", "muon2f", "adamw"})},
       {"optimizer.ns_coefficients", one_of(c.optimizer.ns_coefficients, {"jordan", "taylor", "polar_express"})},
+      {"optimizer.ns_dtype", one_of(c.optimizer.ns_dtype, {"auto", "bf16", "fp32", "fp64"})},
       {"optimizer.scale_rule", one_of(c.optimizer.scale_rule, {"original", "match_rms_adamw", "spectral", "none"})},
       {"optimizer.orthogonalize", boolean(c.optimizer.orthogonalize)},
       {"optimizer.beta2", number(c.optimizer.beta2)},
@@ -431,11 +432,11 @@ std::string format_train_config(const TrainConfig& c) {
   std::vector<std::string> grouped;
   for (const auto& name : o.grouped) grouped.push_back(quoted(name));
   out << fmt::format(
-      "\n[optimizer]\nname = {}\nlr = {}\nmomentum = {}\nnesterov = {}\nns_steps = {}\nns_coefficients = {}\n"
+      "\n[optimizer]\nname = {}\nlr = {}\nmomentum = {}\nnesterov = {}\nns_steps = {}\nns_coefficients = {}\nns_dtype = {}\n"
       "scale_rule = {}\northogonalize = {}\nweight_decay = {}\nbeta2 = {}\nsecond_moment_eps = {}\n"
       "bias_correction = {}\ngroup_size = {}\ngrouping = {}\ngrouped = [{}]\nblock_scale = {}\n"
       "grouping_seed = {}\nadamw_lr = {}\nadamw_betas = [{}, {}]\nadamw_eps = {}\nadamw_weight_decay = {}\n",
-      quoted(o.name), number(o.lr), number(o.momentum), o.nesterov, o.ns_steps, quoted(o.ns_coefficients),
+      quoted(o.name), number(o.lr), number(o.momentum), o.nesterov, o.ns_steps, quoted(o.ns_coefficients), quoted(o.ns_dtype),
       quoted(o.scale_rule), o.orthogonalize, number(o.weight_decay), number(o.beta2), number(o.second_moment_eps),
       o.bias_correction, o.group_size, quoted(o.grouping), fmt::join(grouped, ", "), o.block_scale,
       o.grouping_seed, number(o.adamw_lr), number(o.adamw_betas[0]), number(o.adamw_betas[1]),

@@ -53,6 +53,7 @@ struct OptimizerSettings {
   bool nesterov = true;
   int64_t ns_steps = 0;       // 0: the variant's default, 5 for Muon and 3 for Muon² / Muon²-F
   std::string ns_coefficients = "jordan";  // jordan | taylor | polar_express
+  std::string ns_dtype = "auto";  // NS matmuls: auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32 | fp64
   std::string scale_rule = "original";     // original | match_rms_adamw | spectral | none
   bool orthogonalize = true;  // false: the normalized-momentum ablation
   double weight_decay = 0.0;

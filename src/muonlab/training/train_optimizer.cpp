@@ -23,6 +23,7 @@ optim::MuonOptions muon_options(const OptimizerSettings& settings) {
       .nesterov(settings.nesterov)
       .ns_steps(settings.ns_steps)
       .ns_coefficients(optim::ns_schedule(settings.ns_coefficients))
+      .ns_dtype(optim::parse_ns_dtype(settings.ns_dtype))
       .scale_rule(optim::parse_scale_rule(settings.scale_rule))
       .orthogonalize(settings.orthogonalize)
       .weight_decay(settings.weight_decay)
