@@ -4,6 +4,7 @@
 // GPT-2 forward pass are written from the format's spec and from
 // transformers' modeling_gpt2, so a layout mistake in the export cannot be
 // mirrored by the same mistake in the check.
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,5 +1,6 @@
 #include "muonlab/analysis/tokenizer_bench.h"
 
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <fmt/format.h>
 #include <stdlib.h>
 #include <sys/wait.h>

@@ -1,5 +1,6 @@
 // `muonlab data`: tokenize text from the shell, prepare token shards, and
 // check shards (the project's or llm.c's FineWeb shards).
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <iostream>
 #include <iterator>
 #include <memory>

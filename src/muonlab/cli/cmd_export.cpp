@@ -1,6 +1,7 @@
 // `muonlab export --hf RUN_DIR OUT [--weights FILE] [--force]`: a training
 // run's model in another program's format. One flag per format; today only
 // --hf, a Hugging Face GPT-2 folder for transformers.GPT2LMHeadModel.
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <iostream>
 #include <memory>
 

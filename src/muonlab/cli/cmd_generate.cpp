@@ -1,5 +1,6 @@
 // `muonlab generate`: sample tokens from a model with a KV cache, from text
 // (through a tokenizer) or from token ids.
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <iostream>
 #include <memory>
 

@@ -1,5 +1,7 @@
 #include "muonlab/cli/model_args.h"
 
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
+
 #include "muonlab/cli/device_option.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/models/model_file.h"

@@ -1,5 +1,6 @@
 #include "muonlab/models/model_config.h"
 
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <fmt/format.h>
 
 #include <algorithm>

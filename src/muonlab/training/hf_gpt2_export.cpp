@@ -1,5 +1,6 @@
 #include "muonlab/training/hf_gpt2_export.h"
 
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <cstdlib>
 #include <filesystem>
 #include <set>

@@ -1,5 +1,6 @@
 #include "muonlab/training/train_config.h"
 
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <functional>
 #include <map>
 #include <optional>
