@@ -4,9 +4,12 @@
 
 #include <stdlib.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,7 +23,12 @@ class ScratchDir {
  public:
   ScratchDir() {
     std::string pattern = (std::filesystem::temp_directory_path() / "muonlab_data_XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
+    const char* made = ::mkdtemp(pattern.data());
+    if (made == nullptr) {
+      throw std::runtime_error("cannot make a scratch folder like " + pattern + ": " + std::strerror(errno) +
+                               " (set TMPDIR to a writable folder)");
+    }
+    path_ = made;
   }
   ~ScratchDir() {
     std::error_code ignored;

@@ -20,4 +20,15 @@ if "$muonlab" export --hf "$work/run" "$work/hf" 2>"$work/again.log"; then
 fi
 grep -q "exists and is not empty: choose another or pass --force" "$work/again.log"
 "$muonlab" export --hf "$work/run" "$work/hf" --force >/dev/null
-echo "PASS: exported; an existing export is kept without --force and replaced with it"
+# The run's weights generate the same from the folder and from the file; a
+# weights file outside a run folder is refused, naming what is missing.
+a=$("$muonlab" generate --model "$work/run" --prompt-ids 1,2,3 --temperature 0 --max-new-tokens 6)
+b=$("$muonlab" generate --model "$work/run/model.safetensors" --prompt-ids 1,2,3 --temperature 0 --max-new-tokens 6)
+[[ -n $a && $a == "$b" ]] || { echo "FAIL: run folder gave '$a', its weights file '$b'" >&2; exit 1; }
+cp "$work/run/model.safetensors" "$work/loose.safetensors"
+if "$muonlab" generate --model "$work/loose.safetensors" --prompt-ids 1 2>"$work/loose.log"; then
+  echo "FAIL: weights without a run folder were accepted" >&2
+  exit 1
+fi
+grep -q "no config.toml beside it or above its checkpoints/ folder" "$work/loose.log"
+echo "PASS: exported; an existing export is kept without --force and replaced with it; the run generates from its folder"

@@ -5,6 +5,7 @@
 #include "muonlab/cli/device_option.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/models/model_file.h"
+#include "muonlab/training/run_folder.h"
 
 namespace muonlab::cli {
 
@@ -16,7 +17,7 @@ void ModelArgs::add_to(CLI::App& command, bool with_model_file, bool with_device
                      "moe.top_k=2)");
   command.add_option("--init-seed", init_seed, "Seed of the random initialization");
   if (with_model_file) {
-    command.add_option("--model", model_file, "Model file written by `muonlab model init` or training");
+    command.add_option("--model", model_file, "Model: a file from `muonlab model init`, a run folder of muonlab train, or weights (.safetensors) in one");
   }
   if (with_device) command.add_option("--device", device, "cpu or cuda");
 }
@@ -24,7 +25,8 @@ void ModelArgs::add_to(CLI::App& command, bool with_model_file, bool with_device
 models::ModelConfig ModelArgs::config() const {
   if (!model_file.empty()) {
     if (!preset.empty()) fail("--model and --preset: give one of them, not both");
-    auto config = models::read_model_config(model_file);
+    auto config = training::names_run_model(model_file) ? training::run_model_config(model_file)
+                                                         : models::read_model_config(model_file);
     if (!overrides.empty()) fail("--set cannot change a model loaded with --model");
     return config;
   }
@@ -40,7 +42,8 @@ torch::Device ModelArgs::torch_device() const { return device_from_option(device
 models::Transformer ModelArgs::build() const {
   const auto device = torch_device();
   if (!model_file.empty()) {
-    auto model = models::load_model(model_file);
+    auto model = training::names_run_model(model_file) ? training::load_run_model(model_file)
+                                                        : models::load_model(model_file);
     model->to(device);
     return model;
   }

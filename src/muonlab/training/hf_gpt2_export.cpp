@@ -11,6 +11,7 @@
 #include "muonlab/core/atomic_folder.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/read_file.h"
+#include "muonlab/training/run_folder.h"
 #include "muonlab/core/safetensors_file.h"
 #include "muonlab/data/byte_tokenizer.h"
 #include "muonlab/data/gpt2_tokenizer.h"
@@ -96,26 +97,12 @@ void add_block(ParameterTaker& ours, const std::string& prefix, bool fused_qkv, 
 
 // ---- run folder -------------------------------------------------------------
 
-TrainConfig load_run_config(const std::string& run_dir) {
-  const fs::path path = fs::path(run_dir) / "config.toml";
-  if (!fs::is_regular_file(path)) {
-    fail("'{}' not found: expected a run folder written by muonlab train", path.string());
-  }
-  return load_train_config(path.string());
-}
-
 std::string weights_to_export(const HfExportOptions& options) {
   if (!options.weights.empty()) {
     if (!fs::is_regular_file(options.weights)) fail("weights file '{}' not found", options.weights);
     return options.weights;
   }
-  const fs::path final_weights = fs::path(options.run_dir) / "model.safetensors";
-  if (fs::is_regular_file(final_weights)) return final_weights.string();
-  if (auto checkpoint = newest_checkpoint(options.run_dir)) {
-    return (fs::path(*checkpoint) / "model.safetensors").string();
-  }
-  fail("run folder '{}' holds neither model.safetensors nor a complete checkpoint under checkpoints/",
-       options.run_dir);
+  return run_weights(options.run_dir);
 }
 
 // `inner` is `outer` or lies inside it (after resolving "..", "." and links).

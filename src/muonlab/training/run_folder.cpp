@@ -1,0 +1,65 @@
+#include "muonlab/training/run_folder.h"
+
+#include <filesystem>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/training/checkpoint.h"
+
+namespace muonlab::training {
+
+namespace fs = std::filesystem;
+
+TrainConfig load_run_config(const std::string& run_dir) {
+  const fs::path path = fs::path(run_dir) / "config.toml";
+  if (!fs::is_regular_file(path)) {
+    fail("'{}' not found: expected a run folder written by muonlab train", path.string());
+  }
+  return load_train_config(path.string());
+}
+
+std::string run_weights(const std::string& run_dir) {
+  const fs::path final_weights = fs::path(run_dir) / "model.safetensors";
+  if (fs::is_regular_file(final_weights)) return final_weights.string();
+  if (auto checkpoint = newest_checkpoint(run_dir)) return (fs::path(*checkpoint) / "model.safetensors").string();
+  fail("run folder '{}' holds neither model.safetensors nor a complete checkpoint under checkpoints/", run_dir);
+}
+
+bool names_run_model(const std::string& path) {
+  return fs::is_directory(path) || fs::path(path).extension() == ".safetensors";
+}
+
+std::string run_folder_of_weights(const std::string& weights_path) {
+  const fs::path folder = fs::path(weights_path).parent_path();
+  if (fs::is_regular_file(folder / "config.toml")) return folder.string();
+  const fs::path above_checkpoints = folder.parent_path().parent_path();
+  if (folder.parent_path().filename() == "checkpoints" && fs::is_regular_file(above_checkpoints / "config.toml")) {
+    return above_checkpoints.string();
+  }
+  fail("'{}': no config.toml beside it or above its checkpoints/ folder, so its architecture is unknown; "
+       "give a run folder written by muonlab train, or a model file from `muonlab model init`",
+       weights_path);
+}
+
+namespace {
+
+// (run folder, weights file) of a run folder or a weights file.
+std::pair<std::string, std::string> run_and_weights(const std::string& path) {
+  if (fs::is_directory(path)) return {path, run_weights(path)};
+  if (!fs::is_regular_file(path)) fail("model '{}' not found", path);
+  return {run_folder_of_weights(path), path};
+}
+
+}  // namespace
+
+models::ModelConfig run_model_config(const std::string& path) {
+  return load_run_config(run_and_weights(path).first).model;
+}
+
+models::Transformer load_run_model(const std::string& path) {
+  const auto [run_dir, weights] = run_and_weights(path);
+  models::Transformer model(load_run_config(run_dir).model);
+  load_weights(weights, model);
+  return model;
+}
+
+}  // namespace muonlab::training

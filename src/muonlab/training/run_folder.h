@@ -1,0 +1,31 @@
+// A training run's folder as `muonlab train` leaves it: config.toml, the
+// final model.safetensors, and checkpoints/step_N/ with their own weights.
+// Shared by the commands that read a run (export, generate, align).
+#pragma once
+
+#include <string>
+
+#include "muonlab/models/transformer.h"
+#include "muonlab/training/train_config.h"
+
+namespace muonlab::training {
+
+// RUN/config.toml; fails naming the file when it is missing.
+TrainConfig load_run_config(const std::string& run_dir);
+
+// RUN/model.safetensors, else the newest complete checkpoint's weights.
+std::string run_weights(const std::string& run_dir);
+
+// True for what load_run_model takes: a folder, or a .safetensors file.
+bool names_run_model(const std::string& path);
+
+// The run folder a weights file lies in: its own folder, or the run above
+// checkpoints/step_N/.
+std::string run_folder_of_weights(const std::string& weights_path);
+
+// The model of a run folder (its final weights, else the newest checkpoint's)
+// or of a weights file inside one, with the architecture from config.toml.
+models::ModelConfig run_model_config(const std::string& path);
+models::Transformer load_run_model(const std::string& path);
+
+}  // namespace muonlab::training
