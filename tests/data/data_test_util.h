@@ -15,6 +15,7 @@
 
 #include "muonlab/data/token_loader.h"
 #include "muonlab/data/tokenizer.h"
+#include "muonlab/core/remove_tree.h"
 
 namespace muonlab::testing {
 
@@ -32,7 +33,7 @@ class ScratchDir {
   }
   ~ScratchDir() {
     std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
+    remove_tree(path_, ignored);
   }
   ScratchDir(const ScratchDir&) = delete;
   ScratchDir& operator=(const ScratchDir&) = delete;

@@ -5,6 +5,7 @@
 
 #include "muonlab/optimizers/hybrid.h"
 #include "test_util.h"
+#include "muonlab/core/remove_tree.h"
 #include "tiny_model.h"
 
 namespace muonlab::optim {
@@ -23,7 +24,7 @@ class StateFiles : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir_);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override { remove_tree(dir_); }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   std::filesystem::path dir_;

@@ -17,6 +17,7 @@
 
 #include "data/data_test_util.h"
 #include "muonlab/core/safetensors_file.h"
+#include "muonlab/core/remove_tree.h"
 #include "muonlab/data/gpt2_byte_map.h"
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/training/hf_gpt2_export.h"
@@ -464,7 +465,7 @@ TEST(HfExport, WithoutFinalWeightsTheNewestCheckpointIsExported) {
   const auto hf = read_safetensors_independently(dir.file("hf/model.safetensors")).tensors;
   EXPECT_TENSOR_NEAR(our_logits(model), hf_gpt2_logits(hf, read_json(dir.file("hf/config.json")), some_tokens()), 1e-5);
 
-  fs::remove_all(dir.file("run/checkpoints"));
+  remove_tree(dir.file("run/checkpoints"));
   EXPECT_CONTAINS(testing::error_message([&] { export_hf_gpt2(export_options(config, dir.file("hf2"))); }),
                   "holds neither model.safetensors nor a complete checkpoint");
 }

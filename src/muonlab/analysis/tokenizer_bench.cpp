@@ -17,6 +17,7 @@
 
 #include "muonlab/analysis/timing.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/remove_tree.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/data/text_documents.h"
 #include "muonlab/data/tokenizer.h"
@@ -171,7 +172,7 @@ class TempDir {
   }
   ~TempDir() {
     std::error_code ignored;
-    fs::remove_all(path_, ignored);
+    remove_tree(path_.string(), ignored);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

@@ -9,6 +9,7 @@
 
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/remove_tree.h"
 
 namespace muonlab {
 namespace {
@@ -57,7 +58,7 @@ void write_folder_atomically(const std::string& path, const std::function<void(c
     fill(tmp.string());
     sync_directory(tmp.string());
   } catch (...) {
-    fs::remove_all(tmp, error);
+    remove_tree(tmp.string(), error);
     throw;
   }
   // The old folder steps aside rather than being deleted first, so a failed
@@ -77,12 +78,12 @@ void write_folder_atomically(const std::string& path, const std::function<void(c
     } else if (!displaced.empty()) {
       fs::remove(displaced, error);
     }
-    fs::remove_all(tmp, error);
+    remove_tree(tmp.string(), error);
     throw;
   }
   const fs::path parent = target.parent_path();
   sync_directory(parent.empty() ? "." : parent.string());
-  if (!displaced.empty()) fs::remove_all(displaced, error);
+  if (!displaced.empty()) remove_tree(displaced.string(), error);
 }
 
 }  // namespace muonlab

@@ -11,6 +11,7 @@
 
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/remove_tree.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/core/safetensors_file.h"
 #include "muonlab/core/shape_string.h"
@@ -100,7 +101,7 @@ std::string save_checkpoint(const TrainConfig& config, const CheckpointState& st
   fs::path dir = checkpoints_dir(config.run.out_dir);
   fs::path final_dir = dir / fmt::format("{}{:08d}", kPrefix, state.step);
   fs::path tmp_dir = final_dir.string() + ".tmp";
-  fs::remove_all(tmp_dir);
+  remove_tree(tmp_dir.string());
   fs::create_directories(tmp_dir);
 
   std::vector<std::pair<std::string, torch::Tensor>> weights;
@@ -115,12 +116,12 @@ std::string save_checkpoint(const TrainConfig& config, const CheckpointState& st
                          {"identity", identity(config)}};
   write_text_file_atomically((tmp_dir / "state.json").string(), json.dump(2) + "\n");
   sync_directory(tmp_dir.string());
-  fs::remove_all(final_dir);
+  remove_tree(final_dir.string());
   fs::rename(tmp_dir, final_dir);
   sync_directory(dir.string());
 
   auto all = complete_checkpoints(config.run.out_dir);
-  for (size_t i = 0; i + config.run.keep_checkpoints < all.size(); ++i) fs::remove_all(all[i]);
+  for (size_t i = 0; i + config.run.keep_checkpoints < all.size(); ++i) remove_tree(all[i]);
   return final_dir.string();
 }
 
