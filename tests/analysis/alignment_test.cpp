@@ -36,7 +36,15 @@ TEST(Alignment, RisesWithEveryTaylorStep) {
   // singular value moves monotonically towards 1.
   for (const auto& M : {random_matrix(32, 64, 2), ill_conditioned(48, 32, 1e4, 3)}) {
     const auto curve = ns_alignment_curve(M, config_of("taylor", 8));
-    for (size_t k = 1; k < curve.size(); ++k) EXPECT_GT(curve[k], curve[k - 1]) << "step " << k;
+    for (size_t k = 1; k < curve.size(); ++k) {
+      // Until it reaches 1 to rounding (well-conditioned inputs can, with
+      // some BLAS libraries, within 8 steps); then it stays there.
+      if (curve[k - 1] < 1 - 1e-12) {
+        EXPECT_GT(curve[k], curve[k - 1]) << "step " << k;
+      } else {
+        EXPECT_NEAR(curve[k], 1.0, 1e-12) << "step " << k;
+      }
+    }
   }
 }
 

@@ -140,8 +140,11 @@ TEST(OneStepDiagnostics, OneBlockEqualToTheWholeChangesNothing) {
                         testing::ill_conditioned(16, 16, 1e3, 32)}) {
     for (const auto dtype : {optim::NsDtype::kFloat64, optim::NsDtype::kAuto}) {
       const auto d = one_step_diagnostics(G, {G}, config_of("jordan", 5, dtype));
-      EXPECT_NEAR(d.newton_schulz.gain, 0.0, 1e-12);
-      EXPECT_NEAR(d.newton_schulz.cost, 0.0, 1e-12);
+      // fp32 NS of the block and of the whole may run through different
+      // BLAS kernels (MKL does; OpenBLAS gives the same bits).
+      const double ns_tolerance = dtype == optim::NsDtype::kFloat64 ? 1e-12 : 1e-4;
+      EXPECT_NEAR(d.newton_schulz.gain, 0.0, ns_tolerance);
+      EXPECT_NEAR(d.newton_schulz.cost, 0.0, ns_tolerance);
       EXPECT_NEAR(d.exact.gain, 0.0, 1e-12);
       EXPECT_NEAR(d.exact.cost, 0.0, 1e-12);
     }

@@ -81,7 +81,7 @@ TEST(TorchMuonReference, ThreeStepsMatchTorchOptimMuon) {
                            .ns_dtype(NsDtype::kBFloat16);
   for (const std::string rule : {"original", "match_rms_adamw"}) {
     const double error = worst_change_error(*reference, rule, options);
-    RecordProperty("relative_error_" + rule, std::to_string(error));
+    RecordProperty("relative_error_" + rule, fmt::format("{:.3e}", error));
     EXPECT_LT(error, 3e-2) << rule << " against torch " << reference->metadata.at("torch");
     // The tolerance tells conventions apart: classical momentum instead of
     // torch's EMA misses by far more.

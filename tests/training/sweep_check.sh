@@ -81,4 +81,9 @@ grep -qE '^\| muon \| \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \| [-+][0-9.]+ \| t 
 grep -qE '^\| adamw \| [0-9.]+ \| [0-9.]+ \|$' "$report"      # validation loss at steps 20 and 40
 grep -qE '^\| muon \| 40 \| 1 \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9.e+]+ \|$' "$report"  # one-step terms, g = 1
 [[ -s $work/sweep/charts/curves_0_vs_tokens.png ]]
-echo "PASS: killed after 1 finished run; rerun skipped it, resumed the killed one, finished all 4; report written"
+# A target chosen after the fact, above every run's first evaluation, so
+# every variant gets a token count, R and compute relative to the baseline.
+"$muonlab" report "$work/sweep" --target-loss 5.25 --no-plots --out "$work/target.md" >/dev/null
+grep -q "Tokens to reach loss 5.25 " "$work/target.md"
+grep -qE '^\| muon \| \(config\) \| 2 \| .* \| [0-9]+ \| [0-9.]+ \| [0-9]+% \|$' "$work/target.md"
+echo "PASS: killed after 1 finished run; rerun skipped it, resumed the killed one, finished all 4; report written, also for a target given on the command line"

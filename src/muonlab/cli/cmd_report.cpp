@@ -1,4 +1,4 @@
-// `muonlab report SWEEP_DIR [--out FILE] [--no-plots]`: the Markdown report
+// `muonlab report SWEEP_DIR [--out FILE] [--target-loss X] [--no-plots]`: the Markdown report
 // of a sweep (sweep_report.h).
 #include <iostream>
 #include <memory>
@@ -13,6 +13,8 @@ void register_report(CLI::App& app) {
   auto* command = app.add_subcommand("report", "Markdown report of a sweep: means ± std, paired t-tests, tokens to target, curves");
   command->add_option("sweep_dir", options->sweep_dir, "Sweep folder written by muonlab sweep")->required();
   command->add_option("--out", options->out, "Markdown file (default: SWEEP_DIR/report.md)");
+  command->add_option("--target-loss", options->target_loss,
+                      "Loss for tokens-to-target and R (default: the spec's [sweep] target_loss)");
   command->add_flag("!--no-plots", options->plots, "Skip the gnuplot charts");
   command->callback([options] {
     const auto result = training::write_sweep_report(*options);

@@ -255,7 +255,8 @@ std::string one_step_table(const std::map<std::string, const Cell*>& variants) {
 }  // namespace
 
 SweepReportResult write_sweep_report(const SweepReportOptions& options) {
-  const SweepMeta meta = read_meta(options.sweep_dir);
+  SweepMeta meta = read_meta(options.sweep_dir);
+  if (options.target_loss) meta.target_loss = options.target_loss;
   const std::string index_path = (fs::path(options.sweep_dir) / "index.sqlite").string();
   if (!fs::exists(index_path)) fail("'{}' not found: expected a folder written by muonlab sweep", index_path);
   const auto records = SweepIndex(index_path).all();

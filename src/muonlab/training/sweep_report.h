@@ -8,6 +8,7 @@
 //   - loss curves (mean over seeds) of the best-lr runs, by steps and tokens.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,8 @@ struct SweepReportOptions {
   std::string sweep_dir;
   std::string out;      // the Markdown file; empty: SWEEP_DIR/report.md
   bool plots = true;    // gnuplot charts next to the report
+  // Overrides the spec's [sweep] target_loss (a target chosen after seeing the curves).
+  std::optional<double> target_loss;
 };
 
 struct SweepReportResult {
