@@ -80,7 +80,8 @@ grep -qE '^\| - \| adamw \| \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \|$' "$report"
 grep -qE '^\| muon \| \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \| [-+][0-9.]+ \| t = -?[0-9.]+, p = [0-9.e-]+ \(2 pairs\) \| ([0-9]+|not reached) \| ' "$report"
 grep -qE '^\| adamw \| [0-9.]+ \| [0-9.]+ \|$' "$report"      # validation loss at steps 20 and 40
 grep -qE '^\| muon \| 40 \| 1 \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9.e+]+ \|$' "$report"  # one-step terms, g = 1
-[[ -s $work/sweep/charts/curves_0_vs_tokens.png ]]
+[[ -s $work/sweep/charts/curves_0_vs_tokens.png && -s $work/sweep/charts/evaluations_0.png ]]
+grep -q "(charts/evaluations_0.png)" "$report"
 # A target chosen after the fact, above every run's first evaluation, so
 # every variant gets a token count, R and compute relative to the baseline.
 "$muonlab" report "$work/sweep" --target-loss 5.25 --no-plots --out "$work/target.md" >/dev/null

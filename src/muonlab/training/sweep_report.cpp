@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <set>
 
+#include "muonlab/analysis/evaluation_plot.h"
 #include "muonlab/analysis/loss_plot.h"
 #include "muonlab/analysis/statistics.h"
 #include "muonlab/core/atomic_file.h"
@@ -217,6 +219,41 @@ std::string validation_along_training(const std::map<std::string, const Cell*>& 
   return md;
 }
 
+// Names with their digit runs compared as numbers, so g2 < g6 < g12 and
+// muon-k3 < muon-k10: the order a reader expects group sizes and NS steps in.
+bool natural_less(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
+      size_t i_end = i, j_end = j;
+      while (i_end < a.size() && std::isdigit(static_cast<unsigned char>(a[i_end]))) ++i_end;
+      while (j_end < b.size() && std::isdigit(static_cast<unsigned char>(b[j_end]))) ++j_end;
+      const std::string x = a.substr(i, i_end - i), y = b.substr(j, j_end - j);
+      if (x.size() != y.size()) return x.size() < y.size();  // no leading zeros in the names that matter
+      if (x != y) return x < y;
+      i = i_end;
+      j = j_end;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
+
+// Each variant's mean validation loss at each evaluation, in natural order.
+std::vector<analysis::VariantEvaluations> evaluations_of(const std::map<std::string, const Cell*>& variants) {
+  std::vector<analysis::VariantEvaluations> out;
+  for (const auto& [variant, cell] : variants) {
+    analysis::VariantEvaluations v{variant, {}};
+    for (const auto& point : mean_curves(*cell).validation) v.loss_at_step[point.step] = point.loss;
+    out.push_back(std::move(v));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return natural_less(x.variant, y.variant); });
+  return out;
+}
+
 // The one-step gain and norm cost sums over training, per variant, group
 // size and step (mean over seeds), where the runs logged them.
 std::string one_step_table(const std::map<std::string, const Cell*>& variants) {
@@ -331,6 +368,19 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
       for (const auto& figure : files.figures) result.figures.push_back(figure);
       md += fmt::format("\n![mean loss curves, {}](charts/{}_vs_tokens.png)\n",
                         condition.empty() ? "all runs" : condition, plot.name);
+      const auto evaluations = evaluations_of(variants);
+      if (evaluations.size() >= 2 && !evaluations.front().loss_at_step.empty()) {
+        analysis::EvaluationPlotOptions evaluation_plot;
+        evaluation_plot.out_dir = plot.out_dir;
+        evaluation_plot.name = fmt::format("evaluations_{}", chart - 1);
+        evaluation_plot.title = "validation loss of each variant at each evaluation" +
+                                (condition.empty() ? std::string() : ", " + condition);
+        for (const auto& figure : analysis::plot_evaluations(evaluations, evaluation_plot).figures) {
+          result.figures.push_back(figure);
+        }
+        md += fmt::format("\n![validation loss of each variant at each evaluation, {}](charts/{}.png)\n",
+                          condition.empty() ? "all runs" : condition, evaluation_plot.name);
+      }
     }
   }
   write_text_file_atomically(result.markdown_path, md);
