@@ -13,7 +13,21 @@
   (TORCH_VERSION_MAJOR > (major) ||          \
    (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
+namespace c10d {
+class Backend;
+class ProcessGroup;
+}  // namespace c10d
+
 namespace muonlab::compat {
+// c10d's collectives: ProcessGroupGloo and ProcessGroupNCCL derive from
+// ProcessGroup up to 1.13 and from Backend from 2.0 on (a ProcessGroup then
+// dispatches to Backends by device). muonlab holds the one it created.
+#if MUONLAB_TORCH_AT_LEAST(2, 0)
+using CollectiveGroup = c10d::Backend;
+#else
+using CollectiveGroup = c10d::ProcessGroup;
+#endif
+
 
 // torch::optim::Optimizer::state() is keyed by a string of the TensorImpl
 // address in 1.13 and by the TensorImpl pointer itself from 2.0 on.
