@@ -1,6 +1,7 @@
 #include <iostream>
 #include <memory>
 
+#include "muonlab/analysis/dist_bench.h"
 #include "muonlab/analysis/model_bench.h"
 #include "muonlab/analysis/optim_bench.h"
 #include "muonlab/analysis/tokenizer_bench.h"
@@ -307,6 +308,22 @@ void register_bench_train(CLI::App& bench) {
   train->callback([args] { run_bench_train(*args); });
 }
 
+void register_bench_dist(CLI::App& bench) {
+  auto config = std::make_shared<analysis::DistBenchConfig>();
+  auto* dist = bench.add_subcommand(
+      "dist", "Data-parallel gradient all-reduce per step on c10d Gloo (run under `muonlab launch -n N`)");
+  dist->add_option("--preset", config->preset, "Model preset whose parameters are all-reduced")->capture_default_str();
+  dist->add_option("--warmup", config->warmup, "untimed steps first")->capture_default_str();
+  dist->add_option("--reps", config->reps, "timed steps (the median is reported)")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  dist->add_option("--bucket-mb", config->bucket_mb, "all-reduce bucket size")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  dist->callback([config] {
+    const auto result = analysis::run_dist_bench(*config);
+    if (result.rank == 0) std::cout << analysis::format_dist_bench(result, *config) << std::flush;
+  });
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -316,6 +333,7 @@ void register_bench(CLI::App& app) {
   register_bench_model(*bench);
   register_bench_tokenizer(*bench);
   register_bench_train(*bench);
+  register_bench_dist(*bench);
 }
 
 }  // namespace muonlab::cli

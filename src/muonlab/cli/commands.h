@@ -16,5 +16,6 @@ void register_export(CLI::App& app);
 void register_align(CLI::App& app);
 void register_sweep(CLI::App& app);
 void register_report(CLI::App& app);
+void register_launch(CLI::App& app);
 
 }  // namespace muonlab::cli

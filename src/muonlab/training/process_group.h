@@ -9,11 +9,13 @@
 #include <memory>
 #include <string>
 
-#include "muonlab/core/torch_compat.h"
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
 
-namespace c10d {
-class Store;
-}
+#include "muonlab/core/torch_compat.h"
+#if MUONLAB_TORCH_AT_LEAST(2, 0)
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#endif
 
 namespace muonlab::training {
 

@@ -1,0 +1,31 @@
+// `muonlab launch -n N [--master-port P] -- COMMAND...`: N ranks of a
+// muonlab command on this machine (training/launcher.h).
+#include <iostream>
+#include <memory>
+
+#include "muonlab/cli/commands.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/training/launcher.h"
+
+namespace muonlab::cli {
+
+void register_launch(CLI::App& app) {
+  auto options = std::make_shared<training::LaunchOptions>();
+  auto grace_seconds = std::make_shared<double>(10.0);
+  auto* command = app.add_subcommand(
+      "launch", "Run N ranks of a muonlab command on this machine, torchrun-style; one failing stops the rest");
+  command->add_option("-n,--nproc", options->processes, "Ranks (processes)")->required()->check(CLI::PositiveNumber);
+  command->add_option("--master-addr", options->master_addr, "Address of rank 0's store")->capture_default_str();
+  command->add_option("--master-port", options->master_port, "Port of rank 0's store (0: a free one)")
+      ->capture_default_str();
+  command->add_option("--grace", *grace_seconds, "Seconds between SIGTERM and SIGKILL for the ranks left")
+      ->capture_default_str();
+  command->add_option("command", options->command, "The muonlab command each rank runs, after --")->required();
+  command->callback([options, grace_seconds] {
+    options->grace = std::chrono::milliseconds(static_cast<int64_t>(*grace_seconds * 1000));
+    const auto result = training::launch(*options, std::cerr);
+    if (result.exit_code != 0) fail("launch: {}", result.failure);
+  });
+}
+
+}  // namespace muonlab::cli
