@@ -14,6 +14,7 @@
 #include "muonlab/models/generate.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
+#include "muonlab/training/process_group.h"
 #include "muonlab/training/read_loss_curves.h"
 #include "muonlab/training/trainer.h"
 
@@ -74,11 +75,25 @@ std::string sample_text(const training::TrainConfig& config, const std::string& 
   return tokenizer->decode(sample);
 }
 
+// Under a launcher, ranks other than 0 train silently.
+void run_other_rank(const training::TrainConfig& config, const TrainArgs& args) {
+  training::TrainResult result = training::train(config, {}, args.resume);
+  if (result.interrupted) fail("rank {}: interrupted after step {}", result.rank, result.steps);
+}
+
 void run_train(const TrainArgs& args) {
   training::TrainConfig config = training::load_train_config(args.config, args.overrides);
-  std::cout << fmt::format("training {} ({} layers, d_model {}) with {} for {} steps of {} x {} tokens; outputs in {}\n",
+  const training::DistEnv env = training::dist_env_from_environment();
+  if (env.rank != 0) return run_other_rank(config, args);
+  std::cout << fmt::format("training {} ({} layers, d_model {}) with {} for {} steps of {} x {} tokens{}; outputs in {}\n",
                            config.model_preset, config.model.n_layer, config.model.d_model, config.optimizer.name,
-                           config.run.steps, config.run.grad_accum * config.data.batch_size, config.data.seq_len,
+                           config.run.steps, config.run.grad_accum * config.data.batch_size * env.world_size,
+                           config.data.seq_len,
+                           env.distributed() ? fmt::format(" on {} ranks (c10d Gloo{})", env.world_size,
+                                                           config.distributed.shard_muon && config.optimizer.name != "adamw"
+                                                               ? ", distributed Muon"
+                                                               : "")
+                                             : "",
                            config.run.out_dir)
             << std::flush;
   ProgressBar bar("train");

@@ -95,6 +95,7 @@ struct Muon::PendingUpdate {
   torch::Tensor update;
   const MuonOptions* options;
   double scale = 1.0;
+  bool owned = true;  // false: another rank steps it (set_ownership); no update here
 };
 
 // One matrix for NS: a whole update or one head block of it.
@@ -282,6 +283,10 @@ void Muon::orthogonalize(std::vector<PendingUpdate>& pending) {
   std::vector<Split> splits;
   std::vector<std::pair<PendingUpdate*, size_t>> wholes;
   for (auto& p : pending) {
+    if (!p.owned) {
+      head_blocks_of(p);  // the draws its step would make, so the generator stays in step
+      continue;
+    }
     if (auto blocks = head_blocks_of(p)) {
       const HeadLayout& layout = *tag_of(p.param)->heads;
       splits.push_back({&p, *blocks, jobs.size()});
@@ -315,6 +320,10 @@ void Muon::update() {
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
       if (p.dim() != 2) validate_parameters();  // names the parameter
+      if (!owns(p)) {
+        pending.push_back({p, torch::Tensor(), &options, 1.0, /*owned=*/false});
+        continue;
+      }
       auto& state = state_of<MuonParamState>(p);
       state.step(state.step() + 1);
       torch::Tensor update = momentum_update(state.momentum_buffer(), p.grad(), options);
@@ -328,6 +337,7 @@ void Muon::update() {
 
   if (record_updates_) last_updates_.clear();
   for (auto& u : pending) {
+    if (!u.owned) continue;
     const auto& options = *u.options;
     const double scale = u.scale;
     if (options.weight_decay() != 0) u.param.mul_(1.0 - options.lr() * options.weight_decay());

@@ -53,6 +53,21 @@ std::vector<torch::Tensor> OptimizerBase::all_parameters() const {
   return params;
 }
 
+bool OptimizerBase::has_state(const torch::Tensor& param) const {
+  return state_.count(compat::optimizer_state_key(param)) > 0;
+}
+
+VisitableParamState& OptimizerBase::visitable_state(const torch::Tensor& param) {
+  auto key = compat::optimizer_state_key(param);
+  auto it = state_.find(key);
+  if (it == state_.end()) it = state_.emplace(std::move(key), make_state(param)).first;
+  auto* visitable = dynamic_cast<VisitableParamState*>(it->second.get());
+  TORCH_CHECK(visitable, "optimizer state of ", parameter_name(param), " cannot be visited");
+  return *visitable;
+}
+
+void OptimizerBase::drop_state(const torch::Tensor& param) { state_.erase(compat::optimizer_state_key(param)); }
+
 torch::Tensor OptimizerBase::first_nonfinite_gradient() const {
   std::vector<torch::Tensor> with_grad;
   std::vector<torch::Tensor> finite_flags;

@@ -24,11 +24,13 @@ constexpr const char* kPrefix = "step_";
 
 fs::path checkpoints_dir(const std::string& out_dir) { return fs::path(out_dir) / "checkpoints"; }
 
-// What a resumed run must share with the one that saved.
-nlohmann::json identity(const TrainConfig& config) {
+// What a resumed run must share with the one that saved. "batch_size" is
+// the global micro-batch (sequences per micro-step over all ranks), so a
+// checkpoint of 2 ranks x 3 resumes on 1 x 6 or 3 x 2.
+nlohmann::json identity(const TrainConfig& config, int64_t world_size) {
   return {{"model", models::describe(config.model)},
           {"train", config.data.train},
-          {"batch_size", config.data.batch_size},
+          {"batch_size", config.data.batch_size * world_size},
           {"seq_len", config.data.seq_len},
           {"shuffle", config.data.shuffle},
           {"data_seed", config.data.seed},
@@ -113,7 +115,8 @@ std::string save_checkpoint(const TrainConfig& config, const CheckpointState& st
   nlohmann::json json = {{"step", state.step},
                          {"loader_epoch", state.cursor.epoch},
                          {"loader_batch", state.cursor.batch},
-                         {"identity", identity(config)}};
+                         {"world_size", state.world_size},
+                         {"identity", identity(config, state.world_size)}};
   write_text_file_atomically((tmp_dir / "state.json").string(), json.dump(2) + "\n");
   sync_directory(tmp_dir.string());
   remove_tree(final_dir.string());
@@ -150,7 +153,7 @@ std::optional<std::string> newest_checkpoint(const std::string& out_dir) {
 }
 
 CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& config, models::Transformer& model,
-                                TrainOptimizer& optimizer) {
+                                TrainOptimizer& optimizer, int64_t world_size) {
   std::string state_path = (fs::path(folder) / "state.json").string();
   nlohmann::json json;
   try {
@@ -158,7 +161,7 @@ CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& co
   } catch (const nlohmann::json::exception& error) {
     fail("checkpoint '{}' is corrupt: {}", state_path, error.what());
   }
-  nlohmann::json expected = identity(config);
+  nlohmann::json expected = identity(config, world_size);
   for (const auto& [key, value] : expected.items()) {
     if (!json.contains("identity") || json["identity"].value(key, nlohmann::json()) != value) {
       fail("checkpoint '{}' does not match this config: '{}' was {}, now {}", folder, key,

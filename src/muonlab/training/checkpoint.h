@@ -20,7 +20,8 @@ namespace muonlab::training {
 
 struct CheckpointState {
   int64_t step = 0;  // steps completed
-  data::LoaderCursor cursor;
+  data::LoaderCursor cursor;  // in global batches
+  int64_t world_size = 1;     // ranks that trained up to here (any may resume)
 };
 
 // Returns the checkpoint's folder.
@@ -35,8 +36,10 @@ void load_weights(const std::string& safetensors_path, models::Transformer& mode
 std::optional<std::string> newest_checkpoint(const std::string& out_dir);
 
 // Loads weights and optimizer state; fails naming the file and what differs
-// (model, batch shape, data) before changing anything it can check first.
+// (model, global batch, data) before changing anything it can check first.
+// `world_size` ranks may resume a checkpoint of any other number of ranks
+// with the same global batch (data.batch_size x world_size).
 CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& config, models::Transformer& model,
-                                TrainOptimizer& optimizer);
+                                TrainOptimizer& optimizer, int64_t world_size = 1);
 
 }  // namespace muonlab::training

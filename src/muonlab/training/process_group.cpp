@@ -68,6 +68,15 @@ c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const c10::intrusive_ptr<
                                                      options);
 }
 
+c10::intrusive_ptr<c10d::Store> store_client(const DistEnv& env, std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<uint16_t>(env.master_port);
+  options.isServer = false;
+  options.waitWorkers = false;
+  options.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+}
+
 c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const DistEnv& env, std::chrono::milliseconds timeout) {
   c10d::TCPStoreOptions store_options;
   store_options.port = static_cast<uint16_t>(env.master_port);

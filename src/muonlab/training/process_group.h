@@ -42,6 +42,10 @@ DistEnv dist_env_from_environment(const std::function<const char*(const char*)>&
 c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const c10::intrusive_ptr<c10d::Store>& store, int64_t rank,
                                                        int64_t world_size, std::chrono::milliseconds timeout);
 
+// A client of the TCPStore rank 0 serves at MASTER_ADDR:MASTER_PORT, of its
+// own (for RankWatch's thread); call after gloo_group(env, ...).
+c10::intrusive_ptr<c10d::Store> store_client(const DistEnv& env, std::chrono::milliseconds timeout);
+
 // The TCPStore at MASTER_ADDR:MASTER_PORT (rank 0 serves it), then the Gloo
 // group over it.
 c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const DistEnv& env, std::chrono::milliseconds timeout);

@@ -165,6 +165,9 @@ std::map<std::string, Reader> readers(TrainConfig& c) {
       {"run.peak_tflops", number(c.run.peak_tflops)},
       {"run.diagnostics_every", integer(c.run.diagnostics_every)},
       {"run.one_step_every", integer(c.run.one_step_every)},
+      {"distributed.shard_muon", boolean(c.distributed.shard_muon)},
+      {"distributed.bucket_mb", integer(c.distributed.bucket_mb)},
+      {"distributed.timeout_s", number(c.distributed.timeout_s)},
       {"run.one_step_group_sizes",
        [&c](const toml::node& n) {
          const toml::array* array = n.as_array();
@@ -176,7 +179,7 @@ std::map<std::string, Reader> readers(TrainConfig& c) {
   };
 }
 
-const std::vector<std::string> kSections = {"model", "data", "optimizer", "schedule", "run"};
+const std::vector<std::string> kSections = {"model", "data", "optimizer", "schedule", "run", "distributed"};
 
 // Adds `table`'s values under `prefix`, descending into sub-tables, so that
 // `mla.kv_latent = 16` and a [model.mla] table both give "model.mla.kv_latent".
@@ -284,6 +287,10 @@ void check_config(const TrainConfig& config, const std::string& source) {
   positive("run.grad_accum", config.run.grad_accum);
   positive("run.log_every", config.run.log_every);
   positive("run.keep_checkpoints", config.run.keep_checkpoints);
+  positive("distributed.bucket_mb", config.distributed.bucket_mb);
+  if (!(config.distributed.timeout_s > 0)) {
+    fail("{}: 'distributed.timeout_s' = {}: expected seconds > 0", source, config.distributed.timeout_s);
+  }
   if (!parse_device(config.run.device)) {
     fail("{}: 'run.device' = \"{}\": expected \"cpu\", \"cuda\" or \"cuda:N\"", source, config.run.device);
   }
@@ -459,6 +466,8 @@ std::string format_train_config(const TrainConfig& c) {
       r.log_every, r.checkpoint_every, r.keep_checkpoints, quoted(r.out_dir), quoted(r.on_nonfinite),
       quoted(r.dtype), number(r.peak_tflops), r.diagnostics_every, r.one_step_every,
       fmt::join(r.one_step_group_sizes, ", "));
+  out << fmt::format("\n[distributed]\nshard_muon = {}\nbucket_mb = {}\ntimeout_s = {}\n", c.distributed.shard_muon,
+                     c.distributed.bucket_mb, number(c.distributed.timeout_s));
   return out.str();
 }
 

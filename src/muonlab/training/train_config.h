@@ -100,6 +100,22 @@ struct RunSettings {
   std::vector<int64_t> one_step_group_sizes;
 };
 
+// Used when the run is one rank of several (RANK and WORLD_SIZE set, by
+// `muonlab launch` or torchrun); a one-process run ignores it. Each rank
+// trains on data.batch_size sequences per micro-step: the global batch is
+// data.batch_size x run.grad_accum x WORLD_SIZE.
+struct DistributedSettings {
+  // Distributed Muon (ZeRO-1): each rank orthogonalizes and keeps the state
+  // of its share of Muon's matrices (gradients reduce-scattered to their
+  // owners, updated matrices all-gathered). false: every rank steps every
+  // matrix after an all-reduce, as plain data parallelism does.
+  bool shard_muon = true;
+  int64_t bucket_mb = 25;   // all-reduce bucket
+  // A collective (or the rendezvous) that waits longer fails, naming the
+  // ranks that stopped answering: a dead or hung rank ends the others.
+  double timeout_s = 120;
+};
+
 // Schedule fields set in a [schedule.<group>] table; the rest come from
 // [schedule].
 struct ScheduleChanges {
@@ -123,6 +139,7 @@ struct TrainConfig {
   double momentum_start = -1;  // < 0: no momentum warmup
   int64_t momentum_warmup_steps = 0;
   RunSettings run;
+  DistributedSettings distributed;
 };
 
 // The schedule of the Muon hybrid's AdamW part: [schedule] with

@@ -104,11 +104,12 @@ double rms_change(const std::vector<torch::Tensor>& params, const std::vector<to
 
 }  // namespace
 
-void TrainOptimizer::step(bool measure_updates) {
+void TrainOptimizer::step(bool measure_updates, const std::function<void()>& after_update) {
   auto all = parts();
   GroupSnapshots before = measure_updates ? snapshot(all) : GroupSnapshots{};
   if (hybrid_) hybrid_->step();
   if (adamw_) adamw_->step();
+  if (after_update) after_update();
   if (!measure_updates) return;
   last_update_rms_.clear();
   auto names = part_names();

@@ -3,6 +3,7 @@
 // parameter tags), or AdamW alone. Schedules scale every group's base lr.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,7 +26,12 @@ class TrainOptimizer {
   void zero_grad();
   // With `measure_updates`, also records how far the step moved each
   // group's weights (last_update_rms); it costs a copy of the parameters.
-  void step(bool measure_updates = false);
+  // `after_update` runs between the update and the measurement: distributed
+  // Muon gathers the matrices other ranks updated there.
+  void step(bool measure_updates = false, const std::function<void()>& after_update = nullptr);
+
+  // The hybrid's Muon part, or null (AdamW alone).
+  optim::Muon* muon() const { return hybrid_ ? hybrid_->muon() : nullptr; }
 
   // ("muon", rms), ("adamw", rms), ...: the root-mean-square change of each
   // optimizer group's weights in the last measured step, the quantity

@@ -18,16 +18,22 @@
 #include "muonlab/models/model_stats.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
+#include "muonlab/training/data_parallel.h"
 #include "muonlab/training/metrics_csv.h"
 #include "muonlab/training/one_step_metrics.h"
+#include "muonlab/training/process_group.h"
+#include "muonlab/training/rank_watch.h"
 #include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::training {
 namespace {
 namespace fs = std::filesystem;
 
-data::TokenLoader make_loader(const std::string& spec, const TrainConfig& config, bool shuffle) {
+// Each rank reads its own run of batch_size windows of every global batch.
+data::TokenLoader make_loader(const std::string& spec, const TrainConfig& config, bool shuffle, const DistEnv& env) {
   data::LoaderOptions options;
+  options.rank = static_cast<int>(env.rank);
+  options.world_size = static_cast<int>(env.world_size);
   options.batch_size = config.data.batch_size;
   options.seq_len = config.data.seq_len;
   options.shuffle = shuffle;
@@ -37,9 +43,10 @@ data::TokenLoader make_loader(const std::string& spec, const TrainConfig& config
 }
 
 // Mean loss over the first eval_tokens of the validation split (whole
-// batches, at least one), always the same batches.
+// batches, at least one), always the same batches. With several ranks each
+// evaluates every world_size-th batch and the sums are added up.
 double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainConfig& config,
-                const torch::Device& device, int64_t& tokens) {
+                const torch::Device& device, int64_t& tokens, DataParallel* parallel) {
   torch::NoGradGuard no_grad;
   model->eval();
   const int64_t batch_tokens = config.data.batch_size * config.data.seq_len;
@@ -50,11 +57,13 @@ double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainC
   double total = 0;
   for (uint64_t b = 0; b < batches; ++b) {
     data::Batch batch = val.next();
+    if (parallel != nullptr && static_cast<int64_t>(b) % parallel->world_size() != parallel->rank()) continue;
     compat::CudaAutocast autocast(config.run.dtype == "bf16", torch::kBFloat16);
     auto output = model->forward(batch.inputs.to(device));
     total += models::next_token_loss(output.logits, batch.targets.to(device)).item<double>();
   }
   model->train();
+  if (parallel != nullptr) total = parallel->sum_over_ranks({total})[0];
   tokens = static_cast<int64_t>(batches) * batch_tokens;
   return total / static_cast<double>(batches);
 }
@@ -116,12 +125,17 @@ void truncate_metrics(const std::string& path, int64_t step) {
   std::ofstream(path, std::ios::trunc) << kept;
 }
 
+// Written by rank 0 alone when several ranks train.
 class MetricsLog {
  public:
-  explicit MetricsLog(const std::string& path) : path_(path), out_(path, std::ios::app) {
+  MetricsLog(const std::string& path, bool writer) : path_(path) {
+    if (!writer) return;
+    out_.open(path, std::ios::app);
     if (!out_) fail("cannot create metrics file '{}'", path);
   }
-  void write(const nlohmann::ordered_json& record) { out_ << record.dump() << "\n" << std::flush; }
+  void write(const nlohmann::ordered_json& record) {
+    if (out_.is_open()) out_ << record.dump() << "\n" << std::flush;
+  }
   const std::string& path() const { return path_; }
 
  private:
@@ -129,43 +143,82 @@ class MetricsLog {
   std::ofstream out_;
 };
 
+// This process's place in a group of ranks (RANK, WORLD_SIZE, ... set), or
+// null for a one-process run.
+std::unique_ptr<DataParallel> join_ranks(const DistEnv& env, const TrainConfig& config, models::Transformer& model,
+                                         TrainOptimizer& optimizer) {
+  if (!env.distributed()) return nullptr;
+  if (torch::Device(config.run.device).is_cuda()) {
+    fail("rank {} of {}: distributed training on CUDA needs NCCL, which muonlab does not use yet; "
+         "train the ranks on the CPU (run.device = \"cpu\", c10d Gloo)", env.rank, env.world_size);
+  }
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(config.distributed.timeout_s * 1000));
+  auto group = gloo_group(env, timeout);
+  auto watch = std::make_shared<RankWatch>(store_client(env, timeout), env.rank, env.world_size);
+  DataParallelOptions options;
+  options.shard_muon = config.distributed.shard_muon;
+  options.bucket_bytes = config.distributed.bucket_mb << 20;
+  options.timeout = timeout;
+  return std::make_unique<DataParallel>(group, model->parameters(), optimizer.muon(), options, watch);
+}
+
 }  // namespace
 
 TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bool resume) {
+  const DistEnv env = dist_env_from_environment();
+  const bool lead = env.rank == 0;  // writes metrics, checkpoints and weights
   fs::create_directories(config.run.out_dir);
   torch::manual_seed(static_cast<uint64_t>(config.run.seed));
   const torch::Device device(config.run.device);
 
   models::Transformer model(config.model);
   model->to(device);
-  data::TokenLoader train_loader = make_loader(config.data.train, config, config.data.shuffle);
+  data::TokenLoader train_loader = make_loader(config.data.train, config, config.data.shuffle, env);
   std::optional<data::TokenLoader> val_loader;
-  if (!config.data.val.empty()) val_loader.emplace(make_loader(config.data.val, config, false));
+  // Validation batches are whole on every rank; evaluate() divides them.
+  if (!config.data.val.empty()) val_loader.emplace(make_loader(config.data.val, config, false, DistEnv{}));
   TrainOptimizer optimizer(model, config.optimizer);
   std::vector<torch::Tensor> parameters = model->parameters();
+  std::unique_ptr<DataParallel> parallel = join_ranks(env, config, model, optimizer);
 
   TrainResult result;
+  result.rank = env.rank;
+  result.world_size = env.world_size;
   int64_t first_step = 0;
   const std::string metrics_path = (fs::path(config.run.out_dir) / "metrics.jsonl").string();
   if (resume) {
     std::optional<std::string> checkpoint = newest_checkpoint(config.run.out_dir);
     if (!checkpoint) fail("--resume: no complete checkpoint under '{}/checkpoints'", config.run.out_dir);
-    CheckpointState state = load_checkpoint(*checkpoint, config, model, optimizer);
+    CheckpointState state = load_checkpoint(*checkpoint, config, model, optimizer, env.world_size);
     train_loader.restore(state.cursor);
     first_step = result.resumed_from = state.step;
-    truncate_metrics(metrics_path, first_step);
-  } else {
+    if (parallel) parallel->drop_unowned_optimizer_state();
+    if (lead) truncate_metrics(metrics_path, first_step);
+  } else if (lead) {
     std::ofstream(metrics_path, std::ios::trunc);
   }
   // Only now, so a refused resume leaves the previous run's config alone.
-  write_text_file_atomically((fs::path(config.run.out_dir) / "config.toml").string(), format_train_config(config));
-  MetricsLog metrics(metrics_path);
+  if (lead) {
+    write_text_file_atomically((fs::path(config.run.out_dir) / "config.toml").string(), format_train_config(config));
+  }
+  if (parallel) parallel->broadcast_parameters();
+  MetricsLog metrics(metrics_path, lead);
   result.metrics_path = metrics.path();
   StopSignals signals;
+  // Under distributed Muon every rank first receives the whole optimizer
+  // state, so rank 0 writes the checkpoint one process would.
   auto checkpoint_now = [&](int64_t steps_done) {
-    result.checkpoint = save_checkpoint(config, {steps_done, train_loader.cursor()}, model, optimizer);
+    if (parallel) parallel->gather_optimizer_state();
+    if (lead) {
+      result.checkpoint = save_checkpoint(config, {steps_done, train_loader.cursor(), env.world_size}, model, optimizer);
+    }
+    if (parallel) {
+      parallel->drop_unowned_optimizer_state();
+      parallel->barrier();  // no rank runs ahead of (or exits before) a checkpoint being written
+    }
   };
-  const int64_t tokens_per_step = config.run.grad_accum * config.data.batch_size * config.data.seq_len;
+  const int64_t tokens_per_step =
+      config.run.grad_accum * config.data.batch_size * config.data.seq_len * env.world_size;
   const double flops_per_token = models::model_stats(config.model).training_flops_per_token(config.data.seq_len);
   const std::optional<double> peak = peak_flops_of_run(config, device);
   const ScheduleConfig adamw_schedule = adamw_part_schedule(config);
@@ -176,13 +229,13 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
   auto run_eval = [&](int64_t step) {
     if (!val_loader) return;
     EvalReport report{step, 0, 0};
-    report.val_loss = evaluate(model, *val_loader, config, device, report.tokens);
+    report.val_loss = evaluate(model, *val_loader, config, device, report.tokens, parallel.get());
     result.final_val_loss = report.val_loss;
     metrics.write(nlohmann::ordered_json{{"step", step},
                                          {"val_loss", report.val_loss},
                                          {"val_tokens", report.tokens},
                                          {"tokens", step * tokens_per_step}});
-    if (callbacks.on_eval) callbacks.on_eval(report);
+    if (callbacks.on_eval && lead) callbacks.on_eval(report);
   };
 
   for (int64_t step = first_step; step < config.run.steps; ++step) {
@@ -208,19 +261,35 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
       micro_loss.backward();
       loss += micro_loss.item<double>();
     }
-    double grad_norm = config.run.clip_grad_norm > 0
-                           ? torch::nn::utils::clip_grad_norm_(parameters, config.run.clip_grad_norm)
-                           : 0.0;
     const int64_t steps_done = step + 1;
+    const bool one_step_due = config.run.one_step_every > 0 && steps_done % config.run.one_step_every == 0;
+    double grad_norm = 0;
+    bool stop_now = stop_requested;
+    if (parallel) {
+      // Every rank reaches the same loss, norm and stop decision.
+      parallel->set_step(steps_done);
+      parallel->synchronize_gradients(/*everywhere=*/one_step_due);
+      const auto sums = parallel->sum_over_ranks(
+          {loss, stop_requested ? 1.0 : 0.0, parallel->local_gradient_square_sum()});
+      loss = sums[0] / static_cast<double>(env.world_size);
+      stop_now = sums[1] > 0;
+      grad_norm = std::sqrt(sums[2]);
+      // torch::nn::utils::clip_grad_norm_'s rule, on the global norm.
+      const double clip = config.run.clip_grad_norm / (grad_norm + 1e-6);
+      if (config.run.clip_grad_norm > 0 && std::isfinite(grad_norm) && clip < 1) parallel->scale_gradients(clip);
+    } else if (config.run.clip_grad_norm > 0) {
+      grad_norm = torch::nn::utils::clip_grad_norm_(parameters, config.run.clip_grad_norm);
+    }
     nlohmann::ordered_json record = {{"step", steps_done}};
     if (std::isfinite(loss) && std::isfinite(grad_norm)) {
       const bool diagnose = config.run.diagnostics_every > 0 && steps_done % config.run.diagnostics_every == 0;
       // From the gradients the step is about to use (clipped, as Muon sees them).
-      const bool one_step_due = config.run.one_step_every > 0 && steps_done % config.run.one_step_every == 0;
       const auto one_step = one_step_due ? one_step_metrics(model->tagged_parameters(), config.optimizer,
                                                             one_step_group_sizes(config), muon_ns_config, steps_done)
                                      : std::vector<std::pair<std::string, double>>{};
-      optimizer.step(diagnose);
+      optimizer.step(diagnose, [&] {
+        if (parallel) parallel->gather_updated_parameters();
+      });
 
       StepReport report;
       report.step = steps_done;
@@ -244,11 +313,11 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
       for (const auto& [name, value] : one_step) record[name] = value;
       add_routing_metrics(record, routing);
       metrics.write(record);
-      if (callbacks.on_step) callbacks.on_step(report);
+      if (callbacks.on_step && lead) callbacks.on_step(report);
       result.final_train_loss = loss;
     } else if (config.run.on_nonfinite == "stop") {
       std::optional<std::string> last_good = newest_checkpoint(config.run.out_dir);
-      write_metrics_csv(metrics_path, metrics_csv_path);
+      if (lead) write_metrics_csv(metrics_path, metrics_csv_path);
       fail("step {}: the {} is {} (non-finite); stopped without updating the weights. Last good checkpoint: {}. "
            "run.on_nonfinite = \"skip\" skips such steps instead",
            steps_done, std::isfinite(loss) ? "gradient norm" : "loss", std::isfinite(loss) ? grad_norm : loss,
@@ -265,13 +334,14 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
     if (last || (config.run.checkpoint_every > 0 && steps_done % config.run.checkpoint_every == 0)) {
       checkpoint_now(steps_done);
     }
-    if (stop_requested && !last) {
+    if (stop_now && !last) {
       checkpoint_now(steps_done);
-      write_metrics_csv(metrics_path, metrics_csv_path);
+      if (lead) write_metrics_csv(metrics_path, metrics_csv_path);
       result.interrupted = true;
       return result;
     }
   }
+  if (!lead) return result;
   write_metrics_csv(metrics_path, metrics_csv_path);
 
   std::vector<std::pair<std::string, torch::Tensor>> weights;

@@ -49,6 +49,8 @@ struct TrainResult {
   std::string checkpoint;    // the last one written
   int64_t resumed_from = 0;  // step of the checkpoint resumed, 0 if none
   bool interrupted = false;
+  int64_t rank = 0;  // of world_size ranks; only rank 0 writes files (weights_path empty elsewhere)
+  int64_t world_size = 1;
 };
 
 struct TrainCallbacks {
@@ -56,6 +58,12 @@ struct TrainCallbacks {
   std::function<void(const EvalReport&)> on_eval;
 };
 
+// Under a launcher (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set: `muonlab
+// launch` or torchrun) the run is one rank of a data-parallel group on c10d
+// Gloo (data_parallel.h, [distributed] in the config): the global batch is
+// batch_size x grad_accum x WORLD_SIZE; rank 0 writes metrics, checkpoints
+// and weights and alone calls `callbacks`; a checkpoint resumes at any
+// world size with the same global batch.
 TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks = {}, bool resume = false);
 
 }  // namespace muonlab::training
