@@ -62,8 +62,13 @@ c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const c10::intrusive_ptr<
                                                        int64_t world_size, std::chrono::milliseconds timeout) {
   auto options = c10d::ProcessGroupGloo::Options::create();
   options->timeout = timeout;
-  // Loopback on one machine; a real interface when the group spans hosts.
-  options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  // GLOO_SOCKET_IFNAME names the interface as in PyTorch (needed where the
+  // host name does not resolve to the address the other hosts reach);
+  // otherwise Gloo picks the host name's address, or loopback.
+  const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+  options->devices.push_back(interface != nullptr && *interface != '\0'
+                                 ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
+                                 : c10d::ProcessGroupGloo::createDefaultDevice());
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(rank), static_cast<int>(world_size),
                                                      options);
 }
