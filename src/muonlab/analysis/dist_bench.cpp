@@ -4,17 +4,35 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <string>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "muonlab/analysis/timing.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/core/read_file.h"
 #include "muonlab/models/model_config.h"
 #include "muonlab/models/transformer.h"
-#include "muonlab/training/gradient_sync.h"
+#include "muonlab/training/data_parallel.h"
+#include "muonlab/training/launcher.h"
 #include "muonlab/training/process_group.h"
+#include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::analysis {
 
 namespace {
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point start, Clock::time_point stop) {
+  return std::chrono::duration<double>(stop - start).count();
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values.empty() ? 0.0 : values[values.size() / 2];
+}
 
 // For the launcher's failure test: this rank aborts before its first
 // collective, and the others must not wait on it forever.
@@ -23,45 +41,150 @@ void abort_if_asked(int64_t rank) {
   if (abort_rank != nullptr && std::to_string(rank) == abort_rank) std::abort();
 }
 
-}  // namespace
-
-DistBenchResult run_dist_bench(const DistBenchConfig& config) {
-  const training::DistEnv env = training::dist_env_from_environment();
-  DistBenchResult result;
-  result.world_size = env.world_size;
-  result.rank = env.rank;
+// Timed training steps of one optimizer on this rank.
+DistBenchRow time_optimizer(const DistBenchConfig& config, const std::string& optimizer_name,
+                            const c10::intrusive_ptr<compat::CollectiveGroup>& group, int64_t rank,
+                            int64_t world_size) {
+  models::ModelConfig model_config = models::model_preset(config.preset);
+  const int64_t seq_len = config.seq_len > 0 ? config.seq_len : model_config.block_size;
   torch::manual_seed(0);
-  models::Transformer model(models::model_preset(config.preset));
-  std::vector<torch::Tensor> params = model->parameters();
-  for (auto& p : params) {
-    result.parameters += p.numel();
-    p.mutable_grad() = torch::randn_like(p);
+  models::Transformer model(model_config);
+  training::OptimizerSettings settings;
+  settings.name = optimizer_name;
+  settings.ns_steps = optimizer_name == "muon2" || optimizer_name == "muon2f" ? 3 : 5;
+  training::TrainOptimizer optimizer(model, settings);
+  std::unique_ptr<training::DataParallel> parallel;
+  if (group) {
+    training::DataParallelOptions options;
+    options.bucket_bytes = config.bucket_mb << 20;
+    parallel = std::make_unique<training::DataParallel>(group, model->parameters(), optimizer.muon(), options);
   }
-  result.gradient_bytes = 4.0 * static_cast<double>(result.parameters);
-  abort_if_asked(env.rank);
-  if (!env.distributed()) return result;
-  auto group = training::gloo_group(env, std::chrono::seconds(60));
-  const auto timing = time_runs([&] { training::average_gradients(params, *group, config.bucket_mb << 20); },
-                                torch::Device(torch::kCPU), config.warmup, config.reps);
-  result.seconds_per_step = timing.median();
-  const double n = static_cast<double>(env.world_size);
-  result.bytes_sent_per_rank = 2 * (n - 1) / n * result.gradient_bytes;
-  return result;
+  torch::manual_seed(static_cast<uint64_t>(1000 + rank));  // each rank its own batch
+  const torch::Tensor tokens = torch::randint(model_config.vocab_size, {config.batch, seq_len + 1}, torch::kLong);
+  const torch::Tensor inputs = tokens.narrow(1, 0, seq_len), targets = tokens.narrow(1, 1, seq_len);
+
+  std::vector<double> step, compute, comm, update;
+  for (int i = 0; i < config.warmup + config.steps; ++i) {
+    const auto start = Clock::now();
+    optimizer.zero_grad();
+    models::training_loss(model->forward(inputs), targets).backward();
+    const auto computed = Clock::now();
+    if (parallel) {
+      parallel->synchronize_gradients();
+      parallel->sum_over_ranks({0.0, parallel->local_gradient_square_sum()});
+    }
+    const auto synced = Clock::now();
+    Clock::time_point stepped;
+    optimizer.step(false, [&] { stepped = Clock::now(); if (parallel) parallel->gather_updated_parameters(); });
+    const auto stop = Clock::now();
+    if (i < config.warmup) continue;
+    step.push_back(seconds_between(start, stop));
+    compute.push_back(seconds_between(start, computed));
+    comm.push_back(seconds_between(computed, synced) + seconds_between(stepped, stop));
+    update.push_back(seconds_between(synced, stepped));
+  }
+  DistBenchRow row;
+  row.ranks = world_size;
+  row.optimizer = optimizer_name;
+  row.step_seconds = median(step);
+  row.compute_seconds = median(compute);
+  row.comm_seconds = median(comm);
+  row.optimizer_seconds = median(update);
+  row.bytes_sent_per_rank = parallel ? parallel->bytes_sent_per_step() : 0.0;
+  row.tokens_per_second = static_cast<double>(world_size * config.batch * seq_len) / row.step_seconds;
+  return row;
 }
 
-std::string format_dist_bench(const DistBenchResult& r, const DistBenchConfig& config) {
-  std::string text = fmt::format(
-      "data-parallel gradient all-reduce, c10d Gloo on CPU: {} ({:.1f}M parameters, {:.1f} MB of fp32 gradients), "
-      "buckets of {} MB, median of {} steps\n",
-      config.preset, r.parameters / 1e6, r.gradient_bytes / 1e6, config.bucket_mb, config.reps);
-  if (r.world_size == 1) {
-    return text + "1 rank: nothing to communicate (run under `muonlab launch -n N -- bench dist`)\n";
+nlohmann::json to_json(const DistBenchRow& r) {
+  return {{"ranks", r.ranks},         {"optimizer", r.optimizer}, {"step_s", r.step_seconds},
+          {"compute_s", r.compute_seconds}, {"comm_s", r.comm_seconds}, {"optimizer_s", r.optimizer_seconds},
+          {"bytes_sent", r.bytes_sent_per_rank}, {"tokens_per_s", r.tokens_per_second}};
+}
+
+DistBenchRow from_json(const nlohmann::json& j) {
+  DistBenchRow r;
+  r.ranks = j.at("ranks");
+  r.optimizer = j.at("optimizer");
+  r.step_seconds = j.at("step_s");
+  r.compute_seconds = j.at("compute_s");
+  r.comm_seconds = j.at("comm_s");
+  r.optimizer_seconds = j.at("optimizer_s");
+  r.bytes_sent_per_rank = j.at("bytes_sent");
+  r.tokens_per_second = j.at("tokens_per_s");
+  return r;
+}
+
+// The worker's command line: the same settings, as `bench dist` options.
+std::vector<std::string> worker_command(const DistBenchConfig& config, const std::string& result_path) {
+  std::vector<std::string> command = {"bench", "dist", "--worker", result_path, "--preset", config.preset,
+                                      "--batch", std::to_string(config.batch), "--seq-len",
+                                      std::to_string(config.seq_len), "--warmup", std::to_string(config.warmup),
+                                      "--steps", std::to_string(config.steps), "--bucket-mb",
+                                      std::to_string(config.bucket_mb), "--threads", std::to_string(config.threads),
+                                      "--optimizers"};
+  command.insert(command.end(), config.optimizers.begin(), config.optimizers.end());
+  return command;
+}
+
+}  // namespace
+
+void run_dist_bench_rank(const DistBenchConfig& config, const std::string& result_path) {
+  const training::DistEnv env = training::dist_env_from_environment();
+  at::set_num_threads(config.threads);
+  abort_if_asked(env.rank);
+  c10::intrusive_ptr<compat::CollectiveGroup> group;
+  if (env.distributed()) group = training::gloo_group(env, std::chrono::seconds(300));
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& name : config.optimizers) {
+    rows.push_back(to_json(time_optimizer(config, name, group, env.rank, env.world_size)));
   }
-  text += "ranks   ms/step   MB sent/rank/step   GB/s per rank\n";
-  text += fmt::format("{:>5} {:>9.2f} {:>19.1f} {:>15.2f}\n", r.world_size, 1e3 * r.seconds_per_step,
-                      r.bytes_sent_per_rank / 1e6, r.bytes_sent_per_rank / r.seconds_per_step / 1e9);
-  return text + "(sent per rank: ring all-reduce, 2 (N-1)/N of the gradient bytes; the same volume a ZeRO-1 "
-                "reduce-scatter + all-gather moves)\n";
+  if (env.rank == 0) std::ofstream(result_path) << rows.dump(2) << "\n";
+}
+
+std::vector<DistBenchRow> run_dist_bench(const DistBenchConfig& config, std::ostream& log) {
+  const std::string result_path =
+      (std::filesystem::temp_directory_path() / fmt::format("muonlab-bench-dist-{}.json", ::getpid())).string();
+  std::vector<DistBenchRow> rows;
+  for (const int64_t ranks : config.ranks) {
+    std::filesystem::remove(result_path);
+    training::LaunchOptions launch;
+    launch.processes = ranks;
+    launch.command = worker_command(config, result_path);
+    std::ostringstream launch_log;
+    const auto result = training::launch(launch, launch_log);
+    if (result.exit_code != 0) fail("bench dist: {} rank(s): {}\n{}", ranks, result.failure, launch_log.str());
+    for (const auto& row : nlohmann::json::parse(read_whole_file(result_path))) rows.push_back(from_json(row));
+    log << fmt::format("bench dist: {} rank(s) done\n", ranks) << std::flush;
+  }
+  std::filesystem::remove(result_path);
+  return rows;
+}
+
+std::string format_dist_bench(const std::vector<DistBenchRow>& rows, const DistBenchConfig& config) {
+  std::string text = fmt::format(
+      "data-parallel training steps of {}, c10d Gloo on this machine, {} sequences per rank, {} thread(s) per rank, "
+      "median of {} steps\n",
+      config.preset, config.batch, config.threads, config.steps);
+  text += fmt::format("{:>5}  {:<9} {:>9} {:>12} {:>9} {:>9} {:>14} {:>11} {:>11}\n", "ranks", "optimizer", "step ms",
+                      "fwd+bwd ms", "comm ms", "opt ms", "MB sent/rank", "tokens/s", "efficiency");
+  std::map<std::string, double> one_rank;  // tokens/s of each optimizer on one rank
+  for (const auto& r : rows) {
+    if (r.ranks == 1) one_rank[r.optimizer] = r.tokens_per_second;
+  }
+  for (const auto& r : rows) {
+    const auto base = one_rank.find(r.optimizer);
+    const std::string efficiency =
+        base == one_rank.end() ? "n/a"
+                               : fmt::format("{:.2f}", r.tokens_per_second / (static_cast<double>(r.ranks) * base->second));
+    text += fmt::format("{:>5}  {:<9} {:>9.2f} {:>12.2f} {:>9.2f} {:>9.2f} {:>14.2f} {:>11.0f} {:>11}\n", r.ranks,
+                        r.optimizer, 1e3 * r.step_seconds, 1e3 * r.compute_seconds, 1e3 * r.comm_seconds,
+                        1e3 * r.optimizer_seconds, r.bytes_sent_per_rank / 1e6, r.tokens_per_second, efficiency);
+  }
+  return text +
+         "comm: gradient all-reduce (+ for muon, the all-to-all of its gradients and the all-gather of its matrices); "
+         "opt: this rank's optimizer step (distributed Muon: NS on its share only); MB sent: per rank per step, ring "
+         "all-reduce 2(N-1)/N x bytes, all-to-all and all-gather (N-1)/N x the padded buffer each; efficiency: "
+         "tokens/s over N x one rank's\n";
 }
 
 }  // namespace muonlab::analysis

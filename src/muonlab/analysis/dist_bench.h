@@ -1,34 +1,51 @@
-// `muonlab bench dist`, run under `muonlab launch -n N` (or torchrun): the
-// data-parallel gradient all-reduce of a model preset's parameters on c10d
-// Gloo, timed per step, with the bytes each rank sends per step under the
-// ring model (2 (N-1)/N of the gradient bytes) and the bandwidth that makes.
-// One process (no launcher): nothing is communicated, and it says so.
+// `muonlab bench dist`: data-parallel training steps of a model preset on
+// 1, 2, 4... ranks over c10d Gloo on this machine, for AdamW and for
+// distributed Muon (ZeRO-1, training/data_parallel.h). Each rank count is a
+// `muonlab launch` of hidden worker ranks; rank 0 reports to a file that the
+// parent reads. Per step: the median time of the whole step and of its
+// parts (forward + backward, communication, optimizer), the bytes each rank
+// sends (the ring / all-to-all model), tokens per second over all ranks and
+// the scaling efficiency against one rank (weak scaling: each rank keeps
+// its batch, so the global batch grows with the ranks).
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
+#include <vector>
 
 namespace muonlab::analysis {
 
 struct DistBenchConfig {
-  std::string preset = "gpt2-small";
+  std::string preset = "tiny-gpt2";
+  std::vector<int64_t> ranks = {1, 2, 4};
+  std::vector<std::string> optimizers = {"adamw", "muon"};
+  int64_t batch = 4;    // sequences per rank
+  int64_t seq_len = 0;  // 0: the preset's block_size
   int warmup = 2;
-  int reps = 5;
+  int steps = 5;
   int64_t bucket_mb = 25;
+  int threads = 1;  // per rank: ranks x threads should not exceed the cores
 };
 
-struct DistBenchResult {
-  int64_t world_size = 1;
-  int64_t rank = 0;
-  int64_t parameters = 0;
-  double gradient_bytes = 0;
-  double seconds_per_step = 0;     // median all-reduce of every gradient, 0 for one process
-  double bytes_sent_per_rank = 0;  // ring all-reduce: 2 (N-1)/N gradient bytes
+struct DistBenchRow {
+  int64_t ranks = 1;
+  std::string optimizer;
+  double step_seconds = 0;      // medians over timed steps, rank 0's clock
+  double compute_seconds = 0;   // forward + backward
+  double comm_seconds = 0;      // gradient synchronization (+ all-gather of Muon's matrices)
+  double optimizer_seconds = 0;
+  double bytes_sent_per_rank = 0;
+  double tokens_per_second = 0;  // all ranks together
 };
 
-DistBenchResult run_dist_bench(const DistBenchConfig& config);
+// One rank's part (under a launcher): times every optimizer, and rank 0
+// writes the rows as JSON to `result_path`.
+void run_dist_bench_rank(const DistBenchConfig& config, const std::string& result_path);
 
-// The table rank 0 prints.
-std::string format_dist_bench(const DistBenchResult& result, const DistBenchConfig& config);
+// The parent: launches each rank count in turn and collects the rows.
+std::vector<DistBenchRow> run_dist_bench(const DistBenchConfig& config, std::ostream& log);
+
+std::string format_dist_bench(const std::vector<DistBenchRow>& rows, const DistBenchConfig& config);
 
 }  // namespace muonlab::analysis

@@ -310,17 +310,34 @@ void register_bench_train(CLI::App& bench) {
 
 void register_bench_dist(CLI::App& bench) {
   auto config = std::make_shared<analysis::DistBenchConfig>();
+  auto worker_result = std::make_shared<std::string>();
   auto* dist = bench.add_subcommand(
-      "dist", "Data-parallel gradient all-reduce per step on c10d Gloo (run under `muonlab launch -n N`)");
-  dist->add_option("--preset", config->preset, "Model preset whose parameters are all-reduced")->capture_default_str();
-  dist->add_option("--warmup", config->warmup, "untimed steps first")->capture_default_str();
-  dist->add_option("--reps", config->reps, "timed steps (the median is reported)")->check(CLI::PositiveNumber)
+      "dist", "Data-parallel training steps on 1, 2, 4 ranks (c10d Gloo): step time, communication, bytes per rank");
+  dist->add_option("--preset", config->preset, "Model preset")->capture_default_str();
+  dist->add_option("--ranks", config->ranks, "Rank counts to run, each a `muonlab launch`")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  dist->add_option("--optimizers", config->optimizers, "adamw, muon, muon2, muon2f")->capture_default_str();
+  dist->add_option("--batch", config->batch, "Sequences per rank")->check(CLI::PositiveNumber)->capture_default_str();
+  dist->add_option("--seq-len", config->seq_len, "Tokens per sequence (0: the preset's block_size)")
       ->capture_default_str();
-  dist->add_option("--bucket-mb", config->bucket_mb, "all-reduce bucket size")->check(CLI::PositiveNumber)
+  dist->add_option("--warmup", config->warmup, "Untimed steps first")->capture_default_str();
+  dist->add_option("--steps", config->steps, "Timed steps (the median is reported)")->check(CLI::PositiveNumber)
       ->capture_default_str();
-  dist->callback([config] {
-    const auto result = analysis::run_dist_bench(*config);
-    if (result.rank == 0) std::cout << analysis::format_dist_bench(result, *config) << std::flush;
+  dist->add_option("--bucket-mb", config->bucket_mb, "All-reduce bucket size")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  dist->add_option("--threads", config->threads, "Threads per rank")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  dist->add_option("--worker", *worker_result, "(internal) run as one rank; rank 0 writes its rows here")
+      ->group("");
+  dist->callback([config, worker_result] {
+    for (const auto& name : config->optimizers) {
+      if (name != "adamw" && name != "muon" && name != "muon2" && name != "muon2f") {
+        fail("--optimizers {}: expected adamw, muon, muon2 or muon2f", name);
+      }
+    }
+    if (!worker_result->empty()) return analysis::run_dist_bench_rank(*config, *worker_result);
+    const auto rows = analysis::run_dist_bench(*config, std::cerr);
+    std::cout << analysis::format_dist_bench(rows, *config) << std::flush;
   });
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -85,6 +86,34 @@ void stop_ranks(std::map<pid_t, int64_t>& running, std::chrono::milliseconds gra
   }
 }
 
+// SIGINT or SIGTERM sent to the launcher, to pass on to the ranks (which
+// checkpoint and stop together) instead of leaving them orphaned.
+volatile std::sig_atomic_t received_signal = 0;
+
+extern "C" void note_signal(int signal) { received_signal = signal; }
+
+// Installs note_signal for SIGINT and SIGTERM without SA_RESTART, so that
+// waitpid returns EINTR; restores the previous handlers at scope end.
+class ForwardedSignals {
+ public:
+  ForwardedSignals() {
+    received_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = note_signal;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, &previous_int_);
+    ::sigaction(SIGTERM, &action, &previous_term_);
+  }
+  ~ForwardedSignals() {
+    ::sigaction(SIGINT, &previous_int_, nullptr);
+    ::sigaction(SIGTERM, &previous_term_, nullptr);
+  }
+
+ private:
+  struct sigaction previous_int_ {};
+  struct sigaction previous_term_ {};
+};
+
 }  // namespace
 
 int64_t free_tcp_port() {
@@ -112,21 +141,30 @@ LaunchResult launch(const LaunchOptions& options, std::ostream& log) {
   log << fmt::format("launch: {} ranks, MASTER_ADDR={} MASTER_PORT={}\n", options.processes, options.master_addr, port);
 
   LaunchResult result;
+  ForwardedSignals signals;
+  bool forwarded = false;  // the ranks were told to stop: let them finish, kill none
   while (!running.empty()) {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, 0);
     if (pid < 0) {
-      if (errno == EINTR) continue;
-      fail("launch: waitpid failed: {}", std::strerror(errno));
+      if (errno != EINTR) fail("launch: waitpid failed: {}", std::strerror(errno));
+      if (received_signal != 0 && !forwarded) {
+        log << fmt::format("launch: {}: passed on to the {} rank(s)\n", strsignal(received_signal), running.size());
+        for (const auto& [rank_pid, rank] : running) ::kill(rank_pid, received_signal);
+        forwarded = true;
+      }
+      continue;
     }
     const auto it = running.find(pid);
     if (it == running.end()) continue;
     const int64_t rank = it->second;
     running.erase(it);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
+    if (result.exit_code != 0) continue;  // the first failure is the one reported
     result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     result.failed_rank = rank;
     result.failure = fmt::format("rank {}: {}", rank, describe_exit(status));
+    if (forwarded) continue;
     log << fmt::format("launch: {}; stopping the other {} rank(s)\n", result.failure, running.size());
     stop_ranks(running, options.grace);
   }

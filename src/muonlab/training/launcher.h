@@ -3,7 +3,9 @@
 // WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT in each one's
 // environment), and watches them: when one rank fails, the others are
 // stopped (SIGTERM, then SIGKILL after a grace period) and the failure is
-// reported by rank, so no rank waits forever on a dead peer.
+// reported by rank, so no rank waits forever on a dead peer. SIGINT or
+// SIGTERM to the launcher is passed on to every rank (training ranks then
+// checkpoint and stop together) and the launcher waits for them all.
 #pragma once
 
 #include <chrono>
