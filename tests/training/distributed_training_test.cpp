@@ -127,6 +127,9 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Variant{"adamw", {"optimizer.name=adamw", "optimizer.lr=0.003"}},
                       Variant{"muon_distributed", {"optimizer.name=muon"}},
                       Variant{"muon_replicated", {"optimizer.name=muon", "distributed.shard_muon=false"}},
+                      Variant{"muon_no_overlap_accumulating",
+                              {"optimizer.name=muon", "distributed.overlap=false", "run.grad_accum=2"}},
+                      Variant{"adamw_overlap_accumulating", {"optimizer.name=adamw", "optimizer.lr=0.003", "run.grad_accum=2"}},
                       Variant{"group_muon_random", {"optimizer.group_size=2", "optimizer.grouping=random"}},
                       Variant{"muon2", {"optimizer.name=muon2"}}),
     [](const ::testing::TestParamInfo<Variant>& info) { return info.param.name; });

@@ -67,6 +67,7 @@ DistBenchRow time_optimizer(const DistBenchConfig& config, const std::string& op
   for (int i = 0; i < config.warmup + config.steps; ++i) {
     const auto start = Clock::now();
     optimizer.zero_grad();
+    if (parallel) parallel->prepare_backward(true);
     models::training_loss(model->forward(inputs), targets).backward();
     const auto computed = Clock::now();
     if (parallel) {

@@ -14,6 +14,7 @@
 
 #include "muonlab/core/errors.h"
 #include "muonlab/training/gradient_sync.h"
+#include "muonlab/training/overlapped_allreduce.h"
 #include "muonlab/training/rank_watch.h"
 
 namespace muonlab::training {
@@ -70,9 +71,13 @@ DataParallel::DataParallel(c10::intrusive_ptr<compat::CollectiveGroup> group, st
     }
     muon_->set_ownership([owned](const torch::Tensor& p) { return owned.count(p.unsafeGetTensorImpl()) > 0; });
   }
+  if (options_.overlap && world_size_ > 1) {
+    overlapped_ = std::make_unique<OverlappedAllReduce>(group_, replicated_params(), options_.bucket_bytes);
+  }
 }
 
 DataParallel::~DataParallel() {
+  overlapped_.reset();
   if (muon_ != nullptr && plan_) muon_->set_ownership(nullptr);
 }
 
@@ -111,12 +116,24 @@ void DataParallel::broadcast_parameters() {
   });
 }
 
+void DataParallel::prepare_backward(bool last_micro_step) {
+  if (overlapped_ && last_micro_step) overlapped_->arm();
+}
+
 void DataParallel::synchronize_gradients(bool everywhere) {
   muon_everywhere_ = everywhere || !plan_;
-  run("all-reduce of gradients", [&] {
-    average_gradients(muon_everywhere_ ? params_ : replicated_params(), *group_, options_.bucket_bytes);
-  });
-  if (!muon_everywhere_) reduce_scatter_muon_gradients();
+  if (overlapped_ && overlapped_->armed()) {
+    run("all-reduce of gradients (overlapped with backward)", [&] { overlapped_->finish(); });
+  } else {
+    run("all-reduce of gradients",
+        [&] { average_gradients(replicated_params(), *group_, options_.bucket_bytes); });
+  }
+  if (!plan_) return;
+  if (muon_everywhere_) {
+    run("all-reduce of Muon's gradients", [&] { average_gradients(plan_->params, *group_, options_.bucket_bytes); });
+  } else {
+    reduce_scatter_muon_gradients();
+  }
 }
 
 void DataParallel::reduce_scatter_muon_gradients() {

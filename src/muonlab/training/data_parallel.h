@@ -35,10 +35,14 @@
 
 namespace muonlab::training {
 
+class OverlappedAllReduce;
 class RankWatch;
 
 struct DataParallelOptions {
   bool shard_muon = true;
+  // All-reduce buckets during backward (overlapped_allreduce.h) rather than
+  // after it; needs prepare_backward() before each backward.
+  bool overlap = true;
   int64_t bucket_bytes = 25 << 20;
   std::chrono::milliseconds timeout{120000};  // for the messages; the group enforces it
 };
@@ -59,6 +63,10 @@ class DataParallel {
 
   // Rank 0's weights on every rank (before the first step), as DDP does.
   void broadcast_parameters();
+
+  // Before each backward of a step: `last_micro_step` arms the overlapped
+  // all-reduce (gradient accumulation's earlier micro-steps only add up).
+  void prepare_backward(bool last_micro_step);
 
   // Each gradient becomes the mean over ranks: on every rank, or under
   // distributed Muon, Muon's matrices' on their owner only. `everywhere`
@@ -110,6 +118,7 @@ class DataParallel {
   int64_t world_size_ = 1;
   int64_t step_ = 0;
   std::optional<MuonShardPlan> plan_;
+  std::unique_ptr<OverlappedAllReduce> overlapped_;  // the replicated parameters' all-reduce, when overlapping
   bool muon_everywhere_ = false;  // the last synchronize_gradients all-reduced Muon's too
 };
 

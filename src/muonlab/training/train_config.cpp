@@ -167,6 +167,7 @@ std::map<std::string, Reader> readers(TrainConfig& c) {
       {"run.one_step_every", integer(c.run.one_step_every)},
       {"distributed.shard_muon", boolean(c.distributed.shard_muon)},
       {"distributed.bucket_mb", integer(c.distributed.bucket_mb)},
+      {"distributed.overlap", boolean(c.distributed.overlap)},
       {"distributed.timeout_s", number(c.distributed.timeout_s)},
       {"run.one_step_group_sizes",
        [&c](const toml::node& n) {
@@ -466,8 +467,9 @@ std::string format_train_config(const TrainConfig& c) {
       r.log_every, r.checkpoint_every, r.keep_checkpoints, quoted(r.out_dir), quoted(r.on_nonfinite),
       quoted(r.dtype), number(r.peak_tflops), r.diagnostics_every, r.one_step_every,
       fmt::join(r.one_step_group_sizes, ", "));
-  out << fmt::format("\n[distributed]\nshard_muon = {}\nbucket_mb = {}\ntimeout_s = {}\n", c.distributed.shard_muon,
-                     c.distributed.bucket_mb, number(c.distributed.timeout_s));
+  out << fmt::format("\n[distributed]\nshard_muon = {}\noverlap = {}\nbucket_mb = {}\ntimeout_s = {}\n",
+                     c.distributed.shard_muon, c.distributed.overlap, c.distributed.bucket_mb,
+                     number(c.distributed.timeout_s));
   return out.str();
 }
 

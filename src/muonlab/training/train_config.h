@@ -111,6 +111,7 @@ struct DistributedSettings {
   // matrix after an all-reduce, as plain data parallelism does.
   bool shard_muon = true;
   int64_t bucket_mb = 25;   // all-reduce bucket
+  bool overlap = true;      // all-reduce buckets while backward still runs
   // A collective (or the rendezvous) that waits longer fails, naming the
   // ranks that stopped answering: a dead or hung rank ends the others.
   double timeout_s = 120;

@@ -157,6 +157,7 @@ std::unique_ptr<DataParallel> join_ranks(const DistEnv& env, const TrainConfig& 
   auto watch = std::make_shared<RankWatch>(store_client(env, timeout), env.rank, env.world_size);
   DataParallelOptions options;
   options.shard_muon = config.distributed.shard_muon;
+  options.overlap = config.distributed.overlap;
   options.bucket_bytes = config.distributed.bucket_mb << 20;
   options.timeout = timeout;
   return std::make_unique<DataParallel>(group, model->parameters(), optimizer.muon(), options, watch);
@@ -258,6 +259,7 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
         micro_loss = models::training_loss(output, batch.targets.to(device)) / config.run.grad_accum;
         routing = output.moe;
       }
+      if (parallel) parallel->prepare_backward(micro == config.run.grad_accum - 1);
       micro_loss.backward();
       loss += micro_loss.item<double>();
     }
