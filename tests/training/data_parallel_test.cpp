@@ -180,5 +180,30 @@ TEST(DistEnv, FromTorchrunVariables) {
   EXPECT_CONTAINS(testing::error_message([&] { dist_env_from_environment(lookup); }), "MASTER_PORT=70000");
 }
 
+TEST(RankDevice, OneGpuPerRankAtLocalRank) {
+  DistEnv one_process;
+  EXPECT_EQ(rank_device("cpu", one_process, 0), c10::Device(c10::kCPU));
+  EXPECT_EQ(rank_device("cuda:1", one_process, 2), c10::Device("cuda:1"));
+  DistEnv ranks;
+  ranks.world_size = 4;
+  ranks.rank = 3;
+  ranks.local_rank = 1;  // the second rank on the second machine
+  EXPECT_EQ(rank_device("cpu", ranks, 8), c10::Device(c10::kCPU));
+  EXPECT_EQ(rank_device("cuda", ranks, 2), c10::Device("cuda:1"));
+  EXPECT_CONTAINS(testing::error_message([&] { rank_device("cuda", ranks, 1); }),
+                  "LOCAL_RANK=1 needs GPU cuda:1, and this machine has 1 GPU(s)");
+  EXPECT_CONTAINS(testing::error_message([&] { rank_device("cuda:0", ranks, 2); }),
+                  "run.device = \"cuda:0\" with 4 ranks: name \"cuda\"");
+}
+
+// Builds without NCCL (Debian's LibTorch) refuse GPU ranks by name, before
+// any rank waits on a collective.
+TEST(NcclGroup, RefusedByNameWhereTheBuildHasNoNccl) {
+  if (nccl_built()) GTEST_SKIP() << "this build has NCCL; its groups are tested by DistributedTrainingOnCuda";
+  auto store = c10::make_intrusive<c10d::HashStore>();
+  EXPECT_CONTAINS(testing::error_message([&] { nccl_group(store, 0, 2, std::chrono::seconds(1)); }),
+                  "rank 0 of 2: training on GPUs across ranks needs NCCL, and this muonlab was built without it");
+}
+
 }  // namespace
 }  // namespace muonlab::training

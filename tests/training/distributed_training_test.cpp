@@ -15,6 +15,7 @@
 #include "muonlab/core/safetensors_file.h"
 #include "muonlab/data/byte_tokenizer.h"
 #include "muonlab/data/prepare_shards.h"
+#include "muonlab/training/process_group.h"
 #include "muonlab/training/trainer.h"
 #include "test_util.h"
 
@@ -148,6 +149,25 @@ TEST_F(DistributedTraining, ShardedCheckpointResumesOnOneAndOnThreeRanks) {
     fs::remove(fs::path(resumed) / "model.safetensors");
     train_on(ranks, fmt::format("resumed_on_{}", ranks), settings, /*resume=*/true);
     expect_same_weights(whole, resumed, 2e-5);
+  }
+}
+
+// NCCL: two ranks, each on its own GPU, reach one GPU process's weights
+// (fp32, NS in fp32). Needs a build with NCCL and two GPUs, as NCCL refuses
+// two ranks on one GPU; skipped otherwise with the reason.
+class DistributedTrainingOnCuda : public DistributedTraining {};
+
+TEST_F(DistributedTrainingOnCuda, NcclRanksOnTwoGpusReachOneGpuWeights) {
+  if (!nccl_built()) GTEST_SKIP() << "this muonlab was built without NCCL (LibTorch without it, or MUONLAB_NCCL=OFF)";
+  if (!torch::cuda::is_available() || torch::cuda::device_count() < 2) {
+    GTEST_SKIP() << "needs two GPUs (NCCL runs one rank per GPU); this machine has "
+                 << (torch::cuda::is_available() ? torch::cuda::device_count() : 0);
+  }
+  for (const std::string optimizer : {"adamw", "muon"}) {
+    const std::vector<std::string> settings = {"run.device=cuda", "optimizer.ns_dtype=fp32",
+                                               "optimizer.name=" + optimizer};
+    expect_same_weights(train_on(1, "one_gpu_" + optimizer, settings), train_on(2, "two_gpus_" + optimizer, settings),
+                        1e-4);
   }
 }
 

@@ -52,9 +52,11 @@ for _ in $(seq 1200); do
   [[ -f $first/model.safetensors ]] && break
   sleep 0.05
 done
-# Wait for the second run to write a checkpoint, then kill everything.
+# Wait for the second run to finish a checkpoint (not a step_*.tmp folder
+# still being written), then kill everything.
 for _ in $(seq 1200); do
-  compgen -G "$work/sweep/runs/adamw/run.seed=2/checkpoints/step_*" >/dev/null && break
+  finished=$(compgen -G "$work/sweep/runs/adamw/run.seed=2/checkpoints/step_*" | grep -v '\.tmp' || true)
+  [[ -n $finished ]] && break
   sleep 0.05
 done
 kill -KILL -- "-$pid"

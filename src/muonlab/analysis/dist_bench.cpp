@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 
+#include <c10/core/DeviceGuard.h>
 #include <nlohmann/json.hpp>
 
 #include "muonlab/analysis/timing.h"
@@ -43,12 +44,13 @@ void abort_if_asked(int64_t rank) {
 
 // Timed training steps of one optimizer on this rank.
 DistBenchRow time_optimizer(const DistBenchConfig& config, const std::string& optimizer_name,
-                            const c10::intrusive_ptr<compat::CollectiveGroup>& group, int64_t rank,
-                            int64_t world_size) {
+                            const c10::intrusive_ptr<compat::CollectiveGroup>& group, const torch::Device& device,
+                            int64_t rank, int64_t world_size) {
   models::ModelConfig model_config = models::model_preset(config.preset);
   const int64_t seq_len = config.seq_len > 0 ? config.seq_len : model_config.block_size;
   torch::manual_seed(0);
   models::Transformer model(model_config);
+  model->to(device);
   training::OptimizerSettings settings;
   settings.name = optimizer_name;
   settings.ns_steps = optimizer_name == "muon2" || optimizer_name == "muon2f" ? 3 : 5;
@@ -60,24 +62,33 @@ DistBenchRow time_optimizer(const DistBenchConfig& config, const std::string& op
     parallel = std::make_unique<training::DataParallel>(group, model->parameters(), optimizer.muon(), options);
   }
   torch::manual_seed(static_cast<uint64_t>(1000 + rank));  // each rank its own batch
-  const torch::Tensor tokens = torch::randint(model_config.vocab_size, {config.batch, seq_len + 1}, torch::kLong);
+  const torch::Tensor tokens =
+      torch::randint(model_config.vocab_size, {config.batch, seq_len + 1}, torch::kLong).to(device);
   const torch::Tensor inputs = tokens.narrow(1, 0, seq_len), targets = tokens.narrow(1, 1, seq_len);
 
   std::vector<double> step, compute, comm, update;
   for (int i = 0; i < config.warmup + config.steps; ++i) {
-    const auto start = Clock::now();
+    // Each clock reading waits for the GPU's queued work (no-op on the CPU).
+    const auto now = [&] {
+      synchronize(device);
+      return Clock::now();
+    };
+    const auto start = now();
     optimizer.zero_grad();
     if (parallel) parallel->prepare_backward(true);
     models::training_loss(model->forward(inputs), targets).backward();
-    const auto computed = Clock::now();
+    const auto computed = now();
     if (parallel) {
       parallel->synchronize_gradients();
       parallel->sum_over_ranks({0.0, parallel->local_gradient_square_sum()});
     }
-    const auto synced = Clock::now();
+    const auto synced = now();
     Clock::time_point stepped;
-    optimizer.step(false, [&] { stepped = Clock::now(); if (parallel) parallel->gather_updated_parameters(); });
-    const auto stop = Clock::now();
+    optimizer.step(false, [&] {
+      stepped = now();
+      if (parallel) parallel->gather_updated_parameters();
+    });
+    const auto stop = now();
     if (i < config.warmup) continue;
     step.push_back(seconds_between(start, stop));
     compute.push_back(seconds_between(start, computed));
@@ -122,7 +133,7 @@ std::vector<std::string> worker_command(const DistBenchConfig& config, const std
                                       std::to_string(config.seq_len), "--warmup", std::to_string(config.warmup),
                                       "--steps", std::to_string(config.steps), "--bucket-mb",
                                       std::to_string(config.bucket_mb), "--threads", std::to_string(config.threads),
-                                      "--optimizers"};
+                                      "--device", config.device, "--optimizers"};
   command.insert(command.end(), config.optimizers.begin(), config.optimizers.end());
   return command;
 }
@@ -133,11 +144,15 @@ void run_dist_bench_rank(const DistBenchConfig& config, const std::string& resul
   const training::DistEnv env = training::dist_env_from_environment();
   at::set_num_threads(config.threads);
   abort_if_asked(env.rank);
+  const torch::Device device =
+      training::rank_device(config.device, env, torch::cuda::is_available() ? torch::cuda::device_count() : 0);
+  c10::OptionalDeviceGuard on_rank_device;
+  if (device.is_cuda() && device.has_index()) on_rank_device.reset_device(device);
   c10::intrusive_ptr<compat::CollectiveGroup> group;
-  if (env.distributed()) group = training::gloo_group(env, std::chrono::seconds(300));
+  if (env.distributed()) group = training::collective_group(env, device, std::chrono::seconds(300));
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& name : config.optimizers) {
-    rows.push_back(to_json(time_optimizer(config, name, group, env.rank, env.world_size)));
+    rows.push_back(to_json(time_optimizer(config, name, group, device, env.rank, env.world_size)));
   }
   if (env.rank == 0) std::ofstream(result_path) << rows.dump(2) << "\n";
 }
@@ -163,9 +178,10 @@ std::vector<DistBenchRow> run_dist_bench(const DistBenchConfig& config, std::ost
 
 std::string format_dist_bench(const std::vector<DistBenchRow>& rows, const DistBenchConfig& config) {
   std::string text = fmt::format(
-      "data-parallel training steps of {}, c10d Gloo on this machine, {} sequences per rank, {} thread(s) per rank, "
+      "data-parallel training steps of {}, {} on this machine, {} sequences per rank, {} thread(s) per rank, "
       "median of {} steps\n",
-      config.preset, config.batch, config.threads, config.steps);
+      config.preset, config.device == "cpu" ? "CPU ranks over c10d Gloo" : "one GPU per rank over c10d NCCL",
+      config.batch, config.threads, config.steps);
   text += fmt::format("{:>5}  {:<9} {:>9} {:>12} {:>9} {:>9} {:>14} {:>11} {:>11}\n", "ranks", "optimizer", "step ms",
                       "fwd+bwd ms", "comm ms", "opt ms", "MB sent/rank", "tokens/s", "efficiency");
   std::map<std::string, double> one_rank;  // tokens/s of each optimizer on one rank

@@ -1,5 +1,6 @@
 // `muonlab bench dist`: data-parallel training steps of a model preset on
-// 1, 2, 4... ranks over c10d Gloo on this machine, for AdamW and for
+// 1, 2, 4... ranks on this machine (c10d Gloo on the CPU, NCCL with one GPU
+// per rank), for AdamW and for
 // distributed Muon (ZeRO-1, training/data_parallel.h). Each rank count is a
 // `muonlab launch` of hidden worker ranks; rank 0 reports to a file that the
 // parent reads. Per step: the median time of the whole step and of its
@@ -26,6 +27,7 @@ struct DistBenchConfig {
   int steps = 5;
   int64_t bucket_mb = 25;
   int threads = 1;  // per rank: ranks x threads should not exceed the cores
+  std::string device = "cpu";  // "cuda": rank r on cuda:r, over NCCL
 };
 
 struct DistBenchRow {

@@ -312,7 +312,8 @@ void register_bench_dist(CLI::App& bench) {
   auto config = std::make_shared<analysis::DistBenchConfig>();
   auto worker_result = std::make_shared<std::string>();
   auto* dist = bench.add_subcommand(
-      "dist", "Data-parallel training steps on 1, 2, 4 ranks (c10d Gloo): step time, communication, bytes per rank");
+      "dist", "Data-parallel training steps on 1, 2, 4 ranks (c10d Gloo, or NCCL on GPUs): step time, communication, "
+              "bytes per rank");
   dist->add_option("--preset", config->preset, "Model preset")->capture_default_str();
   dist->add_option("--ranks", config->ranks, "Rank counts to run, each a `muonlab launch`")
       ->check(CLI::PositiveNumber)->capture_default_str();
@@ -327,6 +328,8 @@ void register_bench_dist(CLI::App& bench) {
       ->capture_default_str();
   dist->add_option("--threads", config->threads, "Threads per rank")->check(CLI::PositiveNumber)
       ->capture_default_str();
+  dist->add_option("--device", config->device, "cpu (Gloo), or cuda (NCCL, rank r on cuda:r)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   dist->add_option("--worker", *worker_result, "(internal) run as one rank; rank 0 writes its rows here")
       ->group("");
   dist->callback([config, worker_result] {
@@ -336,6 +339,7 @@ void register_bench_dist(CLI::App& bench) {
       }
     }
     if (!worker_result->empty()) return analysis::run_dist_bench_rank(*config, *worker_result);
+    device_from_option(config->device);  // no GPU for --device cuda: said here, not by each rank
     const auto rows = analysis::run_dist_bench(*config, std::cerr);
     std::cout << analysis::format_dist_bench(rows, *config) << std::flush;
   });

@@ -39,14 +39,15 @@ nlohmann::json identity(const TrainConfig& config, int64_t world_size) {
 }
 
 // The random generators a resumed run must continue from where they were:
-// the CPU one, and the run's CUDA device's.
+// the CPU one, and the run's CUDA device's. "cuda" is the current GPU's (a
+// rank's own, cuda:LOCAL_RANK, under several ranks), stored as "cuda:0".
 std::vector<std::pair<std::string, at::Generator>> run_generators(const TrainConfig& config) {
   std::vector<std::pair<std::string, at::Generator>> generators{
       {"cpu", at::globalContext().defaultGenerator(c10::Device(c10::kCPU))}};
   c10::Device device(config.run.device);
   if (device.is_cuda()) {
-    c10::Device cuda(c10::kCUDA, device.has_index() ? device.index() : 0);
-    generators.emplace_back(cuda.str(), at::globalContext().defaultGenerator(cuda));
+    const c10::Device stored_as(c10::kCUDA, device.has_index() ? device.index() : 0);
+    generators.emplace_back(stored_as.str(), at::globalContext().defaultGenerator(device));
   }
   return generators;
 }

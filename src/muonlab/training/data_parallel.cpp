@@ -1,14 +1,6 @@
-// After the precompiled header: see process_group.cpp.
-#ifndef USE_C10D_GLOO
-#define USE_C10D_GLOO
-#endif
-
 #include "muonlab/training/data_parallel.h"
 
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
-#if MUONLAB_TORCH_AT_LEAST(2, 0)
-#include <torch/csrc/distributed/c10d/Backend.hpp>
-#endif
+#include "muonlab/training/collective_group.h"
 
 #include <unordered_set>
 
@@ -29,14 +21,15 @@ class StateBuffers : public optim::ParamStateVisitor {
   }
   void integer(const std::string&, int64_t& value) override { integers.push_back(&value); }
 
-  // Tensors and integers as one float64 vector (exact for fp32 and for
-  // integers below 2^53: step counts).
-  torch::Tensor flatten() const {
+  // Tensors and integers as one float64 vector on `device` (the group's:
+  // NCCL sends only GPU tensors); exact for fp32 and for integers below 2^53,
+  // step counts.
+  torch::Tensor flatten(const torch::Device& device) const {
     std::vector<torch::Tensor> parts;
-    for (auto* t : tensors) parts.push_back(t->detach().to(torch::kCPU, torch::kFloat64).reshape({-1}));
+    for (auto* t : tensors) parts.push_back(t->detach().to(device, torch::kFloat64).reshape({-1}));
     std::vector<double> numbers(integers.size());
     for (size_t i = 0; i < integers.size(); ++i) numbers[i] = static_cast<double>(*integers[i]);
-    parts.push_back(torch::tensor(numbers, torch::kFloat64));
+    parts.push_back(torch::tensor(numbers, torch::kFloat64).to(device));
     return torch::cat(parts);
   }
   void unflatten(const torch::Tensor& flat) {
@@ -62,7 +55,8 @@ DataParallel::DataParallel(c10::intrusive_ptr<compat::CollectiveGroup> group, st
       options_(options),
       watch_(std::move(watch)),
       rank_(group_->getRank()),
-      world_size_(group_->getSize()) {
+      world_size_(group_->getSize()),
+      device_(params_.empty() ? torch::Device(torch::kCPU) : params_.front().device()) {
   if (options_.shard_muon && muon_ != nullptr && world_size_ > 1) {
     plan_ = plan_muon_shards(muon_->all_parameters(), world_size_);
     std::unordered_set<const void*> owned;
@@ -185,10 +179,15 @@ void DataParallel::scale_gradients(double factor) {
 }
 
 std::vector<double> DataParallel::sum_over_ranks(const std::vector<double>& values) {
-  std::vector<torch::Tensor> tensor = {torch::tensor(values, torch::kFloat64)};
-  run("all-reduce of the step's loss and gradient norm", [&] { group_->allreduce(tensor)->wait(); });
-  const double* sums = tensor[0].data_ptr<double>();
-  return std::vector<double>(sums, sums + values.size());
+  return sum_over_ranks(values, "all-reduce of the step's loss and gradient norm");
+}
+
+std::vector<double> DataParallel::sum_over_ranks(const std::vector<double>& values, const std::string& what) {
+  std::vector<torch::Tensor> tensor = {torch::tensor(values, torch::kFloat64).to(device_)};
+  run(what, [&] { group_->allreduce(tensor)->wait(); });
+  // On a GPU wait() only orders the streams; reading the sums waits for them.
+  const torch::Tensor sums = tensor[0].cpu();
+  return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + values.size());
 }
 
 void DataParallel::gather_updated_parameters() {
@@ -219,7 +218,7 @@ void DataParallel::gather_optimizer_state() {
     if (has_state[i] == 0.0) continue;
     StateBuffers buffers;
     muon_->visitable_state(plan.params[i]).visit(buffers);  // fresh zeros where not owned
-    std::vector<torch::Tensor> flat = {buffers.flatten()};
+    std::vector<torch::Tensor> flat = {buffers.flatten(device_)};
     c10d::BroadcastOptions from_owner;
     from_owner.rootRank = plan.owner[i];
     run("broadcast of Muon's state for a checkpoint", [&] { group_->broadcast(flat, from_owner)->wait(); });
@@ -234,9 +233,9 @@ void DataParallel::drop_unowned_optimizer_state() {
   }
 }
 
-void DataParallel::barrier() {
-  run("barrier", [&] { group_->barrier()->wait(); });
-}
+// An all-reduce every rank must join before any gets its result: a barrier
+// on either backend (NCCL's own barrier guesses each rank's GPU).
+void DataParallel::barrier() { sum_over_ranks({1.0}, "barrier"); }
 
 double DataParallel::bytes_sent_per_step() const {
   const double n = static_cast<double>(world_size_);

@@ -105,6 +105,7 @@ class DataParallel {
  private:
   // Runs one collective; a failure becomes an error naming what waited on whom.
   void run(const std::string& what, const std::function<void()>& collective);
+  std::vector<double> sum_over_ranks(const std::vector<double>& values, const std::string& what);
   std::vector<torch::Tensor> replicated_params() const;  // all-reduced and stepped everywhere
   void reduce_scatter_muon_gradients();
   void average_muon_gradients_everywhere();
@@ -117,6 +118,7 @@ class DataParallel {
   int64_t rank_ = 0;
   int64_t world_size_ = 1;
   int64_t step_ = 0;
+  torch::Device device_;  // the parameters', where every collective's tensors live
   std::optional<MuonShardPlan> plan_;
   std::unique_ptr<OverlappedAllReduce> overlapped_;  // the replicated parameters' all-reduce, when overlapping
   bool muon_everywhere_ = false;  // the last synchronize_gradients all-reduced Muon's too

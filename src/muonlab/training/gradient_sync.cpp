@@ -1,13 +1,6 @@
-#ifndef USE_C10D_GLOO
-#define USE_C10D_GLOO
-#endif
-
 #include "muonlab/training/gradient_sync.h"
 
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
-#if MUONLAB_TORCH_AT_LEAST(2, 0)
-#include <torch/csrc/distributed/c10d/Backend.hpp>
-#endif
+#include "muonlab/training/collective_group.h"
 
 namespace muonlab::training {
 

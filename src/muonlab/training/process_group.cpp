@@ -82,13 +82,55 @@ c10::intrusive_ptr<c10d::Store> store_client(const DistEnv& env, std::chrono::mi
   return c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
 }
 
-c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const DistEnv& env, std::chrono::milliseconds timeout) {
+namespace {
+
+// Rank 0 serves it; every rank (rank 0 too) is a client.
+c10::intrusive_ptr<c10d::Store> rendezvous_store(const DistEnv& env, std::chrono::milliseconds timeout) {
   c10d::TCPStoreOptions store_options;
   store_options.port = static_cast<uint16_t>(env.master_port);
   store_options.isServer = env.rank == 0;
   store_options.numWorkers = static_cast<size_t>(env.world_size);
   store_options.timeout = timeout;
-  auto store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
+  return c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
+}
+
+}  // namespace
+
+c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const DistEnv& env, std::chrono::milliseconds timeout) {
+  return gloo_group(rendezvous_store(env, timeout), env.rank, env.world_size, timeout);
+}
+
+#ifndef MUONLAB_WITH_NCCL
+c10::intrusive_ptr<compat::CollectiveGroup> nccl_group(const c10::intrusive_ptr<c10d::Store>&, int64_t rank,
+                                                       int64_t world_size, std::chrono::milliseconds) {
+  fail("rank {} of {}: training on GPUs across ranks needs NCCL, and this muonlab was built without it "
+       "(its LibTorch has no NCCL, as Debian's has not, or CMake's MUONLAB_NCCL is OFF); build against a CUDA "
+       "PyTorch 2.x, or train the ranks on the CPU (run.device = \"cpu\", c10d Gloo)",
+       rank, world_size);
+}
+
+bool nccl_built() { return false; }
+#endif
+
+c10::Device rank_device(const std::string& run_device, const DistEnv& env, int64_t gpus_here) {
+  const c10::Device device(run_device);
+  if (!device.is_cuda() || !env.distributed()) return device;
+  if (device.has_index()) {
+    fail("run.device = \"{}\" with {} ranks: name \"cuda\" and each rank takes cuda:LOCAL_RANK "
+         "(NCCL needs one GPU per rank)", run_device, env.world_size);
+  }
+  if (env.local_rank >= gpus_here) {
+    fail("rank {} of {}: LOCAL_RANK={} needs GPU cuda:{}, and this machine has {} GPU(s); start at most one rank "
+         "per GPU on each machine (NCCL refuses two ranks on one GPU)",
+         env.rank, env.world_size, env.local_rank, env.local_rank, gpus_here);
+  }
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+}
+
+c10::intrusive_ptr<compat::CollectiveGroup> collective_group(const DistEnv& env, const c10::Device& device,
+                                                             std::chrono::milliseconds timeout) {
+  auto store = rendezvous_store(env, timeout);
+  if (device.is_cuda()) return nccl_group(store, env.rank, env.world_size, timeout);
   return gloo_group(store, env.rank, env.world_size, timeout);
 }
 

@@ -1,6 +1,7 @@
 // Joining a group of training processes on PyTorch's distributed engine
-// (c10d): who this process is, from the variables torchrun sets, and a Gloo
-// process group (CPU collectives) over a store every rank can reach.
+// (c10d): who this process is, from the variables torchrun sets, and a
+// process group over a store every rank can reach: Gloo for ranks on the CPU,
+// NCCL for ranks on GPUs (one GPU per rank, cuda:LOCAL_RANK).
 #pragma once
 
 #include <chrono>
@@ -9,13 +10,10 @@
 #include <memory>
 #include <string>
 
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <c10/core/Device.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
-#include "muonlab/core/torch_compat.h"
-#if MUONLAB_TORCH_AT_LEAST(2, 0)
-#include <torch/csrc/distributed/c10d/Backend.hpp>
-#endif
+#include "muonlab/training/collective_group.h"
 
 namespace muonlab::training {
 
@@ -49,5 +47,23 @@ c10::intrusive_ptr<c10d::Store> store_client(const DistEnv& env, std::chrono::mi
 // The TCPStore at MASTER_ADDR:MASTER_PORT (rank 0 serves it), then the Gloo
 // group over it.
 c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const DistEnv& env, std::chrono::milliseconds timeout);
+
+// A NCCL group: every rank's tensors on its own GPU. Fails naming the gap
+// where this build has no NCCL (nccl_built() is false: a LibTorch without
+// NCCL, Debian's included, or CMake's MUONLAB_NCCL off).
+c10::intrusive_ptr<compat::CollectiveGroup> nccl_group(const c10::intrusive_ptr<c10d::Store>& store, int64_t rank,
+                                                       int64_t world_size, std::chrono::milliseconds timeout);
+bool nccl_built();
+
+// The device a rank trains on: `run_device` itself on the CPU or in one
+// process; for "cuda" with several ranks, cuda:LOCAL_RANK (one GPU per rank,
+// as torchrun arranges), failing when this machine has fewer GPUs or when
+// the ranks would share one GPU (NCCL refuses that).
+c10::Device rank_device(const std::string& run_device, const DistEnv& env, int64_t gpus_here);
+
+// The store at MASTER_ADDR:MASTER_PORT, then Gloo for CPU ranks or NCCL for
+// GPU ranks.
+c10::intrusive_ptr<compat::CollectiveGroup> collective_group(const DistEnv& env, const c10::Device& device,
+                                                             std::chrono::milliseconds timeout);
 
 }  // namespace muonlab::training

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <c10/core/DeviceGuard.h>
 #include <nlohmann/json.hpp>
 
 #include "muonlab/core/atomic_file.h"
@@ -144,16 +145,12 @@ class MetricsLog {
 };
 
 // This process's place in a group of ranks (RANK, WORLD_SIZE, ... set), or
-// null for a one-process run.
-std::unique_ptr<DataParallel> join_ranks(const DistEnv& env, const TrainConfig& config, models::Transformer& model,
-                                         TrainOptimizer& optimizer) {
+// null for a one-process run. Gloo on the CPU, NCCL on GPUs.
+std::unique_ptr<DataParallel> join_ranks(const DistEnv& env, const TrainConfig& config, const torch::Device& device,
+                                         models::Transformer& model, TrainOptimizer& optimizer) {
   if (!env.distributed()) return nullptr;
-  if (torch::Device(config.run.device).is_cuda()) {
-    fail("rank {} of {}: distributed training on CUDA needs NCCL, which muonlab does not use yet; "
-         "train the ranks on the CPU (run.device = \"cpu\", c10d Gloo)", env.rank, env.world_size);
-  }
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(config.distributed.timeout_s * 1000));
-  auto group = gloo_group(env, timeout);
+  auto group = collective_group(env, device, timeout);
   auto watch = std::make_shared<RankWatch>(store_client(env, timeout), env.rank, env.world_size);
   DataParallelOptions options;
   options.shard_muon = config.distributed.shard_muon;
@@ -170,7 +167,11 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
   const bool lead = env.rank == 0;  // writes metrics, checkpoints and weights
   fs::create_directories(config.run.out_dir);
   torch::manual_seed(static_cast<uint64_t>(config.run.seed));
-  const torch::Device device(config.run.device);
+  const torch::Device device =
+      rank_device(config.run.device, env, torch::cuda::is_available() ? torch::cuda::device_count() : 0);
+  // Work that names no GPU index (new CUDA tensors, NCCL's streams) goes to this rank's GPU.
+  c10::OptionalDeviceGuard on_rank_device;
+  if (device.is_cuda() && device.has_index()) on_rank_device.reset_device(device);
 
   models::Transformer model(config.model);
   model->to(device);
@@ -180,7 +181,7 @@ TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bo
   if (!config.data.val.empty()) val_loader.emplace(make_loader(config.data.val, config, false, DistEnv{}));
   TrainOptimizer optimizer(model, config.optimizer);
   std::vector<torch::Tensor> parameters = model->parameters();
-  std::unique_ptr<DataParallel> parallel = join_ranks(env, config, model, optimizer);
+  std::unique_ptr<DataParallel> parallel = join_ranks(env, config, device, model, optimizer);
 
   TrainResult result;
   result.rank = env.rank;
