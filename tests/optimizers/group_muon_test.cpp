@@ -22,7 +22,7 @@ namespace {
 using testing::error_message;
 using testing::random_matrix;
 
-constexpr int64_t kHeads = 4, kHeadDim = 3, kWidth = kHeads * kHeadDim;
+constexpr int64_t kSmallHeads = 4, kSmallHeadDim = 3, kWidth = kSmallHeads * kSmallHeadDim;
 
 torch::Tensor reference_newton_schulz(const torch::Tensor& U) {
   const double a = 3.4445, b = -4.7750, c = 2.0315;
@@ -38,15 +38,15 @@ torch::Tensor reference_newton_schulz(const torch::Tensor& U) {
 
 // A GPT-2-style attention: fused QKV (rows: Q heads, K heads, V heads),
 // output projection (heads in columns), and an MLP matrix that is never
-// grouped. kv_heads < kHeads makes it GQA.
-std::vector<TaggedParam> attention_params(int64_t kv_heads = kHeads, uint64_t seed = 1) {
-  const int64_t qkv_rows = (kHeads + 2 * kv_heads) * kHeadDim;
+// grouped. kv_heads < kSmallHeads makes it GQA.
+std::vector<TaggedParam> attention_params(int64_t kv_heads = kSmallHeads, uint64_t seed = 1) {
+  const int64_t qkv_rows = (kSmallHeads + 2 * kv_heads) * kSmallHeadDim;
   std::vector<TaggedParam> params(3);
   params[0] = {"attn.qkv", random_matrix(qkv_rows, kWidth, seed).set_requires_grad(true),
                ParamRole::kAttnQKV};
-  params[0].heads = HeadLayout{kHeads + 2 * kv_heads, kHeadDim, HeadAxis::kRows, {kHeads, kv_heads, kv_heads}};
+  params[0].heads = HeadLayout{kSmallHeads + 2 * kv_heads, kSmallHeadDim, HeadAxis::kRows, {kSmallHeads, kv_heads, kv_heads}};
   params[1] = {"attn.o", random_matrix(kWidth, kWidth, seed + 1).set_requires_grad(true), ParamRole::kAttnO};
-  params[1].heads = HeadLayout{kHeads, kHeadDim, HeadAxis::kCols, {}};
+  params[1].heads = HeadLayout{kSmallHeads, kSmallHeadDim, HeadAxis::kCols, {}};
   params[2] = {"mlp.fc", random_matrix(2 * kWidth, kWidth, seed + 2).set_requires_grad(true), ParamRole::kMlp};
   return params;
 }
@@ -93,7 +93,7 @@ torch::Tensor orthogonalize_slices(const torch::Tensor& G, int64_t dim,
 std::vector<std::pair<int64_t, int64_t>> head_slices(int64_t first_row, int64_t heads, int64_t heads_per_block) {
   std::vector<std::pair<int64_t, int64_t>> slices;
   for (int64_t h = 0; h < heads; h += heads_per_block) {
-    slices.push_back({first_row + h * kHeadDim, first_row + (h + heads_per_block) * kHeadDim});
+    slices.push_back({first_row + h * kSmallHeadDim, first_row + (h + heads_per_block) * kSmallHeadDim});
   }
   return slices;
 }
@@ -104,7 +104,7 @@ double scale_of(int64_t rows, int64_t cols) { return std::sqrt(std::max(1.0, dou
 TEST(GroupMuon, GroupSizeEqualToHeadsIsOneBlockPerProjection) {
   const auto params = attention_params();
   const auto grads = gradients(params, 100);
-  const auto updates = one_step_updates(params, base_options().group_size(kHeads));
+  const auto updates = one_step_updates(params, base_options().group_size(kSmallHeads));
   // Q, K and V each whole; O whole; the whole QKV's lr scale (sqrt(3)).
   const auto qkv = orthogonalize_slices(grads[0], 0, {{0, 12}, {12, 24}, {24, 36}}) * scale_of(36, 12);
   EXPECT_TENSOR_NEAR(updates[0], qkv, 1e-10);
@@ -116,9 +116,9 @@ TEST(GroupMuon, GroupSizeOneIsHeadWise) {
   const auto params = attention_params();
   const auto grads = gradients(params, 100);
   const auto updates = one_step_updates(params, base_options().group_size(1));
-  auto rows = head_slices(0, 3 * kHeads, 1);
+  auto rows = head_slices(0, 3 * kSmallHeads, 1);
   EXPECT_TENSOR_NEAR(updates[0], orthogonalize_slices(grads[0], 0, rows) * scale_of(36, 12), 1e-10);
-  EXPECT_TENSOR_NEAR(updates[1], orthogonalize_slices(grads[1], 1, head_slices(0, kHeads, 1)), 1e-10);
+  EXPECT_TENSOR_NEAR(updates[1], orthogonalize_slices(grads[1], 1, head_slices(0, kSmallHeads, 1)), 1e-10);
   EXPECT_TENSOR_NEAR(updates[2], reference_newton_schulz(grads[2]) * scale_of(24, 12), 1e-10);
 }
 
@@ -130,7 +130,7 @@ TEST(GroupMuon, StridedGroupsTakeEveryOtherHead) {
   auto expected = torch::zeros_like(grads[0]);
   for (int64_t segment = 0; segment < 3; ++segment) {
     for (int64_t first : {0, 1}) {
-      const auto rows = torch::cat({torch::arange(0, 3), torch::arange(6, 9)}) + (segment * 4 + first) * kHeadDim;
+      const auto rows = torch::cat({torch::arange(0, 3), torch::arange(6, 9)}) + (segment * 4 + first) * kSmallHeadDim;
       expected.index_copy_(0, rows, reference_newton_schulz(grads[0].index_select(0, rows)));
     }
   }
@@ -143,7 +143,7 @@ TEST(GroupMuon, FullQkvWhenNoneOfQKVIsGroupedIsPlainMuon) {
   const auto updates =
       one_step_updates(params, base_options().group_size(1).grouped_projections(parse_grouped_projections({"o"})));
   EXPECT_TENSOR_NEAR(updates[0], reference_newton_schulz(grads[0]) * scale_of(36, 12), 1e-10);
-  EXPECT_TENSOR_NEAR(updates[1], orthogonalize_slices(grads[1], 1, head_slices(0, kHeads, 1)), 1e-10);
+  EXPECT_TENSOR_NEAR(updates[1], orthogonalize_slices(grads[1], 1, head_slices(0, kSmallHeads, 1)), 1e-10);
 }
 
 TEST(GroupMuon, GqaKeyValueSegmentsWithFewerHeadsThanTheGroupStayWhole) {
@@ -183,7 +183,7 @@ TEST(GroupMuon, MomentumIsKeptWholeAcrossGroupedSteps) {
     muon.step();
     M = 0.9 * M + 0.1 * grads[1];
     const auto U = grads[1] + 0.9 * (M - grads[1]);
-    O_weight -= 0.05 * orthogonalize_slices(U, 1, head_slices(0, kHeads, 1));
+    O_weight -= 0.05 * orthogonalize_slices(U, 1, head_slices(0, kSmallHeads, 1));
   }
   EXPECT_TENSOR_NEAR(params[1].tensor.detach(), O_weight, 1e-10);
 }

@@ -13,8 +13,8 @@ namespace {
 
 using testing::error_message;
 
-const MuonOptions kMuon = MuonOptions(0.02);
-const AdamWOptions kAdamW = AdamWOptions(1e-2);
+const MuonOptions kSavedMuon = MuonOptions(0.02);
+const AdamWOptions kSavedAdamW = AdamWOptions(1e-2);
 
 class StateFiles : public ::testing::Test {
  protected:
@@ -47,7 +47,7 @@ struct TrainedHybrid {
 TrainedHybrid trained_hybrid(uint64_t seed, int64_t vocab, int64_t d, int steps) {
   TrainedHybrid trained{testing::make_tiny_model(seed, vocab, d), nullptr};
   trained.optimizer =
-      std::make_unique<MuonWithAuxAdamW>(trained.model->named_parameters(), kMuon, kAdamW);
+      std::make_unique<MuonWithAuxAdamW>(trained.model->named_parameters(), kSavedMuon, kSavedAdamW);
   train(trained.model, *trained.optimizer, steps, 100);
   return trained;
 }
@@ -69,14 +69,14 @@ void copy_weights(testing::TinyModel& from, testing::TinyModel& to) {
 
 TEST_F(StateFiles, ResumedHybridStepsBitForBit) {
   auto model = testing::make_tiny_model(1);
-  MuonWithAuxAdamW optimizer(model->named_parameters(), kMuon, kAdamW);
+  MuonWithAuxAdamW optimizer(model->named_parameters(), kSavedMuon, kSavedAdamW);
   train(model, optimizer, 3, 100);
   optimizer.save_to_file(path("opt.pt"));
 
   // A fresh model and optimizer resume from the saved weights and state.
   auto resumed_model = testing::make_tiny_model(2);
   copy_weights(model, resumed_model);
-  MuonWithAuxAdamW resumed(resumed_model->named_parameters(), kMuon, kAdamW);
+  MuonWithAuxAdamW resumed(resumed_model->named_parameters(), kSavedMuon, kSavedAdamW);
   resumed.load_from_file(path("opt.pt"));
   EXPECT_EQ(resumed.step_count(), 3);
 
@@ -94,11 +94,11 @@ TEST_F(StateFiles, MomentumBuffersRoundTripExactly) {
   p.mutable_grad() = torch::randn({6, 10});
   torch::OrderedDict<std::string, torch::Tensor> named;
   named.insert("w", p);
-  Muon muon(named, kMuon);
+  Muon muon(named, kSavedMuon);
   muon.step();
   muon.save_to_file(path("muon.pt"));
 
-  Muon loaded(named, kMuon);
+  Muon loaded(named, kSavedMuon);
   loaded.load_from_file(path("muon.pt"));
   const auto key = compat::optimizer_state_key(p);
   const auto& saved = static_cast<MuonParamState&>(*muon.state().at(key));
@@ -144,9 +144,9 @@ TEST_F(StateFiles, RefusesMissingAndExtraParametersByName) {
   two.insert("layer.a", a);
   two.insert("layer.b", b);
   one.insert("layer.a", a);
-  Muon small(one, kMuon);
+  Muon small(one, kSavedMuon);
   small.save_to_file(path("one.pt"));
-  Muon big(two, kMuon);
+  Muon big(two, kSavedMuon);
   big.save_to_file(path("two.pt"));
 
   auto message = error_message([&] { big.load_from_file(path("one.pt")); });
@@ -157,28 +157,28 @@ TEST_F(StateFiles, RefusesMissingAndExtraParametersByName) {
 
 TEST_F(StateFiles, RefusesAnotherOptimizersState) {
   const std::vector<torch::Tensor> params{torch::randn({4, 4})};
-  AdamW(params, kAdamW).save_to_file(path("adamw.pt"));
-  Muon muon(params, kMuon);
+  AdamW(params, kSavedAdamW).save_to_file(path("adamw.pt"));
+  Muon muon(params, kSavedMuon);
   const auto message = error_message([&] { muon.load_from_file(path("adamw.pt")); });
   EXPECT_NE(message.find("saved by 'adamw'"), std::string::npos) << message;
 }
 
 TEST_F(StateFiles, RefusesACorruptFileNamingIt) {
   std::ofstream(path("garbage.pt")) << "not a state file";
-  Muon muon(std::vector<torch::Tensor>{torch::randn({4, 4})}, kMuon);
+  Muon muon(std::vector<torch::Tensor>{torch::randn({4, 4})}, kSavedMuon);
   const auto message = error_message([&] { muon.load_from_file(path("garbage.pt")); });
   EXPECT_NE(message.find(path("garbage.pt")), std::string::npos) << message;
 }
 
 TEST_F(StateFiles, AFailedSaveLeavesThePreviousFile) {
-  Muon muon(std::vector<torch::Tensor>{torch::randn({4, 4})}, kMuon);
+  Muon muon(std::vector<torch::Tensor>{torch::randn({4, 4})}, kSavedMuon);
   muon.save_to_file(path("opt.pt"));
   const auto size = std::filesystem::file_size(path("opt.pt"));
   // A directory where the temporary file would go makes the write fail.
   std::filesystem::create_directories(path("opt.pt") + ".tmp." + std::to_string(::getpid()));
   EXPECT_THROW(muon.save_to_file(path("opt.pt")), std::exception);
   EXPECT_EQ(std::filesystem::file_size(path("opt.pt")), size);
-  Muon reloaded(std::vector<torch::Tensor>{torch::randn({4, 4})}, kMuon);
+  Muon reloaded(std::vector<torch::Tensor>{torch::randn({4, 4})}, kSavedMuon);
   EXPECT_NO_THROW(reloaded.load_from_file(path("opt.pt")));
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "muonlab/analysis/bench_values.h"
 #include "muonlab/analysis/timing.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
@@ -13,17 +14,8 @@ namespace muonlab::analysis {
 
 namespace {
 
-constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-
 int64_t element_size(torch::Dtype dtype) {
   return static_cast<int64_t>(c10::elementSize(dtype));
-}
-
-// "124.4M", "20.5K": presets range from thousands of parameters to hundreds of millions.
-std::string format_count(int64_t count) {
-  if (count >= 1'000'000) return fmt::format("{:.1f}M", count / 1e6);
-  if (count >= 1'000) return fmt::format("{:.1f}K", count / 1e3);
-  return std::to_string(count);
 }
 
 std::string format_bytes(double bytes) {
@@ -62,10 +54,6 @@ models::ModelConfig preset_for_option(const char* option, const std::string& nam
   }
 }
 
-void check_positive(const char* option, int64_t value) {
-  if (value <= 0) fail("{} {}: expected a positive number", option, value);
-}
-
 void check_training_presets(const ModelBenchConfig& config) {
   if (config.presets.empty()) fail("--presets: the list is empty; name at least one preset");
   for (const auto& name : config.presets) {
@@ -91,11 +79,11 @@ void check_decode_base(const ModelBenchConfig& config) {
 }
 
 void check_config(const ModelBenchConfig& config) {
-  check_positive("--batch", config.batch);
-  check_positive("--seq", config.sequence);
-  check_positive("--prompt", config.prompt);
-  check_positive("--new-tokens", config.new_tokens);
-  check_positive("--reps", config.reps);
+  check_positive("--batch", static_cast<double>(config.batch));
+  check_positive("--seq", static_cast<double>(config.sequence));
+  check_positive("--prompt", static_cast<double>(config.prompt));
+  check_positive("--new-tokens", static_cast<double>(config.new_tokens));
+  check_positive("--reps", static_cast<double>(config.reps));
   if (config.max_gib <= 0) fail("--max-gib {}: expected a positive number of GiB", config.max_gib);
   check_training_presets(config);
   check_decode_base(config);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "muonlab/analysis/bench_values.h"
 #include "muonlab/analysis/model_bench.h"
 #include "muonlab/analysis/timing.h"
 #include "muonlab/core/device_peak_flops.h"
@@ -17,15 +18,7 @@ namespace muonlab::analysis {
 
 namespace {
 
-constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 constexpr int64_t kFp32Bytes = 4;
-
-// "76.8M", "20.5K", as the model bench prints parameter counts.
-std::string format_count(int64_t count) {
-  if (count >= 1'000'000) return fmt::format("{:.1f}M", count / 1e6);
-  if (count >= 1'000) return fmt::format("{:.1f}K", count / 1e3);
-  return std::to_string(count);
-}
 
 // ---- configuration ------------------------------------------------------------
 
@@ -54,14 +47,6 @@ models::ModelConfig bench_model_config(const std::string& preset, const std::vec
     fail("--presets {} with --set {}: {}", preset, fmt::join(overrides, " --set "), e.what());
   }
   return c;
-}
-
-void check_positive(const char* option, double value) {
-  if (value <= 0) fail("{} {}: expected a positive number", option, value);
-}
-
-void check_non_negative(const char* option, double value) {
-  if (value < 0) fail("{} {}: expected zero or a positive number", option, value);
 }
 
 // Everything is checked before the first preset runs, so a typo in the last
