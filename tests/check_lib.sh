@@ -13,20 +13,30 @@ prepare_byte_shards() {
     --val-fraction 0.34 >/dev/null
 }
 
-# A 5-step tiny GPT-2 run in $work/run (config $work/run.toml), output discarded.
-train_tiny_gpt2_run() {
-  cat >"$work/run.toml" <<TOML
+# The start of a tiny GPT-2 config on those shards: [model] and the first
+# lines of [data]; callers go on with more [data] keys and their tables.
+tiny_gpt2_config_head() {
+  cat <<TOML
 [model]
 preset = "tiny-gpt2"
 vocab_size = 257
 [data]
 train = "$work/shards/t_train_*.bin"
 tokenizer = "byte"
+TOML
+}
+
+# A 5-step tiny GPT-2 run in $work/run (config $work/run.toml), output discarded.
+train_tiny_gpt2_run() {
+  {
+    tiny_gpt2_config_head
+    cat <<TOML
 batch_size = 4
 [run]
 steps = 5
 eval_every = 0
 out_dir = "$work/run"
 TOML
+  } >"$work/run.toml"
   "$muonlab" train --config "$work/run.toml" --sample-tokens 0 >/dev/null
 }

@@ -12,13 +12,9 @@ source "$src/tests/check_lib.sh"
 make_scratch_dir dist-failure
 prepare_byte_shards
 timeout_s=6
-cat >"$work/run.toml" <<TOML
-[model]
-preset = "tiny-gpt2"
-vocab_size = 257
-[data]
-train = "$work/shards/t_train_*.bin"
-tokenizer = "byte"
+{
+  tiny_gpt2_config_head
+  cat <<TOML
 batch_size = 2
 [run]
 steps = 1000000
@@ -28,6 +24,7 @@ one_step_every = 0
 [distributed]
 timeout_s = $timeout_s
 TOML
+} >"$work/run.toml"
 
 pids=()
 cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }

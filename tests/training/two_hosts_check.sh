@@ -24,13 +24,9 @@ fi
 
 make_scratch_dir two-hosts
 prepare_byte_shards
-cat >"$work/run.toml" <<TOML
-[model]
-preset = "tiny-gpt2"
-vocab_size = 257
-[data]
-train = "$work/shards/t_train_*.bin"
-tokenizer = "byte"
+{
+  tiny_gpt2_config_head
+  cat <<TOML
 [run]
 steps = 6
 eval_every = 0
@@ -39,6 +35,7 @@ one_step_every = 0
 [distributed]
 timeout_s = 30
 TOML
+} >"$work/run.toml"
 train() { "$muonlab" train --config "$work/run.toml" --sample-tokens 0 "$@"; }
 
 train --set data.batch_size=4 --set "run.out_dir=$work/one" >"$work/one.log"

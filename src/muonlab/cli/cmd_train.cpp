@@ -89,7 +89,8 @@ void run_train(const TrainArgs& args) {
                            config.model_preset, config.model.n_layer, config.model.d_model, config.optimizer.name,
                            config.run.steps, config.run.grad_accum * config.data.batch_size * env.world_size,
                            config.data.seq_len,
-                           env.distributed() ? fmt::format(" on {} ranks (c10d Gloo{})", env.world_size,
+                           env.distributed() ? fmt::format(" on {} ranks (c10d {}{})", env.world_size,
+                                                           torch::Device(config.run.device).is_cuda() ? "NCCL" : "Gloo",
                                                            config.distributed.shard_muon && config.optimizer.name != "adamw"
                                                                ? ", distributed Muon"
                                                                : "")

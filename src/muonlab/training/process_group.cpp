@@ -96,10 +96,6 @@ c10::intrusive_ptr<c10d::Store> rendezvous_store(const DistEnv& env, std::chrono
 
 }  // namespace
 
-c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const DistEnv& env, std::chrono::milliseconds timeout) {
-  return gloo_group(rendezvous_store(env, timeout), env.rank, env.world_size, timeout);
-}
-
 #ifndef MUONLAB_WITH_NCCL
 c10::intrusive_ptr<compat::CollectiveGroup> nccl_group(const c10::intrusive_ptr<c10d::Store>&, int64_t rank,
                                                        int64_t world_size, std::chrono::milliseconds) {

@@ -41,12 +41,8 @@ c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const c10::intrusive_ptr<
                                                        int64_t world_size, std::chrono::milliseconds timeout);
 
 // A client of the TCPStore rank 0 serves at MASTER_ADDR:MASTER_PORT, of its
-// own (for RankWatch's thread); call after gloo_group(env, ...).
+// own (for RankWatch's thread); call after collective_group(env, ...).
 c10::intrusive_ptr<c10d::Store> store_client(const DistEnv& env, std::chrono::milliseconds timeout);
-
-// The TCPStore at MASTER_ADDR:MASTER_PORT (rank 0 serves it), then the Gloo
-// group over it.
-c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const DistEnv& env, std::chrono::milliseconds timeout);
 
 // A NCCL group: every rank's tensors on its own GPU. Fails naming the gap
 // where this build has no NCCL (nccl_built() is false: a LibTorch without
