@@ -285,11 +285,11 @@ TEST(SecondMoment, MisuseNamed) {
                   "Muon² gradient has shape [4, 3], expected [3, 4]");
   SecondMomentState factored_state = make_second_moment_state(U, factored);
   EXPECT_CONTAINS(testing::error_message([&] { precondition(U.t(), U.t(), factored_state, 1, factored); }),
-                  "Muon²-F state of 3 rows and 4 columns does not fit an update of shape [4, 3]");
+                  "Muon²-F state of row shape [3] and column shape [4] does not fit an update of shape [4, 3]");
   EXPECT_CONTAINS(testing::error_message([] {
-                    make_second_moment_state(torch::zeros({2, 3, 4}), options_of(SecondMomentKind::kFactored));
+                    make_second_moment_state(torch::zeros({4}), options_of(SecondMomentKind::kFactored));
                   }),
-                  "Muon²-F needs a 2-D matrix, got shape [2, 3, 4]");
+                  "Muon²-F needs a matrix or a stack of matrices [..., r, c], got shape [4]");
 }
 
 // The helper an optimizer's visit() calls: buffers saved and restored by

@@ -26,10 +26,6 @@ namespace muonlab::analysis {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-double seconds_between(Clock::time_point start, Clock::time_point stop) {
-  return std::chrono::duration<double>(stop - start).count();
-}
-
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values.empty() ? 0.0 : values[values.size() / 2];

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <functional>
 #include <vector>
 
@@ -14,6 +15,12 @@ struct Timing {
   double median() const;
   double min() const;
 };
+
+// Seconds from `start` to `stop`.
+inline double seconds_between(std::chrono::steady_clock::time_point start,
+                              std::chrono::steady_clock::time_point stop) {
+  return std::chrono::duration<double>(stop - start).count();
+}
 
 // Waits for queued work on `device` (no-op on CPU).
 void synchronize(const torch::Device& device);

@@ -136,10 +136,6 @@ struct PhaseTimings {
   Timing step;  // per-step sums of the two
 };
 
-double seconds_between(std::chrono::steady_clock::time_point start, std::chrono::steady_clock::time_point stop) {
-  return std::chrono::duration<double>(stop - start).count();
-}
-
 // time_runs times one closure; here each step is split in two phases, each
 // closed by a sync so queued GPU work lands in the phase that queued it.
 PhaseTimings time_phases(TrainStep& step, const torch::Device& device, int warmup, int steps) {

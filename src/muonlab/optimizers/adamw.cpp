@@ -51,29 +51,31 @@ std::unique_ptr<torch::optim::OptimizerParamState> AdamW::make_state(
   return state;
 }
 
+void adamw_step(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg,
+                torch::Tensor& exp_avg_sq, int64_t step, const AdamWOptions& options) {
+  const auto [beta1, beta2] = options.betas();
+  param.mul_(1 - options.lr() * options.weight_decay());
+  exp_avg.mul_(beta1).add_(grad, 1 - beta1);
+  exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+
+  double bias_correction1 = 1.0;
+  double bias_correction2 = 1.0;
+  if (options.bias_correction()) {
+    bias_correction1 = 1 - std::pow(beta1, static_cast<double>(step));
+    bias_correction2 = 1 - std::pow(beta2, static_cast<double>(step));
+  }
+  const auto denom = (exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
+  param.addcdiv_(exp_avg, denom, -options.lr() / bias_correction1);
+}
+
 void AdamW::update() {
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const AdamWOptions&>(group.options());
-    const auto [beta1, beta2] = options.betas();
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      const auto& grad = p.grad();
       auto& state = state_of<AdamWParamState>(p);
       state.step(state.step() + 1);
-
-      p.mul_(1 - options.lr() * options.weight_decay());
-      state.exp_avg().mul_(beta1).add_(grad, 1 - beta1);
-      state.exp_avg_sq().mul_(beta2).addcmul_(grad, grad, 1 - beta2);
-
-      double bias_correction1 = 1.0;
-      double bias_correction2 = 1.0;
-      if (options.bias_correction()) {
-        bias_correction1 = 1 - std::pow(beta1, static_cast<double>(state.step()));
-        bias_correction2 = 1 - std::pow(beta2, static_cast<double>(state.step()));
-      }
-      const auto denom =
-          (state.exp_avg_sq().sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
-      p.addcdiv_(state.exp_avg(), denom, -options.lr() / bias_correction1);
+      adamw_step(p, p.grad(), state.exp_avg(), state.exp_avg_sq(), state.step(), options);
     }
   }
 }

@@ -46,6 +46,12 @@ struct AdamWParamState : public torch::optim::OptimizerCloneableParamState<AdamW
   }
 };
 
+// One parameter's AdamW step on explicit state (updated in place); `step`
+// is the 1-based step being taken. AdamW::update and the Python binding
+// both call it.
+void adamw_step(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg,
+                torch::Tensor& exp_avg_sq, int64_t step, const AdamWOptions& options);
+
 class AdamW : public OptimizerBase {
  public:
   explicit AdamW(std::vector<torch::optim::OptimizerParamGroup> param_groups,

@@ -1,5 +1,7 @@
 #include "muonlab/optimizers/muon.h"
 
+#include "muonlab/optimizers/muon_step.h"
+
 #include <cmath>
 #include <map>
 
@@ -87,24 +89,6 @@ void MuonOptions::validate() const {
   second_moment_options().validate();
 }
 
-// One parameter's step in flight: the parameter, its momentum-mixed update
-// (replaced by its orthogonalized form), its group's options, and the lr
-// scale s(r, c) (1 when Group Muon scaled each block by its own shape).
-struct Muon::PendingUpdate {
-  torch::Tensor param;
-  torch::Tensor update;
-  const MuonOptions* options;
-  double scale = 1.0;
-  bool owned = true;  // false: another rank steps it (set_ownership); no update here
-};
-
-// One matrix for NS: a whole update or one head block of it.
-struct Muon::NsJob {
-  torch::Tensor matrix;  // replaced by its orthogonalized form
-  const MuonOptions* options;
-  bool always_batched;  // head blocks: one batched call per shape, as Group Muon promises
-};
-
 Muon::Muon(std::vector<torch::optim::OptimizerParamGroup> param_groups, MuonOptions defaults)
     : OptimizerBase(std::move(param_groups), std::make_unique<MuonOptions>(defaults)),
       grouping_generator_(at::make_generator<at::CPUGeneratorImpl>(defaults.grouping_seed())) {
@@ -135,35 +119,6 @@ std::vector<torch::Tensor> muon_tensors_of(const std::vector<TaggedParam>& tagge
   return tensors_of(tagged);
 }
 
-// Bucket key: matrices that can share one batched NS call have the same
-// oriented shape (short side, long side), device and NS settings.
-std::string bucket_key(const torch::Tensor& update, const MuonOptions& options, size_t index, bool always_batched) {
-  const auto config = options.newton_schulz_config();
-  std::string key = fmt::format("{}x{}|{}|{}|{}|{}|{}|{}", std::min(update.size(0), update.size(1)),
-                                std::max(update.size(0), update.size(1)),
-                                update.device().str(), to_string(config.dtype), config.steps,
-                                config.schedule.name, config.schedule.norm_scale,
-                                config.schedule.eps);
-  for (const auto& t : config.schedule.triples) key += fmt::format("|{},{},{}", t.a, t.b, t.c);
-  key += options.orthogonalize() ? "|ns" : "|normalized";
-  const bool batched = always_batched || options.ns_batching() == NsBatching::kAlways ||
-                       (options.ns_batching() == NsBatching::kAuto && update.is_cuda());
-  if (!batched) key += fmt::format("|alone{}", index);
-  return key;
-}
-
-// U from the gradient and the momentum buffer (updated in place).
-torch::Tensor momentum_update(torch::Tensor& buffer, const torch::Tensor& grad,
-                              const MuonOptions& options) {
-  const double mu = options.momentum();
-  if (options.momentum_kind() == MomentumKind::kSum) {
-    buffer.mul_(mu).add_(grad);
-    return options.nesterov() ? grad.add(buffer, mu) : buffer.clone();
-  }
-  buffer.lerp_(grad, 1.0 - mu);
-  return options.nesterov() ? grad.lerp(buffer, mu) : buffer.clone();
-}
-
 }  // namespace
 
 Muon::Muon(const std::vector<TaggedParam>& tagged, MuonOptions defaults)
@@ -192,13 +147,7 @@ void Muon::validate_parameters() const {
   for (const auto& group : param_groups_) {
     const auto& options = static_cast<const MuonOptions&>(group.options());
     options.validate();
-    for (const auto& p : group.params()) {
-      if (p.dim() != 2) {
-        fail("parameter '{}' cannot be optimized by Muon: it has shape {} and Muon takes 2-D "
-             "matrices only; give it to AdamW",
-             parameter_name(p), shape_string(p.sizes()));
-      }
-    }
+    for (const auto& p : group.params()) check_muon_param(p, parameter_name(p), options, tag_of(p));
     if (options.group_size() > 0 && tags_.empty()) {
       fail("Group Muon (group_size = {}) needs the parameters' head layouts: build Muon from tagged "
            "parameters (model->tagged_parameters())",
@@ -211,7 +160,11 @@ std::unique_ptr<torch::optim::OptimizerParamState> Muon::make_state(
     const torch::Tensor& param) const {
   auto state = std::make_unique<MuonParamState>();
   state->momentum_buffer(torch::zeros_like(param, torch::MemoryFormat::Preserve));
-  state->second_moment(make_second_moment_state(param, options_of(param).second_moment_options()));
+  const MuonOptions& options = options_of(param);
+  const TaggedParam* tag = tag_of(param);
+  const MatrixView view = matrix_view(param, options.nd_params(), parameter_name(param),
+                                      tag ? tag->role : ParamRole::kMatrix);
+  state->second_moment(second_moment_state_for(param, options, view));
   return state;
 }
 
@@ -237,114 +190,37 @@ torch::Tensor Muon::last_update(const torch::Tensor& param) const {
   return it == last_updates_.end() ? torch::Tensor() : it->second;
 }
 
-std::optional<HeadBlocks> Muon::head_blocks_of(const PendingUpdate& pending) {
-  const MuonOptions& options = *pending.options;
-  const TaggedParam* tag = options.group_size() > 0 ? tag_of(pending.param) : nullptr;
-  if (tag == nullptr) return std::nullopt;
-  return plan_param_head_blocks(*tag, options.grouped_projections(), options.group_size(), options.grouping_rule(),
-                                options.grouping_rule() == GroupingRule::kRandom
-                                    ? std::optional<torch::Generator>(grouping_generator_)
-                                    : std::nullopt);
-}
-
-void Muon::orthogonalize_jobs(std::vector<NsJob>& jobs) {
-  std::map<std::string, std::vector<NsJob*>> buckets;
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    buckets[bucket_key(jobs[i].matrix, *jobs[i].options, i, jobs[i].always_batched)].push_back(&jobs[i]);
-  }
-  for (auto& [key, members] : buckets) {
-    const MuonOptions& options = *members.front()->options;
-    const auto config = options.newton_schulz_config();
-    const auto dtype = resolve_ns_dtype(config.dtype, members.front()->matrix.device());
-    // Orient every matrix wide so that r x c and c x r share a batch; NS
-    // commutes with transposition (and so does the normalization).
-    std::vector<torch::Tensor> oriented;
-    for (auto* job : members) {
-      const auto& m = job->matrix;
-      oriented.push_back((m.size(0) > m.size(1) ? m.t() : m).to(dtype));
-    }
-    const torch::Tensor stacked = torch::stack(oriented);
-    const auto result = options.orthogonalize() ? newton_schulz(stacked, config) : normalized_direction(stacked);
-    for (size_t i = 0; i < members.size(); ++i) {
-      auto& m = members[i]->matrix;
-      const auto o = result[static_cast<int64_t>(i)];
-      m = (m.size(0) > m.size(1) ? o.t() : o);
-    }
-  }
-}
-
-void Muon::orthogonalize(std::vector<PendingUpdate>& pending) {
-  struct Split {
-    PendingUpdate* pending;
-    HeadBlocks blocks;
-    size_t first_job;
-  };
-  std::vector<NsJob> jobs;
-  std::vector<Split> splits;
-  std::vector<std::pair<PendingUpdate*, size_t>> wholes;
-  for (auto& p : pending) {
-    if (!p.owned) {
-      head_blocks_of(p);  // the draws its step would make, so the generator stays in step
-      continue;
-    }
-    if (auto blocks = head_blocks_of(p)) {
-      const HeadLayout& layout = *tag_of(p.param)->heads;
-      splits.push_back({&p, *blocks, jobs.size()});
-      for (auto& block : gather_head_blocks(p.update, layout, *blocks)) jobs.push_back({block, p.options, true});
-    } else {
-      wholes.emplace_back(&p, jobs.size());
-      jobs.push_back({p.update, p.options, false});
-    }
-  }
-  orthogonalize_jobs(jobs);
-  for (auto& [p, job] : wholes) p->update = jobs[job].matrix;
-  for (auto& split : splits) {
-    PendingUpdate& p = *split.pending;
-    std::vector<torch::Tensor> blocks;
-    for (size_t b = 0; b < split.blocks.size(); ++b) {
-      torch::Tensor block = jobs[split.first_job + b].matrix;
-      // Moonlight warns that per-block scales make updates too large, so the
-      // whole matrix's scale is the default.
-      if (p.options->block_scale()) block = block * scale_factor(p.options->scale_rule(), block.size(0), block.size(1));
-      blocks.push_back(block.to(p.update.scalar_type()));
-    }
-    if (p.options->block_scale()) p.scale = 1.0;
-    scatter_head_blocks(p.update, *tag_of(p.param)->heads, split.blocks, blocks);
-  }
-}
-
 void Muon::update() {
-  std::vector<PendingUpdate> pending;
+  std::vector<MuonSlot> slots;
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const MuonOptions&>(group.options());
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      if (p.dim() != 2) validate_parameters();  // names the parameter
-      if (!owns(p)) {
-        pending.push_back({p, torch::Tensor(), &options, 1.0, /*owned=*/false});
-        continue;
+      MuonSlot slot;
+      slot.name = parameter_name(p);
+      slot.param = p;
+      slot.grad = p.grad();
+      slot.options = &options;
+      slot.tag = tag_of(p);
+      slot.owned = owns(p);
+      slot.record_update = record_updates_;
+      if (slot.owned) {
+        auto& state = state_of<MuonParamState>(p);
+        slot.step = state.step() + 1;
+        slot.momentum_buffer = state.momentum_buffer();
+        slot.second_moment = state.second_moment();
       }
-      auto& state = state_of<MuonParamState>(p);
-      state.step(state.step() + 1);
-      torch::Tensor update = momentum_update(state.momentum_buffer(), p.grad(), options);
-      if (options.second_moment() != SecondMomentKind::kNone) {
-        update = precondition(update, p.grad(), state.second_moment(), state.step(), options.second_moment_options());
-      }
-      pending.push_back({p, update, &options, scale_factor(options.scale_rule(), p.size(0), p.size(1))});
+      slots.push_back(std::move(slot));
     }
   }
-  orthogonalize(pending);
+  muon_step(slots, grouping_generator_);  // checks every slot before it changes anything
+  for (auto& slot : slots) {
+    if (slot.owned) state_of<MuonParamState>(slot.param).step(slot.step);
+  }
 
   if (record_updates_) last_updates_.clear();
-  for (auto& u : pending) {
-    if (!u.owned) continue;
-    const auto& options = *u.options;
-    const double scale = u.scale;
-    if (options.weight_decay() != 0) u.param.mul_(1.0 - options.lr() * options.weight_decay());
-    u.param.add_(u.update.to(u.param.scalar_type()), -options.lr() * scale);
-    if (record_updates_) {
-      last_updates_[u.param.unsafeGetTensorImpl()] = u.update.to(u.param.scalar_type()) * scale;
-    }
+  for (auto& slot : slots) {
+    if (slot.owned && record_updates_) last_updates_[slot.param.unsafeGetTensorImpl()] = slot.recorded_update;
   }
 }
 

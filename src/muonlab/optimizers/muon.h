@@ -1,7 +1,9 @@
 // Muon: momentum, then Newton-Schulz orthogonalization, then a shape-scaled
-// step (REFERENCE.md section 2), as a torch::optim optimizer for hidden 2-D
-// matrices. Parameters of the same shape (up to transposition) and the same
+// step (docs/algorithms.md), as a torch::optim optimizer for hidden
+// matrices (conv kernels and stacks of expert matrices too: matrix_view.h).
+// Parameters of the same shape (up to transposition) and the same
 // Newton-Schulz settings are orthogonalized together in one batched call.
+// The step itself is muon_step() (muon_step.h), over this optimizer's state.
 //
 // The papers' variants are options of the same optimizer, so they compose:
 //   Muon² / Muon²-F   second_moment = kFull / kFactored: Adam's second
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "muonlab/optimizers/head_groups.h"
+#include "muonlab/optimizers/matrix_view.h"
 #include "muonlab/optimizers/newton_schulz.h"
 #include "muonlab/optimizers/optimizer_base.h"
 #include "muonlab/optimizers/param_role.h"
@@ -81,6 +84,10 @@ struct MuonOptions : public torch::optim::OptimizerCloneableOptions<MuonOptions>
   // Ablation: false replaces NS_K(U) by U sqrt(min(r, c)) / ||U||_F, an
   // update of an orthogonal matrix's size and the momentum's direction.
   TORCH_ARG(bool, orthogonalize) = true;
+  // Parameters of more than two dimensions (matrix_view.h): conv kernels
+  // flattened to out x (in*kh*kw), stacks of expert weights [E, r, c] as E
+  // matrices, or refused.
+  TORCH_ARG(NdParams, nd_params) = NdParams::kAuto;
   // Group Muon: heads per block (0: whole matrices), how heads are grouped,
   // which projections, and whether the lr scale comes from the block's shape
   // instead of the whole matrix's (the paper's default). Random grouping
@@ -156,15 +163,8 @@ class Muon : public OptimizerBase {
       const torch::Tensor& param) const override;
 
  private:
-  struct PendingUpdate;
-  struct NsJob;
   void validate_parameters() const;
   const MuonOptions& options_of(const torch::Tensor& param) const;
-  // Replaces each pending update by its orthogonalized form, cut into head
-  // blocks first where Group Muon applies.
-  void orthogonalize(std::vector<PendingUpdate>& pending);
-  static void orthogonalize_jobs(std::vector<NsJob>& jobs);
-  std::optional<HeadBlocks> head_blocks_of(const PendingUpdate& pending);
 
   std::function<bool(const torch::Tensor&)> owned_;
   bool record_updates_ = false;

@@ -107,8 +107,8 @@ std::string to_string(OptimizerChoice choice) {
 }
 
 std::string why_not_muon(const TaggedParam& param) {
-  if (param.tensor.dim() != 2) {
-    return fmt::format("it has shape {} and Muon takes 2-D matrices only",
+  if (param.tensor.dim() < 2) {
+    return fmt::format("it has shape {} and Muon takes matrices (or conv kernels and stacks of matrices) only",
                        shape_string(param.tensor.sizes()));
   }
   if (param.exclude_from_muon) return "it is marked exclude_from_muon";

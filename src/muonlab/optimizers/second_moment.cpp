@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "muonlab/core/errors.h"
 #include "muonlab/core/shape_string.h"
@@ -55,6 +56,16 @@ void check_same_shape(const char* what, const torch::Tensor& value, c10::IntArra
   }
 }
 
+// The factored buffers of matrices [..., r, c]: row sums [..., r] and
+// column sums [..., c] (leading dimensions are a stack of matrices).
+std::vector<int64_t> factored_row_shape(c10::IntArrayRef sizes) { return sizes.slice(0, sizes.size() - 1).vec(); }
+
+std::vector<int64_t> factored_col_shape(c10::IntArrayRef sizes) {
+  auto shape = sizes.slice(0, sizes.size() - 2).vec();
+  shape.push_back(sizes.back());
+  return shape;
+}
+
 // Catches a state made for another kind or shape (a config changed between
 // a save and a resume, say) before it silently broadcasts.
 void check_state_fits(const SecondMomentState& state, const torch::Tensor& update, SecondMomentKind kind) {
@@ -66,9 +77,10 @@ void check_state_fits(const SecondMomentState& state, const torch::Tensor& updat
   if (!state.row.defined() || !state.col.defined()) {
     fail("Muon²-F state has no row/column second moments: made for another kind?");
   }
-  if (update.dim() != 2 || state.row.numel() != update.size(0) || state.col.numel() != update.size(1)) {
-    fail("Muon²-F state of {} rows and {} columns does not fit an update of shape {}", state.row.numel(),
-         state.col.numel(), shape_string(update.sizes()));
+  if (update.dim() < 2 || state.row.sizes() != factored_row_shape(update.sizes()) ||
+      state.col.sizes() != factored_col_shape(update.sizes())) {
+    fail("Muon²-F state of row shape {} and column shape {} does not fit an update of shape {}",
+         shape_string(state.row.sizes()), shape_string(state.col.sizes()), shape_string(update.sizes()));
   }
 }
 
@@ -80,8 +92,8 @@ void accumulate(SecondMomentState& state, const torch::Tensor& grad_squared, con
     state.full.mul_(keep).add_(grad_squared.to(state.full.scalar_type()), add);
     return;
   }
-  state.row.mul_(keep).add_(grad_squared.sum(1).to(state.row.scalar_type()), add);
-  state.col.mul_(keep).add_(grad_squared.sum(0).to(state.col.scalar_type()), add);
+  state.row.mul_(keep).add_(grad_squared.sum(-1).to(state.row.scalar_type()), add);
+  state.col.mul_(keep).add_(grad_squared.sum(-2).to(state.col.scalar_type()), add);
 }
 
 // V_hat before bias correction, in `dtype`.
@@ -91,8 +103,8 @@ torch::Tensor second_moment_estimate(const SecondMomentState& state, SecondMomen
   // all-zero gradient history has R = 0 too; clamping sum(C) away from zero
   // then gives V_hat = 0 (the update divides by eps alone) instead of 0/0.
   const torch::Tensor row = state.row.to(dtype), col = state.col.to(dtype);
-  const torch::Tensor total = col.sum().clamp_min(std::numeric_limits<float>::min());
-  return torch::outer(row, col) / total;
+  const torch::Tensor total = col.sum(-1, /*keepdim=*/true).clamp_min(std::numeric_limits<float>::min());
+  return row.unsqueeze(-1) * col.unsqueeze(-2) / total.unsqueeze(-1);
 }
 
 // 1 - beta2^step: the EMA's weight after `step` updates from zero. The
@@ -110,11 +122,11 @@ SecondMomentState make_second_moment_state(const torch::Tensor& param, const Sec
   const auto tensor_options = param.options().dtype(state_dtype(param));
   if (options.kind == SecondMomentKind::kFull) state.full = torch::zeros(param.sizes(), tensor_options);
   if (options.kind == SecondMomentKind::kFactored) {
-    if (param.dim() != 2) {
-      fail("Muon²-F needs a 2-D matrix, got shape {}", shape_string(param.sizes()));
+    if (param.dim() < 2) {
+      fail("Muon²-F needs a matrix or a stack of matrices [..., r, c], got shape {}", shape_string(param.sizes()));
     }
-    state.row = torch::zeros({param.size(0)}, tensor_options);
-    state.col = torch::zeros({param.size(1)}, tensor_options);
+    state.row = torch::zeros(factored_row_shape(param.sizes()), tensor_options);
+    state.col = torch::zeros(factored_col_shape(param.sizes()), tensor_options);
   }
   return state;
 }

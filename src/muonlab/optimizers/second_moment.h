@@ -40,7 +40,8 @@ struct SecondMomentOptions {
 };
 
 // One r x c matrix's state: `full` (r x c) for kFull, `row` (r) and `col`
-// (c) for kFactored; the others undefined. Kept in fp32 (fp64 for fp64
+// (c) for kFactored (with leading stack dimensions for a stack of
+// matrices); the others undefined. Kept in fp32 (fp64 for fp64
 // parameters) on the parameter's device.
 struct SecondMomentState {
   torch::Tensor full;
@@ -48,8 +49,10 @@ struct SecondMomentState {
   torch::Tensor col;
 };
 
-// Zeros for the buffers `options.kind` uses. kFactored needs a 2-D
-// parameter (fails naming the shape); kFull takes any shape.
+// Zeros for the buffers `options.kind` uses. kFactored needs a matrix
+// [r, c] (buffers [r] and [c]) or a stack of them [..., r, c] (buffers
+// [..., r] and [..., c]), and fails naming the shape otherwise; kFull takes
+// any shape.
 SecondMomentState make_second_moment_state(const torch::Tensor& param, const SecondMomentOptions& options);
 
 // Folds grad*grad into `state` (EMA with beta2) and returns

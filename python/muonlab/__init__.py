@@ -1,0 +1,39 @@
+"""muonlab: Muon, Group Muon, Muon2 and Muon2-F for PyTorch, from muonlab's C++ core.
+
+    import muonlab
+    opt = muonlab.optim.MuonWithAuxAdamW(muonlab.optim.param_groups(model), lr=0.02)
+
+The optimizers (muonlab.optim) are torch.optim.Optimizer subclasses whose
+step runs the same C++ as muonlab's trainer. The functions below expose its
+Newton-Schulz iteration and the exact polar factor it approximates.
+"""
+import torch  # noqa: F401  (loads libtorch before the extension)
+
+from . import _C
+from . import optim
+
+__version__ = _C.version()
+
+
+def newton_schulz(G, steps=5, coefficients="jordan", dtype="auto"):
+    """NS_K(G): `steps` Newton-Schulz iterations towards the polar factor of
+    G, shape [..., r, c] (leading dimensions are a batch). `coefficients`:
+    "jordan", "taylor", "polar_express" or a list of (a, b, c) triples;
+    `dtype`: "auto" (bf16 on CUDA, fp32 on CPU), "bf16", "fp32", "fp64".
+    Returns a tensor of G's shape and dtype."""
+    return _C.newton_schulz(G, steps, coefficients, dtype)
+
+
+def polar_factor(G):
+    """The exact polar factor msign(G) = U V^T of the thin SVD, in float64
+    (singular values at rounding level count as zero)."""
+    return _C.polar_factor(G)
+
+
+def alignment(G, steps=5, coefficients="jordan", dtype="fp32"):
+    """cos(NS_k(G), msign(G)) for k = 0..steps: a float64 tensor of shape
+    [steps + 1, ...]; row 0 is the normalized input."""
+    return _C.alignment(G, steps, coefficients, dtype)
+
+
+__all__ = ["optim", "newton_schulz", "polar_factor", "alignment", "__version__"]

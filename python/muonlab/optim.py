@@ -1,0 +1,272 @@
+"""Muon-family optimizers as torch.optim.Optimizer subclasses.
+
+State lives where torch.optim keeps it (``optimizer.state[p]``: ``step``,
+``momentum_buffer``, and ``second_moment`` for Muon2 or ``second_moment_row``
+and ``second_moment_col`` for Muon2-F), so ``state_dict()``,
+``load_state_dict()``, ``torch.save`` and LR schedulers work as with any
+torch optimizer. ``step()`` hands those tensors to muonlab's C++ step, which
+batches every same-shaped matrix into one Newton-Schulz call.
+
+Options are the keys of muonlab's TOML ``[optimizer]`` table; see
+``muonlab.optim.Muon`` and docs/python.md.
+"""
+import torch
+
+from . import _C
+from .param_groups import HeadLayout, param_groups  # noqa: F401  (re-exported)
+
+__all__ = ["Muon", "Muon2", "Muon2F", "MuonWithAuxAdamW", "HeadLayout", "param_groups"]
+
+_MUON_KEYS = tuple(_C.muon_defaults("muon").keys())
+_ADAMW_KEYS = tuple(_C.adamw_defaults().keys())
+# Second-moment buffers, which stay fp32 whatever the parameter's dtype.
+_FP32_BUFFERS = ("second_moment", "second_moment_row", "second_moment_col")
+
+
+def _check_known(options, known, optimizer):
+    for key in options:
+        if key not in known:
+            raise ValueError(f"unknown {optimizer} option '{key}': expected one of {', '.join(known)}")
+
+
+class _MuonFamily(torch.optim.Optimizer):
+    """Muon groups, and AdamW groups (``use_muon=False``) where allowed."""
+
+    _variant = "muon"
+    _allows_adamw = False
+
+    def __init__(self, params, lr=None, adamw_options=None, **options):
+        defaults = _C.muon_defaults(self._variant)
+        _check_known(options, _MUON_KEYS, type(self).__name__)
+        if lr is not None:
+            options["lr"] = lr
+        defaults.update(options)
+        _C.check_muon_options(defaults)
+        self._adamw_defaults = _C.adamw_defaults()
+        self._adamw_defaults.update(adamw_options or {})
+        _C.check_adamw_options(self._adamw_defaults)
+        super().__init__(params, defaults)
+        self._grouping_generator = torch.Generator()
+        self._grouping_generator.manual_seed(defaults["grouping_seed"])
+
+    # -- groups ---------------------------------------------------------
+
+    def add_param_group(self, param_group):
+        group = dict(param_group)
+        if not group.get("use_muon", True):
+            if not self._allows_adamw:
+                raise ValueError(f"{type(self).__name__} takes Muon groups only; use MuonWithAuxAdamW for "
+                                 "groups with use_muon=False")
+            for key, value in self._adamw_defaults.items():
+                group.setdefault(key, value)
+            _check_known({k: v for k, v in group.items() if k not in _GROUP_KEYS}, _ADAMW_KEYS, "AdamW")
+            super().add_param_group(group)
+            added = self.param_groups[-1]
+            _C.check_adamw_options({k: added[k] for k in _ADAMW_KEYS})
+            return
+        group["use_muon"] = True
+        super().add_param_group(group)
+        added = self.param_groups[-1]
+        _check_known({k: v for k, v in added.items() if k not in _GROUP_KEYS}, _MUON_KEYS, type(self).__name__)
+        _C.check_muon_options({k: added[k] for k in _MUON_KEYS})
+        added["heads"] = _normalized_heads(added)
+        index = len(self.param_groups) - 1
+        for i, p in enumerate(added["params"]):
+            _C.check_muon_param(p, _param_name(added, index, i), added, *_role_and_layout(added, i))
+
+    # -- stepping -------------------------------------------------------
+
+    def _muon_entry(self, group, index, i, p):
+        name = _param_name(group, index, i)
+        role, layout = _role_and_layout(group, i)
+        state = self.state[p]
+        if not state:
+            state.update(_C.muon_state(p, name, group, role, layout))
+        return (name, p, state, role, layout, self._owns(p))
+
+    def _adamw_entry(self, group, index, i, p):
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return (_param_name(group, index, i), p, state)
+
+    def _owns(self, p):  # noqa: ARG002  (every parameter: no sharding)
+        return True
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        muon_groups = []
+        for index, group in enumerate(self.param_groups):
+            with_grad = [(i, p) for i, p in enumerate(group["params"]) if p.grad is not None]
+            if not group["use_muon"]:
+                _C.adamw_step(group, [self._adamw_entry(group, index, i, p) for i, p in with_grad])
+            elif with_grad:
+                muon_groups.append((group, [self._muon_entry(group, index, i, p) for i, p in with_grad]))
+        if muon_groups:
+            _C.muon_step(muon_groups, self._grouping_generator)
+        return loss
+
+    # -- state ----------------------------------------------------------
+
+    def state_dict(self):
+        state_dict = super().state_dict()
+        state_dict["muonlab"] = {"grouping_generator": self._grouping_generator.get_state()}
+        return state_dict
+
+    def load_state_dict(self, state_dict):
+        """Loads a state_dict() of an optimizer of the same variant over the
+        same parameters. A state saved by another Muon variant (or with other
+        shapes) is refused naming the parameter and the buffer, and nothing
+        changes."""
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"the state has {len(saved_groups)} parameter groups, this optimizer "
+                             f"{len(self.param_groups)}")
+        saved_state = state_dict["state"]
+        for index, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"parameter group {index} holds {len(saved['params'])} parameters in the state, "
+                                 f"{len(group['params'])} here")
+            if saved.get("use_muon", True) != group["use_muon"]:
+                raise ValueError(f"parameter group {index} is a {'Muon' if group['use_muon'] else 'AdamW'} group "
+                                 "here but not in the state")
+            for i, (p, key) in enumerate(zip(group["params"], saved["params"])):
+                if key not in saved_state:
+                    continue
+                name = _param_name(group, index, i)
+                if group["use_muon"]:
+                    _C.check_muon_state(p, name, group, *_role_and_layout(group, i), saved_state[key])
+                else:
+                    _check_adamw_state(p, name, saved_state[key])
+        generator_state = state_dict.get("muonlab", {}).get("grouping_generator")
+        plain = {k: v for k, v in state_dict.items() if k != "muonlab"}
+        super().load_state_dict(plain)
+        # torch.optim casts floating state to each parameter's dtype; the
+        # second moments stay in the dtype they were saved in (fp32).
+        for group, saved in zip(self.param_groups, saved_groups):
+            for p, key in zip(group["params"], saved["params"]):
+                for buffer in _FP32_BUFFERS:
+                    if key in saved_state and buffer in saved_state[key]:
+                        self.state[p][buffer] = saved_state[key][buffer].to(p.device, copy=True)
+        if generator_state is not None:
+            self._grouping_generator.set_state(generator_state)
+
+
+class Muon(_MuonFamily):
+    """Muon: momentum, Newton-Schulz orthogonalization, a shape-scaled step.
+
+    Options (defaults as ``muonlab.optim.Muon.defaults()``): ``lr``,
+    ``momentum``, ``nesterov``, ``momentum_kind`` ("ema" | "sum"),
+    ``ns_steps``, ``ns_coefficients`` ("jordan" | "taylor" | "polar_express"
+    | list of (a, b, c)), ``ns_dtype`` ("auto" | "bf16" | "fp32" | "fp64"),
+    ``ns_eps``, ``ns_batching``, ``scale_rule`` ("original" |
+    "match_rms_adamw" | "spectral" | "none"), ``weight_decay``,
+    ``orthogonalize``, ``nd_params`` ("auto" | "flatten" | "batch" |
+    "refuse"), and Group Muon's ``group_size``, ``grouping`` ("contiguous" |
+    "strided" | "random"), ``grouping_seed``, ``grouped``, ``block_scale``.
+    ``second_moment``, ``beta2``, ``second_moment_eps``, ``bias_correction``
+    make it Muon2 / Muon2-F (see those classes).
+
+    A param group may carry ``heads``: a HeadLayout (or one per parameter)
+    saying where a weight's attention heads are, for Group Muon; and
+    ``param_names`` for messages. Parameters of more than two dimensions:
+    conv kernels flattened to out x (in*kh*kw), stacks [E, r, c] of expert
+    weights with ``nd_params="batch"``.
+    """
+
+    @classmethod
+    def defaults(cls):
+        return _C.muon_defaults(cls._variant)
+
+
+class Muon2(Muon):
+    """Muon2: Adam's second moment of the gradient divides the momentum
+    before Newton-Schulz (second_moment="full", ns_steps=3 by default)."""
+
+    _variant = "muon2"
+
+
+class Muon2F(Muon):
+    """Muon2-F: Muon2 with Adafactor's factored (row and column) second
+    moment (second_moment="factored", ns_steps=3 by default)."""
+
+    _variant = "muon2f"
+
+
+class MuonWithAuxAdamW(Muon):
+    """Muon for hidden matrices, AdamW for the rest, in one optimizer (as
+    Keller Jordan's MuonWithAuxAdam): groups with ``use_muon=False`` are
+    stepped by AdamW. ``muonlab.optim.param_groups(model)`` builds both kinds
+    from a model. AdamW's defaults: ``adamw_lr``, ``adamw_betas``,
+    ``adamw_eps``, ``adamw_weight_decay`` (the TOML keys), or per group
+    ``lr``, ``betas``, ``eps``, ``weight_decay``."""
+
+    _allows_adamw = True
+
+    def __init__(self, params, lr=None, variant="muon", adamw_lr=None, adamw_betas=None, adamw_eps=None,
+                 adamw_weight_decay=None, **options):
+        if variant not in ("muon", "muon2", "muon2f"):
+            raise ValueError(f"option variant={variant!r}: expected 'muon', 'muon2' or 'muon2f'")
+        self._variant = variant
+        adamw = {k: v for k, v in (("lr", adamw_lr), ("betas", adamw_betas), ("eps", adamw_eps),
+                                   ("weight_decay", adamw_weight_decay)) if v is not None}
+        super().__init__(params, lr=lr, adamw_options=adamw, **options)
+
+
+# Group keys that are neither Muon nor AdamW options: torch's, schedulers',
+# and the head layouts.
+_GROUP_KEYS = {"params", "use_muon", "heads", "param_names", "initial_lr", "name", "role", "roles"}
+
+
+def _param_name(group, index, i):
+    names = group.get("param_names")
+    if names is not None and i < len(names):
+        return names[i]
+    return f"param_groups[{index}]['params'][{i}]"
+
+
+def _normalized_heads(group):
+    """The group's heads as one plain tuple (or None) per parameter, so that
+    state_dict() holds only what torch.load(weights_only=True) accepts."""
+    heads = group.get("heads")
+    params = group["params"]
+    if heads is None:
+        return [None] * len(params)
+    if isinstance(heads, HeadLayout) or (isinstance(heads, tuple) and heads and isinstance(heads[0], str)):
+        heads = [heads] * len(params)
+    heads = list(heads)
+    if len(heads) != len(params):
+        raise ValueError(f"group option heads: {len(heads)} layouts for {len(params)} parameters; give one "
+                         "HeadLayout for all, or one (or None) per parameter")
+    return [None if h is None else HeadLayout.from_value(h).as_tuple() for h in heads]
+
+
+def _role_and_layout(group, i):
+    """(role, layout) for the C++ step: the head layout's role and its
+    (num_heads, head_dim, axis, segments), or a role and None."""
+    layout = group["heads"][i] if group.get("heads") else None
+    roles = group.get("roles")
+    if layout is None:
+        return (roles[i] if roles else group.get("role", "matrix")), None
+    head_layout = HeadLayout.from_value(layout)
+    return head_layout.role, head_layout.cpp_layout()
+
+
+def _check_adamw_state(p, name, state):
+    for buffer in ("exp_avg", "exp_avg_sq"):
+        if buffer not in state:
+            raise ValueError(f"parameter '{name}': the state has no buffer '{buffer}' (AdamW); was it saved by "
+                             "another optimizer?")
+        if tuple(state[buffer].shape) != tuple(p.shape):
+            raise ValueError(f"parameter '{name}': state buffer '{buffer}' has shape {list(state[buffer].shape)}, "
+                             f"expected {list(p.shape)}")
+    extra = sorted(set(state) - {"step", "exp_avg", "exp_avg_sq"})
+    if extra:
+        raise ValueError(f"parameter '{name}': the state holds buffer '{extra[0]}', which AdamW does not keep")
+

@@ -1,0 +1,71 @@
+#include "muonlab/optimizers/matrix_view.h"
+
+#include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
+
+namespace muonlab::optim {
+
+NdParams parse_nd_params(const std::string& name) {
+  if (name == "auto") return NdParams::kAuto;
+  if (name == "flatten") return NdParams::kFlatten;
+  if (name == "batch") return NdParams::kBatch;
+  if (name == "refuse") return NdParams::kRefuse;
+  fail("unknown nd_params '{}': expected auto, flatten, batch or refuse", name);
+}
+
+std::string to_string(NdParams mode) {
+  switch (mode) {
+    case NdParams::kAuto: return "auto";
+    case NdParams::kFlatten: return "flatten";
+    case NdParams::kBatch: return "batch";
+    case NdParams::kRefuse: return "refuse";
+  }
+  return "?";
+}
+
+std::vector<int64_t> MatrixView::shape() const {
+  if (batched) return {count, rows, cols};
+  return {rows, cols};
+}
+
+torch::Tensor MatrixView::of(const torch::Tensor& t) const { return t.reshape(shape()); }
+
+namespace {
+
+MatrixView flattened(const torch::Tensor& param) {
+  return {1, param.size(0), param.numel() / param.size(0), false};
+}
+
+MatrixView batched(const torch::Tensor& param) {
+  const int64_t rows = param.size(-2), cols = param.size(-1);
+  return {param.numel() / (rows * cols), rows, cols, true};
+}
+
+}  // namespace
+
+MatrixView matrix_view(const torch::Tensor& param, NdParams mode, const std::string& name, ParamRole role) {
+  if (param.dim() < 2) {
+    fail("parameter '{}' cannot be optimized by Muon: it has shape {} and Muon takes matrices; give it to AdamW",
+         name, shape_string(param.sizes()));
+  }
+  if (param.numel() == 0) fail("parameter '{}' has shape {}: Muon needs a non-empty matrix", name, shape_string(param.sizes()));
+  if (param.dim() == 2) return {1, param.size(0), param.size(1), false};
+  switch (mode) {
+    case NdParams::kFlatten: return flattened(param);
+    case NdParams::kBatch: return batched(param);
+    case NdParams::kAuto:
+      if (param.dim() >= 4) return flattened(param);
+      if (role == ParamRole::kExpert) return batched(param);
+      fail("parameter '{}' has shape {}: a 3-D tensor may be a Conv1d kernel (one out x (in*k) matrix: "
+           "nd_params = \"flatten\") or a stack of matrices such as MoE experts (nd_params = \"batch\"); "
+           "say which",
+           name, shape_string(param.sizes()));
+    case NdParams::kRefuse: break;
+  }
+  fail("parameter '{}' cannot be optimized by Muon: it has shape {} and nd_params = \"refuse\" takes 2-D matrices "
+       "only (\"flatten\" reads it as {} x {}, \"batch\" as a stack of {} x {})",
+       name, shape_string(param.sizes()), param.size(0), param.numel() / param.size(0), param.size(-2),
+       param.size(-1));
+}
+
+}  // namespace muonlab::optim

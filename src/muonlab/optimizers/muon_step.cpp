@@ -1,0 +1,257 @@
+#include "muonlab/optimizers/muon_step.h"
+
+#include <map>
+#include <optional>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
+
+namespace muonlab::optim {
+
+namespace {
+
+// One matrix for NS: a whole update, one head block of it, or one matrix of
+// a stack.
+struct NsJob {
+  torch::Tensor matrix;  // replaced by its orthogonalized form
+  const MuonOptions* options;
+  bool always_batched;  // head blocks and stacks: one batched call per shape, as promised
+};
+
+// One owned slot's step in flight: its momentum-mixed update (replaced by
+// the orthogonalized one) and the lr scale s(r, c) (1 when Group Muon scaled
+// each block by its own shape).
+struct Pending {
+  MuonSlot* slot;
+  MatrixView view;
+  torch::Tensor update;  // in view.shape()
+  double scale = 1.0;
+};
+
+// Bucket key: matrices that can share one batched NS call have the same
+// oriented shape (short side, long side), device and NS settings.
+std::string bucket_key(const torch::Tensor& matrix, const MuonOptions& options, size_t index, bool always_batched) {
+  const auto config = options.newton_schulz_config();
+  std::string key = fmt::format("{}x{}|{}|{}|{}|{}|{}|{}", std::min(matrix.size(0), matrix.size(1)),
+                                std::max(matrix.size(0), matrix.size(1)), matrix.device().str(),
+                                to_string(config.dtype), config.steps, config.schedule.name,
+                                config.schedule.norm_scale, config.schedule.eps);
+  for (const auto& t : config.schedule.triples) key += fmt::format("|{},{},{}", t.a, t.b, t.c);
+  key += options.orthogonalize() ? "|ns" : "|normalized";
+  const bool batched = always_batched || options.ns_batching() == NsBatching::kAlways ||
+                       (options.ns_batching() == NsBatching::kAuto && matrix.is_cuda());
+  if (!batched) key += fmt::format("|alone{}", index);
+  return key;
+}
+
+// U from the gradient and the momentum buffer (updated in place).
+torch::Tensor momentum_update(torch::Tensor& buffer, const torch::Tensor& grad, const MuonOptions& options) {
+  const double mu = options.momentum();
+  if (options.momentum_kind() == MomentumKind::kSum) {
+    buffer.mul_(mu).add_(grad);
+    return options.nesterov() ? grad.add(buffer, mu) : buffer.clone();
+  }
+  buffer.lerp_(grad, 1.0 - mu);
+  return options.nesterov() ? grad.lerp(buffer, mu) : buffer.clone();
+}
+
+void orthogonalize_jobs(std::vector<NsJob>& jobs) {
+  std::map<std::string, std::vector<NsJob*>> buckets;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    buckets[bucket_key(jobs[i].matrix, *jobs[i].options, i, jobs[i].always_batched)].push_back(&jobs[i]);
+  }
+  for (auto& [key, members] : buckets) {
+    const MuonOptions& options = *members.front()->options;
+    const auto config = options.newton_schulz_config();
+    const auto dtype = resolve_ns_dtype(config.dtype, members.front()->matrix.device());
+    // Orient every matrix wide so that r x c and c x r share a batch; NS
+    // commutes with transposition (and so does the normalization).
+    std::vector<torch::Tensor> oriented;
+    for (auto* job : members) {
+      const auto& m = job->matrix;
+      oriented.push_back((m.size(0) > m.size(1) ? m.t() : m).to(dtype));
+    }
+    const torch::Tensor stacked = torch::stack(oriented);
+    const auto result = options.orthogonalize() ? newton_schulz(stacked, config) : normalized_direction(stacked);
+    for (size_t i = 0; i < members.size(); ++i) {
+      auto& m = members[i]->matrix;
+      const auto o = result[static_cast<int64_t>(i)];
+      m = (m.size(0) > m.size(1) ? o.t() : o);
+    }
+  }
+}
+
+// The head blocks Group Muon cuts the slot's parameter into, or nullopt.
+// Random grouping draws from `generator` here, once per call.
+std::optional<HeadBlocks> head_blocks_of(const MuonSlot& slot, torch::Generator& generator) {
+  const MuonOptions& options = *slot.options;
+  if (options.group_size() <= 0 || slot.tag == nullptr) return std::nullopt;
+  return plan_param_head_blocks(*slot.tag, options.grouped_projections(), options.group_size(),
+                                options.grouping_rule(),
+                                options.grouping_rule() == GroupingRule::kRandom
+                                    ? std::optional<torch::Generator>(generator)
+                                    : std::nullopt);
+}
+
+// Replaces each pending update by its orthogonalized form: cut into head
+// blocks first where Group Muon applies, a stack into its matrices; every
+// matrix of one shape and setting in one batched call.
+void orthogonalize(std::vector<Pending>& pending, std::vector<MuonSlot>& slots, torch::Generator& generator) {
+  struct Split {
+    Pending* pending;
+    HeadBlocks blocks;
+    size_t first_job;
+  };
+  std::vector<NsJob> jobs;
+  std::vector<Split> splits;
+  std::vector<std::pair<Pending*, size_t>> wholes;
+  size_t next = 0;
+  for (auto& slot : slots) {
+    if (!slot.grad.defined()) continue;
+    if (!slot.owned) {
+      head_blocks_of(slot, generator);  // the draws its step would make, so the generator stays in step
+      continue;
+    }
+    Pending& p = pending[next++];
+    if (auto blocks = head_blocks_of(slot, generator)) {
+      splits.push_back({&p, *blocks, jobs.size()});
+      for (auto& block : gather_head_blocks(p.update, *slot.tag->heads, *blocks)) {
+        jobs.push_back({block, slot.options, true});
+      }
+    } else if (p.view.batched) {
+      wholes.emplace_back(&p, jobs.size());
+      for (auto& matrix : p.update.unbind(0)) jobs.push_back({matrix, slot.options, true});
+    } else {
+      wholes.emplace_back(&p, jobs.size());
+      jobs.push_back({p.update, slot.options, false});
+    }
+  }
+  orthogonalize_jobs(jobs);
+  for (auto& [p, first] : wholes) {
+    if (!p->view.batched) {
+      p->update = jobs[first].matrix;
+      continue;
+    }
+    std::vector<torch::Tensor> matrices;
+    for (int64_t i = 0; i < p->view.count; ++i) matrices.push_back(jobs[first + i].matrix);
+    p->update = torch::stack(matrices);
+  }
+  for (auto& split : splits) {
+    Pending& p = *split.pending;
+    const MuonOptions& options = *p.slot->options;
+    std::vector<torch::Tensor> blocks;
+    for (size_t b = 0; b < split.blocks.size(); ++b) {
+      torch::Tensor block = jobs[split.first_job + b].matrix;
+      // Moonlight warns that per-block scales make updates too large, so the
+      // whole matrix's scale is the default.
+      if (options.block_scale()) block = block * scale_factor(options.scale_rule(), block.size(0), block.size(1));
+      blocks.push_back(block.to(p.update.scalar_type()));
+    }
+    if (options.block_scale()) p.scale = 1.0;
+    scatter_head_blocks(p.update, *p.slot->tag->heads, split.blocks, blocks);
+  }
+}
+
+void check_buffer(const MuonSlot& slot, const char* what, const torch::Tensor& buffer,
+                  c10::IntArrayRef expected) {
+  if (!buffer.defined()) fail("parameter '{}': Muon state has no {}", slot.name, what);
+  if (buffer.sizes() != expected) {
+    fail("parameter '{}': Muon state {} has shape {}, expected {}", slot.name, what, shape_string(buffer.sizes()),
+         shape_string(expected));
+  }
+}
+
+// Everything muon_step could refuse, before anything changes.
+MatrixView check_slot(const MuonSlot& slot) {
+  if (slot.options == nullptr) fail("parameter '{}' has no Muon options", slot.name);
+  const MatrixView view = check_muon_param(slot.param, slot.name, *slot.options, slot.tag);
+  if (!slot.owned) return view;
+  if (slot.grad.sizes() != slot.param.sizes()) {
+    fail("parameter '{}' has shape {} but its gradient {}", slot.name, shape_string(slot.param.sizes()),
+         shape_string(slot.grad.sizes()));
+  }
+  if (slot.step < 1) fail("parameter '{}': Muon step = {}, expected the 1-based step being taken", slot.name, slot.step);
+  const std::map<std::string, const torch::Tensor*> have{
+      {"momentum_buffer", &slot.momentum_buffer},
+      {"second_moment", &slot.second_moment.full},
+      {"second_moment_row", &slot.second_moment.row},
+      {"second_moment_col", &slot.second_moment.col}};
+  for (const auto& [name, shape] : muon_state_shapes(slot.param, *slot.options, view)) {
+    check_buffer(slot, name.c_str(), *have.at(name), shape);
+  }
+  return view;
+}
+
+}  // namespace
+
+MatrixView check_muon_param(const torch::Tensor& param, const std::string& name, const MuonOptions& options,
+                            const TaggedParam* tag) {
+  const MatrixView view = matrix_view(param, options.nd_params(), name, tag ? tag->role : ParamRole::kMatrix);
+  if (options.group_size() > 0 && tag != nullptr && tag->heads && param.dim() != 2) {
+    fail("parameter '{}' has shape {} and a head layout: Group Muon cuts 2-D attention weights only", name,
+         shape_string(param.sizes()));
+  }
+  return view;
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> muon_state_shapes(const torch::Tensor& param,
+                                                                          const MuonOptions& options,
+                                                                          const MatrixView& view) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes{{"momentum_buffer", param.sizes().vec()}};
+  switch (options.second_moment()) {
+    case SecondMomentKind::kNone: break;
+    case SecondMomentKind::kFull: shapes.emplace_back("second_moment", param.sizes().vec()); break;
+    case SecondMomentKind::kFactored: {
+      auto rows = view.shape(), cols = view.shape();
+      rows.pop_back();             // [..., r]
+      cols.erase(cols.end() - 2);  // [..., c]
+      shapes.emplace_back("second_moment_row", rows);
+      shapes.emplace_back("second_moment_col", cols);
+      break;
+    }
+  }
+  return shapes;
+}
+
+SecondMomentState second_moment_state_for(const torch::Tensor& param, const MuonOptions& options,
+                                          const MatrixView& view) {
+  const auto sm = options.second_moment_options();
+  if (sm.kind == SecondMomentKind::kFactored) {
+    // Shapes from the view; dtype and device from the parameter.
+    return make_second_moment_state(torch::empty({}, param.options()).expand(view.shape()), sm);
+  }
+  return make_second_moment_state(param, sm);
+}
+
+void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generator) {
+  std::vector<MatrixView> views;
+  for (const auto& slot : slots) views.push_back(slot.grad.defined() || !slot.owned ? check_slot(slot) : MatrixView{});
+
+  std::vector<Pending> pending;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    MuonSlot& slot = slots[i];
+    if (!slot.grad.defined() || !slot.owned) continue;
+    const MuonOptions& options = *slot.options;
+    torch::Tensor update = momentum_update(slot.momentum_buffer, slot.grad, options);
+    const auto sm = options.second_moment_options();
+    if (sm.kind == SecondMomentKind::kFull) {
+      update = precondition(update, slot.grad, slot.second_moment, slot.step, sm);  // elementwise: any shape
+    } else if (sm.kind == SecondMomentKind::kFactored) {
+      update = precondition(views[i].of(update), views[i].of(slot.grad), slot.second_moment, slot.step, sm);
+    }
+    const MatrixView& view = views[i];
+    pending.push_back({&slot, view, view.of(update), scale_factor(options.scale_rule(), view.rows, view.cols)});
+  }
+  orthogonalize(pending, slots, grouping_generator);
+
+  for (auto& p : pending) {
+    MuonSlot& slot = *p.slot;
+    const MuonOptions& options = *slot.options;
+    const torch::Tensor direction = p.update.reshape(slot.param.sizes()).to(slot.param.scalar_type());
+    if (options.weight_decay() != 0) slot.param.mul_(1.0 - options.lr() * options.weight_decay());
+    slot.param.add_(direction, -options.lr() * p.scale);
+    if (slot.record_update) slot.recorded_update = direction * p.scale;
+  }
+}
+
+}  // namespace muonlab::optim

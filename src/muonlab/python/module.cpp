@@ -1,0 +1,267 @@
+// muonlab._C: the C++ optimizers for Python. The Python classes in
+// python/muonlab/optim.py keep their state in torch.optim's `state` dict;
+// every step hands those tensors to the same muon_step() and adamw_step()
+// that the C++ optimizers run, so there is one implementation of the maths.
+#include <torch/csrc/Generator.h>
+#include <torch/extension.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "muonlab/analysis/alignment.h"
+#include "muonlab/analysis/polar_factor.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/core/shape_string.h"
+#include "muonlab/optimizers/adamw.h"
+#include "muonlab/optimizers/muon_step.h"
+#include "muonlab/optimizers/newton_schulz.h"
+#include "muonlab/python/python_options.h"
+
+namespace muonlab::python {
+namespace {
+
+namespace optim = muonlab::optim;
+
+// A parameter's role and head layout from Python: role a ParamRole name
+// ("matrix", "attn_qkv", "expert", ...); layout None or a tuple
+// (num_heads, head_dim, "rows"|"cols", [segment heads...]).
+optim::TaggedParam tagged(const std::string& name, const torch::Tensor& param, const std::string& role,
+                          const py::object& layout) {
+  optim::TaggedParam tag;
+  tag.name = name;
+  tag.tensor = param;
+  try {
+    tag.role = optim::parse_param_role(role);
+  } catch (const Error& e) {
+    throw py::value_error(fmt::format("parameter '{}': {}", name, e.what()));
+  }
+  if (!layout.is_none()) {
+    const auto t = layout.cast<py::tuple>();
+    optim::HeadLayout heads;
+    heads.num_heads = t[0].cast<int64_t>();
+    heads.head_dim = t[1].cast<int64_t>();
+    heads.axis = t[2].cast<std::string>() == "cols" ? optim::HeadAxis::kCols : optim::HeadAxis::kRows;
+    heads.segment_heads = t[3].cast<std::vector<int64_t>>();
+    const int64_t extent = param.dim() == 2 ? param.size(heads.axis == optim::HeadAxis::kRows ? 0 : 1) : -1;
+    if (heads.num_heads <= 0 || heads.head_dim <= 0 || extent != heads.num_heads * heads.head_dim) {
+      throw py::value_error(fmt::format(
+          "parameter '{}' of shape {}: head layout of {} heads x {} along the {} does not cover it (expected {} = "
+          "heads x head size)",
+          name, shape_string(param.sizes()), heads.num_heads, heads.head_dim, t[2].cast<std::string>(),
+          extent));
+    }
+    tag.heads = heads;
+  }
+  return tag;
+}
+
+// Runs `body`, turning muonlab's errors (bad input: shapes, layouts, states)
+// into ValueError.
+template <typename Body>
+auto as_value_errors(Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const Error& e) {
+    throw py::value_error(e.what());
+  }
+}
+
+torch::Tensor state_tensor(const py::dict& state, const char* key) {
+  if (!state.contains(key) || state[key].is_none()) return {};
+  return state[key].cast<torch::Tensor>();
+}
+
+void check_muon_param(const torch::Tensor& param, const std::string& name, const py::dict& options,
+                      const std::string& role, const py::object& layout) {
+  const auto tag = tagged(name, param, role, layout);
+  const auto muon = muon_options_from(options, false);
+  as_value_errors([&] { optim::check_muon_param(param, name, muon, &tag); });
+}
+
+// The fresh state of a parameter: step 0 and zeros for every buffer.
+py::dict muon_state(const torch::Tensor& param, const std::string& name, const py::dict& options,
+                    const std::string& role, const py::object& layout) {
+  const auto tag = tagged(name, param, role, layout);
+  const auto muon = muon_options_from(options, false);
+  return as_value_errors([&] {
+    const auto view = optim::check_muon_param(param, name, muon, &tag);
+    py::dict state;
+    state["step"] = 0;
+    state["momentum_buffer"] = torch::zeros_like(param, torch::MemoryFormat::Preserve);
+    const auto sm = optim::second_moment_state_for(param, muon, view);
+    if (sm.full.defined()) state["second_moment"] = sm.full;
+    if (sm.row.defined()) state["second_moment_row"] = sm.row;
+    if (sm.col.defined()) state["second_moment_col"] = sm.col;
+    return state;
+  });
+}
+
+// Refuses a loaded state that this parameter's options would not have made:
+// a buffer missing, one more (another variant's), or a shape that differs.
+void check_muon_state(const torch::Tensor& param, const std::string& name, const py::dict& options,
+                      const std::string& role, const py::object& layout, const py::dict& state) {
+  const auto tag = tagged(name, param, role, layout);
+  const auto muon = muon_options_from(options, false);
+  as_value_errors([&] {
+    const auto view = optim::check_muon_param(param, name, muon, &tag);
+    const auto shapes = optim::muon_state_shapes(param, muon, view);
+    std::map<std::string, std::vector<int64_t>> expected(shapes.begin(), shapes.end());
+    const std::string variant = optim::to_string(muon.second_moment());
+    for (const auto& item : state) {
+      const auto key = item.first.cast<std::string>();
+      if (key == "step" || expected.count(key)) continue;
+      fail("parameter '{}': the state holds buffer '{}', which this optimizer (second_moment = '{}') does not keep; "
+           "was it saved by another Muon variant?",
+           name, key, variant);
+    }
+    for (const auto& [key, shape] : expected) {
+      const torch::Tensor buffer = state_tensor(state, key.c_str());
+      if (!buffer.defined()) {
+        fail("parameter '{}': the state has no buffer '{}', which this optimizer (second_moment = '{}') needs; "
+             "was it saved by another Muon variant?",
+             name, key, variant);
+      }
+      if (buffer.sizes() != c10::IntArrayRef(shape)) {
+        fail("parameter '{}': state buffer '{}' has shape {}, expected {}", name, key, shape_string(buffer.sizes()),
+             shape_string(shape));
+      }
+    }
+    if (!state.contains("step") || !py::isinstance<py::int_>(state["step"])) {
+      fail("parameter '{}': the state has no integer 'step'", name);
+    }
+  });
+}
+
+at::Generator& generator_of(const py::object& generator) {
+  if (!THPGenerator_Check(generator.ptr())) throw py::type_error("expected a torch.Generator");
+  return reinterpret_cast<THPGenerator*>(generator.ptr())->cdata;
+}
+
+// groups: [(options, [(name, param, state, role, layout, owned), ...]), ...]
+// Parameters without a gradient are skipped. Each owned entry's state dict
+// gets its buffers updated in place and its "step" raised by one, after the
+// whole step succeeded.
+void muon_step(const py::list& groups, const py::object& generator) {
+  std::vector<optim::MuonOptions> options;
+  options.reserve(groups.size());
+  std::vector<optim::TaggedParam> tags;
+  std::vector<py::dict> states;
+  std::vector<optim::MuonSlot> slots;
+  size_t entries = 0;
+  for (const auto& group : groups) entries += py::len(group.cast<py::tuple>()[1]);
+  tags.reserve(entries);
+  for (const auto& group_handle : groups) {
+    const auto group = group_handle.cast<py::tuple>();
+    options.push_back(muon_options_from(group[0].cast<py::dict>(), false));
+    for (const auto& entry_handle : group[1].cast<py::list>()) {
+      const auto entry = entry_handle.cast<py::tuple>();
+      const auto name = entry[0].cast<std::string>();
+      const auto param = entry[1].cast<torch::Tensor>();
+      const torch::Tensor grad = param.grad();
+      if (!grad.defined()) continue;
+      if (grad.is_sparse()) throw py::value_error(fmt::format("parameter '{}' has a sparse gradient: Muon needs dense", name));
+      tags.push_back(tagged(name, param, entry[3].cast<std::string>(), entry[4]));
+      optim::MuonSlot slot;
+      slot.name = name;
+      slot.param = param;
+      slot.grad = grad;
+      slot.options = &options.back();
+      slot.tag = &tags.back();
+      slot.owned = entry[5].cast<bool>();
+      const auto state = entry[2].cast<py::dict>();
+      if (slot.owned) {
+        slot.step = state["step"].cast<int64_t>() + 1;
+        slot.momentum_buffer = state_tensor(state, "momentum_buffer");
+        slot.second_moment.full = state_tensor(state, "second_moment");
+        slot.second_moment.row = state_tensor(state, "second_moment_row");
+        slot.second_moment.col = state_tensor(state, "second_moment_col");
+      }
+      states.push_back(state);
+      slots.push_back(std::move(slot));
+    }
+  }
+  at::Generator& grouping_generator = generator_of(generator);
+  {
+    py::gil_scoped_release no_gil;
+    torch::NoGradGuard no_grad;
+    as_value_errors([&] { optim::muon_step(slots, grouping_generator); });
+  }
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].owned) states[i]["step"] = slots[i].step;
+  }
+}
+
+// entries: [(name, param, state), ...]; state holds step, exp_avg, exp_avg_sq.
+void adamw_step(const py::dict& group, const py::list& entries) {
+  const auto options = adamw_options_from(group, false);
+  torch::NoGradGuard no_grad;
+  for (const auto& entry_handle : entries) {
+    const auto entry = entry_handle.cast<py::tuple>();
+    auto param = entry[1].cast<torch::Tensor>();
+    const torch::Tensor grad = param.grad();
+    if (!grad.defined()) continue;
+    const auto state = entry[2].cast<py::dict>();
+    auto exp_avg = state_tensor(state, "exp_avg");
+    auto exp_avg_sq = state_tensor(state, "exp_avg_sq");
+    const auto name = entry[0].cast<std::string>();
+    if (!exp_avg.defined() || !exp_avg_sq.defined() || exp_avg.sizes() != param.sizes() ||
+        exp_avg_sq.sizes() != param.sizes()) {
+      throw py::value_error(fmt::format("parameter '{}': AdamW state needs exp_avg and exp_avg_sq of shape {}", name,
+                                        shape_string(param.sizes())));
+    }
+    const int64_t step = state["step"].cast<int64_t>() + 1;
+    optim::adamw_step(param, grad, exp_avg, exp_avg_sq, step, options);
+    state["step"] = step;
+  }
+}
+
+optim::NewtonSchulzConfig ns_config(int64_t steps, const py::object& coefficients, const std::string& dtype) {
+  py::dict options;
+  options["ns_steps"] = steps;
+  options["ns_coefficients"] = coefficients;
+  options["ns_dtype"] = dtype;
+  return muon_options_from(options, false).newton_schulz_config();
+}
+
+}  // namespace
+}  // namespace muonlab::python
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  namespace py = pybind11;
+  using namespace muonlab::python;
+  m.doc() = "muonlab's C++ optimizers (Muon, Muon2, Muon2-F, Group Muon, AdamW) and Newton-Schulz instruments";
+  m.def("muon_defaults", &muon_defaults, py::arg("variant") = "muon");
+  m.def("adamw_defaults", &adamw_defaults);
+  m.def(
+      "check_muon_options", [](const py::dict& options) { muon_options_from(options, true); },
+      "Raises ValueError naming the first unknown or invalid option");
+  m.def(
+      "check_adamw_options", [](const py::dict& options) { adamw_options_from(options, true); },
+      "Raises ValueError naming the first unknown or invalid option");
+  m.def("check_muon_param", &check_muon_param);
+  m.def("muon_state", &muon_state);
+  m.def("check_muon_state", &check_muon_state);
+  m.def("muon_step", &muon_step);
+  m.def("adamw_step", &adamw_step);
+  m.def(
+      "newton_schulz",
+      [](const torch::Tensor& G, int64_t steps, const py::object& coefficients, const std::string& dtype) {
+        const auto config = ns_config(steps, coefficients, dtype);
+        return as_value_errors([&] { return muonlab::optim::newton_schulz(G, config); });
+      },
+      py::arg("G"), py::arg("steps") = 5, py::arg("coefficients") = "jordan", py::arg("dtype") = "auto");
+  m.def(
+      "polar_factor", [](const torch::Tensor& G) { return as_value_errors([&] { return muonlab::analysis::polar_factor(G); }); },
+      py::arg("G"));
+  m.def(
+      "alignment",
+      [](const torch::Tensor& G, int64_t steps, const py::object& coefficients, const std::string& dtype) {
+        const auto config = ns_config(steps, coefficients, dtype);
+        return as_value_errors([&] { return muonlab::analysis::ns_alignment(G, config); });
+      },
+      py::arg("G"), py::arg("steps") = 5, py::arg("coefficients") = "jordan", py::arg("dtype") = "fp32");
+  m.def("version", [] { return std::string(MUONLAB_VERSION); });
+  m.def("torch_version", [] { return std::string(TORCH_VERSION); });
+}

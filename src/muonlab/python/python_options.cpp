@@ -1,0 +1,284 @@
+#include "muonlab/python/python_options.h"
+
+#include <functional>
+#include <vector>
+
+#include "muonlab/core/errors.h"
+
+namespace muonlab::python {
+
+namespace {
+
+// One option: how to read it from Python into the options struct, and how
+// to write its value (the default) back out.
+template <typename Options>
+struct OptionKey {
+  const char* name;
+  std::function<void(Options&, const py::handle&)> read;
+  std::function<py::object(const Options&)> write;
+};
+
+[[noreturn]] void bad_value(const char* name, const py::handle& value, const std::string& expected) {
+  throw py::value_error(fmt::format("option {}={}: expected {}", name, py::repr(value).cast<std::string>(), expected));
+}
+
+double as_number(const char* name, const py::handle& value) {
+  if (py::isinstance<py::bool_>(value) || !(py::isinstance<py::float_>(value) || py::isinstance<py::int_>(value))) {
+    // A 0-dim tensor (an LR scheduler's tensor lr) is a number too.
+    if (py::hasattr(value, "item") && !py::isinstance<py::bool_>(value)) return as_number(name, value.attr("item")());
+    bad_value(name, value, "a number");
+  }
+  return value.cast<double>();
+}
+
+int64_t as_integer(const char* name, const py::handle& value) {
+  if (py::isinstance<py::bool_>(value) || !py::isinstance<py::int_>(value)) bad_value(name, value, "an integer");
+  return value.cast<int64_t>();
+}
+
+bool as_bool(const char* name, const py::handle& value) {
+  if (!py::isinstance<py::bool_>(value)) bad_value(name, value, "True or False");
+  return value.cast<bool>();
+}
+
+// A string option parsed by muonlab's own parser, whose error names the
+// accepted values.
+template <typename T>
+T as_choice(const char* name, const py::handle& value, T (*parse)(const std::string&), const std::string& choices) {
+  if (!py::isinstance<py::str>(value)) bad_value(name, value, choices);
+  try {
+    return parse(value.cast<std::string>());
+  } catch (const Error&) {
+    bad_value(name, value, choices);
+  }
+}
+
+// "jordan", "taylor", "polar_express", or a list of (a, b, c) triples.
+optim::NsSchedule as_schedule(const char* name, const py::handle& value) {
+  const std::string expected = "'jordan', 'taylor', 'polar_express' or a list of (a, b, c) triples";
+  if (py::isinstance<py::str>(value)) return as_choice(name, value, &optim::ns_schedule, expected);
+  if (!py::isinstance<py::sequence>(value) || py::len(value) == 0) bad_value(name, value, expected);
+  std::vector<optim::NsCoefficients> triples;
+  for (const auto& item : value) {
+    if (!py::isinstance<py::sequence>(item) || py::isinstance<py::str>(item) || py::len(item) != 3) {
+      bad_value(name, value, expected);
+    }
+    const auto triple = item.cast<py::sequence>();
+    triples.push_back({as_number(name, triple[0]), as_number(name, triple[1]), as_number(name, triple[2])});
+  }
+  return optim::ns_schedule_custom(triples);
+}
+
+py::object schedule_value(const optim::NsSchedule& schedule) {
+  if (schedule.name != "custom") return py::str(schedule.name);
+  py::list triples;
+  for (const auto& t : schedule.triples) triples.append(py::make_tuple(t.a, t.b, t.c));
+  return triples;
+}
+
+std::vector<std::string> grouped_names(const optim::GroupedProjections& g) {
+  std::vector<std::string> names;
+  if (g.q) names.push_back("q");
+  if (g.k) names.push_back("k");
+  if (g.v) names.push_back("v");
+  if (g.o) names.push_back("o");
+  if (g.mla_up) names.push_back("mla_up");
+  return names;
+}
+
+optim::GroupedProjections as_grouped(const char* name, const py::handle& value) {
+  const std::string expected = "a list of 'q', 'k', 'v', 'o', 'mla_up'";
+  if (py::isinstance<py::str>(value) || !py::isinstance<py::sequence>(value)) bad_value(name, value, expected);
+  std::vector<std::string> names;
+  for (const auto& item : value) {
+    if (!py::isinstance<py::str>(item)) bad_value(name, value, expected);
+    names.push_back(item.cast<std::string>());
+  }
+  try {
+    return optim::parse_grouped_projections(names);
+  } catch (const Error&) {
+    bad_value(name, value, expected);
+  }
+}
+
+using MuonKey = OptionKey<optim::MuonOptions>;
+using optim::MuonOptions;
+
+const std::vector<MuonKey>& muon_keys() {
+  static const std::vector<MuonKey> keys{
+      {"lr", [](MuonOptions& o, const py::handle& v) { o.lr(as_number("lr", v)); },
+       [](const MuonOptions& o) -> py::object { return py::float_(o.lr()); }},
+      {"momentum", [](MuonOptions& o, const py::handle& v) { o.momentum(as_number("momentum", v)); },
+       [](const MuonOptions& o) -> py::object { return py::float_(o.momentum()); }},
+      {"nesterov", [](MuonOptions& o, const py::handle& v) { o.nesterov(as_bool("nesterov", v)); },
+       [](const MuonOptions& o) -> py::object { return py::bool_(o.nesterov()); }},
+      {"momentum_kind",
+       [](MuonOptions& o, const py::handle& v) {
+         o.momentum_kind(as_choice("momentum_kind", v, &optim::parse_momentum_kind, "'ema' or 'sum'"));
+       },
+       [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.momentum_kind())); }},
+      {"ns_steps", [](MuonOptions& o, const py::handle& v) { o.ns_steps(as_integer("ns_steps", v)); },
+       [](const MuonOptions& o) -> py::object { return py::int_(o.ns_steps()); }},
+      {"ns_coefficients",
+       [](MuonOptions& o, const py::handle& v) { o.ns_coefficients(as_schedule("ns_coefficients", v)); },
+       [](const MuonOptions& o) -> py::object { return schedule_value(o.ns_coefficients()); }},
+      {"ns_dtype",
+       [](MuonOptions& o, const py::handle& v) {
+         o.ns_dtype(as_choice("ns_dtype", v, &optim::parse_ns_dtype, "'auto', 'bf16', 'fp32' or 'fp64'"));
+       },
+       [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.ns_dtype())); }},
+      {"ns_eps",
+       [](MuonOptions& o, const py::handle& v) {
+         o.eps(v.is_none() ? std::nullopt : std::optional<double>(as_number("ns_eps", v)));
+       },
+       [](const MuonOptions& o) -> py::object { return o.eps() ? py::object(py::float_(*o.eps())) : py::none(); }},
+      {"ns_batching",
+       [](MuonOptions& o, const py::handle& v) {
+         o.ns_batching(as_choice("ns_batching", v, &optim::parse_ns_batching, "'auto', 'always' or 'never'"));
+       },
+       [](const MuonOptions& o) -> py::object {
+         switch (o.ns_batching()) {
+           case optim::NsBatching::kAlways: return py::str("always");
+           case optim::NsBatching::kNever: return py::str("never");
+           default: return py::str("auto");
+         }
+       }},
+      {"scale_rule",
+       [](MuonOptions& o, const py::handle& v) {
+         o.scale_rule(as_choice("scale_rule", v, &optim::parse_scale_rule,
+                                "'original', 'match_rms_adamw', 'spectral' or 'none'"));
+       },
+       [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.scale_rule())); }},
+      {"weight_decay", [](MuonOptions& o, const py::handle& v) { o.weight_decay(as_number("weight_decay", v)); },
+       [](const MuonOptions& o) -> py::object { return py::float_(o.weight_decay()); }},
+      {"orthogonalize", [](MuonOptions& o, const py::handle& v) { o.orthogonalize(as_bool("orthogonalize", v)); },
+       [](const MuonOptions& o) -> py::object { return py::bool_(o.orthogonalize()); }},
+      {"second_moment",
+       [](MuonOptions& o, const py::handle& v) {
+         o.second_moment(as_choice("second_moment", v, &optim::parse_second_moment_kind,
+                                   "'none' (Muon), 'full' (Muon2) or 'factored' (Muon2-F)"));
+       },
+       [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.second_moment())); }},
+      {"beta2", [](MuonOptions& o, const py::handle& v) { o.beta2(as_number("beta2", v)); },
+       [](const MuonOptions& o) -> py::object { return py::float_(o.beta2()); }},
+      {"second_moment_eps",
+       [](MuonOptions& o, const py::handle& v) { o.second_moment_eps(as_number("second_moment_eps", v)); },
+       [](const MuonOptions& o) -> py::object { return py::float_(o.second_moment_eps()); }},
+      {"bias_correction",
+       [](MuonOptions& o, const py::handle& v) { o.bias_correction(as_bool("bias_correction", v)); },
+       [](const MuonOptions& o) -> py::object { return py::bool_(o.bias_correction()); }},
+      {"group_size", [](MuonOptions& o, const py::handle& v) { o.group_size(as_integer("group_size", v)); },
+       [](const MuonOptions& o) -> py::object { return py::int_(o.group_size()); }},
+      {"grouping",
+       [](MuonOptions& o, const py::handle& v) {
+         o.grouping_rule(
+             as_choice("grouping", v, &optim::parse_grouping_rule, "'contiguous', 'strided' or 'random'"));
+       },
+       [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.grouping_rule())); }},
+      {"grouping_seed",
+       [](MuonOptions& o, const py::handle& v) {
+         const int64_t seed = as_integer("grouping_seed", v);
+         if (seed < 0) bad_value("grouping_seed", v, "an integer >= 0");
+         o.grouping_seed(static_cast<uint64_t>(seed));
+       },
+       [](const MuonOptions& o) -> py::object { return py::int_(o.grouping_seed()); }},
+      {"grouped", [](MuonOptions& o, const py::handle& v) { o.grouped_projections(as_grouped("grouped", v)); },
+       [](const MuonOptions& o) -> py::object { return py::cast(grouped_names(o.grouped_projections())); }},
+      {"block_scale", [](MuonOptions& o, const py::handle& v) { o.block_scale(as_bool("block_scale", v)); },
+       [](const MuonOptions& o) -> py::object { return py::bool_(o.block_scale()); }},
+      {"nd_params",
+       [](MuonOptions& o, const py::handle& v) {
+         o.nd_params(as_choice("nd_params", v, &optim::parse_nd_params, "'auto', 'flatten', 'batch' or 'refuse'"));
+       },
+       [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.nd_params())); }},
+  };
+  return keys;
+}
+
+using AdamWKey = OptionKey<optim::AdamWOptions>;
+using optim::AdamWOptions;
+
+const std::vector<AdamWKey>& adamw_keys() {
+  static const std::vector<AdamWKey> keys{
+      {"lr", [](AdamWOptions& o, const py::handle& v) { o.lr(as_number("lr", v)); },
+       [](const AdamWOptions& o) -> py::object { return py::float_(o.lr()); }},
+      {"betas",
+       [](AdamWOptions& o, const py::handle& v) {
+         if (py::isinstance<py::str>(v) || !py::isinstance<py::sequence>(v) || py::len(v) != 2) {
+           bad_value("betas", v, "a pair (beta1, beta2)");
+         }
+         const auto pair = v.cast<py::sequence>();
+         o.betas(std::make_tuple(as_number("betas", pair[0]), as_number("betas", pair[1])));
+       },
+       [](const AdamWOptions& o) -> py::object {
+         return py::make_tuple(std::get<0>(o.betas()), std::get<1>(o.betas()));
+       }},
+      {"eps", [](AdamWOptions& o, const py::handle& v) { o.eps(as_number("eps", v)); },
+       [](const AdamWOptions& o) -> py::object { return py::float_(o.eps()); }},
+      {"weight_decay", [](AdamWOptions& o, const py::handle& v) { o.weight_decay(as_number("weight_decay", v)); },
+       [](const AdamWOptions& o) -> py::object { return py::float_(o.weight_decay()); }},
+      {"bias_correction",
+       [](AdamWOptions& o, const py::handle& v) { o.bias_correction(as_bool("bias_correction", v)); },
+       [](const AdamWOptions& o) -> py::object { return py::bool_(o.bias_correction()); }},
+  };
+  return keys;
+}
+
+template <typename Options>
+py::dict write_options(const Options& options, const std::vector<OptionKey<Options>>& keys) {
+  py::dict out;
+  for (const auto& key : keys) out[key.name] = key.write(options);
+  return out;
+}
+
+template <typename Options>
+Options read_options(const py::dict& group, const std::vector<OptionKey<Options>>& keys, bool strict,
+                     const char* optimizer) {
+  Options options;
+  for (const auto& key : keys) {
+    if (group.contains(key.name)) key.read(options, group[key.name]);
+  }
+  if (strict) {
+    for (const auto& item : group) {
+      const auto name = item.first.cast<std::string>();
+      bool known = false;
+      std::string names;
+      for (const auto& key : keys) {
+        known = known || name == key.name;
+        names += (names.empty() ? "" : ", ") + std::string(key.name);
+      }
+      if (!known) throw py::value_error(fmt::format("unknown {} option '{}': expected one of {}", optimizer, name, names));
+    }
+  }
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw py::value_error(e.what());
+  }
+  return options;
+}
+
+}  // namespace
+
+py::dict muon_defaults(const std::string& variant) {
+  optim::MuonOptions options;
+  if (variant == "muon2" || variant == "muon2f") {
+    options.second_moment(variant == "muon2" ? optim::SecondMomentKind::kFull : optim::SecondMomentKind::kFactored);
+    options.ns_steps(3);  // the Muon² paper's K
+  } else if (variant != "muon") {
+    throw py::value_error(fmt::format("unknown Muon variant '{}': expected muon, muon2 or muon2f", variant));
+  }
+  return write_options(options, muon_keys());
+}
+
+optim::MuonOptions muon_options_from(const py::dict& group, bool strict) {
+  return read_options(group, muon_keys(), strict, "Muon");
+}
+
+py::dict adamw_defaults() { return write_options(optim::AdamWOptions(), adamw_keys()); }
+
+optim::AdamWOptions adamw_options_from(const py::dict& group, bool strict) {
+  return read_options(group, adamw_keys(), strict, "AdamW");
+}
+
+}  // namespace muonlab::python
