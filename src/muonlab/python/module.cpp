@@ -27,7 +27,7 @@ namespace optim = muonlab::optim;
 // A parameter's role and head layout from Python: role a ParamRole name
 // ("matrix", "attn_qkv", "expert", ...); layout None or a tuple
 // (num_heads, head_dim, "rows"|"cols", [segment heads...]).
-optim::TaggedParam tagged(const std::string& name, const torch::Tensor& param, const std::string& role,
+optim::TaggedParam tagged_param_of(const std::string& name, const torch::Tensor& param, const std::string& role,
                           const py::object& layout) {
   optim::TaggedParam tag;
   tag.name = name;
@@ -75,7 +75,7 @@ torch::Tensor state_tensor(const py::dict& state, const char* key) {
 
 void check_muon_param(const torch::Tensor& param, const std::string& name, const py::dict& options,
                       const std::string& role, const py::object& layout) {
-  const auto tag = tagged(name, param, role, layout);
+  const auto tag = tagged_param_of(name, param, role, layout);
   const auto muon = muon_options_from(options, false);
   as_value_errors([&] { optim::check_muon_param(param, name, muon, &tag); });
 }
@@ -83,7 +83,7 @@ void check_muon_param(const torch::Tensor& param, const std::string& name, const
 // The fresh state of a parameter: step 0 and zeros for every buffer.
 py::dict muon_state(const torch::Tensor& param, const std::string& name, const py::dict& options,
                     const std::string& role, const py::object& layout) {
-  const auto tag = tagged(name, param, role, layout);
+  const auto tag = tagged_param_of(name, param, role, layout);
   const auto muon = muon_options_from(options, false);
   return as_value_errors([&] {
     const auto view = optim::check_muon_param(param, name, muon, &tag);
@@ -102,7 +102,7 @@ py::dict muon_state(const torch::Tensor& param, const std::string& name, const p
 // a buffer missing, one more (another variant's), or a shape that differs.
 void check_muon_state(const torch::Tensor& param, const std::string& name, const py::dict& options,
                       const std::string& role, const py::object& layout, const py::dict& state) {
-  const auto tag = tagged(name, param, role, layout);
+  const auto tag = tagged_param_of(name, param, role, layout);
   const auto muon = muon_options_from(options, false);
   as_value_errors([&] {
     const auto view = optim::check_muon_param(param, name, muon, &tag);
@@ -162,7 +162,7 @@ void muon_step(const py::list& groups, const py::object& generator) {
       const torch::Tensor grad = param.grad();
       if (!grad.defined()) continue;
       if (grad.is_sparse()) throw py::value_error(fmt::format("parameter '{}' has a sparse gradient: Muon needs dense", name));
-      tags.push_back(tagged(name, param, entry[3].cast<std::string>(), entry[4]));
+      tags.push_back(tagged_param_of(name, param, entry[3].cast<std::string>(), entry[4]));
       optim::MuonSlot slot;
       slot.name = name;
       slot.param = param;
@@ -217,6 +217,43 @@ void adamw_step(const py::dict& group, const py::list& entries) {
   }
 }
 
+// For the tests: `grads.size()` steps of the C++ optimizer classes
+// (optim::Muon, optim::AdamW, their state in torch::optim's map) on copies
+// of `params`, so the Python optimizers can be checked against them.
+std::vector<torch::Tensor> muon_class_steps(const py::dict& options, const std::vector<torch::Tensor>& params,
+                                            const std::vector<std::vector<torch::Tensor>>& grads,
+                                            const py::list& tags) {
+  std::vector<optim::TaggedParam> tagged;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto tag = tags[i].cast<py::tuple>();
+    tagged.push_back(tagged_param_of(fmt::format("p{}", i), params[i].detach().clone().set_requires_grad(true),
+                                     tag[0].cast<std::string>(), tag[1]));
+  }
+  return as_value_errors([&] {
+    optim::Muon muon(tagged, muon_options_from(options, false));
+    for (const auto& step_grads : grads) {
+      for (size_t i = 0; i < tagged.size(); ++i) tagged[i].tensor.mutable_grad() = step_grads[i].clone();
+      muon.step();
+    }
+    std::vector<torch::Tensor> out;
+    for (const auto& p : tagged) out.push_back(p.tensor.detach());
+    return out;
+  });
+}
+
+std::vector<torch::Tensor> adamw_class_steps(const py::dict& options, const std::vector<torch::Tensor>& params,
+                                             const std::vector<std::vector<torch::Tensor>>& grads) {
+  std::vector<torch::Tensor> copies;
+  for (const auto& p : params) copies.push_back(p.detach().clone().set_requires_grad(true));
+  optim::AdamW adamw(copies, adamw_options_from(options, false));
+  for (const auto& step_grads : grads) {
+    for (size_t i = 0; i < copies.size(); ++i) copies[i].mutable_grad() = step_grads[i].clone();
+    adamw.step();
+  }
+  for (auto& p : copies) p = p.detach();
+  return copies;
+}
+
 optim::NewtonSchulzConfig ns_config(int64_t steps, const py::object& coefficients, const std::string& dtype) {
   py::dict options;
   options["ns_steps"] = steps;
@@ -262,6 +299,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         return as_value_errors([&] { return muonlab::analysis::ns_alignment(G, config); });
       },
       py::arg("G"), py::arg("steps") = 5, py::arg("coefficients") = "jordan", py::arg("dtype") = "fp32");
+  m.def("_muon_class_steps", &muon_class_steps, "tests only: the C++ Muon class over copies of params");
+  m.def("_adamw_class_steps", &adamw_class_steps, "tests only: the C++ AdamW class over copies of params");
   m.def("version", [] { return std::string(MUONLAB_VERSION); });
   m.def("torch_version", [] { return std::string(TORCH_VERSION); });
 }
