@@ -35,7 +35,7 @@ class _MuonFamily(torch.optim.Optimizer):
     _variant = "muon"
     _allows_adamw = False
 
-    def __init__(self, params, lr=None, adamw_options=None, **options):
+    def __init__(self, params, lr=None, adamw_options=None, process_group=None, **options):
         defaults = _C.muon_defaults(self._variant)
         _check_known(options, _MUON_KEYS, type(self).__name__)
         if lr is not None:
@@ -48,6 +48,7 @@ class _MuonFamily(torch.optim.Optimizer):
         super().__init__(params, defaults)
         self._grouping_generator = torch.Generator()
         self._grouping_generator.manual_seed(defaults["grouping_seed"])
+        self._shards = _MuonShards(process_group) if process_group is not None else None
 
     # -- groups ---------------------------------------------------------
 
@@ -79,10 +80,12 @@ class _MuonFamily(torch.optim.Optimizer):
     def _muon_entry(self, group, index, i, p):
         name = _param_name(group, index, i)
         role, layout = _role_and_layout(group, i)
+        if not self._owns(p):
+            return (name, p, {}, role, layout, False)  # another rank keeps its state
         state = self.state[p]
         if not state:
             state.update(_C.muon_state(p, name, group, role, layout))
-        return (name, p, state, role, layout, self._owns(p))
+        return (name, p, state, role, layout, True)
 
     def _adamw_entry(self, group, index, i, p):
         state = self.state[p]
@@ -92,8 +95,8 @@ class _MuonFamily(torch.optim.Optimizer):
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return (_param_name(group, index, i), p, state)
 
-    def _owns(self, p):  # noqa: ARG002  (every parameter: no sharding)
-        return True
+    def _owns(self, p):
+        return self._shards is None or self._shards.owns(p)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -101,6 +104,8 @@ class _MuonFamily(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self._shards is not None:
+            self._shards.assign([g for g in self.param_groups if g["use_muon"]])
         muon_groups = []
         for index, group in enumerate(self.param_groups):
             with_grad = [(i, p) for i, p in enumerate(group["params"]) if p.grad is not None]
@@ -110,6 +115,8 @@ class _MuonFamily(torch.optim.Optimizer):
                 muon_groups.append((group, [self._muon_entry(group, index, i, p) for i, p in with_grad]))
         if muon_groups:
             _C.muon_step(muon_groups, self._grouping_generator)
+        if self._shards is not None:
+            self._shards.share_updates([entry[1] for _, entries in muon_groups for entry in entries])
         return loss
 
     # -- state ----------------------------------------------------------
@@ -173,6 +180,13 @@ class Muon(_MuonFamily):
     ``second_moment``, ``beta2``, ``second_moment_eps``, ``bias_correction``
     make it Muon2 / Muon2-F (see those classes).
 
+    ``process_group`` (a torch.distributed group, or True for the default
+    one) shares the Newton-Schulz work and the state among the ranks of
+    data-parallel training: each matrix is stepped by one rank, which
+    broadcasts the result. Gradients must already be averaged (DDP). Each
+    rank's state_dict() then holds its own matrices' state; save one per
+    rank and resume with the same world size.
+
     A param group may carry ``heads``: a HeadLayout (or one per parameter)
     saying where a weight's attention heads are, for Group Muon; and
     ``param_names`` for messages. Parameters of more than two dimensions:
@@ -210,13 +224,56 @@ class MuonWithAuxAdamW(Muon):
     _allows_adamw = True
 
     def __init__(self, params, lr=None, variant="muon", adamw_lr=None, adamw_betas=None, adamw_eps=None,
-                 adamw_weight_decay=None, **options):
+                 adamw_weight_decay=None, process_group=None, **options):
         if variant not in ("muon", "muon2", "muon2f"):
             raise ValueError(f"option variant={variant!r}: expected 'muon', 'muon2' or 'muon2f'")
         self._variant = variant
         adamw = {k: v for k, v in (("lr", adamw_lr), ("betas", adamw_betas), ("eps", adamw_eps),
                                    ("weight_decay", adamw_weight_decay)) if v is not None}
-        super().__init__(params, lr=lr, adamw_options=adamw, **options)
+        super().__init__(params, lr=lr, adamw_options=adamw, process_group=process_group, **options)
+
+
+class _MuonShards:
+    """Muon's work split over the ranks of a torch.distributed process group,
+    for data-parallel training where every rank holds the same averaged
+    gradients (DistributedDataParallel): each matrix is owned by one rank,
+    which alone keeps its state and runs its Newton-Schulz, then broadcasts
+    the new weights. Owners are balanced by size, the same on every rank."""
+
+    def __init__(self, process_group):
+        import torch.distributed as dist
+
+        self._dist = dist
+        self._group = None if process_group is True else process_group
+        self._rank = dist.get_rank(self._group)
+        self._world = dist.get_world_size(self._group)
+        self._owner = None
+
+    def assign(self, muon_groups):
+        if self._owner is not None:
+            return
+        params = [p for group in muon_groups for p in group["params"]]
+        load = [0] * self._world
+        self._owner = {}
+        for p in sorted(params, key=lambda q: -q.numel()):  # stable: ties keep group order
+            rank = min(range(self._world), key=lambda r: load[r])
+            self._owner[p] = rank
+            load[rank] += p.numel()
+
+    def owns(self, p):
+        return self._owner is None or self._owner[p] == self._rank
+
+    def share_updates(self, params):
+        handles = [self._dist.broadcast(p.data, src=self._global_rank(self._owner[p]), group=self._group,
+                                        async_op=True) for p in params]
+        for handle in handles:
+            handle.wait()
+
+    def _global_rank(self, group_rank):
+        if self._group is None:
+            return group_rank
+        get = getattr(self._dist, "get_global_rank", None) or self._dist.distributed_c10d._get_global_rank
+        return get(self._group, group_rank)
 
 
 # Group keys that are neither Muon nor AdamW options: torch's, schedulers',
