@@ -1,5 +1,5 @@
 """Muon, Muon2, Muon2-F and AdamW written out in float64 with plain torch,
-one matrix at a time, from the formulas in docs/algorithms.md: the
+one matrix at a time, from the formulas in docs/design.md (Optimizers): the
 independent reference the Python optimizers are tested against."""
 import math
 

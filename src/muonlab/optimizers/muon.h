@@ -1,5 +1,5 @@
 // Muon: momentum, then Newton-Schulz orthogonalization, then a shape-scaled
-// step (docs/algorithms.md), as a torch::optim optimizer for hidden
+// step (docs/design.md, Optimizers), as a torch::optim optimizer for hidden
 // matrices (conv kernels and stacks of expert matrices too: matrix_view.h).
 // Parameters of the same shape (up to transposition) and the same
 // Newton-Schulz settings are orthogonalized together in one batched call.

@@ -4,7 +4,7 @@
 // weight decay. The caller owns the state. muonlab::optim::Muon calls it
 // over the state it keeps in torch::optim's map; the Python binding calls
 // it over the state it keeps in torch.optim's `state` dict, so both run the
-// same arithmetic (docs/algorithms.md, Muon).
+// same arithmetic (docs/design.md, Optimizers).
 #pragma once
 
 #include <torch/torch.h>
