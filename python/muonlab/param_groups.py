@@ -1,5 +1,11 @@
 """Head layouts for Group Muon, and param_groups(model): Muon / AdamW groups
 built from a model the way muonlab's C++ roles route parameters."""
+import fnmatch
+import warnings
+
+import torch
+
+from . import _C
 
 # Projection -> (muonlab role, axis holding the heads). Q, K, V (and MLA's
 # up-projections) stack their heads along the rows of the out x in weight;
@@ -81,6 +87,382 @@ class HeadLayout:
         return f"HeadLayout({self.projection!r}, num_heads={self.num_heads}, head_dim={self.head_dim}{segments})"
 
 
-def param_groups(model, **kwargs):
-    """Placeholder until the inference is written."""
-    raise NotImplementedError("param_groups")
+# -- param_groups(model) ---------------------------------------------------
+#
+# Routing follows muonlab's C++ roles (param_role.cpp): names containing these
+# are embeddings; lm_head, or a whole name output.weight / head.weight, is the
+# output head.
+_EMBEDDING_NAMES = ("wte", "wpe", "embed", "tok_emb", "pos_emb")
+_OUTPUT_HEAD_NAMES = ("output.weight", "head.weight")
+# Attention modules, by the last part of their name, and the projections
+# inside them (nanoGPT/GPT-2, Hugging Face LLaMA/Mistral/Qwen/Phi-3,
+# BART/OPT/Whisper, Meta's LLaMA).
+_ATTENTION_MODULES = ("attn", "self_attn", "attention", "self_attention", "encoder_attn", "cross_attn")
+_ATTENTION_PROJECTIONS = {
+    "c_attn": "qkv", "qkv_proj": "qkv",
+    "q_proj": "q", "k_proj": "k", "v_proj": "v",
+    "c_proj": "o", "o_proj": "o", "out_proj": "o",
+    "wq": "q", "wk": "k", "wv": "v", "wo": "o",
+}
+# torch.nn.MultiheadAttention's own parameters.
+_MHA_PROJECTIONS = {"in_proj_weight": "qkv", "q_proj_weight": "q", "k_proj_weight": "k", "v_proj_weight": "v"}
+# Attribute (or config key) names of the head counts, first found wins.
+_COUNT_NAMES = {
+    "n_head": ("n_head", "num_heads", "num_attention_heads", "n_heads"),
+    "n_kv_head": ("n_kv_head", "num_key_value_heads", "num_kv_heads", "n_kv_heads"),
+    "head_dim": ("head_dim",),
+}
+_MUON_OPTIONS = tuple(_C.muon_defaults("muon").keys())
+
+
+def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weight_decay=None, heads=None,
+                 n_head=None, n_kv_head=None, exclude=(), skip=(), verbose=False, return_routing=False,
+                 **muon_options):
+    """Param groups of ``model`` for ``MuonWithAuxAdamW``: Muon for hidden
+    matrices, AdamW for the rest, with the head layouts of attention weights
+    so that Group Muon (``group_size``) can cut them.
+
+    Routing, as muonlab's C++ roles: parameters of fewer than 2 dimensions
+    (biases, norm gains, scalars), embeddings (``nn.Embedding``, or a name
+    containing wte, wpe, embed, tok_emb, pos_emb), the output head (lm_head,
+    a whole name output.weight / head.weight, or a weight tied to an
+    embedding), MoE routers (a name containing "router", or a module named
+    exactly ``gate``; LLaMA's ``mlp.gate_proj`` is a hidden matrix) and
+    whatever ``exclude`` matches go to AdamW; every other matrix to Muon.
+    Conv kernels of 4+ dimensions go to Muon (flattened), 3-D tensors whose
+    name contains "expert" to a Muon group with ``nd_params="batch"``, 3-D
+    kernels of ``nn.Conv1d`` (any ``nn.modules.conv._ConvNd``) to one with
+    ``nd_params="flatten"``; any other 3-D tensor raises ValueError (exclude
+    it, or skip it and give it a group of your own). Parameters that do not
+    require grad are left out, tied weights appear once.
+
+    Head layouts are inferred for projections inside an attention module
+    (one whose name ends in attn, self_attn, attention, self_attention,
+    encoder_attn or cross_attn): nanoGPT's fused ``c_attn`` [3C, C] (qkv,
+    segments (H, H_kv, H_kv)) and ``c_proj`` (o; ``mlp.c_proj`` is not
+    attention), ``q_proj``/``k_proj``/``v_proj``/``o_proj`` (GQA: k and v
+    have H_kv heads), ``qkv_proj``, ``out_proj``, ``wq``/``wk``/``wv``/``wo``,
+    and ``nn.MultiheadAttention``. Head counts come from, in order: ``heads``
+    (a dict of names or fnmatch patterns to a HeadLayout, or None to leave
+    a weight whole), ``n_head``/``n_kv_head``, the attention module's
+    attributes (n_head, num_heads, num_attention_heads, n_heads; n_kv_head,
+    num_key_value_heads, num_kv_heads, n_kv_heads; head_dim), its
+    ``config``, then ``model.config`` (Hugging Face configs included).
+    H_kv defaults to H; head_dim defaults to the weight's size over the
+    heads. A layout that does not fit the weight raises ValueError naming
+    the parameter and the numbers. Weights of transformers' ``Conv1D``
+    (Hugging Face GPT-2), stored [in, out] with the heads along the other
+    axis, are left whole; note that Muon's shape scale then reads that
+    transposed shape.
+
+    ``lr``, ``weight_decay`` and ``**muon_options`` (any Muon option, e.g.
+    ``group_size=2``) go into every Muon group; ``adamw_lr`` and
+    ``adamw_weight_decay`` into the one AdamW group (as its ``lr`` and
+    ``weight_decay``); options left None take the optimizer's defaults.
+    ``exclude`` and ``skip`` are names or fnmatch patterns (each must match
+    a parameter): ``exclude`` sends matches to AdamW, ``skip`` leaves them
+    out of every group.
+
+    Returns the groups (Muon groups first, then AdamW; empty ones left out),
+    or with ``return_routing=True`` (groups, routing): one dict per
+    parameter, {name, shape, optimizer ("muon", "adamw" or None for left
+    out), reason, heads (a HeadLayout or None)}. ``verbose=True`` prints
+    the routing, one line per parameter.
+    """
+    unknown = [key for key in muon_options if key not in _MUON_OPTIONS]
+    if unknown:
+        raise ValueError(f"unknown Muon option '{unknown[0]}': expected one of {', '.join(_MUON_OPTIONS)}")
+    context = _Context(model, n_head, n_kv_head, muon_options.get("group_size", 0))
+    exclude, skip = _as_patterns(exclude), _as_patterns(skip)
+    overrides = dict(heads or {})
+    used = {"exclude": set(), "skip": set(), "heads": set()}  # the patterns that matched
+    routing, kinds = [], []
+    for entry in _model_parameters(model):
+        route, kind = _route(entry, context, exclude, skip, overrides, used)
+        routing.append(route)
+        kinds.append((entry.tensor, kind))
+    for what, patterns in (("exclude", exclude), ("skip", skip), ("heads", overrides)):
+        for pattern in patterns:
+            if pattern not in used[what]:
+                matches = "Muon matrix" if what == "heads" else "parameter"
+                raise ValueError(f"{what}: '{pattern}' matches no {matches} of the model")
+    muon_group = dict(muon_options)
+    muon_group.update(_given(lr=lr, weight_decay=weight_decay))
+    groups = _build_groups(routing, kinds, muon_group, _given(lr=adamw_lr, weight_decay=adamw_weight_decay))
+    if verbose:
+        _print_routing(routing)
+    return (groups, routing) if return_routing else groups
+
+
+class _Param:
+    """A parameter of the model: its first name, the tensor, and every
+    (module name, module, attribute) holding it (several for tied weights)."""
+
+    def __init__(self, name, tensor):
+        self.name = name
+        self.tensor = tensor
+        self.owners = []
+
+    @property
+    def names(self):
+        return [_joined(module_name, attribute) for module_name, _, attribute in self.owners]
+
+
+class _Context:
+    """What head inference reads besides the parameter: the model, its
+    modules by name, the n_head / n_kv_head arguments, the group size."""
+
+    def __init__(self, model, n_head, n_kv_head, group_size):
+        self.model = model
+        self.modules = dict(model.named_modules())
+        self.counts = {"n_head": n_head, "n_kv_head": n_kv_head}
+        self.group_size = group_size or 0
+
+
+def _joined(module_name, attribute):
+    return f"{module_name}.{attribute}" if module_name else attribute
+
+
+def _model_parameters(model):
+    """Each parameter once, in named_parameters() order, with all its names."""
+    found = {}
+    for module_name, module in model.named_modules(remove_duplicate=False):
+        for attribute, tensor in module.named_parameters(recurse=False):
+            entry = found.setdefault(id(tensor), _Param(_joined(module_name, attribute), tensor))
+            entry.owners.append((module_name, module, attribute))
+    return list(found.values())
+
+
+def _as_patterns(value):
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _matching(names, patterns):
+    """The first pattern equal to one of `names`, else the first matching
+    one as an fnmatch pattern, else None."""
+    for pattern in patterns:
+        if pattern in names:
+            return pattern
+    for pattern in patterns:
+        if any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            return pattern
+    return None
+
+
+def _given(**options):
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _route(entry, context, exclude, skip, overrides, used):
+    """(routing dict, Muon group kind: "matrix", "batch", "flatten" or
+    None) of one parameter."""
+    tensor, names = entry.tensor, entry.names
+    route = {"name": entry.name, "shape": tuple(tensor.shape), "optimizer": "adamw", "reason": "", "heads": None}
+    skipped = _matching(names, skip)
+    excluded = _matching(names, exclude)
+    for what, pattern in (("skip", skipped), ("exclude", excluded)):
+        if pattern is not None:
+            used[what].add(pattern)
+    if skipped is not None or not tensor.requires_grad:
+        route["optimizer"] = None
+        route["reason"] = f"skip={skipped!r}: left out" if skipped is not None else "does not require grad: left out"
+        return route, None
+    if excluded is not None:
+        route["reason"] = f"exclude={excluded!r}"
+        return route, None
+    if tensor.dim() < 2:
+        route["reason"] = _vector_kind(entry)
+        return route, None
+    adamw_role = _adamw_role(entry)
+    if adamw_role:
+        route["reason"] = adamw_role
+        return route, None
+    route["optimizer"] = "muon"
+    if tensor.dim() == 2:
+        route["heads"], route["reason"] = _head_layout(entry, context, overrides, used)
+        return route, "matrix"
+    kind, route["reason"] = _nd_kind(entry)
+    return route, kind
+
+
+def _vector_kind(entry):
+    module = entry.owners[0][1]
+    if entry.name.endswith("bias"):
+        return "bias"
+    if "norm" in type(module).__name__.lower() or any(part in entry.name for part in ("norm", "ln")):
+        return "norm gain"
+    return "vector or scalar"
+
+
+def _adamw_role(entry):
+    """"embedding", "output head" or "MoE router" (with the names it is tied
+    to), or None for a hidden matrix."""
+    names = entry.names
+    tied = f" (tied: {', '.join(names[1:])})" if len(names) > 1 else ""
+    modules = [module for _, module, _ in entry.owners]
+    if any(isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag)) for m in modules) or \
+            any(part in name for name in names for part in _EMBEDDING_NAMES):
+        return "embedding" + tied
+    if any("lm_head" in name or name in _OUTPUT_HEAD_NAMES for name in names):
+        return "output head" + tied
+    if any("router" in name for name in names) or \
+            any(module_name.rpartition(".")[2] == "gate" for module_name, _, _ in entry.owners):
+        return "MoE router" + tied
+    return None
+
+
+def _nd_kind(entry):
+    """Muon group kind and reason of a parameter of 3+ dimensions."""
+    module = entry.owners[0][1]
+    if entry.tensor.dim() >= 4:
+        return "matrix", "kernel, flattened to out x (in*k...)"
+    if "expert" in entry.name:
+        return "batch", "stack of expert matrices (nd_params='batch')"
+    if isinstance(module, torch.nn.modules.conv._ConvNd):
+        return "flatten", "conv kernel, flattened to out x (in*k) (nd_params='flatten')"
+    raise ValueError(f"parameter '{entry.name}' has shape {list(entry.tensor.shape)}: param_groups cannot tell "
+                     "whether this 3-D tensor is a stack of matrices (nd_params='batch') or one kernel "
+                     "(nd_params='flatten'); pass it in exclude= (AdamW), or in skip= and give it a Muon group of "
+                     "your own with the nd_params it needs")
+
+
+def _head_layout(entry, context, overrides, used):
+    """(HeadLayout or None, reason) of a Muon matrix."""
+    shape = tuple(entry.tensor.shape)
+    key = _matching(entry.names, list(overrides))
+    if key is not None:
+        used["heads"].add(key)
+        if overrides[key] is None:
+            return None, f"heads[{key!r}] = None: whole matrix"
+        layout = HeadLayout.from_value(overrides[key])
+        _check_covers(entry.name, shape, layout)
+        return layout, f"heads[{key!r}]: {layout.projection}, {_describe(layout)}"
+    found = _attention_projection(entry, context.modules)
+    if found is None:
+        return None, "hidden matrix"
+    projection, attention, attention_name = found
+    what = f"attention {projection} projection"
+    if type(entry.owners[0][1]).__name__ == "Conv1D":
+        return None, (f"{what} in transformers' Conv1D, stored [in, out] with its heads along the other axis than "
+                      f"the '{projection}' layout's: whole matrix")
+    counts = _head_counts(attention, attention_name, context)
+    if counts["n_head"][0] is None:
+        if context.group_size > 0:
+            warnings.warn(f"parameter '{entry.name}': {what} with no head count found (pass n_head= or heads=); "
+                          "Group Muon leaves it whole")
+        return None, f"{what}, head count unknown (pass n_head= or heads=): whole matrix"
+    layout = _inferred_layout(entry.name, shape, projection, counts)
+    return layout, f"{what}: {_describe(layout)} ({_sources(counts)})"
+
+
+def _attention_projection(entry, modules):
+    """(projection, attention module, its name) when the parameter is an
+    attention projection's weight, else None."""
+    module_name, module, attribute = entry.owners[0]
+    if isinstance(module, torch.nn.MultiheadAttention):
+        projection = _MHA_PROJECTIONS.get(attribute)
+        return (projection, module, module_name) if projection else None
+    if attribute != "weight":
+        return None
+    parent_name, _, leaf = module_name.rpartition(".")
+    parent = modules.get(parent_name)
+    if isinstance(parent, torch.nn.MultiheadAttention):
+        return ("o", parent, parent_name) if leaf == "out_proj" else None
+    if parent_name and parent_name.rpartition(".")[2] in _ATTENTION_MODULES and leaf in _ATTENTION_PROJECTIONS:
+        return _ATTENTION_PROJECTIONS[leaf], parent, parent_name
+    return None
+
+
+def _head_counts(attention, attention_name, context):
+    """{"n_head", "n_kv_head", "head_dim"} -> (value or None, where it was
+    found), each from the first source that has it."""
+    sources = [("the arguments", context.counts), (f"module '{attention_name}'", attention),
+               (f"module '{attention_name}'.config", getattr(attention, "config", None)),
+               ("model.config", getattr(context.model, "config", None))]
+    counts = {}
+    for key, names in _COUNT_NAMES.items():
+        counts[key] = (None, None)
+        for where, source in sources:
+            value = _lookup(source, names)
+            if value is not None:
+                counts[key] = (value, where)
+                break
+    return counts
+
+
+def _lookup(source, names):
+    """The first of `names` that `source` (an object or a dict) holds as a
+    positive integer, else None."""
+    if source is None:
+        return None
+    for name in names:
+        value = source.get(name) if isinstance(source, dict) else getattr(source, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _inferred_layout(name, shape, projection, counts):
+    """The HeadLayout of a `projection` weight of `shape` from the head
+    counts; raises ValueError when they do not fit the weight."""
+    n_head = counts["n_head"][0]
+    n_kv_head = counts["n_kv_head"][0] or n_head
+    head_dim = counts["head_dim"][0]
+    segments = {"q": (n_head,), "k": (n_kv_head,), "v": (n_kv_head,), "o": (n_head,),
+                "qkv": (n_head, n_kv_head, n_kv_head)}[projection]
+    heads = sum(segments)
+    axis = 1 if projection == "o" else 0
+    extent = shape[axis]
+    if head_dim is None and extent % heads == 0:
+        head_dim = extent // heads
+    if head_dim is None or heads * head_dim != extent:
+        found = _sources(counts)
+        size = f" of head_dim {head_dim}" if head_dim else ""
+        raise ValueError(f"parameter '{name}' of shape {list(shape)}: its {extent} {('rows', 'columns')[axis]} do "
+                         f"not hold {' + '.join(map(str, segments))} heads{size} ({found}); pass n_head=/n_kv_head=, "
+                         f"or heads={{'{name}': HeadLayout(...) or None}}")
+    return HeadLayout(projection, heads, head_dim, segments if projection == "qkv" else None)
+
+
+def _check_covers(name, shape, layout):
+    axis = 0 if layout.axis == "rows" else 1
+    if len(shape) != 2 or shape[axis] != layout.num_heads * layout.head_dim:
+        raise ValueError(f"parameter '{name}' of shape {list(shape)}: {layout!r} covers {layout.num_heads} x "
+                         f"{layout.head_dim} = {layout.num_heads * layout.head_dim} {layout.axis}, but the weight "
+                         f"has {shape[axis] if len(shape) == 2 else 'no such axis'}")
+
+
+def _describe(layout):
+    heads = " + ".join(map(str, layout.segments)) if layout.segments else str(layout.num_heads)
+    return f"{heads} heads x {layout.head_dim} along the {layout.axis}"
+
+
+def _sources(counts):
+    return ", ".join(f"{key}={value} from {where}" for key, (value, where) in counts.items() if value)
+
+
+def _build_groups(routing, kinds, muon_options, adamw_options):
+    """Muon groups by kind (2-D and flattened kernels; expert stacks;
+    Conv1d kernels), then the AdamW group."""
+    reading = {"matrix": {}, "batch": {"nd_params": "batch"}, "flatten": {"nd_params": "flatten"}}
+    groups = []
+    for kind, nd_options in reading.items():
+        members = [(route, tensor) for route, (tensor, k) in zip(routing, kinds) if k == kind]
+        if members:
+            groups.append({"params": [t for _, t in members], "param_names": [r["name"] for r, _ in members],
+                           "use_muon": True, "heads": [r["heads"] for r, _ in members],
+                           **muon_options, **nd_options})
+    adamw = [(route, tensor) for route, (tensor, _) in zip(routing, kinds) if route["optimizer"] == "adamw"]
+    if adamw:
+        groups.append({"params": [t for _, t in adamw], "param_names": [r["name"] for r, _ in adamw],
+                       "use_muon": False, **adamw_options})
+    return groups
+
+
+def _print_routing(routing):
+    rows = [(r["name"], "x".join(map(str, r["shape"])) or "scalar", r["optimizer"] or "-", r["reason"])
+            for r in routing]
+    name_width = max((len(row[0]) for row in rows), default=0)
+    shape_width = max((len(row[1]) for row in rows), default=0)
+    for name, shape, optimizer, reason in rows:
+        print(f"{name:<{name_width}}  {shape:<{shape_width}}  {optimizer:<5}  {reason}")

@@ -1,0 +1,218 @@
+"""Tiny transformers named like the models param_groups knows: a nanoGPT
+GPT (fused QKV c_attn, c_proj, tied lm_head) and a Hugging Face style LLaMA
+(q/k/v/o_proj with grouped-query attention, RoPE, RMSNorm, a config with
+num_attention_heads / num_key_value_heads). Both take token ids [B, T] and
+return logits [B, T, vocab]."""
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def causal_attention(q, k, v):
+    """Softmax attention of q, k, v [B, H, T, D] with a causal mask."""
+    T = q.shape[-2]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(dim=-1) @ v
+
+
+# -- nanoGPT ----------------------------------------------------------------
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 64
+    block_size: int = 16
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 32
+    bias: bool = True
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+
+    def forward(self, x):
+        B, T, C = x.shape
+        H = self.n_head
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
+        y = causal_attention(q, k, v).transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = MLP(config)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, config=None, **overrides):
+        super().__init__()
+        config = config or GPTConfig(**overrides)
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight  # tied, as nanoGPT
+
+    def forward(self, idx):
+        positions = torch.arange(idx.shape[1], device=idx.device)
+        x = self.transformer.wte(idx) + self.transformer.wpe(positions)
+        for block in self.transformer.h:
+            x = block(x)
+        return self.lm_head(self.transformer.ln_f(x))
+
+
+# -- LLaMA ------------------------------------------------------------------
+
+
+@dataclass
+class LlamaConfig:
+    vocab_size: int = 64
+    hidden_size: int = 32
+    intermediate_size: int = 64
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, size, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+        self.eps = eps
+
+    def forward(self, x):
+        return self.weight * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+
+
+def rotate_half(x):
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def rope(x, theta):
+    """Rotary embedding in Hugging Face's layout: dims d and d + D/2 of x
+    [B, H, T, D] turn by the angle position * theta^(-2d/D)."""
+    T, D = x.shape[-2], x.shape[-1]
+    inv_freq = theta ** (-torch.arange(0, D, 2, dtype=x.dtype, device=x.device) / D)
+    angles = torch.outer(torch.arange(T, dtype=x.dtype, device=x.device), inv_freq)
+    angles = torch.cat((angles, angles), dim=-1)
+    return x * angles.cos() + rotate_half(x) * angles.sin()
+
+
+class LlamaAttention(nn.Module):
+    """As Hugging Face's recent LlamaAttention: head counts in `config`,
+    only head_dim as an attribute."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        H, H_kv, D = config.num_attention_heads, config.num_key_value_heads, self.head_dim
+        self.q_proj = nn.Linear(config.hidden_size, H * D, bias=False)
+        self.k_proj = nn.Linear(config.hidden_size, H_kv * D, bias=False)
+        self.v_proj = nn.Linear(config.hidden_size, H_kv * D, bias=False)
+        self.o_proj = nn.Linear(H * D, config.hidden_size, bias=False)
+
+    def forward(self, x):
+        B, T, _ = x.shape
+        H, H_kv, D = self.config.num_attention_heads, self.config.num_key_value_heads, self.head_dim
+        q = self.q_proj(x).view(B, T, H, D).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, H_kv, D).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, H_kv, D).transpose(1, 2)
+        q, k = rope(q, self.config.rope_theta), rope(k, self.config.rope_theta)
+        # Query head i reads key/value head i // (H / H_kv).
+        k, v = (t.repeat_interleave(H // H_kv, dim=1) for t in (k, v))
+        y = causal_attention(q, k, v).transpose(1, 2).reshape(B, T, H * D)
+        return self.o_proj(y)
+
+
+class LlamaMLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class LlamaDecoderLayer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_attn = LlamaAttention(config)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = LlamaMLP(config)
+
+    def forward(self, x):
+        x = x + self.self_attn(self.input_layernorm(x))
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class LlamaModel(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList([LlamaDecoderLayer(config) for _ in range(config.num_hidden_layers)])
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+
+    def forward(self, idx):
+        x = self.embed_tokens(idx)
+        for layer in self.layers:
+            x = layer(x)
+        return self.norm(x)
+
+
+class LlamaForCausalLM(nn.Module):
+    def __init__(self, config=None, **overrides):
+        super().__init__()
+        config = config or LlamaConfig(**overrides)
+        self.config = config
+        self.model = LlamaModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+
+    def forward(self, idx):
+        return self.lm_head(self.model(idx))
+
+
+def language_model_loss(model, idx):
+    """Next-token cross-entropy of `model` on token ids idx [B, T]."""
+    logits = model(idx[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), idx[:, 1:].reshape(-1))
