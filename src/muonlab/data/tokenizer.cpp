@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "muonlab/core/code_location.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/worker_pool.h"
 #include "muonlab/data/byte_tokenizer.h"
@@ -57,9 +58,13 @@ std::vector<fs::path> gpt2_search_path() {
   std::vector<fs::path> dirs;
   if (const char* data_dir = std::getenv("MUONLAB_DATA_DIR")) dirs.push_back(fs::path(data_dir) / "gpt2");
   dirs.push_back(fs::path("data") / "gpt2");
-#ifdef MUONLAB_SOURCE_DIR
-  dirs.push_back(fs::path(MUONLAB_SOURCE_DIR) / "data" / "gpt2");
-#endif
+  // Beside the binary: an installed prefix's share/muonlab/gpt2 (bin/ and
+  // lib/ sit one level below it), or a source tree's data/gpt2 above a
+  // build folder inside it.
+  for (const auto& dir : code_folders()) {
+    dirs.push_back(dir / "share" / "muonlab" / "gpt2");
+    dirs.push_back(dir / "data" / "gpt2");
+  }
   return dirs;
 }
 

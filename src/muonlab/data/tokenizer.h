@@ -42,8 +42,10 @@ class Tokenizer {
 };
 
 // "gpt2", "byte", or a folder with encoder.json and vocab.bpe. "gpt2" looks
-// in $MUONLAB_DATA_DIR/gpt2, then ./data/gpt2, then the source tree's
-// data/gpt2, and says to run scripts/fetch-data when none has the files.
+// in $MUONLAB_DATA_DIR/gpt2, then ./data/gpt2, then beside the binary that
+// holds muonlab's code: in it and each folder above it, share/muonlab/gpt2
+// (an installed prefix) and data/gpt2 (a source tree around the build
+// folder); it says to run scripts/fetch-data when none has the files.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec);
 
 // The folder whose encoder.json and vocab.bpe load_tokenizer(spec) reads:

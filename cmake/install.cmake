@@ -1,0 +1,46 @@
+# What `cmake --install` lays out under its prefix, all paths relative to it
+# so the tree can be moved:
+#   bin/muonlab                          the command-line program
+#   lib/libmuonlab.a, lib/libmuonlab_optim.a
+#   include/muonlab/...                  the library's headers (no CLI, no
+#                                        precompiled header, no Python glue)
+#   lib/cmake/muonlab/                   muonlabConfig.cmake: muonlab::muonlab
+#                                        and muonlab::optim
+#   share/muonlab/gpt2/                  the GPT-2 tokenizer files, when
+#                                        scripts/fetch-data has brought them
+#   share/doc/muonlab/                   LICENSE, CITATION.cff
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(MUONLAB_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/muonlab)
+
+install(TARGETS muonlab RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS muonlab_optim EXPORT muonlabOptimTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(TARGETS muonlab_lib EXPORT muonlabTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/src/muonlab DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        FILES_MATCHING PATTERN "*.h"
+        PATTERN "cli" EXCLUDE
+        PATTERN "python" EXCLUDE
+        PATTERN "pch.h" EXCLUDE)
+
+install(EXPORT muonlabOptimTargets NAMESPACE muonlab:: DESTINATION ${MUONLAB_CMAKE_DIR})
+install(EXPORT muonlabTargets NAMESPACE muonlab:: DESTINATION ${MUONLAB_CMAKE_DIR})
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/muonlabConfig.cmake.in
+                              ${PROJECT_BINARY_DIR}/muonlabConfig.cmake
+                              INSTALL_DESTINATION ${MUONLAB_CMAKE_DIR})
+# 0.x: minor versions may break the API.
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/muonlabConfigVersion.cmake
+                                 COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/muonlabConfig.cmake ${PROJECT_BINARY_DIR}/muonlabConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/muonlab_pcre2.cmake
+        DESTINATION ${MUONLAB_CMAKE_DIR})
+
+# load_tokenizer("gpt2") finds these beside the installed binary
+# (share/muonlab/gpt2 one level above bin/ or lib/). OPTIONAL: a build
+# without scripts/fetch-data installs everything else.
+install(FILES ${PROJECT_SOURCE_DIR}/data/gpt2/encoder.json ${PROJECT_SOURCE_DIR}/data/gpt2/vocab.bpe
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/muonlab/gpt2 OPTIONAL)
+install(FILES ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/CITATION.cff
+        DESTINATION ${CMAKE_INSTALL_DOCDIR})
