@@ -1,7 +1,7 @@
 # What `cmake --install` lays out under its prefix, all paths relative to it
 # so the tree can be moved:
 #   bin/muonlab                          the command-line program
-#   lib/libmuonlab.a, lib/libmuonlab_optim.a
+#   lib/libmuonlab_<layer>.a             one static library per layer
 #   include/muonlab/...                  the library's headers (no CLI, no
 #                                        precompiled header, no Python glue)
 #   lib/cmake/muonlab/                   muonlabConfig.cmake: muonlab::muonlab
@@ -15,9 +15,10 @@ include(CMakePackageConfigHelpers)
 set(MUONLAB_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/muonlab)
 
 install(TARGETS muonlab RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(TARGETS muonlab_optim EXPORT muonlabOptimTargets
+install(TARGETS muonlab_core muonlab_optim EXPORT muonlabOptimTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(TARGETS muonlab_lib EXPORT muonlabTargets
+install(TARGETS muonlab_models muonlab_data muonlab_analysis muonlab_distributed muonlab_training muonlab_sweep
+                muonlab_bench muonlab_lib EXPORT muonlabTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/src/muonlab DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.h"

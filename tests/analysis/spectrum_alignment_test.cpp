@@ -178,7 +178,7 @@ TEST(Muon2Preconditioning, UndoesRowAndColumnScalingInOneStep) {
   EXPECT_GT(row.before.condition, 500);
   EXPECT_LT(row.after.condition, 10);
   EXPECT_GT(row.muon2[3], row.muon[3] + 0.1);
-  EXPECT_GT(row.muon2[3], row.muon[5]);  // 3 steps of Muon² beat 5 of Muon: the seed's claim
+  EXPECT_GT(row.muon2[3], row.muon[5]);  // 3 steps of Muon² beat 5 of Muon: the Muon² paper's claim
 }
 
 TEST(Muon2Preconditioning, UndoesRowAndColumnScalingOverAStream) {

@@ -14,8 +14,9 @@
 namespace muonlab::data {
 namespace {
 
-// The format as REFERENCE.md section 7 states it, written field by field with
-// fwrite (this test runs on little-endian machines, as llm.c assumes).
+// The format as docs/algorithms.md (Token shards) states it, written field by
+// field with fwrite (this test runs on little-endian machines, as llm.c
+// assumes).
 void write_reference_shard(const std::string& path, const std::vector<uint16_t>& tokens, int32_t magic = 20240520,
                            int32_t version = 1, int32_t count = -1) {
   int32_t header[256] = {0};

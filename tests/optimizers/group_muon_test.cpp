@@ -1,4 +1,4 @@
-// Group Muon as an option of Muon (REFERENCE.md section 3), against
+// Group Muon as an option of Muon (docs/algorithms.md, Group Muon), against
 // references that cut the matrices by hand with plain slices: g = H is one
 // block per projection, g = 1 is head-wise, strided groups take every
 // (H/g)-th head, GQA's smaller K/V segments stay whole, full-QKV is plain
@@ -14,6 +14,7 @@
 #include "muonlab/models/transformer.h"
 #include "muonlab/optimizers/hybrid.h"
 #include "muonlab/optimizers/muon.h"
+#include "reference_newton_schulz.h"
 #include "test_util.h"
 
 namespace muonlab::optim {
@@ -24,17 +25,7 @@ using testing::random_matrix;
 
 constexpr int64_t kSmallHeads = 4, kSmallHeadDim = 3, kWidth = kSmallHeads * kSmallHeadDim;
 
-torch::Tensor reference_newton_schulz(const torch::Tensor& U) {
-  const double a = 3.4445, b = -4.7750, c = 2.0315;
-  const bool tall = U.size(0) > U.size(1);
-  auto X = tall ? U.t() : U;
-  X = X / (X.norm() + 1e-7);
-  for (int k = 0; k < 5; ++k) {
-    const auto A = torch::matmul(X, X.t());
-    X = a * X + torch::matmul(b * A + c * torch::matmul(A, A), X);
-  }
-  return tall ? X.t() : X;
-}
+using testing::reference_newton_schulz;
 
 // A GPT-2-style attention: fused QKV (rows: Q heads, K heads, V heads),
 // output projection (heads in columns), and an MLP matrix that is never

@@ -1,7 +1,7 @@
 // Group Muon's head blocks: the plans are checked against head lists written
-// out by hand or computed from REFERENCE.md's definitions, and the gathered
-// blocks entry by entry against a matrix whose entries say which head and
-// which row of that head they come from.
+// out by hand or computed from the definitions in docs/algorithms.md (Group
+// Muon), and the gathered blocks entry by entry against a matrix whose
+// entries say which head and which row of that head they come from.
 #include "muonlab/optimizers/head_groups.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -56,7 +56,8 @@ void expect_block_holds(const torch::Tensor& block, const HeadLayout& layout,
   }
 }
 
-// REFERENCE.md's definitions, computed independently of the module.
+// The rules as docs/algorithms.md (Group Muon) defines them, computed
+// independently of the module.
 HeadBlocks contiguous_reference(int64_t n, int64_t g) {
   HeadBlocks blocks(n / g);
   for (int64_t i = 0; i < n; ++i) blocks[i / g].push_back(i);

@@ -1,12 +1,14 @@
-// Muon² and Muon²-F as options of Muon (REFERENCE.md section 4), and the
-// no-orthogonalization ablation, against the update written out by hand in
-// float64: V (or R and C), V_hat, U / (sqrt(V_hat) + eps), NS_K, scale.
+// Muon² and Muon²-F as options of Muon (docs/algorithms.md, Muon² and
+// Muon²-F), and the no-orthogonalization ablation, against the update
+// written out by hand in float64: V (or R and C), V_hat,
+// U / (sqrt(V_hat) + eps), NS_K, scale.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "muonlab/optimizers/muon.h"
 #include "data/data_test_util.h"
+#include "reference_newton_schulz.h"
 #include "test_util.h"
 
 namespace muonlab::optim {
@@ -15,17 +17,7 @@ namespace {
 using testing::error_message;
 using testing::random_matrix;
 
-torch::Tensor reference_newton_schulz(const torch::Tensor& U, int64_t steps) {
-  const double a = 3.4445, b = -4.7750, c = 2.0315;
-  const bool tall = U.size(0) > U.size(1);
-  auto X = tall ? U.t() : U;
-  X = X / (X.norm() + 1e-7);
-  for (int64_t k = 0; k < steps; ++k) {
-    const auto A = torch::matmul(X, X.t());
-    X = a * X + torch::matmul(b * A + c * torch::matmul(A, A), X);
-  }
-  return tall ? X.t() : X;
-}
+using testing::reference_newton_schulz;
 
 // One matrix's Muon² / Muon²-F / ablation step, EMA momentum with Nesterov
 // (Muon's defaults), the 'original' scale sqrt(max(1, r/c)).

@@ -1,5 +1,5 @@
 // Muon's step against the update written out by hand in float64
-// (REFERENCE.md section 2), for every combination of Nesterov, momentum
+// (docs/algorithms.md, Muon), for every combination of Nesterov, momentum
 // form, scale rule and weight decay. The reference NS below never
 // transposes: p(X X^T) X = X p(X^T X), so it checks the orientation logic too.
 #include "muonlab/optimizers/muon.h"
@@ -7,22 +7,14 @@
 #include <cmath>
 #include <tuple>
 
+#include "reference_newton_schulz.h"
 #include "test_util.h"
 
 namespace muonlab::optim {
 namespace {
 
 using testing::error_message;
-
-torch::Tensor reference_newton_schulz(const torch::Tensor& U, int64_t steps) {
-  const double a = 3.4445, b = -4.7750, c = 2.0315;
-  auto X = U / (U.norm() + 1e-7);
-  for (int64_t k = 0; k < steps; ++k) {
-    const auto A = torch::matmul(X, X.t());
-    X = a * X + torch::matmul(b * A + c * torch::matmul(A, A), X);
-  }
-  return X;
-}
+using testing::reference_newton_schulz;
 
 double reference_scale(const std::string& rule, double r, double c) {
   if (rule == "original") return std::sqrt(std::max(1.0, r / c));

@@ -1,8 +1,9 @@
-// Muon²'s and Muon²-F's preconditioner (REFERENCE.md section 4) against
-// references computed another way (hand formulas, explicit loops, plain NS),
-// and the properties the issue names: a constant second moment is Muon on a
-// rescaled input; the factored form is exact when G*G has rank one; its
-// state grows as r + c. Also the "no orthogonalization" ablation.
+// Muon²'s and Muon²-F's preconditioner (docs/algorithms.md, Muon² and
+// Muon²-F) against references computed another way (hand formulas, explicit
+// loops, plain NS), and the properties that section states: a constant
+// second moment is Muon on a rescaled input; the factored form is exact when
+// G*G has rank one; its state grows as r + c. Also the "no
+// orthogonalization" ablation.
 #include <gtest/gtest.h>
 
 #include <cmath>

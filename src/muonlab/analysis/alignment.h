@@ -1,4 +1,5 @@
-// Directional alignment of Newton-Schulz (second seed): after each step k,
+// Directional alignment of Newton-Schulz (the Muon² paper's measure;
+// docs/algorithms.md, Directional alignment): after each step k,
 // cos(NS_k(M), msign(M)) = <P, Q>_F / (||P||_F ||Q||_F), the quality of the
 // approximation of the exact polar factor.
 #pragma once

@@ -27,15 +27,7 @@ constexpr MethodStyle kStyles[] = {
     {AlignmentMethod::kMuon2, "$muon2", "Muon²", "#ff7f0e", "#ffbb78"},
 };
 
-struct ImageFormat {
-  const char* extension;
-  const char* terminal;
-};
-// noenhanced: parameter names and titles are printed as they are.
-constexpr ImageFormat kImageFormats[] = {
-    {"png", "@png_terminal size 1000,700 noenhanced"},
-    {"svg", "svg size 1000,700 noenhanced background '#ffffff'"},
-};
+const std::array<ImageFormat, 2> kAlignmentChartFormats = png_and_svg(1000, 700);
 
 fs::path plot_folder(const AlignmentPlotOptions& options) {
   if (options.name.empty() || options.name.find('/') != std::string::npos) {
@@ -95,7 +87,7 @@ AlignmentPlotFiles alignment_plot_files(const AlignmentPlotOptions& options) {
   const fs::path folder = plot_folder(options);
   AlignmentPlotFiles files;
   files.script = (folder / (options.name + ".gp")).string();
-  for (const ImageFormat& format : kImageFormats) {
+  for (const ImageFormat& format : kAlignmentChartFormats) {
     files.figures.push_back((folder / fmt::format("{}.{}", options.name, format.extension)).string());
   }
   return files;
@@ -112,8 +104,8 @@ std::string alignment_plot_script(const std::vector<AlignmentRow>& rows, const A
       rows.size(), files.script);
   for (const MethodStyle& style : kStyles) script += data_block(rows, style);
   script += "\n" + settings(options);
-  for (size_t i = 0; i < std::size(kImageFormats); ++i) {
-    script += fmt::format("set terminal {}\nset output {}\n", kImageFormats[i].terminal,
+  for (size_t i = 0; i < std::size(kAlignmentChartFormats); ++i) {
+    script += fmt::format("set terminal {}\nset output {}\n", kAlignmentChartFormats[i].terminal,
                           gnuplot_string(files.figures[i]));
     script += i == 0 ? plot_command(rows.size()) : "replot\n";
   }

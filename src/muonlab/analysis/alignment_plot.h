@@ -1,4 +1,4 @@
-// The second seed's main figure, for muonlab's own matrices: directional
+// The Muon² paper's main figure, for muonlab's own matrices: directional
 // alignment cos(NS_k(X), msign(X)) against the Newton-Schulz step k, for
 // Muon's input and Muon²'s, one thin line per matrix and a thick line for
 // the mean of each. Drawn by gnuplot as PNG and SVG.

@@ -1,8 +1,8 @@
 // Validation loss of each variant at each evaluation: the variants along the
 // x axis (in the order given: a sweep's group sizes or NS steps, say), one
 // line per evaluation step, so an early and a late ranking read side by
-// side (the first seed's "head-wise early, larger groups late"). Drawn by
-// gnuplot as PNG and SVG.
+// side (the Group Muon paper's "head-wise early, larger groups late").
+// Drawn by gnuplot as PNG and SVG.
 #pragma once
 
 #include <map>

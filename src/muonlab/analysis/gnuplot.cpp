@@ -28,6 +28,11 @@ std::string gnuplot_png_terminal_choice() {
          "png_terminal = strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0 ? \"pngcairo\" : \"png\"\n";
 }
 
+std::array<ImageFormat, 2> png_and_svg(int width, int height) {
+  return {ImageFormat{"png", fmt::format("@png_terminal size {},{} noenhanced", width, height)},
+          ImageFormat{"svg", fmt::format("svg size {},{} noenhanced background '#ffffff'", width, height)}};
+}
+
 void create_plot_folder(const std::string& folder) {
   std::error_code error;
   std::filesystem::create_directories(folder, error);

@@ -3,6 +3,7 @@
 // output folder, and running gnuplot on a script with a useful error.
 #pragma once
 
+#include <array>
 #include <string>
 
 namespace muonlab::analysis {
@@ -20,6 +21,18 @@ std::string gnuplot_number(double value);
 // (smoother lines and text), else libgd's png; terminals then read
 // "@png_terminal size ...".
 std::string gnuplot_png_terminal_choice();
+
+// A file format every chart is written in: its extension and the gnuplot
+// terminal that writes it.
+struct ImageFormat {
+  std::string extension;
+  std::string terminal;
+};
+
+// PNG (the terminal gnuplot_png_terminal_choice picked) and SVG (white
+// background), width x height pixels; noenhanced, so names such as "run_a"
+// print as they are instead of subscripting the "a".
+std::array<ImageFormat, 2> png_and_svg(int width, int height);
 
 // Creates `folder` (and its parents) if missing; fails naming it.
 void create_plot_folder(const std::string& folder);

@@ -25,16 +25,7 @@ struct XAxis {
 };
 constexpr XAxis kXAxes[] = {{"steps", "step", 1, "%g"}, {"tokens", "tokens trained", 2, "%.1s%c"}};
 
-struct ImageFormat {
-  const char* extension;
-  const char* terminal;
-};
-// noenhanced: run names are printed as they are ("run_a" would otherwise
-// subscript the "a"). png_terminal is chosen by the script itself.
-constexpr ImageFormat kImageFormats[] = {
-    {"png", "@png_terminal size 1200,750 noenhanced"},
-    {"svg", "svg size 1200,750 noenhanced background '#ffffff'"},
-};
+const std::array<ImageFormat, 2> kLossChartFormats = png_and_svg(1200, 750);
 
 // Tableau 10: distinct on screen and in print; runs beyond ten reuse them.
 constexpr const char* kRunColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -146,10 +137,10 @@ std::string figure_path(const LossPlotOptions& options, const XAxis& axis, const
 std::string figure_commands(const std::vector<RunCurves>& runs, const XAxis& axis, const LossPlotOptions& options) {
   std::string commands = fmt::format("\nset xlabel {}\nset format x {}\n", gnuplot_string(axis.label),
                                      gnuplot_string(axis.tic_format));
-  for (const ImageFormat& format : kImageFormats) {
+  for (const ImageFormat& format : kLossChartFormats) {
     commands += fmt::format("set terminal {}\nset output {}\n", format.terminal,
                             gnuplot_string(figure_path(options, axis, format)));
-    commands += &format == &kImageFormats[0] ? plot_command(runs, axis) : "replot\n";
+    commands += &format == &kLossChartFormats[0] ? plot_command(runs, axis) : "replot\n";
   }
   return commands + "set output\n";
 }
@@ -169,7 +160,7 @@ LossPlotFiles loss_plot_files(const LossPlotOptions& options) {
   LossPlotFiles files;
   files.script = (plot_folder(options) / (options.name + ".gp")).string();
   for (const XAxis& axis : kXAxes) {
-    for (const ImageFormat& format : kImageFormats) files.figures.push_back(figure_path(options, axis, format));
+    for (const ImageFormat& format : kLossChartFormats) files.figures.push_back(figure_path(options, axis, format));
   }
   return files;
 }

@@ -1,6 +1,6 @@
 // The two matrices spectrum_alignment.h compares, built from gradients the
-// way the optimizers build them (REFERENCE.md sections 2 and 4), while no
-// weight changes:
+// way the optimizers build them (docs/algorithms.md, Muon and Directional
+// alignment), while no weight changes:
 //   B = mu B + G;  U = G + mu B (Nesterov) or U = B     -- what Muon orthogonalizes
 //   V = beta2 V + (1 - beta2) G*G;  P = U / (sqrt(V_hat) + eps)  -- Muon²'s input
 // Sources of gradients: a model's own, over batches of its training data, or

@@ -1,6 +1,7 @@
 // One-step descent comparison of Group Muon against whole-matrix Muon
-// (REFERENCE.md section 3). For a beta-smooth loss, a step of size eta along
-// -O guarantees the decrease D(O) = eta <G, O> - (beta eta^2 / 2) ||O||_F^2.
+// (docs/algorithms.md, One-step descent diagnostics). For a beta-smooth
+// loss, a step of size eta along -O guarantees the decrease
+// D(O) = eta <G, O> - (beta eta^2 / 2) ||O||_F^2.
 // Orthogonalizing a weight in blocks (O_grp) instead of as one matrix (O_all)
 // changes it by
 //

@@ -1,7 +1,8 @@
-// The second seed's instrument: for a Muon input U and its Muon² form
-// P = U / (sqrt(V_hat) + eps), how spread out the singular values are, and
-// how well Newton-Schulz approximates each one's own polar factor after
-// every step k, cos(NS_k(X), msign(X)) (alignment.h). The seed's claim is
+// The Muon² paper's instrument (docs/algorithms.md, Directional alignment):
+// for a Muon input U and its Muon² form P = U / (sqrt(V_hat) + eps), how
+// spread out the singular values are, and how well Newton-Schulz
+// approximates each one's own polar factor after every step k,
+// cos(NS_k(X), msign(X)) (alignment.h). The paper's claim is
 // that P is better conditioned, so NS reaches a given alignment in fewer
 // steps (3 instead of 5). `muonlab align` prints these rows.
 #pragma once
@@ -57,7 +58,7 @@ const std::vector<double>& curve_of(const AlignmentRow& row, AlignmentMethod met
 std::vector<double> mean_curve(const std::vector<AlignmentRow>& rows, AlignmentMethod method);
 
 // Which NS steps the table compares: Muon and Muon² after `muon2_steps`
-// (the seed's 3), and Muon after `muon_steps` (its usual 5). Both are
+// (the Muon² paper's 3), and Muon after `muon_steps` (its usual 5). Both are
 // clamped to the curves' K.
 struct AlignmentTableOptions {
   int64_t muon2_steps = 3;

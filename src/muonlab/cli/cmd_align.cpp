@@ -1,4 +1,4 @@
-// `muonlab align`: the second seed's instrument. Per matrix, the singular
+// `muonlab align`: the Muon² paper's instrument. Per matrix, the singular
 // value spread and condition number of Muon's input U and of Muon²'s
 // P = U / (sqrt(V_hat) + eps), and the directional alignment of
 // Newton-Schulz to each one's exact polar factor after every step k:
@@ -16,7 +16,6 @@
 #include <optional>
 #include <regex>
 
-#include <nlohmann/json.hpp>
 
 #include "muonlab/analysis/alignment_plot.h"
 #include "muonlab/analysis/muon_inputs.h"
@@ -26,10 +25,10 @@
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
-#include "muonlab/core/read_file.h"
 #include "muonlab/data/token_loader.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
+#include "muonlab/training/run_folder.h"
 #include "muonlab/training/train_config.h"
 
 namespace muonlab::cli {
@@ -120,21 +119,10 @@ struct RunWeights {
   std::string described;   // for the header line
 };
 
-data::LoaderCursor checkpoint_cursor(const fs::path& folder) {
-  const fs::path state = folder / "state.json";
-  if (!fs::is_regular_file(state)) fail("checkpoint '{}' has no state.json", folder.string());
-  try {
-    const nlohmann::json json = nlohmann::json::parse(read_whole_file(state.string()));
-    return {json.at("loader_epoch").get<uint64_t>(), json.at("loader_batch").get<uint64_t>()};
-  } catch (const nlohmann::json::exception& error) {
-    fail("checkpoint '{}' is corrupt: {}", state.string(), error.what());
-  }
-}
-
 RunWeights checkpoint_weights(const fs::path& folder) {
   const fs::path weights = folder / "model.safetensors";
   if (!fs::is_regular_file(weights)) fail("checkpoint '{}' has no model.safetensors", folder.string());
-  const data::LoaderCursor cursor = checkpoint_cursor(folder);
+  const data::LoaderCursor cursor = training::read_checkpoint_state(folder.string()).cursor;
   return {weights.string(), cursor,
           fmt::format("checkpoint {}, loader from epoch {} batch {}", folder.filename().string(), cursor.epoch,
                       cursor.batch)};
@@ -156,19 +144,12 @@ RunWeights run_weights(const AlignArgs& args) {
 
 training::TrainConfig run_config(const std::string& run_dir) {
   if (!fs::is_directory(run_dir)) fail("run folder '{}' does not exist", run_dir);
-  const fs::path path = fs::path(run_dir) / "config.toml";
-  if (!fs::is_regular_file(path)) fail("'{}' not found: expected a run folder written by muonlab train", path.string());
-  return training::load_train_config(path.string());
+  return training::load_run_config(run_dir);
 }
 
+// The batches the run would see next.
 data::TokenLoader run_loader(const training::TrainConfig& config, const data::LoaderCursor& cursor) {
-  data::LoaderOptions options;  // as the trainer's: the batches the run would see next
-  options.batch_size = config.data.batch_size;
-  options.seq_len = config.data.seq_len;
-  options.shuffle = config.data.shuffle;
-  options.seed = static_cast<uint64_t>(config.data.seed);
-  options.vocab_size = config.model.vocab_size;
-  data::TokenLoader loader(data::find_shards(config.data.train), options);
+  data::TokenLoader loader = training::make_run_loader(config.data.train, config, config.data.shuffle);
   loader.restore(cursor);
   return loader;
 }

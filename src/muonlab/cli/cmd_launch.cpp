@@ -1,16 +1,16 @@
 // `muonlab launch -n N [--master-port P] -- COMMAND...`: N ranks of a
-// muonlab command on this machine (training/launcher.h).
+// muonlab command on this machine (distributed/launcher.h).
 #include <iostream>
 #include <memory>
 
 #include "muonlab/cli/commands.h"
 #include "muonlab/core/errors.h"
-#include "muonlab/training/launcher.h"
+#include "muonlab/distributed/launcher.h"
 
 namespace muonlab::cli {
 
 void register_launch(CLI::App& app) {
-  auto options = std::make_shared<training::LaunchOptions>();
+  auto options = std::make_shared<distributed::LaunchOptions>();
   auto grace_seconds = std::make_shared<double>(10.0);
   auto* command = app.add_subcommand(
       "launch", "Run N ranks of a muonlab command on this machine, torchrun-style; one failing stops the rest");
@@ -23,7 +23,7 @@ void register_launch(CLI::App& app) {
   command->add_option("command", options->command, "The muonlab command each rank runs, after --")->required();
   command->callback([options, grace_seconds] {
     options->grace = std::chrono::milliseconds(static_cast<int64_t>(*grace_seconds * 1000));
-    const auto result = training::launch(*options, std::cerr);
+    const auto result = distributed::launch(*options, std::cerr);
     if (result.exit_code != 0) fail("launch: {}", result.failure);
   });
 }

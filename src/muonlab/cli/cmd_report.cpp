@@ -4,12 +4,12 @@
 #include <memory>
 
 #include "muonlab/cli/commands.h"
-#include "muonlab/training/sweep_report.h"
+#include "muonlab/sweep/sweep_report.h"
 
 namespace muonlab::cli {
 
 void register_report(CLI::App& app) {
-  auto options = std::make_shared<training::SweepReportOptions>();
+  auto options = std::make_shared<sweep::SweepReportOptions>();
   auto* command = app.add_subcommand("report", "Markdown report of a sweep: means ± std, paired t-tests, tokens to target, curves");
   command->add_option("sweep_dir", options->sweep_dir, "Sweep folder written by muonlab sweep")->required();
   command->add_option("--out", options->out, "Markdown file (default: SWEEP_DIR/report.md)");
@@ -17,7 +17,7 @@ void register_report(CLI::App& app) {
                       "Loss for tokens-to-target and R (default: the spec's [sweep] target_loss)");
   command->add_flag("!--no-plots", options->plots, "Skip the gnuplot charts");
   command->callback([options] {
-    const auto result = training::write_sweep_report(*options);
+    const auto result = sweep::write_sweep_report(*options);
     std::cout << fmt::format("{} runs reported ({} not finished, left out): {}\n", result.runs_done,
                              result.runs_missing, result.markdown_path);
     for (const auto& figure : result.figures) std::cout << "chart: " << figure << "\n";

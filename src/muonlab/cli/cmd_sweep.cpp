@@ -6,7 +6,7 @@
 
 #include "muonlab/cli/commands.h"
 #include "muonlab/core/errors.h"
-#include "muonlab/training/sweep_runner.h"
+#include "muonlab/sweep/sweep_runner.h"
 
 namespace muonlab::cli {
 namespace {
@@ -20,8 +20,8 @@ struct SweepArgs {
 };
 
 void run_sweep_command(const SweepArgs& args) {
-  const training::SweepSpec spec = training::load_sweep_spec(args.spec, args.overrides);
-  const auto runs = training::expand_sweep(spec);
+  const sweep::SweepSpec spec = sweep::load_sweep_spec(args.spec, args.overrides);
+  const auto runs = sweep::expand_sweep(spec);
   const std::string out_dir = args.out_dir.empty() ? "sweeps/" + spec.name : args.out_dir;
   std::cout << fmt::format("sweep '{}': {} runs ({} variants x {} axes), base {}, into {}\n", spec.name, runs.size(),
                            spec.variants.size(), spec.axes.size(), spec.base, out_dir);
@@ -29,10 +29,10 @@ void run_sweep_command(const SweepArgs& args) {
     for (const auto& run : runs) std::cout << "  " << run.id << "\n";
     return;
   }
-  training::SweepOptions options;
+  sweep::SweepOptions options;
   options.out_dir = out_dir;
   options.parallel = args.parallel;
-  const auto summary = training::run_sweep(spec, options, std::cout);
+  const auto summary = sweep::run_sweep(spec, options, std::cout);
   std::cout << fmt::format("{} runs: {} done before, {} finished now, {} failed; index {}\n", summary.runs,
                            summary.already_done, summary.finished, summary.failed, summary.index_path);
   if (summary.failed > 0) fail("{} run(s) failed; rerun the same command to retry them", summary.failed);

@@ -14,7 +14,7 @@
 #include "muonlab/models/generate.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
-#include "muonlab/training/process_group.h"
+#include "muonlab/distributed/process_group.h"
 #include "muonlab/training/read_loss_curves.h"
 #include "muonlab/training/trainer.h"
 
@@ -83,7 +83,7 @@ void run_other_rank(const training::TrainConfig& config, const TrainArgs& args) 
 
 void run_train(const TrainArgs& args) {
   training::TrainConfig config = training::load_train_config(args.config, args.overrides);
-  const training::DistEnv env = training::dist_env_from_environment();
+  const distributed::DistEnv env = distributed::dist_env_from_environment();
   if (env.rank != 0) return run_other_rank(config, args);
   std::cout << fmt::format("training {} ({} layers, d_model {}) with {} for {} steps of {} x {} tokens{}; outputs in {}\n",
                            config.model_preset, config.model.n_layer, config.model.d_model, config.optimizer.name,
@@ -135,13 +135,22 @@ void run_train(const TrainArgs& args) {
 void register_train(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   auto* train = app.add_subcommand("train", "Train a model from a TOML config");
-  train->add_option("--config", args->config, "TOML file ([model], [data], [optimizer], [schedule], [run])")
-      ->required();
+  train->add_option("--config", args->config, "TOML file ([model], [data], [optimizer], [schedule], [run]); required");
   train->add_option("--set", args->overrides, "Override a setting: section.key=value (repeatable)");
   train->add_flag("--resume", args->resume, "Continue from the newest complete checkpoint in run.out_dir");
   train->add_option("--sample-tokens", args->sample_tokens, "Tokens to sample at the end (0: none)")
       ->capture_default_str();
-  train->callback([args] { run_train(*args); });
+  auto reference = std::make_shared<bool>(false);
+  train->add_flag("--config-reference", *reference,
+                  "Print every config key (accepted values, default, meaning) as Markdown, and exit");
+  train->callback([args, reference] {
+    if (*reference) {
+      std::cout << training::format_config_reference() << std::flush;
+      return;
+    }
+    if (args->config.empty()) throw CLI::RequiredError("--config");
+    run_train(*args);
+  });
 }
 
 }  // namespace muonlab::cli

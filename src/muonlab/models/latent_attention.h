@@ -1,4 +1,5 @@
-// Multi-head Latent Attention (DeepSeek-V2), REFERENCE.md section 5:
+// Multi-head Latent Attention (DeepSeek-V2; docs/algorithms.md, Multi-head
+// Latent Attention):
 //
 //   c_kv = RMSNorm(W_dkv h)      k_C = W_uk c_kv     v = W_uv c_kv
 //   c_q  = RMSNorm(W_dq h)       q_C = W_uq c_q      (or W_q h, uncompressed)

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 
+#include "muonlab/core/enum_names.h"
 #include "muonlab/core/errors.h"
 
 namespace muonlab::models {
@@ -14,9 +15,6 @@ namespace muonlab::models {
 namespace {
 
 // ---- enum names ---------------------------------------------------------
-
-template <typename Enum>
-using EnumNames = std::vector<std::pair<Enum, const char*>>;
 
 const EnumNames<NormKind> kNormNames{{NormKind::kLayerNorm, "layernorm"},
                                      {NormKind::kRmsNorm, "rmsnorm"}};
@@ -29,21 +27,9 @@ const EnumNames<FeedForwardKind> kFeedForwardNames{{FeedForwardKind::kDense, "de
                                                    {FeedForwardKind::kMoe, "moe"}};
 
 template <typename Enum>
-std::string name_of(const EnumNames<Enum>& names, Enum value) {
-  for (const auto& [v, n] : names) {
-    if (v == value) return n;
-  }
-  return "?";
-}
-
-template <typename Enum>
 Enum parse_enum(const EnumNames<Enum>& names, const std::string& key, const std::string& text) {
-  std::vector<std::string> known;
-  for (const auto& [v, n] : names) {
-    if (text == n) return v;
-    known.emplace_back(n);
-  }
-  fail("model config field '{}': '{}' is not one of {}", key, text, fmt::join(known, ", "));
+  if (auto value = find_enum(names, text)) return *value;
+  fail("model config field '{}': '{}' is not one of {}", key, text, fmt::join(enum_name_list(names), ", "));
 }
 
 int64_t parse_int(const std::string& key, const std::string& text) {
@@ -106,7 +92,7 @@ Field enum_field(Enum ModelConfig::*member, const EnumNames<Enum>& names) {
   return {[member, &names](ModelConfig& c, const std::string& k, const std::string& v) {
             c.*member = parse_enum(names, k, v);
           },
-          [member, &names](const ModelConfig& c) { return name_of(names, c.*member); }};
+          [member, &names](const ModelConfig& c) { return enum_name(names, c.*member); }};
 }
 
 // Sub-struct fields: "mla.kv_latent" and "moe.top_k".
@@ -247,11 +233,11 @@ void ModelConfig::validate() const {
   if (feed_forward == FeedForwardKind::kMoe) validate_moe(*this);
 }
 
-std::string to_string(NormKind kind) { return name_of(kNormNames, kind); }
-std::string to_string(PositionKind kind) { return name_of(kPositionNames, kind); }
-std::string to_string(MlpKind kind) { return name_of(kMlpNames, kind); }
-std::string to_string(AttentionKind kind) { return name_of(kAttentionNames, kind); }
-std::string to_string(FeedForwardKind kind) { return name_of(kFeedForwardNames, kind); }
+std::string to_string(NormKind kind) { return enum_name(kNormNames, kind); }
+std::string to_string(PositionKind kind) { return enum_name(kPositionNames, kind); }
+std::string to_string(MlpKind kind) { return enum_name(kMlpNames, kind); }
+std::string to_string(AttentionKind kind) { return enum_name(kAttentionNames, kind); }
+std::string to_string(FeedForwardKind kind) { return enum_name(kFeedForwardNames, kind); }
 
 // ---- presets ------------------------------------------------------------
 
@@ -287,8 +273,10 @@ ModelConfig llama(const std::string& name, int64_t layers, int64_t heads, int64_
   return c;
 }
 
-// In the spirit of the third seed: LLaMA blocks with MLA of latent rank d/2
-// and fine-grained MoE, 2 shared + 62 routed small experts, top-6.
+// In the spirit of Mehta et al.'s Muon study with MLA and MoE
+// (docs/algorithms.md, Multi-head Latent Attention): LLaMA blocks with MLA
+// of latent rank d/2 and fine-grained MoE, 2 shared + 62 routed small
+// experts, top-6.
 ModelConfig mla_moe(const std::string& name, int64_t layers, int64_t heads, int64_t width,
                     int64_t shared, int64_t routed, int64_t top_k, int64_t expert_hidden) {
   ModelConfig c = llama(name, layers, heads, width, 0);

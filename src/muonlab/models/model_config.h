@@ -15,7 +15,8 @@ enum class MlpKind { kGelu, kSwiglu };
 enum class AttentionKind { kMha, kMla };
 enum class FeedForwardKind { kDense, kMoe };
 
-// Multi-head Latent Attention (DeepSeek-V2), REFERENCE.md section 5.
+// Multi-head Latent Attention (DeepSeek-V2): docs/algorithms.md, Multi-head
+// Latent Attention.
 struct MlaConfig {
   int64_t kv_latent = 0;  // d_c: the cached KV latent
   int64_t q_latent = 0;   // d_c': query compression, 0 for none (q = W_q h)

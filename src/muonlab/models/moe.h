@@ -1,9 +1,9 @@
-// DeepSeekMoE feed-forward (REFERENCE.md section 5): N_s shared SwiGLU
-// experts applied to every token, plus top-k of N_r routed experts chosen by
-// s = softmax(W_router h), each output weighted by its gate s_i
-// (renormalized over the chosen k if asked). Dropless by default; with a
-// capacity factor, an expert takes at most ceil(cf * T * k / N_r) tokens, in
-// token order, and the overflow falls through to the residual.
+// DeepSeekMoE feed-forward (docs/algorithms.md, Mixture of Experts): N_s
+// shared SwiGLU experts applied to every token, plus top-k of N_r routed
+// experts chosen by s = softmax(W_router h), each output weighted by its
+// gate s_i (renormalized over the chosen k if asked). Dropless by default;
+// with a capacity factor, an expert takes at most ceil(cf * T * k / N_r)
+// tokens, in token order, and the overflow falls through to the residual.
 #pragma once
 
 #include <torch/torch.h>

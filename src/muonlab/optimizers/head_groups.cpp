@@ -9,21 +9,18 @@
 
 namespace muonlab::optim {
 
-GroupingRule parse_grouping_rule(const std::string& name) {
-  if (name == "contiguous") return GroupingRule::kContiguous;
-  if (name == "strided") return GroupingRule::kStrided;
-  if (name == "random") return GroupingRule::kRandom;
-  fail("unknown head grouping rule '{}': expected contiguous, strided or random", name);
+const EnumNames<GroupingRule>& grouping_rule_names() {
+  static const EnumNames<GroupingRule> names{
+      {GroupingRule::kContiguous, "contiguous"}, {GroupingRule::kStrided, "strided"}, {GroupingRule::kRandom, "random"}};
+  return names;
 }
 
-std::string to_string(GroupingRule rule) {
-  switch (rule) {
-    case GroupingRule::kContiguous: return "contiguous";
-    case GroupingRule::kStrided: return "strided";
-    case GroupingRule::kRandom: return "random";
-  }
-  return "?";
+GroupingRule parse_grouping_rule(const std::string& name) {
+  if (auto rule = find_enum(grouping_rule_names(), name)) return *rule;
+  fail("unknown head grouping rule '{}': expected {}", name, alternatives(grouping_rule_names()));
 }
+
+std::string to_string(GroupingRule rule) { return enum_name(grouping_rule_names(), rule); }
 
 std::vector<int64_t> segment_head_counts(const HeadLayout& layout) {
   if (layout.segment_heads.empty()) return {layout.num_heads};

@@ -1,7 +1,8 @@
-// Group Muon's head grouping (REFERENCE.md section 3): cut an attention
-// weight into blocks of g heads, so that each block is orthogonalized on its
-// own instead of the whole matrix. This module only plans the blocks and
-// moves rows/columns in and out of them; Muon runs NS on the blocks.
+// Group Muon's head grouping (docs/algorithms.md, Group Muon): cut an
+// attention weight into blocks of g heads, so that each block is
+// orthogonalized on its own instead of the whole matrix. This module only
+// plans the blocks and moves rows/columns in and out of them; Muon runs NS
+// on the blocks.
 //
 // Everything works from a parameter's HeadLayout (param_role.h), so no module
 // internals are needed: Q/K/V and MLA up-projections hold their heads in rows,
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "muonlab/core/enum_names.h"
 #include "muonlab/optimizers/param_role.h"
 
 namespace muonlab::optim {
@@ -26,7 +28,8 @@ enum class GroupingRule {
   kStrided,     // group j = {i : i mod (n/g) == j}
   kRandom,      // a fresh random permutation per call (step), then contiguous
 };
-GroupingRule parse_grouping_rule(const std::string& name);  // "contiguous", "strided", "random"
+const EnumNames<GroupingRule>& grouping_rule_names();  // "contiguous", "strided", "random"
+GroupingRule parse_grouping_rule(const std::string& name);
 std::string to_string(GroupingRule rule);
 
 // A partition of a weight's heads into blocks; each block lists global head

@@ -5,23 +5,18 @@
 
 namespace muonlab::optim {
 
-NdParams parse_nd_params(const std::string& name) {
-  if (name == "auto") return NdParams::kAuto;
-  if (name == "flatten") return NdParams::kFlatten;
-  if (name == "batch") return NdParams::kBatch;
-  if (name == "refuse") return NdParams::kRefuse;
-  fail("unknown nd_params '{}': expected auto, flatten, batch or refuse", name);
+const EnumNames<NdParams>& nd_params_names() {
+  static const EnumNames<NdParams> names{
+      {NdParams::kAuto, "auto"}, {NdParams::kFlatten, "flatten"}, {NdParams::kBatch, "batch"}, {NdParams::kRefuse, "refuse"}};
+  return names;
 }
 
-std::string to_string(NdParams mode) {
-  switch (mode) {
-    case NdParams::kAuto: return "auto";
-    case NdParams::kFlatten: return "flatten";
-    case NdParams::kBatch: return "batch";
-    case NdParams::kRefuse: return "refuse";
-  }
-  return "?";
+NdParams parse_nd_params(const std::string& name) {
+  if (auto mode = find_enum(nd_params_names(), name)) return *mode;
+  fail("unknown nd_params '{}': expected {}", name, alternatives(nd_params_names()));
 }
+
+std::string to_string(NdParams mode) { return enum_name(nd_params_names(), mode); }
 
 std::vector<int64_t> MatrixView::shape() const {
   if (batched) return {count, rows, cols};

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "muonlab/core/enum_names.h"
 #include "muonlab/optimizers/param_role.h"
 
 namespace muonlab::optim {
@@ -24,7 +25,8 @@ enum class NdParams {
   kBatch,    // [..., r, c] -> a stack of r x c matrices
   kRefuse,   // only 2-D parameters
 };
-NdParams parse_nd_params(const std::string& name);  // "auto", "flatten", "batch", "refuse"
+const EnumNames<NdParams>& nd_params_names();  // "auto", "flatten", "batch", "refuse"
+NdParams parse_nd_params(const std::string& name);
 std::string to_string(NdParams mode);
 
 // The matrices Muon sees in one parameter: `count` matrices of rows x cols

@@ -11,39 +11,43 @@
 
 namespace muonlab::optim {
 
-MomentumKind parse_momentum_kind(const std::string& name) {
-  if (name == "sum") return MomentumKind::kSum;
-  if (name == "ema") return MomentumKind::kEma;
-  fail("unknown momentum form '{}': expected sum or ema", name);
+const EnumNames<MomentumKind>& momentum_kind_names() {
+  static const EnumNames<MomentumKind> names{{MomentumKind::kSum, "sum"}, {MomentumKind::kEma, "ema"}};
+  return names;
 }
 
-std::string to_string(MomentumKind kind) { return kind == MomentumKind::kSum ? "sum" : "ema"; }
+MomentumKind parse_momentum_kind(const std::string& name) {
+  if (auto kind = find_enum(momentum_kind_names(), name)) return *kind;
+  fail("unknown momentum form '{}': expected {}", name, alternatives(momentum_kind_names()));
+}
+
+std::string to_string(MomentumKind kind) { return enum_name(momentum_kind_names(), kind); }
+
+const EnumNames<NsBatching>& ns_batching_names() {
+  static const EnumNames<NsBatching> names{
+      {NsBatching::kAuto, "auto"}, {NsBatching::kAlways, "always"}, {NsBatching::kNever, "never"}};
+  return names;
+}
 
 NsBatching parse_ns_batching(const std::string& name) {
-  if (name == "auto") return NsBatching::kAuto;
-  if (name == "always") return NsBatching::kAlways;
-  if (name == "never") return NsBatching::kNever;
-  fail("unknown NS batching '{}': expected auto, always or never", name);
+  if (auto batching = find_enum(ns_batching_names(), name)) return *batching;
+  fail("unknown NS batching '{}': expected {}", name, alternatives(ns_batching_names()));
+}
+
+const EnumNames<ScaleRule>& scale_rule_names() {
+  static const EnumNames<ScaleRule> names{{ScaleRule::kOriginal, "original"},
+                                          {ScaleRule::kMatchRmsAdamW, "match_rms_adamw"},
+                                          {ScaleRule::kSpectral, "spectral"},
+                                          {ScaleRule::kNone, "none"}};
+  return names;
 }
 
 ScaleRule parse_scale_rule(const std::string& name) {
-  if (name == "original") return ScaleRule::kOriginal;
-  if (name == "match_rms_adamw") return ScaleRule::kMatchRmsAdamW;
-  if (name == "spectral") return ScaleRule::kSpectral;
-  if (name == "none") return ScaleRule::kNone;
-  fail("unknown Muon scale rule '{}': expected original, match_rms_adamw, spectral or none",
-       name);
+  if (auto rule = find_enum(scale_rule_names(), name)) return *rule;
+  fail("unknown Muon scale rule '{}': expected {}", name, alternatives(scale_rule_names()));
 }
 
-std::string to_string(ScaleRule rule) {
-  switch (rule) {
-    case ScaleRule::kOriginal: return "original";
-    case ScaleRule::kMatchRmsAdamW: return "match_rms_adamw";
-    case ScaleRule::kSpectral: return "spectral";
-    case ScaleRule::kNone: return "none";
-  }
-  return "?";
-}
+std::string to_string(ScaleRule rule) { return enum_name(scale_rule_names(), rule); }
 
 double scale_factor(ScaleRule rule, int64_t rows, int64_t cols) {
   const double r = static_cast<double>(rows);

@@ -8,11 +8,12 @@
 // The papers' variants are options of the same optimizer, so they compose:
 //   Muon² / Muon²-F   second_moment = kFull / kFactored: Adam's second
 //                     moment of the gradient divides the momentum before NS
-//                     (REFERENCE.md section 4; second_moment.h)
+//                     (docs/algorithms.md, Muon² and Muon²-F;
+//                     second_moment.h)
 //   Group Muon        group_size = g: attention projections orthogonalized
-//                     per block of g heads (REFERENCE.md section 3;
-//                     head_groups.h); all blocks of one shape, over all
-//                     layers, in one batched NS call
+//                     per block of g heads (docs/algorithms.md, Group
+//                     Muon; head_groups.h); all blocks of one shape, over
+//                     all layers, in one batched NS call
 //   ablations         orthogonalize = false (normalized momentum), any K,
 //                     'taylor' coefficients, scale_rule (no RMS matching)
 #pragma once
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "muonlab/core/enum_names.h"
 #include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/matrix_view.h"
 #include "muonlab/optimizers/newton_schulz.h"
@@ -36,7 +38,8 @@ namespace muonlab::optim {
 // 'sum': B = mu B + G.  'ema': B = mu B + (1 - mu) G (torch.optim.Muon's and
 // Keller Jordan's form). They differ by a scale that NS removes.
 enum class MomentumKind { kSum, kEma };
-MomentumKind parse_momentum_kind(const std::string& name);  // "sum", "ema"
+const EnumNames<MomentumKind>& momentum_kind_names();  // "sum", "ema"
+MomentumKind parse_momentum_kind(const std::string& name);
 std::string to_string(MomentumKind kind);
 
 // s(r, c) multiplying the learning rate for an r x c (out x in) matrix.
@@ -46,7 +49,8 @@ enum class ScaleRule {
   kSpectral,       // sqrt(r / c)
   kNone,           // 1
 };
-ScaleRule parse_scale_rule(const std::string& name);  // "original", "match_rms_adamw", ...
+const EnumNames<ScaleRule>& scale_rule_names();  // "original", "match_rms_adamw", "spectral", "none"
+ScaleRule parse_scale_rule(const std::string& name);
 std::string to_string(ScaleRule rule);
 double scale_factor(ScaleRule rule, int64_t rows, int64_t cols);
 
@@ -55,7 +59,8 @@ double scale_factor(ScaleRule rule, int64_t rows, int64_t cols);
 // the stacking copies cost 5-20% (docs/benchmarks.md), so kAuto batches on
 // CUDA only. kNever is the per-parameter loop of the Python implementations.
 enum class NsBatching { kAuto, kAlways, kNever };
-NsBatching parse_ns_batching(const std::string& name);  // "auto", "always", "never"
+const EnumNames<NsBatching>& ns_batching_names();  // "auto", "always", "never"
+NsBatching parse_ns_batching(const std::string& name);
 
 // Defaults follow torch.optim.Muon (lr 1e-3, weight decay 0.1, momentum 0.95,
 // Nesterov, 5 steps of 'jordan', 'original' scale) with the 'ema' momentum

@@ -1,5 +1,6 @@
 #include "muonlab/optimizers/muon_step.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -28,20 +29,34 @@ struct Pending {
   double scale = 1.0;
 };
 
-// Bucket key: matrices that can share one batched NS call have the same
-// oriented shape (short side, long side), device and NS settings.
-std::string bucket_key(const torch::Tensor& matrix, const MuonOptions& options, size_t index, bool always_batched) {
-  const auto config = options.newton_schulz_config();
-  std::string key = fmt::format("{}x{}|{}|{}|{}|{}|{}|{}", std::min(matrix.size(0), matrix.size(1)),
-                                std::max(matrix.size(0), matrix.size(1)), matrix.device().str(),
-                                to_string(config.dtype), config.steps, config.schedule.name,
-                                config.schedule.norm_scale, config.schedule.eps);
-  for (const auto& t : config.schedule.triples) key += fmt::format("|{},{},{}", t.a, t.b, t.c);
-  key += options.orthogonalize() ? "|ns" : "|normalized";
-  const bool batched = always_batched || options.ns_batching() == NsBatching::kAlways ||
-                       (options.ns_batching() == NsBatching::kAuto && matrix.is_cuda());
-  if (!batched) key += fmt::format("|alone{}", index);
-  return key;
+// Matrices that can share one batched NS call: the same oriented shape
+// (short side, long side), device and NS settings. A matrix that is not to
+// be batched (ns_batching) has a bucket of its own.
+struct BucketKey {
+  int64_t short_side, long_side;
+  torch::Device device;
+  NewtonSchulzConfig ns;
+  bool orthogonalize;
+  std::optional<size_t> alone;  // the job's index when it is stepped on its own
+
+  bool operator==(const BucketKey& o) const {
+    return short_side == o.short_side && long_side == o.long_side && device == o.device &&
+           ns.schedule == o.ns.schedule && ns.steps == o.ns.steps && ns.dtype == o.ns.dtype &&
+           orthogonalize == o.orthogonalize && alone == o.alone;
+  }
+};
+
+BucketKey bucket_key(const NsJob& job, size_t index) {
+  const torch::Tensor& m = job.matrix;
+  const MuonOptions& options = *job.options;
+  const bool batched = job.always_batched || options.ns_batching() == NsBatching::kAlways ||
+                       (options.ns_batching() == NsBatching::kAuto && m.is_cuda());
+  return {std::min(m.size(0), m.size(1)),
+          std::max(m.size(0), m.size(1)),
+          m.device(),
+          options.newton_schulz_config(),
+          options.orthogonalize(),
+          batched ? std::nullopt : std::optional<size_t>(index)};
 }
 
 // U from the gradient and the momentum buffer (updated in place).
@@ -56,9 +71,13 @@ torch::Tensor momentum_update(torch::Tensor& buffer, const torch::Tensor& grad, 
 }
 
 void orthogonalize_jobs(std::vector<NsJob>& jobs) {
-  std::map<std::string, std::vector<NsJob*>> buckets;
+  // Few buckets per step (one per shape and setting): a linear search suffices.
+  std::vector<std::pair<BucketKey, std::vector<NsJob*>>> buckets;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    buckets[bucket_key(jobs[i].matrix, *jobs[i].options, i, jobs[i].always_batched)].push_back(&jobs[i]);
+    BucketKey key = bucket_key(jobs[i], i);
+    auto bucket = std::find_if(buckets.begin(), buckets.end(), [&](const auto& b) { return b.first == key; });
+    if (bucket == buckets.end()) bucket = buckets.insert(buckets.end(), {std::move(key), {}});
+    bucket->second.push_back(&jobs[i]);
   }
   for (auto& [key, members] : buckets) {
     const MuonOptions& options = *members.front()->options;
@@ -93,6 +112,12 @@ std::optional<HeadBlocks> head_blocks_of(const MuonSlot& slot, torch::Generator&
                                     : std::nullopt);
 }
 
+// A slot another rank steps: makes the random-grouping draws its step would
+// make, so every rank's generator stays in step with one process's.
+void skip_grouping_draws(const MuonSlot& slot, torch::Generator& generator) {
+  if (slot.options->grouping_rule() == GroupingRule::kRandom) head_blocks_of(slot, generator);
+}
+
 // Replaces each pending update by its orthogonalized form: cut into head
 // blocks first where Group Muon applies, a stack into its matrices; every
 // matrix of one shape and setting in one batched call.
@@ -109,7 +134,7 @@ void orthogonalize(std::vector<Pending>& pending, std::vector<MuonSlot>& slots, 
   for (auto& slot : slots) {
     if (!slot.grad.defined()) continue;
     if (!slot.owned) {
-      head_blocks_of(slot, generator);  // the draws its step would make, so the generator stays in step
+      skip_grouping_draws(slot, generator);
       continue;
     }
     Pending& p = pending[next++];

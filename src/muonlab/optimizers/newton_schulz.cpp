@@ -1,5 +1,7 @@
 #include "muonlab/optimizers/newton_schulz.h"
 
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
+
 #include <algorithm>
 
 #include "muonlab/core/errors.h"
@@ -34,9 +36,13 @@ NsSchedule ns_schedule(const std::string& name) {
             1.02,
             1e-6};
   }
-  fail("unknown Newton-Schulz coefficients '{}': expected one of jordan, "
-       "taylor, polar_express, or a list of (a, b, c) triples",
-       name);
+  fail("unknown Newton-Schulz coefficients '{}': expected one of {}, or a list of (a, b, c) triples", name,
+       fmt::join(ns_preset_names(), ", "));
+}
+
+const std::vector<std::string>& ns_preset_names() {
+  static const std::vector<std::string> names{"jordan", "taylor", "polar_express"};
+  return names;
 }
 
 NsSchedule ns_schedule_custom(std::vector<NsCoefficients> triples) {
@@ -44,23 +50,21 @@ NsSchedule ns_schedule_custom(std::vector<NsCoefficients> triples) {
   return {"custom", std::move(triples), 1.0, 1e-7};
 }
 
-NsDtype parse_ns_dtype(const std::string& name) {
-  if (name == "auto") return NsDtype::kAuto;
-  if (name == "bf16" || name == "bfloat16") return NsDtype::kBFloat16;
-  if (name == "fp32" || name == "float32") return NsDtype::kFloat32;
-  if (name == "fp64" || name == "float64") return NsDtype::kFloat64;
-  fail("unknown Newton-Schulz dtype '{}': expected auto, bf16, fp32 or fp64", name);
+const EnumNames<NsDtype>& ns_dtype_names() {
+  static const EnumNames<NsDtype> names{
+      {NsDtype::kAuto, "auto"}, {NsDtype::kBFloat16, "bf16"}, {NsDtype::kFloat32, "fp32"}, {NsDtype::kFloat64, "fp64"}};
+  return names;
 }
 
-std::string to_string(NsDtype dtype) {
-  switch (dtype) {
-    case NsDtype::kAuto: return "auto";
-    case NsDtype::kBFloat16: return "bf16";
-    case NsDtype::kFloat32: return "fp32";
-    case NsDtype::kFloat64: return "fp64";
-  }
-  return "?";
+NsDtype parse_ns_dtype(const std::string& name) {
+  if (auto dtype = find_enum(ns_dtype_names(), name)) return *dtype;
+  static const EnumNames<NsDtype> long_names{
+      {NsDtype::kBFloat16, "bfloat16"}, {NsDtype::kFloat32, "float32"}, {NsDtype::kFloat64, "float64"}};
+  if (auto dtype = find_enum(long_names, name)) return *dtype;
+  fail("unknown Newton-Schulz dtype '{}': expected {}", name, alternatives(ns_dtype_names()));
 }
+
+std::string to_string(NsDtype dtype) { return enum_name(ns_dtype_names(), dtype); }
 
 torch::Dtype resolve_ns_dtype(NsDtype dtype, const torch::Device& device) {
   switch (dtype) {

@@ -1,7 +1,7 @@
-// Newton-Schulz orthogonalization NS_K(M) (REFERENCE.md section 1): an
-// approximation of the polar factor msign(M) = U V^T built from matmuls only,
-// so it runs in bf16 on tensor cores. Leading dimensions are batch
-// dimensions: many same-shaped matrices run as one batched matmul.
+// Newton-Schulz orthogonalization NS_K(M) (docs/algorithms.md,
+// Newton-Schulz): an approximation of the polar factor msign(M) = U V^T built
+// from matmuls only, so it runs in bf16 on tensor cores. Leading dimensions
+// are batch dimensions: many same-shaped matrices run as one batched matmul.
 #pragma once
 
 #include <torch/torch.h>
@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "muonlab/core/enum_names.h"
 
 namespace muonlab::optim {
 
@@ -39,6 +41,8 @@ struct NsSchedule {
 // "taylor" (classical quintic, converges to 1), "polar_express".
 // Throws muonlab::Error naming the unknown value and the known ones.
 NsSchedule ns_schedule(const std::string& name);
+// The presets' names, in that order.
+const std::vector<std::string>& ns_preset_names();
 
 // A user-given list of triples, one per step.
 NsSchedule ns_schedule_custom(std::vector<NsCoefficients> triples);
@@ -46,7 +50,9 @@ NsSchedule ns_schedule_custom(std::vector<NsCoefficients> triples);
 // Precision of the NS matmuls. kAuto is bf16 on CUDA and fp32 on CPU,
 // where bf16 matmuls are neither fast nor accurate.
 enum class NsDtype { kAuto, kBFloat16, kFloat32, kFloat64 };
-NsDtype parse_ns_dtype(const std::string& name);  // "auto", "bf16", "fp32", "fp64"
+const EnumNames<NsDtype>& ns_dtype_names();  // "auto", "bf16", "fp32", "fp64"
+// Also takes "bfloat16", "float32", "float64".
+NsDtype parse_ns_dtype(const std::string& name);
 std::string to_string(NsDtype dtype);
 torch::Dtype resolve_ns_dtype(NsDtype dtype, const torch::Device& device);
 

@@ -73,7 +73,7 @@ class OptimizerBase : public torch::optim::Optimizer {
   std::vector<torch::Tensor> all_parameters() const;
 
   // Per-parameter state by hand, for optimizers sharded across ranks
-  // (training/data_parallel.h): whether `param` has state; its state, made
+  // (distributed/data_parallel.h): whether `param` has state; its state, made
   // fresh (zeros) when it has none, to be filled from the rank that owns it;
   // and dropping it again on the ranks that do not own it.
   bool has_state(const torch::Tensor& param) const;

@@ -10,21 +10,26 @@
 
 namespace muonlab::optim {
 
+const EnumNames<SecondMomentKind>& second_moment_kind_names() {
+  static const EnumNames<SecondMomentKind> names{
+      {SecondMomentKind::kNone, "none"}, {SecondMomentKind::kFull, "full"}, {SecondMomentKind::kFactored, "factored"}};
+  return names;
+}
+
 SecondMomentKind parse_second_moment_kind(const std::string& name) {
-  if (name == "none") return SecondMomentKind::kNone;
-  if (name == "full") return SecondMomentKind::kFull;
-  if (name == "factored") return SecondMomentKind::kFactored;
+  if (auto kind = find_enum(second_moment_kind_names(), name)) return *kind;
   fail("unknown second moment '{}': expected none, full (Muon²) or factored (Muon²-F)", name);
 }
 
-std::string to_string(SecondMomentKind kind) {
-  switch (kind) {
-    case SecondMomentKind::kNone: return "none";
-    case SecondMomentKind::kFull: return "full";
-    case SecondMomentKind::kFactored: return "factored";
-  }
-  return "?";
+std::string to_string(SecondMomentKind kind) { return enum_name(second_moment_kind_names(), kind); }
+
+const EnumNames<SecondMomentKind>& muon_variant_names() {
+  static const EnumNames<SecondMomentKind> names{
+      {SecondMomentKind::kNone, "muon"}, {SecondMomentKind::kFull, "muon2"}, {SecondMomentKind::kFactored, "muon2f"}};
+  return names;
 }
+
+int64_t default_ns_steps(SecondMomentKind variant) { return variant == SecondMomentKind::kNone ? 5 : 3; }
 
 void SecondMomentOptions::validate() const {
   // Written as !(good) so that NaN fails too.

@@ -1,10 +1,11 @@
-// Muon² and Muon²-F (REFERENCE.md section 4): an Adam-style second moment of
-// the gradient divides Muon's momentum-mixed update elementwise before
-// Newton-Schulz, evening out the spectrum so fewer NS steps reach the same
-// alignment with the polar factor. Muon²-F keeps only row and column sums of
-// G*G (Adafactor's factorization), O(r + c) memory instead of O(r c).
-// Also the third seed's "no orthogonalization" ablation (REFERENCE.md
-// section 2), which replaces NS_K by a rescaling.
+// Muon² and Muon²-F (docs/algorithms.md, Muon² and Muon²-F): an Adam-style
+// second moment of the gradient divides Muon's momentum-mixed update
+// elementwise before Newton-Schulz, evening out the spectrum so fewer NS
+// steps reach the same alignment with the polar factor. Muon²-F keeps only
+// row and column sums of G*G (Adafactor's factorization), O(r + c) memory
+// instead of O(r c).
+// Also the "no orthogonalization" ablation of Mehta et al.'s Muon study
+// (docs/algorithms.md, Muon), which replaces NS_K by a rescaling.
 //
 // Standalone on purpose: Muon calls precondition() between momentum and NS
 // and keeps a SecondMomentState per matrix next to its momentum buffer.
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <string>
 
+#include "muonlab/core/enum_names.h"
 #include "muonlab/optimizers/param_state_io.h"
 
 namespace muonlab::optim {
@@ -26,7 +28,16 @@ enum class SecondMomentKind {
 };
 // "none", "full", "factored"; anything else fails naming the value and the
 // choices.
+const EnumNames<SecondMomentKind>& second_moment_kind_names();  // "none", "full", "factored"
 SecondMomentKind parse_second_moment_kind(const std::string& name);
+
+// The Muon family by name, as the trainer's optimizer.name and the Python
+// classes call it: "muon" (no second moment), "muon2" (full: Muon²),
+// "muon2f" (factored: Muon²-F).
+const EnumNames<SecondMomentKind>& muon_variant_names();
+// Newton-Schulz steps a variant takes unless told: 5 for Muon, 3 for Muon²
+// and Muon²-F (the Muon² paper's K).
+int64_t default_ns_steps(SecondMomentKind variant);
 std::string to_string(SecondMomentKind kind);
 
 struct SecondMomentOptions {

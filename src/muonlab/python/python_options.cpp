@@ -261,13 +261,13 @@ Options read_options(const py::dict& group, const std::vector<OptionKey<Options>
 }  // namespace
 
 py::dict muon_defaults(const std::string& variant) {
-  optim::MuonOptions options;
-  if (variant == "muon2" || variant == "muon2f") {
-    options.second_moment(variant == "muon2" ? optim::SecondMomentKind::kFull : optim::SecondMomentKind::kFactored);
-    options.ns_steps(3);  // the Muon² paper's K
-  } else if (variant != "muon") {
-    throw py::value_error(fmt::format("unknown Muon variant '{}': expected muon, muon2 or muon2f", variant));
+  const auto kind = find_enum(optim::muon_variant_names(), variant);
+  if (!kind) {
+    throw py::value_error(fmt::format("unknown Muon variant '{}': expected {}", variant,
+                                      alternatives(optim::muon_variant_names())));
   }
+  optim::MuonOptions options;
+  options.second_moment(*kind).ns_steps(optim::default_ns_steps(*kind));
   return write_options(options, muon_keys());
 }
 

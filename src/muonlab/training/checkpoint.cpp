@@ -153,15 +153,34 @@ std::optional<std::string> newest_checkpoint(const std::string& out_dir) {
   return all.back().string();
 }
 
+namespace {
+
+nlohmann::json read_state_json(const std::string& folder) {
+  const std::string path = (fs::path(folder) / "state.json").string();
+  if (!fs::is_regular_file(path)) fail("checkpoint '{}' has no state.json", folder);
+  try {
+    return nlohmann::json::parse(read_whole_file(path));
+  } catch (const nlohmann::json::exception& error) {
+    fail("checkpoint '{}' is corrupt: {}", path, error.what());
+  }
+}
+
+CheckpointState state_of(const std::string& folder, const nlohmann::json& json) {
+  try {
+    CheckpointState state;
+    state.step = json.at("step").get<int64_t>();
+    state.cursor = {json.at("loader_epoch").get<uint64_t>(), json.at("loader_batch").get<uint64_t>()};
+    return state;
+  } catch (const nlohmann::json::exception& error) {
+    fail("checkpoint '{}' is corrupt: {}", (fs::path(folder) / "state.json").string(), error.what());
+  }
+}
+
+}  // namespace
+
 CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& config, models::Transformer& model,
                                 TrainOptimizer& optimizer, int64_t world_size) {
-  std::string state_path = (fs::path(folder) / "state.json").string();
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(read_whole_file(state_path));
-  } catch (const nlohmann::json::exception& error) {
-    fail("checkpoint '{}' is corrupt: {}", state_path, error.what());
-  }
+  const nlohmann::json json = read_state_json(folder);
   nlohmann::json expected = identity(config, world_size);
   for (const auto& [key, value] : expected.items()) {
     if (!json.contains("identity") || json["identity"].value(key, nlohmann::json()) != value) {
@@ -172,10 +191,9 @@ CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& co
   load_weights((fs::path(folder) / "model.safetensors").string(), model);
   optimizer.load_from_file((fs::path(folder) / "optimizer.pt").string());
   load_rng_states((fs::path(folder) / "rng_state.safetensors").string(), config);
-  CheckpointState state;
-  state.step = json.at("step").get<int64_t>();
-  state.cursor = {json.at("loader_epoch").get<uint64_t>(), json.at("loader_batch").get<uint64_t>()};
-  return state;
+  return state_of(folder, json);
 }
+
+CheckpointState read_checkpoint_state(const std::string& folder) { return state_of(folder, read_state_json(folder)); }
 
 }  // namespace muonlab::training

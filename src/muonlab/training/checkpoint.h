@@ -28,6 +28,11 @@ struct CheckpointState {
 std::string save_checkpoint(const TrainConfig& config, const CheckpointState& state, const models::Transformer& model,
                             const TrainOptimizer& optimizer);
 
+// The folder's state.json: step and loader cursor (world_size stays 1; the
+// identity is checked by load_checkpoint). Fails naming the file when it is
+// missing or corrupt.
+CheckpointState read_checkpoint_state(const std::string& folder);
+
 // Copies the weights of a safetensors file into `model`, after checking that
 // it holds exactly the model's parameters, by name and shape.
 void load_weights(const std::string& safetensors_path, models::Transformer& model);

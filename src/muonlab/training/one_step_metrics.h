@@ -1,8 +1,9 @@
-// The first seed's one-step descent diagnostics (REFERENCE.md section 3)
-// logged during training: for every attention weight Muon optimizes, the
-// whitening gain and the grouping-induced norm cost of orthogonalizing its
-// gradient in head blocks instead of as one matrix, from Newton-Schulz (the
-// run's own NS settings) and from the exact polar factors.
+// The Group Muon paper's one-step descent diagnostics (docs/algorithms.md,
+// One-step descent diagnostics) logged during training: for every attention
+// weight Muon optimizes, the whitening gain and the grouping-induced norm
+// cost of orthogonalizing its gradient in head blocks instead of as one
+// matrix, from Newton-Schulz (the run's own NS settings) and from the exact
+// polar factors.
 //
 // Blocks follow the run's grouping rule and grouped projections, for each
 // group size asked (run.one_step_group_sizes; by default the run's own g,

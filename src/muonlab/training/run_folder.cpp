@@ -62,4 +62,17 @@ models::Transformer load_run_model(const std::string& path) {
   return model;
 }
 
+data::TokenLoader make_run_loader(const std::string& spec, const TrainConfig& config, bool shuffle, int64_t rank,
+                                  int64_t world_size) {
+  data::LoaderOptions options;
+  options.rank = static_cast<int>(rank);
+  options.world_size = static_cast<int>(world_size);
+  options.batch_size = config.data.batch_size;
+  options.seq_len = config.data.seq_len;
+  options.shuffle = shuffle;
+  options.seed = static_cast<uint64_t>(config.data.seed);
+  options.vocab_size = config.model.vocab_size;
+  return data::TokenLoader(data::find_shards(spec), options);
+}
+
 }  // namespace muonlab::training

@@ -1,10 +1,12 @@
 // A training run's folder as `muonlab train` leaves it: config.toml, the
 // final model.safetensors, and checkpoints/step_N/ with their own weights.
-// Shared by the commands that read a run (export, generate, align).
+// Shared by the trainer and the commands that read a run (export, generate,
+// align).
 #pragma once
 
 #include <string>
 
+#include "muonlab/data/token_loader.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/train_config.h"
 
@@ -27,5 +29,11 @@ std::string run_folder_of_weights(const std::string& weights_path);
 // or of a weights file inside one, with the architecture from config.toml.
 models::ModelConfig run_model_config(const std::string& path);
 models::Transformer load_run_model(const std::string& path);
+
+// The loader of `spec`'s shards as the trainer builds it from `config`
+// (batch, sequence, seed, vocabulary), for `rank` of `world_size` ranks,
+// each reading its own windows of every global batch.
+data::TokenLoader make_run_loader(const std::string& spec, const TrainConfig& config, bool shuffle, int64_t rank = 0,
+                                  int64_t world_size = 1);
 
 }  // namespace muonlab::training

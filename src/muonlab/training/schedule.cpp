@@ -26,39 +26,33 @@ double progress_between(int64_t step, int64_t first, int64_t last) {
 
 }  // namespace
 
+const EnumNames<ScheduleKind>& schedule_kind_names() {
+  static const EnumNames<ScheduleKind> names{{ScheduleKind::kConstant, "constant"},
+                                             {ScheduleKind::kCosine, "cosine"},
+                                             {ScheduleKind::kLinear, "linear"},
+                                             {ScheduleKind::kWsd, "wsd"}};
+  return names;
+}
+
+const EnumNames<DecayShape>& decay_shape_names() {
+  static const EnumNames<DecayShape> names{
+      {DecayShape::kLinear, "linear"}, {DecayShape::kCosine, "cosine"}, {DecayShape::kSqrt, "sqrt"}};
+  return names;
+}
+
 ScheduleKind parse_schedule_kind(const std::string& name) {
-  if (name == "constant") return ScheduleKind::kConstant;
-  if (name == "cosine") return ScheduleKind::kCosine;
-  if (name == "linear") return ScheduleKind::kLinear;
-  if (name == "wsd") return ScheduleKind::kWsd;
-  fail("unknown schedule '{}': expected constant, cosine, linear or wsd", name);
+  if (auto kind = find_enum(schedule_kind_names(), name)) return *kind;
+  fail("unknown schedule '{}': expected {}", name, alternatives(schedule_kind_names()));
 }
 
 DecayShape parse_decay_shape(const std::string& name) {
-  if (name == "linear") return DecayShape::kLinear;
-  if (name == "cosine") return DecayShape::kCosine;
-  if (name == "sqrt") return DecayShape::kSqrt;
-  fail("unknown decay shape '{}': expected linear, cosine or sqrt", name);
+  if (auto shape = find_enum(decay_shape_names(), name)) return *shape;
+  fail("unknown decay shape '{}': expected {}", name, alternatives(decay_shape_names()));
 }
 
-std::string schedule_kind_name(ScheduleKind kind) {
-  switch (kind) {
-    case ScheduleKind::kConstant: return "constant";
-    case ScheduleKind::kCosine: return "cosine";
-    case ScheduleKind::kLinear: return "linear";
-    case ScheduleKind::kWsd: return "wsd";
-  }
-  return "?";
-}
+std::string schedule_kind_name(ScheduleKind kind) { return enum_name(schedule_kind_names(), kind); }
 
-std::string decay_shape_name(DecayShape shape) {
-  switch (shape) {
-    case DecayShape::kLinear: return "linear";
-    case DecayShape::kCosine: return "cosine";
-    case DecayShape::kSqrt: return "sqrt";
-  }
-  return "?";
-}
+std::string decay_shape_name(DecayShape shape) { return enum_name(decay_shape_names(), shape); }
 
 void check_schedule(const ScheduleConfig& config, int64_t total_steps) {
   if (total_steps < 1) fail("schedule: total steps must be at least 1, got {}", total_steps);

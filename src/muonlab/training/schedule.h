@@ -16,11 +16,15 @@
 #include <cstdint>
 #include <string>
 
+#include "muonlab/core/enum_names.h"
+
 namespace muonlab::training {
 
 enum class ScheduleKind { kConstant, kCosine, kLinear, kWsd };
 enum class DecayShape { kLinear, kCosine, kSqrt };
 
+const EnumNames<ScheduleKind>& schedule_kind_names();  // "constant", "cosine", "linear", "wsd"
+const EnumNames<DecayShape>& decay_shape_names();      // "linear", "cosine", "sqrt"
 ScheduleKind parse_schedule_kind(const std::string& name);
 DecayShape parse_decay_shape(const std::string& name);
 std::string schedule_kind_name(ScheduleKind kind);

@@ -1,6 +1,7 @@
 #include "muonlab/training/train_config.h"
 
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <optional>
@@ -14,7 +15,10 @@
 
 #include "muonlab/core/errors.h"
 #include "muonlab/core/read_file.h"
+#include "muonlab/core/enum_names.h"
 #include "muonlab/optimizers/head_groups.h"
+#include "muonlab/optimizers/muon.h"
+#include "muonlab/optimizers/newton_schulz.h"
 
 namespace muonlab::training {
 namespace {
@@ -76,108 +80,268 @@ std::string model_field_text(const toml::node& node) {
   fail("expected a string, number or boolean, got {}", type_name(node));
 }
 
-using Reader = std::function<void(const toml::node&)>;
+// ---- the schema ------------------------------------------------------------
+//
+// One row per key outside [model] (whose keys are the model config's own
+// fields, models::set_config_field): how to read it from TOML, how to write
+// it back, and what it means. Parsing, `--set`, format_train_config (the
+// resolved config.toml) and format_config_reference (docs/config.md) all
+// read this table, so a key is declared once.
 
-std::map<std::string, Reader> readers(TrainConfig& c) {
-  auto integer = [](int64_t& field) { return [&field](const toml::node& n) { field = as_integer(n); }; };
-  auto number = [](double& field) { return [&field](const toml::node& n) { field = as_number(n); }; };
-  auto boolean = [](bool& field) { return [&field](const toml::node& n) { field = as_boolean(n); }; };
-  auto text = [](std::string& field) { return [&field](const toml::node& n) { field = as_string(n); }; };
-  auto maybe_integer = [](std::optional<int64_t>& field) {
-    return [&field](const toml::node& n) { field = as_integer(n); };
-  };
-  auto maybe_number = [](std::optional<double>& field) {
-    return [&field](const toml::node& n) { field = as_number(n); };
-  };
-  auto one_of = [](std::string& field, std::vector<std::string> allowed) {
-    return [&field, allowed](const toml::node& n) { field = choice(n, allowed); };
-  };
-  return {
-      {"data.train", text(c.data.train)},
-      {"data.val", text(c.data.val)},
-      {"data.tokenizer", text(c.data.tokenizer)},
-      {"data.batch_size", integer(c.data.batch_size)},
-      {"data.seq_len", integer(c.data.seq_len)},
-      {"data.shuffle", boolean(c.data.shuffle)},
-      {"data.seed", integer(c.data.seed)},
-      {"optimizer.name", one_of(c.optimizer.name, {"muon", "muon2", "muon2f", "adamw"})},
-      {"optimizer.ns_coefficients", one_of(c.optimizer.ns_coefficients, {"jordan", "taylor", "polar_express"})},
-      {"optimizer.ns_dtype", one_of(c.optimizer.ns_dtype, {"auto", "bf16", "fp32", "fp64"})},
-      {"optimizer.scale_rule", one_of(c.optimizer.scale_rule, {"original", "match_rms_adamw", "spectral", "none"})},
-      {"optimizer.orthogonalize", boolean(c.optimizer.orthogonalize)},
-      {"optimizer.beta2", number(c.optimizer.beta2)},
-      {"optimizer.second_moment_eps", number(c.optimizer.second_moment_eps)},
-      {"optimizer.bias_correction", boolean(c.optimizer.bias_correction)},
-      {"optimizer.group_size", integer(c.optimizer.group_size)},
-      {"optimizer.grouping", one_of(c.optimizer.grouping, {"contiguous", "strided", "random"})},
-      {"optimizer.grouped",
-       [&c](const toml::node& n) {
-         const toml::array* array = n.as_array();
-         if (array == nullptr) fail("expected an array of projection names, got {}", type_name(n));
-         std::vector<std::string> names;
-         for (const auto& item : *array) names.push_back(as_string(item));
-         optim::parse_grouped_projections(names);  // names the unknown entry
-         c.optimizer.grouped = names;
-       }},
-      {"optimizer.block_scale", boolean(c.optimizer.block_scale)},
-      {"optimizer.grouping_seed", integer(c.optimizer.grouping_seed)},
-      {"optimizer.lr", number(c.optimizer.lr)},
-      {"optimizer.momentum", number(c.optimizer.momentum)},
-      {"optimizer.nesterov", boolean(c.optimizer.nesterov)},
-      {"optimizer.ns_steps", integer(c.optimizer.ns_steps)},
-      {"optimizer.weight_decay", number(c.optimizer.weight_decay)},
-      {"optimizer.adamw_lr", number(c.optimizer.adamw_lr)},
-      {"optimizer.adamw_betas",
-       [&c](const toml::node& n) {
-         const toml::array* array = n.as_array();
-         if (array == nullptr || array->size() != 2) fail("expected an array of two numbers, got {}", type_name(n));
-         c.optimizer.adamw_betas = {as_number(*array->get(0)), as_number(*array->get(1))};
-       }},
-      {"optimizer.adamw_eps", number(c.optimizer.adamw_eps)},
-      {"optimizer.adamw_weight_decay", number(c.optimizer.adamw_weight_decay)},
-      {"schedule.kind", [&c](const toml::node& n) { c.schedule.kind = parse_schedule_kind(as_string(n)); }},
-      {"schedule.warmup_steps", integer(c.schedule.warmup_steps)},
-      {"schedule.min_ratio", number(c.schedule.min_ratio)},
-      {"schedule.decay_fraction", number(c.schedule.decay_fraction)},
-      {"schedule.decay_shape", [&c](const toml::node& n) { c.schedule.decay_shape = parse_decay_shape(as_string(n)); }},
-      {"schedule.adamw.kind",
-       [&c](const toml::node& n) { c.adamw_schedule_changes.kind = parse_schedule_kind(as_string(n)); }},
-      {"schedule.adamw.warmup_steps", maybe_integer(c.adamw_schedule_changes.warmup_steps)},
-      {"schedule.adamw.min_ratio", maybe_number(c.adamw_schedule_changes.min_ratio)},
-      {"schedule.adamw.decay_fraction", maybe_number(c.adamw_schedule_changes.decay_fraction)},
-      {"schedule.adamw.decay_shape",
-       [&c](const toml::node& n) { c.adamw_schedule_changes.decay_shape = parse_decay_shape(as_string(n)); }},
-      {"schedule.momentum_start", number(c.momentum_start)},
-      {"schedule.momentum_warmup_steps", integer(c.momentum_warmup_steps)},
-      {"run.steps", integer(c.run.steps)},
-      {"run.grad_accum", integer(c.run.grad_accum)},
-      {"run.clip_grad_norm", number(c.run.clip_grad_norm)},
-      {"run.seed", integer(c.run.seed)},
-      {"run.device", text(c.run.device)},
-      {"run.eval_every", integer(c.run.eval_every)},
-      {"run.eval_tokens", integer(c.run.eval_tokens)},
-      {"run.log_every", integer(c.run.log_every)},
-      {"run.checkpoint_every", integer(c.run.checkpoint_every)},
-      {"run.keep_checkpoints", integer(c.run.keep_checkpoints)},
-      {"run.out_dir", text(c.run.out_dir)},
-      {"run.on_nonfinite", one_of(c.run.on_nonfinite, {"stop", "skip"})},
-      {"run.dtype", one_of(c.run.dtype, {"fp32", "bf16"})},
-      {"run.peak_tflops", number(c.run.peak_tflops)},
-      {"run.diagnostics_every", integer(c.run.diagnostics_every)},
-      {"run.one_step_every", integer(c.run.one_step_every)},
-      {"distributed.shard_muon", boolean(c.distributed.shard_muon)},
-      {"distributed.bucket_mb", integer(c.distributed.bucket_mb)},
-      {"distributed.overlap", boolean(c.distributed.overlap)},
-      {"distributed.timeout_s", number(c.distributed.timeout_s)},
-      {"run.one_step_group_sizes",
-       [&c](const toml::node& n) {
-         const toml::array* array = n.as_array();
-         if (array == nullptr) fail("expected an array of group sizes, got {}", type_name(n));
-         std::vector<int64_t> sizes;
-         for (const auto& item : *array) sizes.push_back(as_integer(item));
-         c.run.one_step_group_sizes = sizes;
-       }},
-  };
+struct Field {
+  std::string key;       // "section.key"
+  std::string accepted;  // for the reference: "integer", "one of: a, b", ...
+  std::string help;
+  std::function<void(TrainConfig&, const toml::node&)> read;
+  // The value as TOML text; nullopt leaves the key out (an unset
+  // [schedule.adamw] change, which keeps following [schedule]).
+  std::function<std::optional<std::string>(const TrainConfig&)> write;
+};
+
+// A TOML basic string: quotes and backslashes escaped.
+std::string toml_string(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// A float that reads back as a float (3 -> 3.0), exactly.
+std::string toml_float(double value) {
+  std::string text = fmt::format("{}", value);
+  return text.find_first_of(".eEn") == std::string::npos ? text + ".0" : text;
+}
+
+std::string toml_strings(const std::vector<std::string>& items) {
+  std::vector<std::string> quoted;
+  for (const auto& item : items) quoted.push_back(toml_string(item));
+  return fmt::format("[{}]", fmt::join(quoted, ", "));
+}
+
+std::string one_of_text(const std::vector<std::string>& names) { return fmt::format("one of: {}", fmt::join(names, ", ")); }
+
+// `at(config)` is the member a field reads and writes: a generic lambda,
+// so the same accessor serves the const writer and the mutable reader.
+template <typename At>
+Field integer_field(std::string key, At at, std::string help) {
+  return {std::move(key), "integer", std::move(help), [at](TrainConfig& c, const toml::node& n) { at(c) = as_integer(n); },
+          [at](const TrainConfig& c) -> std::optional<std::string> { return std::to_string(at(c)); }};
+}
+
+template <typename At>
+Field number_field(std::string key, At at, std::string help) {
+  return {std::move(key), "number", std::move(help), [at](TrainConfig& c, const toml::node& n) { at(c) = as_number(n); },
+          [at](const TrainConfig& c) -> std::optional<std::string> { return toml_float(at(c)); }};
+}
+
+template <typename At>
+Field boolean_field(std::string key, At at, std::string help) {
+  return {std::move(key), "true or false", std::move(help),
+          [at](TrainConfig& c, const toml::node& n) { at(c) = as_boolean(n); },
+          [at](const TrainConfig& c) -> std::optional<std::string> { return at(c) ? "true" : "false"; }};
+}
+
+template <typename At>
+Field string_field(std::string key, At at, std::string help) {
+  return {std::move(key), "string", std::move(help), [at](TrainConfig& c, const toml::node& n) { at(c) = as_string(n); },
+          [at](const TrainConfig& c) -> std::optional<std::string> { return toml_string(at(c)); }};
+}
+
+// A string field whose values are the names of an enum's table.
+template <typename At>
+Field choice_field(std::string key, At at, std::vector<std::string> names, std::string help) {
+  return {std::move(key), one_of_text(names), std::move(help),
+          [at, names](TrainConfig& c, const toml::node& n) { at(c) = choice(n, names); },
+          [at](const TrainConfig& c) -> std::optional<std::string> { return toml_string(at(c)); }};
+}
+
+// A field holding an enum value itself: read by the enum's parser (whose
+// errors name the accepted values), written and listed through its table.
+template <typename At, typename Enum>
+Field enum_field(std::string key, At at, const EnumNames<Enum>& names, Enum (*parse)(const std::string&),
+                 std::string help) {
+  return {std::move(key), one_of_text(enum_name_list(names)), std::move(help),
+          [at, parse](TrainConfig& c, const toml::node& n) { at(c) = parse(as_string(n)); },
+          [at, &names](const TrainConfig& c) -> std::optional<std::string> {
+            return toml_string(enum_name(names, at(c)));
+          }};
+}
+
+// The member `path` of a TrainConfig, for the field helpers.
+#define MUONLAB_AT(path) [](auto& c) -> auto& { return c.path; }
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = [] {
+    std::vector<Field> f;
+    // [data]
+    f.push_back(string_field("data.train", MUONLAB_AT(data.train),
+                             "training shards: a file, folder or glob (required)"));
+    f.push_back(string_field("data.val", MUONLAB_AT(data.val), "validation shards; empty: no evaluation"));
+    f.push_back(string_field("data.tokenizer", MUONLAB_AT(data.tokenizer),
+                             "gpt2, byte, or a folder with encoder.json and vocab.bpe"));
+    f.push_back(integer_field("data.batch_size", MUONLAB_AT(data.batch_size),
+                              "sequences per micro-step on each rank"));
+    f.push_back(integer_field("data.seq_len", MUONLAB_AT(data.seq_len), "tokens per sequence; 0: the model's block_size"));
+    f.push_back(boolean_field("data.shuffle", MUONLAB_AT(data.shuffle), "shuffle the training windows every epoch"));
+    f.push_back(integer_field("data.seed", MUONLAB_AT(data.seed), "seed of the shuffle"));
+    // [optimizer]
+    f.push_back(choice_field("optimizer.name", MUONLAB_AT(optimizer.name), optimizer_names(),
+                             "a Muon variant (with AdamW for embeddings, head, norms, biases), or AdamW alone"));
+    f.push_back(number_field("optimizer.lr", MUONLAB_AT(optimizer.lr), "Muon's learning rate, or AdamW's when name = adamw"));
+    f.push_back(number_field("optimizer.momentum", MUONLAB_AT(optimizer.momentum), "Muon's momentum mu"));
+    f.push_back(boolean_field("optimizer.nesterov", MUONLAB_AT(optimizer.nesterov), "Nesterov momentum"));
+    f.push_back(integer_field("optimizer.ns_steps", MUONLAB_AT(optimizer.ns_steps),
+                              "Newton-Schulz steps K; 0: the variant's default (5 for Muon, 3 for Muon² and Muon²-F)"));
+    f.push_back(choice_field("optimizer.ns_coefficients", MUONLAB_AT(optimizer.ns_coefficients),
+                             optim::ns_preset_names(), "Newton-Schulz coefficient preset"));
+    f.push_back(choice_field("optimizer.ns_dtype", MUONLAB_AT(optimizer.ns_dtype),
+                             enum_name_list(optim::ns_dtype_names()),
+                             "dtype of the Newton-Schulz matmuls; auto: bf16 on CUDA, fp32 on CPU"));
+    f.push_back(choice_field("optimizer.scale_rule", MUONLAB_AT(optimizer.scale_rule),
+                             enum_name_list(optim::scale_rule_names()), "lr scale of each matrix from its shape"));
+    f.push_back(boolean_field("optimizer.orthogonalize", MUONLAB_AT(optimizer.orthogonalize),
+                              "false: the normalized-momentum ablation (no Newton-Schulz)"));
+    f.push_back(number_field("optimizer.weight_decay", MUONLAB_AT(optimizer.weight_decay),
+                             "Muon's decoupled weight decay"));
+    f.push_back(number_field("optimizer.beta2", MUONLAB_AT(optimizer.beta2), "Muon² / Muon²-F second-moment decay"));
+    f.push_back(number_field("optimizer.second_moment_eps", MUONLAB_AT(optimizer.second_moment_eps),
+                             "Muon² / Muon²-F epsilon"));
+    f.push_back(boolean_field("optimizer.bias_correction", MUONLAB_AT(optimizer.bias_correction),
+                              "Muon² / Muon²-F bias correction of the second moment"));
+    f.push_back(integer_field("optimizer.group_size", MUONLAB_AT(optimizer.group_size),
+                              "Group Muon: heads per block; 0: whole matrices"));
+    f.push_back(choice_field("optimizer.grouping", MUONLAB_AT(optimizer.grouping),
+                             enum_name_list(optim::grouping_rule_names()), "Group Muon: which heads share a block"));
+    f.push_back({"optimizer.grouped", "array of: q, k, v, o, mla_up", "Group Muon: the projections cut into blocks",
+                 [](TrainConfig& c, const toml::node& n) {
+                   const toml::array* array = n.as_array();
+                   if (array == nullptr) fail("expected an array of projection names, got {}", type_name(n));
+                   std::vector<std::string> names;
+                   for (const auto& item : *array) names.push_back(as_string(item));
+                   optim::parse_grouped_projections(names);  // names the unknown entry
+                   c.optimizer.grouped = names;
+                 },
+                 [](const TrainConfig& c) -> std::optional<std::string> { return toml_strings(c.optimizer.grouped); }});
+    f.push_back(boolean_field("optimizer.block_scale", MUONLAB_AT(optimizer.block_scale),
+                              "Group Muon: lr scale from each block's shape instead of the whole matrix's"));
+    f.push_back(integer_field("optimizer.grouping_seed", MUONLAB_AT(optimizer.grouping_seed),
+                              "Group Muon: seed of random grouping"));
+    f.push_back(number_field("optimizer.adamw_lr", MUONLAB_AT(optimizer.adamw_lr),
+                             "the hybrid's AdamW part (embeddings, head, norms, biases)"));
+    f.push_back({"optimizer.adamw_betas", "array of two numbers", "AdamW's (beta1, beta2)",
+                 [](TrainConfig& c, const toml::node& n) {
+                   const toml::array* array = n.as_array();
+                   if (array == nullptr || array->size() != 2) fail("expected an array of two numbers, got {}", type_name(n));
+                   c.optimizer.adamw_betas = {as_number(*array->get(0)), as_number(*array->get(1))};
+                 },
+                 [](const TrainConfig& c) -> std::optional<std::string> {
+                   return fmt::format("[{}, {}]", toml_float(c.optimizer.adamw_betas[0]),
+                                      toml_float(c.optimizer.adamw_betas[1]));
+                 }});
+    f.push_back(number_field("optimizer.adamw_eps", MUONLAB_AT(optimizer.adamw_eps), "AdamW's epsilon"));
+    f.push_back(number_field("optimizer.adamw_weight_decay", MUONLAB_AT(optimizer.adamw_weight_decay),
+                             "AdamW's decoupled weight decay"));
+    // [schedule]
+    f.push_back(enum_field("schedule.kind", MUONLAB_AT(schedule.kind), schedule_kind_names(), parse_schedule_kind, "lr schedule"));
+    f.push_back(integer_field("schedule.warmup_steps", MUONLAB_AT(schedule.warmup_steps), "linear warmup steps"));
+    f.push_back(number_field("schedule.min_ratio", MUONLAB_AT(schedule.min_ratio), "final lr / peak lr"));
+    f.push_back(number_field("schedule.decay_fraction", MUONLAB_AT(schedule.decay_fraction),
+                             "wsd: the fraction of steps spent decaying"));
+    f.push_back(enum_field("schedule.decay_shape", MUONLAB_AT(schedule.decay_shape), decay_shape_names(),
+                           parse_decay_shape, "wsd: shape of the decay"));
+    f.push_back(number_field("schedule.momentum_start", MUONLAB_AT(momentum_start),
+                             "Muon's momentum at step 0, ramped to optimizer.momentum; < 0: no ramp"));
+    f.push_back(integer_field("schedule.momentum_warmup_steps", MUONLAB_AT(momentum_warmup_steps),
+                              "steps of the momentum ramp"));
+    // [schedule.adamw]: the hybrid's AdamW part follows [schedule] with these changed.
+    const std::string adamw = " of the hybrid's AdamW part; unset: [schedule]'s";
+    f.push_back({"schedule.adamw.kind", one_of_text(enum_name_list(schedule_kind_names())), "lr schedule" + adamw,
+                 [](TrainConfig& c, const toml::node& n) { c.adamw_schedule_changes.kind = parse_schedule_kind(as_string(n)); },
+                 [](const TrainConfig& c) -> std::optional<std::string> {
+                   if (!c.adamw_schedule_changes.kind) return std::nullopt;
+                   return toml_string(schedule_kind_name(*c.adamw_schedule_changes.kind));
+                 }});
+    f.push_back({"schedule.adamw.warmup_steps", "integer", "warmup steps" + adamw,
+                 [](TrainConfig& c, const toml::node& n) { c.adamw_schedule_changes.warmup_steps = as_integer(n); },
+                 [](const TrainConfig& c) -> std::optional<std::string> {
+                   if (!c.adamw_schedule_changes.warmup_steps) return std::nullopt;
+                   return std::to_string(*c.adamw_schedule_changes.warmup_steps);
+                 }});
+    f.push_back({"schedule.adamw.min_ratio", "number", "final lr / peak lr" + adamw,
+                 [](TrainConfig& c, const toml::node& n) { c.adamw_schedule_changes.min_ratio = as_number(n); },
+                 [](const TrainConfig& c) -> std::optional<std::string> {
+                   if (!c.adamw_schedule_changes.min_ratio) return std::nullopt;
+                   return fmt::format("{:.17g}", *c.adamw_schedule_changes.min_ratio);
+                 }});
+    f.push_back({"schedule.adamw.decay_fraction", "number", "wsd decay fraction" + adamw,
+                 [](TrainConfig& c, const toml::node& n) { c.adamw_schedule_changes.decay_fraction = as_number(n); },
+                 [](const TrainConfig& c) -> std::optional<std::string> {
+                   if (!c.adamw_schedule_changes.decay_fraction) return std::nullopt;
+                   return fmt::format("{:.17g}", *c.adamw_schedule_changes.decay_fraction);
+                 }});
+    f.push_back({"schedule.adamw.decay_shape", one_of_text(enum_name_list(decay_shape_names())), "wsd decay shape" + adamw,
+                 [](TrainConfig& c, const toml::node& n) { c.adamw_schedule_changes.decay_shape = parse_decay_shape(as_string(n)); },
+                 [](const TrainConfig& c) -> std::optional<std::string> {
+                   if (!c.adamw_schedule_changes.decay_shape) return std::nullopt;
+                   return toml_string(decay_shape_name(*c.adamw_schedule_changes.decay_shape));
+                 }});
+    // [run]
+    f.push_back(integer_field("run.steps", MUONLAB_AT(run.steps), "optimizer steps"));
+    f.push_back(integer_field("run.grad_accum", MUONLAB_AT(run.grad_accum), "micro-steps per optimizer step"));
+    f.push_back(number_field("run.clip_grad_norm", MUONLAB_AT(run.clip_grad_norm), "global gradient norm clip; 0: none"));
+    f.push_back(integer_field("run.seed", MUONLAB_AT(run.seed), "seed of the initialization"));
+    f.push_back(string_field("run.device", MUONLAB_AT(run.device), "cpu, cuda or cuda:N"));
+    f.push_back(integer_field("run.eval_every", MUONLAB_AT(run.eval_every), "steps between evaluations; 0: only at the end"));
+    f.push_back(integer_field("run.eval_tokens", MUONLAB_AT(run.eval_tokens), "validation tokens per evaluation"));
+    f.push_back(integer_field("run.log_every", MUONLAB_AT(run.log_every), "steps between progress lines"));
+    f.push_back(integer_field("run.checkpoint_every", MUONLAB_AT(run.checkpoint_every),
+                              "steps between checkpoints; 0: only at the end and on a signal"));
+    f.push_back(integer_field("run.keep_checkpoints", MUONLAB_AT(run.keep_checkpoints), "newest checkpoints kept"));
+    f.push_back(string_field("run.out_dir", MUONLAB_AT(run.out_dir), "the run folder"));
+    f.push_back(choice_field("run.on_nonfinite", MUONLAB_AT(run.on_nonfinite), {"stop", "skip"},
+                             "a NaN or infinite loss or gradient: stop the run, or skip the step"));
+    f.push_back(choice_field("run.dtype", MUONLAB_AT(run.dtype), {"fp32", "bf16"},
+                             "bf16: autocast on CUDA with fp32 weights and state; CPU runs fp32"));
+    f.push_back(number_field("run.peak_tflops", MUONLAB_AT(run.peak_tflops),
+                             "the device's peak for MFU; 0: the table of known GPUs"));
+    f.push_back(integer_field("run.diagnostics_every", MUONLAB_AT(run.diagnostics_every),
+                              "steps between update-RMS diagnostics; 0: never"));
+    f.push_back(integer_field("run.one_step_every", MUONLAB_AT(run.one_step_every),
+                              "steps between Group Muon's one-step gain and norm-cost terms; 0: never"));
+    f.push_back({"run.one_step_group_sizes", "array of integers",
+                 "group sizes the one-step terms measure; empty: optimizer.group_size, or 1 for Muon",
+                 [](TrainConfig& c, const toml::node& n) {
+                   const toml::array* array = n.as_array();
+                   if (array == nullptr) fail("expected an array of group sizes, got {}", type_name(n));
+                   std::vector<int64_t> sizes;
+                   for (const auto& item : *array) sizes.push_back(as_integer(item));
+                   c.run.one_step_group_sizes = sizes;
+                 },
+                 [](const TrainConfig& c) -> std::optional<std::string> {
+                   return fmt::format("[{}]", fmt::join(c.run.one_step_group_sizes, ", "));
+                 }});
+    // [distributed]
+    f.push_back(boolean_field("distributed.shard_muon", MUONLAB_AT(distributed.shard_muon),
+                              "each rank orthogonalizes its share of Muon's matrices (ZeRO-1); false: all of them"));
+    f.push_back(boolean_field("distributed.overlap", MUONLAB_AT(distributed.overlap),
+                              "all-reduce gradient buckets while backward still runs"));
+    f.push_back(integer_field("distributed.bucket_mb", MUONLAB_AT(distributed.bucket_mb), "all-reduce bucket size"));
+    f.push_back(number_field("distributed.timeout_s", MUONLAB_AT(distributed.timeout_s),
+                             "a collective that waits longer fails, naming the ranks that stopped answering"));
+    return f;
+  }();
+  return table;
+}
+
+#undef MUONLAB_AT
+
+const Field* find_field(const std::string& key) {
+  for (const auto& field : fields()) {
+    if (field.key == key) return &field;
+  }
+  return nullptr;
 }
 
 const std::vector<std::string> kSections = {"model", "data", "optimizer", "schedule", "run", "distributed"};
@@ -234,8 +398,7 @@ ParsedOverride parse_override(const std::string& assignment) {
   return parsed;
 }
 
-void apply(TrainConfig& config, std::map<std::string, Reader>& settings, const std::string& key,
-           const toml::node& value, const std::string& where) {
+void apply(TrainConfig& config, const std::string& key, const toml::node& value, const std::string& where) {
   try {
     if (key.rfind("model.", 0) == 0) {
       std::string field = key.substr(6);
@@ -247,16 +410,16 @@ void apply(TrainConfig& config, std::map<std::string, Reader>& settings, const s
       }
       return;
     }
-    auto it = settings.find(key);
-    if (it == settings.end()) fail("unknown key");
-    it->second(value);
+    const Field* field = find_field(key);
+    if (field == nullptr) fail("unknown key");
+    field->read(config, value);
   } catch (const Error& error) {
     std::string message = error.what();
     if (message == "unknown key") {
       std::string section = key.substr(0, key.find('.'));
       std::vector<std::string> known;
-      for (const auto& [name, reader] : settings) {
-        if (name.rfind(section + ".", 0) == 0) known.push_back(name.substr(section.size() + 1));
+      for (const auto& field : fields()) {
+        if (field.key.rfind(section + ".", 0) == 0) known.push_back(field.key.substr(section.size() + 1));
       }
       if (known.empty()) fail("{}: unknown key '{}': no section [{}]; expected [{}]", where, key, section, fmt::join(kSections, "], ["));
       fail("{}: unknown key '{}': [{}] has {}", where, key, section, fmt::join(known, ", "));
@@ -333,16 +496,6 @@ void check_config(const TrainConfig& config, const std::string& source) {
 }
 
 
-// A TOML basic string: quotes and backslashes escaped.
-std::string toml_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::string toml_value(const std::string& text) {
   // Model fields print as key=value text; numbers and booleans stay bare.
   toml::table probe;
@@ -354,22 +507,22 @@ std::string toml_value(const std::string& text) {
   return toml_string(text);
 }
 
-// [schedule.adamw] with only the keys that were set, so the resolved config
-// keeps following [schedule] where the file did.
-std::string format_schedule_changes(const ScheduleChanges& changes, const std::string& table) {
-  if (changes.empty()) return "";
-  std::string out = fmt::format("\n[{}]\n", table);
-  if (changes.kind) out += fmt::format("kind = {}\n", toml_string(schedule_kind_name(*changes.kind)));
-  if (changes.warmup_steps) out += fmt::format("warmup_steps = {}\n", *changes.warmup_steps);
-  if (changes.min_ratio) out += fmt::format("min_ratio = {:.17g}\n", *changes.min_ratio);
-  if (changes.decay_fraction) out += fmt::format("decay_fraction = {:.17g}\n", *changes.decay_fraction);
-  if (changes.decay_shape) out += fmt::format("decay_shape = {}\n", toml_string(decay_shape_name(*changes.decay_shape)));
-  return out;
-}
-
 }  // namespace
 
-bool is_muon_variant(const std::string& optimizer_name) { return optimizer_name != "adamw"; }
+std::vector<std::string> optimizer_names() {
+  std::vector<std::string> names = enum_name_list(optim::muon_variant_names());
+  names.emplace_back("adamw");
+  return names;
+}
+
+bool is_muon_variant(const std::string& optimizer_name) {
+  return find_enum(optim::muon_variant_names(), optimizer_name).has_value();
+}
+
+optim::SecondMomentKind muon_variant(const std::string& optimizer_name) {
+  if (auto variant = find_enum(optim::muon_variant_names(), optimizer_name)) return *variant;
+  fail("optimizer '{}' is not a Muon variant: expected {}", optimizer_name, alternatives(optim::muon_variant_names()));
+}
 
 ScheduleConfig ScheduleChanges::applied_to(ScheduleConfig base) const {
   if (kind) base.kind = *kind;
@@ -401,17 +554,20 @@ TrainConfig parse_train_config(const std::string& toml_text, const std::string& 
   }
 
   TrainConfig config;
-  auto settings = readers(config);
   // The preset first: it replaces the whole model, which the other model
   // keys then adjust, wherever they appear.
   for (const auto& assignment : assignments) {
-    if (assignment.key == "model.preset") apply(config, settings, assignment.key, *assignment.value.node(), assignment.where);
+    if (assignment.key == "model.preset") apply(config, assignment.key, *assignment.value.node(), assignment.where);
   }
   for (const auto& assignment : assignments) {
-    if (assignment.key != "model.preset") apply(config, settings, assignment.key, *assignment.value.node(), assignment.where);
+    if (assignment.key != "model.preset") apply(config, assignment.key, *assignment.value.node(), assignment.where);
   }
   if (config.data.seq_len == 0) config.data.seq_len = config.model.block_size;
-  if (config.optimizer.ns_steps == 0) config.optimizer.ns_steps = config.optimizer.name == "muon2" || config.optimizer.name == "muon2f" ? 3 : 5;
+  if (config.optimizer.ns_steps == 0) {
+    config.optimizer.ns_steps = is_muon_variant(config.optimizer.name)
+                                    ? optim::default_ns_steps(muon_variant(config.optimizer.name))
+                                    : optim::default_ns_steps(optim::SecondMomentKind::kNone);
+  }
   check_config(config, source);
   return config;
 }
@@ -421,56 +577,42 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
 }
 
 std::string format_train_config(const TrainConfig& c) {
-  std::ostringstream out;
-  auto quoted = [](const std::string& text) { return toml_string(text); };
-  auto number = [](double value) {
-    std::string text = fmt::format("{}", value);
-    return text.find_first_of(".eEn") == std::string::npos ? text + ".0" : text;
-  };
-  out << "[model]\npreset = " << quoted(c.model_preset) << "\n";
-  std::istringstream fields(models::describe(c.model));
-  for (std::string line; std::getline(fields, line);) {
+  std::string out = "[model]\npreset = " + toml_string(c.model_preset) + "\n";
+  std::istringstream model_fields(models::describe(c.model));
+  for (std::string line; std::getline(model_fields, line);) {
     size_t equals = line.find('=');
     if (equals == std::string::npos) continue;
-    out << line.substr(0, equals) << " = " << toml_value(line.substr(equals + 1)) << "\n";
+    out += line.substr(0, equals) + " = " + toml_value(line.substr(equals + 1)) + "\n";
   }
-  const auto& d = c.data;
-  out << fmt::format("\n[data]\ntrain = {}\nval = {}\ntokenizer = {}\nbatch_size = {}\nseq_len = {}\nshuffle = {}\nseed = {}\n",
-                     quoted(d.train), quoted(d.val), quoted(d.tokenizer), d.batch_size, d.seq_len, d.shuffle, d.seed);
-  const auto& o = c.optimizer;
-  std::vector<std::string> grouped;
-  for (const auto& name : o.grouped) grouped.push_back(quoted(name));
-  out << fmt::format(
-      "\n[optimizer]\nname = {}\nlr = {}\nmomentum = {}\nnesterov = {}\nns_steps = {}\nns_coefficients = {}\nns_dtype = {}\n"
-      "scale_rule = {}\northogonalize = {}\nweight_decay = {}\nbeta2 = {}\nsecond_moment_eps = {}\n"
-      "bias_correction = {}\ngroup_size = {}\ngrouping = {}\ngrouped = [{}]\nblock_scale = {}\n"
-      "grouping_seed = {}\nadamw_lr = {}\nadamw_betas = [{}, {}]\nadamw_eps = {}\nadamw_weight_decay = {}\n",
-      quoted(o.name), number(o.lr), number(o.momentum), o.nesterov, o.ns_steps, quoted(o.ns_coefficients), quoted(o.ns_dtype),
-      quoted(o.scale_rule), o.orthogonalize, number(o.weight_decay), number(o.beta2), number(o.second_moment_eps),
-      o.bias_correction, o.group_size, quoted(o.grouping), fmt::join(grouped, ", "), o.block_scale,
-      o.grouping_seed, number(o.adamw_lr), number(o.adamw_betas[0]), number(o.adamw_betas[1]),
-      number(o.adamw_eps), number(o.adamw_weight_decay));
-  const auto& s = c.schedule;
-  out << fmt::format(
-      "\n[schedule]\nkind = {}\nwarmup_steps = {}\nmin_ratio = {}\ndecay_fraction = {}\ndecay_shape = {}\n"
-      "momentum_start = {}\nmomentum_warmup_steps = {}\n",
-      quoted(schedule_kind_name(s.kind)), s.warmup_steps, number(s.min_ratio), number(s.decay_fraction),
-      quoted(decay_shape_name(s.decay_shape)), number(c.momentum_start), c.momentum_warmup_steps);
-  out << format_schedule_changes(c.adamw_schedule_changes, "schedule.adamw");
-  const auto& r = c.run;
-  out << fmt::format(
-      "\n[run]\nsteps = {}\ngrad_accum = {}\nclip_grad_norm = {}\nseed = {}\ndevice = {}\neval_every = {}\n"
-      "eval_tokens = {}\nlog_every = {}\ncheckpoint_every = {}\nkeep_checkpoints = {}\nout_dir = {}\n"
-      "on_nonfinite = {}\ndtype = {}\npeak_tflops = {}\ndiagnostics_every = {}\n"
-      "one_step_every = {}\none_step_group_sizes = [{}]\n",
-      r.steps, r.grad_accum, number(r.clip_grad_norm), r.seed, quoted(r.device), r.eval_every, r.eval_tokens,
-      r.log_every, r.checkpoint_every, r.keep_checkpoints, quoted(r.out_dir), quoted(r.on_nonfinite),
-      quoted(r.dtype), number(r.peak_tflops), r.diagnostics_every, r.one_step_every,
-      fmt::join(r.one_step_group_sizes, ", "));
-  out << fmt::format("\n[distributed]\nshard_muon = {}\noverlap = {}\nbucket_mb = {}\ntimeout_s = {}\n",
-                     c.distributed.shard_muon, c.distributed.overlap, c.distributed.bucket_mb,
-                     number(c.distributed.timeout_s));
-  return out.str();
+  // The table's keys in its order, a [section] header before each new one.
+  std::string section = "model";
+  for (const auto& field : fields()) {
+    const std::optional<std::string> value = field.write(c);
+    if (!value) continue;
+    const size_t dot = field.key.rfind('.');
+    const std::string table = field.key.substr(0, dot);
+    if (table != section) {
+      out += fmt::format("\n[{}]\n", table);
+      section = table;
+    }
+    out += fmt::format("{} = {}\n", field.key.substr(dot + 1), *value);
+  }
+  return out;
+}
+
+std::string format_config_reference() {
+  std::string out =
+      "| key | accepted | default | meaning |\n"
+      "|---|---|---|---|\n"
+      "| `model.preset` | a preset name (`muonlab model info`) | `\"tiny-gpt2\"` | the architecture; any other "
+      "`model.<field>` (`n_layer`, `n_head`, `mla.kv_latent`, `moe.top_k`, ...) changes one of its fields |\n";
+  const TrainConfig defaults;
+  for (const auto& field : fields()) {
+    const std::optional<std::string> value = field.write(defaults);
+    out += fmt::format("| `{}` | {} | {} | {} |\n", field.key, field.accepted,
+                       value ? fmt::format("`{}`", *value) : std::string("unset"), field.help);
+  }
+  return out;
 }
 
 }  // namespace muonlab::training

@@ -3,24 +3,9 @@
 // errors naming the file (or the override), the line and the key. The
 // resolved config prints back as TOML that loads to the same config.
 //
-//   [model]     preset = "tiny-gpt2", and any model field (n_layer = 4, ...)
-//   [data]      train, val (shard files, folders or globs), tokenizer,
-//               batch_size, seq_len, shuffle, seed
-//   [optimizer] name = "muon" | "muon2" | "muon2f" (each + AdamW for the
-//               non-matrix parameters) | "adamw", lr, momentum, nesterov,
-//               ns_steps, ns_coefficients, scale_rule, orthogonalize,
-//               weight_decay, beta2, second_moment_eps, bias_correction,
-//               group_size, grouping, grouped, block_scale, grouping_seed,
-//               adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay
-//   [schedule]  kind, warmup_steps, min_ratio, decay_fraction, decay_shape,
-//               momentum_start, momentum_warmup_steps
-//   [schedule.adamw]  any of kind ... decay_shape: the hybrid's AdamW part
-//               follows [schedule] with these changed (torchtitan-style
-//               per-group schedules; e.g. a longer warmup for embeddings)
-//   [run]       steps, grad_accum, clip_grad_norm, seed, device, eval_every,
-//               eval_tokens, log_every, checkpoint_every, keep_checkpoints,
-//               out_dir, on_nonfinite, dtype, peak_tflops, diagnostics_every,
-//               one_step_every, one_step_group_sizes
+// The keys, outside [model] (the model config's own fields), are declared
+// once, in the schema table of train_config.cpp, which parses, prints and
+// documents them (docs/config.md, `muonlab train --config-reference`).
 #pragma once
 
 #include <array>
@@ -30,6 +15,7 @@
 #include <vector>
 
 #include "muonlab/models/model_config.h"
+#include "muonlab/optimizers/second_moment.h"
 #include "muonlab/training/schedule.h"
 
 namespace muonlab::training {
@@ -147,8 +133,17 @@ struct TrainConfig {
 // [schedule.adamw]'s changes. (AdamW alone follows [schedule].)
 ScheduleConfig adamw_part_schedule(const TrainConfig& config);
 
+// optimizer.name's values: the Muon variants (optim::muon_variant_names:
+// muon, muon2, muon2f; each with AdamW for the non-matrix parameters), then
+// "adamw" alone.
+std::vector<std::string> optimizer_names();
+
 // Whether the optimizer is one of the Muon family (with AdamW for the rest).
 bool is_muon_variant(const std::string& optimizer_name);
+
+// The Muon variant an optimizer name stands for (its second moment); fails
+// for "adamw" and unknown names.
+optim::SecondMomentKind muon_variant(const std::string& optimizer_name);
 
 // Reads `path` (TOML), then applies each "section.key=value" override in
 // order; a value that is not TOML is taken as a string (paths need no quotes).
@@ -160,5 +155,9 @@ TrainConfig parse_train_config(const std::string& toml_text, const std::string& 
 
 // The resolved config as TOML: every setting, defaults included.
 std::string format_train_config(const TrainConfig& config);
+
+// Every key as a Markdown table (key, accepted values, default, meaning):
+// docs/config.md, printed by `muonlab train --config-reference`.
+std::string format_config_reference();
 
 }  // namespace muonlab::training

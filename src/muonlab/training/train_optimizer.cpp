@@ -15,9 +15,8 @@ optim::AdamWOptions adamw_options(double lr, const OptimizerSettings& settings) 
 }  // namespace
 
 optim::MuonOptions muon_options(const OptimizerSettings& settings) {
-  const optim::SecondMomentKind second_moment = settings.name == "muon2"    ? optim::SecondMomentKind::kFull
-                                                : settings.name == "muon2f" ? optim::SecondMomentKind::kFactored
-                                                                            : optim::SecondMomentKind::kNone;
+  const optim::SecondMomentKind second_moment =
+      is_muon_variant(settings.name) ? muon_variant(settings.name) : optim::SecondMomentKind::kNone;
   return optim::MuonOptions(settings.lr)
       .momentum(settings.momentum)
       .nesterov(settings.nesterov)

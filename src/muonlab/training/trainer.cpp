@@ -19,35 +19,23 @@
 #include "muonlab/models/model_stats.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
-#include "muonlab/training/data_parallel.h"
+#include "muonlab/training/run_folder.h"
+#include "muonlab/distributed/data_parallel.h"
 #include "muonlab/training/metrics_csv.h"
 #include "muonlab/training/one_step_metrics.h"
-#include "muonlab/training/process_group.h"
-#include "muonlab/training/rank_watch.h"
+#include "muonlab/distributed/process_group.h"
+#include "muonlab/distributed/rank_watch.h"
 #include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::training {
 namespace {
 namespace fs = std::filesystem;
 
-// Each rank reads its own run of batch_size windows of every global batch.
-data::TokenLoader make_loader(const std::string& spec, const TrainConfig& config, bool shuffle, const DistEnv& env) {
-  data::LoaderOptions options;
-  options.rank = static_cast<int>(env.rank);
-  options.world_size = static_cast<int>(env.world_size);
-  options.batch_size = config.data.batch_size;
-  options.seq_len = config.data.seq_len;
-  options.shuffle = shuffle;
-  options.seed = static_cast<uint64_t>(config.data.seed);
-  options.vocab_size = config.model.vocab_size;
-  return data::TokenLoader(data::find_shards(spec), options);
-}
-
 // Mean loss over the first eval_tokens of the validation split (whole
 // batches, at least one), always the same batches. With several ranks each
 // evaluates every world_size-th batch and the sums are added up.
 double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainConfig& config,
-                const torch::Device& device, int64_t& tokens, DataParallel* parallel) {
+                const torch::Device& device, int64_t& tokens, distributed::DataParallel* parallel) {
   torch::NoGradGuard no_grad;
   model->eval();
   const int64_t batch_tokens = config.data.batch_size * config.data.seq_len;
@@ -146,42 +134,42 @@ class MetricsLog {
 
 // This process's place in a group of ranks (RANK, WORLD_SIZE, ... set), or
 // null for a one-process run. Gloo on the CPU, NCCL on GPUs.
-std::unique_ptr<DataParallel> join_ranks(const DistEnv& env, const TrainConfig& config, const torch::Device& device,
+std::unique_ptr<distributed::DataParallel> join_ranks(const distributed::DistEnv& env, const TrainConfig& config, const torch::Device& device,
                                          models::Transformer& model, TrainOptimizer& optimizer) {
   if (!env.distributed()) return nullptr;
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(config.distributed.timeout_s * 1000));
-  auto group = collective_group(env, device, timeout);
-  auto watch = std::make_shared<RankWatch>(store_client(env, timeout), env.rank, env.world_size);
-  DataParallelOptions options;
+  auto group = distributed::collective_group(env, device, timeout);
+  auto watch = std::make_shared<distributed::RankWatch>(distributed::store_client(env, timeout), env.rank, env.world_size);
+  distributed::DataParallelOptions options;
   options.shard_muon = config.distributed.shard_muon;
   options.overlap = config.distributed.overlap;
   options.bucket_bytes = config.distributed.bucket_mb << 20;
   options.timeout = timeout;
-  return std::make_unique<DataParallel>(group, model->parameters(), optimizer.muon(), options, watch);
+  return std::make_unique<distributed::DataParallel>(group, model->parameters(), optimizer.muon(), options, watch);
 }
 
 }  // namespace
 
 TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bool resume) {
-  const DistEnv env = dist_env_from_environment();
+  const distributed::DistEnv env = distributed::dist_env_from_environment();
   const bool lead = env.rank == 0;  // writes metrics, checkpoints and weights
   fs::create_directories(config.run.out_dir);
   torch::manual_seed(static_cast<uint64_t>(config.run.seed));
   const torch::Device device =
-      rank_device(config.run.device, env, torch::cuda::is_available() ? torch::cuda::device_count() : 0);
+      distributed::rank_device(config.run.device, env, torch::cuda::is_available() ? torch::cuda::device_count() : 0);
   // Work that names no GPU index (new CUDA tensors, NCCL's streams) goes to this rank's GPU.
   c10::OptionalDeviceGuard on_rank_device;
   if (device.is_cuda() && device.has_index()) on_rank_device.reset_device(device);
 
   models::Transformer model(config.model);
   model->to(device);
-  data::TokenLoader train_loader = make_loader(config.data.train, config, config.data.shuffle, env);
+  data::TokenLoader train_loader = make_run_loader(config.data.train, config, config.data.shuffle, env.rank, env.world_size);
   std::optional<data::TokenLoader> val_loader;
   // Validation batches are whole on every rank; evaluate() divides them.
-  if (!config.data.val.empty()) val_loader.emplace(make_loader(config.data.val, config, false, DistEnv{}));
+  if (!config.data.val.empty()) val_loader.emplace(make_run_loader(config.data.val, config, false));
   TrainOptimizer optimizer(model, config.optimizer);
   std::vector<torch::Tensor> parameters = model->parameters();
-  std::unique_ptr<DataParallel> parallel = join_ranks(env, config, device, model, optimizer);
+  std::unique_ptr<distributed::DataParallel> parallel = join_ranks(env, config, device, model, optimizer);
 
   TrainResult result;
   result.rank = env.rank;

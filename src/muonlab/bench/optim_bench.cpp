@@ -1,0 +1,249 @@
+#include "muonlab/bench/optim_bench.h"
+
+#include <fmt/format.h>
+
+#include "muonlab/bench/timing.h"
+#include "muonlab/core/dtype_name.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/optimizers/adamw.h"
+#include "muonlab/optimizers/muon.h"
+#include "muonlab/optimizers/state_bytes.h"
+
+namespace muonlab::bench {
+
+std::vector<std::vector<int64_t>> gpt2_block_matrix_shapes(int64_t d_model) {
+  return {{3 * d_model, d_model},   // attn.c_attn (fused QKV)
+          {d_model, d_model},       // attn.c_proj
+          {4 * d_model, d_model},   // mlp.c_fc
+          {d_model, 4 * d_model}};  // mlp.c_proj
+}
+
+namespace {
+
+// Parameters with fixed random gradients, so every step does the same work.
+std::vector<torch::Tensor> make_matrices(const OptimBenchConfig& config) {
+  torch::manual_seed(config.seed);
+  std::vector<torch::Tensor> params;
+  for (int64_t layer = 0; layer < config.layers; ++layer) {
+    for (const auto& shape : gpt2_block_matrix_shapes(config.d_model)) {
+      auto p = (torch::randn(shape, torch::device(config.device)) * 0.02).set_requires_grad(true);
+      p.mutable_grad() = torch::randn(shape, torch::device(config.device));
+      params.push_back(p);
+    }
+  }
+  return params;
+}
+
+double total_ns_flops(const std::vector<torch::Tensor>& params, int64_t steps) {
+  double flops = 0;
+  for (const auto& p : params) flops += optim::newton_schulz_flops(p.size(0), p.size(1), steps);
+  return flops;
+}
+
+// GFLOP/s of X X^T on the largest NS bucket (all MLP matrices, 768 x 3072):
+// the same kind of matmul NS spends most of its time in.
+double plain_matmul_gflops(const OptimBenchConfig& config, torch::Dtype dtype) {
+  const int64_t batch = 2 * config.layers;
+  const int64_t m = config.d_model;
+  const int64_t n = 4 * config.d_model;
+  const auto X = torch::randn({batch, m, n}, torch::device(config.device).dtype(dtype));
+  const auto timing = time_runs([&] { torch::bmm(X, X.transpose(1, 2)); }, config.device,
+                                config.warmup, config.reps);
+  return 2.0 * batch * m * m * n / timing.median() / 1e9;
+}
+
+OptimBenchRow time_optimizer(const std::string& name, torch::optim::Optimizer& optimizer,
+                             const OptimBenchConfig& config, double ns_flops,
+                             double matmul_gflops) {
+  const auto timing = time_runs([&] { optimizer.step(); }, config.device, config.warmup,
+                                config.reps);
+  OptimBenchRow row;
+  row.name = name;
+  row.seconds_per_step = timing.median();
+  row.ns_gflop = ns_flops / 1e9;
+  row.gflops = row.ns_gflop / row.seconds_per_step;
+  row.of_matmul = ns_flops > 0 ? row.gflops / matmul_gflops : 0;
+  return row;
+}
+
+// The matrices with the roles and head layouts a GPT-2 model gives them, so
+// that Group Muon can cut the attention weights.
+std::vector<optim::TaggedParam> tag_gpt2_matrices(const std::vector<torch::Tensor>& params,
+                                                  const OptimBenchConfig& config) {
+  const int64_t head_dim = config.d_model / config.n_head;
+  const int64_t H = config.n_head;
+  std::vector<optim::TaggedParam> tagged;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const int64_t layer = static_cast<int64_t>(i) / 4;
+    optim::TaggedParam p;
+    p.tensor = params[i];
+    p.layer = layer;
+    switch (i % 4) {
+      case 0:
+        p.name = fmt::format("h.{}.attn.c_attn.weight", layer);
+        p.role = optim::ParamRole::kAttnQKV;
+        p.heads = optim::HeadLayout{3 * H, head_dim, optim::HeadAxis::kRows, {H, H, H}};
+        break;
+      case 1:
+        p.name = fmt::format("h.{}.attn.c_proj.weight", layer);
+        p.role = optim::ParamRole::kAttnO;
+        p.heads = optim::HeadLayout{H, head_dim, optim::HeadAxis::kCols, {}};
+        break;
+      default:
+        p.name = fmt::format("h.{}.mlp.{}.weight", layer, i % 4 == 2 ? "c_fc" : "c_proj");
+        p.role = optim::ParamRole::kMlp;
+    }
+    tagged.push_back(std::move(p));
+  }
+  return tagged;
+}
+
+// Times one Muon family member built over `tagged`; its state is measured
+// after the timed steps and freed on return.
+VariantBenchRow time_variant(const std::string& name, const std::vector<optim::TaggedParam>& tagged,
+                             const optim::MuonOptions& options, const OptimBenchConfig& config, double ns_flops) {
+  optim::Muon muon(tagged, options);
+  const auto timing = time_runs([&] { muon.step(); }, config.device, config.warmup, config.reps);
+  VariantBenchRow row;
+  row.name = name;
+  row.ns_steps = options.ns_steps();
+  row.seconds_per_step = timing.median();
+  row.ns_gflop = ns_flops / 1e9;
+  row.state_bytes_per_parameter = static_cast<double>(optim::optimizer_state_bytes(muon)) /
+                                  static_cast<double>(optim::optimizer_parameter_count(muon));
+  return row;
+}
+
+std::vector<VariantBenchRow> run_variant_bench(const std::vector<torch::Tensor>& params,
+                                               const OptimBenchConfig& config) {
+  const auto tagged = tag_gpt2_matrices(params, config);
+  const auto base = optim::MuonOptions(0.02)
+                        .ns_steps(config.ns_steps)
+                        .ns_dtype(config.ns_dtype)
+                        .weight_decay(0)
+                        .ns_batching(optim::NsBatching::kAlways);
+  const auto flops = [&](int64_t group_size, int64_t steps) {
+    return group_muon_ns_flops(config.layers, config.d_model, config.n_head, group_size, steps);
+  };
+  const int64_t K2 = config.muon2_ns_steps;
+  std::vector<VariantBenchRow> rows;
+  rows.push_back(time_variant("muon", tagged, base, config, flops(0, config.ns_steps)));
+  rows.push_back(time_variant("muon2 (Muon²)", tagged,
+                              optim::MuonOptions(base).ns_steps(K2).second_moment(optim::SecondMomentKind::kFull),
+                              config, flops(0, K2)));
+  rows.push_back(time_variant("muon2f (Muon²-F)", tagged,
+                              optim::MuonOptions(base).ns_steps(K2).second_moment(optim::SecondMomentKind::kFactored),
+                              config, flops(0, K2)));
+  for (const int64_t g : config.group_sizes) {
+    rows.push_back(time_variant(fmt::format("group muon g={}", g), tagged, optim::MuonOptions(base).group_size(g),
+                                config, flops(g, config.ns_steps)));
+  }
+  for (auto& row : rows) {
+    row.vs_muon = row.seconds_per_step / rows.front().seconds_per_step;
+    row.ns_vs_muon = row.ns_gflop / rows.front().ns_gflop;
+  }
+  return rows;
+}
+
+}  // namespace
+
+double group_muon_ns_flops(int64_t layers, int64_t d_model, int64_t n_head, int64_t group_size, int64_t ns_steps) {
+  const auto ns = [&](int64_t r, int64_t c) { return optim::newton_schulz_flops(r, c, ns_steps); };
+  double attention = ns(3 * d_model, d_model) + ns(d_model, d_model);
+  if (group_size > 0) {
+    const int64_t blocks = n_head / group_size;
+    const int64_t block_width = group_size * (d_model / n_head);
+    attention = 3 * blocks * ns(block_width, d_model);
+    // One block of all heads is the whole output projection.
+    attention += blocks == 1 ? ns(d_model, d_model) : blocks * ns(d_model, block_width);
+  }
+  return layers * (attention + ns(4 * d_model, d_model) + ns(d_model, 4 * d_model));
+}
+
+OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
+  if (config.variants) {
+    if (config.n_head < 1 || config.d_model % config.n_head != 0) {
+      fail("bench optim: --n-head {} must divide --d-model {}", config.n_head, config.d_model);
+    }
+    for (const int64_t g : config.group_sizes) {
+      if (g < 1 || config.n_head % g != 0) {
+        fail("bench optim: group size {} must divide --n-head {}", g, config.n_head);
+      }
+    }
+  }
+  const auto params = make_matrices(config);
+  const auto dtype = optim::resolve_ns_dtype(config.ns_dtype, config.device);
+  const double ns_flops = total_ns_flops(params, config.ns_steps);
+
+  OptimBenchReport report;
+  report.device = config.device.str();
+  report.ns_dtype = short_dtype_name(dtype);
+  report.layers = config.layers;
+  report.d_model = config.d_model;
+  report.matrices = static_cast<int64_t>(params.size());
+  for (const auto& p : params) report.parameters += p.numel();
+  report.matmul_gflops = plain_matmul_gflops(config, dtype);
+
+  auto muon_options = [&](optim::NsBatching batching) {
+    return optim::MuonOptions(0.02)
+        .ns_steps(config.ns_steps)
+        .ns_dtype(config.ns_dtype)
+        .weight_decay(0)
+        .ns_batching(batching);
+  };
+  optim::Muon batched(params, muon_options(optim::NsBatching::kAlways));
+  optim::Muon looped(params, muon_options(optim::NsBatching::kNever));
+  optim::AdamW adamw(params, optim::AdamWOptions(1e-3));
+
+  auto loop_row = time_optimizer("muon, per-parameter loop", looped, config, ns_flops,
+                                 report.matmul_gflops);
+  auto batched_row = time_optimizer("muon, batched by shape", batched, config, ns_flops,
+                                    report.matmul_gflops);
+  auto adamw_row = time_optimizer("adamw (reference)", adamw, config, 0, report.matmul_gflops);
+  loop_row.vs_loop = 1.0;
+  batched_row.vs_loop = loop_row.seconds_per_step / batched_row.seconds_per_step;
+  adamw_row.vs_loop = loop_row.seconds_per_step / adamw_row.seconds_per_step;
+  report.rows = {loop_row, batched_row, adamw_row};
+  report.adamw_state_bytes_per_parameter = static_cast<double>(optim::optimizer_state_bytes(adamw)) /
+                                           static_cast<double>(optim::optimizer_parameter_count(adamw));
+  if (config.variants) {
+    report.n_head = config.n_head;
+    report.variants = run_variant_bench(params, config);
+  }
+  return report;
+}
+
+std::string format_optim_bench(const OptimBenchReport& report) {
+  std::string out = fmt::format(
+      "optimizer step on GPT-2 matrices of width {}: {} layers, {} matrices, {:.1f}M parameters\n"
+      "device {}, NS dtype {}; plain batched matmul (X X^T, MLP shapes): {:.1f} GFLOP/s\n",
+      report.d_model, report.layers, report.matrices, report.parameters / 1e6, report.device, report.ns_dtype,
+      report.matmul_gflops);
+  out += fmt::format("{:<28} {:>12} {:>10} {:>10} {:>10} {:>9}\n", "optimizer", "ms/step",
+                     "NS GFLOP", "GFLOP/s", "of matmul", "vs loop");
+  for (const auto& row : report.rows) {
+    const bool has_ns = row.ns_gflop > 0;
+    out += fmt::format("{:<28} {:>12.2f} {:>10} {:>10} {:>10} {:>8.2f}x\n", row.name,
+                       row.seconds_per_step * 1e3,
+                       has_ns ? fmt::format("{:.1f}", row.ns_gflop) : "-",
+                       has_ns ? fmt::format("{:.1f}", row.gflops) : "-",
+                       has_ns ? fmt::format("{:.2f}", row.of_matmul) : "-", row.vs_loop);
+  }
+  if (report.variants.empty()) return out;
+  out += fmt::format(
+      "\nMuon family on the same matrices, batched by shape, {} heads; ratios to Muon (K = {}) in this run\n",
+      report.n_head, report.variants.front().ns_steps);
+  out += fmt::format("{:<20} {:>3} {:>12} {:>8} {:>10} {:>8} {:>14}\n", "optimizer", "K", "ms/step", "vs muon",
+                     "NS GFLOP", "NS work", "state B/param");
+  for (const auto& row : report.variants) {
+    out += fmt::format("{:<20} {:>3} {:>12.2f} {:>7.2f}x {:>10.1f} {:>7.2f}x {:>14.2f}\n", row.name, row.ns_steps,
+                       row.seconds_per_step * 1e3, row.vs_muon, row.ns_gflop, row.ns_vs_muon,
+                       row.state_bytes_per_parameter);
+  }
+  out += fmt::format("{:<20} {:>3} {:>12} {:>8} {:>10} {:>8} {:>14.2f}\n", "adamw (state only)", "-", "-", "-", "-",
+                     "-", report.adamw_state_bytes_per_parameter);
+  out += "(NS work: matmul FLOPs of the NS steps; state: optimizer state bytes per weight, fp32 weights)\n";
+  return out;
+}
+
+}  // namespace muonlab::bench

@@ -1,0 +1,84 @@
+// `muonlab bench optim`: the optimizer step on GPT-2 small's matrix set
+// (per layer: QKV 2304x768, attention out 768x768, MLP 3072x768 and
+// 768x3072), Muon batched against the per-parameter loop of the Python
+// implementations, with a plain batched matmul of the NS shapes measured in
+// the same run as the practical ceiling. Then the Muon family on the same
+// matrices, as ratios to Muon (K = 5) in the same process: Muon² (K = 3),
+// Muon²-F (K = 3) and Group Muon for each group size (attention weights cut
+// into blocks of g heads, all blocks batched per shape), with the optimizer
+// state each keeps per parameter (AdamW's too).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "muonlab/optimizers/newton_schulz.h"
+
+namespace muonlab::bench {
+
+struct OptimBenchConfig {
+  torch::Device device = torch::kCPU;
+  int64_t layers = 12;
+  int64_t d_model = 768;
+  int64_t ns_steps = 5;
+  optim::NsDtype ns_dtype = optim::NsDtype::kAuto;
+  int warmup = 1;
+  int reps = 3;
+  uint64_t seed = 0;
+  // The Muon family table: heads of the attention weights and the Group
+  // Muon group sizes (each must divide n_head); variants = false skips it.
+  bool variants = true;
+  int64_t n_head = 12;
+  std::vector<int64_t> group_sizes = {1, 2, 4, 6, 12};
+  int64_t muon2_ns_steps = 3;
+};
+
+// One Muon family member against Muon (K = ns_steps) on the same matrices.
+struct VariantBenchRow {
+  std::string name;
+  int64_t ns_steps = 0;
+  double seconds_per_step = 0;  // median
+  double vs_muon = 0;           // this time / Muon's
+  double ns_gflop = 0;          // NS matmul work per step
+  double ns_vs_muon = 0;        // this NS work / Muon's
+  double state_bytes_per_parameter = 0;
+};
+
+struct OptimBenchRow {
+  std::string name;
+  double seconds_per_step = 0;  // median
+  double ns_gflop = 0;          // NS matmul work per step (0 for AdamW)
+  double gflops = 0;            // ns_gflop / seconds
+  double of_matmul = 0;         // gflops / the plain matmul's
+  double vs_loop = 0;           // loop time / this time
+};
+
+struct OptimBenchReport {
+  std::string device;
+  std::string ns_dtype;
+  int64_t layers = 0;
+  int64_t d_model = 0;
+  int64_t matrices = 0;
+  int64_t parameters = 0;
+  double matmul_gflops = 0;  // the ceiling
+  std::vector<OptimBenchRow> rows;
+  int64_t n_head = 0;
+  std::vector<VariantBenchRow> variants;  // first: Muon itself
+  double adamw_state_bytes_per_parameter = 0;
+};
+
+OptimBenchReport run_optim_bench(const OptimBenchConfig& config);
+std::string format_optim_bench(const OptimBenchReport& report);
+
+// The Linear weight shapes (out x in) of one GPT-2 block of width d.
+std::vector<std::vector<int64_t>> gpt2_block_matrix_shapes(int64_t d_model);
+
+// NS matmul FLOPs of one step over `layers` GPT-2 blocks of width d_model
+// with n_head heads, the attention weights cut into blocks of group_size
+// heads (0: whole matrices): the fused QKV into 3 n_head / g row blocks of
+// g d_head x d, the output projection into n_head / g column blocks.
+double group_muon_ns_flops(int64_t layers, int64_t d_model, int64_t n_head, int64_t group_size, int64_t ns_steps);
+
+}  // namespace muonlab::bench

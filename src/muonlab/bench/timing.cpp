@@ -1,0 +1,39 @@
+#include "muonlab/bench/timing.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace muonlab::bench {
+
+double Timing::median() const {
+  if (seconds.empty()) return 0;
+  auto sorted = seconds;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t mid = sorted.size() / 2;
+  return sorted.size() % 2 ? sorted[mid] : 0.5 * (sorted[mid - 1] + sorted[mid]);
+}
+
+double Timing::min() const {
+  return seconds.empty() ? 0 : *std::min_element(seconds.begin(), seconds.end());
+}
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+Timing time_runs(const std::function<void()>& run, const torch::Device& device, int warmup,
+                 int reps) {
+  for (int i = 0; i < warmup; ++i) run();
+  synchronize(device);
+  Timing timing;
+  for (int i = 0; i < reps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    synchronize(device);
+    const auto stop = std::chrono::steady_clock::now();
+    timing.seconds.push_back(std::chrono::duration<double>(stop - start).count());
+  }
+  return timing;
+}
+
+}  // namespace muonlab::bench

@@ -1,0 +1,31 @@
+// Wall-clock timing of device work for benchmarks: warm-up runs, then
+// repeated runs each closed by a device synchronization.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <functional>
+#include <vector>
+
+namespace muonlab::bench {
+
+struct Timing {
+  std::vector<double> seconds;  // one per timed run
+  double median() const;
+  double min() const;
+};
+
+// Seconds from `start` to `stop`.
+inline double seconds_between(std::chrono::steady_clock::time_point start,
+                              std::chrono::steady_clock::time_point stop) {
+  return std::chrono::duration<double>(stop - start).count();
+}
+
+// Waits for queued work on `device` (no-op on CPU).
+void synchronize(const torch::Device& device);
+
+Timing time_runs(const std::function<void()>& run, const torch::Device& device, int warmup,
+                 int reps);
+
+}  // namespace muonlab::bench

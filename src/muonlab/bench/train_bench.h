@@ -1,0 +1,116 @@
+// `muonlab bench train`: whole training steps per preset, AdamW
+// against the Muon + AdamW hybrid, both in the same process so their ratio
+// means something.
+//
+// Each step is timed in two phases, each closed by a device sync:
+//  1. zero_grad + forward + loss + backward + gradient clipping, the
+//     trainer's step up to the optimizer;
+//  2. the optimizer step alone.
+// Reported per preset and optimizer: both phase times, the whole step,
+// tokens/s and MFU; per preset: Muon/AdamW ratios and Muon's extra
+// optimizer time as a fraction of AdamW's whole step.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "muonlab/models/transformer.h"
+
+namespace muonlab::bench {
+
+// The two optimizers compared, by the names the factory receives. AdamW is
+// the baseline of every ratio.
+inline constexpr const char* kAdamWName = "adamw";
+inline constexpr const char* kMuonName = "muon";
+
+struct TrainBenchConfig {
+  torch::Device device = torch::kCPU;
+  // bf16: CUDA autocast over fp32 weights, as the trainer's run.dtype; the
+  // CPU always runs fp32 (see resolve_model_dtype).
+  torch::Dtype dtype = torch::kFloat32;
+  std::vector<std::string> presets;    // empty: default_train_bench_presets(device)
+  std::vector<std::string> overrides;  // "key=value", applied to every preset
+  int64_t batch = 4;
+  int64_t seq_len = 256;
+  int warmup = 1;  // untimed steps per optimizer
+  int steps = 3;   // timed steps per optimizer; medians are reported
+  double clip_grad_norm = 1.0;  // the trainer's default; 0: no clipping
+  double max_gib = 16;          // presets whose estimated memory exceeds this are skipped
+  double peak_tflops = 0;       // MFU's denominator; 0: the device's table entry, if any
+  uint64_t seed = 0;
+};
+
+// What `--presets` means when not given: the presets that train in a
+// sensible time on the device.
+std::vector<std::string> default_train_bench_presets(const torch::Device& device);
+
+struct OptimizerStepTiming {
+  std::string optimizer;
+  double forward_backward_seconds = 0;  // median of phase 1
+  double optimizer_seconds = 0;         // median of phase 2
+  double step_seconds = 0;              // median of the per-step sums
+  double tokens_per_second = 0;         // over step_seconds
+  std::optional<double> mfu;            // in [0, 1]; none without a peak
+  int steps_run = 0;                    // warm-up and timed steps taken
+};
+
+// Muon against AdamW on one preset; every ratio is muon / adamw.
+struct MuonVsAdamW {
+  double step_ratio = 0;
+  double optimizer_ratio = 0;
+  double tokens_per_second_ratio = 0;
+  // (Muon's optimizer step - AdamW's) / AdamW's whole step: what switching
+  // to Muon adds to a step. The optimizer phases are compared rather than
+  // whole steps because forward and backward are the same code for both.
+  double overhead_fraction = 0;
+};
+
+struct TrainBenchRow {
+  std::string preset;
+  int64_t parameters = 0;
+  double estimated_gib = 0;
+  std::string skipped;  // non-empty: why the preset did not run
+  double gflop_per_token = 0;  // training FLOPs (model_stats: 3x forward)
+  OptimizerStepTiming adamw;
+  OptimizerStepTiming muon;
+  MuonVsAdamW muon_vs_adamw;
+};
+
+struct TrainBenchReport {
+  std::string device;
+  std::string device_name;  // the CUDA device's name, or "cpu"
+  std::string dtype;
+  int64_t batch = 0;
+  int64_t seq_len = 0;
+  int warmup = 0;
+  int steps = 0;
+  double clip_grad_norm = 0;
+  std::vector<std::string> overrides;
+  std::optional<double> peak_flops;  // FLOP/s; none: MFU is n/a
+  std::string peak_source;           // "--peak-tflops" or the table entry used
+  std::vector<TrainBenchRow> rows;
+};
+
+double muon_overhead_fraction(double muon_optimizer_seconds, double adamw_optimizer_seconds,
+                              double adamw_step_seconds);
+MuonVsAdamW compare_muon_with_adamw(const OptimizerStepTiming& adamw, const OptimizerStepTiming& muon);
+
+// Model FLOPs utilization: achieved training FLOP/s over the peak; none
+// when the peak is unknown.
+std::optional<double> model_flops_utilization(double tokens_per_second, double flops_per_token,
+                                              std::optional<double> peak_flops);
+
+// Rough peak memory of a training step with an optimizer: the model bench's
+// estimate (estimated_training_gib, fp32) plus AdamW's two moments, the
+// larger state of the two optimizers. Errs high, as that estimate does.
+double estimated_train_step_gib(const models::ModelConfig& config, int64_t batch, int64_t seq_len);
+
+TrainBenchReport run_train_bench(const TrainBenchConfig& config);
+std::string format_train_bench(const TrainBenchReport& report);
+
+}  // namespace muonlab::bench

@@ -1,0 +1,255 @@
+#include "muonlab/distributed/data_parallel.h"
+
+#include "muonlab/distributed/collective_group.h"
+
+#include <unordered_set>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/distributed/gradient_sync.h"
+#include "muonlab/distributed/overlapped_allreduce.h"
+#include "muonlab/distributed/rank_watch.h"
+
+namespace muonlab::distributed {
+
+namespace {
+
+// Every buffer of one parameter's optimizer state, in visiting order.
+class StateBuffers : public optim::ParamStateVisitor {
+ public:
+  void tensor(const std::string&, torch::Tensor& value) override {
+    if (value.defined()) tensors.push_back(&value);
+  }
+  void integer(const std::string&, int64_t& value) override { integers.push_back(&value); }
+
+  // Tensors and integers as one float64 vector on `device` (the group's:
+  // NCCL sends only GPU tensors); exact for fp32 and for integers below 2^53,
+  // step counts.
+  torch::Tensor flatten(const torch::Device& device) const {
+    std::vector<torch::Tensor> parts;
+    for (auto* t : tensors) parts.push_back(t->detach().to(device, torch::kFloat64).reshape({-1}));
+    std::vector<double> numbers(integers.size());
+    for (size_t i = 0; i < integers.size(); ++i) numbers[i] = static_cast<double>(*integers[i]);
+    parts.push_back(torch::tensor(numbers, torch::kFloat64).to(device));
+    return torch::cat(parts);
+  }
+  void unflatten(const torch::Tensor& flat) {
+    int64_t offset = 0;
+    for (auto* t : tensors) {
+      t->copy_(flat.narrow(0, offset, t->numel()).view(t->sizes()));
+      offset += t->numel();
+    }
+    for (auto* i : integers) *i = static_cast<int64_t>(flat[offset++].item<double>());
+  }
+
+  std::vector<torch::Tensor*> tensors;
+  std::vector<int64_t*> integers;
+};
+
+}  // namespace
+
+DataParallel::DataParallel(c10::intrusive_ptr<compat::CollectiveGroup> group, std::vector<torch::Tensor> params,
+                           optim::Muon* muon, DataParallelOptions options, std::shared_ptr<RankWatch> watch)
+    : group_(std::move(group)),
+      params_(std::move(params)),
+      muon_(muon),
+      options_(options),
+      watch_(std::move(watch)),
+      rank_(group_->getRank()),
+      world_size_(group_->getSize()),
+      device_(params_.empty() ? torch::Device(torch::kCPU) : params_.front().device()) {
+  if (options_.shard_muon && muon_ != nullptr && world_size_ > 1) {
+    plan_ = plan_muon_shards(muon_->all_parameters(), world_size_);
+    std::unordered_set<const void*> owned;
+    for (size_t i = 0; i < plan_->params.size(); ++i) {
+      if (plan_->owns(rank_, i)) owned.insert(plan_->params[i].unsafeGetTensorImpl());
+    }
+    muon_->set_ownership([owned](const torch::Tensor& p) { return owned.count(p.unsafeGetTensorImpl()) > 0; });
+  }
+  if (options_.overlap && world_size_ > 1) {
+    overlapped_ = std::make_unique<OverlappedAllReduce>(group_, replicated_params(), options_.bucket_bytes);
+  }
+}
+
+DataParallel::~DataParallel() {
+  overlapped_.reset();
+  if (muon_ != nullptr && plan_) muon_->set_ownership(nullptr);
+}
+
+void DataParallel::run(const std::string& what, const std::function<void()>& collective) {
+  try {
+    collective();
+  } catch (const std::exception& error) {
+    const std::string silent = watch_ ? watch_->silent_ranks() : "";
+    std::string cause = error.what();
+    cause = cause.substr(0, cause.find('\n'));
+    fail("rank {} of {}: {} at step {} failed: {}. {} (a collective waits at most distributed.timeout_s = {} s)",
+         rank_, world_size_, what, step_, cause,
+         silent.empty() ? "A peer rank died or stopped answering" : "Not answering: " + silent,
+         std::chrono::duration<double>(options_.timeout).count());
+  }
+}
+
+std::vector<torch::Tensor> DataParallel::replicated_params() const {
+  if (!plan_) return params_;
+  std::unordered_set<const void*> muon_params;
+  for (const auto& p : plan_->params) muon_params.insert(p.unsafeGetTensorImpl());
+  std::vector<torch::Tensor> rest;
+  for (const auto& p : params_) {
+    if (muon_params.count(p.unsafeGetTensorImpl()) == 0) rest.push_back(p);
+  }
+  return rest;
+}
+
+void DataParallel::broadcast_parameters() {
+  torch::NoGradGuard no_grad;
+  run("broadcast of rank 0's weights", [&] {
+    for (auto& p : params_) {
+      std::vector<torch::Tensor> tensors = {p.detach()};
+      group_->broadcast(tensors)->wait();
+    }
+  });
+}
+
+void DataParallel::prepare_backward(bool last_micro_step) {
+  if (overlapped_ && last_micro_step) overlapped_->arm();
+}
+
+void DataParallel::synchronize_gradients(bool everywhere) {
+  muon_everywhere_ = everywhere || !plan_;
+  if (overlapped_ && overlapped_->armed()) {
+    run("all-reduce of gradients (overlapped with backward)", [&] { overlapped_->finish(); });
+  } else {
+    run("all-reduce of gradients",
+        [&] { average_gradients(replicated_params(), *group_, options_.bucket_bytes); });
+  }
+  if (!plan_) return;
+  if (muon_everywhere_) {
+    run("all-reduce of Muon's gradients", [&] { average_gradients(plan_->params, *group_, options_.bucket_bytes); });
+  } else {
+    reduce_scatter_muon_gradients();
+  }
+}
+
+void DataParallel::reduce_scatter_muon_gradients() {
+  torch::NoGradGuard no_grad;
+  const MuonShardPlan& plan = *plan_;
+  for (auto& p : plan.params) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+  }
+  if (plan.segment == 0) return;
+  // Chunk r of the input goes to rank r: this rank's gradients of r's matrices.
+  torch::Tensor outgoing = pack_segments(plan, [&](size_t i) { return plan.params[i].grad(); });
+  torch::Tensor incoming = torch::empty_like(outgoing);
+  run("reduce-scatter of Muon's gradients (all-to-all)", [&] {
+    std::vector<int64_t> equal_chunks;
+    group_->alltoall_base(incoming, outgoing, equal_chunks, equal_chunks)->wait();
+  });
+  // Chunk r of the output: rank r's gradients of this rank's matrices.
+  const torch::Tensor mean = incoming.view({world_size_, plan.segment}).sum(0).div_(static_cast<double>(world_size_));
+  for (size_t i = 0; i < plan.params.size(); ++i) {
+    if (!plan.owns(rank_, i)) continue;
+    auto& grad = plan.params[i].mutable_grad();
+    grad.copy_(mean.narrow(0, plan.offset[i], grad.numel()).view_as(grad));
+  }
+}
+
+double DataParallel::local_gradient_square_sum() const {
+  torch::NoGradGuard no_grad;
+  auto square_sum = [](const torch::Tensor& p) {
+    return p.grad().defined() ? p.grad().to(torch::kFloat64).square().sum().item<double>() : 0.0;
+  };
+  double sum = 0;
+  // Replicated gradients are the same on every rank: rank 0 counts them.
+  if (rank_ == 0) {
+    for (const auto& p : muon_everywhere_ ? params_ : replicated_params()) sum += square_sum(p);
+  }
+  if (!muon_everywhere_) {
+    for (size_t i = 0; i < plan_->params.size(); ++i) {
+      if (plan_->owns(rank_, i)) sum += square_sum(plan_->params[i]);
+    }
+  }
+  return sum;
+}
+
+void DataParallel::scale_gradients(double factor) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : params_) {
+    if (p.grad().defined()) p.mutable_grad().mul_(factor);
+  }
+}
+
+std::vector<double> DataParallel::sum_over_ranks(const std::vector<double>& values) {
+  return sum_over_ranks(values, "all-reduce of the step's loss and gradient norm");
+}
+
+std::vector<double> DataParallel::sum_over_ranks(const std::vector<double>& values, const std::string& what) {
+  std::vector<torch::Tensor> tensor = {torch::tensor(values, torch::kFloat64).to(device_)};
+  run(what, [&] { group_->allreduce(tensor)->wait(); });
+  // On a GPU wait() only orders the streams; reading the sums waits for them.
+  const torch::Tensor sums = tensor[0].cpu();
+  return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + values.size());
+}
+
+void DataParallel::gather_updated_parameters() {
+  if (!plan_ || plan_->segment == 0) return;
+  torch::NoGradGuard no_grad;
+  const MuonShardPlan& plan = *plan_;
+  std::vector<torch::Tensor> mine = {pack_segment(plan, rank_, [&](size_t i) { return plan.params[i].detach(); })};
+  std::vector<std::vector<torch::Tensor>> all(1);
+  for (int64_t r = 0; r < world_size_; ++r) all[0].push_back(torch::empty_like(mine[0]));
+  run("all-gather of Muon's updated matrices", [&] { group_->allgather(all, mine)->wait(); });
+  const torch::Tensor segments = torch::cat(all[0]);
+  for (size_t i = 0; i < plan.params.size(); ++i) {
+    if (!plan.owns(rank_, i)) plan.params[i].detach().copy_(slice_of(plan, segments, i));
+  }
+}
+
+void DataParallel::gather_optimizer_state() {
+  if (!plan_) return;
+  torch::NoGradGuard no_grad;
+  const MuonShardPlan& plan = *plan_;
+  // Which matrices have state yet (each owner knows its own).
+  std::vector<double> has_state(plan.params.size(), 0.0);
+  for (size_t i = 0; i < plan.params.size(); ++i) {
+    if (plan.owns(rank_, i) && muon_->has_state(plan.params[i])) has_state[i] = 1.0;
+  }
+  has_state = sum_over_ranks(has_state);
+  for (size_t i = 0; i < plan.params.size(); ++i) {
+    if (has_state[i] == 0.0) continue;
+    StateBuffers buffers;
+    muon_->visitable_state(plan.params[i]).visit(buffers);  // fresh zeros where not owned
+    std::vector<torch::Tensor> flat = {buffers.flatten(device_)};
+    c10d::BroadcastOptions from_owner;
+    from_owner.rootRank = plan.owner[i];
+    run("broadcast of Muon's state for a checkpoint", [&] { group_->broadcast(flat, from_owner)->wait(); });
+    if (!plan.owns(rank_, i)) buffers.unflatten(flat[0]);
+  }
+}
+
+void DataParallel::drop_unowned_optimizer_state() {
+  if (!plan_) return;
+  for (size_t i = 0; i < plan_->params.size(); ++i) {
+    if (!plan_->owns(rank_, i)) muon_->drop_state(plan_->params[i]);
+  }
+}
+
+// An all-reduce every rank must join before any gets its result: a barrier
+// on either backend (NCCL's own barrier guesses each rank's GPU).
+void DataParallel::barrier() { sum_over_ranks({1.0}, "barrier"); }
+
+double DataParallel::bytes_sent_per_step() const {
+  const double n = static_cast<double>(world_size_);
+  auto bytes_of = [](const std::vector<torch::Tensor>& params) {
+    double bytes = 0;
+    for (const auto& p : params) bytes += static_cast<double>(p.numel() * static_cast<int64_t>(p.element_size()));
+    return bytes;
+  };
+  double sent = 2 * (n - 1) / n * bytes_of(replicated_params());
+  if (plan_ && !plan_->params.empty()) {
+    const double buffer = static_cast<double>(world_size_ * plan_->segment * plan_->params.front().element_size());
+    sent += 2 * (n - 1) / n * buffer;  // all-to-all out, all-gather back
+  }
+  return sent;
+}
+
+}  // namespace muonlab::distributed

@@ -1,0 +1,211 @@
+#include "muonlab/sweep/sweep_spec.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <toml++/toml.h>
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/core/read_file.h"
+#include "muonlab/training/train_config.h"
+
+namespace muonlab::sweep {
+namespace fs = std::filesystem;
+namespace {
+
+// "spec.toml:12" for a node read from the file.
+std::string where(const SweepSpec& spec, const toml::node& node) {
+  return fmt::format("{}:{}", spec.path, node.source().begin.line);
+}
+
+// A scalar as --set takes it: strings bare, numbers as written by TOML.
+std::string value_text(const SweepSpec& spec, const std::string& key, const toml::node& node) {
+  if (node.is_string()) return node.as_string()->get();
+  if (node.is_integer()) return std::to_string(node.as_integer()->get());
+  if (node.is_floating_point()) return fmt::format("{}", node.as_floating_point()->get());
+  if (node.is_boolean()) return node.as_boolean()->get() ? "true" : "false";
+  if (node.is_array()) {
+    std::ostringstream out;
+    out << toml::toml_formatter(*node.as_array());
+    return out.str();
+  }
+  fail("{}: '{}': expected a string, number, boolean or array value", where(spec, node), key);
+}
+
+// A non-empty array's items as --set values.
+std::vector<std::string> values_of(const SweepSpec& spec, const std::string& key, const toml::node& node) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr) fail("{}: '{}': expected an array of values", where(spec, node), key);
+  if (array->empty()) fail("{}: '{}' has no values, so the grid is empty", where(spec, node), key);
+  std::vector<std::string> values;
+  for (const auto& item : *array) values.push_back(value_text(spec, key, item));
+  return values;
+}
+
+void check_known_keys(const SweepSpec& spec, const toml::table& table, const std::string& section,
+                      const std::set<std::string>& known) {
+  for (const auto& [key, node] : table) {
+    if (!known.count(std::string(key.str()))) {
+      fail("{}: unknown key '{}' in {}; expected one of {}", where(spec, node), key.str(), section,
+           fmt::join(known, ", "));
+    }
+  }
+}
+
+// A `set` array: "key=value" strings, as --set takes them.
+std::vector<std::string> overrides_of(const SweepSpec& spec, const std::string& owner, const toml::node& set) {
+  const toml::array* array = set.as_array();
+  if (array == nullptr) fail("{}: {}: set: expected an array of \"key=value\" strings", where(spec, set), owner);
+  std::vector<std::string> overrides;
+  for (const auto& entry : *array) {
+    if (!entry.is_string() || entry.as_string()->get().find('=') == std::string::npos) {
+      fail("{}: {}: set entries are \"key=value\" strings", where(spec, entry), owner);
+    }
+    overrides.push_back(entry.as_string()->get());
+  }
+  return overrides;
+}
+
+void read_sweep_section(SweepSpec& spec, const toml::table& sweep) {
+  check_known_keys(spec, sweep, "[sweep]", {"name", "base", "baseline", "parallel", "retries", "target_loss", "set"});
+  const auto text = [&](const char* key) -> std::string {
+    const toml::node* node = sweep.get(key);
+    if (node == nullptr) fail("{}: [sweep] needs '{}'", spec.path, key);
+    if (!node->is_string()) fail("{}: [sweep] '{}': expected a string", where(spec, *node), key);
+    return node->as_string()->get();
+  };
+  spec.name = text("name");
+  spec.base = (fs::path(spec.path).parent_path() / text("base")).lexically_normal().string();
+  spec.baseline = text("baseline");
+  if (const toml::node* node = sweep.get("parallel")) {
+    if (!node->is_integer() || node->as_integer()->get() < 1) {
+      fail("{}: [sweep] 'parallel': expected an integer >= 1", where(spec, *node));
+    }
+    spec.parallel = node->as_integer()->get();
+  }
+  if (const toml::node* node = sweep.get("retries")) {
+    if (!node->is_integer() || node->as_integer()->get() < 0) {
+      fail("{}: [sweep] 'retries': expected an integer >= 0", where(spec, *node));
+    }
+    spec.retries = node->as_integer()->get();
+  }
+  if (const toml::node* node = sweep.get("set")) spec.common_overrides = overrides_of(spec, "[sweep]", *node);
+  if (const toml::node* node = sweep.get("target_loss")) {
+    if (!node->is_number()) fail("{}: [sweep] 'target_loss': expected a number", where(spec, *node));
+    spec.target_loss = node->value<double>();
+  }
+}
+
+void read_variants(SweepSpec& spec, const toml::node* node) {
+  if (node == nullptr || !node->is_array_of_tables() || node->as_array()->empty()) {
+    fail("{}: no [[variant]] tables: a sweep compares at least one optimizer variant", spec.path);
+  }
+  std::set<std::string> names;
+  for (const auto& item : *node->as_array()) {
+    const toml::table& table = *item.as_table();
+    check_known_keys(spec, table, "[[variant]]", {"name", "set", "lr"});
+    SweepVariant variant;
+    const toml::node* name = table.get("name");
+    if (name == nullptr || !name->is_string() || name->as_string()->get().empty()) {
+      fail("{}: a [[variant]] needs a non-empty 'name'", where(spec, item));
+    }
+    variant.name = name->as_string()->get();
+    if (variant.name.find_first_of("/=,") != std::string::npos) {
+      fail("{}: variant name '{}' may not contain '/', '=' or ','", where(spec, *name), variant.name);
+    }
+    if (!names.insert(variant.name).second) fail("{}: variant '{}' appears twice", where(spec, *name), variant.name);
+    if (const toml::node* set = table.get("set")) variant.overrides = overrides_of(spec, "variant '" + variant.name + "'", *set);
+    if (const toml::node* lr = table.get("lr")) variant.lrs = values_of(spec, variant.name + ".lr", *lr);
+    spec.variants.push_back(std::move(variant));
+  }
+}
+
+std::string run_id(const std::string& variant, const std::string& lr,
+                   const std::vector<std::pair<std::string, std::string>>& axis_values) {
+  std::vector<std::string> parts;
+  if (!lr.empty()) parts.push_back("lr=" + lr);
+  for (const auto& [key, value] : axis_values) parts.push_back(key + "=" + value);
+  return parts.empty() ? variant : fmt::format("{}/{}", variant, fmt::join(parts, ","));
+}
+
+}  // namespace
+
+SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string>& extra_overrides) {
+  SweepSpec spec;
+  spec.path = path;
+  toml::table root;
+  try {
+    root = toml::parse(read_whole_file(path), path);
+  } catch (const toml::parse_error& error) {
+    fail("{}:{}: not valid TOML: {}", path, error.source().begin.line, error.description());
+  }
+  check_known_keys(spec, root, "the spec", {"sweep", "axes", "variant"});
+  const toml::table* sweep = root["sweep"].as_table();
+  if (sweep == nullptr) fail("{}: missing [sweep] (name, base, baseline)", path);
+  read_sweep_section(spec, *sweep);
+  if (const toml::table* axes = root["axes"].as_table()) {
+    for (const auto& [key, node] : *axes) {
+      spec.axes.push_back({std::string(key.str()), values_of(spec, std::string(key.str()), node)});
+    }
+  }
+  read_variants(spec, root.get("variant"));
+  spec.common_overrides.insert(spec.common_overrides.end(), extra_overrides.begin(), extra_overrides.end());
+  bool baseline_found = false;
+  std::vector<std::string> names;
+  for (const auto& variant : spec.variants) {
+    names.push_back(variant.name);
+    baseline_found |= variant.name == spec.baseline;
+  }
+  if (!baseline_found) {
+    fail("{}: [sweep] baseline '{}' is not a variant; the variants are {}", path, spec.baseline,
+         fmt::join(names, ", "));
+  }
+  if (!fs::exists(spec.base)) fail("{}: [sweep] base '{}' not found", path, spec.base);
+  for (const auto& run : expand_sweep(spec)) {
+    try {
+      training::load_train_config(spec.base, run.overrides);
+    } catch (const Error& error) {
+      fail("{}: run '{}': {}", path, run.id, error.what());
+    }
+  }
+  return spec;
+}
+
+std::vector<SweepRun> expand_sweep(const SweepSpec& spec) {
+  // The axes' combinations, the last axis varying fastest.
+  std::vector<std::vector<std::pair<std::string, std::string>>> combinations = {{}};
+  for (const auto& axis : spec.axes) {
+    std::vector<std::vector<std::pair<std::string, std::string>>> extended;
+    for (const auto& combination : combinations) {
+      for (const auto& value : axis.values) {
+        extended.push_back(combination);
+        extended.back().emplace_back(axis.key, value);
+      }
+    }
+    combinations = std::move(extended);
+  }
+  std::vector<SweepRun> runs;
+  for (const auto& variant : spec.variants) {
+    const std::vector<std::string> lrs = variant.lrs.empty() ? std::vector<std::string>{""} : variant.lrs;
+    for (const auto& lr : lrs) {
+      for (const auto& combination : combinations) {
+        SweepRun run;
+        run.variant = variant.name;
+        run.lr = lr;
+        run.axis_values = combination;
+        run.id = run_id(variant.name, lr, combination);
+        run.overrides = spec.common_overrides;
+        run.overrides.insert(run.overrides.end(), variant.overrides.begin(), variant.overrides.end());
+        if (!lr.empty()) run.overrides.push_back("optimizer.lr=" + lr);
+        for (const auto& [key, value] : combination) run.overrides.push_back(key + "=" + value);
+        runs.push_back(std::move(run));
+      }
+    }
+  }
+  return runs;
+}
+
+}  // namespace muonlab::sweep

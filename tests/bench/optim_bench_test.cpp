@@ -1,0 +1,32 @@
+// The NS work `bench optim` reports for Group Muon, against the per-step
+// count written out by hand: X X^T (2 m^2 n), A A (2 m^3) and B X (2 m^2 n)
+// for an m x n block with m <= n.
+#include "muonlab/bench/optim_bench.h"
+
+#include <gtest/gtest.h>
+
+namespace muonlab::bench {
+namespace {
+
+double block_flops(double m, double n, double steps) {
+  if (m > n) std::swap(m, n);
+  return steps * (2 * m * m * n + 2 * m * m * m + 2 * m * m * n);
+}
+
+TEST(OptimBench, GroupMuonNsWorkCountsEveryBlock) {
+  const double d = 768, K = 5;
+  const double mlp = block_flops(4 * d, d, K) + block_flops(d, 4 * d, K);
+  // Whole matrices.
+  EXPECT_DOUBLE_EQ(group_muon_ns_flops(1, 768, 12, 0, 5), block_flops(3 * d, d, K) + block_flops(d, d, K) + mlp);
+  // Head-wise: 36 QKV blocks of 64 x 768, 12 output blocks of 768 x 64.
+  EXPECT_DOUBLE_EQ(group_muon_ns_flops(1, 768, 12, 1, 5),
+                   36 * block_flops(64, d, K) + 12 * block_flops(d, 64, K) + mlp);
+  // g = 6: 6 QKV blocks of 384 x 768, 2 output blocks of 768 x 384.
+  EXPECT_DOUBLE_EQ(group_muon_ns_flops(2, 768, 12, 6, 5),
+                   2 * (6 * block_flops(384, d, K) + 2 * block_flops(d, 384, K) + mlp));
+  // g = H: Q, K and V whole, the output projection whole.
+  EXPECT_DOUBLE_EQ(group_muon_ns_flops(1, 768, 12, 12, 5), 3 * block_flops(d, d, K) + block_flops(d, d, K) + mlp);
+}
+
+}  // namespace
+}  // namespace muonlab::bench

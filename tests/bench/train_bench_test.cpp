@@ -1,0 +1,113 @@
+// `muonlab bench train`'s arithmetic (overhead fraction, ratios, MFU), and
+// its loop on tiny presets with the trainer's optimizers: both optimizers,
+// every warm-up and timed step run, errors naming the option.
+// tests/CMakeLists.txt runs the command itself with the trainer's optimizer.
+#include <gtest/gtest.h>
+
+#include "muonlab/bench/train_bench.h"
+#include "muonlab/core/errors.h"
+#include "test_util.h"
+
+namespace muonlab::bench {
+namespace {
+
+using testing::error_message;
+
+TEST(TrainBench, OverheadIsMuonsExtraOptimizerTimeOverAdamWsWholeStep) {
+  // AdamW: 90 ms forward+backward + 10 ms step; Muon's step takes 60 ms.
+  EXPECT_DOUBLE_EQ(muon_overhead_fraction(0.060, 0.010, 0.100), 0.5);
+  EXPECT_DOUBLE_EQ(muon_overhead_fraction(0.010, 0.010, 0.100), 0.0);
+  // A faster Muon step is a negative overhead, not clamped away.
+  EXPECT_DOUBLE_EQ(muon_overhead_fraction(0.005, 0.010, 0.100), -0.05);
+}
+
+TEST(TrainBench, RatiosAreMuonOverAdamW) {
+  OptimizerStepTiming adamw{"adamw", 0.090, 0.010, 0.100, 1000.0, std::nullopt};
+  OptimizerStepTiming muon{"muon", 0.090, 0.060, 0.150, 1000.0 / 1.5, std::nullopt};
+  const auto r = compare_muon_with_adamw(adamw, muon);
+  EXPECT_DOUBLE_EQ(r.step_ratio, 1.5);
+  EXPECT_DOUBLE_EQ(r.optimizer_ratio, 6.0);
+  EXPECT_DOUBLE_EQ(r.tokens_per_second_ratio, 1.0 / 1.5);
+  EXPECT_DOUBLE_EQ(r.overhead_fraction, 0.5);
+}
+
+TEST(TrainBench, MfuNeedsAPeak) {
+  EXPECT_FALSE(model_flops_utilization(1000, 6e9, std::nullopt).has_value());
+  EXPECT_FALSE(model_flops_utilization(1000, 6e9, 0.0).has_value());
+  EXPECT_DOUBLE_EQ(*model_flops_utilization(1000, 6e9, 12e12), 0.5);
+}
+
+TEST(TrainBench, DefaultPresetsOnCpuAreTheSmallOnes) {
+  const auto presets = default_train_bench_presets(torch::kCPU);
+  EXPECT_EQ(presets, (std::vector<std::string>{"llama-60m", "mla-moe-small"}));
+}
+
+TrainBenchConfig tiny_config() {
+  TrainBenchConfig config;
+  config.presets = {"tiny-gpt2", "tiny-mla-moe"};
+  config.batch = 2;
+  config.seq_len = 8;
+  config.warmup = 1;
+  config.steps = 2;
+  return config;
+}
+
+TEST(TrainBench, RunsEveryStepOfBothOptimizersPerPreset) {
+  const auto report = run_train_bench(tiny_config());
+  ASSERT_EQ(report.rows.size(), 2u);
+  for (const auto& row : report.rows) {
+    EXPECT_EQ(row.adamw.optimizer, "adamw");
+    EXPECT_EQ(row.muon.optimizer, "muon");
+    EXPECT_EQ(row.adamw.steps_run, 1 + 2);  // warm-up + timed
+    EXPECT_EQ(row.muon.steps_run, 1 + 2);
+    EXPECT_TRUE(row.skipped.empty()) << row.preset;
+    EXPECT_GT(row.gflop_per_token, 0);
+    EXPECT_GT(row.adamw.tokens_per_second, 0);
+    EXPECT_NEAR(row.muon.step_seconds, row.muon.forward_backward_seconds + row.muon.optimizer_seconds,
+                0.5 * row.muon.step_seconds);  // medians of sums, not sums of medians
+    EXPECT_FALSE(row.adamw.mfu.has_value());  // CPU: no peak
+  }
+  const auto text = format_train_bench(report);
+  EXPECT_CONTAINS(text, "MFU n/a: no peak FLOP/s known for cpu; give --peak-tflops");
+  EXPECT_CONTAINS(text, "Muon vs AdamW in this process (muon / adamw)");
+  EXPECT_CONTAINS(text, "tiny-mla-moe");
+}
+
+TEST(TrainBench, PeakTflopsGivesMfu) {
+  auto config = tiny_config();
+  config.presets = {"tiny-gpt2"};
+  config.peak_tflops = 0.5;
+  const auto report = run_train_bench(config);
+  ASSERT_TRUE(report.rows[0].muon.mfu.has_value());
+  EXPECT_GT(*report.rows[0].muon.mfu, 0);
+  EXPECT_CONTAINS(format_train_bench(report), "MFU against 0.5 TFLOP/s (--peak-tflops)");
+}
+
+TEST(TrainBench, SkipsPresetsOverTheMemoryLimit) {
+  auto config = tiny_config();
+  config.max_gib = 1e-9;
+  const auto report = run_train_bench(config);
+  for (const auto& row : report.rows) {
+    EXPECT_FALSE(row.skipped.empty()) << row.preset;
+    EXPECT_EQ(row.muon.steps_run + row.adamw.steps_run, 0) << row.preset;
+  }
+  EXPECT_CONTAINS(format_train_bench(report), "skipped: estimated");
+}
+
+TEST(TrainBench, ErrorsNameTheOption) {
+  auto config = tiny_config();
+  config.seq_len = 64;
+  EXPECT_CONTAINS(error_message([&] { run_train_bench(config); }), "--seq-len 64: longer than tiny-gpt2's block_size 32");
+  config = tiny_config();
+  config.overrides = {"n_head=5"};
+  EXPECT_CONTAINS(error_message([&] { run_train_bench(config); }), "--presets tiny-gpt2 with --set n_head=5:");
+  config = tiny_config();
+  config.overrides = {"n_lyer=1"};
+  EXPECT_CONTAINS(error_message([&] { run_train_bench(config); }), "--set n_lyer=1:");
+  config = tiny_config();
+  config.presets = {"tiny-gpt2", "gpt5"};
+  EXPECT_CONTAINS(error_message([&] { run_train_bench(config); }), "--presets gpt5: unknown model preset 'gpt5'");
+}
+
+}  // namespace
+}  // namespace muonlab::bench

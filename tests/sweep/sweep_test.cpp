@@ -1,0 +1,164 @@
+// Sweep specs (grid expansion, every error naming the file and key), and the
+// SQLite index against the run folders it summarizes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "data/data_test_util.h"
+#include "muonlab/sweep/sweep_index.h"
+#include "muonlab/sweep/sweep_spec.h"
+#include "test_util.h"
+
+namespace muonlab::sweep {
+namespace {
+
+using testing::error_message;
+
+// A base config next to the spec; its data need not exist to expand a grid.
+std::string write_spec(const testing::ScratchDir& dir, const std::string& body) {
+  testing::write_bytes(dir.file("base.toml"),
+                       "[model]\npreset = \"tiny-gpt2\"\n[data]\ntrain = \"shards/t_train_*.bin\"\n[run]\nsteps = 10\n");
+  testing::write_bytes(dir.file("spec.toml"), body);
+  return dir.file("spec.toml");
+}
+
+const char* kSpec = R"([sweep]
+name = "demo"
+base = "base.toml"
+baseline = "adamw"
+parallel = 2
+set = ["run.steps=8"]
+
+[axes]
+"run.seed" = [1, 2]
+"data.batch_size" = [4, 8]
+
+[[variant]]
+name = "adamw"
+set = ["optimizer.name=adamw"]
+lr = [0.001, 3e-3]
+
+[[variant]]
+name = "muon"
+set = ["optimizer.name=muon", "optimizer.ns_steps=3"]
+)";
+
+TEST(SweepSpec, ExpandsVariantsLrAndAxesInOrder) {
+  testing::ScratchDir dir;
+  const SweepSpec spec = load_sweep_spec(write_spec(dir, kSpec));
+  EXPECT_EQ(spec.name, "demo");
+  EXPECT_EQ(spec.parallel, 2);
+  EXPECT_EQ(spec.base, dir.file("base.toml"));
+  const auto runs = expand_sweep(spec);
+  ASSERT_EQ(runs.size(), 2u * 2 * 2 + 1u * 2 * 2);  // adamw: 2 lr x 4; muon: 4
+  // toml++ keeps a table's keys sorted, so the axes come as data.*, run.*.
+  EXPECT_EQ(runs[0].id, "adamw/lr=0.001,data.batch_size=4,run.seed=1");
+  EXPECT_EQ(runs[1].id, "adamw/lr=0.001,data.batch_size=4,run.seed=2");
+  EXPECT_EQ(runs[4].id, "adamw/lr=0.003,data.batch_size=4,run.seed=1");
+  EXPECT_EQ(runs[8].id, "muon/data.batch_size=4,run.seed=1");
+  EXPECT_EQ(runs[4].overrides,
+            (std::vector<std::string>{"run.steps=8", "optimizer.name=adamw", "optimizer.lr=0.003", "data.batch_size=4",
+                                      "run.seed=1"}));
+  EXPECT_EQ(runs[8].lr, "");
+}
+
+// The command line's --set follows [sweep] set in every run, and is checked
+// against the base config like the spec's own overrides.
+TEST(SweepSpec, ExtraOverridesFollowTheSpecsOwn) {
+  testing::ScratchDir dir;
+  const std::string path = write_spec(dir, kSpec);
+  const auto runs = expand_sweep(load_sweep_spec(path, {"run.device=\"cuda\"", "run.steps=9"}));
+  EXPECT_EQ(runs[8].overrides, (std::vector<std::string>{"run.steps=8", "run.device=\"cuda\"", "run.steps=9",
+                                                         "optimizer.name=muon", "optimizer.ns_steps=3",
+                                                         "data.batch_size=4", "run.seed=1"}));
+  EXPECT_CONTAINS(error_message([&] { load_sweep_spec(path, {"run.stepz=9"}); }), "unknown key 'run.stepz'");
+}
+
+TEST(SweepSpec, BadSpecsAreNamed) {
+  testing::ScratchDir dir;
+  const std::string spec(kSpec);
+  auto error_of = [&](const std::string& body) { return error_message([&] { load_sweep_spec(write_spec(dir, body)); }); };
+  std::string unknown_axis = spec;
+  unknown_axis.replace(unknown_axis.find("\"run.seed\""), 10, "\"run.sead\"");
+  EXPECT_CONTAINS(error_of(unknown_axis), "run 'adamw/lr=0.001,data.batch_size=4,run.sead=1'");
+  EXPECT_CONTAINS(error_of(unknown_axis), "unknown key 'run.sead'");
+  std::string empty_axis = spec;
+  empty_axis.replace(empty_axis.find("[1, 2]"), 6, "[]");
+  EXPECT_CONTAINS(error_of(empty_axis), "spec.toml:9: 'run.seed' has no values, so the grid is empty");
+  std::string bad_set = spec;
+  bad_set.replace(bad_set.find("\"run.steps=8\""), 13, "\"run.steps\"");
+  EXPECT_CONTAINS(error_of(bad_set), "[sweep]: set entries are \"key=value\" strings");
+  std::string bad_baseline = spec;
+  bad_baseline.replace(bad_baseline.find("baseline = \"adamw\""), 18, "baseline = \"sgd\"");
+  EXPECT_CONTAINS(error_of(bad_baseline), "baseline 'sgd' is not a variant; the variants are adamw, muon");
+  EXPECT_CONTAINS(error_of("[sweep]\nname = \"x\"\nbase = \"base.toml\"\nbaseline = \"a\"\n"), "no [[variant]] tables");
+  EXPECT_CONTAINS(error_of(spec + "[extra]\n"), "unknown key 'extra' in the spec");
+  std::string bad_value = spec;
+  bad_value.replace(bad_value.find("optimizer.ns_steps=3"), 20, "optimizer.ns_steps=x");
+  EXPECT_CONTAINS(error_of(bad_value), "run 'muon/data.batch_size=4,run.seed=1'");
+  EXPECT_CONTAINS(error_of(bad_value), "'optimizer.ns_steps': expected an integer");
+  EXPECT_CONTAINS(error_of(spec + "[[variant]]\nname = \"muon\"\n"), "variant 'muon' appears twice");
+  std::string missing_base = spec;
+  missing_base.replace(missing_base.find("base.toml"), 9, "none.toml");
+  EXPECT_CONTAINS(error_of(missing_base), "base '" + dir.file("none.toml") + "' not found");
+}
+
+TEST(SweepSpec, EveryBundledStudyLoads) {
+  // experiments/*.toml (CPU) and experiments/gpu/*.toml: every run of every
+  // grid is a valid config (base-cpu.toml is the CPU studies' train config).
+  int loaded = 0;
+  for (const std::string folder : {"../../experiments", "../../experiments/gpu"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(testing::test_data(folder))) {
+      if (entry.path().extension() != ".toml" || entry.path().filename() == "base-cpu.toml") continue;
+      SCOPED_TRACE(entry.path().string());
+      const SweepSpec spec = load_sweep_spec(entry.path().string());
+      EXPECT_GE(expand_sweep(spec).size(), 8u);
+      ++loaded;
+    }
+  }
+  EXPECT_EQ(loaded, 8);  // four studies, CPU and GPU
+}
+
+TEST(SweepIndex, RowsMatchTheRunFolders) {
+  testing::ScratchDir dir;
+  const SweepSpec spec = load_sweep_spec(write_spec(dir, kSpec));
+  const auto runs = expand_sweep(spec);
+  // One finished run (weights written, an evaluation logged), one cut short
+  // by a crash mid-line, one never started.
+  testing::write_bytes(dir.file("a/metrics.jsonl"),
+                       "{\"step\":1,\"loss\":5.5,\"tokens\":64,\"elapsed_s\":0.5}\n"
+                       "{\"step\":2,\"loss\":5.0,\"tokens\":128,\"elapsed_s\":1.0}\n"
+                       "{\"step\":2,\"val_loss\":5.25,\"val_tokens\":256,\"tokens\":128}\n");
+  testing::write_bytes(dir.file("a/model.safetensors"), "x");
+  testing::write_bytes(dir.file("b/metrics.jsonl"), "{\"step\":1,\"loss\":6.0,\"tokens\":64,\"elapsed_s\":0.5}\n{\"st");
+  {
+    SweepIndex index(dir.file("index.sqlite"));
+    index.put(record_of(runs[0], dir.file("a"), "pending", 1));
+    index.put(record_of(runs[1], dir.file("b"), "failed", 2));
+    index.put(record_of(runs[2], dir.file("c"), "pending", 0));
+    index.put(record_of(runs[0], dir.file("a"), "pending", 1));  // again: replaced, not duplicated
+  }
+  const auto rows = SweepIndex(dir.file("index.sqlite")).all();  // reopened from disk
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].id, runs[0].id);
+  EXPECT_EQ(rows[0].status, "done");
+  EXPECT_EQ(*rows[0].outcome.final_val_loss, 5.25);
+  EXPECT_EQ(*rows[0].outcome.final_train_loss, 5.0);
+  EXPECT_EQ(rows[0].outcome.steps, 2);
+  EXPECT_EQ(rows[0].outcome.tokens, 128);
+  EXPECT_EQ(rows[0].axes_json, "{\"data.batch_size\":\"4\",\"run.seed\":\"1\"}");
+  EXPECT_EQ(rows[0].lr, "0.001");
+  EXPECT_EQ(rows[1].status, "failed");
+  EXPECT_EQ(rows[1].attempts, 2);
+  EXPECT_FALSE(rows[1].outcome.final_val_loss.has_value());
+  EXPECT_EQ(*rows[1].outcome.final_train_loss, 6.0);
+  EXPECT_EQ(rows[2].status, "pending");
+  EXPECT_CONTAINS(error_message([&] {
+                    testing::write_bytes(dir.file("not.sqlite"), std::string(200, 'x'));
+                    SweepIndex broken(dir.file("not.sqlite"));
+                  }),
+                  "not.sqlite");
+}
+
+}  // namespace
+}  // namespace muonlab::sweep
