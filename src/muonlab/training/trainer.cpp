@@ -20,11 +20,10 @@
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/training/run_folder.h"
-#include "muonlab/distributed/data_parallel.h"
+#include "muonlab/training/step_sync.h"
 #include "muonlab/training/metrics_csv.h"
 #include "muonlab/training/one_step_metrics.h"
 #include "muonlab/distributed/process_group.h"
-#include "muonlab/distributed/rank_watch.h"
 #include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::training {
@@ -35,7 +34,7 @@ namespace fs = std::filesystem;
 // batches, at least one), always the same batches. With several ranks each
 // evaluates every world_size-th batch and the sums are added up.
 double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainConfig& config,
-                const torch::Device& device, int64_t& tokens, distributed::DataParallel* parallel) {
+                const torch::Device& device, int64_t& tokens, StepSync& sync) {
   torch::NoGradGuard no_grad;
   model->eval();
   const int64_t batch_tokens = config.data.batch_size * config.data.seq_len;
@@ -46,13 +45,13 @@ double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainC
   double total = 0;
   for (uint64_t b = 0; b < batches; ++b) {
     data::Batch batch = val.next();
-    if (parallel != nullptr && static_cast<int64_t>(b) % parallel->world_size() != parallel->rank()) continue;
+    if (!sync.evaluates(static_cast<int64_t>(b))) continue;
     compat::CudaAutocast autocast(config.run.dtype == "bf16", torch::kBFloat16);
     auto output = model->forward(batch.inputs.to(device));
     total += models::next_token_loss(output.logits, batch.targets.to(device)).item<double>();
   }
   model->train();
-  if (parallel != nullptr) total = parallel->sum_over_ranks({total})[0];
+  total = sync.total(total);
   tokens = static_cast<int64_t>(batches) * batch_tokens;
   return total / static_cast<double>(batches);
 }
@@ -132,214 +131,275 @@ class MetricsLog {
   std::ofstream out_;
 };
 
-// This process's place in a group of ranks (RANK, WORLD_SIZE, ... set), or
-// null for a one-process run. Gloo on the CPU, NCCL on GPUs.
-std::unique_ptr<distributed::DataParallel> join_ranks(const distributed::DistEnv& env, const TrainConfig& config, const torch::Device& device,
-                                         models::Transformer& model, TrainOptimizer& optimizer) {
-  if (!env.distributed()) return nullptr;
-  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(config.distributed.timeout_s * 1000));
-  auto group = distributed::collective_group(env, device, timeout);
-  auto watch = std::make_shared<distributed::RankWatch>(distributed::store_client(env, timeout), env.rank, env.world_size);
-  distributed::DataParallelOptions options;
-  options.shard_muon = config.distributed.shard_muon;
-  options.overlap = config.distributed.overlap;
-  options.bucket_bytes = config.distributed.bucket_mb << 20;
-  options.timeout = timeout;
-  return std::make_unique<distributed::DataParallel>(group, model->parameters(), optimizer.muon(), options, watch);
-}
+}  // namespace
+
+namespace {
+
+// What one optimizer step produced, before it is logged.
+struct StepOutcome {
+  int64_t steps_done = 0;
+  AgreedStep agreed;
+  double lr_multiplier = 0;
+  bool updated = false;  // false: skipped (non-finite), weights unchanged
+  bool diagnosed = false;
+  std::vector<std::pair<std::string, double>> one_step;  // Group Muon's one-step terms, when due
+  std::vector<models::MoeStats> routing;                 // the last micro-batch's, for MoE models
+};
+
+// One training run, set up by the constructor and driven by run(); each
+// step reads top to bottom: schedules, forward and backward, agreement
+// across ranks, update (or the non-finite policy), log, then evaluation,
+// checkpoint and stop as due.
+class Run {
+ public:
+  Run(const TrainConfig& config, const TrainCallbacks& callbacks)
+      : config_(config),
+        callbacks_(callbacks),
+        env_(distributed::dist_env_from_environment()),
+        lead_(env_.rank == 0),
+        device_(distributed::rank_device(config.run.device, env_,
+                                         torch::cuda::is_available() ? torch::cuda::device_count() : 0)),
+        metrics_path_((fs::path(config.run.out_dir) / "metrics.jsonl").string()),
+        metrics_csv_path_((fs::path(config.run.out_dir) / "metrics.csv").string()),
+        tokens_per_step_(config.run.grad_accum * config.data.batch_size * config.data.seq_len * env_.world_size),
+        flops_per_token_(models::model_stats(config.model).training_flops_per_token(config.data.seq_len)),
+        adamw_schedule_(adamw_part_schedule(config)),
+        muon_ns_config_(muon_options(config.optimizer).newton_schulz_config()) {
+    fs::create_directories(config.run.out_dir);
+    torch::manual_seed(static_cast<uint64_t>(config.run.seed));
+    // Work that names no GPU index (new CUDA tensors, NCCL's streams) goes to this rank's GPU.
+    if (device_.is_cuda() && device_.has_index()) on_rank_device_.reset_device(device_);
+    model_ = models::Transformer(config.model);
+    model_->to(device_);
+    train_loader_.emplace(make_run_loader(config.data.train, config, config.data.shuffle, env_.rank, env_.world_size));
+    // Validation batches are whole on every rank; evaluate() divides them.
+    if (!config.data.val.empty()) val_loader_.emplace(make_run_loader(config.data.val, config, false));
+    optimizer_.emplace(model_, config.optimizer);
+    sync_ = make_step_sync(env_, config, device_, model_, *optimizer_);
+    peak_ = peak_flops_of_run(config, device_);
+    result_.rank = env_.rank;
+    result_.world_size = env_.world_size;
+  }
+
+  TrainResult run(bool resume) {
+    begin(resume);
+    StopSignals signals;
+    start_ = std::chrono::steady_clock::now();
+    for (int64_t step = first_step_; step < config_.run.steps; ++step) {
+      const StepOutcome outcome = train_step(step);
+      log_step(outcome);
+      result_.steps = outcome.steps_done;
+      if (after_step(outcome.steps_done, outcome.agreed.stop)) return result_;
+    }
+    finish();
+    return result_;
+  }
+
+ private:
+  // Resumes from the newest checkpoint or starts the metrics afresh, then
+  // writes the resolved config.
+  void begin(bool resume) {
+    if (resume) {
+      std::optional<std::string> checkpoint = newest_checkpoint(config_.run.out_dir);
+      if (!checkpoint) fail("--resume: no complete checkpoint under '{}/checkpoints'", config_.run.out_dir);
+      CheckpointState state = load_checkpoint(*checkpoint, config_, model_, *optimizer_, env_.world_size);
+      train_loader_->restore(state.cursor);
+      first_step_ = result_.resumed_from = state.step;
+      if (lead_) truncate_metrics(metrics_path_, first_step_);
+    } else if (lead_) {
+      std::ofstream(metrics_path_, std::ios::trunc);
+    }
+    // Only now, so a refused resume leaves the previous run's config alone.
+    if (lead_) {
+      write_text_file_atomically((fs::path(config_.run.out_dir) / "config.toml").string(), format_train_config(config_));
+    }
+    sync_->start(resume);
+    metrics_.emplace(metrics_path_, lead_);
+    result_.metrics_path = metrics_->path();
+  }
+
+  // Sets this step's learning rates and (with a ramp) Muon's momentum;
+  // returns the main schedule's lr multiplier.
+  double set_schedules(int64_t step) {
+    const double multiplier = schedule_multiplier(config_.schedule, step, config_.run.steps);
+    optimizer_->set_lr_multipliers(multiplier, schedule_multiplier(adamw_schedule_, step, config_.run.steps));
+    if (config_.momentum_start >= 0) {
+      optimizer_->set_muon_momentum(
+          ramp_value({config_.momentum_start, config_.optimizer.momentum, config_.momentum_warmup_steps}, step));
+    }
+    return multiplier;
+  }
+
+  // Forward and backward over grad_accum micro-batches; returns the loss of
+  // the step (the mean of the micro-batches').
+  double forward_backward(std::vector<models::MoeStats>& routing) {
+    double loss = 0;
+    for (int64_t micro = 0; micro < config_.run.grad_accum; ++micro) {
+      data::Batch batch = train_loader_->next();
+      torch::Tensor micro_loss;
+      {
+        // Forward only: backward runs each op in the dtype its forward used.
+        compat::CudaAutocast autocast(config_.run.dtype == "bf16", torch::kBFloat16);
+        auto output = model_->forward(batch.inputs.to(device_));
+        micro_loss = models::training_loss(output, batch.targets.to(device_)) / config_.run.grad_accum;
+        routing = output.moe;
+      }
+      sync_->before_backward(micro == config_.run.grad_accum - 1);
+      micro_loss.backward();
+      loss += micro_loss.item<double>();
+    }
+    return loss;
+  }
+
+  StepOutcome train_step(int64_t step) {
+    StepOutcome outcome;
+    outcome.steps_done = step + 1;
+    outcome.lr_multiplier = set_schedules(step);
+    optimizer_->zero_grad();
+    const double loss = forward_backward(outcome.routing);
+    const bool one_step_due = due(config_.run.one_step_every, outcome.steps_done);
+    outcome.agreed = sync_->agree(outcome.steps_done, loss, stop_requested, /*everywhere=*/one_step_due);
+    if (!std::isfinite(outcome.agreed.loss) || !std::isfinite(outcome.agreed.grad_norm)) {
+      handle_nonfinite(outcome);
+      return outcome;
+    }
+    outcome.diagnosed = due(config_.run.diagnostics_every, outcome.steps_done);
+    // From the gradients the step is about to use (clipped, as Muon sees them).
+    if (one_step_due) {
+      outcome.one_step = one_step_metrics(model_->tagged_parameters(), config_.optimizer, one_step_group_sizes(config_),
+                                          muon_ns_config_, outcome.steps_done);
+    }
+    optimizer_->step(outcome.diagnosed, [this] { sync_->after_update(); });
+    outcome.updated = true;
+    return outcome;
+  }
+
+  // run.on_nonfinite: "stop" fails naming the step and the last good
+  // checkpoint; "skip" leaves weights and optimizer state as they were.
+  void handle_nonfinite(const StepOutcome& outcome) {
+    if (config_.run.on_nonfinite != "stop") return;
+    const double loss = outcome.agreed.loss, grad_norm = outcome.agreed.grad_norm;
+    std::optional<std::string> last_good = newest_checkpoint(config_.run.out_dir);
+    if (lead_) write_metrics_csv(metrics_path_, metrics_csv_path_);
+    fail("step {}: the {} is {} (non-finite); stopped without updating the weights. Last good checkpoint: {}. "
+         "run.on_nonfinite = \"skip\" skips such steps instead",
+         outcome.steps_done, std::isfinite(loss) ? "gradient norm" : "loss", std::isfinite(loss) ? grad_norm : loss,
+         last_good ? *last_good + " (continue from it with --resume)" : "none yet (see run.checkpoint_every)");
+  }
+
+  StepReport report_of(const StepOutcome& outcome) const {
+    StepReport report;
+    report.step = outcome.steps_done;
+    report.total_steps = config_.run.steps;
+    report.loss = outcome.agreed.loss;
+    report.lr_multiplier = outcome.lr_multiplier;
+    report.grad_norm = outcome.agreed.grad_norm;
+    report.tokens = report.step * tokens_per_step_;
+    report.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    report.tokens_per_second = (report.step - first_step_) * tokens_per_step_ / std::max(report.elapsed_seconds, 1e-9);
+    if (peak_) report.mfu = report.tokens_per_second * flops_per_token_ / *peak_;
+    if (!outcome.routing.empty()) report.routing = models::describe_routing(outcome.routing);
+    return report;
+  }
+
+  // The step's metrics record (metrics.jsonl) and progress callback.
+  void log_step(const StepOutcome& outcome) {
+    nlohmann::ordered_json record = {{"step", outcome.steps_done}};
+    if (!outcome.updated) {
+      record.update({{"loss", outcome.agreed.loss}, {"grad_norm", outcome.agreed.grad_norm}, {"skipped", true}});
+      metrics_->write(record);
+      return;
+    }
+    const StepReport report = report_of(outcome);
+    record.update({{"loss", report.loss}, {"lr_multiplier", report.lr_multiplier}, {"grad_norm", report.grad_norm},
+                   {"tokens", report.tokens}, {"elapsed_s", report.elapsed_seconds}});
+    for (const auto& [name, lr] : optimizer_->current_lrs()) record["lr_" + name] = lr;
+    if (report.mfu >= 0) record["mfu"] = report.mfu;
+    if (outcome.diagnosed) {
+      for (const auto& [name, rms] : optimizer_->last_update_rms()) record["update_rms_" + name] = rms;
+    }
+    for (const auto& [name, value] : outcome.one_step) record[name] = value;
+    add_routing_metrics(record, outcome.routing);
+    metrics_->write(record);
+    if (callbacks_.on_step && lead_) callbacks_.on_step(report);
+    result_.final_train_loss = report.loss;
+  }
+
+  // Evaluation and checkpoint as due; on a stop request, a checkpoint and
+  // the end of the run (returns true).
+  bool after_step(int64_t steps_done, bool stop) {
+    const bool last = steps_done == config_.run.steps;
+    if (last || due(config_.run.eval_every, steps_done)) evaluate_now(steps_done);
+    if (last || due(config_.run.checkpoint_every, steps_done)) checkpoint_now(steps_done);
+    if (!stop || last) return false;
+    checkpoint_now(steps_done);
+    if (lead_) write_metrics_csv(metrics_path_, metrics_csv_path_);
+    result_.interrupted = true;
+    return true;
+  }
+
+  void evaluate_now(int64_t step) {
+    if (!val_loader_) return;
+    EvalReport report{step, 0, 0};
+    report.val_loss = evaluate(model_, *val_loader_, config_, device_, report.tokens, *sync_);
+    result_.final_val_loss = report.val_loss;
+    metrics_->write(nlohmann::ordered_json{{"step", step},
+                                           {"val_loss", report.val_loss},
+                                           {"val_tokens", report.tokens},
+                                           {"tokens", step * tokens_per_step_}});
+    if (callbacks_.on_eval && lead_) callbacks_.on_eval(report);
+  }
+
+  // Under distributed Muon every rank first receives the whole optimizer
+  // state, so rank 0 writes the checkpoint one process would.
+  void checkpoint_now(int64_t steps_done) {
+    sync_->before_checkpoint();
+    if (lead_) {
+      result_.checkpoint =
+          save_checkpoint(config_, {steps_done, train_loader_->cursor(), env_.world_size}, model_, *optimizer_);
+    }
+    sync_->after_checkpoint();
+  }
+
+  // Rank 0: metrics.csv and the final weights.
+  void finish() {
+    if (!lead_) return;
+    write_metrics_csv(metrics_path_, metrics_csv_path_);
+    std::vector<std::pair<std::string, torch::Tensor>> weights;
+    for (const auto& item : model_->named_parameters()) weights.emplace_back(item.key(), item.value());
+    result_.weights_path = (fs::path(config_.run.out_dir) / "model.safetensors").string();
+    save_safetensors(result_.weights_path, weights, {{"format", "pt"}, {"muonlab_preset", config_.model_preset}});
+  }
+
+  // Every `every` steps (0: never).
+  static bool due(int64_t every, int64_t steps_done) { return every > 0 && steps_done % every == 0; }
+
+  const TrainConfig& config_;
+  const TrainCallbacks& callbacks_;
+  const distributed::DistEnv env_;
+  const bool lead_;  // rank 0: writes metrics, checkpoints and weights
+  const torch::Device device_;
+  c10::OptionalDeviceGuard on_rank_device_;
+  const std::string metrics_path_, metrics_csv_path_;
+  const int64_t tokens_per_step_;
+  const double flops_per_token_;
+  const ScheduleConfig adamw_schedule_;
+  const optim::NewtonSchulzConfig muon_ns_config_;
+  std::optional<double> peak_;
+  models::Transformer model_{nullptr};
+  std::optional<data::TokenLoader> train_loader_, val_loader_;
+  std::optional<TrainOptimizer> optimizer_;
+  std::unique_ptr<StepSync> sync_;
+  std::optional<MetricsLog> metrics_;
+  TrainResult result_;
+  int64_t first_step_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
 
 }  // namespace
 
 TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bool resume) {
-  const distributed::DistEnv env = distributed::dist_env_from_environment();
-  const bool lead = env.rank == 0;  // writes metrics, checkpoints and weights
-  fs::create_directories(config.run.out_dir);
-  torch::manual_seed(static_cast<uint64_t>(config.run.seed));
-  const torch::Device device =
-      distributed::rank_device(config.run.device, env, torch::cuda::is_available() ? torch::cuda::device_count() : 0);
-  // Work that names no GPU index (new CUDA tensors, NCCL's streams) goes to this rank's GPU.
-  c10::OptionalDeviceGuard on_rank_device;
-  if (device.is_cuda() && device.has_index()) on_rank_device.reset_device(device);
-
-  models::Transformer model(config.model);
-  model->to(device);
-  data::TokenLoader train_loader = make_run_loader(config.data.train, config, config.data.shuffle, env.rank, env.world_size);
-  std::optional<data::TokenLoader> val_loader;
-  // Validation batches are whole on every rank; evaluate() divides them.
-  if (!config.data.val.empty()) val_loader.emplace(make_run_loader(config.data.val, config, false));
-  TrainOptimizer optimizer(model, config.optimizer);
-  std::vector<torch::Tensor> parameters = model->parameters();
-  std::unique_ptr<distributed::DataParallel> parallel = join_ranks(env, config, device, model, optimizer);
-
-  TrainResult result;
-  result.rank = env.rank;
-  result.world_size = env.world_size;
-  int64_t first_step = 0;
-  const std::string metrics_path = (fs::path(config.run.out_dir) / "metrics.jsonl").string();
-  if (resume) {
-    std::optional<std::string> checkpoint = newest_checkpoint(config.run.out_dir);
-    if (!checkpoint) fail("--resume: no complete checkpoint under '{}/checkpoints'", config.run.out_dir);
-    CheckpointState state = load_checkpoint(*checkpoint, config, model, optimizer, env.world_size);
-    train_loader.restore(state.cursor);
-    first_step = result.resumed_from = state.step;
-    if (parallel) parallel->drop_unowned_optimizer_state();
-    if (lead) truncate_metrics(metrics_path, first_step);
-  } else if (lead) {
-    std::ofstream(metrics_path, std::ios::trunc);
-  }
-  // Only now, so a refused resume leaves the previous run's config alone.
-  if (lead) {
-    write_text_file_atomically((fs::path(config.run.out_dir) / "config.toml").string(), format_train_config(config));
-  }
-  if (parallel) parallel->broadcast_parameters();
-  MetricsLog metrics(metrics_path, lead);
-  result.metrics_path = metrics.path();
-  StopSignals signals;
-  // Under distributed Muon every rank first receives the whole optimizer
-  // state, so rank 0 writes the checkpoint one process would.
-  auto checkpoint_now = [&](int64_t steps_done) {
-    if (parallel) parallel->gather_optimizer_state();
-    if (lead) {
-      result.checkpoint = save_checkpoint(config, {steps_done, train_loader.cursor(), env.world_size}, model, optimizer);
-    }
-    if (parallel) {
-      parallel->drop_unowned_optimizer_state();
-      parallel->barrier();  // no rank runs ahead of (or exits before) a checkpoint being written
-    }
-  };
-  const int64_t tokens_per_step =
-      config.run.grad_accum * config.data.batch_size * config.data.seq_len * env.world_size;
-  const double flops_per_token = models::model_stats(config.model).training_flops_per_token(config.data.seq_len);
-  const std::optional<double> peak = peak_flops_of_run(config, device);
-  const ScheduleConfig adamw_schedule = adamw_part_schedule(config);
-  const optim::NewtonSchulzConfig muon_ns_config = muon_options(config.optimizer).newton_schulz_config();
-  const std::string metrics_csv_path = (fs::path(config.run.out_dir) / "metrics.csv").string();
-  const auto start = std::chrono::steady_clock::now();
-
-  auto run_eval = [&](int64_t step) {
-    if (!val_loader) return;
-    EvalReport report{step, 0, 0};
-    report.val_loss = evaluate(model, *val_loader, config, device, report.tokens, parallel.get());
-    result.final_val_loss = report.val_loss;
-    metrics.write(nlohmann::ordered_json{{"step", step},
-                                         {"val_loss", report.val_loss},
-                                         {"val_tokens", report.tokens},
-                                         {"tokens", step * tokens_per_step}});
-    if (callbacks.on_eval && lead) callbacks.on_eval(report);
-  };
-
-  for (int64_t step = first_step; step < config.run.steps; ++step) {
-    const double multiplier = schedule_multiplier(config.schedule, step, config.run.steps);
-    optimizer.set_lr_multipliers(multiplier, schedule_multiplier(adamw_schedule, step, config.run.steps));
-    if (config.momentum_start >= 0) {
-      optimizer.set_muon_momentum(
-          ramp_value({config.momentum_start, config.optimizer.momentum, config.momentum_warmup_steps}, step));
-    }
-    optimizer.zero_grad();
-    double loss = 0;
-    std::vector<models::MoeStats> routing;
-    for (int64_t micro = 0; micro < config.run.grad_accum; ++micro) {
-      data::Batch batch = train_loader.next();
-      torch::Tensor micro_loss;
-      {
-        // Forward only: backward runs each op in the dtype its forward used.
-        compat::CudaAutocast autocast(config.run.dtype == "bf16", torch::kBFloat16);
-        auto output = model->forward(batch.inputs.to(device));
-        micro_loss = models::training_loss(output, batch.targets.to(device)) / config.run.grad_accum;
-        routing = output.moe;
-      }
-      if (parallel) parallel->prepare_backward(micro == config.run.grad_accum - 1);
-      micro_loss.backward();
-      loss += micro_loss.item<double>();
-    }
-    const int64_t steps_done = step + 1;
-    const bool one_step_due = config.run.one_step_every > 0 && steps_done % config.run.one_step_every == 0;
-    double grad_norm = 0;
-    bool stop_now = stop_requested;
-    if (parallel) {
-      // Every rank reaches the same loss, norm and stop decision.
-      parallel->set_step(steps_done);
-      parallel->synchronize_gradients(/*everywhere=*/one_step_due);
-      const auto sums = parallel->sum_over_ranks(
-          {loss, stop_requested ? 1.0 : 0.0, parallel->local_gradient_square_sum()});
-      loss = sums[0] / static_cast<double>(env.world_size);
-      stop_now = sums[1] > 0;
-      grad_norm = std::sqrt(sums[2]);
-      // torch::nn::utils::clip_grad_norm_'s rule, on the global norm.
-      const double clip = config.run.clip_grad_norm / (grad_norm + 1e-6);
-      if (config.run.clip_grad_norm > 0 && std::isfinite(grad_norm) && clip < 1) parallel->scale_gradients(clip);
-    } else if (config.run.clip_grad_norm > 0) {
-      grad_norm = torch::nn::utils::clip_grad_norm_(parameters, config.run.clip_grad_norm);
-    }
-    nlohmann::ordered_json record = {{"step", steps_done}};
-    if (std::isfinite(loss) && std::isfinite(grad_norm)) {
-      const bool diagnose = config.run.diagnostics_every > 0 && steps_done % config.run.diagnostics_every == 0;
-      // From the gradients the step is about to use (clipped, as Muon sees them).
-      const auto one_step = one_step_due ? one_step_metrics(model->tagged_parameters(), config.optimizer,
-                                                            one_step_group_sizes(config), muon_ns_config, steps_done)
-                                     : std::vector<std::pair<std::string, double>>{};
-      optimizer.step(diagnose, [&] {
-        if (parallel) parallel->gather_updated_parameters();
-      });
-
-      StepReport report;
-      report.step = steps_done;
-      report.total_steps = config.run.steps;
-      report.loss = loss;
-      report.lr_multiplier = multiplier;
-      report.grad_norm = grad_norm;
-      report.tokens = report.step * tokens_per_step;
-      report.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      report.tokens_per_second =
-          (report.step - first_step) * tokens_per_step / std::max(report.elapsed_seconds, 1e-9);
-      if (peak) report.mfu = report.tokens_per_second * flops_per_token / *peak;
-      if (!routing.empty()) report.routing = models::describe_routing(routing);
-      record.update({{"loss", loss}, {"lr_multiplier", multiplier}, {"grad_norm", grad_norm},
-                     {"tokens", report.tokens}, {"elapsed_s", report.elapsed_seconds}});
-      for (const auto& [name, lr] : optimizer.current_lrs()) record["lr_" + name] = lr;
-      if (report.mfu >= 0) record["mfu"] = report.mfu;
-      if (diagnose) {
-        for (const auto& [name, rms] : optimizer.last_update_rms()) record["update_rms_" + name] = rms;
-      }
-      for (const auto& [name, value] : one_step) record[name] = value;
-      add_routing_metrics(record, routing);
-      metrics.write(record);
-      if (callbacks.on_step && lead) callbacks.on_step(report);
-      result.final_train_loss = loss;
-    } else if (config.run.on_nonfinite == "stop") {
-      std::optional<std::string> last_good = newest_checkpoint(config.run.out_dir);
-      if (lead) write_metrics_csv(metrics_path, metrics_csv_path);
-      fail("step {}: the {} is {} (non-finite); stopped without updating the weights. Last good checkpoint: {}. "
-           "run.on_nonfinite = \"skip\" skips such steps instead",
-           steps_done, std::isfinite(loss) ? "gradient norm" : "loss", std::isfinite(loss) ? grad_norm : loss,
-           last_good ? *last_good + " (continue from it with --resume)" : "none yet (see run.checkpoint_every)");
-    } else {
-      // Skipped: the weights and optimizer state stay as they were.
-      record.update({{"loss", loss}, {"grad_norm", grad_norm}, {"skipped", true}});
-      metrics.write(record);
-    }
-    result.steps = steps_done;
-
-    const bool last = steps_done == config.run.steps;
-    if (last || (config.run.eval_every > 0 && steps_done % config.run.eval_every == 0)) run_eval(steps_done);
-    if (last || (config.run.checkpoint_every > 0 && steps_done % config.run.checkpoint_every == 0)) {
-      checkpoint_now(steps_done);
-    }
-    if (stop_now && !last) {
-      checkpoint_now(steps_done);
-      if (lead) write_metrics_csv(metrics_path, metrics_csv_path);
-      result.interrupted = true;
-      return result;
-    }
-  }
-  if (!lead) return result;
-  write_metrics_csv(metrics_path, metrics_csv_path);
-
-  std::vector<std::pair<std::string, torch::Tensor>> weights;
-  for (const auto& item : model->named_parameters()) weights.emplace_back(item.key(), item.value());
-  result.weights_path = (fs::path(config.run.out_dir) / "model.safetensors").string();
-  save_safetensors(result.weights_path, weights, {{"format", "pt"}, {"muonlab_preset", config.model_preset}});
-  return result;
+  return Run(config, callbacks).run(resume);
 }
 
 }  // namespace muonlab::training

@@ -1,0 +1,58 @@
+// What a training step does differently alone and as one rank of several.
+// The loop calls the same hooks either way; a one-process run's are no-ops
+// (and plain gradient clipping), a rank's run the collectives of
+// distributed::DataParallel. So the loop has no `if (parallel)` branches.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "muonlab/distributed/process_group.h"
+#include "muonlab/models/transformer.h"
+#include "muonlab/training/train_config.h"
+#include "muonlab/training/train_optimizer.h"
+
+namespace muonlab::training {
+
+// A step's numbers as every rank agrees on them.
+struct AgreedStep {
+  double loss = 0;         // the mean over ranks
+  double grad_norm = 0;    // the global norm before clipping; 0 when not clipping alone
+  bool stop = false;       // some rank was asked to stop
+};
+
+class StepSync {
+ public:
+  virtual ~StepSync() = default;
+
+  // At the start (or after a resume): every rank holds rank 0's weights and
+  // only the optimizer state it owns.
+  virtual void start(bool resumed) = 0;
+  // Before each micro-batch's backward; the last one's starts the reduction.
+  virtual void before_backward(bool last_micro_batch) = 0;
+  // After the step's backward: gradients synchronized (on every rank when
+  // `everywhere`, for diagnostics that read them) and clipped by the global
+  // norm to run.clip_grad_norm; the loss averaged; stop requests combined.
+  virtual AgreedStep agree(int64_t step, double loss, bool stop_requested, bool everywhere) = 0;
+  // After the optimizer's update: ranks exchange the matrices they updated.
+  virtual void after_update() = 0;
+  // Around writing a checkpoint (rank 0 writes): the whole optimizer state
+  // on rank 0 before, each rank's own share after, no rank running ahead.
+  virtual void before_checkpoint() = 0;
+  virtual void after_checkpoint() = 0;
+  // Evaluation: whether this process evaluates validation batch `index`, and
+  // the total of every process's `local` sum.
+  virtual bool evaluates(int64_t index) const = 0;
+  virtual double total(double local) = 0;
+};
+
+// For this process: alone when `env` is not distributed, else a rank joining
+// the others (Gloo on the CPU, NCCL on GPUs).
+std::unique_ptr<StepSync> make_step_sync(const distributed::DistEnv& env, const TrainConfig& config,
+                                         const torch::Device& device, models::Transformer& model,
+                                         TrainOptimizer& optimizer);
+
+}  // namespace muonlab::training
