@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "muonlab/models/model_config.h"
+#include "muonlab/optimizers/head_groups.h"
+#include "muonlab/optimizers/muon.h"
 #include "muonlab/optimizers/second_moment.h"
 #include "muonlab/training/schedule.h"
 
@@ -30,29 +32,33 @@ struct DataSettings {
   int64_t seed = 1337;
 };
 
+// Muon's settings default to optim::MuonOptions' own, read from it, except
+// two that are the trainer's recipe rather than the library's: lr 0.02 and
+// no weight decay (the nanoGPT-speedrun setting the configs are tuned for;
+// MuonOptions follows torch.optim.Muon's 1e-3 and 0.1 instead).
 struct OptimizerSettings {
   // muon | muon2 (Muon², elementwise second moment) | muon2f (Muon²-F,
   // factored) | adamw
   std::string name = "muon";
   double lr = 0.02;           // Muon's, or AdamW's when name = "adamw"
-  double momentum = 0.95;
-  bool nesterov = true;
+  double momentum = optim::MuonOptions().momentum();
+  bool nesterov = optim::MuonOptions().nesterov();
   int64_t ns_steps = 0;       // 0: the variant's default, 5 for Muon and 3 for Muon² / Muon²-F
-  std::string ns_coefficients = "jordan";  // jordan | taylor | polar_express
-  std::string ns_dtype = "auto";  // NS matmuls: auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32 | fp64
-  std::string scale_rule = "original";     // original | match_rms_adamw | spectral | none
-  bool orthogonalize = true;  // false: the normalized-momentum ablation
+  std::string ns_coefficients = optim::MuonOptions().ns_coefficients().name;
+  std::string ns_dtype = optim::to_string(optim::MuonOptions().ns_dtype());  // auto: bf16 on CUDA, fp32 on CPU
+  std::string scale_rule = optim::to_string(optim::MuonOptions().scale_rule());
+  bool orthogonalize = optim::MuonOptions().orthogonalize();  // false: the normalized-momentum ablation
   double weight_decay = 0.0;
-  double beta2 = 0.95;        // Muon² / Muon²-F
-  double second_moment_eps = 1e-8;
-  bool bias_correction = true;
+  double beta2 = optim::MuonOptions().beta2();  // Muon² / Muon²-F
+  double second_moment_eps = optim::MuonOptions().second_moment_eps();
+  bool bias_correction = optim::MuonOptions().bias_correction();
   // Group Muon: heads per block (0: whole matrices), contiguous | strided |
   // random, which of q, k, v, o, mla_up; lr scale from the block's shape.
-  int64_t group_size = 0;
-  std::string grouping = "contiguous";
+  int64_t group_size = optim::MuonOptions().group_size();
+  std::string grouping = optim::to_string(optim::MuonOptions().grouping_rule());
   std::vector<std::string> grouped = {"q", "k", "v", "o"};
-  bool block_scale = false;
-  int64_t grouping_seed = 0;
+  bool block_scale = optim::MuonOptions().block_scale();
+  int64_t grouping_seed = static_cast<int64_t>(optim::MuonOptions().grouping_seed());
   double adamw_lr = 3e-4;     // the hybrid's AdamW part (embeddings, head, norms, biases)
   std::array<double, 2> adamw_betas{0.9, 0.95};
   double adamw_eps = 1e-8;
