@@ -169,6 +169,19 @@ Field enum_field(std::string key, At at, const EnumNames<Enum>& names, Enum (*pa
           }};
 }
 
+// A [schedule.adamw] change (a std::optional member): `read` parses a
+// value, `write` prints one; left out of the resolved config while unset, so
+// that it keeps following [schedule].
+template <typename At, typename Read, typename Write>
+Field change_field(std::string key, std::string accepted, At at, Read read, Write write, std::string help) {
+  return {std::move(key), std::move(accepted), std::move(help),
+          [at, read](TrainConfig& c, const toml::node& n) { at(c) = read(n); },
+          [at, write](const TrainConfig& c) -> std::optional<std::string> {
+            if (!at(c)) return std::nullopt;
+            return write(*at(c));
+          }};
+}
+
 // The member `path` of a TrainConfig, for the field helpers.
 #define MUONLAB_AT(path) [](auto& c) -> auto& { return c.path; }
 
@@ -257,36 +270,24 @@ const std::vector<Field>& fields() {
                               "steps of the momentum ramp"));
     // [schedule.adamw]: the hybrid's AdamW part follows [schedule] with these changed.
     const std::string adamw = " of the hybrid's AdamW part; unset: [schedule]'s";
-    f.push_back({"schedule.adamw.kind", one_of_text(enum_name_list(schedule_kind_names())), "lr schedule" + adamw,
-                 [](TrainConfig& c, const toml::node& n) { c.adamw_schedule_changes.kind = parse_schedule_kind(as_string(n)); },
-                 [](const TrainConfig& c) -> std::optional<std::string> {
-                   if (!c.adamw_schedule_changes.kind) return std::nullopt;
-                   return toml_string(schedule_kind_name(*c.adamw_schedule_changes.kind));
-                 }});
-    f.push_back({"schedule.adamw.warmup_steps", "integer", "warmup steps" + adamw,
-                 [](TrainConfig& c, const toml::node& n) { c.adamw_schedule_changes.warmup_steps = as_integer(n); },
-                 [](const TrainConfig& c) -> std::optional<std::string> {
-                   if (!c.adamw_schedule_changes.warmup_steps) return std::nullopt;
-                   return std::to_string(*c.adamw_schedule_changes.warmup_steps);
-                 }});
-    f.push_back({"schedule.adamw.min_ratio", "number", "final lr / peak lr" + adamw,
-                 [](TrainConfig& c, const toml::node& n) { c.adamw_schedule_changes.min_ratio = as_number(n); },
-                 [](const TrainConfig& c) -> std::optional<std::string> {
-                   if (!c.adamw_schedule_changes.min_ratio) return std::nullopt;
-                   return fmt::format("{:.17g}", *c.adamw_schedule_changes.min_ratio);
-                 }});
-    f.push_back({"schedule.adamw.decay_fraction", "number", "wsd decay fraction" + adamw,
-                 [](TrainConfig& c, const toml::node& n) { c.adamw_schedule_changes.decay_fraction = as_number(n); },
-                 [](const TrainConfig& c) -> std::optional<std::string> {
-                   if (!c.adamw_schedule_changes.decay_fraction) return std::nullopt;
-                   return fmt::format("{:.17g}", *c.adamw_schedule_changes.decay_fraction);
-                 }});
-    f.push_back({"schedule.adamw.decay_shape", one_of_text(enum_name_list(decay_shape_names())), "wsd decay shape" + adamw,
-                 [](TrainConfig& c, const toml::node& n) { c.adamw_schedule_changes.decay_shape = parse_decay_shape(as_string(n)); },
-                 [](const TrainConfig& c) -> std::optional<std::string> {
-                   if (!c.adamw_schedule_changes.decay_shape) return std::nullopt;
-                   return toml_string(decay_shape_name(*c.adamw_schedule_changes.decay_shape));
-                 }});
+    auto quoted = [](auto name) { return [name](auto value) { return toml_string(name(value)); }; };
+    auto exact = [](double value) { return fmt::format("{:.17g}", value); };
+    auto integer_text = [](int64_t value) { return std::to_string(value); };
+    f.push_back(change_field("schedule.adamw.kind", one_of_text(enum_name_list(schedule_kind_names())),
+                             MUONLAB_AT(adamw_schedule_changes.kind),
+                             [](const toml::node& n) { return parse_schedule_kind(as_string(n)); },
+                             quoted(schedule_kind_name), "lr schedule" + adamw));
+    f.push_back(change_field("schedule.adamw.warmup_steps", "integer", MUONLAB_AT(adamw_schedule_changes.warmup_steps),
+                             as_integer, integer_text, "warmup steps" + adamw));
+    f.push_back(change_field("schedule.adamw.min_ratio", "number", MUONLAB_AT(adamw_schedule_changes.min_ratio),
+                             as_number, exact, "final lr / peak lr" + adamw));
+    f.push_back(change_field("schedule.adamw.decay_fraction", "number",
+                             MUONLAB_AT(adamw_schedule_changes.decay_fraction), as_number, exact,
+                             "wsd decay fraction" + adamw));
+    f.push_back(change_field("schedule.adamw.decay_shape", one_of_text(enum_name_list(decay_shape_names())),
+                             MUONLAB_AT(adamw_schedule_changes.decay_shape),
+                             [](const toml::node& n) { return parse_decay_shape(as_string(n)); },
+                             quoted(decay_shape_name), "wsd decay shape" + adamw));
     // [run]
     f.push_back(integer_field("run.steps", MUONLAB_AT(run.steps), "optimizer steps"));
     f.push_back(integer_field("run.grad_accum", MUONLAB_AT(run.grad_accum), "micro-steps per optimizer step"));
