@@ -23,6 +23,7 @@ LIBRARY_SOURCES = [
     "muonlab/optimizers/newton_schulz.cpp",
     "muonlab/optimizers/second_moment.cpp",
     "muonlab/optimizers/param_state_io.cpp",
+    "muonlab/optimizers/step_guard.cpp",
     "muonlab/optimizers/optimizer_base.cpp",
     "muonlab/optimizers/param_role.cpp",
     "muonlab/optimizers/head_groups.cpp",

@@ -317,7 +317,7 @@ TEST(Trainer, NonFiniteLossStopsNamingStepAndLastCheckpointOrIsSkipped) {
                                dir.file("run/checkpoints/step_0000000"));
   EXPECT_CONTAINS(message, "continue from it with --resume");
 
-  config.run.on_nonfinite = "skip";
+  config.run.on_nonfinite = optim::NonFinitePolicy::kSkipStep;
   config.run.out_dir = dir.file("skip");
   TrainResult result = train(config);
   EXPECT_EQ(result.steps, 6);

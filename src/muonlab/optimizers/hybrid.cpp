@@ -4,23 +4,36 @@
 
 namespace muonlab::optim {
 
+namespace {
+
+constexpr const char* kHybridFormat = "muonlab.muon_with_aux_adamw.v1";
+
+}  // namespace
+
 MuonWithAuxAdamW::MuonWithAuxAdamW(const std::vector<TaggedParam>& params,
-                                   MuonOptions muon_options, AdamWOptions adamw_options) {
+                                   std::optional<MuonOptions> muon_options, AdamWOptions adamw_options) {
   std::vector<TaggedParam> for_muon;
   std::vector<TaggedParam> for_adamw;
   for (const auto& p : params) {
-    const auto choice = route(p);
+    const auto choice = muon_options ? route(p) : OptimizerChoice::kAdamW;
     routing_.push_back({p.name, p.role, choice});
     (choice == OptimizerChoice::kMuon ? for_muon : for_adamw).push_back(p);
   }
-  if (!for_muon.empty()) muon_ = std::make_unique<Muon>(for_muon, muon_options);
+  if (!for_muon.empty()) muon_ = std::make_unique<Muon>(for_muon, *muon_options);
   if (!for_adamw.empty()) adamw_ = std::make_unique<AdamW>(for_adamw, adamw_options);
 }
 
+MuonWithAuxAdamW::MuonWithAuxAdamW(const std::vector<TaggedParam>& params, MuonOptions muon_options,
+                                   AdamWOptions adamw_options)
+    : MuonWithAuxAdamW(params, std::optional<MuonOptions>(std::move(muon_options)), std::move(adamw_options)) {}
+
 MuonWithAuxAdamW::MuonWithAuxAdamW(const torch::OrderedDict<std::string, torch::Tensor>& named,
                                    MuonOptions muon_options, AdamWOptions adamw_options)
-    : MuonWithAuxAdamW(tag_parameters(named), std::move(muon_options),
-                       std::move(adamw_options)) {}
+    : MuonWithAuxAdamW(tag_parameters(named), std::move(muon_options), std::move(adamw_options)) {}
+
+MuonWithAuxAdamW MuonWithAuxAdamW::all_adamw(const std::vector<TaggedParam>& params, AdamWOptions adamw_options) {
+  return MuonWithAuxAdamW(params, std::nullopt, std::move(adamw_options));
+}
 
 std::vector<OptimizerBase*> MuonWithAuxAdamW::parts() const {
   std::vector<OptimizerBase*> parts;
@@ -29,24 +42,16 @@ std::vector<OptimizerBase*> MuonWithAuxAdamW::parts() const {
   return parts;
 }
 
-void MuonWithAuxAdamW::set_nonfinite_policy(NonFinitePolicy policy) {
-  nonfinite_policy_ = policy;
-  for (auto* part : parts()) part->set_nonfinite_policy(policy);
-}
-
 torch::Tensor MuonWithAuxAdamW::step(torch::optim::Optimizer::LossClosure closure) {
   torch::Tensor loss;
   if (closure) {
     torch::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  // Check every gradient before either optimizer changes anything.
-  if (!check_gradients(parts(), nonfinite_policy_)) {
-    ++skipped_steps_;
-    return loss;
-  }
-  for (auto* part : parts()) part->apply_update();
-  ++step_count_;
+  const auto all = parts();
+  steps_.step(std::vector<const OptimizerBase*>(all.begin(), all.end()), [&] {
+    for (auto* part : all) part->apply_update();
+  });
   return loss;
 }
 
@@ -55,9 +60,8 @@ void MuonWithAuxAdamW::zero_grad() {
 }
 
 void MuonWithAuxAdamW::save(torch::serialize::OutputArchive& archive) const {
-  archive.write("format", c10::IValue(std::string("muonlab.muon_with_aux_adamw.v1")));
-  archive.write("step_count", c10::IValue(step_count_));
-  archive.write("skipped_steps", c10::IValue(skipped_steps_));
+  archive.write("format", c10::IValue(std::string(kHybridFormat)));
+  steps_.save(archive);
   for (auto* part : parts()) {
     torch::serialize::OutputArchive sub(archive.compilation_unit());
     part->save(sub);
@@ -66,19 +70,36 @@ void MuonWithAuxAdamW::save(torch::serialize::OutputArchive& archive) const {
 }
 
 void MuonWithAuxAdamW::load(torch::serialize::InputArchive& archive) {
-  // Read both parts aside first: a failure in the second must not leave the
+  StepGuard counts = steps_;
+  counts.load(archive);
+  const auto format = read_archive_string(archive, "format", "optimizer state");
+  const auto all = parts();
+  if (format != kHybridFormat && all.size() == 1) {
+    // A single optimizer's own state file (an AdamW run before AdamW runs
+    // were routed through this class): its part, whole.
+    all.front()->load(archive);
+  } else if (format == kHybridFormat) {
+    load_parts(archive);
+  } else {
+    fail("optimizer state has format '{}', expected '{}'", format, kHybridFormat);
+  }
+  steps_ = counts;
+}
+
+void MuonWithAuxAdamW::load_parts(torch::serialize::InputArchive& archive) {
+  // Read every part aside first: a failure in the second must not leave the
   // first loaded.
   std::vector<std::pair<OptimizerBase*, torch::serialize::InputArchive>> subs;
   for (auto* part : parts()) {
     torch::serialize::InputArchive sub;
     if (!archive.try_read(part->kind(), sub)) {
-      fail("optimizer state has no '{}' part, but this optimizer routes parameters to {}",
-           part->kind(), part->kind());
+      fail("optimizer state has no '{}' part, but this optimizer routes parameters to {}", part->kind(),
+           part->kind());
     }
     subs.emplace_back(part, std::move(sub));
   }
-  // Validate by loading into clones is costly; instead load each part, and on
-  // failure restore the parts already loaded from a saved copy.
+  // Each part validates before it changes anything; a part refused after
+  // another was loaded puts that one back from a saved copy.
   torch::serialize::OutputArchive backup;
   save(backup);
   std::vector<OptimizerBase*> done;
@@ -99,21 +120,6 @@ void MuonWithAuxAdamW::load(torch::serialize::InputArchive& archive) {
     }
     throw;
   }
-  c10::IValue value;
-  archive.read("step_count", value);
-  step_count_ = value.toInt();
-  archive.read("skipped_steps", value);
-  skipped_steps_ = value.toInt();
-}
-
-void MuonWithAuxAdamW::save_to_file(const std::string& path) const {
-  torch::serialize::OutputArchive archive;
-  save(archive);
-  save_archive_atomically(archive, path);
-}
-
-void MuonWithAuxAdamW::load_from_file(const std::string& path) {
-  read_archive_file(path, [&](torch::serialize::InputArchive& archive) { load(archive); });
 }
 
 }  // namespace muonlab::optim

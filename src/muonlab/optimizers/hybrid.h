@@ -1,11 +1,14 @@
 // Muon for hidden matrices with AdamW for everything else, routed by
 // parameter role (param_role.h): the way every Muon user trains a
-// transformer. One step() checks all gradients first, then steps both.
+// transformer. One step() checks all gradients first, then steps both, and
+// counts one step (step_guard.h). all_adamw() routes every parameter to
+// AdamW, so that the AdamW baseline steps, counts and checkpoints the same way.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,35 +32,42 @@ class MuonWithAuxAdamW {
   // Roles inferred from names (infer_param_role).
   MuonWithAuxAdamW(const torch::OrderedDict<std::string, torch::Tensor>& named,
                    MuonOptions muon_options, AdamWOptions adamw_options);
+  // Every parameter to AdamW (with AdamW's own decay rules for roles).
+  static MuonWithAuxAdamW all_adamw(const std::vector<TaggedParam>& params, AdamWOptions adamw_options);
 
   torch::Tensor step(torch::optim::Optimizer::LossClosure closure = nullptr);
   void zero_grad();
 
-  void set_nonfinite_policy(NonFinitePolicy policy);
-  NonFinitePolicy nonfinite_policy() const { return nonfinite_policy_; }
-  int64_t step_count() const { return step_count_; }
-  int64_t skipped_steps() const { return skipped_steps_; }
+  void set_nonfinite_policy(NonFinitePolicy policy) { steps_.set_policy(policy); }
+  NonFinitePolicy nonfinite_policy() const { return steps_.policy(); }
+  int64_t step_count() const { return steps_.applied(); }
+  int64_t skipped_steps() const { return steps_.skipped(); }
 
   // Which optimizer took each parameter, in the order given.
   const std::vector<RoutedParam>& routing() const { return routing_; }
   // Null when no parameter was routed to it.
-  Muon* muon() { return muon_.get(); }
-  AdamW* adamw() { return adamw_.get(); }
+  Muon* muon() const { return muon_.get(); }
+  AdamW* adamw() const { return adamw_.get(); }
+  // The optimizers present: Muon first, then AdamW.
+  std::vector<OptimizerBase*> parts() const;
 
+  // One archive with a part per optimizer present. load() also reads the
+  // state file of a single optimizer when that is this one's only part.
   void save(torch::serialize::OutputArchive& archive) const;
   void load(torch::serialize::InputArchive& archive);
-  void save_to_file(const std::string& path) const;  // atomic
-  void load_from_file(const std::string& path);
+  void save_to_file(const std::string& path) const { save_state_file(*this, path); }  // atomic
+  void load_from_file(const std::string& path) { load_state_file(*this, path); }
 
  private:
-  std::vector<OptimizerBase*> parts() const;
+  // No Muon options: every parameter to AdamW.
+  MuonWithAuxAdamW(const std::vector<TaggedParam>& params, std::optional<MuonOptions> muon_options,
+                   AdamWOptions adamw_options);
+  void load_parts(torch::serialize::InputArchive& archive);
 
   std::vector<RoutedParam> routing_;
   std::unique_ptr<Muon> muon_;
   std::unique_ptr<AdamW> adamw_;
-  NonFinitePolicy nonfinite_policy_ = NonFinitePolicy::kError;
-  int64_t step_count_ = 0;
-  int64_t skipped_steps_ = 0;
+  StepGuard steps_;
 };
 
 }  // namespace muonlab::optim

@@ -23,12 +23,6 @@ int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key
 
 }  // namespace
 
-NonFinitePolicy parse_nonfinite_policy(const std::string& name) {
-  if (name == "error") return NonFinitePolicy::kError;
-  if (name == "skip_step") return NonFinitePolicy::kSkipStep;
-  fail("unknown non-finite gradient policy '{}': expected error or skip_step", name);
-}
-
 void OptimizerBase::set_parameter_names(
     const torch::OrderedDict<std::string, torch::Tensor>& named) {
   for (const auto& item : named) names_[identity(item.value())] = item.key();
@@ -88,49 +82,25 @@ torch::Tensor OptimizerBase::first_nonfinite_gradient() const {
   return {};
 }
 
-bool check_gradients(const std::vector<OptimizerBase*>& optimizers, NonFinitePolicy policy) {
-  for (auto* optimizer : optimizers) {
-    const auto bad = optimizer->first_nonfinite_gradient();
-    if (!bad.defined()) continue;
-    if (policy == NonFinitePolicy::kError) {
-      throw NonFiniteGradientError(fmt::format(
-          "non-finite gradient (NaN or Inf) in parameter '{}' at step {} of {}; "
-          "weights were not changed. Set the non-finite policy to skip_step to "
-          "skip such steps instead",
-          optimizer->parameter_name(bad), optimizer->step_count() + 1, optimizer->kind()));
-    }
-    return false;
-  }
-  return true;
-}
-
-bool OptimizerBase::gradients_finite_or_skip() {
-  if (check_gradients({this}, nonfinite_policy_)) return true;
-  note_skipped_step();
-  return false;
-}
-
 torch::Tensor OptimizerBase::step(LossClosure closure) {
   torch::Tensor loss;
   if (closure) {
     torch::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  if (gradients_finite_or_skip()) apply_update();
+  steps_.step({this}, [this] { apply_update(); });
   return loss;
 }
 
 void OptimizerBase::apply_update() {
   torch::NoGradGuard no_grad;
   update();
-  ++step_count_;
 }
 
 void OptimizerBase::save(torch::serialize::OutputArchive& archive) const {
   archive.write("format", c10::IValue(std::string(kFormat)));
   archive.write("optimizer", c10::IValue(kind()));
-  archive.write("step_count", c10::IValue(step_count_));
-  archive.write("skipped_steps", c10::IValue(skipped_steps_));
+  steps_.save(archive);
   const auto params = all_parameters();
   archive.write("num_params", c10::IValue(static_cast<int64_t>(params.size())));
   for (size_t i = 0; i < params.size(); ++i) {
@@ -206,19 +176,10 @@ void OptimizerBase::load(torch::serialize::InputArchive& archive) {
     read_param_state(*visitable, entry, name);
     loaded.emplace(compat::optimizer_state_key(p), std::move(fresh));
   }
+  StepGuard counts = steps_;
+  counts.load(archive);
   state_ = std::move(loaded);
-  step_count_ = read_int(archive, "step_count");
-  skipped_steps_ = read_int(archive, "skipped_steps");
-}
-
-void OptimizerBase::save_to_file(const std::string& path) const {
-  torch::serialize::OutputArchive archive;
-  save(archive);
-  save_archive_atomically(archive, path);
-}
-
-void OptimizerBase::load_from_file(const std::string& path) {
-  read_archive_file(path, [&](torch::serialize::InputArchive& archive) { load(archive); });
+  steps_ = counts;
 }
 
 }  // namespace muonlab::optim

@@ -1,6 +1,7 @@
 // What every muonlab optimizer shares on top of torch::optim::Optimizer:
 // parameter names for messages and state files, the non-finite-gradient
-// policy, a step counter, and state save/load keyed by parameter name.
+// policy and step counts (step_guard.h), and state save/load keyed by
+// parameter name.
 #pragma once
 
 #include <torch/torch.h>
@@ -10,24 +11,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "muonlab/core/archive_file.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/torch_compat.h"
 #include "muonlab/optimizers/param_state_io.h"
+#include "muonlab/optimizers/step_guard.h"
 
 namespace muonlab::optim {
-
-// What step() does when a gradient holds NaN or Inf. The check runs before
-// any state changes, so neither policy leaves a half-applied step.
-enum class NonFinitePolicy {
-  kError,     // throw NonFiniteGradientError naming the parameter and step
-  kSkipStep,  // leave weights and state untouched, count the skipped step
-};
-NonFinitePolicy parse_nonfinite_policy(const std::string& name);  // "error", "skip_step"
-
-class NonFiniteGradientError : public Error {
- public:
-  using Error::Error;
-};
 
 class OptimizerBase : public torch::optim::Optimizer {
  public:
@@ -41,30 +31,26 @@ class OptimizerBase : public torch::optim::Optimizer {
   void set_parameter_names(const torch::OrderedDict<std::string, torch::Tensor>& named);
   std::string parameter_name(const torch::Tensor& param) const;
 
-  void set_nonfinite_policy(NonFinitePolicy policy) { nonfinite_policy_ = policy; }
-  NonFinitePolicy nonfinite_policy() const { return nonfinite_policy_; }
+  void set_nonfinite_policy(NonFinitePolicy policy) { steps_.set_policy(policy); }
+  NonFinitePolicy nonfinite_policy() const { return steps_.policy(); }
 
   // Steps applied so far, and steps skipped for non-finite gradients.
-  int64_t step_count() const { return step_count_; }
-  int64_t skipped_steps() const { return skipped_steps_; }
+  int64_t step_count() const { return steps_.applied(); }
+  int64_t skipped_steps() const { return steps_.skipped(); }
 
   // Checks gradients, then applies the update (or skips, by policy).
   torch::Tensor step(LossClosure closure = nullptr) override;
 
-  // True when every gradient is finite. Otherwise throws under kError, or
-  // records a skipped step and returns false under kSkipStep.
-  bool gradients_finite_or_skip();
-
-  // The update alone, without the gradient check; MuonWithAuxAdamW checks
-  // both of its optimizers first and then calls this on each.
+  // The update alone, neither checked nor counted: MuonWithAuxAdamW checks
+  // and counts its parts' steps as one and calls this on each.
   void apply_update();
 
   // State by parameter name. load() checks that the names, the parameter
   // shapes and every buffer's shape match, and changes nothing if they do not.
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
-  void save_to_file(const std::string& path) const;  // atomic
-  void load_from_file(const std::string& path);
+  void save_to_file(const std::string& path) const { save_state_file(*this, path); }  // atomic
+  void load_from_file(const std::string& path) { load_state_file(*this, path); }
 
   // The first parameter with a non-finite gradient, or an undefined tensor.
   torch::Tensor first_nonfinite_gradient() const;
@@ -96,18 +82,9 @@ class OptimizerBase : public torch::optim::Optimizer {
     return static_cast<State&>(*it->second);
   }
 
-  void note_skipped_step() { ++skipped_steps_; }
-
  private:
   std::unordered_map<const void*, std::string> names_;
-  NonFinitePolicy nonfinite_policy_ = NonFinitePolicy::kError;
-  int64_t step_count_ = 0;
-  int64_t skipped_steps_ = 0;
+  StepGuard steps_;
 };
-
-// Throws NonFiniteGradientError naming the parameter (and the optimizer's
-// next step) if any gradient among `optimizers` is not finite and the policy
-// is kError; returns false if the step must be skipped.
-bool check_gradients(const std::vector<OptimizerBase*>& optimizers, NonFinitePolicy policy);
 
 }  // namespace muonlab::optim

@@ -301,8 +301,9 @@ const std::vector<Field>& fields() {
                               "steps between checkpoints; 0: only at the end and on a signal"));
     f.push_back(integer_field("run.keep_checkpoints", MUONLAB_AT(run.keep_checkpoints), "newest checkpoints kept"));
     f.push_back(string_field("run.out_dir", MUONLAB_AT(run.out_dir), "the run folder"));
-    f.push_back(choice_field("run.on_nonfinite", MUONLAB_AT(run.on_nonfinite), {"stop", "skip"},
-                             "a NaN or infinite loss or gradient: stop the run, or skip the step"));
+    f.push_back(enum_field("run.on_nonfinite", MUONLAB_AT(run.on_nonfinite), optim::nonfinite_policy_names(),
+                           optim::parse_nonfinite_policy,
+                           "a NaN or infinite loss or gradient: stop the run, or skip the step"));
     f.push_back(choice_field("run.dtype", MUONLAB_AT(run.dtype), {"fp32", "bf16"},
                              "bf16: autocast on CUDA with fp32 weights and state; CPU runs fp32"));
     f.push_back(number_field("run.peak_tflops", MUONLAB_AT(run.peak_tflops),

@@ -18,6 +18,7 @@
 #include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/muon.h"
 #include "muonlab/optimizers/second_moment.h"
+#include "muonlab/optimizers/step_guard.h"
 #include "muonlab/training/schedule.h"
 
 namespace muonlab::training {
@@ -32,15 +33,15 @@ struct DataSettings {
   int64_t seed = 1337;
 };
 
-// Muon's settings default to optim::MuonOptions' own, read from it, except
-// two that are the trainer's recipe rather than the library's: lr 0.02 and
-// no weight decay (the nanoGPT-speedrun setting the configs are tuned for;
-// MuonOptions follows torch.optim.Muon's 1e-3 and 0.1 instead).
+// Muon's settings default to optim::MuonOptions' own, read from it: one set
+// of defaults, torch.optim.Muon's (lr 1e-3, weight decay 0.1). The bundled
+// configs set the recipe they were tuned for (lr 0.02, no weight decay, the
+// modded-nanogpt setting) explicitly.
 struct OptimizerSettings {
   // muon | muon2 (Muon², elementwise second moment) | muon2f (Muon²-F,
   // factored) | adamw
   std::string name = "muon";
-  double lr = 0.02;           // Muon's, or AdamW's when name = "adamw"
+  double lr = optim::MuonOptions().lr();  // Muon's, or AdamW's when name = "adamw"
   double momentum = optim::MuonOptions().momentum();
   bool nesterov = optim::MuonOptions().nesterov();
   int64_t ns_steps = 0;       // 0: the variant's default, 5 for Muon and 3 for Muon² / Muon²-F
@@ -48,7 +49,7 @@ struct OptimizerSettings {
   std::string ns_dtype = optim::to_string(optim::MuonOptions().ns_dtype());  // auto: bf16 on CUDA, fp32 on CPU
   std::string scale_rule = optim::to_string(optim::MuonOptions().scale_rule());
   bool orthogonalize = optim::MuonOptions().orthogonalize();  // false: the normalized-momentum ablation
-  double weight_decay = 0.0;
+  double weight_decay = optim::MuonOptions().weight_decay();
   double beta2 = optim::MuonOptions().beta2();  // Muon² / Muon²-F
   double second_moment_eps = optim::MuonOptions().second_moment_eps();
   bool bias_correction = optim::MuonOptions().bias_correction();
@@ -77,7 +78,8 @@ struct RunSettings {
   int64_t checkpoint_every = 0; // 0: only at the end and on a signal
   int64_t keep_checkpoints = 3;
   std::string out_dir = "runs/default";
-  std::string on_nonfinite = "stop";  // stop | skip
+  // A NaN or infinite loss or gradient: stop the run (kError) or skip the step.
+  optim::NonFinitePolicy on_nonfinite = optim::NonFinitePolicy::kError;
   // "bf16": autocast to bfloat16 on CUDA, fp32 master weights and optimizer
   // state; "fp32" everywhere else (CPU bf16 matmuls are slow).
   std::string dtype = "fp32";

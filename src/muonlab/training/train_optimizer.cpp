@@ -37,47 +37,29 @@ optim::MuonOptions muon_options(const OptimizerSettings& settings) {
       .grouping_seed(static_cast<uint64_t>(settings.grouping_seed));
 }
 
-TrainOptimizer::TrainOptimizer(const models::Transformer& model, const OptimizerSettings& settings) {
-  if (is_muon_variant(settings.name)) {
-    hybrid_ = std::make_unique<optim::MuonWithAuxAdamW>(model->tagged_parameters(), muon_options(settings),
-                                                        adamw_options(settings.adamw_lr, settings));
-  } else {
-    adamw_ = std::make_unique<optim::AdamW>(model->tagged_parameters(), adamw_options(settings.lr, settings));
-  }
-  for (auto* part : parts()) {
+TrainOptimizer::TrainOptimizer(const models::Transformer& model, const OptimizerSettings& settings,
+                               optim::NonFinitePolicy on_nonfinite) {
+  const auto params = model->tagged_parameters();
+  optimizer_ = std::make_unique<optim::MuonWithAuxAdamW>(
+      is_muon_variant(settings.name)
+          ? optim::MuonWithAuxAdamW(params, muon_options(settings), adamw_options(settings.adamw_lr, settings))
+          : optim::MuonWithAuxAdamW::all_adamw(params, adamw_options(settings.lr, settings)));
+  optimizer_->set_nonfinite_policy(on_nonfinite);
+  for (auto* part : optimizer_->parts()) {
     std::vector<double> lrs;
     for (const auto& group : part->param_groups()) lrs.push_back(group.options().get_lr());
     base_lrs_.push_back(lrs);
   }
 }
 
-std::vector<torch::optim::Optimizer*> TrainOptimizer::parts() const {
-  std::vector<torch::optim::Optimizer*> found;
-  if (adamw_) found.push_back(adamw_.get());
-  if (hybrid_ && hybrid_->muon()) found.push_back(hybrid_->muon());
-  if (hybrid_ && hybrid_->adamw()) found.push_back(hybrid_->adamw());
-  return found;
-}
-
-std::vector<std::string> TrainOptimizer::part_names() const {
-  std::vector<std::string> names;
-  if (adamw_) names.push_back("adamw");
-  if (hybrid_ && hybrid_->muon()) names.push_back("muon");
-  if (hybrid_ && hybrid_->adamw()) names.push_back("adamw");
-  return names;
-}
-
-void TrainOptimizer::zero_grad() {
-  if (hybrid_) hybrid_->zero_grad();
-  if (adamw_) adamw_->zero_grad();
-}
+void TrainOptimizer::zero_grad() { optimizer_->zero_grad(); }
 
 namespace {
 
 // Parameters of each group of each part, before a step.
 using GroupSnapshots = std::vector<std::vector<std::vector<torch::Tensor>>>;
 
-GroupSnapshots snapshot(const std::vector<torch::optim::Optimizer*>& parts) {
+GroupSnapshots snapshot(const std::vector<optim::OptimizerBase*>& parts) {
   torch::NoGradGuard no_grad;
   GroupSnapshots copies;
   for (auto* part : parts) {
@@ -104,56 +86,46 @@ double rms_change(const std::vector<torch::Tensor>& params, const std::vector<to
 }  // namespace
 
 void TrainOptimizer::step(bool measure_updates, const std::function<void()>& after_update) {
-  auto all = parts();
+  const auto all = optimizer_->parts();
   GroupSnapshots before = measure_updates ? snapshot(all) : GroupSnapshots{};
-  if (hybrid_) hybrid_->step();
-  if (adamw_) adamw_->step();
+  optimizer_->step();
   if (after_update) after_update();
   if (!measure_updates) return;
   last_update_rms_.clear();
-  auto names = part_names();
   for (size_t p = 0; p < all.size(); ++p) {
     auto& groups = all[p]->param_groups();
     for (size_t g = 0; g < groups.size(); ++g) {
-      std::string name = g == 0 ? names[p] : names[p] + std::to_string(g);
+      std::string name = g == 0 ? all[p]->kind() : all[p]->kind() + std::to_string(g);
       last_update_rms_.emplace_back(name, rms_change(groups[g].params(), before[p][g]));
     }
   }
 }
 
 void TrainOptimizer::set_lr_multipliers(double multiplier, double hybrid_adamw_multiplier) {
-  auto all = parts();
+  const auto all = optimizer_->parts();
   for (size_t p = 0; p < all.size(); ++p) {
-    const bool hybrid_adamw = hybrid_ && all[p] == hybrid_->adamw();
-    const double scale = hybrid_adamw ? hybrid_adamw_multiplier : multiplier;
+    const bool beside_muon = optimizer_->muon() != nullptr && all[p] == optimizer_->adamw();
+    const double scale = beside_muon ? hybrid_adamw_multiplier : multiplier;
     auto& groups = all[p]->param_groups();
     for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_lrs_[p][g] * scale);
   }
 }
 
 void TrainOptimizer::set_muon_momentum(double momentum) {
-  if (!hybrid_ || hybrid_->muon() == nullptr) return;
-  for (auto& group : hybrid_->muon()->param_groups()) {
+  if (muon() == nullptr) return;
+  for (auto& group : muon()->param_groups()) {
     static_cast<optim::MuonOptions&>(group.options()).momentum(momentum);
   }
 }
 
 std::vector<std::pair<std::string, double>> TrainOptimizer::current_lrs() const {
   std::vector<std::pair<std::string, double>> lrs;
-  auto all = parts();
-  auto names = part_names();
-  for (size_t p = 0; p < all.size(); ++p) lrs.emplace_back(names[p], all[p]->param_groups()[0].options().get_lr());
+  for (auto* part : optimizer_->parts()) lrs.emplace_back(part->kind(), part->param_groups()[0].options().get_lr());
   return lrs;
 }
 
-void TrainOptimizer::save_to_file(const std::string& path) const {
-  if (hybrid_) hybrid_->save_to_file(path);
-  if (adamw_) adamw_->save_to_file(path);
-}
+void TrainOptimizer::save_to_file(const std::string& path) const { optimizer_->save_to_file(path); }
 
-void TrainOptimizer::load_from_file(const std::string& path) {
-  if (hybrid_) hybrid_->load_from_file(path);
-  if (adamw_) adamw_->load_from_file(path);
-}
+void TrainOptimizer::load_from_file(const std::string& path) { optimizer_->load_from_file(path); }
 
 }  // namespace muonlab::training

@@ -1,6 +1,7 @@
-// The optimizer a run trains with, built from [optimizer]: the Muon + AdamW
-// hybrid (Muon on hidden matrices, AdamW on the rest, routed by the model's
-// parameter tags), or AdamW alone. Schedules scale every group's base lr.
+// The optimizer a run trains with, built from [optimizer]: one
+// MuonWithAuxAdamW, routing hidden matrices to Muon and the rest to AdamW by
+// the model's parameter tags, or every parameter to AdamW (name = "adamw").
+// Schedules scale every group's base lr.
 #pragma once
 
 #include <functional>
@@ -21,7 +22,11 @@ optim::MuonOptions muon_options(const OptimizerSettings& settings);
 
 class TrainOptimizer {
  public:
-  TrainOptimizer(const models::Transformer& model, const OptimizerSettings& settings);
+  // `on_nonfinite`: what a step with a NaN or infinite gradient does (the
+  // trainer's run.on_nonfinite, which it checks first on the loss and the
+  // global gradient norm).
+  TrainOptimizer(const models::Transformer& model, const OptimizerSettings& settings,
+                 optim::NonFinitePolicy on_nonfinite = optim::NonFinitePolicy::kError);
 
   void zero_grad();
   // With `measure_updates`, also records how far the step moved each
@@ -30,8 +35,8 @@ class TrainOptimizer {
   // Muon gathers the matrices other ranks updated there.
   void step(bool measure_updates = false, const std::function<void()>& after_update = nullptr);
 
-  // The hybrid's Muon part, or null (AdamW alone).
-  optim::Muon* muon() const { return hybrid_ ? hybrid_->muon() : nullptr; }
+  // The Muon part, or null (AdamW alone).
+  optim::Muon* muon() const { return optimizer_->muon(); }
 
   // ("muon", rms), ("adamw", rms), ...: the root-mean-square change of each
   // optimizer group's weights in the last measured step, the quantity
@@ -42,7 +47,7 @@ class TrainOptimizer {
   // Each group's lr = its configured lr x `multiplier`. Weight decay is
   // decoupled and multiplied by the lr, so it follows the schedule too.
   void set_lr_multiplier(double multiplier) { set_lr_multipliers(multiplier, multiplier); }
-  // As above, with the hybrid's AdamW part on its own schedule
+  // As above, with the AdamW part beside Muon on its own schedule
   // ([schedule.adamw]); AdamW alone takes `multiplier`.
   void set_lr_multipliers(double multiplier, double hybrid_adamw_multiplier);
   // Muon's momentum (no-op for AdamW alone).
@@ -55,11 +60,7 @@ class TrainOptimizer {
   void load_from_file(const std::string& path);
 
  private:
-  std::vector<torch::optim::Optimizer*> parts() const;
-  std::vector<std::string> part_names() const;
-
-  std::unique_ptr<optim::MuonWithAuxAdamW> hybrid_;
-  std::unique_ptr<optim::AdamW> adamw_;
+  std::unique_ptr<optim::MuonWithAuxAdamW> optimizer_;
   std::vector<std::vector<double>> base_lrs_;  // per part, per group
   std::vector<std::pair<std::string, double>> last_update_rms_;
 };

@@ -174,7 +174,7 @@ class Run {
     train_loader_.emplace(make_run_loader(config.data.train, config, config.data.shuffle, env_.rank, env_.world_size));
     // Validation batches are whole on every rank; evaluate() divides them.
     if (!config.data.val.empty()) val_loader_.emplace(make_run_loader(config.data.val, config, false));
-    optimizer_.emplace(model_, config.optimizer);
+    optimizer_.emplace(model_, config.optimizer, config.run.on_nonfinite);
     sync_ = make_step_sync(env_, config, device_, model_, *optimizer_);
     peak_ = peak_flops_of_run(config, device_);
     result_.rank = env_.rank;
@@ -277,7 +277,7 @@ class Run {
   // run.on_nonfinite: "stop" fails naming the step and the last good
   // checkpoint; "skip" leaves weights and optimizer state as they were.
   void handle_nonfinite(const StepOutcome& outcome) {
-    if (config_.run.on_nonfinite != "stop") return;
+    if (config_.run.on_nonfinite != optim::NonFinitePolicy::kError) return;
     const double loss = outcome.agreed.loss, grad_norm = outcome.agreed.grad_norm;
     std::optional<std::string> last_good = newest_checkpoint(config_.run.out_dir);
     if (lead_) write_metrics_csv(metrics_path_, metrics_csv_path_);
