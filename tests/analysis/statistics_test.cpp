@@ -74,5 +74,67 @@ TEST(Statistics, TokensToTargetInterpolatesTheFirstCrossing) {
   EXPECT_CONTAINS(error_message([] { x_to_reach({0, 0}, {1, 1}, 1); }), "x must increase");
 }
 
+TEST(Statistics, HolmAdjustmentMatchesTheTextbookSteps) {
+  // m = 4, sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03,
+  // 0.06, 0.04, then made non-decreasing: 0.02, 0.03, 0.06, 0.06.
+  const std::vector<double> adjusted = holm_adjust({0.01, 0.04, 0.03, 0.005});
+  ASSERT_EQ(adjusted.size(), 4u);
+  EXPECT_NEAR(adjusted[0], 0.03, 1e-15);
+  EXPECT_NEAR(adjusted[1], 0.06, 1e-15);
+  EXPECT_NEAR(adjusted[2], 0.06, 1e-15);
+  EXPECT_NEAR(adjusted[3], 0.02, 1e-15);
+  EXPECT_EQ(holm_adjust({0.3, 0.9}), (std::vector<double>{0.6, 0.9}));  // 0.3 x 2, then max(0.6, 0.9)
+  EXPECT_EQ(holm_adjust({0.7, 0.8})[0], 1.0);                            // capped
+  EXPECT_TRUE(holm_adjust({}).empty());
+  EXPECT_CONTAINS(error_message([] { holm_adjust({1.5}); }), "not in [0, 1]");
+}
+
+TEST(Statistics, BootstrapIntervalOfAMeanMatchesTheNormalApproximation) {
+  // 1000 values with mean 4.5 and std s: the bootstrap interval of the
+  // mean is close to mean +- 1.96 s / sqrt(n) (central limit theorem).
+  std::vector<double> values;
+  for (int i = 0; i < 1000; ++i) values.push_back(i % 10);
+  const Summary summary = summarize(values);
+  const auto mean_of = [&](const std::vector<int64_t>& indices) {
+    double sum = 0;
+    for (const int64_t i : indices) sum += values[static_cast<size_t>(i)];
+    return sum / static_cast<double>(indices.size());
+  };
+  const Interval interval = bootstrap_interval(1000, mean_of, 0.95, 4000, 7);
+  const double half_width = 1.959964 * summary.std / std::sqrt(1000.0);
+  EXPECT_NEAR(interval.low, summary.mean - half_width, 0.1 * half_width);
+  EXPECT_NEAR(interval.high, summary.mean + half_width, 0.1 * half_width);
+  // Deterministic for a seed; a constant statistic gives a point.
+  const Interval again = bootstrap_interval(1000, mean_of, 0.95, 4000, 7);
+  EXPECT_EQ(interval.low, again.low);
+  EXPECT_EQ(interval.high, again.high);
+  const Interval point = bootstrap_interval(5, [](const std::vector<int64_t>&) { return 2.5; });
+  EXPECT_EQ(point.low, 2.5);
+  EXPECT_EQ(point.high, 2.5);
+}
+
+TEST(Statistics, BootstrapIntervalOfTwoItemsSpansBoth) {
+  // Two items 0 and 1: a resample's mean is 0, 0.5 or 1 with probabilities
+  // 1/4, 1/2, 1/4, so the 95% interval runs from 0 to 1 and the 40% one
+  // (quantiles 0.3 and 0.7) sits at 0.5.
+  const auto mean_of = [](const std::vector<int64_t>& indices) {
+    return static_cast<double>(indices[0] + indices[1]) / 2.0;
+  };
+  const Interval wide = bootstrap_interval(2, mean_of, 0.95, 2000, 1);
+  EXPECT_EQ(wide.low, 0.0);
+  EXPECT_EQ(wide.high, 1.0);
+  const Interval narrow = bootstrap_interval(2, mean_of, 0.4, 2000, 1);
+  EXPECT_EQ(narrow.low, 0.5);
+  EXPECT_EQ(narrow.high, 0.5);
+  // Non-finite resamples (a ratio over zero) are left out.
+  const auto ratio = [](const std::vector<int64_t>& indices) { return 1.0 / static_cast<double>(indices[0]); };
+  EXPECT_EQ(bootstrap_interval(2, ratio, 0.95, 500, 3).low, 1.0);
+  EXPECT_CONTAINS(error_message([] { bootstrap_interval(0, [](const std::vector<int64_t>&) { return 0.0; }); }),
+                  "no items");
+  EXPECT_CONTAINS(
+      error_message([] { bootstrap_interval(1, [](const std::vector<int64_t>&) { return std::nan(""); }); }),
+      "not finite on any resample");
+}
+
 }  // namespace
 }  // namespace muonlab::analysis

@@ -78,8 +78,13 @@ grep -q "adamw/run.seed=2: started (resuming from its checkpoint)" "$work/second
 grep -q "4 runs reported (0 not finished, left out)" "$work/report.log"
 report="$work/sweep/report.md"
 cat "$report"
-grep -qE '^\| - \| adamw \| \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \|$' "$report"
-grep -qE '^\| muon \| \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \| [-+][0-9.]+ \| t = -?[0-9.]+, p = [0-9.e-]+ \(2 pairs\) \| ([0-9]+|not reached) \| ' "$report"
+grep -qE '^\| - \| adamw \| 0.003 \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \|$' "$report"
+# The resolved settings each variant ran with, from its runs' config.toml.
+grep -qE '^\| - \| muon \| muon \| [0-9.e-]+ \| [0-9.e-]+ \| [0-9.e-]+ / [0-9.e-]+ \| 0.95 \| 5 \| jordan \| original \| yes \| - \| cosine, warmup 0' "$report"
+# One lr and two seeds are flagged, not silently used.
+grep -q '^- \*\*muon: learning rate not bracketed\*\* (one lr, not tuned)$' "$report"
+grep -q '^- muon: 2 seed(s), fewer than 5: preliminary$' "$report"
+grep -qE '^\| muon \| [0-9.e-]+ \(config\) \| - \| 2 \| [0-9.]+ ± [0-9.]+ \| [-+][0-9.]+ \[[-+][0-9.]+, [-+][0-9.]+\] \| t = -?[0-9.]+, p = [0-9.e-]+ \(2 pairs\) \| [0-9.e-]+ \| ([0-9]+ \[[0-9]+, [0-9]+\]|not reached) \| ' "$report"
 grep -qE '^\| adamw \| [0-9.]+ \| [0-9.]+ \|$' "$report"      # validation loss at steps 20 and 40
 grep -qE '^\| muon \| 40 \| 1 \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9.e+]+ \|$' "$report"  # one-step terms, g = 1
 [[ -s $work/sweep/charts/curves_0_vs_tokens.png && -s $work/sweep/charts/evaluations_0.png ]]
@@ -88,5 +93,6 @@ grep -q "(charts/evaluations_0.png)" "$report"
 # every variant gets a token count, R and compute relative to the baseline.
 "$muonlab" report "$work/sweep" --target-loss 5.25 --no-plots --out "$work/target.md" >/dev/null
 grep -q "Tokens to reach loss 5.25 " "$work/target.md"
-grep -qE '^\| muon \| \(config\) \| 2 \| .* \| [0-9]+ \| [0-9.]+ \| [0-9]+% \|$' "$work/target.md"
+grep -qE '^\| muon \| [0-9.e-]+ \(config\) \| - \| 2 \| .* \| [0-9]+ \[[0-9]+, [0-9]+\] \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \| [0-9]+% \|$' "$work/target.md"
+grep -q 'target loss 5.25 chosen after the runs\*\* (the spec declared 5): post hoc' "$work/target.md"
 echo "PASS: killed after 1 finished run; rerun skipped it, resumed the killed one, finished all 4; report written, also for a target given on the command line"

@@ -2,8 +2,11 @@
 
 #include <boost/math/distributions/students_t.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <random>
 
 #include "muonlab/core/errors.h"
 
@@ -63,6 +66,50 @@ std::optional<double> x_to_reach(const std::vector<double>& x, const std::vector
     return x[i - 1] + fraction * (x[i] - x[i - 1]);
   }
   return std::nullopt;
+}
+
+Interval bootstrap_interval(int64_t n, const ResampleStatistic& statistic, double level, int64_t resamples,
+                            uint64_t seed) {
+  if (n < 1) fail("bootstrap_interval: no items to resample");
+  if (!(level > 0 && level < 1)) fail("bootstrap_interval: level {} is not in (0, 1)", level);
+  if (resamples < 1) fail("bootstrap_interval: resamples {} must be positive", resamples);
+  std::mt19937_64 generator(seed);
+  std::uniform_int_distribution<int64_t> pick(0, n - 1);
+  std::vector<double> values;
+  values.reserve(static_cast<size_t>(resamples));
+  std::vector<int64_t> indices(static_cast<size_t>(n));
+  for (int64_t r = 0; r < resamples; ++r) {
+    for (auto& index : indices) index = pick(generator);
+    const double value = statistic(indices);
+    if (std::isfinite(value)) values.push_back(value);
+  }
+  if (values.empty()) fail("bootstrap_interval: the statistic was not finite on any resample");
+  std::sort(values.begin(), values.end());
+  // Linear interpolation between order statistics (numpy's default quantile).
+  auto quantile = [&](double q) {
+    const double position = q * static_cast<double>(values.size() - 1);
+    const auto below = static_cast<size_t>(std::floor(position));
+    const size_t above = std::min(below + 1, values.size() - 1);
+    return values[below] + (position - static_cast<double>(below)) * (values[above] - values[below]);
+  };
+  return {quantile((1 - level) / 2), quantile((1 + level) / 2)};
+}
+
+std::vector<double> holm_adjust(const std::vector<double>& p_values) {
+  const size_t m = p_values.size();
+  for (const double p : p_values) {
+    if (!(p >= 0 && p <= 1)) fail("holm_adjust: p-value {} is not in [0, 1]", p);
+  }
+  std::vector<size_t> order(m);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p_values[a] < p_values[b]; });
+  std::vector<double> adjusted(m);
+  double running_max = 0;
+  for (size_t rank = 0; rank < m; ++rank) {
+    running_max = std::max(running_max, std::min(1.0, p_values[order[rank]] * static_cast<double>(m - rank)));
+    adjusted[order[rank]] = running_max;
+  }
+  return adjusted;
 }
 
 }  // namespace muonlab::analysis

@@ -1,8 +1,12 @@
 // The statistics the papers' referees asked for: means with sample standard
 // deviations over seeds, paired t-tests between two variants run on the same
-// seeds, and the tokens (or steps) a loss curve needs to reach a target.
+// seeds, bootstrap confidence intervals over seeds, Holm's correction for a
+// study's several comparisons, and the tokens (or steps) a loss curve needs
+// to reach a target.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -29,6 +33,27 @@ struct PairedTTest {
   double p_two_sided = 1;
 };
 PairedTTest paired_t_test(const std::vector<double>& a, const std::vector<double>& b);
+
+// A percentile bootstrap confidence interval: `statistic` of `resamples`
+// resamples, each `n` indices into the items (seeds) drawn with
+// replacement, and the (1 - level) / 2 and (1 + level) / 2 quantiles of
+// those values. Paired quantities resample pairs: the statistic reads both
+// sides at the same indices. A resample whose statistic is not finite (a
+// ratio with a zero) is left out; fails when none is finite, or n < 1.
+// Deterministic for a given seed.
+struct Interval {
+  double low = 0;
+  double high = 0;
+};
+using ResampleStatistic = std::function<double(const std::vector<int64_t>& indices)>;
+Interval bootstrap_interval(int64_t n, const ResampleStatistic& statistic, double level = 0.95,
+                            int64_t resamples = 10000, uint64_t seed = 0);
+
+// Holm-Bonferroni adjusted p-values, in the input's order: sort ascending,
+// p_(i) x (m - i) for the 0-based rank i, made non-decreasing in rank,
+// capped at 1. A comparison is significant at level alpha across the whole
+// family when its adjusted p < alpha.
+std::vector<double> holm_adjust(const std::vector<double>& p_values);
 
 // The x (tokens or steps) at which a loss curve first reaches `target`:
 // linear interpolation between the last point above the target and the

@@ -123,13 +123,16 @@ class TrainStep {
   int steps_run() const { return steps_run_; }
 
  private:
-  // The trainer's own optimizer with [optimizer]'s defaults, so the timings
+  // The trainer's own optimizer with the bundled configs' recipe (Muon lr
+  // 0.02, no weight decay; the rest [optimizer]'s defaults), so the timings
   // include whatever TrainOptimizer adds around the optimizers' step. `lr`
   // is Muon's unless the run is AdamW alone: AdamW gets its own lr, as an
   // AdamW run would (the lr does not change the time of a step).
   static training::OptimizerSettings settings_for(const std::string& name) {
     training::OptimizerSettings settings;
     settings.name = name;
+    settings.lr = 0.02;
+    settings.weight_decay = 0.0;
     if (name == kAdamWName) settings.lr = settings.adamw_lr;
     return settings;
   }

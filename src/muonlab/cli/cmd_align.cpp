@@ -113,45 +113,13 @@ std::string describe_options(const analysis::MuonInputOptions& inputs, const opt
 
 // ---- inputs: a training run -------------------------------------------------
 
-struct RunWeights {
-  std::string weights;     // model.safetensors
-  data::LoaderCursor cursor;  // where the run's loader would go on
-  std::string described;   // for the header line
-};
-
-RunWeights checkpoint_weights(const fs::path& folder) {
-  const fs::path weights = folder / "model.safetensors";
-  if (!fs::is_regular_file(weights)) fail("checkpoint '{}' has no model.safetensors", folder.string());
-  const data::LoaderCursor cursor = training::read_checkpoint_state(folder.string()).cursor;
-  return {weights.string(), cursor,
-          fmt::format("checkpoint {}, loader from epoch {} batch {}", folder.filename().string(), cursor.epoch,
-                      cursor.batch)};
-}
-
-// --checkpoint, else the newest checkpoint (it carries the loader cursor;
-// the run's last one holds its final weights), else the final weights with
-// the loader from the start.
-RunWeights run_weights(const AlignArgs& args) {
-  if (!args.checkpoint.empty()) {
-    if (!fs::is_directory(args.checkpoint)) fail("--checkpoint {}: no such folder", args.checkpoint);
-    return checkpoint_weights(args.checkpoint);
-  }
-  if (std::optional<std::string> newest = training::newest_checkpoint(args.run_dir)) return checkpoint_weights(*newest);
-  const fs::path final_weights = fs::path(args.run_dir) / "model.safetensors";
-  if (fs::is_regular_file(final_weights)) return {final_weights.string(), {}, "final weights, loader from the start"};
-  fail("run folder '{}' holds neither a complete checkpoint under checkpoints/ nor model.safetensors", args.run_dir);
-}
-
-training::TrainConfig run_config(const std::string& run_dir) {
-  if (!fs::is_directory(run_dir)) fail("run folder '{}' does not exist", run_dir);
-  return training::load_run_config(run_dir);
-}
-
-// The batches the run would see next.
-data::TokenLoader run_loader(const training::TrainConfig& config, const data::LoaderCursor& cursor) {
-  data::TokenLoader loader = training::make_run_loader(config.data.train, config, config.data.shuffle);
-  loader.restore(cursor);
-  return loader;
+// --checkpoint, else the run's newest checkpoint (it carries the loader
+// cursor; the run's last one holds its final weights), else its final
+// weights with the loader from the start.
+training::RunSnapshot run_snapshot(const AlignArgs& args) {
+  if (args.checkpoint.empty()) return training::latest_run_snapshot(args.run_dir);
+  if (!fs::is_directory(args.checkpoint)) fail("--checkpoint {}: no such folder", args.checkpoint);
+  return training::checkpoint_snapshot(args.checkpoint);
 }
 
 struct Inputs {
@@ -161,12 +129,13 @@ struct Inputs {
 };
 
 Inputs run_inputs(const AlignArgs& args, analysis::MuonInputOptions options, const torch::Device& device) {
-  const training::TrainConfig config = run_config(args.run_dir);
-  const RunWeights weights = run_weights(args);
+  if (!fs::is_directory(args.run_dir)) fail("run folder '{}' does not exist", args.run_dir);
+  const training::TrainConfig config = training::load_run_config(args.run_dir);
+  const training::RunSnapshot snapshot = run_snapshot(args);
   models::Transformer model(config.model);
-  training::load_weights(weights.weights, model);
+  training::load_weights(snapshot.weights, model);
   model->to(device);
-  data::TokenLoader loader = run_loader(config, weights.cursor);
+  data::TokenLoader loader = training::resume_run_loader(config, snapshot.cursor);
   options.momentum = config.optimizer.momentum;  // the run's own Muon momentum
   options.nesterov = config.optimizer.nesterov;
   analysis::ModelGradientOptions gradients;
@@ -176,7 +145,7 @@ Inputs run_inputs(const AlignArgs& args, analysis::MuonInputOptions options, con
   inputs.options = options;
   inputs.pairs = analysis::model_muon_inputs(model, [&] { return loader.next(); }, gradients, options);
   inputs.described = fmt::format("{} ({}, {} layers, d_model {}): {}, {} gradients of {} x {} tokens", args.run_dir,
-                                 config.model_preset, config.model.n_layer, config.model.d_model, weights.described,
+                                 config.model_preset, config.model.n_layer, config.model.d_model, snapshot.described,
                                  args.batches, config.data.batch_size, config.data.seq_len);
   return inputs;
 }

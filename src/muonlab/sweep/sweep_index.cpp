@@ -1,5 +1,7 @@
 #include "muonlab/sweep/sweep_index.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sqlite3.h>
 
 #include <filesystem>
@@ -163,6 +165,21 @@ std::vector<RunRecord> SweepIndex::all() const {
   }
   if (code != SQLITE_DONE) fail("sweep index '{}': {}", path_, sqlite3_errmsg(db_));
   return records;
+}
+
+RunAxes axes_of(const RunRecord& record) {
+  RunAxes axes;
+  std::vector<std::string> others;
+  const auto values = nlohmann::ordered_json::parse(record.axes_json);
+  for (const auto& [key, value] : values.items()) {
+    if (key == kSeedAxis) {
+      axes.seed = value.get<std::string>();
+    } else {
+      others.push_back(key + "=" + value.get<std::string>());
+    }
+  }
+  axes.condition = fmt::format("{}", fmt::join(others, ", "));
+  return axes;
 }
 
 }  // namespace muonlab::sweep

@@ -64,4 +64,16 @@ class SweepIndex {
 RunRecord record_of(const SweepRun& run, const std::string& run_dir, const std::string& status_if_unfinished,
                     int64_t attempts);
 
+// The axis that pairs runs for the t-test and averages out in means.
+inline constexpr const char* kSeedAxis = "run.seed";
+
+// A record's axis values split into its seed (the kSeedAxis value, "" when
+// the sweep has no seed axis) and its condition: the other axes as
+// "key=value, ..." ("" when none). Runs of one condition are compared.
+struct RunAxes {
+  std::string seed;
+  std::string condition;
+};
+RunAxes axes_of(const RunRecord& record);
+
 }  // namespace muonlab::sweep

@@ -21,7 +21,9 @@
 #include "muonlab/core/errors.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/training/read_loss_curves.h"
+#include "muonlab/sweep/lr_bracket.h"
 #include "muonlab/sweep/sweep_index.h"
+#include "muonlab/training/run_folder.h"
 
 namespace muonlab::sweep {
 namespace fs = std::filesystem;
@@ -31,6 +33,7 @@ struct SweepMeta {
   std::string name;
   std::string baseline;
   std::optional<double> target_loss;
+  std::optional<double> declared_target_loss;  // the spec's, before any run
 };
 
 SweepMeta read_meta(const std::string& sweep_dir) {
@@ -42,6 +45,7 @@ SweepMeta read_meta(const std::string& sweep_dir) {
   }
   SweepMeta meta{json["name"].get<std::string>(), json["baseline"].get<std::string>(), std::nullopt};
   if (json.contains("target_loss")) meta.target_loss = json["target_loss"].get<double>();
+  meta.declared_target_loss = meta.target_loss;
   return meta;
 }
 
@@ -82,16 +86,9 @@ std::vector<Run> finished_runs(const std::vector<RunRecord>& records, const Swee
     Run run;
     run.record = record;
     run.val_loss = *record.outcome.final_val_loss;
-    std::vector<std::string> others;
-    const auto axes = nlohmann::ordered_json::parse(record.axes_json);
-    for (const auto& [key, value] : axes.items()) {
-      if (key == kSeedAxis) {
-        run.seed = value.get<std::string>();
-      } else {
-        others.push_back(key + "=" + value.get<std::string>());
-      }
-    }
-    run.condition = fmt::format("{}", fmt::join(others, ", "));
+    const RunAxes axes = axes_of(record);
+    run.seed = axes.seed;
+    run.condition = axes.condition;
     run.curves = training::read_loss_curves((fs::path(record.run_dir) / "metrics.jsonl").string());
     run.one_step = read_one_step_sums((fs::path(record.run_dir) / "metrics.jsonl").string());
     if (meta.target_loss) {
@@ -139,16 +136,11 @@ std::string mean_std(const analysis::Summary& s) {
   return s.n > 1 ? fmt::format("{:.4f} ± {:.4f}", s.mean, s.std) : fmt::format("{:.4f}", s.mean);
 }
 
-std::string lr_text(const std::string& lr) { return lr.empty() ? "(config)" : lr; }
+// A run's resolved settings (its config.toml), as the report prints them.
+training::TrainConfig run_settings(const Run& run) { return training::load_run_config(run.record.run_dir); }
 
-// The mean of the runs' tokens to target, when every run reached it.
-std::optional<double> mean_tokens_to_target(const Cell& cell) {
-  double sum = 0;
-  for (const Run* run : cell.runs) {
-    if (!run->tokens_to_target) return std::nullopt;
-    sum += *run->tokens_to_target;
-  }
-  return sum / static_cast<double>(cell.runs.size());
+std::string lr_text(const Cell& cell) {
+  return cell.lr.empty() ? fmt::format("{:g} (config)", run_settings(*cell.runs.front()).optimizer.lr) : cell.lr;
 }
 
 // Mean curve over a cell's runs, point by point, with the seeds' std as its
@@ -176,19 +168,97 @@ analysis::LossCurves mean_curves(const Cell& cell) {
   return mean;
 }
 
-std::string paired_test_text(const Cell& variant, const Cell& baseline) {
-  std::map<std::string, double> base_by_seed;
-  for (const Run* run : baseline.runs) base_by_seed[run->seed] = run->val_loss;
-  std::vector<double> a, b;
+// The runs of two cells on the seeds both ran, in seed order.
+std::vector<std::pair<const Run*, const Run*>> shared_seeds(const Cell& variant, const Cell& baseline) {
+  std::map<std::string, const Run*> base_by_seed;
+  for (const Run* run : baseline.runs) base_by_seed[run->seed] = run;
+  std::vector<std::pair<const Run*, const Run*>> pairs;
   for (const Run* run : variant.runs) {
     auto it = base_by_seed.find(run->seed);
-    if (it == base_by_seed.end()) continue;
-    a.push_back(run->val_loss);
-    b.push_back(it->second);
+    if (it != base_by_seed.end()) pairs.emplace_back(run, it->second);
   }
-  if (a.size() < 2) return "n/a (fewer than 2 shared seeds)";
-  const auto test = analysis::paired_t_test(a, b);
-  return fmt::format("t = {:.2f}, p = {:.3g} ({} pairs)", test.t, test.p_two_sided, test.pairs);
+  return pairs;
+}
+
+std::string interval_text(const analysis::Interval& interval, const char* format) {
+  return fmt::format("[{}, {}]", fmt::format(fmt::runtime(format), interval.low),
+                     fmt::format(fmt::runtime(format), interval.high));
+}
+
+// The mean over `indices` of `value` of each item.
+template <typename Item, typename Value>
+double mean_at(const std::vector<Item>& items, const std::vector<int64_t>& indices, Value value) {
+  double sum = 0;
+  for (const int64_t i : indices) sum += value(items[static_cast<size_t>(i)]);
+  return sum / static_cast<double>(indices.size());
+}
+
+std::vector<int64_t> all_indices(size_t n) {
+  std::vector<int64_t> indices(n);
+  for (size_t i = 0; i < n; ++i) indices[i] = static_cast<int64_t>(i);
+  return indices;
+}
+
+// A variant at its best lr against the baseline at its own: the paired
+// difference of final losses with its bootstrap interval and t-test, and
+// tokens to target with R = T_baseline / T_variant and their intervals.
+struct Comparison {
+  std::string condition, variant;
+  const Cell* cell = nullptr;
+  const Cell* baseline = nullptr;  // null: the baseline itself, or none ran in this condition
+  LrBracket bracket = LrBracket::kSingle;
+  std::string grid;  // the lrs tried, "0.01, 0.02, 0.04"
+
+  std::string difference = "-", test = "baseline", holm = "-";
+  std::optional<double> p_value;
+  std::string tokens = "-", ratio = "-", compute = "-";
+};
+
+std::string tokens_text(const Cell& cell) {
+  std::vector<double> tokens;
+  for (const Run* run : cell.runs) {
+    if (!run->tokens_to_target) return "not reached";
+    tokens.push_back(*run->tokens_to_target);
+  }
+  const auto identity = [](double t) { return t; };
+  const analysis::Interval interval = analysis::bootstrap_interval(
+      static_cast<int64_t>(tokens.size()), [&](const std::vector<int64_t>& i) { return mean_at(tokens, i, identity); });
+  return fmt::format("{:.0f} {}", mean_at(tokens, all_indices(tokens.size()), identity),
+                     interval_text(interval, "{:.0f}"));
+}
+
+void compare_to_baseline(Comparison& comparison, bool with_target) {
+  const auto pairs = shared_seeds(*comparison.cell, *comparison.baseline);
+  const auto difference = [](const std::pair<const Run*, const Run*>& p) { return p.first->val_loss - p.second->val_loss; };
+  if (pairs.size() >= 2) {
+    std::vector<double> a, b;
+    for (const auto& [run, base] : pairs) {
+      a.push_back(run->val_loss);
+      b.push_back(base->val_loss);
+    }
+    const auto test = analysis::paired_t_test(a, b);
+    comparison.p_value = test.p_two_sided;
+    comparison.test = fmt::format("t = {:.2f}, p = {:.3g} ({} pairs)", test.t, test.p_two_sided, test.pairs);
+    const analysis::Interval interval = analysis::bootstrap_interval(
+        static_cast<int64_t>(pairs.size()), [&](const std::vector<int64_t>& i) { return mean_at(pairs, i, difference); });
+    comparison.difference = fmt::format("{:+.4f} {}", test.mean_difference, interval_text(interval, "{:+.4f}"));
+  } else {
+    comparison.test = "n/a (fewer than 2 shared seeds)";
+    comparison.difference = fmt::format("{:+.4f}", comparison.cell->loss.mean - comparison.baseline->loss.mean);
+  }
+  if (!with_target) return;
+  const auto reached = [](const std::pair<const Run*, const Run*>& p) {
+    return p.first->tokens_to_target && p.second->tokens_to_target;
+  };
+  if (pairs.empty() || !std::all_of(pairs.begin(), pairs.end(), reached)) return;
+  const auto ratio_at = [&](const std::vector<int64_t>& i) {
+    return mean_at(pairs, i, [](const auto& p) { return *p.second->tokens_to_target; }) /
+           mean_at(pairs, i, [](const auto& p) { return *p.first->tokens_to_target; });
+  };
+  const double ratio = ratio_at(all_indices(pairs.size()));
+  const analysis::Interval interval = analysis::bootstrap_interval(static_cast<int64_t>(pairs.size()), ratio_at);
+  comparison.ratio = fmt::format("{:.2f} {}", ratio, interval_text(interval, "{:.2f}"));
+  comparison.compute = fmt::format("{:.0f}%", 100 / ratio);
 }
 
 // Mean validation loss at every evaluation, a row per variant: which
@@ -291,6 +361,118 @@ std::string one_step_table(const std::map<std::string, const Cell*>& variants) {
 
 }  // namespace
 
+namespace {
+
+// Fewer seeds than this and a comparison is marked preliminary.
+constexpr int64_t kSeedsForAClaim = 5;
+
+// Each (condition, variant)'s best lr (lowest mean final loss) with where
+// it sits in the lrs tried.
+std::vector<Comparison> best_cells(const std::map<std::tuple<std::string, std::string, std::string>, Cell>& cells) {
+  std::map<std::pair<std::string, std::string>, std::vector<const Cell*>> grids;
+  for (const auto& [key, cell] : cells) grids[{cell.condition, cell.variant}].push_back(&cell);
+  std::vector<Comparison> comparisons;
+  for (const auto& [key, grid] : grids) {
+    Comparison comparison;
+    comparison.condition = key.first;
+    comparison.variant = key.second;
+    std::map<double, double> mean_by_lr;
+    std::vector<std::string> lrs;
+    for (const Cell* cell : grid) {
+      if (comparison.cell == nullptr || cell->loss.mean < comparison.cell->loss.mean) comparison.cell = cell;
+      if (cell->lr.empty()) continue;
+      mean_by_lr[parse_lr(cell->lr)] = cell->loss.mean;
+    }
+    for (const auto& [lr, mean] : mean_by_lr) lrs.push_back(fmt::format("{:g}", lr));
+    comparison.bracket = mean_by_lr.empty() ? LrBracket::kSingle : lr_bracket(mean_by_lr);
+    comparison.grid = lrs.empty() ? "-" : fmt::format("{}", fmt::join(lrs, ", "));
+    comparisons.push_back(std::move(comparison));
+  }
+  return comparisons;
+}
+
+// Holm's correction over every comparison with a p-value: the family is
+// the whole report (every variant against the baseline, in every condition).
+void adjust_for_multiple_comparisons(std::vector<Comparison>& comparisons) {
+  std::vector<double> p_values;
+  for (const auto& c : comparisons) {
+    if (c.p_value) p_values.push_back(*c.p_value);
+  }
+  const std::vector<double> adjusted = analysis::holm_adjust(p_values);
+  size_t next = 0;
+  for (auto& c : comparisons) {
+    if (c.p_value) c.holm = fmt::format("{:.3g}", adjusted[next++]);
+  }
+}
+
+// What a reader must know before trusting a number: lrs not bracketed, too
+// few seeds, a target chosen after the runs, runs missing.
+std::string caveats(const std::vector<Comparison>& comparisons, const SweepMeta& meta, int64_t runs_missing) {
+  std::vector<std::string> lines;
+  for (const auto& c : comparisons) {
+    const std::string where = c.condition.empty() ? c.variant : fmt::format("{} ({})", c.variant, c.condition);
+    if (c.bracket != LrBracket::kInside) {
+      lines.push_back(fmt::format("**{}: learning rate not bracketed** ({}{})", where, describe(c.bracket),
+                                  c.grid == "-" ? "" : "; tried " + c.grid));
+    }
+    if (c.cell->loss.n < kSeedsForAClaim) {
+      lines.push_back(fmt::format("{}: {} seed(s), fewer than {}: preliminary", where, c.cell->loss.n,
+                                  kSeedsForAClaim));
+    }
+  }
+  if (meta.target_loss && meta.target_loss != meta.declared_target_loss) {
+    lines.push_back(fmt::format("**target loss {} chosen after the runs** (the spec declared {}): post hoc",
+                                *meta.target_loss,
+                                meta.declared_target_loss ? fmt::format("{}", *meta.declared_target_loss) : "none"));
+  }
+  if (runs_missing > 0) lines.push_back(fmt::format("{} run(s) not finished and left out", runs_missing));
+  if (lines.empty()) return "";
+  std::string md = "\n## Caveats\n\n";
+  for (const auto& line : lines) md += "- " + line + "\n";
+  return md;
+}
+
+std::string ns_steps_text(const training::OptimizerSettings& o) {
+  if (!training::is_muon_variant(o.name)) return "-";
+  return std::to_string(o.ns_steps > 0 ? o.ns_steps : optim::default_ns_steps(training::muon_variant(o.name)));
+}
+
+// Every variant's resolved settings at its best lr, read from its first
+// run's config.toml, so what the tables say ran is what ran.
+std::string settings_table(const std::vector<Comparison>& comparisons) {
+  std::string md =
+      "\n## Settings of each variant at its best learning rate (from its runs' config.toml)\n\n"
+      "| condition | variant | optimizer | lr | AdamW lr | weight decay (Muon / AdamW) | momentum | K | coefficients "
+      "| scale rule | orthogonalize | group size | schedule | steps | batch x seq |\n"
+      "|---|---|---|---:|---:|---|---:|---:|---|---|---|---:|---|---:|---|\n";
+  for (const auto& c : comparisons) {
+    const training::TrainConfig config = run_settings(*c.cell->runs.front());
+    const auto& o = config.optimizer;
+    const auto& sc = config.schedule;
+    const bool muon = training::is_muon_variant(o.name);
+    md += fmt::format(
+        "| {} | {} | {} | {:g} | {} | {} | {:g} | {} | {} | {} | {} | {} | {}, warmup {}, decay {:g}, min {:g} | {} | "
+        "{} x {} |\n",
+        c.condition.empty() ? "-" : c.condition, c.variant, o.name, o.lr, muon ? fmt::format("{:g}", o.adamw_lr) : "-",
+        muon ? fmt::format("{:g} / {:g}", o.weight_decay, o.adamw_weight_decay) : fmt::format("{:g}", o.weight_decay),
+        o.momentum, ns_steps_text(o), muon ? o.ns_coefficients : "-", muon ? o.scale_rule : "-",
+        muon ? (o.orthogonalize ? "yes" : "no") : "-", muon && o.group_size > 0 ? std::to_string(o.group_size) : "-",
+        training::schedule_kind_name(sc.kind), sc.warmup_steps, sc.decay_fraction, sc.min_ratio, config.run.steps,
+        config.data.batch_size, config.data.seq_len);
+  }
+  return md;
+}
+
+// The tokens between two evaluations of a cell's runs: how finely tokens to
+// target is resolved (it is interpolated between evaluations).
+std::optional<double> evaluation_spacing(const Cell& cell) {
+  const auto& validation = cell.runs.front()->curves.validation;
+  if (validation.size() < 2) return std::nullopt;
+  return validation[1].tokens - validation[0].tokens;
+}
+
+}  // namespace
+
 SweepReportResult write_sweep_report(const SweepReportOptions& options) {
   SweepMeta meta = read_meta(options.sweep_dir);
   if (options.target_loss) meta.target_loss = options.target_loss;
@@ -305,58 +487,67 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
   result.runs_missing = static_cast<int64_t>(records.size()) - result.runs_done;
   result.markdown_path = options.out.empty() ? (fs::path(options.sweep_dir) / "report.md").string() : options.out;
   const auto cells = cells_of(runs);
+  std::vector<Comparison> comparisons = best_cells(cells);
+  std::map<std::string, std::map<std::string, const Cell*>> best;  // condition -> variant -> cell
+  for (const auto& c : comparisons) best[c.condition][c.variant] = c.cell;
+  for (auto& c : comparisons) {
+    const auto& variants = best[c.condition];
+    const auto base = variants.find(meta.baseline);
+    if (base == variants.end() || base->second == c.cell) continue;
+    c.baseline = base->second;
+    compare_to_baseline(c, meta.target_loss.has_value());
+  }
+  adjust_for_multiple_comparisons(comparisons);
 
   std::string md = fmt::format("# Sweep `{}`\n\n{} finished runs", meta.name, result.runs_done);
   if (result.runs_missing > 0) md += fmt::format(" ({} not finished, left out)", result.runs_missing);
   md += fmt::format("; baseline `{}`; final validation loss, mean ± std over seeds (`{}`).\n", meta.baseline,
                     kSeedAxis);
+  md += caveats(comparisons, meta, result.runs_missing);
+  md += settings_table(comparisons);
 
   md += "\n## Every learning rate\n\n| condition | variant | lr | seeds | val loss |\n|---|---|---|---:|---:|\n";
   for (const auto& [key, cell] : cells) {
     md += fmt::format("| {} | {} | {} | {} | {} |\n", cell.condition.empty() ? "-" : cell.condition, cell.variant,
-                      lr_text(cell.lr), cell.loss.n, mean_std(cell.loss));
+                      lr_text(cell), cell.loss.n, mean_std(cell.loss));
   }
 
-  // Best lr per (condition, variant).
-  std::map<std::string, std::map<std::string, const Cell*>> best;  // condition -> variant -> cell
-  for (const auto& [key, cell] : cells) {
-    const Cell*& slot = best[cell.condition][cell.variant];
-    if (slot == nullptr || cell.loss.mean < slot->loss.mean) slot = &cell;
-  }
   md += "\n## Each variant at its best learning rate, against the baseline\n\n";
-  md += "Paired t-test of the final validation loss over the seeds both ran (two-sided).";
+  md += "Difference of the final validation loss from the baseline's (each at its own best lr) over the seeds "
+        "both ran, with a 95% percentile bootstrap interval over seeds; paired t-test (two-sided) and its p-value "
+        "after Holm's correction across every comparison in this report. lr grid: the lrs tried; `edge`: the best "
+        "is the smallest or largest tried, so the variant is not tuned.";
   if (meta.target_loss) {
     md += fmt::format(" Tokens to reach loss {} (validation curve when evaluated along the way, else training "
-                      "loss; linear interpolation); R = T_{} / T_variant, above 1: fewer tokens than the baseline; "
-                      "compute to target relative to the baseline = 1 / R (the same model, so the same training "
-                      "FLOPs per token; the optimizer's own FLOPs are left out).",
+                      "loss; linear interpolation between evaluations), mean over seeds with a bootstrap interval; "
+                      "R = T_{} / T_variant over the seeds both ran (above 1: fewer tokens than the baseline) with a "
+                      "paired bootstrap interval; compute to target relative to the baseline = 1 / R (the same "
+                      "model, so the same training FLOPs per token; the optimizer's own FLOPs are left out).",
                       *meta.target_loss, meta.baseline);
   }
   md += "\n";
   int chart = 0;
   for (const auto& [condition, variants] : best) {
     md += fmt::format("\n### {}\n\n", condition.empty() ? "All runs" : condition);
-    md += "| variant | best lr | seeds | val loss | vs baseline | paired t-test |";
-    md += meta.target_loss ? " tokens to target | R | compute vs baseline |\n|---|---|---:|---:|---:|---|---:|---:|---:|\n"
-                           : "\n|---|---|---:|---:|---:|---|\n";
-    const auto base_it = variants.find(meta.baseline);
-    const Cell* base = base_it == variants.end() ? nullptr : base_it->second;
-    const std::optional<double> base_tokens = base ? mean_tokens_to_target(*base) : std::nullopt;
+    md += "| variant | best lr | lr grid | seeds | val loss | vs baseline [95% CI] | paired t-test | Holm p |";
+    md += meta.target_loss ? " tokens to target [95% CI] | R [95% CI] | compute vs baseline |\n"
+                             "|---|---|---|---:|---:|---|---|---:|---|---|---:|\n"
+                           : "\n|---|---|---|---:|---:|---|---|---:|\n";
     std::vector<analysis::RunCurves> condition_curves;
-    for (const auto& [variant, cell] : variants) {
-      const bool is_base = cell == base;
-      md += fmt::format("| {} | {} | {} | {} | {} | {} |", variant, lr_text(cell->lr), cell->loss.n,
-                        mean_std(cell->loss),
-                        base && !is_base ? fmt::format("{:+.4f}", cell->loss.mean - base->loss.mean) : "-",
-                        base && !is_base ? paired_test_text(*cell, *base) : "baseline");
-      if (meta.target_loss) {
-        const auto tokens = mean_tokens_to_target(*cell);
-        md += fmt::format(" {} | {} | {} |", tokens ? fmt::format("{:.0f}", *tokens) : "not reached",
-                          tokens && base_tokens ? fmt::format("{:.2f}", *base_tokens / *tokens) : "-",
-                          tokens && base_tokens ? fmt::format("{:.0f}%", 100 * *tokens / *base_tokens) : "-");
-      }
+    for (const auto& c : comparisons) {
+      if (c.condition != condition) continue;
+      md += fmt::format("| {} | {} | {}{} | {} | {} | {} | {} | {} |", c.variant, lr_text(*c.cell), c.grid,
+                        c.bracket == LrBracket::kLowEdge || c.bracket == LrBracket::kHighEdge ? " (edge)" : "",
+                        c.cell->loss.n, mean_std(c.cell->loss), c.difference, c.test, c.holm);
+      if (meta.target_loss) md += fmt::format(" {} | {} | {} |", tokens_text(*c.cell), c.ratio, c.compute);
       md += "\n";
-      condition_curves.push_back({fmt::format("{} (lr {})", variant, lr_text(cell->lr)), mean_curves(*cell)});
+      condition_curves.push_back({fmt::format("{} (lr {})", c.variant, lr_text(*c.cell)), mean_curves(*c.cell)});
+    }
+    if (meta.target_loss) {
+      if (const auto spacing = evaluation_spacing(*variants.begin()->second)) {
+        md += fmt::format("\nEvaluations {:.0f} tokens apart: tokens to target is interpolated at that resolution.\n",
+                          *spacing);
+      }
     }
     md += validation_along_training(variants);
     md += one_step_table(variants);

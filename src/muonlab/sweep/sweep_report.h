@@ -33,7 +33,4 @@ struct SweepReportResult {
 // has finished.
 SweepReportResult write_sweep_report(const SweepReportOptions& options);
 
-// The axis that pairs runs for the t-test and averages out in means.
-inline constexpr const char* kSeedAxis = "run.seed";
-
 }  // namespace muonlab::sweep

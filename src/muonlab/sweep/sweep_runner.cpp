@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <algorithm>
 #include <map>
+#include <set>
 #include <ostream>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +18,8 @@
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/training/checkpoint.h"
+#include "muonlab/analysis/statistics.h"
+#include "muonlab/sweep/lr_bracket.h"
 #include "muonlab/sweep/sweep_index.h"
 
 extern char** environ;
@@ -81,81 +85,160 @@ std::string sweep_run_dir(const std::string& sweep_dir, const SweepRun& run) {
   return (fs::path(sweep_dir) / "runs" / run.id).string();
 }
 
-SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::ostream& log) {
+namespace {
+
+// Runs every run of `runs` not finished yet, `parallel` at once, retrying
+// failures; adds to `summary`. `seen` holds the ids handled by an earlier
+// round of this call, so they are neither counted nor logged again.
+class GridRunner {
+ public:
+  GridRunner(const SweepSpec& spec, const SweepOptions& options, std::string binary, int64_t parallel,
+             SweepIndex& index, SweepSummary& summary, std::ostream& log)
+      : spec_(spec), options_(options), binary_(std::move(binary)), parallel_(parallel), index_(index),
+        summary_(summary), log_(log) {}
+
+  void run(const std::vector<SweepRun>& runs) {
+    runs_ = runs;
+    queue_.clear();
+    next_ = 0;
+    for (size_t i = 0; i < runs_.size(); ++i) {
+      const std::string dir = sweep_run_dir(options_.out_dir, runs_[i]);
+      const bool new_run = seen_.insert(runs_[i].id).second;
+      RunRecord record = record_of(runs_[i], dir, "pending", 0);
+      if (new_run) index_.put(record);
+      if (!record.outcome.finished) {
+        queue_.push_back(i);
+        if (new_run) ++summary_.runs;
+      } else if (new_run) {
+        ++summary_.runs;
+        ++summary_.already_done;
+        log_ << fmt::format("[{}/{}] {}: done before, skipped\n", i + 1, runs_.size(), runs_[i].id);
+      }
+    }
+    log_.flush();
+    while (next_ < queue_.size() || !running_.empty()) {
+      while (next_ < queue_.size() && static_cast<int64_t>(running_.size()) < parallel_) start_next();
+      wait_for_one();
+    }
+  }
+
+ private:
+  void start_next() {
+    const size_t i = queue_[next_++];
+    const SweepRun& run = runs_[i];
+    const std::string dir = sweep_run_dir(options_.out_dir, run);
+    fs::create_directories(dir);
+    const auto argv = train_command(binary_, spec_, run, dir);
+    const int64_t attempt = ++attempts_[run.id];
+    running_[spawn(argv, (fs::path(dir) / "train.log").string())] = i;
+    log_ << fmt::format("[{}/{}] {}: started{}{}\n", i + 1, runs_.size(), run.id,
+                        argv.back() == "--resume" ? " (resuming from its checkpoint)" : "",
+                        attempt > 1 ? fmt::format(" (attempt {})", attempt) : "");
+    log_.flush();
+  }
+
+  void wait_for_one() {
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) return;
+      fail("sweep: waitpid failed: {}", std::strerror(errno));
+    }
+    auto it = running_.find(pid);
+    if (it == running_.end()) return;
+    const size_t i = it->second;
+    running_.erase(it);
+    const SweepRun& run = runs_[i];
+    const int64_t attempt = attempts_[run.id];
+    const std::string dir = sweep_run_dir(options_.out_dir, run);
+    const bool succeeded = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    RunRecord record = record_of(run, dir, succeeded ? "pending" : "failed", attempt);
+    if (record.outcome.finished) {
+      ++summary_.finished;
+      log_ << fmt::format("[{}/{}] {}: done, validation loss {}\n", i + 1, runs_.size(), run.id,
+                          record.outcome.final_val_loss ? fmt::format("{:.4f}", *record.outcome.final_val_loss)
+                                                        : std::string("n/a"));
+    } else if (attempt <= spec_.retries) {
+      log_ << fmt::format("[{}/{}] {}: failed ({}), retrying; log {}/train.log\n", i + 1, runs_.size(), run.id,
+                          describe_exit(status), dir);
+      queue_.push_back(i);
+    } else {
+      ++summary_.failed;
+      record.status = "failed";
+      log_ << fmt::format("[{}/{}] {}: FAILED ({}) after {} attempt(s); see {}/train.log\n", i + 1, runs_.size(),
+                          run.id, describe_exit(status), attempt, dir);
+    }
+    index_.put(record);
+    log_.flush();
+  }
+
+  const SweepSpec& spec_;
+  const SweepOptions& options_;
+  std::string binary_;
+  int64_t parallel_;
+  SweepIndex& index_;
+  SweepSummary& summary_;
+  std::ostream& log_;
+  std::vector<SweepRun> runs_;
+  std::vector<size_t> queue_;
+  size_t next_ = 0;
+  std::map<pid_t, size_t> running_;
+  std::map<std::string, int64_t> attempts_;
+  std::set<std::string> seen_;
+};
+
+// Adds to each variant's lr grid the lr one step beyond an edge where, in
+// some condition, the finished runs' mean loss is lowest; at most
+// `spec.lr_extensions` lrs per variant in all. Returns whether any was
+// added. Deterministic in the finished runs, so a resumed sweep grows its
+// grids the same way.
+bool extend_lr_grids(SweepSpec& spec, const std::vector<RunRecord>& records, std::ostream& log) {
+  bool extended = false;
+  for (SweepVariant& variant : spec.variants) {
+    if (variant.lrs.size() < 2 || variant.extensions >= spec.lr_extensions) continue;
+    // condition -> lr -> losses
+    std::map<std::string, std::map<double, std::vector<double>>> losses;
+    for (const auto& record : records) {
+      if (record.variant != variant.name || record.lr.empty() || !record.outcome.final_val_loss) continue;
+      if (std::find(variant.lrs.begin(), variant.lrs.end(), record.lr) == variant.lrs.end()) continue;
+      losses[axes_of(record).condition][parse_lr(record.lr)].push_back(*record.outcome.final_val_loss);
+    }
+    std::set<std::string> added;
+    for (const auto& [condition, by_lr] : losses) {
+      if (by_lr.size() != variant.lrs.size()) continue;  // part of the grid failed: nothing to bracket
+      std::map<double, double> means;
+      for (const auto& [lr, values] : by_lr) means[lr] = analysis::summarize(values).mean;
+      if (const auto beyond = lr_beyond_edge(means)) {
+        if (std::find(variant.lrs.begin(), variant.lrs.end(), *beyond) == variant.lrs.end()) added.insert(*beyond);
+      }
+    }
+    for (const auto& lr : added) {
+      if (variant.extensions >= spec.lr_extensions) break;
+      log << fmt::format("{}: best lr at an edge of the grid, adding lr {}\n", variant.name, lr);
+      variant.lrs.push_back(lr);
+      ++variant.extensions;
+      extended = true;
+    }
+  }
+  log.flush();
+  return extended;
+}
+
+}  // namespace
+
+SweepSummary run_sweep(const SweepSpec& spec_as_written, const SweepOptions& options, std::ostream& log) {
   const std::string binary = options.muonlab_binary.empty() ? this_executable() : options.muonlab_binary;
+  SweepSpec spec = spec_as_written;  // its lr grids grow when a best lr sits at an edge
   const int64_t parallel = options.parallel > 0 ? options.parallel : spec.parallel;
   fs::create_directories(fs::path(options.out_dir) / "runs");
   write_sweep_metadata(spec, options.out_dir);
   SweepIndex index((fs::path(options.out_dir) / "index.sqlite").string());
-  const std::vector<SweepRun> runs = expand_sweep(spec);
-
   SweepSummary summary;
-  summary.runs = static_cast<int64_t>(runs.size());
   summary.index_path = index.path();
-  std::vector<size_t> queue;
-  std::map<size_t, int64_t> attempts;
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const std::string dir = sweep_run_dir(options.out_dir, runs[i]);
-    RunRecord record = record_of(runs[i], dir, "pending", 0);
-    index.put(record);
-    if (record.outcome.finished) {
-      ++summary.already_done;
-      log << fmt::format("[{}/{}] {}: done before, skipped\n", i + 1, runs.size(), runs[i].id);
-    } else {
-      queue.push_back(i);
-    }
-  }
-  log.flush();
-
-  std::map<pid_t, size_t> running;
-  size_t next = 0;
-  auto start_next = [&] {
-    const size_t i = queue[next++];
-    const SweepRun& run = runs[i];
-    const std::string dir = sweep_run_dir(options.out_dir, run);
-    fs::create_directories(dir);
-    const auto argv = train_command(binary, spec, run, dir);
-    ++attempts[i];
-    running[spawn(argv, (fs::path(dir) / "train.log").string())] = i;
-    log << fmt::format("[{}/{}] {}: started{}{}\n", i + 1, runs.size(), run.id,
-                       argv.back() == "--resume" ? " (resuming from its checkpoint)" : "",
-                       attempts[i] > 1 ? fmt::format(" (attempt {})", attempts[i]) : "");
-    log.flush();
-  };
-  while (next < queue.size() || !running.empty()) {
-    while (next < queue.size() && static_cast<int64_t>(running.size()) < parallel) start_next();
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
-    if (pid < 0) {
-      if (errno == EINTR) continue;
-      fail("sweep: waitpid failed: {}", std::strerror(errno));
-    }
-    auto it = running.find(pid);
-    if (it == running.end()) continue;
-    const size_t i = it->second;
-    running.erase(it);
-    const SweepRun& run = runs[i];
-    const std::string dir = sweep_run_dir(options.out_dir, run);
-    const bool succeeded = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    RunRecord record = record_of(run, dir, succeeded ? "pending" : "failed", attempts[i]);
-    if (record.outcome.finished) {
-      ++summary.finished;
-      log << fmt::format("[{}/{}] {}: done, validation loss {}\n", i + 1, runs.size(), run.id,
-                         record.outcome.final_val_loss ? fmt::format("{:.4f}", *record.outcome.final_val_loss)
-                                                       : std::string("n/a"));
-    } else if (attempts[i] <= spec.retries) {
-      log << fmt::format("[{}/{}] {}: failed ({}), retrying; log {}/train.log\n", i + 1, runs.size(), run.id,
-                         describe_exit(status), dir);
-      queue.push_back(i);
-    } else {
-      ++summary.failed;
-      record.status = "failed";
-      log << fmt::format("[{}/{}] {}: FAILED ({}) after {} attempt(s); see {}/train.log\n", i + 1, runs.size(),
-                         run.id, describe_exit(status), attempts[i], dir);
-    }
-    index.put(record);
-    log.flush();
-  }
+  GridRunner grid(spec, options, binary, parallel, index, summary, log);
+  do {
+    grid.run(expand_sweep(spec));
+  } while (extend_lr_grids(spec, index.all(), log));
   return summary;
 }
 

@@ -70,7 +70,8 @@ std::vector<std::string> overrides_of(const SweepSpec& spec, const std::string& 
 }
 
 void read_sweep_section(SweepSpec& spec, const toml::table& sweep) {
-  check_known_keys(spec, sweep, "[sweep]", {"name", "base", "baseline", "parallel", "retries", "target_loss", "set"});
+  check_known_keys(spec, sweep, "[sweep]",
+                   {"name", "base", "baseline", "parallel", "retries", "target_loss", "lr_extensions", "set"});
   const auto text = [&](const char* key) -> std::string {
     const toml::node* node = sweep.get(key);
     if (node == nullptr) fail("{}: [sweep] needs '{}'", spec.path, key);
@@ -91,6 +92,12 @@ void read_sweep_section(SweepSpec& spec, const toml::table& sweep) {
       fail("{}: [sweep] 'retries': expected an integer >= 0", where(spec, *node));
     }
     spec.retries = node->as_integer()->get();
+  }
+  if (const toml::node* node = sweep.get("lr_extensions")) {
+    if (!node->is_integer() || node->as_integer()->get() < 0) {
+      fail("{}: [sweep] 'lr_extensions': expected an integer >= 0", where(spec, *node));
+    }
+    spec.lr_extensions = node->as_integer()->get();
   }
   if (const toml::node* node = sweep.get("set")) spec.common_overrides = overrides_of(spec, "[sweep]", *node);
   if (const toml::node* node = sweep.get("target_loss")) {

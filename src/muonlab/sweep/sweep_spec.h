@@ -10,6 +10,8 @@
 //   parallel = 2                        # runs at once
 //   retries = 1                         # a failed run is retried this often
 //   target_loss = 5.0                   # optional: tokens to reach it
+//   lr_extensions = 2                   # optional: grow an lr grid whose best
+//                                       # is at an edge, up to 2 lrs per variant
 //   set = ["run.steps=2000"]            # optional: overrides for every run
 //
 //   [axes]                              # any config key, a list of values
@@ -31,6 +33,7 @@ struct SweepVariant {
   std::string name;
   std::vector<std::string> overrides;  // "key=value"
   std::vector<std::string> lrs;        // optimizer.lr values as written; empty: the config's
+  int64_t extensions = 0;              // lrs the runner added beyond the grid's edges
 };
 
 struct SweepAxis {
@@ -46,6 +49,9 @@ struct SweepSpec {
   int64_t parallel = 1;
   int64_t retries = 1;
   std::optional<double> target_loss;
+  // How many lrs the runner may add beyond a grid's edge per variant (one
+  // geometric step each, lr_bracket.h) while the best lr sits at an edge.
+  int64_t lr_extensions = 0;
   std::vector<std::string> common_overrides;  // [sweep] set: before each variant's own
   std::vector<SweepAxis> axes;
   std::vector<SweepVariant> variants;

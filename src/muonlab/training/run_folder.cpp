@@ -1,6 +1,9 @@
 #include "muonlab/training/run_folder.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
+#include <optional>
 
 #include "muonlab/core/errors.h"
 #include "muonlab/training/checkpoint.h"
@@ -73,6 +76,29 @@ data::TokenLoader make_run_loader(const std::string& spec, const TrainConfig& co
   options.seed = static_cast<uint64_t>(config.data.seed);
   options.vocab_size = config.model.vocab_size;
   return data::TokenLoader(data::find_shards(spec), options);
+}
+
+RunSnapshot checkpoint_snapshot(const std::string& checkpoint_dir) {
+  const fs::path folder(checkpoint_dir);
+  const fs::path weights = folder / "model.safetensors";
+  if (!fs::is_regular_file(weights)) fail("checkpoint '{}' has no model.safetensors", folder.string());
+  const data::LoaderCursor cursor = read_checkpoint_state(folder.string()).cursor;
+  return {weights.string(), cursor,
+          fmt::format("checkpoint {}, loader from epoch {} batch {}", folder.filename().string(), cursor.epoch,
+                      cursor.batch)};
+}
+
+RunSnapshot latest_run_snapshot(const std::string& run_dir) {
+  if (std::optional<std::string> newest = newest_checkpoint(run_dir)) return checkpoint_snapshot(*newest);
+  const fs::path final_weights = fs::path(run_dir) / "model.safetensors";
+  if (fs::is_regular_file(final_weights)) return {final_weights.string(), {}, "final weights, loader from the start"};
+  fail("run folder '{}' holds neither a complete checkpoint under checkpoints/ nor model.safetensors", run_dir);
+}
+
+data::TokenLoader resume_run_loader(const TrainConfig& config, const data::LoaderCursor& cursor) {
+  data::TokenLoader loader = make_run_loader(config.data.train, config, config.data.shuffle);
+  loader.restore(cursor);
+  return loader;
 }
 
 }  // namespace muonlab::training

@@ -36,4 +36,22 @@ models::Transformer load_run_model(const std::string& path);
 data::TokenLoader make_run_loader(const std::string& spec, const TrainConfig& config, bool shuffle, int64_t rank = 0,
                                   int64_t world_size = 1);
 
+// A point of a run to read on from: its weights and where the run's
+// training loader would go on.
+struct RunSnapshot {
+  std::string weights;        // a model.safetensors
+  data::LoaderCursor cursor;  // at the start for a run's final weights
+  std::string described;      // "checkpoint step_40, loader from epoch 0 batch 40"
+};
+
+// A checkpoint folder's weights and loader cursor; fails naming the folder
+// when either is missing.
+RunSnapshot checkpoint_snapshot(const std::string& checkpoint_dir);
+// The newest complete checkpoint (the run's last one holds its final
+// weights), else the final weights with the loader from the start.
+RunSnapshot latest_run_snapshot(const std::string& run_dir);
+
+// The run's single-process training loader, positioned at `cursor`.
+data::TokenLoader resume_run_loader(const TrainConfig& config, const data::LoaderCursor& cursor);
+
 }  // namespace muonlab::training
