@@ -198,6 +198,45 @@ TEST(GroupMuon, RandomGroupingIsReproducibleFromItsSeedAndVariesWithIt) {
   EXPECT_TRUE(differs);
 }
 
+TEST(GroupMuon, RandomGroupingAppliesTheDrawnPermutationOfEachSegment) {
+  // The reference draws the permutations itself, from a generator seeded
+  // like Muon's, in the order Muon steps its segments (Q, K, V of the fused
+  // QKV, then O): each consecutive pair of a permutation is one block.
+  const uint64_t seed = 7;
+  const auto params = attention_params();
+  const auto grads = gradients(params, 100);
+  const auto updates = one_step_updates(
+      params, base_options().group_size(2).grouping_rule(GroupingRule::kRandom).grouping_seed(seed));
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto draw = [&] {
+    const auto perm = torch::randperm(kSmallHeads, generator, torch::dtype(torch::kLong));
+    return std::vector<int64_t>(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + kSmallHeads);
+  };
+  const auto rows_of_heads = [](int64_t first_head, int64_t a, int64_t b) {
+    return torch::cat({torch::arange((first_head + a) * kSmallHeadDim, (first_head + a + 1) * kSmallHeadDim),
+                       torch::arange((first_head + b) * kSmallHeadDim, (first_head + b + 1) * kSmallHeadDim)});
+  };
+  bool some_block_is_not_contiguous = false;
+  const auto expected_blocks = [&](const torch::Tensor& G, int64_t dim, int64_t first_head, torch::Tensor& out) {
+    const auto perm = draw();
+    for (size_t start : {0, 2}) {
+      some_block_is_not_contiguous |= std::max(perm[start], perm[start + 1]) - std::min(perm[start], perm[start + 1]) != 1 ||
+                                      std::min(perm[start], perm[start + 1]) % 2 != 0;
+      const auto index = rows_of_heads(first_head, perm[start], perm[start + 1]);
+      out.index_copy_(dim, index, reference_newton_schulz(G.index_select(dim, index)));
+    }
+  };
+  auto qkv = torch::zeros_like(grads[0]);
+  for (int64_t segment = 0; segment < 3; ++segment) expected_blocks(grads[0], 0, segment * kSmallHeads, qkv);
+  auto o = torch::zeros_like(grads[1]);
+  expected_blocks(grads[1], 1, 0, o);
+  EXPECT_TENSOR_NEAR(updates[0], qkv * scale_of(36, 12), 1e-10);
+  EXPECT_TENSOR_NEAR(updates[1], o, 1e-10);
+  // The seed draws a grouping contiguous groups would not give, so the
+  // comparison tells random grouping from contiguous.
+  EXPECT_TRUE(some_block_is_not_contiguous);
+}
+
 TEST(GroupMuon, RandomGroupingResumesFromTheStateFile) {
   // Two optimizers, one saved after two steps and loaded into a fresh one
   // built with another seed: the third step draws the same groups.

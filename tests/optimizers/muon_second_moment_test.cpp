@@ -19,12 +19,15 @@ using testing::random_matrix;
 
 using testing::reference_newton_schulz;
 
-// One matrix's Muon² / Muon²-F / ablation step, EMA momentum with Nesterov
-// (Muon's defaults), the 'original' scale sqrt(max(1, r/c)).
+// One matrix's Muon² / Muon²-F / ablation step with Nesterov: EMA momentum
+// (Muon's default) or the sum form, the 'original' scale sqrt(max(1, r/c))
+// or the AdamW-RMS-matched 0.2 sqrt(max(r, c)).
 struct ReferenceStep {
   std::string variant;  // "full", "factored", "normalized"
   double lr = 0.05, mu = 0.9, beta2 = 0.95, eps = 1e-8;
   bool bias_correction = true;
+  bool sum_momentum = false;      // B <- mu B + G; U = G + mu B
+  bool match_rms_adamw = false;   // scale 0.2 sqrt(max(r, c))
   int64_t ns_steps = 3;
   torch::Tensor M, V, R, C;
   int64_t t = 0;
@@ -37,8 +40,8 @@ struct ReferenceStep {
       R = torch::zeros({W.size(0)}, W.options());
       C = torch::zeros({W.size(1)}, W.options());
     }
-    M = mu * M + (1 - mu) * G;
-    auto U = G + mu * (M - G);
+    M = sum_momentum ? mu * M + G : mu * M + (1 - mu) * G;
+    auto U = sum_momentum ? G + mu * M : G + mu * (M - G);
     const double correction = bias_correction ? 1 - std::pow(beta2, t) : 1.0;
     if (variant == "full") {
       V = beta2 * V + (1 - beta2) * G * G;
@@ -52,7 +55,9 @@ struct ReferenceStep {
     const auto O = variant == "normalized"
                        ? U * std::sqrt(double(std::min(W.size(0), W.size(1)))) / U.norm()
                        : reference_newton_schulz(U, ns_steps);
-    W = W - lr * std::sqrt(std::max(1.0, double(W.size(0)) / double(W.size(1)))) * O;
+    const double rows = double(W.size(0)), cols = double(W.size(1));
+    const double scale = match_rms_adamw ? 0.2 * std::sqrt(std::max(rows, cols)) : std::sqrt(std::max(1.0, rows / cols));
+    W = W - lr * scale * O;
   }
 };
 
@@ -65,6 +70,8 @@ MuonOptions options_for(const ReferenceStep& r) {
                      .beta2(r.beta2)
                      .second_moment_eps(r.eps)
                      .bias_correction(r.bias_correction);
+  if (r.sum_momentum) options.momentum_kind(MomentumKind::kSum);
+  if (r.match_rms_adamw) options.scale_rule(ScaleRule::kMatchRmsAdamW);
   if (r.variant == "full") options.second_moment(SecondMomentKind::kFull);
   if (r.variant == "factored") options.second_moment(SecondMomentKind::kFactored);
   if (r.variant == "normalized") options.orthogonalize(false);
@@ -110,6 +117,24 @@ TEST(MuonSecondMoment, Muon2WithoutBiasCorrectionMatches) {
 
 TEST(MuonSecondMoment, Muon2FMatchesTheHandWrittenFactoredStep) {
   expect_matches_reference({"factored"});
+}
+
+TEST(MuonSecondMoment, SumMomentumFormMatchesForMuon2AndMuon2F) {
+  for (const char* variant : {"full", "factored"}) {
+    SCOPED_TRACE(variant);
+    ReferenceStep r{variant};
+    r.sum_momentum = true;
+    expect_matches_reference(r);
+  }
+}
+
+TEST(MuonSecondMoment, RmsMatchedScaleMatchesForMuon2AndMuon2F) {
+  for (const char* variant : {"full", "factored"}) {
+    SCOPED_TRACE(variant);
+    ReferenceStep r{variant};
+    r.match_rms_adamw = true;
+    expect_matches_reference(r);
+  }
 }
 
 TEST(MuonSecondMoment, NoOrthogonalizationAblationMatches) {
