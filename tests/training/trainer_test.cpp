@@ -121,7 +121,9 @@ TEST(Trainer, SameSeedSameLossesBitForBit) {
   record_first.on_step = [&](const StepReport& report) { first.push_back(report.loss); };
   record_second.on_step = [&](const StepReport& report) { second.push_back(report.loss); };
   train(config, record_first);
-  train(config, record_second);
+  TrainConfig again = config;  // its own folder: a fresh run refuses one that holds a run
+  again.run.out_dir = dir.file("run-again");
+  train(again, record_second);
   EXPECT_EQ(first, second);  // exact: same seed, same data order, one thread
 }
 

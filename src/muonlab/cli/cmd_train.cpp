@@ -16,6 +16,7 @@
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/distributed/process_group.h"
 #include "muonlab/training/read_loss_curves.h"
+#include "muonlab/training/run_folder.h"
 #include "muonlab/training/trainer.h"
 
 namespace muonlab::cli {
@@ -27,6 +28,8 @@ struct TrainArgs {
   std::vector<std::string> overrides;
   int64_t sample_tokens = 48;
   bool resume = false;
+  std::string resume_from;  // a checkpoint folder
+  bool move_aside = false;
 };
 
 std::string duration(double seconds) {
@@ -77,7 +80,7 @@ std::string sample_text(const training::TrainConfig& config, const std::string& 
 
 // Under a launcher, ranks other than 0 train silently.
 void run_other_rank(const training::TrainConfig& config, const TrainArgs& args) {
-  training::TrainResult result = training::train(config, {}, args.resume);
+  training::TrainResult result = training::train(config, {}, args.resume, args.resume_from);
   if (result.interrupted) fail("rank {}: interrupted after step {}", result.rank, result.steps);
 }
 
@@ -85,6 +88,10 @@ void run_train(const TrainArgs& args) {
   training::TrainConfig config = training::load_train_config(args.config, args.overrides);
   const distributed::DistEnv env = distributed::dist_env_from_environment();
   if (env.rank != 0) return run_other_rank(config, args);
+  if (args.move_aside) {
+    const std::string aside = training::move_run_aside(config.run.out_dir);
+    if (!aside.empty()) std::cout << fmt::format("moved the earlier run in {} to {}\n", config.run.out_dir, aside);
+  }
   std::cout << fmt::format("training {} ({} layers, d_model {}) with {} for {} steps of {} x {} tokens{}; outputs in {}\n",
                            config.model_preset, config.model.n_layer, config.model.d_model, config.optimizer.name,
                            config.run.steps, config.run.grad_accum * config.data.batch_size * env.world_size,
@@ -113,7 +120,7 @@ void run_train(const TrainArgs& args) {
     std::cout << fmt::format("step {}: validation loss {:.4f} ({} tokens)", report.step, report.val_loss, report.tokens)
               << std::endl;
   };
-  training::TrainResult result = training::train(config, callbacks, args.resume);
+  training::TrainResult result = training::train(config, callbacks, args.resume, args.resume_from);
   bar.finish();
   if (result.interrupted) {
     fail("interrupted after step {}: checkpoint in {}; continue with the same command and --resume", result.steps,
@@ -137,7 +144,13 @@ void register_train(CLI::App& app) {
   auto* train = app.add_subcommand("train", "Train a model from a TOML config");
   train->add_option("--config", args->config, "TOML file ([model], [data], [optimizer], [schedule], [run]); required");
   train->add_option("--set", args->overrides, "Override a setting: section.key=value (repeatable)");
-  train->add_flag("--resume", args->resume, "Continue from the newest complete checkpoint in run.out_dir");
+  auto* resume = train->add_flag("--resume", args->resume, "Continue from the newest complete checkpoint in run.out_dir");
+  auto* resume_from = train->add_option("--resume-from", args->resume_from,
+                                        "Continue from this checkpoint folder (run.out_dir/checkpoints/step_N)");
+  train->add_flag("--move-aside", args->move_aside,
+                  "Rename an existing run.out_dir to run.out_dir.old-N and start afresh")
+      ->excludes(resume)
+      ->excludes(resume_from);
   train->add_option("--sample-tokens", args->sample_tokens, "Tokens to sample at the end (0: none)")
       ->capture_default_str();
   auto reference = std::make_shared<bool>(false);

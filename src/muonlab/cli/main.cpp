@@ -1,13 +1,39 @@
 // muonlab: one executable, git-style subcommands.
+#include <nlohmann/json.hpp>
+
+#include <exception>
+#include <filesystem>
 #include <iostream>
 
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/suggest.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/threads.h"
+#include "muonlab/core/version.h"
+
+namespace {
+
+int report_error(const std::string& message) {
+  std::cerr << "muonlab: error: " << message << "\n";
+  return 1;
+}
+
+// CLI11's own errors (unknown subcommand or flag, a missing value) exit 1
+// like every other error, with the closest known name when one is near;
+// --help and --version exit 0 as CLI11 prints them.
+int report_parse_error(CLI::App& app, const CLI::ParseError& error, int argc, char** argv) {
+  if (error.get_exit_code() == 0) return app.exit(error);
+  std::string message = error.what();
+  if (const std::string hint = muonlab::cli::suggestion(app, argc, argv); !hint.empty()) message += "; " + hint;
+  return report_error(message + " (run with --help for the options)");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"muonlab: Muon-family optimizers and transformer pre-training on LibTorch"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "muonlab " + muonlab::version());
   muonlab::use_all_cores_unless_told();
   muonlab::cli::register_version(app);
   muonlab::cli::register_bench(app);
@@ -24,13 +50,17 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return report_parse_error(app, e, argc, argv);
   } catch (const muonlab::Error& e) {
-    std::cerr << "muonlab: error: " << e.what() << "\n";
-    return 1;
+    return report_error(e.what());
   } catch (const c10::Error& e) {
-    std::cerr << "muonlab: error: " << e.what_without_backtrace() << "\n";
-    return 1;
+    return report_error(e.what_without_backtrace());
+  } catch (const std::filesystem::filesystem_error& e) {
+    return report_error(e.what());  // names the path(s) and the system's reason
+  } catch (const nlohmann::json::exception& e) {
+    return report_error(std::string("malformed JSON: ") + e.what());
+  } catch (const std::exception& e) {
+    return report_error(e.what());
   }
   return 0;
 }

@@ -6,8 +6,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/errors.h"
@@ -82,13 +85,74 @@ void crash_here_if_requested() {
   if (crash_at != nullptr && ++checkpoints_written == std::atoi(crash_at)) std::raise(SIGKILL);
 }
 
+// The files of a checkpoint whose size and CRC-32 state.json records; a
+// load verifies them before reading any, so flipped bits or a truncated
+// copy are named instead of silently resumed.
+constexpr const char* kCheckpointFiles[] = {"model.safetensors", "optimizer.pt", "rng_state.safetensors"};
+
+struct FileDigest {
+  uint64_t bytes = 0;
+  std::string crc32;  // 8 hex digits
+};
+
+FileDigest digest_of(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot read '{}'", path.string());
+  std::vector<char> buffer(1 << 20);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  FileDigest digest;
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const std::streamsize got = in.gcount();
+    if (got <= 0) break;
+    crc = crc32_z(crc, reinterpret_cast<const Bytef*>(buffer.data()), static_cast<z_size_t>(got));
+    digest.bytes += static_cast<uint64_t>(got);
+  }
+  if (in.bad()) fail("cannot read '{}'", path.string());
+  digest.crc32 = fmt::format("{:08x}", crc);
+  return digest;
+}
+
+nlohmann::json file_digests(const fs::path& folder) {
+  nlohmann::json files = nlohmann::json::object();
+  for (const char* name : kCheckpointFiles) {
+    const FileDigest digest = digest_of(folder / name);
+    files[name] = {{"bytes", digest.bytes}, {"crc32", digest.crc32}};
+  }
+  return files;
+}
+
+// Folders a killed writer or pruner left behind: "step_N.tmp" (a checkpoint
+// never renamed into place) and "step_N.del" (one renamed away to be
+// deleted). Neither is ever read; this removes them.
+void remove_stale_folders(const fs::path& dir) {
+  if (!fs::is_directory(dir)) return;
+  std::vector<fs::path> stale;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    const bool is_leftover = name.size() > 4 && (name.compare(name.size() - 4, 4, ".tmp") == 0 ||
+                                                  name.compare(name.size() - 4, 4, ".del") == 0);
+    if (entry.is_directory() && name.rfind(kPrefix, 0) == 0 && is_leftover) stale.push_back(entry.path());
+  }
+  for (const auto& path : stale) remove_tree(path.string());
+}
+
+// Renamed first, so a kill mid-delete leaves a ".del" folder that no reader
+// takes for a checkpoint (and the next save removes), not a half-deleted one.
+void delete_checkpoint(const fs::path& folder) {
+  const fs::path doomed = folder.string() + ".del";
+  remove_tree(doomed.string());
+  fs::rename(folder, doomed);
+  remove_tree(doomed.string());
+}
+
 std::vector<fs::path> complete_checkpoints(const std::string& out_dir) {
   std::vector<fs::path> found;
   fs::path dir = checkpoints_dir(out_dir);
   if (!fs::is_directory(dir)) return found;
   for (const auto& entry : fs::directory_iterator(dir)) {
     std::string name = entry.path().filename().string();
-    if (entry.is_directory() && name.rfind(kPrefix, 0) == 0 && name.find(".tmp") == std::string::npos &&
+    if (entry.is_directory() && name.rfind(kPrefix, 0) == 0 && name.find('.') == std::string::npos &&
         fs::exists(entry.path() / "state.json")) {
       found.push_back(entry.path());
     }
@@ -104,7 +168,7 @@ std::string save_checkpoint(const TrainConfig& config, const CheckpointState& st
   fs::path dir = checkpoints_dir(config.run.out_dir);
   fs::path final_dir = dir / fmt::format("{}{:08d}", kPrefix, state.step);
   fs::path tmp_dir = final_dir.string() + ".tmp";
-  remove_tree(tmp_dir.string());
+  remove_stale_folders(dir);
   fs::create_directories(tmp_dir);
 
   std::vector<std::pair<std::string, torch::Tensor>> weights;
@@ -117,15 +181,16 @@ std::string save_checkpoint(const TrainConfig& config, const CheckpointState& st
                          {"loader_epoch", state.cursor.epoch},
                          {"loader_batch", state.cursor.batch},
                          {"world_size", state.world_size},
-                         {"identity", identity(config, state.world_size)}};
+                         {"identity", identity(config, state.world_size)},
+                         {"files", file_digests(tmp_dir)}};
   write_text_file_atomically((tmp_dir / "state.json").string(), json.dump(2) + "\n");
   sync_directory(tmp_dir.string());
-  remove_tree(final_dir.string());
+  if (fs::exists(final_dir)) delete_checkpoint(final_dir);
   fs::rename(tmp_dir, final_dir);
   sync_directory(dir.string());
 
   auto all = complete_checkpoints(config.run.out_dir);
-  for (size_t i = 0; i + config.run.keep_checkpoints < all.size(); ++i) remove_tree(all[i]);
+  for (size_t i = 0; i + config.run.keep_checkpoints < all.size(); ++i) delete_checkpoint(all[i]);
   return final_dir.string();
 }
 
@@ -176,11 +241,57 @@ CheckpointState state_of(const std::string& folder, const nlohmann::json& json) 
   }
 }
 
+// The other complete checkpoints of the run `folder` belongs to, newest
+// first, for an error that must say what else could be resumed.
+std::string other_checkpoints(const fs::path& folder) {
+  std::vector<std::string> names;
+  const auto all = complete_checkpoints(folder.parent_path().parent_path().string());
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    if (fs::path(*it).filename() != folder.filename()) names.push_back(it->string());
+  }
+  if (names.empty()) return "no other complete checkpoint";
+  return fmt::format("other complete checkpoints, newest first: {}; resume one with --resume-from DIR",
+                     fmt::join(names, ", "));
+}
+
+// Every file state.json lists has the size and CRC-32 it had when written.
+// (Checkpoints written before checksums were recorded carry none.)
+void verify_files(const fs::path& folder, const nlohmann::json& json) {
+  if (!json.contains("files")) return;
+  for (const auto& [name, recorded] : json["files"].items()) {
+    const fs::path path = folder / name;
+    if (!fs::is_regular_file(path)) {
+      fail("checkpoint '{}' lacks '{}', which its state.json lists; {}", folder.string(), name,
+           other_checkpoints(folder));
+    }
+    const FileDigest actual = digest_of(path);
+    const auto bytes = recorded.value("bytes", uint64_t{0});
+    const auto crc = recorded.value("crc32", std::string());
+    if (actual.bytes != bytes || actual.crc32 != crc) {
+      fail("checkpoint file '{}' is corrupt: {} bytes with CRC-32 {}, but {} bytes with CRC-32 {} were written; {}",
+           path.string(), actual.bytes, actual.crc32, bytes, crc, other_checkpoints(folder));
+    }
+  }
+}
+
+// A checkpoint's weights must be finite: a run resumed from NaN weights
+// would only fail later, far from the cause.
+void check_finite_weights(const fs::path& folder, const models::Transformer& model) {
+  for (const auto& item : model->named_parameters()) {
+    if (!torch::isfinite(item.value()).all().item<bool>()) {
+      fail("checkpoint '{}': weight '{}' holds NaN or infinite values; {}", folder.string(), item.key(),
+           other_checkpoints(folder));
+    }
+  }
+}
+
 }  // namespace
 
 CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& config, models::Transformer& model,
                                 TrainOptimizer& optimizer, int64_t world_size) {
   const nlohmann::json json = read_state_json(folder);
+  const CheckpointState state = state_of(folder, json);  // a corrupt state.json fails before anything loads
+  verify_files(folder, json);
   nlohmann::json expected = identity(config, world_size);
   for (const auto& [key, value] : expected.items()) {
     if (!json.contains("identity") || json["identity"].value(key, nlohmann::json()) != value) {
@@ -189,9 +300,10 @@ CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& co
     }
   }
   load_weights((fs::path(folder) / "model.safetensors").string(), model);
+  check_finite_weights(folder, model);
   optimizer.load_from_file((fs::path(folder) / "optimizer.pt").string());
   load_rng_states((fs::path(folder) / "rng_state.safetensors").string(), config);
-  return state_of(folder, json);
+  return state;
 }
 
 CheckpointState read_checkpoint_state(const std::string& folder) { return state_of(folder, read_state_json(folder)); }

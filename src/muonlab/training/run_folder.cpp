@@ -95,6 +95,18 @@ RunSnapshot latest_run_snapshot(const std::string& run_dir) {
   fail("run folder '{}' holds neither a complete checkpoint under checkpoints/ nor model.safetensors", run_dir);
 }
 
+std::string move_run_aside(const std::string& run_dir) {
+  fs::path folder(run_dir);
+  while (!folder.empty() && folder.filename().empty()) folder = folder.parent_path();  // "runs/a/" -> "runs/a"
+  if (!fs::exists(folder)) return "";
+  for (int n = 1;; ++n) {
+    const fs::path aside = folder.string() + ".old-" + std::to_string(n);
+    if (fs::exists(aside)) continue;
+    fs::rename(folder, aside);
+    return aside.string();
+  }
+}
+
 data::TokenLoader resume_run_loader(const TrainConfig& config, const data::LoaderCursor& cursor) {
   data::TokenLoader loader = make_run_loader(config.data.train, config, config.data.shuffle);
   loader.restore(cursor);

@@ -51,6 +51,11 @@ RunSnapshot checkpoint_snapshot(const std::string& checkpoint_dir);
 // weights), else the final weights with the loader from the start.
 RunSnapshot latest_run_snapshot(const std::string& run_dir);
 
+// Renames a run folder to "<folder>.old-N" (the first free N >= 1) so a
+// fresh run can start at its path; returns the new name. No-op (empty
+// result) when the folder does not exist.
+std::string move_run_aside(const std::string& run_dir);
+
 // The run's single-process training loader, positioned at `cursor`.
 data::TokenLoader resume_run_loader(const TrainConfig& config, const data::LoaderCursor& cursor);
 

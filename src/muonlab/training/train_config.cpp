@@ -1,5 +1,6 @@
 #include "muonlab/training/train_config.h"
 
+#include <cmath>
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <algorithm>
 #include <functional>
@@ -50,7 +51,11 @@ int64_t as_integer(const toml::node& node) {
 double as_number(const toml::node& node) {
   if (node.is_integer()) return static_cast<double>(node.as_integer()->get());
   if (!node.is_floating_point()) fail("expected a number, got {}", type_name(node));
-  return node.as_floating_point()->get();
+  const double value = node.as_floating_point()->get();
+  // inf and nan are valid TOML, never a valid setting: an infinite lr would
+  // only surface as NaN losses far from its cause.
+  if (!std::isfinite(value)) fail("expected a finite number, got {}", value);
+  return value;
 }
 
 bool as_boolean(const toml::node& node) {

@@ -14,6 +14,7 @@
 #include "muonlab/core/device_peak_flops.h"
 #include "muonlab/core/torch_compat.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/folder_lock.h"
 #include "muonlab/core/safetensors_file.h"
 #include "muonlab/data/token_loader.h"
 #include "muonlab/models/model_stats.h"
@@ -166,6 +167,7 @@ class Run {
         adamw_schedule_(adamw_part_schedule(config)),
         muon_ns_config_(muon_options(config.optimizer).newton_schulz_config()) {
     fs::create_directories(config.run.out_dir);
+    if (lead_) folder_lock_.emplace(config.run.out_dir);
     torch::manual_seed(static_cast<uint64_t>(config.run.seed));
     // Work that names no GPU index (new CUDA tensors, NCCL's streams) goes to this rank's GPU.
     if (device_.is_cuda() && device_.has_index()) on_rank_device_.reset_device(device_);
@@ -181,8 +183,8 @@ class Run {
     result_.world_size = env_.world_size;
   }
 
-  TrainResult run(bool resume) {
-    begin(resume);
+  TrainResult run(bool resume, const std::string& resume_from) {
+    begin(resume, resume_from);
     StopSignals signals;
     start_ = std::chrono::steady_clock::now();
     for (int64_t step = first_step_; step < config_.run.steps; ++step) {
@@ -198,11 +200,24 @@ class Run {
  private:
   // Resumes from the newest checkpoint or starts the metrics afresh, then
   // writes the resolved config.
-  void begin(bool resume) {
+  void begin(bool resume, const std::string& resume_from) {
+    if (!resume_from.empty()) {
+      if (!fs::is_regular_file(fs::path(resume_from) / "state.json")) {
+        fail("--resume-from {}: not a complete checkpoint folder (no state.json)", resume_from);
+      }
+      resume = true;
+    }
+    if (!resume && lead_) refuse_an_older_run();
     if (resume) {
-      std::optional<std::string> checkpoint = newest_checkpoint(config_.run.out_dir);
+      std::optional<std::string> checkpoint =
+          resume_from.empty() ? newest_checkpoint(config_.run.out_dir) : std::optional<std::string>(resume_from);
       if (!checkpoint) fail("--resume: no complete checkpoint under '{}/checkpoints'", config_.run.out_dir);
       CheckpointState state = load_checkpoint(*checkpoint, config_, model_, *optimizer_, env_.world_size);
+      if (state.step >= config_.run.steps) {
+        fail("--resume: the run in '{}' already finished ({} of run.steps = {} done, checkpoint {}); raise "
+             "run.steps to train further",
+             config_.run.out_dir, state.step, config_.run.steps, *checkpoint);
+      }
       train_loader_->restore(state.cursor);
       first_step_ = result_.resumed_from = state.step;
       if (lead_) truncate_metrics(metrics_path_, first_step_);
@@ -216,6 +231,18 @@ class Run {
     sync_->start(resume);
     metrics_.emplace(metrics_path_, lead_);
     result_.metrics_path = metrics_->path();
+  }
+
+  // A fresh run in a folder that holds another run's checkpoints or final
+  // weights would mix the two: its checkpoints pruned against the old ones,
+  // a later --resume continuing the old run, config.toml describing neither.
+  void refuse_an_older_run() const {
+    const fs::path weights = fs::path(config_.run.out_dir) / "model.safetensors";
+    std::optional<std::string> checkpoint = newest_checkpoint(config_.run.out_dir);
+    if (!checkpoint && !fs::exists(weights)) return;
+    fail("run folder '{}' already holds a run ({}): continue it with --resume, start over with --move-aside "
+         "(renames the folder to '{}.old-N'), or give another run.out_dir",
+         config_.run.out_dir, checkpoint ? *checkpoint : weights.string(), config_.run.out_dir);
   }
 
   // Sets this step's learning rates and (with a ramp) Muon's momentum;
@@ -385,6 +412,7 @@ class Run {
   const double flops_per_token_;
   const ScheduleConfig adamw_schedule_;
   const optim::NewtonSchulzConfig muon_ns_config_;
+  std::optional<FolderLock> folder_lock_;  // rank 0's, held until every file is written
   std::optional<double> peak_;
   models::Transformer model_{nullptr};
   std::optional<data::TokenLoader> train_loader_, val_loader_;
@@ -398,8 +426,9 @@ class Run {
 
 }  // namespace
 
-TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bool resume) {
-  return Run(config, callbacks).run(resume);
+TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bool resume,
+                  const std::string& resume_from) {
+  return Run(config, callbacks).run(resume, resume_from);
 }
 
 }  // namespace muonlab::training

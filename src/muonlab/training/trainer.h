@@ -64,6 +64,13 @@ struct TrainCallbacks {
 // batch_size x grad_accum x WORLD_SIZE; rank 0 writes metrics, checkpoints
 // and weights and alone calls `callbacks`; a checkpoint resumes at any
 // world size with the same global batch.
-TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks = {}, bool resume = false);
+//
+// The run folder is locked for the run (a second process on it fails naming
+// the holder's pid). A fresh run refuses a folder that already holds a run
+// (a checkpoint or final weights): resume it, or move it aside first
+// (move_run_aside, run_folder.h). `resume` continues from the newest
+// complete checkpoint, `resume_from` (a checkpoint folder) from that one.
+TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks = {}, bool resume = false,
+                  const std::string& resume_from = "");
 
 }  // namespace muonlab::training

@@ -1,0 +1,81 @@
+#include "muonlab/cli/suggest.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace muonlab::cli {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string nearest_name(const std::string& typed, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, typed.size() / 3) + 1;
+  for (const auto& candidate : candidates) {
+    const size_t distance = edit_distance(typed, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+namespace {
+
+std::vector<std::string> subcommand_names(CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+  return names;
+}
+
+std::vector<std::string> long_flags(CLI::App& app) {
+  std::vector<std::string> flags;
+  for (const CLI::Option* option : app.get_options()) {
+    for (const auto& name : option->get_lnames()) flags.push_back("--" + name);
+  }
+  return flags;
+}
+
+}  // namespace
+
+std::string suggestion(CLI::App& app, int argc, char** argv) {
+  CLI::App* current = &app;
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "--") break;  // what follows belongs to another program (launch)
+    if (word.rfind("--", 0) == 0) {
+      const std::string flag = word.substr(0, word.find('='));
+      if (current->get_option_no_throw(flag) != nullptr) continue;
+      const std::string near = nearest_name(flag, long_flags(*current));
+      return near.empty() ? "" : fmt::format("did you mean '{}'?", near);
+    }
+    if (word.rfind('-', 0) == 0) continue;
+    const auto subcommands = subcommand_names(*current);
+    if (subcommands.empty()) continue;  // a positional value
+    if (std::find(subcommands.begin(), subcommands.end(), word) != subcommands.end()) {
+      current = current->get_subcommand(word);
+      continue;
+    }
+    // Only the first word after a command with subcommands can name one.
+    if (i > 1 && std::string(argv[i - 1]).rfind('-', 0) == 0) continue;
+    const std::string near = nearest_name(word, subcommands);
+    return near.empty() ? "" : fmt::format("did you mean '{}'?", near);
+  }
+  return "";
+}
+
+}  // namespace muonlab::cli

@@ -1,0 +1,57 @@
+#include "muonlab/core/folder_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "muonlab/core/errors.h"
+
+namespace muonlab {
+
+namespace {
+
+std::string holder_pid(int fd) {
+  char buffer[32] = {};
+  const ssize_t got = pread(fd, buffer, sizeof(buffer) - 1, 0);
+  std::string pid = got > 0 ? std::string(buffer, static_cast<size_t>(got)) : std::string();
+  while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+  return pid.empty() ? "unknown" : pid;
+}
+
+}  // namespace
+
+FolderLock::FolderLock(const std::string& folder)
+    : path_((std::filesystem::path(folder) / ".muonlab.lock").string()) {
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot create the lock file '{}': {}", path_, std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    const std::string pid = holder_pid(fd_);
+    ::close(fd_);
+    fd_ = -1;
+    if (error == EWOULDBLOCK) {
+      fail("run folder '{}' is in use by another muonlab process (pid {}); wait for it, stop it, or give another "
+           "run.out_dir",
+           folder, pid);
+    }
+    fail("cannot lock '{}': {}", path_, std::strerror(error));
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    const int error = errno;
+    ::close(fd_);
+    fd_ = -1;
+    fail("cannot write the lock file '{}': {}", path_, std::strerror(error));
+  }
+}
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock; the file stays, holding a stale pid no one reads unlocked
+}
+
+}  // namespace muonlab

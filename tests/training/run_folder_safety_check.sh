@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Nothing lost in a run folder: a second `train` on a folder in use is
+# refused naming the holder's pid; a fresh run refuses a folder that holds a
+# run (and --move-aside moves it); a checkpoint file with flipped bytes is
+# named on --resume with the older checkpoints, and --resume-from takes
+# one; stale .tmp/.del folders are removed; --resume of a finished run says
+# so; bad paths and values end in `muonlab: error:` with exit 1.
+#   run_folder_safety_check.sh MUONLAB_BINARY SOURCE_DIR
+set -euo pipefail
+muonlab=$1
+src=$2
+source "$src/tests/check_lib.sh"
+make_scratch_dir run-folder
+
+prepare_byte_shards
+cat >"$work/run.toml" <<TOML
+[model]
+preset = "tiny-gpt2"
+vocab_size = 257
+block_size = 32
+[data]
+train = "$work/shards/t_train_*.bin"
+tokenizer = "byte"
+batch_size = 4
+[run]
+steps = 12
+eval_every = 0
+checkpoint_every = 4
+keep_checkpoints = 3
+TOML
+train() { "$muonlab" train --config "$work/run.toml" --sample-tokens 0 --set "run.out_dir=$1" "${@:2}"; }
+# Runs "$@", expecting exit 1 and `pattern` in its stderr.
+expect_error() {
+  local pattern=$1
+  shift
+  local status=0
+  "$@" >"$work/out.log" 2>"$work/err.log" || status=$?
+  if ((status != 1)) || ! grep -qE -- "$pattern" "$work/err.log"; then
+    echo "FAIL: '$*' exited $status; expected 1 and /$pattern/ in:" >&2
+    cat "$work/err.log" >&2
+    exit 1
+  fi
+}
+
+# 1. The lock: a long run holds the folder; a second run on it is refused.
+"$muonlab" train --config "$work/run.toml" --sample-tokens 0 --set "run.out_dir=$work/locked" \
+  --set run.steps=100000 --set run.checkpoint_every=0 >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 600); do
+  [[ -s $work/locked/.muonlab.lock ]] && break
+  sleep 0.05
+done
+expect_error "run folder '$work/locked' is in use by another muonlab process \(pid $holder\)" train "$work/locked"
+kill -INT "$holder"
+wait "$holder" || true
+
+# 2. A finished run: a fresh start on it is refused, --resume says it is
+# done, --move-aside moves it and starts afresh.
+train "$work/run" >/dev/null
+expect_error "run folder '$work/run' already holds a run .*--resume.*--move-aside" train "$work/run"
+expect_error "the run in '$work/run' already finished \(12 of run.steps = 12 done" train "$work/run" --resume
+train "$work/run" --move-aside >"$work/aside.log"
+grep -q "moved the earlier run in $work/run to $work/run.old-1" "$work/aside.log"
+[[ -f $work/run.old-1/model.safetensors && -f $work/run/model.safetensors ]]
+
+# 3. Flipped bytes in the newest checkpoint's weights are named, with the
+# older checkpoints; --resume-from an older one continues from it.
+ckpts=$work/run/checkpoints
+printf '\xff\xff\xff\xff\xff\xff\xff\xff' | dd of="$ckpts/step_00000012/model.safetensors" bs=1 seek=2000 conv=notrunc 2>/dev/null
+expect_error "checkpoint file '$ckpts/step_00000012/model.safetensors' is corrupt: .* CRC-32 .*other complete checkpoints, newest first: $ckpts/step_00000008, $ckpts/step_00000004; resume one with --resume-from DIR" \
+  train "$work/run" --resume --set run.steps=16
+train "$work/run" --resume-from "$ckpts/step_00000008" --set run.steps=16 >"$work/resumed.log"
+grep -q "(resumed from step 8)" "$work/resumed.log"
+
+# 4. Leftovers of a killed writer or pruner are removed at the next save.
+mkdir -p "$ckpts/step_00000099.tmp" "$ckpts/step_00000098.del"
+train "$work/run" --resume --set run.steps=20 >/dev/null
+[[ ! -e $ckpts/step_00000099.tmp && ! -e $ckpts/step_00000098.del ]]
+[[ -d $ckpts/step_00000020 ]]
+
+# 5. Bad paths and values: named errors, exit 1, no crash.
+touch "$work/a-file"
+expect_error "^muonlab: error: .*$work/a-file" train "$work/a-file"
+expect_error "'optimizer.lr': expected a finite number, got inf" train "$work/inf" --set optimizer.lr=inf
+expect_error "did you mean 'train'\?" "$muonlab" trian
+expect_error "did you mean '--config'\?" "$muonlab" train --confg "$work/run.toml"
+"$muonlab" --version >"$work/version.log"
+grep -qE "^muonlab [0-9]+\.[0-9]+" "$work/version.log"
+echo "PASS: lock, old-run refusal, move-aside, checksum, resume-from, stale cleanup, named errors"
