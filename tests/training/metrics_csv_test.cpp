@@ -86,6 +86,18 @@ TEST(MetricsRecords, LineThatIsNotJsonIsNamedByFileAndLine) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("m.csv")));
 }
 
+TEST(MetricsRecords, LastLineCutByACrashIsLeftOut) {
+  // Records are written whole with their newline; a last line without one
+  // was torn mid-write (crash, full disk) and is dropped, the rest read.
+  testing::ScratchDir dir;
+  const std::string path = dir.file("metrics.jsonl");
+  testing::write_bytes(path, "{\"step\":1,\"loss\":2}\n{\"step\":2,\"loss\":1.5}\n{\"step\":3,\"lo");
+  const auto records = read_metrics_records(path);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records.back().line, 2);
+  EXPECT_EQ(read_loss_curves(path).train.size(), 2u);
+}
+
 TEST(MetricsRecords, JsonThatIsNotAnObjectIsRefused) {
   testing::ScratchDir dir;
   testing::write_bytes(dir.file("metrics.jsonl"), "[1, 2]\n");

@@ -84,6 +84,12 @@ expect_error "^muonlab: error: .*$work/a-file" train "$work/a-file"
 expect_error "'optimizer.lr': expected a finite number, got inf" train "$work/inf" --set optimizer.lr=inf
 expect_error "did you mean 'train'\?" "$muonlab" trian
 expect_error "did you mean '--config'\?" "$muonlab" train --confg "$work/run.toml"
+expect_error "config '$work' is a folder; expected a TOML file" "$muonlab" train --config "$work"
+expect_error "'\"/x' is not a valid TOML value" train "$work/quote" --set 'run.out_dir="/x'
+if [[ -c /dev/full ]]; then
+  expect_error "cannot write to standard output" sh -c "echo hello | '$muonlab' data encode --tokenizer byte >/dev/full"
+fi
+expect_error "--nproc: .*not in range 1 to 4096" "$muonlab" launch -n 0 -- version
 "$muonlab" --version >"$work/version.log"
 grep -qE "^muonlab [0-9]+\.[0-9]+" "$work/version.log"
 echo "PASS: lock, old-run refusal, move-aside, checksum, resume-from, stale cleanup, named errors"

@@ -41,9 +41,11 @@ std::string step_line(const training::StepReport& report, int64_t first_step) {
   double eta = report.elapsed_seconds / static_cast<double>(report.step - first_step) *
                static_cast<double>(report.total_steps - report.step);
   std::string mfu = report.mfu >= 0 ? fmt::format("  MFU {:.1f}%", 100 * report.mfu) : "";
-  return fmt::format("step {}/{}  loss {:.4f}  lr x{:.3f}  |g| {:.3f}  {:.0f} tok/s{}  {} elapsed, ETA {}", report.step,
-                     report.total_steps, report.loss, report.lr_multiplier, report.grad_norm,
-                     report.tokens_per_second, mfu, duration(report.elapsed_seconds), duration(eta));
+  std::string lrs;
+  for (const auto& [part, lr] : report.lrs) lrs += fmt::format("  lr {} {:.3g}", part, lr);
+  return fmt::format("step {}/{}  loss {:.4f}{}  |g| {:.3f}  {:.0f} tok/s{}  {} elapsed, ETA {}", report.step,
+                     report.total_steps, report.loss, lrs, report.grad_norm, report.tokens_per_second, mfu,
+                     duration(report.elapsed_seconds), duration(eta));
 }
 
 // The run's loss chart (muonlab plot RUN_DIR), or why there is none: a
@@ -110,9 +112,13 @@ void run_train(const TrainArgs& args) {
   callbacks.on_step = [&](const training::StepReport& report) {
     if (first_step < 0) first_step = report.step - 1;
     const std::string line = step_line(report, first_step);
-    bar.update(report.step, report.total_steps, line);
-    if (!bar.live() && (report.step % config.run.log_every == 0 || report.step == report.total_steps)) {
+    // One permanent line per run.log_every steps in the scrollback (and in
+    // logs); the live bar between them.
+    if (report.step % config.run.log_every == 0 || report.step == report.total_steps) {
+      bar.finish();
       std::cout << line << (report.routing.empty() ? "" : "\n  routing: " + report.routing) << std::endl;
+    } else {
+      bar.update(report.step, report.total_steps, line);
     }
   };
   callbacks.on_eval = [&](const training::EvalReport& report) {

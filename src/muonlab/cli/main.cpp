@@ -1,6 +1,8 @@
 // muonlab: one executable, git-style subcommands.
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <iostream>
@@ -62,5 +64,9 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     return report_error(e.what());
   }
+  // Output to a full disk or a closed pipe must not pass for success
+  // (`muonlab data encode > /dev/full`).
+  std::cout.flush();
+  if (!std::cout) return report_error(std::string("cannot write to standard output: ") + std::strerror(errno));
   return 0;
 }

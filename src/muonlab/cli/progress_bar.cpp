@@ -1,5 +1,6 @@
 #include "muonlab/cli/progress_bar.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -18,7 +19,14 @@ void ProgressBar::update(uint64_t done, uint64_t total, const std::string& detai
   double fraction = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
   int filled = static_cast<int>(fraction * kWidth);
   std::string bar = std::string(filled, '#') + std::string(kWidth - filled, ' ');
-  std::fprintf(stderr, "\r%s [%s] %3.0f%% %s\x1b[K", label_.c_str(), bar.c_str(), 100 * fraction, detail.c_str());
+  std::string line = fmt::format("{} [{}] {:3.0f}% {}", label_, bar, 100 * fraction, detail);
+  // A line longer than the terminal wraps, and "\r" then redraws only its
+  // last row: each update would leave a stale row behind.
+  struct winsize size {};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 1 && line.size() >= size.ws_col) {
+    line.resize(size.ws_col - 1);
+  }
+  std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
   std::fflush(stderr);
   drawn_ = true;
   last_draw_ = now;

@@ -1,5 +1,6 @@
 #include "muonlab/core/atomic_folder.h"
 
+#include <sys/stat.h>
 #include <stdlib.h>
 
 #include <cerrno>
@@ -22,6 +23,11 @@ fs::path make_sibling_folder(const fs::path& target, const char* tag) {
   if (::mkdtemp(pattern.data()) == nullptr) {
     fail("cannot create a folder beside '{}': {}", target.string(), std::strerror(errno));
   }
+  // mkdtemp makes it 0700; the folder it becomes is an ordinary output,
+  // readable as the umask allows (0755 under the usual 022).
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::chmod(pattern.c_str(), 0777 & ~mask);
   return pattern;
 }
 

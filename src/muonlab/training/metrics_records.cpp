@@ -71,11 +71,16 @@ const MetricsValue* MetricsRecord::find(const std::string& key) const {
 }
 
 std::vector<MetricsRecord> read_metrics_records(const std::string& jsonl_path) {
-  std::istringstream text(read_whole_file(jsonl_path));
+  const std::string content = read_whole_file(jsonl_path);
+  std::istringstream text(content);
   std::vector<MetricsRecord> records;
   int64_t line_number = 0;
+  // Every record is written with its newline, so a last line without one
+  // was cut by a crash or a full disk: it is left out, not an error.
+  const bool last_line_torn = !content.empty() && content.back() != '\n';
   for (std::string line; std::getline(text, line);) {
     ++line_number;
+    if (last_line_torn && text.peek() == std::char_traits<char>::eof()) break;
     if (!is_blank(line)) records.push_back(parse_record(line, line_number, jsonl_path));
   }
   return records;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
@@ -399,7 +400,12 @@ ParsedOverride parse_override(const std::string& assignment) {
   ParsedOverride parsed{{}, key, where};
   try {
     parsed.table = toml::parse("value = " + value);
-  } catch (const toml::parse_error&) {
+  } catch (const toml::parse_error& error) {
+    // A value that starts like a TOML string, array or table but does not
+    // parse is a typo (an unclosed quote, a missing bracket), not a path.
+    if (!value.empty() && std::string("\"'[{").find(value.front()) != std::string::npos) {
+      fail("{}: '{}' is not a valid TOML value: {}", where, value, error.description());
+    }
     parsed.table.insert("value", value);  // a bare word or path: a string
   }
   return parsed;
@@ -580,6 +586,9 @@ TrainConfig parse_train_config(const std::string& toml_text, const std::string& 
 }
 
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
+  // A folder opens as an empty stream on Linux, which would read as an
+  // empty config and fail later for the wrong reason.
+  if (std::filesystem::is_directory(path)) fail("config '{}' is a folder; expected a TOML file", path);
   return parse_train_config(read_whole_file(path), path, overrides);
 }
 

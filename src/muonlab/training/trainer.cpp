@@ -1,5 +1,6 @@
 #include "muonlab/training/trainer.h"
 
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -122,8 +123,13 @@ class MetricsLog {
     out_.open(path, std::ios::app);
     if (!out_) fail("cannot create metrics file '{}'", path);
   }
+  // A full disk would otherwise cut the file mid-line and let training go
+  // on without metrics; the run stops instead, naming the file (its last
+  // checkpoint is intact: checkpoints are written through checked paths).
   void write(const nlohmann::ordered_json& record) {
-    if (out_.is_open()) out_ << record.dump() << "\n" << std::flush;
+    if (!out_.is_open()) return;
+    out_ << record.dump() << "\n" << std::flush;
+    if (!out_) fail("cannot write metrics file '{}': {}", path_, std::strerror(errno));
   }
   const std::string& path() const { return path_; }
 
@@ -320,6 +326,7 @@ class Run {
     report.total_steps = config_.run.steps;
     report.loss = outcome.agreed.loss;
     report.lr_multiplier = outcome.lr_multiplier;
+    report.lrs = optimizer_->current_lrs();
     report.grad_norm = outcome.agreed.grad_norm;
     report.tokens = report.step * tokens_per_step_;
     report.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

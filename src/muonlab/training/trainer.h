@@ -26,6 +26,7 @@ struct StepReport {
   int64_t total_steps = 0;
   double loss = 0;
   double lr_multiplier = 0;
+  std::vector<std::pair<std::string, double>> lrs;  // ("muon", lr), ("adamw", lr): this step's
   double grad_norm = 0;
   int64_t tokens = 0;  // trained so far
   double tokens_per_second = 0;
