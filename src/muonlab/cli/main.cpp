@@ -9,6 +9,7 @@
 
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/suggest.h"
+#include "muonlab/core/child_process.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/threads.h"
 #include "muonlab/core/version.h"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   CLI::App app{"muonlab: Muon-family optimizers and transformer pre-training on LibTorch"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "muonlab " + muonlab::version());
+  muonlab::stop_with_parent();  // a child of `sweep` or `launch` ends with it
   muonlab::use_all_cores_unless_told();
   muonlab::cli::register_version(app);
   muonlab::cli::register_bench(app);

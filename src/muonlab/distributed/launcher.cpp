@@ -16,19 +16,13 @@
 
 #include <fmt/format.h>
 
+#include "muonlab/core/child_process.h"
 #include "muonlab/core/errors.h"
 
 extern char** environ;
 
 namespace muonlab::distributed {
 namespace {
-
-std::string this_executable() {
-  std::error_code error;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
-  if (error) fail("launch: cannot find this executable (/proc/self/exe): {}", error.message());
-  return self.string();
-}
 
 // This process's environment with the rank's variables set (replacing any
 // inherited ones).
@@ -61,12 +55,6 @@ pid_t spawn_rank(const std::string& binary, const LaunchOptions& options, int64_
   return pid;
 }
 
-std::string describe_exit(int status) {
-  if (WIFEXITED(status)) return fmt::format("exit code {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
-  return "stopped";
-}
-
 // SIGTERM to every rank still running, SIGKILL to those left after `grace`.
 void stop_ranks(std::map<pid_t, int64_t>& running, std::chrono::milliseconds grace) {
   for (const auto& [pid, rank] : running) ::kill(pid, SIGTERM);
@@ -85,34 +73,6 @@ void stop_ranks(std::map<pid_t, int64_t>& running, std::chrono::milliseconds gra
     }
   }
 }
-
-// SIGINT or SIGTERM sent to the launcher, to pass on to the ranks (which
-// checkpoint and stop together) instead of leaving them orphaned.
-volatile std::sig_atomic_t received_signal = 0;
-
-extern "C" void note_signal(int signal) { received_signal = signal; }
-
-// Installs note_signal for SIGINT and SIGTERM without SA_RESTART, so that
-// waitpid returns EINTR; restores the previous handlers at scope end.
-class ForwardedSignals {
- public:
-  ForwardedSignals() {
-    received_signal = 0;
-    struct sigaction action {};
-    action.sa_handler = note_signal;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGINT, &action, &previous_int_);
-    ::sigaction(SIGTERM, &action, &previous_term_);
-  }
-  ~ForwardedSignals() {
-    ::sigaction(SIGINT, &previous_int_, nullptr);
-    ::sigaction(SIGTERM, &previous_term_, nullptr);
-  }
-
- private:
-  struct sigaction previous_int_ {};
-  struct sigaction previous_term_ {};
-};
 
 }  // namespace
 
@@ -135,12 +95,16 @@ LaunchResult launch(const LaunchOptions& options, std::ostream& log) {
   if (options.processes < 1) fail("launch: -n {}: expected 1 or more processes", options.processes);
   if (options.command.empty()) fail("launch: no command: give one after --, e.g. launch -n 2 -- train --config X");
   const int64_t port = options.master_port > 0 ? options.master_port : free_tcp_port();
-  const std::string binary = this_executable();
+  const std::string binary = this_executable("launch");
+  // The ranks stop (at a checkpoint) if the launcher dies, even by SIGKILL.
+  adopt_children_started_from_here();
   std::map<pid_t, int64_t> running;  // pid -> rank
   for (int64_t rank = 0; rank < options.processes; ++rank) running[spawn_rank(binary, options, rank, port)] = rank;
   log << fmt::format("launch: {} ranks, MASTER_ADDR={} MASTER_PORT={}\n", options.processes, options.master_addr, port);
 
   LaunchResult result;
+  // SIGINT or SIGTERM sent to the launcher is passed on to the ranks (which
+  // checkpoint and stop together) instead of leaving them orphaned.
   ForwardedSignals signals;
   bool forwarded = false;  // the ranks were told to stop: let them finish, kill none
   while (!running.empty()) {
@@ -148,9 +112,9 @@ LaunchResult launch(const LaunchOptions& options, std::ostream& log) {
     const pid_t pid = ::waitpid(-1, &status, 0);
     if (pid < 0) {
       if (errno != EINTR) fail("launch: waitpid failed: {}", std::strerror(errno));
-      if (received_signal != 0 && !forwarded) {
-        log << fmt::format("launch: {}: passed on to the {} rank(s)\n", strsignal(received_signal), running.size());
-        for (const auto& [rank_pid, rank] : running) ::kill(rank_pid, received_signal);
+      if (const int signal = ForwardedSignals::received(); signal != 0 && !forwarded) {
+        log << fmt::format("launch: {}: passed on to the {} rank(s)\n", strsignal(signal), running.size());
+        for (const auto& [rank_pid, rank] : running) ::kill(rank_pid, signal);
         forwarded = true;
       }
       continue;

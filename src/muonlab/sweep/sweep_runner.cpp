@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "muonlab/core/atomic_file.h"
+#include "muonlab/core/child_process.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/analysis/statistics.h"
@@ -27,13 +28,6 @@ extern char** environ;
 namespace muonlab::sweep {
 namespace fs = std::filesystem;
 namespace {
-
-std::string this_executable() {
-  std::error_code error;
-  const fs::path self = fs::read_symlink("/proc/self/exe", error);
-  if (error) fail("sweep: cannot find this executable (/proc/self/exe): {}", error.message());
-  return self.string();
-}
 
 // `muonlab train` for `run`, resuming from its newest checkpoint if any.
 std::vector<std::string> train_command(const std::string& binary, const SweepSpec& spec, const SweepRun& run,
@@ -63,12 +57,6 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   posix_spawn_file_actions_destroy(&actions);
   if (code != 0) fail("sweep: cannot start '{}': {}", argv[0], std::strerror(code));
   return pid;
-}
-
-std::string describe_exit(int status) {
-  if (WIFEXITED(status)) return fmt::format("exit code {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
-  return "stopped";
 }
 
 // What `muonlab report` needs of the spec, next to the runs.
@@ -116,10 +104,18 @@ class GridRunner {
       }
     }
     log_.flush();
-    while (next_ < queue_.size() || !running_.empty()) {
-      while (next_ < queue_.size() && static_cast<int64_t>(running_.size()) < parallel_) start_next();
+    // SIGINT or SIGTERM to the sweep alone (as a scheduler sends it) goes on
+    // to the running trains, which checkpoint and stop; no new run starts,
+    // and the interrupted ones resume when the same command runs again.
+    ForwardedSignals signals;
+    while ((next_ < queue_.size() && !stopping_) || !running_.empty()) {
+      pass_on_signal();  // one that came while no waitpid was blocked
+      while (!stopping_ && next_ < queue_.size() && static_cast<int64_t>(running_.size()) < parallel_) start_next();
       wait_for_one();
     }
+    if (stopping_)
+      fail("sweep: stopped by {}: {} run(s) interrupted at their checkpoints; run the same command again to resume",
+           strsignal(stopping_), interrupted_);
   }
 
  private:
@@ -141,8 +137,9 @@ class GridRunner {
     int status = 0;
     const pid_t pid = waitpid(-1, &status, 0);
     if (pid < 0) {
-      if (errno == EINTR) return;
-      fail("sweep: waitpid failed: {}", std::strerror(errno));
+      if (errno != EINTR) fail("sweep: waitpid failed: {}", std::strerror(errno));
+      pass_on_signal();
+      return;
     }
     auto it = running_.find(pid);
     if (it == running_.end()) return;
@@ -158,6 +155,11 @@ class GridRunner {
       log_ << fmt::format("[{}/{}] {}: done, validation loss {}\n", i + 1, runs_.size(), run.id,
                           record.outcome.final_val_loss ? fmt::format("{:.4f}", *record.outcome.final_val_loss)
                                                         : std::string("n/a"));
+    } else if (stopping_) {
+      ++interrupted_;
+      record.status = "pending";
+      log_ << fmt::format("[{}/{}] {}: interrupted ({}); it resumes from its checkpoint next time\n", i + 1,
+                          runs_.size(), run.id, describe_exit(status));
     } else if (attempt <= spec_.retries) {
       log_ << fmt::format("[{}/{}] {}: failed ({}), retrying; log {}/train.log\n", i + 1, runs_.size(), run.id,
                           describe_exit(status), dir);
@@ -170,6 +172,17 @@ class GridRunner {
     }
     index_.put(record);
     log_.flush();
+  }
+
+  // The first SIGINT or SIGTERM received, passed on to every running train.
+  void pass_on_signal() {
+    const int signal = ForwardedSignals::received();
+    if (signal == 0 || stopping_) return;
+    stopping_ = signal;
+    log_ << fmt::format("sweep: {}: passed on to the {} running train(s); no new run starts\n", strsignal(signal),
+                        running_.size());
+    log_.flush();
+    for (const auto& [pid, index] : running_) ::kill(pid, signal);
   }
 
   const SweepSpec& spec_;
@@ -185,6 +198,8 @@ class GridRunner {
   std::map<pid_t, size_t> running_;
   std::map<std::string, int64_t> attempts_;
   std::set<std::string> seen_;
+  int stopping_ = 0;  // the signal that stops the sweep, or 0
+  int64_t interrupted_ = 0;
 };
 
 // Adds to each variant's lr grid the lr one step beyond an edge where, in
@@ -227,7 +242,9 @@ bool extend_lr_grids(SweepSpec& spec, const std::vector<RunRecord>& records, std
 }  // namespace
 
 SweepSummary run_sweep(const SweepSpec& spec_as_written, const SweepOptions& options, std::ostream& log) {
-  const std::string binary = options.muonlab_binary.empty() ? this_executable() : options.muonlab_binary;
+  const std::string binary = options.muonlab_binary.empty() ? this_executable("sweep") : options.muonlab_binary;
+  // The trains stop (at a checkpoint) if the sweep dies, even by SIGKILL.
+  adopt_children_started_from_here();
   SweepSpec spec = spec_as_written;  // its lr grids grow when a best lr sits at an edge
   const int64_t parallel = options.parallel > 0 ? options.parallel : spec.parallel;
   fs::create_directories(fs::path(options.out_dir) / "runs");
