@@ -2,7 +2,10 @@
 // reader's round trip, and one test per kind of bad file.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 
 #include "data/data_test_util.h"
 #include "muonlab/data/shard_header.h"
@@ -126,7 +129,7 @@ TEST(ShardErrors, EmptySplit) {
   testing::ScratchDir dir;
   EXPECT_CONTAINS(testing::error_message([&] { find_shards(dir.file("corpus_val_*.bin")); }),
                   "no shard files match '" + dir.file("corpus_val_*.bin") + "' (empty split)");
-  EXPECT_CONTAINS(testing::error_message([&] { find_shards(dir.path()); }), "holds no .bin shards (empty split)");
+  EXPECT_CONTAINS(testing::error_message([&] { find_shards(dir.path()); }), "holds no .bin shards (empty split); make shards from text with `muonlab data prepare TEXT");
   EXPECT_CONTAINS(testing::error_message([] { TokenLoader({}, LoaderOptions{}); }), "no shards (empty split)");
 }
 
@@ -145,6 +148,32 @@ TEST(ShardErrors, DataSmallerThanOneGlobalBatch) {
   options.world_size = 2;
   EXPECT_CONTAINS(testing::error_message([&] { TokenLoader({dir.file("few.bin")}, options); }),
                   "hold 4 windows of 9 tokens, fewer than one global batch of 6 (world size 2 x batch size 3)");
+}
+
+}  // namespace
+}  // namespace muonlab::data
+
+namespace muonlab::data {
+namespace {
+
+// A shard cut short while mapped (another process rewrote it, a disk was
+// cleaned): the read past its new end exits 1 naming the shard, instead of a
+// wordless SIGBUS. Death tests run in a child process.
+TEST(ShardDeathTest, TruncatedWhileMappedIsNamed) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  testing::ScratchDir dir;
+  const std::string path = dir.file("cut.bin");
+  write_shard(path, TokenIds(100000, 7));
+  EXPECT_EXIT(
+      {
+        TokenShard shard(path);
+        if (::truncate(path.c_str(), 1024 + 2 * 10) != 0) std::abort();
+        volatile uint16_t token = shard[90000];
+        (void)token;
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(1),
+      "shard '.*cut.bin' changed while it was being read: byte [0-9]+ of the 201024 it had when opened is gone");
 }
 
 }  // namespace

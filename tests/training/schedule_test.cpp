@@ -83,7 +83,7 @@ TEST(Schedule, RampForMomentum) {
 
 TEST(Schedule, BadConfigsNamed) {
   EXPECT_CONTAINS(testing::error_message([] { check_schedule(schedule(ScheduleKind::kCosine, 50, 0.1), 20); }),
-                  "warmup_steps = 50 is outside [0, total steps = 20]");
+                  "warmup_steps = 50 is outside [0, total steps = 20]: the run is shorter than its warmup; lower schedule.warmup_steps or raise run.steps");
   EXPECT_CONTAINS(testing::error_message([] { check_schedule(schedule(ScheduleKind::kCosine, 0, 1.5), 20); }),
                   "min_ratio = 1.5 is outside [0, 1]");
   EXPECT_CONTAINS(testing::error_message([] { parse_schedule_kind("step"); }),

@@ -11,19 +11,24 @@
 namespace muonlab::data {
 namespace fs = std::filesystem;
 
+// Where shards come from, for a user whose data paths find none.
+constexpr const char* kMakeShardsHint =
+    "; make shards from text with `muonlab data prepare TEXT --out FOLDER` (docs/usage.md) and point data.train "
+    "and data.val at them";
+
 std::vector<std::string> find_shards(const std::string& spec) {
   std::vector<std::string> paths;
   if (fs::is_directory(spec)) {
     for (const auto& entry : fs::directory_iterator(spec)) {
       if (entry.is_regular_file() && entry.path().extension() == ".bin") paths.push_back(entry.path().string());
     }
-    if (paths.empty()) fail("folder '{}' holds no .bin shards (empty split)", spec);
+    if (paths.empty()) fail("folder '{}' holds no .bin shards (empty split){}", spec, kMakeShardsHint);
   } else {
     glob_t matches{};
     int result = ::glob(spec.c_str(), 0, nullptr, &matches);
     for (size_t i = 0; result == 0 && i < matches.gl_pathc; ++i) paths.emplace_back(matches.gl_pathv[i]);
     ::globfree(&matches);
-    if (paths.empty()) fail("no shard files match '{}' (empty split)", spec);
+    if (paths.empty()) fail("no shard files match '{}' (empty split){}", spec, kMakeShardsHint);
   }
   std::sort(paths.begin(), paths.end());
   return paths;

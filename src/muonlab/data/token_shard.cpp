@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/data/shard_bus_error.h"
 #include "muonlab/data/shard_header.h"
 
 namespace muonlab::data {
@@ -41,6 +42,7 @@ TokenShard::TokenShard(std::string path) : path_(std::move(path)) {
     const auto* bytes = static_cast<const unsigned char*>(mapping);
     token_count_ = parse_shard_header(bytes, file_size, file_size, path_);
     tokens_ = bytes + kShardHeaderBytes;
+    bus_error_slot_ = register_shard_mapping(mapping_, mapping_bytes_, path_);
   } catch (...) {
     ::munmap(mapping_, mapping_bytes_);
     throw;
@@ -52,9 +54,11 @@ TokenShard::TokenShard(TokenShard&& other) noexcept
       mapping_(std::exchange(other.mapping_, nullptr)),
       mapping_bytes_(std::exchange(other.mapping_bytes_, 0)),
       tokens_(std::exchange(other.tokens_, nullptr)),
-      token_count_(std::exchange(other.token_count_, 0)) {}
+      token_count_(std::exchange(other.token_count_, 0)),
+      bus_error_slot_(std::exchange(other.bus_error_slot_, -1)) {}
 
 TokenShard::~TokenShard() {
+  unregister_shard_mapping(bus_error_slot_);
   if (mapping_ != nullptr) ::munmap(mapping_, mapping_bytes_);
 }
 

@@ -1,5 +1,6 @@
 // A token shard on disk, memory-mapped read-only: the loader touches only the
-// windows it reads, and many processes share the page cache.
+// windows it reads, and many processes share the page cache. If the file
+// shrinks while mapped, the read that faults names it (shard_bus_error.h).
 #pragma once
 
 #include <cstddef>
@@ -32,6 +33,7 @@ class TokenShard {
   size_t mapping_bytes_ = 0;
   const unsigned char* tokens_ = nullptr;
   uint64_t token_count_ = 0;
+  int bus_error_slot_ = -1;  // names this shard if it shrinks under the mapping
 };
 
 }  // namespace muonlab::data
