@@ -142,7 +142,7 @@ void run_dist_bench_rank(const DistBenchConfig& config, const std::string& resul
   c10::OptionalDeviceGuard on_rank_device;
   if (device.is_cuda() && device.has_index()) on_rank_device.reset_device(device);
   c10::intrusive_ptr<compat::CollectiveGroup> group;
-  if (env.distributed()) group = distributed::collective_group(env, device, std::chrono::seconds(300));
+  if (env.distributed()) group = distributed::collective_group(env, device, std::chrono::seconds(300), "");
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& name : config.optimizers) {
     rows.push_back(to_json(time_optimizer(config, name, group, device, env.rank, env.world_size)));

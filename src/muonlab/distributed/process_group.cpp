@@ -13,6 +13,7 @@
 #include <string>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/distributed/rendezvous.h"
 
 namespace muonlab::distributed {
 
@@ -82,20 +83,6 @@ c10::intrusive_ptr<c10d::Store> store_client(const DistEnv& env, std::chrono::mi
   return c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
 }
 
-namespace {
-
-// Rank 0 serves it; every rank (rank 0 too) is a client.
-c10::intrusive_ptr<c10d::Store> rendezvous_store(const DistEnv& env, std::chrono::milliseconds timeout) {
-  c10d::TCPStoreOptions store_options;
-  store_options.port = static_cast<uint16_t>(env.master_port);
-  store_options.isServer = env.rank == 0;
-  store_options.numWorkers = static_cast<size_t>(env.world_size);
-  store_options.timeout = timeout;
-  return c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
-}
-
-}  // namespace
-
 #ifndef MUONLAB_WITH_NCCL
 c10::intrusive_ptr<compat::CollectiveGroup> nccl_group(const c10::intrusive_ptr<c10d::Store>&, int64_t rank,
                                                        int64_t world_size, std::chrono::milliseconds) {
@@ -124,8 +111,10 @@ c10::Device rank_device(const std::string& run_device, const DistEnv& env, int64
 }
 
 c10::intrusive_ptr<compat::CollectiveGroup> collective_group(const DistEnv& env, const c10::Device& device,
-                                                             std::chrono::milliseconds timeout) {
+                                                             std::chrono::milliseconds timeout,
+                                                             const std::string& config_text) {
   auto store = rendezvous_store(env, timeout);
+  check_in(*store, env, timeout, config_text);
   if (device.is_cuda()) return nccl_group(store, env.rank, env.world_size, timeout);
   return gloo_group(store, env.rank, env.world_size, timeout);
 }

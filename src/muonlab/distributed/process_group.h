@@ -57,9 +57,11 @@ bool nccl_built();
 // the ranks would share one GPU (NCCL refuses that).
 c10::Device rank_device(const std::string& run_device, const DistEnv& env, int64_t gpus_here);
 
-// The store at MASTER_ADDR:MASTER_PORT, then Gloo for CPU ranks or NCCL for
-// GPU ranks.
+// The store at MASTER_ADDR:MASTER_PORT, every rank checked in with
+// `config_text` (the same on every rank, see rendezvous.h), then Gloo for
+// CPU ranks or NCCL for GPU ranks.
 c10::intrusive_ptr<compat::CollectiveGroup> collective_group(const DistEnv& env, const c10::Device& device,
-                                                             std::chrono::milliseconds timeout);
+                                                             std::chrono::milliseconds timeout,
+                                                             const std::string& config_text);
 
 }  // namespace muonlab::distributed

@@ -74,7 +74,7 @@ std::unique_ptr<StepSync> make_step_sync(const distributed::DistEnv& env, const 
                                          TrainOptimizer& optimizer) {
   if (!env.distributed()) return std::make_unique<Alone>(model->parameters(), config.run.clip_grad_norm);
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(config.distributed.timeout_s * 1000));
-  auto group = distributed::collective_group(env, device, timeout);
+  auto group = distributed::collective_group(env, device, timeout, format_train_config(config));
   auto watch = std::make_shared<distributed::RankWatch>(distributed::store_client(env, timeout), env.rank,
                                                         env.world_size);
   distributed::DataParallelOptions options;
