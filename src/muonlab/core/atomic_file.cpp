@@ -48,8 +48,9 @@ void write_text_file_atomically(const std::string& path, const std::string& text
   write_file_atomically(path, [&](const std::string& tmp) {
     FILE* out = std::fopen(tmp.c_str(), "wb");
     if (out == nullptr) fail("cannot create '{}': {}", path, std::strerror(errno));
-    bool written = std::fwrite(text.data(), 1, text.size(), out) == text.size();
-    if (std::fclose(out) != 0 || !written) fail("cannot write '{}' (disk full?)", path);
+    int write_error = std::fwrite(text.data(), 1, text.size(), out) == text.size() ? 0 : errno;
+    if (std::fclose(out) != 0 && write_error == 0) write_error = errno;
+    if (write_error != 0) fail("cannot write '{}': {}", path, std::strerror(write_error));
   });
 }
 

@@ -73,13 +73,15 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   write_file_atomically(path, [&](const std::string& tmp) {
     FILE* out = std::fopen(tmp.c_str(), "wb");
     if (out == nullptr) fail("cannot create '{}': {}", path, std::strerror(errno));
-    bool written = std::fwrite(prefix.data(), 1, prefix.size(), out) == prefix.size() &&
-                   std::fwrite(json.data(), 1, json.size(), out) == json.size();
-    for (const auto& body : bodies) {
-      size_t bytes = body.numel() * body.element_size();
-      written = written && std::fwrite(body.data_ptr(), 1, bytes, out) == bytes;
-    }
-    if (std::fclose(out) != 0 || !written) fail("cannot write '{}' (disk full?)", path);
+    int write_error = 0;
+    const auto write = [&](const void* data, size_t bytes) {
+      if (write_error == 0 && std::fwrite(data, 1, bytes, out) != bytes) write_error = errno;
+    };
+    write(prefix.data(), prefix.size());
+    write(json.data(), json.size());
+    for (const auto& body : bodies) write(body.data_ptr(), body.numel() * body.element_size());
+    if (std::fclose(out) != 0 && write_error == 0) write_error = errno;
+    if (write_error != 0) fail("cannot write '{}': {}", path, std::strerror(write_error));
   });
 }
 
