@@ -321,6 +321,7 @@ TEST(Trainer, NonFiniteLossStopsNamingStepAndLastCheckpointOrIsSkipped) {
 
   config.run.on_nonfinite = optim::NonFinitePolicy::kSkipStep;
   config.run.out_dir = dir.file("skip");
+  config.data.val.clear();  // the last step's update may blow the weights up: the next test's case
   TrainResult result = train(config);
   EXPECT_EQ(result.steps, 6);
   std::ifstream metrics(result.metrics_path);
@@ -334,6 +335,31 @@ TEST(Trainer, NonFiniteLossStopsNamingStepAndLastCheckpointOrIsSkipped) {
     EXPECT_TRUE(torch::equal(final_weights.tensors[i].second, last_good.tensors[i].second))
         << final_weights.tensors[i].first;
   }
+  EXPECT_EQ(result.skipped_steps, skipped);
+
+  // A run that skips more than run.max_skipped_steps fails, naming the count.
+  config.run.max_skipped_steps = skipped - 1;
+  config.run.out_dir = dir.file("too-many-skipped");
+  EXPECT_CONTAINS(testing::error_message([&] { train(config); }),
+                  fmt::format("and {} steps were skipped, more than run.max_skipped_steps = {}", skipped, skipped - 1));
+}
+
+// The one step's forward is finite, its update blows the weights up: the
+// final evaluation's loss is not finite, and the run fails instead of
+// saving those weights.
+TEST(Trainer, NonFiniteValidationLossFailsWithoutSavingWeights) {
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  ASSERT_FALSE(config.data.val.empty());
+  config.optimizer.name = "adamw";
+  config.optimizer.lr = 1e30;
+  config.run.clip_grad_norm = 0;
+  config.run.steps = 1;
+  config.run.eval_every = 0;
+  EXPECT_CONTAINS(testing::error_message([&] { train(config); }),
+                  "step 1: the validation loss is NaN (non-finite). Last good checkpoint: none yet");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run/model.safetensors")));
 }
 
 TEST(Trainer, MissingShardsNamed) {

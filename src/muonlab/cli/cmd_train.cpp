@@ -135,6 +135,9 @@ void run_train(const TrainArgs& args) {
   if (result.resumed_from > 0) std::cout << fmt::format("(resumed from step {})\n", result.resumed_from);
   std::cout << fmt::format("done: {} steps, final train loss {:.4f}", result.steps, result.final_train_loss);
   if (result.final_val_loss >= 0) std::cout << fmt::format(", validation loss {:.4f}", result.final_val_loss);
+  if (result.skipped_steps > 0) {
+    std::cout << fmt::format("; {} step(s) skipped as non-finite (weights unchanged on them)", result.skipped_steps);
+  }
   std::cout << fmt::format("\nweights: {}\nmetrics: {} (and metrics.csv)\n", result.weights_path,
                            result.metrics_path);
   if (args.sample_tokens > 0) {

@@ -310,6 +310,8 @@ const std::vector<Field>& fields() {
     f.push_back(enum_field("run.on_nonfinite", MUONLAB_AT(run.on_nonfinite), optim::nonfinite_policy_names(),
                            optim::parse_nonfinite_policy,
                            "a NaN or infinite loss or gradient: stop the run, or skip the step"));
+    f.push_back(integer_field("run.max_skipped_steps", MUONLAB_AT(run.max_skipped_steps),
+                              "with on_nonfinite = \"skip\": fail once more steps were skipped (-1: no limit)"));
     f.push_back(choice_field("run.dtype", MUONLAB_AT(run.dtype), {"fp32", "bf16"},
                              "bf16: autocast on CUDA with fp32 weights and state; CPU runs fp32"));
     f.push_back(number_field("run.peak_tflops", MUONLAB_AT(run.peak_tflops),
@@ -465,6 +467,10 @@ void check_config(const TrainConfig& config, const std::string& source) {
   positive("run.log_every", config.run.log_every);
   positive("run.keep_checkpoints", config.run.keep_checkpoints);
   positive("distributed.bucket_mb", config.distributed.bucket_mb);
+  if (config.run.max_skipped_steps < -1) {
+    fail("{}: 'run.max_skipped_steps' = {}: expected -1 (no limit) or a count >= 0", source,
+         config.run.max_skipped_steps);
+  }
   if (!(config.distributed.timeout_s > 0)) {
     fail("{}: 'distributed.timeout_s' = {}: expected seconds > 0", source, config.distributed.timeout_s);
   }

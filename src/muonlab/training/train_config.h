@@ -80,6 +80,9 @@ struct RunSettings {
   std::string out_dir = "runs/default";
   // A NaN or infinite loss or gradient: stop the run (kError) or skip the step.
   optim::NonFinitePolicy on_nonfinite = optim::NonFinitePolicy::kError;
+  // With on_nonfinite = skip: the run fails once more steps than this were
+  // skipped (-1: no limit), so a run that mostly skipped is not "done".
+  int64_t max_skipped_steps = 10;
   // "bf16": autocast to bfloat16 on CUDA, fp32 master weights and optimizer
   // state; "fp32" everywhere else (CPU bf16 matmuls are slow).
   std::string dtype = "fp32";

@@ -309,15 +309,36 @@ class Run {
 
   // run.on_nonfinite: "stop" fails naming the step and the last good
   // checkpoint; "skip" leaves weights and optimizer state as they were.
+  // A skip counts against run.max_skipped_steps.
   void handle_nonfinite(const StepOutcome& outcome) {
-    if (config_.run.on_nonfinite != optim::NonFinitePolicy::kError) return;
     const double loss = outcome.agreed.loss, grad_norm = outcome.agreed.grad_norm;
+    const std::string what = fmt::format("the {} is {}", std::isfinite(loss) ? "gradient norm" : "loss",
+                                         nonfinite_name(std::isfinite(loss) ? grad_norm : loss));
+    if (config_.run.on_nonfinite == optim::NonFinitePolicy::kError) {
+      stop_on_nonfinite(outcome.steps_done, what + "; stopped without updating the weights",
+                        "run.on_nonfinite = \"skip\" skips such steps instead");
+    }
+    ++result_.skipped_steps;
+    const int64_t limit = config_.run.max_skipped_steps;
+    if (limit >= 0 && result_.skipped_steps > limit) {
+      stop_on_nonfinite(outcome.steps_done,
+                        fmt::format("{}, and {} steps were skipped, more than run.max_skipped_steps = {}", what,
+                                    result_.skipped_steps, limit),
+                        "Lower the learning rate or raise run.max_skipped_steps (-1: no limit)");
+    }
+  }
+
+  static std::string nonfinite_name(double value) {
+    if (std::isnan(value)) return "NaN (non-finite)";
+    return fmt::format("{} (non-finite)", value);
+  }
+
+  // Fails naming the step, what went wrong, the last checkpoint and `advice`.
+  [[noreturn]] void stop_on_nonfinite(int64_t step, const std::string& what, const std::string& advice) {
     std::optional<std::string> last_good = newest_checkpoint(config_.run.out_dir);
     if (lead_) write_metrics_csv(metrics_path_, metrics_csv_path_);
-    fail("step {}: the {} is {} (non-finite); stopped without updating the weights. Last good checkpoint: {}. "
-         "run.on_nonfinite = \"skip\" skips such steps instead",
-         outcome.steps_done, std::isfinite(loss) ? "gradient norm" : "loss", std::isfinite(loss) ? grad_norm : loss,
-         last_good ? *last_good + " (continue from it with --resume)" : "none yet (see run.checkpoint_every)");
+    fail("step {}: {}. Last good checkpoint: {}. {}", step, what,
+         last_good ? *last_good + " (continue from it with --resume)" : "none yet (see run.checkpoint_every)", advice);
   }
 
   StepReport report_of(const StepOutcome& outcome) const {
@@ -382,6 +403,12 @@ class Run {
                                            {"val_tokens", report.tokens},
                                            {"tokens", step * tokens_per_step_}});
     if (callbacks_.on_eval && lead_) callbacks_.on_eval(report);
+    // Finite training steps can still leave weights whose logits overflow;
+    // such weights are neither checkpointed nor saved.
+    if (!std::isfinite(report.val_loss)) {
+      stop_on_nonfinite(step, "the validation loss is " + nonfinite_name(report.val_loss),
+                        "Lower the learning rate or run.clip_grad_norm");
+    }
   }
 
   // Under distributed Muon every rank first receives the whole optimizer

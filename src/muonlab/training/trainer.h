@@ -50,6 +50,7 @@ struct TrainResult {
   std::string checkpoint;    // the last one written
   int64_t resumed_from = 0;  // step of the checkpoint resumed, 0 if none
   bool interrupted = false;
+  int64_t skipped_steps = 0;  // non-finite steps skipped (run.on_nonfinite = "skip")
   int64_t rank = 0;  // of world_size ranks; only rank 0 writes files (weights_path empty elsewhere)
   int64_t world_size = 1;
 };
