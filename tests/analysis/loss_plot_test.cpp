@@ -37,7 +37,7 @@ TEST(LossPlot, MeanCurvesOverSeedsGetABandOfOneStd) {
   const std::string script = loss_plot_script(runs, options_in("/tmp/charts"));
   EXPECT_CONTAINS(script, "$train_1 << EOD\n1 1024 4.5 0.25\n2 2048 4.25 0.125\nEOD\n");
   EXPECT_CONTAINS(script, "$train_1 using 1:($3-$4):($3+$4) with filledcurves fillcolor rgb '#1f77b4'");
-  EXPECT_CONTAINS(script, "title 'run_a ± std'");
+  EXPECT_CONTAINS(script, "noborder notitle");
   EXPECT_CONTAINS(script, "$train_2 << EOD\n1 512 4.75\n2 NaN 4.5\nEOD\n");
   EXPECT_EQ(script.find("$train_2 using 1:($3-$4)"), std::string::npos);
 }
@@ -48,9 +48,12 @@ TEST(LossPlot, ScriptHoldsEveryRunsLabelAndPoints) {
   EXPECT_CONTAINS(script, "$validation_1 << EOD\n2 2048 4.375\nEOD\n");
   EXPECT_CONTAINS(script, "$train_2 << EOD\n1 512 4.75\n2 NaN 4.5\nEOD\n");
   EXPECT_EQ(script.find("$validation_2"), std::string::npos);  // run b has no evaluation
-  EXPECT_CONTAINS(script, "title 'run_a train'");
-  EXPECT_CONTAINS(script, "title 'run_a validation'");
-  EXPECT_CONTAINS(script, "title 'it''s b train'");  // a quote doubled inside a gnuplot string
+  // One legend entry per run (on its train line), and one per line style.
+  EXPECT_CONTAINS(script, "$train_1 using 1:3 with lines linecolor rgb '#1f77b4' linewidth 2 title 'run_a'");
+  EXPECT_CONTAINS(script, "pointsize 1.2 notitle");
+  EXPECT_CONTAINS(script, "title 'it''s b'");  // a quote doubled inside a gnuplot string
+  EXPECT_CONTAINS(script, "title 'validation'");
+  EXPECT_CONTAINS(script, "set key outside right");
   EXPECT_CONTAINS(script, "noenhanced");              // so "run_a" is not typeset as run subscript a
 }
 
@@ -90,6 +93,43 @@ TEST(LossPlot, LogScaleOnlyWhenLossesSpanAFactorOfTen) {
   std::vector<RunCurves> runs = two_runs();
   runs[0].curves.train.push_back({3, 3072, 0.4});
   EXPECT_CONTAINS(loss_plot_script(runs, options_in("/tmp")), "set logscale y");
+}
+
+TEST(LossPlot, LogScaleAsAskedAndTitleWhenGiven) {
+  LossPlotOptions options = options_in("/tmp");
+  options.log_y = LogScale::kOn;
+  options.title = "Muon vs AdamW";
+  const std::string script = loss_plot_script(two_runs(), options);
+  EXPECT_CONTAINS(script, "set logscale y");
+  EXPECT_CONTAINS(script, "set title 'Muon vs AdamW'");
+  std::vector<RunCurves> runs = two_runs();
+  runs[0].curves.train.push_back({3, 3072, 0.4});
+  options.log_y = LogScale::kOff;
+  EXPECT_EQ(loss_plot_script(runs, options).find("set logscale y"), std::string::npos);
+}
+
+// The y range starts below the lowest loss and ends above the highest after
+// the first 5% of steps: the initial 10.0 at step 1 of 100 is left above it.
+TEST(LossPlot, YRangeLeavesOutTheFirstStepsSteepFall) {
+  RunCurves run{"a", {}};
+  run.curves.train = {{1, 1, 10.0}, {50, 50, 3.0}, {100, 100, 2.0}};
+  const std::string script = loss_plot_script({run}, options_in("/tmp"));
+  EXPECT_CONTAINS(script, "set yrange [1.95:3.05]");  // 2 and 3, less and plus 5% of the span
+}
+
+// A window of 3: each point the mean of itself and its neighbours (two at
+// the ends); NaN losses are left out of the mean.
+TEST(LossPlot, SmoothingIsACentredMovingAverageOfTrainLoss) {
+  RunCurves run{"a", {}};
+  run.curves.train = {{1, 1, 3.0}, {2, 2, 6.0}, {3, 3, kNaN}, {4, 4, 2.0}};
+  run.curves.validation = {{4, 4, 7.0}};
+  LossPlotOptions options = options_in("/tmp");
+  options.smooth = 3;
+  const std::string script = loss_plot_script({run}, options);
+  EXPECT_CONTAINS(script, "$train_1 << EOD\n1 1 4.5\n2 2 4.5\n3 3 4\n4 4 2\nEOD\n");
+  EXPECT_CONTAINS(script, "$validation_1 << EOD\n4 4 7\nEOD\n");
+  options.smooth = 0;
+  EXPECT_CONTAINS(testing::error_message([&] { loss_plot_script({run}, options); }), "smoothing window 0");
 }
 
 TEST(LossPlot, RefusesARunWithNothingToDraw) {

@@ -61,58 +61,114 @@ std::string data_blocks(const std::vector<RunCurves>& runs) {
   return blocks;
 }
 
+// A centred moving average of `window` points (fewer at the ends); NaN
+// losses are left out of the average.
+std::vector<LossPoint> smoothed(const std::vector<LossPoint>& points, int window) {
+  if (window <= 1) return points;
+  std::vector<LossPoint> out = points;
+  const int64_t half = window / 2, n = static_cast<int64_t>(points.size());
+  for (int64_t i = 0; i < n; ++i) {
+    double sum = 0;
+    int count = 0;
+    for (int64_t j = std::max<int64_t>(0, i - half); j <= std::min(n - 1, i + half); ++j) {
+      if (std::isfinite(points[j].loss)) sum += points[j].loss, ++count;
+    }
+    out[i].loss = count > 0 ? sum / count : std::numeric_limits<double>::quiet_NaN();
+  }
+  return out;
+}
+
 // One `plot` command over every run: a solid line for train loss and a
-// dashed line with points for validation loss, both in the run's colour.
+// dashed line with points for validation loss, both in the run's colour;
+// the legend names each run once, and two grey entries say which style is
+// which.
 std::string plot_command(const std::vector<RunCurves>& runs, const XAxis& axis) {
   std::vector<std::string> curves;
+  bool any_train = false, any_validation = false, any_band = false;
   for (size_t i = 0; i < runs.size(); ++i) {
     const std::string colour = gnuplot_string(kRunColours[i % std::size(kRunColours)]);
+    const std::string title = "title " + gnuplot_string(runs[i].label);
+    const bool has_train = !runs[i].curves.train.empty();
+    any_train |= has_train;
+    any_validation |= !runs[i].curves.validation.empty();
     if (has_spread(runs[i].curves.train)) {
+      any_band = true;
       // The seeds' band first, so the mean line is drawn over it.
       curves.push_back(fmt::format(
           "{} using {}:($3-$4):($3+$4) with filledcurves fillcolor rgb {} fillstyle transparent solid 0.2 noborder "
-          "title {}",
-          data_block_name("train", i), axis.column, colour, gnuplot_string(runs[i].label + " ± std")));
+          "notitle",
+          data_block_name("train", i), axis.column, colour));
     }
-    if (!runs[i].curves.train.empty()) {
-      curves.push_back(fmt::format("{} using {}:3 with lines linecolor rgb {} linewidth 2 title {}",
-                                   data_block_name("train", i), axis.column, colour,
-                                   gnuplot_string(runs[i].label + " train")));
+    if (has_train) {
+      curves.push_back(fmt::format("{} using {}:3 with lines linecolor rgb {} linewidth 2 {}",
+                                   data_block_name("train", i), axis.column, colour, title));
     }
     if (!runs[i].curves.validation.empty()) {
       curves.push_back(fmt::format(
-          "{} using {}:3 with linespoints linecolor rgb {} linewidth 2 dashtype 2 pointtype 7 pointsize 1.2 title {}",
-          data_block_name("validation", i), axis.column, colour, gnuplot_string(runs[i].label + " validation")));
+          "{} using {}:3 with linespoints linecolor rgb {} linewidth 2 dashtype 2 pointtype 7 pointsize 1.2 {}",
+          data_block_name("validation", i), axis.column, colour, has_train ? "notitle" : title));
     }
+  }
+  if (any_train && any_validation) {
+    curves.push_back(fmt::format("NaN with lines linecolor rgb '#555555' linewidth 2 title {}",
+                                 gnuplot_string(any_band ? "train (band: ± std over seeds)" : "train")));
+    curves.push_back(
+        "NaN with linespoints linecolor rgb '#555555' linewidth 2 dashtype 2 pointtype 7 title 'validation'");
   }
   std::string command = "plot ";
   for (size_t i = 0; i < curves.size(); ++i) command += (i == 0 ? "" : ", \\\n     ") + curves[i];
   return command + "\n";
 }
 
+// Every finite loss of every run.
+template <typename Visit>
+void for_each_loss(const std::vector<RunCurves>& runs, Visit visit) {
+  for (const RunCurves& run : runs) {
+    for (const auto* curve : {&run.curves.train, &run.curves.validation}) {
+      for (const LossPoint& point : *curve) {
+        if (std::isfinite(point.loss)) visit(point);
+      }
+    }
+  }
+}
+
 // Losses fall fastest early on; when they span a factor of 10 or more a log
 // scale keeps the later, small differences between runs readable.
 bool losses_span_a_decade(const std::vector<RunCurves>& runs) {
   double lowest = std::numeric_limits<double>::infinity(), highest = 0;
-  for (const RunCurves& run : runs) {
-    for (const auto* curve : {&run.curves.train, &run.curves.validation}) {
-      for (const LossPoint& point : *curve) {
-        if (!std::isfinite(point.loss)) continue;
-        if (point.loss <= 0) return false;  // no log scale for these
-        lowest = std::min(lowest, point.loss);
-        highest = std::max(highest, point.loss);
-      }
-    }
-  }
-  return highest >= 10 * lowest;
+  bool positive = true;
+  for_each_loss(runs, [&](const LossPoint& point) {
+    positive = positive && point.loss > 0;
+    lowest = std::min(lowest, point.loss);
+    highest = std::max(highest, point.loss);
+  });
+  return positive && highest >= 10 * lowest;
 }
 
-std::string common_settings(const std::vector<RunCurves>& runs) {
+// From just below the lowest loss to just above the highest after the first
+// 5% of steps, so the early, steep fall does not flatten the comparison.
+std::string y_range(const std::vector<RunCurves>& runs) {
+  double last_step = 0;
+  for_each_loss(runs, [&](const LossPoint& point) { last_step = std::max(last_step, point.step); });
+  double lowest = std::numeric_limits<double>::infinity(), highest = -lowest;
+  for_each_loss(runs, [&](const LossPoint& point) {
+    lowest = std::min(lowest, point.loss);
+    if (point.step >= 0.05 * last_step) highest = std::max(highest, point.loss);
+  });
+  if (!(highest > lowest)) return "";
+  const double margin = 0.05 * (highest - lowest);
+  return fmt::format("set yrange [{}:{}]\n", gnuplot_number(lowest - margin), gnuplot_number(highest + margin));
+}
+
+std::string common_settings(const std::vector<RunCurves>& runs, const LossPlotOptions& options) {
   std::string settings = gnuplot_png_terminal_choice() +
                          "set grid\n"
-                         "set key top right\n"
+                         "set key outside right top vertical Left reverse samplen 3\n"
                          "set ylabel 'loss'\n";
-  if (losses_span_a_decade(runs)) settings += "set logscale y\n";
+  if (!options.title.empty()) settings += "set title " + gnuplot_string(options.title) + "\n";
+  const bool log_y =
+      options.log_y == LogScale::kOn || (options.log_y == LogScale::kAuto && losses_span_a_decade(runs));
+  settings += log_y ? "set logscale y\n" : y_range(runs);
   return settings;
 }
 
@@ -145,8 +201,9 @@ std::string figure_commands(const std::vector<RunCurves>& runs, const XAxis& axi
   return commands + "set output\n";
 }
 
-void check_plottable(const std::vector<RunCurves>& runs) {
+void check_plottable(const std::vector<RunCurves>& runs, const LossPlotOptions& options) {
   if (runs.empty()) fail("no runs to plot");
+  if (options.smooth < 1) fail("smoothing window {}: expected 1 (none) or more logged points", options.smooth);
   for (const RunCurves& run : runs) {
     if (run.curves.train.empty() && run.curves.validation.empty()) {
       fail("run '{}' has no train or validation loss to plot yet", run.label);
@@ -166,15 +223,17 @@ LossPlotFiles loss_plot_files(const LossPlotOptions& options) {
 }
 
 std::string loss_plot_script(const std::vector<RunCurves>& runs, const LossPlotOptions& options) {
-  check_plottable(runs);
+  check_plottable(runs, options);
   std::string script = fmt::format(
       "# Written by muonlab plot: train loss (lines) and validation loss (dashed,\n"
       "# with points) of {} run(s), by step and by tokens trained. Edit the style\n"
       "# and rerun: gnuplot {}\n"
       "# Data blocks: one per run and curve; columns step, tokens trained, loss.\n",
       runs.size(), loss_plot_files(options).script);
-  script += data_blocks(runs) + "\n" + common_settings(runs);
-  for (const XAxis& axis : kXAxes) script += figure_commands(runs, axis, options);
+  std::vector<RunCurves> drawn = runs;
+  for (RunCurves& run : drawn) run.curves.train = smoothed(run.curves.train, options.smooth);
+  script += data_blocks(drawn) + "\n" + common_settings(drawn, options);
+  for (const XAxis& axis : kXAxes) script += figure_commands(drawn, axis, options);
   return script;
 }
 

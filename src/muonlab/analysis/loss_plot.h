@@ -1,7 +1,9 @@
 // Loss curves of several runs on shared charts, drawn by gnuplot: train loss
 // as a line and validation loss as a dashed line with points in the same
-// colour, one colour per run; one chart by step and one by tokens trained,
-// each as PNG and SVG.
+// colour, one colour per run and one legend entry per run, outside the plot
+// area; the y range leaves out the first 5% of training, where the losses
+// are far above the differences a comparison is about. One chart by step and
+// one by tokens trained, each as PNG and SVG.
 #pragma once
 
 #include <string>
@@ -16,9 +18,17 @@ struct RunCurves {
   LossCurves curves;
 };
 
+enum class LogScale { kAuto, kOn, kOff };
+
 struct LossPlotOptions {
   std::string out_dir = ".";  // created if missing
   std::string name = "loss";  // every file name starts with it
+  std::string title;          // above the chart; empty: none
+  // kAuto: a log y axis where the losses span a factor of 10.
+  LogScale log_y = LogScale::kAuto;
+  // Train loss as a centred moving average over this many logged points
+  // (1: as logged); validation points are drawn as measured.
+  int smooth = 1;
 };
 
 struct LossPlotFiles {

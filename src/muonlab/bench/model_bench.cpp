@@ -59,7 +59,7 @@ void check_training_presets(const ModelBenchConfig& config) {
   for (const auto& name : config.presets) {
     const auto c = preset_for_option("--presets", name);
     if (config.sequence > c.block_size) {
-      fail("--seq {}: longer than {}'s block_size {}", config.sequence, name, c.block_size);
+      fail("--seq-len {}: longer than {}'s block_size {}", config.sequence, name, c.block_size);
     }
   }
 }
@@ -80,7 +80,7 @@ void check_decode_base(const ModelBenchConfig& config) {
 
 void check_config(const ModelBenchConfig& config) {
   check_positive("--batch", static_cast<double>(config.batch));
-  check_positive("--seq", static_cast<double>(config.sequence));
+  check_positive("--seq-len", static_cast<double>(config.sequence));
   check_positive("--prompt", static_cast<double>(config.prompt));
   check_positive("--new-tokens", static_cast<double>(config.new_tokens));
   check_positive("--reps", static_cast<double>(config.reps));

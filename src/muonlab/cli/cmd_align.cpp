@@ -21,6 +21,7 @@
 #include "muonlab/analysis/muon_inputs.h"
 #include "muonlab/analysis/spectrum_alignment.h"
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/device_option.h"
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/dtype_name.h"
@@ -236,6 +237,9 @@ void register_align(CLI::App& app) {
   auto args = std::make_shared<AlignArgs>();
   auto* align = app.add_subcommand(
       "align", "Condition numbers and Newton-Schulz alignment of Muon's and Muon²'s inputs (a run's or test matrices)");
+  add_examples(*align, {
+                    "muonlab align runs/cpu-small --ns-steps 5 --plot charts",
+                    "muonlab align --random 384x192 --count 8 --ns-steps 5"});
   align->add_option("run_dir", args->run_dir, "Run folder written by muonlab train (config.toml, checkpoints)");
   align->add_option("--checkpoint", args->checkpoint,
                     "Checkpoint folder to read (default: the run's newest, else its final model.safetensors)");
@@ -249,7 +253,7 @@ void register_align(CLI::App& app) {
   align->add_option("--condition", args->condition, "Condition number of --ill-conditioned")->capture_default_str();
   align->add_option("--count", args->count, "Test matrices, seeds SEED, SEED+1, ...")->capture_default_str();
   align->add_option("--seed", args->seed, "Seed of the first test matrix")->capture_default_str();
-  align->add_option("--steps", args->steps, "Newton-Schulz steps K: alignment after k = 0..K")->capture_default_str();
+  align->add_option("--ns-steps", args->steps, "Newton-Schulz steps K: alignment after k = 0..K")->capture_default_str();
   align->add_option("--muon2-steps", args->muon2_steps, "The table's step for the Muon vs Muon² columns")
       ->capture_default_str();
   align->add_option("--coefficients", args->coefficients, "jordan, taylor or polar_express")->capture_default_str();

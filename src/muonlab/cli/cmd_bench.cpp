@@ -11,6 +11,8 @@
 #include "muonlab/bench/tokenizer_bench.h"
 #include "muonlab/bench/train_bench.h"
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
+#include "muonlab/cli/negated_flag.h"
 #include "muonlab/cli/device_option.h"
 #include "muonlab/core/enum_names.h"
 #include "muonlab/core/errors.h"
@@ -68,6 +70,9 @@ void register_bench_optim(CLI::App& bench) {
   auto* optim = bench.add_subcommand(
       "optim", "Optimizer step on GPT-2 small's matrices: Muon batched vs per-parameter loop; Muon², Muon²-F, "
       "Group Muon and state memory vs Muon");
+  add_examples(*optim, {
+                    "muonlab bench optim --device cpu",
+                    "muonlab bench optim --layers 2 --d-model 256 --ns-steps 5 --reps 3"});
   add_bench_run_options(*optim, *run);
   optim->add_option("--layers", config->layers, "transformer blocks of matrices")
       ->check(CLI::PositiveNumber)
@@ -87,7 +92,7 @@ void register_bench_optim(CLI::App& bench) {
   optim->add_option("--group-sizes", config->group_sizes, "Group Muon group sizes to time (each divides --n-head)")
       ->delimiter(',')
       ->capture_default_str();
-  optim->add_flag("!--no-variants", config->variants, "skip the Muon family table (Muon², Muon²-F, Group Muon)");
+  add_negated_flag(*optim, "--no-variants", config->variants, "skip the Muon family table (Muon², Muon²-F, Group Muon)");
   optim->callback([config, run] {
     run_on_devices(*run, [&](const torch::Device& device) {
       config->device = device;
@@ -102,11 +107,13 @@ void register_bench_model(CLI::App& bench) {
   auto run = std::make_shared<BenchRun>();
   auto* model = bench.add_subcommand(
       "model", "Training tokens/s per preset; KV cache and decode tokens/s, MHA vs MLA");
+  add_examples(*model, {
+                    "muonlab bench model --device cpu --presets tiny-gpt2,tiny-llama --batch 4 --seq-len 128"});
   model->add_option("--presets", config->presets, "comma-separated model presets; the first that runs is the baseline")
       ->delimiter(',')
       ->capture_default_str();
   model->add_option("--batch", config->batch, "sequences per step")->check(CLI::PositiveNumber)->capture_default_str();
-  model->add_option("--seq", config->sequence, "training tokens per sequence")
+  model->add_option("--seq-len", config->sequence, "training tokens per sequence")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   model->add_option("--max-gib", config->max_gib, "skip presets whose estimated training memory exceeds this")
@@ -138,6 +145,9 @@ void register_bench_tokenizer(CLI::App& bench) {
   auto* tokenizer = bench.add_subcommand(
       "tokenizer",
       "GPT-2 encode MB/s on the bundled corpus: cold/warm cache, all cores, byte floor, JS peer");
+  add_examples(*tokenizer, {
+                    "muonlab bench tokenizer",
+                    "muonlab bench tokenizer --no-js"});
   tokenizer->add_option("--corpus", config->corpus, "folder of .txt documents (scripts/fetch-data)")
       ->capture_default_str();
   tokenizer->add_option("--max-mb", config->max_mb, "use at most this many MB of the text (0: all)")
@@ -151,7 +161,7 @@ void register_bench_tokenizer(CLI::App& bench) {
       ->capture_default_str();
   tokenizer->add_option("--js-encoder", config->js_encoder,
                         "extracted gpt-3-encoder package (default: data/npm/gpt-3-encoder-*.tgz)");
-  tokenizer->add_flag("!--no-js", config->js, "skip the gpt-3-encoder (node) comparison");
+  add_negated_flag(*tokenizer, "--no-js", config->js, "skip the gpt-3-encoder (node) comparison");
   tokenizer->callback([config] {
     std::cout << bench::format_tokenizer_bench(bench::run_tokenizer_bench(*config)) << std::flush;
   });
@@ -162,6 +172,8 @@ void register_bench_train(CLI::App& bench) {
   auto run = std::make_shared<BenchRun>();
   auto* train = bench.add_subcommand(
       "train", "Training steps per preset, AdamW vs Muon hybrid: tokens/s, MFU, optimizer share of the step");
+  add_examples(*train, {
+                    "muonlab bench train --device cpu --batch 8 --seq-len 128 --steps 5"});
   train->add_option("--presets", config->presets,
                     "comma-separated model presets (default: llama-60m,mla-moe-small on CPU, "
                     "every full-size preset on CUDA)")
@@ -197,6 +209,8 @@ void register_bench_dist(CLI::App& bench) {
   auto* dist = bench.add_subcommand(
       "dist", "Data-parallel training steps on 1, 2, 4 ranks (c10d Gloo, or NCCL on GPUs): step time, communication, "
               "bytes per rank");
+  add_examples(*dist, {
+                    "muonlab bench dist --preset tiny-gpt2 --steps 10"});
   dist->add_option("--preset", config->preset, "Model preset")->capture_default_str();
   dist->add_option("--ranks", config->ranks, "Rank counts to run, each a `muonlab launch`")
       ->check(CLI::PositiveNumber)->capture_default_str();
@@ -234,6 +248,9 @@ void register_bench_dist(CLI::App& bench) {
 
 void register_bench(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Benchmarks that print ratios against a baseline");
+  add_examples(*bench, {
+                    "muonlab bench optim --device cpu",
+                    "muonlab bench train --device cpu"});
   bench->require_subcommand(1);
   register_bench_optim(*bench);
   register_bench_model(*bench);

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/list_args.h"
 #include "muonlab/cli/progress_bar.h"
 #include "muonlab/core/errors.h"
@@ -133,10 +134,16 @@ void run_info(const InfoArgs& args) {
 
 void register_data(CLI::App& app) {
   auto* data = app.add_subcommand("data", "Tokenize text, prepare and check token shards");
+  add_examples(*data, {
+                    "muonlab data prepare data/corpus --out data/shards --name corpus",
+                    "muonlab data info data/shards"});
   data->require_subcommand(1);
 
   auto encode_args = std::make_shared<EncodeArgs>();
   auto* encode = data->add_subcommand("encode", "Text on stdin -> token ids on stdout (space-separated)");
+  add_examples(*encode, {
+                    "echo 'Hello world' | muonlab data encode",
+                    "echo 'Hello world' | muonlab data encode --tokenizer byte"});
   add_tokenizer_option(*encode, encode_args->tokenizer);
   encode->add_flag("--json", encode_args->json, "Print a JSON array");
   encode->add_flag("--ordinary", encode_args->ordinary, "Treat <|endoftext|> in the text as plain characters");
@@ -144,12 +151,17 @@ void register_data(CLI::App& app) {
 
   auto decode_tokenizer = std::make_shared<std::string>("gpt2");
   auto* decode = data->add_subcommand("decode", "Token ids on stdin (spaces, commas or a JSON array) -> text");
+  add_examples(*decode, {
+                    "echo 15496 995 | muonlab data decode"});
   add_tokenizer_option(*decode, *decode_tokenizer);
   decode->callback([decode_tokenizer] { run_decode(*decode_tokenizer); });
 
   auto prepare_args = std::make_shared<data::PrepareOptions>();
   auto prepare_tokenizer = std::make_shared<std::string>("gpt2");
   auto* prepare = data->add_subcommand("prepare", "Text files or folders (*.txt) -> llm.c token shards");
+  add_examples(*prepare, {
+                    "muonlab data prepare data/corpus --out data/shards --name corpus",
+                    "muonlab data prepare my-texts/ --out data/shards-byte --name mine --tokenizer byte"});
   prepare->add_option("inputs", prepare_args->inputs, "Text files and folders")->required();
   prepare->add_option("--out", prepare_args->out_dir, "Output folder")->required();
   prepare->add_option("--name", prepare_args->name, "Shard name prefix")->capture_default_str();
@@ -164,6 +176,9 @@ void register_data(CLI::App& app) {
 
   auto info_args = std::make_shared<InfoArgs>();
   auto* info = data->add_subcommand("info", "Validate shards and print their token and document counts");
+  add_examples(*info, {
+                    "muonlab data info data/shards",
+                    "muonlab data info data/shards/corpus_val_000000.bin"});
   info->add_option("shards", info_args->specs, "Shard files, folders or glob patterns")->required();
   info->add_option("--tokenizer", info_args->tokenizer,
                    "Check ids against this tokenizer's vocabulary and count its <|endoftext|>");

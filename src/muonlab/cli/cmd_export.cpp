@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/training/hf_gpt2_export.h"
 
@@ -48,6 +49,8 @@ void run_export(const ExportArgs& args) {
 void register_export(CLI::App& app) {
   auto args = std::make_shared<ExportArgs>();
   auto* command = app.add_subcommand("export", "Write a training run's model in another format");
+  add_examples(*command, {
+                    "muonlab export runs/cpu-small runs/cpu-small-hf --hf"});
   // Exactly one format flag; a new format adds its flag to this group.
   auto* format = command->add_option_group("format", "Output format (one of)");
   format->add_flag("--hf", args->hf, "Hugging Face GPT-2: model.safetensors, config.json, tokenizer files");

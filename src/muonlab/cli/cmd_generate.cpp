@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/list_args.h"
 #include "muonlab/cli/model_args.h"
 #include "muonlab/core/errors.h"
@@ -63,6 +64,9 @@ void register_generate(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   auto* generate = app.add_subcommand(
       "generate", "Sample text or token ids from a model (greedy, temperature, top-k, top-p)");
+  add_examples(*generate, {
+                    "muonlab generate --model runs/cpu-small --prompt \"The city\" --max-new-tokens 40 --top-k 50",
+                    "muonlab generate --preset tiny-gpt2 --prompt-ids 464,3290 --temperature 0"});
   args->model.add_to(*generate, /*with_model_file=*/true, /*with_device=*/true);
   generate->add_option("--prompt", args->prompt, "Prompt text; the sample is printed as text");
   generate->add_option("--prompt-ids", args->prompt_ids, "Prompt as token ids (e.g. 464,3290,318)");

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/distributed/launcher.h"
 
@@ -14,6 +15,9 @@ void register_launch(CLI::App& app) {
   auto grace_seconds = std::make_shared<double>(10.0);
   auto* command = app.add_subcommand(
       "launch", "Run N ranks of a muonlab command on this machine, torchrun-style; one failing stops the rest");
+  add_examples(*command, {
+                    "muonlab launch -n 2 -- train --config configs/cpu-small.toml",
+                    "muonlab launch -n 4 --master-port 29500 -- train --config run.toml --resume"});
   command->add_option("-n,--nproc", options->processes, "Ranks (processes)")->required()->check(CLI::Range(1, 4096, "1 to 4096 ranks"));
   command->add_option("--master-addr", options->master_addr, "Address of rank 0's store")->capture_default_str();
   command->add_option("--master-port", options->master_port, "Port of rank 0's store (0: a free one)")

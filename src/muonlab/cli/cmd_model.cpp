@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/model_args.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/models/model_file.h"
@@ -84,9 +85,12 @@ void register_info(CLI::App& model) {
   };
   auto args = std::make_shared<Args>();
   auto* info = model.add_subcommand("info", "Parameter count, FLOPs per token and KV-cache size");
+  add_examples(*info, {
+                    "muonlab model info gpt2-small",
+                    "muonlab model info mla-moe-small --seq-len 512"});
   info->add_option("preset_name", args->positional_preset, "Model preset (or use --preset/--model)");
   args->model.add_to(*info, /*with_model_file=*/true, /*with_device=*/false);
-  info->add_option("--seq", args->sequence, "Sequence length for FLOPs (default: block_size)");
+  info->add_option("--seq-len", args->sequence, "Sequence length for FLOPs (default: block_size)");
   info->add_flag("--describe", args->describe, "Also print every config field as key=value");
   info->callback([args] {
     if (!args->positional_preset.empty()) {
@@ -107,6 +111,8 @@ void register_init(CLI::App& model) {
   };
   auto args = std::make_shared<Args>();
   auto* init = model.add_subcommand("init", "Write a freshly initialized model file");
+  add_examples(*init, {
+                    "muonlab model init --preset tiny-gpt2 --out tiny.safetensors"});
   args->model.add_to(*init, /*with_model_file=*/false, /*with_device=*/false);
   init->add_option("--out", args->out, "Model file to write")->required();
   init->callback([args] {
@@ -121,6 +127,8 @@ void register_init(CLI::App& model) {
 
 void register_model(CLI::App& app) {
   auto* model = app.add_subcommand("model", "Inspect and create models");
+  add_examples(*model, {
+                    "muonlab model info gpt2-small"});
   model->require_subcommand(1);
   register_info(*model);
   register_init(*model);

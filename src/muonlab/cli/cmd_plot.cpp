@@ -1,4 +1,5 @@
-// `muonlab plot RUN_DIR... [--out DIR] [--name loss] [--csv]`: train and
+// `muonlab plot RUN_DIR... [--out DIR] [--name loss] [--title T] [--log-y |
+// --linear-y] [--smooth N] [--csv]`: train and
 // validation loss of one or more runs on shared charts, by step and by tokens
 // trained, as PNG and SVG (drawn by gnuplot), each run labelled by its folder.
 #include <filesystem>
@@ -8,6 +9,7 @@
 
 #include "muonlab/analysis/loss_plot.h"
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/training/metrics_csv.h"
 #include "muonlab/training/read_loss_curves.h"
@@ -21,6 +23,9 @@ struct PlotArgs {
   std::vector<std::string> run_dirs;
   std::string out_dir;  // empty: the first run's folder
   std::string name = "loss";
+  std::string title;
+  bool log_y = false, linear_y = false;
+  int smooth = 1;
   bool csv = false;
 };
 
@@ -62,6 +67,9 @@ void run_plot(const PlotArgs& args) {
   analysis::LossPlotOptions options;
   options.out_dir = args.out_dir.empty() ? args.run_dirs.front() : args.out_dir;
   options.name = args.name;
+  options.title = args.title;
+  options.log_y = args.log_y ? analysis::LogScale::kOn : args.linear_y ? analysis::LogScale::kOff : analysis::LogScale::kAuto;
+  options.smooth = args.smooth;
   const analysis::LossPlotResult result = analysis::plot_losses(runs, options);
   std::cerr << result.gnuplot_output;
   for (const std::string& figure : result.files.figures) std::cout << "wrote " << figure << "\n";
@@ -73,10 +81,18 @@ void run_plot(const PlotArgs& args) {
 void register_plot(CLI::App& app) {
   auto args = std::make_shared<PlotArgs>();
   auto* plot = app.add_subcommand("plot", "Chart train and validation loss of runs by step and by tokens (gnuplot)");
+  add_examples(*plot, {
+                    "muonlab plot runs/cpu-small",
+                    "muonlab plot runs/a runs/b --out charts --title \"Muon vs AdamW\" --log-y --smooth 10"});
   plot->add_option("run_dirs", args->run_dirs, "Run folders (each with the metrics.jsonl muonlab train writes)")
       ->required();
   plot->add_option("--out", args->out_dir, "Folder for the charts (default: the first run's folder)");
   plot->add_option("--name", args->name, "File names start with this: NAME_vs_steps.png ...")->capture_default_str();
+  plot->add_option("--title", args->title, "Title above the charts (default: none)");
+  auto* log_y = plot->add_flag("--log-y", args->log_y, "Log-scale y axis (default: only where the losses span 10x)");
+  plot->add_flag("--linear-y", args->linear_y, "Linear y axis always")->excludes(log_y);
+  plot->add_option("--smooth", args->smooth, "Train loss as a moving average over this many logged steps (1: none)")
+      ->check(CLI::PositiveNumber);
   plot->add_flag("--csv", args->csv, "Also write each run's metrics as RUN_DIR/metrics.csv");
   plot->callback([args] { run_plot(*args); });
 }

@@ -4,6 +4,8 @@
 #include <memory>
 
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
+#include "muonlab/cli/negated_flag.h"
 #include "muonlab/sweep/sweep_report.h"
 
 namespace muonlab::cli {
@@ -11,11 +13,14 @@ namespace muonlab::cli {
 void register_report(CLI::App& app) {
   auto options = std::make_shared<sweep::SweepReportOptions>();
   auto* command = app.add_subcommand("report", "Markdown report of a sweep: means ± std, paired t-tests, tokens to target, curves");
+  add_examples(*command, {
+                    "muonlab report sweeps/headline-adamw-vs-muon",
+                    "muonlab report sweeps/3-muon2 --target-loss 2.3 --no-plots"});
   command->add_option("sweep_dir", options->sweep_dir, "Sweep folder written by muonlab sweep")->required();
   command->add_option("--out", options->out, "Markdown file (default: SWEEP_DIR/report.md)");
   command->add_option("--target-loss", options->target_loss,
                       "Loss for tokens-to-target and R (default: the spec's [sweep] target_loss)");
-  command->add_flag("!--no-plots", options->plots, "Skip the gnuplot charts");
+  add_negated_flag(*command, "--no-plots", options->plots, "Skip the gnuplot charts");
   command->callback([options] {
     const auto result = sweep::write_sweep_report(*options);
     std::cout << fmt::format("{} runs reported ({} not finished, left out): {}\n", result.runs_done,

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/sweep/sweep_runner.h"
 
@@ -43,6 +44,10 @@ void run_sweep_command(const SweepArgs& args) {
 void register_sweep(CLI::App& app) {
   auto args = std::make_shared<SweepArgs>();
   auto* command = app.add_subcommand("sweep", "Run a grid of training runs (variants x lr x axes), resumably");
+  add_examples(*command, {
+                    "muonlab sweep experiments/headline-adamw-vs-muon.toml",
+                    "muonlab sweep experiments/3-muon2.toml --list",
+                    "muonlab sweep experiments/3-muon2.toml --set run.device=\"cuda\" --parallel 2"});
   command->add_option("spec", args->spec, "Sweep spec (TOML: [sweep], [axes], [[variant]])")->required();
   command->add_option("--out", args->out_dir, "Sweep folder (default: sweeps/NAME)");
   command->add_option("--parallel", args->parallel, "Runs at once (default: the spec's [sweep] parallel)")

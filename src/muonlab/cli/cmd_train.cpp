@@ -8,6 +8,7 @@
 
 #include "muonlab/analysis/loss_plot.h"
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/progress_bar.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/data/tokenizer.h"
@@ -54,6 +55,7 @@ std::string plot_run(const std::string& run_dir, const std::string& metrics_path
   try {
     analysis::LossPlotOptions options;
     options.out_dir = run_dir;
+    options.title = "loss of run " + fs::path(run_dir).filename().string();
     auto result = analysis::plot_losses({{fs::path(run_dir).filename().string(), training::read_loss_curves(metrics_path)}},
                                         options);
     return result.files.figures.front();
@@ -151,6 +153,10 @@ void run_train(const TrainArgs& args) {
 void register_train(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   auto* train = app.add_subcommand("train", "Train a model from a TOML config");
+  add_examples(*train, {
+                    "muonlab train --config configs/cpu-small.toml",
+                    "muonlab train --config configs/cpu-small.toml --set optimizer.lr=0.01 --set run.out_dir=runs/lr0.01",
+                    "muonlab train --config configs/cpu-small.toml --resume"});
   train->add_option("--config", args->config, "TOML file ([model], [data], [optimizer], [schedule], [run]); required");
   train->add_option("--set", args->overrides, "Override a setting: section.key=value (repeatable)");
   auto* resume = train->add_flag("--resume", args->resume, "Continue from the newest complete checkpoint in run.out_dir");

@@ -36,6 +36,8 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& error, int argc, ch
 int main(int argc, char** argv) {
   CLI::App app{"muonlab: Muon-family optimizers and transformer pre-training on LibTorch"};
   app.require_subcommand(1);
+  // Every option's default in --help, as the value its variable starts with.
+  app.option_defaults()->always_capture_default();
   app.set_version_flag("--version", "muonlab " + muonlab::version());
   muonlab::stop_with_parent();  // a child of `sweep` or `launch` ends with it
   muonlab::use_all_cores_unless_told();

@@ -555,6 +555,8 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
       analysis::LossPlotOptions plot;
       plot.out_dir = (fs::path(result.markdown_path).parent_path() / "charts").string();
       plot.name = fmt::format("curves_{}", chart++);
+      plot.title = "mean loss over seeds, each variant at its best lr" +
+                   (condition.empty() ? std::string() : ", " + condition);
       const auto files = analysis::plot_losses(condition_curves, plot).files;
       for (const auto& figure : files.figures) result.figures.push_back(figure);
       md += fmt::format("\n![mean loss curves, {}](charts/{}_vs_tokens.png)\n",
