@@ -23,7 +23,7 @@ check_charts() {  # folder name
     [[ $(png_magic "$1/$2_vs_$axis.png") == 89504e470d0a1a0a ]] || { echo "FAIL: $1/$2_vs_$axis.png is no PNG"; exit 1; }
     grep -q '<svg' "$1/$2_vs_$axis.svg" || { echo "FAIL: $1/$2_vs_$axis.svg is no SVG"; exit 1; }
   done
-  grep -q "'run_a train'" "$1/$2.gp" && grep -q "'run_b validation'" "$1/$2.gp" ||
+  grep -q "title 'run_a'" "$1/$2.gp" && grep -q "title 'run_b'" "$1/$2.gp" ||
     { echo "FAIL: $1/$2.gp lacks a run's label"; exit 1; }
 }
 
