@@ -63,12 +63,28 @@ TEST(Generate, SameSeedSameTokensOtherSeedOtherTokens) {
   EXPECT_NE(generate(model, {0}, options), a);
 }
 
-TEST(Generate, StopsAtBlockSize) {
+// Past block_size (and from a prompt longer than it) each greedy token is
+// the argmax of a forward pass over the last block_size tokens, cached or
+// not: nanoGPT's crop, instead of stopping at block_size.
+TEST(Generate, SlidesTheContextWindowPastBlockSize) {
   auto model = tiny_model("tiny-gpt2");
+  const auto block_size = static_cast<size_t>(model->config().block_size);
   SamplingOptions options;
-  options.max_new_tokens = 100;
-  EXPECT_EQ(generate(model, {1, 2}, options).size(),
-            static_cast<size_t>(model->config().block_size));
+  options.temperature = 0;
+  options.max_new_tokens = static_cast<int64_t>(block_size) + 5;
+  for (const std::vector<int64_t>& prompt : {std::vector<int64_t>{1, 2}, std::vector<int64_t>(block_size + 3, 7)}) {
+    const auto tokens = generate(model, prompt, options);
+    ASSERT_EQ(tokens.size(), prompt.size() + options.max_new_tokens);
+    torch::NoGradGuard no_grad;
+    for (size_t i = prompt.size(); i < tokens.size(); ++i) {
+      const size_t start = i > block_size ? i - block_size : 0;
+      const auto context = torch::tensor(std::vector<int64_t>(tokens.begin() + start, tokens.begin() + i)).unsqueeze(0);
+      ASSERT_EQ(model(context).logits[0][-1].argmax().item<int64_t>(), tokens[i]) << "token " << i;
+    }
+    options.use_cache = false;
+    EXPECT_EQ(generate(model, prompt, options), tokens);
+    options.use_cache = true;
+  }
 }
 
 TEST(Generate, BadPromptsAndOptionsFailWithAMessage) {

@@ -56,30 +56,36 @@ std::vector<int64_t> generate(Transformer& model, const std::vector<int64_t>& pr
       fail("generate: prompt token {} is outside the vocabulary [0, {})", id, config.vocab_size);
     }
   }
-  const int64_t prompt_length = static_cast<int64_t>(prompt.size());
-  if (prompt_length > config.block_size) {
-    fail("generate: prompt of {} tokens is longer than block_size {}", prompt_length,
-         config.block_size);
-  }
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
 
   const auto weight = model->parameters().front();
   const auto ids_options = torch::dtype(torch::kInt64).device(weight.device());
-  const int64_t total = std::min(prompt_length + options.max_new_tokens, config.block_size);
+  const auto total = static_cast<size_t>(prompt.size() + options.max_new_tokens);
+  const auto block_size = static_cast<size_t>(config.block_size);
+  // The cache holds at most block_size positions; past them each token is
+  // predicted from the last block_size tokens, recomputed (nanoGPT's crop).
   std::optional<KvCache> cache;
-  if (options.use_cache) cache.emplace(config, 1, total, weight.options());
+  if (options.use_cache && prompt.size() < block_size) {
+    cache.emplace(config, 1, static_cast<int64_t>(std::min(total, block_size)), weight.options());
+  }
+  const auto window = [&](const std::vector<int64_t>& tokens) {
+    const size_t start = tokens.size() > block_size ? tokens.size() - block_size : 0;
+    return torch::tensor(std::vector<int64_t>(tokens.begin() + static_cast<std::ptrdiff_t>(start), tokens.end()),
+                         ids_options)
+        .unsqueeze(0);
+  };
 
   std::vector<int64_t> tokens = prompt;
   std::mt19937_64 rng(options.seed);
-  auto input = torch::tensor(tokens, ids_options).unsqueeze(0);
-  while (static_cast<int64_t>(tokens.size()) < total) {
+  auto input = window(tokens);
+  while (tokens.size() < total) {
     const auto logits = model->forward(input, cache ? &*cache : nullptr).logits;
     const int64_t next = sample_next_token(logits[0][-1], options, rng);
     tokens.push_back(next);
-    input = cache ? torch::tensor({next}, ids_options).unsqueeze(0)
-                  : torch::tensor(tokens, ids_options).unsqueeze(0);
+    if (cache && tokens.size() > block_size) cache.reset();
+    input = cache ? torch::tensor({next}, ids_options).unsqueeze(0) : window(tokens);
   }
   model->train(was_training);
   return tokens;

@@ -22,8 +22,10 @@ struct SamplingOptions {
   void validate() const;
 };
 
-// The prompt followed by up to max_new_tokens sampled tokens (fewer if the
-// model's block_size is reached). Runs without gradients, in eval mode.
+// The prompt followed by max_new_tokens sampled tokens. Each token is
+// predicted from at most the last block_size tokens (a longer prompt or
+// sample slides the window, as nanoGPT crops), with the KV cache while the
+// whole sequence fits. Runs without gradients, in eval mode.
 std::vector<int64_t> generate(Transformer& model, const std::vector<int64_t>& prompt,
                               const SamplingOptions& options);
 
