@@ -234,6 +234,7 @@ CheckpointState state_of(const std::string& folder, const nlohmann::json& json) 
   try {
     CheckpointState state;
     state.step = json.at("step").get<int64_t>();
+    if (state.step < 0) fail("checkpoint '{}' is corrupt: step {} in its state.json", folder, state.step);
     state.cursor = {json.at("loader_epoch").get<uint64_t>(), json.at("loader_batch").get<uint64_t>()};
     return state;
   } catch (const nlohmann::json::exception& error) {
@@ -292,11 +293,16 @@ CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& co
   const nlohmann::json json = read_state_json(folder);
   const CheckpointState state = state_of(folder, json);  // a corrupt state.json fails before anything loads
   verify_files(folder, json);
-  nlohmann::json expected = identity(config, world_size);
+  const nlohmann::json recorded = json.contains("identity") ? json["identity"] : nlohmann::json::object();
+  if (!recorded.is_object()) {
+    fail("checkpoint '{}' is corrupt: its state.json's 'identity' is {}, not an object", folder, recorded.dump());
+  }
+  const nlohmann::json expected = identity(config, world_size);
   for (const auto& [key, value] : expected.items()) {
-    if (!json.contains("identity") || json["identity"].value(key, nlohmann::json()) != value) {
+    const nlohmann::json was = recorded.value(key, nlohmann::json());
+    if (was != value) {
       fail("checkpoint '{}' does not match this config: '{}' was {}, now {}", folder, key,
-           json.contains("identity") ? json["identity"].value(key, nlohmann::json()).dump() : "missing", value.dump());
+           was.is_null() ? "missing" : was.dump(), value.dump());
     }
   }
   load_weights((fs::path(folder) / "model.safetensors").string(), model);
