@@ -19,6 +19,8 @@
 #include "muonlab/training/trainer.h"
 #include "test_util.h"
 
+#include <sys/resource.h>
+
 namespace muonlab::training {
 namespace {
 
@@ -360,6 +362,55 @@ TEST(Trainer, NonFiniteValidationLossFailsWithoutSavingWeights) {
   EXPECT_CONTAINS(testing::error_message([&] { train(config); }),
                   "step 1: the validation loss is NaN (non-finite). Last good checkpoint: none yet");
   EXPECT_FALSE(std::filesystem::exists(dir.file("run/model.safetensors")));
+}
+
+TEST(Trainer, ConfigTomlRecordsAbsoluteDataPaths) {
+  TrainConfig config;
+  config.data.train = "data/../data/x_train_*.bin";
+  config.data.val = "/abs/y_val_*.bin";
+  const TrainConfig recorded = with_absolute_data_paths(config);
+  EXPECT_EQ(recorded.data.train, (std::filesystem::current_path() / "data/x_train_*.bin").string());
+  EXPECT_EQ(recorded.data.val, "/abs/y_val_*.bin");
+  config.data.val.clear();
+  EXPECT_EQ(with_absolute_data_paths(config).data.val, "");
+}
+
+// A micro-batch too large for the memory there is: in a child whose address
+// space is capped 1 GiB above what it uses, a wide model's batch of 100
+// sequences fails naming the step, the batch and the settings to change.
+TEST(TrainerDeathTest, OutOfMemoryNamesTheBatchAndWhatToChange) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  config.model.d_model = 1024;  // about 1.6 GB of activations for 100 x 64 tokens
+  config.model.n_head = 8;
+  config.model.mlp_hidden = 4096;
+  config.data.batch_size = 100;
+  config.data.val.clear();
+  config.run.steps = 1;
+  EXPECT_EXIT(
+      {
+        rlimit limit{};
+        std::ifstream status("/proc/self/statm");
+        long pages = 0;
+        status >> pages;
+        limit.rlim_cur = limit.rlim_max = static_cast<rlim_t>(pages) * ::getpagesize() + (1L << 30);
+        ::setrlimit(RLIMIT_AS, &limit);
+        try {
+          train(config);
+        } catch (const Error& error) {
+          std::fprintf(stderr, "%s\n", error.what());
+          std::_Exit(3);
+        }
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(3),
+      "step 1: out of memory on cpu with micro-batches of 100 x 64 tokens .* lower data.batch_size and raise "
+      "run.grad_accum");
+  EXPECT_TRUE(is_out_of_memory("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes"));
+  EXPECT_TRUE(is_out_of_memory("CUDA out of memory. Tried to allocate 2.00 GiB"));
+  EXPECT_FALSE(is_out_of_memory("shape mismatch"));
 }
 
 TEST(Trainer, MissingShardsNamed) {

@@ -140,6 +140,19 @@ class MetricsLog {
 
 }  // namespace
 
+TrainConfig with_absolute_data_paths(TrainConfig config) {
+  for (std::string* path : {&config.data.train, &config.data.val}) {
+    if (!path->empty()) *path = fs::absolute(*path).lexically_normal().string();
+  }
+  return config;
+}
+
+bool is_out_of_memory(const std::string& allocator_message) {
+  // CUDA's caching allocator, and the CPU's DefaultCPUAllocator.
+  return allocator_message.find("out of memory") != std::string::npos ||
+         allocator_message.find("can't allocate memory") != std::string::npos;
+}
+
 namespace {
 
 // What one optimizer step produced, before it is logged.
@@ -194,7 +207,7 @@ class Run {
     StopSignals signals;
     start_ = std::chrono::steady_clock::now();
     for (int64_t step = first_step_; step < config_.run.steps; ++step) {
-      const StepOutcome outcome = train_step(step);
+      const StepOutcome outcome = train_step_naming_memory(step);
       log_step(outcome);
       result_.steps = outcome.steps_done;
       if (after_step(outcome.steps_done, outcome.agreed.stop)) return result_;
@@ -232,7 +245,8 @@ class Run {
     }
     // Only now, so a refused resume leaves the previous run's config alone.
     if (lead_) {
-      write_text_file_atomically((fs::path(config_.run.out_dir) / "config.toml").string(), format_train_config(config_));
+      write_text_file_atomically((fs::path(config_.run.out_dir) / "config.toml").string(),
+                                 format_train_config(with_absolute_data_paths(config_)));
     }
     sync_->start(resume);
     metrics_.emplace(metrics_path_, lead_);
@@ -282,6 +296,21 @@ class Run {
       loss += micro_loss.item<double>();
     }
     return loss;
+  }
+
+  // An allocator's "out of memory" becomes an error naming the step, the
+  // batch and the settings that shrink it.
+  StepOutcome train_step_naming_memory(int64_t step) {
+    try {
+      return train_step(step);
+    } catch (const c10::Error& error) {
+      const std::string what = error.what_without_backtrace();
+      if (!is_out_of_memory(what)) throw;
+      fail("step {}: out of memory on {} with micro-batches of {} x {} tokens (data.batch_size x data.seq_len, "
+           "run.grad_accum = {}): lower data.batch_size and raise run.grad_accum by the same factor to keep the "
+           "batch, or use a smaller model. The allocator said: {}",
+           step + 1, device_.str(), config_.data.batch_size, config_.data.seq_len, config_.run.grad_accum, what);
+    }
   }
 
   StepOutcome train_step(int64_t step) {

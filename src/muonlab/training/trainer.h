@@ -75,4 +75,11 @@ struct TrainCallbacks {
 TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks = {}, bool resume = false,
                   const std::string& resume_from = "");
 
+// The config as a run folder records it: data paths made absolute, so
+// `align` and `export` find the data from any folder.
+TrainConfig with_absolute_data_paths(TrainConfig config);
+
+// Whether a LibTorch error message is an allocator's out-of-memory.
+bool is_out_of_memory(const std::string& allocator_message);
+
 }  // namespace muonlab::training
