@@ -91,8 +91,8 @@ grep -qE '^\| muon \| 40 \| 1 \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9
 grep -q "(charts/evaluations_0.png)" "$report"
 # A target chosen after the fact, above every run's first evaluation, so
 # every variant gets a token count, R and compute relative to the baseline.
-"$muonlab" report "$work/sweep" --target-loss 5.25 --no-plots --out "$work/target.md" >/dev/null
-grep -q "Tokens to reach loss 5.25 " "$work/target.md"
-grep -qE '^\| muon \| [0-9.e-]+ \(config\) \| - \| 2 \| .* \| [0-9]+ \[[0-9]+, [0-9]+\] \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \| [0-9]+% \|$' "$work/target.md"
-grep -q 'target loss 5.25 chosen after the runs\*\* (the spec declared 5): post hoc' "$work/target.md"
+"$muonlab" report "$work/sweep" --target-loss 5.25 --no-plots --out "$work/reports/target.md" >/dev/null
+grep -q "Tokens to reach loss 5.25 " "$work/reports/target.md"
+grep -qE '^\| muon \| [0-9.e-]+ \(config\) \| - \| 2 \| .* \| [0-9]+ \[[0-9]+, [0-9]+\] \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \| [0-9]+% \|$' "$work/reports/target.md"
+grep -q 'target loss 5.25 chosen after the runs\*\* (the spec declared 5): post hoc' "$work/reports/target.md"
 echo "PASS: killed after 1 finished run; rerun skipped it, resumed the killed one, finished all 4; report written, also for a target given on the command line"

@@ -486,6 +486,9 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
   result.runs_done = static_cast<int64_t>(runs.size());
   result.runs_missing = static_cast<int64_t>(records.size()) - result.runs_done;
   result.markdown_path = options.out.empty() ? (fs::path(options.sweep_dir) / "report.md").string() : options.out;
+  if (const fs::path folder = fs::path(result.markdown_path).parent_path(); !folder.empty()) {
+    fs::create_directories(folder);  // --out into a new folder
+  }
   const auto cells = cells_of(runs);
   std::vector<Comparison> comparisons = best_cells(cells);
   std::map<std::string, std::map<std::string, const Cell*>> best;  // condition -> variant -> cell
