@@ -60,6 +60,9 @@ TokenLoader::TokenLoader(const std::vector<std::string>& shard_paths, LoaderOpti
       fail("shard '{}' has {} tokens, fewer than one window of sequence length + 1 = {}", path, shard.size(),
            window_tokens);
     }
+    // Every token now (a pass at memory speed), so a bad shard fails the
+    // run at its start, not at the first batch or evaluation that reads it.
+    if (options_.vocab_size > 0) check_vocabulary(shard, 0, shard.size());
     window_offsets_.push_back(window_offsets_.back() + (shard.size() - 1) / options_.seq_len);
   }
   const uint64_t global_batch = static_cast<uint64_t>(options_.world_size) * options_.batch_size;
@@ -141,7 +144,6 @@ Batch TokenLoader::next() {
   for (int64_t row = 0; row < rows; ++row) {
     auto [shard_index, first] = window_location(cursor_, row);
     const TokenShard& shard = shards_[shard_index];
-    if (options_.vocab_size > 0) check_vocabulary(shard, first, window_tokens);
     for (int64_t i = 0; i < window_tokens; ++i) out[row * window_tokens + i] = shard[first + i];
   }
   if (++cursor_.batch == batches_per_epoch_) cursor_ = {cursor_.epoch + 1, 0};

@@ -28,7 +28,8 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int rank = 0;
   int world_size = 1;
-  // When > 0, every token of a batch is checked to be below it.
+  // When > 0, every token of every shard is checked to be below it when the
+  // loader starts.
   int64_t vocab_size = 0;
 };
 
