@@ -364,6 +364,25 @@ TEST(Trainer, NonFiniteValidationLossFailsWithoutSavingWeights) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("run/model.safetensors")));
 }
 
+// Each evaluation reports its progress batch by batch, ending at all of
+// them, before its loss.
+TEST(Trainer, EvaluationReportsProgressPerBatch) {
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  config.run.steps = 4;
+  config.run.eval_every = 2;
+  config.run.eval_tokens = 2 * config.data.batch_size * config.data.seq_len;  // 2 batches: all the test split has
+  std::vector<std::string> events;
+  TrainCallbacks callbacks;
+  callbacks.on_eval_progress = [&](int64_t step, int64_t done, int64_t batches) {
+    events.push_back(fmt::format("{}:{}/{}", step, done, batches));
+  };
+  callbacks.on_eval = [&](const EvalReport& report) { events.push_back(fmt::format("{}:loss", report.step)); };
+  train(config, callbacks);
+  EXPECT_EQ(events, (std::vector<std::string>{"2:1/2", "2:2/2", "2:loss", "4:1/2", "4:2/2", "4:loss"}));
+}
+
 TEST(Trainer, ConfigTomlRecordsAbsoluteDataPaths) {
   TrainConfig config;
   config.data.train = "data/../data/x_train_*.bin";

@@ -123,8 +123,15 @@ void run_train(const TrainArgs& args) {
       bar.update(report.step, report.total_steps, line);
     }
   };
+  ProgressBar eval_bar("evaluate");
+  callbacks.on_eval_progress = [&](int64_t step, int64_t done, int64_t batches) {
+    bar.finish();
+    eval_bar.update(static_cast<uint64_t>(done), static_cast<uint64_t>(batches),
+                    fmt::format("step {}: validation batch {}/{}", step, done, batches));
+  };
   callbacks.on_eval = [&](const training::EvalReport& report) {
     bar.finish();
+    eval_bar.finish();
     std::cout << fmt::format("step {}: validation loss {:.4f} ({} tokens)", report.step, report.val_loss, report.tokens)
               << std::endl;
   };

@@ -36,7 +36,8 @@ namespace fs = std::filesystem;
 // batches, at least one), always the same batches. With several ranks each
 // evaluates every world_size-th batch and the sums are added up.
 double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainConfig& config,
-                const torch::Device& device, int64_t& tokens, StepSync& sync) {
+                const torch::Device& device, int64_t& tokens, StepSync& sync,
+                const std::function<void(int64_t done, int64_t batches)>& progress) {
   torch::NoGradGuard no_grad;
   model->eval();
   const int64_t batch_tokens = config.data.batch_size * config.data.seq_len;
@@ -51,6 +52,7 @@ double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainC
     compat::CudaAutocast autocast(config.run.dtype == "bf16", torch::kBFloat16);
     auto output = model->forward(batch.inputs.to(device));
     total += models::next_token_loss(output.logits, batch.targets.to(device)).item<double>();
+    if (progress) progress(static_cast<int64_t>(b + 1), static_cast<int64_t>(batches));
   }
   model->train();
   total = sync.total(total);
@@ -425,7 +427,11 @@ class Run {
   void evaluate_now(int64_t step) {
     if (!val_loader_) return;
     EvalReport report{step, 0, 0};
-    report.val_loss = evaluate(model_, *val_loader_, config_, device_, report.tokens, *sync_);
+    std::function<void(int64_t, int64_t)> progress;
+    if (callbacks_.on_eval_progress && lead_) {
+      progress = [&](int64_t done, int64_t batches) { callbacks_.on_eval_progress(step, done, batches); };
+    }
+    report.val_loss = evaluate(model_, *val_loader_, config_, device_, report.tokens, *sync_, progress);
     result_.final_val_loss = report.val_loss;
     metrics_->write(nlohmann::ordered_json{{"step", step},
                                            {"val_loss", report.val_loss},

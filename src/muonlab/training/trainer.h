@@ -58,6 +58,9 @@ struct TrainResult {
 struct TrainCallbacks {
   std::function<void(const StepReport&)> on_step;
   std::function<void(const EvalReport&)> on_eval;
+  // During an evaluation, after each validation batch: the step, batches
+  // done and batches in all (for a progress line while the loss is computed).
+  std::function<void(int64_t step, int64_t done, int64_t batches)> on_eval_progress;
 };
 
 // Under a launcher (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set: `muonlab
