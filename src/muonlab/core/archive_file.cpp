@@ -1,9 +1,5 @@
 #include "muonlab/core/archive_file.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/errors.h"
 
@@ -11,19 +7,14 @@ namespace muonlab {
 
 void save_archive_atomically(torch::serialize::OutputArchive& archive,
                              const std::string& path) {
-  write_file_atomically(path, [&](const std::string& tmp) {
-    FILE* out = std::fopen(tmp.c_str(), "wb");
-    if (out == nullptr) fail("cannot create '{}': {}", tmp, std::strerror(errno));
-    // PyTorch's zip writer throws from its destructor when a write fails
-    // (std::terminate, whatever catches it): so the writer never reports a
-    // failure to it, only remembers the first, and the file is failed here.
-    int write_error = 0;
+  // PyTorch's zip writer throws from its destructor when a write fails
+  // (std::terminate, whatever catches it): write_bytes_atomically never
+  // reports a failure to it, and fails the file once the writer is done.
+  write_bytes_atomically(path, [&](const AppendBytes& append) {
     archive.save_to([&](const void* data, size_t size) -> size_t {
-      if (write_error == 0 && std::fwrite(data, 1, size, out) != size) write_error = errno != 0 ? errno : EIO;
+      append(data, size);
       return size;
     });
-    if (std::fclose(out) != 0 && write_error == 0) write_error = errno != 0 ? errno : EIO;
-    if (write_error != 0) fail("cannot write '{}': {}", path, std::strerror(write_error));
   });
 }
 

@@ -44,14 +44,26 @@ void write_file_atomically(const std::string& path,
   fsync_path(dir.empty() ? "." : dir.string(), O_RDONLY | O_DIRECTORY);
 }
 
-void write_text_file_atomically(const std::string& path, const std::string& text) {
+void write_bytes_atomically(const std::string& path, const std::function<void(const AppendBytes& append)>& write_to) {
   write_file_atomically(path, [&](const std::string& tmp) {
     FILE* out = std::fopen(tmp.c_str(), "wb");
     if (out == nullptr) fail("cannot create '{}': {}", path, std::strerror(errno));
-    int write_error = std::fwrite(text.data(), 1, text.size(), out) == text.size() ? 0 : errno;
-    if (std::fclose(out) != 0 && write_error == 0) write_error = errno;
+    int write_error = 0;
+    try {
+      write_to([&](const void* data, size_t size) {
+        if (write_error == 0 && std::fwrite(data, 1, size, out) != size) write_error = errno != 0 ? errno : EIO;
+      });
+    } catch (...) {
+      std::fclose(out);
+      throw;
+    }
+    if (std::fclose(out) != 0 && write_error == 0) write_error = errno != 0 ? errno : EIO;
     if (write_error != 0) fail("cannot write '{}': {}", path, std::strerror(write_error));
   });
+}
+
+void write_text_file_atomically(const std::string& path, const std::string& text) {
+  write_bytes_atomically(path, [&](const AppendBytes& append) { append(text.data(), text.size()); });
 }
 
 }  // namespace muonlab

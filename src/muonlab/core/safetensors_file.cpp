@@ -1,8 +1,5 @@
 #include "muonlab/core/safetensors_file.h"
 
-#include <cstdio>
-#include <cstring>
-
 #include <nlohmann/json.hpp>
 
 #include "muonlab/core/atomic_file.h"
@@ -70,18 +67,10 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   json.append((8 - json.size() % 8) % 8, ' ');  // the reference writer aligns the data to 8 bytes
   std::string prefix;
   write_u64_le(json.size(), prefix);
-  write_file_atomically(path, [&](const std::string& tmp) {
-    FILE* out = std::fopen(tmp.c_str(), "wb");
-    if (out == nullptr) fail("cannot create '{}': {}", path, std::strerror(errno));
-    int write_error = 0;
-    const auto write = [&](const void* data, size_t bytes) {
-      if (write_error == 0 && std::fwrite(data, 1, bytes, out) != bytes) write_error = errno;
-    };
-    write(prefix.data(), prefix.size());
-    write(json.data(), json.size());
-    for (const auto& body : bodies) write(body.data_ptr(), body.numel() * body.element_size());
-    if (std::fclose(out) != 0 && write_error == 0) write_error = errno;
-    if (write_error != 0) fail("cannot write '{}': {}", path, std::strerror(write_error));
+  write_bytes_atomically(path, [&](const AppendBytes& append) {
+    append(prefix.data(), prefix.size());
+    append(json.data(), json.size());
+    for (const auto& body : bodies) append(body.data_ptr(), body.numel() * body.element_size());
   });
 }
 
