@@ -51,6 +51,9 @@ for _ in $(seq 600); do
   sleep 0.05
 done
 expect_error "run folder '$work/locked' is in use by another muonlab process \(pid $holder\)" train "$work/locked"
+expect_error "run folder '$work/locked' is in use by another muonlab process \(pid $holder\)" \
+  train "$work/locked" --move-aside
+[[ -d $work/locked && ! -e $work/locked.old-1 ]]
 kill -INT "$holder"
 wait "$holder" || true
 
@@ -62,6 +65,12 @@ expect_error "the run in '$work/run' already finished \(12 of run.steps = 12 don
 train "$work/run" --move-aside >"$work/aside.log"
 grep -q "moved the earlier run in $work/run to $work/run.old-1" "$work/aside.log"
 [[ -f $work/run.old-1/model.safetensors && -f $work/run/model.safetensors ]]
+# Under a launcher only rank 0 moves the folder; the others start with it.
+cp -r "$work/run.old-1" "$work/ranks"
+"$muonlab" launch -n 2 -- train --config "$work/run.toml" --sample-tokens 0 --set "run.out_dir=$work/ranks" \
+  --move-aside >"$work/ranks.log" 2>&1
+grep -q "moved the earlier run in $work/ranks to $work/ranks.old-1" "$work/ranks.log"
+[[ -f $work/ranks.old-1/model.safetensors && -f $work/ranks/model.safetensors && ! -e $work/ranks.old-2 ]]
 
 # 3. Flipped bytes in the newest checkpoint's weights are named, with the
 # older checkpoints; --resume-from an older one continues from it.

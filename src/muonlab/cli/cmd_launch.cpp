@@ -18,7 +18,7 @@ void register_launch(CLI::App& app) {
   add_examples(*command, {
                     "muonlab launch -n 2 -- train --config configs/cpu-small.toml",
                     "muonlab launch -n 4 --master-port 29500 -- train --config run.toml --resume"});
-  command->add_option("-n,--nproc", options->processes, "Ranks (processes)")->required()->check(CLI::Range(1, 4096, "1 to 4096 ranks"));
+  command->add_option("-n,--nproc", options->processes, "Ranks (processes)")->required()->check(CLI::Range(1, 4096))->default_str("");
   command->add_option("--master-addr", options->master_addr, "Address of rank 0's store")->capture_default_str();
   command->add_option("--master-port", options->master_port, "Port of rank 0's store (0: a free one)")
       ->capture_default_str();

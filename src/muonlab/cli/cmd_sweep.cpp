@@ -1,6 +1,7 @@
 // `muonlab sweep SPEC.toml [--out DIR] [--parallel N] [--set KEY=VALUE]... [--list]`: runs a
 // grid of training runs (sweep_spec.h for the spec, sweep_runner.h for how
 // they run and resume).
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
@@ -15,17 +16,28 @@ namespace {
 struct SweepArgs {
   std::string spec;
   std::string out_dir;
-  int64_t parallel = 0;
+  int64_t parallel = 0;  // 0: the spec's [sweep] parallel
   bool list = false;
   std::vector<std::string> overrides;
 };
+
+// "4 variants (12 learning rates in all) x run.seed (5 values)": how the runs
+// come about, so that a count that surprises can be traced to its factor.
+std::string describe_grid(const sweep::SweepSpec& spec) {
+  size_t learning_rates = 0;
+  for (const auto& variant : spec.variants) learning_rates += std::max<size_t>(variant.lrs.size(), 1);
+  std::string grid = fmt::format("{} variant{} ({} learning rate{} in all)", spec.variants.size(),
+                                 spec.variants.size() == 1 ? "" : "s", learning_rates, learning_rates == 1 ? "" : "s");
+  for (const auto& axis : spec.axes) grid += fmt::format(" x {} ({} values)", axis.key, axis.values.size());
+  return grid;
+}
 
 void run_sweep_command(const SweepArgs& args) {
   const sweep::SweepSpec spec = sweep::load_sweep_spec(args.spec, args.overrides);
   const auto runs = sweep::expand_sweep(spec);
   const std::string out_dir = args.out_dir.empty() ? "sweeps/" + spec.name : args.out_dir;
-  std::cout << fmt::format("sweep '{}': {} runs ({} variants x {} axes), base {}, into {}\n", spec.name, runs.size(),
-                           spec.variants.size(), spec.axes.size(), spec.base, out_dir);
+  std::cout << fmt::format("sweep '{}': {} runs: {}; base {}, into {}\n", spec.name, runs.size(), describe_grid(spec),
+                           spec.base, out_dir);
   if (args.list) {
     for (const auto& run : runs) std::cout << "  " << run.id << "\n";
     return;
@@ -51,7 +63,8 @@ void register_sweep(CLI::App& app) {
   command->add_option("spec", args->spec, "Sweep spec (TOML: [sweep], [axes], [[variant]])")->required();
   command->add_option("--out", args->out_dir, "Sweep folder (default: sweeps/NAME)");
   command->add_option("--parallel", args->parallel, "Runs at once (default: the spec's [sweep] parallel)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::PositiveNumber)
+      ->default_str("");
   command->add_option("--set", args->overrides,
                       "KEY=VALUE for every run, after the spec's [sweep] set (e.g. run.device=\"cuda\")");
   command->add_flag("--list", args->list, "List the runs and stop");

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/core/folder_lock.h"
 #include "muonlab/training/checkpoint.h"
 
 namespace muonlab::training {
@@ -99,6 +100,10 @@ std::string move_run_aside(const std::string& run_dir) {
   fs::path folder(run_dir);
   while (!folder.empty() && folder.filename().empty()) folder = folder.parent_path();  // "runs/a/" -> "runs/a"
   if (!fs::exists(folder)) return "";
+  // A folder that a running train holds is not moved out from under it: the
+  // lock names the holder. Held across the rename so none can start between.
+  std::optional<FolderLock> lock;
+  if (fs::is_directory(folder)) lock.emplace(folder.string());
   for (int n = 1;; ++n) {
     const fs::path aside = folder.string() + ".old-" + std::to_string(n);
     if (fs::exists(aside)) continue;

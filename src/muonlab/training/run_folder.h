@@ -53,7 +53,8 @@ RunSnapshot latest_run_snapshot(const std::string& run_dir);
 
 // Renames a run folder to "<folder>.old-N" (the first free N >= 1) so a
 // fresh run can start at its path; returns the new name. No-op (empty
-// result) when the folder does not exist.
+// result) when the folder does not exist. Refused, naming the pid, while
+// another muonlab process holds the folder's lock (a run in progress).
 std::string move_run_aside(const std::string& run_dir);
 
 // The run's single-process training loader, positioned at `cursor`.
