@@ -92,6 +92,7 @@ touch "$work/a-file"
 expect_error "^muonlab: error: .*$work/a-file" train "$work/a-file"
 expect_error "'optimizer.lr': expected a finite number, got inf" train "$work/inf" --set optimizer.lr=inf
 expect_error "did you mean 'train'\?" "$muonlab" trian
+expect_error "launch: 'trian' is not a muonlab subcommand; did you mean 'train'\?" "$muonlab" launch -n 2 -- trian
 expect_error "did you mean '--config'\?" "$muonlab" train --confg "$work/run.toml"
 expect_error "config '$work' is a folder; expected a TOML file" "$muonlab" train --config "$work"
 expect_error "'\"/x' is not a valid TOML value" train "$work/quote" --set 'run.out_dir="/x'

@@ -5,6 +5,7 @@
 
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/help_examples.h"
+#include "muonlab/cli/suggest.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/distributed/launcher.h"
 
@@ -25,7 +26,13 @@ void register_launch(CLI::App& app) {
   command->add_option("--grace", *grace_seconds, "Seconds between SIGTERM and SIGKILL for the ranks left")
       ->capture_default_str();
   command->add_option("command", options->command, "The muonlab command each rank runs, after --")->required();
-  command->callback([options, grace_seconds] {
+  command->callback([command, options, grace_seconds] {
+    // Checked here, once, rather than failing in every rank.
+    const std::string& first = options->command.front();
+    if (first.rfind('-', 0) != 0) {
+      const std::string unknown = unknown_subcommand_message(*command->get_parent(), first);
+      if (!unknown.empty()) fail("launch: {}", unknown);
+    }
     options->grace = std::chrono::milliseconds(static_cast<int64_t>(*grace_seconds * 1000));
     const auto result = distributed::launch(*options, std::cerr);
     if (result.exit_code != 0) fail("launch: {}", result.failure);

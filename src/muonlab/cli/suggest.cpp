@@ -78,4 +78,12 @@ std::string suggestion(CLI::App& app, int argc, char** argv) {
   return "";
 }
 
+std::string unknown_subcommand_message(CLI::App& app, const std::string& word) {
+  const auto subcommands = subcommand_names(app);
+  if (std::find(subcommands.begin(), subcommands.end(), word) != subcommands.end()) return "";
+  const std::string near = nearest_name(word, subcommands);
+  return fmt::format("'{}' is not a muonlab subcommand{}", word,
+                     near.empty() ? "" : fmt::format("; did you mean '{}'?", near));
+}
+
 }  // namespace muonlab::cli

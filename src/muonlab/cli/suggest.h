@@ -21,4 +21,8 @@ std::string nearest_name(const std::string& typed, const std::vector<std::string
 // "--flag" the chosen subcommand does not know; "" when neither applies.
 std::string suggestion(CLI::App& app, int argc, char** argv);
 
+// "" when `word` names a subcommand of `app`; else "'trian' is not a
+// muonlab subcommand" with "; did you mean 'train'?" when one is near.
+std::string unknown_subcommand_message(CLI::App& app, const std::string& word);
+
 }  // namespace muonlab::cli
