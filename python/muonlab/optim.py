@@ -2,7 +2,7 @@
 
 State lives where torch.optim keeps it (``optimizer.state[p]``: ``step``,
 ``momentum_buffer``, and ``second_moment`` for Muon2 or ``second_moment_row``
-and ``second_moment_col`` for Muon2-F), so ``state_dict()``,
+and ``second_moment_col`` for Muon2-F, ``neuron_second_moment`` for NorMuon), so ``state_dict()``,
 ``load_state_dict()``, ``torch.save`` and LR schedulers work as with any
 torch optimizer. ``step()`` hands those tensors to muonlab's C++ step, which
 batches every same-shaped matrix into one Newton-Schulz call.
@@ -15,12 +15,13 @@ import torch
 from . import _C
 from .param_groups import HeadLayout, param_groups  # noqa: F401  (re-exported)
 
-__all__ = ["Muon", "Muon2", "Muon2F", "MuonWithAuxAdamW", "HeadLayout", "param_groups"]
+__all__ = ["Muon", "Muon2", "Muon2F", "NorMuon", "MuonWithAuxAdamW", "HeadLayout", "param_groups"]
 
 _MUON_KEYS = tuple(_C.muon_defaults("muon").keys())
 _ADAMW_KEYS = tuple(_C.adamw_defaults().keys())
 # Second-moment buffers, which stay fp32 whatever the parameter's dtype.
-_FP32_BUFFERS = ("second_moment", "second_moment_row", "second_moment_col")
+_FP32_BUFFERS = ("second_moment", "second_moment_row", "second_moment_col", "neuron_second_moment")
+_VARIANTS = ("muon", "muon2", "muon2f", "normuon")
 
 
 def _check_known(options, known, optimizer):
@@ -178,7 +179,8 @@ class Muon(_MuonFamily):
     "refuse"), and Group Muon's ``group_size``, ``grouping`` ("contiguous" |
     "strided" | "random"), ``grouping_seed``, ``grouped``, ``block_scale``.
     ``second_moment``, ``beta2``, ``second_moment_eps``, ``bias_correction``
-    make it Muon2 / Muon2-F (see those classes).
+    make it Muon2 / Muon2-F, ``neuron_norm``, ``neuron_beta2``,
+    ``neuron_eps`` NorMuon (see those classes); they compose.
 
     ``process_group`` (a torch.distributed group, or True for the default
     one) shares the Newton-Schulz work and the state among the ranks of
@@ -213,6 +215,16 @@ class Muon2F(Muon):
     _variant = "muon2f"
 
 
+class NorMuon(Muon):
+    """NorMuon (Li et al., "NorMuon: Making Muon more efficient and
+    scalable"): after Newton-Schulz, each output neuron's row of the update
+    is divided by the root of an EMA of its mean square (``neuron_beta2``,
+    ``neuron_eps``), then the update is rescaled to the norm it had, so Muon's
+    learning rates carry over (neuron_norm=True)."""
+
+    _variant = "normuon"
+
+
 class MuonWithAuxAdamW(Muon):
     """Muon for hidden matrices, AdamW for the rest, in one optimizer (as
     Keller Jordan's MuonWithAuxAdam): groups with ``use_muon=False`` are
@@ -225,8 +237,8 @@ class MuonWithAuxAdamW(Muon):
 
     def __init__(self, params, lr=None, variant="muon", adamw_lr=None, adamw_betas=None, adamw_eps=None,
                  adamw_weight_decay=None, process_group=None, **options):
-        if variant not in ("muon", "muon2", "muon2f"):
-            raise ValueError(f"option variant={variant!r}: expected 'muon', 'muon2' or 'muon2f'")
+        if variant not in _VARIANTS:
+            raise ValueError(f"option variant={variant!r}: expected one of {', '.join(map(repr, _VARIANTS))}")
         self._variant = variant
         adamw = {k: v for k, v in (("lr", adamw_lr), ("betas", adamw_betas), ("eps", adamw_eps),
                                    ("weight_decay", adamw_weight_decay)) if v is not None}

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "muonlab/analysis/polar_factor.h"
+#include "ns_test_config.h"
 #include "test_util.h"
 
 namespace muonlab::analysis {
@@ -18,14 +19,7 @@ using testing::matrix_with_singular_values;
 using testing::random_matrix;
 using testing::random_orthonormal;
 
-NewtonSchulzConfig config_of(const std::string& preset, int64_t steps,
-                             optim::NsDtype dtype = optim::NsDtype::kFloat64) {
-  NewtonSchulzConfig config;
-  config.schedule = optim::ns_schedule(preset);
-  config.steps = steps;
-  config.dtype = dtype;
-  return config;
-}
+using testing::ns_config;
 
 torch::Tensor values(std::vector<double> v) {
   return torch::tensor(v, torch::kFloat64);
@@ -65,7 +59,7 @@ TEST(OneStepDiagnostics, BlocksSharingTheirRowSpaceCostTheirExtraRank) {
 
   const double whole_nuclear = std::sqrt(3.0 * 3.0 + 2.0 * 2.0) + std::sqrt(1.0 + 0.25);
   const double expected_gain = (3.0 + 1.0) + (2.0 + 0.5) - whole_nuclear;
-  const auto terms = one_step_diagnostics(whole, {G1, G2}, config_of("jordan", 5)).exact;
+  const auto terms = one_step_diagnostics(whole, {G1, G2}, ns_config("jordan", 5)).exact;
   EXPECT_NEAR(terms.gain, expected_gain, 1e-10);
   EXPECT_NEAR(terms.cost, 2.0 + 2.0 - 2.0, 1e-10);
   EXPECT_NEAR(terms.gain, nuclear_norm_gain(whole, {G1, G2}), 1e-10);
@@ -80,13 +74,13 @@ TEST(OneStepDiagnostics, BlocksWithOrthogonalSpacesGainAndCostNothing) {
   const auto G2 = from_factors(random_orthonormal(6, 3, 6), values({2.0, 1.0, 0.1}),
                                V.slice(1, 2, 5));
   const auto row_terms =
-      one_step_diagnostics(torch::cat({G1, G2}, 0), {G1, G2}, config_of("jordan", 5)).exact;
+      one_step_diagnostics(torch::cat({G1, G2}, 0), {G1, G2}, ns_config("jordan", 5)).exact;
   EXPECT_NEAR(row_terms.gain, 0.0, 1e-10);
   EXPECT_NEAR(row_terms.cost, 0.0, 1e-10);
 
   const std::vector<torch::Tensor> cols = {G1.t(), G2.t()};
   const auto col_terms =
-      one_step_diagnostics(torch::cat(cols, 1), cols, config_of("jordan", 5)).exact;
+      one_step_diagnostics(torch::cat(cols, 1), cols, ns_config("jordan", 5)).exact;
   EXPECT_NEAR(col_terms.gain, 0.0, 1e-10);
   EXPECT_NEAR(col_terms.cost, 0.0, 1e-10);
 }
@@ -118,7 +112,7 @@ TEST(OneStepDiagnostics, ExactTermsAreTheNuclearNormAndRankIdentities) {
   }
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
-    const auto terms = one_step_diagnostics(c.whole, c.blocks, config_of("jordan", 5)).exact;
+    const auto terms = one_step_diagnostics(c.whole, c.blocks, ns_config("jordan", 5)).exact;
     EXPECT_NEAR(terms.gain, nuclear_norm_gain(c.whole, c.blocks), 1e-10);
     EXPECT_NEAR(terms.cost, c.cost, 1e-10);
     EXPECT_GE(terms.gain, -1e-12);
@@ -130,7 +124,7 @@ TEST(OneStepDiagnostics, ColumnBlocksOfFullRankCanGainWithoutCost) {
   // Ranks add up (cost 0) but the column spaces overlap, so the blocks'
   // nuclear norms sum to more than the whole's: grouping is a pure win here.
   const auto G = random_matrix(16, 12, 20);
-  const auto terms = one_step_diagnostics(G, split_cols(G, {6, 6}), config_of("jordan", 5)).exact;
+  const auto terms = one_step_diagnostics(G, split_cols(G, {6, 6}), ns_config("jordan", 5)).exact;
   EXPECT_NEAR(terms.cost, 0.0, 1e-10);
   EXPECT_GT(terms.gain, 0.1);
 }
@@ -139,7 +133,7 @@ TEST(OneStepDiagnostics, OneBlockEqualToTheWholeChangesNothing) {
   for (const auto& G : {random_matrix(12, 20, 30), random_matrix(20, 12, 31),
                         testing::ill_conditioned(16, 16, 1e3, 32)}) {
     for (const auto dtype : {optim::NsDtype::kFloat64, optim::NsDtype::kAuto}) {
-      const auto d = one_step_diagnostics(G, {G}, config_of("jordan", 5, dtype));
+      const auto d = one_step_diagnostics(G, {G}, ns_config("jordan", 5, dtype));
       // fp32 NS of the block and of the whole may run through different
       // BLAS kernels (MKL does; OpenBLAS gives the same bits).
       const double ns_tolerance = dtype == optim::NsDtype::kFloat64 ? 1e-12 : 1e-4;
@@ -158,7 +152,7 @@ struct TermErrors {
 TermErrors ns_error(const std::string& preset, int64_t steps, std::ostream& report) {
   const auto s = torch::logspace(0, -1, 16, 10.0, torch::kFloat64);
   const auto G = matrix_with_singular_values(24, 16, s, 40);
-  const auto d = one_step_diagnostics(G, split_rows(G, {8, 8, 8}), config_of(preset, steps));
+  const auto d = one_step_diagnostics(G, split_rows(G, {8, 8, 8}), ns_config(preset, steps));
   const TermErrors e{std::abs(d.newton_schulz.gain - d.exact.gain),
                      std::abs(d.newton_schulz.cost - d.exact.cost)};
   report << preset << " K=" << steps << ": gain " << d.newton_schulz.gain << " (exact "
@@ -197,9 +191,9 @@ TEST(OneStepDiagnostics, Fp32NewtonSchulzAgreesWithFp64) {
   // stay float64, so only the iteration's rounding shows.
   const auto G = random_matrix(24, 16, 50);
   const auto blocks = split_rows(G, {8, 8, 8});
-  const auto fp64 = one_step_diagnostics(G, blocks, config_of("jordan", 5)).newton_schulz;
+  const auto fp64 = one_step_diagnostics(G, blocks, ns_config("jordan", 5)).newton_schulz;
   const auto fp32 =
-      one_step_diagnostics(G, blocks, config_of("jordan", 5, optim::NsDtype::kAuto)).newton_schulz;
+      one_step_diagnostics(G, blocks, ns_config("jordan", 5, optim::NsDtype::kAuto)).newton_schulz;
   EXPECT_NEAR(fp32.gain, fp64.gain, 1e-4);
   EXPECT_NEAR(fp32.cost, fp64.cost, 1e-4);
 }
@@ -225,7 +219,7 @@ TEST(OneStepDiagnostics, DescentDifferenceEqualsTheGuaranteedDecreases) {
     return eta * (G * O).sum().item<double>() -
            0.5 * beta * eta * eta * O.square().sum().item<double>();
   };
-  const auto terms = one_step_diagnostics(G, blocks, config_of("jordan", 5)).exact;
+  const auto terms = one_step_diagnostics(G, blocks, ns_config("jordan", 5)).exact;
   EXPECT_NEAR(descent_difference(terms, eta, beta), decrease(O_grp) - decrease(O_all), 1e-12);
 }
 
@@ -249,7 +243,7 @@ TEST(OneStepDiagnostics, BatchesBlocksThatShareAShapeTransposedPairsIncluded) {
 
 TEST(OneStepDiagnostics, RejectsBlocksThatDoNotPartitionTheMatrix) {
   const auto G = random_matrix(8, 12, 80);
-  const auto config = config_of("jordan", 5);
+  const auto config = ns_config("jordan", 5);
   EXPECT_CONTAINS(error_message([&] { one_step_diagnostics(G, {}, config); }), "no blocks");
   EXPECT_CONTAINS(error_message([&] { one_step_diagnostics(G, {G.slice(0, 0, 4)}, config); }),
                   "the 1 blocks hold 48 entries but the whole [8, 12] matrix has 96");

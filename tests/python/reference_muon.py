@@ -1,4 +1,4 @@
-"""Muon, Muon2, Muon2-F and AdamW written out in float64 with plain torch,
+"""Muon, Muon2, Muon2-F, NorMuon and AdamW written out in float64 with plain torch,
 one matrix at a time, from the formulas in docs/design.md (Optimizers): the
 independent reference the Python optimizers are tested against."""
 import math
@@ -51,10 +51,11 @@ class ReferenceMuon:
 
     def __init__(self, lr=1e-3, momentum=0.95, nesterov=True, momentum_kind="ema", ns_steps=5,
                  ns_coefficients="jordan", ns_eps=None, scale_rule="original", weight_decay=0.1, orthogonalize=True,
-                 second_moment="none", beta2=0.95, second_moment_eps=1e-8, bias_correction=True):
+                 second_moment="none", beta2=0.95, second_moment_eps=1e-8, bias_correction=True,
+                 neuron_norm=False, neuron_beta2=0.95, neuron_eps=1e-8):
         self.__dict__.update(locals())
         self.buffer = None
-        self.v = self.row = self.col = None
+        self.v = self.row = self.col = self.neuron_v = None
         self.t = 0
 
     def momentum_update(self, g):
@@ -87,6 +88,15 @@ class ReferenceMuon:
             return newton_schulz(u, self.ns_steps, self.ns_coefficients, self.ns_eps)
         return u * math.sqrt(min(u.shape)) / torch.linalg.norm(u)
 
+    def normalize_neurons(self, o):
+        """NorMuon: each row over the root of an EMA of its mean square, then
+        the norm o had."""
+        b2 = self.neuron_beta2
+        self.neuron_v = (torch.zeros(o.shape[0], dtype=o.dtype) if self.neuron_v is None else self.neuron_v) * b2 \
+            + (1 - b2) * (o * o).mean(1)
+        o_hat = o / (self.neuron_v.sqrt() + self.neuron_eps)[:, None]
+        return o_hat * torch.linalg.norm(o) / torch.linalg.norm(o_hat)
+
     def step(self, w, g):
         """The weight after one step (w and g float64 matrices)."""
         self.t += 1
@@ -94,6 +104,8 @@ class ReferenceMuon:
         if self.second_moment != "none":
             u = self.precondition(u, g)
         o = self.direction(u)
+        if self.neuron_norm:
+            o = self.normalize_neurons(o)
         w = w * (1 - self.lr * self.weight_decay)
         return w - self.lr * scale(self.scale_rule, *w.shape) * o
 

@@ -6,7 +6,7 @@ import torch
 
 import muonlab
 from muonlab import _C
-from muonlab.optim import Muon, Muon2, Muon2F, MuonWithAuxAdamW
+from muonlab.optim import Muon, Muon2, Muon2F, MuonWithAuxAdamW, NorMuon
 from reference_muon import ReferenceAdamW, ReferenceMuon, newton_schulz
 
 # Tall, wide and two same-shaped (batched together) matrices.
@@ -33,6 +33,9 @@ OPTION_SETS = {
     "muon2_no_bias_correction": {"second_moment": "full", "bias_correction": False, "beta2": 0.9},
     "muon2f": {"second_moment": "factored", "ns_steps": 3},
     "muon2f_eps": {"second_moment": "factored", "second_moment_eps": 1e-3},
+    "normuon": {"neuron_norm": True},
+    "normuon_beta_eps": {"neuron_norm": True, "neuron_beta2": 0.8, "neuron_eps": 1e-3},
+    "muon2_then_normuon": {"second_moment": "full", "ns_steps": 3, "neuron_norm": True},
 }
 
 
@@ -88,6 +91,18 @@ def test_muon2_and_muon2f_classes_are_their_defaults():
         assert state["step"] == STEPS
         keys = {"full": {"second_moment"}, "factored": {"second_moment_row", "second_moment_col"}}[second_moment]
         assert set(state) == {"step", "momentum_buffer"} | keys
+
+
+def test_normuon_class_is_its_defaults():
+    weights, grads = weights_and_grads(1)
+    assert NorMuon.defaults()["neuron_norm"] and NorMuon.defaults()["ns_steps"] == 5
+    got, opt = python_steps(NorMuon, weights, grads, lr=0.02, ns_dtype="fp64")
+    expected = reference_steps(weights, grads, lr=0.02, neuron_norm=True)
+    for g, e in zip(got, expected):
+        assert torch.allclose(g, e, rtol=1e-10, atol=1e-12)
+    state = opt.state[opt.param_groups[0]["params"][0]]
+    assert set(state) == {"step", "momentum_buffer", "neuron_second_moment"}
+    assert state["neuron_second_moment"].shape == (SHAPES[0][0],)
 
 
 def test_per_group_options():

@@ -82,7 +82,7 @@ TEST(TrainConfigErrors, WrongTypeNamesLineAndType) {
   std::string text = std::string(kMinimal) + "grad_accum = \"4\"\n";
   EXPECT_CONTAINS(error_of(text), "train.toml:13: 'run.grad_accum': expected an integer, got a string");
   EXPECT_CONTAINS(error_of(kMinimal, {"data.shuffle=1"}), "'data.shuffle': expected true or false, got an integer");
-  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.name=sgd"}), "'optimizer.name': 'sgd' is not one of muon, muon2, muon2f, adamw");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.name=sgd"}), "'optimizer.name': 'sgd' is not one of muon, muon2, muon2f, normuon, adamw");
   EXPECT_CONTAINS(error_of(kMinimal, {"schedule.kind=step"}), "'schedule.kind': unknown schedule 'step'");
 }
 
@@ -114,6 +114,20 @@ TEST(TrainConfig, MuonVariantsDefaultTheirNewtonSchulzSteps) {
             5);
   EXPECT_TRUE(is_muon_variant("muon2f"));
   EXPECT_FALSE(is_muon_variant("adamw"));
+}
+
+TEST(TrainConfig, NorMuonIsMuonWithItsNeuronNormalization) {
+  const TrainConfig config = parse_train_config(
+      kMinimal, "train.toml", {"optimizer.name=normuon", "optimizer.neuron_beta2=0.9", "optimizer.neuron_eps=1e-6"});
+  EXPECT_EQ(config.optimizer.ns_steps, 5);
+  const optim::MuonOptions options = muon_options(config.optimizer);
+  EXPECT_TRUE(options.neuron_norm());
+  EXPECT_EQ(options.neuron_beta2(), 0.9);
+  EXPECT_EQ(options.neuron_eps(), 1e-6);
+  EXPECT_EQ(options.second_moment(), optim::SecondMomentKind::kNone);
+  EXPECT_FALSE(muon_options(parse_train_config(kMinimal, "train.toml").optimizer).neuron_norm());
+  EXPECT_CONTAINS(format_train_config(config), "neuron_beta2 = 0.9");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.name=normuon", "optimizer.neuron_beta2=1.5"}), "neuron_beta2");
 }
 
 TEST(TrainConfig, GroupMuonAndAblationSettingsLoadBack) {

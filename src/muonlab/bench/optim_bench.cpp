@@ -134,6 +134,8 @@ std::vector<VariantBenchRow> run_variant_bench(const std::vector<torch::Tensor>&
   rows.push_back(time_variant("muon2f (Muon²-F)", tagged,
                               optim::MuonOptions(base).ns_steps(K2).second_moment(optim::SecondMomentKind::kFactored),
                               config, flops(0, K2)));
+  rows.push_back(time_variant("normuon (NorMuon)", tagged, optim::MuonOptions(base).neuron_norm(true), config,
+                              flops(0, config.ns_steps)));
   for (const int64_t g : config.group_sizes) {
     rows.push_back(time_variant(fmt::format("group muon g={}", g), tagged, optim::MuonOptions(base).group_size(g),
                                 config, flops(g, config.ns_steps)));

@@ -79,6 +79,13 @@ SecondMomentOptions MuonOptions::second_moment_options() const {
   return options;
 }
 
+NeuronNormOptions MuonOptions::neuron_norm_options() const {
+  NeuronNormOptions options;
+  options.beta2 = neuron_beta2();
+  options.eps = neuron_eps();
+  return options;
+}
+
 void MuonOptions::validate() const {
   if (!(lr() >= 0)) fail("Muon lr = {}: expected a number >= 0", lr());
   if (!(momentum() >= 0 && momentum() < 1)) {
@@ -91,6 +98,7 @@ void MuonOptions::validate() const {
   if (group_size() < 0) fail("Muon group_size = {}: expected heads per group >= 1, or 0 for whole matrices", group_size());
   newton_schulz_config().validate();
   second_moment_options().validate();
+  neuron_norm_options().validate();
 }
 
 Muon::Muon(std::vector<torch::optim::OptimizerParamGroup> param_groups, MuonOptions defaults)
@@ -169,6 +177,7 @@ std::unique_ptr<torch::optim::OptimizerParamState> Muon::make_state(
   const MatrixView view = matrix_view(param, options.nd_params(), parameter_name(param),
                                       tag ? tag->role : ParamRole::kMatrix);
   state->second_moment(second_moment_state_for(param, options, view));
+  if (options.neuron_norm()) state->neuron_second_moment(make_neuron_state(param, view.shape()));
   return state;
 }
 
@@ -213,6 +222,7 @@ void Muon::update() {
         slot.step = state.step() + 1;
         slot.momentum_buffer = state.momentum_buffer();
         slot.second_moment = state.second_moment();
+        slot.neuron_second_moment = state.neuron_second_moment();
       }
       slots.push_back(std::move(slot));
     }

@@ -14,6 +14,10 @@
 //                     per block of g heads (docs/algorithms.md, Group
 //                     Muon; head_groups.h); all blocks of one shape, over
 //                     all layers, in one batched NS call
+//   NorMuon           neuron_norm = true: each output neuron's row of the
+//                     orthogonalized update normalized by an EMA of its
+//                     mean square, the norm restored (docs/algorithms.md,
+//                     NorMuon; neuron_norm.h)
 //   ablations         orthogonalize = false (normalized momentum), any K,
 //                     'taylor' coefficients, scale_rule (no RMS matching)
 #pragma once
@@ -28,6 +32,7 @@
 #include "muonlab/core/enum_names.h"
 #include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/matrix_view.h"
+#include "muonlab/optimizers/neuron_norm.h"
 #include "muonlab/optimizers/newton_schulz.h"
 #include "muonlab/optimizers/optimizer_base.h"
 #include "muonlab/optimizers/param_role.h"
@@ -86,6 +91,10 @@ struct MuonOptions : public torch::optim::OptimizerCloneableOptions<MuonOptions>
   TORCH_ARG(double, beta2) = 0.95;
   TORCH_ARG(double, second_moment_eps) = 1e-8;
   TORCH_ARG(bool, bias_correction) = true;
+  // NorMuon: the second moment after NS, per output neuron (row).
+  TORCH_ARG(bool, neuron_norm) = false;
+  TORCH_ARG(double, neuron_beta2) = 0.95;
+  TORCH_ARG(double, neuron_eps) = 1e-8;
   // Ablation: false replaces NS_K(U) by U sqrt(min(r, c)) / ||U||_F, an
   // update of an orthogonal matrix's size and the momentum's direction.
   TORCH_ARG(bool, orthogonalize) = true;
@@ -110,6 +119,7 @@ struct MuonOptions : public torch::optim::OptimizerCloneableOptions<MuonOptions>
 
   NewtonSchulzConfig newton_schulz_config() const;
   SecondMomentOptions second_moment_options() const;
+  NeuronNormOptions neuron_norm_options() const;
   // Throws muonlab::Error naming the first invalid field.
   void validate() const;
 };
@@ -119,12 +129,14 @@ struct MuonParamState : public torch::optim::OptimizerCloneableParamState<MuonPa
   TORCH_ARG(int64_t, step) = 0;
   TORCH_ARG(torch::Tensor, momentum_buffer);
   TORCH_ARG(SecondMomentState, second_moment);  // Muon² and Muon²-F only
+  TORCH_ARG(torch::Tensor, neuron_second_moment);  // NorMuon only
 
  public:
   void visit(ParamStateVisitor& visitor) override {
     visitor.integer("step", step_);
     visitor.tensor("momentum_buffer", momentum_buffer_);
     visit_second_moment_state(second_moment_, visitor);
+    if (neuron_second_moment_.defined()) visitor.tensor("neuron_second_moment", neuron_second_moment_);
   }
 };
 

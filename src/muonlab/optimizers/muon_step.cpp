@@ -200,7 +200,8 @@ MatrixView check_slot(const MuonSlot& slot) {
       {"momentum_buffer", &slot.momentum_buffer},
       {"second_moment", &slot.second_moment.full},
       {"second_moment_row", &slot.second_moment.row},
-      {"second_moment_col", &slot.second_moment.col}};
+      {"second_moment_col", &slot.second_moment.col},
+      {"neuron_second_moment", &slot.neuron_second_moment}};
   for (const auto& [name, shape] : muon_state_shapes(slot.param, *slot.options, view)) {
     check_buffer(slot, name.c_str(), *have.at(name), shape);
   }
@@ -235,6 +236,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> muon_state_shapes(cons
       break;
     }
   }
+  if (options.neuron_norm()) shapes.emplace_back("neuron_second_moment", neuron_state_shape(view.shape()));
   return shapes;
 }
 
@@ -268,6 +270,12 @@ void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generato
     pending.push_back({&slot, view, view.of(update), scale_factor(options.scale_rule(), view.rows, view.cols)});
   }
   orthogonalize(pending, slots, grouping_generator);
+  for (auto& p : pending) {
+    const MuonOptions& options = *p.slot->options;
+    if (options.neuron_norm()) {
+      p.update = normalize_neurons(p.update, p.slot->neuron_second_moment, options.neuron_norm_options());
+    }
+  }
 
   for (auto& p : pending) {
     MuonSlot& slot = *p.slot;

@@ -25,6 +25,7 @@ struct MuonSlot {
   torch::Tensor grad;
   torch::Tensor momentum_buffer;   // param's shape
   SecondMomentState second_moment; // second_moment_state_for(...), or empty for plain Muon
+  torch::Tensor neuron_second_moment;  // NorMuon: [..., r] of the view (make_neuron_state)
   int64_t step = 0;                // the 1-based step being taken
   const MuonOptions* options = nullptr;
   const TaggedParam* tag = nullptr;  // role and head layout (Group Muon); may be null
@@ -52,7 +53,7 @@ MatrixView check_muon_param(const torch::Tensor& param, const std::string& name,
 // The state buffers Muon keeps for `param` under `options`, by the names
 // its state files and torch.optim state dicts use, with their shapes:
 // momentum_buffer, and second_moment (Muon²) or second_moment_row and
-// second_moment_col (Muon²-F).
+// second_moment_col (Muon²-F), and neuron_second_moment (NorMuon).
 std::vector<std::pair<std::string, std::vector<int64_t>>> muon_state_shapes(const torch::Tensor& param,
                                                                           const MuonOptions& options,
                                                                           const MatrixView& view);

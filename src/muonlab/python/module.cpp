@@ -94,6 +94,7 @@ py::dict muon_state(const torch::Tensor& param, const std::string& name, const p
     if (sm.full.defined()) state["second_moment"] = sm.full;
     if (sm.row.defined()) state["second_moment_row"] = sm.row;
     if (sm.col.defined()) state["second_moment_col"] = sm.col;
+    if (muon.neuron_norm()) state["neuron_second_moment"] = optim::make_neuron_state(param, view.shape());
     return state;
   });
 }
@@ -177,6 +178,7 @@ void muon_step(const py::list& groups, const py::object& generator) {
         slot.second_moment.full = state_tensor(state, "second_moment");
         slot.second_moment.row = state_tensor(state, "second_moment_row");
         slot.second_moment.col = state_tensor(state, "second_moment_col");
+        slot.neuron_second_moment = state_tensor(state, "neuron_second_moment");
       }
       states.push_back(state);
       slots.push_back(std::move(slot));

@@ -167,6 +167,12 @@ const std::vector<MuonKey>& muon_keys() {
       {"bias_correction",
        [](MuonOptions& o, const py::handle& v) { o.bias_correction(as_bool("bias_correction", v)); },
        [](const MuonOptions& o) -> py::object { return py::bool_(o.bias_correction()); }},
+      {"neuron_norm", [](MuonOptions& o, const py::handle& v) { o.neuron_norm(as_bool("neuron_norm", v)); },
+       [](const MuonOptions& o) -> py::object { return py::bool_(o.neuron_norm()); }},
+      {"neuron_beta2", [](MuonOptions& o, const py::handle& v) { o.neuron_beta2(as_number("neuron_beta2", v)); },
+       [](const MuonOptions& o) -> py::object { return py::float_(o.neuron_beta2()); }},
+      {"neuron_eps", [](MuonOptions& o, const py::handle& v) { o.neuron_eps(as_number("neuron_eps", v)); },
+       [](const MuonOptions& o) -> py::object { return py::float_(o.neuron_eps()); }},
       {"group_size", [](MuonOptions& o, const py::handle& v) { o.group_size(as_integer("group_size", v)); },
        [](const MuonOptions& o) -> py::object { return py::int_(o.group_size()); }},
       {"grouping",
@@ -261,12 +267,13 @@ Options read_options(const py::dict& group, const std::vector<OptionKey<Options>
 }  // namespace
 
 py::dict muon_defaults(const std::string& variant) {
+  optim::MuonOptions options;
+  if (variant == optim::kNorMuonName) return write_options(options.neuron_norm(true), muon_keys());
   const auto kind = find_enum(optim::muon_variant_names(), variant);
   if (!kind) {
-    throw py::value_error(fmt::format("unknown Muon variant '{}': expected {}", variant,
-                                      alternatives(optim::muon_variant_names())));
+    throw py::value_error(fmt::format("unknown Muon variant '{}': expected {} or {}", variant,
+                                      alternatives(optim::muon_variant_names()), optim::kNorMuonName));
   }
-  optim::MuonOptions options;
   options.second_moment(*kind).ns_steps(optim::default_ns_steps(*kind));
   return write_options(options, muon_keys());
 }

@@ -15,8 +15,9 @@ namespace muonlab::python {
 
 namespace py = pybind11;
 
-// Every Muon option with its default for `variant` ("muon", "muon2" or
-// "muon2f": the latter two with their second moment and ns_steps = 3).
+// Every Muon option with its default for `variant` ("muon", "muon2",
+// "muon2f": these two with their second moment and ns_steps = 3; "normuon":
+// neuron_norm = true).
 py::dict muon_defaults(const std::string& variant);
 
 // MuonOptions from a param group (or any mapping). Keys not among the Muon

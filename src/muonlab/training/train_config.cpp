@@ -21,6 +21,7 @@
 #include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/muon.h"
 #include "muonlab/optimizers/newton_schulz.h"
+#include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::training {
 namespace {
@@ -229,6 +230,9 @@ const std::vector<Field>& fields() {
                              "Muon² / Muon²-F epsilon"));
     f.push_back(boolean_field("optimizer.bias_correction", MUONLAB_AT(optimizer.bias_correction),
                               "Muon² / Muon²-F bias correction of the second moment"));
+    f.push_back(number_field("optimizer.neuron_beta2", MUONLAB_AT(optimizer.neuron_beta2),
+                             "NorMuon: decay of the per-neuron second moment of the orthogonalized update"));
+    f.push_back(number_field("optimizer.neuron_eps", MUONLAB_AT(optimizer.neuron_eps), "NorMuon epsilon"));
     f.push_back(integer_field("optimizer.group_size", MUONLAB_AT(optimizer.group_size),
                               "Group Muon: heads per block; 0: whole matrices"));
     f.push_back(choice_field("optimizer.grouping", MUONLAB_AT(optimizer.grouping),
@@ -502,6 +506,13 @@ void check_config(const TrainConfig& config, const std::string& source) {
     fail("{}: 'optimizer.group_size' = {} exceeds the model's n_head = {}", source, config.optimizer.group_size,
          config.model.n_head);
   }
+  if (is_muon_variant(config.optimizer.name)) {
+    try {
+      muon_options(config.optimizer).validate();
+    } catch (const Error& error) {
+      fail("{}: [optimizer]: {}", source, error.what());
+    }
+  }
   try {
     check_schedule(config.schedule, config.run.steps);
   } catch (const Error& error) {
@@ -530,17 +541,22 @@ std::string toml_value(const std::string& text) {
 
 std::vector<std::string> optimizer_names() {
   std::vector<std::string> names = enum_name_list(optim::muon_variant_names());
+  names.emplace_back(optim::kNorMuonName);
   names.emplace_back("adamw");
   return names;
 }
 
 bool is_muon_variant(const std::string& optimizer_name) {
-  return find_enum(optim::muon_variant_names(), optimizer_name).has_value();
+  return find_enum(optim::muon_variant_names(), optimizer_name).has_value() || uses_neuron_norm(optimizer_name);
 }
 
+bool uses_neuron_norm(const std::string& optimizer_name) { return optimizer_name == optim::kNorMuonName; }
+
 optim::SecondMomentKind muon_variant(const std::string& optimizer_name) {
+  if (uses_neuron_norm(optimizer_name)) return optim::SecondMomentKind::kNone;
   if (auto variant = find_enum(optim::muon_variant_names(), optimizer_name)) return *variant;
-  fail("optimizer '{}' is not a Muon variant: expected {}", optimizer_name, alternatives(optim::muon_variant_names()));
+  fail("optimizer '{}' is not a Muon variant: expected {} or {}", optimizer_name,
+       alternatives(optim::muon_variant_names()), optim::kNorMuonName);
 }
 
 ScheduleConfig ScheduleChanges::applied_to(ScheduleConfig base) const {

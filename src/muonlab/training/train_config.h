@@ -52,6 +52,8 @@ struct OptimizerSettings {
   double weight_decay = optim::MuonOptions().weight_decay();
   double beta2 = optim::MuonOptions().beta2();  // Muon² / Muon²-F
   double second_moment_eps = optim::MuonOptions().second_moment_eps();
+  double neuron_beta2 = optim::MuonOptions().neuron_beta2();  // NorMuon
+  double neuron_eps = optim::MuonOptions().neuron_eps();
   bool bias_correction = optim::MuonOptions().bias_correction();
   // Group Muon: heads per block (0: whole matrices), contiguous | strided |
   // random, which of q, k, v, o, mla_up; lr scale from the block's shape.
@@ -145,16 +147,19 @@ struct TrainConfig {
 ScheduleConfig adamw_part_schedule(const TrainConfig& config);
 
 // optimizer.name's values: the Muon variants (optim::muon_variant_names:
-// muon, muon2, muon2f; each with AdamW for the non-matrix parameters), then
-// "adamw" alone.
+// muon, muon2, muon2f; then normuon; each with AdamW for the non-matrix
+// parameters), then "adamw" alone.
 std::vector<std::string> optimizer_names();
 
 // Whether the optimizer is one of the Muon family (with AdamW for the rest).
 bool is_muon_variant(const std::string& optimizer_name);
 
-// The Muon variant an optimizer name stands for (its second moment); fails
-// for "adamw" and unknown names.
+// The Muon variant an optimizer name stands for (its second moment before
+// NS; none for NorMuon); fails for "adamw" and unknown names.
 optim::SecondMomentKind muon_variant(const std::string& optimizer_name);
+
+// Whether the name is NorMuon's (neuron-wise normalization after NS).
+bool uses_neuron_norm(const std::string& optimizer_name);
 
 // Reads `path` (TOML), then applies each "section.key=value" override in
 // order; a value that is not TOML is taken as a string (paths need no quotes).
