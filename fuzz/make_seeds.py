@@ -5,6 +5,7 @@ import struct
 
 here = pathlib.Path(__file__).resolve().parent
 MAGIC, VERSION = 20240520, 1
+WIDE_MAGIC, WIDE_VERSION = 20240801, 7  # uint32 tokens
 
 
 def header(count, magic=MAGIC, version=VERSION):
@@ -13,6 +14,10 @@ def header(count, magic=MAGIC, version=VERSION):
 
 def tokens(*ids):
     return struct.pack(f"<{len(ids)}H", *ids)
+
+
+def wide_tokens(*ids):
+    return struct.pack(f"<{len(ids)}I", *ids)
 
 
 shards = {
@@ -25,6 +30,9 @@ shards = {
     "odd-trailing-byte": header(3) + tokens(1, 2, 3) + b"\x00",
     "truncated-header": header(0)[:700],
     "magic-only": struct.pack("<i", MAGIC),
+    "uint32-valid-3-tokens": header(3, WIDE_MAGIC, WIDE_VERSION) + wide_tokens(128000, 70000, 11),
+    "uint32-uint16-version": header(3, WIDE_MAGIC, VERSION) + wide_tokens(1, 2, 3),
+    "uint32-count-read-as-uint16": header(3, WIDE_MAGIC, WIDE_VERSION) + tokens(1, 2, 3),
 }
 texts = {
     "english.txt": "The quick brown fox jumps over the lazy dog. It's 3:45pm, isn't it? We'll see.\n",

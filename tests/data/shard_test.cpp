@@ -19,9 +19,10 @@ namespace {
 
 // The format as docs/algorithms.md (Token shards) states it, written field by
 // field with fwrite (this test runs on little-endian machines, as llm.c
-// assumes).
-void write_reference_shard(const std::string& path, const std::vector<uint16_t>& tokens, int32_t magic = 20240520,
-                           int32_t version = 1, int32_t count = -1) {
+// assumes); Token is uint16_t or uint32_t.
+template <typename Token>
+void write_reference_shard(const std::string& path, const std::vector<Token>& tokens, int32_t magic,
+                           int32_t version, int32_t count = -1) {
   int32_t header[256] = {0};
   header[0] = magic;
   header[1] = version;
@@ -29,8 +30,13 @@ void write_reference_shard(const std::string& path, const std::vector<uint16_t>&
   FILE* file = std::fopen(path.c_str(), "wb");
   ASSERT_NE(file, nullptr);
   std::fwrite(header, sizeof(int32_t), 256, file);
-  std::fwrite(tokens.data(), sizeof(uint16_t), tokens.size(), file);
+  std::fwrite(tokens.data(), sizeof(Token), tokens.size(), file);
   std::fclose(file);
+}
+
+void write_reference_shard(const std::string& path, const std::vector<uint16_t>& tokens, int32_t magic = 20240520,
+                           int32_t version = 1, int32_t count = -1) {
+  write_reference_shard<uint16_t>(path, tokens, magic, version, count);
 }
 
 TEST(Shard, WriterIsByteIdenticalToIndependentWriter) {
@@ -56,9 +62,52 @@ TEST(Shard, RoundTrips) {
   EXPECT_EQ(TokenShard(dir.file("empty.bin")).size(), 0u);
 }
 
+// llm.c's LLaMA 3 shards: magic 20240801, version 7, uint32 tokens.
+TEST(Shard, Uint32WriterIsByteIdenticalToIndependentWriterAndRoundTrips) {
+  testing::ScratchDir dir;
+  std::vector<uint32_t> tokens = {128000, 0, 1, 65535, 65536, 128255, 70000, 2147483647u};
+  write_reference_shard<uint32_t>(dir.file("reference.bin"), tokens, 20240801, 7);
+  write_shard(dir.file("ours.bin"), TokenIds(tokens.begin(), tokens.end()), kUint32Shards);
+  EXPECT_EQ(testing::read_bytes(dir.file("ours.bin")), testing::read_bytes(dir.file("reference.bin")));
+  TokenShard shard(dir.file("reference.bin"));
+  EXPECT_EQ(shard.token_bytes(), 4);
+  ASSERT_EQ(shard.size(), tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) EXPECT_EQ(shard[i], tokens[i]) << i;
+  EXPECT_CONTAINS(testing::error_message([&] { write_shard(dir.file("neg.bin"), {1, -3}, kUint32Shards); }),
+                  "token -3 at position 1 does not fit uint32");
+}
+
+TEST(Shard, FormatFollowsTheVocabulary) {
+  EXPECT_EQ(shard_format_for_vocab(257).magic, 20240520);
+  EXPECT_EQ(shard_format_for_vocab(50257).magic, 20240520);
+  EXPECT_EQ(shard_format_for_vocab(65536).token_bytes, 2);  // ids up to 65535 fit uint16
+  EXPECT_EQ(shard_format_for_vocab(65537).token_bytes, 4);
+  EXPECT_EQ(shard_format_for_vocab(128256).magic, 20240801);
+}
+
+TEST(Shard, LoaderReadsUint32ShardsAndChecksTheirVocabulary) {
+  testing::ScratchDir dir;
+  std::vector<uint32_t> tokens(40);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = 100000 + static_cast<uint32_t>(i);
+  write_reference_shard<uint32_t>(dir.file("wide.bin"), tokens, 20240801, 7);
+  LoaderOptions options = testing::loader_options(/*batch=*/2, /*seq_len=*/8);
+  options.vocab_size = 128256;
+  TokenLoader loader({dir.file("wide.bin")}, options);
+  const Batch batch = loader.next();
+  EXPECT_EQ(batch.inputs[0][0].item<int64_t>(), 100000);
+  EXPECT_EQ(batch.targets[0][0].item<int64_t>(), 100001);
+  options.vocab_size = 100010;
+  EXPECT_CONTAINS(testing::error_message([&] { TokenLoader({dir.file("wide.bin")}, options); }),
+                  "token 100010 at position 10 is outside the vocabulary (vocab size 100010)");
+}
+
 TEST(Shard, HeaderRoundTripsEveryField) {
   auto header = make_shard_header(123456);
-  EXPECT_EQ(parse_shard_header(header.data(), header.size(), 1024 + 2 * 123456, "x"), 123456u);
+  EXPECT_EQ(parse_shard_header(header.data(), header.size(), 1024 + 2 * 123456, "x").token_count, 123456u);
+  header = make_shard_header(123456, kUint32Shards);
+  const ShardHeader wide = parse_shard_header(header.data(), header.size(), 1024 + 4 * 123456, "x");
+  EXPECT_EQ(wide.token_count, 123456u);
+  EXPECT_EQ(wide.token_bytes, 4);
   EXPECT_CONTAINS(testing::error_message([] { make_shard_header(kMaxShardTokens + 1); }), "at most 2147483647 tokens");
 }
 
@@ -75,15 +124,18 @@ std::string open_error(const std::string& path) {
 
 TEST(ShardErrors, WrongMagic) {
   testing::ScratchDir dir;
-  write_reference_shard(dir.file("magic.bin"), {1, 2}, /*magic=*/20240801);
+  write_reference_shard(dir.file("magic.bin"), {1, 2}, /*magic=*/20240802);
   std::string error = open_error(dir.file("magic.bin"));
-  EXPECT_CONTAINS(error, "magic.bin' has magic number 20240801; expected 20240520");
+  EXPECT_CONTAINS(error, "magic.bin' has magic number 20240802; expected 20240520 (llm.c's uint16 tokens) or 20240801");
 }
 
 TEST(ShardErrors, WrongVersion) {
   testing::ScratchDir dir;
   write_reference_shard(dir.file("version.bin"), {1, 2}, 20240520, /*version=*/2);
-  EXPECT_CONTAINS(open_error(dir.file("version.bin")), "version.bin' has format version 2; expected 1");
+  EXPECT_CONTAINS(open_error(dir.file("version.bin")), "version.bin' has format version 2; expected 1 with magic 20240520");
+  // A uint32 magic with the uint16 version: each magic has its own version.
+  write_reference_shard<uint32_t>(dir.file("mixed.bin"), {1, 2}, 20240801, 1);
+  EXPECT_CONTAINS(open_error(dir.file("mixed.bin")), "format version 1; expected 7 with magic 20240801 (uint32 tokens)");
 }
 
 TEST(ShardErrors, TruncatedHeader) {
@@ -98,9 +150,12 @@ TEST(ShardErrors, CountDisagreesWithFileSize) {
   testing::ScratchDir dir;
   write_reference_shard(dir.file("cut.bin"), {1, 2, 3}, 20240520, 1, /*count=*/10);
   EXPECT_CONTAINS(open_error(dir.file("cut.bin")),
-                  "cut.bin' header says 10 tokens (1044 bytes with the header), but the file has 1030 bytes (truncated?)");
+                  "cut.bin' header says 10 uint16 tokens (1044 bytes with the header), but the file has 1030 bytes (truncated?)");
   write_reference_shard(dir.file("long.bin"), {1, 2, 3}, 20240520, 1, /*count=*/2);
-  EXPECT_CONTAINS(open_error(dir.file("long.bin")), "header says 2 tokens (1028 bytes with the header), but the file has 1030 bytes");
+  EXPECT_CONTAINS(open_error(dir.file("long.bin")), "header says 2 uint16 tokens (1028 bytes with the header), but the file has 1030 bytes");
+  // Three uint32 tokens take 12 bytes, not the 6 a uint16 reading would want.
+  write_reference_shard<uint16_t>(dir.file("half.bin"), {1, 2, 3}, 20240801, 7);
+  EXPECT_CONTAINS(open_error(dir.file("half.bin")), "header says 3 uint32 tokens (1036 bytes with the header), but the file has 1030 bytes");
   write_reference_shard(dir.file("negative.bin"), {1}, 20240520, 1, /*count=*/0);
   std::string bytes = testing::read_bytes(dir.file("negative.bin"));
   bytes[11] = '\xFF';  // count = 0xFF000000: negative

@@ -110,9 +110,9 @@ void run_info(const InfoArgs& args) {
     for (const auto& path : data::find_shards(spec)) {
       data::TokenShard shard(path);
       uint64_t documents = 0;
-      uint16_t max_id = 0;
+      uint32_t max_id = 0;
       for (uint64_t i = 0; i < shard.size(); ++i) {
-        uint16_t id = shard[i];
+        const uint32_t id = shard[i];
         if (vocab > 0 && id >= vocab) {
           fail("shard '{}': token {} at position {} is outside the vocabulary (vocab size {})", path, id, i, vocab);
         }

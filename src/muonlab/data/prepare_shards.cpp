@@ -42,10 +42,6 @@ void check_options(const Tokenizer& tokenizer, const PrepareOptions& options) {
   if (options.shard_tokens < 1 || options.shard_tokens > kMaxShardTokens) {
     fail("shard size {} tokens is outside [1, {}]", options.shard_tokens, kMaxShardTokens);
   }
-  if (tokenizer.vocab_size() > 65536) {
-    fail("tokenizer '{}' has {} tokens; llm.c shards store uint16 ids (at most 65536)", tokenizer.name(),
-         tokenizer.vocab_size());
-  }
 }
 
 // Refuses to mix new shards with old ones of the same name (a reader's glob
@@ -112,8 +108,8 @@ Selection select_documents(const std::vector<TextDocument>& documents, const Pre
 // Collects tokens and writes a shard each time shard_tokens have gathered.
 class ShardRoller {
  public:
-  ShardRoller(const PrepareOptions& options, std::string split, SplitSummary& summary)
-      : options_(options), split_(std::move(split)), summary_(summary) {}
+  ShardRoller(const PrepareOptions& options, std::string split, SplitSummary& summary, const ShardFormat& format)
+      : options_(options), split_(std::move(split)), summary_(summary), format_(format) {}
 
   void add(int32_t eot, const TokenIds& document) {
     buffer_.push_back(eot);
@@ -134,7 +130,7 @@ class ShardRoller {
  private:
   void flush() {
     std::string path = shard_path(options_.out_dir, options_.name, split_, summary_.shards.size());
-    write_shard(path, buffer_);
+    write_shard(path, buffer_, format_);
     summary_.shards.push_back(path);
     buffer_.clear();
   }
@@ -142,13 +138,14 @@ class ShardRoller {
   const PrepareOptions& options_;
   std::string split_;
   SplitSummary& summary_;
+  const ShardFormat& format_;
   std::vector<int32_t> buffer_;
 };
 
 void encode_split(const Tokenizer& tokenizer, const PrepareOptions& options, const std::string& split,
                   const std::vector<TextDocument>& documents, SplitSummary& summary, PrepareProgress& progress,
                   const std::function<void(const PrepareProgress&)>& on_progress) {
-  ShardRoller roller(options, split, summary);
+  ShardRoller roller(options, split, summary, shard_format_for_vocab(tokenizer.vocab_size()));
   for (size_t begin = 0; begin < documents.size();) {
     std::vector<std::string> texts;
     uint64_t chunk_bytes = 0;
@@ -174,7 +171,9 @@ void write_meta(const Tokenizer& tokenizer, const PrepareOptions& options, Prepa
     return nlohmann::json{{"documents", split.documents}, {"bytes", split.bytes}, {"tokens", split.tokens},
                           {"shards", split.shards.size()}};
   };
-  nlohmann::json meta = {{"format", "llm.c token shards, magic 20240520, version 1, uint16"},
+  const ShardFormat& format = shard_format_for_vocab(tokenizer.vocab_size());
+  nlohmann::json meta = {{"format", fmt::format("llm.c token shards, magic {}, version {}, uint{}", format.magic,
+                                                format.version, 8 * format.token_bytes)},
                          {"tokenizer", tokenizer.name()},
                          {"vocab_size", tokenizer.vocab_size()},
                          {"eot_token", tokenizer.eot_token()},

@@ -18,37 +18,46 @@ void write_int32_le(int32_t value, unsigned char* bytes) {
 
 }  // namespace
 
-uint64_t parse_shard_header(const unsigned char* bytes, size_t available, uint64_t file_size,
-                            const std::string& path) {
+const ShardFormat& shard_format_for_vocab(int64_t vocab_size) {
+  return vocab_size <= 65536 ? kUint16Shards : kUint32Shards;
+}
+
+ShardHeader parse_shard_header(const unsigned char* bytes, size_t available, uint64_t file_size,
+                               const std::string& path) {
   if (file_size < kShardHeaderBytes || available < kShardHeaderBytes) {
     fail("shard '{}' is truncated: {} bytes, but the header alone takes {}", path, file_size,
          kShardHeaderBytes);
   }
-  int32_t magic = read_int32_le(bytes);
-  if (magic != kShardMagic) {
-    fail("shard '{}' has magic number {}; expected {} (an llm.c token shard)", path, magic, kShardMagic);
+  const int32_t magic = read_int32_le(bytes);
+  const ShardFormat* format = magic == kUint16Shards.magic ? &kUint16Shards
+                              : magic == kUint32Shards.magic ? &kUint32Shards
+                                                             : nullptr;
+  if (format == nullptr) {
+    fail("shard '{}' has magic number {}; expected {} (llm.c's uint16 tokens) or {} (uint32 tokens)", path, magic,
+         kUint16Shards.magic, kUint32Shards.magic);
   }
-  int32_t version = read_int32_le(bytes + 4);
-  if (version != kShardVersion) {
-    fail("shard '{}' has format version {}; expected {} (uint16 tokens)", path, version, kShardVersion);
+  const int32_t version = read_int32_le(bytes + 4);
+  if (version != format->version) {
+    fail("shard '{}' has format version {}; expected {} with magic {} (uint{} tokens)", path, version,
+         format->version, magic, 8 * format->token_bytes);
   }
-  int32_t count = read_int32_le(bytes + 8);
+  const int32_t count = read_int32_le(bytes + 8);
   if (count < 0) fail("shard '{}' has a negative token count {}", path, count);
-  uint64_t expected_size = kShardHeaderBytes + 2 * static_cast<uint64_t>(count);
+  const uint64_t expected_size = kShardHeaderBytes + static_cast<uint64_t>(format->token_bytes) * count;
   if (file_size != expected_size) {
-    fail("shard '{}' header says {} tokens ({} bytes with the header), but the file has {} bytes{}", path,
-         count, expected_size, file_size, file_size < expected_size ? " (truncated?)" : "");
+    fail("shard '{}' header says {} uint{} tokens ({} bytes with the header), but the file has {} bytes{}", path,
+         count, 8 * format->token_bytes, expected_size, file_size, file_size < expected_size ? " (truncated?)" : "");
   }
-  return static_cast<uint64_t>(count);
+  return {static_cast<uint64_t>(count), format->token_bytes};
 }
 
-std::array<unsigned char, kShardHeaderBytes> make_shard_header(uint64_t token_count) {
+std::array<unsigned char, kShardHeaderBytes> make_shard_header(uint64_t token_count, const ShardFormat& format) {
   if (token_count > kMaxShardTokens) {
     fail("a shard holds at most {} tokens (int32 count); got {}", kMaxShardTokens, token_count);
   }
   std::array<unsigned char, kShardHeaderBytes> header{};
-  write_int32_le(kShardMagic, header.data());
-  write_int32_le(kShardVersion, header.data() + 4);
+  write_int32_le(format.magic, header.data());
+  write_int32_le(format.version, header.data() + 4);
   write_int32_le(static_cast<int32_t>(token_count), header.data() + 8);
   return header;
 }

@@ -6,9 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "muonlab/data/shard_header.h"
+
 namespace muonlab::data {
 
-// Fails naming `path` if a token does not fit the format's uint16.
-void write_shard(const std::string& path, const std::vector<int32_t>& tokens);
+// Fails naming `path` and the token if one does not fit the format's width.
+void write_shard(const std::string& path, const std::vector<int32_t>& tokens,
+                 const ShardFormat& format = kUint16Shards);
 
 }  // namespace muonlab::data

@@ -40,7 +40,9 @@ TokenShard::TokenShard(std::string path) : path_(std::move(path)) {
   mapping_bytes_ = file_size;
   try {
     const auto* bytes = static_cast<const unsigned char*>(mapping);
-    token_count_ = parse_shard_header(bytes, file_size, file_size, path_);
+    const ShardHeader header = parse_shard_header(bytes, file_size, file_size, path_);
+    token_count_ = header.token_count;
+    token_bytes_ = header.token_bytes;
     tokens_ = bytes + kShardHeaderBytes;
     bus_error_slot_ = register_shard_mapping(mapping_, mapping_bytes_, path_);
   } catch (...) {
@@ -55,6 +57,7 @@ TokenShard::TokenShard(TokenShard&& other) noexcept
       mapping_bytes_(std::exchange(other.mapping_bytes_, 0)),
       tokens_(std::exchange(other.tokens_, nullptr)),
       token_count_(std::exchange(other.token_count_, 0)),
+      token_bytes_(other.token_bytes_),
       bus_error_slot_(std::exchange(other.bus_error_slot_, -1)) {}
 
 TokenShard::~TokenShard() {
