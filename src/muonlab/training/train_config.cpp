@@ -316,6 +316,8 @@ const std::vector<Field>& fields() {
                            "a NaN or infinite loss or gradient: stop the run, or skip the step"));
     f.push_back(integer_field("run.max_skipped_steps", MUONLAB_AT(run.max_skipped_steps),
                               "with on_nonfinite = \"skip\": fail once more steps were skipped (-1: no limit)"));
+    f.push_back(boolean_field("run.tensorboard", MUONLAB_AT(run.tensorboard),
+                              "also write the metrics as TensorBoard event files in out_dir/tensorboard"));
     f.push_back(choice_field("run.dtype", MUONLAB_AT(run.dtype), {"fp32", "bf16"},
                              "bf16: autocast on CUDA with fp32 weights and state; CPU runs fp32"));
     f.push_back(number_field("run.peak_tflops", MUONLAB_AT(run.peak_tflops),

@@ -85,6 +85,8 @@ struct RunSettings {
   // With on_nonfinite = skip: the run fails once more steps than this were
   // skipped (-1: no limit), so a run that mostly skipped is not "done".
   int64_t max_skipped_steps = 10;
+  // Also write the metrics as TensorBoard event files in out_dir/tensorboard.
+  bool tensorboard = false;
   // "bf16": autocast to bfloat16 on CUDA, fp32 master weights and optimizer
   // state; "fp32" everywhere else (CPU bf16 matmuls are slow).
   std::string dtype = "fp32";

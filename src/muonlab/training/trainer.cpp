@@ -23,6 +23,7 @@
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/training/run_folder.h"
 #include "muonlab/training/step_sync.h"
+#include "muonlab/training/tensorboard_events.h"
 #include "muonlab/training/metrics_csv.h"
 #include "muonlab/training/one_step_metrics.h"
 #include "muonlab/distributed/process_group.h"
@@ -117,10 +118,12 @@ void truncate_metrics(const std::string& path, int64_t step) {
   std::ofstream(path, std::ios::trunc) << kept;
 }
 
-// Written by rank 0 alone when several ranks train.
+// Written by rank 0 alone when several ranks train; with `tensorboard`,
+// every record's numbers also go to a TensorBoard event file at its step.
 class MetricsLog {
  public:
-  MetricsLog(const std::string& path, bool writer) : path_(path) {
+  MetricsLog(const std::string& path, bool writer, std::optional<TensorBoardEvents> tensorboard)
+      : path_(path), tensorboard_(std::move(tensorboard)) {
     if (!writer) return;
     out_.open(path, std::ios::app);
     if (!out_) fail("cannot create metrics file '{}'", path);
@@ -132,12 +135,23 @@ class MetricsLog {
     if (!out_.is_open()) return;
     out_ << record.dump() << "\n" << std::flush;
     if (!out_) fail("cannot write metrics file '{}': {}", path_, std::strerror(errno));
+    if (tensorboard_) tensorboard_->write_scalars(record.at("step").get<int64_t>(), scalars_of(record));
   }
   const std::string& path() const { return path_; }
 
  private:
+  // The record's numbers but its step (booleans and strings are no curves).
+  static std::vector<std::pair<std::string, double>> scalars_of(const nlohmann::ordered_json& record) {
+    std::vector<std::pair<std::string, double>> scalars;
+    for (const auto& [key, value] : record.items()) {
+      if (key != "step" && value.is_number()) scalars.emplace_back(key, value.get<double>());
+    }
+    return scalars;
+  }
+
   std::string path_;
   std::ofstream out_;
+  std::optional<TensorBoardEvents> tensorboard_;
 };
 
 }  // namespace
@@ -251,7 +265,12 @@ class Run {
                                  format_train_config(with_absolute_data_paths(config_)));
     }
     sync_->start(resume);
-    metrics_.emplace(metrics_path_, lead_);
+    std::optional<TensorBoardEvents> tensorboard;
+    if (config_.run.tensorboard && lead_) {
+      tensorboard.emplace((fs::path(config_.run.out_dir) / "tensorboard").string(),
+                          resume ? std::optional<int64_t>(first_step_) : std::nullopt);
+    }
+    metrics_.emplace(metrics_path_, lead_, std::move(tensorboard));
     result_.metrics_path = metrics_->path();
   }
 
