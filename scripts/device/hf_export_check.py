@@ -9,11 +9,11 @@ compared token for token:
 import sys
 
 import torch
-from transformers import GPT2LMHeadModel
+from transformers import AutoModelForCausalLM
 
 
 def main(folder: str, prompt: str, new_tokens: int) -> None:
-    model = GPT2LMHeadModel.from_pretrained(folder).eval()
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()  # GPT-2 or LLaMA, by config.json
     ids = torch.tensor([[int(t) for t in prompt.split(",")]])
     with torch.no_grad():  # greedy by hand: no generation config, no EOS handling
         for _ in range(new_tokens):

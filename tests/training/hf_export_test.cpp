@@ -21,6 +21,7 @@
 #include "muonlab/data/gpt2_byte_map.h"
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/training/hf_gpt2_export.h"
+#include "muonlab/training/hf_llama_export.h"
 #include "muonlab/training/train_config.h"
 #include "test_util.h"
 
@@ -233,7 +234,7 @@ TEST(HfExport, FileHasTheHubsNamesAndConv1dShapes) {
   testing::ScratchDir dir;
   TrainConfig config = run_config(dir, "n_layer = 3");
   write_run(config);
-  const HfExportResult result = export_hf_gpt2(export_options(config, dir.file("hf")));
+  const HfExportResult result = export_hf(export_options(config, dir.file("hf")));
 
   const ParsedSafetensors file = read_safetensors_independently(dir.file("hf/model.safetensors"));
   EXPECT_EQ(file.metadata, nlohmann::json({{"format", "pt"}}));
@@ -251,7 +252,7 @@ TEST(HfExport, HfForwardOnTheExportedFilesGivesOurLogits) {
   testing::ScratchDir dir;
   TrainConfig config = run_config(dir, "");
   auto model = write_run(config);
-  export_hf_gpt2(export_options(config, dir.file("hf")));
+  export_hf(export_options(config, dir.file("hf")));
 
   const auto hf = read_safetensors_independently(dir.file("hf/model.safetensors")).tensors;
   const auto hf_config = read_json(dir.file("hf/config.json"));
@@ -266,7 +267,7 @@ TEST(HfExport, ReferenceForwardCatchesSwappedQkAndUntransposedWeights) {
   testing::ScratchDir dir;
   TrainConfig config = run_config(dir, "n_layer = 1");
   write_run(config);
-  export_hf_gpt2(export_options(config, dir.file("hf")));
+  export_hf(export_options(config, dir.file("hf")));
   auto hf = read_safetensors_independently(dir.file("hf/model.safetensors")).tensors;
   const auto hf_config = read_json(dir.file("hf/config.json"));
   const auto right = hf_gpt2_logits(hf, hf_config, some_tokens());
@@ -286,7 +287,7 @@ TEST(HfExport, SeparateQkvAndCustomMlpWidthExportExactly) {
   testing::ScratchDir dir;
   TrainConfig config = run_config(dir, "fused_qkv = false\nmlp_hidden = 48");
   auto model = write_run(config);
-  export_hf_gpt2(export_options(config, dir.file("hf")));
+  export_hf(export_options(config, dir.file("hf")));
 
   const auto hf = read_safetensors_independently(dir.file("hf/model.safetensors")).tensors;
   const auto hf_config = read_json(dir.file("hf/config.json"));
@@ -299,7 +300,7 @@ TEST(HfExport, ConfigJsonDescribesTheModelAsGpt2Config) {
   testing::ScratchDir dir;
   TrainConfig config = run_config(dir, "norm_eps = 1e-6\ninit_std = 0.03");
   write_run(config);
-  export_hf_gpt2(export_options(config, dir.file("hf")));
+  export_hf(export_options(config, dir.file("hf")));
   const auto json = read_json(dir.file("hf/config.json"));
 
   EXPECT_EQ(json.at("architectures"), nlohmann::json({"GPT2LMHeadModel"}));
@@ -341,7 +342,7 @@ TEST(HfExport, Gpt2TokenizerFilesAreCopiedForGpt2Tokenizer) {
   write_small_gpt2_vocabulary(dir.file("vocab"));
   TrainConfig config = run_config(dir, "", dir.file("vocab"), 258);
   write_run(config);
-  const HfExportResult result = export_hf_gpt2(export_options(config, dir.file("hf")));
+  const HfExportResult result = export_hf(export_options(config, dir.file("hf")));
 
   EXPECT_EQ(result.tokenizer_note, "");
   EXPECT_EQ(testing::read_bytes(dir.file("hf/vocab.json")), testing::read_bytes(dir.file("vocab/encoder.json")));
@@ -358,7 +359,7 @@ TEST(HfExport, InstalledGpt2VocabularyBecomesVocabJsonAndMergesTxt) {
   testing::ScratchDir dir;
   TrainConfig config = run_config(dir, "", "gpt2", 50257);
   write_run(config);
-  const HfExportResult result = export_hf_gpt2(export_options(config, dir.file("hf")));
+  const HfExportResult result = export_hf(export_options(config, dir.file("hf")));
 
   ASSERT_EQ(result.tokenizer_note, "");
   const auto vocab = read_json(dir.file("hf/vocab.json"));
@@ -387,17 +388,126 @@ TEST(HfExport, IncompatibleFieldsAreNamedWithWhatGpt2Needs) {
   EXPECT_CONTAINS(mla_moe, "'feed_forward' = moe (GPT-2 needs dense)");
 }
 
-TEST(HfExport, LlamaStyleRunIsRefusedBeforeAnythingIsWritten) {
+// ---- LLaMA as Hugging Face computes it ----------------------------------------
+
+// LlamaForCausalLM's forward in eval mode (transformers' modeling_llama), from
+// the exported tensors and config.json alone, in float64: RMSNorm x /
+// sqrt(mean(x^2) + eps) times the gain; RoPE with inv_freq = 1 /
+// theta^(2j/D) applied as q cos + rotate_half(q) sin, rotate_half(x) =
+// (-x2, x1); GQA by repeating each k/v head for n_head / n_kv_head query
+// heads; causal softmax of q k^T / sqrt(head_dim); down(silu(gate(x)) *
+// up(x)); lm_head, or the embedding when tied. tokens: [T] int64.
+torch::Tensor hf_llama_logits(const HfTensors& hf, const nlohmann::json& config, const torch::Tensor& tokens) {
+  const auto w = [&](const std::string& name) { return hf.at(name).to(torch::kFloat64); };
+  const double eps = config.at("rms_norm_eps").get<double>();
+  const double theta = config.at("rope_theta").get<double>();
+  const int64_t heads = config.at("num_attention_heads").get<int64_t>();
+  const int64_t kv_heads = config.at("num_key_value_heads").get<int64_t>();
+  const int64_t head_dim = config.at("hidden_size").get<int64_t>() / heads;
+  const int64_t T = tokens.size(0);
+  EXPECT_EQ(config.at("hidden_act"), "silu");
+
+  const auto rms_norm = [&](const torch::Tensor& x, const std::string& name) {
+    return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * w(name + ".weight");
+  };
+  const auto linear = [&](const torch::Tensor& x, const std::string& name) {
+    return torch::matmul(x, w(name + ".weight").t());
+  };
+  const auto inv_freq = 1.0 / torch::pow(theta, torch::arange(0, head_dim, 2, torch::kFloat64) / head_dim);
+  const auto freqs = torch::outer(torch::arange(T, torch::kFloat64), inv_freq);
+  const auto emb = torch::cat({freqs, freqs}, -1);
+  const auto cos = emb.cos(), sin = emb.sin();
+  const auto rotate_half = [&](const torch::Tensor& x) {
+    return torch::cat({-x.slice(-1, head_dim / 2), x.slice(-1, 0, head_dim / 2)}, -1);
+  };
+  const auto split_heads = [&](const torch::Tensor& x, int64_t n) { return x.view({T, n, head_dim}).transpose(0, 1); };
+  const auto causal = torch::ones({T, T}, torch::kBool).tril();
+
+  auto x = w("model.embed_tokens.weight").index_select(0, tokens);
+  for (int64_t i = 0; i < config.at("num_hidden_layers").get<int64_t>(); ++i) {
+    const std::string l = "model.layers." + std::to_string(i) + ".";
+    const auto h = rms_norm(x, l + "input_layernorm");
+    auto q = split_heads(linear(h, l + "self_attn.q_proj"), heads);
+    auto k = split_heads(linear(h, l + "self_attn.k_proj"), kv_heads);
+    auto v = split_heads(linear(h, l + "self_attn.v_proj"), kv_heads);
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+    k = k.repeat_interleave(heads / kv_heads, 0);
+    v = v.repeat_interleave(heads / kv_heads, 0);
+    const auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
+    const auto attention = torch::softmax(scores.masked_fill(causal.logical_not(), -INFINITY), -1);
+    x = x + linear(torch::matmul(attention, v).transpose(0, 1).reshape({T, heads * head_dim}), l + "self_attn.o_proj");
+    const auto g = rms_norm(x, l + "post_attention_layernorm");
+    x = x + linear(torch::silu(linear(g, l + "mlp.gate_proj")) * linear(g, l + "mlp.up_proj"), l + "mlp.down_proj");
+  }
+  const auto head = config.at("tie_word_embeddings").get<bool>() ? w("model.embed_tokens.weight") : w("lm_head.weight");
+  return torch::matmul(rms_norm(x, "model.norm"), head.t());
+}
+
+TrainConfig llama_run_config(const testing::ScratchDir& dir, const std::string& model_lines) {
+  return parse_train_config(
+      fmt::format("[model]\npreset = \"tiny-llama\"\nvocab_size = 257\nblock_size = 16\n{}\n[data]\ntrain = \"x\"\n"
+                  "tokenizer = \"byte\"\n[run]\nout_dir = \"{}/run\"\n",
+                  model_lines, dir.path()),
+      "llama.toml");
+}
+
+TEST(HfExport, LlamaRunsExportAsLlamaForCausalLMAndHfForwardGivesOurLogits) {
+  // MHA and GQA, separate and fused q/k/v, untied and tied heads.
+  for (const std::string lines : {"", "n_kv_head = 2", "n_kv_head = 1\nfused_qkv = true", "tie_embeddings = true"}) {
+    testing::ScratchDir dir;
+    const TrainConfig config = llama_run_config(dir, lines);
+    auto model = write_run(config);
+    const HfExportResult result = export_hf(export_options(config, dir.file("hf")));
+    EXPECT_EQ(result.architecture, "LlamaForCausalLM");
+
+    const auto hf = read_safetensors_independently(dir.file("hf/model.safetensors")).tensors;
+    const auto hf_config = read_json(dir.file("hf/config.json"));
+    EXPECT_EQ(hf_config.at("model_type"), "llama");
+    EXPECT_EQ(hf_config.at("num_key_value_heads"), config.model.kv_heads());
+    EXPECT_EQ(hf.count("lm_head.weight"), config.model.tie_embeddings ? 0u : 1u) << lines;
+    EXPECT_EQ(hf.at("model.layers.0.self_attn.k_proj.weight").sizes(),
+              (c10::IntArrayRef{config.model.kv_heads() * config.model.head_dim(), config.model.d_model}));
+    const auto reference = hf_llama_logits(hf, hf_config, some_tokens());
+    EXPECT_GT(reference.std().item<double>(), 0.3) << lines;
+    EXPECT_TENSOR_NEAR(our_logits(model), reference, 1e-5);
+  }
+}
+
+// The check above notices RoPE's other pairing (interleaved, as Meta's
+// original code) and swapped SwiGLU projections.
+TEST(HfExport, LlamaReferenceForwardCatchesPermutedRopeAndSwappedGateUp) {
+  testing::ScratchDir dir;
+  const TrainConfig config = llama_run_config(dir, "n_layer = 1");
+  write_run(config);
+  export_hf(export_options(config, dir.file("hf")));
+  auto hf = read_safetensors_independently(dir.file("hf/model.safetensors")).tensors;
+  const auto hf_config = read_json(dir.file("hf/config.json"));
+  const auto right = hf_llama_logits(hf, hf_config, some_tokens());
+
+  HfTensors interleaved = hf;  // rows of each head reordered as (0, D/2, 1, D/2 + 1, ...)
+  const int64_t head_dim = config.model.head_dim();
+  auto q = hf.at("model.layers.0.self_attn.q_proj.weight");
+  interleaved["model.layers.0.self_attn.q_proj.weight"] =
+      q.view({-1, 2, head_dim / 2, q.size(1)}).transpose(1, 2).reshape(q.sizes()).contiguous();
+  EXPECT_GT(testing::max_abs_diff(hf_llama_logits(interleaved, hf_config, some_tokens()), right), 1e-2);
+
+  HfTensors swapped = hf;
+  std::swap(swapped["model.layers.0.mlp.gate_proj.weight"], swapped["model.layers.0.mlp.up_proj.weight"]);
+  EXPECT_GT(testing::max_abs_diff(hf_llama_logits(swapped, hf_config, some_tokens()), right), 1e-2);
+}
+
+TEST(HfExport, ModelsWithoutAHuggingFaceEquivalentAreRefusedBeforeAnythingIsWritten) {
   testing::ScratchDir dir;
   TrainConfig config = parse_train_config(
-      fmt::format("[model]\npreset = \"tiny-llama\"\n[data]\ntrain = \"x\"\n[run]\nout_dir = \"{}/run\"\n", dir.path()),
-      "llama.toml");
+      fmt::format("[model]\npreset = \"tiny-mla-moe\"\n[data]\ntrain = \"x\"\n[run]\nout_dir = \"{}/run\"\n",
+                  dir.path()),
+      "mla.toml");
   write_run(config);
-  const std::string message =
-      testing::error_message([&] { export_hf_gpt2(export_options(config, dir.file("hf"))); });
-  EXPECT_CONTAINS(message, "model 'tiny-llama' cannot be exported as Hugging Face GPT-2");
-  EXPECT_CONTAINS(message, "'norm' = rmsnorm (GPT-2 needs layernorm)");
-  EXPECT_CONTAINS(message, "'mlp' = swiglu (GPT-2 needs gelu)");
+  const std::string message = testing::error_message([&] { export_hf(export_options(config, dir.file("hf"))); });
+  EXPECT_CONTAINS(message, "model 'tiny-mla-moe' has no Hugging Face equivalent");
+  EXPECT_CONTAINS(message, "as GPT-2, 'norm' = rmsnorm (GPT-2 needs layernorm)");
+  EXPECT_CONTAINS(message, "as LLaMA, 'attention' = mla (LLaMA needs mha); 'feed_forward' = moe (LLaMA needs dense)");
   EXPECT_EQ(entries_of(dir.path()), (std::set<std::string>{"run"}));
 }
 
@@ -408,18 +518,18 @@ TEST(HfExport, NonEmptyOutputIsKeptWithoutForceAndReplacedWithIt) {
   testing::write_bytes(dir.file("hf/mine.txt"), "precious");
   HfExportOptions options = export_options(config, dir.file("hf"));
 
-  EXPECT_CONTAINS(testing::error_message([&] { export_hf_gpt2(options); }),
+  EXPECT_CONTAINS(testing::error_message([&] { export_hf(options); }),
                   "output folder '" + dir.file("hf") + "' exists and is not empty: choose another or pass --force");
   EXPECT_EQ(entries_of(dir.file("hf")), (std::set<std::string>{"mine.txt"}));
   EXPECT_EQ(testing::read_bytes(dir.file("hf/mine.txt")), "precious");
 
   options.force = true;
-  export_hf_gpt2(options);
+  export_hf(options);
   EXPECT_EQ(entries_of(dir.file("hf")), (std::set<std::string>{"model.safetensors", "config.json"}));
   EXPECT_EQ(entries_of(dir.path()), (std::set<std::string>{"run", "hf"}));  // no temporary or old folder left
 
   fs::create_directories(dir.file("empty"));  // an empty folder is as good as none
-  export_hf_gpt2(export_options(config, dir.file("empty")));
+  export_hf(export_options(config, dir.file("empty")));
   EXPECT_TRUE(fs::exists(dir.file("empty/model.safetensors")));
 }
 
@@ -429,7 +539,7 @@ TEST(HfExport, ForceNeverReplacesTheRunItself) {
   write_run(config);
   HfExportOptions options = export_options(config, dir.path());
   options.force = true;
-  EXPECT_CONTAINS(testing::error_message([&] { export_hf_gpt2(options); }),
+  EXPECT_CONTAINS(testing::error_message([&] { export_hf(options); }),
                   "holds the run folder '" + dir.file("run") + "', which the export would replace");
   EXPECT_TRUE(fs::exists(dir.file("run/model.safetensors")));
 }
@@ -443,7 +553,7 @@ TEST(HfExport, WeightsOfAnotherModelFailBeforeAnythingIsWritten) {
   HfExportOptions options = export_options(config, dir.file("hf"));
   options.weights = dir.file("other/model.safetensors");
 
-  EXPECT_CONTAINS(testing::error_message([&] { export_hf_gpt2(options); }),
+  EXPECT_CONTAINS(testing::error_message([&] { export_hf(options); }),
                   "'" + options.weights + "'");  // load_weights' check names the file and what differs
   EXPECT_EQ(entries_of(dir.path()), (std::set<std::string>{"run", "other"}));
 }
@@ -460,13 +570,13 @@ TEST(HfExport, WithoutFinalWeightsTheNewestCheckpointIsExported) {
   write_checkpoint("step_00000003", distinctive_model(config.model, 3));
   write_checkpoint("step_00000006", model);
 
-  const HfExportResult result = export_hf_gpt2(export_options(config, dir.file("hf")));
+  const HfExportResult result = export_hf(export_options(config, dir.file("hf")));
   EXPECT_EQ(result.weights_path, dir.file("run/checkpoints/step_00000006/model.safetensors"));
   const auto hf = read_safetensors_independently(dir.file("hf/model.safetensors")).tensors;
   EXPECT_TENSOR_NEAR(our_logits(model), hf_gpt2_logits(hf, read_json(dir.file("hf/config.json")), some_tokens()), 1e-5);
 
   remove_tree(dir.file("run/checkpoints"));
-  EXPECT_CONTAINS(testing::error_message([&] { export_hf_gpt2(export_options(config, dir.file("hf2"))); }),
+  EXPECT_CONTAINS(testing::error_message([&] { export_hf(export_options(config, dir.file("hf2"))); }),
                   "holds neither model.safetensors nor a complete checkpoint");
 }
 
@@ -475,7 +585,7 @@ TEST(HfExport, FolderWithoutConfigIsNotARun) {
   HfExportOptions options;
   options.run_dir = dir.path();
   options.out_dir = dir.file("hf");
-  EXPECT_CONTAINS(testing::error_message([&] { export_hf_gpt2(options); }),
+  EXPECT_CONTAINS(testing::error_message([&] { export_hf(options); }),
                   "config.toml' not found: expected a run folder written by muonlab train");
 }
 

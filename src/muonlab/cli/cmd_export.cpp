@@ -1,6 +1,7 @@
 // `muonlab export --hf RUN_DIR OUT [--weights FILE] [--force]`: a training
 // run's model in another program's format. One flag per format; today only
-// --hf, a Hugging Face GPT-2 folder for transformers.GPT2LMHeadModel.
+// --hf, a Hugging Face folder for transformers' GPT2LMHeadModel or (the
+// LLaMA family) LlamaForCausalLM.
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <iostream>
 #include <memory>
@@ -26,11 +27,12 @@ void print_hf_summary(const training::HfExportResult& result, const std::string&
   std::cout << fmt::format("exported {} ({} layers, d_model {}, {} heads, vocab {}, context {}) from {}\n", model.name,
                            model.n_layer, model.d_model, model.n_head, model.vocab_size, model.block_size,
                            result.weights_path)
-            << fmt::format("as Hugging Face GPT-2 into {}: {} tensors, {} parameters, fp32\n", out_dir,
-                           result.tensors, result.parameters)
+            << fmt::format("as Hugging Face {} into {}: {} tensors, {} parameters, fp32\n", result.architecture,
+                           out_dir, result.tensors, result.parameters)
             << fmt::format("files: {}\n", fmt::join(result.files, ", "));
   if (!result.tokenizer_note.empty()) std::cout << "no tokenizer files: " << result.tokenizer_note << "\n";
-  std::cout << fmt::format("load with: transformers.GPT2LMHeadModel.from_pretrained(\"{}\")\n", out_dir);
+  std::cout << fmt::format("load with: transformers.AutoModelForCausalLM.from_pretrained(\"{}\")  # {}\n", out_dir,
+                           result.architecture);
 }
 
 void run_export(const ExportArgs& args) {
@@ -40,7 +42,7 @@ void run_export(const ExportArgs& args) {
     options.out_dir = args.out_dir;
     options.weights = args.weights;
     options.force = args.force;
-    print_hf_summary(training::export_hf_gpt2(options), args.out_dir);
+    print_hf_summary(training::export_hf(options), args.out_dir);
   }
 }
 
@@ -53,7 +55,7 @@ void register_export(CLI::App& app) {
                     "muonlab export runs/cpu-small runs/cpu-small-hf --hf"});
   // Exactly one format flag; a new format adds its flag to this group.
   auto* format = command->add_option_group("format", "Output format (one of)");
-  format->add_flag("--hf", args->hf, "Hugging Face GPT-2: model.safetensors, config.json, tokenizer files");
+  format->add_flag("--hf", args->hf, "Hugging Face GPT-2 or LLaMA: model.safetensors, config.json, tokenizer files");
   format->require_option(1);
   command->add_option("run_dir", args->run_dir, "Run folder written by muonlab train (config.toml, weights)")
       ->required();

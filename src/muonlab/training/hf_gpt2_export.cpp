@@ -17,6 +17,8 @@
 #include "muonlab/data/gpt2_tokenizer.h"
 #include "muonlab/data/tokenizer.h"
 #include "muonlab/training/checkpoint.h"
+#include "muonlab/training/hf_llama_export.h"
+#include "muonlab/training/hf_tensor_taker.h"
 #include "muonlab/training/train_config.h"
 
 namespace muonlab::training {
@@ -29,40 +31,11 @@ constexpr int64_t kGpt2EndOfText = 50256;
 
 // ---- weights ----------------------------------------------------------------
 
-// The model's parameters by name. Remembers which ones the mapping took, so a
-// parameter it does not know about cannot be left out of the export silently.
-class ParameterTaker {
- public:
-  explicit ParameterTaker(const models::Transformer& model) : params_(model->named_parameters()) {}
-
-  torch::Tensor take(const std::string& name) {
-    const torch::Tensor* found = params_.find(name);
-    if (found == nullptr) fail("internal: the model has no parameter '{}' for the GPT-2 export", name);
-    taken_.insert(name);
-    return found->detach();
-  }
-
-  void check_all_taken() const {
-    for (const auto& item : params_) {
-      if (taken_.count(item.key()) == 0) fail("internal: parameter '{}' has no place in the GPT-2 export", item.key());
-    }
-  }
-
- private:
-  torch::OrderedDict<std::string, torch::Tensor> params_;
-  std::set<std::string> taken_;
-};
-
 // HF's Conv1D keeps its weight as [in, out]; torch's Linear as [out, in].
 torch::Tensor as_conv1d_weight(const torch::Tensor& linear_weight) { return linear_weight.t(); }
 
-torch::Tensor contiguous_fp32_copy(const torch::Tensor& tensor) {
-  return tensor.to(torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCPU), /*non_blocking=*/false,
-                   /*copy=*/true, torch::MemoryFormat::Contiguous);
-}
-
 // One HF GPT-2 layer's tensors (prefix "h.<i>."), in the Hub file's order.
-void add_block(ParameterTaker& ours, const std::string& prefix, bool fused_qkv, NamedTensors& hf) {
+void add_block(HfTensorTaker& ours, const std::string& prefix, bool fused_qkv, NamedTensors& hf) {
   const auto add = [&](const std::string& name, const torch::Tensor& tensor) {
     hf.emplace_back(prefix + name, contiguous_fp32_copy(tensor));
   };
@@ -224,7 +197,7 @@ void check_hf_gpt2_compatible(const ModelConfig& config) {
 NamedTensors hf_gpt2_tensors(const models::Transformer& model) {
   const ModelConfig& config = model->config();
   check_hf_gpt2_compatible(config);
-  ParameterTaker ours(model);
+  HfTensorTaker ours(model, "GPT-2");
   NamedTensors hf;
   const auto same = [&](const std::string& name) { hf.emplace_back(name, contiguous_fp32_copy(ours.take(name))); };
   same("wte.weight");
@@ -270,25 +243,43 @@ std::string hf_gpt2_config_json(const ModelConfig& config, std::optional<int64_t
   return json.dump(2) + "\n";
 }
 
-HfExportResult export_hf_gpt2(const HfExportOptions& options) {
+namespace {
+
+// The Hugging Face class a model's fields fit: GPT-2, else LLaMA; fails
+// naming each field against both when neither fits.
+bool exports_as_gpt2(const ModelConfig& config) {
+  const auto gpt2 = hf_gpt2_incompatibilities(config);
+  if (gpt2.empty()) return true;
+  const auto llama = hf_llama_incompatibilities(config);
+  if (llama.empty()) return false;
+  fail("model '{}' has no Hugging Face equivalent: as GPT-2, {}; as LLaMA, {}", config.name, fmt::join(gpt2, "; "),
+       fmt::join(llama, "; "));
+}
+
+}  // namespace
+
+HfExportResult export_hf(const HfExportOptions& options) {
   check_output_folder(options);
   const TrainConfig run = load_run_config(options.run_dir);
-  check_hf_gpt2_compatible(run.model);
+  const bool gpt2 = exports_as_gpt2(run.model);
 
   HfExportResult result;
   result.model = run.model;
+  result.architecture = gpt2 ? "GPT2LMHeadModel" : "LlamaForCausalLM";
   result.weights_path = weights_to_export(options);
   models::Transformer model(run.model);
   load_weights(result.weights_path, model);  // every name and shape, before anything is written
-  const NamedTensors tensors = hf_gpt2_tensors(model);
+  const NamedTensors tensors = gpt2 ? hf_gpt2_tensors(model) : hf_llama_tensors(model);
   const HfTokenizer tokenizer = hf_tokenizer(run.data.tokenizer, run.model);
+  const std::string config_json = gpt2 ? hf_gpt2_config_json(run.model, tokenizer.end_of_text)
+                                       : hf_llama_config_json(run.model, tokenizer.end_of_text);
 
   write_folder_atomically(
       options.out_dir,
       [&](const std::string& tmp_dir) {
         const auto path = [&](const std::string& name) { return (fs::path(tmp_dir) / name).string(); };
         save_safetensors(path("model.safetensors"), tensors, {{"format", "pt"}});
-        write_text_file_atomically(path("config.json"), hf_gpt2_config_json(run.model, tokenizer.end_of_text));
+        write_text_file_atomically(path("config.json"), config_json);
         for (const auto& [name, content] : tokenizer.files) write_text_file_atomically(path(name), content);
       },
       options.force);

@@ -1,5 +1,6 @@
-// Export of a training run as a Hugging Face GPT-2 model, the layout
-// `transformers.GPT2LMHeadModel.from_pretrained(folder)` loads:
+// Export of a training run as a Hugging Face model: GPT-2 (here) or, for
+// the LLaMA family, LlamaForCausalLM (hf_llama_export.h). For GPT-2, the
+// layout `transformers.GPT2LMHeadModel.from_pretrained(folder)` loads:
 //
 //   model.safetensors  the Hub's openai-community/gpt2 names (wte, wpe,
 //                      h.<i>.ln_1, h.<i>.attn.c_attn, ..., ln_f; no lm_head,
@@ -39,6 +40,7 @@ struct HfExportOptions {
 
 struct HfExportResult {
   models::ModelConfig model;         // the run's
+  std::string architecture;          // "GPT2LMHeadModel" or "LlamaForCausalLM"
   std::string weights_path;          // the file the weights came from
   std::vector<std::string> files;    // written into out_dir, in order
   int64_t tensors = 0;
@@ -64,9 +66,11 @@ NamedTensors hf_gpt2_tensors(const models::Transformer& model);
 // becomes bos_token_id and eos_token_id; null when unknown.
 std::string hf_gpt2_config_json(const models::ModelConfig& config, std::optional<int64_t> end_of_text);
 
+// As GPT-2 when the model's fields fit it, else as LLaMA; a model that fits
+// neither (MLA, MoE, ...) is refused naming every field against both.
 // Checks everything it can (the output folder, the model's fields, the
 // weights' names and shapes) before it writes, then writes out_dir through a
 // temporary folder and a rename. Fails naming what is wrong.
-HfExportResult export_hf_gpt2(const HfExportOptions& options);
+HfExportResult export_hf(const HfExportOptions& options);
 
 }  // namespace muonlab::training
