@@ -116,6 +116,14 @@ TEST(TrainConfig, MuonVariantsDefaultTheirNewtonSchulzSteps) {
   EXPECT_FALSE(is_muon_variant("adamw"));
 }
 
+TEST(TrainConfigErrors, QkClipNeedsAFiniteTauAndNoQkNorm) {
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.qk_clip_tau=-1"}),
+                  "'optimizer.qk_clip_tau' = -1: expected 0 (off) or a finite logit bound > 0");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.qk_clip_tau=50", "model.qk_norm=true"}),
+                  "'optimizer.qk_clip_tau' = 50 with 'model.qk_norm' = true");
+  EXPECT_EQ(parse_train_config(kMinimal, "train.toml", {"optimizer.qk_clip_tau=100"}).optimizer.qk_clip_tau, 100);
+}
+
 TEST(TrainConfig, NorMuonIsMuonWithItsNeuronNormalization) {
   const TrainConfig config = parse_train_config(
       kMinimal, "train.toml", {"optimizer.name=normuon", "optimizer.neuron_beta2=0.9", "optimizer.neuron_eps=1e-6"});

@@ -51,4 +51,13 @@ std::vector<torch::Tensor*> BlockImpl::residual_output_weights() {
   return weights;
 }
 
+void BlockImpl::track_max_logits(bool on) {
+  if (latent_attention_) latent_attention_->track_max_logits(on);
+  if (self_attention_) self_attention_->track_max_logits(on);
+}
+
+torch::Tensor BlockImpl::qk_clip(double tau) {
+  return latent_attention_ ? latent_attention_->qk_clip(tau) : self_attention_->qk_clip(tau);
+}
+
 }  // namespace muonlab::models

@@ -34,6 +34,10 @@ class BlockImpl : public torch::nn::Module {
   // expert down-projections): GPT-2 scales their init by 1/sqrt(2 n_layer).
   std::vector<torch::Tensor*> residual_output_weights();
 
+  // QK-clip of the block's attention (qk_clip.h).
+  void track_max_logits(bool on);
+  torch::Tensor qk_clip(double tau);
+
  private:
   torch::Tensor attend(const torch::Tensor& x, LayerKvCache* cache, int64_t position);
 

@@ -85,7 +85,20 @@ torch::Tensor LatentAttentionImpl::attend_expanded(const Queries& q, const torch
   const auto k_rotary = rope_key.unsqueeze(1).expand({-1, n_head_, -1, -1});
   const auto q_full = torch::cat({q.content, q.rotary}, -1);
   const auto k_full = torch::cat({k_content, k_rotary}, -1);
+  if (max_logits_.enabled() && is_training()) {
+    max_logits_.observe(q_full, k_full, 1.0 / std::sqrt(static_cast<double>(q_full.size(-1))));
+  }
   return causal_attention(q_full, k_full, v);  // scale 1/sqrt(d_h + d_R)
+}
+
+torch::Tensor LatentAttentionImpl::qk_clip(double tau) {
+  const torch::Tensor max_logits = max_logits_.take();
+  if (!max_logits.defined()) return max_logits;
+  const torch::Tensor gamma = qk_clip_factors(max_logits, tau);
+  scale_head_rows(q_up_, 0, head_dim_, gamma.sqrt());
+  scale_head_rows(key_up_, 0, head_dim_, gamma.sqrt());
+  scale_head_rows(q_rope_, 0, rope_dim_, gamma);
+  return max_logits;
 }
 
 // q_C . (W_uk c) = (W_uk^T q_C) . c, and sum_t p_t (W_uv c_t + b_uv) =

@@ -20,6 +20,7 @@
 #include "muonlab/models/model_config.h"
 #include "muonlab/models/norm.h"
 #include "muonlab/models/param_tags.h"
+#include "muonlab/models/qk_clip.h"
 #include "muonlab/models/rotary.h"
 
 namespace muonlab::models {
@@ -33,6 +34,13 @@ class LatentAttentionImpl : public torch::nn::Module {
                         int64_t position = 0);
   ParamTags param_tags() const;
   torch::Tensor& output_weight();
+
+  // QK-clip (qk_clip.h), as Kimi K2 applies it to MLA: a head's content
+  // query and key rows (W_uq or W_q, and W_uk) by sqrt(gamma) each, its
+  // rotary query rows (W_qr) by gamma, the rotary key, shared by all
+  // heads, untouched. Returns the maxima it acted on ([n_head], or empty).
+  void track_max_logits(bool on) { max_logits_.enable(on); }
+  torch::Tensor qk_clip(double tau);
 
  private:
   struct Queries {
@@ -58,6 +66,7 @@ class LatentAttentionImpl : public torch::nn::Module {
   torch::nn::Linear q_down_{nullptr}, q_up_{nullptr}, q_rope_{nullptr};
   torch::nn::Linear out_{nullptr};
   Norm kv_norm_{nullptr}, q_norm_{nullptr};
+  MaxLogitTracker max_logits_;
 };
 TORCH_MODULE(LatentAttention);
 

@@ -1,5 +1,7 @@
 #include "muonlab/models/self_attention.h"
 
+#include <cmath>
+
 #include "muonlab/models/causal_attention.h"
 #include "muonlab/models/linear.h"
 
@@ -69,8 +71,28 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, LayerKvCache* c
     k = k.repeat_interleave(n_head_ / n_kv_head_, 1);
     v = v.repeat_interleave(n_head_ / n_kv_head_, 1);
   }
+  if (max_logits_.enabled() && is_training() && cache == nullptr) {
+    max_logits_.observe(q, k, 1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  }
   const auto y = causal_attention(q, k, v).transpose(1, 2).reshape({x.size(0), x.size(1), -1});
   return out_(y);
+}
+
+torch::Tensor SelfAttentionImpl::qk_clip(double tau) {
+  const torch::Tensor max_logits = max_logits_.take();
+  if (!max_logits.defined()) return max_logits;
+  const torch::Tensor gamma = qk_clip_factors(max_logits, tau);
+  // Logits are bilinear in the query and key rows (RoPE rotates both alike).
+  const bool shared_keys = n_kv_head_ != n_head_;
+  const torch::Tensor query_factor = shared_keys ? gamma : gamma.sqrt();
+  if (fused_) {
+    scale_head_rows(qkv_, 0, head_dim_, query_factor);
+    if (!shared_keys) scale_head_rows(qkv_, n_head_ * head_dim_, head_dim_, gamma.sqrt());
+  } else {
+    scale_head_rows(q_, 0, head_dim_, query_factor);
+    if (!shared_keys) scale_head_rows(k_, 0, head_dim_, gamma.sqrt());
+  }
+  return max_logits;
 }
 
 ParamTags SelfAttentionImpl::param_tags() const {

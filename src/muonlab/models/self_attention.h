@@ -12,6 +12,7 @@
 #include "muonlab/models/model_config.h"
 #include "muonlab/models/norm.h"
 #include "muonlab/models/param_tags.h"
+#include "muonlab/models/qk_clip.h"
 #include "muonlab/models/rotary.h"
 
 namespace muonlab::models {
@@ -28,6 +29,14 @@ class SelfAttentionImpl : public torch::nn::Module {
   ParamTags param_tags() const;
   torch::Tensor& output_weight();
 
+  // QK-clip (qk_clip.h): training forwards record each head's largest
+  // logit while tracking is on; qk_clip(tau) rescales the heads above tau
+  // (MHA: query and key rows by sqrt(gamma) each; GQA, whose key heads are
+  // shared: the query rows by gamma) and returns the maxima it acted on
+  // ([n_head], or empty when none were seen), starting afresh.
+  void track_max_logits(bool on) { max_logits_.enable(on); }
+  torch::Tensor qk_clip(double tau);
+
  private:
   // [B, T, heads * d_h] -> [B, heads, T, d_h]
   torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) const;
@@ -42,6 +51,7 @@ class SelfAttentionImpl : public torch::nn::Module {
   torch::nn::Linear q_{nullptr}, k_{nullptr}, v_{nullptr};
   torch::nn::Linear out_{nullptr};
   Norm q_norm_{nullptr}, k_norm_{nullptr};
+  MaxLogitTracker max_logits_;
 };
 TORCH_MODULE(SelfAttention);
 

@@ -133,4 +133,14 @@ torch::Tensor training_loss(const ModelOutput& output, const torch::Tensor& targ
   return next_token_loss(output.logits, targets) + output.aux_loss;
 }
 
+void TransformerImpl::track_max_logits(bool on) {
+  for (auto& block : blocks_) block->track_max_logits(on);
+}
+
+std::vector<torch::Tensor> TransformerImpl::qk_clip(double tau) {
+  std::vector<torch::Tensor> max_logits;
+  for (auto& block : blocks_) max_logits.push_back(block->qk_clip(tau));
+  return max_logits;
+}
+
 }  // namespace muonlab::models

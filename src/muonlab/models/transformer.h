@@ -38,6 +38,13 @@ class TransformerImpl : public torch::nn::Module {
   // Every parameter with its role, head layout, block and expert index.
   std::vector<optim::TaggedParam> tagged_parameters() const;
 
+  // QK-clip (qk_clip.h): with tracking on, training forwards record each
+  // head's largest attention logit; qk_clip(tau), after an optimizer step,
+  // rescales every head above tau in every layer and returns the maxima it
+  // acted on, [n_head] per layer (empty ones for layers that saw nothing).
+  void track_max_logits(bool on);
+  std::vector<torch::Tensor> qk_clip(double tau);
+
  private:
   void initialize();
   torch::Tensor output_weight();

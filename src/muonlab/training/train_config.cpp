@@ -233,6 +233,9 @@ const std::vector<Field>& fields() {
     f.push_back(number_field("optimizer.neuron_beta2", MUONLAB_AT(optimizer.neuron_beta2),
                              "NorMuon: decay of the per-neuron second moment of the orthogonalized update"));
     f.push_back(number_field("optimizer.neuron_eps", MUONLAB_AT(optimizer.neuron_eps), "NorMuon epsilon"));
+    f.push_back(number_field("optimizer.qk_clip_tau", MUONLAB_AT(optimizer.qk_clip_tau),
+                             "QK-clip (MuonClip): after each step, rescale the query/key weights of heads whose "
+                             "largest attention logit exceeded this; 0: off"));
     f.push_back(integer_field("optimizer.group_size", MUONLAB_AT(optimizer.group_size),
                               "Group Muon: heads per block; 0: whole matrices"));
     f.push_back(choice_field("optimizer.grouping", MUONLAB_AT(optimizer.grouping),
@@ -507,6 +510,15 @@ void check_config(const TrainConfig& config, const std::string& source) {
   if (config.optimizer.group_size > 0 && config.optimizer.group_size > config.model.n_head) {
     fail("{}: 'optimizer.group_size' = {} exceeds the model's n_head = {}", source, config.optimizer.group_size,
          config.model.n_head);
+  }
+  if (!(config.optimizer.qk_clip_tau >= 0 && std::isfinite(config.optimizer.qk_clip_tau))) {
+    fail("{}: 'optimizer.qk_clip_tau' = {}: expected 0 (off) or a finite logit bound > 0", source,
+         config.optimizer.qk_clip_tau);
+  }
+  if (config.optimizer.qk_clip_tau > 0 && config.model.qk_norm) {
+    fail("{}: 'optimizer.qk_clip_tau' = {} with 'model.qk_norm' = true: QK-norm fixes the query and key norms, so "
+         "rescaling their weights cannot bound the logits; use one or the other",
+         source, config.optimizer.qk_clip_tau);
   }
   if (is_muon_variant(config.optimizer.name)) {
     try {

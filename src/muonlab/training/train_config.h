@@ -54,6 +54,9 @@ struct OptimizerSettings {
   double second_moment_eps = optim::MuonOptions().second_moment_eps();
   double neuron_beta2 = optim::MuonOptions().neuron_beta2();  // NorMuon
   double neuron_eps = optim::MuonOptions().neuron_eps();
+  // QK-clip (MuonClip): after each step, heads whose largest attention logit
+  // exceeded this are rescaled to it; 0: off.
+  double qk_clip_tau = 0;
   bool bias_correction = optim::MuonOptions().bias_correction();
   // Group Muon: heads per block (0: whole matrices), contiguous | strided |
   // random, which of q, k, v, o, mla_up; lr scale from the block's shape.

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <csignal>
 #include <cmath>
+#include <algorithm>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 
@@ -177,6 +179,8 @@ struct StepOutcome {
   AgreedStep agreed;
   double lr_multiplier = 0;
   bool updated = false;  // false: skipped (non-finite), weights unchanged
+  std::vector<double> max_logits;  // QK-clip: each layer's largest attention logit this step
+  int64_t clipped_heads = 0;       // QK-clip: heads rescaled after the step
   bool diagnosed = false;
   std::vector<std::pair<std::string, double>> one_step;  // Group Muon's one-step terms, when due
   std::vector<models::MoeStats> routing;                 // the last micro-batch's, for MoE models
@@ -208,6 +212,14 @@ class Run {
     if (device_.is_cuda() && device_.has_index()) on_rank_device_.reset_device(device_);
     model_ = models::Transformer(config.model);
     model_->to(device_);
+    if (config.optimizer.qk_clip_tau > 0) {
+      if (env_.world_size > 1) {
+        fail("optimizer.qk_clip_tau = {}: QK-clip runs on one process only for now (each rank would clip from its "
+             "own batches' logits); set it to 0 under launch",
+             config.optimizer.qk_clip_tau);
+      }
+      model_->track_max_logits(true);
+    }
     train_loader_.emplace(make_run_loader(config.data.train, config, config.data.shuffle, env_.rank, env_.world_size));
     // Validation batches are whole on every rank; evaluate() divides them.
     if (!config.data.val.empty()) val_loader_.emplace(make_run_loader(config.data.val, config, false));
@@ -343,6 +355,7 @@ class Run {
     const bool one_step_due = due(config_.run.one_step_every, outcome.steps_done);
     outcome.agreed = sync_->agree(outcome.steps_done, loss, stop_requested, /*everywhere=*/one_step_due);
     if (!std::isfinite(outcome.agreed.loss) || !std::isfinite(outcome.agreed.grad_norm)) {
+      if (config_.optimizer.qk_clip_tau > 0) model_->qk_clip(std::numeric_limits<double>::infinity());  // forgets
       handle_nonfinite(outcome);
       return outcome;
     }
@@ -354,7 +367,18 @@ class Run {
     }
     optimizer_->step(outcome.diagnosed, [this] { sync_->after_update(); });
     outcome.updated = true;
+    if (config_.optimizer.qk_clip_tau > 0) clip_query_key_logits(outcome);
     return outcome;
+  }
+
+  // QK-clip after the step, from the logits this step's forwards saw.
+  void clip_query_key_logits(StepOutcome& outcome) {
+    const double tau = config_.optimizer.qk_clip_tau;
+    for (const torch::Tensor& layer : model_->qk_clip(tau)) {
+      if (!layer.defined()) continue;
+      outcome.max_logits.push_back(layer.max().item<double>());
+      outcome.clipped_heads += layer.gt(tau).sum().item<int64_t>();
+    }
   }
 
   // run.on_nonfinite: "stop" fails naming the step and the last good
@@ -424,6 +448,11 @@ class Run {
       for (const auto& [name, rms] : optimizer_->last_update_rms()) record["update_rms_" + name] = rms;
     }
     for (const auto& [name, value] : outcome.one_step) record[name] = value;
+    if (!outcome.max_logits.empty()) {
+      record["max_logit"] = *std::max_element(outcome.max_logits.begin(), outcome.max_logits.end());
+      for (size_t i = 0; i < outcome.max_logits.size(); ++i) record[fmt::format("max_logit_l{}", i)] = outcome.max_logits[i];
+      record["qk_clipped_heads"] = outcome.clipped_heads;
+    }
     add_routing_metrics(record, outcome.routing);
     metrics_->write(record);
     if (callbacks_.on_step && lead_) callbacks_.on_step(report);

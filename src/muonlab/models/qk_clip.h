@@ -1,0 +1,39 @@
+// QK-clip, the "Clip" of Kimi K2's MuonClip (Kimi Team, "Kimi K2: Open
+// Agentic Intelligence", 2025; docs/algorithms.md, QK-clip): the attention
+// layers keep, per head, the largest pre-softmax logit the training forward
+// passes of a step saw; after the optimizer step, a head whose maximum
+// S_h exceeded tau has its query and key weights rescaled so that the same
+// inputs would give at most tau: every logit of the head times
+// gamma_h = tau / S_h. How the factor is split between query and key
+// depends on the attention (self_attention.h, latent_attention.h).
+#pragma once
+
+#include <torch/torch.h>
+
+namespace muonlab::models {
+
+// The per-head maxima of a training step, observed by the attention layers.
+class MaxLogitTracker {
+ public:
+  void enable(bool on) { on_ = on; }
+  bool enabled() const { return on_; }
+  // q [B, H, T, D] and k [B, H, T, D] (keys expanded per query head), the
+  // logits q k^T * scale under the causal mask: folds each head's maximum in.
+  void observe(const torch::Tensor& q, const torch::Tensor& k, double scale);
+  // The maxima since the last take ([H], fp32; empty when nothing was
+  // observed), and a fresh start.
+  torch::Tensor take();
+
+ private:
+  bool on_ = false;
+  torch::Tensor max_;
+};
+
+// gamma_h = min(1, tau / S_h) for each head's maximum S_h.
+torch::Tensor qk_clip_factors(const torch::Tensor& max_logits, double tau);
+
+// Multiplies rows [first_row + h * head_dim, first_row + (h + 1) * head_dim)
+// of `linear`'s weight (and bias) by factors[h], for every head h.
+void scale_head_rows(torch::nn::Linear& linear, int64_t first_row, int64_t head_dim, const torch::Tensor& factors);
+
+}  // namespace muonlab::models
