@@ -18,6 +18,7 @@
 
 #include "muonlab/core/child_process.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/threads.h"
 
 extern char** environ;
 
@@ -25,7 +26,7 @@ namespace muonlab::distributed {
 namespace {
 
 // This process's environment with the rank's variables set (replacing any
-// inherited ones).
+// inherited ones) and its share of the cores (core/threads.h).
 std::vector<std::string> rank_environment(const LaunchOptions& options, int64_t rank, int64_t port) {
   const std::map<std::string, std::string> rank_vars = {
       {"RANK", std::to_string(rank)},           {"LOCAL_RANK", std::to_string(rank)},
@@ -37,7 +38,7 @@ std::vector<std::string> rank_environment(const LaunchOptions& options, int64_t 
     if (rank_vars.count(entry.substr(0, entry.find('='))) == 0) env.push_back(entry);
   }
   for (const auto& [name, value] : rank_vars) env.push_back(name + "=" + value);
-  return env;
+  return with_thread_budget(env, static_cast<int>(options.processes));
 }
 
 pid_t spawn_rank(const std::string& binary, const LaunchOptions& options, int64_t rank, int64_t port) {

@@ -18,12 +18,12 @@
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/child_process.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/threads.h"
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/analysis/statistics.h"
 #include "muonlab/sweep/lr_bracket.h"
 #include "muonlab/sweep/sweep_index.h"
 
-extern char** environ;
 
 namespace muonlab::sweep {
 namespace fs = std::filesystem;
@@ -43,8 +43,9 @@ std::vector<std::string> train_command(const std::string& binary, const SweepSpe
   return argv;
 }
 
-// Starts argv with stdout and stderr appended to `log_path`.
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+// Starts argv with stdout and stderr appended to `log_path`, with its share
+// of the cores when `parallel` runs share them.
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path, int64_t parallel) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -52,8 +53,12 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  const std::vector<std::string> env = with_thread_budget(current_environment(), static_cast<int>(parallel));
+  std::vector<char*> envp;
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   pid_t pid = 0;
-  const int code = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(), environ);
+  const int code = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (code != 0) fail("sweep: cannot start '{}': {}", argv[0], std::strerror(code));
   return pid;
@@ -126,7 +131,7 @@ class GridRunner {
     fs::create_directories(dir);
     const auto argv = train_command(binary_, spec_, run, dir);
     const int64_t attempt = ++attempts_[run.id];
-    running_[spawn(argv, (fs::path(dir) / "train.log").string())] = i;
+    running_[spawn(argv, (fs::path(dir) / "train.log").string(), parallel_)] = i;
     log_ << fmt::format("[{}/{}] {}: started{}{}\n", i + 1, runs_.size(), run.id,
                         argv.back() == "--resume" ? " (resuming from its checkpoint)" : "",
                         attempt > 1 ? fmt::format(" (attempt {})", attempt) : "");
