@@ -168,23 +168,20 @@ int64_t parameter_count(const NamedTensors& tensors) {
 }  // namespace
 
 std::vector<std::string> hf_gpt2_incompatibilities(const ModelConfig& config) {
-  std::vector<std::string> problems;
-  const auto need = [&](bool ok, const char* field, const std::string& value, const std::string& needed) {
-    if (!ok) problems.push_back(fmt::format("'{}' = {} (GPT-2 needs {})", field, value, needed));
-  };
-  const auto text = [](bool value) { return std::string(value ? "true" : "false"); };
-  need(config.norm == models::NormKind::kLayerNorm, "norm", to_string(config.norm), "layernorm");
-  need(config.position == models::PositionKind::kLearned, "position", to_string(config.position), "learned");
-  need(config.mlp == models::MlpKind::kGelu, "mlp", to_string(config.mlp), "gelu");
-  need(config.attention == models::AttentionKind::kMha, "attention", to_string(config.attention), "mha");
-  need(config.kv_heads() == config.n_head, "n_kv_head", std::to_string(config.n_kv_head),
+  HfFieldCheck check("GPT-2");
+  const auto text = HfFieldCheck::text;
+  check.need(config.norm == models::NormKind::kLayerNorm, "norm", to_string(config.norm), "layernorm");
+  check.need(config.position == models::PositionKind::kLearned, "position", to_string(config.position), "learned");
+  check.need(config.mlp == models::MlpKind::kGelu, "mlp", to_string(config.mlp), "gelu");
+  check.need(config.attention == models::AttentionKind::kMha, "attention", to_string(config.attention), "mha");
+  check.need(config.kv_heads() == config.n_head, "n_kv_head", std::to_string(config.n_kv_head),
        fmt::format("0 or n_head = {}", config.n_head));
-  need(config.feed_forward == models::FeedForwardKind::kDense, "feed_forward", to_string(config.feed_forward),
-       "dense");
-  need(config.bias, "bias", text(config.bias), "true");
-  need(config.tie_embeddings, "tie_embeddings", text(config.tie_embeddings), "true");
-  need(!config.qk_norm, "qk_norm", text(config.qk_norm), "false");
-  return problems;
+  check.need(config.feed_forward == models::FeedForwardKind::kDense, "feed_forward", to_string(config.feed_forward),
+              "dense");
+  check.need(config.bias, "bias", text(config.bias), "true");
+  check.need(config.tie_embeddings, "tie_embeddings", text(config.tie_embeddings), "true");
+  check.need(!config.qk_norm, "qk_norm", text(config.qk_norm), "false");
+  return check.problems();
 }
 
 void check_hf_gpt2_compatible(const ModelConfig& config) {

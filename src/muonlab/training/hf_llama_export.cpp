@@ -11,20 +11,17 @@ namespace muonlab::training {
 using models::ModelConfig;
 
 std::vector<std::string> hf_llama_incompatibilities(const ModelConfig& config) {
-  std::vector<std::string> problems;
-  const auto need = [&](bool ok, const char* field, const std::string& value, const std::string& needed) {
-    if (!ok) problems.push_back(fmt::format("'{}' = {} (LLaMA needs {})", field, value, needed));
-  };
-  const auto text = [](bool value) { return std::string(value ? "true" : "false"); };
-  need(config.norm == models::NormKind::kRmsNorm, "norm", to_string(config.norm), "rmsnorm");
-  need(config.position == models::PositionKind::kRope, "position", to_string(config.position), "rope");
-  need(config.mlp == models::MlpKind::kSwiglu, "mlp", to_string(config.mlp), "swiglu");
-  need(config.attention == models::AttentionKind::kMha, "attention", to_string(config.attention), "mha");
-  need(config.feed_forward == models::FeedForwardKind::kDense, "feed_forward", to_string(config.feed_forward),
-       "dense");
-  need(!config.bias, "bias", text(config.bias), "false");
-  need(!config.qk_norm, "qk_norm", text(config.qk_norm), "false");
-  return problems;
+  HfFieldCheck check("LLaMA");
+  const auto text = HfFieldCheck::text;
+  check.need(config.norm == models::NormKind::kRmsNorm, "norm", to_string(config.norm), "rmsnorm");
+  check.need(config.position == models::PositionKind::kRope, "position", to_string(config.position), "rope");
+  check.need(config.mlp == models::MlpKind::kSwiglu, "mlp", to_string(config.mlp), "swiglu");
+  check.need(config.attention == models::AttentionKind::kMha, "attention", to_string(config.attention), "mha");
+  check.need(config.feed_forward == models::FeedForwardKind::kDense, "feed_forward", to_string(config.feed_forward),
+              "dense");
+  check.need(!config.bias, "bias", text(config.bias), "false");
+  check.need(!config.qk_norm, "qk_norm", text(config.qk_norm), "false");
+  return check.problems();
 }
 
 NamedTensors hf_llama_tensors(const models::Transformer& model) {
