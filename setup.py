@@ -20,6 +20,7 @@ LIBRARY_SOURCES = [
     "muonlab/core/shape_string.cpp",
     "muonlab/core/atomic_file.cpp",
     "muonlab/core/archive_file.cpp",
+    "muonlab/core/native_bf16.cpp",
     "muonlab/optimizers/newton_schulz.cpp",
     "muonlab/optimizers/second_moment.cpp",
     "muonlab/optimizers/param_state_io.cpp",

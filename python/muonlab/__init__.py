@@ -19,7 +19,8 @@ def newton_schulz(G, steps=5, coefficients="jordan", dtype="auto"):
     """NS_K(G): `steps` Newton-Schulz iterations towards the polar factor of
     G, shape [..., r, c] (leading dimensions are a batch). `coefficients`:
     "jordan", "taylor", "polar_express" or a list of (a, b, c) triples;
-    `dtype`: "auto" (bf16 on CUDA, fp32 on CPU), "bf16", "fp32", "fp64".
+    `dtype`: "auto" (bf16 on CUDA and on CPUs with bf16 instructions, else
+    fp32), "bf16", "fp32", "fp64".
     Returns a tensor of G's shape and dtype."""
     return _C.newton_schulz(G, steps, coefficients, dtype)
 

@@ -9,8 +9,8 @@ with fixed random gradients. Variants, each on its own copy of the weights:
 - plain PyTorch: Muon as the popular Python implementations write it (Keller
   Jordan's muon.py): per matrix, an EMA momentum with Nesterov, five
   Newton-Schulz steps with (3.4445, -4.7750, 2.0315), the sqrt(max(1, r/c))
-  scale, decoupled weight decay; NS in bf16 on CUDA and fp32 on CPU, as
-  muonlab's ns_dtype="auto";
+  scale, decoupled weight decay; NS in the dtype muonlab's ns_dtype="auto"
+  picks (bf16 on CUDA and on CPUs with bf16 instructions, fp32 elsewhere);
 - muonlab.optim.Muon.step(): one batched C++ call per step;
 - the C++ call alone: the same muonlab._C.muon_step call with its argument
   list built once, so step() minus it is the Python layer's overhead.
@@ -56,8 +56,9 @@ class AgreementError(RuntimeError):
 
 
 def auto_ns_dtype(device):
-    """muonlab's ns_dtype="auto": bf16 on CUDA, fp32 on CPU."""
-    return "bf16" if device.type == "cuda" else "fp32"
+    """muonlab's ns_dtype="auto": bf16 on CUDA and on CPUs with bf16
+    instructions (AVX512-BF16, AMX), fp32 elsewhere."""
+    return _C.auto_ns_dtype(str(device))
 
 
 def zeropower_via_newtonschulz5(G, steps, coefficients=JORDAN, eps=1e-7, dtype="fp32"):
@@ -288,8 +289,8 @@ def main(argv=None):
     print(describe(device, shapes), flush=True)
     weights = random_tensors(shapes, device, seed=0, scale=0.02)
     grad_sets = [random_tensors(shapes, device, seed=1 + i) for i in range(AGREEMENT_STEPS)]
-    # The formulas are checked in fp32, tightly; on CUDA the bf16 pair that
-    # is timed is checked too, to bf16's rounding.
+    # The formulas are checked in fp32, tightly; where bf16 is timed (CUDA,
+    # bf16 CPUs) the bf16 pair is checked too, to bf16's rounding.
     timed_dtype = auto_ns_dtype(device)
     try:
         (plain, _), (ours, _), _ = agreeing_pair(weights, grad_sets, "fp32")

@@ -4,6 +4,7 @@
 // tests/CMakeLists.txt runs the command itself with the trainer's optimizer.
 #include <gtest/gtest.h>
 
+#include "muonlab/bench/nanogpt_peer.h"
 #include "muonlab/bench/train_bench.h"
 #include "muonlab/core/errors.h"
 #include "test_util.h"
@@ -49,6 +50,7 @@ TrainBenchConfig tiny_config() {
   config.seq_len = 8;
   config.warmup = 1;
   config.steps = 2;
+  config.peer = false;
   return config;
 }
 
@@ -71,6 +73,48 @@ TEST(TrainBench, RunsEveryStepOfBothOptimizersPerPreset) {
   EXPECT_CONTAINS(text, "MFU n/a: no peak FLOP/s known for cpu; give --peak-tflops");
   EXPECT_CONTAINS(text, "Muon vs AdamW in this process (muon / adamw)");
   EXPECT_CONTAINS(text, "tiny-mla-moe");
+}
+
+// The peer builds the same model (its parameter count is checked against
+// muonlab's, or the bench fails) and times both optimizers; a preset that is
+// not a nanoGPT block is named with what differs.
+TEST(TrainBench, NanoGptPeerTimesTheSameModelWhereItCan) {
+  if (!find_nanogpt_peer().setup) GTEST_SKIP() << find_nanogpt_peer().missing;
+  auto config = tiny_config();
+  config.presets = {"tiny-gpt2", "tiny-llama"};
+  config.peer = true;
+  config.dtype = "fp32";
+  const auto report = run_train_bench(config);
+  ASSERT_EQ(report.rows.size(), 2u);
+  ASSERT_TRUE(report.rows[0].peer_adamw_tokens_per_second.has_value());
+  EXPECT_GT(*report.rows[0].peer_muon_tokens_per_second, 0);
+  EXPECT_FALSE(report.rows[1].peer_adamw_tokens_per_second.has_value());
+  EXPECT_CONTAINS(report.rows[1].peer_note, "not a nanoGPT block: norm rmsnorm, position rope, mlp swiglu");
+  const auto text = format_train_bench(report);
+  EXPECT_CONTAINS(text, "muonlab vs the nanoGPT-style PyTorch peer");
+  EXPECT_CONTAINS(text, "nanogpt_train.py");
+}
+
+TEST(TrainBench, PeerDifferencesAreNamed) {
+  EXPECT_EQ(nanogpt_peer_difference(models::model_preset("gpt2-small")), "");
+  auto c = models::model_preset("gpt2-small");
+  c.bias = false;
+  c.fused_qkv = false;
+  EXPECT_EQ(nanogpt_peer_difference(c), "bias false, fused_qkv false");
+}
+
+TEST(TrainBench, ComparesTwoPrecisionsInOneProcess) {
+  auto config = tiny_config();
+  config.presets = {"tiny-gpt2"};
+  config.dtype = "fp32";
+  const auto fp32 = run_train_bench(config);
+  config.dtype = "bf16";
+  const auto bf16 = run_train_bench(config);
+  EXPECT_EQ(fp32.dtype, "fp32");
+  EXPECT_EQ(bf16.dtype, "bf16");
+  EXPECT_CONTAINS(format_dtype_comparison(fp32, bf16), "bf16 vs fp32 in this process (bf16 / fp32 tokens/s)");
+  config.dtype = "fp16";
+  EXPECT_CONTAINS(testing::error_message([&] { run_train_bench(config); }), "--dtype fp16: expected auto, fp32 or bf16");
 }
 
 TEST(TrainBench, PeakTflopsGivesMfu) {

@@ -20,18 +20,36 @@ TEST(PeakFlops, DatasheetValuesByNameAndDtype) {
   EXPECT_EQ(device_name(torch::Device("cpu")), "cpu");
 }
 
-TEST(CudaAutocast, EnablesForItsScopeAndRestores) {
-  ASSERT_FALSE(compat::CudaAutocast::enabled());
-  {
-    compat::CudaAutocast outer(true, torch::kBFloat16);
-    EXPECT_TRUE(compat::CudaAutocast::enabled());
+TEST(Autocast, EnablesForItsScopeAndRestoresOnEachDevice) {
+  for (const bool cuda : {false, true}) {
+    const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    ASSERT_FALSE(compat::Autocast::is_enabled(cuda));
     {
-      compat::CudaAutocast inner(false, torch::kBFloat16);
-      EXPECT_FALSE(compat::CudaAutocast::enabled());
+      compat::Autocast outer(device, true, torch::kBFloat16);
+      EXPECT_TRUE(compat::Autocast::is_enabled(cuda));
+      EXPECT_FALSE(compat::Autocast::is_enabled(!cuda));  // the other device's switch is untouched
+      {
+        compat::Autocast inner(device, false, torch::kBFloat16);
+        EXPECT_FALSE(compat::Autocast::is_enabled(cuda));
+      }
+      EXPECT_TRUE(compat::Autocast::is_enabled(cuda));
     }
-    EXPECT_TRUE(compat::CudaAutocast::enabled());
+    EXPECT_FALSE(compat::Autocast::is_enabled(cuda));
   }
-  EXPECT_FALSE(compat::CudaAutocast::enabled());
+}
+
+TEST(Autocast, CpuMatmulsRunInBf16AndFp32WeightsStay) {
+  const auto weight = torch::randn({8, 8});
+  const auto x = torch::randn({4, 8});
+  torch::Tensor y;
+  {
+    compat::Autocast autocast(torch::kCPU, true, torch::kBFloat16);
+    y = torch::matmul(x, weight);
+  }
+  EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(weight.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::allclose(y.to(torch::kFloat32), torch::matmul(x, weight), 0.02, 0.05));
+  EXPECT_EQ(torch::matmul(x, weight).scalar_type(), torch::kFloat32);  // off again after the scope
 }
 
 }  // namespace

@@ -63,7 +63,7 @@ TEST_P(ModelOnCuda, Bf16AutocastLogitsStayCloseToFp32) {
   const auto tokens = torch::randint(0, config.vocab_size, {2, config.block_size}, torch::kLong);
   torch::NoGradGuard no_grad;
   const auto reference = cpu->forward(tokens).logits;
-  compat::CudaAutocast autocast(true, torch::kBFloat16);
+  compat::Autocast autocast(torch::kCUDA, true, torch::kBFloat16);
   const auto logits = cuda->forward(tokens.cuda()).logits;
   EXPECT_LT(relative_error(logits, reference), 3e-2);
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "muonlab/core/native_bf16.h"
 #include "muonlab/optimizers/muon.h"
 #include "muonlab/optimizers/newton_schulz.h"
 #include "test_util.h"
@@ -31,10 +32,11 @@ NewtonSchulzConfig ns_config(NsDtype dtype, int64_t steps = 5) {
   return config;
 }
 
-TEST(NewtonSchulzOnCuda, AutoPrecisionIsBf16OnCudaAndFp32OnCpu) {
-  MUONLAB_SKIP_WITHOUT_CUDA();
+// Needs no GPU: resolving a dtype for a device touches no device.
+TEST(NewtonSchulzOnCuda, AutoPrecisionIsBf16OnCudaAndFollowsTheCpusInstructions) {
   EXPECT_EQ(resolve_ns_dtype(NsDtype::kAuto, torch::Device(torch::kCUDA)), torch::kBFloat16);
-  EXPECT_EQ(resolve_ns_dtype(NsDtype::kAuto, torch::Device(torch::kCPU)), torch::kFloat32);
+  EXPECT_EQ(resolve_ns_dtype(NsDtype::kAuto, torch::Device(torch::kCPU)),
+            cpu_bf16_instructions().empty() ? torch::kFloat32 : torch::kBFloat16);
 }
 
 // Wide, tall and batched inputs; the result keeps the input's device, dtype

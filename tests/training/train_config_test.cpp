@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "data/data_test_util.h"
+#include "muonlab/core/native_bf16.h"
 #include "muonlab/training/train_config.h"
 #include "muonlab/training/train_optimizer.h"
 #include "test_util.h"
@@ -98,10 +99,34 @@ TEST(TrainConfigErrors, MissingDataAndBadValues) {
 
 TEST(TrainConfigErrors, DeviceAndDtype) {
   EXPECT_CONTAINS(error_of(kMinimal, {"run.device=gpu"}), "'run.device' = \"gpu\": expected \"cpu\", \"cuda\" or \"cuda:N\"");
-  EXPECT_CONTAINS(error_of(kMinimal, {"run.dtype=bf16"}), "'run.dtype' = \"bf16\" needs a CUDA device");
-  EXPECT_CONTAINS(error_of(kMinimal, {"run.dtype=fp16"}), "'run.dtype': 'fp16' is not one of fp32, bf16");
+  EXPECT_CONTAINS(error_of(kMinimal, {"run.dtype=fp16"}), "'run.dtype': 'fp16' is not one of auto, fp32, bf16");
   TrainConfig gpu = parse_train_config(kMinimal, "train.toml", {"run.device=cuda:1", "run.dtype=bf16"});
   EXPECT_EQ(gpu.run.dtype, "bf16");
+  EXPECT_EQ(parse_train_config(kMinimal, "train.toml", {"run.dtype=bf16"}).run.dtype, "bf16");  // CPU autocast
+  EXPECT_EQ(parse_train_config(kMinimal, "train.toml").run.dtype, "auto");
+}
+
+// auto is bf16 where the device has bf16 instructions; explicit values are
+// kept whatever the device; the start line says what was chosen and why.
+TEST(TrainConfig, PrecisionFollowsTheHardwareUnderAuto) {
+  const torch::Device cpu(torch::kCPU), cuda(torch::kCUDA);
+  const auto cpu_auto = has_native_bf16(cpu) ? torch::kBFloat16 : torch::kFloat32;
+  EXPECT_EQ(training_dtype("auto", cpu), cpu_auto);
+  EXPECT_EQ(training_dtype("auto", cuda), torch::kBFloat16);
+  EXPECT_EQ(training_dtype("fp32", cuda), torch::kFloat32);
+  EXPECT_EQ(training_dtype("bf16", cpu), torch::kBFloat16);
+
+  TrainConfig config = parse_train_config(kMinimal, "train.toml");
+  const std::string cpu_name = cpu_auto == torch::kBFloat16 ? "bf16" : "fp32";
+  EXPECT_CONTAINS(describe_precision(config, cpu), "Newton-Schulz in " + cpu_name);
+  EXPECT_CONTAINS(describe_precision(config, cpu), "(auto: " + native_bf16_reason(cpu) + ")");
+  config.run.dtype = "bf16";
+  config.optimizer.ns_dtype = "fp32";
+  EXPECT_EQ(describe_precision(config, cpu),
+            "forward in bf16 (autocast), fp32 weights and optimizer state, Newton-Schulz in fp32");
+  config.run.dtype = "fp32";
+  config.optimizer.name = "adamw";
+  EXPECT_EQ(describe_precision(config, cpu), "fp32 throughout");
 }
 
 // [schedule.adamw] changes only the keys it sets, prints back as set, and

@@ -448,6 +448,7 @@ TEST(TrainerOnCuda, Fp32LossesFollowTheCpuRun) {
   TrainConfig config = tiny_run(dir);
   config.run.steps = 12;
   config.run.eval_every = 0;
+  config.run.dtype = "fp32";
   config.optimizer.ns_dtype = "fp32";
   std::vector<double> cpu, gpu;
   TrainCallbacks record_cpu, record_gpu;

@@ -174,10 +174,10 @@ torch::Tensor gradient_of(const TrackedParameter& param, int64_t batch) {
 }
 
 void backward_one_batch(models::Transformer& model, const data::Batch& batch, const torch::Device& device,
-                        bool cuda_bf16_autocast) {
+                        bool bf16_autocast) {
   torch::Tensor loss;
   {
-    compat::CudaAutocast autocast(cuda_bf16_autocast, torch::kBFloat16);
+    compat::Autocast autocast(device, bf16_autocast, torch::kBFloat16);
     const models::ModelOutput output = model->forward(batch.inputs.to(device));
     loss = models::training_loss(output, batch.targets.to(device));
   }
@@ -195,7 +195,7 @@ std::vector<MuonInputPair> model_muon_inputs(models::Transformer& model, const s
   model->train();
   for (int64_t b = 0; b < gradients.batches; ++b) {
     free_gradients(model);
-    backward_one_batch(model, next_batch(), device, gradients.cuda_bf16_autocast);
+    backward_one_batch(model, next_batch(), device, gradients.bf16_autocast);
     for (TrackedParameter& param : tracked) param.tracker.add_gradient(gradient_of(param, b));
   }
   free_gradients(model);

@@ -109,7 +109,7 @@ std::vector<MuonInputPair> test_matrix_inputs(const TestMatrixOptions& matrices,
 
 struct ModelGradientOptions {
   int64_t batches = 20;        // forward/backward passes, one gradient each
-  bool cuda_bf16_autocast = false;  // as the trainer's run.dtype = "bf16" on CUDA
+  bool bf16_autocast = false;  // as the trainer's run.dtype resolved to bf16
 };
 
 // For every parameter the Muon hybrid routes to Muon (optim::route), in the

@@ -1,5 +1,7 @@
 #include "muonlab/bench/timing.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -15,6 +17,16 @@ double Timing::median() const {
 
 double Timing::min() const {
   return seconds.empty() ? 0 : *std::min_element(seconds.begin(), seconds.end());
+}
+
+ProcessUsage ProcessUsage::now() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return {usage.ru_minflt, static_cast<double>(usage.ru_stime.tv_sec) + 1e-6 * static_cast<double>(usage.ru_stime.tv_usec)};
+}
+
+ProcessUsage ProcessUsage::operator-(const ProcessUsage& earlier) const {
+  return {minor_faults - earlier.minor_faults, system_seconds - earlier.system_seconds};
 }
 
 void synchronize(const torch::Device& device) {

@@ -25,6 +25,16 @@ inline double seconds_between(std::chrono::steady_clock::time_point start,
 // Waits for queued work on `device` (no-op on CPU).
 void synchronize(const torch::Device& device);
 
+// What the kernel charged this process between two points: minor page
+// faults (memory the allocator got fresh from the kernel and touched) and
+// system CPU time, from getrusage.
+struct ProcessUsage {
+  long minor_faults = 0;
+  double system_seconds = 0;
+  static ProcessUsage now();
+  ProcessUsage operator-(const ProcessUsage& earlier) const;
+};
+
 Timing time_runs(const std::function<void()>& run, const torch::Device& device, int warmup,
                  int reps);
 

@@ -7,12 +7,14 @@
 
 #include "muonlab/bench/bench_values.h"
 #include "muonlab/bench/model_bench.h"
+#include "muonlab/bench/nanogpt_peer.h"
 #include "muonlab/bench/timing.h"
 #include "muonlab/core/device_peak_flops.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/torch_compat.h"
 #include "muonlab/models/model_stats.h"
+#include "muonlab/training/train_config.h"
 #include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::bench {
@@ -69,7 +71,7 @@ void check_config(const TrainBenchConfig& config) {
 }
 
 bool uses_autocast(const TrainBenchConfig& config) {
-  return resolve_model_dtype(config.dtype, config.device) == torch::kBFloat16;
+  return training::training_dtype(config.dtype, config.device) == torch::kBFloat16;
 }
 
 // The denominator of MFU, as the trainer picks it: --peak-tflops, else the
@@ -112,7 +114,7 @@ class TrainStep {
     torch::Tensor loss;
     {
       // Forward only, as the trainer: backward runs each op in its forward's dtype.
-      compat::CudaAutocast autocast(autocast_, torch::kBFloat16);
+      compat::Autocast autocast(config_.device, autocast_, torch::kBFloat16);
       loss = models::training_loss(model_->forward(inputs_), targets_);
     }
     loss.backward();
@@ -150,6 +152,7 @@ struct PhaseTimings {
   Timing forward_backward;
   Timing optimizer;
   Timing step;  // per-step sums of the two
+  ProcessUsage usage;  // over all timed steps
 };
 
 // time_runs times one closure; here each step is split in two phases, each
@@ -161,6 +164,7 @@ PhaseTimings time_phases(TrainStep& step, const torch::Device& device, int warmu
   }
   synchronize(device);
   PhaseTimings timings;
+  const ProcessUsage before = ProcessUsage::now();
   for (int i = 0; i < steps; ++i) {
     const auto start = std::chrono::steady_clock::now();
     step.forward_backward();
@@ -173,6 +177,7 @@ PhaseTimings time_phases(TrainStep& step, const torch::Device& device, int warmu
     timings.optimizer.seconds.push_back(seconds_between(middle, stop));
     timings.step.seconds.push_back(seconds_between(start, stop));
   }
+  timings.usage = ProcessUsage::now() - before;
   return timings;
 }
 
@@ -191,11 +196,41 @@ OptimizerStepTiming time_optimizer(const models::ModelConfig& c, const TrainBenc
   timing.optimizer_seconds = timings.optimizer.median();
   timing.step_seconds = timings.step.median();
   timing.tokens_per_second = static_cast<double>(config.batch * config.seq_len) / timing.step_seconds;
+  timing.minor_faults_per_step = static_cast<double>(timings.usage.minor_faults) / config.steps;
+  timing.system_seconds_per_step = timings.usage.system_seconds / config.steps;
   timing.mfu = model_flops_utilization(timing.tokens_per_second, flops_per_token, peak);
   return timing;
 }
 
-TrainBenchRow run_preset(const std::string& preset, const TrainBenchConfig& config, std::optional<double> peak) {
+// The peer on the same preset, both optimizers, or the reason it cannot run.
+void time_peer(const models::ModelConfig& c, const TrainBenchConfig& config, const PeerSetup& setup,
+               TrainBenchRow& row) {
+  row.peer_note = nanogpt_peer_difference(c);
+  if (!row.peer_note.empty()) {
+    row.peer_note = "not a nanoGPT block: " + row.peer_note;
+    return;
+  }
+  PeerRequest request;
+  request.batch = config.batch;
+  request.seq_len = config.seq_len;
+  request.dtype = uses_autocast(config) ? "bf16" : "fp32";
+  request.warmup = config.warmup;
+  request.steps = config.steps;
+  request.threads = at::get_num_threads();
+  request.optimizer = kAdamWName;
+  const PeerResult adamw = run_nanogpt_peer(setup, c, request);
+  request.optimizer = kMuonName;
+  const PeerResult muon = run_nanogpt_peer(setup, c, request);
+  if (adamw.parameters != row.parameters) {  // a ratio of two different models would mean nothing
+    fail("peer {}: its model has {} parameters, muonlab's {} has {}", setup.script, adamw.parameters, row.preset,
+         row.parameters);
+  }
+  row.peer_adamw_tokens_per_second = adamw.tokens_per_second;
+  row.peer_muon_tokens_per_second = muon.tokens_per_second;
+}
+
+TrainBenchRow run_preset(const std::string& preset, const TrainBenchConfig& config, std::optional<double> peak,
+                         const std::optional<PeerSetup>& peer) {
   const auto c = bench_model_config(preset, config.overrides);
   const auto stats = models::model_stats(c);
   TrainBenchRow row;
@@ -211,6 +246,7 @@ TrainBenchRow run_preset(const std::string& preset, const TrainBenchConfig& conf
   row.adamw = time_optimizer(c, config, kAdamWName, flops_per_token, peak);
   row.muon = time_optimizer(c, config, kMuonName, flops_per_token, peak);
   row.muon_vs_adamw = compare_muon_with_adamw(row.adamw, row.muon);
+  if (peer) time_peer(c, config, *peer, row);
   return row;
 }
 
@@ -236,15 +272,17 @@ std::string format_header(const TrainBenchReport& report) {
 }
 
 std::string format_timing_row(const std::string& preset, const std::string& params, const OptimizerStepTiming& t) {
-  return fmt::format("{:<16} {:>8} {:<9} {:>11.1f} {:>10.1f} {:>10.1f} {:>10.0f} {:>8} {:>8.1f}%\n", preset,
-                     params, t.optimizer, t.forward_backward_seconds * 1e3, t.optimizer_seconds * 1e3,
+  return fmt::format("{:<16} {:>8} {:<9} {:>11.1f} {:>10.1f} {:>10.1f} {:>10.0f} {:>8} {:>8.1f}% {:>10} {:>8.1f}\n",
+                     preset, params, t.optimizer, t.forward_backward_seconds * 1e3, t.optimizer_seconds * 1e3,
                      t.step_seconds * 1e3, t.tokens_per_second, format_mfu(t.mfu),
-                     100.0 * t.optimizer_seconds / t.step_seconds);
+                     100.0 * t.optimizer_seconds / t.step_seconds, format_count(static_cast<int64_t>(t.minor_faults_per_step)),
+                     t.system_seconds_per_step * 1e3);
 }
 
 std::string format_timing_table(const TrainBenchReport& report) {
-  std::string out = fmt::format("{:<16} {:>8} {:<9} {:>11} {:>10} {:>10} {:>10} {:>8} {:>9}\n", "preset", "params",
-                                "optimizer", "fwd+bwd ms", "opt ms", "step ms", "tokens/s", "MFU", "opt/step");
+  std::string out = fmt::format("{:<16} {:>8} {:<9} {:>11} {:>10} {:>10} {:>10} {:>8} {:>9} {:>10} {:>8}\n", "preset",
+                                "params", "optimizer", "fwd+bwd ms", "opt ms", "step ms", "tokens/s", "MFU", "opt/step",
+                                "faults", "sys ms");
   for (const auto& row : report.rows) {
     if (!row.skipped.empty()) {
       out += fmt::format("{:<16} {:>8}   skipped: {}\n", row.preset, format_count(row.parameters), row.skipped);
@@ -265,6 +303,27 @@ std::string format_ratio_table(const TrainBenchReport& report) {
     const auto& r = row.muon_vs_adamw;
     out += fmt::format("{:<16} {:>9.2f}x {:>9.2f}x {:>9.2f}x {:>23.1f}%\n", row.preset, r.step_ratio,
                        r.optimizer_ratio, r.tokens_per_second_ratio, 100.0 * r.overhead_fraction);
+  }
+  return out;
+}
+
+std::string format_peer_table(const TrainBenchReport& report) {
+  std::string out = fmt::format("muonlab vs the nanoGPT-style PyTorch peer, same model, batch, precision and threads "
+                                "(muonlab / peer tokens/s)\npeer: {}\n",
+                                report.peer);
+  bool any = false;
+  for (const auto& row : report.rows) {
+    if (!row.skipped.empty()) continue;
+    if (!row.peer_adamw_tokens_per_second) {
+      if (!row.peer_note.empty()) out += fmt::format("{:<16} {}\n", row.preset, row.peer_note);
+      continue;
+    }
+    if (!any) out += fmt::format("{:<16} {:>22} {:>22}\n", "preset", "adamw (peer tok/s)", "muon (peer tok/s)");
+    any = true;
+    const double adamw_peer = *row.peer_adamw_tokens_per_second, muon_peer = *row.peer_muon_tokens_per_second;
+    out += fmt::format("{:<16} {:>9.2f}x ({:>8.0f}) {:>9.2f}x ({:>8.0f})\n", row.preset,
+                       row.adamw.tokens_per_second / adamw_peer, adamw_peer, row.muon.tokens_per_second / muon_peer,
+                       muon_peer);
   }
   return out;
 }
@@ -308,7 +367,10 @@ TrainBenchReport run_train_bench(const TrainBenchConfig& config) {
   TrainBenchReport report;
   report.device = config.device.str();
   report.device_name = device_name(config.device);
-  report.dtype = short_dtype_name(resolve_model_dtype(config.dtype, config.device));
+  if (config.dtype != "auto" && config.dtype != "fp32" && config.dtype != "bf16") {
+    fail("--dtype {}: expected auto, fp32 or bf16", config.dtype);
+  }
+  report.dtype = short_dtype_name(training::training_dtype(config.dtype, config.device));
   report.batch = config.batch;
   report.seq_len = config.seq_len;
   report.warmup = config.warmup;
@@ -316,7 +378,19 @@ TrainBenchReport run_train_bench(const TrainBenchConfig& config) {
   report.clip_grad_norm = config.clip_grad_norm;
   report.overrides = config.overrides;
   resolve_peak(config, report);
-  for (const auto& preset : presets_of(config)) report.rows.push_back(run_preset(preset, config, report.peak_flops));
+  std::optional<PeerSetup> peer;
+  if (!config.peer) {
+    report.peer = "not run (--no-peer)";
+  } else if (config.device.is_cuda()) {
+    report.peer = "not run (the peer script times the CPU only)";
+  } else {
+    const PeerLookup lookup = find_nanogpt_peer();
+    peer = lookup.setup;
+    report.peer = peer ? fmt::format("{} {}", peer->python, peer->script) : "not run: " + lookup.missing;
+  }
+  for (const auto& preset : presets_of(config)) {
+    report.rows.push_back(run_preset(preset, config, report.peak_flops, peer));
+  }
   return report;
 }
 
@@ -328,8 +402,24 @@ std::string format_train_bench(const TrainBenchReport& report) {
       "(fwd+bwd: zero_grad, forward, loss, backward{}, the same code for both optimizers; "
       "opt: the optimizer step alone; step: both;\n"
       " MFU: model_stats training FLOPs x tokens/s over the peak; opt/step: the optimizer's share of its step; "
-      "Muon extra: (Muon opt - AdamW opt) / AdamW step)\n",
+      "Muon extra: (Muon opt - AdamW opt) / AdamW step;\n"
+      " faults, sys ms: minor page faults and kernel CPU time per timed step, the allocator's cost)\n",
       report.clip_grad_norm > 0 ? fmt::format(", clip_grad_norm {}", report.clip_grad_norm) : "");
+  if (!report.peer.empty()) out += format_peer_table(report);
+  return out;
+}
+
+std::string format_dtype_comparison(const TrainBenchReport& baseline, const TrainBenchReport& other) {
+  std::string out = fmt::format("{} vs {} in this process ({} / {} tokens/s)\n", other.dtype, baseline.dtype,
+                                other.dtype, baseline.dtype);
+  out += fmt::format("{:<16} {:>10} {:>10}\n", "preset", "adamw", "muon");
+  for (size_t i = 0; i < baseline.rows.size() && i < other.rows.size(); ++i) {
+    const auto& a = baseline.rows[i];
+    const auto& b = other.rows[i];
+    if (!a.skipped.empty() || !b.skipped.empty()) continue;
+    out += fmt::format("{:<16} {:>9.2f}x {:>9.2f}x\n", a.preset, b.adamw.tokens_per_second / a.adamw.tokens_per_second,
+                       b.muon.tokens_per_second / a.muon.tokens_per_second);
+  }
   return out;
 }
 

@@ -30,9 +30,10 @@ inline constexpr const char* kMuonName = "muon";
 
 struct TrainBenchConfig {
   torch::Device device = torch::kCPU;
-  // bf16: CUDA autocast over fp32 weights, as the trainer's run.dtype; the
-  // CPU always runs fp32 (see resolve_model_dtype).
-  torch::Dtype dtype = torch::kFloat32;
+  // As the trainer's run.dtype: "bf16" autocasts over fp32 weights (CUDA or
+  // CPU), "fp32" does not, "auto" is bf16 where the device has bf16
+  // instructions (training::training_dtype).
+  std::string dtype = "auto";
   std::vector<std::string> presets;    // empty: default_train_bench_presets(device)
   std::vector<std::string> overrides;  // "key=value", applied to every preset
   int64_t batch = 4;
@@ -43,6 +44,9 @@ struct TrainBenchConfig {
   double max_gib = 16;          // presets whose estimated memory exceeds this are skipped
   double peak_tflops = 0;       // MFU's denominator; 0: the device's table entry, if any
   uint64_t seed = 0;
+  // Also time the nanoGPT-style PyTorch peer (nanogpt_peer.h) on each
+  // GPT-2-style preset, on the CPU, where a Python with torch is present.
+  bool peer = true;
 };
 
 // What `--presets` means when not given: the presets that train in a
@@ -57,6 +61,10 @@ struct OptimizerStepTiming {
   double tokens_per_second = 0;         // over step_seconds
   std::optional<double> mfu;            // in [0, 1]; none without a peak
   int steps_run = 0;                    // warm-up and timed steps taken
+  // Per timed step, over all of them: the allocator's fresh pages and the
+  // kernel's share of the time (ProcessUsage).
+  double minor_faults_per_step = 0;
+  double system_seconds_per_step = 0;
 };
 
 // Muon against AdamW on one preset; every ratio is muon / adamw.
@@ -79,6 +87,11 @@ struct TrainBenchRow {
   OptimizerStepTiming adamw;
   OptimizerStepTiming muon;
   MuonVsAdamW muon_vs_adamw;
+  // The peer's tokens/s with the same optimizer, model, batch, precision and
+  // threads; none where it did not run (peer_note says why).
+  std::optional<double> peer_adamw_tokens_per_second;
+  std::optional<double> peer_muon_tokens_per_second;
+  std::string peer_note;
 };
 
 struct TrainBenchReport {
@@ -94,6 +107,7 @@ struct TrainBenchReport {
   std::optional<double> peak_flops;  // FLOP/s; none: MFU is n/a
   std::string peak_source;           // "--peak-tflops" or the table entry used
   std::vector<TrainBenchRow> rows;
+  std::string peer;  // the peer's command, or why it did not run
 };
 
 double muon_overhead_fraction(double muon_optimizer_seconds, double adamw_optimizer_seconds,
@@ -112,5 +126,9 @@ double estimated_train_step_gib(const models::ModelConfig& config, int64_t batch
 
 TrainBenchReport run_train_bench(const TrainBenchConfig& config);
 std::string format_train_bench(const TrainBenchReport& report);
+
+// Two runs of the same presets in one process, at two precisions: tokens/s
+// of `other` over `baseline`'s, per preset and optimizer (e.g. bf16 / fp32).
+std::string format_dtype_comparison(const TrainBenchReport& baseline, const TrainBenchReport& other);
 
 }  // namespace muonlab::bench

@@ -141,7 +141,7 @@ Inputs run_inputs(const AlignArgs& args, analysis::MuonInputOptions options, con
   options.nesterov = config.optimizer.nesterov;
   analysis::ModelGradientOptions gradients;
   gradients.batches = args.batches;
-  gradients.cuda_bf16_autocast = device.is_cuda() && config.run.dtype == "bf16";
+  gradients.bf16_autocast = training::training_dtype(config.run.dtype, device) == torch::kBFloat16;
   Inputs inputs;
   inputs.options = options;
   inputs.pairs = analysis::model_muon_inputs(model, [&] { return loader.next(); }, gradients, options);
@@ -257,7 +257,7 @@ void register_align(CLI::App& app) {
   align->add_option("--muon2-steps", args->muon2_steps, "The table's step for the Muon vs Muon² columns")
       ->capture_default_str();
   align->add_option("--coefficients", args->coefficients, "jordan, taylor or polar_express")->capture_default_str();
-  align->add_option("--ns-dtype", args->ns_dtype, "auto (fp32 on CPU, bf16 on CUDA), bf16, fp32, fp64")
+  align->add_option("--ns-dtype", args->ns_dtype, "auto (bf16 where the device has bf16 instructions, else fp32), bf16, fp32, fp64")
       ->capture_default_str();
   align->add_option("--second-moment", args->second_moment, "full (Muon²) or factored (Muon²-F)")
       ->capture_default_str();

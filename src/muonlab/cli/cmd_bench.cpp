@@ -1,3 +1,4 @@
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -85,7 +86,7 @@ void register_bench_optim(CLI::App& bench) {
       ->capture_default_str();
   optim->add_option_function<std::string>(
            "--ns-dtype", [config](const std::string& name) { config->ns_dtype = optim::parse_ns_dtype(name); },
-           "auto (bf16 on GPU, fp32 on CPU), bf16, fp32, fp64")
+           "auto (bf16 where the device has bf16 instructions: CUDA, AVX512-BF16, AMX; else fp32), bf16, fp32, fp64")
       ->default_str("auto");
   add_timing_options(*optim, config->warmup, config->reps, "--reps", "steps");
   optim->add_option("--n-head", config->n_head, "attention heads, for Group Muon's blocks")->capture_default_str();
@@ -189,16 +190,34 @@ void register_bench_train(CLI::App& bench) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   add_bench_run_options(*train, *run);
-  add_model_dtype_option(*train, config->dtype, "fp32, or bf16 (CUDA autocast as run.dtype; CPU runs fp32)");
+  auto dtypes = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"auto"});
+  train->add_option("--dtype", *dtypes,
+                    "auto, fp32 or bf16, as the trainer's run.dtype (bf16: autocast over fp32 weights, CPU or CUDA); "
+                    "two, comma-separated (fp32,bf16), run both and print the second's speed over the first's")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+      ->capture_default_str();
   add_timing_options(*train, config->warmup, config->steps, "--steps", "steps per optimizer");
+  add_negated_flag(*train, "--no-peer", config->peer,
+                   "skip the nanoGPT-style PyTorch peer (bench/peers/nanogpt_train.py; run on GPT-2-style presets "
+                   "on the CPU where a Python with torch is found: MUONLAB_PYTHON, else /usr/bin/python3)");
   train->add_option("--peak-tflops", config->peak_tflops,
                     "the device's peak for MFU (0: the table of known GPUs; CPUs print n/a)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  train->callback([config, run] {
+  train->callback([config, run, dtypes] {
+    if (dtypes->size() > 2) fail("--dtype {}: give one precision, or two to compare", fmt::join(*dtypes, ","));
     run_on_devices(*run, [&](const torch::Device& device) {
       config->device = device;
-      return bench::format_train_bench(bench::run_train_bench(*config));
+      std::vector<bench::TrainBenchReport> reports;
+      std::string out;
+      for (const auto& dtype : *dtypes) {
+        config->dtype = dtype;
+        reports.push_back(bench::run_train_bench(*config));
+        out += bench::format_train_bench(reports.back()) + "\n";
+      }
+      if (reports.size() == 2) out += bench::format_dtype_comparison(reports[0], reports[1]);
+      return out;
     });
   });
 }

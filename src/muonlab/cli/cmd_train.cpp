@@ -107,6 +107,7 @@ void run_train(const TrainArgs& args) {
                                                                : "")
                                              : "",
                            config.run.out_dir)
+            << fmt::format("precision: {}\n", training::describe_precision(config, torch::Device(config.run.device)))
             << std::flush;
   ProgressBar bar("train");
   training::TrainCallbacks callbacks;

@@ -9,6 +9,7 @@
 
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/suggest.h"
+#include "muonlab/core/allocator_settings.h"
 #include "muonlab/core/child_process.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/threads.h"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "muonlab " + muonlab::version());
   muonlab::stop_with_parent();  // a child of `sweep` or `launch` ends with it
   muonlab::use_all_cores_unless_told();
+  muonlab::keep_freed_memory_for_reuse();  // no fresh pages from the kernel every step (allocator_settings.h)
   muonlab::cli::register_version(app);
   muonlab::cli::register_bench(app);
   muonlab::cli::register_model(app);

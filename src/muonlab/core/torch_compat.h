@@ -72,48 +72,57 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 #endif
 }
 
-// Mixed precision on CUDA, as `with torch.autocast("cuda", dtype)`: matmuls
-// run in `dtype` while weights stay fp32. 2.4 made the switches per device
-// type and deprecated the CUDA-only ones that 1.13 has.
-class CudaAutocast {
+// Mixed precision, as `with torch.autocast(device.type, dtype)`: matmuls
+// run in `dtype` while weights stay fp32, on CUDA or on the CPU. 2.4 made
+// the switches per device type and deprecated the per-device ones of 1.13.
+class Autocast {
  public:
-  CudaAutocast(bool enabled, at::ScalarType dtype) {
-#if MUONLAB_TORCH_AT_LEAST(2, 4)
-    was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    previous_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-    at::autocast::set_autocast_enabled(at::kCUDA, enabled);
-    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
-#else
-    was_enabled_ = at::autocast::is_enabled();
-    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_enabled(enabled);
-    at::autocast::set_autocast_gpu_dtype(dtype);
-#endif
+  Autocast(const torch::Device& device, bool enabled, at::ScalarType dtype)
+      : cuda_(device.is_cuda()), was_enabled_(is_enabled(cuda_)), previous_dtype_(current_dtype(cuda_)) {
+    set(cuda_, enabled, dtype);
   }
-  ~CudaAutocast() {
-#if MUONLAB_TORCH_AT_LEAST(2, 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
-    at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
-#else
-    at::autocast::set_enabled(was_enabled_);
-    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
-#endif
+  ~Autocast() {
+    set(cuda_, was_enabled_, previous_dtype_);
     at::autocast::clear_cache();  // the casts of this step's weights
   }
-  CudaAutocast(const CudaAutocast&) = delete;
-  CudaAutocast& operator=(const CudaAutocast&) = delete;
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
 
-  static bool enabled() {
+  static bool is_enabled(bool cuda) {
 #if MUONLAB_TORCH_AT_LEAST(2, 4)
-    return at::autocast::is_autocast_enabled(at::kCUDA);
+    return at::autocast::is_autocast_enabled(cuda ? at::kCUDA : at::kCPU);
 #else
-    return at::autocast::is_enabled();
+    return cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
 #endif
   }
 
  private:
-  bool was_enabled_ = false;
-  at::ScalarType previous_dtype_ = at::kBFloat16;
+  static at::ScalarType current_dtype(bool cuda) {
+#if MUONLAB_TORCH_AT_LEAST(2, 4)
+    return at::autocast::get_autocast_dtype(cuda ? at::kCUDA : at::kCPU);
+#else
+    return cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+#endif
+  }
+  static void set(bool cuda, bool enabled, at::ScalarType dtype) {
+#if MUONLAB_TORCH_AT_LEAST(2, 4)
+    const auto type = cuda ? at::kCUDA : at::kCPU;
+    at::autocast::set_autocast_enabled(type, enabled);
+    at::autocast::set_autocast_dtype(type, dtype);
+#else
+    if (cuda) {
+      at::autocast::set_enabled(enabled);
+      at::autocast::set_autocast_gpu_dtype(dtype);
+    } else {
+      at::autocast::set_cpu_enabled(enabled);
+      at::autocast::set_autocast_cpu_dtype(dtype);
+    }
+#endif
+  }
+
+  bool cuda_;
+  bool was_enabled_;
+  at::ScalarType previous_dtype_;
 };
 
 inline std::string torch_version() { return TORCH_VERSION; }

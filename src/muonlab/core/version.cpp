@@ -1,5 +1,8 @@
 #include "muonlab/core/version.h"
 
+#include "muonlab/core/allocator_settings.h"
+#include "muonlab/core/native_bf16.h"
+
 #include <fmt/format.h>
 
 #include "muonlab/core/torch_compat.h"
@@ -17,6 +20,9 @@ std::string build_report() {
                                            torch::cuda::device_count())
                              : std::string("not available"));
   report += fmt::format("CPU threads: {}\n", at::get_num_threads());
+  const auto bf16 = cpu_bf16_instructions();
+  report += fmt::format("CPU bf16 instructions: {}\n", bf16.empty() ? "none (auto precisions are fp32)" : bf16);
+  report += fmt::format("allocator: {}\n", allocator_name());
   return report;
 }
 

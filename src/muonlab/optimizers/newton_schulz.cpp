@@ -1,5 +1,7 @@
 #include "muonlab/optimizers/newton_schulz.h"
 
+#include "muonlab/core/native_bf16.h"
+
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 
 #include <algorithm>
@@ -68,7 +70,7 @@ std::string to_string(NsDtype dtype) { return enum_name(ns_dtype_names(), dtype)
 
 torch::Dtype resolve_ns_dtype(NsDtype dtype, const torch::Device& device) {
   switch (dtype) {
-    case NsDtype::kAuto: return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+    case NsDtype::kAuto: return has_native_bf16(device) ? torch::kBFloat16 : torch::kFloat32;
     case NsDtype::kBFloat16: return torch::kBFloat16;
     case NsDtype::kFloat32: return torch::kFloat32;
     case NsDtype::kFloat64: return torch::kFloat64;

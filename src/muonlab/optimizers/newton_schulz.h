@@ -47,8 +47,11 @@ const std::vector<std::string>& ns_preset_names();
 // A user-given list of triples, one per step.
 NsSchedule ns_schedule_custom(std::vector<NsCoefficients> triples);
 
-// Precision of the NS matmuls. kAuto is bf16 on CUDA and fp32 on CPU,
-// where bf16 matmuls are neither fast nor accurate.
+// Precision of the NS matmuls. kAuto is bf16 where the device multiplies
+// bf16 natively (CUDA; CPUs with AVX512-BF16, AMX or ARM's BF16, about 5x
+// fp32 there) and fp32 where bf16 would be emulated (core/native_bf16.h).
+// NS is insensitive to bf16 rounding: every implementation of the field
+// runs it in bf16 on GPUs.
 enum class NsDtype { kAuto, kBFloat16, kFloat32, kFloat64 };
 const EnumNames<NsDtype>& ns_dtype_names();  // "auto", "bf16", "fp32", "fp64"
 // Also takes "bfloat16", "float32", "float64".

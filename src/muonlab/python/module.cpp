@@ -12,6 +12,7 @@
 
 #include "muonlab/analysis/alignment.h"
 #include "muonlab/analysis/polar_factor.h"
+#include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/shape_string.h"
 #include "muonlab/optimizers/adamw.h"
@@ -303,6 +304,12 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       py::arg("G"), py::arg("steps") = 5, py::arg("coefficients") = "jordan", py::arg("dtype") = "fp32");
   m.def("_muon_class_steps", &muon_class_steps, "tests only: the C++ Muon class over copies of params");
   m.def("_adamw_class_steps", &adamw_class_steps, "tests only: the C++ AdamW class over copies of params");
+  m.def(
+      "auto_ns_dtype",
+      [](const std::string& device) {
+        return muonlab::short_dtype_name(muonlab::optim::resolve_ns_dtype(muonlab::optim::NsDtype::kAuto, torch::Device(device)));
+      },
+      py::arg("device"), "What ns_dtype='auto' chooses on the device: 'bf16' or 'fp32'");
   m.def("version", [] { return std::string(MUONLAB_VERSION); });
   m.def("torch_version", [] { return std::string(TORCH_VERSION); });
 }

@@ -16,6 +16,8 @@
 #include <c10/util/Exception.h>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/core/native_bf16.h"
+#include "muonlab/core/dtype_name.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/core/enum_names.h"
 #include "muonlab/optimizers/head_groups.h"
@@ -218,7 +220,8 @@ const std::vector<Field>& fields() {
                              optim::ns_preset_names(), "Newton-Schulz coefficient preset"));
     f.push_back(choice_field("optimizer.ns_dtype", MUONLAB_AT(optimizer.ns_dtype),
                              enum_name_list(optim::ns_dtype_names()),
-                             "dtype of the Newton-Schulz matmuls; auto: bf16 on CUDA, fp32 on CPU"));
+                             "dtype of the Newton-Schulz matmuls; auto: bf16 where the device has bf16 instructions (CUDA, "
+                             "AVX512-BF16, AMX), else fp32"));
     f.push_back(choice_field("optimizer.scale_rule", MUONLAB_AT(optimizer.scale_rule),
                              enum_name_list(optim::scale_rule_names()), "lr scale of each matrix from its shape"));
     f.push_back(boolean_field("optimizer.orthogonalize", MUONLAB_AT(optimizer.orthogonalize),
@@ -321,8 +324,9 @@ const std::vector<Field>& fields() {
                               "with on_nonfinite = \"skip\": fail once more steps were skipped (-1: no limit)"));
     f.push_back(boolean_field("run.tensorboard", MUONLAB_AT(run.tensorboard),
                               "also write the metrics as TensorBoard event files in out_dir/tensorboard"));
-    f.push_back(choice_field("run.dtype", MUONLAB_AT(run.dtype), {"fp32", "bf16"},
-                             "bf16: autocast on CUDA with fp32 weights and state; CPU runs fp32"));
+    f.push_back(choice_field("run.dtype", MUONLAB_AT(run.dtype), {"auto", "fp32", "bf16"},
+                             "bf16: autocast (CUDA or CPU) with fp32 weights and state; auto: bf16 where the "
+                             "device has bf16 instructions (CUDA, AVX512-BF16, AMX), else fp32"));
     f.push_back(number_field("run.peak_tflops", MUONLAB_AT(run.peak_tflops),
                              "the device's peak for MFU; 0: the table of known GPUs"));
     f.push_back(integer_field("run.diagnostics_every", MUONLAB_AT(run.diagnostics_every),
@@ -486,10 +490,6 @@ void check_config(const TrainConfig& config, const std::string& source) {
   if (!parse_device(config.run.device)) {
     fail("{}: 'run.device' = \"{}\": expected \"cpu\", \"cuda\" or \"cuda:N\"", source, config.run.device);
   }
-  if (config.run.dtype == "bf16" && !parse_device(config.run.device)->is_cuda()) {
-    fail("{}: 'run.dtype' = \"bf16\" needs a CUDA device (run.device = \"cuda\"); CPU runs train in fp32",
-         source);
-  }
   if (config.data.seq_len > config.model.block_size) {
     fail("{}: 'data.seq_len' = {} exceeds the model's block_size = {}", source, config.data.seq_len,
          config.model.block_size);
@@ -565,6 +565,23 @@ bool is_muon_variant(const std::string& optimizer_name) {
 }
 
 bool uses_neuron_norm(const std::string& optimizer_name) { return optimizer_name == optim::kNorMuonName; }
+
+torch::Dtype training_dtype(const std::string& run_dtype, const torch::Device& device) {
+  if (run_dtype == "bf16" || (run_dtype == "auto" && has_native_bf16(device))) return torch::kBFloat16;
+  return torch::kFloat32;
+}
+
+std::string describe_precision(const TrainConfig& config, const torch::Device& device) {
+  const bool autocast = training_dtype(config.run.dtype, device) == torch::kBFloat16;
+  std::string text = autocast ? "forward in bf16 (autocast), fp32 weights and optimizer state" : "fp32 throughout";
+  if (is_muon_variant(config.optimizer.name)) {
+    const auto ns = optim::resolve_ns_dtype(optim::parse_ns_dtype(config.optimizer.ns_dtype), device);
+    text += fmt::format(", Newton-Schulz in {}", short_dtype_name(ns));
+  }
+  const bool chosen = config.run.dtype == "auto" || config.optimizer.ns_dtype == "auto";
+  if (chosen) text += fmt::format(" (auto: {})", native_bf16_reason(device));
+  return text;
+}
 
 optim::SecondMomentKind muon_variant(const std::string& optimizer_name) {
   if (uses_neuron_norm(optimizer_name)) return optim::SecondMomentKind::kNone;

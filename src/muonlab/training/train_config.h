@@ -46,7 +46,7 @@ struct OptimizerSettings {
   bool nesterov = optim::MuonOptions().nesterov();
   int64_t ns_steps = 0;       // 0: the variant's default, 5 for Muon and 3 for Muon² / Muon²-F
   std::string ns_coefficients = optim::MuonOptions().ns_coefficients().name;
-  std::string ns_dtype = optim::to_string(optim::MuonOptions().ns_dtype());  // auto: bf16 on CUDA, fp32 on CPU
+  std::string ns_dtype = optim::to_string(optim::MuonOptions().ns_dtype());  // auto: bf16 where the device has bf16 instructions
   std::string scale_rule = optim::to_string(optim::MuonOptions().scale_rule());
   bool orthogonalize = optim::MuonOptions().orthogonalize();  // false: the normalized-momentum ablation
   double weight_decay = optim::MuonOptions().weight_decay();
@@ -90,9 +90,11 @@ struct RunSettings {
   int64_t max_skipped_steps = 10;
   // Also write the metrics as TensorBoard event files in out_dir/tensorboard.
   bool tensorboard = false;
-  // "bf16": autocast to bfloat16 on CUDA, fp32 master weights and optimizer
-  // state; "fp32" everywhere else (CPU bf16 matmuls are slow).
-  std::string dtype = "fp32";
+  // Precision of the forward pass's matmuls. "bf16": autocast to bfloat16
+  // (CUDA or CPU) with fp32 master weights, gradients and optimizer state;
+  // "fp32": no autocast; "auto": bf16 where the device multiplies bf16
+  // natively (core/native_bf16.h), fp32 elsewhere. training_dtype() resolves it.
+  std::string dtype = "auto";
   double peak_tflops = 0;         // the device's peak for MFU; 0: look it up (known GPUs only)
   int64_t diagnostics_every = 10; // update RMS per optimizer group every N steps; 0: never
   // Group Muon's one-step gain and norm cost per attention weight
@@ -108,6 +110,10 @@ struct RunSettings {
 // `muonlab launch` or torchrun); a one-process run ignores it. Each rank
 // trains on data.batch_size sequences per micro-step: the global batch is
 // data.batch_size x run.grad_accum x WORLD_SIZE.
+// run.dtype resolved on the run's device: kBFloat16 (autocast) or kFloat32.
+torch::Dtype training_dtype(const std::string& run_dtype, const torch::Device& device);
+
+
 struct DistributedSettings {
   // Distributed Muon (ZeRO-1): each rank orthogonalizes and keeps the state
   // of its share of Muon's matrices (gradients reduce-scattered to their
@@ -165,6 +171,12 @@ optim::SecondMomentKind muon_variant(const std::string& optimizer_name);
 
 // Whether the name is NorMuon's (neuron-wise normalization after NS).
 bool uses_neuron_norm(const std::string& optimizer_name);
+
+// The run's precisions on `device` in words, for the line `train` prints at
+// its start: autocast or not, Newton-Schulz's dtype, and why `auto` chose
+// them ("forward in bf16 (autocast), ..., Newton-Schulz in bf16 (auto:
+// AVX512-BF16)").
+std::string describe_precision(const TrainConfig& config, const torch::Device& device);
 
 // Reads `path` (TOML), then applies each "section.key=value" override in
 // order; a value that is not TOML is taken as a string (paths need no quotes).

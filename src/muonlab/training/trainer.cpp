@@ -52,7 +52,7 @@ double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainC
   for (uint64_t b = 0; b < batches; ++b) {
     data::Batch batch = val.next();
     if (!sync.evaluates(static_cast<int64_t>(b))) continue;
-    compat::CudaAutocast autocast(config.run.dtype == "bf16", torch::kBFloat16);
+    compat::Autocast autocast(device, training_dtype(config.run.dtype, device) == torch::kBFloat16, torch::kBFloat16);
     auto output = model->forward(batch.inputs.to(device));
     total += models::next_token_loss(output.logits, batch.targets.to(device)).item<double>();
     if (progress) progress(static_cast<int64_t>(b + 1), static_cast<int64_t>(batches));
@@ -66,7 +66,7 @@ double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainC
 // The denominator of MFU: run.peak_tflops, else the device's table entry.
 std::optional<double> peak_flops_of_run(const TrainConfig& config, const torch::Device& device) {
   if (config.run.peak_tflops > 0) return config.run.peak_tflops * 1e12;
-  return peak_flops(device_name(device), config.run.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
+  return peak_flops(device_name(device), training_dtype(config.run.dtype, device));
 }
 
 // MoE balance over all layers: the busiest expert's share of assignments
@@ -199,6 +199,7 @@ class Run {
         lead_(env_.rank == 0),
         device_(distributed::rank_device(config.run.device, env_,
                                          torch::cuda::is_available() ? torch::cuda::device_count() : 0)),
+        autocast_(training_dtype(config.run.dtype, device_) == torch::kBFloat16),
         metrics_path_((fs::path(config.run.out_dir) / "metrics.jsonl").string()),
         metrics_csv_path_((fs::path(config.run.out_dir) / "metrics.csv").string()),
         tokens_per_step_(config.run.grad_accum * config.data.batch_size * config.data.seq_len * env_.world_size),
@@ -319,7 +320,7 @@ class Run {
       torch::Tensor micro_loss;
       {
         // Forward only: backward runs each op in the dtype its forward used.
-        compat::CudaAutocast autocast(config_.run.dtype == "bf16", torch::kBFloat16);
+        compat::Autocast autocast(device_, autocast_, torch::kBFloat16);
         auto output = model_->forward(batch.inputs.to(device_));
         micro_loss = models::training_loss(output, batch.targets.to(device_)) / config_.run.grad_accum;
         routing = output.moe;
@@ -524,6 +525,7 @@ class Run {
   const bool lead_;  // rank 0: writes metrics, checkpoints and weights
   const torch::Device device_;
   c10::OptionalDeviceGuard on_rank_device_;
+  const bool autocast_;  // the forward pass in bf16 (run.dtype resolved on device_)
   const std::string metrics_path_, metrics_csv_path_;
   const int64_t tokens_per_step_;
   const double flops_per_token_;

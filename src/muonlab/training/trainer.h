@@ -8,7 +8,8 @@
 // `resume`, a run continues from the newest complete checkpoint and reaches
 // the same weights, bit for bit on CPU, as an uninterrupted one.
 //
-// run.dtype = "bf16" trains under CUDA autocast with fp32 master weights.
+// run.dtype = "bf16" (or "auto" on bf16 hardware) trains under autocast with
+// fp32 master weights.
 // Every run.diagnostics_every steps the step record also carries each
 // optimizer group's update RMS; MoE models add their routing balance.
 #pragma once

@@ -1,0 +1,115 @@
+#include "muonlab/bench/nanogpt_peer.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <vector>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/core/run_command.h"
+
+#ifndef MUONLAB_PEERS_DIR
+#define MUONLAB_PEERS_DIR "bench/peers"
+#endif
+
+namespace muonlab::bench {
+
+namespace {
+
+std::string environment_or(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? std::string(value) : fallback;
+}
+
+bool imports_torch(const std::string& python) {
+  const CommandResult result = run_command({python, "-c", "import torch"});
+  return result.found && result.exit_status == 0;
+}
+
+// `python3` on PATH may be an interpreter without torch (Debian's torch is
+// for /usr/bin/python3), so that one is tried first.
+std::optional<std::string> python_with_torch(std::string& tried) {
+  std::vector<std::string> candidates;
+  if (const char* chosen = std::getenv("MUONLAB_PYTHON"); chosen && *chosen) {
+    candidates = {chosen};
+  } else {
+    candidates = {"/usr/bin/python3", "python3"};
+  }
+  for (const auto& python : candidates) {
+    if (imports_torch(python)) return python;
+    tried += (tried.empty() ? "" : ", ") + python;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+PeerLookup find_nanogpt_peer() {
+  PeerLookup lookup;
+  const std::string script =
+      (std::filesystem::path(environment_or("MUONLAB_PEERS_DIR", MUONLAB_PEERS_DIR)) / "nanogpt_train.py").string();
+  if (!std::filesystem::exists(script)) {
+    lookup.missing = fmt::format("{} not found (set MUONLAB_PEERS_DIR to the folder holding it)", script);
+    return lookup;
+  }
+  std::string tried;
+  const auto python = python_with_torch(tried);
+  if (!python) {
+    lookup.missing = fmt::format("no Python that imports torch (tried {}; set MUONLAB_PYTHON)", tried);
+    return lookup;
+  }
+  lookup.setup = PeerSetup{*python, script};
+  return lookup;
+}
+
+std::string nanogpt_peer_difference(const models::ModelConfig& c) {
+  using namespace models;
+  std::vector<std::string> differences;
+  if (c.norm != NormKind::kLayerNorm) differences.push_back("norm " + to_string(c.norm));
+  if (c.position != PositionKind::kLearned) differences.push_back("position " + to_string(c.position));
+  if (c.mlp != MlpKind::kGelu) differences.push_back("mlp " + to_string(c.mlp));
+  if (c.attention != AttentionKind::kMha) differences.push_back("attention " + to_string(c.attention));
+  if (c.feed_forward != FeedForwardKind::kDense) differences.push_back("feed_forward " + to_string(c.feed_forward));
+  if (c.kv_heads() != c.n_head) differences.push_back(fmt::format("n_kv_head {}", c.n_kv_head));
+  if (c.dense_hidden() != 4 * c.d_model) differences.push_back(fmt::format("mlp_hidden {}", c.dense_hidden()));
+  if (!c.bias) differences.push_back("bias false");
+  if (!c.tie_embeddings) differences.push_back("tie_embeddings false");
+  if (c.qk_norm) differences.push_back("qk_norm true");
+  if (!c.fused_qkv) differences.push_back("fused_qkv false");
+  std::string text;
+  for (const auto& d : differences) text += (text.empty() ? "" : ", ") + d;
+  return text;
+}
+
+PeerResult run_nanogpt_peer(const PeerSetup& setup, const models::ModelConfig& c, const PeerRequest& request) {
+  const std::vector<std::string> argv = {
+      setup.python, setup.script,
+      "--n-layer", std::to_string(c.n_layer), "--n-head", std::to_string(c.n_head),
+      "--d-model", std::to_string(c.d_model), "--vocab-size", std::to_string(c.vocab_size),
+      "--block-size", std::to_string(c.block_size), "--batch", std::to_string(request.batch),
+      "--seq-len", std::to_string(request.seq_len), "--optimizer", request.optimizer,
+      "--dtype", request.dtype, "--warmup", std::to_string(request.warmup),
+      "--steps", std::to_string(request.steps), "--threads", std::to_string(request.threads)};
+  const CommandResult result = run_command(argv);
+  if (!result.found || result.exit_status != 0) {
+    fail("peer {} failed ({}): {}", setup.script, result.found ? fmt::format("exit {}", result.exit_status) : "not found",
+         result.output);
+  }
+  // The result is the last line; warnings may come before it.
+  std::istringstream lines(result.output);
+  std::string line, last;
+  while (std::getline(lines, line)) {
+    if (!line.empty() && line.front() == '{') last = line;
+  }
+  try {
+    const auto json = nlohmann::json::parse(last);
+    return PeerResult{json.at("tokens_per_second").get<double>(), json.at("parameters").get<int64_t>()};
+  } catch (const std::exception& e) {
+    fail("peer {} printed no result ({}): {}", setup.script, e.what(), result.output);
+  }
+}
+
+}  // namespace muonlab::bench

@@ -1,0 +1,50 @@
+// The peer `bench train` compares itself with: bench/peers/nanogpt_train.py,
+// a nanoGPT-style PyTorch loop (Keller Jordan's Muon or AdamW) timing the
+// same steps on the same model, batch and threads, in a Python with torch.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "muonlab/models/model_config.h"
+
+namespace muonlab::bench {
+
+// Where the peer can run: a Python that imports torch, and the script.
+struct PeerSetup {
+  std::string python;  // MUONLAB_PYTHON, else /usr/bin/python3, else python3
+  std::string script;  // MUONLAB_PEERS_DIR/nanogpt_train.py (default: the source tree's bench/peers)
+};
+
+// The setup, or why there is none ("no Python with torch: ...").
+struct PeerLookup {
+  std::optional<PeerSetup> setup;
+  std::string missing;
+};
+PeerLookup find_nanogpt_peer();
+
+// Whether the script builds this model: nanoGPT's GPT-2 block only (MHA,
+// LayerNorm, learned positions, GELU of 4d, fused c_attn, biases, tied head).
+// Otherwise returns what differs ("norm rmsnorm"); "" when covered.
+std::string nanogpt_peer_difference(const models::ModelConfig& config);
+
+struct PeerRequest {
+  int64_t batch = 0;
+  int64_t seq_len = 0;
+  std::string optimizer;  // "muon" or "adamw"
+  std::string dtype;      // "fp32" or "bf16"
+  int warmup = 1;
+  int steps = 3;
+  int threads = 1;
+};
+
+struct PeerResult {
+  double tokens_per_second = 0;
+  int64_t parameters = 0;  // the peer model's, to check it is the same model
+};
+
+// Runs the script once; fails with its output when it exits with an error
+// or prints no result.
+PeerResult run_nanogpt_peer(const PeerSetup& setup, const models::ModelConfig& config, const PeerRequest& request);
+
+}  // namespace muonlab::bench
