@@ -34,8 +34,10 @@ def make_model():
 
 def make_optimizer(model):
     # Group Muon (2 heads a block) on the attention weights, whole-matrix
-    # Muon on the MLP, AdamW on embeddings, norms and biases.
-    groups = param_groups(model, lr=0.05, adamw_lr=1e-2, group_size=2)
+    # Muon on the MLP, AdamW on embeddings, norms and biases. NS in fp32:
+    # the comparison is to reduction-order rounding, which bf16 (auto's
+    # choice on CPUs with bf16 instructions) would magnify past it.
+    groups = param_groups(model, lr=0.05, adamw_lr=1e-2, group_size=2, ns_dtype="fp32")
     return MuonWithAuxAdamW(groups)
 
 
