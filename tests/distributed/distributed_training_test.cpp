@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "data/data_test_util.h"
 #include "muonlab/core/remove_tree.h"
@@ -45,7 +48,9 @@ val = "{0}/shards/t_val_*.bin"
 tokenizer = "byte"
 [optimizer]
 weight_decay = 0.01
+ns_dtype = "fp32"
 [run]
+dtype = "fp32"
 steps = 8
 eval_every = 4
 eval_tokens = 2048
@@ -134,6 +139,42 @@ INSTANTIATE_TEST_SUITE_P(
                       Variant{"group_muon_random", {"optimizer.group_size=2", "optimizer.grouping=random"}},
                       Variant{"muon2", {"optimizer.name=muon2"}}),
     [](const ::testing::TestParamInfo<Variant>& info) { return info.param.name; });
+
+// The largest logit of each step's metrics line, and the heads clipped.
+std::vector<std::pair<double, int64_t>> qk_clip_records(const std::string& run_dir) {
+  std::vector<std::pair<double, int64_t>> records;
+  std::ifstream metrics(fs::path(run_dir) / "metrics.jsonl");
+  for (std::string line; std::getline(metrics, line);) {
+    const auto record = nlohmann::json::parse(line);
+    if (record.contains("max_logit")) {
+      records.emplace_back(record["max_logit"].get<double>(), record["qk_clipped_heads"].get<int64_t>());
+    }
+  }
+  return records;
+}
+
+// QK-clip under 2 ranks: each rank sees half the batch, the per-head maxima
+// are combined (MAX over ranks) before the clip, so rank 0 logs the maxima
+// one process sees on the whole batch, clips the same heads, and the
+// weights stay those of one process. tau sits below the tiny model's
+// logits, so heads are clipped at most steps.
+TEST_F(DistributedTraining, QkClipCombinesTheHeadMaximaOfEveryRank) {
+  const std::vector<std::string> settings = {"optimizer.name=muon", "optimizer.qk_clip_tau=0.05"};
+  const std::string one = train_on(1, "one", settings);
+  const std::string two = train_on(2, "two", settings);
+  expect_same_weights(one, two, 2e-5);
+  const auto alone = qk_clip_records(one);
+  const auto ranks = qk_clip_records(two);
+  ASSERT_EQ(alone.size(), 8u);
+  ASSERT_EQ(ranks.size(), alone.size());
+  int64_t clipped = 0;
+  for (size_t i = 0; i < alone.size(); ++i) {
+    EXPECT_NEAR(ranks[i].first, alone[i].first, 1e-5 * alone[i].first) << "step " << i + 1;
+    EXPECT_EQ(ranks[i].second, alone[i].second) << "step " << i + 1;
+    clipped += alone[i].second;
+  }
+  EXPECT_GE(clipped, 8) << "too few clips: the test would prove little";
+}
 
 // A checkpoint of distributed Muon² (state sharded over 2 ranks, gathered
 // into one checkpoint) resumes on 1 rank and on 3 with the same global batch

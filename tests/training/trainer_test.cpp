@@ -397,6 +397,8 @@ TEST(Trainer, ConfigTomlRecordsAbsoluteDataPaths) {
 // A micro-batch too large for the memory there is: in a child whose address
 // space is capped 1 GiB above what it uses, a wide model's batch of 100
 // sequences fails naming the step, the batch and the settings to change.
+// In fp32: bf16 autocast (auto's choice on bf16 CPUs) halves the
+// activations, and the batch would fit.
 TEST(TrainerDeathTest, OutOfMemoryNamesTheBatchAndWhatToChange) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   testing::ScratchDir dir;
@@ -408,6 +410,7 @@ TEST(TrainerDeathTest, OutOfMemoryNamesTheBatchAndWhatToChange) {
   config.data.batch_size = 100;
   config.data.val.clear();
   config.run.steps = 1;
+  config.run.dtype = "fp32";
   EXPECT_EXIT(
       {
         rlimit limit{};

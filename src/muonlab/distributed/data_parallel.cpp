@@ -190,6 +190,13 @@ std::vector<double> DataParallel::sum_over_ranks(const std::vector<double>& valu
   return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + values.size());
 }
 
+void DataParallel::max_over_ranks(torch::Tensor& values) {
+  std::vector<torch::Tensor> tensor = {values};
+  c10d::AllreduceOptions options;
+  options.reduceOp = c10d::ReduceOp::MAX;
+  run("all-reduce (max) of the attention heads' largest logits", [&] { group_->allreduce(tensor, options)->wait(); });
+}
+
 void DataParallel::gather_updated_parameters() {
   if (!plan_ || plan_->segment == 0) return;
   torch::NoGradGuard no_grad;

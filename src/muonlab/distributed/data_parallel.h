@@ -82,6 +82,8 @@ class DataParallel {
 
   // Element-wise sum over ranks of a few numbers (loss, stop flag, norm).
   std::vector<double> sum_over_ranks(const std::vector<double>& values);
+  // Element-wise maximum over ranks, in place (QK-clip's per-head maxima).
+  void max_over_ranks(torch::Tensor& values);
 
   // After the optimizer's step: every rank gets the matrices their owners
   // updated. No-op without distributed Muon.

@@ -56,8 +56,8 @@ void BlockImpl::track_max_logits(bool on) {
   if (self_attention_) self_attention_->track_max_logits(on);
 }
 
-torch::Tensor BlockImpl::qk_clip(double tau) {
-  return latent_attention_ ? latent_attention_->qk_clip(tau) : self_attention_->qk_clip(tau);
+torch::Tensor BlockImpl::qk_clip(double tau, const MaxLogitCombine& combine) {
+  return latent_attention_ ? latent_attention_->qk_clip(tau, combine) : self_attention_->qk_clip(tau, combine);
 }
 
 }  // namespace muonlab::models

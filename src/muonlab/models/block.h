@@ -36,7 +36,7 @@ class BlockImpl : public torch::nn::Module {
 
   // QK-clip of the block's attention (qk_clip.h).
   void track_max_logits(bool on);
-  torch::Tensor qk_clip(double tau);
+  torch::Tensor qk_clip(double tau, const MaxLogitCombine& combine = {});
 
  private:
   torch::Tensor attend(const torch::Tensor& x, LayerKvCache* cache, int64_t position);

@@ -91,8 +91,8 @@ torch::Tensor LatentAttentionImpl::attend_expanded(const Queries& q, const torch
   return causal_attention(q_full, k_full, v);  // scale 1/sqrt(d_h + d_R)
 }
 
-torch::Tensor LatentAttentionImpl::qk_clip(double tau) {
-  const torch::Tensor max_logits = max_logits_.take();
+torch::Tensor LatentAttentionImpl::qk_clip(double tau, const MaxLogitCombine& combine) {
+  const torch::Tensor max_logits = max_logits_.take(combine);
   if (!max_logits.defined()) return max_logits;
   const torch::Tensor gamma = qk_clip_factors(max_logits, tau);
   scale_head_rows(q_up_, 0, head_dim_, gamma.sqrt());

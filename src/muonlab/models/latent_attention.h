@@ -40,7 +40,7 @@ class LatentAttentionImpl : public torch::nn::Module {
   // rotary query rows (W_qr) by gamma, the rotary key, shared by all
   // heads, untouched. Returns the maxima it acted on ([n_head], or empty).
   void track_max_logits(bool on) { max_logits_.enable(on); }
-  torch::Tensor qk_clip(double tau);
+  torch::Tensor qk_clip(double tau, const MaxLogitCombine& combine = {});
 
  private:
   struct Queries {

@@ -15,9 +15,10 @@ void MaxLogitTracker::observe(const torch::Tensor& q, const torch::Tensor& k, do
   max_ = max_.defined() ? torch::maximum(max_, per_head) : per_head;
 }
 
-torch::Tensor MaxLogitTracker::take() {
+torch::Tensor MaxLogitTracker::take(const MaxLogitCombine& combine) {
   torch::Tensor taken = max_;
   max_ = torch::Tensor();
+  if (taken.defined() && combine) combine(taken);
   return taken;
 }
 

@@ -10,7 +10,14 @@
 
 #include <torch/torch.h>
 
+#include <functional>
+
 namespace muonlab::models {
+
+// Combines a layer's per-head maxima in place before they are used: under
+// data parallelism, the maximum over ranks (each rank saw its own batches),
+// so every rank clips the same heads by the same factors.
+using MaxLogitCombine = std::function<void(torch::Tensor& max_logits)>;
 
 // The per-head maxima of a training step, observed by the attention layers.
 class MaxLogitTracker {
@@ -21,8 +28,8 @@ class MaxLogitTracker {
   // logits q k^T * scale under the causal mask: folds each head's maximum in.
   void observe(const torch::Tensor& q, const torch::Tensor& k, double scale);
   // The maxima since the last take ([H], fp32; empty when nothing was
-  // observed), and a fresh start.
-  torch::Tensor take();
+  // observed), passed through `combine` if given, and a fresh start.
+  torch::Tensor take(const MaxLogitCombine& combine = {});
 
  private:
   bool on_ = false;

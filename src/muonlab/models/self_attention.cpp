@@ -78,8 +78,8 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, LayerKvCache* c
   return out_(y);
 }
 
-torch::Tensor SelfAttentionImpl::qk_clip(double tau) {
-  const torch::Tensor max_logits = max_logits_.take();
+torch::Tensor SelfAttentionImpl::qk_clip(double tau, const MaxLogitCombine& combine) {
+  const torch::Tensor max_logits = max_logits_.take(combine);
   if (!max_logits.defined()) return max_logits;
   const torch::Tensor gamma = qk_clip_factors(max_logits, tau);
   // Logits are bilinear in the query and key rows (RoPE rotates both alike).

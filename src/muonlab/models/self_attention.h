@@ -35,7 +35,7 @@ class SelfAttentionImpl : public torch::nn::Module {
   // shared: the query rows by gamma) and returns the maxima it acted on
   // ([n_head], or empty when none were seen), starting afresh.
   void track_max_logits(bool on) { max_logits_.enable(on); }
-  torch::Tensor qk_clip(double tau);
+  torch::Tensor qk_clip(double tau, const MaxLogitCombine& combine = {});
 
  private:
   // [B, T, heads * d_h] -> [B, heads, T, d_h]

@@ -137,9 +137,9 @@ void TransformerImpl::track_max_logits(bool on) {
   for (auto& block : blocks_) block->track_max_logits(on);
 }
 
-std::vector<torch::Tensor> TransformerImpl::qk_clip(double tau) {
+std::vector<torch::Tensor> TransformerImpl::qk_clip(double tau, const MaxLogitCombine& combine) {
   std::vector<torch::Tensor> max_logits;
-  for (auto& block : blocks_) max_logits.push_back(block->qk_clip(tau));
+  for (auto& block : blocks_) max_logits.push_back(block->qk_clip(tau, combine));
   return max_logits;
 }
 

@@ -43,7 +43,7 @@ class TransformerImpl : public torch::nn::Module {
   // rescales every head above tau in every layer and returns the maxima it
   // acted on, [n_head] per layer (empty ones for layers that saw nothing).
   void track_max_logits(bool on);
-  std::vector<torch::Tensor> qk_clip(double tau);
+  std::vector<torch::Tensor> qk_clip(double tau, const MaxLogitCombine& combine = {});
 
  private:
   void initialize();

@@ -26,6 +26,7 @@ class Alone final : public StepSync {
   void after_checkpoint() override {}
   bool evaluates(int64_t) const override { return true; }
   double total(double local) override { return local; }
+  void max_over_ranks(torch::Tensor&) override {}
 
  private:
   std::vector<torch::Tensor> parameters_;
@@ -61,6 +62,7 @@ class AsRank final : public StepSync {
   }
   bool evaluates(int64_t index) const override { return index % parallel_->world_size() == parallel_->rank(); }
   double total(double local) override { return parallel_->sum_over_ranks({local})[0]; }
+  void max_over_ranks(torch::Tensor& values) override { parallel_->max_over_ranks(values); }
 
  private:
   std::unique_ptr<distributed::DataParallel> parallel_;

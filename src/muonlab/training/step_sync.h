@@ -47,6 +47,8 @@ class StepSync {
   // the total of every process's `local` sum.
   virtual bool evaluates(int64_t index) const = 0;
   virtual double total(double local) = 0;
+  // QK-clip: each element the maximum over every process's, in place.
+  virtual void max_over_ranks(torch::Tensor& values) = 0;
 };
 
 // For this process: alone when `env` is not distributed, else a rank joining

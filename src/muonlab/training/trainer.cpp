@@ -213,14 +213,7 @@ class Run {
     if (device_.is_cuda() && device_.has_index()) on_rank_device_.reset_device(device_);
     model_ = models::Transformer(config.model);
     model_->to(device_);
-    if (config.optimizer.qk_clip_tau > 0) {
-      if (env_.world_size > 1) {
-        fail("optimizer.qk_clip_tau = {}: QK-clip runs on one process only for now (each rank would clip from its "
-             "own batches' logits); set it to 0 under launch",
-             config.optimizer.qk_clip_tau);
-      }
-      model_->track_max_logits(true);
-    }
+    if (config.optimizer.qk_clip_tau > 0) model_->track_max_logits(true);
     train_loader_.emplace(make_run_loader(config.data.train, config, config.data.shuffle, env_.rank, env_.world_size));
     // Validation batches are whole on every rank; evaluate() divides them.
     if (!config.data.val.empty()) val_loader_.emplace(make_run_loader(config.data.val, config, false));
@@ -372,10 +365,13 @@ class Run {
     return outcome;
   }
 
-  // QK-clip after the step, from the logits this step's forwards saw.
+  // QK-clip after the step, from the logits this step's forwards saw on
+  // every rank (the per-head maxima are combined first, so all ranks clip
+  // alike and their weights stay identical).
   void clip_query_key_logits(StepOutcome& outcome) {
     const double tau = config_.optimizer.qk_clip_tau;
-    for (const torch::Tensor& layer : model_->qk_clip(tau)) {
+    const auto over_ranks = [this](torch::Tensor& max_logits) { sync_->max_over_ranks(max_logits); };
+    for (const torch::Tensor& layer : model_->qk_clip(tau, over_ranks)) {
       if (!layer.defined()) continue;
       outcome.max_logits.push_back(layer.max().item<double>());
       outcome.clipped_heads += layer.gt(tau).sum().item<int64_t>();
