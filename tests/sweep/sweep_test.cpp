@@ -117,7 +117,9 @@ TEST(SweepSpec, EveryBundledStudyLoads) {
       ++loaded;
     }
   }
-  EXPECT_EQ(loaded, 10);  // four studies on CPU and GPU, the CPU headline comparison, the main job
+  // Four studies on CPU and GPU, the CPU headline comparison, the main job,
+  // the bf16-vs-fp32 check.
+  EXPECT_EQ(loaded, 11);
 }
 
 TEST(SweepIndex, RowsMatchTheRunFolders) {
