@@ -59,11 +59,7 @@ TEST_P(CpuAutocast, LogitsAndGradientsStayCloseToFp32) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, CpuAutocast, ::testing::Values("tiny-gpt2", "tiny-llama", "tiny-mla-moe"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           for (auto& c : name) c = c == '-' ? '_' : c;
-                           return name;
-                         });
+                         testing::preset_test_name);
 
 }  // namespace
 }  // namespace muonlab::models

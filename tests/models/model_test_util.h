@@ -22,6 +22,14 @@ inline models::ModelConfig tiny_config(const std::string& preset,
   return config;
 }
 
+// A test name for a preset parameter ("tiny-gpt2" -> "tiny_gpt2"): GoogleTest
+// names allow no '-'.
+inline std::string preset_test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  for (auto& c : name) c = c == '-' ? '_' : c;
+  return name;
+}
+
 struct NamedTensor {
   std::string name;
   torch::Tensor tensor;
