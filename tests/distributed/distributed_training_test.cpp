@@ -1,7 +1,8 @@
 // Data-parallel training as separate processes over c10d Gloo on loopback,
 // started by `muonlab launch`: 2 and 3 ranks end with the weights one
 // process reaches on the same global batch, for every optimizer family (with
-// distributed Muon sharding the NS work and state, and without), and a
+// distributed Muon sharding the NS work and state, and without; AdamW's
+// moments sharded by default, and replicated), and a
 // checkpoint written by 2 ranks resumes on 1 and on 3 to the same weights as
 // the uninterrupted run.
 #include <gtest/gtest.h>
@@ -131,6 +132,8 @@ TEST_P(RanksMatchOneProcess, TwoAndThreeRanksReachOneProcessWeights) {
 INSTANTIATE_TEST_SUITE_P(
     Optimizers, RanksMatchOneProcess,
     ::testing::Values(Variant{"adamw", {"optimizer.name=adamw", "optimizer.lr=0.003"}},
+                      Variant{"adamw_replicated",
+                              {"optimizer.name=adamw", "optimizer.lr=0.003", "distributed.shard_adamw=false"}},
                       Variant{"muon_distributed", {"optimizer.name=muon"}},
                       Variant{"muon_replicated", {"optimizer.name=muon", "distributed.shard_muon=false"}},
                       Variant{"muon_no_overlap_accumulating",

@@ -1,5 +1,6 @@
 // muonlab's AdamW against LibTorch's own torch::optim::AdamW.
 #include "muonlab/optimizers/adamw.h"
+#include "muonlab/optimizers/state_bytes.h"
 
 #include "test_util.h"
 
@@ -68,6 +69,44 @@ TEST(AdamW, RejectsInvalidOptionsByField) {
   const auto message = testing::error_message(
       [&] { AdamW a(params, AdamWOptions().betas(std::make_tuple(0.9, 1.0))); });
   EXPECT_NE(message.find("beta2 = 1"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace muonlab::optim
+
+namespace muonlab::optim {
+namespace {
+
+// Sharded AdamW (ZeRO-1): a rank steps, and keeps the moments of, only the
+// parameters it owns; those move exactly as under an AdamW that owns all.
+TEST(AdamWOwnership, StepsAndKeepsStateOnlyForOwnedParameters) {
+  torch::manual_seed(3);
+  auto make = [] {
+    std::vector<torch::Tensor> params = {torch::randn({4, 3}), torch::randn({5})};
+    for (auto& p : params) {
+      p.set_requires_grad(true);
+      p.mutable_grad() = torch::ones_like(p);
+    }
+    return params;
+  };
+  auto whole = make();
+  auto shard = make();
+  for (size_t i = 0; i < whole.size(); ++i) shard[i].detach().copy_(whole[i].detach());
+  AdamW all(whole, AdamWOptions(0.1));
+  AdamW mine(shard, AdamWOptions(0.1));
+  const auto owned = shard[0].unsafeGetTensorImpl();
+  mine.set_ownership([owned](const torch::Tensor& p) { return p.unsafeGetTensorImpl() == owned; });
+  const auto untouched = shard[1].detach().clone();
+  for (int step = 0; step < 2; ++step) {
+    all.step();
+    mine.step();
+  }
+  EXPECT_TRUE(torch::equal(shard[0], whole[0]));
+  EXPECT_TRUE(torch::equal(shard[1], untouched));
+  EXPECT_FALSE(torch::equal(whole[1], untouched));
+  EXPECT_TRUE(mine.has_state(shard[0]));
+  EXPECT_FALSE(mine.has_state(shard[1]));
+  EXPECT_EQ(optimizer_state_bytes(mine), 2 * 12 * 4);  // two fp32 moments of the 4 x 3 weight
 }
 
 }  // namespace

@@ -52,7 +52,8 @@ DistBenchRow time_optimizer(const DistBenchConfig& config, const std::string& op
   if (group) {
     distributed::DataParallelOptions options;
     options.bucket_bytes = config.bucket_mb << 20;
-    parallel = std::make_unique<distributed::DataParallel>(group, model->parameters(), optimizer.muon(), options);
+    parallel = std::make_unique<distributed::DataParallel>(group, model->parameters(), optimizer.muon(),
+                                                           optimizer.adamw(), options);
   }
   torch::manual_seed(static_cast<uint64_t>(1000 + rank));  // each rank its own batch
   const torch::Tensor tokens =

@@ -45,13 +45,24 @@ class StateBuffers : public optim::ParamStateVisitor {
   std::vector<int64_t*> integers;
 };
 
+// The optimizer steps (and keeps state for) the parameters `plan` gives `rank`.
+void own_share(optim::OptimizerBase& optimizer, const MuonShardPlan& plan, int64_t rank) {
+  std::unordered_set<const void*> owned;
+  for (size_t i = 0; i < plan.params.size(); ++i) {
+    if (plan.owns(rank, i)) owned.insert(plan.params[i].unsafeGetTensorImpl());
+  }
+  optimizer.set_ownership([owned](const torch::Tensor& p) { return owned.count(p.unsafeGetTensorImpl()) > 0; });
+}
+
 }  // namespace
 
 DataParallel::DataParallel(c10::intrusive_ptr<compat::CollectiveGroup> group, std::vector<torch::Tensor> params,
-                           optim::Muon* muon, DataParallelOptions options, std::shared_ptr<RankWatch> watch)
+                           optim::Muon* muon, optim::AdamW* adamw, DataParallelOptions options,
+                           std::shared_ptr<RankWatch> watch)
     : group_(std::move(group)),
       params_(std::move(params)),
       muon_(muon),
+      adamw_(adamw),
       options_(options),
       watch_(std::move(watch)),
       rank_(group_->getRank()),
@@ -59,11 +70,11 @@ DataParallel::DataParallel(c10::intrusive_ptr<compat::CollectiveGroup> group, st
       device_(params_.empty() ? torch::Device(torch::kCPU) : params_.front().device()) {
   if (options_.shard_muon && muon_ != nullptr && world_size_ > 1) {
     plan_ = plan_muon_shards(muon_->all_parameters(), world_size_);
-    std::unordered_set<const void*> owned;
-    for (size_t i = 0; i < plan_->params.size(); ++i) {
-      if (plan_->owns(rank_, i)) owned.insert(plan_->params[i].unsafeGetTensorImpl());
-    }
-    muon_->set_ownership([owned](const torch::Tensor& p) { return owned.count(p.unsafeGetTensorImpl()) > 0; });
+    own_share(*muon_, *plan_, rank_);
+  }
+  if (options_.shard_adamw && adamw_ != nullptr && world_size_ > 1 && !adamw_->all_parameters().empty()) {
+    adamw_plan_ = plan_muon_shards(adamw_->all_parameters(), world_size_);
+    own_share(*adamw_, *adamw_plan_, rank_);
   }
   if (options_.overlap && world_size_ > 1) {
     overlapped_ = std::make_unique<OverlappedAllReduce>(group_, replicated_params(), options_.bucket_bytes);
@@ -73,6 +84,7 @@ DataParallel::DataParallel(c10::intrusive_ptr<compat::CollectiveGroup> group, st
 DataParallel::~DataParallel() {
   overlapped_.reset();
   if (muon_ != nullptr && plan_) muon_->set_ownership(nullptr);
+  if (adamw_ != nullptr && adamw_plan_) adamw_->set_ownership(nullptr);
 }
 
 void DataParallel::run(const std::string& what, const std::function<void()>& collective) {
@@ -198,13 +210,17 @@ void DataParallel::max_over_ranks(torch::Tensor& values) {
 }
 
 void DataParallel::gather_updated_parameters() {
-  if (!plan_ || plan_->segment == 0) return;
+  if (plan_) all_gather_owned(*plan_, "all-gather of Muon's updated matrices");
+  if (adamw_plan_) all_gather_owned(*adamw_plan_, "all-gather of AdamW's updated parameters");
+}
+
+void DataParallel::all_gather_owned(const MuonShardPlan& plan, const std::string& what) {
+  if (plan.segment == 0) return;
   torch::NoGradGuard no_grad;
-  const MuonShardPlan& plan = *plan_;
   std::vector<torch::Tensor> mine = {pack_segment(plan, rank_, [&](size_t i) { return plan.params[i].detach(); })};
   std::vector<std::vector<torch::Tensor>> all(1);
   for (int64_t r = 0; r < world_size_; ++r) all[0].push_back(torch::empty_like(mine[0]));
-  run("all-gather of Muon's updated matrices", [&] { group_->allgather(all, mine)->wait(); });
+  run(what, [&] { group_->allgather(all, mine)->wait(); });
   const torch::Tensor segments = torch::cat(all[0]);
   for (size_t i = 0; i < plan.params.size(); ++i) {
     if (!plan.owns(rank_, i)) plan.params[i].detach().copy_(slice_of(plan, segments, i));
@@ -212,32 +228,39 @@ void DataParallel::gather_updated_parameters() {
 }
 
 void DataParallel::gather_optimizer_state() {
-  if (!plan_) return;
+  if (plan_) broadcast_state_from_owners(*plan_, *muon_, "broadcast of Muon's state for a checkpoint");
+  if (adamw_plan_) broadcast_state_from_owners(*adamw_plan_, *adamw_, "broadcast of AdamW's state for a checkpoint");
+}
+
+void DataParallel::broadcast_state_from_owners(const MuonShardPlan& plan, optim::OptimizerBase& optimizer,
+                                               const std::string& what) {
   torch::NoGradGuard no_grad;
-  const MuonShardPlan& plan = *plan_;
-  // Which matrices have state yet (each owner knows its own).
+  // Which parameters have state yet (each owner knows its own).
   std::vector<double> has_state(plan.params.size(), 0.0);
   for (size_t i = 0; i < plan.params.size(); ++i) {
-    if (plan.owns(rank_, i) && muon_->has_state(plan.params[i])) has_state[i] = 1.0;
+    if (plan.owns(rank_, i) && optimizer.has_state(plan.params[i])) has_state[i] = 1.0;
   }
   has_state = sum_over_ranks(has_state);
   for (size_t i = 0; i < plan.params.size(); ++i) {
     if (has_state[i] == 0.0) continue;
     StateBuffers buffers;
-    muon_->visitable_state(plan.params[i]).visit(buffers);  // fresh zeros where not owned
+    optimizer.visitable_state(plan.params[i]).visit(buffers);  // fresh zeros where not owned
     std::vector<torch::Tensor> flat = {buffers.flatten(device_)};
     c10d::BroadcastOptions from_owner;
     from_owner.rootRank = plan.owner[i];
-    run("broadcast of Muon's state for a checkpoint", [&] { group_->broadcast(flat, from_owner)->wait(); });
+    run(what, [&] { group_->broadcast(flat, from_owner)->wait(); });
     if (!plan.owns(rank_, i)) buffers.unflatten(flat[0]);
   }
 }
 
 void DataParallel::drop_unowned_optimizer_state() {
-  if (!plan_) return;
-  for (size_t i = 0; i < plan_->params.size(); ++i) {
-    if (!plan_->owns(rank_, i)) muon_->drop_state(plan_->params[i]);
-  }
+  const auto drop = [this](const MuonShardPlan& plan, optim::OptimizerBase& optimizer) {
+    for (size_t i = 0; i < plan.params.size(); ++i) {
+      if (!plan.owns(rank_, i)) optimizer.drop_state(plan.params[i]);
+    }
+  };
+  if (plan_) drop(*plan_, *muon_);
+  if (adamw_plan_) drop(*adamw_plan_, *adamw_);
 }
 
 // An all-reduce every rank must join before any gets its result: a barrier
@@ -255,6 +278,10 @@ double DataParallel::bytes_sent_per_step() const {
   if (plan_ && !plan_->params.empty()) {
     const double buffer = static_cast<double>(world_size_ * plan_->segment * plan_->params.front().element_size());
     sent += 2 * (n - 1) / n * buffer;  // all-to-all out, all-gather back
+  }
+  if (adamw_plan_ && !adamw_plan_->params.empty()) {
+    const auto& plan = *adamw_plan_;
+    sent += (n - 1) / n * static_cast<double>(world_size_ * plan.segment * plan.params.front().element_size());
   }
   return sent;
 }

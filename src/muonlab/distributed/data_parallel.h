@@ -9,11 +9,15 @@
 // Gloo has no reduce-scatter), the owner alone runs momentum, second moment
 // and Newton-Schulz and keeps that state, and the updated matrices are
 // all-gathered. Everything else (AdamW's parameters) is all-reduced in
-// buckets and stepped on every rank. Per step each rank sends
+// buckets; with shard_adamw each AdamW parameter is stepped by one owner,
+// which alone keeps its two moments (ZeRO-1 for AdamW: for models with
+// large embeddings most of the optimizer memory), and the updated
+// parameters are all-gathered. Per step each rank sends
 //   all-reduce (ring):         2 (N-1)/N x the bytes of every gradient
 //   distributed Muon:          (N-1)/N x Muon's padded buffer, twice (gradients
 //                              out, matrices back), + the all-reduce of the rest
-// the same volume, with the NS work divided by N (docs/design.md).
+//   sharded AdamW:             + (N-1)/N x AdamW's padded buffer (all-gather)
+// with the NS work and the optimizers' state divided by N (docs/design.md).
 //
 // Every collective runs under the group's timeout; one that fails (a rank
 // died, or hangs) throws muonlab::Error naming this rank, the collective and
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "muonlab/core/torch_compat.h"
+#include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/muon.h"
 #include "muonlab/distributed/muon_shards.h"
 
@@ -40,6 +45,7 @@ class RankWatch;
 
 struct DataParallelOptions {
   bool shard_muon = true;
+  bool shard_adamw = true;  // each AdamW parameter stepped, and its moments kept, by one rank
   // All-reduce buckets during backward (overlapped_allreduce.h) rather than
   // after it; needs prepare_backward() before each backward.
   bool overlap = true;
@@ -50,16 +56,20 @@ struct DataParallelOptions {
 class DataParallel {
  public:
   // `params`: every trained parameter; `muon`: the hybrid's Muon part (null
-  // for AdamW alone), whose matrices are sharded when options.shard_muon.
-  // `watch` (optional) names dead ranks in errors.
+  // for AdamW alone), whose matrices are sharded when options.shard_muon;
+  // `adamw`: the AdamW part (or AdamW alone; null for none), sharded when
+  // options.shard_adamw. `watch` (optional) names dead ranks in errors.
   DataParallel(c10::intrusive_ptr<compat::CollectiveGroup> group, std::vector<torch::Tensor> params,
-               optim::Muon* muon, DataParallelOptions options, std::shared_ptr<RankWatch> watch = nullptr);
+               optim::Muon* muon, optim::AdamW* adamw, DataParallelOptions options,
+               std::shared_ptr<RankWatch> watch = nullptr);
   ~DataParallel();
 
   int64_t rank() const { return rank_; }
   int64_t world_size() const { return world_size_; }
   bool sharded() const { return plan_.has_value(); }
   const MuonShardPlan* shard_plan() const { return plan_ ? &*plan_ : nullptr; }
+  // Which rank steps each AdamW parameter; null when AdamW is not sharded.
+  const MuonShardPlan* adamw_shard_plan() const { return adamw_plan_ ? &*adamw_plan_ : nullptr; }
 
   // Rank 0's weights on every rank (before the first step), as DDP does.
   void broadcast_parameters();
@@ -85,14 +95,14 @@ class DataParallel {
   // Element-wise maximum over ranks, in place (QK-clip's per-head maxima).
   void max_over_ranks(torch::Tensor& values);
 
-  // After the optimizer's step: every rank gets the matrices their owners
-  // updated. No-op without distributed Muon.
+  // After the optimizer's step: every rank gets the parameters their owners
+  // updated (Muon's matrices, AdamW's parameters). No-op without sharding.
   void gather_updated_parameters();
 
-  // Checkpoints under distributed Muon: every rank receives the full Muon
-  // state from the owners (one consistent state, what one process would
-  // hold), and drops what it does not own again afterwards (also after
-  // loading a checkpoint).
+  // Checkpoints under sharding: every rank receives the full optimizer state
+  // from the owners (one consistent state, what one process would hold),
+  // and drops what it does not own again afterwards (also after loading a
+  // checkpoint).
   void gather_optimizer_state();
   void drop_unowned_optimizer_state();
 
@@ -108,20 +118,25 @@ class DataParallel {
   // Runs one collective; a failure becomes an error naming what waited on whom.
   void run(const std::string& what, const std::function<void()>& collective);
   std::vector<double> sum_over_ranks(const std::vector<double>& values, const std::string& what);
-  std::vector<torch::Tensor> replicated_params() const;  // all-reduced and stepped everywhere
+  std::vector<torch::Tensor> replicated_params() const;  // all-reduced (and stepped everywhere unless sharded)
   void reduce_scatter_muon_gradients();
+  // The shared halves of both optimizers' sharding, per plan.
+  void all_gather_owned(const MuonShardPlan& plan, const std::string& what);
+  void broadcast_state_from_owners(const MuonShardPlan& plan, optim::OptimizerBase& optimizer, const std::string& what);
   void average_muon_gradients_everywhere();
 
   c10::intrusive_ptr<compat::CollectiveGroup> group_;
   std::vector<torch::Tensor> params_;
   optim::Muon* muon_;
+  optim::AdamW* adamw_;
   DataParallelOptions options_;
   std::shared_ptr<RankWatch> watch_;
   int64_t rank_ = 0;
   int64_t world_size_ = 1;
   int64_t step_ = 0;
   torch::Device device_;  // the parameters', where every collective's tensors live
-  std::optional<MuonShardPlan> plan_;
+  std::optional<MuonShardPlan> plan_;        // Muon's matrices, under distributed Muon
+  std::optional<MuonShardPlan> adamw_plan_;  // AdamW's parameters, under shard_adamw
   std::unique_ptr<OverlappedAllReduce> overlapped_;  // the replicated parameters' all-reduce, when overlapping
   bool muon_everywhere_ = false;  // the last synchronize_gradients all-reduced Muon's too
 };

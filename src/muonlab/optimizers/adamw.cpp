@@ -72,7 +72,7 @@ void AdamW::update() {
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const AdamWOptions&>(group.options());
     for (auto& p : group.params()) {
-      if (!p.grad().defined()) continue;
+      if (!p.grad().defined() || !owns(p)) continue;  // another rank's, under sharding
       auto& state = state_of<AdamWParamState>(p);
       state.step(state.step() + 1);
       adamw_step(p, p.grad(), state.exp_avg(), state.exp_avg_sq(), state.step(), options);

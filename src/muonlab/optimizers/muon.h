@@ -162,13 +162,9 @@ class Muon : public OptimizerBase {
   // constructor only), or nullptr.
   const TaggedParam* tag_of(const torch::Tensor& param) const;
 
-  // Distributed Muon (ZeRO-1): only the parameters `owned` accepts are
-  // stepped, and only they get state. The others take no step here (their
-  // owner's rank steps them) but still advance random grouping's generator
-  // as their step would, so every rank draws the permutations one process
-  // draws. Unset (the default): every parameter is owned.
-  void set_ownership(std::function<bool(const torch::Tensor&)> owned) { owned_ = std::move(owned); }
-  bool owns(const torch::Tensor& param) const { return !owned_ || owned_(param); }
+  // Ownership (OptimizerBase::set_ownership): parameters this rank does not
+  // own take no step here but still advance random grouping's generator as
+  // their step would, so every rank draws the permutations one process draws.
 
   // Also the random-grouping generator's state.
   void save(torch::serialize::OutputArchive& archive) const override;
@@ -183,7 +179,6 @@ class Muon : public OptimizerBase {
   void validate_parameters() const;
   const MuonOptions& options_of(const torch::Tensor& param) const;
 
-  std::function<bool(const torch::Tensor&)> owned_;
   bool record_updates_ = false;
   std::unordered_map<const void*, torch::Tensor> last_updates_;
   std::unordered_map<const void*, TaggedParam> tags_;

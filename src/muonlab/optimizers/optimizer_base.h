@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -66,6 +67,12 @@ class OptimizerBase : public torch::optim::Optimizer {
   VisitableParamState& visitable_state(const torch::Tensor& param);
   void drop_state(const torch::Tensor& param);
 
+  // Sharded optimizers (ZeRO-1): only the parameters `owned` accepts are
+  // stepped, and only they get state; another rank steps the rest. Unset
+  // (the default): every parameter is owned.
+  void set_ownership(std::function<bool(const torch::Tensor&)> owned) { owned_ = std::move(owned); }
+  bool owns(const torch::Tensor& param) const { return !owned_ || owned_(param); }
+
  protected:
   virtual void update() = 0;
   virtual std::unique_ptr<torch::optim::OptimizerParamState> make_state(
@@ -85,6 +92,7 @@ class OptimizerBase : public torch::optim::Optimizer {
  private:
   std::unordered_map<const void*, std::string> names_;
   StepGuard steps_;
+  std::function<bool(const torch::Tensor&)> owned_;
 };
 
 }  // namespace muonlab::optim

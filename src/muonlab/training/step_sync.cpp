@@ -81,11 +81,13 @@ std::unique_ptr<StepSync> make_step_sync(const distributed::DistEnv& env, const 
                                                         env.world_size);
   distributed::DataParallelOptions options;
   options.shard_muon = config.distributed.shard_muon;
+  options.shard_adamw = config.distributed.shard_adamw;
   options.overlap = config.distributed.overlap;
   options.bucket_bytes = config.distributed.bucket_mb << 20;
   options.timeout = timeout;
   return std::make_unique<AsRank>(
-      std::make_unique<distributed::DataParallel>(group, model->parameters(), optimizer.muon(), options, watch),
+      std::make_unique<distributed::DataParallel>(group, model->parameters(), optimizer.muon(), optimizer.adamw(),
+                                                  options, watch),
       config.run.clip_grad_norm);
 }
 

@@ -348,6 +348,9 @@ const std::vector<Field>& fields() {
     // [distributed]
     f.push_back(boolean_field("distributed.shard_muon", MUONLAB_AT(distributed.shard_muon),
                               "each rank orthogonalizes its share of Muon's matrices (ZeRO-1); false: all of them"));
+    f.push_back(boolean_field("distributed.shard_adamw", MUONLAB_AT(distributed.shard_adamw),
+                              "each rank steps its share of AdamW's parameters and keeps only their moments "
+                              "(ZeRO-1); false: every rank steps all of them"));
     f.push_back(boolean_field("distributed.overlap", MUONLAB_AT(distributed.overlap),
                               "all-reduce gradient buckets while backward still runs"));
     f.push_back(integer_field("distributed.bucket_mb", MUONLAB_AT(distributed.bucket_mb), "all-reduce bucket size"));

@@ -120,6 +120,11 @@ struct DistributedSettings {
   // owners, updated matrices all-gathered). false: every rank steps every
   // matrix after an all-reduce, as plain data parallelism does.
   bool shard_muon = true;
+  // The same for AdamW's parameters (the Muon hybrid's AdamW part, or AdamW
+  // alone): each rank steps its share and keeps only their two moments, then
+  // the updated parameters are all-gathered. For models whose embeddings
+  // dominate, AdamW's moments are most of the optimizer memory.
+  bool shard_adamw = true;
   int64_t bucket_mb = 25;   // all-reduce bucket
   bool overlap = true;      // all-reduce buckets while backward still runs
   // A collective (or the rendezvous) that waits longer fails, naming the

@@ -37,6 +37,8 @@ class TrainOptimizer {
 
   // The Muon part, or null (AdamW alone).
   optim::Muon* muon() const { return optimizer_->muon(); }
+  // The AdamW part (or AdamW alone), or null when Muon takes everything.
+  optim::AdamW* adamw() const { return optimizer_->adamw(); }
 
   // ("muon", rms), ("adamw", rms), ...: the root-mean-square change of each
   // optimizer group's weights in the last measured step, the quantity
