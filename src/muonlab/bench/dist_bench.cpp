@@ -1,5 +1,7 @@
 #include "muonlab/bench/dist_bench.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -19,6 +21,7 @@
 #include "muonlab/distributed/data_parallel.h"
 #include "muonlab/distributed/launcher.h"
 #include "muonlab/distributed/process_group.h"
+#include "muonlab/optimizers/state_bytes.h"
 #include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::bench {
@@ -98,13 +101,25 @@ DistBenchRow time_optimizer(const DistBenchConfig& config, const std::string& op
   row.optimizer_seconds = update.median();
   row.bytes_sent_per_rank = parallel ? parallel->bytes_sent_per_step() : 0.0;
   row.tokens_per_second = static_cast<double>(world_size * config.batch * seq_len) / row.step_seconds;
+  double state_bytes = 0;
+  if (optimizer.muon() != nullptr) state_bytes += static_cast<double>(optim::optimizer_state_bytes(*optimizer.muon()));
+  if (optimizer.adamw() != nullptr) state_bytes += static_cast<double>(optim::optimizer_state_bytes(*optimizer.adamw()));
+  // The largest rank's, through the sum of one-hot slots.
+  if (parallel) {
+    std::vector<double> slots(static_cast<size_t>(world_size), 0.0);
+    slots[static_cast<size_t>(parallel->rank())] = state_bytes;
+    slots = parallel->sum_over_ranks(slots);
+    state_bytes = *std::max_element(slots.begin(), slots.end());
+  }
+  row.state_bytes_per_rank = state_bytes;
   return row;
 }
 
 nlohmann::json to_json(const DistBenchRow& r) {
   return {{"ranks", r.ranks},         {"optimizer", r.optimizer}, {"step_s", r.step_seconds},
           {"compute_s", r.compute_seconds}, {"comm_s", r.comm_seconds}, {"optimizer_s", r.optimizer_seconds},
-          {"bytes_sent", r.bytes_sent_per_rank}, {"tokens_per_s", r.tokens_per_second}};
+          {"bytes_sent", r.bytes_sent_per_rank}, {"tokens_per_s", r.tokens_per_second},
+          {"state_bytes", r.state_bytes_per_rank}};
 }
 
 DistBenchRow from_json(const nlohmann::json& j) {
@@ -117,6 +132,7 @@ DistBenchRow from_json(const nlohmann::json& j) {
   r.optimizer_seconds = j.at("optimizer_s");
   r.bytes_sent_per_rank = j.at("bytes_sent");
   r.tokens_per_second = j.at("tokens_per_s");
+  r.state_bytes_per_rank = j.at("state_bytes");
   return r;
 }
 
@@ -176,8 +192,9 @@ std::string format_dist_bench(const std::vector<DistBenchRow>& rows, const DistB
       "median of {} steps\n",
       config.preset, config.device == "cpu" ? "CPU ranks over c10d Gloo" : "one GPU per rank over c10d NCCL",
       config.batch, config.threads, config.steps);
-  text += fmt::format("{:>5}  {:<9} {:>9} {:>12} {:>9} {:>9} {:>14} {:>11} {:>11}\n", "ranks", "optimizer", "step ms",
-                      "fwd+bwd ms", "comm ms", "opt ms", "MB sent/rank", "tokens/s", "efficiency");
+  text += fmt::format("{:>5}  {:<9} {:>9} {:>12} {:>9} {:>9} {:>14} {:>11} {:>11} {:>14}\n", "ranks", "optimizer",
+                      "step ms", "fwd+bwd ms", "comm ms", "opt ms", "MB sent/rank", "tokens/s", "efficiency",
+                      "state MB/rank");
   std::map<std::string, double> one_rank;  // tokens/s of each optimizer on one rank
   for (const auto& r : rows) {
     if (r.ranks == 1) one_rank[r.optimizer] = r.tokens_per_second;
@@ -187,15 +204,17 @@ std::string format_dist_bench(const std::vector<DistBenchRow>& rows, const DistB
     const std::string efficiency =
         base == one_rank.end() ? "n/a"
                                : fmt::format("{:.2f}", r.tokens_per_second / (static_cast<double>(r.ranks) * base->second));
-    text += fmt::format("{:>5}  {:<9} {:>9.2f} {:>12.2f} {:>9.2f} {:>9.2f} {:>14.2f} {:>11.0f} {:>11}\n", r.ranks,
-                        r.optimizer, 1e3 * r.step_seconds, 1e3 * r.compute_seconds, 1e3 * r.comm_seconds,
-                        1e3 * r.optimizer_seconds, r.bytes_sent_per_rank / 1e6, r.tokens_per_second, efficiency);
+    text += fmt::format("{:>5}  {:<9} {:>9.2f} {:>12.2f} {:>9.2f} {:>9.2f} {:>14.2f} {:>11.0f} {:>11} {:>14.2f}\n",
+                        r.ranks, r.optimizer, 1e3 * r.step_seconds, 1e3 * r.compute_seconds, 1e3 * r.comm_seconds,
+                        1e3 * r.optimizer_seconds, r.bytes_sent_per_rank / 1e6, r.tokens_per_second, efficiency,
+                        r.state_bytes_per_rank / 1e6);
   }
   return text +
          "comm: gradient all-reduce (+ for muon, the all-to-all of its gradients and the all-gather of its matrices); "
          "opt: this rank's optimizer step (distributed Muon: NS on its share only); MB sent: per rank per step, ring "
          "all-reduce 2(N-1)/N x bytes, all-to-all and all-gather (N-1)/N x the padded buffer each; efficiency: "
-         "tokens/s over N x one rank's\n";
+         "tokens/s over N x one rank's; state MB/rank: optimizer state held by the fullest rank (Muon's and AdamW's "
+         "sharded by owner)\n";
 }
 
 }  // namespace muonlab::bench

@@ -39,6 +39,10 @@ struct DistBenchRow {
   double optimizer_seconds = 0;
   double bytes_sent_per_rank = 0;
   double tokens_per_second = 0;  // all ranks together
+  // Optimizer state held by each rank after the timed steps, the largest
+  // over ranks (sharding divides it: Muon's under distributed Muon, AdamW's
+  // under distributed.shard_adamw).
+  double state_bytes_per_rank = 0;
 };
 
 // One rank's part (under a launcher): times every optimizer, and rank 0
