@@ -48,11 +48,12 @@ double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainC
       std::clamp<int64_t>((config.run.eval_tokens + batch_tokens - 1) / batch_tokens, 1,
                           static_cast<int64_t>(val.batches_per_epoch())));
   val.restore({0, 0});
+  const bool bf16 = training_dtype(config.run.dtype, device) == torch::kBFloat16;  // as the training forwards
   double total = 0;
   for (uint64_t b = 0; b < batches; ++b) {
     data::Batch batch = val.next();
     if (!sync.evaluates(static_cast<int64_t>(b))) continue;
-    compat::Autocast autocast(device, training_dtype(config.run.dtype, device) == torch::kBFloat16, torch::kBFloat16);
+    compat::Autocast autocast(device, bf16, torch::kBFloat16);
     auto output = model->forward(batch.inputs.to(device));
     total += models::next_token_loss(output.logits, batch.targets.to(device)).item<double>();
     if (progress) progress(static_cast<int64_t>(b + 1), static_cast<int64_t>(batches));
