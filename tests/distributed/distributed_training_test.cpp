@@ -7,6 +7,7 @@
 // the uninterrupted run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -179,20 +180,43 @@ TEST_F(DistributedTraining, QkClipCombinesTheHeadMaximaOfEveryRank) {
   EXPECT_GE(clipped, 8) << "too few clips: the test would prove little";
 }
 
-// A checkpoint of distributed Muon² (state sharded over 2 ranks, gathered
-// into one checkpoint) resumes on 1 rank and on 3 with the same global batch
-// and ends where the uninterrupted 2-rank run ends.
+// The optimizer state files a checkpoint's manifest lists, and checks that
+// they are exactly the optimizer files in its folder.
+std::vector<std::string> optimizer_files(const std::string& run_dir, const std::string& step) {
+  const fs::path folder = fs::path(run_dir) / "checkpoints" / step;
+  std::ifstream in(folder / "state.json");
+  const auto listed = nlohmann::json::parse(in).at("optimizer_files").get<std::vector<std::string>>();
+  std::vector<std::string> present;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("optimizer", 0) == 0) present.push_back(name);
+  }
+  std::sort(present.begin(), present.end());
+  EXPECT_EQ(present, listed) << folder;
+  return listed;
+}
+
+// A checkpoint of distributed Muon² (state sharded over 2 ranks, each rank
+// writing its own state file) resumes on 1 rank and on 3 with the same
+// global batch and ends where the uninterrupted 2-rank run ends; the
+// resumed runs write one file (1 rank) and three (3 ranks).
 TEST_F(DistributedTraining, ShardedCheckpointResumesOnOneAndOnThreeRanks) {
   const std::vector<std::string> settings = {"optimizer.name=muon2f", "optimizer.group_size=2",
                                              "optimizer.grouping=random", "run.checkpoint_every=4"};
   const std::string whole = train_on(2, "whole", settings);
-  for (const int64_t ranks : {1, 3}) {
+  EXPECT_EQ(optimizer_files(whole, "step_00000004"),
+            (std::vector<std::string>{"optimizer.rank0-of-2.pt", "optimizer.rank1-of-2.pt"}));
+  const std::map<int64_t, std::vector<std::string>> files_when_resumed_on = {
+      {1, {"optimizer.pt"}},
+      {3, {"optimizer.rank0-of-3.pt", "optimizer.rank1-of-3.pt", "optimizer.rank2-of-3.pt"}}};
+  for (const auto& [ranks, files] : files_when_resumed_on) {
     const std::string resumed = dir_.file(fmt::format("resumed_on_{}", ranks));
     fs::copy(whole, resumed, fs::copy_options::recursive);
     remove_tree((fs::path(resumed) / "checkpoints" / "step_00000008").string());
     fs::remove(fs::path(resumed) / "model.safetensors");
     train_on(ranks, fmt::format("resumed_on_{}", ranks), settings, /*resume=*/true);
     expect_same_weights(whole, resumed, 2e-5);
+    EXPECT_EQ(optimizer_files(resumed, "step_00000008"), files);
   }
 }
 

@@ -61,6 +61,34 @@ void expect_clipped_to_tau(const std::string& preset, const std::vector<std::str
       << "before " << before << "\nafter " << after << "\ntau " << tau;
 }
 
+// Only heads above tau change; a head whose logits are all negative must
+// not get a negative factor (its square root scales the weights).
+TEST(QkClip, FactorsTouchOnlyHeadsAboveTau) {
+  const auto maxima = torch::tensor({-3.0, 0.0, 2.0, 5.0, 8.0}, torch::kFloat32);
+  const auto expected = torch::tensor({1.0, 1.0, 1.0, 1.0, 5.0 / 8.0}, torch::kFloat64);
+  EXPECT_TRUE(torch::allclose(qk_clip_factors(maxima, 5.0), expected, 0, 1e-12)) << qk_clip_factors(maxima, 5.0);
+}
+
+TEST(QkClip, HeadsWithOnlyNegativeLogitsStayFinite) {
+  auto model = large_logit_model("tiny-gpt2", {});
+  {  // Queries -c and keys c for every token (weights 0, biases only): every logit is -|c_h|^2 / sqrt(D).
+    torch::NoGradGuard no_grad;
+    auto w = model->named_parameters()["h.0.attn.c_attn.weight"];
+    auto b = model->named_parameters()["h.0.attn.c_attn.bias"];
+    const int64_t d = model->config().d_model;
+    w.narrow(0, 0, 2 * d).zero_();
+    b.narrow(0, 0, d).copy_(-b.narrow(0, d, d));
+  }
+  const torch::Tensor before = observed_maxima(model);
+  ASSERT_LT(before.max().item<double>(), 0) << before;
+  const auto weights = model->named_parameters()["h.0.attn.c_attn.bias"].clone();
+  model->track_max_logits(true);
+  model(tokens());
+  model->qk_clip(1.0);
+  EXPECT_TRUE(torch::equal(model->named_parameters()["h.0.attn.c_attn.bias"], weights));
+  for (const auto& p : model->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+}
+
 TEST(QkClip, MhaWithBiasesHoldsEachHeadAtTau) { expect_clipped_to_tau("tiny-gpt2", {}); }
 TEST(QkClip, SeparateProjectionsWithRopeHoldEachHeadAtTau) { expect_clipped_to_tau("tiny-llama", {}); }
 TEST(QkClip, GqaClipsTheQueriesOfEachHeadAtTau) {

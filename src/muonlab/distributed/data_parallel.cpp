@@ -13,38 +13,6 @@ namespace muonlab::distributed {
 
 namespace {
 
-// Every buffer of one parameter's optimizer state, in visiting order.
-class StateBuffers : public optim::ParamStateVisitor {
- public:
-  void tensor(const std::string&, torch::Tensor& value) override {
-    if (value.defined()) tensors.push_back(&value);
-  }
-  void integer(const std::string&, int64_t& value) override { integers.push_back(&value); }
-
-  // Tensors and integers as one float64 vector on `device` (the group's:
-  // NCCL sends only GPU tensors); exact for fp32 and for integers below 2^53,
-  // step counts.
-  torch::Tensor flatten(const torch::Device& device) const {
-    std::vector<torch::Tensor> parts;
-    for (auto* t : tensors) parts.push_back(t->detach().to(device, torch::kFloat64).reshape({-1}));
-    std::vector<double> numbers(integers.size());
-    for (size_t i = 0; i < integers.size(); ++i) numbers[i] = static_cast<double>(*integers[i]);
-    parts.push_back(torch::tensor(numbers, torch::kFloat64).to(device));
-    return torch::cat(parts);
-  }
-  void unflatten(const torch::Tensor& flat) {
-    int64_t offset = 0;
-    for (auto* t : tensors) {
-      t->copy_(flat.narrow(0, offset, t->numel()).view(t->sizes()));
-      offset += t->numel();
-    }
-    for (auto* i : integers) *i = static_cast<int64_t>(flat[offset++].item<double>());
-  }
-
-  std::vector<torch::Tensor*> tensors;
-  std::vector<int64_t*> integers;
-};
-
 // The optimizer steps (and keeps state for) the parameters `plan` gives `rank`.
 void own_share(optim::OptimizerBase& optimizer, const MuonShardPlan& plan, int64_t rank) {
   std::unordered_set<const void*> owned;
@@ -224,32 +192,6 @@ void DataParallel::all_gather_owned(const MuonShardPlan& plan, const std::string
   const torch::Tensor segments = torch::cat(all[0]);
   for (size_t i = 0; i < plan.params.size(); ++i) {
     if (!plan.owns(rank_, i)) plan.params[i].detach().copy_(slice_of(plan, segments, i));
-  }
-}
-
-void DataParallel::gather_optimizer_state() {
-  if (plan_) broadcast_state_from_owners(*plan_, *muon_, "broadcast of Muon's state for a checkpoint");
-  if (adamw_plan_) broadcast_state_from_owners(*adamw_plan_, *adamw_, "broadcast of AdamW's state for a checkpoint");
-}
-
-void DataParallel::broadcast_state_from_owners(const MuonShardPlan& plan, optim::OptimizerBase& optimizer,
-                                               const std::string& what) {
-  torch::NoGradGuard no_grad;
-  // Which parameters have state yet (each owner knows its own).
-  std::vector<double> has_state(plan.params.size(), 0.0);
-  for (size_t i = 0; i < plan.params.size(); ++i) {
-    if (plan.owns(rank_, i) && optimizer.has_state(plan.params[i])) has_state[i] = 1.0;
-  }
-  has_state = sum_over_ranks(has_state);
-  for (size_t i = 0; i < plan.params.size(); ++i) {
-    if (has_state[i] == 0.0) continue;
-    StateBuffers buffers;
-    optimizer.visitable_state(plan.params[i]).visit(buffers);  // fresh zeros where not owned
-    std::vector<torch::Tensor> flat = {buffers.flatten(device_)};
-    c10d::BroadcastOptions from_owner;
-    from_owner.rootRank = plan.owner[i];
-    run(what, [&] { group_->broadcast(flat, from_owner)->wait(); });
-    if (!plan.owns(rank_, i)) buffers.unflatten(flat[0]);
   }
 }
 

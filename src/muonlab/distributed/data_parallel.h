@@ -99,11 +99,8 @@ class DataParallel {
   // updated (Muon's matrices, AdamW's parameters). No-op without sharding.
   void gather_updated_parameters();
 
-  // Checkpoints under sharding: every rank receives the full optimizer state
-  // from the owners (one consistent state, what one process would hold),
-  // and drops what it does not own again afterwards (also after loading a
-  // checkpoint).
-  void gather_optimizer_state();
+  // Under sharding, after loading a checkpoint: drops the optimizer state
+  // this rank does not own (a checkpoint of one process holds all of it).
   void drop_unowned_optimizer_state();
 
   void barrier();
@@ -122,7 +119,6 @@ class DataParallel {
   void reduce_scatter_muon_gradients();
   // The shared halves of both optimizers' sharding, per plan.
   void all_gather_owned(const MuonShardPlan& plan, const std::string& what);
-  void broadcast_state_from_owners(const MuonShardPlan& plan, optim::OptimizerBase& optimizer, const std::string& what);
   void average_muon_gradients_everywhere();
 
   c10::intrusive_ptr<compat::CollectiveGroup> group_;

@@ -23,7 +23,11 @@ torch::Tensor MaxLogitTracker::take(const MaxLogitCombine& combine) {
 }
 
 torch::Tensor qk_clip_factors(const torch::Tensor& max_logits, double tau) {
-  return (tau / max_logits.to(torch::kFloat64)).clamp_max(1.0);
+  const auto maxima = max_logits.to(torch::kFloat64);
+  // Only heads above tau are clipped. Not min(1, tau / S_h): a head whose
+  // largest logit is negative (common early in training) would get a negative
+  // factor, and its square root would turn the weights into NaN.
+  return torch::where(maxima > tau, tau / maxima, torch::ones_like(maxima));
 }
 
 void scale_head_rows(torch::nn::Linear& linear, int64_t first_row, int64_t head_dim, const torch::Tensor& factors) {

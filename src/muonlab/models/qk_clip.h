@@ -36,7 +36,8 @@ class MaxLogitTracker {
   torch::Tensor max_;
 };
 
-// gamma_h = min(1, tau / S_h) for each head's maximum S_h.
+// gamma_h = tau / S_h for each head whose maximum S_h exceeds tau, 1 for
+// the others (including heads whose logits are all negative).
 torch::Tensor qk_clip_factors(const torch::Tensor& max_logits, double tau);
 
 // Multiplies rows [first_row + h * head_dim, first_row + (h + 1) * head_dim)

@@ -1,6 +1,7 @@
 #include "muonlab/optimizers/hybrid.h"
 
 #include "muonlab/core/archive_file.h"
+#include "muonlab/core/errors.h"
 
 namespace muonlab::optim {
 
@@ -59,13 +60,84 @@ void MuonWithAuxAdamW::zero_grad() {
   for (auto* part : parts()) compat::zero_grad(*part);
 }
 
-void MuonWithAuxAdamW::save(torch::serialize::OutputArchive& archive) const {
+void MuonWithAuxAdamW::save(torch::serialize::OutputArchive& archive) const { save_parts(archive, nullptr); }
+
+void MuonWithAuxAdamW::save_parts(torch::serialize::OutputArchive& archive,
+                                  const std::function<bool(const OptimizerBase&, const torch::Tensor&)>& keep) const {
   archive.write("format", c10::IValue(std::string(kHybridFormat)));
   steps_.save(archive);
   for (auto* part : parts()) {
     torch::serialize::OutputArchive sub(archive.compilation_unit());
-    part->save(sub);
+    if (keep) {
+      part->save_kept(sub, [&](const torch::Tensor& p) { return keep(*part, p); });
+    } else {
+      part->save(sub);
+    }
     archive.write(part->kind(), sub);
+  }
+}
+
+void MuonWithAuxAdamW::save_shard_to_file(const std::string& path, int64_t rank) const {
+  torch::serialize::OutputArchive archive;
+  save_parts(archive, [rank](const OptimizerBase& part, const torch::Tensor& p) {
+    return part.sharded() ? part.owns(p) : rank == 0;
+  });
+  save_archive_atomically(archive, path);
+}
+
+void MuonWithAuxAdamW::load_from_shards(const std::vector<std::string>& paths) {
+  if (paths.empty()) fail("no optimizer state files to merge");
+  torch::serialize::OutputArchive backup;
+  save(backup);
+  const auto all = parts();
+  // merged[k][i]: the state of part k's i-th parameter (where this rank owns
+  // it), and source[k][i] the file it came from.
+  std::vector<std::vector<std::unique_ptr<torch::optim::OptimizerParamState>>> merged(all.size());
+  std::vector<std::vector<std::string>> source(all.size());
+  std::pair<int64_t, int64_t> first_counts;  // applied and skipped steps of the first file
+  try {
+    for (size_t f = 0; f < paths.size(); ++f) {
+      load_from_file(paths[f]);
+      if (f == 0) {
+        first_counts = {step_count(), skipped_steps()};
+        for (size_t k = 0; k < all.size(); ++k) {
+          merged[k].resize(all[k]->all_parameters().size());
+          source[k].resize(merged[k].size());
+        }
+      } else if (std::make_pair(step_count(), skipped_steps()) != first_counts) {
+        fail("'{}' was written after {} steps ({} skipped) but '{}' after {} ({} skipped): they are not the files of "
+             "one checkpoint",
+             paths.front(), first_counts.first, first_counts.second, paths[f], step_count(), skipped_steps());
+      }
+      for (size_t k = 0; k < all.size(); ++k) {
+        const auto params = all[k]->all_parameters();
+        for (size_t i = 0; i < params.size(); ++i) {
+          auto state = all[k]->release_state(params[i]);
+          if (!state) continue;
+          if (!source[k][i].empty()) {
+            fail("'{}' and '{}' both hold the {} state of '{}': the files of one checkpoint divide the parameters "
+                 "between them",
+                 source[k][i], paths[f], all[k]->kind(), all[k]->parameter_name(params[i]));
+          }
+          source[k][i] = paths[f];
+          // A sharded part keeps only this rank's share: no rank holds the whole state, even while loading.
+          if (all[k]->owns(params[i])) merged[k][i] = std::move(state);
+        }
+      }
+    }
+  } catch (...) {
+    std::stringstream bytes;
+    backup.save_to(bytes);
+    torch::serialize::InputArchive restore;
+    restore.load_from(bytes);
+    load(restore);
+    throw;
+  }
+  for (size_t k = 0; k < all.size(); ++k) {
+    const auto params = all[k]->all_parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (merged[k][i]) all[k]->adopt_state(params[i], std::move(merged[k][i]));
+    }
   }
 }
 

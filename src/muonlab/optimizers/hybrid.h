@@ -58,7 +58,21 @@ class MuonWithAuxAdamW {
   void save_to_file(const std::string& path) const { save_state_file(*this, path); }  // atomic
   void load_from_file(const std::string& path) { load_state_file(*this, path); }
 
+  // Distributed runs write one state file per rank, so that no rank ever
+  // holds the whole state: rank `rank`'s holds the state a sharded part
+  // (ZeRO-1) keeps on it, and rank 0's also the state of the parts every
+  // rank keeps whole. load_from_shards() merges the files of any number of
+  // ranks, each parameter's state from the one file that holds it (keeping
+  // only the state a sharded part owns on this rank), and changes nothing
+  // when they do not fit together (two files with one parameter's state, or
+  // written after different numbers of steps).
+  void save_shard_to_file(const std::string& path, int64_t rank) const;
+  void load_from_shards(const std::vector<std::string>& paths);
+
  private:
+  // save(), with each part's state filtered by `keep` (null: all of it).
+  void save_parts(torch::serialize::OutputArchive& archive,
+                  const std::function<bool(const OptimizerBase&, const torch::Tensor&)>& keep) const;
   // No Muon options: every parameter to AdamW.
   MuonWithAuxAdamW(const std::vector<TaggedParam>& params, std::optional<MuonOptions> muon_options,
                    AdamWOptions adamw_options);

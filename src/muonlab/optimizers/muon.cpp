@@ -181,8 +181,9 @@ std::unique_ptr<torch::optim::OptimizerParamState> Muon::make_state(
   return state;
 }
 
-void Muon::save(torch::serialize::OutputArchive& archive) const {
-  OptimizerBase::save(archive);
+void Muon::save_kept(torch::serialize::OutputArchive& archive,
+                     const std::function<bool(const torch::Tensor&)>& keep) const {
+  OptimizerBase::save_kept(archive, keep);
   torch::Generator generator = grouping_generator_;  // a handle: the same generator
   std::lock_guard<std::mutex> lock(generator.mutex());
   archive.write("grouping_generator", generator.get_state(), /*is_buffer=*/true);

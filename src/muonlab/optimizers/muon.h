@@ -166,8 +166,9 @@ class Muon : public OptimizerBase {
   // own take no step here but still advance random grouping's generator as
   // their step would, so every rank draws the permutations one process draws.
 
-  // Also the random-grouping generator's state.
-  void save(torch::serialize::OutputArchive& archive) const override;
+  // Also the random-grouping generator's state (in every rank's file).
+  void save_kept(torch::serialize::OutputArchive& archive,
+                 const std::function<bool(const torch::Tensor&)>& keep) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
  protected:

@@ -62,6 +62,18 @@ VisitableParamState& OptimizerBase::visitable_state(const torch::Tensor& param) 
 
 void OptimizerBase::drop_state(const torch::Tensor& param) { state_.erase(compat::optimizer_state_key(param)); }
 
+std::unique_ptr<torch::optim::OptimizerParamState> OptimizerBase::release_state(const torch::Tensor& param) {
+  auto it = state_.find(compat::optimizer_state_key(param));
+  if (it == state_.end()) return nullptr;
+  auto released = std::move(it->second);
+  state_.erase(it);
+  return released;
+}
+
+void OptimizerBase::adopt_state(const torch::Tensor& param, std::unique_ptr<torch::optim::OptimizerParamState> state) {
+  state_[compat::optimizer_state_key(param)] = std::move(state);
+}
+
 torch::Tensor OptimizerBase::first_nonfinite_gradient() const {
   std::vector<torch::Tensor> with_grad;
   std::vector<torch::Tensor> finite_flags;
@@ -97,7 +109,10 @@ void OptimizerBase::apply_update() {
   update();
 }
 
-void OptimizerBase::save(torch::serialize::OutputArchive& archive) const {
+void OptimizerBase::save(torch::serialize::OutputArchive& archive) const { save_kept(archive, nullptr); }
+
+void OptimizerBase::save_kept(torch::serialize::OutputArchive& archive,
+                              const std::function<bool(const torch::Tensor&)>& keep) const {
   archive.write("format", c10::IValue(std::string(kFormat)));
   archive.write("optimizer", c10::IValue(kind()));
   steps_.save(archive);
@@ -109,7 +124,7 @@ void OptimizerBase::save(torch::serialize::OutputArchive& archive) const {
     entry.write("name", c10::IValue(parameter_name(p)));
     entry.write("shape", torch::tensor(p.sizes().vec(), torch::kInt64), /*is_buffer=*/true);
     auto it = state_.find(compat::optimizer_state_key(p));
-    const bool has_state = it != state_.end();
+    const bool has_state = it != state_.end() && (!keep || keep(p));
     entry.write("has_state", c10::IValue(has_state));
     if (has_state) {
       auto* visitable = dynamic_cast<VisitableParamState*>(it->second.get());

@@ -48,8 +48,13 @@ class OptimizerBase : public torch::optim::Optimizer {
 
   // State by parameter name. load() checks that the names, the parameter
   // shapes and every buffer's shape match, and changes nothing if they do not.
-  void save(torch::serialize::OutputArchive& archive) const override;
+  void save(torch::serialize::OutputArchive& archive) const final;
   void load(torch::serialize::InputArchive& archive) override;
+  // As save(), writing the state of only the parameters `keep` accepts (the
+  // others are listed without state): one rank's share of a sharded state.
+  // Optimizers with state beyond the parameters' override this, not save().
+  virtual void save_kept(torch::serialize::OutputArchive& archive,
+                         const std::function<bool(const torch::Tensor&)>& keep) const;
   void save_to_file(const std::string& path) const { save_state_file(*this, path); }  // atomic
   void load_from_file(const std::string& path) { load_state_file(*this, path); }
 
@@ -66,12 +71,17 @@ class OptimizerBase : public torch::optim::Optimizer {
   bool has_state(const torch::Tensor& param) const;
   VisitableParamState& visitable_state(const torch::Tensor& param);
   void drop_state(const torch::Tensor& param);
+  // Moves a parameter's state out (null when it has none) and back in: how
+  // state files written by several ranks are merged (hybrid.h).
+  std::unique_ptr<torch::optim::OptimizerParamState> release_state(const torch::Tensor& param);
+  void adopt_state(const torch::Tensor& param, std::unique_ptr<torch::optim::OptimizerParamState> state);
 
   // Sharded optimizers (ZeRO-1): only the parameters `owned` accepts are
   // stepped, and only they get state; another rank steps the rest. Unset
   // (the default): every parameter is owned.
   void set_ownership(std::function<bool(const torch::Tensor&)> owned) { owned_ = std::move(owned); }
   bool owns(const torch::Tensor& param) const { return !owned_ || owned_(param); }
+  bool sharded() const { return static_cast<bool>(owned_); }
 
  protected:
   virtual void update() = 0;

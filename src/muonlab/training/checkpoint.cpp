@@ -85,10 +85,12 @@ void crash_here_if_requested() {
   if (crash_at != nullptr && ++checkpoints_written == std::atoi(crash_at)) std::raise(SIGKILL);
 }
 
-// The files of a checkpoint whose size and CRC-32 state.json records; a
-// load verifies them before reading any, so flipped bits or a truncated
-// copy are named instead of silently resumed.
-constexpr const char* kCheckpointFiles[] = {"model.safetensors", "optimizer.pt", "rng_state.safetensors"};
+// The files of a checkpoint are listed in its state.json with their size
+// and CRC-32; a load verifies them before reading any, so flipped bits or a
+// truncated copy are named instead of silently resumed.
+constexpr const char* kWeightsFile = "model.safetensors";
+constexpr const char* kRngFile = "rng_state.safetensors";
+constexpr const char* kOptimizerFile = "optimizer.pt";
 
 struct FileDigest {
   uint64_t bytes = 0;
@@ -113,9 +115,9 @@ FileDigest digest_of(const fs::path& path) {
   return digest;
 }
 
-nlohmann::json file_digests(const fs::path& folder) {
+nlohmann::json file_digests(const fs::path& folder, const std::vector<std::string>& names) {
   nlohmann::json files = nlohmann::json::object();
-  for (const char* name : kCheckpointFiles) {
+  for (const std::string& name : names) {
     const FileDigest digest = digest_of(folder / name);
     files[name] = {{"bytes", digest.bytes}, {"crc32", digest.crc32}};
   }
@@ -161,37 +163,77 @@ std::vector<fs::path> complete_checkpoints(const std::string& out_dir) {
   return found;
 }
 
-}  // namespace
+fs::path staging_folder(const TrainConfig& config, int64_t step) {
+  return checkpoints_dir(config.run.out_dir) / fmt::format("{}{:08d}.tmp", kPrefix, step);
+}
 
-std::string save_checkpoint(const TrainConfig& config, const CheckpointState& state, const models::Transformer& model,
-                            const TrainOptimizer& optimizer) {
-  fs::path dir = checkpoints_dir(config.run.out_dir);
-  fs::path final_dir = dir / fmt::format("{}{:08d}", kPrefix, state.step);
-  fs::path tmp_dir = final_dir.string() + ".tmp";
-  remove_stale_folders(dir);
-  fs::create_directories(tmp_dir);
+// An empty staging folder for the checkpoint of `step`, leftovers of killed
+// writers removed.
+fs::path prepare_staging_folder(const TrainConfig& config, int64_t step) {
+  const fs::path staging = staging_folder(config, step);
+  remove_stale_folders(staging.parent_path());
+  fs::create_directories(staging);
+  return staging;
+}
 
+// With the optimizer state files already in `staging`: the weights, the
+// generators' states and state.json (written last: its presence marks a
+// complete checkpoint), then the folder renamed into place and the oldest
+// checkpoints beyond run.keep_checkpoints removed.
+std::string finish_checkpoint(const TrainConfig& config, const CheckpointState& state, const models::Transformer& model,
+                              const fs::path& staging, const std::vector<std::string>& optimizer_files) {
   std::vector<std::pair<std::string, torch::Tensor>> weights;
   for (const auto& item : model->named_parameters()) weights.emplace_back(item.key(), item.value());
-  save_safetensors((tmp_dir / "model.safetensors").string(), weights, {{"format", "pt"}});
-  optimizer.save_to_file((tmp_dir / "optimizer.pt").string());
-  save_rng_states((tmp_dir / "rng_state.safetensors").string(), config);
+  save_safetensors((staging / kWeightsFile).string(), weights, {{"format", "pt"}});
+  save_rng_states((staging / kRngFile).string(), config);
   crash_here_if_requested();
+  std::vector<std::string> files = {kWeightsFile, kRngFile};
+  files.insert(files.end(), optimizer_files.begin(), optimizer_files.end());
   nlohmann::json json = {{"step", state.step},
                          {"loader_epoch", state.cursor.epoch},
                          {"loader_batch", state.cursor.batch},
                          {"world_size", state.world_size},
                          {"identity", identity(config, state.world_size)},
-                         {"files", file_digests(tmp_dir)}};
-  write_text_file_atomically((tmp_dir / "state.json").string(), json.dump(2) + "\n");
-  sync_directory(tmp_dir.string());
+                         {"optimizer_files", optimizer_files},
+                         {"files", file_digests(staging, files)}};
+  write_text_file_atomically((staging / "state.json").string(), json.dump(2) + "\n");
+  sync_directory(staging.string());
+  const fs::path final_dir = fs::path(staging.string().substr(0, staging.string().size() - 4));  // without ".tmp"
   if (fs::exists(final_dir)) delete_checkpoint(final_dir);
-  fs::rename(tmp_dir, final_dir);
-  sync_directory(dir.string());
+  fs::rename(staging, final_dir);
+  sync_directory(final_dir.parent_path().string());
 
   auto all = complete_checkpoints(config.run.out_dir);
   for (size_t i = 0; i + config.run.keep_checkpoints < all.size(); ++i) delete_checkpoint(all[i]);
   return final_dir.string();
+}
+
+}  // namespace
+
+std::string optimizer_shard_name(int64_t rank, int64_t world_size) {
+  return fmt::format("optimizer.rank{}-of-{}.pt", rank, world_size);
+}
+
+std::string save_checkpoint(const TrainConfig& config, const CheckpointState& state, const models::Transformer& model,
+                            const TrainOptimizer& optimizer) {
+  const fs::path staging = prepare_staging_folder(config, state.step);
+  optimizer.save_to_file((staging / kOptimizerFile).string());
+  return finish_checkpoint(config, state, model, staging, {kOptimizerFile});
+}
+
+std::string save_sharded_checkpoint(const TrainConfig& config, const CheckpointState& state,
+                                    const models::Transformer& model, const TrainOptimizer& optimizer, int64_t rank,
+                                    const std::function<void()>& barrier) {
+  const fs::path staging = rank == 0 ? prepare_staging_folder(config, state.step) : staging_folder(config, state.step);
+  barrier();  // the folder exists
+  optimizer.save_shard_to_file((staging / optimizer_shard_name(rank, state.world_size)).string(), rank);
+  barrier();  // every rank's file is written
+  std::vector<std::string> shards;
+  for (int64_t r = 0; r < state.world_size; ++r) shards.push_back(optimizer_shard_name(r, state.world_size));
+  std::string folder = staging.string().substr(0, staging.string().size() - 4);
+  if (rank == 0) folder = finish_checkpoint(config, state, model, staging, shards);
+  barrier();  // no rank runs ahead of (or exits before) the checkpoint being in place
+  return folder;
 }
 
 void load_weights(const std::string& safetensors_path, models::Transformer& model) {
@@ -275,6 +317,29 @@ void verify_files(const fs::path& folder, const nlohmann::json& json) {
   }
 }
 
+// The optimizer state files the manifest lists (checkpoints written before
+// the manifest had one, optimizer.pt), as paths; each must also be among
+// the files with a recorded checksum.
+std::vector<std::string> optimizer_files_of(const std::string& folder, const nlohmann::json& json) {
+  const std::string state_path = (fs::path(folder) / "state.json").string();
+  if (!json.contains("optimizer_files")) return {(fs::path(folder) / kOptimizerFile).string()};
+  const nlohmann::json& listed = json["optimizer_files"];
+  if (!listed.is_array() || listed.empty()) {
+    fail("checkpoint '{}' is corrupt: 'optimizer_files' in {} is {}, not a list of file names", folder, state_path,
+         listed.dump());
+  }
+  std::vector<std::string> paths;
+  for (const auto& name : listed) {
+    if (!name.is_string() || name.get<std::string>().find('/') != std::string::npos ||
+        (json.contains("files") && !json["files"].contains(name.get<std::string>()))) {
+      fail("checkpoint '{}' is corrupt: 'optimizer_files' in {} lists {}, which is not a file of its manifest",
+           folder, state_path, name.dump());
+    }
+    paths.push_back((fs::path(folder) / name.get<std::string>()).string());
+  }
+  return paths;
+}
+
 // A checkpoint's weights must be finite: a run resumed from NaN weights
 // would only fail later, far from the cause.
 void check_finite_weights(const fs::path& folder, const models::Transformer& model) {
@@ -305,10 +370,15 @@ CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& co
            was.is_null() ? "missing" : was.dump(), value.dump());
     }
   }
-  load_weights((fs::path(folder) / "model.safetensors").string(), model);
+  const std::vector<std::string> optimizer_files = optimizer_files_of(folder, json);
+  load_weights((fs::path(folder) / kWeightsFile).string(), model);
   check_finite_weights(folder, model);
-  optimizer.load_from_file((fs::path(folder) / "optimizer.pt").string());
-  load_rng_states((fs::path(folder) / "rng_state.safetensors").string(), config);
+  if (optimizer_files.size() == 1) {
+    optimizer.load_from_file(optimizer_files.front());
+  } else {
+    optimizer.load_from_shards(optimizer_files);
+  }
+  load_rng_states((fs::path(folder) / kRngFile).string(), config);
   return state;
 }
 

@@ -22,8 +22,7 @@ class Alone final : public StepSync {
     return agreed;
   }
   void after_update() override {}
-  void before_checkpoint() override {}
-  void after_checkpoint() override {}
+  void barrier() override {}
   bool evaluates(int64_t) const override { return true; }
   double total(double local) override { return local; }
   void max_over_ranks(torch::Tensor&) override {}
@@ -55,11 +54,7 @@ class AsRank final : public StepSync {
     return agreed;
   }
   void after_update() override { parallel_->gather_updated_parameters(); }
-  void before_checkpoint() override { parallel_->gather_optimizer_state(); }
-  void after_checkpoint() override {
-    parallel_->drop_unowned_optimizer_state();
-    parallel_->barrier();  // no rank runs ahead of (or exits before) a checkpoint being written
-  }
+  void barrier() override { parallel_->barrier(); }
   bool evaluates(int64_t index) const override { return index % parallel_->world_size() == parallel_->rank(); }
   double total(double local) override { return parallel_->sum_over_ranks({local})[0]; }
   void max_over_ranks(torch::Tensor& values) override { parallel_->max_over_ranks(values); }

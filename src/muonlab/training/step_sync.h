@@ -39,10 +39,9 @@ class StepSync {
   virtual AgreedStep agree(int64_t step, double loss, bool stop_requested, bool everywhere) = 0;
   // After the optimizer's update: ranks exchange the matrices they updated.
   virtual void after_update() = 0;
-  // Around writing a checkpoint (rank 0 writes): the whole optimizer state
-  // on rank 0 before, each rank's own share after, no rank running ahead.
-  virtual void before_checkpoint() = 0;
-  virtual void after_checkpoint() = 0;
+  // Returns once every process has called it (checkpoints: rank 0 writes
+  // what every rank holds alike, each rank its own optimizer state).
+  virtual void barrier() = 0;
   // Evaluation: whether this process evaluates validation batch `index`, and
   // the total of every process's `local` sum.
   virtual bool evaluates(int64_t index) const = 0;

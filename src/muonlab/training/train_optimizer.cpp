@@ -1,5 +1,6 @@
 #include "muonlab/training/train_optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace muonlab::training {
@@ -130,5 +131,16 @@ std::vector<std::pair<std::string, double>> TrainOptimizer::current_lrs() const 
 void TrainOptimizer::save_to_file(const std::string& path) const { optimizer_->save_to_file(path); }
 
 void TrainOptimizer::load_from_file(const std::string& path) { optimizer_->load_from_file(path); }
+
+void TrainOptimizer::save_shard_to_file(const std::string& path, int64_t rank) const {
+  optimizer_->save_shard_to_file(path, rank);
+}
+
+void TrainOptimizer::load_from_shards(const std::vector<std::string>& paths) { optimizer_->load_from_shards(paths); }
+
+bool TrainOptimizer::sharded() const {
+  const auto parts = optimizer_->parts();
+  return std::any_of(parts.begin(), parts.end(), [](const optim::OptimizerBase* part) { return part->sharded(); });
+}
 
 }  // namespace muonlab::training

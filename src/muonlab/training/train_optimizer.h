@@ -60,6 +60,12 @@ class TrainOptimizer {
 
   void save_to_file(const std::string& path) const;
   void load_from_file(const std::string& path);
+  // One file per rank under sharded state, merged by any number of ranks
+  // (MuonWithAuxAdamW::save_shard_to_file, load_from_shards).
+  void save_shard_to_file(const std::string& path, int64_t rank) const;
+  void load_from_shards(const std::vector<std::string>& paths);
+  // Whether a part of the state is divided among ranks (ZeRO-1).
+  bool sharded() const;
 
  private:
   std::unique_ptr<optim::MuonWithAuxAdamW> optimizer_;

@@ -492,15 +492,17 @@ class Run {
     }
   }
 
-  // Under distributed Muon every rank first receives the whole optimizer
-  // state, so rank 0 writes the checkpoint one process would.
+  // Rank 0 writes what every rank holds alike; under sharded optimizer
+  // state each rank writes its own share beside it, so none gathers it all.
   void checkpoint_now(int64_t steps_done) {
-    sync_->before_checkpoint();
-    if (lead_) {
-      result_.checkpoint =
-          save_checkpoint(config_, {steps_done, train_loader_->cursor(), env_.world_size}, model_, *optimizer_);
+    const CheckpointState state{steps_done, train_loader_->cursor(), env_.world_size};
+    const auto barrier = [this] { sync_->barrier(); };
+    if (env_.world_size > 1 && optimizer_->sharded()) {
+      result_.checkpoint = save_sharded_checkpoint(config_, state, model_, *optimizer_, env_.rank, barrier);
+      return;
     }
-    sync_->after_checkpoint();
+    if (lead_) result_.checkpoint = save_checkpoint(config_, state, model_, *optimizer_);
+    barrier();  // no rank runs ahead of (or exits before) the checkpoint being written
   }
 
   // Rank 0: metrics.csv and the final weights.
