@@ -42,6 +42,7 @@ name = "adamw"
 set = ["optimizer.name=adamw", "optimizer.lr=0.003"]
 [[variant]]
 name = "muon"
+set = ["optimizer.qk_clip_tau=1e9"]  # tracks attention logits, clips none
 TOML
 
 # Its own process group, so that one kill stops the sweep and its child.
@@ -78,7 +79,22 @@ grep -q "adamw/run.seed=2: started (resuming from its checkpoint)" "$work/second
 grep -q "4 runs reported (0 not finished, left out)" "$work/report.log"
 report="$work/sweep/report.md"
 cat "$report"
-grep -qE '^\| - \| adamw \| 0.003 \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \|$' "$report"
+grep -qE '^\| - \| adamw \| 0.003 \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \| - \| - \|$' "$report"
+# Muon's largest attention logits: the peak over each run and the last
+# step's, as means over the two seeds, computed here from the runs' logs.
+expected_logits=$(python3 - "$work/sweep/runs/muon" <<'PY'
+import glob, json, statistics, sys
+peaks, finals = [], []
+for log in sorted(glob.glob(sys.argv[1] + "/*/metrics.jsonl")):
+    logits = [r["max_logit"] for r in map(json.loads, open(log)) if "max_logit" in r]
+    peaks.append(max(logits)); finals.append(logits[-1])
+print("| {:.1f} ± {:.1f} | {:.1f} ± {:.1f} |".format(statistics.mean(peaks), statistics.stdev(peaks),
+                                                    statistics.mean(finals), statistics.stdev(finals)))
+PY
+)
+grep -qF "| - | muon | " "$report"
+grep -F "| - | muon | " "$report" | grep -qF -- "$expected_logits" ||
+  { echo "FAIL: expected muon's logits $expected_logits in the report" >&2; exit 1; }
 # The resolved settings each variant ran with, from its runs' config.toml.
 grep -qE '^\| - \| muon \| muon \| [0-9.e-]+ \| [0-9.e-]+ \| [0-9.e-]+ / [0-9.e-]+ \| 0.95 \| 5 \| jordan \| original \| yes \| - \| cosine, warmup 0' "$report"
 # One lr and two seeds are flagged, not silently used.

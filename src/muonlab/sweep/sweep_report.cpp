@@ -59,7 +59,25 @@ struct Run {
   std::optional<double> tokens_to_target;
   // The one-step sums the trainer logged ("onestep_g2_gain_ns", ...), by step.
   std::map<int64_t, std::map<std::string, double>> one_step;
+  // The largest attention logit of any head (QK-clip's tracking,
+  // "max_logit"): its peak over the run and its value at the last step
+  // that logged it; absent when the run did not track logits.
+  std::optional<double> peak_max_logit, final_max_logit;
 };
+
+// A run's largest attention logits, from the steps of its metrics.jsonl
+// that logged "max_logit" (before that step's clip).
+void read_max_logits(const std::string& jsonl_path, Run& run) {
+  std::ifstream in(jsonl_path);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"max_logit\"") == std::string::npos) continue;
+    const auto record = nlohmann::json::parse(line, nullptr, false);
+    if (!record.is_object() || !record.contains("max_logit") || !record["max_logit"].is_number()) continue;
+    const double logit = record["max_logit"].get<double>();
+    run.peak_max_logit = std::max(run.peak_max_logit.value_or(logit), logit);
+    run.final_max_logit = logit;
+  }
+}
 
 // The one-step sums (keys "onestep_g{g}_{gain,cost}_{ns,exact}", without a
 // parameter name) of a run's metrics.jsonl, by step.
@@ -91,6 +109,7 @@ std::vector<Run> finished_runs(const std::vector<RunRecord>& records, const Swee
     run.condition = axes.condition;
     run.curves = training::read_loss_curves((fs::path(record.run_dir) / "metrics.jsonl").string());
     run.one_step = read_one_step_sums((fs::path(record.run_dir) / "metrics.jsonl").string());
+    read_max_logits((fs::path(record.run_dir) / "metrics.jsonl").string(), run);
     if (meta.target_loss) {
       // The validation curve when there are evaluations along the way, else
       // the (noisier) training curve.
@@ -113,7 +132,20 @@ struct Cell {
   std::string condition, variant, lr;
   std::vector<const Run*> runs;
   analysis::Summary loss;
+  // Over the runs, when every one tracked attention logits.
+  std::optional<analysis::Summary> peak_max_logit, final_max_logit;
 };
+
+// The summary of `member` over the cell's runs, if every run has it.
+std::optional<analysis::Summary> summarize_if_all(const std::vector<const Run*>& runs,
+                                                  std::optional<double> Run::*member) {
+  std::vector<double> values;
+  for (const Run* run : runs) {
+    if (!(run->*member)) return std::nullopt;
+    values.push_back(*(run->*member));
+  }
+  return analysis::summarize(values);
+}
 
 std::map<std::tuple<std::string, std::string, std::string>, Cell> cells_of(const std::vector<Run>& runs) {
   std::map<std::tuple<std::string, std::string, std::string>, Cell> cells;
@@ -128,6 +160,8 @@ std::map<std::tuple<std::string, std::string, std::string>, Cell> cells_of(const
     std::vector<double> losses;
     for (const Run* run : cell.runs) losses.push_back(run->val_loss);
     cell.loss = analysis::summarize(losses);
+    cell.peak_max_logit = summarize_if_all(cell.runs, &Run::peak_max_logit);
+    cell.final_max_logit = summarize_if_all(cell.runs, &Run::final_max_logit);
   }
   return cells;
 }
@@ -141,6 +175,34 @@ training::TrainConfig run_settings(const Run& run) { return training::load_run_c
 
 std::string lr_text(const Cell& cell) {
   return cell.lr.empty() ? fmt::format("{:g} (config)", run_settings(*cell.runs.front()).optimizer.lr) : cell.lr;
+}
+
+std::string logit_text(const std::optional<analysis::Summary>& s) {
+  if (!s) return "-";
+  return s->n > 1 ? fmt::format("{:.1f} ± {:.1f}", s->mean, s->std) : fmt::format("{:.1f}", s->mean);
+}
+
+// Every (condition, variant, lr) cell's final loss; where runs tracked
+// attention logits (QK-clip), their largest logit too.
+std::string every_lr_table(const std::map<std::tuple<std::string, std::string, std::string>, Cell>& cells) {
+  const bool logits = std::any_of(cells.begin(), cells.end(), [](const auto& item) {
+    return item.second.peak_max_logit.has_value();
+  });
+  std::string md = "\n## Every learning rate\n\n";
+  if (logits) {
+    md += "Largest attention logit of any head (QK-clip's tracking, before the step's clip), mean ± std over "
+          "seeds: its peak over the run, and at the last step; `-`: not tracked.\n\n";
+  }
+  md += logits ? "| condition | variant | lr | seeds | val loss | peak max logit | final max logit |\n"
+                 "|---|---|---|---:|---:|---:|---:|\n"
+               : "| condition | variant | lr | seeds | val loss |\n|---|---|---|---:|---:|\n";
+  for (const auto& [key, cell] : cells) {
+    md += fmt::format("| {} | {} | {} | {} | {} |", cell.condition.empty() ? "-" : cell.condition, cell.variant,
+                      lr_text(cell), cell.loss.n, mean_std(cell.loss));
+    if (logits) md += fmt::format(" {} | {} |", logit_text(cell.peak_max_logit), logit_text(cell.final_max_logit));
+    md += "\n";
+  }
+  return md;
 }
 
 // Mean curve over a cell's runs, point by point, with the seeds' std as its
@@ -509,11 +571,7 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
   md += caveats(comparisons, meta, result.runs_missing);
   md += settings_table(comparisons);
 
-  md += "\n## Every learning rate\n\n| condition | variant | lr | seeds | val loss |\n|---|---|---|---:|---:|\n";
-  for (const auto& [key, cell] : cells) {
-    md += fmt::format("| {} | {} | {} | {} | {} |\n", cell.condition.empty() ? "-" : cell.condition, cell.variant,
-                      lr_text(cell), cell.loss.n, mean_std(cell.loss));
-  }
+  md += every_lr_table(cells);
 
   md += "\n## Each variant at its best learning rate, against the baseline\n\n";
   md += "Difference of the final validation loss from the baseline's (each at its own best lr) over the seeds "
