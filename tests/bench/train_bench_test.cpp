@@ -100,7 +100,10 @@ TEST(TrainBench, PeerDifferencesAreNamed) {
   auto c = models::model_preset("gpt2-small");
   c.bias = false;
   c.fused_qkv = false;
-  EXPECT_EQ(nanogpt_peer_difference(c), "bias false, fused_qkv false");
+  c.mlp_hidden = 3 * c.d_model;
+  EXPECT_EQ(nanogpt_peer_difference(c),
+            "'bias' = false (GPT-2 needs true); 'mlp_hidden' = 2304 (nanoGPT needs 4 d_model = 3072); "
+            "'fused_qkv' = false (nanoGPT needs true)");
 }
 
 TEST(TrainBench, ComparesTwoPrecisionsInOneProcess) {

@@ -1,6 +1,7 @@
 #include "muonlab/bench/nanogpt_peer.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
@@ -10,6 +11,8 @@
 
 #include "muonlab/core/errors.h"
 #include "muonlab/core/run_command.h"
+#include "muonlab/training/hf_gpt2_export.h"
+#include "muonlab/training/hf_tensor_taker.h"
 
 #ifndef MUONLAB_PEERS_DIR
 #define MUONLAB_PEERS_DIR "bench/peers"
@@ -66,22 +69,15 @@ PeerLookup find_nanogpt_peer() {
 }
 
 std::string nanogpt_peer_difference(const models::ModelConfig& c) {
-  using namespace models;
-  std::vector<std::string> differences;
-  if (c.norm != NormKind::kLayerNorm) differences.push_back("norm " + to_string(c.norm));
-  if (c.position != PositionKind::kLearned) differences.push_back("position " + to_string(c.position));
-  if (c.mlp != MlpKind::kGelu) differences.push_back("mlp " + to_string(c.mlp));
-  if (c.attention != AttentionKind::kMha) differences.push_back("attention " + to_string(c.attention));
-  if (c.feed_forward != FeedForwardKind::kDense) differences.push_back("feed_forward " + to_string(c.feed_forward));
-  if (c.kv_heads() != c.n_head) differences.push_back(fmt::format("n_kv_head {}", c.n_kv_head));
-  if (c.dense_hidden() != 4 * c.d_model) differences.push_back(fmt::format("mlp_hidden {}", c.dense_hidden()));
-  if (!c.bias) differences.push_back("bias false");
-  if (!c.tie_embeddings) differences.push_back("tie_embeddings false");
-  if (c.qk_norm) differences.push_back("qk_norm true");
-  if (!c.fused_qkv) differences.push_back("fused_qkv false");
-  std::string text;
-  for (const auto& d : differences) text += (text.empty() ? "" : ", ") + d;
-  return text;
+  // nanoGPT's block is GPT-2's: what Hugging Face's GPT-2 cannot hold, the
+  // script cannot build either. It also fixes the MLP at 4 d and fuses q, k, v.
+  std::vector<std::string> differences = training::hf_gpt2_incompatibilities(c);
+  training::HfFieldCheck nanogpt("nanoGPT");
+  nanogpt.need(c.dense_hidden() == 4 * c.d_model, "mlp_hidden", std::to_string(c.dense_hidden()),
+               fmt::format("4 d_model = {}", 4 * c.d_model));
+  nanogpt.need(c.fused_qkv, "fused_qkv", training::HfFieldCheck::text(c.fused_qkv), "true");
+  differences.insert(differences.end(), nanogpt.problems().begin(), nanogpt.problems().end());
+  return fmt::format("{}", fmt::join(differences, "; "));
 }
 
 PeerResult run_nanogpt_peer(const PeerSetup& setup, const models::ModelConfig& c, const PeerRequest& request) {

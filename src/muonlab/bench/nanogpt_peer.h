@@ -25,7 +25,8 @@ PeerLookup find_nanogpt_peer();
 
 // Whether the script builds this model: nanoGPT's GPT-2 block only (MHA,
 // LayerNorm, learned positions, GELU of 4d, fused c_attn, biases, tied head).
-// Otherwise returns what differs ("norm rmsnorm"); "" when covered.
+// Otherwise returns what differs ("'norm' = rmsnorm (GPT-2 needs
+// layernorm); ..."); "" when covered.
 std::string nanogpt_peer_difference(const models::ModelConfig& config);
 
 struct PeerRequest {
