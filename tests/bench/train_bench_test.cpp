@@ -89,7 +89,9 @@ TEST(TrainBench, NanoGptPeerTimesTheSameModelWhereItCan) {
   ASSERT_TRUE(report.rows[0].peer_adamw_tokens_per_second.has_value());
   EXPECT_GT(*report.rows[0].peer_muon_tokens_per_second, 0);
   EXPECT_FALSE(report.rows[1].peer_adamw_tokens_per_second.has_value());
-  EXPECT_CONTAINS(report.rows[1].peer_note, "not a nanoGPT block: norm rmsnorm, position rope, mlp swiglu");
+  EXPECT_CONTAINS(report.rows[1].peer_note,
+                  "not a nanoGPT block: 'norm' = rmsnorm (GPT-2 needs layernorm); 'position' = rope (GPT-2 needs "
+                  "learned); 'mlp' = swiglu (GPT-2 needs gelu)");
   const auto text = format_train_bench(report);
   EXPECT_CONTAINS(text, "muonlab vs the nanoGPT-style PyTorch peer");
   EXPECT_CONTAINS(text, "nanogpt_train.py");
