@@ -94,16 +94,16 @@ void MuonWithAuxAdamW::load_from_shards(const std::vector<std::string>& paths) {
   // it), and source[k][i] the file it came from.
   std::vector<std::vector<std::unique_ptr<torch::optim::OptimizerParamState>>> merged(all.size());
   std::vector<std::vector<std::string>> source(all.size());
+  for (size_t k = 0; k < all.size(); ++k) {
+    merged[k].resize(all[k]->all_parameters().size());
+    source[k].resize(merged[k].size());
+  }
   std::pair<int64_t, int64_t> first_counts;  // applied and skipped steps of the first file
   try {
     for (size_t f = 0; f < paths.size(); ++f) {
       load_from_file(paths[f]);
       if (f == 0) {
         first_counts = {step_count(), skipped_steps()};
-        for (size_t k = 0; k < all.size(); ++k) {
-          merged[k].resize(all[k]->all_parameters().size());
-          source[k].resize(merged[k].size());
-        }
       } else if (std::make_pair(step_count(), skipped_steps()) != first_counts) {
         fail("'{}' was written after {} steps ({} skipped) but '{}' after {} ({} skipped): they are not the files of "
              "one checkpoint",

@@ -163,8 +163,13 @@ std::vector<fs::path> complete_checkpoints(const std::string& out_dir) {
   return found;
 }
 
+fs::path checkpoint_folder(const TrainConfig& config, int64_t step) {
+  return checkpoints_dir(config.run.out_dir) / fmt::format("{}{:08d}", kPrefix, step);
+}
+
+// Where the checkpoint of `step` is assembled before it is renamed into place.
 fs::path staging_folder(const TrainConfig& config, int64_t step) {
-  return checkpoints_dir(config.run.out_dir) / fmt::format("{}{:08d}.tmp", kPrefix, step);
+  return checkpoint_folder(config, step).string() + ".tmp";
 }
 
 // An empty staging folder for the checkpoint of `step`, leftovers of killed
@@ -198,7 +203,7 @@ std::string finish_checkpoint(const TrainConfig& config, const CheckpointState& 
                          {"files", file_digests(staging, files)}};
   write_text_file_atomically((staging / "state.json").string(), json.dump(2) + "\n");
   sync_directory(staging.string());
-  const fs::path final_dir = fs::path(staging.string().substr(0, staging.string().size() - 4));  // without ".tmp"
+  const fs::path final_dir = checkpoint_folder(config, state.step);
   if (fs::exists(final_dir)) delete_checkpoint(final_dir);
   fs::rename(staging, final_dir);
   sync_directory(final_dir.parent_path().string());
@@ -230,10 +235,9 @@ std::string save_sharded_checkpoint(const TrainConfig& config, const CheckpointS
   barrier();  // every rank's file is written
   std::vector<std::string> shards;
   for (int64_t r = 0; r < state.world_size; ++r) shards.push_back(optimizer_shard_name(r, state.world_size));
-  std::string folder = staging.string().substr(0, staging.string().size() - 4);
-  if (rank == 0) folder = finish_checkpoint(config, state, model, staging, shards);
+  if (rank == 0) finish_checkpoint(config, state, model, staging, shards);
   barrier();  // no rank runs ahead of (or exits before) the checkpoint being in place
-  return folder;
+  return checkpoint_folder(config, state.step).string();
 }
 
 void load_weights(const std::string& safetensors_path, models::Transformer& model) {
