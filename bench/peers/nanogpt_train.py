@@ -3,6 +3,8 @@ measures itself against.
 
     /usr/bin/python3 bench/peers/nanogpt_train.py --n-layer 4 --n-head 4 --d-model 128 \
         --vocab-size 50257 --batch 8 --seq-len 128 --optimizer muon --dtype bf16
+    python3 bench/peers/nanogpt_train.py --n-layer 12 --n-head 12 --d-model 768 \
+        --batch 16 --seq-len 1024 --dtype bf16 --device cuda [--compile]
 
 The model is Andrej Karpathy's nanoGPT GPT-2 (learned positions, LayerNorm
 with bias, fused c_attn, tanh GELU MLP of 4d, tied head) and the optimizer
@@ -128,12 +130,18 @@ class Muon(torch.optim.Optimizer):
 
 def make_optimizers(model, name, muon_lr, adamw_lr):
     if name == "adamw":
-        return [torch.optim.AdamW(model.parameters(), lr=adamw_lr, betas=(0.9, 0.95), weight_decay=0.0)]
+        return [torch.optim.AdamW(model.parameters(), lr=adamw_lr, betas=(0.9, 0.95), weight_decay=0.0,
+                                  **fused_on_gpu(model))]
     matrices = [p for n, p in model.h.named_parameters() if p.ndim == 2]
     matrix_ids = {id(p) for p in matrices}
     rest = [p for p in model.parameters() if id(p) not in matrix_ids]
     return [Muon(matrices, lr=muon_lr),
-            torch.optim.AdamW(rest, lr=adamw_lr, betas=(0.9, 0.95), weight_decay=0.0)]
+            torch.optim.AdamW(rest, lr=adamw_lr, betas=(0.9, 0.95), weight_decay=0.0, **fused_on_gpu(model))]
+
+
+def fused_on_gpu(model):
+    """On a GPU a PyTorch user picks the fused AdamW kernel."""
+    return {"fused": True} if next(model.parameters()).is_cuda else {}
 
 
 def main():
@@ -151,26 +159,37 @@ def main():
     parser.add_argument("--steps", type=int, default=3, help="timed steps (the median is reported)")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (as nanoGPT's --compile)")
     args = parser.parse_args()
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = GPT(args.vocab_size, args.block_size or args.seq_len, args.n_layer, args.n_head, args.d_model)
+    device = torch.device(args.device)
+    model = GPT(args.vocab_size, args.block_size or args.seq_len, args.n_layer, args.n_head, args.d_model).to(device)
     model.train()
     optimizers = make_optimizers(model, args.optimizer, muon_lr=0.02, adamw_lr=0.006)
-    inputs = torch.randint(args.vocab_size, (args.batch, args.seq_len))
-    targets = torch.randint(args.vocab_size, (args.batch, args.seq_len))
+    forward = torch.compile(model) if args.compile else model
+    inputs = torch.randint(args.vocab_size, (args.batch, args.seq_len), device=device)
+    targets = torch.randint(args.vocab_size, (args.batch, args.seq_len), device=device)
+    optimizer_seconds = []
 
     def step():
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.dtype == "bf16"):
-            loss = model(inputs, targets)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.dtype == "bf16"):
+            loss = forward(inputs, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
         for opt in optimizers:
             opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        optimizer_seconds.append(time.perf_counter() - start)
         return loss.item()
 
     for _ in range(args.warmup):
@@ -185,6 +204,8 @@ def main():
     median = statistics.median(seconds)
     print(json.dumps({"tokens_per_second": args.batch * args.seq_len / median, "step_seconds": median,
                       "parameters": sum(p.numel() for p in model.parameters()),
+                      "optimizer_seconds": statistics.median(optimizer_seconds[args.warmup:]),
+                      "device": args.device, "compile": args.compile,
                       "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 

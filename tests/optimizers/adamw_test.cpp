@@ -50,6 +50,39 @@ TEST(AdamW, MatchesLibTorchAdamWWithTwoGroups) {
   }
 }
 
+// The multi-tensor step batches parameters by device, dtype and step count;
+// on the CPU it must be adamw_step, op for op. The middle parameter misses a
+// gradient at step 2, so from then on its step count lags the others' and it
+// is batched on its own.
+TEST(AdamW, MultiTensorStepIsThePerParameterStepBitForBit) {
+  torch::manual_seed(3);
+  const std::vector<torch::Tensor> initial = {torch::randn({6, 5}), torch::randn({7}), torch::randn({3, 2, 4})};
+  std::vector<torch::Tensor> params;
+  for (const auto& t : initial) params.push_back(t.clone().set_requires_grad(true));
+  const auto options = AdamWOptions(1e-2).weight_decay(0.1).eps(1e-6);
+  AdamW adamw(params, options);
+
+  std::vector<torch::Tensor> reference, exp_avgs, exp_avg_sqs;
+  std::vector<int64_t> steps(initial.size(), 0);
+  for (const auto& t : initial) {
+    reference.push_back(t.clone());
+    exp_avgs.push_back(torch::zeros_like(t));
+    exp_avg_sqs.push_back(torch::zeros_like(t));
+  }
+  for (int step = 1; step <= 4; ++step) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      const bool skipped = (i == 1 && step == 2);
+      const auto grad = torch::randn_like(params[i]);
+      params[i].mutable_grad() = skipped ? torch::Tensor() : grad;
+      if (!skipped) adamw_step(reference[i], grad, exp_avgs[i], exp_avg_sqs[i], ++steps[i], options);
+    }
+    adamw.step();
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_TRUE(torch::equal(params[i].detach(), reference[i])) << "parameter " << i;
+  }
+}
+
 TEST(AdamW, WithoutBiasCorrectionTakesTheRawMoments) {
   // One step from zero moments without bias correction:
   // m = (1 - b1) g, v = (1 - b2) g^2, step = lr m / (sqrt(v) + eps).

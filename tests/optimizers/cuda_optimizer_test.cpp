@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "muonlab/core/native_bf16.h"
+#include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/muon.h"
 #include "muonlab/optimizers/newton_schulz.h"
 #include "test_util.h"
@@ -125,6 +126,40 @@ INSTANTIATE_TEST_SUITE_P(
                                             .second_moment(SecondMomentKind::kFactored)
                                             .ns_steps(3)}),
     [](const auto& info) { return info.param.name; });
+
+// AdamW on CUDA takes PyTorch's fused kernel (LibTorch 2.x) or the
+// multi-tensor ops: either must agree with the per-parameter step in float64
+// on the CPU, over steps where the parameters' step counts differ.
+TEST(AdamWOnCuda, MultiTensorStepMatchesCpuFloat64) {
+  MUONLAB_SKIP_WITHOUT_CUDA();
+  const std::vector<torch::Tensor> initial = {random_matrix(96, 64, 1), random_matrix(64, 64, 2),
+                                              random_matrix(1, 64, 3).squeeze(0)};
+  std::vector<torch::Tensor> params, reference, exp_avgs, exp_avg_sqs;
+  std::vector<int64_t> steps(initial.size(), 0);
+  for (const auto& t : initial) {
+    params.push_back(t.to(torch::kCUDA, torch::kFloat32).set_requires_grad(true));
+    reference.push_back(t.clone());
+    exp_avgs.push_back(torch::zeros_like(t));
+    exp_avg_sqs.push_back(torch::zeros_like(t));
+  }
+  const auto options = AdamWOptions(1e-2).weight_decay(0.1);
+  AdamW adamw(params, options);
+  for (int step = 1; step <= 4; ++step) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      const bool skipped = (i == 0 && step == 2);
+      const auto grad = torch::randn_like(initial[i]);
+      params[i].mutable_grad() = skipped ? torch::Tensor() : grad.to(torch::kCUDA, torch::kFloat32);
+      if (!skipped) adamw_step(reference[i], grad, exp_avgs[i], exp_avg_sqs[i], ++steps[i], options);
+    }
+    adamw.step();
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_LT(relative_error(params[i].detach() - initial[i].to(torch::kCUDA, torch::kFloat32),
+                             reference[i] - initial[i]),
+              1e-4)
+        << "parameter " << i;
+  }
+}
 
 }  // namespace
 }  // namespace muonlab::optim

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -216,6 +217,50 @@ TEST(SecondMoment, Bf16UpdateComputedInFp32) {
 
 // The ablation: an orthogonal matrix's Frobenius norm, sqrt(min(r, c)), in
 // the momentum's direction, per matrix of a batch, wide and tall.
+// precondition_all batches the elementwise work of many matrices into
+// multi-tensor ops; on the CPU it must be precondition() per matrix, bit for
+// bit, state included, over several steps and for both kinds. The bf16
+// update makes the second list fall back to precondition() one by one.
+TEST(SecondMoment, PreconditionAllIsPreconditionPerMatrixBitForBit) {
+  for (const auto kind : {SecondMomentKind::kFull, SecondMomentKind::kFactored}) {
+    const auto options = options_of(kind);
+    for (const bool with_bf16 : {false, true}) {
+      const std::vector<std::vector<int64_t>> shapes = {{6, 5}, {4, 9}, {3, 6, 5}};
+      std::vector<SecondMomentState> ours, theirs;
+      for (const auto& shape : shapes) {
+        ours.push_back(make_second_moment_state(torch::zeros(shape), options));
+        theirs.push_back(make_second_moment_state(torch::zeros(shape), options));
+      }
+      torch::manual_seed(7);
+      for (int64_t step = 1; step <= 3; ++step) {
+        std::vector<torch::Tensor> updates, grads, expected;
+        std::vector<SecondMomentState*> states;
+        for (size_t i = 0; i < shapes.size(); ++i) {
+          grads.push_back(torch::randn(shapes[i]));
+          updates.push_back(torch::randn(shapes[i]));
+          if (with_bf16 && i == 1) updates.back() = updates.back().to(torch::kBFloat16);
+          expected.push_back(precondition(updates.back(), grads.back(), theirs[i], step, options));
+          states.push_back(&ours[i]);
+        }
+        precondition_all(updates, grads, states, step, options);
+        for (size_t i = 0; i < shapes.size(); ++i) {
+          const std::string where = to_string(kind) + (with_bf16 ? " with a bf16 update" : "") + ", step " +
+                                    std::to_string(step) + ", matrix " + std::to_string(i);
+          EXPECT_TRUE(torch::equal(updates[i], expected[i])) << where;
+          EXPECT_EQ(updates[i].scalar_type(), expected[i].scalar_type()) << where;
+          const auto& a = ours[i];
+          const auto& b = theirs[i];
+          if (kind == SecondMomentKind::kFull) {
+            EXPECT_TRUE(torch::equal(a.full, b.full)) << where;
+          } else {
+            EXPECT_TRUE(torch::equal(a.row, b.row) && torch::equal(a.col, b.col)) << where;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(NormalizedDirection, OrthogonalNormSameDirection) {
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{6, 9}, {9, 6}, {1, 5}}) {
     torch::manual_seed(rows * 10 + cols);

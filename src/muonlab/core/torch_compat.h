@@ -8,6 +8,7 @@
 #include <torch/version.h>
 
 #include <string>
+#include <vector>
 
 #define MUONLAB_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) ||          \
@@ -124,6 +125,54 @@ class Autocast {
   bool was_enabled_;
   at::ScalarType previous_dtype_;
 };
+
+// Multi-tensor lerp (one launch for a whole list on CUDA): 2.0 added
+// _foreach_lerp; before it, the same lerp per tensor.
+inline void foreach_lerp_(at::TensorList self, at::TensorList end, double weight) {
+#if MUONLAB_TORCH_AT_LEAST(2, 0)
+  at::_foreach_lerp_(self, end, weight);
+#else
+  for (size_t i = 0; i < self.size(); ++i) self[i].lerp_(end[i], weight);
+#endif
+}
+
+inline std::vector<torch::Tensor> foreach_lerp(at::TensorList self, at::TensorList end, double weight) {
+#if MUONLAB_TORCH_AT_LEAST(2, 0)
+  return at::_foreach_lerp(self, end, weight);
+#else
+  std::vector<torch::Tensor> result;
+  result.reserve(self.size());
+  for (size_t i = 0; i < self.size(); ++i) result.push_back(self[i].lerp(end[i], weight));
+  return result;
+#endif
+}
+
+// PyTorch's fused AdamW kernel (torch.optim.AdamW(fused=True)): 2.0 on, on
+// CUDA. Where it is missing muonlab's multi-tensor AdamW runs instead.
+inline bool has_fused_adamw(const torch::Device& device) {
+#if MUONLAB_TORCH_AT_LEAST(2, 0)
+  return device.is_cuda();
+#else
+  (void)device;
+  return false;
+#endif
+}
+
+// One AdamW step of every tensor in the lists; `steps` holds each
+// parameter's 1-based step count (fp32, on the parameters' device). Only
+// called where has_fused_adamw() says the kernel exists.
+inline void fused_adamw_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
+                         at::TensorList exp_avg_sqs, at::TensorList steps, double lr, double beta1,
+                         double beta2, double weight_decay, double eps) {
+#if MUONLAB_TORCH_AT_LEAST(2, 0)
+  at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, lr, beta1, beta2,
+                    weight_decay, eps, /*amsgrad=*/false, /*maximize=*/false);
+#else
+  (void)params, (void)grads, (void)exp_avgs, (void)exp_avg_sqs, (void)steps, (void)lr, (void)beta1,
+      (void)beta2, (void)weight_decay, (void)eps;
+  TORCH_CHECK(false, "fused AdamW needs LibTorch 2.0 or later");
+#endif
+}
 
 inline std::string torch_version() { return TORCH_VERSION; }
 

@@ -1,6 +1,11 @@
 #include "muonlab/optimizers/adamw.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <tuple>
+
+#include "muonlab/core/torch_compat.h"
 
 namespace muonlab::optim {
 
@@ -68,15 +73,78 @@ void adamw_step(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& 
   param.addcdiv_(exp_avg, denom, -options.lr() / bias_correction1);
 }
 
+namespace {
+
+bool can_use_fused_kernel(const AdamWTensorLists& lists, const AdamWOptions& options) {
+  if (lists.params.empty() || !options.bias_correction()) return false;
+  if (!compat::has_fused_adamw(lists.params.front().device())) return false;
+  for (size_t i = 0; i < lists.params.size(); ++i) {
+    if (lists.grads[i].scalar_type() != lists.params[i].scalar_type() || lists.grads[i].is_sparse()) return false;
+  }
+  return true;
+}
+
+void fused_step(AdamWTensorLists& lists, int64_t step, const AdamWOptions& options) {
+  const auto [beta1, beta2] = options.betas();
+  // The kernel reads each parameter's step from a tensor: one fill, no copy
+  // from the host per parameter.
+  const auto n = static_cast<int64_t>(lists.params.size());
+  const torch::Tensor steps =
+      torch::full({n}, static_cast<double>(step), lists.params.front().options().dtype(torch::kFloat32));
+  compat::fused_adamw_(lists.params, lists.grads, lists.exp_avgs, lists.exp_avg_sqs, steps.unbind(0),
+                       options.lr(), beta1, beta2, options.weight_decay(), options.eps());
+}
+
+// adamw_step's arithmetic, op for op, one list at a time.
+void foreach_step(AdamWTensorLists& lists, int64_t step, const AdamWOptions& options) {
+  const auto [beta1, beta2] = options.betas();
+  at::_foreach_mul_(lists.params, 1 - options.lr() * options.weight_decay());
+  at::_foreach_mul_(lists.exp_avgs, beta1);
+  at::_foreach_add_(lists.exp_avgs, lists.grads, 1 - beta1);
+  at::_foreach_mul_(lists.exp_avg_sqs, beta2);
+  at::_foreach_addcmul_(lists.exp_avg_sqs, lists.grads, lists.grads, 1 - beta2);
+
+  double bias_correction1 = 1.0;
+  double bias_correction2 = 1.0;
+  if (options.bias_correction()) {
+    bias_correction1 = 1 - std::pow(beta1, static_cast<double>(step));
+    bias_correction2 = 1 - std::pow(beta2, static_cast<double>(step));
+  }
+  auto denoms = at::_foreach_sqrt(lists.exp_avg_sqs);
+  at::_foreach_div_(denoms, std::sqrt(bias_correction2));
+  at::_foreach_add_(denoms, options.eps());
+  at::_foreach_addcdiv_(lists.params, lists.exp_avgs, denoms, -options.lr() / bias_correction1);
+}
+
+}  // namespace
+
+void adamw_multi_tensor_step(AdamWTensorLists& lists, int64_t step, const AdamWOptions& options) {
+  if (can_use_fused_kernel(lists, options)) {
+    fused_step(lists, step, options);
+  } else {
+    foreach_step(lists, step, options);
+  }
+}
+
 void AdamW::update() {
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const AdamWOptions&>(group.options());
+    // Keyed by device, dtype and step count: what one multi-tensor step needs
+    // its tensors to share. Few keys (usually one): a linear search.
+    std::vector<std::pair<std::tuple<std::string, torch::Dtype, int64_t>, AdamWTensorLists>> batches;
     for (auto& p : group.params()) {
       if (!p.grad().defined() || !owns(p)) continue;  // another rank's, under sharding
       auto& state = state_of<AdamWParamState>(p);
       state.step(state.step() + 1);
-      adamw_step(p, p.grad(), state.exp_avg(), state.exp_avg_sq(), state.step(), options);
+      const auto key = std::make_tuple(p.device().str(), p.scalar_type(), state.step());
+      auto batch = std::find_if(batches.begin(), batches.end(), [&](const auto& b) { return b.first == key; });
+      if (batch == batches.end()) batch = batches.insert(batches.end(), {key, {}});
+      batch->second.params.push_back(p);
+      batch->second.grads.push_back(p.grad());
+      batch->second.exp_avgs.push_back(state.exp_avg());
+      batch->second.exp_avg_sqs.push_back(state.exp_avg_sq());
     }
+    for (auto& [key, lists] : batches) adamw_multi_tensor_step(lists, std::get<2>(key), options);
   }
 }
 

@@ -52,6 +52,18 @@ struct AdamWParamState : public torch::optim::OptimizerCloneableParamState<AdamW
 void adamw_step(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg,
                 torch::Tensor& exp_avg_sq, int64_t step, const AdamWOptions& options);
 
+// Parameters that take one AdamW step together: one device, one dtype and
+// one step count.
+struct AdamWTensorLists {
+  std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs;
+};
+
+// adamw_step on every tensor of `lists` at once: PyTorch's fused AdamW
+// kernel on CUDA (LibTorch 2.x, with bias correction), else multi-tensor
+// (_foreach) ops in adamw_step's order, a few launches for the whole list on
+// a GPU; on the CPU those loop per tensor, bit for bit adamw_step.
+void adamw_multi_tensor_step(AdamWTensorLists& lists, int64_t step, const AdamWOptions& options);
+
 class AdamW : public OptimizerBase {
  public:
   explicit AdamW(std::vector<torch::optim::OptimizerParamGroup> param_groups,

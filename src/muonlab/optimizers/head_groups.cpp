@@ -137,30 +137,55 @@ HeadBlocks plan_head_blocks(const HeadLayout& layout, const std::vector<bool>& g
   return blocks;
 }
 
-torch::Tensor head_block_index(const HeadLayout& layout, const std::vector<int64_t>& block,
-                               const torch::Device& device) {
+namespace {
+
+// The rows/cols of each block's heads, block after block.
+std::vector<int64_t> head_rows_or_cols(const HeadLayout& layout, const HeadBlocks& blocks) {
   std::vector<int64_t> index;
-  index.reserve(block.size() * layout.head_dim);
-  for (const int64_t head : block) {
-    for (int64_t i = layout.begin_of(head); i < layout.end_of(head); ++i) index.push_back(i);
+  for (const auto& block : blocks) {
+    for (const int64_t head : block) {
+      for (int64_t i = layout.begin_of(head); i < layout.end_of(head); ++i) index.push_back(i);
+    }
   }
+  return index;
+}
+
+std::vector<int64_t> head_block_widths(const HeadLayout& layout, const HeadBlocks& blocks) {
+  std::vector<int64_t> widths;
+  for (const auto& block : blocks) {
+    int64_t width = 0;
+    for (const int64_t head : block) width += layout.end_of(head) - layout.begin_of(head);
+    widths.push_back(width);
+  }
+  return widths;
+}
+
+torch::Tensor head_index_tensor(const std::vector<int64_t>& index, const torch::Device& device) {
   return torch::tensor(index, torch::dtype(torch::kLong)).to(device);
 }
 
+}  // namespace
+
+torch::Tensor head_block_index(const HeadLayout& layout, const std::vector<int64_t>& block,
+                               const torch::Device& device) {
+  return head_index_tensor(head_rows_or_cols(layout, {block}), device);
+}
+
+// One index_select for all blocks (one copy, one index sent to the device),
+// then the blocks as slices of it: a GPU step with many small blocks pays
+// for one gather, not one per block.
 std::vector<torch::Tensor> gather_head_blocks(const torch::Tensor& matrix,
                                               const HeadLayout& layout,
                                               const HeadBlocks& blocks) {
   check_matrix(matrix, layout);
   check_blocks(layout, blocks);
   const int64_t axis = head_dim_of(layout);
-  std::vector<torch::Tensor> gathered;
-  gathered.reserve(blocks.size());
-  for (const auto& block : blocks) {
-    gathered.push_back(matrix.index_select(axis, head_block_index(layout, block, matrix.device())));
-  }
-  return gathered;
+  const auto gathered = matrix.index_select(axis, head_index_tensor(head_rows_or_cols(layout, blocks), matrix.device()));
+  return gathered.split_with_sizes(head_block_widths(layout, blocks), axis);
 }
 
+// The blocks joined (one copy, cast once) and written back with one
+// index_copy_.
 void scatter_head_blocks(torch::Tensor& matrix, const HeadLayout& layout,
                          const HeadBlocks& blocks,
                          const std::vector<torch::Tensor>& block_values) {
@@ -170,17 +195,19 @@ void scatter_head_blocks(torch::Tensor& matrix, const HeadLayout& layout,
     fail("scatter_head_blocks got {} block values for {} head blocks", block_values.size(),
          blocks.size());
   }
+  if (blocks.empty()) return;
   const int64_t axis = head_dim_of(layout);
+  const auto widths = head_block_widths(layout, blocks);
   for (size_t b = 0; b < blocks.size(); ++b) {
-    const auto index = head_block_index(layout, blocks[b], matrix.device());
     auto expected = matrix.sizes().vec();
-    expected[axis] = index.size(0);
+    expected[axis] = widths[b];
     if (block_values[b].sizes().vec() != expected) {
       fail("head block {} has shape {}, expected {}", b, shape_string(block_values[b].sizes()),
            shape_string(expected));
     }
-    matrix.index_copy_(axis, index, block_values[b].to(matrix.dtype()));
   }
+  const auto joined = torch::cat(block_values, axis).to(matrix.dtype());
+  matrix.index_copy_(axis, head_index_tensor(head_rows_or_cols(layout, blocks), matrix.device()), joined);
 }
 
 GroupedProjections parse_grouped_projections(const std::vector<std::string>& names) {

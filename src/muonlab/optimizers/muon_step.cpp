@@ -6,6 +6,7 @@
 
 #include "muonlab/core/errors.h"
 #include "muonlab/core/shape_string.h"
+#include "muonlab/core/torch_compat.h"
 
 namespace muonlab::optim {
 
@@ -59,15 +60,77 @@ BucketKey bucket_key(const NsJob& job, size_t index) {
           batched ? std::nullopt : std::optional<size_t>(index)};
 }
 
-// U from the gradient and the momentum buffer (updated in place).
-torch::Tensor momentum_update(torch::Tensor& buffer, const torch::Tensor& grad, const MuonOptions& options) {
+// Owned slots that share options, step count and device: they take their
+// momentum, second-moment and weight-decay updates together, each as one
+// multi-tensor (_foreach) op, a few launches per step on a GPU instead of a
+// chain per parameter (on the CPU those ops loop per tensor, the same
+// arithmetic).
+struct SlotBatch {
+  const MuonOptions* options;
+  int64_t step;
+  torch::Device device;
+  std::vector<size_t> members;  // indices into the step's pending updates
+};
+
+std::vector<SlotBatch> batch_slots(const std::vector<Pending>& pending) {
+  std::vector<SlotBatch> batches;
+  for (size_t i = 0; i < pending.size(); ++i) {
+    const MuonSlot& slot = *pending[i].slot;
+    auto batch = std::find_if(batches.begin(), batches.end(), [&](const SlotBatch& b) {
+      return b.options == slot.options && b.step == slot.step && b.device == slot.param.device();
+    });
+    if (batch == batches.end()) batch = batches.insert(batches.end(), {slot.options, slot.step, slot.param.device(), {}});
+    batch->members.push_back(i);
+  }
+  return batches;
+}
+
+// U from the gradients and the momentum buffers (updated in place), for
+// every slot of the batch.
+std::vector<torch::Tensor> momentum_updates(const SlotBatch& batch, std::vector<Pending>& pending) {
+  std::vector<torch::Tensor> buffers, grads;
+  for (size_t i : batch.members) {
+    buffers.push_back(pending[i].slot->momentum_buffer);
+    grads.push_back(pending[i].slot->grad);
+  }
+  const MuonOptions& options = *batch.options;
   const double mu = options.momentum();
   if (options.momentum_kind() == MomentumKind::kSum) {
-    buffer.mul_(mu).add_(grad);
-    return options.nesterov() ? grad.add(buffer, mu) : buffer.clone();
+    at::_foreach_mul_(buffers, mu);
+    at::_foreach_add_(buffers, grads);
+    if (options.nesterov()) return at::_foreach_add(grads, buffers, mu);
+  } else {
+    compat::foreach_lerp_(buffers, grads, 1.0 - mu);
+    if (options.nesterov()) return compat::foreach_lerp(grads, buffers, mu);
   }
-  buffer.lerp_(grad, 1.0 - mu);
-  return options.nesterov() ? grad.lerp(buffer, mu) : buffer.clone();
+  // A copy: Group Muon writes its blocks back into the update in place.
+  std::vector<torch::Tensor> copies;
+  for (const auto& buffer : buffers) copies.push_back(buffer.clone());
+  return copies;
+}
+
+// Momentum, then Muon²'s second moment where the options ask for it, for
+// every slot of the batch; fills each pending update.
+void momentum_and_second_moment(const SlotBatch& batch, std::vector<Pending>& pending) {
+  std::vector<torch::Tensor> updates = momentum_updates(batch, pending);
+  const auto sm = batch.options->second_moment_options();
+  if (sm.kind != SecondMomentKind::kNone) {
+    std::vector<torch::Tensor> grads;
+    std::vector<SecondMomentState*> states;
+    for (size_t k = 0; k < batch.members.size(); ++k) {
+      Pending& p = pending[batch.members[k]];
+      // The full second moment is elementwise (any shape); the factored one
+      // works on the matrix view.
+      if (sm.kind == SecondMomentKind::kFactored) updates[k] = p.view.of(updates[k]);
+      grads.push_back(sm.kind == SecondMomentKind::kFactored ? p.view.of(p.slot->grad) : p.slot->grad);
+      states.push_back(&p.slot->second_moment);
+    }
+    precondition_all(updates, grads, states, batch.step, sm);
+  }
+  for (size_t k = 0; k < batch.members.size(); ++k) {
+    Pending& p = pending[batch.members[k]];
+    p.update = p.view.of(updates[k]);
+  }
 }
 
 void orthogonalize_jobs(std::vector<NsJob>& jobs) {
@@ -86,11 +149,17 @@ void orthogonalize_jobs(std::vector<NsJob>& jobs) {
     // Orient every matrix wide so that r x c and c x r share a batch; NS
     // commutes with transposition (and so does the normalization).
     std::vector<torch::Tensor> oriented;
+    bool one_dtype = true;
     for (auto* job : members) {
       const auto& m = job->matrix;
-      oriented.push_back((m.size(0) > m.size(1) ? m.t() : m).to(dtype));
+      oriented.push_back(m.size(0) > m.size(1) ? m.t() : m);
+      one_dtype = one_dtype && m.scalar_type() == members.front()->matrix.scalar_type();
     }
-    const torch::Tensor stacked = torch::stack(oriented);
+    // Stacked first, then cast: one conversion per bucket, not per matrix.
+    if (!one_dtype) {
+      for (auto& m : oriented) m = m.to(dtype);
+    }
+    const torch::Tensor stacked = torch::stack(oriented).to(dtype);
     const auto result = options.orthogonalize() ? newton_schulz(stacked, config) : normalized_direction(stacked);
     for (size_t i = 0; i < members.size(); ++i) {
       auto& m = members[i]->matrix;
@@ -170,7 +239,7 @@ void orthogonalize(std::vector<Pending>& pending, std::vector<MuonSlot>& slots, 
       // Moonlight warns that per-block scales make updates too large, so the
       // whole matrix's scale is the default.
       if (options.block_scale()) block = block * scale_factor(options.scale_rule(), block.size(0), block.size(1));
-      blocks.push_back(block.to(p.update.scalar_type()));
+      blocks.push_back(block);  // scatter casts all blocks at once
     }
     if (options.block_scale()) p.scale = 1.0;
     scatter_head_blocks(p.update, *p.slot->tag->heads, split.blocks, blocks);
@@ -258,17 +327,11 @@ void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generato
   for (size_t i = 0; i < slots.size(); ++i) {
     MuonSlot& slot = slots[i];
     if (!slot.grad.defined() || !slot.owned) continue;
-    const MuonOptions& options = *slot.options;
-    torch::Tensor update = momentum_update(slot.momentum_buffer, slot.grad, options);
-    const auto sm = options.second_moment_options();
-    if (sm.kind == SecondMomentKind::kFull) {
-      update = precondition(update, slot.grad, slot.second_moment, slot.step, sm);  // elementwise: any shape
-    } else if (sm.kind == SecondMomentKind::kFactored) {
-      update = precondition(views[i].of(update), views[i].of(slot.grad), slot.second_moment, slot.step, sm);
-    }
     const MatrixView& view = views[i];
-    pending.push_back({&slot, view, view.of(update), scale_factor(options.scale_rule(), view.rows, view.cols)});
+    pending.push_back({&slot, view, torch::Tensor(), scale_factor(slot.options->scale_rule(), view.rows, view.cols)});
   }
+  const auto batches = batch_slots(pending);
+  for (const auto& batch : batches) momentum_and_second_moment(batch, pending);
   orthogonalize(pending, slots, grouping_generator);
   for (auto& p : pending) {
     const MuonOptions& options = *p.slot->options;
@@ -277,11 +340,17 @@ void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generato
     }
   }
 
+  for (const auto& batch : batches) {
+    const MuonOptions& options = *batch.options;
+    if (options.weight_decay() == 0) continue;
+    std::vector<torch::Tensor> params;
+    for (size_t i : batch.members) params.push_back(pending[i].slot->param);
+    at::_foreach_mul_(params, 1.0 - options.lr() * options.weight_decay());
+  }
   for (auto& p : pending) {
     MuonSlot& slot = *p.slot;
     const MuonOptions& options = *slot.options;
     const torch::Tensor direction = p.update.reshape(slot.param.sizes()).to(slot.param.scalar_type());
-    if (options.weight_decay() != 0) slot.param.mul_(1.0 - options.lr() * options.weight_decay());
     slot.param.add_(direction, -options.lr() * p.scale);
     if (slot.record_update) slot.recorded_update = direction * p.scale;
   }

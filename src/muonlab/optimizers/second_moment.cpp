@@ -150,6 +150,83 @@ torch::Tensor precondition(const torch::Tensor& update, const torch::Tensor& gra
   return (update.to(dtype) / (v_hat.sqrt() + options.eps)).to(update.scalar_type());
 }
 
+namespace {
+
+// Whether every tensor of a precondition_all call is already in `dtype` on
+// one device, so that one multi-tensor op can take each list.
+bool lists_share_dtype_and_device(const std::vector<torch::Tensor>& updates, const std::vector<torch::Tensor>& grads,
+                                  const std::vector<SecondMomentState*>& states, torch::Dtype dtype) {
+  const torch::Device device = updates.front().device();
+  const auto fits = [&](const torch::Tensor& t) {
+    return !t.defined() || (t.scalar_type() == dtype && t.device() == device);
+  };
+  for (size_t i = 0; i < updates.size(); ++i) {
+    if (!fits(updates[i]) || !fits(grads[i]) || !fits(states[i]->full) || !fits(states[i]->row) ||
+        !fits(states[i]->col)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// accumulate() and second_moment_estimate() for a list, in their order of
+// operations; returns V_hat before bias correction.
+std::vector<torch::Tensor> accumulate_all(const std::vector<torch::Tensor>& grads,
+                                          const std::vector<SecondMomentState*>& states,
+                                          const SecondMomentOptions& options, torch::Dtype dtype) {
+  const double keep = options.beta2, add = 1.0 - options.beta2;
+  const auto squares = at::_foreach_mul(grads, grads);
+  if (options.kind == SecondMomentKind::kFull) {
+    std::vector<torch::Tensor> full;
+    for (auto* state : states) full.push_back(state->full);
+    at::_foreach_mul_(full, keep);
+    at::_foreach_add_(full, squares, add);
+    return full;
+  }
+  std::vector<torch::Tensor> rows, cols, row_sums, col_sums;
+  for (size_t i = 0; i < states.size(); ++i) {
+    rows.push_back(states[i]->row);
+    cols.push_back(states[i]->col);
+    row_sums.push_back(squares[i].sum(-1));
+    col_sums.push_back(squares[i].sum(-2));
+  }
+  at::_foreach_mul_(rows, keep);
+  at::_foreach_add_(rows, row_sums, add);
+  at::_foreach_mul_(cols, keep);
+  at::_foreach_add_(cols, col_sums, add);
+  std::vector<torch::Tensor> estimates;
+  for (auto* state : states) estimates.push_back(second_moment_estimate(*state, options.kind, dtype));
+  return estimates;
+}
+
+}  // namespace
+
+void precondition_all(std::vector<torch::Tensor>& updates, const std::vector<torch::Tensor>& grads,
+                      const std::vector<SecondMomentState*>& states, int64_t step,
+                      const SecondMomentOptions& options) {
+  if (options.kind == SecondMomentKind::kNone || updates.empty()) return;
+  if (grads.size() != updates.size() || states.size() != updates.size()) {
+    fail("precondition_all got {} updates, {} gradients and {} states: expected one of each per matrix",
+         updates.size(), grads.size(), states.size());
+  }
+  if (step < 1) fail("Muon² step = {}: expected the 1-based step being taken", step);
+  for (size_t i = 0; i < updates.size(); ++i) {
+    check_same_shape("gradient", grads[i], updates[i].sizes());
+    check_state_fits(*states[i], updates[i], options.kind);
+  }
+  const torch::Dtype dtype = working_dtype(updates.front(), grads.front(), *states.front());
+  if (!lists_share_dtype_and_device(updates, grads, states, dtype)) {
+    for (size_t i = 0; i < updates.size(); ++i) updates[i] = precondition(updates[i], grads[i], *states[i], step, options);
+    return;
+  }
+  // The same operations as precondition(): V_hat / bias correction, sqrt, + eps, then U / that.
+  auto denominators = accumulate_all(grads, states, options, dtype);
+  denominators = at::_foreach_div(denominators, bias_correction_factor(step, options));
+  at::_foreach_sqrt_(denominators);
+  at::_foreach_add_(denominators, options.eps);
+  updates = at::_foreach_div(updates, denominators);
+}
+
 torch::Tensor normalized_direction(const torch::Tensor& update) {
   if (update.dim() < 2) {
     fail("normalized_direction needs matrices [..., r, c], got shape {}", shape_string(update.sizes()));

@@ -13,6 +13,8 @@
 
 #include <torch/torch.h>
 
+#include <vector>
+
 #include <cstdint>
 #include <string>
 
@@ -75,6 +77,16 @@ SecondMomentState make_second_moment_state(const torch::Tensor& param, const Sec
 // `options.kind` and this shape, or when step < 1.
 torch::Tensor precondition(const torch::Tensor& update, const torch::Tensor& grad, SecondMomentState& state,
                            int64_t step, const SecondMomentOptions& options);
+
+// precondition() of many updates that share `options` and `step` (one
+// optimizer step's matrices), updates[i] replaced by its preconditioned
+// form. The elementwise work runs as multi-tensor (_foreach) ops, a few
+// launches for the whole list on a GPU instead of a chain per matrix; on the
+// CPU the result is precondition()'s bit for bit. Lists that do not share
+// one working dtype and device go through precondition() one by one.
+void precondition_all(std::vector<torch::Tensor>& updates, const std::vector<torch::Tensor>& grads,
+                      const std::vector<SecondMomentState*>& states, int64_t step,
+                      const SecondMomentOptions& options);
 
 // The ablation without orthogonalization: U sqrt(min(r, c)) / ||U||_F over
 // the last two dimensions (leading ones are a batch), the Frobenius norm of
