@@ -1,13 +1,15 @@
 // muonlab._C: the C++ optimizers for Python. The Python classes in
 // python/muonlab/optim.py keep their state in torch.optim's `state` dict;
-// every step hands those tensors to the same muon_step() and adamw_step()
+// every step hands those tensors to the same muon_step() and adamw_multi_tensor_step()
 // that the C++ optimizers run, so there is one implementation of the maths.
 #include <torch/csrc/Generator.h>
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "muonlab/analysis/alignment.h"
@@ -197,9 +199,17 @@ void muon_step(const py::list& groups, const py::object& generator) {
 }
 
 // entries: [(name, param, state), ...]; state holds step, exp_avg, exp_avg_sq.
+// Every entry is checked before any changes; then the parameters take the
+// C++ AdamW's multi-tensor step, batched by device, dtype and step count.
 void adamw_step(const py::dict& group, const py::list& entries) {
   const auto options = adamw_options_from(group, false);
   torch::NoGradGuard no_grad;
+  struct Batch {
+    std::tuple<std::string, torch::Dtype, int64_t> key;
+    optim::AdamWTensorLists lists;
+    std::vector<py::dict> states;
+  };
+  std::vector<Batch> batches;
   for (const auto& entry_handle : entries) {
     const auto entry = entry_handle.cast<py::tuple>();
     auto param = entry[1].cast<torch::Tensor>();
@@ -215,8 +225,19 @@ void adamw_step(const py::dict& group, const py::list& entries) {
                                         shape_string(param.sizes())));
     }
     const int64_t step = state["step"].cast<int64_t>() + 1;
-    optim::adamw_step(param, grad, exp_avg, exp_avg_sq, step, options);
-    state["step"] = step;
+    const auto key = std::make_tuple(param.device().str(), param.scalar_type(), step);
+    auto batch = std::find_if(batches.begin(), batches.end(), [&](const Batch& b) { return b.key == key; });
+    if (batch == batches.end()) batch = batches.insert(batches.end(), Batch{key, {}, {}});
+    batch->lists.params.push_back(param);
+    batch->lists.grads.push_back(grad);
+    batch->lists.exp_avgs.push_back(exp_avg);
+    batch->lists.exp_avg_sqs.push_back(exp_avg_sq);
+    batch->states.push_back(state);
+  }
+  for (auto& batch : batches) {
+    const int64_t step = std::get<2>(batch.key);
+    optim::adamw_multi_tensor_step(batch.lists, step, options);
+    for (auto& state : batch.states) state["step"] = step;
   }
 }
 
