@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <string>
-#include <tuple>
 
 #include "muonlab/core/torch_compat.h"
 
@@ -126,25 +124,35 @@ void adamw_multi_tensor_step(AdamWTensorLists& lists, int64_t step, const AdamWO
   }
 }
 
+void AdamWBatches::add(const torch::Tensor& param, const torch::Tensor& grad, const torch::Tensor& exp_avg,
+                       const torch::Tensor& exp_avg_sq, int64_t step) {
+  // Few batches (usually one): a linear search.
+  auto batch = std::find_if(batches_.begin(), batches_.end(), [&](const Batch& b) {
+    return b.device == param.device() && b.dtype == param.scalar_type() && b.step == step;
+  });
+  if (batch == batches_.end()) {
+    batch = batches_.insert(batches_.end(), Batch{param.device(), param.scalar_type(), step, {}});
+  }
+  batch->lists.params.push_back(param);
+  batch->lists.grads.push_back(grad);
+  batch->lists.exp_avgs.push_back(exp_avg);
+  batch->lists.exp_avg_sqs.push_back(exp_avg_sq);
+}
+
+void AdamWBatches::step_all(const AdamWOptions& options) {
+  for (auto& batch : batches_) adamw_multi_tensor_step(batch.lists, batch.step, options);
+}
+
 void AdamW::update() {
   for (auto& group : param_groups_) {
-    const auto& options = static_cast<const AdamWOptions&>(group.options());
-    // Keyed by device, dtype and step count: what one multi-tensor step needs
-    // its tensors to share. Few keys (usually one): a linear search.
-    std::vector<std::pair<std::tuple<std::string, torch::Dtype, int64_t>, AdamWTensorLists>> batches;
+    AdamWBatches batches;
     for (auto& p : group.params()) {
       if (!p.grad().defined() || !owns(p)) continue;  // another rank's, under sharding
       auto& state = state_of<AdamWParamState>(p);
       state.step(state.step() + 1);
-      const auto key = std::make_tuple(p.device().str(), p.scalar_type(), state.step());
-      auto batch = std::find_if(batches.begin(), batches.end(), [&](const auto& b) { return b.first == key; });
-      if (batch == batches.end()) batch = batches.insert(batches.end(), {key, {}});
-      batch->second.params.push_back(p);
-      batch->second.grads.push_back(p.grad());
-      batch->second.exp_avgs.push_back(state.exp_avg());
-      batch->second.exp_avg_sqs.push_back(state.exp_avg_sq());
+      batches.add(p, p.grad(), state.exp_avg(), state.exp_avg_sq(), state.step());
     }
-    for (auto& [key, lists] : batches) adamw_multi_tensor_step(lists, std::get<2>(key), options);
+    batches.step_all(static_cast<const AdamWOptions&>(group.options()));
   }
 }
 

@@ -64,6 +64,26 @@ struct AdamWTensorLists {
 // a GPU; on the CPU those loop per tensor, bit for bit adamw_step.
 void adamw_multi_tensor_step(AdamWTensorLists& lists, int64_t step, const AdamWOptions& options);
 
+// One optimizer step's parameters sorted into AdamWTensorLists by device,
+// dtype and step count (usually one list), then stepped list by list.
+// AdamW::update and the Python binding both fill one.
+class AdamWBatches {
+ public:
+  // `step`: the 1-based step this parameter is taking.
+  void add(const torch::Tensor& param, const torch::Tensor& grad, const torch::Tensor& exp_avg,
+           const torch::Tensor& exp_avg_sq, int64_t step);
+  void step_all(const AdamWOptions& options);
+
+ private:
+  struct Batch {
+    torch::Device device;
+    torch::Dtype dtype;
+    int64_t step;
+    AdamWTensorLists lists;
+  };
+  std::vector<Batch> batches_;
+};
+
 class AdamW : public OptimizerBase {
  public:
   explicit AdamW(std::vector<torch::optim::OptimizerParamGroup> param_groups,

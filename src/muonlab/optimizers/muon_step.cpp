@@ -149,16 +149,13 @@ void orthogonalize_jobs(std::vector<NsJob>& jobs) {
     // Orient every matrix wide so that r x c and c x r share a batch; NS
     // commutes with transposition (and so does the normalization).
     std::vector<torch::Tensor> oriented;
-    bool one_dtype = true;
     for (auto* job : members) {
       const auto& m = job->matrix;
       oriented.push_back(m.size(0) > m.size(1) ? m.t() : m);
-      one_dtype = one_dtype && m.scalar_type() == members.front()->matrix.scalar_type();
     }
     // Stacked first, then cast: one conversion per bucket, not per matrix.
-    if (!one_dtype) {
-      for (auto& m : oriented) m = m.to(dtype);
-    }
+    // Mixed dtypes stack in the widest, which holds the others exactly, so
+    // the values are those of casting each matrix.
     const torch::Tensor stacked = torch::stack(oriented).to(dtype);
     const auto result = options.orthogonalize() ? newton_schulz(stacked, config) : normalized_direction(stacked);
     for (size_t i = 0; i < members.size(); ++i) {

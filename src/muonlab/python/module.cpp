@@ -5,11 +5,10 @@
 #include <torch/csrc/Generator.h>
 #include <torch/extension.h>
 
-#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
-#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "muonlab/analysis/alignment.h"
@@ -204,12 +203,8 @@ void muon_step(const py::list& groups, const py::object& generator) {
 void adamw_step(const py::dict& group, const py::list& entries) {
   const auto options = adamw_options_from(group, false);
   torch::NoGradGuard no_grad;
-  struct Batch {
-    std::tuple<std::string, torch::Dtype, int64_t> key;
-    optim::AdamWTensorLists lists;
-    std::vector<py::dict> states;
-  };
-  std::vector<Batch> batches;
+  optim::AdamWBatches batches;
+  std::vector<std::pair<py::dict, int64_t>> new_steps;
   for (const auto& entry_handle : entries) {
     const auto entry = entry_handle.cast<py::tuple>();
     auto param = entry[1].cast<torch::Tensor>();
@@ -225,20 +220,11 @@ void adamw_step(const py::dict& group, const py::list& entries) {
                                         shape_string(param.sizes())));
     }
     const int64_t step = state["step"].cast<int64_t>() + 1;
-    const auto key = std::make_tuple(param.device().str(), param.scalar_type(), step);
-    auto batch = std::find_if(batches.begin(), batches.end(), [&](const Batch& b) { return b.key == key; });
-    if (batch == batches.end()) batch = batches.insert(batches.end(), Batch{key, {}, {}});
-    batch->lists.params.push_back(param);
-    batch->lists.grads.push_back(grad);
-    batch->lists.exp_avgs.push_back(exp_avg);
-    batch->lists.exp_avg_sqs.push_back(exp_avg_sq);
-    batch->states.push_back(state);
+    batches.add(param, grad, exp_avg, exp_avg_sq, step);
+    new_steps.emplace_back(state, step);
   }
-  for (auto& batch : batches) {
-    const int64_t step = std::get<2>(batch.key);
-    optim::adamw_multi_tensor_step(batch.lists, step, options);
-    for (auto& state : batch.states) state["step"] = step;
-  }
+  batches.step_all(options);
+  for (auto& [state, step] : new_steps) state["step"] = step;
 }
 
 // For the tests: `grads.size()` steps of the C++ optimizer classes
