@@ -166,11 +166,6 @@ torch::Tensor head_index_tensor(const std::vector<int64_t>& index, const torch::
 
 }  // namespace
 
-torch::Tensor head_block_index(const HeadLayout& layout, const std::vector<int64_t>& block,
-                               const torch::Device& device) {
-  return head_index_tensor(head_rows_or_cols(layout, {block}), device);
-}
-
 // One index_select for all blocks (one copy, one index sent to the device),
 // then the blocks as slices of it: a GPU step with many small blocks pays
 // for one gather, not one per block.

@@ -52,12 +52,6 @@ HeadBlocks plan_head_blocks(const HeadLayout& layout, const std::vector<bool>& g
                             int64_t group_size, GroupingRule rule,
                             std::optional<torch::Generator> generator = std::nullopt);
 
-// The rows (kRows) or columns (kCols) of `block`'s heads, in block order, as
-// an index tensor on `device`. gather/scatter build these; a caller that
-// reuses one plan over many steps may build them once.
-torch::Tensor head_block_index(const HeadLayout& layout, const std::vector<int64_t>& block,
-                               const torch::Device& device);
-
 // The sub-matrix of each block: for HeadAxis::kRows the block's heads' rows
 // stacked (shape [len*head_dim, cols]); for kCols their columns
 // ([rows, len*head_dim]).
