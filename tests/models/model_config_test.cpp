@@ -72,16 +72,32 @@ TEST(ModelConfig, BadOverridesNameKeyAndValue) {
   EXPECT_CONTAINS(config_error({"mla.rope_dim=3"}, "tiny-mla-moe"), "'mla.rope_dim' = 3");
   EXPECT_CONTAINS(config_error({"moe.capacity_factor=-1"}, "tiny-mla-moe"),
                   "'moe.capacity_factor'");
+  EXPECT_CONTAINS(config_error({"moe.dispatch=grouped"}, "tiny-mla-moe"),
+                  "'moe.dispatch': 'grouped' is not one of auto, looped, batched");
+}
+
+TEST(ModelConfig, DenseTwinHasTheMoeModelsActiveFeedForward) {
+  const auto moe = model_preset("mla-moe-small");
+  const auto dense = model_preset("mla-dense-small");
+  EXPECT_EQ(dense.feed_forward, FeedForwardKind::kDense);
+  EXPECT_EQ(dense.attention, AttentionKind::kMla);
+  // (2 shared + top-6) experts of hidden 128, one SwiGLU of hidden 1024.
+  EXPECT_EQ(dense.mlp_hidden, (moe.moe.num_shared + moe.moe.top_k) * moe.moe.expert_hidden);
+  EXPECT_EQ(dense.dense_hidden(), 1024);
+  EXPECT_EQ(dense.d_model, moe.d_model);
+  EXPECT_EQ(dense.n_layer, moe.n_layer);
 }
 
 TEST(ModelConfig, DescribeRoundTripsThroughOverrides) {
   auto original = model_preset("mla-moe-small");
   apply_override(original, "moe.capacity_factor=1.25");
+  apply_override(original, "moe.dispatch=batched");
   ModelConfig rebuilt;
   std::istringstream lines(describe(original));
   for (std::string line; std::getline(lines, line);) apply_override(rebuilt, line);
   EXPECT_EQ(describe(rebuilt), describe(original));
   EXPECT_DOUBLE_EQ(rebuilt.moe.capacity_factor, 1.25);
+  EXPECT_EQ(rebuilt.moe.dispatch, MoeDispatch::kBatched);
 }
 
 TEST(ModelConfig, SwigluHiddenKeepsTheGeluParameterCountRoundedTo64) {

@@ -1,5 +1,7 @@
-// MoE against independent references: a dense SwiGLU, a hand-computed
-// balance loss, and capacity dropping exactly the overflow.
+// MoE against independent references: a dense SwiGLU, the layer's
+// definition evaluated token by token (both ways of running the experts,
+// values and gradients), a hand-computed balance loss, and capacity dropping
+// exactly the overflow.
 #include <gtest/gtest.h>
 
 #include "models/model_test_util.h"
@@ -39,6 +41,75 @@ TEST(Moe, OneExpertTopOneNoSharedEqualsTheDenseSwiglu) {
   EXPECT_DOUBLE_EQ(out.stats.load[0].item<double>(), 1.0);
 }
 
+// The definition, one token at a time: shared experts plus
+// sum over the top-k routed experts of gate * expert(x_t), gates from the
+// softmax over the router's logits, renormalized over the chosen k.
+torch::Tensor per_token_reference(Moe& moe, const ModelConfig& config, const torch::Tensor& x) {
+  const auto tokens = x.reshape({-1, config.d_model});
+  std::vector<torch::Tensor> rows;
+  for (int64_t t = 0; t < tokens.size(0); ++t) {
+    const auto token = tokens.narrow(0, t, 1);
+    auto row = torch::zeros_like(token);
+    for (const auto& child : moe->named_children()) {
+      if (child.key().rfind("shared_", 0) == 0) row = row + child.value()->as<MlpImpl>()->forward(token);
+    }
+    const auto scores = torch::softmax(moe->router()(token), -1)[0];
+    const auto [top, chosen] = scores.topk(config.moe.top_k);
+    for (int64_t j = 0; j < config.moe.top_k; ++j) {
+      const auto gate = top[j] / top.sum();
+      row = row + gate * moe->routed_expert(chosen[j].item<int64_t>())(token);
+    }
+    rows.push_back(row);
+  }
+  return torch::cat(rows).view(x.sizes());
+}
+
+struct DispatchCase {
+  std::string dispatch;
+  bool bias;
+};
+
+class MoeDispatchTest : public ::testing::TestWithParam<DispatchCase> {};
+
+TEST_P(MoeDispatchTest, OutputAndGradientsEqualThePerTokenDefinition) {
+  const auto& param = GetParam();
+  const auto config = moe_config(
+      2, 5, 2, {"moe.dispatch=" + param.dispatch, param.bias ? "bias=true" : "bias=false"});
+  torch::manual_seed(35);
+  Moe moe(config);
+  moe->to(torch::kFloat64);
+  const auto x = torch::randn({2, 6, config.d_model}, torch::kFloat64).requires_grad_(true);
+  const auto weights = torch::randn({2, 6, config.d_model}, torch::kFloat64);
+
+  const auto out = moe(x).output;
+  const auto reference = per_token_reference(moe, config, x);
+  EXPECT_TENSOR_NEAR(out, reference, 1e-13);
+
+  // Gradients of <weights, out> against those of the reference, for the
+  // input and every parameter (routed experts no token chose included).
+  const auto params = moe->parameters();
+  std::vector<torch::Tensor> inputs{x};
+  inputs.insert(inputs.end(), params.begin(), params.end());
+  const auto grads = torch::autograd::grad({(out * weights).sum()}, inputs, {}, true, false, true);
+  const auto expected = torch::autograd::grad({(reference * weights).sum()}, inputs, {}, true,
+                                              false, true);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto got = grads[i].defined() ? grads[i] : torch::zeros_like(inputs[i]);
+    const auto want = expected[i].defined() ? expected[i] : torch::zeros_like(inputs[i]);
+    SCOPED_TRACE(i == 0 ? std::string("input") : "parameter " + std::to_string(i - 1));
+    EXPECT_TENSOR_NEAR(got, want, 1e-13);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dispatch, MoeDispatchTest,
+                         ::testing::Values(DispatchCase{"looped", false},
+                                           DispatchCase{"batched", false},
+                                           DispatchCase{"batched", true},
+                                           DispatchCase{"looped", true}),
+                         [](const auto& info) {
+                           return info.param.dispatch + (info.param.bias ? "_bias" : "");
+                         });
+
 TEST(Moe, BalanceLossEqualsAHandComputation) {
   const auto config = moe_config(1, 4, 2, {"moe.balance_coef=0.01"});
   torch::manual_seed(32);
@@ -77,12 +148,13 @@ TEST(Moe, PerfectlyBalancedRoutingGivesTheMinimumAlpha) {
   EXPECT_NEAR(expert_balance_loss(scores, counts, 2, 0.003).item<double>(), 0.003, 1e-15);
 }
 
-TEST(Moe, CapacityDropsExactlyTheOverflowInTokenOrder) {
+TEST_P(MoeDispatchTest, CapacityDropsExactlyTheOverflowInTokenOrder) {
   // Every token prefers expert 0: with capacity ceil(cf * T * k / N), the
   // first `capacity` tokens go through it and the rest keep only the residual
   // (and the shared expert).
   const int64_t T = 10;
-  const auto config = moe_config(1, 4, 1, {"moe.capacity_factor=1.2"});
+  const auto dispatch = "moe.dispatch=" + GetParam().dispatch;
+  const auto config = moe_config(1, 4, 1, {"moe.capacity_factor=1.2", dispatch});
   torch::manual_seed(33);
   Moe moe(config);
   moe->to(torch::kFloat64);
@@ -98,7 +170,7 @@ TEST(Moe, CapacityDropsExactlyTheOverflowInTokenOrder) {
   EXPECT_EQ(out.stats.dropped, T - capacity);
   EXPECT_DOUBLE_EQ(out.stats.load[0].item<double>(), 1.0);  // load counts before dropping
 
-  Moe dropless(moe_config(1, 4, 1));
+  Moe dropless(moe_config(1, 4, 1, {dispatch}));
   dropless->to(torch::kFloat64);
   {
     torch::NoGradGuard no_grad;

@@ -17,6 +17,11 @@ class MlpImpl : public torch::nn::Module {
   ParamTags param_tags(optim::ParamRole role = optim::ParamRole::kMlp, int64_t expert = -1) const;
   // The output projection, scaled down at init with the other residual writers.
   torch::Tensor& output_weight();
+  // SwiGLU's three projections, for the MoE's batched experts (which stack
+  // every expert's weights into one bmm operand instead of calling forward).
+  torch::nn::Linear& gate() { return gate_; }
+  torch::nn::Linear& up() { return up_; }
+  torch::nn::Linear& down() { return down_; }
 
  private:
   MlpKind kind_;

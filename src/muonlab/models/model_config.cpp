@@ -25,6 +25,9 @@ const EnumNames<AttentionKind> kAttentionNames{{AttentionKind::kMha, "mha"},
                                                {AttentionKind::kMla, "mla"}};
 const EnumNames<FeedForwardKind> kFeedForwardNames{{FeedForwardKind::kDense, "dense"},
                                                    {FeedForwardKind::kMoe, "moe"}};
+const EnumNames<MoeDispatch> kMoeDispatchNames{{MoeDispatch::kAuto, "auto"},
+                                               {MoeDispatch::kLooped, "looped"},
+                                               {MoeDispatch::kBatched, "batched"}};
 
 template <typename Enum>
 Enum parse_enum(const EnumNames<Enum>& names, const std::string& key, const std::string& text) {
@@ -150,6 +153,11 @@ const std::vector<std::pair<std::string, Field>>& fields() {
       {"moe.renormalize", nested_field(&ModelConfig::moe, &MoeConfig::renormalize)},
       {"moe.balance_coef", nested_field(&ModelConfig::moe, &MoeConfig::balance_coef)},
       {"moe.capacity_factor", nested_field(&ModelConfig::moe, &MoeConfig::capacity_factor)},
+      {"moe.dispatch",
+       {[](ModelConfig& c, const std::string& k, const std::string& v) {
+          c.moe.dispatch = parse_enum(kMoeDispatchNames, k, v);
+        },
+        [](const ModelConfig& c) { return enum_name(kMoeDispatchNames, c.moe.dispatch); }}},
   };
   return table;
 }
@@ -238,6 +246,7 @@ std::string to_string(PositionKind kind) { return enum_name(kPositionNames, kind
 std::string to_string(MlpKind kind) { return enum_name(kMlpNames, kind); }
 std::string to_string(AttentionKind kind) { return enum_name(kAttentionNames, kind); }
 std::string to_string(FeedForwardKind kind) { return enum_name(kFeedForwardNames, kind); }
+std::string to_string(MoeDispatch dispatch) { return enum_name(kMoeDispatchNames, dispatch); }
 
 // ---- presets ------------------------------------------------------------
 
@@ -292,6 +301,18 @@ ModelConfig mla_moe(const std::string& name, int64_t layers, int64_t heads, int6
   return c;
 }
 
+// The dense model with an MoE model's active FLOPs per token: the same
+// attention, and one SwiGLU as wide as the shared and top-k experts
+// together (the router's small matmul aside). The baseline MoE throughput is
+// judged against.
+ModelConfig mla_dense_twin(ModelConfig c, const std::string& name) {
+  c.name = name;
+  c.feed_forward = FeedForwardKind::kDense;
+  c.mlp_hidden = (c.moe.num_shared + c.moe.top_k) * c.moe.expert_hidden;
+  c.moe = MoeConfig{};
+  return c;
+}
+
 ModelConfig tiny(ModelConfig c, const std::string& name) {
   c.name = name;
   c.vocab_size = 64;
@@ -310,6 +331,7 @@ const std::map<std::string, std::function<ModelConfig()>>& presets() {
       {"llama-60m", [] { return llama("llama-60m", 8, 8, 512, 1376); }},
       {"llama-130m", [] { return llama("llama-130m", 12, 12, 768, 2048); }},
       {"mla-moe-small", [] { return mla_moe("mla-moe-small", 8, 8, 512, 2, 62, 6, 128); }},
+      {"mla-dense-small", [] { return mla_dense_twin(model_preset("mla-moe-small"), "mla-dense-small"); }},
       {"tiny-gpt2", [] { return tiny(gpt2("", 1, 1, 1), "tiny-gpt2"); }},
       {"tiny-llama", [] { return tiny(llama("", 1, 1, 1, 0), "tiny-llama"); }},
       {"tiny-mla-moe", [] {

@@ -14,6 +14,10 @@ enum class PositionKind { kLearned, kRope };
 enum class MlpKind { kGelu, kSwiglu };
 enum class AttentionKind { kMha, kMla };
 enum class FeedForwardKind { kDense, kMoe };
+// How an MoE layer runs its routed experts (models/expert_dispatch.h): one
+// SwiGLU call per expert, or all experts in three bmm calls over a padded
+// buffer. auto: looped on CPU, batched on CUDA. The same result either way.
+enum class MoeDispatch { kAuto, kLooped, kBatched };
 
 // Multi-head Latent Attention (DeepSeek-V2): docs/algorithms.md, Multi-head
 // Latent Attention.
@@ -32,6 +36,7 @@ struct MoeConfig {
   bool renormalize = true;        // gates of the chosen experts sum to 1
   double balance_coef = 0.01;     // alpha of the expert-balance loss
   double capacity_factor = 0.0;   // 0: dropless; else capacity = ceil(cf * T * k / N_r)
+  MoeDispatch dispatch = MoeDispatch::kAuto;
 };
 
 struct ModelConfig {
@@ -74,9 +79,11 @@ std::string to_string(PositionKind kind);
 std::string to_string(MlpKind kind);
 std::string to_string(AttentionKind kind);
 std::string to_string(FeedForwardKind kind);
+std::string to_string(MoeDispatch dispatch);
 
-// Presets: gpt2-small, gpt2-medium, llama-60m, llama-130m, mla-moe-small and
-// the tiny-* ones for tests. Unknown names fail with the list of known ones.
+// Presets: gpt2-small, gpt2-medium, llama-60m, llama-130m, mla-moe-small,
+// mla-dense-small (its dense twin) and the tiny-* ones for tests. Unknown
+// names fail with the list of known ones.
 ModelConfig model_preset(const std::string& name);
 std::vector<std::string> preset_names();
 

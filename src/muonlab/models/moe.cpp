@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "muonlab/models/expert_dispatch.h"
 #include "muonlab/models/linear.h"
 
 namespace muonlab::models {
@@ -48,6 +49,13 @@ std::string describe_routing(const std::vector<MoeStats>& layers,
   return text;
 }
 
+int64_t MoeImpl::capacity(int64_t n_tokens) const {
+  if (config_.capacity_factor <= 0) return 0;  // dropless
+  return static_cast<int64_t>(std::ceil(config_.capacity_factor *
+                                        static_cast<double>(n_tokens * config_.top_k) /
+                                        static_cast<double>(config_.num_routed)));
+}
+
 MoeOutput MoeImpl::forward(const torch::Tensor& x) {
   const auto shape = x.sizes().vec();
   const auto tokens = x.reshape({-1, x.size(-1)});  // [T, d]
@@ -63,40 +71,21 @@ MoeOutput MoeImpl::forward(const torch::Tensor& x) {
   auto [gates, chosen] = scores.topk(top_k, -1);
   if (config_.renormalize) gates = gates / gates.sum(-1, /*keepdim=*/true);
 
-  // Assignments (token, slot) grouped by expert, token order kept inside each
-  // group by a stable sort, so capacity keeps the earliest tokens.
-  const auto flat_expert = chosen.reshape({-1});
-  const auto flat_gate = gates.reshape({-1}).to(x.scalar_type());
-  const auto flat_token =
-      torch::arange(n_tokens, chosen.options()).repeat_interleave(top_k);
-  const auto order = std::get<1>(torch::sort(flat_expert, /*stable=*/true, 0, false));
-  const auto counts = torch::bincount(flat_expert, {}, n_experts);
-  const auto counts_cpu = counts.to(torch::kCPU);
-  const auto* count = counts_cpu.data_ptr<int64_t>();
+  const auto assignments = sort_assignments(chosen, gates, n_experts, capacity(n_tokens));
 
   MoeStats stats;
   stats.assignments = n_tokens * top_k;
-  stats.load = counts_cpu.to(torch::kFloat64) / static_cast<double>(stats.assignments);
-  if (config_.capacity_factor > 0) {
-    stats.capacity = static_cast<int64_t>(
-        std::ceil(config_.capacity_factor * static_cast<double>(stats.assignments) /
-                  static_cast<double>(n_experts)));
-  }
+  stats.load = assignments.routed_counts.to(torch::kCPU, torch::kFloat64) /
+               static_cast<double>(stats.assignments);
+  stats.capacity = capacity(n_tokens);
+  stats.dropped = assignments.dropped;
 
-  auto output = torch::zeros_like(tokens);
-  for (auto& expert : shared_) output = output + expert(tokens);
-  int64_t start = 0;
-  for (int64_t e = 0; e < n_experts; start += count[e], ++e) {
-    const int64_t kept = stats.capacity > 0 ? std::min(count[e], stats.capacity) : count[e];
-    stats.dropped += count[e] - kept;
-    if (kept == 0) continue;
-    const auto picks = order.narrow(0, start, kept);
-    const auto token_ids = flat_token.index_select(0, picks);
-    const auto gate = flat_gate.index_select(0, picks).unsqueeze(1);
-    output = output.index_add(0, token_ids, routed_[e](tokens.index_select(0, token_ids)) * gate);
-  }
+  auto shared = torch::zeros_like(tokens);
+  for (auto& expert : shared_) shared = shared + expert(tokens);
+  const auto output =
+      add_routed_experts(shared, tokens, routed_, assignments, config_.dispatch);
 
-  auto balance = expert_balance_loss(scores, counts, top_k, config_.balance_coef);
+  auto balance = expert_balance_loss(scores, assignments.routed_counts, top_k, config_.balance_coef);
   return {output.view(shape), balance.to(x.scalar_type()), std::move(stats)};
 }
 

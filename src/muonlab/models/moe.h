@@ -51,6 +51,9 @@ class MoeImpl : public torch::nn::Module {
   torch::nn::Linear& router() { return router_; }
 
  private:
+  // Most assignments an expert keeps from n_tokens tokens; 0 when dropless.
+  int64_t capacity(int64_t n_tokens) const;
+
   MoeConfig config_;
   torch::nn::Linear router_{nullptr};
   std::vector<Mlp> shared_;

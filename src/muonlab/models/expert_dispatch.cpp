@@ -1,0 +1,117 @@
+#include "muonlab/models/expert_dispatch.h"
+
+#include <algorithm>
+
+namespace muonlab::models {
+
+ExpertAssignments sort_assignments(const torch::Tensor& chosen, const torch::Tensor& gates,
+                                   int64_t num_experts, int64_t capacity) {
+  const int64_t top_k = chosen.size(1);
+  const auto flat_expert = chosen.reshape({-1});
+  const auto flat_token =
+      torch::arange(chosen.size(0), chosen.options()).repeat_interleave(top_k);
+  // A stable sort keeps token order inside each expert's group.
+  auto order = std::get<1>(torch::sort(flat_expert, /*stable=*/true, 0, false));
+
+  ExpertAssignments a;
+  a.routed_counts = torch::bincount(flat_expert, {}, num_experts);
+  a.experts = flat_expert.index_select(0, order);
+  const auto starts = a.routed_counts.cumsum(0) - a.routed_counts;
+  a.slots = torch::arange(order.size(0), order.options()) - starts.index_select(0, a.experts);
+  if (capacity > 0) {
+    const auto kept = (a.slots < capacity).nonzero().squeeze(1);
+    a.dropped = order.size(0) - kept.size(0);
+    order = order.index_select(0, kept);
+    a.experts = a.experts.index_select(0, kept);
+    a.slots = a.slots.index_select(0, kept);
+  }
+  a.token_ids = flat_token.index_select(0, order);
+  a.gates = gates.reshape({-1}).index_select(0, order);
+
+  const auto counts_cpu = a.routed_counts.to(torch::kCPU);
+  const auto* count = counts_cpu.data_ptr<int64_t>();
+  for (int64_t e = 0; e < num_experts; ++e) {
+    a.counts.push_back(capacity > 0 ? std::min(count[e], capacity) : count[e]);
+  }
+  return a;
+}
+
+MoeDispatch resolve_dispatch(MoeDispatch requested, const torch::Device& device) {
+  if (requested != MoeDispatch::kAuto) return requested;
+  return device.is_cuda() ? MoeDispatch::kBatched : MoeDispatch::kLooped;
+}
+
+namespace {
+
+// Each expert on its own contiguous slice of the sorted tokens. split (not
+// narrow) so that backward concatenates the slices' gradients once instead
+// of zero-padding each to the full size.
+torch::Tensor run_looped(const torch::Tensor& sorted, std::vector<Mlp>& experts,
+                         const std::vector<int64_t>& counts) {
+  const auto slices = sorted.split_with_sizes(counts);
+  std::vector<torch::Tensor> outputs;
+  for (size_t e = 0; e < experts.size(); ++e) {
+    if (counts[e] > 0) outputs.push_back(experts[e](slices[e]));
+  }
+  return torch::cat(outputs);
+}
+
+// One bmm operand per projection: every expert's weight, transposed, as
+// [E, in, out], and its bias as [E, 1, out] (gradients flow back to each).
+torch::Tensor stacked_weights(std::vector<Mlp>& experts,
+                              torch::nn::Linear& (MlpImpl::*projection)()) {
+  std::vector<torch::Tensor> parts;
+  for (auto& expert : experts) parts.push_back(((*expert).*projection)()->weight.t());
+  return torch::stack(parts);
+}
+
+torch::Tensor stacked_biases(std::vector<Mlp>& experts,
+                             torch::nn::Linear& (MlpImpl::*projection)()) {
+  std::vector<torch::Tensor> parts;
+  for (auto& expert : experts) parts.push_back(((*expert).*projection)()->bias.unsqueeze(0));
+  return torch::stack(parts);
+}
+
+// x: [E, C, d] -> [E, C, d], expert e's SwiGLU (MlpImpl::forward's
+// down(silu(gate(x)) * up(x))) on row block e.
+torch::Tensor batched_swiglu(const torch::Tensor& x, std::vector<Mlp>& experts) {
+  const bool bias = experts.front()->gate()->options.bias();
+  const auto project = [&](const torch::Tensor& in, torch::nn::Linear& (MlpImpl::*p)()) {
+    auto out = torch::bmm(in, stacked_weights(experts, p));
+    return bias ? out + stacked_biases(experts, p) : out;
+  };
+  const auto hidden = torch::silu(project(x, &MlpImpl::gate)) * project(x, &MlpImpl::up);
+  return project(hidden, &MlpImpl::down);
+}
+
+// Every expert at once over a buffer padded to the busiest expert's count:
+// row (expert, slot) holds that assignment's token, padding rows are zero
+// and their outputs never read back.
+torch::Tensor run_batched(const torch::Tensor& sorted, std::vector<Mlp>& experts,
+                          const ExpertAssignments& a) {
+  const int64_t n_experts = static_cast<int64_t>(experts.size());
+  const int64_t rows = *std::max_element(a.counts.begin(), a.counts.end());
+  const auto position = a.experts * rows + a.slots;
+  const auto padded = torch::zeros({n_experts * rows, sorted.size(1)}, sorted.options())
+                          .index_copy(0, position, sorted);
+  const auto out = batched_swiglu(padded.view({n_experts, rows, -1}), experts);
+  return out.view({n_experts * rows, -1}).index_select(0, position);
+}
+
+}  // namespace
+
+torch::Tensor add_routed_experts(const torch::Tensor& base, const torch::Tensor& tokens,
+                                 std::vector<Mlp>& experts, const ExpertAssignments& a,
+                                 MoeDispatch dispatch) {
+  if (a.token_ids.numel() == 0) return base;
+  const auto sorted = tokens.index_select(0, a.token_ids);
+  const auto outputs = resolve_dispatch(dispatch, tokens.device()) == MoeDispatch::kBatched
+                           ? run_batched(sorted, experts, a)
+                           : run_looped(sorted, experts, a.counts);
+  // The gate in the tokens' dtype, as the dense path weighs it; under
+  // autocast the experts' outputs may be narrower than the sum they join.
+  const auto weighted = outputs * a.gates.unsqueeze(1).to(tokens.scalar_type());
+  return base.index_add(0, a.token_ids, weighted.to(base.scalar_type()));
+}
+
+}  // namespace muonlab::models

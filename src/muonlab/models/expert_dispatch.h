@@ -1,0 +1,49 @@
+// How a MoE layer's routed experts see their tokens: assignments sorted by
+// expert (token order kept inside each expert, so capacity keeps the
+// earliest), one gather of the tokens, the experts' SwiGLUs, one weighted
+// scatter back. Two ways to run the experts, with the same result:
+//  - looped: one SwiGLU call per expert on its contiguous slice of the
+//    sorted tokens; no padding, so no wasted FLOPs (the CPU choice);
+//  - batched: every expert's weights stacked and three bmm calls over a
+//    buffer padded to the busiest expert's count; a handful of kernels
+//    whatever the number of experts, which is what a GPU needs when 62
+//    small experts would otherwise mean hundreds of launches a layer.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "muonlab/models/mlp.h"
+#include "muonlab/models/model_config.h"
+
+namespace muonlab::models {
+
+// The (token, choice) pairs an MoE layer keeps, grouped by expert.
+struct ExpertAssignments {
+  torch::Tensor token_ids;      // [A] token of each kept assignment
+  torch::Tensor gates;          // [A] its gate
+  torch::Tensor experts;        // [A] its expert (non-decreasing)
+  torch::Tensor slots;          // [A] its position among its expert's tokens
+  std::vector<int64_t> counts;  // [N_r] kept assignments per expert, on the host
+  torch::Tensor routed_counts;  // [N_r] assignments per expert before capacity, on the device
+  int64_t dropped = 0;          // assignments over capacity
+};
+
+// chosen, gates: [T, k] from top-k routing. capacity 0 keeps everything;
+// otherwise each expert keeps its first `capacity` tokens in token order.
+ExpertAssignments sort_assignments(const torch::Tensor& chosen, const torch::Tensor& gates,
+                                   int64_t num_experts, int64_t capacity);
+
+// auto: looped on CPU, batched on CUDA, by what each trades: kernel launches
+// (several per expert) against FLOPs on padding (up to the busiest expert).
+// `muonlab bench model --set moe.dispatch=...` measures both.
+MoeDispatch resolve_dispatch(MoeDispatch requested, const torch::Device& device);
+
+// sum over kept assignments a of gate_a * expert_a(tokens[token_a]), as a
+// [T, d] tensor added onto `base` (the shared experts' output).
+torch::Tensor add_routed_experts(const torch::Tensor& base, const torch::Tensor& tokens,
+                                 std::vector<Mlp>& experts, const ExpertAssignments& assignments,
+                                 MoeDispatch dispatch);
+
+}  // namespace muonlab::models
