@@ -34,8 +34,9 @@ struct ModelBenchConfig {
   uint64_t seed = 0;
 };
 
-// bf16 only where it pays: on CUDA. CPU bf16 matmuls are slow and the
-// numbers would say nothing about the model.
+// bf16 (the whole model converted) on CUDA only; on the CPU this bench stays
+// fp32. CPU bf16 training is autocast over fp32 weights, as the trainer runs
+// it: `muonlab bench train --dtype fp32,bf16` measures that.
 torch::Dtype resolve_model_dtype(torch::Dtype requested, const torch::Device& device);
 
 // ---- training throughput --------------------------------------------------

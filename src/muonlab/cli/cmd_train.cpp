@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "muonlab/analysis/loss_plot.h"
 #include "muonlab/cli/commands.h"
@@ -109,6 +110,16 @@ void run_train(const TrainArgs& args) {
                            config.run.out_dir)
             << fmt::format("precision: {}\n", training::describe_precision(config, torch::Device(config.run.device)))
             << std::flush;
+  // describe_routing's lines ("moe h.0: load max ..."), one per MoE layer,
+  // each indented under the step line.
+  const auto indented_routing = [](const std::string& routing) {
+    std::string out;
+    std::istringstream lines(routing);
+    for (std::string routing_line; std::getline(lines, routing_line);) {
+      if (!routing_line.empty()) out += "\n  routing " + routing_line;
+    }
+    return out;
+  };
   ProgressBar bar("train");
   training::TrainCallbacks callbacks;
   int64_t first_step = -1;  // the run's first step here (after a resume: the checkpoint's)
@@ -119,7 +130,7 @@ void run_train(const TrainArgs& args) {
     // logs); the live bar between them.
     if (report.step % config.run.log_every == 0 || report.step == report.total_steps) {
       bar.finish();
-      std::cout << line << (report.routing.empty() ? "" : "\n  routing: " + report.routing) << std::endl;
+      std::cout << line << indented_routing(report.routing) << std::endl;
     } else {
       bar.update(report.step, report.total_steps, line);
     }
