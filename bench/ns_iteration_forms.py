@@ -1,0 +1,92 @@
+"""One Newton-Schulz iteration in three forms against the plain matmul ceiling.
+
+    /usr/bin/python3 bench/ns_iteration_forms.py [threads]
+
+Times, in bf16 on the CPU (PyTorch's own ops, so the same LibTorch kernels
+muonlab calls), one iteration X <- a X + (b A + c A A) X with A = X X^T:
+
+  ceiling    the three products as plain bmm, nothing else;
+  fused      muonlab's form: bmm, then two baddbmm carrying a, b and c;
+  plain      three bmm and the axpy terms as separate elementwise ops;
+  symmetric  X X^T and A A from three of their four half-size blocks (A is
+             symmetric), 25% fewer FLOPs in those two products, the only
+             way to exploit symmetry without a syrk in LibTorch.
+
+Each form runs interleaved with the others, 7 times; the median is printed
+with its share of the ceiling, and each form's result is checked against the
+fused form in float64.
+"""
+import sys
+import time
+
+import torch
+
+A_COEF, B_COEF, C_COEF = 3.4445, -4.7750, 2.0315  # Keller Jordan's quintic
+
+
+def ceiling(X):
+    A = torch.bmm(X, X.transpose(1, 2))
+    torch.bmm(A, A)
+    return torch.bmm(A, X)
+
+
+def fused(X):
+    A = torch.bmm(X, X.transpose(1, 2))
+    B = torch.baddbmm(A, A, A, beta=B_COEF, alpha=C_COEF)
+    return torch.baddbmm(X, B, X, beta=A_COEF, alpha=1.0)
+
+
+def plain(X):
+    A = torch.bmm(X, X.transpose(1, 2))
+    B = B_COEF * A + C_COEF * torch.bmm(A, A)
+    return A_COEF * X + torch.bmm(B, X)
+
+
+def gram_from_blocks(X):
+    """X X^T from the row halves' three distinct block products."""
+    half = X.shape[1] // 2
+    top, bottom = X[:, :half].contiguous(), X[:, half:].contiguous()
+    upper_left = torch.bmm(top, top.transpose(1, 2))
+    upper_right = torch.bmm(top, bottom.transpose(1, 2))
+    lower_right = torch.bmm(bottom, bottom.transpose(1, 2))
+    return torch.cat([torch.cat([upper_left, upper_right], 2),
+                      torch.cat([upper_right.transpose(1, 2), lower_right], 2)], 1)
+
+
+def symmetric(X):
+    A = gram_from_blocks(X)
+    B = B_COEF * A + C_COEF * gram_from_blocks(A)  # A A = A A^T
+    return torch.baddbmm(X, B, X, beta=A_COEF, alpha=1.0)
+
+
+FORMS = [("ceiling", ceiling), ("fused", fused), ("plain", plain), ("symmetric", symmetric)]
+
+
+def main():
+    torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16, median of 7")
+    for shape in [(1, 768, 768), (1, 768, 3072), (4, 768, 768)]:
+        X = torch.randn(*shape).bfloat16()
+        X = X / X.float().norm(dim=(1, 2), keepdim=True).bfloat16()
+        reference = fused(X.double())
+        for _, form in FORMS:
+            form(X)  # warm-up
+        times = {name: [] for name, _ in FORMS}
+        for _ in range(7):
+            for name, form in FORMS:
+                start = time.perf_counter()
+                form(X)
+                times[name].append(time.perf_counter() - start)
+        median = {name: sorted(t)[3] for name, t in times.items()}
+        count, m, n = shape
+        flops = count * (4 * m * m * n + 2 * m ** 3)
+        print(f"{shape}:")
+        for name, form in FORMS:
+            check = "" if name == "ceiling" else (
+                f", max diff vs fp64 fused {(form(X).double() - reference).abs().max().item():.1e}")
+            print(f"  {name:<10} {median[name] * 1e3:7.1f} ms  {flops / median[name] / 1e9:5.0f} GFLOP/s"
+                  f"  {median['ceiling'] / median[name]:.2f} of ceiling{check}")
+
+
+if __name__ == "__main__":
+    main()
