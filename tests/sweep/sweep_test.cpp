@@ -118,8 +118,8 @@ TEST(SweepSpec, EveryBundledStudyLoads) {
     }
   }
   // Four studies on CPU and GPU, the CPU headline comparison, the main job,
-  // the bf16-vs-fp32 check, MuonClip tuned and at one lr.
-  EXPECT_EQ(loaded, 13);
+  // the bf16-vs-fp32 check, MuonClip tuned and at one lr, the architectures.
+  EXPECT_EQ(loaded, 14);
 }
 
 TEST(SweepIndex, RowsMatchTheRunFolders) {
