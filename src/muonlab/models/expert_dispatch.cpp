@@ -28,8 +28,8 @@ ExpertAssignments sort_assignments(const torch::Tensor& chosen, const torch::Ten
   a.token_ids = flat_token.index_select(0, order);
   a.gates = gates.reshape({-1}).index_select(0, order);
 
-  const auto counts_cpu = a.routed_counts.to(torch::kCPU);
-  const auto* count = counts_cpu.data_ptr<int64_t>();
+  a.routed_counts_host = a.routed_counts.to(torch::kCPU);
+  const auto* count = a.routed_counts_host.data_ptr<int64_t>();
   for (int64_t e = 0; e < num_experts; ++e) {
     a.counts.push_back(capacity > 0 ? std::min(count[e], capacity) : count[e]);
   }

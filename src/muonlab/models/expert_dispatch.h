@@ -27,6 +27,7 @@ struct ExpertAssignments {
   torch::Tensor slots;          // [A] its position among its expert's tokens
   std::vector<int64_t> counts;  // [N_r] kept assignments per expert, on the host
   torch::Tensor routed_counts;  // [N_r] assignments per expert before capacity, on the device
+  torch::Tensor routed_counts_host;  // the same, copied to the host once
   int64_t dropped = 0;          // assignments over capacity
 };
 

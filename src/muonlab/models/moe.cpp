@@ -75,7 +75,7 @@ MoeOutput MoeImpl::forward(const torch::Tensor& x) {
 
   MoeStats stats;
   stats.assignments = n_tokens * top_k;
-  stats.load = assignments.routed_counts.to(torch::kCPU, torch::kFloat64) /
+  stats.load = assignments.routed_counts_host.to(torch::kFloat64) /
                static_cast<double>(stats.assignments);
   stats.capacity = capacity(n_tokens);
   stats.dropped = assignments.dropped;
