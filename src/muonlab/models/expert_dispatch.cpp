@@ -56,19 +56,15 @@ torch::Tensor run_looped(const torch::Tensor& sorted, std::vector<Mlp>& experts,
   return torch::cat(outputs);
 }
 
-// One bmm operand per projection: every expert's weight, transposed, as
-// [E, in, out], and its bias as [E, 1, out] (gradients flow back to each).
-torch::Tensor stacked_weights(std::vector<Mlp>& experts,
-                              torch::nn::Linear& (MlpImpl::*projection)()) {
-  std::vector<torch::Tensor> parts;
-  for (auto& expert : experts) parts.push_back(((*expert).*projection)()->weight.t());
-  return torch::stack(parts);
-}
+using Projection = torch::nn::Linear& (MlpImpl::*)();
 
-torch::Tensor stacked_biases(std::vector<Mlp>& experts,
-                             torch::nn::Linear& (MlpImpl::*projection)()) {
+// One bmm operand from every expert's `projection`: `part` of each (its
+// weight transposed, or its bias as a row) stacked along a new first
+// dimension; gradients flow back to each expert's tensor.
+template <typename Part>
+torch::Tensor stacked(std::vector<Mlp>& experts, Projection projection, Part part) {
   std::vector<torch::Tensor> parts;
-  for (auto& expert : experts) parts.push_back(((*expert).*projection)()->bias.unsqueeze(0));
+  for (auto& expert : experts) parts.push_back(part(((*expert).*projection)()));
   return torch::stack(parts);
 }
 
@@ -76,9 +72,11 @@ torch::Tensor stacked_biases(std::vector<Mlp>& experts,
 // down(silu(gate(x)) * up(x))) on row block e.
 torch::Tensor batched_swiglu(const torch::Tensor& x, std::vector<Mlp>& experts) {
   const bool bias = experts.front()->gate()->options.bias();
-  const auto project = [&](const torch::Tensor& in, torch::nn::Linear& (MlpImpl::*p)()) {
-    auto out = torch::bmm(in, stacked_weights(experts, p));
-    return bias ? out + stacked_biases(experts, p) : out;
+  const auto project = [&](const torch::Tensor& in, Projection p) {
+    // [E, C, in] x [E, in, out], plus [E, 1, out].
+    auto out = torch::bmm(in, stacked(experts, p, [](auto& linear) { return linear->weight.t(); }));
+    return bias ? out + stacked(experts, p, [](auto& linear) { return linear->bias.unsqueeze(0); })
+                : out;
   };
   const auto hidden = torch::silu(project(x, &MlpImpl::gate)) * project(x, &MlpImpl::up);
   return project(hidden, &MlpImpl::down);

@@ -38,7 +38,7 @@ ExpertAssignments sort_assignments(const torch::Tensor& chosen, const torch::Ten
 
 // auto: looped on CPU, batched on CUDA, by what each trades: kernel launches
 // (several per expert) against FLOPs on padding (up to the busiest expert).
-// `muonlab bench model --set moe.dispatch=...` measures both.
+// `muonlab bench train --set moe.dispatch=...` measures both.
 MoeDispatch resolve_dispatch(MoeDispatch requested, const torch::Device& device);
 
 // sum over kept assignments a of gate_a * expert_a(tokens[token_a]), as a

@@ -246,7 +246,6 @@ std::string to_string(PositionKind kind) { return enum_name(kPositionNames, kind
 std::string to_string(MlpKind kind) { return enum_name(kMlpNames, kind); }
 std::string to_string(AttentionKind kind) { return enum_name(kAttentionNames, kind); }
 std::string to_string(FeedForwardKind kind) { return enum_name(kFeedForwardNames, kind); }
-std::string to_string(MoeDispatch dispatch) { return enum_name(kMoeDispatchNames, dispatch); }
 
 // ---- presets ------------------------------------------------------------
 

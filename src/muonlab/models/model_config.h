@@ -79,7 +79,6 @@ std::string to_string(PositionKind kind);
 std::string to_string(MlpKind kind);
 std::string to_string(AttentionKind kind);
 std::string to_string(FeedForwardKind kind);
-std::string to_string(MoeDispatch dispatch);
 
 // Presets: gpt2-small, gpt2-medium, llama-60m, llama-130m, mla-moe-small,
 // mla-dense-small (its dense twin) and the tiny-* ones for tests. Unknown

@@ -71,13 +71,12 @@ MoeOutput MoeImpl::forward(const torch::Tensor& x) {
   auto [gates, chosen] = scores.topk(top_k, -1);
   if (config_.renormalize) gates = gates / gates.sum(-1, /*keepdim=*/true);
 
-  const auto assignments = sort_assignments(chosen, gates, n_experts, capacity(n_tokens));
-
   MoeStats stats;
   stats.assignments = n_tokens * top_k;
+  stats.capacity = capacity(n_tokens);
+  const auto assignments = sort_assignments(chosen, gates, n_experts, stats.capacity);
   stats.load = assignments.routed_counts_host.to(torch::kFloat64) /
                static_cast<double>(stats.assignments);
-  stats.capacity = capacity(n_tokens);
   stats.dropped = assignments.dropped;
 
   auto shared = torch::zeros_like(tokens);
