@@ -111,4 +111,20 @@ grep -q "(charts/evaluations_0.png)" "$report"
 grep -q "Tokens to reach loss 5.25 " "$work/reports/target.md"
 grep -qE '^\| muon \| [0-9.e-]+ \(config\) \| - \| 2 \| .* \| [0-9]+ \[[0-9]+, [0-9]+\] \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \| [0-9]+% \|$' "$work/reports/target.md"
 grep -q 'target loss 5.25 chosen after the runs\*\* (the spec declared 5): post hoc' "$work/reports/target.md"
-echo "PASS: killed after 1 finished run; rerun skipped it, resumed the killed one, finished all 4; report written, also for a target given on the command line"
+
+# Archived without weights and checkpoints (scripts/archive-sweep), restored
+# elsewhere: the sweep counts every run as done and recomputes none, and the
+# report's per-run results are the original's.
+"$src/scripts/archive-sweep" "$work/sweep" "$work/archive" | grep -q "4 finished run(s) archived"
+[[ -z $(find "$work/archive" -name model.safetensors -o -name checkpoints) ]] ||
+  { echo "FAIL: the archive holds weights or checkpoints" >&2; exit 1; }
+cp -r "$work/archive" "$work/restored"
+"$muonlab" sweep "$work/spec.toml" --out "$work/restored" | grep -q "4 runs: 4 done before, 0 finished now, 0 failed"
+[[ -z $(find "$work/restored" -name model.safetensors) ]] || { echo "FAIL: an archived run was run again" >&2; exit 1; }
+"$muonlab" report "$work/restored" --no-plots >/dev/null
+[[ "$(grep -E '^\| - \| (adamw|muon) \| [0-9.e-]+ \(config\)' "$work/restored/report.md")" == \
+   "$(grep -E '^\| - \| (adamw|muon) \| [0-9.e-]+ \(config\)' "$report")" ]] ||
+  { echo "FAIL: the restored archive reports other results" >&2; exit 1; }
+{ "$src/scripts/archive-sweep" "$work/shards" 2>&1 || true; } | grep -q "is not a sweep folder" ||
+  { echo "FAIL: archive-sweep took a folder that is not a sweep" >&2; exit 1; }
+echo "PASS: killed after 1 finished run; rerun skipped it, resumed the killed one, finished all 4; report written, also for a target given on the command line; archived without weights and restored, nothing rerun, same results"

@@ -15,7 +15,9 @@ namespace fs = std::filesystem;
 
 RunOutcome read_run_outcome(const std::string& run_dir) {
   RunOutcome outcome;
-  outcome.finished = fs::exists(fs::path(run_dir) / "model.safetensors");
+  // archived.json: finished, its weights left out by scripts/archive-sweep.
+  outcome.finished = fs::exists(fs::path(run_dir) / "model.safetensors") ||
+                     fs::exists(fs::path(run_dir) / "archived.json");
   std::ifstream metrics(fs::path(run_dir) / "metrics.jsonl");
   for (std::string line; std::getline(metrics, line);) {
     nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);

@@ -16,7 +16,8 @@ struct sqlite3;
 namespace muonlab::sweep {
 
 // What a run folder says about its run: finished when model.safetensors was
-// written (the trainer writes it last), and the last logged metrics.
+// written (the trainer writes it last) or the folder was archived without it
+// (archived.json, scripts/archive-sweep), and the last logged metrics.
 struct RunOutcome {
   bool finished = false;
   std::optional<double> final_val_loss;
