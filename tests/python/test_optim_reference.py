@@ -79,6 +79,24 @@ def test_muon_equals_cpp_class_and_float64_reference(name):
                                                               f"{(g - e).abs().max():.3g}"
 
 
+@pytest.mark.parametrize("name", ["defaults", "sum_momentum", "no_nesterov", "match_rms_adamw"])
+def test_fused_cpu_step_matches_the_general_path_and_the_float64_reference(name):
+    # fp32 weights: the fused CPU step (the default) applies; fused=False is
+    # the general path. Both within fp32 rounding of the float64 reference.
+    options = dict(lr=0.05, ns_dtype="fp32", **OPTION_SETS[name])
+    weights, grads = weights_and_grads()
+    weights32 = [w.float() for w in weights]
+    grads32 = [[g.float() for g in step] for step in grads]
+    assert Muon.defaults()["fused"] is True
+    fused, _ = python_steps(Muon, weights32, grads32, **options)
+    general, _ = python_steps(Muon, weights32, grads32, fused=False, **options)
+    expected = reference_steps(weights, grads, **{k: v for k, v in options.items() if k != "ns_dtype"})
+    for f, g, e in zip(fused, general, expected):
+        assert torch.allclose(f.double(), e, atol=2e-5), f"{name}: fused step off the reference by " \
+                                                         f"{(f.double() - e).abs().max():.3g}"
+        assert torch.allclose(f, g, atol=2e-5), f"{name}: fused and general paths differ by {(f - g).abs().max():.3g}"
+
+
 def test_muon2_and_muon2f_classes_are_their_defaults():
     weights, grads = weights_and_grads(1)
     for cls, second_moment in ((Muon2, "full"), (Muon2F, "factored")):

@@ -186,26 +186,39 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
   for (const auto& p : params) report.parameters += p.numel();
   report.matmul_gflops = plain_matmul_gflops(config, dtype);
 
-  auto muon_options = [&](optim::NsBatching batching) {
+  auto muon_options = [&](optim::NsBatching batching, bool fused) {
     return optim::MuonOptions(0.02)
         .ns_steps(config.ns_steps)
         .ns_dtype(config.ns_dtype)
         .weight_decay(0)
-        .ns_batching(batching);
+        .ns_batching(batching)
+        .fused(fused);
   };
-  optim::Muon batched(params, muon_options(optim::NsBatching::kAlways));
-  optim::Muon looped(params, muon_options(optim::NsBatching::kNever));
+  optim::Muon batched(params, muon_options(optim::NsBatching::kAlways, true));
+  optim::Muon looped(params, muon_options(optim::NsBatching::kNever, false));
   optim::AdamW adamw(params, optim::AdamWOptions(1e-3));
 
-  auto loop_row = time_optimizer("muon, per-parameter loop", looped, config, ns_flops,
+  // The loop with LibTorch's ops one by one is the baseline; on the CPU the
+  // default loop fuses the elementwise passes (fused_muon_cpu.h).
+  auto loop_row = time_optimizer("muon, loop (LibTorch ops)", looped, config, ns_flops,
                                  report.matmul_gflops);
   auto batched_row = time_optimizer("muon, batched by shape", batched, config, ns_flops,
                                     report.matmul_gflops);
+  std::vector<OptimBenchRow> fused_rows;
+  if (config.device.is_cpu()) {
+    optim::Muon fused(params, muon_options(optim::NsBatching::kNever, true));
+    fused_rows.push_back(time_optimizer("muon, loop (fused, CPU)", fused, config, ns_flops, report.matmul_gflops));
+  }
   auto adamw_row = time_optimizer("adamw (reference)", adamw, config, 0, report.matmul_gflops);
   loop_row.vs_loop = 1.0;
   batched_row.vs_loop = loop_row.seconds_per_step / batched_row.seconds_per_step;
   adamw_row.vs_loop = loop_row.seconds_per_step / adamw_row.seconds_per_step;
-  report.rows = {loop_row, batched_row, adamw_row};
+  report.rows = {loop_row, batched_row};
+  for (auto& row : fused_rows) {
+    row.vs_loop = loop_row.seconds_per_step / row.seconds_per_step;
+    report.rows.push_back(row);
+  }
+  report.rows.push_back(adamw_row);
   report.adamw_state_bytes_per_parameter = static_cast<double>(optim::optimizer_state_bytes(adamw)) /
                                            static_cast<double>(optim::optimizer_parameter_count(adamw));
   if (config.variants) {

@@ -98,6 +98,11 @@ struct MuonOptions : public torch::optim::OptimizerCloneableOptions<MuonOptions>
   // Ablation: false replaces NS_K(U) by U sqrt(min(r, c)) / ||U||_F, an
   // update of an orthogonal matrix's size and the momentum's direction.
   TORCH_ARG(bool, orthogonalize) = true;
+  // CPU: momentum, the cast to the NS dtype and the norm in one pass, weight
+  // decay and the update in another, for the matrices that qualify
+  // (fused_muon_cpu.h); false: LibTorch's ops one by one. The same values up
+  // to rounding; no effect on CUDA tensors.
+  TORCH_ARG(bool, fused) = true;
   // Parameters of more than two dimensions (matrix_view.h): conv kernels
   // flattened to out x (in*kh*kw), stacks of expert weights [E, r, c] as E
   // matrices, or refused.

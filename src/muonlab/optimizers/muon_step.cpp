@@ -7,6 +7,7 @@
 #include "muonlab/core/errors.h"
 #include "muonlab/core/shape_string.h"
 #include "muonlab/core/torch_compat.h"
+#include "muonlab/optimizers/fused_muon_cpu.h"
 
 namespace muonlab::optim {
 
@@ -186,7 +187,9 @@ void skip_grouping_draws(const MuonSlot& slot, torch::Generator& generator) {
 
 // Replaces each pending update by its orthogonalized form: cut into head
 // blocks first where Group Muon applies, a stack into its matrices; every
-// matrix of one shape and setting in one batched call.
+// matrix of one shape and setting in one batched call. `pending` follows
+// `slots`' order; an owned slot without an entry was stepped by the fused
+// path (and draws nothing from `generator`).
 void orthogonalize(std::vector<Pending>& pending, std::vector<MuonSlot>& slots, torch::Generator& generator) {
   struct Split {
     Pending* pending;
@@ -203,6 +206,7 @@ void orthogonalize(std::vector<Pending>& pending, std::vector<MuonSlot>& slots, 
       skip_grouping_draws(slot, generator);
       continue;
     }
+    if (next == pending.size() || pending[next].slot != &slot) continue;
     Pending& p = pending[next++];
     if (auto blocks = head_blocks_of(slot, generator)) {
       splits.push_back({&p, *blocks, jobs.size()});
@@ -325,7 +329,12 @@ void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generato
     MuonSlot& slot = slots[i];
     if (!slot.grad.defined() || !slot.owned) continue;
     const MatrixView& view = views[i];
-    pending.push_back({&slot, view, torch::Tensor(), scale_factor(slot.options->scale_rule(), view.rows, view.cols)});
+    const double scale = scale_factor(slot.options->scale_rule(), view.rows, view.cols);
+    if (fused_cpu_step_applies(slot, view)) {
+      fused_cpu_step(slot, scale);  // the whole step here; every check above passed
+      continue;
+    }
+    pending.push_back({&slot, view, torch::Tensor(), scale});
   }
   const auto batches = batch_slots(pending);
   for (const auto& batch : batches) momentum_and_second_moment(batch, pending);

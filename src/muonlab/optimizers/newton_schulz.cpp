@@ -101,7 +101,27 @@ torch::Tensor ns_iteration(const torch::Tensor& X, const NsCoefficients& k) {
   return torch::baddbmm(X, B, X, /*beta=*/k.a, /*alpha=*/1.0);
 }
 
+// The same iteration for a tall X [N, m, n] (m > n), multiplied from the
+// right: (X X^T)^j X = X (X^T X)^j, so X = a X + X B with A = X^T X (n x n).
+torch::Tensor ns_iteration_tall(const torch::Tensor& X, const NsCoefficients& k) {
+  const auto A = torch::bmm(X.transpose(1, 2), X);
+  const auto B = torch::baddbmm(A, A, A, /*beta=*/k.b, /*alpha=*/k.c);
+  return torch::baddbmm(X, X, B, /*beta=*/k.a, /*alpha=*/1.0);
+}
+
 }  // namespace
+
+torch::Tensor newton_schulz_iterations(const torch::Tensor& X, const NewtonSchulzConfig& config) {
+  config.validate();
+  TORCH_CHECK(X.dim() == 2, "newton_schulz_iterations expects a matrix, got shape ", X.sizes());
+  const bool tall = X.size(0) > X.size(1);
+  auto Y = X.unsqueeze(0);
+  for (int64_t k = 0; k < config.steps; ++k) {
+    const auto& coefficients = config.schedule.step(k);
+    Y = tall ? ns_iteration_tall(Y, coefficients) : ns_iteration(Y, coefficients);
+  }
+  return Y.squeeze(0).contiguous();
+}
 
 torch::Tensor newton_schulz(const torch::Tensor& M, const NewtonSchulzConfig& config,
                             const NsStepObserver& observer) {

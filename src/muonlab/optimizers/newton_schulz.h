@@ -80,6 +80,12 @@ torch::Tensor newton_schulz(const torch::Tensor& M,
                             const NewtonSchulzConfig& config,
                             const NsStepObserver& observer = nullptr);
 
+// The K iterations alone, on a matrix X [r, c] already normalized and in
+// the compute dtype, in X's own orientation: a tall X (r > c) takes the same
+// polynomial as X (b A + c A A) with A = X^T X, so neither a transposed copy
+// in nor one out is needed. Returns a contiguous [r, c] tensor of X's dtype.
+torch::Tensor newton_schulz_iterations(const torch::Tensor& X, const NewtonSchulzConfig& config);
+
 // Matmul FLOPs of NS_K on one r x c matrix (for benchmarks and MFU).
 double newton_schulz_flops(int64_t rows, int64_t cols, int64_t steps);
 

@@ -153,6 +153,8 @@ const std::vector<MuonKey>& muon_keys() {
        [](const MuonOptions& o) -> py::object { return py::float_(o.weight_decay()); }},
       {"orthogonalize", [](MuonOptions& o, const py::handle& v) { o.orthogonalize(as_bool("orthogonalize", v)); },
        [](const MuonOptions& o) -> py::object { return py::bool_(o.orthogonalize()); }},
+      {"fused", [](MuonOptions& o, const py::handle& v) { o.fused(as_bool("fused", v)); },
+       [](const MuonOptions& o) -> py::object { return py::bool_(o.fused()); }},
       {"second_moment",
        [](MuonOptions& o, const py::handle& v) {
          o.second_moment(as_choice("second_moment", v, &optim::parse_second_moment_kind,

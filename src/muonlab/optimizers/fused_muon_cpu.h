@@ -1,0 +1,47 @@
+// Muon's step on the CPU with its elementwise work in two passes over the
+// state instead of about a dozen LibTorch ops (docs/design.md, Optimizers):
+//
+//   pass 1: momentum in place, the update U (Nesterov or not) written
+//           straight in the NS dtype, and ||U||_F accumulated on the way;
+//   NS:     U scaled to norm 1, then the K iterations in U's own
+//           orientation (newton_schulz_iterations: no transposed copies);
+//   pass 2: weight decay and the update, param = (1 - lr wd) param - lr s O,
+//           reading O in the NS dtype.
+//
+// The same arithmetic as the general step up to rounding (the norm is taken
+// of U before its cast, the two momentum forms by one formula); tests hold
+// the two paths together. Memory-bound passes dominate Muon's step beside
+// the matmuls on the CPU, where the general path's ~15 passes over the fp32
+// state cost about a fifth of the step (docs/benchmarks.md).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "muonlab/optimizers/matrix_view.h"
+#include "muonlab/optimizers/muon_step.h"
+
+namespace muonlab::optim {
+
+// Whether `slot` takes the fused path: MuonOptions::fused, a CPU fp32 2-D
+// parameter with contiguous fp32 gradient and momentum, plain Muon (no
+// second moment, no NorMuon, orthogonalized, no Group Muon blocks), NS in
+// bf16 or fp32 and not batched with other matrices.
+bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view);
+
+// The whole step of one slot that fused_cpu_step_applies to; `scale` is the
+// shape scale s(r, c).
+void fused_cpu_step(MuonSlot& slot, double scale);
+
+// Pass 1 on its own (exposed for tests): updates `momentum` in place from
+// `grad` (ema: m = mu m + (1 - mu) g; sum: m = mu m + g), writes the update
+// (Nesterov: lerp(g, m, mu) for ema, g + mu m for sum; else m) into `out`
+// (bf16 or fp32, contiguous, grad's number of elements) and returns its
+// squared Frobenius norm, taken in fp32 before the cast.
+double fused_momentum_update(const torch::Tensor& grad, torch::Tensor& momentum, torch::Tensor& out, double mu,
+                             MomentumKind kind, bool nesterov);
+
+// Pass 2 on its own: param = decay * param + alpha * update, `update` in
+// bf16 or fp32 with param's number of elements, both contiguous.
+void fused_decay_and_add(torch::Tensor& param, const torch::Tensor& update, double decay, double alpha);
+
+}  // namespace muonlab::optim
