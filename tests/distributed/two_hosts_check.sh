@@ -69,7 +69,11 @@ unshare --user --map-root-user --net bash -euo pipefail -c '
 
 one=$(grep -o 'final train loss [0-9.]*' "$work/one.log")
 two=$(grep -o 'final train loss [0-9.]*' "$work/two.log")
-if [[ "$one" != "$two" ]]; then
+# Equal up to fp32 rounding: two ranks average their half-batch gradients,
+# one process takes the mean over the whole batch, so the sums run in
+# another order and the losses part around the fifth significant digit
+# (by about 5e-5 here, on either side of a 4-decimal rounding).
+if ! awk -v a="${one##* }" -v b="${two##* }" 'BEGIN { d = a - b; exit !(d <= 2e-4 && d >= -2e-4) }'; then
   echo "FAIL: one process: $one; two hosts: $two" >&2
   exit 1
 fi

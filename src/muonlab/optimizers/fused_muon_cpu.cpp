@@ -34,10 +34,10 @@ inline float from_bf16_bits(uint16_t bits) {
   return x;
 }
 
-inline void store(float value, float* out) { *out = value; }
-inline void store(float value, uint16_t* out) { *out = bf16_bits(value); }
-inline float load(const float* in) { return *in; }
-inline float load(const uint16_t* in) { return from_bf16_bits(*in); }
+inline void store_element(float value, float* out) { *out = value; }
+inline void store_element(float value, uint16_t* out) { *out = bf16_bits(value); }
+inline float load_element(const float* in) { return *in; }
+inline float load_element(const uint16_t* in) { return from_bf16_bits(*in); }
 
 // Both momentum forms as one formula, so the loop has no branch:
 // m = mu m + grad_weight g, and with Nesterov U = grad_weight g + mu m
@@ -66,7 +66,7 @@ double momentum_chunk(const float* grad, float* momentum, Out* out, int64_t begi
       const float m = k.mu * momentum[i + lane] + k.grad_weight * g;
       momentum[i + lane] = m;
       const float u = update_of<kNesterov>(g, m, k);
-      store(u, out + i + lane);
+      store_element(u, out + i + lane);
       partial[lane] += u * u;
     }
   }
@@ -76,7 +76,7 @@ double momentum_chunk(const float* grad, float* momentum, Out* out, int64_t begi
     const float m = k.mu * momentum[i] + k.grad_weight * g;
     momentum[i] = m;
     const float u = update_of<kNesterov>(g, m, k);
-    store(u, out + i);
+    store_element(u, out + i);
     sum += static_cast<double>(u) * u;
   }
   for (const float p : partial) sum += p;
@@ -105,7 +105,7 @@ double momentum_pass(const float* grad, float* momentum, Out* out, int64_t n, co
 template <typename In>
 void decay_and_add_pass(float* param, const In* update, int64_t n, float decay, float alpha) {
   at::parallel_for(int64_t{0}, n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) param[i] = decay * param[i] + alpha * load(update + i);
+    for (int64_t i = begin; i < end; ++i) param[i] = decay * param[i] + alpha * load_element(update + i);
   });
 }
 
