@@ -111,6 +111,20 @@ grep -q "(charts/evaluations_0.png)" "$report"
 grep -q "Tokens to reach loss 5.25 " "$work/reports/target.md"
 grep -qE '^\| muon \| [0-9.e-]+ \(config\) \| - \| 2 \| .* \| [0-9]+ \[[0-9]+, [0-9]+\] \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \| [0-9]+% \|$' "$work/reports/target.md"
 grep -q 'target loss 5.25 chosen after the runs\*\* (the spec declared 5): post hoc' "$work/reports/target.md"
+# Another baseline chosen after the runs: every variant against it, the
+# choice marked post hoc; AdamW's difference from Muon is minus Muon's
+# from AdamW.
+"$muonlab" report "$work/sweep" --baseline muon --no-plots --out "$work/reports/muon.md" >/dev/null
+grep -q "baseline \`muon\`; final validation loss" "$work/reports/muon.md"
+grep -q "baseline \`muon\` chosen after the runs\*\* (the spec declared \`adamw\`): its comparisons are post hoc" \
+  "$work/reports/muon.md"
+muon_vs_adamw=$(awk -F' [|] ' '$1 == "| muon" { print $6 }' "$report" | cut -d' ' -f1)
+adamw_vs_muon=$(awk -F' [|] ' '$1 == "| adamw" { print $6 }' "$work/reports/muon.md" | cut -d' ' -f1)
+[[ -n $muon_vs_adamw && $(awk -v a="$muon_vs_adamw" -v b="$adamw_vs_muon" 'BEGIN { print (a + b == 0) }') == 1 ]] ||
+  { echo "FAIL: muon vs adamw $muon_vs_adamw, adamw vs muon $adamw_vs_muon: expected opposite signs" >&2; exit 1; }
+{ "$muonlab" report "$work/sweep" --baseline nosuch --no-plots 2>&1 || true; } |
+  grep -q "\--baseline nosuch: no finished run of that variant in '$work/sweep'; the variants are adamw, muon" ||
+  { echo "FAIL: an unknown --baseline was not refused by name" >&2; exit 1; }
 
 # Archived without weights and checkpoints (scripts/archive-sweep), restored
 # elsewhere: the sweep counts every run as done and recomputes none, and the

@@ -32,6 +32,7 @@ namespace {
 struct SweepMeta {
   std::string name;
   std::string baseline;
+  std::string declared_baseline;  // the spec's, before any run
   std::optional<double> target_loss;
   std::optional<double> declared_target_loss;  // the spec's, before any run
 };
@@ -43,7 +44,8 @@ SweepMeta read_meta(const std::string& sweep_dir) {
   if (!json.is_object() || !json.contains("name") || !json.contains("baseline")) {
     fail("'{}': expected a JSON object with name and baseline", path.string());
   }
-  SweepMeta meta{json["name"].get<std::string>(), json["baseline"].get<std::string>(), std::nullopt};
+  SweepMeta meta{json["name"].get<std::string>(), json["baseline"].get<std::string>(), "", std::nullopt};
+  meta.declared_baseline = meta.baseline;
   if (json.contains("target_loss")) meta.target_loss = json["target_loss"].get<double>();
   meta.declared_target_loss = meta.target_loss;
   return meta;
@@ -482,6 +484,11 @@ std::string caveats(const std::vector<Comparison>& comparisons, const SweepMeta&
                                   kSeedsForAClaim));
     }
   }
+  if (meta.baseline != meta.declared_baseline) {
+    lines.push_back(fmt::format("**baseline `{}` chosen after the runs** (the spec declared `{}`): its comparisons "
+                                "are post hoc",
+                                meta.baseline, meta.declared_baseline));
+  }
   if (meta.target_loss && meta.target_loss != meta.declared_target_loss) {
     lines.push_back(fmt::format("**target loss {} chosen after the runs** (the spec declared {}): post hoc",
                                 *meta.target_loss,
@@ -553,6 +560,15 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
   }
   const auto cells = cells_of(runs);
   std::vector<Comparison> comparisons = best_cells(cells);
+  if (options.baseline) {
+    std::set<std::string> variants;
+    for (const auto& c : comparisons) variants.insert(c.variant);
+    if (!variants.count(*options.baseline)) {
+      fail("--baseline {}: no finished run of that variant in '{}'; the variants are {}", *options.baseline,
+           options.sweep_dir, fmt::join(variants, ", "));
+    }
+    meta.baseline = *options.baseline;
+  }
   std::map<std::string, std::map<std::string, const Cell*>> best;  // condition -> variant -> cell
   for (const auto& c : comparisons) best[c.condition][c.variant] = c.cell;
   for (auto& c : comparisons) {

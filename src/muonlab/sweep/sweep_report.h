@@ -20,6 +20,10 @@ struct SweepReportOptions {
   bool plots = true;    // gnuplot charts next to the report
   // Overrides the spec's [sweep] target_loss (a target chosen after seeing the curves).
   std::optional<double> target_loss;
+  // Overrides the spec's baseline: every variant compared to this one (an
+  // ablation against its parent rather than the spec's reference); marked
+  // post hoc in the report's caveats.
+  std::optional<std::string> baseline;
 };
 
 struct SweepReportResult {
