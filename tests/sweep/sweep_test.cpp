@@ -7,6 +7,7 @@
 #include "data/data_test_util.h"
 #include "muonlab/sweep/sweep_index.h"
 #include "muonlab/sweep/sweep_spec.h"
+#include "muonlab/training/train_config.h"
 #include "test_util.h"
 
 namespace muonlab::sweep {
@@ -101,6 +102,38 @@ TEST(SweepSpec, BadSpecsAreNamed) {
   std::string missing_base = spec;
   missing_base.replace(missing_base.find("base.toml"), 9, "none.toml");
   EXPECT_CONTAINS(error_of(missing_base), "base '" + dir.file("none.toml") + "' not found");
+}
+
+// A linked axis sets its keys together, one point at a time: an equal token
+// budget at every batch size is (batch, steps) pairs, not their product.
+TEST(SweepSpec, LinkedAxisSetsItsKeysTogether) {
+  testing::ScratchDir dir;
+  std::string spec(kSpec);
+  spec.replace(spec.find("\"data.batch_size\" = [4, 8]"), 26,
+               "\"data.batch_size, run.steps\" = [[4, 20], [8, 10]]");
+  const auto runs = expand_sweep(load_sweep_spec(write_spec(dir, spec)));
+  ASSERT_EQ(runs.size(), 2u * 2 * 2 + 1u * 2 * 2);  // 2 points x 2 seeds, as with a plain axis of 2
+  EXPECT_EQ(runs[0].id, "adamw/lr=0.001,data.batch_size=4,run.steps=20,run.seed=1");
+  EXPECT_EQ(runs[3].id, "adamw/lr=0.001,data.batch_size=8,run.steps=10,run.seed=2");
+  EXPECT_EQ(runs[3].overrides, (std::vector<std::string>{"run.steps=8", "optimizer.name=adamw", "optimizer.lr=0.001",
+                                                         "data.batch_size=8", "run.steps=10", "run.seed=2"}));
+  const training::TrainConfig config = training::load_train_config(dir.file("base.toml"), runs[3].overrides);
+  EXPECT_EQ(config.data.batch_size, 8);
+  EXPECT_EQ(config.run.steps, 10);
+
+  auto error_of = [&](const std::string& axis) {
+    std::string body(kSpec);
+    body.replace(body.find("\"data.batch_size\" = [4, 8]"), 26, axis);
+    return error_message([&] { load_sweep_spec(write_spec(dir, body)); });
+  };
+  EXPECT_CONTAINS(error_of("\"data.batch_size, run.steps\" = [[4, 20], [8]]"),
+                  "spec.toml:10: 'data.batch_size, run.steps': each point must be an array of 2 values, one per key");
+  EXPECT_CONTAINS(error_of("\"data.batch_size, run.steps\" = [4, 8]"), "each point must be an array of 2 values");
+  EXPECT_CONTAINS(error_of("\"data.batch_size, run.steps\" = []"), "has no values, so the grid is empty");
+  EXPECT_CONTAINS(error_of("\"data.batch_size,\" = [[4, 20]]"), "an empty key");
+  EXPECT_CONTAINS(error_of("\"data.batch_size, run.seed\" = [[4, 1]]"),
+                  "axis key 'run.seed' appears in two axes; each key belongs to one");
+  EXPECT_CONTAINS(error_of("\"data.batch_size, run.stepz\" = [[4, 20]]"), "unknown key 'run.stepz'");
 }
 
 TEST(SweepSpec, EveryBundledStudyLoads) {

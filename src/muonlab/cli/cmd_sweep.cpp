@@ -1,6 +1,8 @@
 // `muonlab sweep SPEC.toml [--out DIR] [--parallel N] [--set KEY=VALUE]... [--list]`: runs a
 // grid of training runs (sweep_spec.h for the spec, sweep_runner.h for how
 // they run and resume).
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <iostream>
 #include <memory>
@@ -28,7 +30,7 @@ std::string describe_grid(const sweep::SweepSpec& spec) {
   for (const auto& variant : spec.variants) learning_rates += std::max<size_t>(variant.lrs.size(), 1);
   std::string grid = fmt::format("{} variant{} ({} learning rate{} in all)", spec.variants.size(),
                                  spec.variants.size() == 1 ? "" : "s", learning_rates, learning_rates == 1 ? "" : "s");
-  for (const auto& axis : spec.axes) grid += fmt::format(" x {} ({} values)", axis.key, axis.values.size());
+  for (const auto& axis : spec.axes) grid += fmt::format(" x {} ({} values)", fmt::join(axis.keys, " + "), axis.points.size());
   return grid;
 }
 

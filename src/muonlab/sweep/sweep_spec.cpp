@@ -45,6 +45,49 @@ std::vector<std::string> values_of(const SweepSpec& spec, const std::string& key
   return values;
 }
 
+// "data.batch_size, run.steps" -> {"data.batch_size", "run.steps"}.
+std::vector<std::string> axis_keys(const std::string& written) {
+  std::vector<std::string> keys;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = written.find(',', start);
+    const std::string key = written.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const auto first = key.find_first_not_of(" \t");
+    const auto last = key.find_last_not_of(" \t");
+    keys.push_back(first == std::string::npos ? "" : key.substr(first, last - first + 1));
+    if (comma == std::string::npos) return keys;
+    start = comma + 1;
+  }
+}
+
+// An [axes] entry: one key and a list of values, or linked keys and a list
+// of points, each an array with one value per key.
+SweepAxis read_axis(const SweepSpec& spec, const std::string& written, const toml::node& node) {
+  SweepAxis axis;
+  axis.keys = axis_keys(written);
+  for (const auto& key : axis.keys) {
+    if (key.empty()) fail("{}: axis '{}': an empty key; linked keys are written \"key1, key2\"", where(spec, node), written);
+  }
+  if (axis.keys.size() == 1) {
+    for (auto& value : values_of(spec, written, node)) axis.points.push_back({std::move(value)});
+    return axis;
+  }
+  const toml::array* array = node.as_array();
+  if (array == nullptr) fail("{}: '{}': expected an array of points", where(spec, node), written);
+  if (array->empty()) fail("{}: '{}' has no values, so the grid is empty", where(spec, node), written);
+  for (const auto& item : *array) {
+    const toml::array* point = item.as_array();
+    if (point == nullptr || point->size() != axis.keys.size()) {
+      fail("{}: '{}': each point must be an array of {} values, one per key", where(spec, item), written,
+           axis.keys.size());
+    }
+    std::vector<std::string> values;
+    for (size_t i = 0; i < point->size(); ++i) values.push_back(value_text(spec, axis.keys[i], *point->get(i)));
+    axis.points.push_back(std::move(values));
+  }
+  return axis;
+}
+
 void check_known_keys(const SweepSpec& spec, const toml::table& table, const std::string& section,
                       const std::set<std::string>& known) {
   for (const auto& [key, node] : table) {
@@ -154,8 +197,14 @@ SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string
   if (sweep == nullptr) fail("{}: missing [sweep] (name, base, baseline)", path);
   read_sweep_section(spec, *sweep);
   if (const toml::table* axes = root["axes"].as_table()) {
+    std::set<std::string> axis_keys_seen;
     for (const auto& [key, node] : *axes) {
-      spec.axes.push_back({std::string(key.str()), values_of(spec, std::string(key.str()), node)});
+      spec.axes.push_back(read_axis(spec, std::string(key.str()), node));
+      for (const auto& axis_key : spec.axes.back().keys) {
+        if (!axis_keys_seen.insert(axis_key).second) {
+          fail("{}: axis key '{}' appears in two axes; each key belongs to one", where(spec, node), axis_key);
+        }
+      }
     }
   }
   read_variants(spec, root.get("variant"));
@@ -182,14 +231,15 @@ SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string
 }
 
 std::vector<SweepRun> expand_sweep(const SweepSpec& spec) {
-  // The axes' combinations, the last axis varying fastest.
+  // The axes' combinations, the last axis varying fastest; a linked axis's
+  // point sets all its keys.
   std::vector<std::vector<std::pair<std::string, std::string>>> combinations = {{}};
   for (const auto& axis : spec.axes) {
     std::vector<std::vector<std::pair<std::string, std::string>>> extended;
     for (const auto& combination : combinations) {
-      for (const auto& value : axis.values) {
+      for (const auto& point : axis.points) {
         extended.push_back(combination);
-        extended.back().emplace_back(axis.key, value);
+        for (size_t i = 0; i < axis.keys.size(); ++i) extended.back().emplace_back(axis.keys[i], point[i]);
       }
     }
     combinations = std::move(extended);

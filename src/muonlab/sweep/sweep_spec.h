@@ -16,6 +16,9 @@
 //
 //   [axes]                              # any config key, a list of values
 //   "run.seed" = [1, 2, 3]
+//   # Keys that move together (equal tokens per run at every batch size):
+//   # one axis, one point per inner list, a value for each key in order.
+//   "data.batch_size, run.steps" = [[4, 800], [8, 400], [16, 200]]
 //
 //   [[variant]]
 //   name = "adamw"
@@ -36,9 +39,11 @@ struct SweepVariant {
   int64_t extensions = 0;              // lrs the runner added beyond the grid's edges
 };
 
+// An axis sets one config key, or several keys together (a linked axis,
+// written "key1, key2" in the spec); each point has one value per key.
 struct SweepAxis {
-  std::string key;                  // a config key, e.g. "run.seed"
-  std::vector<std::string> values;  // as --set values
+  std::vector<std::string> keys;                 // config keys, e.g. {"run.seed"}
+  std::vector<std::vector<std::string>> points;  // per point, a --set value for each key
 };
 
 struct SweepSpec {
