@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <tuple>
+#include <utility>
 
 #include "muonlab/analysis/evaluation_plot.h"
 #include "muonlab/analysis/loss_plot.h"
@@ -22,6 +24,7 @@
 #include "muonlab/core/read_file.h"
 #include "muonlab/training/read_loss_curves.h"
 #include "muonlab/sweep/lr_bracket.h"
+#include "muonlab/sweep/natural_order.h"
 #include "muonlab/sweep/sweep_index.h"
 #include "muonlab/training/run_folder.h"
 
@@ -138,6 +141,29 @@ struct Cell {
   std::optional<analysis::Summary> peak_max_logit, final_max_logit;
 };
 
+// Strings in natural order, element by element: tables list batch size 4
+// before 16, and lr 0.00075 before 0.0015.
+struct NaturalTupleLess {
+  static bool less_in_order(std::initializer_list<std::pair<const std::string&, const std::string&>> pairs) {
+    for (const auto& [x, y] : pairs) {
+      if (natural_less(x, y)) return true;
+      if (natural_less(y, x)) return false;
+    }
+    return false;
+  }
+  bool operator()(const std::pair<std::string, std::string>& a, const std::pair<std::string, std::string>& b) const {
+    return less_in_order({{a.first, b.first}, {a.second, b.second}});
+  }
+  bool operator()(const std::tuple<std::string, std::string, std::string>& a,
+                  const std::tuple<std::string, std::string, std::string>& b) const {
+    return less_in_order({{std::get<0>(a), std::get<0>(b)}, {std::get<1>(a), std::get<1>(b)},
+                          {std::get<2>(a), std::get<2>(b)}});
+  }
+};
+
+// (condition, variant, lr) -> its cell.
+using CellMap = std::map<std::tuple<std::string, std::string, std::string>, Cell, NaturalTupleLess>;
+
 // The summary of `member` over the cell's runs, if every run has it.
 std::optional<analysis::Summary> summarize_if_all(const std::vector<const Run*>& runs,
                                                   std::optional<double> Run::*member) {
@@ -149,8 +175,8 @@ std::optional<analysis::Summary> summarize_if_all(const std::vector<const Run*>&
   return analysis::summarize(values);
 }
 
-std::map<std::tuple<std::string, std::string, std::string>, Cell> cells_of(const std::vector<Run>& runs) {
-  std::map<std::tuple<std::string, std::string, std::string>, Cell> cells;
+CellMap cells_of(const std::vector<Run>& runs) {
+  CellMap cells;
   for (const auto& run : runs) {
     Cell& cell = cells[{run.condition, run.record.variant, run.record.lr}];
     cell.condition = run.condition;
@@ -186,7 +212,7 @@ std::string logit_text(const std::optional<analysis::Summary>& s) {
 
 // Every (condition, variant, lr) cell's final loss; where runs tracked
 // attention logits (QK-clip), their largest logit too.
-std::string every_lr_table(const std::map<std::tuple<std::string, std::string, std::string>, Cell>& cells) {
+std::string every_lr_table(const CellMap& cells) {
   const bool logits = std::any_of(cells.begin(), cells.end(), [](const auto& item) {
     return item.second.peak_max_logit.has_value();
   });
@@ -353,29 +379,6 @@ std::string validation_along_training(const std::map<std::string, const Cell*>& 
   return md;
 }
 
-// Names with their digit runs compared as numbers, so g2 < g6 < g12 and
-// muon-k3 < muon-k10: the order a reader expects group sizes and NS steps in.
-bool natural_less(const std::string& a, const std::string& b) {
-  size_t i = 0, j = 0;
-  while (i < a.size() && j < b.size()) {
-    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
-      size_t i_end = i, j_end = j;
-      while (i_end < a.size() && std::isdigit(static_cast<unsigned char>(a[i_end]))) ++i_end;
-      while (j_end < b.size() && std::isdigit(static_cast<unsigned char>(b[j_end]))) ++j_end;
-      const std::string x = a.substr(i, i_end - i), y = b.substr(j, j_end - j);
-      if (x.size() != y.size()) return x.size() < y.size();  // no leading zeros in the names that matter
-      if (x != y) return x < y;
-      i = i_end;
-      j = j_end;
-    } else {
-      if (a[i] != b[j]) return a[i] < b[j];
-      ++i;
-      ++j;
-    }
-  }
-  return a.size() - i < b.size() - j;
-}
-
 // Each variant's mean validation loss at each evaluation, in natural order.
 std::vector<analysis::VariantEvaluations> evaluations_of(const std::map<std::string, const Cell*>& variants) {
   std::vector<analysis::VariantEvaluations> out;
@@ -432,8 +435,8 @@ constexpr int64_t kSeedsForAClaim = 5;
 
 // Each (condition, variant)'s best lr (lowest mean final loss) with where
 // it sits in the lrs tried.
-std::vector<Comparison> best_cells(const std::map<std::tuple<std::string, std::string, std::string>, Cell>& cells) {
-  std::map<std::pair<std::string, std::string>, std::vector<const Cell*>> grids;
+std::vector<Comparison> best_cells(const CellMap& cells) {
+  std::map<std::pair<std::string, std::string>, std::vector<const Cell*>, NaturalTupleLess> grids;
   for (const auto& [key, cell] : cells) grids[{cell.condition, cell.variant}].push_back(&cell);
   std::vector<Comparison> comparisons;
   for (const auto& [key, grid] : grids) {
@@ -569,7 +572,8 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
     }
     meta.baseline = *options.baseline;
   }
-  std::map<std::string, std::map<std::string, const Cell*>> best;  // condition -> variant -> cell
+  // condition -> variant -> cell, conditions in natural order
+  std::map<std::string, std::map<std::string, const Cell*>, NaturalLess> best;
   for (const auto& c : comparisons) best[c.condition][c.variant] = c.cell;
   for (auto& c : comparisons) {
     const auto& variants = best[c.condition];
