@@ -163,6 +163,9 @@ struct NaturalTupleLess {
 
 // (condition, variant, lr) -> its cell.
 using CellMap = std::map<std::tuple<std::string, std::string, std::string>, Cell, NaturalTupleLess>;
+// variant -> its cell at the best lr, in natural order: every table and
+// chart of a condition lists the variants the same way.
+using VariantCells = std::map<std::string, const Cell*, NaturalLess>;
 
 // The summary of `member` over the cell's runs, if every run has it.
 std::optional<analysis::Summary> summarize_if_all(const std::vector<const Run*>& runs,
@@ -354,12 +357,12 @@ void compare_to_baseline(Comparison& comparison, bool with_target) {
 // Mean validation loss at every evaluation, a row per variant: which
 // variant leads early and which late (the Group Muon paper's "head-wise
 // wins early, larger groups win late").
-std::string validation_along_training(const std::map<std::string, const Cell*>& variants) {
-  std::map<std::string, analysis::LossCurves> means;
+std::string validation_along_training(const VariantCells& variants) {
+  std::map<std::string, analysis::LossCurves, NaturalLess> means;
   std::set<double> steps;
   for (const auto& [variant, cell] : variants) {
-    means[variant] = mean_curves(*cell);
-    for (const auto& point : means[variant].validation) steps.insert(point.step);
+    const auto& curves = means[variant] = mean_curves(*cell);
+    for (const auto& point : curves.validation) steps.insert(point.step);
   }
   if (steps.size() < 2) return "";
   std::string md = "\nValidation loss at each evaluation (mean over seeds):\n\n| variant |";
@@ -380,20 +383,19 @@ std::string validation_along_training(const std::map<std::string, const Cell*>& 
 }
 
 // Each variant's mean validation loss at each evaluation, in natural order.
-std::vector<analysis::VariantEvaluations> evaluations_of(const std::map<std::string, const Cell*>& variants) {
+std::vector<analysis::VariantEvaluations> evaluations_of(const VariantCells& variants) {
   std::vector<analysis::VariantEvaluations> out;
   for (const auto& [variant, cell] : variants) {
     analysis::VariantEvaluations v{variant, {}};
     for (const auto& point : mean_curves(*cell).validation) v.loss_at_step[point.step] = point.loss;
     out.push_back(std::move(v));
   }
-  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return natural_less(x.variant, y.variant); });
   return out;
 }
 
 // The one-step gain and norm cost sums over training, per variant, group
 // size and step (mean over seeds), where the runs logged them.
-std::string one_step_table(const std::map<std::string, const Cell*>& variants) {
+std::string one_step_table(const VariantCells& variants) {
   std::string md;
   for (const auto& [variant, cell] : variants) {
     // step -> key -> values over seeds
@@ -411,7 +413,7 @@ std::string one_step_table(const std::map<std::string, const Cell*>& variants) {
            "|---|---:|---:|---:|---:|---:|---:|\n";
     }
     for (const auto& [step, keys] : values) {
-      std::set<std::string> groups;
+      std::set<std::string, NaturalLess> groups;  // g2 before g12
       for (const auto& [key, v] : keys) groups.insert(key.substr(0, key.find('_', 9)));  // "onestep_g12"
       for (const auto& group : groups) {
         auto mean_of = [&](const std::string& term) {
@@ -573,7 +575,7 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
     meta.baseline = *options.baseline;
   }
   // condition -> variant -> cell, conditions in natural order
-  std::map<std::string, std::map<std::string, const Cell*>, NaturalLess> best;
+  std::map<std::string, VariantCells, NaturalLess> best;
   for (const auto& c : comparisons) best[c.condition][c.variant] = c.cell;
   for (auto& c : comparisons) {
     const auto& variants = best[c.condition];
