@@ -28,5 +28,30 @@ TEST(OptimBench, GroupMuonNsWorkCountsEveryBlock) {
   EXPECT_DOUBLE_EQ(group_muon_ns_flops(1, 768, 12, 12, 5), 3 * block_flops(d, d, K) + block_flops(d, d, K) + mlp);
 }
 
+// The interleaved share is a median of per-round ratios with its bootstrap
+// interval around it; it is taken only when asked for.
+TEST(OptimBench, InterleavedShareIsTakenOnlyWhenAskedAndBracketsItsMedian) {
+  OptimBenchConfig config;
+  config.layers = 1;
+  config.d_model = 32;
+  config.variants = false;
+  config.reps = 1;
+  EXPECT_FALSE(run_optim_bench(config).ceiling_share.has_value());
+
+  config.pairs = 5;
+  const auto report = run_optim_bench(config);
+  ASSERT_TRUE(report.ceiling_share.has_value());
+  const auto& share = *report.ceiling_share;
+  EXPECT_EQ(share.pairs, 5);
+  EXPECT_GT(share.ceiling_gflops, 0);
+  EXPECT_GT(share.ns_alone, 0);
+  EXPECT_GT(share.min, 0);
+  EXPECT_LE(share.min, share.low);
+  EXPECT_LE(share.low, share.median);
+  EXPECT_LE(share.median, share.high);
+  EXPECT_LE(share.high, share.max);
+  EXPECT_NE(format_optim_bench(report).find("5 rounds of: plain matmul, NS iterations alone, step"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace muonlab::bench

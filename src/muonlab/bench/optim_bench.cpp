@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <functional>
+
+#include "muonlab/analysis/statistics.h"
 #include "muonlab/bench/timing.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
@@ -40,16 +44,81 @@ double total_ns_flops(const std::vector<torch::Tensor>& params, int64_t steps) {
   return flops;
 }
 
-// GFLOP/s of X X^T on the largest NS bucket (all MLP matrices, 768 x 3072):
-// the same kind of matmul NS spends most of its time in.
+// X X^T on the largest NS bucket (all MLP matrices, 768 x 3072): the same
+// kind of matmul NS spends most of its time in, and the step's ceiling.
+struct PlainMatmul {
+  torch::Tensor X;  // [2 layers, d, 4 d]
+  double flops() const { return 2.0 * X.size(0) * X.size(1) * X.size(1) * X.size(2); }
+  void run() const { torch::bmm(X, X.transpose(1, 2)); }
+};
+
+PlainMatmul make_plain_matmul(const OptimBenchConfig& config, torch::Dtype dtype) {
+  return {torch::randn({2 * config.layers, config.d_model, 4 * config.d_model},
+                       torch::device(config.device).dtype(dtype))};
+}
+
 double plain_matmul_gflops(const OptimBenchConfig& config, torch::Dtype dtype) {
-  const int64_t batch = 2 * config.layers;
-  const int64_t m = config.d_model;
-  const int64_t n = 4 * config.d_model;
-  const auto X = torch::randn({batch, m, n}, torch::device(config.device).dtype(dtype));
-  const auto timing = time_runs([&] { torch::bmm(X, X.transpose(1, 2)); }, config.device,
-                                config.warmup, config.reps);
-  return 2.0 * batch * m * m * n / timing.median() / 1e9;
+  const auto matmul = make_plain_matmul(config, dtype);
+  const auto timing = time_runs([&] { matmul.run(); }, config.device, config.warmup, config.reps);
+  return matmul.flops() / timing.median() / 1e9;
+}
+
+// The step's matrices, normalized and in the NS dtype, for timing the K
+// iterations alone as the step runs them (one matrix at a time on the CPU,
+// in its own orientation).
+struct NsAlone {
+  std::vector<torch::Tensor> inputs;
+  optim::NewtonSchulzConfig config;
+  void run() const {
+    for (const auto& X : inputs) optim::newton_schulz_iterations(X, config);
+  }
+};
+
+NsAlone make_ns_alone(const std::vector<torch::Tensor>& params, const OptimBenchConfig& config, torch::Dtype dtype) {
+  NsAlone ns;
+  ns.config.steps = config.ns_steps;
+  ns.config.dtype = config.ns_dtype;
+  for (const auto& p : params) ns.inputs.push_back((p.grad() / p.grad().norm()).to(dtype).contiguous());
+  return ns;
+}
+
+// `pairs` times in a row: one ceiling run, the NS iterations alone, and one
+// step, each timed on its own; every share is taken within its triple.
+CeilingShare interleaved_ceiling_share(const std::string& name, torch::optim::Optimizer& optimizer,
+                                       const std::vector<torch::Tensor>& params, const OptimBenchConfig& config,
+                                       torch::Dtype dtype, double ns_flops) {
+  const auto matmul = make_plain_matmul(config, dtype);
+  const auto ns_alone = make_ns_alone(params, config, dtype);
+  const auto time_once = [&](const std::function<void()>& run) { return time_runs(run, config.device, 0, 1).median(); };
+  const std::function<void()> runs[] = {[&] { matmul.run(); }, [&] { ns_alone.run(); }, [&] { optimizer.step(); }};
+  for (int i = 0; i < config.warmup; ++i) {
+    for (const auto& run : runs) time_once(run);
+  }
+  std::vector<double> step_shares, ns_shares, ceiling_gflops;
+  for (int i = 0; i < config.pairs; ++i) {
+    const double ceiling_seconds = time_once(runs[0]);
+    const double ns_seconds = time_once(runs[1]);
+    const double step_seconds = time_once(runs[2]);
+    ceiling_gflops.push_back(matmul.flops() / ceiling_seconds / 1e9);
+    ns_shares.push_back(ns_flops / ns_seconds / 1e9 / ceiling_gflops.back());
+    step_shares.push_back(ns_flops / step_seconds / 1e9 / ceiling_gflops.back());
+  }
+  CeilingShare share;
+  share.step = name;
+  share.pairs = config.pairs;
+  share.ceiling_gflops = median_of_values(ceiling_gflops);
+  share.ns_alone = median_of_values(ns_shares);
+  share.median = median_of_values(step_shares);
+  share.min = *std::min_element(step_shares.begin(), step_shares.end());
+  share.max = *std::max_element(step_shares.begin(), step_shares.end());
+  const auto interval = analysis::bootstrap_interval(config.pairs, [&](const std::vector<int64_t>& indices) {
+    std::vector<double> resampled;
+    for (const auto i : indices) resampled.push_back(step_shares[i]);
+    return median_of_values(resampled);
+  });
+  share.low = interval.low;
+  share.high = interval.high;
+  return share;
 }
 
 OptimBenchRow time_optimizer(const std::string& name, torch::optim::Optimizer& optimizer,
@@ -221,6 +290,10 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
   report.rows.push_back(adamw_row);
   report.adamw_state_bytes_per_parameter = static_cast<double>(optim::optimizer_state_bytes(adamw)) /
                                            static_cast<double>(optim::optimizer_parameter_count(adamw));
+  if (config.pairs > 0) {
+    optim::Muon muon(params, optim::MuonOptions(0.02).ns_steps(config.ns_steps).ns_dtype(config.ns_dtype).weight_decay(0));
+    report.ceiling_share = interleaved_ceiling_share("muon, default options", muon, params, config, dtype, ns_flops);
+  }
   if (config.variants) {
     report.n_head = config.n_head;
     report.variants = run_variant_bench(params, config);
@@ -243,6 +316,15 @@ std::string format_optim_bench(const OptimBenchReport& report) {
                        has_ns ? fmt::format("{:.1f}", row.ns_gflop) : "-",
                        has_ns ? fmt::format("{:.1f}", row.gflops) : "-",
                        has_ns ? fmt::format("{:.2f}", row.of_matmul) : "-", row.vs_loop);
+  }
+  if (const auto& share = report.ceiling_share) {
+    out += fmt::format(
+        "\nshare of the plain matmul, timed in alternation ({} rounds of: plain matmul, NS iterations alone, step)\n"
+        "plain matmul (median of its runs here): {:.1f} GFLOP/s\n"
+        "NS iterations alone: {:.3f}\n"
+        "{} step: {:.3f} [95% CI {:.3f}, {:.3f}], range {:.3f}-{:.3f}\n",
+        share->pairs, share->ceiling_gflops, share->ns_alone, share->step, share->median, share->low, share->high,
+        share->min, share->max);
   }
   if (report.variants.empty()) return out;
   out += fmt::format(

@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct OptimBenchConfig {
   int64_t n_head = 12;
   std::vector<int64_t> group_sizes = {1, 2, 4, 6, 12};
   int64_t muon2_ns_steps = 3;
+  // Rounds of (ceiling run, the NS iterations alone, the default Muon step)
+  // timed in alternation for the step's share of the ceiling; 0 skips it.
+  int pairs = 0;
 };
 
 // One Muon family member against Muon (K = ns_steps) on the same matrices.
@@ -55,6 +59,22 @@ struct OptimBenchRow {
   double vs_loop = 0;           // loop time / this time
 };
 
+// The default Muon step's share of the plain matmul ceiling, each step timed
+// right after one ceiling run: on a shared or frequency-scaled machine the
+// ceiling drifts by a third between runs minutes apart, and the ratio of two
+// medians taken apart inherits that drift, the ratio within a pair does not.
+struct CeilingShare {
+  std::string step;          // which optimizer step was paired
+  int64_t pairs = 0;         // rounds
+  double ceiling_gflops = 0; // median of the ceiling's runs
+  double ns_alone = 0;       // median share of the NS iterations alone
+  double median = 0;         // median of the step's per-round shares
+  double low = 0;        // 95% bootstrap interval of the median
+  double high = 0;
+  double min = 0;
+  double max = 0;
+};
+
 struct OptimBenchReport {
   std::string device;
   std::string ns_dtype;
@@ -67,6 +87,7 @@ struct OptimBenchReport {
   int64_t n_head = 0;
   std::vector<VariantBenchRow> variants;  // first: Muon itself
   double adamw_state_bytes_per_parameter = 0;
+  std::optional<CeilingShare> ceiling_share;  // with config.pairs > 0
 };
 
 OptimBenchReport run_optim_bench(const OptimBenchConfig& config);

@@ -7,13 +7,14 @@
 
 namespace muonlab::bench {
 
-double Timing::median() const {
-  if (seconds.empty()) return 0;
-  auto sorted = seconds;
-  std::sort(sorted.begin(), sorted.end());
-  const size_t mid = sorted.size() / 2;
-  return sorted.size() % 2 ? sorted[mid] : 0.5 * (sorted[mid - 1] + sorted[mid]);
+double median_of_values(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t mid = values.size() / 2;
+  return values.size() % 2 ? values[mid] : 0.5 * (values[mid - 1] + values[mid]);
 }
+
+double Timing::median() const { return median_of_values(seconds); }
 
 double Timing::min() const {
   return seconds.empty() ? 0 : *std::min_element(seconds.begin(), seconds.end());

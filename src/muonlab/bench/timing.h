@@ -10,6 +10,10 @@
 
 namespace muonlab::bench {
 
+// The middle value (the mean of the two middle ones for an even count); 0
+// for none.
+double median_of_values(std::vector<double> values);
+
 struct Timing {
   std::vector<double> seconds;  // one per timed run
   double median() const;

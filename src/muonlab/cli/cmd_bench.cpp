@@ -93,6 +93,11 @@ void register_bench_optim(CLI::App& bench) {
   optim->add_option("--group-sizes", config->group_sizes, "Group Muon group sizes to time (each divides --n-head)")
       ->delimiter(',')
       ->capture_default_str();
+  optim->add_option("--pairs", config->pairs,
+                    "also time the default Muon step and the plain matmul in alternation this many times, for the "
+                    "step's share of the matmul with a confidence interval (0: skip)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   add_negated_flag(*optim, "--no-variants", config->variants, "skip the Muon family table (Muon², Muon²-F, Group Muon)");
   optim->callback([config, run] {
     run_on_devices(*run, [&](const torch::Device& device) {
