@@ -17,8 +17,8 @@
 namespace muonlab::optim {
 namespace {
 
-const MuonOptions kMuon = MuonOptions(0.02).ns_dtype(NsDtype::kFloat64).second_moment(SecondMomentKind::kFull);
-const AdamWOptions kAdamW = AdamWOptions(1e-2).weight_decay(0.0);
+const MuonOptions kShardedMuon = MuonOptions(0.02).ns_dtype(NsDtype::kFloat64).second_moment(SecondMomentKind::kFull);
+const AdamWOptions kShardedAdamW = AdamWOptions(1e-2).weight_decay(0.0);
 
 // Every buffer and counter of one parameter's state, copied.
 class CopyBuffers : public ParamStateVisitor {
@@ -82,7 +82,7 @@ struct Trained {
 // sharding `sharded_parts` (rank -1: one process owning everything).
 Trained trained(int steps, int64_t rank, const std::unordered_set<std::string>& sharded_parts = {"muon", "adamw"}) {
   Trained run{testing::make_tiny_model(1), nullptr};
-  run.optimizer = std::make_unique<MuonWithAuxAdamW>(run.model->named_parameters(), kMuon, kAdamW);
+  run.optimizer = std::make_unique<MuonWithAuxAdamW>(run.model->named_parameters(), kShardedMuon, kShardedAdamW);
   if (rank >= 0) own_half(*run.optimizer, rank, sharded_parts);
   for (int step = 0; step < steps; ++step) {
     run.optimizer->zero_grad();

@@ -4,6 +4,7 @@
 
 #include "muonlab/core/archive_file.h"
 #include "muonlab/core/shape_string.h"
+#include "muonlab/optimizers/finite_check.h"
 
 namespace muonlab::optim {
 
@@ -75,21 +76,27 @@ void OptimizerBase::adopt_state(const torch::Tensor& param, std::unique_ptr<torc
 }
 
 torch::Tensor OptimizerBase::first_nonfinite_gradient() const {
-  std::vector<torch::Tensor> with_grad;
+  // CPU gradients are checked in place, one read each (finite_check.h);
+  // device gradients reduce to one flag each and come back in one sync.
+  std::vector<torch::Tensor> on_device;
   std::vector<torch::Tensor> finite_flags;
   for (const auto& p : all_parameters()) {
-    if (!p.grad().defined()) continue;
-    with_grad.push_back(p);
-    finite_flags.push_back(torch::isfinite(p.grad()).all());
+    const auto& grad = p.grad();
+    if (!grad.defined()) continue;
+    if (grad.device().is_cpu()) {
+      if (!cpu_all_finite(grad)) return p;
+      continue;
+    }
+    on_device.push_back(p);
+    finite_flags.push_back(torch::isfinite(grad).all());
   }
-  if (with_grad.empty()) return {};
-  // One device sync for all parameters; the per-parameter search below runs
-  // only when something is wrong.
+  if (on_device.empty()) return {};
+  // The per-parameter search below runs only when something is wrong.
   const auto flags = torch::stack(finite_flags).cpu();
   if (flags.all().item<bool>()) return {};
   const auto* ok = flags.data_ptr<bool>();
-  for (size_t i = 0; i < with_grad.size(); ++i) {
-    if (!ok[i]) return with_grad[i];
+  for (size_t i = 0; i < on_device.size(); ++i) {
+    if (!ok[i]) return on_device[i];
   }
   return {};
 }

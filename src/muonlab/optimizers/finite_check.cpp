@@ -1,0 +1,47 @@
+#include "muonlab/optimizers/finite_check.h"
+
+#include <ATen/Parallel.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace muonlab::optim {
+
+namespace {
+
+constexpr int64_t kFiniteCheckGrain = 1 << 16;
+
+// True when some element's exponent field is all ones. The bits are OR-ed
+// without a branch or an early exit so the loop vectorizes; integer OR is
+// associative, so no float reassociation is needed for that.
+template <typename Bits>
+bool any_exponent_all_ones(const void* data, int64_t n, Bits exponent_mask) {
+  const auto* bits = static_cast<const Bits*>(data);
+  return at::parallel_reduce(
+      int64_t{0}, n, kFiniteCheckGrain, false,
+      [&](int64_t begin, int64_t end, bool found) {
+        Bits any = 0;
+        for (int64_t i = begin; i < end; ++i) any |= static_cast<Bits>((bits[i] & exponent_mask) == exponent_mask);
+        return found || any != 0;
+      },
+      [](bool a, bool b) { return a || b; });
+}
+
+}  // namespace
+
+bool cpu_all_finite(const torch::Tensor& t) {
+  TORCH_CHECK(t.device().is_cpu(), "cpu_all_finite: expected a CPU tensor, got one on ", t.device());
+  if (!t.is_floating_point()) return true;
+  if (!t.is_contiguous()) return torch::isfinite(t).all().item<bool>();
+  const void* data = t.data_ptr();
+  const int64_t n = t.numel();
+  switch (t.scalar_type()) {
+    case torch::kFloat32: return !any_exponent_all_ones<uint32_t>(data, n, 0x7F800000u);
+    case torch::kFloat64: return !any_exponent_all_ones<uint64_t>(data, n, 0x7FF0000000000000ull);
+    case torch::kBFloat16: return !any_exponent_all_ones<uint16_t>(data, n, uint16_t{0x7F80});
+    case torch::kFloat16: return !any_exponent_all_ones<uint16_t>(data, n, uint16_t{0x7C00});
+    default: return torch::isfinite(t).all().item<bool>();
+  }
+}
+
+}  // namespace muonlab::optim

@@ -1,0 +1,19 @@
+// Whether a tensor holds only finite numbers, as cheaply as the device
+// allows. The optimizers check every gradient before each step (StepGuard);
+// on the CPU LibTorch's isfinite(t).all() writes a bool tensor as large as
+// the gradient and reads both, which cost about a tenth of a Muon step of
+// GPT-2 small's matrices. Here a contiguous fp32, bf16, fp16 or fp64 CPU
+// tensor is read once, testing each element's exponent bits (all ones is
+// inf or NaN), with no allocation.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace muonlab::optim {
+
+// For a CPU tensor: true when no element is inf or NaN (and for an empty
+// one). Other layouts and dtypes take isfinite().all(). Integer and bool
+// tensors are finite.
+bool cpu_all_finite(const torch::Tensor& t);
+
+}  // namespace muonlab::optim
