@@ -46,6 +46,27 @@ TEST_P(FusedMomentumUpdate, EqualsTheFormulaInFloat64) {
 INSTANTIATE_TEST_SUITE_P(Forms, FusedMomentumUpdate,
                          ::testing::Combine(::testing::Values("ema", "sum"), ::testing::Bool()));
 
+// Bit for bit the fp32 formula with every product and sum rounded on its
+// own, whichever of the loop's vector clones this CPU runs
+// (core/simd_clones.h): a clone that fused a * b + c into one rounding would
+// make results depend on the CPU.
+TEST(FusedMuonCpu, MomentumRoundsEachOperationInFp32) {
+  torch::manual_seed(4);
+  const auto grad = torch::randn({333, 101});
+  const auto momentum0 = torch::randn({333, 101});
+  const double mu = 0.95;
+  const auto mu_f = static_cast<double>(static_cast<float>(mu));
+  const auto weight_f = static_cast<double>(static_cast<float>(1.0 - mu));
+  const auto expected_m = momentum0 * mu_f + grad * weight_f;  // fp32 tensors: each op rounded in fp32
+  const auto expected_u = grad * weight_f + expected_m * mu_f;
+  auto momentum = momentum0.clone();
+  auto out = torch::empty({333, 101});
+  fused_momentum_update(grad, momentum, out, mu, MomentumKind::kEma, /*nesterov=*/true);
+  EXPECT_TRUE(torch::equal(momentum, expected_m)) << "largest difference "
+                                                  << (momentum - expected_m).abs().max().item<float>();
+  EXPECT_TRUE(torch::equal(out, expected_u)) << "largest difference " << (out - expected_u).abs().max().item<float>();
+}
+
 TEST(FusedMuonCpu, Bf16OutputRoundsAsLibTorchDoes) {
   torch::manual_seed(2);
   // Random values, ties between two bf16 neighbours, and the specials.

@@ -5,24 +5,31 @@
 #include <cstdint>
 #include <cstring>
 
+#include "muonlab/core/simd_clones.h"
+
 namespace muonlab::optim {
 
 namespace {
 
 constexpr int64_t kFiniteCheckGrain = 1 << 16;
 
-// True when some element's exponent field is all ones. The bits are OR-ed
-// without a branch or an early exit so the loop vectorizes; integer OR is
-// associative, so no float reassociation is needed for that.
+// True when some element of [begin, end) has its exponent field all ones.
+// The flags are OR-ed without a branch or an early exit so the loop
+// vectorizes (integer OR needs no reassociation of floats).
+template <typename Bits>
+MUONLAB_SIMD_CLONES bool any_exponent_all_ones_in(const Bits* bits, int64_t begin, int64_t end, Bits exponent_mask) {
+  Bits any = 0;
+  for (int64_t i = begin; i < end; ++i) any |= static_cast<Bits>((bits[i] & exponent_mask) == exponent_mask);
+  return any != 0;
+}
+
 template <typename Bits>
 bool any_exponent_all_ones(const void* data, int64_t n, Bits exponent_mask) {
   const auto* bits = static_cast<const Bits*>(data);
   return at::parallel_reduce(
       int64_t{0}, n, kFiniteCheckGrain, false,
       [&](int64_t begin, int64_t end, bool found) {
-        Bits any = 0;
-        for (int64_t i = begin; i < end; ++i) any |= static_cast<Bits>((bits[i] & exponent_mask) == exponent_mask);
-        return found || any != 0;
+        return found || any_exponent_all_ones_in(bits, begin, end, exponent_mask);
       },
       [](bool a, bool b) { return a || b; });
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "muonlab/core/simd_clones.h"
 #include "muonlab/optimizers/newton_schulz.h"
 
 namespace muonlab::optim {
@@ -47,25 +48,30 @@ struct MomentumCoefficients {
 };
 
 template <bool kNesterov>
-inline float update_of(float g, float m, const MomentumCoefficients& k) {
-  if constexpr (kNesterov) return k.grad_weight * g + k.mu * m;
+inline float update_of(float g, float m, float mu, float grad_weight) {
+  if constexpr (kNesterov) return grad_weight * g + mu * m;
   return m;
 }
 
 // One task's share of pass 1; returns its sum of squares. Sixteen partial
-// sums keep the reduction vectorizable without reassociating floats.
+// sums keep the reduction vectorizable without reassociating floats. The
+// coefficients are copied into locals and the arrays marked __restrict__:
+// through a reference the compiler must assume that each store to the
+// momentum may change them, and the loop ran at half speed.
 template <bool kNesterov, typename Out>
-double momentum_chunk(const float* grad, float* momentum, Out* out, int64_t begin, int64_t end,
-                      const MomentumCoefficients& k) {
+MUONLAB_SIMD_CLONES double momentum_chunk(const float* __restrict__ grad, float* __restrict__ momentum,
+                                          Out* __restrict__ out, int64_t begin, int64_t end,
+                                          MomentumCoefficients k) {
+  const float mu = k.mu, grad_weight = k.grad_weight;
   constexpr int64_t kLanes = 16;
   float partial[kLanes] = {};
   int64_t i = begin;
   for (; i + kLanes <= end; i += kLanes) {
     for (int64_t lane = 0; lane < kLanes; ++lane) {
       const float g = grad[i + lane];
-      const float m = k.mu * momentum[i + lane] + k.grad_weight * g;
+      const float m = mu * momentum[i + lane] + grad_weight * g;
       momentum[i + lane] = m;
-      const float u = update_of<kNesterov>(g, m, k);
+      const float u = update_of<kNesterov>(g, m, mu, grad_weight);
       store_element(u, out + i + lane);
       partial[lane] += u * u;
     }
@@ -73,9 +79,9 @@ double momentum_chunk(const float* grad, float* momentum, Out* out, int64_t begi
   double sum = 0;
   for (; i < end; ++i) {
     const float g = grad[i];
-    const float m = k.mu * momentum[i] + k.grad_weight * g;
+    const float m = mu * momentum[i] + grad_weight * g;
     momentum[i] = m;
-    const float u = update_of<kNesterov>(g, m, k);
+    const float u = update_of<kNesterov>(g, m, mu, grad_weight);
     store_element(u, out + i);
     sum += static_cast<double>(u) * u;
   }
@@ -103,10 +109,15 @@ double momentum_pass(const float* grad, float* momentum, Out* out, int64_t n, co
 }
 
 template <typename In>
+MUONLAB_SIMD_CLONES void decay_and_add_chunk(float* __restrict__ param, const In* __restrict__ update, int64_t begin,
+                                             int64_t end, float decay, float alpha) {
+  for (int64_t i = begin; i < end; ++i) param[i] = decay * param[i] + alpha * load_element(update + i);
+}
+
+template <typename In>
 void decay_and_add_pass(float* param, const In* update, int64_t n, float decay, float alpha) {
-  at::parallel_for(int64_t{0}, n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) param[i] = decay * param[i] + alpha * load_element(update + i);
-  });
+  at::parallel_for(int64_t{0}, n, kGrain,
+                   [&](int64_t begin, int64_t end) { decay_and_add_chunk(param, update, begin, end, decay, alpha); });
 }
 
 void check_fp32_contiguous(const torch::Tensor& t, const char* what) {
