@@ -82,7 +82,7 @@ setup(
             sources=sources(),
             include_dirs=[str(SRC)],  # absolute: the compiler runs elsewhere
             define_macros=[("MUONLAB_VERSION", f'"{version}"'), ("FMT_HEADER_ONLY", "1")],
-            extra_compile_args=["-O2", "-std=c++17", "-Wno-unused-function", "-ffp-contract=off"],
+            extra_compile_args=["-O2", "-std=c++17", "-Wno-unused-function", "-ffp-contract=off", "-fno-math-errno"],
         )
     ],
     cmdclass={"build_ext": BuildExtension},

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <algorithm>
 #include <vector>
 
@@ -53,16 +54,58 @@ inline float update_of(float g, float m, float mu, float grad_weight) {
   return m;
 }
 
-// One task's share of pass 1; returns its sum of squares. Sixteen partial
-// sums keep the reduction vectorizable without reassociating floats. The
-// coefficients are copied into locals and the arrays marked __restrict__:
-// through a reference the compiler must assume that each store to the
-// momentum may change them, and the loop ran at half speed.
-template <bool kNesterov, typename Out>
-MUONLAB_SIMD_CLONES double momentum_chunk(const float* __restrict__ grad, float* __restrict__ momentum,
-                                          Out* __restrict__ out, int64_t begin, int64_t end,
-                                          MomentumCoefficients k) {
-  const float mu = k.mu, grad_weight = k.grad_weight;
+// What pass 1 divides the update by: nothing (Muon), or Muon²'s
+// sqrt(V_hat) + eps (docs/algorithms.md, Muon² and Muon²-F). Each is called
+// per element with the flat index, the update and the gradient, and passed
+// by value so its coefficients are locals of the loop.
+struct NoPreconditioner {
+  static constexpr bool kPerRow = false;
+  float operator()(int64_t, float u, float) const { return u; }
+};
+
+// Muon²: V = keep V + add g², then U / (sqrt(V / correction) + eps).
+struct FullPreconditioner {
+  static constexpr bool kPerRow = false;
+  float* second_moment;
+  float keep, add, correction, eps;
+  float operator()(int64_t i, float u, float g) const {
+    const float v = keep * second_moment[i] + add * (g * g);
+    second_moment[i] = v;
+    return u / (std::sqrt(v / correction) + eps);
+  }
+};
+
+// Muon²-F within row i: U / (sqrt(R_i C'_j) + eps), with
+// C'_j = C_j / sum(C) / correction taken once per column.
+struct FactoredRowPreconditioner {
+  const float* scaled_col_moment;
+  int64_t row_start;  // flat index of the row's first element
+  float row_moment, eps;
+  float operator()(int64_t i, float u, float) const {
+    return u / (std::sqrt(row_moment * scaled_col_moment[i - row_start]) + eps);
+  }
+};
+
+struct FactoredPreconditioner {
+  static constexpr bool kPerRow = true;
+  const float* row_moment;
+  const float* scaled_col_moment;
+  int64_t cols;
+  float eps;
+  FactoredRowPreconditioner in_row(int64_t row) const {
+    return {scaled_col_moment, row * cols, row_moment[row], eps};
+  }
+};
+
+// Pass 1 over [begin, end) of one row (or of the whole flat range when the
+// preconditioner is elementwise); returns its sum of squares. Sixteen
+// partial sums keep the reduction vectorizable without reassociating
+// floats. The coefficients are locals and the arrays __restrict__: through
+// a reference the compiler must assume that each store to the momentum may
+// change them, and the loop ran at half speed.
+template <bool kNesterov, typename Out, typename Preconditioner>
+inline double momentum_segment(const float* __restrict__ grad, float* __restrict__ momentum, Out* __restrict__ out,
+                               int64_t begin, int64_t end, float mu, float grad_weight, Preconditioner divide) {
   constexpr int64_t kLanes = 16;
   float partial[kLanes] = {};
   int64_t i = begin;
@@ -71,7 +114,7 @@ MUONLAB_SIMD_CLONES double momentum_chunk(const float* __restrict__ grad, float*
       const float g = grad[i + lane];
       const float m = mu * momentum[i + lane] + grad_weight * g;
       momentum[i + lane] = m;
-      const float u = update_of<kNesterov>(g, m, mu, grad_weight);
+      const float u = divide(i + lane, update_of<kNesterov>(g, m, mu, grad_weight), g);
       store_element(u, out + i + lane);
       partial[lane] += u * u;
     }
@@ -81,7 +124,7 @@ MUONLAB_SIMD_CLONES double momentum_chunk(const float* __restrict__ grad, float*
     const float g = grad[i];
     const float m = mu * momentum[i] + grad_weight * g;
     momentum[i] = m;
-    const float u = update_of<kNesterov>(g, m, mu, grad_weight);
+    const float u = divide(i, update_of<kNesterov>(g, m, mu, grad_weight), g);
     store_element(u, out + i);
     sum += static_cast<double>(u) * u;
   }
@@ -89,9 +132,27 @@ MUONLAB_SIMD_CLONES double momentum_chunk(const float* __restrict__ grad, float*
   return sum;
 }
 
-template <typename Out>
+// One task's share of pass 1, cut at row ends where the preconditioner is
+// per row (the column index then advances with the element, no division).
+template <bool kNesterov, typename Out, typename Preconditioner>
+MUONLAB_SIMD_CLONES double momentum_chunk(const float* grad, float* momentum, Out* out, int64_t begin, int64_t end,
+                                          MomentumCoefficients k, Preconditioner divide) {
+  if constexpr (!Preconditioner::kPerRow) {
+    return momentum_segment<kNesterov>(grad, momentum, out, begin, end, k.mu, k.grad_weight, divide);
+  } else {
+    double sum = 0;
+    for (int64_t first = begin; first < end;) {
+      const int64_t row = first / divide.cols, last = std::min(end, (row + 1) * divide.cols);
+      sum += momentum_segment<kNesterov>(grad, momentum, out, first, last, k.mu, k.grad_weight, divide.in_row(row));
+      first = last;
+    }
+    return sum;
+  }
+}
+
+template <typename Out, typename Preconditioner>
 double momentum_pass(const float* grad, float* momentum, Out* out, int64_t n, const MomentumCoefficients& k,
-                     bool nesterov) {
+                     bool nesterov, const Preconditioner& divide) {
   // A partial sum per block, added in block order: the same norm whatever
   // the number of threads.
   const int64_t blocks = (n + kGrain - 1) / kGrain;
@@ -99,13 +160,62 @@ double momentum_pass(const float* grad, float* momentum, Out* out, int64_t n, co
   at::parallel_for(int64_t{0}, blocks, 1, [&](int64_t first, int64_t last) {
     for (int64_t b = first; b < last; ++b) {
       const int64_t begin = b * kGrain, end = std::min(n, begin + kGrain);
-      partial[static_cast<size_t>(b)] = nesterov ? momentum_chunk<true>(grad, momentum, out, begin, end, k)
-                                                 : momentum_chunk<false>(grad, momentum, out, begin, end, k);
+      partial[static_cast<size_t>(b)] = nesterov ? momentum_chunk<true>(grad, momentum, out, begin, end, k, divide)
+                                                 : momentum_chunk<false>(grad, momentum, out, begin, end, k, divide);
     }
   });
   double sum = 0;
   for (const double p : partial) sum += p;
   return sum;
+}
+
+// Row sums of g² into row_sums and column sums into col_sums (added to),
+// over rows [first_row, last_row) of a contiguous matrix.
+MUONLAB_SIMD_CLONES void square_sums_chunk(const float* __restrict__ grad, int64_t first_row, int64_t last_row,
+                                           int64_t cols, float* __restrict__ row_sums,
+                                           float* __restrict__ col_sums) {
+  constexpr int64_t kLanes = 16;
+  for (int64_t r = first_row; r < last_row; ++r) {
+    const float* __restrict__ row = grad + r * cols;
+    float partial[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= cols; j += kLanes) {
+      for (int64_t lane = 0; lane < kLanes; ++lane) {
+        const float square = row[j + lane] * row[j + lane];
+        partial[lane] += square;
+        col_sums[j + lane] += square;
+      }
+    }
+    double sum = 0;
+    for (; j < cols; ++j) {
+      const float square = row[j] * row[j];
+      sum += square;
+      col_sums[j] += square;
+    }
+    for (const float p : partial) sum += p;
+    row_sums[r] = static_cast<float>(sum);
+  }
+}
+
+// Muon²-F's sums of G*G over each row and each column of a contiguous
+// [rows, cols] gradient in one read. Each block of rows sums its own
+// columns and the blocks are added in order: the same sums whatever the
+// number of threads.
+void square_sums(const float* grad, int64_t rows, int64_t cols, float* row_sums, float* col_sums) {
+  const int64_t rows_per_block = std::max<int64_t>(1, kGrain / cols);
+  const int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
+  std::vector<float> block_col_sums(static_cast<size_t>(blocks * cols), 0.f);
+  at::parallel_for(int64_t{0}, blocks, 1, [&](int64_t first, int64_t last) {
+    for (int64_t b = first; b < last; ++b) {
+      square_sums_chunk(grad, b * rows_per_block, std::min(rows, (b + 1) * rows_per_block), cols, row_sums,
+                        block_col_sums.data() + b * cols);
+    }
+  });
+  std::vector<double> total(static_cast<size_t>(cols), 0.0);
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int64_t j = 0; j < cols; ++j) total[static_cast<size_t>(j)] += block_col_sums[static_cast<size_t>(b * cols + j)];
+  }
+  for (int64_t j = 0; j < cols; ++j) col_sums[j] = static_cast<float>(total[static_cast<size_t>(j)]);
 }
 
 template <typename In>
@@ -134,8 +244,33 @@ void check_ns_buffer(const torch::Tensor& t, const char* what, int64_t numel) {
 
 }  // namespace
 
+namespace {
+
+// Muon²-F's state advanced by this gradient (R and C), and the divisor of
+// pass 1 built on it.
+FactoredPreconditioner advance_factored_moment(const torch::Tensor& grad, SecondMomentState& state,
+                                               const SecondMomentOptions& options, double correction,
+                                               torch::Tensor& scaled_col_moment) {
+  const int64_t rows = grad.size(0), cols = grad.size(1);
+  check_fp32_contiguous(state.row, "Muon²-F's row second moment");
+  check_fp32_contiguous(state.col, "Muon²-F's column second moment");
+  TORCH_CHECK(state.row.numel() == rows && state.col.numel() == cols, "fused Muon step: Muon²-F state of ",
+              state.row.numel(), " rows and ", state.col.numel(), " columns for a ", rows, " x ", cols, " gradient");
+  torch::Tensor row_sums = torch::empty({rows}, grad.options()), col_sums = torch::empty({cols}, grad.options());
+  square_sums(grad.data_ptr<float>(), rows, cols, row_sums.data_ptr<float>(), col_sums.data_ptr<float>());
+  state.row.mul_(options.beta2).add_(row_sums, 1.0 - options.beta2);
+  state.col.mul_(options.beta2).add_(col_sums, 1.0 - options.beta2);
+  // V_hat_ij = R_i C_j / sum(C) / correction, the column factor taken once
+  // per column (sum(C) clamped as the general path does).
+  const torch::Tensor total = state.col.sum().clamp_min(std::numeric_limits<float>::min());
+  scaled_col_moment = (state.col / total / correction).contiguous();
+  return {state.row.data_ptr<float>(), scaled_col_moment.data_ptr<float>(), cols, static_cast<float>(options.eps)};
+}
+
+}  // namespace
+
 double fused_momentum_update(const torch::Tensor& grad, torch::Tensor& momentum, torch::Tensor& out, double mu,
-                             MomentumKind kind, bool nesterov) {
+                             MomentumKind kind, bool nesterov, const FusedSecondMoment& second_moment) {
   check_fp32_contiguous(grad, "the gradient");
   check_fp32_contiguous(momentum, "the momentum buffer");
   TORCH_CHECK(momentum.numel() == grad.numel(), "fused Muon step: momentum and gradient sizes differ");
@@ -143,8 +278,27 @@ double fused_momentum_update(const torch::Tensor& grad, torch::Tensor& momentum,
   const MomentumCoefficients k{static_cast<float>(mu), kind == MomentumKind::kEma ? static_cast<float>(1.0 - mu) : 1.f};
   const float* g = grad.data_ptr<float>();
   float* m = momentum.data_ptr<float>();
-  if (out.scalar_type() == torch::kFloat32) return momentum_pass(g, m, out.data_ptr<float>(), grad.numel(), k, nesterov);
-  return momentum_pass(g, m, reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>()), grad.numel(), k, nesterov);
+  const int64_t n = grad.numel();
+  const auto run = [&](const auto& divide) {
+    if (out.scalar_type() == torch::kFloat32) return momentum_pass(g, m, out.data_ptr<float>(), n, k, nesterov, divide);
+    return momentum_pass(g, m, reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>()), n, k, nesterov, divide);
+  };
+  const SecondMomentOptions& options = second_moment.options;
+  if (options.kind == SecondMomentKind::kNone) return run(NoPreconditioner{});
+  TORCH_CHECK(second_moment.state != nullptr && second_moment.step >= 1,
+              "fused Muon step: Muon² needs its state and the 1-based step");
+  SecondMomentState& state = *second_moment.state;
+  const double correction = second_moment_bias_correction(second_moment.step, options);
+  if (options.kind == SecondMomentKind::kFull) {
+    check_fp32_contiguous(state.full, "Muon²'s second moment");
+    TORCH_CHECK(state.full.numel() == n, "fused Muon step: Muon² state and gradient sizes differ");
+    return run(FullPreconditioner{state.full.data_ptr<float>(), static_cast<float>(options.beta2),
+                                  static_cast<float>(1.0 - options.beta2), static_cast<float>(correction),
+                                  static_cast<float>(options.eps)});
+  }
+  TORCH_CHECK(grad.dim() == 2, "fused Muon step: Muon²-F needs a matrix, got ", grad.dim(), " dimensions");
+  torch::Tensor scaled_col_moment;  // alive for the pass
+  return run(advance_factored_moment(grad, state, options, correction, scaled_col_moment));
 }
 
 void fused_decay_and_add(torch::Tensor& param, const torch::Tensor& update, double decay, double alpha) {
@@ -156,18 +310,35 @@ void fused_decay_and_add(torch::Tensor& param, const torch::Tensor& update, doub
   decay_and_add_pass(p, reinterpret_cast<const uint16_t*>(update.data_ptr<at::BFloat16>()), param.numel(), d, a);
 }
 
+namespace {
+
+bool fp32_contiguous(const torch::Tensor& t) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
+}
+
+// Whether Muon²'s or Muon²-F's buffers (if any) can be read and written in
+// place by pass 1.
+bool second_moment_fits(const MuonSlot& slot) {
+  switch (slot.options->second_moment()) {
+    case SecondMomentKind::kNone: return true;
+    case SecondMomentKind::kFull: return fp32_contiguous(slot.second_moment.full);
+    case SecondMomentKind::kFactored:
+      return fp32_contiguous(slot.second_moment.row) && fp32_contiguous(slot.second_moment.col);
+  }
+  return false;
+}
+
+}  // namespace
+
 bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view) {
   const MuonOptions& options = *slot.options;
-  const auto fp32_contiguous = [](const torch::Tensor& t) {
-    return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
-  };
   const auto ns_dtype = resolve_ns_dtype(options.ns_dtype(), slot.param.device());
   // Group Muon's blocks (and random grouping's generator draws) stay with
   // the general path: a slot without group_size or tag never draws.
   const bool whole_matrix = options.group_size() <= 0 || slot.tag == nullptr;
   return options.fused() && slot.param.dim() == 2 && !view.batched && fp32_contiguous(slot.param) &&
          fp32_contiguous(slot.grad) && fp32_contiguous(slot.momentum_buffer) &&
-         options.second_moment() == SecondMomentKind::kNone && !options.neuron_norm() && options.orthogonalize() &&
+         second_moment_fits(slot) && !options.neuron_norm() && options.orthogonalize() &&
          whole_matrix && options.ns_batching() != NsBatching::kAlways &&
          (ns_dtype == torch::kBFloat16 || ns_dtype == torch::kFloat32);
 }
@@ -177,8 +348,9 @@ void fused_cpu_step(MuonSlot& slot, double scale) {
   const NewtonSchulzConfig config = options.newton_schulz_config();
   torch::Tensor update =
       torch::empty(slot.param.sizes(), slot.param.options().dtype(resolve_ns_dtype(config.dtype, slot.param.device())));
-  const double squared_norm = fused_momentum_update(slot.grad, slot.momentum_buffer, update, options.momentum(),
-                                                    options.momentum_kind(), options.nesterov());
+  const double squared_norm =
+      fused_momentum_update(slot.grad, slot.momentum_buffer, update, options.momentum(), options.momentum_kind(),
+                            options.nesterov(), {&slot.second_moment, options.second_moment_options(), slot.step});
   update.mul_(1.0 / (std::sqrt(squared_norm) * config.schedule.norm_scale + config.schedule.eps));
   const torch::Tensor orthogonal = newton_schulz_iterations(update, config);
   fused_decay_and_add(slot.param, orthogonal, 1.0 - options.lr() * options.weight_decay(), -options.lr() * scale);

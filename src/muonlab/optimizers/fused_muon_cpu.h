@@ -1,8 +1,10 @@
 // Muon's step on the CPU with its elementwise work in two passes over the
 // state instead of about a dozen LibTorch ops (docs/design.md, Optimizers):
 //
-//   pass 1: momentum in place, the update U (Nesterov or not) written
-//           straight in the NS dtype, and ||U||_F accumulated on the way;
+//   pass 1: momentum in place, the update U (Nesterov or not; divided by
+//           Muon²'s sqrt(V_hat) + eps, its state advanced in the same
+//           read) written straight in the NS dtype, and ||U||_F
+//           accumulated on the way;
 //   NS:     U scaled to norm 1, then the K iterations in U's own
 //           orientation (newton_schulz_iterations: no transposed copies);
 //   pass 2: weight decay and the update, param = (1 - lr wd) param - lr s O,
@@ -19,26 +21,39 @@
 
 #include "muonlab/optimizers/matrix_view.h"
 #include "muonlab/optimizers/muon_step.h"
+#include "muonlab/optimizers/second_moment.h"
 
 namespace muonlab::optim {
 
 // Whether `slot` takes the fused path: MuonOptions::fused, a CPU fp32 2-D
-// parameter with contiguous fp32 gradient and momentum, plain Muon (no
-// second moment, no NorMuon, orthogonalized, no Group Muon blocks), NS in
-// bf16 or fp32 and not batched with other matrices.
+// parameter with contiguous fp32 gradient, momentum and second-moment
+// buffers, Muon, Muon² or Muon²-F (no NorMuon, orthogonalized, no Group
+// Muon blocks), NS in bf16 or fp32 and not batched with other matrices.
 bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view);
 
 // The whole step of one slot that fused_cpu_step_applies to; `scale` is the
 // shape scale s(r, c).
 void fused_cpu_step(MuonSlot& slot, double scale);
 
+// Muon²'s or Muon²-F's part of pass 1 (kind none: plain Muon): the state
+// it advances in place (fp32, contiguous; the factored one for a matrix
+// [r, c]), its options and the 1-based step being taken.
+struct FusedSecondMoment {
+  SecondMomentState* state = nullptr;
+  SecondMomentOptions options;
+  int64_t step = 1;
+};
+
 // Pass 1 on its own (exposed for tests): updates `momentum` in place from
-// `grad` (ema: m = mu m + (1 - mu) g; sum: m = mu m + g), writes the update
-// (Nesterov: lerp(g, m, mu) for ema, g + mu m for sum; else m) into `out`
-// (bf16 or fp32, contiguous, grad's number of elements) and returns its
-// squared Frobenius norm, taken in fp32 before the cast.
+// `grad` (ema: m = mu m + (1 - mu) g; sum: m = mu m + g), forms the update
+// (Nesterov: lerp(g, m, mu) for ema, g + mu m for sum; else m), divides it
+// by sqrt(V_hat) + eps where a second moment is given (its state advanced
+// by g first, as precondition() does), writes it into `out` (bf16 or fp32,
+// contiguous, grad's number of elements) and returns its squared Frobenius
+// norm, taken in fp32 before the cast. Muon²-F reads g once more before
+// the pass, for the row and column sums of g*g its estimate needs first.
 double fused_momentum_update(const torch::Tensor& grad, torch::Tensor& momentum, torch::Tensor& out, double mu,
-                             MomentumKind kind, bool nesterov);
+                             MomentumKind kind, bool nesterov, const FusedSecondMoment& second_moment = {});
 
 // Pass 2 on its own: param = decay * param + alpha * update, `update` in
 // bf16 or fp32 with param's number of elements, both contiguous.

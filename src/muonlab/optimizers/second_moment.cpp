@@ -112,15 +112,15 @@ torch::Tensor second_moment_estimate(const SecondMomentState& state, SecondMomen
   return row.unsqueeze(-1) * col.unsqueeze(-2) / total.unsqueeze(-1);
 }
 
+}  // namespace
+
 // 1 - beta2^step: the EMA's weight after `step` updates from zero. The
 // factored estimate has it once too: R and C each carry it, sum(C) divides
 // one out.
-double bias_correction_factor(int64_t step, const SecondMomentOptions& options) {
+double second_moment_bias_correction(int64_t step, const SecondMomentOptions& options) {
   if (!options.bias_correction) return 1.0;
   return 1.0 - std::pow(options.beta2, static_cast<double>(step));
 }
-
-}  // namespace
 
 SecondMomentState make_second_moment_state(const torch::Tensor& param, const SecondMomentOptions& options) {
   SecondMomentState state;
@@ -146,7 +146,7 @@ torch::Tensor precondition(const torch::Tensor& update, const torch::Tensor& gra
   const torch::Dtype dtype = working_dtype(update, grad, state);
   accumulate(state, grad.to(dtype).square(), options);
   const torch::Tensor v_hat = second_moment_estimate(state, options.kind, dtype) /
-                              bias_correction_factor(step, options);
+                              second_moment_bias_correction(step, options);
   return (update.to(dtype) / (v_hat.sqrt() + options.eps)).to(update.scalar_type());
 }
 
@@ -221,7 +221,7 @@ void precondition_all(std::vector<torch::Tensor>& updates, const std::vector<tor
   }
   // The same operations as precondition(): V_hat / bias correction, sqrt, + eps, then U / that.
   auto denominators = accumulate_all(grads, states, options, dtype);
-  denominators = at::_foreach_div(denominators, bias_correction_factor(step, options));
+  denominators = at::_foreach_div(denominators, second_moment_bias_correction(step, options));
   at::_foreach_sqrt_(denominators);
   at::_foreach_add_(denominators, options.eps);
   updates = at::_foreach_div(updates, denominators);

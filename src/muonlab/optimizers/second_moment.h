@@ -68,6 +68,10 @@ struct SecondMomentState {
 // any shape.
 SecondMomentState make_second_moment_state(const torch::Tensor& param, const SecondMomentOptions& options);
 
+// 1 - beta2^step when options.bias_correction (the EMA's weight after
+// `step` updates from zero), else 1: what V (or R and C) is divided by.
+double second_moment_bias_correction(int64_t step, const SecondMomentOptions& options);
+
 // Folds grad*grad into `state` (EMA with beta2) and returns
 // update / (sqrt(V_hat) + eps) in update's dtype. V_hat is V (kFull) or
 // R_i C_j / sum(C) (kFactored), divided by 1 - beta2^step when

@@ -1,0 +1,230 @@
+// Muon² and Muon²-F in the fused CPU step (fused_muon_cpu.h): pass 1 with
+// the second moment against its formula in float64 (momentum, state,
+// update and norm), the same bits with one thread or two, and whole steps
+// against the float64 hand reference and against the general path.
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <tuple>
+
+#include "muonlab/optimizers/fused_muon_cpu.h"
+#include "muonlab/optimizers/muon.h"
+#include "reference_newton_schulz.h"
+#include "test_util.h"
+
+namespace muonlab::optim {
+namespace {
+
+using testing::reference_newton_schulz;
+
+// Largest difference relative to the largest magnitude of `expected`.
+double largest_relative_error(const torch::Tensor& actual, const torch::Tensor& expected) {
+  return (actual.to(torch::kFloat64) - expected).abs().max().item<double>() / expected.abs().max().item<double>();
+}
+
+// A gradient whose rows differ in scale by 100x, the case the second moment
+// is for.
+torch::Tensor row_scaled_gradient(int64_t rows, int64_t cols) {
+  return torch::randn({rows, cols}) * torch::logspace(0, 2, rows).unsqueeze(1);
+}
+
+SecondMomentOptions second_moment_options(SecondMomentKind kind, bool bias_correction) {
+  SecondMomentOptions options;
+  options.kind = kind;
+  options.beta2 = 0.95;
+  options.eps = 1e-8;
+  options.bias_correction = bias_correction;
+  return options;
+}
+
+using SecondMomentPassCase = std::tuple<std::string, bool>;  // second moment kind, bias correction
+
+class FusedSecondMomentUpdate : public ::testing::TestWithParam<SecondMomentPassCase> {};
+
+TEST_P(FusedSecondMomentUpdate, EqualsTheFormulaInFloat64) {
+  const auto [kind_name, bias_correction] = GetParam();
+  const SecondMomentKind kind = parse_second_moment_kind(kind_name);
+  const auto options = second_moment_options(kind, bias_correction);
+  torch::manual_seed(11);
+  // Rows not a multiple of the 16-lane blocks, and tasks that end mid-row.
+  const int64_t rows = 333, cols = 101, step = 3;
+  const auto grad = row_scaled_gradient(rows, cols);
+  auto momentum = torch::randn({rows, cols});
+  SecondMomentState state = make_second_moment_state(grad, options);
+  if (kind == SecondMomentKind::kFull) state.full.copy_(torch::rand({rows, cols}));
+  if (kind == SecondMomentKind::kFactored) {
+    state.row.copy_(torch::rand({rows}) * cols);
+    state.col.copy_(torch::rand({cols}) * rows);
+  }
+  const auto g = grad.to(torch::kFloat64), m0 = momentum.to(torch::kFloat64);
+  const double mu = 0.9, correction = bias_correction ? 1 - std::pow(0.95, step) : 1.0;
+  const auto m = mu * m0 + (1 - mu) * g;
+  const auto nesterov = g + mu * (m - g);
+  torch::Tensor v_hat, v, r, c;
+  if (kind == SecondMomentKind::kFull) {
+    v = 0.95 * state.full.to(torch::kFloat64) + 0.05 * g * g;
+    v_hat = v / correction;
+  } else {
+    r = 0.95 * state.row.to(torch::kFloat64) + 0.05 * (g * g).sum(1);
+    c = 0.95 * state.col.to(torch::kFloat64) + 0.05 * (g * g).sum(0);
+    v_hat = torch::outer(r, c) / c.sum() / correction;
+  }
+  const auto u = nesterov / (v_hat.sqrt() + 1e-8);
+
+  auto out = torch::empty({rows, cols});
+  const double squared_norm =
+      fused_momentum_update(grad, momentum, out, mu, MomentumKind::kEma, /*nesterov=*/true, {&state, options, step});
+  EXPECT_LT(largest_relative_error(momentum, m), 1e-6);
+  EXPECT_LT(largest_relative_error(out, u), 1e-5);
+  if (kind == SecondMomentKind::kFull) EXPECT_LT(largest_relative_error(state.full, v), 1e-6);
+  if (kind == SecondMomentKind::kFactored) {
+    EXPECT_LT(largest_relative_error(state.row, r), 1e-6);
+    EXPECT_LT(largest_relative_error(state.col, c), 1e-6);
+  }
+  EXPECT_NEAR(squared_norm, u.pow(2).sum().item<double>(), 1e-5 * squared_norm);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, FusedSecondMomentUpdate,
+                         ::testing::Combine(::testing::Values("full", "factored"), ::testing::Bool()));
+
+// Column sums and norms are added block by block in a fixed order, so the
+// number of threads cannot change a bit of the result.
+TEST(FusedSecondMomentUpdate, SameBitsWithOneThreadOrTwo) {
+  const int threads_before = at::get_num_threads();
+  for (const auto kind : {SecondMomentKind::kFull, SecondMomentKind::kFactored}) {
+    const auto options = second_moment_options(kind, true);
+    torch::manual_seed(12);
+    const auto grad = row_scaled_gradient(700, 300);  // several tasks
+    const auto momentum = torch::randn({700, 300});
+    struct Result {
+      torch::Tensor momentum, out;
+      SecondMomentState state;
+      double squared_norm;
+    };
+    const auto run = [&](int threads) {
+      at::set_num_threads(threads);
+      Result r{momentum.clone(), torch::empty({700, 300}, torch::kBFloat16), make_second_moment_state(grad, options), 0};
+      for (int64_t step = 1; step <= 2; ++step) {
+        r.squared_norm = fused_momentum_update(grad, r.momentum, r.out, 0.95, MomentumKind::kEma, true,
+                                               {&r.state, options, step});
+      }
+      return r;
+    };
+    const Result one = run(1), two = run(2);
+    SCOPED_TRACE(to_string(kind));
+    EXPECT_EQ(one.squared_norm, two.squared_norm);
+    EXPECT_TRUE(torch::equal(one.out, two.out));
+    EXPECT_TRUE(torch::equal(one.momentum, two.momentum));
+    if (kind == SecondMomentKind::kFull) EXPECT_TRUE(torch::equal(one.state.full, two.state.full));
+    if (kind == SecondMomentKind::kFactored) {
+      EXPECT_TRUE(torch::equal(one.state.row, two.state.row));
+      EXPECT_TRUE(torch::equal(one.state.col, two.state.col));
+    }
+  }
+  at::set_num_threads(threads_before);
+}
+
+// Three steps of a wide, a tall and a square matrix.
+struct Muon2Problem {
+  std::vector<torch::Tensor> weights, grads;  // grads[3 i + step]
+};
+
+Muon2Problem make_muon2_problem() {
+  torch::manual_seed(13);
+  Muon2Problem problem;
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{24, 40}, {40, 24}, {32, 32}}) {
+    problem.weights.push_back(torch::randn({rows, cols}));
+    for (int step = 0; step < 3; ++step) problem.grads.push_back(row_scaled_gradient(rows, cols));
+  }
+  return problem;
+}
+
+std::vector<torch::Tensor> run_muon2(const Muon2Problem& problem, const MuonOptions& options) {
+  std::vector<torch::Tensor> params;
+  for (const auto& w : problem.weights) params.push_back(w.clone().set_requires_grad(true));
+  Muon muon(params, options);
+  for (int step = 0; step < 3; ++step) {
+    for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = problem.grads[i * 3 + step].clone();
+    muon.step();
+  }
+  return params;
+}
+
+using Muon2StepCase = std::tuple<std::string, std::string>;  // second moment kind, momentum form (sum: no Nesterov)
+
+class FusedMuon2Step : public ::testing::TestWithParam<Muon2StepCase> {};
+
+TEST_P(FusedMuon2Step, MatchesTheFloat64ReferenceAndTheGeneralPath) {
+  const auto [kind_name, form] = GetParam();
+  const SecondMomentKind kind = parse_second_moment_kind(kind_name);
+  const bool ema = form == "ema";
+  const auto options = MuonOptions(0.05)
+                           .momentum(0.9)
+                           .momentum_kind(parse_momentum_kind(form))
+                           .nesterov(ema)
+                           .second_moment(kind)
+                           .ns_steps(3)
+                           .weight_decay(0.1)
+                           .ns_dtype(NsDtype::kFloat32);
+  const Muon2Problem problem = make_muon2_problem();
+  const auto fused = run_muon2(problem, MuonOptions(options).fused(true));
+  const auto general = run_muon2(problem, MuonOptions(options).fused(false));
+
+  for (size_t i = 0; i < problem.weights.size(); ++i) {
+    auto W = problem.weights[i].to(torch::kFloat64);
+    auto M = torch::zeros_like(W), V = torch::zeros_like(W);
+    auto R = torch::zeros({W.size(0)}, W.options()), C = torch::zeros({W.size(1)}, W.options());
+    const double scale = std::sqrt(std::max(1.0, double(W.size(0)) / double(W.size(1))));
+    for (int step = 1; step <= 3; ++step) {
+      const auto G = problem.grads[i * 3 + step - 1].to(torch::kFloat64);
+      M = ema ? 0.9 * M + 0.1 * G : 0.9 * M + G;
+      auto U = ema ? G + 0.9 * (M - G) : M;
+      const double correction = 1 - std::pow(0.95, step);
+      torch::Tensor v_hat;
+      if (kind == SecondMomentKind::kFull) {
+        V = 0.95 * V + 0.05 * G * G;
+        v_hat = V / correction;
+      } else {
+        R = 0.95 * R + 0.05 * (G * G).sum(1);
+        C = 0.95 * C + 0.05 * (G * G).sum(0);
+        v_hat = torch::outer(R, C) / C.sum() / correction;
+      }
+      U = U / (v_hat.sqrt() + 1e-8);
+      W = W * (1 - 0.05 * 0.1) - 0.05 * scale * reference_newton_schulz(U, 3);
+    }
+    SCOPED_TRACE("matrix " + std::to_string(i));
+    EXPECT_TENSOR_NEAR(fused[i].detach().to(torch::kFloat64), W, 2e-5);
+    EXPECT_TENSOR_NEAR(fused[i].detach(), general[i].detach(), 2e-5);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, FusedMuon2Step,
+                         ::testing::Combine(::testing::Values("full", "factored"), ::testing::Values("ema", "sum")));
+
+// The fused path reads and writes the second moment in place: it is taken
+// for fp32 contiguous state only, and the general path keeps the rest.
+TEST(FusedMuon2Step, TakenForContiguousFp32StateOnly) {
+  const auto param = torch::randn({8, 12}).set_requires_grad(true);
+  for (const auto kind : {SecondMomentKind::kFull, SecondMomentKind::kFactored}) {
+    const auto options = MuonOptions(0.02).ns_dtype(NsDtype::kBFloat16).second_moment(kind);
+    MuonSlot slot;
+    slot.param = param;
+    slot.grad = torch::randn({8, 12});
+    slot.momentum_buffer = torch::zeros({8, 12});
+    slot.step = 1;
+    slot.options = &options;
+    const MatrixView view = check_muon_param(param, "w", options, nullptr);
+    slot.second_moment = second_moment_state_for(param, options, view);
+    SCOPED_TRACE(to_string(kind));
+    EXPECT_TRUE(fused_cpu_step_applies(slot, view));
+    if (kind == SecondMomentKind::kFull) {
+      slot.second_moment.full = torch::zeros({12, 8}).t();  // not contiguous
+    } else {
+      slot.second_moment.col = slot.second_moment.col.to(torch::kFloat64);
+    }
+    EXPECT_FALSE(fused_cpu_step_applies(slot, view));
+  }
+}
+
+}  // namespace
+}  // namespace muonlab::optim
