@@ -222,7 +222,6 @@ TEST(FusedMuonStep, TakenOnlyWhereItApplies) {
   EXPECT_FALSE(applies(MuonOptions(plain).fused(false)));
   EXPECT_FALSE(applies(MuonOptions(plain).ns_dtype(NsDtype::kFloat64)));
   EXPECT_FALSE(applies(MuonOptions(plain).ns_batching(NsBatching::kAlways)));
-  EXPECT_FALSE(applies(MuonOptions(plain).neuron_norm(true)));
   EXPECT_FALSE(applies(MuonOptions(plain).orthogonalize(false)));
   slot.param = param.detach().to(torch::kFloat64);
   EXPECT_FALSE(applies(plain));

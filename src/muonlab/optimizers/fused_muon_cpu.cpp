@@ -219,15 +219,66 @@ void square_sums(const float* grad, int64_t rows, int64_t cols, float* row_sums,
 }
 
 template <typename In>
-MUONLAB_SIMD_CLONES void decay_and_add_chunk(float* __restrict__ param, const In* __restrict__ update, int64_t begin,
-                                             int64_t end, float decay, float alpha) {
+inline void decay_and_add_segment(float* __restrict__ param, const In* __restrict__ update, int64_t begin,
+                                  int64_t end, float decay, float alpha) {
   for (int64_t i = begin; i < end; ++i) param[i] = decay * param[i] + alpha * load_element(update + i);
 }
 
+// Pass 2 over [begin, end): alpha for every element, or alpha times
+// row_factor[row] where a row factor is given (NorMuon).
 template <typename In>
-void decay_and_add_pass(float* param, const In* update, int64_t n, float decay, float alpha) {
-  at::parallel_for(int64_t{0}, n, kGrain,
-                   [&](int64_t begin, int64_t end) { decay_and_add_chunk(param, update, begin, end, decay, alpha); });
+MUONLAB_SIMD_CLONES void decay_and_add_chunk(float* param, const In* update, int64_t begin, int64_t end, float decay,
+                                             float alpha, const float* row_factor, int64_t cols) {
+  if (row_factor == nullptr) return decay_and_add_segment(param, update, begin, end, decay, alpha);
+  for (int64_t first = begin; first < end;) {
+    const int64_t row = first / cols, last = std::min(end, (row + 1) * cols);
+    decay_and_add_segment(param, update, first, last, decay, alpha * row_factor[row]);
+    first = last;
+  }
+}
+
+template <typename In>
+void decay_and_add_pass(float* param, const In* update, int64_t n, float decay, float alpha,
+                        const float* row_factor, int64_t cols) {
+  at::parallel_for(int64_t{0}, n, kGrain, [&](int64_t begin, int64_t end) {
+    decay_and_add_chunk(param, update, begin, end, decay, alpha, row_factor, cols);
+  });
+}
+
+// Sum of squares of each row of a contiguous [rows, cols] matrix, in
+// double from sixteen fp32 lanes per row.
+template <typename In>
+MUONLAB_SIMD_CLONES void row_square_sums_chunk(const In* __restrict__ x, int64_t first_row, int64_t last_row,
+                                               int64_t cols, double* __restrict__ sums) {
+  constexpr int64_t kLanes = 16;
+  for (int64_t r = first_row; r < last_row; ++r) {
+    const In* __restrict__ row = x + r * cols;
+    float partial[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= cols; j += kLanes) {
+      for (int64_t lane = 0; lane < kLanes; ++lane) {
+        const float v = load_element(row + j + lane);
+        partial[lane] += v * v;
+      }
+    }
+    double sum = 0;
+    for (; j < cols; ++j) {
+      const float v = load_element(row + j);
+      sum += static_cast<double>(v) * v;
+    }
+    for (const float p : partial) sum += p;
+    sums[r] = sum;
+  }
+}
+
+template <typename In>
+std::vector<double> row_square_sums(const In* x, int64_t rows, int64_t cols) {
+  std::vector<double> sums(static_cast<size_t>(rows));
+  const int64_t rows_per_task = std::max<int64_t>(1, kGrain / cols);
+  at::parallel_for(int64_t{0}, rows, rows_per_task, [&](int64_t first, int64_t last) {
+    row_square_sums_chunk(x, first, last, cols, sums.data());
+  });
+  return sums;
 }
 
 void check_fp32_contiguous(const torch::Tensor& t, const char* what) {
@@ -301,13 +352,61 @@ double fused_momentum_update(const torch::Tensor& grad, torch::Tensor& momentum,
   return run(advance_factored_moment(grad, state, options, correction, scaled_col_moment));
 }
 
-void fused_decay_and_add(torch::Tensor& param, const torch::Tensor& update, double decay, double alpha) {
+void fused_decay_and_add(torch::Tensor& param, const torch::Tensor& update, double decay, double alpha,
+                         const torch::Tensor& row_factor) {
   check_fp32_contiguous(param, "the parameter");
   check_ns_buffer(update, "the update", param.numel());
+  const float* factor = nullptr;
+  int64_t cols = 1;
+  if (row_factor.defined()) {
+    check_fp32_contiguous(row_factor, "the row factor");
+    TORCH_CHECK(param.dim() == 2 && row_factor.numel() == param.size(0), "fused Muon step: a row factor of ",
+                row_factor.numel(), " elements for a parameter of shape ", param.sizes());
+    factor = row_factor.data_ptr<float>();
+    cols = param.size(1);
+  }
   float* p = param.data_ptr<float>();
   const auto d = static_cast<float>(decay), a = static_cast<float>(alpha);
-  if (update.scalar_type() == torch::kFloat32) return decay_and_add_pass(p, update.data_ptr<float>(), param.numel(), d, a);
-  decay_and_add_pass(p, reinterpret_cast<const uint16_t*>(update.data_ptr<at::BFloat16>()), param.numel(), d, a);
+  if (update.scalar_type() == torch::kFloat32) {
+    return decay_and_add_pass(p, update.data_ptr<float>(), param.numel(), d, a, factor, cols);
+  }
+  decay_and_add_pass(p, reinterpret_cast<const uint16_t*>(update.data_ptr<at::BFloat16>()), param.numel(), d, a,
+                     factor, cols);
+}
+
+torch::Tensor fused_neuron_factors(const torch::Tensor& orthogonal, torch::Tensor& state,
+                                   const NeuronNormOptions& options) {
+  check_ns_buffer(orthogonal, "the orthogonalized update", orthogonal.numel());
+  check_fp32_contiguous(state, "NorMuon's neuron second moment");
+  TORCH_CHECK(orthogonal.dim() == 2 && state.numel() == orthogonal.size(0), "fused Muon step: NorMuon state of ",
+              state.numel(), " rows for an update of shape ", orthogonal.sizes());
+  const int64_t rows = orthogonal.size(0), cols = orthogonal.size(1);
+  const std::vector<double> sums =
+      orthogonal.scalar_type() == torch::kFloat32
+          ? row_square_sums(orthogonal.data_ptr<float>(), rows, cols)
+          : row_square_sums(reinterpret_cast<const uint16_t*>(orthogonal.data_ptr<at::BFloat16>()), rows, cols);
+  // state = lerp(state, row mean square, 1 - beta2); row i of the direction
+  // is O_i / (sqrt(state_i) + eps), all rows then rescaled so that the
+  // direction's Frobenius norm is O's, which the row sums give without
+  // another read: ||N||^2 = sum_i ||O_i||^2 / (sqrt(state_i) + eps)^2.
+  float* second_moment = state.data_ptr<float>();
+  const auto weight = static_cast<float>(1.0 - options.beta2);
+  std::vector<double> root(static_cast<size_t>(rows));
+  double squared_norm = 0, normalized_squared_norm = 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    const auto row = static_cast<size_t>(i);
+    const auto mean_square = static_cast<float>(sums[row] / static_cast<double>(cols));
+    second_moment[i] += weight * (mean_square - second_moment[i]);
+    root[row] = std::sqrt(static_cast<double>(second_moment[i])) + options.eps;
+    squared_norm += sums[row];
+    normalized_squared_norm += sums[row] / (root[row] * root[row]);
+  }
+  // A zero update stays zero, as in normalize_neurons().
+  const double rescale = std::sqrt(squared_norm) / std::max(std::sqrt(normalized_squared_norm), 1e-30);
+  torch::Tensor factors = torch::empty({rows}, state.options());
+  float* factor = factors.data_ptr<float>();
+  for (int64_t i = 0; i < rows; ++i) factor[i] = static_cast<float>(rescale / root[static_cast<size_t>(i)]);
+  return factors;
 }
 
 namespace {
@@ -338,7 +437,8 @@ bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view) {
   const bool whole_matrix = options.group_size() <= 0 || slot.tag == nullptr;
   return options.fused() && slot.param.dim() == 2 && !view.batched && fp32_contiguous(slot.param) &&
          fp32_contiguous(slot.grad) && fp32_contiguous(slot.momentum_buffer) &&
-         second_moment_fits(slot) && !options.neuron_norm() && options.orthogonalize() &&
+         second_moment_fits(slot) && (!options.neuron_norm() || fp32_contiguous(slot.neuron_second_moment)) &&
+         options.orthogonalize() &&
          whole_matrix && options.ns_batching() != NsBatching::kAlways &&
          (ns_dtype == torch::kBFloat16 || ns_dtype == torch::kFloat32);
 }
@@ -353,8 +453,17 @@ void fused_cpu_step(MuonSlot& slot, double scale) {
                             options.nesterov(), {&slot.second_moment, options.second_moment_options(), slot.step});
   update.mul_(1.0 / (std::sqrt(squared_norm) * config.schedule.norm_scale + config.schedule.eps));
   const torch::Tensor orthogonal = newton_schulz_iterations(update, config);
-  fused_decay_and_add(slot.param, orthogonal, 1.0 - options.lr() * options.weight_decay(), -options.lr() * scale);
-  if (slot.record_update) slot.recorded_update = orthogonal.to(slot.param.scalar_type()) * scale;
+  const torch::Tensor row_factor =
+      options.neuron_norm()
+          ? fused_neuron_factors(orthogonal, slot.neuron_second_moment, options.neuron_norm_options())
+          : torch::Tensor();
+  fused_decay_and_add(slot.param, orthogonal, 1.0 - options.lr() * options.weight_decay(), -options.lr() * scale,
+                      row_factor);
+  if (slot.record_update) {
+    torch::Tensor direction = orthogonal.to(slot.param.scalar_type());
+    if (row_factor.defined()) direction.mul_(row_factor.unsqueeze(1));
+    slot.recorded_update = direction * scale;
+  }
 }
 
 }  // namespace muonlab::optim

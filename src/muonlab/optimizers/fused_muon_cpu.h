@@ -8,7 +8,8 @@
 //   NS:     U scaled to norm 1, then the K iterations in U's own
 //           orientation (newton_schulz_iterations: no transposed copies);
 //   pass 2: weight decay and the update, param = (1 - lr wd) param - lr s O,
-//           reading O in the NS dtype.
+//           reading O in the NS dtype (NorMuon: row i of O times a factor
+//           from its EMA of row mean squares, taken in one read of O).
 //
 // The same arithmetic as the general step up to rounding (the norm is taken
 // of U before its cast, the two momentum forms by one formula); tests hold
@@ -21,14 +22,16 @@
 
 #include "muonlab/optimizers/matrix_view.h"
 #include "muonlab/optimizers/muon_step.h"
+#include "muonlab/optimizers/neuron_norm.h"
 #include "muonlab/optimizers/second_moment.h"
 
 namespace muonlab::optim {
 
 // Whether `slot` takes the fused path: MuonOptions::fused, a CPU fp32 2-D
-// parameter with contiguous fp32 gradient, momentum and second-moment
-// buffers, Muon, Muon² or Muon²-F (no NorMuon, orthogonalized, no Group
-// Muon blocks), NS in bf16 or fp32 and not batched with other matrices.
+// parameter with contiguous fp32 gradient, momentum, second-moment and
+// NorMuon buffers, Muon, Muon², Muon²-F or NorMuon (orthogonalized, no
+// Group Muon blocks), NS in bf16 or fp32 and not batched with other
+// matrices.
 bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view);
 
 // The whole step of one slot that fused_cpu_step_applies to; `scale` is the
@@ -55,8 +58,18 @@ struct FusedSecondMoment {
 double fused_momentum_update(const torch::Tensor& grad, torch::Tensor& momentum, torch::Tensor& out, double mu,
                              MomentumKind kind, bool nesterov, const FusedSecondMoment& second_moment = {});
 
+// NorMuon between NS and pass 2 (exposed for tests): folds the row mean
+// squares of `orthogonal` ([r, c], bf16 or fp32, contiguous) into `state`
+// ([r], fp32) as normalize_neurons() does and returns, per row, the factor
+// that turns O into NorMuon's direction: 1 / (sqrt(state_i) + eps) times
+// the rescale to O's Frobenius norm. Reads O once.
+torch::Tensor fused_neuron_factors(const torch::Tensor& orthogonal, torch::Tensor& state,
+                                   const NeuronNormOptions& options);
+
 // Pass 2 on its own: param = decay * param + alpha * update, `update` in
-// bf16 or fp32 with param's number of elements, both contiguous.
-void fused_decay_and_add(torch::Tensor& param, const torch::Tensor& update, double decay, double alpha);
+// bf16 or fp32 with param's number of elements, both contiguous; with a
+// row factor ([r], fp32), row i takes alpha * row_factor[i].
+void fused_decay_and_add(torch::Tensor& param, const torch::Tensor& update, double decay, double alpha,
+                         const torch::Tensor& row_factor = {});
 
 }  // namespace muonlab::optim

@@ -1,7 +1,8 @@
-// Muon² and Muon²-F in the fused CPU step (fused_muon_cpu.h): pass 1 with
-// the second moment against its formula in float64 (momentum, state,
-// update and norm), the same bits with one thread or two, and whole steps
-// against the float64 hand reference and against the general path.
+// Muon², Muon²-F and NorMuon in the fused CPU step (fused_muon_cpu.h):
+// pass 1 with the second moment against its formula in float64 (momentum,
+// state, update and norm), the same bits with one thread or two, NorMuon's
+// row factors against normalize_neurons(), and whole steps against the
+// float64 hand reference and against the general path.
 #include <ATen/Parallel.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 
 #include "muonlab/optimizers/fused_muon_cpu.h"
 #include "muonlab/optimizers/muon.h"
+#include "muonlab/optimizers/neuron_norm.h"
 #include "reference_newton_schulz.h"
 #include "test_util.h"
 
@@ -224,6 +226,100 @@ TEST(FusedMuon2Step, TakenForContiguousFp32StateOnly) {
     }
     EXPECT_FALSE(fused_cpu_step_applies(slot, view));
   }
+}
+
+// NorMuon's direction from the fused factors equals normalize_neurons()'s,
+// and the state advances alike, for bf16 and fp32 updates.
+TEST(FusedNorMuon, RowFactorsGiveNormalizeNeuronsDirection) {
+  torch::manual_seed(14);
+  // Rows of very different sizes, the case NorMuon is for.
+  const auto o = torch::randn({70, 45}) * torch::logspace(-1, 1, 70).unsqueeze(1);
+  const auto state0 = torch::rand({70});
+  NeuronNormOptions options;
+  for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    const auto update = o.to(dtype);
+    auto expected_state = state0.clone(), state = state0.clone();
+    const auto expected = normalize_neurons(update.to(torch::kFloat32), expected_state, options);
+    const auto factors = fused_neuron_factors(update, state, options);
+    SCOPED_TRACE(c10::toString(dtype));
+    EXPECT_TENSOR_NEAR(state, expected_state, 1e-6);
+    EXPECT_LT(largest_relative_error(update.to(torch::kFloat32) * factors.unsqueeze(1), expected.to(torch::kFloat64)),
+              1e-5);
+  }
+  // A zero update stays zero.
+  auto state = state0.clone();
+  const auto factors = fused_neuron_factors(torch::zeros({70, 45}), state, options);
+  EXPECT_TRUE(torch::isfinite(factors).all().item<bool>());
+}
+
+TEST(FusedNorMuon, RowFactorsScaleEachRowOfPassTwo) {
+  torch::manual_seed(15);
+  auto param = torch::randn({37, 50});  // tasks end mid-row
+  const auto before = param.to(torch::kFloat64);
+  const auto update = torch::randn({37, 50}).to(torch::kBFloat16);
+  const auto factor = torch::rand({37}) + 0.5;
+  fused_decay_and_add(param, update, 0.99, -0.05, factor);
+  const auto expected =
+      0.99 * before - 0.05 * update.to(torch::kFloat64) * factor.to(torch::kFloat64).unsqueeze(1);
+  EXPECT_TENSOR_NEAR(param.to(torch::kFloat64), expected, 1e-6);
+}
+
+class FusedNorMuonStep : public ::testing::TestWithParam<std::string> {};  // second moment kind
+
+TEST_P(FusedNorMuonStep, MatchesTheFloat64ReferenceAndTheGeneralPath) {
+  const SecondMomentKind kind = parse_second_moment_kind(GetParam());
+  const int64_t steps = kind == SecondMomentKind::kNone ? 5 : 3;
+  const auto options = MuonOptions(0.05)
+                           .momentum(0.9)
+                           .neuron_norm(true)
+                           .second_moment(kind)
+                           .ns_steps(steps)
+                           .weight_decay(0.1)
+                           .ns_dtype(NsDtype::kFloat32);
+  const Muon2Problem problem = make_muon2_problem();
+  const auto fused = run_muon2(problem, MuonOptions(options).fused(true));
+  const auto general = run_muon2(problem, MuonOptions(options).fused(false));
+
+  for (size_t i = 0; i < problem.weights.size(); ++i) {
+    auto W = problem.weights[i].to(torch::kFloat64);
+    auto M = torch::zeros_like(W), V = torch::zeros_like(W), S = torch::zeros({W.size(0)}, W.options());
+    const double scale = std::sqrt(std::max(1.0, double(W.size(0)) / double(W.size(1))));
+    for (int step = 1; step <= 3; ++step) {
+      const auto G = problem.grads[i * 3 + step - 1].to(torch::kFloat64);
+      M = 0.9 * M + 0.1 * G;
+      auto U = G + 0.9 * (M - G);
+      if (kind == SecondMomentKind::kFull) {
+        V = 0.95 * V + 0.05 * G * G;
+        U = U / ((V / (1 - std::pow(0.95, step))).sqrt() + 1e-8);
+      }
+      const auto O = reference_newton_schulz(U, steps);
+      S = S + 0.05 * ((O * O).mean(1) - S);
+      auto N = O / (S.sqrt() + 1e-8).unsqueeze(1);
+      N = N * (O.norm() / N.norm());
+      W = W * (1 - 0.05 * 0.1) - 0.05 * scale * N;
+    }
+    SCOPED_TRACE("matrix " + std::to_string(i));
+    EXPECT_TENSOR_NEAR(fused[i].detach().to(torch::kFloat64), W, 2e-5);
+    EXPECT_TENSOR_NEAR(fused[i].detach(), general[i].detach(), 2e-5);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(WithAndWithoutMuon2, FusedNorMuonStep, ::testing::Values("none", "full"));
+
+TEST(FusedNorMuonStep, TakenForContiguousFp32StateOnly) {
+  const auto param = torch::randn({8, 12}).set_requires_grad(true);
+  const auto options = MuonOptions(0.02).ns_dtype(NsDtype::kBFloat16).neuron_norm(true);
+  MuonSlot slot;
+  slot.param = param;
+  slot.grad = torch::randn({8, 12});
+  slot.momentum_buffer = torch::zeros({8, 12});
+  slot.step = 1;
+  slot.options = &options;
+  const MatrixView view = check_muon_param(param, "w", options, nullptr);
+  slot.neuron_second_moment = make_neuron_state(param, view.shape());
+  EXPECT_TRUE(fused_cpu_step_applies(slot, view));
+  slot.neuron_second_moment = slot.neuron_second_moment.to(torch::kFloat64);
+  EXPECT_FALSE(fused_cpu_step_applies(slot, view));
 }
 
 }  // namespace
