@@ -1,14 +1,16 @@
-// Muon², Muon²-F and NorMuon in the fused CPU step (fused_muon_cpu.h):
-// pass 1 with the second moment against its formula in float64 (momentum,
-// state, update and norm), the same bits with one thread or two, NorMuon's
-// row factors against normalize_neurons(), and whole steps against the
-// float64 hand reference and against the general path.
+// Muon², Muon²-F, NorMuon and Group Muon in the fused CPU step
+// (fused_muon_cpu.h): pass 1 with the second moment against its formula in
+// float64 (momentum, state, update and norm), the same bits with one thread
+// or two, NorMuon's row factors against normalize_neurons(), and whole
+// steps against the float64 hand reference (Group Muon's blocks cut by hand)
+// and against the general path.
 #include <ATen/Parallel.h>
 
 #include <cmath>
 #include <tuple>
 
 #include "muonlab/optimizers/fused_muon_cpu.h"
+#include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/muon.h"
 #include "muonlab/optimizers/neuron_norm.h"
 #include "reference_newton_schulz.h"
@@ -320,6 +322,136 @@ TEST(FusedNorMuonStep, TakenForContiguousFp32StateOnly) {
   EXPECT_TRUE(fused_cpu_step_applies(slot, view));
   slot.neuron_second_moment = slot.neuron_second_moment.to(torch::kFloat64);
   EXPECT_FALSE(fused_cpu_step_applies(slot, view));
+}
+
+// Group Muon on a GPT-2-style attention: a fused QKV [3 H d, W] (Q, K, V
+// heads in rows), the output projection [W, H d] (heads in columns) and an
+// MLP matrix that is never cut; H = 4 heads of d = 6, groups of 2.
+constexpr int64_t kGroupHeads = 4, kGroupHeadDim = 6, kGroupWidth = kGroupHeads * kGroupHeadDim;
+
+std::vector<TaggedParam> grouped_attention() {
+  torch::manual_seed(16);
+  std::vector<TaggedParam> params(3);
+  params[0] = {"attn.qkv", torch::randn({3 * kGroupWidth, kGroupWidth}), ParamRole::kAttnQKV};
+  params[0].heads = HeadLayout{3 * kGroupHeads, kGroupHeadDim, HeadAxis::kRows, {kGroupHeads, kGroupHeads, kGroupHeads}};
+  params[1] = {"attn.o", torch::randn({kGroupWidth, kGroupWidth}), ParamRole::kAttnO};
+  params[1].heads = HeadLayout{kGroupHeads, kGroupHeadDim, HeadAxis::kCols, {}};
+  params[2] = {"mlp.fc", torch::randn({2 * kGroupWidth, kGroupWidth}), ParamRole::kMlp};
+  return params;
+}
+
+// The blocks of two heads, written out: contiguous {0, 1}, {2, 3} or
+// strided {0, 2}, {1, 3} within each projection (Q, K and V of the fused
+// weight apart).
+std::vector<std::vector<int64_t>> blocks_by_hand(const std::string& rule, int64_t segments) {
+  std::vector<std::vector<int64_t>> blocks;
+  for (int64_t s = 0; s < segments; ++s) {
+    const int64_t h = s * kGroupHeads;
+    if (rule == "contiguous") blocks.insert(blocks.end(), {{h, h + 1}, {h + 2, h + 3}});
+    else blocks.insert(blocks.end(), {{h, h + 2}, {h + 1, h + 3}});
+  }
+  return blocks;
+}
+
+// NS of each block of U (rows or columns of its heads) in float64, put back
+// in place; block_scale multiplies each by its own shape's scale.
+torch::Tensor orthogonalize_blocks_by_hand(const torch::Tensor& U, int64_t axis,
+                                           const std::vector<std::vector<int64_t>>& blocks, bool block_scale) {
+  auto O = torch::zeros_like(U);
+  for (const auto& heads : blocks) {
+    std::vector<int64_t> lines;
+    for (int64_t h : heads) {
+      for (int64_t k = 0; k < kGroupHeadDim; ++k) lines.push_back(h * kGroupHeadDim + k);
+    }
+    const auto index = torch::tensor(lines);
+    const auto block = U.index_select(axis, index);
+    auto o = reference_newton_schulz(block, 5);
+    if (block_scale) o = o * std::sqrt(std::max(1.0, double(block.size(0)) / double(block.size(1))));
+    O.index_copy_(axis, index, o);
+  }
+  return O;
+}
+
+std::vector<torch::Tensor> run_group_muon(const std::vector<TaggedParam>& initial, const MuonOptions& options,
+                                          const std::vector<torch::Tensor>& grads) {
+  std::vector<TaggedParam> params = initial;
+  for (auto& p : params) p.tensor = p.tensor.clone().set_requires_grad(true);
+  Muon muon(params, options);
+  for (int step = 0; step < 3; ++step) {
+    for (size_t i = 0; i < params.size(); ++i) params[i].tensor.mutable_grad() = grads[i * 3 + step].clone();
+    muon.step();
+  }
+  std::vector<torch::Tensor> result;
+  for (auto& p : params) result.push_back(p.tensor.detach());
+  return result;
+}
+
+using GroupStepCase = std::tuple<std::string, bool>;  // grouping rule, block_scale
+
+class FusedGroupMuonStep : public ::testing::TestWithParam<GroupStepCase> {};
+
+TEST_P(FusedGroupMuonStep, MatchesBlocksCutByHandAndTheGeneralPath) {
+  const auto [rule, block_scale] = GetParam();
+  const auto params = grouped_attention();
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params) {
+    for (int step = 0; step < 3; ++step) grads.push_back(torch::randn(p.tensor.sizes()));
+  }
+  const auto options = MuonOptions(0.05)
+                           .momentum(0.9)
+                           .weight_decay(0.1)
+                           .group_size(2)
+                           .grouping_rule(parse_grouping_rule(rule))
+                           .block_scale(block_scale)
+                           .ns_dtype(NsDtype::kFloat32);
+  const auto fused = run_group_muon(params, MuonOptions(options).fused(true), grads);
+  const auto general = run_group_muon(params, MuonOptions(options).fused(false), grads);
+
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto W = params[i].tensor.to(torch::kFloat64);
+    auto M = torch::zeros_like(W);
+    const double whole_scale = std::sqrt(std::max(1.0, double(W.size(0)) / double(W.size(1))));
+    for (int step = 0; step < 3; ++step) {
+      const auto G = grads[i * 3 + step].to(torch::kFloat64);
+      M = 0.9 * M + 0.1 * G;
+      const auto U = G + 0.9 * (M - G);
+      torch::Tensor O;
+      double scale = whole_scale;
+      if (i == 2) {
+        O = reference_newton_schulz(U, 5);  // the MLP matrix stays whole
+      } else {
+        O = orthogonalize_blocks_by_hand(U, i == 0 ? 0 : 1, blocks_by_hand(rule, i == 0 ? 3 : 1), block_scale);
+        if (block_scale) scale = 1.0;
+      }
+      W = W * (1 - 0.05 * 0.1) - 0.05 * scale * O;
+    }
+    SCOPED_TRACE(params[i].name);
+    EXPECT_TENSOR_NEAR(fused[i].to(torch::kFloat64), W, 2e-5);
+    EXPECT_TENSOR_NEAR(fused[i], general[i], 2e-5);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, FusedGroupMuonStep,
+                         ::testing::Combine(::testing::Values("contiguous", "strided"), ::testing::Bool()));
+
+// Random grouping draws a permutation per step from the optimizer's
+// generator in slot order, which the general path keeps.
+TEST(FusedGroupMuonStep, TakenForFixedGroupingsOnly) {
+  const auto params = grouped_attention();
+  const auto& qkv = params[0];
+  for (const auto* rule : {"contiguous", "strided", "random"}) {
+    const auto options = MuonOptions(0.02).ns_dtype(NsDtype::kBFloat16).group_size(2).grouping_rule(
+        parse_grouping_rule(rule));
+    MuonSlot slot;
+    slot.param = qkv.tensor;
+    slot.grad = torch::randn(qkv.tensor.sizes());
+    slot.momentum_buffer = torch::zeros(qkv.tensor.sizes());
+    slot.step = 1;
+    slot.options = &options;
+    slot.tag = &qkv;
+    const MatrixView view = check_muon_param(qkv.tensor, qkv.name, options, &qkv);
+    EXPECT_EQ(fused_cpu_step_applies(slot, view), std::string(rule) != "random") << rule;
+  }
 }
 
 }  // namespace

@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <algorithm>
 #include <vector>
 
 #include "muonlab/core/simd_clones.h"
+#include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/newton_schulz.h"
 
 namespace muonlab::optim {
@@ -432,16 +434,59 @@ bool second_moment_fits(const MuonSlot& slot) {
 bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view) {
   const MuonOptions& options = *slot.options;
   const auto ns_dtype = resolve_ns_dtype(options.ns_dtype(), slot.param.device());
-  // Group Muon's blocks (and random grouping's generator draws) stay with
-  // the general path: a slot without group_size or tag never draws.
-  const bool whole_matrix = options.group_size() <= 0 || slot.tag == nullptr;
+  // Random grouping stays with the general path, which makes every slot's
+  // generator draws in slot order; fixed groupings draw nothing.
+  const bool fixed_blocks =
+      options.group_size() <= 0 || slot.tag == nullptr || options.grouping_rule() != GroupingRule::kRandom;
   return options.fused() && slot.param.dim() == 2 && !view.batched && fp32_contiguous(slot.param) &&
          fp32_contiguous(slot.grad) && fp32_contiguous(slot.momentum_buffer) &&
          second_moment_fits(slot) && (!options.neuron_norm() || fp32_contiguous(slot.neuron_second_moment)) &&
          options.orthogonalize() &&
-         whole_matrix && options.ns_batching() != NsBatching::kAlways &&
+         fixed_blocks && options.ns_batching() != NsBatching::kAlways &&
          (ns_dtype == torch::kBFloat16 || ns_dtype == torch::kFloat32);
 }
+
+namespace {
+
+// Group Muon's blocks of `slot` under a fixed grouping, or nullopt when it
+// is orthogonalized whole.
+std::optional<HeadBlocks> fixed_head_blocks(const MuonSlot& slot) {
+  const MuonOptions& options = *slot.options;
+  if (options.group_size() <= 0 || slot.tag == nullptr) return std::nullopt;
+  return plan_param_head_blocks(*slot.tag, options.grouped_projections(), options.group_size(),
+                                options.grouping_rule());
+}
+
+// NS of each head block of `update` (each normalized on its own), written
+// back into `update`; block_scale multiplies each block by its own shape's
+// scale and sets `scale` to 1, as the general path does.
+void orthogonalize_head_blocks(torch::Tensor& update, const MuonSlot& slot, const HeadBlocks& blocks,
+                               const NewtonSchulzConfig& config, double& scale) {
+  const MuonOptions& options = *slot.options;
+  const std::vector<torch::Tensor> gathered = gather_head_blocks(update, *slot.tag->heads, blocks);
+  std::vector<torch::Tensor> orthogonal(gathered.size());
+  // Blocks of one shape (a segment's) in one batched call: small blocks
+  // keep the matmul busier together than one by one.
+  std::vector<bool> done(gathered.size(), false);
+  for (size_t first = 0; first < gathered.size(); ++first) {
+    if (done[first]) continue;
+    std::vector<size_t> same;
+    for (size_t i = first; i < gathered.size(); ++i) {
+      if (!done[i] && gathered[i].sizes() == gathered[first].sizes()) same.push_back(i), done[i] = true;
+    }
+    std::vector<torch::Tensor> stack;
+    for (size_t i : same) stack.push_back(gathered[i]);
+    torch::Tensor result = newton_schulz(torch::stack(stack), config);
+    if (options.block_scale()) result.mul_(scale_factor(options.scale_rule(), result.size(1), result.size(2)));
+    for (size_t k = 0; k < same.size(); ++k) orthogonal[same[k]] = result[static_cast<int64_t>(k)];
+  }
+  if (options.block_scale()) scale = 1.0;
+  // The gathered blocks are copies, so the update's storage is free to take
+  // the results.
+  scatter_head_blocks(update, *slot.tag->heads, blocks, orthogonal);
+}
+
+}  // namespace
 
 void fused_cpu_step(MuonSlot& slot, double scale) {
   const MuonOptions& options = *slot.options;
@@ -451,8 +496,14 @@ void fused_cpu_step(MuonSlot& slot, double scale) {
   const double squared_norm =
       fused_momentum_update(slot.grad, slot.momentum_buffer, update, options.momentum(), options.momentum_kind(),
                             options.nesterov(), {&slot.second_moment, options.second_moment_options(), slot.step});
-  update.mul_(1.0 / (std::sqrt(squared_norm) * config.schedule.norm_scale + config.schedule.eps));
-  const torch::Tensor orthogonal = newton_schulz_iterations(update, config);
+  torch::Tensor orthogonal;
+  if (const auto blocks = fixed_head_blocks(slot)) {
+    orthogonalize_head_blocks(update, slot, *blocks, config, scale);
+    orthogonal = update;
+  } else {
+    update.mul_(1.0 / (std::sqrt(squared_norm) * config.schedule.norm_scale + config.schedule.eps));
+    orthogonal = newton_schulz_iterations(update, config);
+  }
   const torch::Tensor row_factor =
       options.neuron_norm()
           ? fused_neuron_factors(orthogonal, slot.neuron_second_moment, options.neuron_norm_options())

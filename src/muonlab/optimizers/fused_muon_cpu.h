@@ -7,6 +7,8 @@
 //           accumulated on the way;
 //   NS:     U scaled to norm 1, then the K iterations in U's own
 //           orientation (newton_schulz_iterations: no transposed copies);
+//           Group Muon: each head block of U gathered, normalized and
+//           orthogonalized on its own, and scattered back;
 //   pass 2: weight decay and the update, param = (1 - lr wd) param - lr s O,
 //           reading O in the NS dtype (NorMuon: row i of O times a factor
 //           from its EMA of row mean squares, taken in one read of O).
@@ -29,9 +31,9 @@ namespace muonlab::optim {
 
 // Whether `slot` takes the fused path: MuonOptions::fused, a CPU fp32 2-D
 // parameter with contiguous fp32 gradient, momentum, second-moment and
-// NorMuon buffers, Muon, Muon², Muon²-F or NorMuon (orthogonalized, no
-// Group Muon blocks), NS in bf16 or fp32 and not batched with other
-// matrices.
+// NorMuon buffers, Muon, Muon², Muon²-F, NorMuon or Group Muon with a fixed
+// (contiguous or strided) grouping, orthogonalized, NS in bf16 or fp32 and
+// not batched with other matrices.
 bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view);
 
 // The whole step of one slot that fused_cpu_step_applies to; `scale` is the
