@@ -11,6 +11,7 @@
 
 #include "muonlab/optimizers/muon.h"
 #include "muonlab/optimizers/newton_schulz.h"
+#include "muon_matrix_problem.h"
 #include "reference_newton_schulz.h"
 #include "test_util.h"
 
@@ -18,6 +19,9 @@ namespace muonlab::optim {
 namespace {
 
 using testing::error_message;
+using testing::make_matrix_problem;
+using testing::MatrixProblem;
+using testing::run_three_steps;
 using testing::reference_newton_schulz;
 
 using MomentumCase = std::tuple<std::string, bool>;  // momentum form, Nesterov
@@ -121,39 +125,13 @@ TEST(NewtonSchulzIterations, TallMatricesTakeTheSamePolynomialFromTheRight) {
   }
 }
 
-// Three matrices (wide, tall, square) and their gradients for three steps.
-struct Problem {
-  std::vector<torch::Tensor> weights, grads;
-};
-
-Problem make_problem(uint64_t seed) {
-  torch::manual_seed(seed);
-  Problem problem;
-  for (const auto& shape : std::vector<std::vector<int64_t>>{{24, 40}, {40, 24}, {32, 32}}) {
-    problem.weights.push_back(torch::randn(shape));
-    for (int step = 0; step < 3; ++step) problem.grads.push_back(torch::randn(shape));
-  }
-  return problem;
-}
-
-std::vector<torch::Tensor> run_muon(const Problem& problem, const MuonOptions& options) {
-  std::vector<torch::Tensor> params;
-  for (const auto& w : problem.weights) params.push_back(w.clone().set_requires_grad(true));
-  Muon muon(params, options);
-  for (int step = 0; step < 3; ++step) {
-    for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = problem.grads[i * 3 + step].clone();
-    muon.step();
-  }
-  return params;
-}
-
 using StepCase = std::tuple<std::string, bool, std::string>;  // momentum form, Nesterov, scale rule
 
 class FusedMuonStep : public ::testing::TestWithParam<StepCase> {};
 
 TEST_P(FusedMuonStep, MatchesTheFloat64ReferenceAndTheGeneralPath) {
   const auto [form, nesterov, scale_rule] = GetParam();
-  const Problem problem = make_problem(5);
+  const MatrixProblem problem = make_matrix_problem(5);
   const auto options = MuonOptions(0.05)
                            .momentum(0.9)
                            .momentum_kind(parse_momentum_kind(form))
@@ -161,8 +139,8 @@ TEST_P(FusedMuonStep, MatchesTheFloat64ReferenceAndTheGeneralPath) {
                            .scale_rule(parse_scale_rule(scale_rule))
                            .weight_decay(0.1)
                            .ns_dtype(NsDtype::kFloat32);
-  const auto fused = run_muon(problem, MuonOptions(options).fused(true));
-  const auto general = run_muon(problem, MuonOptions(options).fused(false));
+  const auto fused = run_three_steps(problem, MuonOptions(options).fused(true));
+  const auto general = run_three_steps(problem, MuonOptions(options).fused(false));
 
   // The hand reference in float64 (as muon_test.cpp's).
   for (size_t i = 0; i < problem.weights.size(); ++i) {
@@ -187,10 +165,10 @@ INSTANTIATE_TEST_SUITE_P(Options, FusedMuonStep,
                                             ::testing::Values("original", "match_rms_adamw")));
 
 TEST(FusedMuonStep, Bf16NewtonSchulzAgreesWithTheGeneralPath) {
-  const Problem problem = make_problem(6);
+  const MatrixProblem problem = make_matrix_problem(6);
   const auto options = MuonOptions(0.05).weight_decay(0.1).ns_dtype(NsDtype::kBFloat16);
-  const auto fused = run_muon(problem, MuonOptions(options).fused(true));
-  const auto general = run_muon(problem, MuonOptions(options).fused(false));
+  const auto fused = run_three_steps(problem, MuonOptions(options).fused(true));
+  const auto general = run_three_steps(problem, MuonOptions(options).fused(false));
   bool paths_differ = false;  // rounding differs, so the fused path did run
   for (size_t i = 0; i < fused.size(); ++i) {
     paths_differ |= !torch::equal(fused[i], general[i]);

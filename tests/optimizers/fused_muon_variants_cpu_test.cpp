@@ -13,13 +13,17 @@
 #include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/muon.h"
 #include "muonlab/optimizers/neuron_norm.h"
+#include "muon_matrix_problem.h"
 #include "reference_newton_schulz.h"
 #include "test_util.h"
 
 namespace muonlab::optim {
 namespace {
 
+using testing::make_matrix_problem;
+using testing::MatrixProblem;
 using testing::reference_newton_schulz;
+using testing::run_three_steps;
 
 // Largest difference relative to the largest magnitude of `expected`.
 double largest_relative_error(const torch::Tensor& actual, const torch::Tensor& expected) {
@@ -128,32 +132,6 @@ TEST(FusedSecondMomentUpdate, SameBitsWithOneThreadOrTwo) {
   at::set_num_threads(threads_before);
 }
 
-// Three steps of a wide, a tall and a square matrix.
-struct Muon2Problem {
-  std::vector<torch::Tensor> weights, grads;  // grads[3 i + step]
-};
-
-Muon2Problem make_muon2_problem() {
-  torch::manual_seed(13);
-  Muon2Problem problem;
-  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{24, 40}, {40, 24}, {32, 32}}) {
-    problem.weights.push_back(torch::randn({rows, cols}));
-    for (int step = 0; step < 3; ++step) problem.grads.push_back(row_scaled_gradient(rows, cols));
-  }
-  return problem;
-}
-
-std::vector<torch::Tensor> run_muon2(const Muon2Problem& problem, const MuonOptions& options) {
-  std::vector<torch::Tensor> params;
-  for (const auto& w : problem.weights) params.push_back(w.clone().set_requires_grad(true));
-  Muon muon(params, options);
-  for (int step = 0; step < 3; ++step) {
-    for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = problem.grads[i * 3 + step].clone();
-    muon.step();
-  }
-  return params;
-}
-
 using Muon2StepCase = std::tuple<std::string, std::string>;  // second moment kind, momentum form (sum: no Nesterov)
 
 class FusedMuon2Step : public ::testing::TestWithParam<Muon2StepCase> {};
@@ -170,9 +148,9 @@ TEST_P(FusedMuon2Step, MatchesTheFloat64ReferenceAndTheGeneralPath) {
                            .ns_steps(3)
                            .weight_decay(0.1)
                            .ns_dtype(NsDtype::kFloat32);
-  const Muon2Problem problem = make_muon2_problem();
-  const auto fused = run_muon2(problem, MuonOptions(options).fused(true));
-  const auto general = run_muon2(problem, MuonOptions(options).fused(false));
+  const MatrixProblem problem = make_matrix_problem(13, row_scaled_gradient);
+  const auto fused = run_three_steps(problem, MuonOptions(options).fused(true));
+  const auto general = run_three_steps(problem, MuonOptions(options).fused(false));
 
   for (size_t i = 0; i < problem.weights.size(); ++i) {
     auto W = problem.weights[i].to(torch::kFloat64);
@@ -278,9 +256,9 @@ TEST_P(FusedNorMuonStep, MatchesTheFloat64ReferenceAndTheGeneralPath) {
                            .ns_steps(steps)
                            .weight_decay(0.1)
                            .ns_dtype(NsDtype::kFloat32);
-  const Muon2Problem problem = make_muon2_problem();
-  const auto fused = run_muon2(problem, MuonOptions(options).fused(true));
-  const auto general = run_muon2(problem, MuonOptions(options).fused(false));
+  const MatrixProblem problem = make_matrix_problem(13, row_scaled_gradient);
+  const auto fused = run_three_steps(problem, MuonOptions(options).fused(true));
+  const auto general = run_three_steps(problem, MuonOptions(options).fused(false));
 
   for (size_t i = 0; i < problem.weights.size(); ++i) {
     auto W = problem.weights[i].to(torch::kFloat64);

@@ -171,55 +171,6 @@ double momentum_pass(const float* grad, float* momentum, Out* out, int64_t n, co
   return sum;
 }
 
-// Row sums of g² into row_sums and column sums into col_sums (added to),
-// over rows [first_row, last_row) of a contiguous matrix.
-MUONLAB_SIMD_CLONES void square_sums_chunk(const float* __restrict__ grad, int64_t first_row, int64_t last_row,
-                                           int64_t cols, float* __restrict__ row_sums,
-                                           float* __restrict__ col_sums) {
-  constexpr int64_t kLanes = 16;
-  for (int64_t r = first_row; r < last_row; ++r) {
-    const float* __restrict__ row = grad + r * cols;
-    float partial[kLanes] = {};
-    int64_t j = 0;
-    for (; j + kLanes <= cols; j += kLanes) {
-      for (int64_t lane = 0; lane < kLanes; ++lane) {
-        const float square = row[j + lane] * row[j + lane];
-        partial[lane] += square;
-        col_sums[j + lane] += square;
-      }
-    }
-    double sum = 0;
-    for (; j < cols; ++j) {
-      const float square = row[j] * row[j];
-      sum += square;
-      col_sums[j] += square;
-    }
-    for (const float p : partial) sum += p;
-    row_sums[r] = static_cast<float>(sum);
-  }
-}
-
-// Muon²-F's sums of G*G over each row and each column of a contiguous
-// [rows, cols] gradient in one read. Each block of rows sums its own
-// columns and the blocks are added in order: the same sums whatever the
-// number of threads.
-void square_sums(const float* grad, int64_t rows, int64_t cols, float* row_sums, float* col_sums) {
-  const int64_t rows_per_block = std::max<int64_t>(1, kGrain / cols);
-  const int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
-  std::vector<float> block_col_sums(static_cast<size_t>(blocks * cols), 0.f);
-  at::parallel_for(int64_t{0}, blocks, 1, [&](int64_t first, int64_t last) {
-    for (int64_t b = first; b < last; ++b) {
-      square_sums_chunk(grad, b * rows_per_block, std::min(rows, (b + 1) * rows_per_block), cols, row_sums,
-                        block_col_sums.data() + b * cols);
-    }
-  });
-  std::vector<double> total(static_cast<size_t>(cols), 0.0);
-  for (int64_t b = 0; b < blocks; ++b) {
-    for (int64_t j = 0; j < cols; ++j) total[static_cast<size_t>(j)] += block_col_sums[static_cast<size_t>(b * cols + j)];
-  }
-  for (int64_t j = 0; j < cols; ++j) col_sums[j] = static_cast<float>(total[static_cast<size_t>(j)]);
-}
-
 template <typename In>
 inline void decay_and_add_segment(float* __restrict__ param, const In* __restrict__ update, int64_t begin,
                                   int64_t end, float decay, float alpha) {
@@ -247,11 +198,13 @@ void decay_and_add_pass(float* param, const In* update, int64_t n, float decay, 
   });
 }
 
-// Sum of squares of each row of a contiguous [rows, cols] matrix, in
-// double from sixteen fp32 lanes per row.
-template <typename In>
+// Sum of squares of each row of a contiguous [rows, cols] matrix over rows
+// [first_row, last_row), in double from sixteen fp32 lanes per row; with
+// kColumnSums the squares are also added to col_sums (Muon²-F).
+template <typename In, bool kColumnSums = false>
 MUONLAB_SIMD_CLONES void row_square_sums_chunk(const In* __restrict__ x, int64_t first_row, int64_t last_row,
-                                               int64_t cols, double* __restrict__ sums) {
+                                               int64_t cols, double* __restrict__ sums,
+                                               float* __restrict__ col_sums = nullptr) {
   constexpr int64_t kLanes = 16;
   for (int64_t r = first_row; r < last_row; ++r) {
     const In* __restrict__ row = x + r * cols;
@@ -261,12 +214,14 @@ MUONLAB_SIMD_CLONES void row_square_sums_chunk(const In* __restrict__ x, int64_t
       for (int64_t lane = 0; lane < kLanes; ++lane) {
         const float v = load_element(row + j + lane);
         partial[lane] += v * v;
+        if constexpr (kColumnSums) col_sums[j + lane] += v * v;
       }
     }
     double sum = 0;
     for (; j < cols; ++j) {
       const float v = load_element(row + j);
       sum += static_cast<double>(v) * v;
+      if constexpr (kColumnSums) col_sums[j] += v * v;
     }
     for (const float p : partial) sum += p;
     sums[r] = sum;
@@ -281,6 +236,29 @@ std::vector<double> row_square_sums(const In* x, int64_t rows, int64_t cols) {
     row_square_sums_chunk(x, first, last, cols, sums.data());
   });
   return sums;
+}
+
+// Muon²-F's sums of G*G over each row and each column of a contiguous
+// [rows, cols] gradient in one read. Each block of rows sums its own
+// columns and the blocks are added in order: the same sums whatever the
+// number of threads.
+void square_sums(const float* grad, int64_t rows, int64_t cols, float* row_sums, float* col_sums) {
+  const int64_t rows_per_block = std::max<int64_t>(1, kGrain / cols);
+  const int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
+  std::vector<double> row_totals(static_cast<size_t>(rows));
+  std::vector<float> block_col_sums(static_cast<size_t>(blocks * cols), 0.f);
+  at::parallel_for(int64_t{0}, blocks, 1, [&](int64_t first, int64_t last) {
+    for (int64_t b = first; b < last; ++b) {
+      row_square_sums_chunk<float, true>(grad, b * rows_per_block, std::min(rows, (b + 1) * rows_per_block), cols,
+                                         row_totals.data(), block_col_sums.data() + b * cols);
+    }
+  });
+  for (int64_t i = 0; i < rows; ++i) row_sums[i] = static_cast<float>(row_totals[static_cast<size_t>(i)]);
+  std::vector<double> total(static_cast<size_t>(cols), 0.0);
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int64_t j = 0; j < cols; ++j) total[static_cast<size_t>(j)] += block_col_sums[static_cast<size_t>(b * cols + j)];
+  }
+  for (int64_t j = 0; j < cols; ++j) col_sums[j] = static_cast<float>(total[static_cast<size_t>(j)]);
 }
 
 void check_fp32_contiguous(const torch::Tensor& t, const char* what) {
