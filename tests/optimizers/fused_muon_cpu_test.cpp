@@ -182,6 +182,27 @@ TEST(FusedMuonStep, Bf16NewtonSchulzAgreesWithTheGeneralPath) {
   EXPECT_TRUE(paths_differ);
 }
 
+// Muon's direction does not depend on the gradient's scale, and a finite
+// gradient of any size is orthogonalized: the squares of the update are
+// summed in double, so entries past 1e19 (whose squares overflow fp32) do
+// not turn the norm into inf and the update into zero. 2^83 keeps every
+// product exact, so only eps can tell the two steps apart.
+TEST(FusedMuonStep, DirectionDoesNotDependOnTheGradientScale) {
+  const MatrixProblem problem = make_matrix_problem(7);
+  MatrixProblem huge = problem;
+  for (auto& g : huge.grads) g = g * std::ldexp(1.0, 83);
+  for (const auto dtype : {NsDtype::kFloat32, NsDtype::kBFloat16}) {
+    const auto options = MuonOptions(0.05).weight_decay(0).ns_dtype(dtype);
+    const auto plain = run_three_steps(problem, options);
+    const auto scaled = run_three_steps(huge, options);
+    for (size_t i = 0; i < plain.size(); ++i) {
+      SCOPED_TRACE("matrix " + std::to_string(i));
+      EXPECT_GT((plain[i] - problem.weights[i]).abs().max().item<double>(), 0.01);
+      EXPECT_TENSOR_NEAR(scaled[i].detach(), plain[i].detach(), 1e-6);
+    }
+  }
+}
+
 TEST(FusedMuonStep, TakenOnlyWhereItApplies) {
   auto param = torch::randn({8, 12}).set_requires_grad(true);
   const auto plain = MuonOptions(0.02).ns_dtype(NsDtype::kBFloat16);
