@@ -415,28 +415,15 @@ bool second_moment_fits(const MuonSlot& slot) {
 bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view) {
   const MuonOptions& options = *slot.options;
   const auto ns_dtype = resolve_ns_dtype(options.ns_dtype(), slot.param.device());
-  // Random grouping stays with the general path, which makes every slot's
-  // generator draws in slot order; fixed groupings draw nothing.
-  const bool fixed_blocks =
-      options.group_size() <= 0 || slot.tag == nullptr || options.grouping_rule() != GroupingRule::kRandom;
   return options.fused() && slot.param.dim() == 2 && !view.batched && fp32_contiguous(slot.param) &&
          fp32_contiguous(slot.grad) && fp32_contiguous(slot.momentum_buffer) &&
          second_moment_fits(slot) && (!options.neuron_norm() || fp32_contiguous(slot.neuron_second_moment)) &&
          options.orthogonalize() &&
-         fixed_blocks && options.ns_batching() != NsBatching::kAlways &&
+         options.ns_batching() != NsBatching::kAlways &&
          (ns_dtype == torch::kBFloat16 || ns_dtype == torch::kFloat32);
 }
 
 namespace {
-
-// Group Muon's blocks of `slot` under a fixed grouping, or nullopt when it
-// is orthogonalized whole.
-std::optional<HeadBlocks> fixed_head_blocks(const MuonSlot& slot) {
-  const MuonOptions& options = *slot.options;
-  if (options.group_size() <= 0 || slot.tag == nullptr) return std::nullopt;
-  return plan_param_head_blocks(*slot.tag, options.grouped_projections(), options.group_size(),
-                                options.grouping_rule());
-}
 
 // NS of each head block of `update` (each normalized on its own), written
 // back into `update`; block_scale multiplies each block by its own shape's
@@ -469,7 +456,7 @@ void orthogonalize_head_blocks(torch::Tensor& update, const MuonSlot& slot, cons
 
 }  // namespace
 
-void fused_cpu_step(MuonSlot& slot, double scale) {
+void fused_cpu_step(MuonSlot& slot, double scale, const std::optional<HeadBlocks>& blocks) {
   const MuonOptions& options = *slot.options;
   const NewtonSchulzConfig config = options.newton_schulz_config();
   torch::Tensor update =
@@ -478,7 +465,7 @@ void fused_cpu_step(MuonSlot& slot, double scale) {
       fused_momentum_update(slot.grad, slot.momentum_buffer, update, options.momentum(), options.momentum_kind(),
                             options.nesterov(), {&slot.second_moment, options.second_moment_options(), slot.step});
   torch::Tensor orthogonal;
-  if (const auto blocks = fixed_head_blocks(slot)) {
+  if (blocks) {
     orthogonalize_head_blocks(update, slot, *blocks, config, scale);
     orthogonal = update;
   } else {

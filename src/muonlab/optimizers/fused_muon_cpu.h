@@ -22,6 +22,9 @@
 
 #include <torch/torch.h>
 
+#include <optional>
+
+#include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/matrix_view.h"
 #include "muonlab/optimizers/muon_step.h"
 #include "muonlab/optimizers/neuron_norm.h"
@@ -31,14 +34,15 @@ namespace muonlab::optim {
 
 // Whether `slot` takes the fused path: MuonOptions::fused, a CPU fp32 2-D
 // parameter with contiguous fp32 gradient, momentum, second-moment and
-// NorMuon buffers, Muon, Muon², Muon²-F, NorMuon or Group Muon with a fixed
-// (contiguous or strided) grouping, orthogonalized, NS in bf16 or fp32 and
-// not batched with other matrices.
+// NorMuon buffers, Muon, Muon², Muon²-F, NorMuon or Group Muon,
+// orthogonalized, NS in bf16 or fp32 and not batched with other matrices.
 bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view);
 
 // The whole step of one slot that fused_cpu_step_applies to; `scale` is the
-// shape scale s(r, c).
-void fused_cpu_step(MuonSlot& slot, double scale);
+// shape scale s(r, c), `blocks` Group Muon's head blocks of the slot
+// (planned by the caller, which draws random groupings in slot order) or
+// nullopt.
+void fused_cpu_step(MuonSlot& slot, double scale, const std::optional<HeadBlocks>& blocks = std::nullopt);
 
 // Muon²'s or Muon²-F's part of pass 1 (kind none: plain Muon): the state
 // it advances in place (fp32, contiguous; the factored one for a matrix

@@ -29,6 +29,7 @@ struct Pending {
   MatrixView view;
   torch::Tensor update;  // in view.shape()
   double scale = 1.0;
+  std::optional<HeadBlocks> blocks;  // Group Muon's, planned in slot order
 };
 
 // Matrices that can share one batched NS call: the same oriented shape
@@ -179,38 +180,22 @@ std::optional<HeadBlocks> head_blocks_of(const MuonSlot& slot, torch::Generator&
                                     : std::nullopt);
 }
 
-// A slot another rank steps: makes the random-grouping draws its step would
-// make, so every rank's generator stays in step with one process's.
-void skip_grouping_draws(const MuonSlot& slot, torch::Generator& generator) {
-  if (slot.options->grouping_rule() == GroupingRule::kRandom) head_blocks_of(slot, generator);
-}
-
-// Replaces each pending update by its orthogonalized form: cut into head
-// blocks first where Group Muon applies, a stack into its matrices; every
-// matrix of one shape and setting in one batched call. `pending` follows
-// `slots`' order; an owned slot without an entry was stepped by the fused
-// path (and draws nothing from `generator`).
-void orthogonalize(std::vector<Pending>& pending, std::vector<MuonSlot>& slots, torch::Generator& generator) {
+// Replaces each pending update by its orthogonalized form: cut into its
+// head blocks first where Group Muon applies, a stack into its matrices;
+// every matrix of one shape and setting in one batched call.
+void orthogonalize(std::vector<Pending>& pending) {
   struct Split {
     Pending* pending;
-    HeadBlocks blocks;
     size_t first_job;
   };
   std::vector<NsJob> jobs;
   std::vector<Split> splits;
   std::vector<std::pair<Pending*, size_t>> wholes;
-  size_t next = 0;
-  for (auto& slot : slots) {
-    if (!slot.grad.defined()) continue;
-    if (!slot.owned) {
-      skip_grouping_draws(slot, generator);
-      continue;
-    }
-    if (next == pending.size() || pending[next].slot != &slot) continue;
-    Pending& p = pending[next++];
-    if (auto blocks = head_blocks_of(slot, generator)) {
-      splits.push_back({&p, *blocks, jobs.size()});
-      for (auto& block : gather_head_blocks(p.update, *slot.tag->heads, *blocks)) {
+  for (Pending& p : pending) {
+    const MuonSlot& slot = *p.slot;
+    if (p.blocks) {
+      splits.push_back({&p, jobs.size()});
+      for (auto& block : gather_head_blocks(p.update, *slot.tag->heads, *p.blocks)) {
         jobs.push_back({block, slot.options, true});
       }
     } else if (p.view.batched) {
@@ -235,7 +220,7 @@ void orthogonalize(std::vector<Pending>& pending, std::vector<MuonSlot>& slots, 
     Pending& p = *split.pending;
     const MuonOptions& options = *p.slot->options;
     std::vector<torch::Tensor> blocks;
-    for (size_t b = 0; b < split.blocks.size(); ++b) {
+    for (size_t b = 0; b < p.blocks->size(); ++b) {
       torch::Tensor block = jobs[split.first_job + b].matrix;
       // Moonlight warns that per-block scales make updates too large, so the
       // whole matrix's scale is the default.
@@ -243,7 +228,7 @@ void orthogonalize(std::vector<Pending>& pending, std::vector<MuonSlot>& slots, 
       blocks.push_back(block);  // scatter casts all blocks at once
     }
     if (options.block_scale()) p.scale = 1.0;
-    scatter_head_blocks(p.update, *p.slot->tag->heads, split.blocks, blocks);
+    scatter_head_blocks(p.update, *p.slot->tag->heads, *p.blocks, blocks);
   }
 }
 
@@ -327,18 +312,23 @@ void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generato
   std::vector<Pending> pending;
   for (size_t i = 0; i < slots.size(); ++i) {
     MuonSlot& slot = slots[i];
-    if (!slot.grad.defined() || !slot.owned) continue;
+    if (!slot.grad.defined()) continue;
+    // Random grouping's draws, one per grouped slot in slot order, whichever
+    // path or rank steps it: every rank's generator stays in step with one
+    // process's, and the fused and general paths cut alike.
+    std::optional<HeadBlocks> blocks = head_blocks_of(slot, grouping_generator);
+    if (!slot.owned) continue;
     const MatrixView& view = views[i];
     const double scale = scale_factor(slot.options->scale_rule(), view.rows, view.cols);
     if (fused_cpu_step_applies(slot, view)) {
-      fused_cpu_step(slot, scale);  // the whole step here; every check above passed
+      fused_cpu_step(slot, scale, blocks);  // the whole step here; every check above passed
       continue;
     }
-    pending.push_back({&slot, view, torch::Tensor(), scale});
+    pending.push_back({&slot, view, torch::Tensor(), scale, std::move(blocks)});
   }
   const auto batches = batch_slots(pending);
   for (const auto& batch : batches) momentum_and_second_moment(batch, pending);
-  orthogonalize(pending, slots, grouping_generator);
+  orthogonalize(pending);
   for (auto& p : pending) {
     const MuonOptions& options = *p.slot->options;
     if (options.neuron_norm()) {
