@@ -276,10 +276,6 @@ void check_ns_buffer(const torch::Tensor& t, const char* what, int64_t numel) {
   TORCH_CHECK(t.numel() == numel, "fused Muon step: ", what, " has ", t.numel(), " elements, expected ", numel);
 }
 
-}  // namespace
-
-namespace {
-
 // Muon²-F's state advanced by this gradient (R and C), and the divisor of
 // pass 1 built on it.
 FactoredPreconditioner advance_factored_moment(const torch::Tensor& grad, SecondMomentState& state,
@@ -418,8 +414,7 @@ bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view) {
   return options.fused() && slot.param.dim() == 2 && !view.batched && fp32_contiguous(slot.param) &&
          fp32_contiguous(slot.grad) && fp32_contiguous(slot.momentum_buffer) &&
          second_moment_fits(slot) && (!options.neuron_norm() || fp32_contiguous(slot.neuron_second_moment)) &&
-         options.orthogonalize() &&
-         options.ns_batching() != NsBatching::kAlways &&
+         options.orthogonalize() && options.ns_batching() != NsBatching::kAlways &&
          (ns_dtype == torch::kBFloat16 || ns_dtype == torch::kFloat32);
 }
 
