@@ -99,6 +99,19 @@ struct FactoredPreconditioner {
   }
 };
 
+// Calls body(row, first, last) for each piece of the flat range
+// [begin, end) of a matrix with `cols` columns that lies in one row: the
+// loops that take a per-row factor keep their inner loop contiguous and
+// free of divisions.
+template <typename Body>
+inline void for_each_row_segment(int64_t begin, int64_t end, int64_t cols, Body&& body) {
+  for (int64_t first = begin; first < end;) {
+    const int64_t row = first / cols, last = std::min(end, (row + 1) * cols);
+    body(row, first, last);
+    first = last;
+  }
+}
+
 // Pass 1 over [begin, end) of one row (or of the whole flat range when the
 // preconditioner is elementwise); returns its sum of squares. Sixteen
 // partial sums keep the reduction vectorizable without reassociating
@@ -138,7 +151,7 @@ inline double momentum_segment(const float* __restrict__ grad, float* __restrict
 }
 
 // One task's share of pass 1, cut at row ends where the preconditioner is
-// per row (the column index then advances with the element, no division).
+// per row.
 template <bool kNesterov, typename Out, typename Preconditioner>
 MUONLAB_SIMD_CLONES double momentum_chunk(const float* grad, float* momentum, Out* out, int64_t begin, int64_t end,
                                           MomentumCoefficients k, Preconditioner divide) {
@@ -146,11 +159,9 @@ MUONLAB_SIMD_CLONES double momentum_chunk(const float* grad, float* momentum, Ou
     return momentum_segment<kNesterov>(grad, momentum, out, begin, end, k.mu, k.grad_weight, divide);
   } else {
     double sum = 0;
-    for (int64_t first = begin; first < end;) {
-      const int64_t row = first / divide.cols, last = std::min(end, (row + 1) * divide.cols);
+    for_each_row_segment(begin, end, divide.cols, [&](int64_t row, int64_t first, int64_t last) {
       sum += momentum_segment<kNesterov>(grad, momentum, out, first, last, k.mu, k.grad_weight, divide.in_row(row));
-      first = last;
-    }
+    });
     return sum;
   }
 }
@@ -186,11 +197,9 @@ template <typename In>
 MUONLAB_SIMD_CLONES void decay_and_add_chunk(float* param, const In* update, int64_t begin, int64_t end, float decay,
                                              float alpha, const float* row_factor, int64_t cols) {
   if (row_factor == nullptr) return decay_and_add_segment(param, update, begin, end, decay, alpha);
-  for (int64_t first = begin; first < end;) {
-    const int64_t row = first / cols, last = std::min(end, (row + 1) * cols);
+  for_each_row_segment(begin, end, cols, [&](int64_t row, int64_t first, int64_t last) {
     decay_and_add_segment(param, update, first, last, decay, alpha * row_factor[row]);
-    first = last;
-  }
+  });
 }
 
 template <typename In>
@@ -288,12 +297,10 @@ FactoredPreconditioner advance_factored_moment(const torch::Tensor& grad, Second
               state.row.numel(), " rows and ", state.col.numel(), " columns for a ", rows, " x ", cols, " gradient");
   torch::Tensor row_sums = torch::empty({rows}, grad.options()), col_sums = torch::empty({cols}, grad.options());
   square_sums(grad.data_ptr<float>(), rows, cols, row_sums.data_ptr<float>(), col_sums.data_ptr<float>());
-  state.row.mul_(options.beta2).add_(row_sums, 1.0 - options.beta2);
-  state.col.mul_(options.beta2).add_(col_sums, 1.0 - options.beta2);
+  fold_factored_square_sums(state, row_sums, col_sums, options);
   // V_hat_ij = R_i C_j / sum(C) / correction, the column factor taken once
-  // per column (sum(C) clamped as the general path does).
-  const torch::Tensor total = state.col.sum().clamp_min(std::numeric_limits<float>::min());
-  scaled_col_moment = (state.col / total / correction).contiguous();
+  // per column.
+  scaled_col_moment = (state.col / factored_column_total(state.col) / correction).contiguous();
   return {state.row.data_ptr<float>(), scaled_col_moment.data_ptr<float>(), cols, static_cast<float>(options.eps)};
 }
 

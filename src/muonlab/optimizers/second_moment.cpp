@@ -97,19 +97,15 @@ void accumulate(SecondMomentState& state, const torch::Tensor& grad_squared, con
     state.full.mul_(keep).add_(grad_squared.to(state.full.scalar_type()), add);
     return;
   }
-  state.row.mul_(keep).add_(grad_squared.sum(-1).to(state.row.scalar_type()), add);
-  state.col.mul_(keep).add_(grad_squared.sum(-2).to(state.col.scalar_type()), add);
+  fold_factored_square_sums(state, grad_squared.sum(-1), grad_squared.sum(-2), options);
 }
 
 // V_hat before bias correction, in `dtype`.
 torch::Tensor second_moment_estimate(const SecondMomentState& state, SecondMomentKind kind, torch::Dtype dtype) {
   if (kind == SecondMomentKind::kFull) return state.full.to(dtype);
-  // Adafactor's rank-one estimate R_i C_j / sum(C). sum(R) = sum(C), so an
-  // all-zero gradient history has R = 0 too; clamping sum(C) away from zero
-  // then gives V_hat = 0 (the update divides by eps alone) instead of 0/0.
+  // Adafactor's rank-one estimate R_i C_j / sum(C).
   const torch::Tensor row = state.row.to(dtype), col = state.col.to(dtype);
-  const torch::Tensor total = col.sum(-1, /*keepdim=*/true).clamp_min(std::numeric_limits<float>::min());
-  return row.unsqueeze(-1) * col.unsqueeze(-2) / total.unsqueeze(-1);
+  return row.unsqueeze(-1) * col.unsqueeze(-2) / factored_column_total(col).unsqueeze(-1);
 }
 
 }  // namespace
@@ -120,6 +116,19 @@ torch::Tensor second_moment_estimate(const SecondMomentState& state, SecondMomen
 double second_moment_bias_correction(int64_t step, const SecondMomentOptions& options) {
   if (!options.bias_correction) return 1.0;
   return 1.0 - std::pow(options.beta2, static_cast<double>(step));
+}
+
+void fold_factored_square_sums(SecondMomentState& state, const torch::Tensor& row_sums, const torch::Tensor& col_sums,
+                               const SecondMomentOptions& options) {
+  state.row.mul_(options.beta2).add_(row_sums.to(state.row.scalar_type()), 1.0 - options.beta2);
+  state.col.mul_(options.beta2).add_(col_sums.to(state.col.scalar_type()), 1.0 - options.beta2);
+}
+
+torch::Tensor factored_column_total(const torch::Tensor& col) {
+  // sum(R) = sum(C), so an all-zero gradient history has R = 0 too; clamping
+  // sum(C) away from zero then gives V_hat = 0 (the update divides by eps
+  // alone) instead of 0/0.
+  return col.sum(-1, /*keepdim=*/true).clamp_min(std::numeric_limits<float>::min());
 }
 
 SecondMomentState make_second_moment_state(const torch::Tensor& param, const SecondMomentOptions& options) {

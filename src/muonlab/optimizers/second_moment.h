@@ -72,6 +72,16 @@ SecondMomentState make_second_moment_state(const torch::Tensor& param, const Sec
 // `step` updates from zero), else 1: what V (or R and C) is divided by.
 double second_moment_bias_correction(int64_t step, const SecondMomentOptions& options);
 
+// Muon²-F's EMA step from this gradient's sums of G*G over each row
+// ([..., r]) and each column ([..., c]): R = beta2 R + (1 - beta2) row_sums,
+// and the same for C, in the state's dtype.
+void fold_factored_square_sums(SecondMomentState& state, const torch::Tensor& row_sums, const torch::Tensor& col_sums,
+                               const SecondMomentOptions& options);
+
+// sum(C) over the last dimension (kept), clamped away from zero: what
+// Muon²-F's estimate R_i C_j / sum(C) divides by.
+torch::Tensor factored_column_total(const torch::Tensor& col);
+
 // Folds grad*grad into `state` (EMA with beta2) and returns
 // update / (sqrt(V_hat) + eps) in update's dtype. V_hat is V (kFull) or
 // R_i C_j / sum(C) (kFactored), divided by 1 - beta2^step when
