@@ -44,4 +44,15 @@ inline std::vector<torch::Tensor> run_three_steps(const MatrixProblem& problem, 
   return params;
 }
 
+// The weights after three steps on the fused path and on the general one,
+// from the same options otherwise.
+struct BothPaths {
+  std::vector<torch::Tensor> fused, general;
+};
+
+inline BothPaths run_both_paths(const MatrixProblem& problem, const optim::MuonOptions& options) {
+  return {run_three_steps(problem, optim::MuonOptions(options).fused(true)),
+          run_three_steps(problem, optim::MuonOptions(options).fused(false))};
+}
+
 }  // namespace muonlab::testing

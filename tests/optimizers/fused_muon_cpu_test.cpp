@@ -21,6 +21,7 @@ namespace {
 using testing::error_message;
 using testing::make_matrix_problem;
 using testing::MatrixProblem;
+using testing::run_both_paths;
 using testing::run_three_steps;
 using testing::reference_newton_schulz;
 
@@ -139,8 +140,7 @@ TEST_P(FusedMuonStep, MatchesTheFloat64ReferenceAndTheGeneralPath) {
                            .scale_rule(parse_scale_rule(scale_rule))
                            .weight_decay(0.1)
                            .ns_dtype(NsDtype::kFloat32);
-  const auto fused = run_three_steps(problem, MuonOptions(options).fused(true));
-  const auto general = run_three_steps(problem, MuonOptions(options).fused(false));
+  const auto [fused, general] = run_both_paths(problem, options);
 
   // The hand reference in float64 (as muon_test.cpp's).
   for (size_t i = 0; i < problem.weights.size(); ++i) {
@@ -167,8 +167,7 @@ INSTANTIATE_TEST_SUITE_P(Options, FusedMuonStep,
 TEST(FusedMuonStep, Bf16NewtonSchulzAgreesWithTheGeneralPath) {
   const MatrixProblem problem = make_matrix_problem(6);
   const auto options = MuonOptions(0.05).weight_decay(0.1).ns_dtype(NsDtype::kBFloat16);
-  const auto fused = run_three_steps(problem, MuonOptions(options).fused(true));
-  const auto general = run_three_steps(problem, MuonOptions(options).fused(false));
+  const auto [fused, general] = run_both_paths(problem, options);
   bool paths_differ = false;  // rounding differs, so the fused path did run
   for (size_t i = 0; i < fused.size(); ++i) {
     paths_differ |= !torch::equal(fused[i], general[i]);

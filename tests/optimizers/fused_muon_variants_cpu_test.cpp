@@ -23,7 +23,7 @@ namespace {
 using testing::make_matrix_problem;
 using testing::MatrixProblem;
 using testing::reference_newton_schulz;
-using testing::run_three_steps;
+using testing::run_both_paths;
 
 // Largest difference relative to the largest magnitude of `expected`.
 double largest_relative_error(const torch::Tensor& actual, const torch::Tensor& expected) {
@@ -149,8 +149,7 @@ TEST_P(FusedMuon2Step, MatchesTheFloat64ReferenceAndTheGeneralPath) {
                            .weight_decay(0.1)
                            .ns_dtype(NsDtype::kFloat32);
   const MatrixProblem problem = make_matrix_problem(13, row_scaled_gradient);
-  const auto fused = run_three_steps(problem, MuonOptions(options).fused(true));
-  const auto general = run_three_steps(problem, MuonOptions(options).fused(false));
+  const auto [fused, general] = run_both_paths(problem, options);
 
   for (size_t i = 0; i < problem.weights.size(); ++i) {
     auto W = problem.weights[i].to(torch::kFloat64);
@@ -183,20 +182,32 @@ TEST_P(FusedMuon2Step, MatchesTheFloat64ReferenceAndTheGeneralPath) {
 INSTANTIATE_TEST_SUITE_P(Kinds, FusedMuon2Step,
                          ::testing::Combine(::testing::Values("full", "factored"), ::testing::Values("ema", "sum")));
 
+// A first step's slot for `param` under `options`, with a random gradient,
+// zero momentum and every state buffer the options ask for, as Muon makes
+// them; `view` receives the parameter's matrix view.
+MuonSlot first_step_slot(const torch::Tensor& param, const MuonOptions& options, MatrixView& view,
+                         const TaggedParam* tag = nullptr) {
+  view = check_muon_param(param, tag ? tag->name : "w", options, tag);
+  MuonSlot slot;
+  slot.param = param;
+  slot.grad = torch::randn(param.sizes());
+  slot.momentum_buffer = torch::zeros(param.sizes());
+  slot.second_moment = second_moment_state_for(param, options, view);
+  if (options.neuron_norm()) slot.neuron_second_moment = make_neuron_state(param, view.shape());
+  slot.step = 1;
+  slot.options = &options;
+  slot.tag = tag;
+  return slot;
+}
+
 // The fused path reads and writes the second moment in place: it is taken
 // for fp32 contiguous state only, and the general path keeps the rest.
 TEST(FusedMuon2Step, TakenForContiguousFp32StateOnly) {
   const auto param = torch::randn({8, 12}).set_requires_grad(true);
   for (const auto kind : {SecondMomentKind::kFull, SecondMomentKind::kFactored}) {
     const auto options = MuonOptions(0.02).ns_dtype(NsDtype::kBFloat16).second_moment(kind);
-    MuonSlot slot;
-    slot.param = param;
-    slot.grad = torch::randn({8, 12});
-    slot.momentum_buffer = torch::zeros({8, 12});
-    slot.step = 1;
-    slot.options = &options;
-    const MatrixView view = check_muon_param(param, "w", options, nullptr);
-    slot.second_moment = second_moment_state_for(param, options, view);
+    MatrixView view;
+    MuonSlot slot = first_step_slot(param, options, view);
     SCOPED_TRACE(to_string(kind));
     EXPECT_TRUE(fused_cpu_step_applies(slot, view));
     if (kind == SecondMomentKind::kFull) {
@@ -257,8 +268,7 @@ TEST_P(FusedNorMuonStep, MatchesTheFloat64ReferenceAndTheGeneralPath) {
                            .weight_decay(0.1)
                            .ns_dtype(NsDtype::kFloat32);
   const MatrixProblem problem = make_matrix_problem(13, row_scaled_gradient);
-  const auto fused = run_three_steps(problem, MuonOptions(options).fused(true));
-  const auto general = run_three_steps(problem, MuonOptions(options).fused(false));
+  const auto [fused, general] = run_both_paths(problem, options);
 
   for (size_t i = 0; i < problem.weights.size(); ++i) {
     auto W = problem.weights[i].to(torch::kFloat64);
@@ -289,14 +299,8 @@ INSTANTIATE_TEST_SUITE_P(WithAndWithoutMuon2, FusedNorMuonStep, ::testing::Value
 TEST(FusedNorMuonStep, TakenForContiguousFp32StateOnly) {
   const auto param = torch::randn({8, 12}).set_requires_grad(true);
   const auto options = MuonOptions(0.02).ns_dtype(NsDtype::kBFloat16).neuron_norm(true);
-  MuonSlot slot;
-  slot.param = param;
-  slot.grad = torch::randn({8, 12});
-  slot.momentum_buffer = torch::zeros({8, 12});
-  slot.step = 1;
-  slot.options = &options;
-  const MatrixView view = check_muon_param(param, "w", options, nullptr);
-  slot.neuron_second_moment = make_neuron_state(param, view.shape());
+  MatrixView view;
+  MuonSlot slot = first_step_slot(param, options, view);
   EXPECT_TRUE(fused_cpu_step_applies(slot, view));
   slot.neuron_second_moment = slot.neuron_second_moment.to(torch::kFloat64);
   EXPECT_FALSE(fused_cpu_step_applies(slot, view));
@@ -439,14 +443,8 @@ TEST(FusedGroupMuonStep, TakenForEveryGrouping) {
   for (const auto* rule : {"contiguous", "strided", "random"}) {
     const auto options = MuonOptions(0.02).ns_dtype(NsDtype::kBFloat16).group_size(2).grouping_rule(
         parse_grouping_rule(rule));
-    MuonSlot slot;
-    slot.param = qkv.tensor;
-    slot.grad = torch::randn(qkv.tensor.sizes());
-    slot.momentum_buffer = torch::zeros(qkv.tensor.sizes());
-    slot.step = 1;
-    slot.options = &options;
-    slot.tag = &qkv;
-    const MatrixView view = check_muon_param(qkv.tensor, qkv.name, options, &qkv);
+    MatrixView view;
+    const MuonSlot slot = first_step_slot(qkv.tensor, options, view, &qkv);
     EXPECT_TRUE(fused_cpu_step_applies(slot, view)) << rule;
   }
 }
