@@ -190,12 +190,13 @@ TEST(FusedMuonStep, DirectionDoesNotDependOnTheGradientScale) {
   const MatrixProblem problem = make_matrix_problem(7);
   MatrixProblem huge = problem;
   for (auto& g : huge.grads) g = g * std::ldexp(1.0, 83);
-  for (const auto dtype : {NsDtype::kFloat32, NsDtype::kBFloat16}) {
-    const auto options = MuonOptions(0.05).weight_decay(0).ns_dtype(dtype);
+  for (const auto dtype : {NsDtype::kFloat32, NsDtype::kBFloat16})
+  for (const bool fused : {true, false}) {
+    const auto options = MuonOptions(0.05).weight_decay(0).ns_dtype(dtype).fused(fused);
     const auto plain = run_three_steps(problem, options);
     const auto scaled = run_three_steps(huge, options);
     for (size_t i = 0; i < plain.size(); ++i) {
-      SCOPED_TRACE("matrix " + std::to_string(i));
+      SCOPED_TRACE(to_string(dtype) + (fused ? " fused" : " general") + ", matrix " + std::to_string(i));
       EXPECT_GT((plain[i] - problem.weights[i]).abs().max().item<double>(), 0.01);
       EXPECT_TENSOR_NEAR(scaled[i].detach(), plain[i].detach(), 1e-6);
     }

@@ -437,6 +437,30 @@ TEST(FusedGroupMuonStep, RandomGroupingCutsAsTheGeneralPath) {
   EXPECT_GT((fused[0] - contiguous[0]).abs().max().item<double>(), 1e-3);
 }
 
+// Gradients whose blocks' fp32 sums of squares overflow step as the same
+// gradients at a sane scale do (each block is normalized on its own).
+TEST(FusedGroupMuonStep, DirectionDoesNotDependOnTheGradientScale) {
+  const auto params = grouped_attention();
+  std::vector<torch::Tensor> grads, huge;
+  for (const auto& p : params) {
+    for (int step = 0; step < 3; ++step) {
+      grads.push_back(torch::randn(p.tensor.sizes()));
+      huge.push_back(grads.back() * std::ldexp(1.0, 83));
+    }
+  }
+  for (const auto dtype : {NsDtype::kFloat32, NsDtype::kBFloat16})
+  for (const bool fused : {true, false}) {
+    const auto options = MuonOptions(0.05).weight_decay(0).group_size(2).ns_dtype(dtype).fused(fused);
+    const auto plain = run_group_muon(params, options, grads);
+    const auto scaled = run_group_muon(params, options, huge);
+    for (size_t i = 0; i < params.size(); ++i) {
+      SCOPED_TRACE(to_string(dtype) + (fused ? " fused " : " general ") + params[i].name);
+      EXPECT_GT((plain[i] - params[i].tensor).abs().max().item<double>(), 0.01);
+      EXPECT_TENSOR_NEAR(scaled[i], plain[i], 1e-6);
+    }
+  }
+}
+
 TEST(FusedGroupMuonStep, TakenForEveryGrouping) {
   const auto params = grouped_attention();
   const auto& qkv = params[0];

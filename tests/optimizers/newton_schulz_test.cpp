@@ -143,6 +143,26 @@ TEST(NewtonSchulz, KeepsInputDtypeAndBf16StaysClose) {
   EXPECT_GT(testing::max_abs_diff(fp32, bf16), 0.0) << "bf16 must really compute in bf16";
 }
 
+// Finite entries whose fp32 sum of squares overflows (norms past about
+// 1.8e19) are normalized as any others, matrix by matrix in a batch; an
+// all-zero matrix stays zero. Held against the normalization in float64.
+TEST(NewtonSchulz, NormalizesMatricesWhoseSquaresOverflowFp32) {
+  const auto base = random_matrix(20, 36, 13, torch::kFloat32);
+  const auto batch = torch::stack({base, base * std::ldexp(1.0, 83), base * std::ldexp(1.0, 120), torch::zeros_like(base)});
+  const auto wide = batch.to(torch::kFloat64);
+  const auto expected = wide / (wide.norm(2, {1, 2}, /*keepdim=*/true) + 1e-7);
+  for (const auto& [dtype, tolerance] : {std::pair{NsDtype::kFloat32, 1e-6}, std::pair{NsDtype::kBFloat16, 4e-3}}) {
+    SCOPED_TRACE(to_string(dtype));
+    const auto normalized = newton_schulz(batch, config_of("jordan", 0, dtype)).to(torch::kFloat64);
+    EXPECT_TENSOR_NEAR(normalized, expected, tolerance);
+    const auto orthogonal = newton_schulz(batch, config_of("jordan", 5, dtype));
+    EXPECT_TRUE(torch::isfinite(orthogonal).all().item<bool>());
+    // Scaled by powers of two, the matrices round alike all the way.
+    EXPECT_TENSOR_NEAR(orthogonal[1], orthogonal[0], 0.0);
+    EXPECT_TENSOR_NEAR(orthogonal[2], orthogonal[0], 0.0);
+  }
+}
+
 TEST(NewtonSchulz, CustomTriplesEqualTheSamePreset) {
   const auto M = random_matrix(16, 24, 11);
   const auto jordan = ns_schedule("jordan").triples.front();

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 
 #include <algorithm>
+#include <cmath>
 
 #include "muonlab/core/errors.h"
 
@@ -109,6 +110,29 @@ torch::Tensor ns_iteration_tall(const torch::Tensor& X, const NsCoefficients& k)
   return torch::baddbmm(X, X, B, /*beta=*/k.a, /*alpha=*/1.0);
 }
 
+// X [N, m, n] / (norm_scale ||X||_F + eps), matrix by matrix. LibTorch sums
+// the squares of fp32 and bf16 entries in fp32, which overflows to inf once a
+// norm passes about 1.8e19 although every entry is finite; dividing by it
+// would zero the update without a word. Those matrices are normalized again
+// from X 2^-100: a power of two scales exactly, so they round as the same
+// matrix at a sane scale would, and no finite matrix's squares overflow
+// after it (entries below 2^28, fewer than 2^72 of them). Entries it pushes
+// below fp32's normal range are under 1e-27 of the norm. On the CPU the
+// check costs nothing; on the GPU it would be a host sync per call, so there
+// the repair is always computed (a few memory passes beside NS's matmuls)
+// and selected.
+torch::Tensor normalize_by_frobenius_norm(const torch::Tensor& X, const NsSchedule& schedule) {
+  const auto norm = X.norm(2, {1, 2}, /*keepdim=*/true);
+  auto normalized = X / (norm * schedule.norm_scale + schedule.eps);
+  const auto overflowed = norm.isinf();
+  if (X.device().is_cpu() && !overflowed.any().item<bool>()) return normalized;
+  const auto scaled_down = X * std::ldexp(1.0, -100);
+  // eps is left out: beside a norm past 1e19 it is nothing, beside the
+  // scaled-down norm it would be a lot.
+  const auto rescaled = scaled_down / (scaled_down.norm(2, {1, 2}, /*keepdim=*/true) * schedule.norm_scale);
+  return torch::where(overflowed, rescaled, normalized);
+}
+
 }  // namespace
 
 torch::Tensor newton_schulz_iterations(const torch::Tensor& X, const NewtonSchulzConfig& config) {
@@ -137,8 +161,7 @@ torch::Tensor newton_schulz(const torch::Tensor& M, const NewtonSchulzConfig& co
   // A = X X^T is the small m x m Gram matrix.
   auto X = M.reshape({-1, rows, cols}).to(compute_dtype);
   if (tall) X = X.transpose(1, 2);
-  const auto norm = X.norm(2, {1, 2}, /*keepdim=*/true);
-  X = X / (norm * config.schedule.norm_scale + config.schedule.eps);
+  X = normalize_by_frobenius_norm(X, config.schedule);
 
   const auto restore = [&](const torch::Tensor& Y) {
     auto out = tall ? Y.transpose(1, 2) : Y;
