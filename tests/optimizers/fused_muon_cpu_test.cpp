@@ -90,6 +90,30 @@ TEST(FusedMuonCpu, Bf16OutputRoundsAsLibTorchDoes) {
                                             << values.masked_select(~same_bits).slice(0, 0, 1);
 }
 
+// Bit for bit against the product taken in fp32 by LibTorch and rounded
+// once to the tensor's type, over several tasks' worth of elements, with
+// ties, subnormals and the specials. (LibTorch 1.13's bf16 mul_ by a scalar
+// rounds the scalar to bf16 first; the factor here keeps fp32's precision,
+// as PyTorch 2.x does.)
+TEST(FusedMuonCpu, ScaleRoundsTheFp32ProductOnce) {
+  torch::manual_seed(12);
+  auto values = torch::randn({100003}) * 100;
+  const float specials[] = {1.00390625f, -3.0f - 1.0f / 128, 1e-40f, 3e38f, std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN()};
+  for (size_t i = 0; i < std::size(specials); ++i) values[static_cast<int64_t>(70000 + i)] = specials[i];
+  for (const auto dtype : {torch::kBFloat16, torch::kFloat32}) {
+    for (const double factor : {0.0123456789, 3.0, 1e-30}) {
+      auto ours = values.to(dtype);
+      const auto expected = (ours.to(torch::kFloat32) * static_cast<float>(factor)).to(dtype);
+      fused_scale(ours, factor);
+      const auto bits = dtype == torch::kFloat32 ? torch::kInt32 : torch::kInt16;
+      const auto same_bits = (ours.view(bits) == expected.view(bits)) | (ours.isnan() & expected.isnan());
+      EXPECT_TRUE(same_bits.all().item<bool>()) << dtype << " x " << factor << ": first differing value "
+                                                << values.masked_select(~same_bits).slice(0, 0, 1);
+    }
+  }
+}
+
 TEST(FusedMuonCpu, DecayAndAddEqualsTheFormula) {
   torch::manual_seed(3);
   auto param = torch::randn({257, 63});

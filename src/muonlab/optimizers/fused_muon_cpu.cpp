@@ -210,6 +210,19 @@ void decay_and_add_pass(float* param, const In* update, int64_t n, float decay, 
   });
 }
 
+// x *= factor: the product in fp32, rounded once to x's type (LibTorch 1.13's
+// bf16 mul_ by a scalar rounds the factor to bf16 first, and took twice as
+// long here).
+template <typename T>
+MUONLAB_SIMD_CLONES void scale_chunk(T* __restrict__ x, int64_t begin, int64_t end, float factor) {
+  for (int64_t i = begin; i < end; ++i) store_element(factor * load_element(x + i), x + i);
+}
+
+template <typename T>
+void scale_pass(T* x, int64_t n, float factor) {
+  at::parallel_for(int64_t{0}, n, kGrain, [&](int64_t begin, int64_t end) { scale_chunk(x, begin, end, factor); });
+}
+
 // Sum of squares of each row of a contiguous [rows, cols] matrix over rows
 // [first_row, last_row), in double from sixteen fp32 lanes per row; with
 // kColumnSums the squares are also added to col_sums (Muon²-F).
@@ -360,6 +373,13 @@ void fused_decay_and_add(torch::Tensor& param, const torch::Tensor& update, doub
                      factor, cols);
 }
 
+void fused_scale(torch::Tensor& update, double factor) {
+  check_ns_buffer(update, "the update", update.numel());
+  const auto f = static_cast<float>(factor);
+  if (update.scalar_type() == torch::kFloat32) return scale_pass(update.data_ptr<float>(), update.numel(), f);
+  scale_pass(reinterpret_cast<uint16_t*>(update.data_ptr<at::BFloat16>()), update.numel(), f);
+}
+
 torch::Tensor fused_neuron_factors(const torch::Tensor& orthogonal, torch::Tensor& state,
                                    const NeuronNormOptions& options) {
   check_ns_buffer(orthogonal, "the orthogonalized update", orthogonal.numel());
@@ -471,7 +491,7 @@ void fused_cpu_step(MuonSlot& slot, double scale, const std::optional<HeadBlocks
     orthogonalize_head_blocks(update, slot, *blocks, config, scale);
     orthogonal = update;
   } else {
-    update.mul_(1.0 / (std::sqrt(squared_norm) * config.schedule.norm_scale + config.schedule.eps));
+    fused_scale(update, 1.0 / (std::sqrt(squared_norm) * config.schedule.norm_scale + config.schedule.eps));
     orthogonal = newton_schulz_iterations(update, config);
   }
   const torch::Tensor row_factor =

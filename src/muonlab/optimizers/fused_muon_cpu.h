@@ -64,6 +64,10 @@ struct FusedSecondMoment {
 double fused_momentum_update(const torch::Tensor& grad, torch::Tensor& momentum, torch::Tensor& out, double mu,
                              MomentumKind kind, bool nesterov, const FusedSecondMoment& second_moment = {});
 
+// update *= factor in place (bf16 or fp32, contiguous), the product taken in
+// fp32 and rounded once: the normalization before NS (exposed for tests).
+void fused_scale(torch::Tensor& update, double factor);
+
 // NorMuon between NS and pass 2 (exposed for tests): folds the row mean
 // squares of `orthogonal` ([r, c], bf16 or fp32, contiguous) into `state`
 // ([r], fp32) as normalize_neurons() does and returns, per row, the factor
