@@ -32,6 +32,7 @@ LIBRARY_SOURCES = [
     "muonlab/optimizers/muon.cpp",
     "muonlab/optimizers/muon_step.cpp",
     "muonlab/optimizers/finite_check.cpp",
+    "muonlab/optimizers/fused_adamw_cpu.cpp",
     "muonlab/optimizers/fused_muon_cpu.cpp",
     "muonlab/optimizers/neuron_norm.cpp",
     "muonlab/optimizers/adamw.cpp",

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "muonlab/core/torch_compat.h"
+#include "muonlab/optimizers/fused_adamw_cpu.h"
 
 namespace muonlab::optim {
 
@@ -54,21 +55,36 @@ std::unique_ptr<torch::optim::OptimizerParamState> AdamW::make_state(
   return state;
 }
 
-void adamw_step(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg,
-                torch::Tensor& exp_avg_sq, int64_t step, const AdamWOptions& options) {
-  const auto [beta1, beta2] = options.betas();
-  param.mul_(1 - options.lr() * options.weight_decay());
-  exp_avg.mul_(beta1).add_(grad, 1 - beta1);
-  exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+namespace {
 
+// The step's scalars: decay, betas, lr / c1, sqrt(c2) and eps, with the
+// bias corrections c_i = 1 - beta_i^step (1 without bias correction).
+FusedAdamWCoefficients adamw_coefficients(int64_t step, const AdamWOptions& options) {
+  const auto [beta1, beta2] = options.betas();
   double bias_correction1 = 1.0;
   double bias_correction2 = 1.0;
   if (options.bias_correction()) {
     bias_correction1 = 1 - std::pow(beta1, static_cast<double>(step));
     bias_correction2 = 1 - std::pow(beta2, static_cast<double>(step));
   }
-  const auto denom = (exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
-  param.addcdiv_(exp_avg, denom, -options.lr() / bias_correction1);
+  return {1 - options.lr() * options.weight_decay(), beta1, beta2, options.lr() / bias_correction1,
+          std::sqrt(bias_correction2), options.eps()};
+}
+
+}  // namespace
+
+void adamw_step(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg,
+                torch::Tensor& exp_avg_sq, int64_t step, const AdamWOptions& options) {
+  const FusedAdamWCoefficients k = adamw_coefficients(step, options);
+  if (fused_adamw_cpu_applies(param, grad, exp_avg, exp_avg_sq)) {
+    fused_adamw_cpu_step(param, grad, exp_avg, exp_avg_sq, k);
+    return;
+  }
+  param.mul_(k.decay);
+  exp_avg.mul_(k.beta1).add_(grad, 1 - k.beta1);
+  exp_avg_sq.mul_(k.beta2).addcmul_(grad, grad, 1 - k.beta2);
+  const auto denom = (exp_avg_sq.sqrt() / k.sqrt_c2).add_(k.eps);
+  param.addcdiv_(exp_avg, denom, -k.step_size);
 }
 
 namespace {
@@ -95,28 +111,29 @@ void fused_step(AdamWTensorLists& lists, int64_t step, const AdamWOptions& optio
 
 // adamw_step's arithmetic, op for op, one list at a time.
 void foreach_step(AdamWTensorLists& lists, int64_t step, const AdamWOptions& options) {
-  const auto [beta1, beta2] = options.betas();
-  at::_foreach_mul_(lists.params, 1 - options.lr() * options.weight_decay());
-  at::_foreach_mul_(lists.exp_avgs, beta1);
-  at::_foreach_add_(lists.exp_avgs, lists.grads, 1 - beta1);
-  at::_foreach_mul_(lists.exp_avg_sqs, beta2);
-  at::_foreach_addcmul_(lists.exp_avg_sqs, lists.grads, lists.grads, 1 - beta2);
-
-  double bias_correction1 = 1.0;
-  double bias_correction2 = 1.0;
-  if (options.bias_correction()) {
-    bias_correction1 = 1 - std::pow(beta1, static_cast<double>(step));
-    bias_correction2 = 1 - std::pow(beta2, static_cast<double>(step));
-  }
+  const FusedAdamWCoefficients k = adamw_coefficients(step, options);
+  at::_foreach_mul_(lists.params, k.decay);
+  at::_foreach_mul_(lists.exp_avgs, k.beta1);
+  at::_foreach_add_(lists.exp_avgs, lists.grads, 1 - k.beta1);
+  at::_foreach_mul_(lists.exp_avg_sqs, k.beta2);
+  at::_foreach_addcmul_(lists.exp_avg_sqs, lists.grads, lists.grads, 1 - k.beta2);
   auto denoms = at::_foreach_sqrt(lists.exp_avg_sqs);
-  at::_foreach_div_(denoms, std::sqrt(bias_correction2));
-  at::_foreach_add_(denoms, options.eps());
-  at::_foreach_addcdiv_(lists.params, lists.exp_avgs, denoms, -options.lr() / bias_correction1);
+  at::_foreach_div_(denoms, k.sqrt_c2);
+  at::_foreach_add_(denoms, k.eps);
+  at::_foreach_addcdiv_(lists.params, lists.exp_avgs, denoms, -k.step_size);
 }
 
 }  // namespace
 
 void adamw_multi_tensor_step(AdamWTensorLists& lists, int64_t step, const AdamWOptions& options) {
+  if (!lists.params.empty() && lists.params.front().device().is_cpu()) {
+    // LibTorch's _foreach ops loop per tensor on the CPU anyway; adamw_step
+    // takes the one-pass loop where the tensors allow it.
+    for (size_t i = 0; i < lists.params.size(); ++i) {
+      adamw_step(lists.params[i], lists.grads[i], lists.exp_avgs[i], lists.exp_avg_sqs[i], step, options);
+    }
+    return;
+  }
   if (can_use_fused_kernel(lists, options)) {
     fused_step(lists, step, options);
   } else {

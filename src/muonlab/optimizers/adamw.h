@@ -47,8 +47,9 @@ struct AdamWParamState : public torch::optim::OptimizerCloneableParamState<AdamW
 };
 
 // One parameter's AdamW step on explicit state (updated in place); `step`
-// is the 1-based step being taken. AdamW::update and the Python binding
-// both call it.
+// is the 1-based step being taken. Contiguous fp32 CPU tensors take one
+// pass (fused_adamw_cpu.h), others LibTorch's ops. AdamW::update and the
+// Python binding both call it.
 void adamw_step(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg,
                 torch::Tensor& exp_avg_sq, int64_t step, const AdamWOptions& options);
 
@@ -61,7 +62,7 @@ struct AdamWTensorLists {
 // adamw_step on every tensor of `lists` at once: PyTorch's fused AdamW
 // kernel on CUDA (LibTorch 2.x, with bias correction), else multi-tensor
 // (_foreach) ops in adamw_step's order, a few launches for the whole list on
-// a GPU; on the CPU those loop per tensor, bit for bit adamw_step.
+// a GPU; on the CPU adamw_step tensor by tensor.
 void adamw_multi_tensor_step(AdamWTensorLists& lists, int64_t step, const AdamWOptions& options);
 
 // One optimizer step's parameters sorted into AdamWTensorLists by device,
