@@ -15,6 +15,10 @@ with fixed random gradients. Variants, each on its own copy of the weights:
 - the C++ call alone: the same muonlab._C.muon_step call with its argument
   list built once, so step() minus it is the Python layer's overhead.
 
+Then AdamW on the same matrices: torch.optim.AdamW as its users get it (the
+default implementation, and fused=True where this torch has it for the
+device) against muonlab's AdamW (MuonWithAuxAdamW's use_muon=False groups).
+
 Before timing, both implementations take the same gradients for a few steps
 and their weight changes must agree (a benchmark of two different
 computations would be worthless), with NS in fp32 and, on CUDA, in the bf16
@@ -30,7 +34,7 @@ import time
 import torch
 
 from . import _C
-from .optim import Muon
+from .optim import Muon, MuonWithAuxAdamW
 
 JORDAN = (3.4445, -4.7750, 2.0315)
 LR = 0.02
@@ -45,6 +49,11 @@ AGREEMENT_STEPS = 2
 # values, differ by up to 7% (CPU, small matrices); a different convention
 # (Nesterov left out, other coefficients) by 30% or more.
 TOLERANCE = {"fp32": 1e-3, "bf16": 0.15}
+ADAMW_LR = 1e-3
+ADAMW_BETAS = (0.9, 0.95)
+ADAMW_EPS = 1e-8
+# Both AdamWs in fp32 differ by rounding alone (about 2e-7 relative here).
+ADAMW_TOLERANCE = 1e-4
 
 
 class AgreementError(RuntimeError):
@@ -147,7 +156,7 @@ def relative_differences(changes, reference_changes):
     return out
 
 
-def check_agreement(changes, reference_changes, tolerance):
+def check_agreement(changes, reference_changes, tolerance, what="muonlab and plain PyTorch Muon"):
     """The worst relative difference of the weight changes; raises
     AgreementError when it exceeds `tolerance` (or is not a number)."""
     if len(changes) != len(reference_changes):
@@ -156,7 +165,7 @@ def check_agreement(changes, reference_changes, tolerance):
     failing = [i for i, difference in enumerate(differences) if not difference <= tolerance]  # NaN fails too
     if failing:
         matrix = failing[0]
-        raise AgreementError(f"muonlab and plain PyTorch Muon disagree: weight changes of matrix {matrix} differ by "
+        raise AgreementError(f"{what} disagree: weight changes of matrix {matrix} differ by "
                              f"{differences[matrix]:.3g} (relative) > tolerance {tolerance:g} ({len(failing)} of "
                              f"{len(differences)} matrices); the timing would compare different computations")
     return max(differences)
@@ -172,12 +181,13 @@ def steps_from(optimizer, params, grad_sets):
     return [p.detach() - b for p, b in zip(params, before)]
 
 
-def measure_agreement(plain, plain_params, ours, our_params, grad_sets, tolerance):
+def measure_agreement(plain, plain_params, ours, our_params, grad_sets, tolerance,
+                      what="muonlab and plain PyTorch Muon"):
     """Steps both optimizers from the same gradients and checks that their
     weight changes agree; returns the worst relative difference."""
     theirs = steps_from(plain, plain_params, grad_sets)
     mine = steps_from(ours, our_params, grad_sets)
-    return check_agreement(mine, theirs, tolerance)
+    return check_agreement(mine, theirs, tolerance, what)
 
 
 def agreeing_pair(weights, grad_sets, ns_dtype):
@@ -193,6 +203,43 @@ def agreeing_pair(weights, grad_sets, ns_dtype):
     print(f"agreement, NS in {ns_dtype}: weight changes after {AGREEMENT_STEPS} steps from the same gradients "
           f"differ by at most {worst:.2e} (relative, tolerance {TOLERANCE[ns_dtype]:g}): OK", flush=True)
     return (plain, plain_params), (ours, our_params), worst
+
+
+def muonlab_adamw(params):
+    return MuonWithAuxAdamW([dict(params=params, use_muon=False)], adamw_lr=ADAMW_LR, adamw_betas=ADAMW_BETAS,
+                            adamw_eps=ADAMW_EPS, adamw_weight_decay=WEIGHT_DECAY)
+
+
+def torch_adamw(params, **implementation):
+    return torch.optim.AdamW(params, lr=ADAMW_LR, betas=ADAMW_BETAS, eps=ADAMW_EPS, weight_decay=WEIGHT_DECAY,
+                             **implementation)
+
+
+def agreeing_adamws(weights, grad_sets):
+    """torch's AdamW variants and muonlab's, each over its own copy of
+    `weights`, after AGREEMENT_STEPS steps from the same gradients that left
+    every torch variant's weights in agreement with muonlab's (else
+    AgreementError): [(name, optimizer)], muonlab's last. A variant this
+    torch lacks for the device (fused=True before PyTorch 2.4 on CPU) is
+    left out with a line saying so."""
+    ours_params = parameters_from(weights, grad_sets[0])
+    ours = muonlab_adamw(ours_params)
+    ours_changes = steps_from(ours, ours_params, grad_sets)
+    variants = []
+    for name, implementation in (("torch.optim.AdamW (default)", {}),
+                                 ("torch.optim.AdamW(fused=True)", {"fused": True})):
+        params = parameters_from(weights, grad_sets[0])
+        try:
+            optimizer = torch_adamw(params, **implementation)
+            changes = steps_from(optimizer, params, grad_sets)
+        except (RuntimeError, TypeError, ValueError) as error:
+            print(f"{name}: not available here ({str(error).splitlines()[0]})", flush=True)
+            continue
+        worst = check_agreement(ours_changes, changes, ADAMW_TOLERANCE, f"muonlab and {name}")
+        print(f"agreement, AdamW against {name}: weight changes differ by at most {worst:.2e} (relative, "
+              f"tolerance {ADAMW_TOLERANCE:g}): OK", flush=True)
+        variants.append((name, optimizer))
+    return variants + [("muonlab AdamW (MuonWithAuxAdamW)", ours)]
 
 
 # -- timing -----------------------------------------------------------------
@@ -275,10 +322,10 @@ def describe(device, shapes):
             f"{len(shapes)} matrices ({params / 1e6:.1f}M parameters), fp32 weights, NS in {ns_dtype}")
 
 
-def print_table(rows, plain_ms):
-    print(f"{'variant':<36}{'ms/step':>12}{'vs plain':>10}")
+def print_table(rows, baseline_ms, baseline="plain"):
+    print(f"{'variant':<36}{'ms/step':>12}{'vs ' + baseline:>10}")
     for name, ms in rows:
-        print(f"{name:<36}{ms:>12.2f}{plain_ms / ms:>9.2f}x")
+        print(f"{name:<36}{ms:>12.2f}{baseline_ms / ms:>9.2f}x")
 
 
 def main(argv=None):
@@ -313,6 +360,14 @@ def main(argv=None):
     print_table(rows, plain_ms)
     overhead = step_ms - call_ms
     print(f"Python layer overhead: step() - C++ call = {overhead:.3f} ms, {overhead / step_ms:.2%} of the step")
+    print()
+    try:
+        adamws = agreeing_adamws(weights, grad_sets)
+    except AgreementError as error:
+        sys.exit(f"muonlab.bench: {error}")
+    adamw_rows = [(name, median_ms(optimizer.step, device, args.warmup, args.repeats)) for name, optimizer in adamws]
+    print(f"AdamW on the same matrices, median of {args.repeats} steps each")
+    print_table(adamw_rows, adamw_rows[0][1], baseline="torch")
 
 
 if __name__ == "__main__":

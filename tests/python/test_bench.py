@@ -29,6 +29,14 @@ def test_quick_run_prints_agreement_and_table(tmp_path):
         ms, ratio = row[0][len(variant):].split()
         assert float(ms) > 0 and ratio.endswith("x") and float(ratio[:-1]) > 0
     assert any(line.startswith("Python layer overhead:") for line in lines), result.stdout
+    adamw_agreement = [line for line in lines if line.startswith("agreement, AdamW against torch.optim.AdamW")]
+    assert adamw_agreement and all(line.endswith(": OK") for line in adamw_agreement), result.stdout
+    assert any(line.split() == ["variant", "ms/step", "vs", "torch"] for line in lines), result.stdout
+    for variant in ("torch.optim.AdamW (default)", "muonlab AdamW (MuonWithAuxAdamW)"):
+        row = [line for line in lines if line.startswith(variant)]
+        assert len(row) == 1, f"no row for {variant}:\n{result.stdout}"
+        ms, ratio = row[0][len(variant):].split()
+        assert float(ms) > 0 and ratio.endswith("x") and float(ratio[:-1]) > 0
 
 
 def test_check_agreement_refuses_different_updates():
