@@ -263,7 +263,13 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
   };
   optim::Muon batched(params, muon_options(optim::NsBatching::kAlways, true));
   optim::Muon looped(params, muon_options(optim::NsBatching::kNever, false));
-  optim::AdamW adamw(params, optim::AdamWOptions(1e-3));
+  const optim::AdamWOptions adamw_options(1e-3);
+  optim::AdamW adamw(params, adamw_options);
+  // LibTorch's own AdamW with the same hyperparameters: the baseline for ours.
+  torch::optim::AdamW libtorch_adamw(params, torch::optim::AdamWOptions(adamw_options.lr())
+                                                 .betas(adamw_options.betas())
+                                                 .eps(adamw_options.eps())
+                                                 .weight_decay(adamw_options.weight_decay()));
 
   // The loop with LibTorch's ops one by one is the baseline; on the CPU the
   // default loop fuses the elementwise passes (fused_muon_cpu.h).
@@ -277,15 +283,18 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
     fused_rows.push_back(time_optimizer("muon, loop (fused, CPU)", fused, config, ns_flops, report.matmul_gflops));
   }
   auto adamw_row = time_optimizer("adamw (reference)", adamw, config, 0, report.matmul_gflops);
+  auto libtorch_adamw_row = time_optimizer("adamw, torch::optim", libtorch_adamw, config, 0, report.matmul_gflops);
   loop_row.vs_loop = 1.0;
   batched_row.vs_loop = loop_row.seconds_per_step / batched_row.seconds_per_step;
   adamw_row.vs_loop = loop_row.seconds_per_step / adamw_row.seconds_per_step;
+  libtorch_adamw_row.vs_loop = loop_row.seconds_per_step / libtorch_adamw_row.seconds_per_step;
   report.rows = {loop_row, batched_row};
   for (auto& row : fused_rows) {
     row.vs_loop = loop_row.seconds_per_step / row.seconds_per_step;
     report.rows.push_back(row);
   }
   report.rows.push_back(adamw_row);
+  report.rows.push_back(libtorch_adamw_row);
   report.adamw_state_bytes_per_parameter = static_cast<double>(optim::optimizer_state_bytes(adamw)) /
                                            static_cast<double>(optim::optimizer_parameter_count(adamw));
   if (config.pairs > 0) {
