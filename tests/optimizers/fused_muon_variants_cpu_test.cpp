@@ -132,6 +132,61 @@ TEST(FusedSecondMomentUpdate, SameBitsWithOneThreadOrTwo) {
   at::set_num_threads(threads_before);
 }
 
+// Three steps of a Muon family member on matrix i of `problem`, by the
+// formulas in float64 (docs/algorithms.md): momentum 0.9 in ema form with
+// Nesterov or in sum form without; Muon²'s or Muon²-F's bias-corrected
+// second moment (beta2 0.95, eps 1e-8); NS in float64; NorMuon's row
+// normalization (beta2 0.95, eps 1e-8) rescaled to O's norm; lr 0.05,
+// weight decay 0.1, the original scale.
+struct FamilyReference {
+  bool ema = true;
+  SecondMomentKind second_moment = SecondMomentKind::kNone;
+  bool neuron_norm = false;
+  int64_t ns_steps = 5;
+};
+
+torch::Tensor family_reference_weights(const MatrixProblem& problem, size_t i, const FamilyReference& member) {
+  auto W = problem.weights[i].to(torch::kFloat64);
+  auto M = torch::zeros_like(W), V = torch::zeros_like(W);
+  auto R = torch::zeros({W.size(0)}, W.options()), C = torch::zeros({W.size(1)}, W.options());
+  auto S = torch::zeros({W.size(0)}, W.options());
+  const double scale = std::sqrt(std::max(1.0, double(W.size(0)) / double(W.size(1))));
+  for (int step = 1; step <= 3; ++step) {
+    const auto G = problem.grads[i * 3 + step - 1].to(torch::kFloat64);
+    M = member.ema ? 0.9 * M + 0.1 * G : 0.9 * M + G;
+    auto U = member.ema ? G + 0.9 * (M - G) : M;
+    const double correction = 1 - std::pow(0.95, step);
+    if (member.second_moment == SecondMomentKind::kFull) {
+      V = 0.95 * V + 0.05 * G * G;
+      U = U / ((V / correction).sqrt() + 1e-8);
+    } else if (member.second_moment == SecondMomentKind::kFactored) {
+      R = 0.95 * R + 0.05 * (G * G).sum(1);
+      C = 0.95 * C + 0.05 * (G * G).sum(0);
+      U = U / ((torch::outer(R, C) / C.sum() / correction).sqrt() + 1e-8);
+    }
+    auto O = reference_newton_schulz(U, member.ns_steps);
+    if (member.neuron_norm) {
+      S = S + 0.05 * ((O * O).mean(1) - S);
+      const auto N = O / (S.sqrt() + 1e-8).unsqueeze(1);
+      O = N * (O.norm() / N.norm());
+    }
+    W = W * (1 - 0.05 * 0.1) - 0.05 * scale * O;
+  }
+  return W;
+}
+
+// Three steps of `options` (the member's, lr 0.05 and weight decay 0.1, NS
+// in fp32) on the fused and the general path, each against the reference.
+void expect_both_paths_follow(const FamilyReference& member, const MuonOptions& options) {
+  const MatrixProblem problem = make_matrix_problem(13, row_scaled_gradient);
+  const auto [fused, general] = run_both_paths(problem, options);
+  for (size_t i = 0; i < problem.weights.size(); ++i) {
+    SCOPED_TRACE("matrix " + std::to_string(i));
+    EXPECT_TENSOR_NEAR(fused[i].detach().to(torch::kFloat64), family_reference_weights(problem, i, member), 2e-5);
+    EXPECT_TENSOR_NEAR(fused[i].detach(), general[i].detach(), 2e-5);
+  }
+}
+
 using Muon2StepCase = std::tuple<std::string, std::string>;  // second moment kind, momentum form (sum: no Nesterov)
 
 class FusedMuon2Step : public ::testing::TestWithParam<Muon2StepCase> {};
@@ -148,35 +203,7 @@ TEST_P(FusedMuon2Step, MatchesTheFloat64ReferenceAndTheGeneralPath) {
                            .ns_steps(3)
                            .weight_decay(0.1)
                            .ns_dtype(NsDtype::kFloat32);
-  const MatrixProblem problem = make_matrix_problem(13, row_scaled_gradient);
-  const auto [fused, general] = run_both_paths(problem, options);
-
-  for (size_t i = 0; i < problem.weights.size(); ++i) {
-    auto W = problem.weights[i].to(torch::kFloat64);
-    auto M = torch::zeros_like(W), V = torch::zeros_like(W);
-    auto R = torch::zeros({W.size(0)}, W.options()), C = torch::zeros({W.size(1)}, W.options());
-    const double scale = std::sqrt(std::max(1.0, double(W.size(0)) / double(W.size(1))));
-    for (int step = 1; step <= 3; ++step) {
-      const auto G = problem.grads[i * 3 + step - 1].to(torch::kFloat64);
-      M = ema ? 0.9 * M + 0.1 * G : 0.9 * M + G;
-      auto U = ema ? G + 0.9 * (M - G) : M;
-      const double correction = 1 - std::pow(0.95, step);
-      torch::Tensor v_hat;
-      if (kind == SecondMomentKind::kFull) {
-        V = 0.95 * V + 0.05 * G * G;
-        v_hat = V / correction;
-      } else {
-        R = 0.95 * R + 0.05 * (G * G).sum(1);
-        C = 0.95 * C + 0.05 * (G * G).sum(0);
-        v_hat = torch::outer(R, C) / C.sum() / correction;
-      }
-      U = U / (v_hat.sqrt() + 1e-8);
-      W = W * (1 - 0.05 * 0.1) - 0.05 * scale * reference_newton_schulz(U, 3);
-    }
-    SCOPED_TRACE("matrix " + std::to_string(i));
-    EXPECT_TENSOR_NEAR(fused[i].detach().to(torch::kFloat64), W, 2e-5);
-    EXPECT_TENSOR_NEAR(fused[i].detach(), general[i].detach(), 2e-5);
-  }
+  expect_both_paths_follow({ema, kind, /*neuron_norm=*/false, /*ns_steps=*/3}, options);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, FusedMuon2Step,
@@ -267,31 +294,7 @@ TEST_P(FusedNorMuonStep, MatchesTheFloat64ReferenceAndTheGeneralPath) {
                            .ns_steps(steps)
                            .weight_decay(0.1)
                            .ns_dtype(NsDtype::kFloat32);
-  const MatrixProblem problem = make_matrix_problem(13, row_scaled_gradient);
-  const auto [fused, general] = run_both_paths(problem, options);
-
-  for (size_t i = 0; i < problem.weights.size(); ++i) {
-    auto W = problem.weights[i].to(torch::kFloat64);
-    auto M = torch::zeros_like(W), V = torch::zeros_like(W), S = torch::zeros({W.size(0)}, W.options());
-    const double scale = std::sqrt(std::max(1.0, double(W.size(0)) / double(W.size(1))));
-    for (int step = 1; step <= 3; ++step) {
-      const auto G = problem.grads[i * 3 + step - 1].to(torch::kFloat64);
-      M = 0.9 * M + 0.1 * G;
-      auto U = G + 0.9 * (M - G);
-      if (kind == SecondMomentKind::kFull) {
-        V = 0.95 * V + 0.05 * G * G;
-        U = U / ((V / (1 - std::pow(0.95, step))).sqrt() + 1e-8);
-      }
-      const auto O = reference_newton_schulz(U, steps);
-      S = S + 0.05 * ((O * O).mean(1) - S);
-      auto N = O / (S.sqrt() + 1e-8).unsqueeze(1);
-      N = N * (O.norm() / N.norm());
-      W = W * (1 - 0.05 * 0.1) - 0.05 * scale * N;
-    }
-    SCOPED_TRACE("matrix " + std::to_string(i));
-    EXPECT_TENSOR_NEAR(fused[i].detach().to(torch::kFloat64), W, 2e-5);
-    EXPECT_TENSOR_NEAR(fused[i].detach(), general[i].detach(), 2e-5);
-  }
+  expect_both_paths_follow({/*ema=*/true, kind, /*neuron_norm=*/true, steps}, options);
 }
 
 INSTANTIATE_TEST_SUITE_P(WithAndWithoutMuon2, FusedNorMuonStep, ::testing::Values("none", "full"));
