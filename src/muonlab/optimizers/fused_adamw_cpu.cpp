@@ -5,13 +5,11 @@
 #include <cmath>
 
 #include "muonlab/core/simd_clones.h"
+#include "muonlab/optimizers/cpu_pass.h"
 
 namespace muonlab::optim {
 
 namespace {
-
-// Elements per task, as in the fused Muon passes.
-constexpr int64_t kAdamWGrain = 1 << 15;
 
 // The coefficients in fp32, as LibTorch's fp32 ops take their scalars.
 struct AdamWFloats {
@@ -37,11 +35,6 @@ MUONLAB_SIMD_CLONES void adamw_chunk(float* __restrict__ param, const float* __r
   }
 }
 
-bool fp32_cpu_contiguous(const torch::Tensor& t) {
-  return t.defined() && t.device().is_cpu() && t.layout() == torch::kStrided && t.scalar_type() == torch::kFloat32 &&
-         t.is_contiguous();
-}
-
 }  // namespace
 
 bool fused_adamw_cpu_applies(const torch::Tensor& param, const torch::Tensor& grad, const torch::Tensor& exp_avg,
@@ -64,7 +57,7 @@ void fused_adamw_cpu_step(torch::Tensor& param, const torch::Tensor& grad, torch
   const float* g = grad.data_ptr<float>();
   float* m = exp_avg.data_ptr<float>();
   float* v = exp_avg_sq.data_ptr<float>();
-  at::parallel_for(int64_t{0}, param.numel(), kAdamWGrain,
+  at::parallel_for(int64_t{0}, param.numel(), kCpuPassGrain,
                    [&](int64_t begin, int64_t end) { adamw_chunk(p, g, m, v, begin, end, f); });
 }
 

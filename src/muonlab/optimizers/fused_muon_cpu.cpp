@@ -11,16 +11,13 @@
 #include <vector>
 
 #include "muonlab/core/simd_clones.h"
+#include "muonlab/optimizers/cpu_pass.h"
 #include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/newton_schulz.h"
 
 namespace muonlab::optim {
 
 namespace {
-
-// Elements per task: large enough that a task's overhead is negligible,
-// small enough that two threads share a 768 x 768 matrix.
-constexpr int64_t kGrain = 1 << 15;
 
 // fp32 -> bf16 bits, rounding to nearest even as c10::BFloat16 does (a NaN
 // stays a NaN), written without branches so the loops vectorize.
@@ -171,11 +168,11 @@ double momentum_pass(const float* grad, float* momentum, Out* out, int64_t n, co
                      bool nesterov, const Preconditioner& divide) {
   // A partial sum per block, added in block order: the same norm whatever
   // the number of threads.
-  const int64_t blocks = (n + kGrain - 1) / kGrain;
+  const int64_t blocks = (n + kCpuPassGrain - 1) / kCpuPassGrain;
   std::vector<double> partial(static_cast<size_t>(blocks));
   at::parallel_for(int64_t{0}, blocks, 1, [&](int64_t first, int64_t last) {
     for (int64_t b = first; b < last; ++b) {
-      const int64_t begin = b * kGrain, end = std::min(n, begin + kGrain);
+      const int64_t begin = b * kCpuPassGrain, end = std::min(n, begin + kCpuPassGrain);
       partial[static_cast<size_t>(b)] = nesterov ? momentum_chunk<true>(grad, momentum, out, begin, end, k, divide)
                                                  : momentum_chunk<false>(grad, momentum, out, begin, end, k, divide);
     }
@@ -205,7 +202,7 @@ MUONLAB_SIMD_CLONES void decay_and_add_chunk(float* param, const In* update, int
 template <typename In>
 void decay_and_add_pass(float* param, const In* update, int64_t n, float decay, float alpha,
                         const float* row_factor, int64_t cols) {
-  at::parallel_for(int64_t{0}, n, kGrain, [&](int64_t begin, int64_t end) {
+  at::parallel_for(int64_t{0}, n, kCpuPassGrain, [&](int64_t begin, int64_t end) {
     decay_and_add_chunk(param, update, begin, end, decay, alpha, row_factor, cols);
   });
 }
@@ -220,7 +217,7 @@ MUONLAB_SIMD_CLONES void scale_chunk(T* __restrict__ x, int64_t begin, int64_t e
 
 template <typename T>
 void scale_pass(T* x, int64_t n, float factor) {
-  at::parallel_for(int64_t{0}, n, kGrain, [&](int64_t begin, int64_t end) { scale_chunk(x, begin, end, factor); });
+  at::parallel_for(int64_t{0}, n, kCpuPassGrain, [&](int64_t begin, int64_t end) { scale_chunk(x, begin, end, factor); });
 }
 
 // Sum of squares of each row of a contiguous [rows, cols] matrix over rows
@@ -256,7 +253,7 @@ MUONLAB_SIMD_CLONES void row_square_sums_chunk(const In* __restrict__ x, int64_t
 template <typename In>
 std::vector<double> row_square_sums(const In* x, int64_t rows, int64_t cols) {
   std::vector<double> sums(static_cast<size_t>(rows));
-  const int64_t rows_per_task = std::max<int64_t>(1, kGrain / cols);
+  const int64_t rows_per_task = std::max<int64_t>(1, kCpuPassGrain / cols);
   at::parallel_for(int64_t{0}, rows, rows_per_task, [&](int64_t first, int64_t last) {
     row_square_sums_chunk(x, first, last, cols, sums.data());
   });
@@ -268,7 +265,7 @@ std::vector<double> row_square_sums(const In* x, int64_t rows, int64_t cols) {
 // columns and the blocks are added in order: the same sums whatever the
 // number of threads.
 void square_sums(const float* grad, int64_t rows, int64_t cols, float* row_sums, float* col_sums) {
-  const int64_t rows_per_block = std::max<int64_t>(1, kGrain / cols);
+  const int64_t rows_per_block = std::max<int64_t>(1, kCpuPassGrain / cols);
   const int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
   std::vector<double> row_totals(static_cast<size_t>(rows));
   std::vector<float> block_col_sums(static_cast<size_t>(blocks * cols), 0.f);
@@ -287,7 +284,7 @@ void square_sums(const float* grad, int64_t rows, int64_t cols, float* row_sums,
 }
 
 void check_fp32_contiguous(const torch::Tensor& t, const char* what) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous(), "fused Muon step: ",
+  TORCH_CHECK(fp32_cpu_contiguous(t), "fused Muon step: ",
               what, " must be a contiguous fp32 CPU tensor, got ", t.scalar_type(), " on ", t.device());
 }
 
@@ -417,18 +414,14 @@ torch::Tensor fused_neuron_factors(const torch::Tensor& orthogonal, torch::Tenso
 
 namespace {
 
-bool fp32_contiguous(const torch::Tensor& t) {
-  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
-}
-
 // Whether Muon²'s or Muon²-F's buffers (if any) can be read and written in
 // place by pass 1.
 bool second_moment_fits(const MuonSlot& slot) {
   switch (slot.options->second_moment()) {
     case SecondMomentKind::kNone: return true;
-    case SecondMomentKind::kFull: return fp32_contiguous(slot.second_moment.full);
+    case SecondMomentKind::kFull: return fp32_cpu_contiguous(slot.second_moment.full);
     case SecondMomentKind::kFactored:
-      return fp32_contiguous(slot.second_moment.row) && fp32_contiguous(slot.second_moment.col);
+      return fp32_cpu_contiguous(slot.second_moment.row) && fp32_cpu_contiguous(slot.second_moment.col);
   }
   return false;
 }
@@ -438,9 +431,9 @@ bool second_moment_fits(const MuonSlot& slot) {
 bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view) {
   const MuonOptions& options = *slot.options;
   const auto ns_dtype = resolve_ns_dtype(options.ns_dtype(), slot.param.device());
-  return options.fused() && slot.param.dim() == 2 && !view.batched && fp32_contiguous(slot.param) &&
-         fp32_contiguous(slot.grad) && fp32_contiguous(slot.momentum_buffer) &&
-         second_moment_fits(slot) && (!options.neuron_norm() || fp32_contiguous(slot.neuron_second_moment)) &&
+  return options.fused() && slot.param.dim() == 2 && !view.batched && fp32_cpu_contiguous(slot.param) &&
+         fp32_cpu_contiguous(slot.grad) && fp32_cpu_contiguous(slot.momentum_buffer) &&
+         second_moment_fits(slot) && (!options.neuron_norm() || fp32_cpu_contiguous(slot.neuron_second_moment)) &&
          options.orthogonalize() && options.ns_batching() != NsBatching::kAlways &&
          (ns_dtype == torch::kBFloat16 || ns_dtype == torch::kFloat32);
 }
