@@ -116,6 +116,53 @@ TEST(Muon, BatchedEqualsPerParameterLoop) {
   }
 }
 
+// ns_method = gram changes how NS is computed, not what: in float64 the
+// steps equal the standard form's, batched or looped; and in fp32 the fused
+// CPU step (which runs NS in the matrix's own orientation) follows the
+// general path. The shapes include wide and tall ones that take the Gram
+// form and square ones that do not.
+TEST(Muon, GramNsMethodTakesTheSameSteps) {
+  auto standard_params = mixed_shapes(5);
+  auto gram_params = mixed_shapes(5);
+  auto gram_batched_params = mixed_shapes(5);
+  const auto options = MuonOptions(0.02).ns_dtype(NsDtype::kFloat64);
+  const auto gram = MuonOptions(options).ns_method(NsMethod::kGram);
+  ASSERT_TRUE(uses_gram_form(8, 24, gram.newton_schulz_config()));
+  Muon standard(standard_params, options);
+  Muon gram_looped(gram_params, MuonOptions(gram).ns_batching(NsBatching::kNever));
+  Muon gram_batched(gram_batched_params, MuonOptions(gram).ns_batching(NsBatching::kAlways));
+  for (int step = 0; step < 3; ++step) {
+    standard.step();
+    gram_looped.step();
+    gram_batched.step();
+  }
+  for (size_t i = 0; i < standard_params.size(); ++i) {
+    EXPECT_TENSOR_NEAR(gram_params[i].detach(), standard_params[i].detach(), 1e-12);
+    EXPECT_TENSOR_NEAR(gram_batched_params[i].detach(), standard_params[i].detach(), 1e-12);
+  }
+
+  const auto fp32_copies = [](const std::vector<torch::Tensor>& params) {
+    std::vector<torch::Tensor> copies;
+    for (const auto& p : params) {
+      auto copy = p.detach().to(torch::kFloat32).set_requires_grad(true);
+      copy.mutable_grad() = p.grad().to(torch::kFloat32);
+      copies.push_back(copy);
+    }
+    return copies;
+  };
+  const auto start = mixed_shapes(6);
+  auto fused_params = fp32_copies(start);
+  auto general_params = fp32_copies(start);
+  const auto fp32_gram = MuonOptions(gram).ns_dtype(NsDtype::kFloat32);
+  Muon fused(fused_params, MuonOptions(fp32_gram).fused(true));
+  Muon general(general_params, MuonOptions(fp32_gram).fused(false));
+  fused.step();
+  general.step();
+  for (size_t i = 0; i < start.size(); ++i) {
+    EXPECT_TENSOR_NEAR(fused_params[i].detach(), general_params[i].detach(), 1e-5);
+  }
+}
+
 TEST(Muon, EachParamGroupUsesItsOwnOptions) {
   torch::manual_seed(3);
   auto fast = torch::randn({8, 8}, torch::kFloat64).set_requires_grad(true);
@@ -177,6 +224,7 @@ TEST(Muon, DefaultsFollowTorchOptimMuon) {
   EXPECT_EQ(defaults.ns_coefficients().name, "jordan");
   EXPECT_EQ(defaults.scale_rule(), ScaleRule::kOriginal);
   EXPECT_EQ(defaults.ns_batching(), NsBatching::kAuto);
+  EXPECT_EQ(defaults.ns_method(), NsMethod::kStandard);
 }
 
 TEST(Muon, RecordsTheScaledUpdateOfTheLastStep) {

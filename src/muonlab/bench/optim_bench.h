@@ -88,7 +88,9 @@ struct OptimBenchReport {
   int64_t n_head = 0;
   std::vector<VariantBenchRow> variants;  // first: Muon itself
   double adamw_state_bytes_per_parameter = 0;
-  std::optional<CeilingShare> ceiling_share;  // with config.pairs > 0
+  // With config.pairs > 0: the default Muon step's, then the same step's
+  // with the Gram form of NS (its share counts the standard form's FLOPs).
+  std::vector<CeilingShare> ceiling_shares;
 };
 
 OptimBenchReport run_optim_bench(const OptimBenchConfig& config);
@@ -102,5 +104,9 @@ std::vector<std::vector<int64_t>> gpt2_block_matrix_shapes(int64_t d_model);
 // heads (0: whole matrices): the fused QKV into 3 n_head / g row blocks of
 // g d_head x d, the output projection into n_head / g column blocks.
 double group_muon_ns_flops(int64_t layers, int64_t d_model, int64_t n_head, int64_t group_size, int64_t ns_steps);
+// The same for the form `ns` computes each matrix with (the Gram form's
+// FLOPs where it takes it).
+double group_muon_ns_flops(int64_t layers, int64_t d_model, int64_t n_head, int64_t group_size,
+                           const optim::NewtonSchulzConfig& ns);
 
 }  // namespace muonlab::bench

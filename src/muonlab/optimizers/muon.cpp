@@ -67,6 +67,8 @@ NewtonSchulzConfig MuonOptions::newton_schulz_config() const {
   if (eps()) config.schedule.eps = *eps();
   config.steps = ns_steps();
   config.dtype = ns_dtype();
+  config.method = ns_method();
+  config.gram_restart = gram_restart();
   return config;
 }
 

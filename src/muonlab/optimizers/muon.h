@@ -85,6 +85,10 @@ struct MuonOptions : public torch::optim::OptimizerCloneableOptions<MuonOptions>
   // (1e-7, and 1e-6 for polar_express).
   TORCH_ARG(std::optional<double>, eps) = std::nullopt;
   TORCH_ARG(NsBatching, ns_batching) = NsBatching::kAuto;
+  // kGram: Gram Newton-Schulz where it saves FLOPs (newton_schulz.h),
+  // restarted every gram_restart steps.
+  TORCH_ARG(NsMethod, ns_method) = NsMethod::kStandard;
+  TORCH_ARG(int64_t, gram_restart) = 2;
   // Muon² (kFull) and Muon²-F (kFactored); the papers pair them with
   // ns_steps = 3.
   TORCH_ARG(SecondMomentKind, second_moment) = SecondMomentKind::kNone;

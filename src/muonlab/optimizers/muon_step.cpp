@@ -44,7 +44,7 @@ struct BucketKey {
 
   bool operator==(const BucketKey& o) const {
     return short_side == o.short_side && long_side == o.long_side && device == o.device &&
-           ns.schedule == o.ns.schedule && ns.steps == o.ns.steps && ns.dtype == o.ns.dtype &&
+           ns == o.ns &&
            orthogonalize == o.orthogonalize && alone == o.alone;
   }
 };

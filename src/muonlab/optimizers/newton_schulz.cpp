@@ -79,8 +79,26 @@ torch::Dtype resolve_ns_dtype(NsDtype dtype, const torch::Device& device) {
   return torch::kFloat32;
 }
 
+const EnumNames<NsMethod>& ns_method_names() {
+  static const EnumNames<NsMethod> names{{NsMethod::kStandard, "standard"}, {NsMethod::kGram, "gram"}};
+  return names;
+}
+
+NsMethod parse_ns_method(const std::string& name) {
+  if (auto method = find_enum(ns_method_names(), name)) return *method;
+  fail("unknown Newton-Schulz method '{}': expected {}", name, alternatives(ns_method_names()));
+}
+
+std::string to_string(NsMethod method) { return enum_name(ns_method_names(), method); }
+
+bool NewtonSchulzConfig::operator==(const NewtonSchulzConfig& o) const {
+  return schedule == o.schedule && steps == o.steps && dtype == o.dtype && method == o.method &&
+         gram_restart == o.gram_restart;
+}
+
 void NewtonSchulzConfig::validate() const {
   if (steps < 0) fail("ns_steps = {}: expected a count >= 0", steps);
+  if (gram_restart < 1) fail("gram_restart = {}: expected steps between restarts >= 1", gram_restart);
   if (schedule.triples.empty()) {
     fail("Newton-Schulz coefficients '{}' list no triple", schedule.name);
   }
@@ -133,13 +151,105 @@ torch::Tensor normalize_by_frobenius_norm(const torch::Tensor& X, const NsSchedu
   return torch::where(overflowed, rescaled, normalized);
 }
 
+// Gram Newton-Schulz on X [N, m, n] (m <= n), or on a tall X [N, n, m]
+// multiplied from the right. Each step's polynomial W = a I + b R + c R^2
+// of R = X X^T is a polynomial in the Gram matrix of the last restart, so
+// the steps since then multiply into Q = W_j ... W_k (all of them commute)
+// and X_k = Q X; R follows the step as W R W. A restart applies Q to X and
+// computes R from the result, which drops what rounding has accumulated
+// in R. a, b and c are the alpha and beta of fused baddbmm calls, as in
+// the standard form: fixed per schedule, so oneDNN reuses its kernels.
+class GramNewtonSchulz {
+ public:
+  GramNewtonSchulz(torch::Tensor X, bool tall, const NewtonSchulzConfig& config)
+      : X_(std::move(X)), tall_(tall), config_(config) {}
+
+  torch::Tensor run(const NsStepObserver& observer) {
+    R_ = gram(X_);
+    for (int64_t k = 0; k < config_.steps; ++k) {
+      if (k > 0 && k % config_.gram_restart == 0) restart();
+      step(k);
+      if (observer) observer(k + 1, apply(Q_, X_));
+    }
+    return config_.steps == 0 ? X_ : apply(Q_, X_);
+  }
+
+ private:
+  torch::Tensor gram(const torch::Tensor& X) const {
+    return tall_ ? torch::bmm(X.transpose(1, 2), X) : torch::bmm(X, X.transpose(1, 2));
+  }
+  // Q X, or X Q for a tall X.
+  torch::Tensor apply(const torch::Tensor& Q, const torch::Tensor& X) const {
+    return tall_ ? torch::bmm(X, Q) : torch::bmm(Q, X);
+  }
+
+  void restart() {
+    X_ = apply(Q_, X_);
+    R_ = gram(X_);
+  }
+
+  void step(int64_t k) {
+    const NsCoefficients& c = config_.schedule.step(k);
+    const auto Z = torch::baddbmm(R_, R_, R_, /*beta=*/c.b, /*alpha=*/c.c);  // b R + c R^2
+    const bool fresh = k % config_.gram_restart == 0;
+    if (fresh) {
+      Q_ = Z.clone();
+      Q_.diagonal(0, 1, 2).add_(c.a);  // a I + Z
+    } else {
+      Q_ = torch::baddbmm(Q_, Q_, Z, /*beta=*/c.a, /*alpha=*/1.0);  // Q (a I + Z)
+    }
+    // The next step needs R only if it does not restart.
+    const bool next_restarts = (k + 1) % config_.gram_restart == 0;
+    if (k + 1 < config_.steps && !next_restarts) {
+      const auto RW = torch::baddbmm(R_, R_, Z, /*beta=*/c.a, /*alpha=*/1.0);  // R (a I + Z)
+      R_ = torch::baddbmm(RW, Z, RW, /*beta=*/c.a, /*alpha=*/1.0);             // (a I + Z) R (a I + Z)
+    }
+  }
+
+  torch::Tensor X_, R_, Q_;
+  bool tall_;
+  const NewtonSchulzConfig& config_;
+};
+
+// Matmul FLOPs of the Gram form on an m x n matrix (m <= n), counted along
+// the same control flow as GramNewtonSchulz::run.
+double gram_form_flops(double m, double n, const NewtonSchulzConfig& config) {
+  const double rectangular = 2 * m * m * n, square = 2 * m * m * m;
+  const int64_t r = config.gram_restart;
+  double flops = rectangular;  // R = X X^T
+  for (int64_t k = 0; k < config.steps; ++k) {
+    if (k > 0 && k % r == 0) flops += 2 * rectangular;  // X = Q X, R = X X^T
+    flops += square;                                     // Z
+    if (k % r != 0) flops += square;                     // Q W
+    if (k + 1 < config.steps && (k + 1) % r != 0) flops += 2 * square;  // W R W
+  }
+  if (config.steps > 0) flops += rectangular;  // Q X
+  return flops;
+}
+
 }  // namespace
+
+bool uses_gram_form(int64_t rows, int64_t cols, const NewtonSchulzConfig& config) {
+  if (config.method != NsMethod::kGram || config.steps == 0) return false;
+  const double m = static_cast<double>(std::min(rows, cols));
+  const double n = static_cast<double>(std::max(rows, cols));
+  return gram_form_flops(m, n, config) <= 0.9 * newton_schulz_flops(rows, cols, config.steps);
+}
+
+double newton_schulz_flops(int64_t rows, int64_t cols, const NewtonSchulzConfig& config) {
+  if (!uses_gram_form(rows, cols, config)) return newton_schulz_flops(rows, cols, config.steps);
+  return gram_form_flops(static_cast<double>(std::min(rows, cols)), static_cast<double>(std::max(rows, cols)),
+                         config);
+}
 
 torch::Tensor newton_schulz_iterations(const torch::Tensor& X, const NewtonSchulzConfig& config) {
   config.validate();
   TORCH_CHECK(X.dim() == 2, "newton_schulz_iterations expects a matrix, got shape ", X.sizes());
   const bool tall = X.size(0) > X.size(1);
   auto Y = X.unsqueeze(0);
+  if (uses_gram_form(X.size(0), X.size(1), config)) {
+    return GramNewtonSchulz(Y, tall, config).run(nullptr).squeeze(0).contiguous();
+  }
   for (int64_t k = 0; k < config.steps; ++k) {
     const auto& coefficients = config.schedule.step(k);
     Y = tall ? ns_iteration_tall(Y, coefficients) : ns_iteration(Y, coefficients);
@@ -168,6 +278,11 @@ torch::Tensor newton_schulz(const torch::Tensor& M, const NewtonSchulzConfig& co
     return out.reshape(M.sizes());
   };
   if (observer) observer(0, restore(X));
+  if (uses_gram_form(rows, cols, config)) {
+    const auto observe = [&](int64_t k, const torch::Tensor& Y) { observer(k, restore(Y)); };
+    X = GramNewtonSchulz(X, /*tall=*/false, config).run(observer ? NsStepObserver(observe) : nullptr);
+    return restore(X).to(M.scalar_type()).contiguous();
+  }
   for (int64_t k = 0; k < config.steps; ++k) {
     X = ns_iteration(X, config.schedule.step(k));
     if (observer) observer(k + 1, restore(X));
