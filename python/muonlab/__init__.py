@@ -15,14 +15,16 @@ from . import optim
 __version__ = _C.version()
 
 
-def newton_schulz(G, steps=5, coefficients="jordan", dtype="auto"):
+def newton_schulz(G, steps=5, coefficients="jordan", dtype="auto", method="standard", gram_restart=2):
     """NS_K(G): `steps` Newton-Schulz iterations towards the polar factor of
     G, shape [..., r, c] (leading dimensions are a batch). `coefficients`:
     "jordan", "taylor", "polar_express" or a list of (a, b, c) triples;
     `dtype`: "auto" (bf16 on CUDA and on CPUs with bf16 instructions, else
-    fp32), "bf16", "fp32", "fp64".
+    fp32), "bf16", "fp32", "fp64"; `method`: "standard", or "gram" (Gram
+    Newton-Schulz, restarted every `gram_restart` steps, where it saves
+    FLOPs: the same result up to rounding).
     Returns a tensor of G's shape and dtype."""
-    return _C.newton_schulz(G, steps, coefficients, dtype)
+    return _C.newton_schulz(G, steps, coefficients, dtype, method, gram_restart)
 
 
 def polar_factor(G):

@@ -173,7 +173,9 @@ class Muon(_MuonFamily):
     ``momentum``, ``nesterov``, ``momentum_kind`` ("ema" | "sum"),
     ``ns_steps``, ``ns_coefficients`` ("jordan" | "taylor" | "polar_express"
     | list of (a, b, c)), ``ns_dtype`` ("auto" | "bf16" | "fp32" | "fp64"),
-    ``ns_eps``, ``ns_batching``, ``scale_rule`` ("original" |
+    ``ns_eps``, ``ns_batching``, ``ns_method`` ("standard" | "gram": Gram
+    Newton-Schulz, fewer FLOPs on matrices well wider than tall or the
+    reverse) with ``gram_restart``, ``scale_rule`` ("original" |
     "match_rms_adamw" | "spectral" | "none"), ``weight_decay``,
     ``orthogonalize``, ``nd_params`` ("auto" | "flatten" | "batch" |
     "refuse"), and Group Muon's ``group_size``, ``grouping`` ("contiguous" |

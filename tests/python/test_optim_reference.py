@@ -97,6 +97,22 @@ def test_fused_cpu_step_matches_the_general_path_and_the_float64_reference(name)
         assert torch.allclose(f, g, atol=2e-5), f"{name}: fused and general paths differ by {(f - g).abs().max():.3g}"
 
 
+def test_gram_ns_method_takes_the_standard_steps():
+    # Gram Newton-Schulz on matrices it saves FLOPs on (wide and tall, 5x),
+    # and a square one that keeps the standard form: in float64 the steps are
+    # the plain-torch reference's.
+    gen = torch.Generator().manual_seed(3)
+    shapes = [(8, 40), (40, 8), (8, 8)]
+    weights = [torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes]
+    grads = [[torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes] for _ in range(STEPS)]
+    assert Muon.defaults()["ns_method"] == "standard"
+    assert Muon.defaults()["gram_restart"] == 2
+    got, _ = python_steps(Muon, weights, grads, lr=0.05, ns_dtype="fp64", ns_method="gram", gram_restart=2)
+    expected = reference_steps(weights, grads, lr=0.05)
+    for g, e in zip(got, expected):
+        assert torch.allclose(g, e, rtol=1e-10, atol=1e-12), f"off the float64 reference by {(g - e).abs().max():.3g}"
+
+
 def test_muon2_and_muon2f_classes_are_their_defaults():
     weights, grads = weights_and_grads(1)
     for cls, second_moment in ((Muon2, "full"), (Muon2F, "factored")):
@@ -215,6 +231,8 @@ def test_closure_loss_is_returned():
                                     "'polar_express' or a list of (a, b, c) triples"),
     ({"ns_coefficients": [(1.0, 2.0)]}, "option ns_coefficients=[(1.0, 2.0)]"),
     ({"ns_dtype": "fp16"}, "option ns_dtype='fp16': expected 'auto', 'bf16', 'fp32' or 'fp64'"),
+    ({"ns_method": "fast"}, "option ns_method='fast': expected 'standard' or 'gram'"),
+    ({"gram_restart": 0}, "gram_restart = 0: expected steps between restarts >= 1"),
     ({"grouping": "blocks"}, "option grouping='blocks': expected 'contiguous', 'strided' or 'random'"),
     ({"grouped": ["q", "x"]}, "option grouped=['q', 'x']: expected a list of 'q', 'k', 'v', 'o', 'mla_up'"),
     ({"nd_params": "stack"}, "option nd_params='stack': expected 'auto', 'flatten', 'batch' or 'refuse'"),

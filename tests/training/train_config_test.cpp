@@ -170,7 +170,9 @@ TEST(TrainConfig, GroupMuonAndAblationSettingsLoadBack) {
        "optimizer.block_scale=true", "optimizer.grouping_seed=5", "optimizer.orthogonalize=false",
        "optimizer.ns_coefficients=polar_express", "optimizer.scale_rule=match_rms_adamw", "optimizer.beta2=0.99",
        "optimizer.second_moment_eps=1e-10", "optimizer.bias_correction=false", "run.one_step_group_sizes=[1, 2]",
-       "optimizer.ns_dtype=fp64"});
+       "optimizer.ns_dtype=fp64", "optimizer.ns_method=gram", "optimizer.gram_restart=3"});
+  EXPECT_EQ(muon_options(config.optimizer).ns_method(), optim::NsMethod::kGram);
+  EXPECT_EQ(muon_options(config.optimizer).gram_restart(), 3);
   EXPECT_EQ(config.optimizer.grouped, (std::vector<std::string>{"q", "k"}));
   EXPECT_EQ(config.optimizer.grouping, "random");
   const std::string printed = format_train_config(config);
@@ -188,6 +190,8 @@ TEST(TrainConfigErrors, MuonVariantSettings) {
   EXPECT_CONTAINS(error_of(kMinimal, {"run.one_step_group_sizes=[1, 3]"}),
                   "'run.one_step_group_sizes' holds 3: expected group sizes that divide the model's n_head = 4");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.ns_dtype=fp16"}), "'optimizer.ns_dtype': 'fp16' is not one of auto, bf16, fp32, fp64");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.ns_method=fast"}), "'optimizer.ns_method': 'fast' is not one of standard, gram");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.gram_restart=0"}), "'optimizer.gram_restart' = 0: expected steps");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouping=sorted"}), "'optimizer.grouping': 'sorted' is not one of contiguous, strided, random");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouped=[\"q\", \"z\"]"}), "'optimizer.grouped'");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouped=[\"q\", \"z\"]"}), "z");

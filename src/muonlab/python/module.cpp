@@ -264,11 +264,14 @@ std::vector<torch::Tensor> adamw_class_steps(const py::dict& options, const std:
   return copies;
 }
 
-optim::NewtonSchulzConfig ns_config(int64_t steps, const py::object& coefficients, const std::string& dtype) {
+optim::NewtonSchulzConfig ns_config(int64_t steps, const py::object& coefficients, const std::string& dtype,
+                                    const std::string& method = "standard", int64_t gram_restart = 2) {
   py::dict options;
   options["ns_steps"] = steps;
   options["ns_coefficients"] = coefficients;
   options["ns_dtype"] = dtype;
+  options["ns_method"] = method;
+  options["gram_restart"] = gram_restart;
   return muon_options_from(options, false).newton_schulz_config();
 }
 
@@ -294,11 +297,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("adamw_step", &adamw_step);
   m.def(
       "newton_schulz",
-      [](const torch::Tensor& G, int64_t steps, const py::object& coefficients, const std::string& dtype) {
-        const auto config = ns_config(steps, coefficients, dtype);
-        return as_value_errors([&] { return muonlab::optim::newton_schulz(G, config); });
+      [](const torch::Tensor& G, int64_t steps, const py::object& coefficients, const std::string& dtype,
+         const std::string& method, int64_t gram_restart) {
+        const auto config = ns_config(steps, coefficients, dtype, method, gram_restart);
+        return as_value_errors([&] {
+          config.validate();
+          return muonlab::optim::newton_schulz(G, config);
+        });
       },
-      py::arg("G"), py::arg("steps") = 5, py::arg("coefficients") = "jordan", py::arg("dtype") = "auto");
+      py::arg("G"), py::arg("steps") = 5, py::arg("coefficients") = "jordan", py::arg("dtype") = "auto",
+      py::arg("method") = "standard", py::arg("gram_restart") = 2);
   m.def(
       "polar_factor", [](const torch::Tensor& G) { return as_value_errors([&] { return muonlab::analysis::polar_factor(G); }); },
       py::arg("G"));

@@ -143,6 +143,13 @@ const std::vector<MuonKey>& muon_keys() {
            default: return py::str("auto");
          }
        }},
+      {"ns_method",
+       [](MuonOptions& o, const py::handle& v) {
+         o.ns_method(as_choice("ns_method", v, &optim::parse_ns_method, "'standard' or 'gram'"));
+       },
+       [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.ns_method())); }},
+      {"gram_restart", [](MuonOptions& o, const py::handle& v) { o.gram_restart(as_integer("gram_restart", v)); },
+       [](const MuonOptions& o) -> py::object { return py::int_(o.gram_restart()); }},
       {"scale_rule",
        [](MuonOptions& o, const py::handle& v) {
          o.scale_rule(as_choice("scale_rule", v, &optim::parse_scale_rule,

@@ -222,6 +222,12 @@ const std::vector<Field>& fields() {
                              enum_name_list(optim::ns_dtype_names()),
                              "dtype of the Newton-Schulz matmuls; auto: bf16 where the device has bf16 instructions (CUDA, "
                              "AVX512-BF16, AMX), else fp32"));
+    f.push_back(choice_field("optimizer.ns_method", MUONLAB_AT(optimizer.ns_method),
+                             enum_name_list(optim::ns_method_names()),
+                             "how the Newton-Schulz steps are computed; gram: on the Gram matrix X X^T, fewer FLOPs for "
+                             "matrices well wider than tall (or the reverse), the same result up to rounding"));
+    f.push_back(integer_field("optimizer.gram_restart", MUONLAB_AT(optimizer.gram_restart),
+                              "with ns_method = gram: steps between recomputations of the Gram matrix from X"));
     f.push_back(choice_field("optimizer.scale_rule", MUONLAB_AT(optimizer.scale_rule),
                              enum_name_list(optim::scale_rule_names()), "lr scale of each matrix from its shape"));
     f.push_back(boolean_field("optimizer.orthogonalize", MUONLAB_AT(optimizer.orthogonalize),
@@ -496,6 +502,10 @@ void check_config(const TrainConfig& config, const std::string& source) {
   if (config.data.seq_len > config.model.block_size) {
     fail("{}: 'data.seq_len' = {} exceeds the model's block_size = {}", source, config.data.seq_len,
          config.model.block_size);
+  }
+  if (config.optimizer.gram_restart < 1) {
+    fail("{}: 'optimizer.gram_restart' = {}: expected steps between restarts >= 1", source,
+         config.optimizer.gram_restart);
   }
   if (config.optimizer.ns_steps < 0) {
     fail("{}: 'optimizer.ns_steps' = {}: expected 0 (the variant's default) or more", source, config.optimizer.ns_steps);

@@ -47,6 +47,8 @@ struct OptimizerSettings {
   int64_t ns_steps = 0;       // 0: the variant's default, 5 for Muon and 3 for Muon² / Muon²-F
   std::string ns_coefficients = optim::MuonOptions().ns_coefficients().name;
   std::string ns_dtype = optim::to_string(optim::MuonOptions().ns_dtype());  // auto: bf16 where the device has bf16 instructions
+  std::string ns_method = optim::to_string(optim::MuonOptions().ns_method());  // gram: Gram Newton-Schulz
+  int64_t gram_restart = optim::MuonOptions().gram_restart();
   std::string scale_rule = optim::to_string(optim::MuonOptions().scale_rule());
   bool orthogonalize = optim::MuonOptions().orthogonalize();  // false: the normalized-momentum ablation
   double weight_decay = optim::MuonOptions().weight_decay();

@@ -24,6 +24,8 @@ optim::MuonOptions muon_options(const OptimizerSettings& settings) {
       .ns_steps(settings.ns_steps)
       .ns_coefficients(optim::ns_schedule(settings.ns_coefficients))
       .ns_dtype(optim::parse_ns_dtype(settings.ns_dtype))
+      .ns_method(optim::parse_ns_method(settings.ns_method))
+      .gram_restart(settings.gram_restart)
       .scale_rule(optim::parse_scale_rule(settings.scale_rule))
       .orthogonalize(settings.orthogonalize)
       .weight_decay(settings.weight_decay)
