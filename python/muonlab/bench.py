@@ -355,6 +355,10 @@ def main(argv=None):
         # what batching gains from what the C++ step does otherwise.
         looped = muonlab_muon(parameters_from(weights, grad_sets[0]), ns_dtype=timed_dtype, ns_batching="never")
         rows.append(("muonlab, ns_batching='never'", median_ms(looped.step, device, args.warmup + 2, args.repeats)))
+    # Gram Newton-Schulz: the same update (docs/algorithms.md) with fewer
+    # FLOPs on the wide and tall matrices.
+    gram = muonlab_muon(parameters_from(weights, grad_sets[0]), ns_dtype=timed_dtype, ns_method="gram")
+    rows.append(("muonlab, ns_method='gram'", median_ms(gram.step, device, args.warmup + 2, args.repeats)))
     print(f"median of {args.repeats} steps each, after {AGREEMENT_STEPS + args.warmup} untimed ones; muonlab's "
           "ns_batching='auto' batches by shape on CUDA, loops over the matrices on CPU")
     print_table(rows, plain_ms)

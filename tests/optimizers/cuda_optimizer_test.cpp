@@ -40,6 +40,26 @@ TEST(NewtonSchulzOnCuda, AutoPrecisionIsBf16OnCudaAndFollowsTheCpusInstructions)
             cpu_bf16_instructions().empty() ? torch::kFloat32 : torch::kBFloat16);
 }
 
+// The Gram form on the GPU (wide, tall and batched, restarted every 2 steps)
+// against the standard form in float64 on the CPU.
+TEST(NewtonSchulzOnCuda, GramFormMatchesCpuFloat64InBf16AndFp32) {
+  MUONLAB_SKIP_WITHOUT_CUDA();
+  const std::vector<torch::Tensor> inputs = {
+      random_matrix(192, 768, 6), random_matrix(768, 192, 7),
+      torch::stack({random_matrix(64, 256, 8), random_matrix(64, 256, 9)})};
+  for (const auto& M : inputs) {
+    const auto reference = newton_schulz(M, ns_config(NsDtype::kFloat64));
+    for (const auto& [dtype, tolerance] : {std::pair{NsDtype::kFloat32, 2e-3}, std::pair{NsDtype::kBFloat16, 5e-2}}) {
+      auto gram = ns_config(dtype);
+      gram.method = NsMethod::kGram;
+      ASSERT_TRUE(uses_gram_form(M.size(-2), M.size(-1), gram));
+      const auto out = newton_schulz(M.to(torch::kCUDA, torch::kFloat32), gram);
+      EXPECT_TRUE(out.is_cuda());
+      EXPECT_LT(relative_error(out, reference), tolerance) << to_string(dtype) << " on " << M.sizes();
+    }
+  }
+}
+
 // Wide, tall and batched inputs; the result keeps the input's device, dtype
 // and shape whatever precision the matmuls ran in.
 TEST(NewtonSchulzOnCuda, MatchesCpuFloat64InBf16AndFp32) {

@@ -9,7 +9,8 @@ import torch
 
 from muonlab import bench
 
-VARIANTS = ("plain PyTorch Muon (per-matrix loop)", "muonlab.optim.Muon.step()", "muonlab._C.muon_step alone")
+VARIANTS = ("plain PyTorch Muon (per-matrix loop)", "muonlab.optim.Muon.step()", "muonlab._C.muon_step alone",
+            "muonlab, ns_method='gram'")
 
 
 def test_quick_run_prints_agreement_and_table(tmp_path):
