@@ -164,6 +164,7 @@ class GramNewtonSchulz {
   GramNewtonSchulz(torch::Tensor X, bool tall, const NewtonSchulzConfig& config)
       : X_(std::move(X)), tall_(tall), config_(config) {}
 
+  // Runs config.steps >= 1 steps (uses_gram_form is false for none).
   torch::Tensor run(const NsStepObserver& observer) {
     R_ = gram(X_);
     for (int64_t k = 0; k < config_.steps; ++k) {
@@ -171,7 +172,7 @@ class GramNewtonSchulz {
       step(k);
       if (observer) observer(k + 1, apply(Q_, X_));
     }
-    return config_.steps == 0 ? X_ : apply(Q_, X_);
+    return apply(Q_, X_);
   }
 
  private:

@@ -95,8 +95,8 @@ struct NewtonSchulzConfig {
 using NsStepObserver = std::function<void(int64_t k, const torch::Tensor& X)>;
 
 // NS_K of M, shape [..., r, c]. Works on X^T when r > c. Returns a tensor of
-// M's shape and dtype. FLOPs are dominated by 4 m^2 n + 2 m^3 per step and
-// matrix, m = min(r, c), n = max(r, c).
+// M's shape and dtype. In the standard form FLOPs are dominated by
+// 4 m^2 n + 2 m^3 per step and matrix, m = min(r, c), n = max(r, c).
 torch::Tensor newton_schulz(const torch::Tensor& M,
                             const NewtonSchulzConfig& config,
                             const NsStepObserver& observer = nullptr);
