@@ -113,6 +113,20 @@ TEST(GroupMuon, GroupSizeOneIsHeadWise) {
   EXPECT_TENSOR_NEAR(updates[2], reference_newton_schulz(grads[2]) * scale_of(24, 12), 1e-10);
 }
 
+// The heads' 3 x 12 blocks take Gram Newton-Schulz (4x wider than tall),
+// the whole QKV too; the references are the standard form's.
+TEST(GroupMuon, GroupSizeOneIsHeadWiseInTheGramFormToo) {
+  const auto params = attention_params();
+  const auto grads = gradients(params, 100);
+  const auto gram = base_options().group_size(1).ns_method(NsMethod::kGram);
+  ASSERT_TRUE(uses_gram_form(kSmallHeadDim, kWidth, gram.newton_schulz_config()));
+  const auto updates = one_step_updates(params, gram);
+  auto rows = head_slices(0, 3 * kSmallHeads, 1);
+  EXPECT_TENSOR_NEAR(updates[0], orthogonalize_slices(grads[0], 0, rows) * scale_of(36, 12), 1e-10);
+  EXPECT_TENSOR_NEAR(updates[1], orthogonalize_slices(grads[1], 1, head_slices(0, kSmallHeads, 1)), 1e-10);
+  EXPECT_TENSOR_NEAR(updates[2], reference_newton_schulz(grads[2]) * scale_of(24, 12), 1e-10);
+}
+
 TEST(GroupMuon, StridedGroupsTakeEveryOtherHead) {
   // H = 4, g = 2: strided groups {0, 2} and {1, 3} in each of Q, K, V.
   const auto params = attention_params();

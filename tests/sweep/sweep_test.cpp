@@ -151,8 +151,9 @@ TEST(SweepSpec, EveryBundledStudyLoads) {
     }
   }
   // Four studies on CPU and GPU, the CPU headline comparison, the main job,
-  // the bf16-vs-fp32 check, MuonClip tuned and at one lr, the architectures.
-  EXPECT_EQ(loaded, 14);
+  // the bf16-vs-fp32 check, MuonClip tuned and at one lr, the architectures,
+  // Gram Newton-Schulz against the standard form.
+  EXPECT_EQ(loaded, 15);
 }
 
 TEST(SweepIndex, RowsMatchTheRunFolders) {
