@@ -190,18 +190,20 @@ def measure_agreement(plain, plain_params, ours, our_params, grad_sets, toleranc
     return check_agreement(mine, theirs, tolerance, what)
 
 
-def agreeing_pair(weights, grad_sets, ns_dtype):
-    """The plain and the muonlab optimizer with NS in `ns_dtype`, each over
-    its own copy of `weights`, after AGREEMENT_STEPS steps from the same
-    gradients that left their weights in agreement (else AgreementError):
-    ((plain, its params), (muonlab, its params), worst difference)."""
+def agreeing_pair(weights, grad_sets, ns_dtype, **options):
+    """The plain and the muonlab optimizer (with `options`) with NS in
+    `ns_dtype`, each over its own copy of `weights`, after AGREEMENT_STEPS
+    steps from the same gradients that left their weights in agreement (else
+    AgreementError): ((plain, its params), (muonlab, its params), worst
+    difference)."""
     plain_params = parameters_from(weights, grad_sets[0])
     our_params = parameters_from(weights, grad_sets[0])
     plain = PlainMuon(plain_params, ns_dtype=ns_dtype)
-    ours = muonlab_muon(our_params, ns_dtype=ns_dtype)
+    ours = muonlab_muon(our_params, ns_dtype=ns_dtype, **options)
     worst = measure_agreement(plain, plain_params, ours, our_params, grad_sets, TOLERANCE[ns_dtype])
-    print(f"agreement, NS in {ns_dtype}: weight changes after {AGREEMENT_STEPS} steps from the same gradients "
-          f"differ by at most {worst:.2e} (relative, tolerance {TOLERANCE[ns_dtype]:g}): OK", flush=True)
+    chosen = "".join(f", {key}={value!r}" for key, value in options.items())
+    print(f"agreement, NS in {ns_dtype}{chosen}: weight changes after {AGREEMENT_STEPS} steps from the same "
+          f"gradients differ by at most {worst:.2e} (relative, tolerance {TOLERANCE[ns_dtype]:g}): OK", flush=True)
     return (plain, plain_params), (ours, our_params), worst
 
 
@@ -343,6 +345,9 @@ def main(argv=None):
         (plain, _), (ours, _), _ = agreeing_pair(weights, grad_sets, "fp32")
         if timed_dtype != "fp32":
             (plain, _), (ours, _), _ = agreeing_pair(weights, grad_sets, timed_dtype)
+        # Gram Newton-Schulz: the same update (docs/algorithms.md) with fewer
+        # FLOPs on the wide and tall matrices; checked like the default.
+        _, (gram, _), _ = agreeing_pair(weights, grad_sets, timed_dtype, ns_method="gram")
     except AgreementError as error:
         sys.exit(f"muonlab.bench: {error}")
     plain_ms = median_ms(plain.step, device, args.warmup, args.repeats)
@@ -355,10 +360,7 @@ def main(argv=None):
         # what batching gains from what the C++ step does otherwise.
         looped = muonlab_muon(parameters_from(weights, grad_sets[0]), ns_dtype=timed_dtype, ns_batching="never")
         rows.append(("muonlab, ns_batching='never'", median_ms(looped.step, device, args.warmup + 2, args.repeats)))
-    # Gram Newton-Schulz: the same update (docs/algorithms.md) with fewer
-    # FLOPs on the wide and tall matrices.
-    gram = muonlab_muon(parameters_from(weights, grad_sets[0]), ns_dtype=timed_dtype, ns_method="gram")
-    rows.append(("muonlab, ns_method='gram'", median_ms(gram.step, device, args.warmup + 2, args.repeats)))
+    rows.append(("muonlab, ns_method='gram'", median_ms(gram.step, device, args.warmup, args.repeats)))
     print(f"median of {args.repeats} steps each, after {AGREEMENT_STEPS + args.warmup} untimed ones; muonlab's "
           "ns_batching='auto' batches by shape on CUDA, loops over the matrices on CPU")
     print_table(rows, plain_ms)

@@ -23,6 +23,7 @@ def test_quick_run_prints_agreement_and_table(tmp_path):
     agreement = [line for line in lines if line.startswith("agreement")]
     assert agreement and all(line.endswith(": OK") for line in agreement), result.stdout
     assert agreement[0].startswith("agreement, NS in fp32:"), result.stdout
+    assert any("ns_method='gram'" in line for line in agreement), result.stdout
     assert any(line.split() == ["variant", "ms/step", "vs", "plain"] for line in lines), result.stdout
     for variant in VARIANTS:
         row = [line for line in lines if line.startswith(variant)]
