@@ -116,6 +116,18 @@ TEST(GramNewtonSchulz, Bf16StaysAboutAsCloseAsTheStandardForm) {
   }
 }
 
+// Why restarts exist: without them the carried Gram matrix of an
+// ill-conditioned input loses its small eigenvalues to bf16 rounding, and
+// five steps already land far from the float64 result (or at NaN).
+TEST(GramNewtonSchulz, WithoutRestartsBf16BreaksDownOnIllConditionedInputs) {
+  const auto M = ill_conditioned(64, 256, 1e3, 7);
+  const auto exact = newton_schulz(M, gram_config("jordan", 5, 2));
+  const auto unrestarted = newton_schulz(M, gram_config("jordan", 5, 100, NsDtype::kBFloat16));
+  const double error = gram_relative_error(unrestarted, exact);
+  EXPECT_TRUE(!std::isfinite(error) || error > 1.0) << "error without restarts " << error;
+  EXPECT_LT(gram_relative_error(newton_schulz(M, gram_config("jordan", 5, 2, NsDtype::kBFloat16)), exact), 0.2);
+}
+
 TEST(GramNewtonSchulz, NearSquareMatricesTakeTheStandardForm) {
   const auto config = gram_config("jordan", 5, 2, NsDtype::kBFloat16);
   EXPECT_FALSE(uses_gram_form(768, 768, config));
