@@ -200,9 +200,12 @@ std::vector<VariantBenchRow> run_variant_bench(const std::vector<torch::Tensor>&
   rows.push_back(time_variant("muon, gram NS", tagged, gram, config,
                               group_muon_ns_flops(config.layers, config.d_model, config.n_head, 0,
                                                   gram.newton_schulz_config())));
-  rows.push_back(time_variant("muon2 (Muon²)", tagged,
-                              optim::MuonOptions(base).ns_steps(K2).second_moment(optim::SecondMomentKind::kFull),
-                              config, flops(0, K2)));
+  const auto muon2 = optim::MuonOptions(base).ns_steps(K2).second_moment(optim::SecondMomentKind::kFull);
+  rows.push_back(time_variant("muon2 (Muon²)", tagged, muon2, config, flops(0, K2)));
+  const auto muon2_gram = optim::MuonOptions(muon2).ns_method(optim::NsMethod::kGram);
+  rows.push_back(time_variant("muon2, gram NS", tagged, muon2_gram, config,
+                              group_muon_ns_flops(config.layers, config.d_model, config.n_head, 0,
+                                                  muon2_gram.newton_schulz_config())));
   rows.push_back(time_variant("muon2f (Muon²-F)", tagged,
                               optim::MuonOptions(base).ns_steps(K2).second_moment(optim::SecondMomentKind::kFactored),
                               config, flops(0, K2)));

@@ -5,7 +5,7 @@
 // the same run as the practical ceiling. Then the Muon family on the same
 // matrices, each with its default options (the path a user gets), as ratios
 // to Muon (K = 5) in the same process: Muon with Gram Newton-Schulz,
-// Muon² (K = 3), Muon²-F (K = 3), NorMuon and Group Muon for each group
+// Muon² (K = 3, also with Gram Newton-Schulz), Muon²-F (K = 3), NorMuon and Group Muon for each group
 // size (attention weights cut into blocks of g heads), with the optimizer
 // state each keeps per parameter (AdamW's too).
 #pragma once
