@@ -4,12 +4,11 @@
 // rounding (they are the same polynomial in X X^T applied to X), and in
 // bf16 the Gram form may not drift further from the float64 result than the
 // standard form does by more than a small margin.
-#include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "muonlab/analysis/polar_factor.h"
 #include "muonlab/optimizers/newton_schulz.h"
+#include "ns_scalar_reference.h"
 #include "test_util.h"
 
 namespace muonlab::optim {
@@ -59,25 +58,7 @@ TEST(GramNewtonSchulz, EqualsTheStandardFormInFloat64) {
 // Independently of the standard form: NS acts on each singular value, so
 // the Gram form's singular values are the scalar polynomial's.
 TEST(GramNewtonSchulz, SingularValuesFollowTheScalarPolynomial) {
-  const auto M = ill_conditioned(12, 48, 100.0, 3);
-  const auto config = gram_config("jordan", 5, 2);
-  const auto s = analysis::singular_values(M);
-  const double norm = M.norm().item<double>();
-  std::vector<double> expected;
-  for (int64_t i = 0; i < s.numel(); ++i) {
-    double x = s[i].item<double>() / (norm + config.schedule.eps);
-    for (int64_t k = 0; k < config.steps; ++k) {
-      const auto& t = config.schedule.step(k);
-      x = t.a * x + t.b * x * x * x + t.c * x * x * x * x * x;
-    }
-    expected.push_back(x);
-  }
-  const auto actual = analysis::singular_values(newton_schulz(M, config)).contiguous();
-  std::sort(expected.begin(), expected.end());
-  std::vector<double> sorted(actual.data_ptr<double>(), actual.data_ptr<double>() + actual.numel());
-  std::sort(sorted.begin(), sorted.end());
-  ASSERT_EQ(sorted.size(), expected.size());
-  for (size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(sorted[i], expected[i], 1e-10) << "singular value " << i;
+  testing::expect_matches_scalar_ns_iteration(ill_conditioned(12, 48, 100.0, 3), gram_config("jordan", 5, 2), 1e-10);
 }
 
 TEST(GramNewtonSchulz, IterationsAloneMatchInEitherOrientation) {

@@ -4,11 +4,11 @@
 // plain doubles), and enough 'taylor' steps must reach the SVD polar factor.
 #include "muonlab/optimizers/newton_schulz.h"
 
-#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "muonlab/analysis/polar_factor.h"
+#include "ns_scalar_reference.h"
 #include "test_util.h"
 
 namespace muonlab::optim {
@@ -29,44 +29,11 @@ NewtonSchulzConfig config_of(const std::string& preset, int64_t steps,
   return config;
 }
 
-// The scalar map sigma -> p_K(... p_1(sigma / (scale ||M||_F + eps))) in doubles.
-std::vector<double> scalar_iteration(const torch::Tensor& M, const NewtonSchulzConfig& config) {
-  const auto s = singular_values(M).contiguous();
-  const double frob = M.to(torch::kFloat64).norm().item<double>();
-  std::vector<double> out;
-  for (int64_t i = 0; i < s.numel(); ++i) {
-    double x = s[i].item<double>() / (config.schedule.norm_scale * frob + config.schedule.eps);
-    for (int64_t k = 0; k < config.steps; ++k) {
-      const auto& t = config.schedule.step(k);
-      x = t.a * x + t.b * x * x * x + t.c * x * x * x * x * x;
-    }
-    out.push_back(x);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::vector<double> sorted_singular_values(const torch::Tensor& M) {
-  const auto s = singular_values(M).contiguous();
-  std::vector<double> out(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-void expect_matches_scalar_iteration(const torch::Tensor& M, const NewtonSchulzConfig& config) {
-  const auto expected = scalar_iteration(M, config);
-  const auto actual = sorted_singular_values(newton_schulz(M, config));
-  ASSERT_EQ(expected.size(), actual.size());
-  for (size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_NEAR(actual[i], expected[i], 1e-9) << "singular value " << i;
-  }
-}
-
 TEST(NewtonSchulz, SingularValuesFollowTheScalarPolynomial) {
   for (const auto* preset : {"jordan", "taylor", "polar_express"}) {
     SCOPED_TRACE(preset);
-    expect_matches_scalar_iteration(random_matrix(24, 40, 1), config_of(preset, 5));
-    expect_matches_scalar_iteration(ill_conditioned(40, 24, 1e4, 2), config_of(preset, 5));
+    testing::expect_matches_scalar_ns_iteration(random_matrix(24, 40, 1), config_of(preset, 5), 1e-9);
+    testing::expect_matches_scalar_ns_iteration(ill_conditioned(40, 24, 1e4, 2), config_of(preset, 5), 1e-9);
   }
 }
 

@@ -249,11 +249,12 @@ torch::Tensor newton_schulz_iterations(const torch::Tensor& X, const NewtonSchul
   const bool tall = X.size(0) > X.size(1);
   auto Y = X.unsqueeze(0);
   if (uses_gram_form(X.size(0), X.size(1), config)) {
-    return GramNewtonSchulz(Y, tall, config).run(nullptr).squeeze(0).contiguous();
-  }
-  for (int64_t k = 0; k < config.steps; ++k) {
-    const auto& coefficients = config.schedule.step(k);
-    Y = tall ? ns_iteration_tall(Y, coefficients) : ns_iteration(Y, coefficients);
+    Y = GramNewtonSchulz(Y, tall, config).run(nullptr);
+  } else {
+    for (int64_t k = 0; k < config.steps; ++k) {
+      const auto& coefficients = config.schedule.step(k);
+      Y = tall ? ns_iteration_tall(Y, coefficients) : ns_iteration(Y, coefficients);
+    }
   }
   return Y.squeeze(0).contiguous();
 }
@@ -282,11 +283,11 @@ torch::Tensor newton_schulz(const torch::Tensor& M, const NewtonSchulzConfig& co
   if (uses_gram_form(rows, cols, config)) {
     const auto observe = [&](int64_t k, const torch::Tensor& Y) { observer(k, restore(Y)); };
     X = GramNewtonSchulz(X, /*tall=*/false, config).run(observer ? NsStepObserver(observe) : nullptr);
-    return restore(X).to(M.scalar_type()).contiguous();
-  }
-  for (int64_t k = 0; k < config.steps; ++k) {
-    X = ns_iteration(X, config.schedule.step(k));
-    if (observer) observer(k + 1, restore(X));
+  } else {
+    for (int64_t k = 0; k < config.steps; ++k) {
+      X = ns_iteration(X, config.schedule.step(k));
+      if (observer) observer(k + 1, restore(X));
+    }
   }
   return restore(X).to(M.scalar_type()).contiguous();
 }

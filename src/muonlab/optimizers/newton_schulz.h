@@ -62,14 +62,13 @@ torch::Dtype resolve_ns_dtype(NsDtype dtype, const torch::Device& device);
 // How the K steps are computed (docs/algorithms.md, Gram Newton-Schulz).
 // kStandard updates X every step: 4 m^2 n + 2 m^3 FLOPs per step. kGram
 // (Gram Newton-Schulz, Tri Dao, Jack Zhang, Noah Amsel and Berlin Chen,
-// 2026) iterates on the m x m Gram matrix
-// R = X X^T and the accumulated polynomial Q, touching the m x n X only at
-// the start, at each restart and at the end; mathematically the same X_K,
-// with fewer FLOPs where n is well above m (0.78x at n = 4 m, K = 5). In
-// bf16, R drifts from the Gram matrix of the X it stands for, so every
-// `gram_restart` steps X is rebuilt as Q X and R recomputed from it.
-// Matrices where the Gram form would not save at least a tenth of the FLOPs
-// (near-square ones) take the standard form.
+// 2026) iterates on the m x m Gram matrix R = X X^T and the accumulated
+// polynomial Q, touching the m x n X only at the start, at each restart and
+// at the end; mathematically the same X_K, with fewer FLOPs where n is well
+// above m (0.78x at n = 4 m, K = 5). In bf16, R drifts from the Gram matrix
+// of the X it stands for, so every `gram_restart` steps X is rebuilt as Q X
+// and R recomputed from it. Matrices where the Gram form would not save at
+// least a tenth of the FLOPs (near-square ones) take the standard form.
 enum class NsMethod { kStandard, kGram };
 const EnumNames<NsMethod>& ns_method_names();  // "standard", "gram"
 NsMethod parse_ns_method(const std::string& name);
