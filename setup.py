@@ -6,8 +6,10 @@
 # 1.13 on CPU machines, PyTorch 2.x on GPU machines. Nothing is downloaded.
 import os
 import re
+import subprocess
 from pathlib import Path
 
+import torch
 from setuptools import setup
 from torch.utils.cpp_extension import BuildExtension, CppExtension
 
@@ -21,6 +23,7 @@ LIBRARY_SOURCES = [
     "muonlab/core/atomic_file.cpp",
     "muonlab/core/archive_file.cpp",
     "muonlab/core/native_bf16.cpp",
+    "muonlab/core/openmp_runtime.cpp",
     "muonlab/optimizers/newton_schulz.cpp",
     "muonlab/optimizers/second_moment.cpp",
     "muonlab/optimizers/param_state_io.cpp",
@@ -73,6 +76,34 @@ def sources():
     return library + [f"src/{s}" for s in BINDING_SOURCES]
 
 
+def torch_openmp_runtime(torch_lib):
+    """The OpenMP runtime that torch's libtorch_cpu loads, if torch ships its
+    own copy in torch_lib (PyTorch's wheels bundle libgomp-<hash>.so.1 in torch/lib); None
+    where it uses the system's (Debian's python3-torch), which -fopenmp links.
+
+    The extension must call the same runtime as torch: with a second one
+    beside it each keeps its own thread pool, whose threads spin while the
+    other's work (the Muon step took 1.25-1.3x as long with two libgomp copies),
+    and torch.set_num_threads no longer reaches muonlab's loops."""
+    libtorch_cpu = torch_lib / "libtorch_cpu.so"
+    if not libtorch_cpu.exists():
+        return None
+    # readelf comes with binutils, which the compiler needs anyway.
+    dynamic = subprocess.run(["readelf", "--dynamic", str(libtorch_cpu)], capture_output=True, text=True, check=True)
+    for name in re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic.stdout):
+        if re.match(r"lib(g|i|)omp", name) and (torch_lib / name).exists():
+            return torch_lib / name
+    return None
+
+
+def openmp_link_args():
+    """-fopenmp links the system's libgomp; where torch bundles a runtime the
+    extension links that file instead (already loaded by `import torch`, so
+    found by its soname at run time)."""
+    bundled = torch_openmp_runtime(Path(torch.__file__).resolve().parent / "lib")
+    return ["-fopenmp"] if bundled is None else [str(bundled)]
+
+
 BUILD.mkdir(exist_ok=True)  # setup.cfg puts egg-info and objects here
 version = project_version()
 setup(
@@ -86,10 +117,11 @@ setup(
             # -O3 as CMake's Release build: at -O2 GCC 12 vectorizes only
             # loops that need no remainder, and the fused passes stayed
             # scalar. -fopenmp: the library's at::parallel_for loops run on
-            # one thread without it (see CMakeLists.txt).
+            # one thread without it (see CMakeLists.txt); linked against
+            # torch's own OpenMP runtime (openmp_link_args).
             extra_compile_args=["-O3", "-std=c++17", "-Wno-unused-function", "-ffp-contract=off", "-fno-math-errno",
                                 "-fopenmp"],
-            extra_link_args=["-fopenmp"],
+            extra_link_args=openmp_link_args(),
         )
     ],
     cmdclass={"build_ext": BuildExtension},

@@ -15,6 +15,25 @@ from . import optim
 __version__ = _C.version()
 
 
+def _warn_if_a_second_openmp_runtime():
+    # muonlab's CPU loops must run on torch's OpenMP runtime: beside a
+    # second one the Muon step took 1.25-2.2x as long (docs/benchmarks.md).
+    library, shared = _C.openmp_runtime()
+    if not shared:
+        import warnings
+
+        warnings.warn(
+            f"muonlab's CPU loops run on the OpenMP runtime {library or '(unknown)'}, not on torch's own: "
+            "torch.set_num_threads does not reach them and CPU steps run slower. Rebuild muonlab against this "
+            "torch (scripts/install-python), which links torch's runtime.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+_warn_if_a_second_openmp_runtime()
+
+
 def newton_schulz(G, steps=5, coefficients="jordan", dtype="auto", method="standard", gram_restart=2):
     """NS_K(G): `steps` Newton-Schulz iterations towards the polar factor of
     G, shape [..., r, c] (leading dimensions are a batch). `coefficients`:

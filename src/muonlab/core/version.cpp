@@ -2,6 +2,7 @@
 
 #include "muonlab/core/allocator_settings.h"
 #include "muonlab/core/native_bf16.h"
+#include "muonlab/core/openmp_runtime.h"
 
 #include <fmt/format.h>
 
@@ -20,6 +21,7 @@ std::string build_report() {
                                            torch::cuda::device_count())
                              : std::string("not available"));
   report += fmt::format("CPU threads: {}\n", at::get_num_threads());
+  report += fmt::format("OpenMP: {}\n", describe(openmp_runtime()));
   const auto bf16 = cpu_bf16_instructions();
   report += fmt::format("CPU bf16 instructions: {}\n", bf16.empty() ? "none (auto precisions are fp32)" : bf16);
   report += fmt::format("allocator: {}\n", allocator_name());

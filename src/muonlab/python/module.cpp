@@ -15,6 +15,7 @@
 #include "muonlab/analysis/polar_factor.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/openmp_runtime.h"
 #include "muonlab/core/shape_string.h"
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/muon_step.h"
@@ -322,6 +323,14 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         return muonlab::short_dtype_name(muonlab::optim::resolve_ns_dtype(muonlab::optim::NsDtype::kAuto, torch::Device(device)));
       },
       py::arg("device"), "What ns_dtype='auto' chooses on the device: 'bf16' or 'fp32'");
+  m.def(
+      "openmp_runtime",
+      [] {
+        const muonlab::OpenMpRuntime runtime = muonlab::openmp_runtime();
+        return std::make_pair(runtime.library, runtime.shared_with_torch);
+      },
+      "(library, shared_with_torch): the OpenMP runtime muonlab's CPU loops run on, and whether "
+      "torch.set_num_threads reaches it (a probe: it sets torch's thread count and restores it)");
   m.def("version", [] { return std::string(MUONLAB_VERSION); });
   m.def("torch_version", [] { return std::string(TORCH_VERSION); });
 }

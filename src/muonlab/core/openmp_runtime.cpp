@@ -1,0 +1,50 @@
+#include "muonlab/core/openmp_runtime.h"
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+namespace muonlab {
+
+namespace {
+
+std::string library_holding(const void* address) {
+  Dl_info info{};
+  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) return {};
+  std::error_code error;
+  const std::filesystem::path file = std::filesystem::canonical(info.dli_fname, error);
+  return error ? std::string(info.dli_fname) : file.string();
+}
+
+}  // namespace
+
+// LibTorch sets its runtime's thread count in at::set_num_threads; if the
+// given runtime sees the new value, it is LibTorch's. The probe value differs
+// from both counts before it, so an equal answer is no accident.
+bool torch_sets_thread_count_of(int (*runtime_max_threads)()) {
+  const int torch_threads = at::get_num_threads();
+  const int probe = std::max(torch_threads, runtime_max_threads()) + 1;
+  at::set_num_threads(probe);
+  const bool reached = runtime_max_threads() == probe;
+  at::set_num_threads(torch_threads);
+  return reached;
+}
+
+OpenMpRuntime openmp_runtime() {
+  // The address of omp_get_max_threads as this code sees it: inside the
+  // library its calls were bound to.
+  return {library_holding(reinterpret_cast<const void*>(&omp_get_max_threads)),
+          torch_sets_thread_count_of(&omp_get_max_threads)};
+}
+
+std::string describe(const OpenMpRuntime& runtime) {
+  const std::string library = runtime.library.empty() ? "an unknown library" : runtime.library;
+  if (runtime.shared_with_torch) return library + " (LibTorch's)";
+  return library + " (not LibTorch's: two OpenMP runtimes in one process, slower CPU steps)";
+}
+
+}  // namespace muonlab

@@ -1,0 +1,27 @@
+"""muonlab's CPU loops run on torch's own OpenMP runtime: a second runtime
+beside it made the Muon step 1.25-2.2x slower and left torch.set_num_threads
+without effect on them. setup.py links the runtime torch uses; import
+warns where that failed."""
+import pytest
+import torch
+
+import muonlab
+from muonlab import _C
+
+
+def test_muonlab_runs_on_torchs_openmp_runtime():
+    library, shared = _C.openmp_runtime()
+    assert shared, f"muonlab's OpenMP runtime {library} is not torch's"
+    assert "omp" in library.rsplit("/", 1)[-1], library
+
+
+def test_probe_leaves_torchs_thread_count_as_it_was():
+    before = torch.get_num_threads()
+    _C.openmp_runtime()
+    assert torch.get_num_threads() == before
+
+
+def test_import_warns_when_the_runtimes_differ(monkeypatch):
+    monkeypatch.setattr(_C, "openmp_runtime", lambda: ("/opt/other/libomp.so.5", False))
+    with pytest.warns(RuntimeWarning, match=r"/opt/other/libomp\.so\.5, not on torch's own"):
+        muonlab._warn_if_a_second_openmp_runtime()
