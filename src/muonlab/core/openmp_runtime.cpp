@@ -1,5 +1,6 @@
 #include "muonlab/core/openmp_runtime.h"
 
+#include <ATen/Config.h>
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <omp.h>
@@ -35,13 +36,21 @@ bool torch_sets_thread_count_of(int (*runtime_max_threads)()) {
 }
 
 OpenMpRuntime openmp_runtime() {
+#if AT_PARALLEL_OPENMP
   // The address of omp_get_max_threads as this code sees it: inside the
   // library its calls were bound to.
   return {library_holding(reinterpret_cast<const void*>(&omp_get_max_threads)),
           torch_sets_thread_count_of(&omp_get_max_threads)};
+#else
+  // at::parallel_for runs on LibTorch's own thread pool, so no OpenMP
+  // runtime is in play; and there at::set_num_threads may be called only
+  // once, so the probe must not run.
+  return {"", true};
+#endif
 }
 
 std::string describe(const OpenMpRuntime& runtime) {
+  if (runtime.library.empty() && runtime.shared_with_torch) return "none (LibTorch's own thread pool)";
   const std::string library = runtime.library.empty() ? "an unknown library" : runtime.library;
   if (runtime.shared_with_torch) return library + " (LibTorch's)";
   return library + " (not LibTorch's: two OpenMP runtimes in one process, slower CPU steps)";

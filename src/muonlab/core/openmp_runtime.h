@@ -16,12 +16,14 @@
 namespace muonlab {
 
 struct OpenMpRuntime {
-  std::string library;      // the file this code's OpenMP calls resolve to; empty if unknown
+  std::string library;      // the file this code's OpenMP calls resolve to; empty if unknown or none
   bool shared_with_torch;   // whether at::set_num_threads sets this runtime's thread count
 };
 
 // Probes by setting LibTorch's thread count to one more than it is, reading
 // this runtime's back, and restoring it: call it once, not in a hot loop.
+// Where LibTorch parallelizes without OpenMP (its native thread pool),
+// returns no library, shared, without probing.
 OpenMpRuntime openmp_runtime();
 
 // Whether at::set_num_threads reaches the runtime whose omp_get_max_threads
