@@ -315,12 +315,20 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
+def openmp_runtime_line():
+    library, shared = _C.openmp_runtime()
+    if not library:
+        return "none (torch's own thread pool)" if shared else "unknown"
+    return f"{library} ({'torch' if shared else 'NOT torch'}'s)"
+
+
 def describe(device, shapes):
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     ns_dtype = auto_ns_dtype(device)
     params = sum(r * c for r, c in shapes)
     return (f"torch {torch.__version__}, muonlab {_C.version()}, device {device} ({name}), "
             f"{torch.get_num_threads()} CPU threads of {os.cpu_count()} cores\n"
+            f"OpenMP runtime: {openmp_runtime_line()}\n"
             f"{len(shapes)} matrices ({params / 1e6:.1f}M parameters), fp32 weights, NS in {ns_dtype}")
 
 
