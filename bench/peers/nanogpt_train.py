@@ -17,9 +17,11 @@ not (fp32), loss, backward, clip_grad_norm_(1.0), optimizer step; batches
 are random tokens (data loading is not timed on either side).
 
 Prints one JSON object: tokens_per_second (over the median step), the
-median step time, the parameter count (tied weights once) and the threads used.
+median step time, the parameter count (tied weights once), the threads used
+and the allocator (tcmalloc where `bench train` preloads it, as muonlab's).
 """
 import argparse
+import ctypes
 import json
 import math
 import statistics
@@ -144,6 +146,11 @@ def fused_on_gpu(model):
     return {"fused": True} if next(model.parameters()).is_cuda else {}
 
 
+def allocator():
+    """"tcmalloc" where tcmalloc replaced malloc (LD_PRELOAD), else "system"."""
+    return "tcmalloc" if hasattr(ctypes.CDLL(None), "tc_malloc") else "system"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-layer", type=int, default=4)
@@ -206,7 +213,8 @@ def main():
                       "parameters": sum(p.numel() for p in model.parameters()),
                       "optimizer_seconds": statistics.median(optimizer_seconds[args.warmup:]),
                       "device": args.device, "compile": args.compile,
-                      "threads": torch.get_num_threads(), "torch": torch.__version__}))
+                      "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "allocator": allocator()}))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 // its loop on tiny presets with the trainer's optimizers: both optimizers,
 // every warm-up and timed step run, errors naming the option.
 // tests/CMakeLists.txt runs the command itself with the trainer's optimizer.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "muonlab/bench/nanogpt_peer.h"
@@ -97,6 +98,37 @@ TEST(TrainBench, NanoGptPeerTimesTheSameModelWhereItCan) {
   EXPECT_CONTAINS(text, "nanogpt_train.py");
 }
 
+// bench train gives the peer muonlab's allocator (LD_PRELOAD), and the peer
+// reports what its process allocates with; a preload that does not take
+// fails the run instead of comparing allocators.
+TEST(TrainBench, PeerRunsWithTheAllocatorAsked) {
+  const PeerLookup lookup = find_nanogpt_peer();
+  if (!lookup.setup) GTEST_SKIP() << lookup.missing;
+#ifndef MUONLAB_TCMALLOC_LIBRARY
+  GTEST_SKIP() << "the build found no tcmalloc";
+#else
+  PeerSetup setup = *lookup.setup;
+  PeerRequest request;
+  request.batch = 2, request.seq_len = 16, request.optimizer = "adamw", request.dtype = "fp32";
+  request.warmup = 0, request.steps = 1;
+  const auto c = models::model_preset("tiny-gpt2");
+  EXPECT_EQ(run_nanogpt_peer(setup, c, request).allocator, "system");
+  setup.preload = MUONLAB_TCMALLOC_LIBRARY;
+  EXPECT_EQ(run_nanogpt_peer(setup, c, request).allocator, "tcmalloc");
+  EXPECT_EQ(describe(setup), fmt::format("LD_PRELOAD={} {} {}", MUONLAB_TCMALLOC_LIBRARY, setup.python, setup.script));
+  setup.preload = "/nonexistent/libtcmalloc_minimal.so.4";  // the loader only warns
+  EXPECT_CONTAINS(error_message([&] { run_nanogpt_peer(setup, c, request); }),
+                  "ran with the system allocator, expected tcmalloc");
+#endif
+}
+
+TEST(TrainBench, PeerAllocatorChoiceIsChecked) {
+  auto config = tiny_config();
+  config.peer_allocator = "jemalloc";
+  EXPECT_CONTAINS(error_message([&] { run_train_bench(config); }),
+                  "--peer-allocator jemalloc: expected same or system");
+}
+
 TEST(TrainBench, PeerDifferencesAreNamed) {
   EXPECT_EQ(nanogpt_peer_difference(models::model_preset("gpt2-small")), "");
   auto c = models::model_preset("gpt2-small");
@@ -119,7 +151,7 @@ TEST(TrainBench, ComparesTwoPrecisionsInOneProcess) {
   EXPECT_EQ(bf16.dtype, "bf16");
   EXPECT_CONTAINS(format_dtype_comparison(fp32, bf16), "bf16 vs fp32 in this process (bf16 / fp32 tokens/s)");
   config.dtype = "fp16";
-  EXPECT_CONTAINS(testing::error_message([&] { run_train_bench(config); }), "--dtype fp16: expected auto, fp32 or bf16");
+  EXPECT_CONTAINS(error_message([&] { run_train_bench(config); }), "--dtype fp16: expected auto, fp32 or bf16");
 }
 
 TEST(TrainBench, PeakTflopsGivesMfu) {

@@ -80,15 +80,23 @@ std::string nanogpt_peer_difference(const models::ModelConfig& c) {
   return fmt::format("{}", fmt::join(differences, "; "));
 }
 
+std::string describe(const PeerSetup& setup) {
+  const std::string command = fmt::format("{} {}", setup.python, setup.script);
+  return setup.preload.empty() ? command : fmt::format("LD_PRELOAD={} {}", setup.preload, command);
+}
+
 PeerResult run_nanogpt_peer(const PeerSetup& setup, const models::ModelConfig& c, const PeerRequest& request) {
-  const std::vector<std::string> argv = {
+  // env(1) sets the child's LD_PRELOAD without a shell.
+  std::vector<std::string> argv;
+  if (!setup.preload.empty()) argv = {"env", "LD_PRELOAD=" + setup.preload};
+  argv.insert(argv.end(), {
       setup.python, setup.script,
       "--n-layer", std::to_string(c.n_layer), "--n-head", std::to_string(c.n_head),
       "--d-model", std::to_string(c.d_model), "--vocab-size", std::to_string(c.vocab_size),
       "--block-size", std::to_string(c.block_size), "--batch", std::to_string(request.batch),
       "--seq-len", std::to_string(request.seq_len), "--optimizer", request.optimizer,
       "--dtype", request.dtype, "--warmup", std::to_string(request.warmup),
-      "--steps", std::to_string(request.steps), "--threads", std::to_string(request.threads)};
+      "--steps", std::to_string(request.steps), "--threads", std::to_string(request.threads)});
   const CommandResult result = run_command(argv);
   if (!result.found || result.exit_status != 0) {
     fail("peer {} failed ({}): {}", setup.script, result.found ? fmt::format("exit {}", result.exit_status) : "not found",
@@ -100,12 +108,22 @@ PeerResult run_nanogpt_peer(const PeerSetup& setup, const models::ModelConfig& c
   while (std::getline(lines, line)) {
     if (!line.empty() && line.front() == '{') last = line;
   }
+  PeerResult peer;
   try {
     const auto json = nlohmann::json::parse(last);
-    return PeerResult{json.at("tokens_per_second").get<double>(), json.at("parameters").get<int64_t>()};
+    peer = {json.at("tokens_per_second").get<double>(), json.at("parameters").get<int64_t>(),
+            json.at("allocator").get<std::string>()};
   } catch (const std::exception& e) {
     fail("peer {} printed no result ({}): {}", setup.script, e.what(), result.output);
   }
+  // A preload that did not take (a wrong path only warns) would compare
+  // allocators, not training loops.
+  const std::string expected = setup.preload.empty() ? "system" : "tcmalloc";
+  if (peer.allocator != expected) {
+    fail("peer {} ran with the {} allocator, expected {} ({}): {}", setup.script, peer.allocator, expected,
+         describe(setup), result.output);
+  }
+  return peer;
 }
 
 }  // namespace muonlab::bench

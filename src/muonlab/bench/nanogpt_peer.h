@@ -12,9 +12,14 @@ namespace muonlab::bench {
 
 // Where the peer can run: a Python that imports torch, and the script.
 struct PeerSetup {
-  std::string python;  // MUONLAB_PYTHON, else /usr/bin/python3, else python3
-  std::string script;  // MUONLAB_PEERS_DIR/nanogpt_train.py (default: the source tree's bench/peers)
+  std::string python;   // MUONLAB_PYTHON, else /usr/bin/python3, else python3
+  std::string script;   // MUONLAB_PEERS_DIR/nanogpt_train.py (default: the source tree's bench/peers)
+  std::string preload;  // a malloc library to LD_PRELOAD into the peer; "": the system's malloc
 };
+
+// The peer's command line as run_nanogpt_peer starts it, without the
+// per-run arguments: "[LD_PRELOAD=lib ]python script".
+std::string describe(const PeerSetup& setup);
 
 // The setup, or why there is none ("no Python with torch: ...").
 struct PeerLookup {
@@ -42,10 +47,11 @@ struct PeerRequest {
 struct PeerResult {
   double tokens_per_second = 0;
   int64_t parameters = 0;  // the peer model's, to check it is the same model
+  std::string allocator;   // what the peer's process allocates with: "tcmalloc" or "system"
 };
 
-// Runs the script once; fails with its output when it exits with an error
-// or prints no result.
+// Runs the script once; fails with its output when it exits with an error,
+// prints no result, or runs under another allocator than setup.preload.
 PeerResult run_nanogpt_peer(const PeerSetup& setup, const models::ModelConfig& config, const PeerRequest& request);
 
 }  // namespace muonlab::bench

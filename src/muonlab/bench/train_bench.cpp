@@ -9,6 +9,7 @@
 #include "muonlab/bench/model_bench.h"
 #include "muonlab/bench/nanogpt_peer.h"
 #include "muonlab/bench/timing.h"
+#include "muonlab/core/allocator_settings.h"
 #include "muonlab/core/device_peak_flops.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
@@ -370,6 +371,9 @@ TrainBenchReport run_train_bench(const TrainBenchConfig& config) {
   if (config.dtype != "auto" && config.dtype != "fp32" && config.dtype != "bf16") {
     fail("--dtype {}: expected auto, fp32 or bf16", config.dtype);
   }
+  if (config.peer_allocator != "same" && config.peer_allocator != "system") {
+    fail("--peer-allocator {}: expected same or system", config.peer_allocator);
+  }
   report.dtype = short_dtype_name(training::training_dtype(config.dtype, config.device));
   report.batch = config.batch;
   report.seq_len = config.seq_len;
@@ -386,7 +390,8 @@ TrainBenchReport run_train_bench(const TrainBenchConfig& config) {
   } else {
     const PeerLookup lookup = find_nanogpt_peer();
     peer = lookup.setup;
-    report.peer = peer ? fmt::format("{} {}", peer->python, peer->script) : "not run: " + lookup.missing;
+    if (peer && config.peer_allocator == "same") peer->preload = allocator_library();
+    report.peer = peer ? describe(*peer) : "not run: " + lookup.missing;
   }
   for (const auto& preset : presets_of(config)) {
     report.rows.push_back(run_preset(preset, config, report.peak_flops, peer));

@@ -47,6 +47,10 @@ struct TrainBenchConfig {
   // Also time the nanoGPT-style PyTorch peer (nanogpt_peer.h) on each
   // GPT-2-style preset, on the CPU, where a Python with torch is present.
   bool peer = true;
+  // The peer's malloc: "same" preloads the tcmalloc muonlab runs with (where
+  // it does), so the ratio compares training loops, not allocators;
+  // "system" leaves it glibc's, as a PyTorch user runs it by default.
+  std::string peer_allocator = "same";
 };
 
 // What `--presets` means when not given: the presets that train in a

@@ -206,6 +206,11 @@ void register_bench_train(CLI::App& bench) {
   add_negated_flag(*train, "--no-peer", config->peer,
                    "skip the nanoGPT-style PyTorch peer (bench/peers/nanogpt_train.py; run on GPT-2-style presets "
                    "on the CPU where a Python with torch is found: MUONLAB_PYTHON, else /usr/bin/python3)");
+  train->add_option("--peer-allocator", config->peer_allocator,
+                    "the peer's malloc: same (LD_PRELOAD the tcmalloc muonlab runs with, so the ratio compares "
+                    "training loops, not allocators) or system (glibc's, as PyTorch runs by default)")
+      ->check(CLI::IsMember({"same", "system"}))
+      ->capture_default_str();
   train->add_option("--peak-tflops", config->peak_tflops,
                     "the device's peak for MFU (0: the table of known GPUs; CPUs print n/a)")
       ->check(CLI::NonNegativeNumber)

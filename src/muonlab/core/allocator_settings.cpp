@@ -20,6 +20,13 @@ std::string allocator_name() {
 #endif
 }
 
+std::string allocator_library() {
+  const void* tc_malloc = dlsym(RTLD_DEFAULT, "tc_malloc");
+  Dl_info info{};
+  if (tc_malloc == nullptr || dladdr(tc_malloc, &info) == 0 || info.dli_fname == nullptr) return "";
+  return info.dli_fname;
+}
+
 std::string keep_freed_memory_for_reuse() {
   const std::string name = allocator_name();
   if (name != "glibc") return name;

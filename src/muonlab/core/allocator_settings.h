@@ -23,6 +23,10 @@ namespace muonlab {
 // ("glibc") or another ("unknown").
 std::string allocator_name();
 
+// The file of the tcmalloc in force (to give a child process the same
+// allocator through LD_PRELOAD); "" under any other allocator.
+std::string allocator_library();
+
 // Under glibc: turns mmap-backed allocations off and heap trimming to its
 // largest threshold, unless the environment chose malloc settings
 // (GLIBC_TUNABLES naming glibc.malloc.*, or MUONLAB_MALLOC=system to keep
