@@ -23,6 +23,7 @@ LIBRARY_SOURCES = [
     "muonlab/core/atomic_file.cpp",
     "muonlab/core/archive_file.cpp",
     "muonlab/core/native_bf16.cpp",
+    "muonlab/core/code_location.cpp",
     "muonlab/core/openmp_runtime.cpp",
     "muonlab/optimizers/newton_schulz.cpp",
     "muonlab/optimizers/second_moment.cpp",

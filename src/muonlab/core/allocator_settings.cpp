@@ -9,6 +9,8 @@
 #include <malloc.h>
 #endif
 
+#include "muonlab/core/code_location.h"
+
 namespace muonlab {
 
 std::string allocator_name() {
@@ -22,9 +24,7 @@ std::string allocator_name() {
 
 std::string allocator_library() {
   const void* tc_malloc = dlsym(RTLD_DEFAULT, "tc_malloc");
-  Dl_info info{};
-  if (tc_malloc == nullptr || dladdr(tc_malloc, &info) == 0 || info.dli_fname == nullptr) return "";
-  return info.dli_fname;
+  return tc_malloc == nullptr ? "" : file_holding(tc_malloc).string();
 }
 
 std::string keep_freed_memory_for_reuse() {

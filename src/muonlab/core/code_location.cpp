@@ -7,14 +7,19 @@
 namespace muonlab {
 namespace fs = std::filesystem;
 
-fs::path code_file() {
-  // dladdr names the loaded object containing an address; this function's
-  // own address is inside whichever binary libmuonlab was linked into.
+fs::path file_holding(const void* address) {
+  // dladdr names the loaded object containing an address.
   Dl_info info{};
-  if (dladdr(reinterpret_cast<const void*>(&code_file), &info) == 0 || info.dli_fname == nullptr) return {};
+  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) return {};
   std::error_code error;
   fs::path file = fs::canonical(info.dli_fname, error);
   return error ? fs::path() : file;
+}
+
+fs::path code_file() {
+  // This function's own address is inside whichever binary libmuonlab was
+  // linked into.
+  return file_holding(reinterpret_cast<const void*>(&code_file));
 }
 
 std::vector<fs::path> code_folders() {

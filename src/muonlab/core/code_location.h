@@ -9,6 +9,10 @@
 
 namespace muonlab {
 
+// The executable or shared library loaded at `address`, as a canonical
+// path; empty if unknown.
+std::filesystem::path file_holding(const void* address);
+
 // The executable or shared library that holds libmuonlab's code (for the
 // static library, the program it is linked into); empty if unknown.
 std::filesystem::path code_file();

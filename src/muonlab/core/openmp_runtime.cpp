@@ -2,26 +2,13 @@
 
 #include <ATen/Config.h>
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 #include <omp.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <system_error>
+
+#include "muonlab/core/code_location.h"
 
 namespace muonlab {
-
-namespace {
-
-std::string library_holding(const void* address) {
-  Dl_info info{};
-  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) return {};
-  std::error_code error;
-  const std::filesystem::path file = std::filesystem::canonical(info.dli_fname, error);
-  return error ? std::string(info.dli_fname) : file.string();
-}
-
-}  // namespace
 
 // LibTorch sets its runtime's thread count in at::set_num_threads; if the
 // given runtime sees the new value, it is LibTorch's. The probe value differs
@@ -39,7 +26,7 @@ OpenMpRuntime openmp_runtime() {
 #if AT_PARALLEL_OPENMP
   // The address of omp_get_max_threads as this code sees it: inside the
   // library its calls were bound to.
-  return {library_holding(reinterpret_cast<const void*>(&omp_get_max_threads)),
+  return {file_holding(reinterpret_cast<const void*>(&omp_get_max_threads)).string(),
           torch_sets_thread_count_of(&omp_get_max_threads)};
 #else
   // at::parallel_for runs on LibTorch's own thread pool, so no OpenMP
