@@ -2,15 +2,19 @@
 // with a live progress line on a terminal (a plain log line every
 // run.log_every steps otherwise), validation losses, and at the end a sample
 // from the trained model.
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "muonlab/analysis/loss_plot.h"
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/progress_bar.h"
+#include "muonlab/core/cpu_load.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/data/tokenizer.h"
 #include "muonlab/models/generate.h"
@@ -84,6 +88,18 @@ std::string sample_text(const training::TrainConfig& config, const std::string& 
 }
 
 // Under a launcher, ranks other than 0 train silently.
+// On the CPU, a note when other processes already keep the cores busy: an
+// oversubscribed run is several times slower and nothing else says why.
+// One process only: a launch's ranks would count each other.
+void note_busy_cores(const training::TrainConfig& config, bool distributed) {
+  if (distributed || !torch::Device(config.run.device).is_cpu()) return;
+  const auto busy = busy_cores(std::chrono::milliseconds(100));
+  if (!busy) return;
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const std::string note = oversubscription_warning(*busy, at::get_num_threads(), cores);
+  if (!note.empty()) std::cout << note << std::endl;
+}
+
 void run_other_rank(const training::TrainConfig& config, const TrainArgs& args) {
   training::TrainResult result = training::train(config, {}, args.resume, args.resume_from);
   if (result.interrupted) fail("rank {}: interrupted after step {}", result.rank, result.steps);
@@ -110,6 +126,7 @@ void run_train(const TrainArgs& args) {
                            config.run.out_dir)
             << fmt::format("precision: {}\n", training::describe_precision(config, torch::Device(config.run.device)))
             << std::flush;
+  note_busy_cores(config, env.distributed());
   // describe_routing's lines ("moe h.0: load max ..."), one per MoE layer,
   // each indented under the step line.
   const auto indented_routing = [](const std::string& routing) {
