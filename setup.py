@@ -7,6 +7,7 @@
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -89,8 +90,16 @@ def torch_openmp_runtime(torch_lib):
     libtorch_cpu = torch_lib / "libtorch_cpu.so"
     if not libtorch_cpu.exists():
         return None
-    # readelf comes with binutils, which the compiler needs anyway.
-    dynamic = subprocess.run(["readelf", "--dynamic", str(libtorch_cpu)], capture_output=True, text=True, check=True)
+    # readelf comes with binutils, which the compiler needs anyway; without
+    # it the build goes on with -fopenmp, and `import muonlab` warns if that
+    # gave a second runtime.
+    try:
+        dynamic = subprocess.run(["readelf", "--dynamic", str(libtorch_cpu)], capture_output=True, text=True,
+                                 check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        print(f"setup.py: cannot read {libtorch_cpu}'s needed libraries ({error}); linking OpenMP with -fopenmp",
+              file=sys.stderr)
+        return None
     for name in re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic.stdout):
         if re.match(r"lib(g|i|)omp", name) and (torch_lib / name).exists():
             return torch_lib / name
