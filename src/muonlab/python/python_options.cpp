@@ -3,6 +3,7 @@
 #include <functional>
 #include <vector>
 
+#include "muonlab/core/enum_names.h"
 #include "muonlab/core/errors.h"
 
 namespace muonlab::python {
@@ -137,11 +138,7 @@ const std::vector<MuonKey>& muon_keys() {
          o.ns_batching(as_choice("ns_batching", v, &optim::parse_ns_batching, "'auto', 'always' or 'never'"));
        },
        [](const MuonOptions& o) -> py::object {
-         switch (o.ns_batching()) {
-           case optim::NsBatching::kAlways: return py::str("always");
-           case optim::NsBatching::kNever: return py::str("never");
-           default: return py::str("auto");
-         }
+         return py::str(enum_name(optim::ns_batching_names(), o.ns_batching()));
        }},
       {"ns_method",
        [](MuonOptions& o, const py::handle& v) {
