@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "muonlab/core/busy_load.h"
 #include "muonlab/core/cpu_load.h"
 #include "test_util.h"
 
@@ -34,7 +35,33 @@ TEST(CpuLoad, NotesOnlyRunsThatWouldOversubscribe) {
   const std::string note = oversubscription_warning(1.9, 2, 2);
   EXPECT_CONTAINS(note, "1.9 of 2 cores were busy with other processes");
   EXPECT_CONTAINS(note, "OMP_NUM_THREADS=1 here");
+  EXPECT_CONTAINS(note, "OMP_WAIT_POLICY=passive");
   EXPECT_CONTAINS(oversubscription_warning(6.2, 16, 16), "OMP_NUM_THREADS=10 here");
+}
+
+TEST(CpuLoad, OtherProcessesGetTheMachinesBusyTimeLessThisProcesss) {
+  // 2 cores, 150 of 200 jiffies busy: 1.5 cores; this process used 0.5 s
+  // of CPU in 1 s, half a core, so others used one.
+  EXPECT_DOUBLE_EQ(other_busy_cores({0, 0}, {150, 200}, 0.5, 1.0, 2), 1.0);
+  EXPECT_DOUBLE_EQ(other_busy_cores({100, 400}, {250, 600}, 0.0, 1.0, 2), 1.5);
+  // Clock granularity can put this process's share above the machine's.
+  EXPECT_DOUBLE_EQ(other_busy_cores({0, 0}, {10, 200}, 1.0, 1.0, 2), 0.0);
+  EXPECT_DOUBLE_EQ(other_busy_cores({0, 0}, {0, 0}, 0.0, 1.0, 2), 0.0);  // no time passed
+}
+
+TEST(CpuLoad, SeesABusyProcessButNotItsOwnWork) {
+  const BusyLoad load(1);
+  const OtherProcessesLoad other;
+  // Work here for 0.3 s: it is this process's, and must not count.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  volatile double sink = 0;
+  while (std::chrono::steady_clock::now() < end) sink = sink + 1;
+  const auto busy = other.busy_cores();
+  ASSERT_TRUE(busy.has_value()) << "/proc/stat unreadable";
+  // The busy process had at least a third of a core, even beside other tests.
+  EXPECT_GE(*busy, 0.3);
+  // Others could at most have kept every core busy, less what this thread had.
+  EXPECT_LE(*busy, std::thread::hardware_concurrency() - 0.2);
 }
 
 TEST(CpuLoad, MeasuresThisMachine) {

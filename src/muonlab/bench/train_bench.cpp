@@ -3,13 +3,17 @@
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "muonlab/bench/bench_values.h"
 #include "muonlab/bench/model_bench.h"
 #include "muonlab/bench/nanogpt_peer.h"
 #include "muonlab/bench/timing.h"
 #include "muonlab/core/allocator_settings.h"
+#include "muonlab/core/busy_load.h"
+#include "muonlab/core/cpu_load.h"
 #include "muonlab/core/device_peak_flops.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
@@ -63,6 +67,7 @@ void check_config(const TrainBenchConfig& config) {
   check_positive("--max-gib", config.max_gib);
   check_non_negative("--peak-tflops", config.peak_tflops);
   check_non_negative("clip_grad_norm", config.clip_grad_norm);
+  check_non_negative("--background-load", config.background_load);
   for (const auto& preset : presets_of(config)) {
     const auto c = bench_model_config(preset, config.overrides);
     if (config.seq_len > c.block_size) {
@@ -264,6 +269,11 @@ std::string format_header(const TrainBenchReport& report) {
       report.device, report.dtype, report.batch, report.seq_len, report.steps, report.steps == 1 ? "" : "s",
       report.warmup);
   if (!report.overrides.empty()) out += fmt::format("every preset with --set {}\n", fmt::join(report.overrides, " --set "));
+  if (report.background_load > 0) {
+    out += fmt::format("background load: {} busy-loop process{} on the cores throughout, beside muonlab's runs and the "
+                       "peer's\n",
+                       report.background_load, report.background_load == 1 ? "" : "es");
+  }
   if (report.peak_flops) {
     out += fmt::format("MFU against {:.4g} TFLOP/s ({})\n", *report.peak_flops / 1e12, report.peak_source);
   } else {
@@ -393,9 +403,14 @@ TrainBenchReport run_train_bench(const TrainBenchConfig& config) {
     if (peer && config.peer_allocator == "same") peer->preload = allocator_library();
     report.peer = peer ? describe(*peer) : "not run: " + lookup.missing;
   }
+  report.background_load = config.background_load;
+  const BusyLoad load(config.background_load);
+  const OtherProcessesLoad other_load;
   for (const auto& preset : presets_of(config)) {
     report.rows.push_back(run_preset(preset, config, report.peak_flops, peer));
   }
+  report.other_busy_cores = other_load.busy_cores();
+  report.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return report;
 }
 
@@ -410,6 +425,10 @@ std::string format_train_bench(const TrainBenchReport& report) {
       "Muon extra: (Muon opt - AdamW opt) / AdamW step;\n"
       " faults, sys ms: minor page faults and kernel CPU time per timed step, the allocator's cost)\n",
       report.clip_grad_norm > 0 ? fmt::format(", clip_grad_norm {}", report.clip_grad_norm) : "");
+  if (report.other_busy_cores) {
+    out += fmt::format("other processes kept {:.1f} of {} cores busy while these ran\n", *report.other_busy_cores,
+                       report.cores);
+  }
   if (!report.peer.empty()) out += format_peer_table(report);
   return out;
 }

@@ -51,6 +51,9 @@ struct TrainBenchConfig {
   // it does), so the ratio compares training loops, not allocators;
   // "system" leaves it glibc's, as a PyTorch user runs it by default.
   std::string peer_allocator = "same";
+  // Busy-loop processes (core/busy_load.h) kept running beside every timed
+  // run, muonlab's and the peer's: a loaded machine, reproducibly.
+  int background_load = 0;
 };
 
 // What `--presets` means when not given: the presets that train in a
@@ -112,6 +115,11 @@ struct TrainBenchReport {
   std::string peak_source;           // "--peak-tflops" or the table entry used
   std::vector<TrainBenchRow> rows;
   std::string peer;  // the peer's command, or why it did not run
+  int background_load = 0;  // busy processes beside the runs
+  // Cores' worth of CPU time other processes (the background load included)
+  // used while the presets ran; none where /proc/stat cannot be read.
+  std::optional<double> other_busy_cores;
+  int cores = 0;
 };
 
 double muon_overhead_fraction(double muon_optimizer_seconds, double adamw_optimizer_seconds,

@@ -211,6 +211,11 @@ void register_bench_train(CLI::App& bench) {
                     "training loops, not allocators) or system (glibc's, as PyTorch runs by default)")
       ->check(CLI::IsMember({"same", "system"}))
       ->capture_default_str();
+  train->add_option("--background-load", config->background_load,
+                    "busy-loop processes kept running on the cores beside every timed run (muonlab's and the "
+                    "peer's), to compare on a loaded machine reproducibly; 0: none")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
   train->add_option("--peak-tflops", config->peak_tflops,
                     "the device's peak for MFU (0: the table of known GPUs; CPUs print n/a)")
       ->check(CLI::NonNegativeNumber)

@@ -23,8 +23,28 @@ struct CpuTimes {
 // The "cpu " line of a /proc/stat text; none if it has none.
 std::optional<CpuTimes> parse_cpu_times(const std::string& proc_stat);
 
-// Cores' worth of CPU time used over `window` while this process sleeps,
-// so by other processes; none where /proc/stat cannot be read.
+// Cores' worth of CPU time that other processes used between two samples
+// of /proc/stat `wall_seconds` apart, during which this process and the
+// children it waited for used `own_seconds` of CPU time; at least 0.
+double other_busy_cores(const CpuTimes& before, const CpuTimes& after, double own_seconds, double wall_seconds,
+                        int cores);
+
+// The same measured from now on: how busy other processes keep the cores
+// while this one works (a benchmark on a loaded machine says how loaded).
+class OtherProcessesLoad {
+ public:
+  OtherProcessesLoad();
+  // Over the time since construction; none where /proc/stat cannot be read.
+  std::optional<double> busy_cores() const;
+
+ private:
+  std::optional<CpuTimes> start_times_;
+  double start_own_seconds_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// Cores' worth of CPU time used by other processes over `window`, while
+// this process sleeps; none where /proc/stat cannot be read.
 std::optional<double> busy_cores(std::chrono::milliseconds window);
 
 // A warning when `threads` more threads would oversubscribe `cores` of
