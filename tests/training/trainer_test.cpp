@@ -151,6 +151,41 @@ TEST(Trainer, HalfWrittenCheckpointIsIgnoredAndMismatchRefused) {
   EXPECT_CONTAINS(testing::error_message([&] { train(config, {}, true); }), "does not match this config: 'model' was");
 }
 
+// The results depend on the CPU thread count (kernels add in its order), so
+// a checkpoint records it, and a resume with another count says so and how
+// to continue bit for bit.
+TEST(Trainer, ResumeWithAnotherThreadCountSaysSo) {
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  config.run.steps = 2;
+  config.run.eval_every = 0;
+  config.run.checkpoint_every = 1;
+  const int threads = at::get_num_threads();
+  train(config);
+  const auto state = read_checkpoint_state(dir.file("run/checkpoints/step_00000002"));
+  ASSERT_TRUE(state.intra_op_threads.has_value());
+  EXPECT_EQ(*state.intra_op_threads, threads);
+
+  std::vector<std::string> notes;
+  TrainCallbacks callbacks;
+  callbacks.on_note = [&](const std::string& note) { notes.push_back(note); };
+  config.run.steps = 3;
+  train(config, callbacks, /*resume=*/true);
+  EXPECT_TRUE(notes.empty()) << notes.front();
+
+  at::set_num_threads(threads + 1);
+  config.run.steps = 4;
+  train(config, callbacks, /*resume=*/true);
+  at::set_num_threads(threads);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_CONTAINS(notes.front(), fmt::format("the checkpoint at step 3 was trained with {} CPU threads and this run "
+                                             "has {}",
+                                             threads, threads + 1));
+  EXPECT_CONTAINS(notes.front(), fmt::format("OMP_NUM_THREADS={} continues it bit for bit", threads));
+  EXPECT_EQ(thread_count_change_note(std::nullopt, 2, 5), "");  // a checkpoint from before the record
+}
+
 // Step records carry MFU (given a peak) and, on diagnostic steps, each
 // group's update RMS; metrics.csv mirrors the JSONL with columns in the order
 // the trainer writes them.

@@ -153,6 +153,7 @@ void run_train(const TrainArgs& args) {
     }
   };
   ProgressBar eval_bar("evaluate");
+  callbacks.on_note = [](const std::string& note) { std::cout << note << std::endl; };
   callbacks.on_eval_progress = [&](int64_t step, int64_t done, int64_t batches) {
     bar.finish();
     eval_bar.update(static_cast<uint64_t>(done), static_cast<uint64_t>(batches),

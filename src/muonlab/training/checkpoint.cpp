@@ -1,6 +1,8 @@
 #include "muonlab/training/checkpoint.h"
 
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
@@ -198,6 +200,7 @@ std::string finish_checkpoint(const TrainConfig& config, const CheckpointState& 
                          {"loader_epoch", state.cursor.epoch},
                          {"loader_batch", state.cursor.batch},
                          {"world_size", state.world_size},
+                         {"intra_op_threads", at::get_num_threads()},
                          {"identity", identity(config, state.world_size)},
                          {"optimizer_files", optimizer_files},
                          {"files", file_digests(staging, files)}};
@@ -282,6 +285,12 @@ CheckpointState state_of(const std::string& folder, const nlohmann::json& json) 
     state.step = json.at("step").get<int64_t>();
     if (state.step < 0) fail("checkpoint '{}' is corrupt: step {} in its state.json", folder, state.step);
     state.cursor = {json.at("loader_epoch").get<uint64_t>(), json.at("loader_batch").get<uint64_t>()};
+    if (json.contains("intra_op_threads")) {
+      state.intra_op_threads = json.at("intra_op_threads").get<int>();
+      if (*state.intra_op_threads < 1) {
+        fail("checkpoint '{}' is corrupt: intra_op_threads {} in its state.json", folder, *state.intra_op_threads);
+      }
+    }
     return state;
   } catch (const nlohmann::json::exception& error) {
     fail("checkpoint '{}' is corrupt: {}", (fs::path(folder) / "state.json").string(), error.what());

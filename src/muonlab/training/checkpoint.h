@@ -26,6 +26,10 @@ struct CheckpointState {
   int64_t step = 0;  // steps completed
   data::LoaderCursor cursor;  // in global batches
   int64_t world_size = 1;     // ranks that trained up to here (any may resume)
+  // LibTorch's intra-op threads up to here: CPU kernels add in an order that
+  // depends on it, so a run resumed with another count is not bit for bit
+  // the uninterrupted one. None in checkpoints older than the record.
+  std::optional<int> intra_op_threads;
 };
 
 // Returns the checkpoint's folder.

@@ -166,6 +166,15 @@ TrainConfig with_absolute_data_paths(TrainConfig config) {
   return config;
 }
 
+std::string thread_count_change_note(const std::optional<int>& checkpoint_threads, int threads, int64_t step) {
+  if (!checkpoint_threads || *checkpoint_threads == threads) return "";
+  return fmt::format(
+      "note: the checkpoint at step {} was trained with {} CPU threads and this run has {}; CPU kernels add in an "
+      "order that depends on the thread count, so from here the losses will differ from an uninterrupted run's in "
+      "the last digits. OMP_NUM_THREADS={} continues it bit for bit.",
+      step, *checkpoint_threads, threads, *checkpoint_threads);
+}
+
 bool is_out_of_memory(const std::string& allocator_message) {
   // CUDA's caching allocator, and the CPU's DefaultCPUAllocator.
   return allocator_message.find("out of memory") != std::string::npos ||
@@ -262,6 +271,7 @@ class Run {
       }
       train_loader_->restore(state.cursor);
       first_step_ = result_.resumed_from = state.step;
+      note_thread_count_change(state);
       if (lead_) truncate_metrics(metrics_path_, first_step_);
     } else if (lead_) {
       std::ofstream(metrics_path_, std::ios::trunc);
@@ -279,6 +289,12 @@ class Run {
     }
     metrics_.emplace(metrics_path_, lead_, std::move(tensorboard));
     result_.metrics_path = metrics_->path();
+  }
+
+  void note_thread_count_change(const CheckpointState& state) const {
+    if (!lead_ || !callbacks_.on_note || !torch::Device(config_.run.device).is_cpu()) return;
+    const std::string note = thread_count_change_note(state.intra_op_threads, at::get_num_threads(), state.step);
+    if (!note.empty()) callbacks_.on_note(note);
   }
 
   // A fresh run in a folder that holds another run's checkpoints or final

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "muonlab/training/train_config.h"
@@ -62,7 +63,14 @@ struct TrainCallbacks {
   // During an evaluation, after each validation batch: the step, batches
   // done and batches in all (for a progress line while the loss is computed).
   std::function<void(int64_t step, int64_t done, int64_t batches)> on_eval_progress;
+  // Before the first step: something the user should know about this run
+  // (a resume that cannot reproduce the uninterrupted run bit for bit).
+  std::function<void(const std::string& note)> on_note;
 };
+
+// The note for a CPU run resumed with another intra-op thread count than
+// the checkpoint's; "" when the counts agree or the checkpoint has none.
+std::string thread_count_change_note(const std::optional<int>& checkpoint_threads, int threads, int64_t step);
 
 // Under a launcher (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set: `muonlab
 // launch` or torchrun) the run is one rank of a data-parallel group on c10d
