@@ -3,8 +3,11 @@
 #include "muonlab/core/allocator_settings.h"
 #include "muonlab/core/native_bf16.h"
 #include "muonlab/core/openmp_runtime.h"
+#include "muonlab/core/openmp_wait.h"
 
 #include <fmt/format.h>
+
+#include <cstdlib>
 
 #include "muonlab/core/torch_compat.h"
 
@@ -22,6 +25,7 @@ std::string build_report() {
                              : std::string("not available"));
   report += fmt::format("CPU threads: {}\n", at::get_num_threads());
   report += fmt::format("OpenMP: {}\n", describe(openmp_runtime()));
+  report += fmt::format("OpenMP idle threads: {}\n", describe_openmp_wait(std::getenv));
   const auto bf16 = cpu_bf16_instructions();
   report += fmt::format("CPU bf16 instructions: {}\n", bf16.empty() ? "none (auto precisions are fp32)" : bf16);
   report += fmt::format("allocator: {}\n", allocator_name());

@@ -1,0 +1,48 @@
+#include "muonlab/core/openmp_wait.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+namespace muonlab {
+
+namespace {
+
+constexpr const char* kWaitPolicyVariable = "OMP_WAIT_POLICY";
+constexpr const char* kSpinCountVariable = "GOMP_SPINCOUNT";
+// Set beside GOMP_SPINCOUNT when muonlab chose it, so that `version` (and a
+// child, which inherits both) can tell muonlab's default from the user's.
+constexpr const char* kDefaultedVariable = "MUONLAB_DEFAULT_GOMP_SPINCOUNT";
+
+}  // namespace
+
+bool openmp_wait_chosen(const EnvironmentLookup& lookup) {
+  return lookup(kWaitPolicyVariable) != nullptr || lookup(kSpinCountVariable) != nullptr;
+}
+
+void restart_with_muonlab_openmp_wait(char** argv) {
+  if (openmp_wait_chosen(std::getenv)) return;
+  ::setenv(kSpinCountVariable, kMuonlabSpinCount, 1);
+  ::setenv(kDefaultedVariable, "1", 1);
+  ::execv("/proc/self/exe", argv);
+  // Still here: the restart failed, and this process keeps libgomp's count.
+  // Children started from here get muonlab's, which is what they would
+  // have chosen themselves.
+}
+
+std::string describe_openmp_wait(const EnvironmentLookup& lookup) {
+  const char* policy = lookup(kWaitPolicyVariable);
+  const char* spin_count = lookup(kSpinCountVariable);
+  std::string parts;
+  if (policy != nullptr) parts = fmt::format("{}={}", kWaitPolicyVariable, policy);
+  if (spin_count != nullptr) {
+    parts += fmt::format("{}{}={}", parts.empty() ? "" : ", ", kSpinCountVariable, spin_count);
+  }
+  if (parts.empty()) return "libgomp's default (GOMP_SPINCOUNT=300000)";
+  const bool muonlab_chose = policy == nullptr && lookup(kDefaultedVariable) != nullptr;
+  return parts + (muonlab_chose ? " (muonlab's default)" : " (from the environment)");
+}
+
+}  // namespace muonlab
