@@ -81,8 +81,14 @@ std::string nanogpt_peer_difference(const models::ModelConfig& c) {
 }
 
 std::string describe(const PeerSetup& setup) {
-  const std::string command = fmt::format("{} {}", setup.python, setup.script);
-  return setup.preload.empty() ? command : fmt::format("LD_PRELOAD={} {}", setup.preload, command);
+  std::string command = fmt::format("{} {}", setup.python, setup.script);
+  if (!setup.preload.empty()) command = fmt::format("LD_PRELOAD={} {}", setup.preload, command);
+  // The peer inherits how this process's OpenMP threads wait
+  // (core/openmp_wait.h), as it gets its allocator: say so.
+  for (const char* name : {"GOMP_SPINCOUNT", "OMP_WAIT_POLICY"}) {
+    if (const char* value = std::getenv(name)) command = fmt::format("{}={} {}", name, value, command);
+  }
+  return command;
 }
 
 PeerResult run_nanogpt_peer(const PeerSetup& setup, const models::ModelConfig& c, const PeerRequest& request) {
