@@ -26,6 +26,7 @@ LIBRARY_SOURCES = [
     "muonlab/core/native_bf16.cpp",
     "muonlab/core/code_location.cpp",
     "muonlab/core/openmp_runtime.cpp",
+    "muonlab/core/openmp_wait.cpp",
     "muonlab/optimizers/newton_schulz.cpp",
     "muonlab/optimizers/second_moment.cpp",
     "muonlab/optimizers/param_state_io.cpp",

@@ -329,6 +329,7 @@ def describe(device, shapes):
     return (f"torch {torch.__version__}, muonlab {_C.version()}, device {device} ({name}), "
             f"{torch.get_num_threads()} CPU threads of {os.cpu_count()} cores\n"
             f"OpenMP runtime: {openmp_runtime_line()}\n"
+            f"OpenMP idle threads: {_C.openmp_wait()}\n"
             f"{len(shapes)} matrices ({params / 1e6:.1f}M parameters), fp32 weights, NS in {ns_dtype}")
 
 

@@ -21,6 +21,7 @@ def test_quick_run_prints_agreement_and_table(tmp_path):
     lines = result.stdout.splitlines()
     assert any(line.startswith(f"torch {torch.__version__}") for line in lines), result.stdout
     assert any(line.startswith("OpenMP runtime: ") and line.endswith("(torch's)") for line in lines), result.stdout
+    assert any(line.startswith("OpenMP idle threads: ") for line in lines), result.stdout
     agreement = [line for line in lines if line.startswith("agreement")]
     assert agreement and all(line.endswith(": OK") for line in agreement), result.stdout
     assert agreement[0].startswith("agreement, NS in fp32:"), result.stdout

@@ -16,6 +16,7 @@
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/openmp_runtime.h"
+#include "muonlab/core/openmp_wait.h"
 #include "muonlab/core/shape_string.h"
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/muon_step.h"
@@ -331,6 +332,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       },
       "(library, shared_with_torch): the OpenMP runtime muonlab's CPU loops run on, and whether "
       "torch.set_num_threads reaches it (a probe: it sets torch's thread count and restores it)");
+  m.def(
+      "openmp_wait", [] { return muonlab::describe_openmp_wait(std::getenv); },
+      "How this process's idle OpenMP threads wait, and who chose it: libgomp reads GOMP_SPINCOUNT and "
+      "OMP_WAIT_POLICY when Python loads it, so set them before starting Python");
   m.def("version", [] { return std::string(MUONLAB_VERSION); });
   m.def("torch_version", [] { return std::string(TORCH_VERSION); });
 }
