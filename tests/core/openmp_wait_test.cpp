@@ -2,6 +2,7 @@
 // and reported with who chose it.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <string>
 
@@ -36,6 +37,30 @@ TEST(OpenMpWait, DescribesWhoChose) {
                                               {"GOMP_SPINCOUNT", kMuonlabSpinCount},
                                               {"MUONLAB_DEFAULT_GOMP_SPINCOUNT", "1"}})),
             "OMP_WAIT_POLICY=active, GOMP_SPINCOUNT=10000 (from the environment)");
+}
+
+// The restart sets the variables for the new image; if it fails, the
+// environment is left as it was, so that nothing claims a count libgomp
+// never read.
+TEST(OpenMpWait, AFailedRestartLeavesTheEnvironmentAsItWas) {
+  static std::string seen_spin_count;
+  const char* saved_policy = std::getenv("OMP_WAIT_POLICY");
+  const char* saved_spin = std::getenv("GOMP_SPINCOUNT");
+  const std::string policy = saved_policy ? saved_policy : "", spin = saved_spin ? saved_spin : "";
+  ::unsetenv("OMP_WAIT_POLICY");
+  ::unsetenv("GOMP_SPINCOUNT");
+  char name[] = "muonlab";
+  char* argv[] = {name, nullptr};
+  restart_with_muonlab_openmp_wait(argv, [](const char*, char* const[]) {
+    const char* value = std::getenv("GOMP_SPINCOUNT");
+    seen_spin_count = value ? value : "";
+    return -1;
+  });
+  EXPECT_EQ(seen_spin_count, kMuonlabSpinCount);
+  EXPECT_EQ(std::getenv("GOMP_SPINCOUNT"), nullptr);
+  EXPECT_EQ(std::getenv("MUONLAB_DEFAULT_GOMP_SPINCOUNT"), nullptr);
+  if (saved_policy) ::setenv("OMP_WAIT_POLICY", policy.c_str(), 1);
+  if (saved_spin) ::setenv("GOMP_SPINCOUNT", spin.c_str(), 1);
 }
 
 }  // namespace

@@ -22,14 +22,15 @@ bool openmp_wait_chosen(const EnvironmentLookup& lookup) {
   return lookup(kWaitPolicyVariable) != nullptr || lookup(kSpinCountVariable) != nullptr;
 }
 
-void restart_with_muonlab_openmp_wait(char** argv) {
+void restart_with_muonlab_openmp_wait(char** argv, ExecFunction exec) {
   if (openmp_wait_chosen(std::getenv)) return;
   ::setenv(kSpinCountVariable, kMuonlabSpinCount, 1);
   ::setenv(kDefaultedVariable, "1", 1);
-  ::execv("/proc/self/exe", argv);
-  // Still here: the restart failed, and this process keeps libgomp's count.
-  // Children started from here get muonlab's, which is what they would
-  // have chosen themselves.
+  exec("/proc/self/exe", argv);
+  // Still here: the restart failed and libgomp keeps its own count, which
+  // `version` must report; muonlab children will try for themselves.
+  ::unsetenv(kSpinCountVariable);
+  ::unsetenv(kDefaultedVariable);
 }
 
 std::string describe_openmp_wait(const EnvironmentLookup& lookup) {

@@ -15,6 +15,8 @@
 // process can only change them by starting again.
 #pragma once
 
+#include <unistd.h>
+
 #include <functional>
 #include <string>
 
@@ -29,12 +31,15 @@ using EnvironmentLookup = std::function<const char*(const char*)>;
 // GOMP_SPINCOUNT set).
 bool openmp_wait_chosen(const EnvironmentLookup& lookup);
 
+// Replaces this process's image (execv's signature); returns only on failure.
+using ExecFunction = int (*)(const char* path, char* const argv[]);
+
 // Where the environment does not choose, sets GOMP_SPINCOUNT to muonlab's
 // count and runs this executable again with the same arguments, in this
 // process (same pid, so a parent waiting on it is not disturbed). Returns
 // only when there was nothing to do or the restart failed; then libgomp
-// keeps its own count.
-void restart_with_muonlab_openmp_wait(char** argv);
+// keeps its own count and the environment is as it was, so that it says so.
+void restart_with_muonlab_openmp_wait(char** argv, ExecFunction exec = ::execv);
 
 // How this process's OpenMP threads wait, and who chose it, for `version`:
 // "GOMP_SPINCOUNT=10000 (muonlab's default)".
