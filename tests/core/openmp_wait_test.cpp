@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "muonlab/core/openmp_wait.h"
 
@@ -22,6 +23,12 @@ TEST(OpenMpWait, TheUsersChoiceWins) {
   EXPECT_FALSE(openmp_wait_chosen(environment({{"OMP_NUM_THREADS", "2"}})));
   EXPECT_TRUE(openmp_wait_chosen(environment({{"OMP_WAIT_POLICY", "passive"}})));
   EXPECT_TRUE(openmp_wait_chosen(environment({{"GOMP_SPINCOUNT", "300000"}})));
+}
+
+TEST(OpenMpWait, SettingsAreWhatAChildInherits) {
+  EXPECT_TRUE(openmp_wait_settings(environment({{"OMP_NUM_THREADS", "2"}})).empty());
+  EXPECT_EQ(openmp_wait_settings(environment({{"GOMP_SPINCOUNT", "5"}, {"OMP_WAIT_POLICY", "passive"}})),
+            (std::vector<std::string>{"OMP_WAIT_POLICY=passive", "GOMP_SPINCOUNT=5"}));
 }
 
 TEST(OpenMpWait, DescribesWhoChose) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/core/openmp_wait.h"
 #include "muonlab/core/run_command.h"
 #include "muonlab/training/hf_gpt2_export.h"
 #include "muonlab/training/hf_tensor_taker.h"
@@ -85,10 +86,8 @@ std::string describe(const PeerSetup& setup) {
   if (!setup.preload.empty()) command = fmt::format("LD_PRELOAD={} {}", setup.preload, command);
   // The peer inherits how this process's OpenMP threads wait
   // (core/openmp_wait.h), as it gets its allocator: say so.
-  for (const char* name : {"GOMP_SPINCOUNT", "OMP_WAIT_POLICY"}) {
-    if (const char* value = std::getenv(name)) command = fmt::format("{}={} {}", name, value, command);
-  }
-  return command;
+  const std::vector<std::string> wait = openmp_wait_settings(std::getenv);
+  return wait.empty() ? command : fmt::format("{} {}", fmt::join(wait, " "), command);
 }
 
 PeerResult run_nanogpt_peer(const PeerSetup& setup, const models::ModelConfig& c, const PeerRequest& request) {

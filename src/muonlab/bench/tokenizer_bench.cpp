@@ -12,12 +12,12 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "muonlab/bench/timing.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/remove_tree.h"
 #include "muonlab/core/run_command.h"
+#include "muonlab/core/threads.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/data/text_documents.h"
 #include "muonlab/data/tokenizer.h"
@@ -378,7 +378,7 @@ TokenizerBenchReport run_tokenizer_bench(const TokenizerBenchConfig& config) {
   report.documents = texts.size();
   report.documents_truncated = corpus.truncated;
   report.bytes = corpus.bytes;
-  report.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  report.cores = core_count();
   // encode_documents uses no more threads than there are documents.
   report.threads = std::min<int>(config.threads > 0 ? config.threads : report.cores,
                                  static_cast<int>(std::max<size_t>(1, texts.size())));

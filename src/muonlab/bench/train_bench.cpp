@@ -3,9 +3,7 @@
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <chrono>
-#include <thread>
 
 #include "muonlab/bench/bench_values.h"
 #include "muonlab/bench/model_bench.h"
@@ -17,6 +15,7 @@
 #include "muonlab/core/device_peak_flops.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/threads.h"
 #include "muonlab/core/torch_compat.h"
 #include "muonlab/models/model_stats.h"
 #include "muonlab/training/train_config.h"
@@ -410,7 +409,7 @@ TrainBenchReport run_train_bench(const TrainBenchConfig& config) {
     report.rows.push_back(run_preset(preset, config, report.peak_flops, peer));
   }
   report.other_busy_cores = other_load.busy_cores();
-  report.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  report.cores = core_count();
   return report;
 }
 

@@ -2,13 +2,11 @@
 // with a live progress line on a terminal (a plain log line every
 // run.log_every steps otherwise), validation losses, and at the end a sample
 // from the trained model.
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
-#include <thread>
 
 #include "muonlab/analysis/loss_plot.h"
 #include "muonlab/cli/commands.h"
@@ -16,6 +14,7 @@
 #include "muonlab/cli/progress_bar.h"
 #include "muonlab/core/cpu_load.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/threads.h"
 #include "muonlab/data/tokenizer.h"
 #include "muonlab/models/generate.h"
 #include "muonlab/models/transformer.h"
@@ -87,7 +86,6 @@ std::string sample_text(const training::TrainConfig& config, const std::string& 
   return tokenizer->decode(sample);
 }
 
-// Under a launcher, ranks other than 0 train silently.
 // On the CPU, a note when other processes already keep the cores busy: an
 // oversubscribed run is several times slower and nothing else says why.
 // One process only: a launch's ranks would count each other.
@@ -95,11 +93,11 @@ void note_busy_cores(const training::TrainConfig& config, bool distributed) {
   if (distributed || !torch::Device(config.run.device).is_cpu()) return;
   const auto busy = busy_cores(std::chrono::milliseconds(100));
   if (!busy) return;
-  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  const std::string note = oversubscription_warning(*busy, at::get_num_threads(), cores);
+  const std::string note = oversubscription_warning(*busy, at::get_num_threads(), core_count());
   if (!note.empty()) std::cout << note << std::endl;
 }
 
+// Under a launcher, ranks other than 0 train silently.
 void run_other_rank(const training::TrainConfig& config, const TrainArgs& args) {
   training::TrainResult result = training::train(config, {}, args.resume, args.resume_from);
   if (result.interrupted) fail("rank {}: interrupted after step {}", result.rank, result.steps);

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <thread>
 
+#include "muonlab/core/threads.h"
+
 namespace muonlab {
 
 std::optional<CpuTimes> parse_cpu_times(const std::string& proc_stat) {
@@ -51,8 +53,6 @@ double own_cpu_seconds() {
   }
   return seconds;
 }
-
-int core_count() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 }  // namespace
 

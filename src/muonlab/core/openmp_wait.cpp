@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 
 namespace muonlab {
 
@@ -33,17 +34,20 @@ void restart_with_muonlab_openmp_wait(char** argv, ExecFunction exec) {
   ::unsetenv(kDefaultedVariable);
 }
 
-std::string describe_openmp_wait(const EnvironmentLookup& lookup) {
-  const char* policy = lookup(kWaitPolicyVariable);
-  const char* spin_count = lookup(kSpinCountVariable);
-  std::string parts;
-  if (policy != nullptr) parts = fmt::format("{}={}", kWaitPolicyVariable, policy);
-  if (spin_count != nullptr) {
-    parts += fmt::format("{}{}={}", parts.empty() ? "" : ", ", kSpinCountVariable, spin_count);
+std::vector<std::string> openmp_wait_settings(const EnvironmentLookup& lookup) {
+  std::vector<std::string> settings;
+  for (const char* name : {kWaitPolicyVariable, kSpinCountVariable}) {
+    if (const char* value = lookup(name)) settings.push_back(fmt::format("{}={}", name, value));
   }
-  if (parts.empty()) return "libgomp's default (GOMP_SPINCOUNT=300000)";
-  const bool muonlab_chose = policy == nullptr && lookup(kDefaultedVariable) != nullptr;
-  return parts + (muonlab_chose ? " (muonlab's default)" : " (from the environment)");
+  return settings;
+}
+
+std::string describe_openmp_wait(const EnvironmentLookup& lookup) {
+  const std::vector<std::string> settings = openmp_wait_settings(lookup);
+  if (settings.empty()) return "libgomp's default (GOMP_SPINCOUNT=300000)";
+  const bool muonlab_chose = lookup(kWaitPolicyVariable) == nullptr && lookup(kDefaultedVariable) != nullptr;
+  return fmt::format("{}{}", fmt::join(settings, ", "),
+                     muonlab_chose ? " (muonlab's default)" : " (from the environment)");
 }
 
 }  // namespace muonlab

@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace muonlab {
 
@@ -40,6 +41,11 @@ using ExecFunction = int (*)(const char* path, char* const argv[]);
 // only when there was nothing to do or the restart failed; then libgomp
 // keeps its own count and the environment is as it was, so that it says so.
 void restart_with_muonlab_openmp_wait(char** argv, ExecFunction exec = ::execv);
+
+// The environment's settings of how OpenMP threads wait, as "NAME=value"
+// (OMP_WAIT_POLICY, then GOMP_SPINCOUNT; none when neither is set): what a
+// child process inherits.
+std::vector<std::string> openmp_wait_settings(const EnvironmentLookup& lookup);
 
 // How this process's OpenMP threads wait, and who chose it, for `version`:
 // "GOMP_SPINCOUNT=10000 (muonlab's default)".

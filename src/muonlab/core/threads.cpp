@@ -24,8 +24,7 @@ std::vector<std::string> with_thread_budget(std::vector<std::string> environment
   const bool told = std::any_of(environment.begin(), environment.end(),
                                 [](const std::string& entry) { return entry.rfind("OMP_NUM_THREADS=", 0) == 0; });
   if (!told) {
-    const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-    environment.push_back("OMP_NUM_THREADS=" + std::to_string(threads_per_process(processes, cores)));
+    environment.push_back("OMP_NUM_THREADS=" + std::to_string(threads_per_process(processes, core_count())));
   }
   return environment;
 }

@@ -1,9 +1,15 @@
 #pragma once
 
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace muonlab {
+
+// This machine's cores (hardware threads), at least 1. Inline: code built
+// without LibTorch (the fuzz targets' worker pool) uses it too.
+inline int core_count() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 // Debian's LibTorch 1.13 starts with one intra-op thread whatever the
 // machine has. Use every core unless OMP_NUM_THREADS says otherwise.

@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "muonlab/core/threads.h"
+
 namespace muonlab {
 
 struct WorkerPool::State {
@@ -88,7 +90,7 @@ void WorkerPool::run(int workers, const std::function<void()>& task) {
 }
 
 WorkerPool& WorkerPool::shared() {
-  static WorkerPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) - 1);
+  static WorkerPool pool(core_count() - 1);
   return pool;
 }
 
