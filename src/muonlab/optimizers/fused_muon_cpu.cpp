@@ -464,8 +464,8 @@ void orthogonalize_head_blocks(torch::Tensor& update, const MuonSlot& slot, cons
     for (size_t k = 0; k < same.size(); ++k) orthogonal[same[k]] = result[static_cast<int64_t>(k)];
   }
   if (options.block_scale()) scale = 1.0;
-  // The gathered blocks are copies, so the update's storage is free to take
-  // the results.
+  // Every block has been read (stacked into NS), so the update's storage is
+  // free to take the results even where the blocks are views of it.
   scatter_head_blocks(update, *slot.tag->heads, blocks, orthogonal);
 }
 

@@ -160,27 +160,44 @@ std::vector<int64_t> head_block_widths(const HeadLayout& layout, const HeadBlock
   return widths;
 }
 
+// Blocks that list every row/col in order (contiguous grouping, or one
+// block of all heads) need no index: the blocks are slices of the matrix.
+bool in_matrix_order(const std::vector<int64_t>& index) {
+  for (size_t i = 0; i < index.size(); ++i) {
+    if (index[i] != static_cast<int64_t>(i)) return false;
+  }
+  return true;
+}
+
+// The index on the matrix's device. A plain copy to a GPU waits for the
+// stream to drain (a host sync per grouped weight per step); from pinned
+// memory the copy is queued like any kernel, and the caching host allocator
+// keeps the pinned buffer until it has run.
 torch::Tensor head_index_tensor(const std::vector<int64_t>& index, const torch::Device& device) {
-  return torch::tensor(index, torch::dtype(torch::kLong)).to(device);
+  auto host = torch::tensor(index, torch::dtype(torch::kLong));
+  if (device.is_cpu()) return host;
+  return host.pin_memory().to(device, /*non_blocking=*/true);
 }
 
 }  // namespace
 
 // One index_select for all blocks (one copy, one index sent to the device),
 // then the blocks as slices of it: a GPU step with many small blocks pays
-// for one gather, not one per block.
+// for one gather, not one per block. Blocks in the matrix's own order are
+// slices of the matrix itself, with no copy.
 std::vector<torch::Tensor> gather_head_blocks(const torch::Tensor& matrix,
                                               const HeadLayout& layout,
                                               const HeadBlocks& blocks) {
   check_matrix(matrix, layout);
   check_blocks(layout, blocks);
   const int64_t axis = head_dim_of(layout);
-  const auto gathered = matrix.index_select(axis, head_index_tensor(head_rows_or_cols(layout, blocks), matrix.device()));
+  const auto index = head_rows_or_cols(layout, blocks);
+  const auto gathered = in_matrix_order(index) ? matrix : matrix.index_select(axis, head_index_tensor(index, matrix.device()));
   return gathered.split_with_sizes(head_block_widths(layout, blocks), axis);
 }
 
 // The blocks joined (one copy, cast once) and written back with one
-// index_copy_.
+// index_copy_ (or one copy_, when the blocks are in the matrix's order).
 void scatter_head_blocks(torch::Tensor& matrix, const HeadLayout& layout,
                          const HeadBlocks& blocks,
                          const std::vector<torch::Tensor>& block_values) {
@@ -201,8 +218,14 @@ void scatter_head_blocks(torch::Tensor& matrix, const HeadLayout& layout,
            shape_string(expected));
     }
   }
+  // Joined first even in order: a block may be a view of `matrix` itself.
   const auto joined = torch::cat(block_values, axis).to(matrix.dtype());
-  matrix.index_copy_(axis, head_index_tensor(head_rows_or_cols(layout, blocks), matrix.device()), joined);
+  const auto index = head_rows_or_cols(layout, blocks);
+  if (in_matrix_order(index)) {
+    matrix.copy_(joined);
+  } else {
+    matrix.index_copy_(axis, head_index_tensor(index, matrix.device()), joined);
+  }
 }
 
 GroupedProjections parse_grouped_projections(const std::vector<std::string>& names) {

@@ -54,7 +54,9 @@ HeadBlocks plan_head_blocks(const HeadLayout& layout, const std::vector<bool>& g
 
 // The sub-matrix of each block: for HeadAxis::kRows the block's heads' rows
 // stacked (shape [len*head_dim, cols]); for kCols their columns
-// ([rows, len*head_dim]).
+// ([rows, len*head_dim]). Blocks that keep the matrix's row/col order
+// (contiguous grouping) are views of `matrix`, the others copies: write
+// `matrix` only once the blocks have been read.
 std::vector<torch::Tensor> gather_head_blocks(const torch::Tensor& matrix,
                                               const HeadLayout& layout,
                                               const HeadBlocks& blocks);
