@@ -16,6 +16,19 @@ constexpr const char* kMakeShardsHint =
     "; make shards from text with `muonlab data prepare TEXT --out FOLDER` (docs/usage.md) and point data.train "
     "and data.val at them";
 
+namespace {
+
+torch::Tensor queued_copy_to(const torch::Tensor& host, const torch::Device& device) {
+  if (device.is_cpu()) return host;
+  return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+
+}  // namespace
+
+Batch to_device(const Batch& batch, const torch::Device& device) {
+  return {queued_copy_to(batch.inputs, device), queued_copy_to(batch.targets, device)};
+}
+
 std::vector<std::string> find_shards(const std::string& spec) {
   std::vector<std::string> paths;
   if (fs::is_directory(spec)) {

@@ -54,8 +54,9 @@ double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainC
     data::Batch batch = val.next();
     if (!sync.evaluates(static_cast<int64_t>(b))) continue;
     compat::Autocast autocast(device, bf16, torch::kBFloat16);
-    auto output = model->forward(batch.inputs.to(device));
-    total += models::next_token_loss(output.logits, batch.targets.to(device)).item<double>();
+    const data::Batch on_device = data::to_device(batch, device);
+    auto output = model->forward(on_device.inputs);
+    total += models::next_token_loss(output.logits, on_device.targets).item<double>();
     if (progress) progress(static_cast<int64_t>(b + 1), static_cast<int64_t>(batches));
   }
   model->train();
@@ -322,24 +323,27 @@ class Run {
   }
 
   // Forward and backward over grad_accum micro-batches; returns the loss of
-  // the step (the mean of the micro-batches').
+  // the step (the mean of the micro-batches'). The losses are summed on the
+  // device, in float64 as a host sum of their values would be, and read
+  // once: a read per micro-batch would make the host wait for each backward
+  // before it launches the next forward.
   double forward_backward(std::vector<models::MoeStats>& routing) {
-    double loss = 0;
+    torch::Tensor loss = torch::zeros({}, torch::dtype(torch::kFloat64).device(device_));
     for (int64_t micro = 0; micro < config_.run.grad_accum; ++micro) {
-      data::Batch batch = train_loader_->next();
+      const data::Batch batch = data::to_device(train_loader_->next(), device_);
       torch::Tensor micro_loss;
       {
         // Forward only: backward runs each op in the dtype its forward used.
         compat::Autocast autocast(device_, autocast_, torch::kBFloat16);
-        auto output = model_->forward(batch.inputs.to(device_));
-        micro_loss = models::training_loss(output, batch.targets.to(device_)) / config_.run.grad_accum;
+        auto output = model_->forward(batch.inputs);
+        micro_loss = models::training_loss(output, batch.targets) / config_.run.grad_accum;
         routing = output.moe;
       }
       sync_->before_backward(micro == config_.run.grad_accum - 1);
       micro_loss.backward();
-      loss += micro_loss.item<double>();
+      loss += micro_loss.detach().to(torch::kFloat64);
     }
-    return loss;
+    return loss.item<double>();
   }
 
   // An allocator's "out of memory" becomes an error naming the step, the
