@@ -2,6 +2,8 @@
 // optimizer it is routed to, and training a tiny model lowers its loss.
 #include "muonlab/optimizers/hybrid.h"
 
+#include <limits>
+
 #include "test_util.h"
 #include "tiny_model.h"
 
@@ -43,6 +45,36 @@ TEST(MuonWithAuxAdamW, EachParameterStepsLikeItsOwnOptimizer) {
     EXPECT_TENSOR_NEAR(item.value().detach(), theirs[item.key()].detach(), 0.0);
   }
   EXPECT_EQ(hybrid.routing().size(), ours.size());
+}
+
+// For finite gradients, step_known_finite() is step() less the check: the
+// same weights bit for bit and the same count. Given a NaN it does not look
+// (the caller vouched), which is what makes it cheaper.
+TEST(MuonWithAuxAdamW, StepKnownFiniteIsStepWithoutTheCheck) {
+  auto model = testing::make_tiny_model(1);
+  auto twin = testing::make_tiny_model(1);
+  const auto batch = testing::tiny_batch(2);
+  MuonWithAuxAdamW checked(model->named_parameters(), kMuon, kAdamW);
+  MuonWithAuxAdamW trusted(twin->named_parameters(), kMuon, kAdamW);
+  for (int step = 0; step < 2; ++step) {
+    checked.zero_grad();
+    trusted.zero_grad();
+    model->loss(batch).backward();
+    twin->loss(batch).backward();
+    checked.step();
+    trusted.step_known_finite();
+  }
+  EXPECT_EQ(trusted.step_count(), checked.step_count());
+  const auto theirs = twin->named_parameters();
+  for (const auto& item : model->named_parameters()) {
+    EXPECT_TRUE(torch::equal(item.value().detach(), theirs[item.key()].detach())) << item.key();
+  }
+
+  twin->ln_f->weight.mutable_grad()[0] = std::numeric_limits<double>::quiet_NaN();
+  trusted.step_known_finite();
+  EXPECT_EQ(trusted.step_count(), 3);
+  EXPECT_EQ(trusted.skipped_steps(), 0);
+  EXPECT_TRUE(torch::isnan(twin->ln_f->weight.detach()[0]).item<bool>());
 }
 
 TEST(MuonWithAuxAdamW, TrainingLowersTheLoss) {

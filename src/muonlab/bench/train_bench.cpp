@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "muonlab/bench/bench_values.h"
 #include "muonlab/bench/model_bench.h"
@@ -123,10 +124,14 @@ class TrainStep {
       loss = models::training_loss(model_->forward(inputs_), targets_);
     }
     loss.backward();
-    if (config_.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(parameters_, config_.clip_grad_norm);
+    gradients_known_finite_ = false;
+    if (config_.clip_grad_norm > 0) {
+      // As the trainer: a finite global norm spares the optimizers their check.
+      gradients_known_finite_ = std::isfinite(torch::nn::utils::clip_grad_norm_(parameters_, config_.clip_grad_norm));
+    }
   }
 
-  void optimizer_step() { optimizer_->step(); }
+  void optimizer_step() { optimizer_->step(/*measure_updates=*/false, nullptr, gradients_known_finite_); }
   int steps_run() const { return steps_run_; }
 
  private:
@@ -150,6 +155,7 @@ class TrainStep {
   std::vector<torch::Tensor> parameters_;
   torch::Tensor inputs_, targets_;
   std::unique_ptr<training::TrainOptimizer> optimizer_;
+  bool gradients_known_finite_ = false;
   int steps_run_ = 0;
 };
 

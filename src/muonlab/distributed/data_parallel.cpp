@@ -135,20 +135,22 @@ void DataParallel::reduce_scatter_muon_gradients() {
 
 double DataParallel::local_gradient_square_sum() const {
   torch::NoGradGuard no_grad;
-  auto square_sum = [](const torch::Tensor& p) {
-    return p.grad().defined() ? p.grad().to(torch::kFloat64).square().sum().item<double>() : 0.0;
+  // Summed on the device in float64 (the same additions as on the host) and
+  // read once: a read per parameter would be a GPU sync per parameter.
+  auto sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(params_.empty() ? torch::kCPU : params_.front().device()));
+  auto add_square_sum = [&sum](const torch::Tensor& p) {
+    if (p.grad().defined()) sum += p.grad().to(torch::kFloat64).square().sum();
   };
-  double sum = 0;
   // Replicated gradients are the same on every rank: rank 0 counts them.
   if (rank_ == 0) {
-    for (const auto& p : muon_everywhere_ ? params_ : replicated_params()) sum += square_sum(p);
+    for (const auto& p : muon_everywhere_ ? params_ : replicated_params()) add_square_sum(p);
   }
   if (!muon_everywhere_) {
     for (size_t i = 0; i < plan_->params.size(); ++i) {
-      if (plan_->owns(rank_, i)) sum += square_sum(plan_->params[i]);
+      if (plan_->owns(rank_, i)) add_square_sum(plan_->params[i]);
     }
   }
-  return sum;
+  return sum.item<double>();
 }
 
 void DataParallel::scale_gradients(double factor) {

@@ -56,6 +56,12 @@ torch::Tensor MuonWithAuxAdamW::step(torch::optim::Optimizer::LossClosure closur
   return loss;
 }
 
+void MuonWithAuxAdamW::step_known_finite() {
+  steps_.step_known_finite([this] {
+    for (auto* part : parts()) part->apply_update();
+  });
+}
+
 void MuonWithAuxAdamW::zero_grad() {
   for (auto* part : parts()) compat::zero_grad(*part);
 }

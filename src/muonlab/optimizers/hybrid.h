@@ -36,6 +36,10 @@ class MuonWithAuxAdamW {
   static MuonWithAuxAdamW all_adamw(const std::vector<TaggedParam>& params, AdamWOptions adamw_options);
 
   torch::Tensor step(torch::optim::Optimizer::LossClosure closure = nullptr);
+  // step() for gradients already known to be finite, as a trainer knows them
+  // from a finite global gradient norm: the check's read of every gradient
+  // (on a GPU, also a host sync) is not done twice.
+  void step_known_finite();
   void zero_grad();
 
   void set_nonfinite_policy(NonFinitePolicy policy) { steps_.set_policy(policy); }

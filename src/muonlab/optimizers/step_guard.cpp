@@ -36,6 +36,11 @@ bool StepGuard::step(const std::vector<const OptimizerBase*>& optimizers, const 
   return true;
 }
 
+void StepGuard::step_known_finite(const std::function<void()>& update) {
+  update();
+  ++applied_;
+}
+
 void StepGuard::save(torch::serialize::OutputArchive& archive) const {
   archive.write("step_count", c10::IValue(applied_));
   archive.write("skipped_steps", c10::IValue(skipped_));

@@ -51,6 +51,11 @@ class StepGuard {
   // whether the update ran.
   bool step(const std::vector<const OptimizerBase*>& optimizers, const std::function<void()>& update);
 
+  // Runs and counts `update` without the check, for callers that know every
+  // gradient is finite: a finite global gradient norm implies it (a NaN or
+  // Inf entry makes the sum of squares NaN or Inf).
+  void step_known_finite(const std::function<void()>& update);
+
   // The counts as "step_count" and "skipped_steps" of a state archive.
   void save(torch::serialize::OutputArchive& archive) const;
   void load(torch::serialize::InputArchive& archive);

@@ -18,7 +18,10 @@ class Alone final : public StepSync {
   void before_backward(bool) override {}
   AgreedStep agree(int64_t, double loss, bool stop_requested, bool) override {
     AgreedStep agreed{loss, 0, stop_requested};
-    if (clip_grad_norm_ > 0) agreed.grad_norm = torch::nn::utils::clip_grad_norm_(parameters_, clip_grad_norm_);
+    if (clip_grad_norm_ > 0) {
+      agreed.grad_norm = torch::nn::utils::clip_grad_norm_(parameters_, clip_grad_norm_);
+      agreed.grad_norm_measured = true;
+    }
     return agreed;
   }
   void after_update() override {}
@@ -47,7 +50,8 @@ class AsRank final : public StepSync {
     parallel_->synchronize_gradients(everywhere);
     const auto sums =
         parallel_->sum_over_ranks({loss, stop_requested ? 1.0 : 0.0, parallel_->local_gradient_square_sum()});
-    AgreedStep agreed{sums[0] / static_cast<double>(parallel_->world_size()), std::sqrt(sums[2]), sums[1] > 0};
+    AgreedStep agreed{sums[0] / static_cast<double>(parallel_->world_size()), std::sqrt(sums[2]), sums[1] > 0,
+                      /*grad_norm_measured=*/true};
     // torch::nn::utils::clip_grad_norm_'s rule, on the global norm.
     const double clip = clip_grad_norm_ / (agreed.grad_norm + 1e-6);
     if (clip_grad_norm_ > 0 && std::isfinite(agreed.grad_norm) && clip < 1) parallel_->scale_gradients(clip);

@@ -22,6 +22,7 @@ struct AgreedStep {
   double loss = 0;         // the mean over ranks
   double grad_norm = 0;    // the global norm before clipping; 0 when not clipping alone
   bool stop = false;       // some rank was asked to stop
+  bool grad_norm_measured = false;  // grad_norm covers every gradient the optimizers apply
 };
 
 class StepSync {

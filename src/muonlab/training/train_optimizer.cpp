@@ -91,10 +91,15 @@ double rms_change(const std::vector<torch::Tensor>& params, const std::vector<to
 
 }  // namespace
 
-void TrainOptimizer::step(bool measure_updates, const std::function<void()>& after_update) {
+void TrainOptimizer::step(bool measure_updates, const std::function<void()>& after_update,
+                          bool gradients_known_finite) {
   const auto all = optimizer_->parts();
   GroupSnapshots before = measure_updates ? snapshot(all) : GroupSnapshots{};
-  optimizer_->step();
+  if (gradients_known_finite) {
+    optimizer_->step_known_finite();
+  } else {
+    optimizer_->step();
+  }
   if (after_update) after_update();
   if (!measure_updates) return;
   last_update_rms_.clear();

@@ -33,7 +33,10 @@ class TrainOptimizer {
   // group's weights (last_update_rms); it costs a copy of the parameters.
   // `after_update` runs between the update and the measurement: distributed
   // Muon gathers the matrices other ranks updated there.
-  void step(bool measure_updates = false, const std::function<void()>& after_update = nullptr);
+  // `gradients_known_finite` (the caller found the global gradient norm
+  // finite) skips the optimizers' own check of every gradient.
+  void step(bool measure_updates = false, const std::function<void()>& after_update = nullptr,
+            bool gradients_known_finite = false);
 
   // The Muon part, or null (AdamW alone).
   optim::Muon* muon() const { return optimizer_->muon(); }

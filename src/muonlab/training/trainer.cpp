@@ -380,7 +380,9 @@ class Run {
       outcome.one_step = one_step_metrics(model_->tagged_parameters(), config_.optimizer, one_step_group_sizes(config_),
                                           muon_ns_config_, outcome.steps_done);
     }
-    optimizer_->step(outcome.diagnosed, [this] { sync_->after_update(); });
+    // A finite global norm (checked above) means finite gradients, so the
+    // optimizers need not read every gradient again to check them.
+    optimizer_->step(outcome.diagnosed, [this] { sync_->after_update(); }, outcome.agreed.grad_norm_measured);
     outcome.updated = true;
     if (config_.optimizer.qk_clip_tau > 0) clip_query_key_logits(outcome);
     return outcome;
