@@ -305,11 +305,12 @@ SecondMomentState second_moment_state_for(const torch::Tensor& param, const Muon
   return make_second_moment_state(param, sm);
 }
 
-void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generator) {
+std::vector<MuonDirection> muon_directions(std::vector<MuonSlot>& slots, torch::Generator& grouping_generator) {
   std::vector<MatrixView> views;
   for (const auto& slot : slots) views.push_back(slot.grad.defined() || !slot.owned ? check_slot(slot) : MatrixView{});
 
   std::vector<Pending> pending;
+  std::vector<size_t> pending_slots;
   for (size_t i = 0; i < slots.size(); ++i) {
     MuonSlot& slot = slots[i];
     if (!slot.grad.defined()) continue;
@@ -325,31 +326,47 @@ void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generato
       continue;
     }
     pending.push_back({&slot, view, torch::Tensor(), scale, std::move(blocks)});
+    pending_slots.push_back(i);
   }
-  const auto batches = batch_slots(pending);
-  for (const auto& batch : batches) momentum_and_second_moment(batch, pending);
+  for (const auto& batch : batch_slots(pending)) momentum_and_second_moment(batch, pending);
   orthogonalize(pending);
-  for (auto& p : pending) {
-    const MuonOptions& options = *p.slot->options;
+  std::vector<MuonDirection> directions;
+  for (size_t k = 0; k < pending.size(); ++k) {
+    Pending& p = pending[k];
+    const MuonSlot& slot = *p.slot;
+    const MuonOptions& options = *slot.options;
     if (options.neuron_norm()) {
       p.update = normalize_neurons(p.update, p.slot->neuron_second_moment, options.neuron_norm_options());
     }
+    directions.push_back({pending_slots[k], p.update.reshape(slot.param.sizes()).to(slot.param.scalar_type()), p.scale});
   }
+  return directions;
+}
 
-  for (const auto& batch : batches) {
-    const MuonOptions& options = *batch.options;
-    if (options.weight_decay() == 0) continue;
-    std::vector<torch::Tensor> params;
-    for (size_t i : batch.members) params.push_back(pending[i].slot->param);
+void apply_muon_directions(std::vector<MuonSlot>& slots, const std::vector<MuonDirection>& directions) {
+  // Decoupled weight decay, one multi-tensor op per options and device.
+  std::vector<std::pair<std::pair<const MuonOptions*, torch::Device>, std::vector<torch::Tensor>>> decays;
+  for (const auto& d : directions) {
+    const MuonSlot& slot = slots[d.slot];
+    if (slot.options->weight_decay() == 0) continue;
+    const std::pair<const MuonOptions*, torch::Device> key{slot.options, slot.param.device()};
+    auto group = std::find_if(decays.begin(), decays.end(), [&](const auto& g) { return g.first == key; });
+    if (group == decays.end()) group = decays.insert(decays.end(), {key, {}});
+    group->second.push_back(slot.param);
+  }
+  for (auto& [key, params] : decays) {
+    const MuonOptions& options = *key.first;
     at::_foreach_mul_(params, 1.0 - options.lr() * options.weight_decay());
   }
-  for (auto& p : pending) {
-    MuonSlot& slot = *p.slot;
-    const MuonOptions& options = *slot.options;
-    const torch::Tensor direction = p.update.reshape(slot.param.sizes()).to(slot.param.scalar_type());
-    slot.param.add_(direction, -options.lr() * p.scale);
-    if (slot.record_update) slot.recorded_update = direction * p.scale;
+  for (const auto& d : directions) {
+    MuonSlot& slot = slots[d.slot];
+    slot.param.add_(d.direction, -slot.options->lr() * d.scale);
+    if (slot.record_update) slot.recorded_update = d.direction * d.scale;
   }
+}
+
+void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generator) {
+  apply_muon_directions(slots, muon_directions(slots, grouping_generator));
 }
 
 }  // namespace muonlab::optim

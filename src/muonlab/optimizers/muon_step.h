@@ -44,6 +44,24 @@ struct MuonSlot {
 // layout does not fit its options.
 void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generator);
 
+// muon_step in two halves, so that the first can be replayed from a CUDA
+// graph (muon_step_graph.h) while the learning rate changes every step.
+//
+// The first half checks every slot, then writes momentum (and Muon²'s and
+// NorMuon's buffers) and returns each owned slot's direction: orthogonalized,
+// in the parameter's shape and dtype, with the lr scale s(r, c) it is applied
+// with. CPU slots the fused step takes (fused_muon_cpu.h) are stepped whole
+// here and have no direction. Reads no learning rate or weight decay.
+struct MuonDirection {
+  size_t slot;  // index into the slots
+  torch::Tensor direction;
+  double scale = 1.0;
+};
+std::vector<MuonDirection> muon_directions(std::vector<MuonSlot>& slots, torch::Generator& grouping_generator);
+// The second half: decoupled weight decay, then param -= lr * scale *
+// direction, and the recorded update where the slot asks for it.
+void apply_muon_directions(std::vector<MuonSlot>& slots, const std::vector<MuonDirection>& directions);
+
 // Checks what muon_step would refuse about one parameter, without stepping:
 // its matrix view under options.nd_params() and, for Group Muon, its head
 // layout. Returns the view.
