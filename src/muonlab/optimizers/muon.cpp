@@ -1,6 +1,7 @@
 #include "muonlab/optimizers/muon.h"
 
 #include "muonlab/optimizers/muon_step.h"
+#include "muonlab/optimizers/muon_step_graph.h"
 
 #include <cmath>
 #include <map>
@@ -230,7 +231,15 @@ void Muon::update() {
       slots.push_back(std::move(slot));
     }
   }
-  muon_step(slots, grouping_generator_);  // checks every slot before it changes anything
+  // Both halves check every slot before they change anything.
+  std::vector<MuonDirection> directions;
+  if (muon_step_graph_applies(slots)) {
+    if (!step_graph_) step_graph_ = std::make_shared<MuonStepGraph>();
+    directions = step_graph_->directions(slots, grouping_generator_);
+  } else {
+    directions = muon_directions(slots, grouping_generator_);
+  }
+  apply_muon_directions(slots, directions);
   for (auto& slot : slots) {
     if (slot.owned) state_of<MuonParamState>(slot.param).step(slot.step);
   }

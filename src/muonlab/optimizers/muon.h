@@ -70,6 +70,8 @@ NsBatching parse_ns_batching(const std::string& name);
 // Defaults follow torch.optim.Muon (lr 1e-3, weight decay 0.1, momentum 0.95,
 // Nesterov, 5 steps of 'jordan', 'original' scale) with the 'ema' momentum
 // form that it and Keller Jordan's implementation use.
+class MuonStepGraph;
+
 struct MuonOptions : public torch::optim::OptimizerCloneableOptions<MuonOptions> {
   MuonOptions(double lr = 1e-3) : lr_(lr) {}  // NOLINT: implicit as in torch::optim
   TORCH_ARG(double, lr);
@@ -107,6 +109,11 @@ struct MuonOptions : public torch::optim::OptimizerCloneableOptions<MuonOptions>
   // (fused_muon_cpu.h); false: LibTorch's ops one by one. The same values up
   // to rounding; no effect on CUDA tensors.
   TORCH_ARG(bool, fused) = true;
+  // CUDA: replay the step's work before the learning rate (momentum, NS)
+  // from a CUDA graph, one launch instead of hundreds, where the parameters
+  // and options allow it (muon_step_graph.h); the same arithmetic. Needs a
+  // build against PyTorch's CUDA LibTorch; no effect on CPU tensors.
+  TORCH_ARG(bool, cuda_graph) = false;
   // Parameters of more than two dimensions (matrix_view.h): conv kernels
   // flattened to out x (in*kh*kw), stacks of expert weights [E, r, c] as E
   // matrices, or refused.
@@ -180,6 +187,10 @@ class Muon : public OptimizerBase {
                  const std::function<bool(const torch::Tensor&)>& keep) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
+  // The CUDA graph steps go through (MuonOptions::cuda_graph), or null
+  // before the first such step.
+  const MuonStepGraph* step_graph() const { return step_graph_.get(); }
+
  protected:
   void update() override;
   std::unique_ptr<torch::optim::OptimizerParamState> make_state(
@@ -193,6 +204,7 @@ class Muon : public OptimizerBase {
   std::unordered_map<const void*, torch::Tensor> last_updates_;
   std::unordered_map<const void*, TaggedParam> tags_;
   torch::Generator grouping_generator_;
+  std::shared_ptr<MuonStepGraph> step_graph_;  // shared_ptr: the type is complete only in muon.cpp
 };
 
 }  // namespace muonlab::optim

@@ -228,6 +228,10 @@ const std::vector<Field>& fields() {
                              "matrices well wider than tall (or the reverse), the same result up to rounding"));
     f.push_back(integer_field("optimizer.gram_restart", MUONLAB_AT(optimizer.gram_restart),
                               "with ns_method = gram: steps between recomputations of the Gram matrix from X"));
+    f.push_back(boolean_field("optimizer.cuda_graph", MUONLAB_AT(optimizer.cuda_graph),
+                              "CUDA: replay Muon's work before the learning rate (momentum, Newton-Schulz) from a "
+                              "CUDA graph, one launch instead of hundreds; the same arithmetic. Needs muonlab built "
+                              "against PyTorch's CUDA LibTorch; no effect on the CPU"));
     f.push_back(choice_field("optimizer.scale_rule", MUONLAB_AT(optimizer.scale_rule),
                              enum_name_list(optim::scale_rule_names()), "lr scale of each matrix from its shape"));
     f.push_back(boolean_field("optimizer.orthogonalize", MUONLAB_AT(optimizer.orthogonalize),

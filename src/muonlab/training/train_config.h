@@ -49,6 +49,7 @@ struct OptimizerSettings {
   std::string ns_dtype = optim::to_string(optim::MuonOptions().ns_dtype());  // auto: bf16 where the device has bf16 instructions
   std::string ns_method = optim::to_string(optim::MuonOptions().ns_method());  // gram: Gram Newton-Schulz
   int64_t gram_restart = optim::MuonOptions().gram_restart();
+  bool cuda_graph = optim::MuonOptions().cuda_graph();  // CUDA: Muon's NS work replayed from a CUDA graph
   std::string scale_rule = optim::to_string(optim::MuonOptions().scale_rule());
   bool orthogonalize = optim::MuonOptions().orthogonalize();  // false: the normalized-momentum ablation
   double weight_decay = optim::MuonOptions().weight_decay();

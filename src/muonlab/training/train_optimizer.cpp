@@ -26,6 +26,7 @@ optim::MuonOptions muon_options(const OptimizerSettings& settings) {
       .ns_dtype(optim::parse_ns_dtype(settings.ns_dtype))
       .ns_method(optim::parse_ns_method(settings.ns_method))
       .gram_restart(settings.gram_restart)
+      .cuda_graph(settings.cuda_graph)
       .scale_rule(optim::parse_scale_rule(settings.scale_rule))
       .orthogonalize(settings.orthogonalize)
       .weight_decay(settings.weight_decay)
