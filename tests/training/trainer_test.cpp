@@ -501,6 +501,29 @@ TEST(TrainerOnCuda, Fp32LossesFollowTheCpuRun) {
   for (size_t i = 0; i < cpu.size(); ++i) EXPECT_NEAR(gpu[i], cpu[i], 2e-2 * cpu[i]) << "step " << i + 1;
 }
 
+// optimizer.cuda_graph replays Muon's first half from a CUDA graph while the
+// schedule changes the lr every step: the losses are the eager run's.
+TEST(TrainerOnCuda, GraphedMuonStepsGiveTheEagerLosses) {
+  MUONLAB_SKIP_WITHOUT_CUDA();
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  TrainConfig config = tiny_run(dir);
+  config.run.device = "cuda";
+  config.run.steps = 12;
+  config.run.eval_every = 0;
+  config.run.dtype = "fp32";
+  std::vector<double> eager, graphed;
+  TrainCallbacks record_eager, record_graphed;
+  record_eager.on_step = [&](const StepReport& report) { eager.push_back(report.loss); };
+  record_graphed.on_step = [&](const StepReport& report) { graphed.push_back(report.loss); };
+  train(config, record_eager);
+  config.optimizer.cuda_graph = true;
+  config.run.out_dir = dir.file("run-graphed");
+  train(config, record_graphed);
+  ASSERT_EQ(eager.size(), graphed.size());
+  for (size_t i = 0; i < eager.size(); ++i) EXPECT_NEAR(graphed[i], eager[i], 1e-5 * eager[i]) << "step " << i + 1;
+}
+
 // bf16 autocast with NS in bf16 (CUDA's defaults) learns as the CPU run
 // does, and MFU is reported against the GPU's peak from the table.
 TEST(TrainerOnCuda, Bf16AutocastLearnsBelowUnigramEntropy) {

@@ -7,10 +7,12 @@
 
 #include "muonlab/analysis/statistics.h"
 #include "muonlab/bench/timing.h"
+#include "muonlab/core/cuda_graph.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/muon.h"
+#include "muonlab/optimizers/muon_step_graph.h"
 #include "muonlab/optimizers/state_bytes.h"
 
 namespace muonlab::bench {
@@ -216,6 +218,46 @@ std::vector<VariantBenchRow> run_variant_bench(const std::vector<torch::Tensor>&
   return rows;
 }
 
+// One member stepped eagerly, then with cuda_graph: the graphed optimizer's
+// first step runs for real, its second captures; the warm-up covers both.
+GraphBenchRow time_graphed(const std::string& name, const std::vector<optim::TaggedParam>& tagged,
+                           const optim::MuonOptions& options, const OptimBenchConfig& config) {
+  GraphBenchRow row;
+  row.name = name;
+  {
+    optim::Muon eager(tagged, options);
+    row.eager_seconds = time_runs([&] { eager.step(); }, config.device, config.warmup, config.reps).median();
+  }
+  try {
+    optim::Muon graphed(tagged, optim::MuonOptions(options).cuda_graph(true));
+    row.graphed_seconds =
+        time_runs([&] { graphed.step(); }, config.device, config.warmup + 2, config.reps).median();
+    if (graphed.step_graph() != nullptr) row.replays = graphed.step_graph()->replays() - (config.warmup + 1);
+  } catch (const std::exception& error) {
+    row.failure = error.what();
+  }
+  return row;
+}
+
+// Muon's family with and without CUDA graphs. Muon² and Muon²-F without
+// bias correction: what their steps are after ~700 steps, once
+// 1 - beta2^t rounds to 1 and the graph replays.
+std::vector<GraphBenchRow> run_graph_bench(const std::vector<torch::Tensor>& params, const OptimBenchConfig& config) {
+  const auto tagged = tag_gpt2_matrices(params, config);
+  const auto base = optim::MuonOptions(0.02).ns_steps(config.ns_steps).ns_dtype(config.ns_dtype).weight_decay(0);
+  const int64_t K2 = config.muon2_ns_steps;
+  const auto second_moment = [&](optim::SecondMomentKind kind) {
+    return optim::MuonOptions(base).ns_steps(K2).second_moment(kind).bias_correction(false);
+  };
+  std::vector<GraphBenchRow> rows;
+  rows.push_back(time_graphed("muon", tagged, base, config));
+  rows.push_back(time_graphed("muon2 (no bias corr.)", tagged, second_moment(optim::SecondMomentKind::kFull), config));
+  rows.push_back(time_graphed("muon2f (no bias corr.)", tagged, second_moment(optim::SecondMomentKind::kFactored),
+                              config));
+  rows.push_back(time_graphed("group muon g=1", tagged, optim::MuonOptions(base).group_size(1), config));
+  return rows;
+}
+
 }  // namespace
 
 double group_muon_ns_flops(int64_t layers, int64_t d_model, int64_t n_head, int64_t group_size, int64_t ns_steps) {
@@ -317,6 +359,7 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
   if (config.variants) {
     report.n_head = config.n_head;
     report.variants = run_variant_bench(params, config);
+    if (config.device.is_cuda() && cuda_graphs_built()) report.graph_rows = run_graph_bench(params, config);
   }
   return report;
 }
@@ -364,6 +407,18 @@ std::string format_optim_bench(const OptimBenchReport& report) {
   out += fmt::format("{:<20} {:>3} {:>12} {:>8} {:>10} {:>8} {:>14.2f}\n", "adamw (state only)", "-", "-", "-", "-",
                      "-", report.adamw_state_bytes_per_parameter);
   out += "(NS work: matmul FLOPs of the NS steps; state: optimizer state bytes per weight, fp32 weights)\n";
+  if (report.graph_rows.empty()) return out;
+  out += "\nCUDA graphs (MuonOptions::cuda_graph: the work before the learning rate replayed), same process\n";
+  out += fmt::format("{:<24} {:>10} {:>12} {:>9} {:>8}\n", "optimizer", "eager ms", "graphed ms", "graphed", "replays");
+  for (const auto& row : report.graph_rows) {
+    if (!row.failure.empty()) {
+      out += fmt::format("{:<24} {:>10.2f}  graphed step failed: {}\n", row.name, row.eager_seconds * 1e3, row.failure);
+      continue;
+    }
+    out += fmt::format("{:<24} {:>10.2f} {:>12.2f} {:>8.2f}x {:>8}\n", row.name, row.eager_seconds * 1e3,
+                       row.graphed_seconds * 1e3, row.graphed_seconds / row.eager_seconds, row.replays);
+  }
+  out += "(graphed: graphed time / eager time; replays: timed steps that were replays, of the reps)\n";
   return out;
 }
 

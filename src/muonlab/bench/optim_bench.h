@@ -51,6 +51,16 @@ struct VariantBenchRow {
   double state_bytes_per_parameter = 0;
 };
 
+// One Muon family member's step with and without MuonOptions::cuda_graph,
+// in the same process (CUDA only).
+struct GraphBenchRow {
+  std::string name;
+  double eager_seconds = 0;    // median
+  double graphed_seconds = 0;  // median, after the warm-up step and the capture
+  int64_t replays = 0;         // graphed steps that were replays (all timed ones, when it works)
+  std::string failure;         // why the graphed step failed, or empty
+};
+
 struct OptimBenchRow {
   std::string name;
   double seconds_per_step = 0;  // median
@@ -91,6 +101,8 @@ struct OptimBenchReport {
   // With config.pairs > 0: the default Muon step's, then the same step's
   // with the Gram form of NS (its share counts the standard form's FLOPs).
   std::vector<CeilingShare> ceiling_shares;
+  // On CUDA, where the build has CUDA graphs.
+  std::vector<GraphBenchRow> graph_rows;
 };
 
 OptimBenchReport run_optim_bench(const OptimBenchConfig& config);

@@ -111,7 +111,7 @@ class TrainStep {
     const auto token_options = torch::dtype(torch::kInt64).device(config.device);
     inputs_ = torch::randint(c.vocab_size, {config.batch, config.seq_len}, token_options);
     targets_ = torch::randint(c.vocab_size, {config.batch, config.seq_len}, token_options);
-    optimizer_ = std::make_unique<training::TrainOptimizer>(model_, settings_for(optimizer_name));
+    optimizer_ = std::make_unique<training::TrainOptimizer>(model_, settings_for(optimizer_name, config.cuda_graph));
   }
 
   void forward_backward() {
@@ -140,9 +140,10 @@ class TrainStep {
   // include whatever TrainOptimizer adds around the optimizers' step. `lr`
   // is Muon's unless the run is AdamW alone: AdamW gets its own lr, as an
   // AdamW run would (the lr does not change the time of a step).
-  static training::OptimizerSettings settings_for(const std::string& name) {
+  static training::OptimizerSettings settings_for(const std::string& name, bool cuda_graph) {
     training::OptimizerSettings settings;
     settings.name = name;
+    settings.cuda_graph = cuda_graph;
     settings.lr = 0.02;
     settings.weight_decay = 0.0;
     if (name == kAdamWName) settings.lr = settings.adamw_lr;
@@ -409,6 +410,7 @@ TrainBenchReport run_train_bench(const TrainBenchConfig& config) {
     report.peer = peer ? describe(*peer) : "not run: " + lookup.missing;
   }
   report.background_load = config.background_load;
+  report.cuda_graph = config.cuda_graph && config.device.is_cuda();
   const BusyLoad load(config.background_load);
   const OtherProcessesLoad other_load;
   for (const auto& preset : presets_of(config)) {
@@ -430,6 +432,7 @@ std::string format_train_bench(const TrainBenchReport& report) {
       "Muon extra: (Muon opt - AdamW opt) / AdamW step;\n"
       " faults, sys ms: minor page faults and kernel CPU time per timed step, the allocator's cost)\n",
       report.clip_grad_norm > 0 ? fmt::format(", clip_grad_norm {}", report.clip_grad_norm) : "");
+  if (report.cuda_graph) out += "Muon's work before the learning rate replayed from a CUDA graph (optimizer.cuda_graph)\n";
   if (report.other_busy_cores) {
     out += fmt::format("other processes kept {:.1f} of {} cores busy while these ran\n", *report.other_busy_cores,
                        report.cores);

@@ -54,6 +54,8 @@ struct TrainBenchConfig {
   // Busy-loop processes (core/busy_load.h) kept running beside every timed
   // run, muonlab's and the peer's: a loaded machine, reproducibly.
   int background_load = 0;
+  // Muon's step from a CUDA graph (optimizer.cuda_graph; CUDA only).
+  bool cuda_graph = false;
 };
 
 // What `--presets` means when not given: the presets that train in a
@@ -116,6 +118,7 @@ struct TrainBenchReport {
   std::vector<TrainBenchRow> rows;
   std::string peer;  // the peer's command, or why it did not run
   int background_load = 0;  // busy processes beside the runs
+  bool cuda_graph = false;
   // Cores' worth of CPU time other processes (the background load included)
   // used while the presets ran; none where /proc/stat cannot be read.
   std::optional<double> other_busy_cores;

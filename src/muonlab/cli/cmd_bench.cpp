@@ -216,6 +216,9 @@ void register_bench_train(CLI::App& bench) {
                     "peer's), to compare on a loaded machine reproducibly; 0: none")
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();
+  train->add_flag("--cuda-graph", config->cuda_graph,
+                  "replay Muon's work before the learning rate from a CUDA graph, as optimizer.cuda_graph = true "
+                  "(CUDA; no effect on the CPU)");
   train->add_option("--peak-tflops", config->peak_tflops,
                     "the device's peak for MFU (0: the table of known GPUs; CPUs print n/a)")
       ->check(CLI::NonNegativeNumber)
