@@ -9,6 +9,7 @@
 #define MUONLAB_CUDA_GRAPHS 1
 #include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -33,19 +34,19 @@ struct CudaGraph::Impl {
   std::optional<c10::cuda::CUDAStream> side;
   std::unique_ptr<at::cuda::CUDAGraph> graph;
 
-  c10::cuda::CUDAStream side_stream(const torch::Device& device) {
-    if (!device.is_cuda()) fail("a CUDA graph needs a CUDA device, got {}", device.str());
-    if (!side || side->device_index() != device.index()) {
-      side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
-    }
+  // One stream per graph, taken once: warm-up and capture must share it.
+  c10::cuda::CUDAStream side_stream(c10::DeviceIndex index) {
+    if (!side || side->device_index() != index) side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, index);
     return *side;
   }
 
   // Runs `work` on the side stream between the current stream's work before
   // and after it.
   void on_side_stream(const std::function<void()>& work, const torch::Device& device) {
-    const c10::cuda::CUDAStream stream = side_stream(device);
-    const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(device.index());
+    if (!device.is_cuda()) fail("a CUDA graph needs a CUDA device, got {}", device.str());
+    const c10::DeviceIndex index = device.has_index() ? device.index() : c10::cuda::current_device();
+    const c10::cuda::CUDAStream stream = side_stream(index);
+    const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(index);
     order_after(stream, current);
     {
       c10::cuda::CUDAStreamGuard guard(stream);
