@@ -14,11 +14,13 @@
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/muon.h"
 #include "muonlab/optimizers/newton_schulz.h"
+#include "attention_params.h"
 #include "test_util.h"
 
 namespace muonlab::optim {
 namespace {
 
+using testing::attention_params;
 using testing::random_matrix;
 
 double relative_error(const torch::Tensor& value, const torch::Tensor& reference) {
@@ -78,20 +80,6 @@ TEST(NewtonSchulzOnCuda, MatchesCpuFloat64InBf16AndFp32) {
       EXPECT_LT(relative_error(out, reference), tolerance) << to_string(dtype) << " on " << M.sizes();
     }
   }
-}
-
-// Attention-shaped parameters: a fused QKV with 4 heads of 16 (rows), an
-// output projection (heads in columns) and an MLP matrix.
-std::vector<TaggedParam> attention_params(torch::Device device, torch::Dtype dtype) {
-  constexpr int64_t kHeads = 4, kHeadDim = 16, kWidth = kHeads * kHeadDim;
-  std::vector<TaggedParam> params(3);
-  params[0] = {"attn.qkv", random_matrix(3 * kWidth, kWidth, 1), ParamRole::kAttnQKV};
-  params[0].heads = HeadLayout{3 * kHeads, kHeadDim, HeadAxis::kRows, {kHeads, kHeads, kHeads}};
-  params[1] = {"attn.o", random_matrix(kWidth, kWidth, 2), ParamRole::kAttnO};
-  params[1].heads = HeadLayout{kHeads, kHeadDim, HeadAxis::kCols, {}};
-  params[2] = {"mlp.fc", random_matrix(4 * kWidth, kWidth, 3), ParamRole::kMlp};
-  for (auto& p : params) p.tensor = p.tensor.to(device, dtype).set_requires_grad(true);
-  return params;
 }
 
 // Three steps with the same gradients on both devices; returns the weights.

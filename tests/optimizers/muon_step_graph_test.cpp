@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "muonlab/optimizers/muon.h"
+#include "attention_params.h"
 #include "test_util.h"
 
 namespace muonlab::optim {
@@ -16,20 +17,11 @@ namespace {
 
 using testing::random_matrix;
 
-// A fused QKV (4 heads of 8, in rows), an output projection (heads in
-// columns) and an MLP matrix, with gradients that stay where they are.
+// Attention-shaped parameters (4 heads of 8) with gradients that stay where
+// they are.
 std::vector<TaggedParam> block_params(torch::Device device) {
-  constexpr int64_t kHeads = 4, kHeadDim = 8, kWidth = kHeads * kHeadDim;
-  std::vector<TaggedParam> params(3);
-  params[0] = {"attn.qkv", random_matrix(3 * kWidth, kWidth, 1), ParamRole::kAttnQKV};
-  params[0].heads = HeadLayout{3 * kHeads, kHeadDim, HeadAxis::kRows, {kHeads, kHeads, kHeads}};
-  params[1] = {"attn.o", random_matrix(kWidth, kWidth, 2), ParamRole::kAttnO};
-  params[1].heads = HeadLayout{kHeads, kHeadDim, HeadAxis::kCols, {}};
-  params[2] = {"mlp.fc", random_matrix(4 * kWidth, kWidth, 3), ParamRole::kMlp};
-  for (auto& p : params) {
-    p.tensor = p.tensor.to(device, torch::kFloat32).set_requires_grad(true);
-    p.tensor.mutable_grad() = torch::zeros_like(p.tensor);
-  }
+  auto params = testing::attention_params(device, torch::kFloat32, /*head_dim=*/8);
+  for (auto& p : params) p.tensor.mutable_grad() = torch::zeros_like(p.tensor);
   return params;
 }
 
