@@ -49,18 +49,20 @@ double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainC
                           static_cast<int64_t>(val.batches_per_epoch())));
   val.restore({0, 0});
   const bool bf16 = training_dtype(config.run.dtype, device) == torch::kBFloat16;  // as the training forwards
-  double total = 0;
+  // Summed on the device in float64 (the host's additions) and read once,
+  // so the host does not wait for each forward before launching the next.
+  torch::Tensor sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(device));
   for (uint64_t b = 0; b < batches; ++b) {
     data::Batch batch = val.next();
     if (!sync.evaluates(static_cast<int64_t>(b))) continue;
     compat::Autocast autocast(device, bf16, torch::kBFloat16);
     const data::Batch on_device = data::to_device(batch, device);
     auto output = model->forward(on_device.inputs);
-    total += models::next_token_loss(output.logits, on_device.targets).item<double>();
+    sum += models::next_token_loss(output.logits, on_device.targets).to(torch::kFloat64);
     if (progress) progress(static_cast<int64_t>(b + 1), static_cast<int64_t>(batches));
   }
   model->train();
-  total = sync.total(total);
+  const double total = sync.total(sum.item<double>());
   tokens = static_cast<int64_t>(batches) * batch_tokens;
   return total / static_cast<double>(batches);
 }
