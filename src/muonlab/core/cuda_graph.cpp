@@ -48,9 +48,12 @@ struct CudaGraph::Impl {
     const c10::cuda::CUDAStream stream = side_stream(index);
     const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(index);
     order_after(stream, current);
-    {
+    try {
       c10::cuda::CUDAStreamGuard guard(stream);
       work();
+    } catch (...) {
+      order_after(current, stream);  // whatever `work` queued before it failed
+      throw;
     }
     order_after(current, stream);
   }
@@ -72,10 +75,13 @@ void CudaGraph::capture(const std::function<void()>& work, const torch::Device& 
           work();
         } catch (...) {
           // Ends the (invalidated) capture so the stream can run work again.
+          // LibTorch may leave that stream's allocations routed to the dead
+          // capture's pool, so later work takes another stream.
           try {
             graph->capture_end();
           } catch (...) {
           }
+          impl_->side.reset();
           throw;
         }
         graph->capture_end();
