@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 namespace muonlab::bench {
 namespace {
 
@@ -51,9 +53,11 @@ TEST(OptimBench, InterleavedShareIsTakenOnlyWhenAskedAndBracketsItsMedian) {
 
   config.pairs = 5;
   const auto report = run_optim_bench(config);
-  // The default step's, then the same step's with the Gram form of NS.
-  ASSERT_EQ(report.ceiling_shares.size(), 2u);
+  // The default step's, the same step's with the Gram form of NS, and the
+  // update alone (the trainer's, after its own finite check).
+  ASSERT_EQ(report.ceiling_shares.size(), 3u);
   EXPECT_EQ(report.ceiling_shares[1].step, "muon, ns_method = gram");
+  EXPECT_CONTAINS(report.ceiling_shares[2].step, "without the finite check");
   const auto& share = report.ceiling_shares.front();
   EXPECT_EQ(share.pairs, 5);
   EXPECT_GT(share.ceiling_gflops, 0);

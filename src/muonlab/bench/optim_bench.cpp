@@ -86,14 +86,18 @@ NsAlone make_ns_alone(const std::vector<torch::Tensor>& params, const optim::New
 
 // `pairs` times in a row: one ceiling run, the NS iterations alone, and one
 // step, each timed on its own; every share is taken within its triple.
+// `checked`: step() with its finite check of every gradient, as a user
+// calls it; else the update alone, as the trainer runs it once it has found
+// the global gradient norm finite.
 CeilingShare interleaved_ceiling_share(const std::string& name, const optim::MuonOptions& options,
                                        const std::vector<torch::Tensor>& params, const OptimBenchConfig& config,
-                                       torch::Dtype dtype, double ns_flops) {
+                                       torch::Dtype dtype, double ns_flops, bool checked = true) {
   optim::Muon optimizer(params, options);
   const auto matmul = make_plain_matmul(config, dtype);
   const auto ns_alone = make_ns_alone(params, options.newton_schulz_config(), dtype);
   const auto time_once = [&](const std::function<void()>& run) { return time_runs(run, config.device, 0, 1).median(); };
-  const std::function<void()> runs[] = {[&] { matmul.run(); }, [&] { ns_alone.run(); }, [&] { optimizer.step(); }};
+  const std::function<void()> runs[] = {[&] { matmul.run(); }, [&] { ns_alone.run(); },
+                                        [&] { checked ? (void)optimizer.step() : optimizer.apply_update(); }};
   for (int i = 0; i < config.warmup; ++i) {
     for (const auto& run : runs) time_once(run);
   }
@@ -355,6 +359,10 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
     report.ceiling_shares.push_back(interleaved_ceiling_share(
         "muon, ns_method = gram", optim::MuonOptions(defaults).ns_method(optim::NsMethod::kGram), params, config,
         dtype, ns_flops));
+    report.ceiling_shares.push_back(interleaved_ceiling_share("muon, default options, without the finite check (as "
+                                                              "the trainer steps)",
+                                                              defaults, params, config, dtype, ns_flops,
+                                                              /*checked=*/false));
   }
   if (config.variants) {
     report.n_head = config.n_head;

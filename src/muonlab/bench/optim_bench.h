@@ -98,8 +98,9 @@ struct OptimBenchReport {
   int64_t n_head = 0;
   std::vector<VariantBenchRow> variants;  // first: Muon itself
   double adamw_state_bytes_per_parameter = 0;
-  // With config.pairs > 0: the default Muon step's, then the same step's
-  // with the Gram form of NS (its share counts the standard form's FLOPs).
+  // With config.pairs > 0: the default Muon step's, the same step's with the
+  // Gram form of NS (its share counts the standard form's FLOPs), and the
+  // default step's without its finite check, as the trainer runs it.
   std::vector<CeilingShare> ceiling_shares;
   // On CUDA, where the build has CUDA graphs.
   std::vector<GraphBenchRow> graph_rows;
