@@ -70,5 +70,28 @@ TEST(OptimBench, InterleavedShareIsTakenOnlyWhenAskedAndBracketsItsMedian) {
   EXPECT_NE(format_optim_bench(report).find("5 rounds of: plain matmul, NS iterations alone, step"), std::string::npos);
 }
 
+// The CUDA-graph table (filled on CUDA only): time ratio and both steps'
+// shares of the plain matmul, from numbers made up so they are easy to check.
+TEST(OptimBench, GraphTableGivesTheRatioAndBothShares) {
+  OptimBenchReport report;
+  report.matmul_gflops = 100;
+  GraphBenchRow graphed;
+  graphed.name = "muon";
+  graphed.eager_seconds = 0.010;
+  graphed.graphed_seconds = 0.005;
+  graphed.replays = 20;
+  graphed.ns_gflop = 0.5;  // 50 GFLOP/s eager (0.50 of the matmul), 100 graphed (1.00)
+  GraphBenchRow failed;
+  failed.name = "group muon g=1";
+  failed.eager_seconds = 0.020;
+  failed.failure = "operation not permitted when stream is capturing";
+  report.variants.push_back({});  // the graph table follows the family table
+  report.graph_rows = {graphed, failed};
+  const std::string out = format_optim_bench(report);
+  EXPECT_CONTAINS(out, "CUDA graphs");
+  EXPECT_CONTAINS(out, "5.00     0.50x       20          0.50            1.00");
+  EXPECT_CONTAINS(out, "group muon g=1                20.00  graphed step failed: operation not permitted");
+}
+
 }  // namespace
 }  // namespace muonlab::bench

@@ -228,6 +228,9 @@ GraphBenchRow time_graphed(const std::string& name, const std::vector<optim::Tag
                            const optim::MuonOptions& options, const OptimBenchConfig& config) {
   GraphBenchRow row;
   row.name = name;
+  row.ns_gflop = group_muon_ns_flops(config.layers, config.d_model, config.n_head, options.group_size(),
+                                     options.newton_schulz_config()) /
+                 1e9;
   {
     optim::Muon eager(tagged, options);
     row.eager_seconds = time_runs([&] { eager.step(); }, config.device, config.warmup, config.reps).median();
@@ -417,16 +420,22 @@ std::string format_optim_bench(const OptimBenchReport& report) {
   out += "(NS work: matmul FLOPs of the NS steps; state: optimizer state bytes per weight, fp32 weights)\n";
   if (report.graph_rows.empty()) return out;
   out += "\nCUDA graphs (MuonOptions::cuda_graph: the work before the learning rate replayed), same process\n";
-  out += fmt::format("{:<24} {:>10} {:>12} {:>9} {:>8}\n", "optimizer", "eager ms", "graphed ms", "graphed", "replays");
+  out += fmt::format("{:<24} {:>10} {:>12} {:>9} {:>8} {:>13} {:>15}\n", "optimizer", "eager ms", "graphed ms",
+                     "graphed", "replays", "eager of mm", "graphed of mm");
+  const auto of_matmul = [&](const GraphBenchRow& row, double seconds) {
+    return row.ns_gflop / seconds / report.matmul_gflops;
+  };
   for (const auto& row : report.graph_rows) {
     if (!row.failure.empty()) {
       out += fmt::format("{:<24} {:>10.2f}  graphed step failed: {}\n", row.name, row.eager_seconds * 1e3, row.failure);
       continue;
     }
-    out += fmt::format("{:<24} {:>10.2f} {:>12.2f} {:>8.2f}x {:>8}\n", row.name, row.eager_seconds * 1e3,
-                       row.graphed_seconds * 1e3, row.graphed_seconds / row.eager_seconds, row.replays);
+    out += fmt::format("{:<24} {:>10.2f} {:>12.2f} {:>8.2f}x {:>8} {:>13.2f} {:>15.2f}\n", row.name,
+                       row.eager_seconds * 1e3, row.graphed_seconds * 1e3, row.graphed_seconds / row.eager_seconds,
+                       row.replays, of_matmul(row, row.eager_seconds), of_matmul(row, row.graphed_seconds));
   }
-  out += "(graphed: graphed time / eager time; replays: timed steps that were replays, of the reps)\n";
+  out += "(graphed: graphed time / eager time; replays: timed steps that were replays, of the reps; of mm: the "
+         "step's NS GFLOP/s over the plain batched matmul's)\n";
   return out;
 }
 

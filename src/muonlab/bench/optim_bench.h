@@ -58,6 +58,7 @@ struct GraphBenchRow {
   double eager_seconds = 0;    // median
   double graphed_seconds = 0;  // median, after the warm-up step and the capture
   int64_t replays = 0;         // graphed steps that were replays (all timed ones, when it works)
+  double ns_gflop = 0;         // NS matmul work per step
   std::string failure;         // why the graphed step failed, or empty
 };
 
