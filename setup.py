@@ -109,6 +109,25 @@ def torch_openmp_runtime(torch_lib):
     return None
 
 
+def cuda_graph_build():
+    """(define_macros, include_dirs, libraries) that compile core/cuda_graph.cpp's
+    CUDA branch, where torch is a CUDA build and the CUDA runtime's headers are
+    found (the toolkit's, or the nvidia-cuda-runtime wheel's that torch
+    installs); else nothing, and cuda_graph=True is refused at the first step.
+    MUONLAB_CUDA_GRAPHS=0 builds without it."""
+    if not torch.version.cuda or os.environ.get("MUONLAB_CUDA_GRAPHS", "1") == "0":
+        return [], [], []
+    from torch.utils.cpp_extension import CUDA_HOME
+    candidates = [Path(CUDA_HOME) / "include"] if CUDA_HOME else []
+    candidates += [Path(p) / "nvidia" / "cuda_runtime" / "include" for p in sys.path if p]
+    for include in candidates:
+        if (include / "cuda_runtime_api.h").exists():
+            return [("MUONLAB_TORCH_CUDA", "1")], [str(include)], ["c10_cuda", "torch_cuda"]
+    print("setup.py: torch is a CUDA build but no cuda_runtime_api.h was found (set CUDA_HOME); building without "
+          "CUDA graphs", file=sys.stderr)
+    return [], [], []
+
+
 def openmp_link_args():
     """-fopenmp links the system's libgomp; where torch bundles a runtime the
     extension links that file instead (already loaded by `import torch`, so
@@ -119,14 +138,16 @@ def openmp_link_args():
 
 BUILD.mkdir(exist_ok=True)  # setup.cfg puts egg-info and objects here
 version = project_version()
+cuda_macros, cuda_includes, cuda_libraries = cuda_graph_build()
 setup(
     version=version,
     ext_modules=[
         CppExtension(
             "muonlab._C",
             sources=sources(),
-            include_dirs=[str(SRC)],  # absolute: the compiler runs elsewhere
-            define_macros=[("MUONLAB_VERSION", f'"{version}"'), ("FMT_HEADER_ONLY", "1")],
+            include_dirs=[str(SRC)] + cuda_includes,  # absolute: the compiler runs elsewhere
+            define_macros=[("MUONLAB_VERSION", f'"{version}"'), ("FMT_HEADER_ONLY", "1")] + cuda_macros,
+            libraries=cuda_libraries,
             # -O3 as CMake's Release build: at -O2 GCC 12 vectorizes only
             # loops that need no remainder, and the fused passes stayed
             # scalar. -fopenmp: the library's at::parallel_for loops run on

@@ -50,6 +50,8 @@ class _MuonFamily(torch.optim.Optimizer):
         self._grouping_generator = torch.Generator()
         self._grouping_generator.manual_seed(defaults["grouping_seed"])
         self._shards = _MuonShards(process_group) if process_group is not None else None
+        # Where cuda_graph=True: the graph the step's first half is replayed from.
+        self._step_graph = _C.MuonStepGraph()
 
     # -- groups ---------------------------------------------------------
 
@@ -115,10 +117,21 @@ class _MuonFamily(torch.optim.Optimizer):
             elif with_grad:
                 muon_groups.append((group, [self._muon_entry(group, index, i, p) for i, p in with_grad]))
         if muon_groups:
-            _C.muon_step(muon_groups, self._grouping_generator)
+            _C.muon_step(muon_groups, self._grouping_generator, self._step_graph)
         if self._shards is not None:
             self._shards.share_updates([entry[1] for _, entries in muon_groups for entry in entries])
         return loss
+
+    def zero_grad(self, set_to_none=True):
+        """As torch.optim's, except that the GPU gradients of groups with
+        cuda_graph=True are kept and zeroed in place: the graph's replays
+        read them where it captured them."""
+        kept = [p for group in self.param_groups if group.get("use_muon") and group.get("cuda_graph")
+                for p in group["params"] if p.grad is not None and p.grad.is_cuda]
+        grads = [p.grad for p in kept]
+        super().zero_grad(set_to_none)
+        for p, grad in zip(kept, grads):
+            p.grad = grad.zero_()
 
     # -- state ----------------------------------------------------------
 
@@ -183,6 +196,13 @@ class Muon(_MuonFamily):
     ``second_moment``, ``beta2``, ``second_moment_eps``, ``bias_correction``
     make it Muon2 / Muon2-F, ``neuron_norm``, ``neuron_beta2``,
     ``neuron_eps`` NorMuon (see those classes); they compose.
+
+    ``cuda_graph=True`` (GPU parameters): the step's work before the
+    learning rate (momentum, Newton-Schulz) is captured once in a CUDA graph
+    and replayed, one launch instead of hundreds, with the same arithmetic;
+    LR schedulers keep working. It needs the extension built against a CUDA
+    torch (``muonlab._C.cuda_graphs_built()``), and keeps those groups' GPU
+    gradients in place across ``zero_grad()``. No effect on CPU parameters.
 
     ``process_group`` (a torch.distributed group, or True for the default
     one) shares the Newton-Schulz work and the state among the ranks of

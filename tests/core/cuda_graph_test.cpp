@@ -15,7 +15,7 @@ TEST(CudaGraph, WithoutCudaGraphsInTheBuildSaysWhatIsMissing) {
   CudaGraph graph;
   const auto device = torch::Device(torch::kCUDA);
   EXPECT_CONTAINS(testing::error_message([&] { graph.capture([] {}, device); }),
-                  "CUDA graphs need LibTorch built with CUDA; this muonlab was built against LibTorch");
+                  "CUDA graphs need muonlab built with CUDA (against a CUDA build of LibTorch");
   EXPECT_FALSE(graph.captured());
 }
 

@@ -108,7 +108,8 @@ bool cuda_graphs_built() { return false; }
 namespace {
 
 [[noreturn]] void fail_without_cuda_graphs() {
-  fail("CUDA graphs need LibTorch built with CUDA; this muonlab was built against LibTorch {} without it",
+  fail("CUDA graphs need muonlab built with CUDA (against a CUDA build of LibTorch, with the CUDA runtime's "
+       "headers); this build has none (LibTorch {})",
        compat::torch_version());
 }
 

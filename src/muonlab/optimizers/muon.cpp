@@ -231,15 +231,7 @@ void Muon::update() {
       slots.push_back(std::move(slot));
     }
   }
-  // Both halves check every slot before they change anything.
-  std::vector<MuonDirection> directions;
-  if (muon_step_graph_applies(slots)) {
-    if (!step_graph_) step_graph_ = std::make_shared<MuonStepGraph>();
-    directions = step_graph_->directions(slots, grouping_generator_);
-  } else {
-    directions = muon_directions(slots, grouping_generator_);
-  }
-  apply_muon_directions(slots, directions);
+  muon_step(slots, grouping_generator_, step_graph_);  // checks every slot before it changes anything
   for (auto& slot : slots) {
     if (slot.owned) state_of<MuonParamState>(slot.param).step(slot.step);
   }

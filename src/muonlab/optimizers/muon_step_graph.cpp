@@ -74,6 +74,19 @@ bool muon_step_graph_applies(const std::vector<MuonSlot>& slots) {
   return true;
 }
 
+void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generator,
+               std::shared_ptr<MuonStepGraph>& graph) {
+  // Both halves check every slot before they change anything.
+  std::vector<MuonDirection> directions;
+  if (muon_step_graph_applies(slots)) {
+    if (!graph) graph = std::make_shared<MuonStepGraph>();
+    directions = graph->directions(slots, grouping_generator);
+  } else {
+    directions = muon_directions(slots, grouping_generator);
+  }
+  apply_muon_directions(slots, directions);
+}
+
 std::vector<MuonDirection> MuonStepGraph::directions(std::vector<MuonSlot>& slots,
                                                      torch::Generator& grouping_generator) {
   std::vector<SlotKey> key = key_of(slots);

@@ -22,6 +22,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "muonlab/core/cuda_graph.h"
@@ -31,6 +32,13 @@ namespace muonlab::optim {
 
 // Whether every slot asks for (cuda_graph) and allows a replayed first half.
 bool muon_step_graph_applies(const std::vector<MuonSlot>& slots);
+
+class MuonStepGraph;
+
+// muon_step, with the first half replayed from `graph` (made on first use)
+// where muon_step_graph_applies(slots), else computed as usual.
+void muon_step(std::vector<MuonSlot>& slots, torch::Generator& grouping_generator,
+               std::shared_ptr<MuonStepGraph>& graph);
 
 class MuonStepGraph {
  public:

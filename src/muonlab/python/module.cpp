@@ -20,6 +20,7 @@
 #include "muonlab/core/shape_string.h"
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/muon_step.h"
+#include "muonlab/optimizers/muon_step_graph.h"
 #include "muonlab/optimizers/newton_schulz.h"
 #include "muonlab/python/python_options.h"
 
@@ -147,8 +148,10 @@ at::Generator& generator_of(const py::object& generator) {
 // groups: [(options, [(name, param, state, role, layout, owned), ...]), ...]
 // Parameters without a gradient are skipped. Each owned entry's state dict
 // gets its buffers updated in place and its "step" raised by one, after the
-// whole step succeeded.
-void muon_step(const py::list& groups, const py::object& generator) {
+// whole step succeeded. `graph` (a MuonStepGraph, or None) replays the
+// step's first half where the options ask for cuda_graph and allow it.
+void muon_step(const py::list& groups, const py::object& generator,
+               std::shared_ptr<optim::MuonStepGraph> graph) {
   std::vector<optim::MuonOptions> options;
   options.reserve(groups.size());
   std::vector<optim::TaggedParam> tags;
@@ -192,7 +195,7 @@ void muon_step(const py::list& groups, const py::object& generator) {
   {
     py::gil_scoped_release no_gil;
     torch::NoGradGuard no_grad;
-    as_value_errors([&] { optim::muon_step(slots, grouping_generator); });
+    as_value_errors([&] { optim::muon_step(slots, grouping_generator, graph); });
   }
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].owned) states[i]["step"] = slots[i].step;
@@ -295,7 +298,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("check_muon_param", &check_muon_param);
   m.def("muon_state", &muon_state);
   m.def("check_muon_state", &check_muon_state);
-  m.def("muon_step", &muon_step);
+  py::class_<muonlab::optim::MuonStepGraph, std::shared_ptr<muonlab::optim::MuonStepGraph>>(
+      m, "MuonStepGraph", "The CUDA graph a Muon optimizer with cuda_graph=True steps through, and its counts")
+      .def(py::init<>())
+      .def_property_readonly("eager_steps", &muonlab::optim::MuonStepGraph::eager_steps)
+      .def_property_readonly("captures", &muonlab::optim::MuonStepGraph::captures)
+      .def_property_readonly("replays", &muonlab::optim::MuonStepGraph::replays);
+  m.def("muon_step", &muon_step, py::arg("groups"), py::arg("generator"), py::arg("graph") = nullptr);
+  m.def("cuda_graphs_built", &muonlab::cuda_graphs_built,
+        "Whether this extension was built with CUDA graphs (against a CUDA torch, with the CUDA runtime's headers)");
   m.def("adamw_step", &adamw_step);
   m.def(
       "newton_schulz",

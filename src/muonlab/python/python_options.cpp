@@ -159,6 +159,8 @@ const std::vector<MuonKey>& muon_keys() {
        [](const MuonOptions& o) -> py::object { return py::bool_(o.orthogonalize()); }},
       {"fused", [](MuonOptions& o, const py::handle& v) { o.fused(as_bool("fused", v)); },
        [](const MuonOptions& o) -> py::object { return py::bool_(o.fused()); }},
+      {"cuda_graph", [](MuonOptions& o, const py::handle& v) { o.cuda_graph(as_bool("cuda_graph", v)); },
+       [](const MuonOptions& o) -> py::object { return py::bool_(o.cuda_graph()); }},
       {"second_moment",
        [](MuonOptions& o, const py::handle& v) {
          o.second_moment(as_choice("second_moment", v, &optim::parse_second_moment_kind,
