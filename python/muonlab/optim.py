@@ -50,8 +50,10 @@ class _MuonFamily(torch.optim.Optimizer):
         self._grouping_generator = torch.Generator()
         self._grouping_generator.manual_seed(defaults["grouping_seed"])
         self._shards = _MuonShards(process_group) if process_group is not None else None
-        # Where cuda_graph=True: the graph the step's first half is replayed from.
-        self._step_graph = _C.MuonStepGraph()
+        # Where cuda_graph=True: the graph the step's first half is replayed
+        # from, made at the first such step (so that other optimizers copy
+        # and pickle as torch's do).
+        self._step_graph = None
 
     # -- groups ---------------------------------------------------------
 
@@ -117,6 +119,8 @@ class _MuonFamily(torch.optim.Optimizer):
             elif with_grad:
                 muon_groups.append((group, [self._muon_entry(group, index, i, p) for i, p in with_grad]))
         if muon_groups:
+            if self._step_graph is None and any(group["cuda_graph"] for group, _ in muon_groups):
+                self._step_graph = _C.MuonStepGraph()
             _C.muon_step(muon_groups, self._grouping_generator, self._step_graph)
         if self._shards is not None:
             self._shards.share_updates([entry[1] for _, entries in muon_groups for entry in entries])
