@@ -126,14 +126,14 @@ class _MuonFamily(torch.optim.Optimizer):
             self._shards.share_updates([entry[1] for _, entries in muon_groups for entry in entries])
         return loss
 
-    def zero_grad(self, set_to_none=True):
-        """As torch.optim's, except that the GPU gradients of groups with
-        cuda_graph=True are kept and zeroed in place: the graph's replays
-        read them where it captured them."""
+    def zero_grad(self, *args, **kwargs):
+        """As torch.optim's (with its arguments and defaults), except that the
+        GPU gradients of groups with cuda_graph=True are kept and zeroed in
+        place: the graph's replays read them where it captured them."""
         kept = [p for group in self.param_groups if group.get("use_muon") and group.get("cuda_graph")
                 for p in group["params"] if p.grad is not None and p.grad.is_cuda]
         grads = [p.grad for p in kept]
-        super().zero_grad(set_to_none)
+        super().zero_grad(*args, **kwargs)
         for p, grad in zip(kept, grads):
             p.grad = grad.zero_()
 
