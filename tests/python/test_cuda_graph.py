@@ -43,6 +43,31 @@ def test_cuda_graph_is_off_by_default_and_a_no_op_on_the_cpu():
     assert (opt._step_graph.eager_steps, opt._step_graph.captures, opt._step_graph.replays) == (0, 0, 0)
 
 
+def test_zero_grad_keeps_only_gpu_gradients_of_graphed_groups():
+    cpu = matrices("cpu")
+    opt = Muon(cpu, cuda_graph=True)
+    for p in cpu:
+        p.grad = torch.ones_like(p)
+    opt.zero_grad(set_to_none=True)
+    assert all(p.grad is None for p in cpu)
+    for p in cpu:
+        p.grad = torch.ones_like(p)
+    opt.zero_grad(set_to_none=False)
+    assert all(torch.equal(p.grad, torch.zeros_like(p)) for p in cpu)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_zero_grad_zeroes_graphed_gpu_gradients_in_place():
+    gpu = matrices("cuda")
+    opt = Muon(gpu, cuda_graph=True)
+    for p in gpu:
+        p.grad = torch.ones_like(p)
+    before = [p.grad.data_ptr() for p in gpu]
+    opt.zero_grad(set_to_none=True)
+    assert [p.grad.data_ptr() for p in gpu] == before
+    assert all(p.grad.abs().sum().item() == 0 for p in gpu)
+
+
 def test_cuda_graph_must_be_a_bool():
     with pytest.raises(ValueError, match="cuda_graph"):
         Muon(matrices("cpu"), cuda_graph="yes")
