@@ -81,6 +81,15 @@ out_dir = "{0}/run"
                             "tiny.toml");
 }
 
+// The loss of every step of a run of `config`.
+std::vector<double> step_losses(const TrainConfig& config) {
+  std::vector<double> losses;
+  TrainCallbacks record;
+  record.on_step = [&](const StepReport& report) { losses.push_back(report.loss); };
+  train(config, record);
+  return losses;
+}
+
 TEST(Trainer, ValidationLossFallsWellBelowUnigramEntropy) {
   testing::ScratchDir dir;
   data::PrepareSummary shards = prepare_byte_shards(dir);
@@ -118,15 +127,10 @@ TEST(Trainer, SameSeedSameLossesBitForBit) {
   TrainConfig config = tiny_run(dir);
   config.run.steps = 12;
   config.run.eval_every = 0;
-  std::vector<double> first, second;
-  TrainCallbacks record_first, record_second;
-  record_first.on_step = [&](const StepReport& report) { first.push_back(report.loss); };
-  record_second.on_step = [&](const StepReport& report) { second.push_back(report.loss); };
-  train(config, record_first);
+  const std::vector<double> first = step_losses(config);
   TrainConfig again = config;  // its own folder: a fresh run refuses one that holds a run
   again.run.out_dir = dir.file("run-again");
-  train(again, record_second);
-  EXPECT_EQ(first, second);  // exact: same seed, same data order, one thread
+  EXPECT_EQ(first, step_losses(again));  // exact: same seed, same data order, one thread
 }
 
 // A checkpoint write killed midway leaves a ".tmp" folder (or one without
@@ -488,14 +492,10 @@ TEST(TrainerOnCuda, Fp32LossesFollowTheCpuRun) {
   config.run.eval_every = 0;
   config.run.dtype = "fp32";
   config.optimizer.ns_dtype = "fp32";
-  std::vector<double> cpu, gpu;
-  TrainCallbacks record_cpu, record_gpu;
-  record_cpu.on_step = [&](const StepReport& report) { cpu.push_back(report.loss); };
-  record_gpu.on_step = [&](const StepReport& report) { gpu.push_back(report.loss); };
-  train(config, record_cpu);
+  const std::vector<double> cpu = step_losses(config);
   config.run.device = "cuda";
   config.run.out_dir = dir.file("run-cuda");
-  train(config, record_gpu);
+  const std::vector<double> gpu = step_losses(config);
   ASSERT_EQ(cpu.size(), gpu.size());
   EXPECT_NEAR(gpu[0], cpu[0], 1e-4 * cpu[0]);
   for (size_t i = 0; i < cpu.size(); ++i) EXPECT_NEAR(gpu[i], cpu[i], 2e-2 * cpu[i]) << "step " << i + 1;
@@ -512,14 +512,10 @@ TEST(TrainerOnCuda, GraphedMuonStepsGiveTheEagerLosses) {
   config.run.steps = 12;
   config.run.eval_every = 0;
   config.run.dtype = "fp32";
-  std::vector<double> eager, graphed;
-  TrainCallbacks record_eager, record_graphed;
-  record_eager.on_step = [&](const StepReport& report) { eager.push_back(report.loss); };
-  record_graphed.on_step = [&](const StepReport& report) { graphed.push_back(report.loss); };
-  train(config, record_eager);
+  const std::vector<double> eager = step_losses(config);
   config.optimizer.cuda_graph = true;
   config.run.out_dir = dir.file("run-graphed");
-  train(config, record_graphed);
+  const std::vector<double> graphed = step_losses(config);
   ASSERT_EQ(eager.size(), graphed.size());
   for (size_t i = 0; i < eager.size(); ++i) EXPECT_NEAR(graphed[i], eager[i], 1e-5 * eager[i]) << "step " << i + 1;
 }
