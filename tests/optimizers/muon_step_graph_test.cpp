@@ -1,9 +1,10 @@
 // Muon's CUDA-graph path (MuonOptions::cuda_graph). On the CPU: the key that
 // decides between a replay and a real step holds every address and option
-// value the replayed half reads and not the learning rate, and the option
-// changes nothing. On a GPU (skipped without one): replayed steps give the
+// value the replayed half reads and not the learning rate, the option
+// changes nothing, and zero_grad() frees gradients as torch's does. On a GPU (skipped without one): replayed steps give the
 // eager steps' weights while the lr and weight decay change every step, and
-// steps that must not be replayed are not.
+// steps that must not be replayed are not, and zero_grad() keeps the
+// graphed gradients where the graph reads them.
 #include "muonlab/optimizers/muon_step_graph.h"
 
 #include <gtest/gtest.h>
@@ -113,6 +114,20 @@ TEST(MuonStepGraph, OnTheCpuTheOptionChangesNothing) {
   for (size_t i = 0; i < with.size(); ++i) EXPECT_TRUE(torch::equal(with[i].tensor, without[i].tensor)) << with[i].name;
 }
 
+// Off the GPU nothing is replayed, so zero_grad() frees every gradient,
+// as torch's does; set_to_none = false zeroes them where they are.
+TEST(MuonStepGraph, ZeroGradOnTheCpuFreesOrZeroesInPlace) {
+  auto params = block_params(torch::kCPU);
+  Muon muon(params, MuonOptions(0.02).cuda_graph(true));
+  set_gradients(params, 1);
+  const void* memory = params[0].tensor.grad().data_ptr();
+  muon.zero_grad(/*set_to_none=*/false);
+  for (const auto& p : params) EXPECT_EQ(p.tensor.grad().abs().max().item<float>(), 0.0f) << p.name;
+  EXPECT_EQ(params[0].tensor.grad().data_ptr(), memory);
+  muon.zero_grad();
+  for (const auto& p : params) EXPECT_FALSE(p.tensor.grad().defined()) << p.name;
+}
+
 // Six steps with a decaying lr and weight decay: the first runs for real,
 // the second captures, and every step from the second on replays; the
 // weights follow the eager optimizer's.
@@ -165,6 +180,44 @@ TEST(MuonStepGraphOnCuda, StepsThatCannotBeReplayedRunForReal) {
   ASSERT_NE(muon2.step_graph(), nullptr);
   EXPECT_EQ(muon2.step_graph()->eager_steps(), 3);
   EXPECT_EQ(muon2.step_graph()->replays(), 0);
+}
+
+// A training loop as users write it: zero_grad(), backward, step(). The
+// graphed Muon's gradients stay where the graph captured them, so its steps
+// replay (zero_grad() freeing them would move every gradient and run every
+// step eagerly) and follow a Muon whose gradients are freed.
+TEST(MuonStepGraphOnCuda, ZeroGradKeepsTheGradientsTheGraphReads) {
+  MUONLAB_SKIP_WITHOUT_CUDA();
+  const auto device = torch::Device(torch::kCUDA);
+  auto with = block_params(device);
+  auto without = block_params(device);
+  Muon graphed(with, MuonOptions(0.02).cuda_graph(true));
+  Muon eager(without, MuonOptions(0.02));
+  std::vector<const void*> memory;
+  for (const auto& p : with) memory.push_back(p.tensor.grad().data_ptr());
+  for (int step = 0; step < 5; ++step) {
+    for (auto* params : {&with, &without}) {
+      for (size_t i = 0; i < params->size(); ++i) {
+        auto& p = (*params)[i].tensor;
+        const auto target = random_matrix(p.size(0), p.size(1), 100 * step + i, torch::kFloat32).to(device);
+        (p * target).sum().backward();  // gradient: target
+      }
+    }
+    graphed.step();
+    eager.step();
+    graphed.zero_grad();
+    eager.zero_grad();
+    for (size_t i = 0; i < with.size(); ++i) {
+      ASSERT_TRUE(with[i].tensor.grad().defined()) << with[i].name;
+      EXPECT_EQ(with[i].tensor.grad().data_ptr(), memory[i]) << with[i].name;
+      EXPECT_EQ(with[i].tensor.grad().abs().max().item<float>(), 0.0f) << with[i].name;
+      EXPECT_FALSE(without[i].tensor.grad().defined()) << without[i].name;
+    }
+  }
+  EXPECT_EQ(graphed.step_graph()->replays(), 4);
+  for (size_t i = 0; i < with.size(); ++i) {
+    EXPECT_LT((without[i].tensor - with[i].tensor).abs().max().item<double>(), 1e-6) << with[i].name;
+  }
 }
 
 }  // namespace

@@ -62,36 +62,9 @@ void MuonWithAuxAdamW::step_known_finite() {
   });
 }
 
-namespace {
-
-// Whether `muon` replays steps from a CUDA graph, which reads the gradients
-// at the addresses it was captured with.
-bool replays_from_cuda_graph(const Muon& muon) {
-  for (const auto& group : muon.param_groups()) {
-    if (!static_cast<const MuonOptions&>(group.options()).cuda_graph()) continue;
-    for (const auto& p : group.params()) {
-      if (p.is_cuda()) return true;
-    }
-  }
-  return false;
-}
-
-}  // namespace
-
 void MuonWithAuxAdamW::zero_grad() {
-  for (auto* part : parts()) {
-    if (part != muon_.get() || !replays_from_cuda_graph(*muon_)) {
-      compat::zero_grad(*part);  // freed: the memory serves the forward pass meanwhile
-      continue;
-    }
-    // Kept and zeroed, so backward accumulates into the same memory and the
-    // graph's replays read this step's gradients.
-    for (auto& group : part->param_groups()) {
-      for (auto& p : group.params()) {
-        if (p.mutable_grad().defined()) p.mutable_grad().zero_();
-      }
-    }
-  }
+  if (muon_) muon_->zero_grad();  // keeps what its CUDA graph replays from
+  if (adamw_) compat::zero_grad(*adamw_);  // freed: the memory serves the forward pass meanwhile
 }
 
 void MuonWithAuxAdamW::save(torch::serialize::OutputArchive& archive) const { save_parts(archive, nullptr); }

@@ -207,6 +207,22 @@ torch::Tensor Muon::last_update(const torch::Tensor& param) const {
   return it == last_updates_.end() ? torch::Tensor() : it->second;
 }
 
+void Muon::zero_grad(bool set_to_none) {
+  for (auto& group : param_groups_) {
+    const bool graphed = static_cast<const MuonOptions&>(group.options()).cuda_graph();
+    for (auto& p : group.params()) {
+      auto& grad = p.mutable_grad();
+      if (!grad.defined()) continue;
+      if (set_to_none && !(graphed && p.is_cuda())) {
+        grad.reset();
+      } else {
+        grad.detach_();
+        grad.zero_();
+      }
+    }
+  }
+}
+
 void Muon::update() {
   std::vector<MuonSlot> slots;
   for (auto& group : param_groups_) {

@@ -187,6 +187,14 @@ class Muon : public OptimizerBase {
                  const std::function<bool(const torch::Tensor&)>& keep) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
+  // Frees the gradients, as torch's zero_grad() does by default from 2.0
+  // on, except those a CUDA graph replays from (MuonOptions::cuda_graph, on
+  // a GPU): they are zeroed in place, so backward accumulates into the
+  // memory the graph captured and its replays read this step's gradients.
+  // set_to_none = false zeroes every gradient in place. Hides the base
+  // class's zero_grad, which is not virtual: call it on a Muon.
+  void zero_grad(bool set_to_none = true);
+
   // The CUDA graph steps go through (MuonOptions::cuda_graph), or null
   // before the first such step.
   const MuonStepGraph* step_graph() const { return step_graph_.get(); }
