@@ -15,6 +15,12 @@ muonlab calls), one iteration X <- a X + (b A + c A A) X with A = X X^T:
 Each form runs interleaved with the others, 7 times; the median is printed
 with its share of the ceiling, and each form's result is checked against the
 fused form in float64.
+
+Then each product of one iteration on an MLP matrix, alone, in both
+orientations: wide (768 x 3072, A = X X^T, then B X) and tall (3072 x 768,
+as muonlab's step runs a tall matrix without transposing it: A = X^T X,
+then X B), each rate over the plain X X^T of the wide matrix, the ceiling
+`muonlab bench optim` divides by.
 """
 import sys
 import time
@@ -62,6 +68,38 @@ def symmetric(X):
 FORMS = [("ceiling", ceiling), ("fused", fused), ("plain", plain), ("symmetric", symmetric)]
 
 
+def median_seconds(run, repeats=9):
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[repeats // 2]
+
+
+def products():
+    wide = torch.randn(1, 768, 3072).bfloat16() / 60
+    tall = wide.transpose(1, 2).contiguous()
+    A = torch.bmm(wide, wide.transpose(1, 2))
+    B = torch.baddbmm(A, A, A, beta=B_COEF, alpha=C_COEF)
+    gram_flops, square_flops = 2 * 768 * 768 * 3072, 2 * 768 ** 3
+    runs = [
+        ("X X^T, wide (the ceiling)", lambda: torch.bmm(wide, wide.transpose(1, 2)), gram_flops),
+        ("X^T X, tall", lambda: torch.bmm(tall.transpose(1, 2), tall), gram_flops),
+        ("b A + c A A (baddbmm)", lambda: torch.baddbmm(A, A, A, beta=B_COEF, alpha=C_COEF), square_flops),
+        ("A A (bmm)", lambda: torch.bmm(A, A), square_flops),
+        ("a X + B X, wide (baddbmm)", lambda: torch.baddbmm(wide, B, wide, beta=A_COEF, alpha=1.0), gram_flops),
+        ("B X, wide (bmm)", lambda: torch.bmm(B, wide), gram_flops),
+        ("a X + X B, tall (baddbmm)", lambda: torch.baddbmm(tall, tall, B, beta=A_COEF, alpha=1.0), gram_flops),
+        ("X B, tall (bmm)", lambda: torch.bmm(tall, B), gram_flops),
+    ]
+    rates = [flops / median_seconds(run) for _, run, flops in runs]
+    print("one iteration's products on an MLP matrix, alone, median of 9:")
+    for (name, _, _), rate in zip(runs, rates):
+        print(f"  {name:<28} {rate / 1e9:5.0f} GFLOP/s  {rate / rates[0]:.2f} of the ceiling")
+
+
 def main():
     torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16, median of 7")
@@ -86,6 +124,7 @@ def main():
                 f", max diff vs fp64 fused {(form(X).double() - reference).abs().max().item():.1e}")
             print(f"  {name:<10} {median[name] * 1e3:7.1f} ms  {flops / median[name] / 1e9:5.0f} GFLOP/s"
                   f"  {median['ceiling'] / median[name]:.2f} of ceiling{check}")
+    products()
 
 
 if __name__ == "__main__":
