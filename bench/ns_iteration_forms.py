@@ -1,6 +1,11 @@
 """One Newton-Schulz iteration in three forms against the plain matmul ceiling.
 
-    /usr/bin/python3 bench/ns_iteration_forms.py [threads]
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 \
+        /usr/bin/python3 bench/ns_iteration_forms.py [threads]
+
+(tcmalloc as the muonlab executable has it: under glibc's malloc some runs
+put each product's output in fresh pages, and the page faults show up as
+lower rates.)
 
 Times, in bf16 on the CPU (PyTorch's own ops, so the same LibTorch kernels
 muonlab calls), one iteration X <- a X + (b A + c A A) X with A = X X^T:
