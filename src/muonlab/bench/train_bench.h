@@ -38,7 +38,12 @@ struct TrainBenchConfig {
   std::vector<std::string> overrides;  // "key=value", applied to every preset
   int64_t batch = 4;
   int64_t seq_len = 256;
-  int warmup = 1;  // untimed steps per optimizer
+  // Untimed steps per optimizer. Three, because the first run in a process
+  // (AdamW) spends its first steps getting memory from the kernel while the
+  // allocator's heap settles: after one warm-up step its timed steps were
+  // 18% slower than the Muon run after it (48 thousand page faults a step,
+  // docs/benchmarks.md); after two or three the runs agree.
+  int warmup = 3;
   int steps = 3;   // timed steps per optimizer; medians are reported
   double clip_grad_norm = 1.0;  // the trainer's default; 0: no clipping
   double max_gib = 16;          // presets whose estimated memory exceeds this are skipped
