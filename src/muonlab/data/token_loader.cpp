@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/core/queued_copy.h"
 #include "muonlab/data/shuffle.h"
 
 namespace muonlab::data {
@@ -15,15 +16,6 @@ namespace fs = std::filesystem;
 constexpr const char* kMakeShardsHint =
     "; make shards from text with `muonlab data prepare TEXT --out FOLDER` (docs/usage.md) and point data.train "
     "and data.val at them";
-
-namespace {
-
-torch::Tensor queued_copy_to(const torch::Tensor& host, const torch::Device& device) {
-  if (device.is_cpu()) return host;
-  return host.pin_memory().to(device, /*non_blocking=*/true);
-}
-
-}  // namespace
 
 Batch to_device(const Batch& batch, const torch::Device& device) {
   return {queued_copy_to(batch.inputs, device), queued_copy_to(batch.targets, device)};

@@ -44,9 +44,8 @@ struct Batch {
   torch::Tensor targets;  // [B, T] int64, inputs shifted by one token
 };
 
-// The batch on `device`. To a GPU from pinned memory, queued behind the work
-// before it: a plain copy from pageable memory would first wait for the GPU
-// to finish that work, and leave it idle while the next forward is launched.
+// The batch on `device`, each tensor through queued_copy_to
+// (core/queued_copy.h): no host sync before the next forward.
 Batch to_device(const Batch& batch, const torch::Device& device);
 
 // The shard files `spec` names: one file, a folder (its *.bin files), or a

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/core/queued_copy.h"
 #include "muonlab/core/shape_string.h"
 
 namespace muonlab::optim {
@@ -169,14 +170,10 @@ bool in_matrix_order(const std::vector<int64_t>& index) {
   return true;
 }
 
-// The index on the matrix's device. A plain copy to a GPU waits for the
-// stream to drain (a host sync per grouped weight per step); from pinned
-// memory the copy is queued like any kernel, and the caching host allocator
-// keeps the pinned buffer until it has run.
+// The index on the matrix's device, queued: a plain copy to a GPU would be
+// a host sync per grouped weight per step.
 torch::Tensor head_index_tensor(const std::vector<int64_t>& index, const torch::Device& device) {
-  auto host = torch::tensor(index, torch::dtype(torch::kLong));
-  if (device.is_cpu()) return host;
-  return host.pin_memory().to(device, /*non_blocking=*/true);
+  return queued_copy_to(torch::tensor(index, torch::dtype(torch::kLong)), device);
 }
 
 }  // namespace
