@@ -30,7 +30,7 @@ namespace {
 // however large the corpus is.
 constexpr uint64_t kChunkBytes = 64ull << 20;
 
-void check_options(const Tokenizer& tokenizer, const PrepareOptions& options) {
+void check_options(const PrepareOptions& options) {
   if (options.inputs.empty()) fail("data prepare needs at least one input file or folder");
   if (options.out_dir.empty()) fail("data prepare needs an output folder (--out)");
   if (options.name.empty() || options.name.find('/') != std::string::npos) {
@@ -190,7 +190,7 @@ void write_meta(const Tokenizer& tokenizer, const PrepareOptions& options, Prepa
 PrepareSummary prepare_shards(const Tokenizer& tokenizer, const PrepareOptions& options,
                               const std::function<void(const PrepareProgress&)>& on_progress) {
   auto start = std::chrono::steady_clock::now();
-  check_options(tokenizer, options);
+  check_options(options);
   Selection selection = select_documents(list_text_documents(options.inputs), options);
   clear_old_shards(options);
 
