@@ -99,7 +99,8 @@ expect_error "'\"/x' is not a valid TOML value" train "$work/quote" --set 'run.o
 if [[ -c /dev/full ]]; then
   expect_error "cannot write to standard output" sh -c "echo hello | '$muonlab' data encode --tokenizer byte >/dev/full"
 fi
-expect_error "--nproc: .*not in range 1 to 4096" "$muonlab" launch -n 0 -- version
+# CLI11 2.3 (Debian 12) says "not in range 1 to 4096", 2.4 (Debian 13) "not in range [1 - 4096]".
+expect_error "--nproc: .*not in range \[?1( to | - )4096" "$muonlab" launch -n 0 -- version
 "$muonlab" --version >"$work/version.log"
 grep -qE "^muonlab [0-9]+\.[0-9]+" "$work/version.log"
 echo "PASS: lock, old-run refusal, move-aside, checksum, resume-from, stale cleanup, named errors"

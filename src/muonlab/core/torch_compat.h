@@ -174,6 +174,25 @@ inline void fused_adamw_(at::TensorList params, at::TensorList grads, at::Tensor
 #endif
 }
 
+// c10d's TCPStore serves over libuv by default from 2.4 and refuses to
+// start, client or server, where PyTorch was built without libuv (Debian
+// 13's 2.6 is). After such a refusal this turns libuv off in `options` and
+// says the caller should retry; any other error is not its business. A
+// template, so that only the rendezvous includes c10d's store header.
+template <typename TcpStoreOptions>
+bool turn_off_missing_libuv(TcpStoreOptions& options, const std::exception& refusal) {
+#if MUONLAB_TORCH_AT_LEAST(2, 4)
+  if (!options.useLibUV || std::string(refusal.what()).find("without libuv") == std::string::npos) {
+    return false;
+  }
+  options.useLibUV = false;
+  return true;
+#else
+  (void)options, (void)refusal;
+  return false;
+#endif
+}
+
 inline std::string torch_version() { return TORCH_VERSION; }
 
 }  // namespace muonlab::compat

@@ -74,13 +74,22 @@ c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const c10::intrusive_ptr<
                                                      options);
 }
 
+c10::intrusive_ptr<c10d::Store> tcp_store(const std::string& address, c10d::TCPStoreOptions options) {
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(address, options);
+  } catch (const std::exception& refusal) {
+    if (!compat::turn_off_missing_libuv(options, refusal)) throw;
+    return c10::make_intrusive<c10d::TCPStore>(address, options);
+  }
+}
+
 c10::intrusive_ptr<c10d::Store> store_client(const DistEnv& env, std::chrono::milliseconds timeout) {
   c10d::TCPStoreOptions options;
   options.port = static_cast<uint16_t>(env.master_port);
   options.isServer = false;
   options.waitWorkers = false;
   options.timeout = timeout;
-  return c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+  return tcp_store(env.master_addr, options);
 }
 
 #ifndef MUONLAB_WITH_NCCL

@@ -12,6 +12,7 @@
 
 #include <c10/core/Device.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "muonlab/distributed/collective_group.h"
 
@@ -39,6 +40,11 @@ DistEnv dist_env_from_environment(const std::function<const char*(const char*)>&
 // that wait longer than `timeout` fail instead of hanging.
 c10::intrusive_ptr<compat::CollectiveGroup> gloo_group(const c10::intrusive_ptr<c10d::Store>& store, int64_t rank,
                                                        int64_t world_size, std::chrono::milliseconds timeout);
+
+// A TCPStore at `address`, served or joined as `options` say: over libuv
+// where PyTorch has it (its default from 2.4), else over c10d's own socket
+// loop, with the same protocol, where PyTorch was built without libuv.
+c10::intrusive_ptr<c10d::Store> tcp_store(const std::string& address, c10d::TCPStoreOptions options);
 
 // A client of the TCPStore rank 0 serves at MASTER_ADDR:MASTER_PORT, of its
 // own (for RankWatch's thread); call after collective_group(env, ...).

@@ -112,7 +112,7 @@ c10::intrusive_ptr<c10d::Store> rendezvous_store(const DistEnv& env, std::chrono
   options.waitWorkers = false;  // check_in waits, naming the ranks that never come
   options.timeout = timeout;
   try {
-    return c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+    return tcp_store(env.master_addr, options);
   } catch (const std::exception& error) {
     if (env.rank == 0) {
       fail("rank 0 of {}: cannot serve the rendezvous store on port {} (MASTER_PORT): {}; another process may hold "
