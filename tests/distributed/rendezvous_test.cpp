@@ -1,6 +1,7 @@
 #include "muonlab/distributed/rendezvous.h"
 
 #include <gtest/gtest.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <stdexcept>
 

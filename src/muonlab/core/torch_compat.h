@@ -178,7 +178,8 @@ inline void fused_adamw_(at::TensorList params, at::TensorList grads, at::Tensor
 // start, client or server, where PyTorch was built without libuv (Debian
 // 13's 2.6 is). After such a refusal this turns libuv off in `options` and
 // says the caller should retry; any other error is not its business. A
-// template, so that only the rendezvous includes c10d's store header.
+// template, so that this header, which every file includes, need not
+// include c10d's store header.
 template <typename TcpStoreOptions>
 bool turn_off_missing_libuv(TcpStoreOptions& options, const std::exception& refusal) {
 #if MUONLAB_TORCH_AT_LEAST(2, 4)

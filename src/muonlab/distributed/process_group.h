@@ -12,9 +12,12 @@
 
 #include <c10/core/Device.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "muonlab/distributed/collective_group.h"
+
+namespace c10d {
+struct TCPStoreOptions;  // <torch/csrc/distributed/c10d/TCPStore.hpp>, for those who make one
+}  // namespace c10d
 
 namespace muonlab::distributed {
 
