@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 from setuptools import setup
-from torch.utils.cpp_extension import BuildExtension, CppExtension
+from torch.utils.cpp_extension import BuildExtension, CppExtension, include_paths
 
 ROOT = Path(__file__).resolve().parent
 SRC = ROOT / "src"
@@ -128,6 +128,16 @@ def cuda_graph_build():
     return [], [], []
 
 
+def cxx_standard():
+    """17, or 20 where torch's headers stop below C++20 (PyTorch 2.14 on),
+    as CMakeLists.txt decides it for the C++ library."""
+    for include in include_paths():
+        header = Path(include) / "torch/all.h"
+        if header.exists() and "C++20 or later" in header.read_text(errors="replace"):
+            return "20"
+    return "17"
+
+
 def openmp_link_args():
     """-fopenmp links the system's libgomp; where torch bundles a runtime the
     extension links that file instead (already loaded by `import torch`, so
@@ -153,7 +163,7 @@ setup(
             # scalar. -fopenmp: the library's at::parallel_for loops run on
             # one thread without it (see CMakeLists.txt); linked against
             # torch's own OpenMP runtime (openmp_link_args).
-            extra_compile_args=["-O3", "-std=c++17", "-Wno-unused-function", "-ffp-contract=off", "-fno-math-errno",
+            extra_compile_args=["-O3", f"-std=c++{cxx_standard()}", "-Wno-unused-function", "-ffp-contract=off", "-fno-math-errno",
                                 "-fopenmp"],
             extra_link_args=openmp_link_args(),
         )

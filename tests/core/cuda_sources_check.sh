@@ -4,9 +4,10 @@
 # LibTorch's CUDA headers (Debian's ship them without the CUDA libraries)
 # and the CUDA toolkit's. Skipped (77) where either is missing.
 # Arguments: the muonlab executable (unused), the source tree, the C++
-# compiler, LibTorch's include directories (:-separated).
+# compiler, LibTorch's include directories (:-separated), and the C++
+# standard they need (17 or 20; default 17).
 set -euo pipefail
-src=$2 compiler=$3
+src=$2 compiler=$3 standard=${5:-17}
 IFS=':' read -r -a torch_includes <<<"$4"
 
 cuda_include=""
@@ -24,7 +25,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/c10/cuda/impl"
 printf '#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n' >"$work/c10/cuda/impl/cuda_cmake_macros.h"
 
-flags=(-std=c++17 -fsyntax-only -DMUONLAB_TORCH_CUDA=1 -DFMT_HEADER_ONLY=1 -I"$src/src" -I"$work")
+flags=(-std=c++"$standard" -fsyntax-only -DMUONLAB_TORCH_CUDA=1 -DFMT_HEADER_ONLY=1 -I"$src/src" -I"$work")
 for dir in "${torch_includes[@]}"; do flags+=(-I"$dir"); done
 flags+=(-I"$cuda_include")
 

@@ -1,6 +1,7 @@
 // Presets are valid and bad configs fail with a message naming the field.
 #include <gtest/gtest.h>
 
+#include "muonlab/core/torch_compat.h"
 #include "muonlab/models/model_config.h"
 #include "test_util.h"
 
@@ -72,8 +73,22 @@ TEST(ModelConfig, BadOverridesNameKeyAndValue) {
   EXPECT_CONTAINS(config_error({"mla.rope_dim=3"}, "tiny-mla-moe"), "'mla.rope_dim' = 3");
   EXPECT_CONTAINS(config_error({"moe.capacity_factor=-1"}, "tiny-mla-moe"),
                   "'moe.capacity_factor'");
-  EXPECT_CONTAINS(config_error({"moe.dispatch=grouped"}, "tiny-mla-moe"),
-                  "'moe.dispatch': 'grouped' is not one of auto, looped, batched");
+  EXPECT_CONTAINS(config_error({"moe.dispatch=sorted"}, "tiny-mla-moe"),
+                  "'moe.dispatch': 'sorted' is not one of auto, looped, batched, grouped");
+}
+
+TEST(ModelConfig, GroupedDispatchNeedsLibTorch29AndAlignedSizes) {
+  if (!compat::kHasGroupedMm) {
+    const auto message = config_error({"moe.dispatch=grouped"}, "tiny-mla-moe");
+    EXPECT_CONTAINS(message, "'moe.dispatch' = grouped: needs LibTorch 2.9 or later");
+    EXPECT_CONTAINS(message, compat::torch_version());
+    return;
+  }
+  EXPECT_EQ(config_error({"moe.dispatch=grouped"}, "tiny-mla-moe"), "");
+  EXPECT_CONTAINS(config_error({"moe.dispatch=grouped", "moe.expert_hidden=20"}, "tiny-mla-moe"),
+                  "'moe.expert_hidden' = 20: moe.dispatch = grouped needs a multiple of 8");
+  EXPECT_CONTAINS(config_error({"moe.dispatch=grouped", "d_model=36", "n_head=2"}, "tiny-mla-moe"),
+                  "'d_model' = 36: moe.dispatch = grouped needs a multiple of 8");
 }
 
 TEST(ModelConfig, DenseTwinHasTheMoeModelsActiveFeedForward) {

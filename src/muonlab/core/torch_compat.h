@@ -96,8 +96,7 @@ class Autocast {
     return cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
 #endif
   }
-
- private:
+  // What the matmuls autocast to on CUDA or the CPU (whether or not on).
   static at::ScalarType current_dtype(bool cuda) {
 #if MUONLAB_TORCH_AT_LEAST(2, 4)
     return at::autocast::get_autocast_dtype(cuda ? at::kCUDA : at::kCPU);
@@ -105,6 +104,8 @@ class Autocast {
     return cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
 #endif
   }
+
+ private:
   static void set(bool cuda, bool enabled, at::ScalarType dtype) {
 #if MUONLAB_TORCH_AT_LEAST(2, 4)
     const auto type = cuda ? at::kCUDA : at::kCPU;
@@ -191,6 +192,24 @@ bool turn_off_missing_libuv(TcpStoreOptions& options, const std::exception& refu
 #else
   (void)options, (void)refusal;
   return false;
+#endif
+}
+
+// One GEMM per group of rows, all in one call (a MoE layer's experts, each
+// on its own tokens): rows [R, in] grouped consecutively, weights
+// [G, in, out], group_ends [G] int32 on the rows' device (the cumulative row
+// counts). 2.9 added at::_grouped_mm with kernels on CUDA (on Hopper, bf16
+// with the groups' sizes never read by the host) and on the CPU; it needs
+// 16-byte-aligned rows, and autocast does not cast its inputs.
+constexpr bool kHasGroupedMm = MUONLAB_TORCH_AT_LEAST(2, 9);
+
+inline torch::Tensor grouped_mm(const torch::Tensor& rows, const torch::Tensor& weights,
+                                const torch::Tensor& group_ends) {
+#if MUONLAB_TORCH_AT_LEAST(2, 9)
+  return at::_grouped_mm(rows, weights, group_ends);
+#else
+  (void)rows, (void)weights, (void)group_ends;
+  TORCH_CHECK(false, "grouped GEMM (at::_grouped_mm) needs LibTorch 2.9 or later");
 #endif
 }
 

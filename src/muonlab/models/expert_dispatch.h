@@ -1,13 +1,19 @@
 // How a MoE layer's routed experts see their tokens: assignments sorted by
 // expert (token order kept inside each expert, so capacity keeps the
 // earliest), one gather of the tokens, the experts' SwiGLUs, one weighted
-// scatter back. Two ways to run the experts, with the same result:
+// scatter back. Three ways to run the experts, with the same result:
 //  - looped: one SwiGLU call per expert on its contiguous slice of the
 //    sorted tokens; no padding, so no wasted FLOPs (the CPU choice);
 //  - batched: every expert's weights stacked and three bmm calls over a
 //    buffer padded to the busiest expert's count; a handful of kernels
 //    whatever the number of experts, which is what a GPU needs when 62
-//    small experts would otherwise mean hundreds of launches a layer.
+//    small experts would otherwise mean hundreds of launches a layer;
+//  - grouped: the stacked weights and three grouped GEMMs straight over the
+//    sorted tokens (LibTorch 2.9+): neither padding nor the host reading the
+//    experts' counts, so on a GPU a dropless layer never waits for the
+//    device (torchtitan's way).
+// Only looped and batched need the counts on the host; a dropless grouped
+// layer therefore runs without a single device-to-host copy.
 #pragma once
 
 #include <torch/torch.h>
@@ -25,26 +31,31 @@ struct ExpertAssignments {
   torch::Tensor gates;          // [A] its gate
   torch::Tensor experts;        // [A] its expert (non-decreasing)
   torch::Tensor slots;          // [A] its position among its expert's tokens
-  std::vector<int64_t> counts;  // [N_r] kept assignments per expert, on the host
+  torch::Tensor kept_counts;    // [N_r] kept assignments per expert, on the device
+  std::vector<int64_t> counts;  // the same on the host, where asked for (else empty)
   torch::Tensor routed_counts;  // [N_r] assignments per expert before capacity, on the device
-  torch::Tensor routed_counts_host;  // the same, copied to the host once
   int64_t dropped = 0;          // assignments over capacity
 };
 
 // chosen, gates: [T, k] from top-k routing. capacity 0 keeps everything;
-// otherwise each expert keeps its first `capacity` tokens in token order.
+// otherwise each expert keeps its first `capacity` tokens in token order
+// (finding which is one host sync). counts_on_host: also fill `counts`.
 ExpertAssignments sort_assignments(const torch::Tensor& chosen, const torch::Tensor& gates,
-                                   int64_t num_experts, int64_t capacity);
+                                   int64_t num_experts, int64_t capacity, bool counts_on_host);
+
+// Whether `dispatch` (resolved) reads the experts' counts on the host.
+inline bool needs_counts_on_host(MoeDispatch dispatch) { return dispatch != MoeDispatch::kGrouped; }
 
 // auto: looped on CPU, batched on CUDA, by what each trades: kernel launches
 // (several per expert) against FLOPs on padding (up to the busiest expert).
-// `muonlab bench train --set moe.dispatch=...` measures both.
+// `muonlab bench train --set moe.dispatch=...` measures each; grouped is
+// asked for by name until it has been timed on a GPU.
 MoeDispatch resolve_dispatch(MoeDispatch requested, const torch::Device& device);
 
 // sum over kept assignments a of gate_a * expert_a(tokens[token_a]), as a
 // [T, d] tensor added onto `base` (the shared experts' output).
 torch::Tensor add_routed_experts(const torch::Tensor& base, const torch::Tensor& tokens,
                                  std::vector<Mlp>& experts, const ExpertAssignments& assignments,
-                                 MoeDispatch dispatch);
+                                 MoeDispatch resolved_dispatch);
 
 }  // namespace muonlab::models

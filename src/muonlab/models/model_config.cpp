@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <utility>
 
 #include "muonlab/core/enum_names.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/torch_compat.h"
 
 namespace muonlab::models {
 
@@ -27,7 +29,8 @@ const EnumNames<FeedForwardKind> kFeedForwardNames{{FeedForwardKind::kDense, "de
                                                    {FeedForwardKind::kMoe, "moe"}};
 const EnumNames<MoeDispatch> kMoeDispatchNames{{MoeDispatch::kAuto, "auto"},
                                                {MoeDispatch::kLooped, "looped"},
-                                               {MoeDispatch::kBatched, "batched"}};
+                                               {MoeDispatch::kBatched, "batched"},
+                                               {MoeDispatch::kGrouped, "grouped"}};
 
 template <typename Enum>
 Enum parse_enum(const EnumNames<Enum>& names, const std::string& key, const std::string& text) {
@@ -181,6 +184,23 @@ void validate_mla(const ModelConfig& c) {
   }
 }
 
+// at::_grouped_mm exists from LibTorch 2.9 and reads rows 16 bytes aligned:
+// sizes that are multiples of 8 keep bf16 (and fp32, fp64) rows aligned.
+void validate_grouped_dispatch(const ModelConfig& c) {
+  if (!compat::kHasGroupedMm) {
+    fail("model config field 'moe.dispatch' = grouped: needs LibTorch 2.9 or later "
+         "(at::_grouped_mm); this build has {}. Use looped or batched",
+         compat::torch_version());
+  }
+  for (const auto& [field, size] : {std::pair{"d_model", c.d_model},
+                                    std::pair{"moe.expert_hidden", c.moe.expert_hidden}}) {
+    if (size % 8 != 0) {
+      fail("model config field '{}' = {}: moe.dispatch = grouped needs a multiple of 8 "
+           "(grouped GEMM rows 16 bytes aligned)", field, size);
+    }
+  }
+}
+
 void validate_moe(const ModelConfig& c) {
   require_positive("moe.num_routed", c.moe.num_routed);
   require_positive("moe.top_k", c.moe.top_k);
@@ -200,6 +220,7 @@ void validate_moe(const ModelConfig& c) {
     fail("model config field 'moe.balance_coef' = {}: expected 0 or positive",
          c.moe.balance_coef);
   }
+  if (c.moe.dispatch == MoeDispatch::kGrouped) validate_grouped_dispatch(c);
 }
 
 }  // namespace

@@ -15,9 +15,11 @@ enum class MlpKind { kGelu, kSwiglu };
 enum class AttentionKind { kMha, kMla };
 enum class FeedForwardKind { kDense, kMoe };
 // How an MoE layer runs its routed experts (models/expert_dispatch.h): one
-// SwiGLU call per expert, or all experts in three bmm calls over a padded
-// buffer. auto: looped on CPU, batched on CUDA. The same result either way.
-enum class MoeDispatch { kAuto, kLooped, kBatched };
+// SwiGLU call per expert, all experts in three bmm calls over a padded
+// buffer, or in three grouped GEMMs with no padding and no host sync
+// (LibTorch 2.9 or later). auto: looped on CPU, batched on CUDA. The same
+// result every way.
+enum class MoeDispatch { kAuto, kLooped, kBatched, kGrouped };
 
 // Multi-head Latent Attention (DeepSeek-V2): docs/algorithms.md, Multi-head
 // Latent Attention.

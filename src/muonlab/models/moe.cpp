@@ -74,15 +74,18 @@ MoeOutput MoeImpl::forward(const torch::Tensor& x) {
   MoeStats stats;
   stats.assignments = n_tokens * top_k;
   stats.capacity = capacity(n_tokens);
-  const auto assignments = sort_assignments(chosen, gates, n_experts, stats.capacity);
-  stats.load = assignments.routed_counts_host.to(torch::kFloat64) /
+  const auto dispatch = resolve_dispatch(config_.dispatch, x.device());
+  const auto assignments = sort_assignments(chosen, gates, n_experts, stats.capacity,
+                                            needs_counts_on_host(dispatch));
+  // Left on the device: reading it is the logger's business, once a step.
+  stats.load = assignments.routed_counts.to(torch::kFloat64) /
                static_cast<double>(stats.assignments);
   stats.dropped = assignments.dropped;
 
   auto shared = torch::zeros_like(tokens);
   for (auto& expert : shared_) shared = shared + expert(tokens);
   const auto output =
-      add_routed_experts(shared, tokens, routed_, assignments, config_.dispatch);
+      add_routed_experts(shared, tokens, routed_, assignments, dispatch);
 
   auto balance = expert_balance_loss(scores, assignments.routed_counts, top_k, config_.balance_coef);
   return {output.view(shape), balance.to(x.scalar_type()), std::move(stats)};

@@ -19,7 +19,8 @@ namespace muonlab::models {
 
 // What routing did in one forward pass of one MoE layer.
 struct MoeStats {
-  torch::Tensor load;         // [N_r] fraction of the T * k assignments per expert (CPU, float64)
+  torch::Tensor load;         // [N_r] fraction of the T * k assignments per expert
+                              // (float64, on the layer's device)
   int64_t assignments = 0;    // T * k
   int64_t dropped = 0;        // assignments over capacity, sent to the residual
   int64_t capacity = 0;       // per expert; 0 when dropless
