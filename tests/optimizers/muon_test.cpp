@@ -182,6 +182,16 @@ TEST(Muon, EachParamGroupUsesItsOwnOptions) {
   // Same gradient, same direction: the steps differ by the lr ratio alone.
   EXPECT_TENSOR_NEAR((fast.detach() - before) / 0.1, (slow.detach() - before) / 0.01, 1e-12);
   EXPECT_GT((fast.detach() - before).abs().max().item<double>(), 0.0);
+
+  // So does a group added later. (Recent LibTorch replaces the options of
+  // a group of any optimizer not its own with the defaults.)
+  auto later = torch::randn({4, 4}, torch::kFloat64).set_requires_grad(true);
+  muon.add_param_group(torch::optim::OptimizerParamGroup(
+      {later}, std::make_unique<MuonOptions>(MuonOptions(0.5).momentum(0.8))));
+  const auto& added = static_cast<const MuonOptions&>(muon.param_groups()[2].options());
+  EXPECT_EQ(added.lr(), 0.5);
+  EXPECT_EQ(added.momentum(), 0.8);
+  EXPECT_EQ(static_cast<const MuonOptions&>(muon.param_groups()[0].options()).lr(), 0.1);
 }
 
 TEST(Muon, RejectsNonMatrixParameterByName) {

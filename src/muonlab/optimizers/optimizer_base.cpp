@@ -24,6 +24,23 @@ int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key
 
 }  // namespace
 
+OptimizerBase::OptimizerBase(std::vector<torch::optim::OptimizerParamGroup> param_groups,
+                             std::unique_ptr<torch::optim::OptimizerOptions> defaults)
+    : torch::optim::Optimizer(std::vector<torch::optim::OptimizerParamGroup>{}, std::move(defaults)) {
+  for (const auto& group : param_groups) add_param_group(group);
+}
+
+OptimizerBase::OptimizerBase(std::vector<torch::Tensor> params,
+                             std::unique_ptr<torch::optim::OptimizerOptions> defaults)
+    : OptimizerBase(std::vector<torch::optim::OptimizerParamGroup>{
+                        torch::optim::OptimizerParamGroup(std::move(params))},
+                    std::move(defaults)) {}
+
+void OptimizerBase::add_param_group(const torch::optim::OptimizerParamGroup& param_group) {
+  torch::optim::Optimizer::add_param_group(param_group);
+  if (param_group.has_options()) param_groups_.back().set_options(param_group.options().clone());
+}
+
 void OptimizerBase::set_parameter_names(
     const torch::OrderedDict<std::string, torch::Tensor>& named) {
   for (const auto& item : named) names_[identity(item.value())] = item.key();

@@ -22,7 +22,16 @@ namespace muonlab::optim {
 
 class OptimizerBase : public torch::optim::Optimizer {
  public:
-  using torch::optim::Optimizer::Optimizer;
+  OptimizerBase(std::vector<torch::optim::OptimizerParamGroup> param_groups,
+                std::unique_ptr<torch::optim::OptimizerOptions> defaults);
+  OptimizerBase(std::vector<torch::Tensor> params,
+                std::unique_ptr<torch::optim::OptimizerOptions> defaults);
+
+  // torch::optim::Optimizer::add_param_group, keeping the options a group
+  // comes with. Recent LibTorch's (2.14's; PyTorch changed it in late 2025)
+  // merges them field by field with the defaults for its own optimizers,
+  // and for every other optimizer silently replaces them with the defaults.
+  void add_param_group(const torch::optim::OptimizerParamGroup& param_group);
 
   // Short name written into state files: "muon", "adamw".
   virtual std::string kind() const = 0;
