@@ -13,7 +13,9 @@ with fixed random gradients. Variants, each on its own copy of the weights:
   picks (bf16 on CUDA and on CPUs with bf16 instructions, fp32 elsewhere);
 - muonlab.optim.Muon.step(): one batched C++ call per step;
 - the C++ call alone: the same muonlab._C.muon_step call with its argument
-  list built once, so step() minus it is the Python layer's overhead.
+  list built once, so step() minus it is the Python layer's overhead;
+- torch.optim.Muon, PyTorch's own (2.9 and later; NS one matrix at a time,
+  always in bf16), with the same options, where this torch has it.
 
 Then AdamW on the same matrices: torch.optim.AdamW as its users get it (the
 default implementation, and fused=True where this torch has it for the
@@ -207,6 +209,30 @@ def agreeing_pair(weights, grad_sets, ns_dtype, **options):
     return (plain, plain_params), (ours, our_params), worst
 
 
+def torch_muon(params):
+    return torch.optim.Muon(params, lr=LR, weight_decay=WEIGHT_DECAY, momentum=MOMENTUM, nesterov=True,
+                            ns_coefficients=JORDAN, ns_steps=NS_STEPS)
+
+
+def agreeing_torch_muon(weights, grad_sets):
+    """torch.optim.Muon over its own copy of `weights`, after AGREEMENT_STEPS
+    steps from the same gradients that left it in agreement with muonlab's
+    Muon with NS in bf16, as torch's always runs it (else AgreementError);
+    None, with a line saying so, where this torch has no torch.optim.Muon."""
+    if not hasattr(torch.optim, "Muon"):
+        print(f"torch.optim.Muon: not in torch {torch.__version__} (PyTorch 2.9 and later have it)", flush=True)
+        return None
+    their_params = parameters_from(weights, grad_sets[0])
+    our_params = parameters_from(weights, grad_sets[0])
+    theirs = torch_muon(their_params)
+    ours = muonlab_muon(our_params, ns_dtype="bf16")
+    worst = measure_agreement(theirs, their_params, ours, our_params, grad_sets, TOLERANCE["bf16"],
+                              "muonlab and torch.optim.Muon")
+    print(f"agreement, torch.optim.Muon against muonlab with NS in bf16: weight changes differ by at most "
+          f"{worst:.2e} (relative, tolerance {TOLERANCE['bf16']:g}): OK", flush=True)
+    return theirs
+
+
 def muonlab_adamw(params):
     return MuonWithAuxAdamW([dict(params=params, use_muon=False)], adamw_lr=ADAMW_LR, adamw_betas=ADAMW_BETAS,
                             adamw_eps=ADAMW_EPS, adamw_weight_decay=WEIGHT_DECAY)
@@ -357,6 +383,7 @@ def main(argv=None):
         # Gram Newton-Schulz: the same update (docs/algorithms.md) with fewer
         # FLOPs on the wide and tall matrices; checked like the default.
         _, (gram, _), _ = agreeing_pair(weights, grad_sets, timed_dtype, ns_method="gram")
+        pytorch_muon = agreeing_torch_muon(weights, grad_sets)
     except AgreementError as error:
         sys.exit(f"muonlab.bench: {error}")
     plain_ms = median_ms(plain.step, device, args.warmup, args.repeats)
@@ -370,6 +397,8 @@ def main(argv=None):
         looped = muonlab_muon(parameters_from(weights, grad_sets[0]), ns_dtype=timed_dtype, ns_batching="never")
         rows.append(("muonlab, ns_batching='never'", median_ms(looped.step, device, args.warmup + 2, args.repeats)))
     rows.append(("muonlab, ns_method='gram'", median_ms(gram.step, device, args.warmup, args.repeats)))
+    if pytorch_muon is not None:
+        rows.append(("torch.optim.Muon", median_ms(pytorch_muon.step, device, args.warmup, args.repeats)))
     print(f"median of {args.repeats} steps each, after {AGREEMENT_STEPS + args.warmup} untimed ones; muonlab's "
           "ns_batching='auto' batches by shape on CUDA, loops over the matrices on CPU")
     print_table(rows, plain_ms)

@@ -21,13 +21,39 @@ double relative_error(const torch::Tensor& value, const torch::Tensor& reference
 }
 
 // The same initial weights on both devices: drawn on the CPU from one seed.
-std::pair<Transformer, Transformer> cpu_and_cuda_models(const ModelConfig& config) {
+// The configs may differ in how they compute (moe.dispatch), not in shape.
+std::pair<Transformer, Transformer> cpu_and_cuda_models(const ModelConfig& cpu_config,
+                                                        const ModelConfig& cuda_config) {
   torch::manual_seed(11);
-  Transformer cpu(config);
+  Transformer cpu(cpu_config);
   torch::manual_seed(11);
-  Transformer cuda(config);
+  Transformer cuda(cuda_config);
   cuda->to(torch::kCUDA);
   return {cpu, cuda};
+}
+
+std::pair<Transformer, Transformer> cpu_and_cuda_models(const ModelConfig& config) {
+  return cpu_and_cuda_models(config, config);
+}
+
+// fp32 forward and backward of `tokens` on both: logits within 1e-4 and
+// every gradient within 1e-3 of the CPU's, relative. Returns the CPU logits.
+torch::Tensor expect_cuda_follows_cpu(Transformer& cpu, Transformer& cuda, const torch::Tensor& tokens) {
+  const auto cpu_out = cpu->forward(tokens);
+  const auto cuda_out = cuda->forward(tokens.cuda());
+  EXPECT_LT(relative_error(cuda_out.logits, cpu_out.logits), 1e-4);
+  training_loss(cpu_out, tokens).backward();
+  training_loss(cuda_out, tokens.cuda()).backward();
+
+  auto cuda_params = cuda->named_parameters();
+  for (const auto& item : cpu->named_parameters()) {
+    const auto& grad = cuda_params[item.key()].grad();
+    EXPECT_TRUE(grad.defined() && grad.is_cuda()) << item.key();
+    // Router weights of unchosen experts may get no gradient on either side.
+    if (!grad.defined() || item.value().grad().abs().sum().item<double>() == 0) continue;
+    EXPECT_LT(relative_error(grad, item.value().grad()), 1e-3) << item.key();
+  }
+  return cpu_out.logits.detach();
 }
 
 class ModelOnCuda : public ::testing::TestWithParam<std::string> {};
@@ -38,21 +64,7 @@ TEST_P(ModelOnCuda, LogitsAndGradientsMatchCpu) {
   auto [cpu, cuda] = cpu_and_cuda_models(config);
   torch::manual_seed(5);
   const auto tokens = torch::randint(0, config.vocab_size, {3, config.block_size}, torch::kLong);
-
-  const auto cpu_out = cpu->forward(tokens);
-  const auto cuda_out = cuda->forward(tokens.cuda());
-  EXPECT_LT(relative_error(cuda_out.logits, cpu_out.logits), 1e-4);
-  training_loss(cpu_out, tokens).backward();
-  training_loss(cuda_out, tokens.cuda()).backward();
-
-  auto cuda_params = cuda->named_parameters();
-  for (const auto& item : cpu->named_parameters()) {
-    const auto& grad = cuda_params[item.key()].grad();
-    ASSERT_TRUE(grad.defined() && grad.is_cuda()) << item.key();
-    // Router weights of unchosen experts may get no gradient on either side.
-    if (item.value().grad().abs().sum().item<double>() == 0) continue;
-    EXPECT_LT(relative_error(grad, item.value().grad()), 1e-3) << item.key();
-  }
+  expect_cuda_follows_cpu(cpu, cuda, tokens);
 }
 
 TEST_P(ModelOnCuda, Bf16AutocastLogitsStayCloseToFp32) {
@@ -89,29 +101,15 @@ TEST(MoeOnCuda, GroupedExpertsMatchTheCpuLoop) {
   MUONLAB_SKIP_WITHOUT_CUDA();
   if (!compat::kHasGroupedMm) GTEST_SKIP() << "grouped GEMM needs LibTorch 2.9 or later";
   const auto cpu_config = testing::tiny_config("tiny-mla-moe", {"moe.dispatch=looped"});
-  const auto cuda_config = testing::tiny_config("tiny-mla-moe", {"moe.dispatch=grouped"});
-  torch::manual_seed(11);
-  Transformer cpu(cpu_config);
-  torch::manual_seed(11);
-  Transformer cuda(cuda_config);
-  cuda->to(torch::kCUDA);
+  auto [cpu, cuda] = cpu_and_cuda_models(
+      cpu_config, testing::tiny_config("tiny-mla-moe", {"moe.dispatch=grouped"}));
   torch::manual_seed(7);
   const auto tokens = torch::randint(0, cpu_config.vocab_size, {3, cpu_config.block_size}, torch::kLong);
-
-  const auto cpu_out = cpu->forward(tokens);
-  const auto cuda_out = cuda->forward(tokens.cuda());
-  EXPECT_LT(relative_error(cuda_out.logits, cpu_out.logits), 1e-4);
-  training_loss(cpu_out, tokens).backward();
-  training_loss(cuda_out, tokens.cuda()).backward();
-  auto cuda_params = cuda->named_parameters();
-  for (const auto& item : cpu->named_parameters()) {
-    if (item.value().grad().abs().sum().item<double>() == 0) continue;
-    EXPECT_LT(relative_error(cuda_params[item.key()].grad(), item.value().grad()), 1e-3) << item.key();
-  }
+  const auto cpu_logits = expect_cuda_follows_cpu(cpu, cuda, tokens);
 
   torch::NoGradGuard no_grad;
   compat::Autocast autocast(torch::kCUDA, true, torch::kBFloat16);
-  EXPECT_LT(relative_error(cuda->forward(tokens.cuda()).logits, cpu_out.logits), 3e-2);
+  EXPECT_LT(relative_error(cuda->forward(tokens.cuda()).logits, cpu_logits), 3e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, ModelOnCuda, ::testing::Values("tiny-gpt2", "tiny-llama", "tiny-mla-moe"),

@@ -33,6 +33,13 @@ def test_quick_run_prints_agreement_and_table(tmp_path):
         ms, ratio = row[0][len(variant):].split()
         assert float(ms) > 0 and ratio.endswith("x") and float(ratio[:-1]) > 0
     assert any(line.startswith("Python layer overhead:") for line in lines), result.stdout
+    # PyTorch's own Muon, where this torch has one: checked, then timed.
+    if hasattr(torch.optim, "Muon"):
+        assert any(line.startswith("agreement, torch.optim.Muon against muonlab") and line.endswith(": OK")
+                   for line in lines), result.stdout
+        assert len([line for line in lines if line.startswith("torch.optim.Muon ")]) == 1, result.stdout
+    else:
+        assert any(line.startswith("torch.optim.Muon: not in torch") for line in lines), result.stdout
     adamw_agreement = [line for line in lines if line.startswith("agreement, AdamW against torch.optim.AdamW")]
     assert adamw_agreement and all(line.endswith(": OK") for line in adamw_agreement), result.stdout
     assert any(line.split() == ["variant", "ms/step", "vs", "torch"] for line in lines), result.stdout

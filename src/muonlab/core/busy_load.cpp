@@ -20,8 +20,8 @@ namespace {
 [[noreturn]] void spin_until_killed(pid_t parent) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(0);  // the parent died before the request
-  for (volatile std::uint64_t i = 0;; i = i + 1) {
-  }
+  volatile std::uint64_t spins = 0;  // volatile: the loop is not optimized away
+  for (;;) spins = spins + 1;
 }
 
 }  // namespace
