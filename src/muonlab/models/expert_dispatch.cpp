@@ -78,8 +78,16 @@ torch::Tensor stacked(std::vector<Mlp>& experts, Projection projection, Part par
   return torch::stack(parts);
 }
 
-// x: [E, C, d] -> [E, C, d], expert e's SwiGLU (MlpImpl::forward's
-// down(silu(gate(x)) * up(x))) on row block e.
+// MlpImpl::forward's SwiGLU, down(silu(gate(x)) * up(x)), with every
+// projection made by project(input, &MlpImpl::gate / up / down): the one
+// formula the batched and grouped ways share.
+template <typename Project>
+torch::Tensor experts_swiglu(const torch::Tensor& x, Project project) {
+  const auto hidden = torch::silu(project(x, &MlpImpl::gate)) * project(x, &MlpImpl::up);
+  return project(hidden, &MlpImpl::down);
+}
+
+// x: [E, C, d] -> [E, C, d], expert e's SwiGLU on row block e.
 torch::Tensor batched_swiglu(const torch::Tensor& x, std::vector<Mlp>& experts) {
   const bool bias = experts.front()->gate()->options.bias();
   const auto project = [&](const torch::Tensor& in, Projection p) {
@@ -88,8 +96,7 @@ torch::Tensor batched_swiglu(const torch::Tensor& x, std::vector<Mlp>& experts) 
     return bias ? out + stacked(experts, p, [](auto& linear) { return linear->bias.unsqueeze(0); })
                 : out;
   };
-  const auto hidden = torch::silu(project(x, &MlpImpl::gate)) * project(x, &MlpImpl::up);
-  return project(hidden, &MlpImpl::down);
+  return experts_swiglu(x, project);
 }
 
 // Every expert at once over a buffer padded to the busiest expert's count:
@@ -131,8 +138,7 @@ torch::Tensor run_grouped(const torch::Tensor& sorted, std::vector<Mlp>& experts
     const auto biases = stacked(experts, p, [](auto& linear) { return linear->bias; });
     return out + biases.to(dtype).index_select(0, a.experts);
   };
-  const auto hidden = torch::silu(project(sorted, &MlpImpl::gate)) * project(sorted, &MlpImpl::up);
-  return project(hidden, &MlpImpl::down);
+  return experts_swiglu(sorted, project);
 }
 
 torch::Tensor run_experts(const torch::Tensor& sorted, std::vector<Mlp>& experts,
