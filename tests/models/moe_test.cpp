@@ -31,15 +31,27 @@ TEST(Moe, OneExpertTopOneNoSharedEqualsTheDenseSwiglu) {
   moe->to(torch::kFloat64);
   dense->to(torch::kFloat64);
   {
+    // Expert 0's slices of the stacked weights, under the dense MLP's names.
     torch::NoGradGuard no_grad;
-    const auto from = moe->routed_expert(0)->named_parameters();
-    for (auto& item : dense->named_parameters()) item.value().copy_(from[item.key()]);
+    const auto from = moe->routed_experts()->named_parameters();
+    for (auto& item : dense->named_parameters()) item.value().copy_(from[item.key()][0]);
   }
   const auto x = torch::randn({3, 7, config.d_model}, torch::kFloat64);
   const auto out = moe(x);
   EXPECT_TENSOR_NEAR(out.output, dense(x), 1e-14);
   EXPECT_EQ(out.stats.dropped, 0);
   EXPECT_DOUBLE_EQ(out.stats.load[0].item<double>(), 1.0);
+}
+
+// Routed expert e's SwiGLU, down(silu(gate x) * up x), written out from its
+// slices of the stacked [E, out, in] weights (and [E, out] biases).
+torch::Tensor expert_reference(Moe& moe, int64_t e, const torch::Tensor& x) {
+  auto& experts = moe->routed_experts();
+  const auto linear = [&](const ExpertProjection& p, const torch::Tensor& in) {
+    const auto out = torch::mm(in, p->weight[e].t());
+    return p->bias.defined() ? out + p->bias[e] : out;
+  };
+  return linear(experts->down, torch::silu(linear(experts->gate, x)) * linear(experts->up, x));
 }
 
 // The definition, one token at a time: shared experts plus
@@ -58,7 +70,7 @@ torch::Tensor per_token_reference(Moe& moe, const ModelConfig& config, const tor
     const auto [top, chosen] = scores.topk(config.moe.top_k);
     for (int64_t j = 0; j < config.moe.top_k; ++j) {
       const auto gate = top[j] / top.sum();
-      row = row + gate * moe->routed_expert(chosen[j].item<int64_t>())(token);
+      row = row + gate * expert_reference(moe, chosen[j].item<int64_t>(), token);
     }
     rows.push_back(row);
   }
@@ -196,8 +208,8 @@ TEST_P(MoeDispatchTest, CapacityDropsExactlyTheOverflowInTokenOrder) {
     for (auto& item : dropless->named_parameters()) item.value().copy_(from[item.key()]);
   }
   const auto full = dropless(x).output;
-  const auto shared_only = full - moe->routed_expert(0)(x) *
-                                      torch::ones({1, T, 1}, param.dtype);  // renormalized gate 1
+  // Top-1, so the renormalized gate is 1.
+  const auto shared_only = full - expert_reference(moe, 0, x.view({T, -1})).view(x.sizes());
   EXPECT_TENSOR_NEAR(out.output.narrow(1, 0, capacity), full.narrow(1, 0, capacity), param.tolerance);
   EXPECT_TENSOR_NEAR(out.output.narrow(1, capacity, T - capacity),
                      shared_only.narrow(1, capacity, T - capacity), param.tolerance);

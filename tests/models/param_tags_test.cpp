@@ -68,7 +68,7 @@ TEST(ParamTags, EveryAttentionWeightsLayoutCoversItsShape) {
   }
 }
 
-TEST(ParamTags, MlaAndMoeRolesAndExpertIndices) {
+TEST(ParamTags, MlaAndMoeRolesAndStackedExperts) {
   torch::manual_seed(0);
   Transformer model(tiny_config("tiny-mla-moe"));
   auto tags = tags_by_name(model);
@@ -78,10 +78,14 @@ TEST(ParamTags, MlaAndMoeRolesAndExpertIndices) {
   EXPECT_EQ(tags.at("h.0.attn.wqr.weight").heads->head_dim, 4);  // d_R
   EXPECT_EQ(tags.at("h.0.attn.kv_norm.weight").role, ParamRole::kNorm);
   EXPECT_EQ(tags.at("h.1.moe.router.weight").role, ParamRole::kRouter);
-  const auto& expert = tags.at("h.1.moe.expert_5.w2.weight");
+  // Every routed expert's down projection in one [E, d, hidden] stack.
+  const auto config = model->config();
+  const auto& expert = tags.at("h.1.moe.experts.w2.weight");
   EXPECT_EQ(expert.role, ParamRole::kExpert);
-  EXPECT_EQ(expert.expert, 5);
+  EXPECT_EQ(expert.tensor.sizes(), (std::vector<int64_t>{config.moe.num_routed, config.d_model, config.moe.expert_hidden}));
   EXPECT_EQ(expert.layer, 1);
+  EXPECT_EQ(tags.at("h.1.moe.experts.w1.weight").tensor.sizes(),
+            (std::vector<int64_t>{config.moe.num_routed, config.moe.expert_hidden, config.d_model}));
   EXPECT_EQ(tags.at("h.0.moe.shared_0.w1.weight").role, ParamRole::kMlp);
   EXPECT_EQ(tags.at("lm_head.weight").role, ParamRole::kHead);
   // Routing: the router, embeddings, head and gains go to AdamW.

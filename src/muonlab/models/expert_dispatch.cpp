@@ -1,8 +1,6 @@
 #include "muonlab/models/expert_dispatch.h"
 
-#include <algorithm>
-
-#include "muonlab/core/torch_compat.h"
+#include "muonlab/models/routed_experts.h"
 
 namespace muonlab::models {
 
@@ -51,113 +49,12 @@ MoeDispatch resolve_dispatch(MoeDispatch requested, const torch::Device& device)
   return device.is_cuda() ? MoeDispatch::kBatched : MoeDispatch::kLooped;
 }
 
-namespace {
-
-// Each expert on its own contiguous slice of the sorted tokens. split (not
-// narrow) so that backward concatenates the slices' gradients once instead
-// of zero-padding each to the full size.
-torch::Tensor run_looped(const torch::Tensor& sorted, std::vector<Mlp>& experts,
-                         const std::vector<int64_t>& counts) {
-  const auto slices = sorted.split_with_sizes(counts);
-  std::vector<torch::Tensor> outputs;
-  for (size_t e = 0; e < experts.size(); ++e) {
-    if (counts[e] > 0) outputs.push_back(experts[e](slices[e]));
-  }
-  return torch::cat(outputs);
-}
-
-using Projection = torch::nn::Linear& (MlpImpl::*)();
-
-// One bmm operand from every expert's `projection`: `part` of each (its
-// weight transposed, or its bias as a row) stacked along a new first
-// dimension; gradients flow back to each expert's tensor.
-template <typename Part>
-torch::Tensor stacked(std::vector<Mlp>& experts, Projection projection, Part part) {
-  std::vector<torch::Tensor> parts;
-  for (auto& expert : experts) parts.push_back(part(((*expert).*projection)()));
-  return torch::stack(parts);
-}
-
-// MlpImpl::forward's SwiGLU, down(silu(gate(x)) * up(x)), with every
-// projection made by project(input, &MlpImpl::gate / up / down): the one
-// formula the batched and grouped ways share.
-template <typename Project>
-torch::Tensor experts_swiglu(const torch::Tensor& x, Project project) {
-  const auto hidden = torch::silu(project(x, &MlpImpl::gate)) * project(x, &MlpImpl::up);
-  return project(hidden, &MlpImpl::down);
-}
-
-// x: [E, C, d] -> [E, C, d], expert e's SwiGLU on row block e.
-torch::Tensor batched_swiglu(const torch::Tensor& x, std::vector<Mlp>& experts) {
-  const bool bias = experts.front()->gate()->options.bias();
-  const auto project = [&](const torch::Tensor& in, Projection p) {
-    // [E, C, in] x [E, in, out], plus [E, 1, out].
-    auto out = torch::bmm(in, stacked(experts, p, [](auto& linear) { return linear->weight.t(); }));
-    return bias ? out + stacked(experts, p, [](auto& linear) { return linear->bias.unsqueeze(0); })
-                : out;
-  };
-  return experts_swiglu(x, project);
-}
-
-// Every expert at once over a buffer padded to the busiest expert's count:
-// row (expert, slot) holds that assignment's token, padding rows are zero
-// and their outputs never read back.
-torch::Tensor run_batched(const torch::Tensor& sorted, std::vector<Mlp>& experts,
-                          const ExpertAssignments& a) {
-  const int64_t n_experts = static_cast<int64_t>(experts.size());
-  const int64_t rows = *std::max_element(a.counts.begin(), a.counts.end());
-  const auto position = a.experts * rows + a.slots;
-  const auto padded = torch::zeros({n_experts * rows, sorted.size(1)}, sorted.options())
-                          .index_copy(0, position, sorted);
-  const auto out = batched_swiglu(padded.view({n_experts, rows, -1}), experts);
-  return out.view({n_experts * rows, -1}).index_select(0, position);
-}
-
-// The dtype the experts' matmuls run in: autocast's where it is on (it
-// does not cast grouped GEMM's inputs itself), else the tokens'.
-at::ScalarType grouped_compute_dtype(const torch::Tensor& tokens) {
-  const bool cuda = tokens.is_cuda();
-  return compat::Autocast::is_enabled(cuda) ? compat::Autocast::current_dtype(cuda)
-                                            : tokens.scalar_type();
-}
-
-// Every expert at once, without padding: the sorted rows are already
-// grouped by expert, so one grouped GEMM per projection multiplies group e's
-// rows by expert e's weight. The groups' ends stay on the device.
-torch::Tensor run_grouped(const torch::Tensor& sorted, std::vector<Mlp>& experts,
-                          const ExpertAssignments& a) {
-  const auto dtype = grouped_compute_dtype(sorted);
-  const auto group_ends = a.kept_counts.cumsum(0).to(torch::kInt32);
-  const bool bias = experts.front()->gate()->options.bias();
-  const auto project = [&](const torch::Tensor& in, Projection p) {
-    // [A, in] x [E, in, out]: the stacked [E, out, in] weights read
-    // transposed, the layout of torchtitan's grouped experts.
-    const auto weights = stacked(experts, p, [](auto& linear) { return linear->weight; });
-    auto out = compat::grouped_mm(in.to(dtype), weights.to(dtype).transpose(1, 2), group_ends);
-    if (!bias) return out;
-    const auto biases = stacked(experts, p, [](auto& linear) { return linear->bias; });
-    return out + biases.to(dtype).index_select(0, a.experts);
-  };
-  return experts_swiglu(sorted, project);
-}
-
-torch::Tensor run_experts(const torch::Tensor& sorted, std::vector<Mlp>& experts,
-                          const ExpertAssignments& a, MoeDispatch dispatch) {
-  switch (dispatch) {
-    case MoeDispatch::kGrouped: return run_grouped(sorted, experts, a);
-    case MoeDispatch::kBatched: return run_batched(sorted, experts, a);
-    default: return run_looped(sorted, experts, a.counts);
-  }
-}
-
-}  // namespace
-
 torch::Tensor add_routed_experts(const torch::Tensor& base, const torch::Tensor& tokens,
-                                 std::vector<Mlp>& experts, const ExpertAssignments& a,
+                                 RoutedExpertsImpl& experts, const ExpertAssignments& a,
                                  MoeDispatch resolved_dispatch) {
   if (a.token_ids.numel() == 0) return base;
   const auto sorted = tokens.index_select(0, a.token_ids);
-  const auto outputs = run_experts(sorted, experts, a, resolved_dispatch);
+  const auto outputs = experts.forward(sorted, a, resolved_dispatch);
   // The gate in the tokens' dtype, as the dense path weighs it; under
   // autocast the experts' outputs may be narrower than the sum they join.
   const auto weighted = outputs * a.gates.unsqueeze(1).to(tokens.scalar_type());

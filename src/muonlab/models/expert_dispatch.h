@@ -1,29 +1,20 @@
 // How a MoE layer's routed experts see their tokens: assignments sorted by
 // expert (token order kept inside each expert, so capacity keeps the
-// earliest), one gather of the tokens, the experts' SwiGLUs, one weighted
-// scatter back. Three ways to run the experts, with the same result:
-//  - looped: one SwiGLU call per expert on its contiguous slice of the
-//    sorted tokens; no padding, so no wasted FLOPs (the CPU choice);
-//  - batched: every expert's weights stacked and three bmm calls over a
-//    buffer padded to the busiest expert's count; a handful of kernels
-//    whatever the number of experts, which is what a GPU needs when 62
-//    small experts would otherwise mean hundreds of launches a layer;
-//  - grouped: the stacked weights and three grouped GEMMs straight over the
-//    sorted tokens (LibTorch 2.9+): neither padding nor the host reading the
-//    experts' counts, so on a GPU a dropless layer never waits for the
-//    device (torchtitan's way).
-// Only looped and batched need the counts on the host; a dropless grouped
-// layer therefore runs without a single device-to-host copy.
+// earliest), one gather of the tokens, the experts (RoutedExperts, looped,
+// batched or grouped), one weighted scatter back. Only looped and batched
+// need the experts' counts on the host; a dropless grouped layer therefore
+// runs without a single device-to-host copy.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <vector>
 
-#include "muonlab/models/mlp.h"
 #include "muonlab/models/model_config.h"
 
 namespace muonlab::models {
+
+class RoutedExpertsImpl;
 
 // The (token, choice) pairs an MoE layer keeps, grouped by expert.
 struct ExpertAssignments {
@@ -55,7 +46,7 @@ MoeDispatch resolve_dispatch(MoeDispatch requested, const torch::Device& device)
 // sum over kept assignments a of gate_a * expert_a(tokens[token_a]), as a
 // [T, d] tensor added onto `base` (the shared experts' output).
 torch::Tensor add_routed_experts(const torch::Tensor& base, const torch::Tensor& tokens,
-                                 std::vector<Mlp>& experts, const ExpertAssignments& assignments,
+                                 RoutedExpertsImpl& experts, const ExpertAssignments& assignments,
                                  MoeDispatch resolved_dispatch);
 
 }  // namespace muonlab::models

@@ -23,13 +23,10 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   return down_(torch::silu(gate_(x)) * up_(x));
 }
 
-ParamTags MlpImpl::param_tags(optim::ParamRole role, int64_t expert) const {
+ParamTags MlpImpl::param_tags() const {
   ParamTags tags;
   const auto add = [&](const char* name) {
-    for (auto tag : linear_tags(name, role, bias_)) {
-      if (tag.role != optim::ParamRole::kBias) tag.expert = expert;
-      tags.push_back(std::move(tag));
-    }
+    for (auto& tag : linear_tags(name, optim::ParamRole::kMlp, bias_)) tags.push_back(std::move(tag));
   };
   if (kind_ == MlpKind::kGelu) {
     add("c_fc");

@@ -1,5 +1,6 @@
 // The dense feed-forward: GPT-2's GELU MLP (c_fc, c_proj) or LLaMA's SwiGLU
-// (w1 gate, w3 up, w2 down, as in torchtitan). MoE experts are SwiGLU MLPs.
+// (w1 gate, w3 up, w2 down, as in torchtitan). MoE's shared experts are
+// SwiGLU MLPs; its routed experts are stacked (RoutedExperts).
 #pragma once
 
 #include <torch/torch.h>
@@ -13,15 +14,9 @@ class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(MlpKind kind, int64_t d_model, int64_t hidden, bool bias);
   torch::Tensor forward(const torch::Tensor& x);
-  // Every weight gets `role` (kMlp, or kExpert with `expert` set).
-  ParamTags param_tags(optim::ParamRole role = optim::ParamRole::kMlp, int64_t expert = -1) const;
+  ParamTags param_tags() const;
   // The output projection, scaled down at init with the other residual writers.
   torch::Tensor& output_weight();
-  // SwiGLU's three projections, for the MoE's batched experts (which stack
-  // every expert's weights into one bmm operand instead of calling forward).
-  torch::nn::Linear& gate() { return gate_; }
-  torch::nn::Linear& up() { return up_; }
-  torch::nn::Linear& down() { return down_; }
 
  private:
   MlpKind kind_;

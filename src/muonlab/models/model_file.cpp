@@ -6,6 +6,7 @@
 #include "muonlab/core/archive_file.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/shape_string.h"
+#include "muonlab/models/stacked_expert_names.h"
 
 namespace muonlab::models {
 
@@ -29,8 +30,9 @@ void check_format(torch::serialize::InputArchive& archive) {
   if (format != kFormat) fail("format '{}', expected '{}'", format, kFormat);
 }
 
+// In today's layout: a file that stores each MoE expert apart is stacked.
 std::map<std::string, torch::Tensor> read_tensors(torch::serialize::InputArchive& archive) {
-  std::map<std::string, torch::Tensor> tensors;
+  NamedTensors tensors;
   const auto count = read_archive_int(archive, "num_params", kWhat);
   for (int64_t i = 0; i < count; ++i) {
     torch::serialize::InputArchive entry;
@@ -39,9 +41,10 @@ std::map<std::string, torch::Tensor> read_tensors(torch::serialize::InputArchive
     }
     torch::Tensor value;
     entry.read("value", value, /*is_buffer=*/true);
-    tensors.emplace(read_archive_string(entry, "name", kWhat), value);
+    tensors.emplace_back(read_archive_string(entry, "name", kWhat), value);
   }
-  return tensors;
+  stack_per_expert_tensors(tensors, "the file");
+  return {tensors.begin(), tensors.end()};
 }
 
 // All checks first, then the copies: a mismatch leaves the model untouched.

@@ -18,11 +18,8 @@ MoeImpl::MoeImpl(const ModelConfig& config) : config_(config.moe) {
         "shared_" + std::to_string(i),
         Mlp(MlpKind::kSwiglu, config.d_model, config_.expert_hidden, config.bias)));
   }
-  for (int64_t i = 0; i < config_.num_routed; ++i) {
-    routed_.push_back(register_module(
-        "expert_" + std::to_string(i),
-        Mlp(MlpKind::kSwiglu, config.d_model, config_.expert_hidden, config.bias)));
-  }
+  routed_ = register_module(
+      "experts", RoutedExperts(config_.num_routed, config.d_model, config_.expert_hidden, config.bias));
 }
 
 torch::Tensor expert_balance_loss(const torch::Tensor& scores, const torch::Tensor& counts,
@@ -85,7 +82,7 @@ MoeOutput MoeImpl::forward(const torch::Tensor& x) {
   auto shared = torch::zeros_like(tokens);
   for (auto& expert : shared_) shared = shared + expert(tokens);
   const auto output =
-      add_routed_experts(shared, tokens, routed_, assignments, dispatch);
+      add_routed_experts(shared, tokens, *routed_, assignments, dispatch);
 
   auto balance = expert_balance_loss(scores, assignments.routed_counts, top_k, config_.balance_coef);
   return {output.view(shape), balance.to(x.scalar_type()), std::move(stats)};
@@ -94,19 +91,16 @@ MoeOutput MoeImpl::forward(const torch::Tensor& x) {
 ParamTags MoeImpl::param_tags() const {
   ParamTags tags = linear_tags("router", ParamRole::kRouter, false);
   for (size_t i = 0; i < shared_.size(); ++i) {
-    append_tags(tags, "shared_" + std::to_string(i), shared_[i]->param_tags(ParamRole::kMlp));
+    append_tags(tags, "shared_" + std::to_string(i), shared_[i]->param_tags());
   }
-  for (size_t i = 0; i < routed_.size(); ++i) {
-    append_tags(tags, "expert_" + std::to_string(i),
-                routed_[i]->param_tags(ParamRole::kExpert, static_cast<int64_t>(i)));
-  }
+  append_tags(tags, "experts", routed_->param_tags());
   return tags;
 }
 
 std::vector<torch::Tensor*> MoeImpl::output_weights() {
   std::vector<torch::Tensor*> weights;
   for (auto& expert : shared_) weights.push_back(&expert->output_weight());
-  for (auto& expert : routed_) weights.push_back(&expert->output_weight());
+  weights.push_back(&routed_->down->weight);
   return weights;
 }
 

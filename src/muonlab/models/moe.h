@@ -14,6 +14,7 @@
 #include "muonlab/models/mlp.h"
 #include "muonlab/models/model_config.h"
 #include "muonlab/models/param_tags.h"
+#include "muonlab/models/routed_experts.h"
 
 namespace muonlab::models {
 
@@ -48,7 +49,7 @@ class MoeImpl : public torch::nn::Module {
   // residual writers.
   std::vector<torch::Tensor*> output_weights();
 
-  Mlp& routed_expert(int64_t i) { return routed_.at(i); }
+  RoutedExperts& routed_experts() { return routed_; }
   torch::nn::Linear& router() { return router_; }
 
  private:
@@ -58,7 +59,7 @@ class MoeImpl : public torch::nn::Module {
   MoeConfig config_;
   torch::nn::Linear router_{nullptr};
   std::vector<Mlp> shared_;
-  std::vector<Mlp> routed_;
+  RoutedExperts routed_{nullptr};
 };
 TORCH_MODULE(Moe);
 

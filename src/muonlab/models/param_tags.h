@@ -1,4 +1,4 @@
-// Modules describe their own parameters: role, head layout, expert index.
+// Modules describe their own parameters: role and head layout.
 // The optimizers read these tags (through Transformer::tagged_parameters) to
 // route parameters and group attention heads; nothing else needs to know a
 // module's internals.
@@ -16,7 +16,6 @@ struct ParamTag {
   std::string name;  // relative to the module that reports it
   optim::ParamRole role = optim::ParamRole::kMatrix;
   std::optional<optim::HeadLayout> heads;
-  int64_t expert = -1;
 };
 using ParamTags = std::vector<ParamTag>;
 

@@ -51,10 +51,11 @@ void TransformerImpl::initialize() {
   const double std = config_.init_std;
   for (auto& named : named_parameters()) {
     auto& p = named.value();
-    if (p.dim() >= 2) {
+    const bool bias = named.key().size() >= 4 && named.key().compare(named.key().size() - 4, 4, "bias") == 0;
+    if (bias) {
+      p.zero_();  // the stacked experts' biases are [E, out], so by name first
+    } else if (p.dim() >= 2) {
       p.normal_(0.0, std);
-    } else if (named.key().size() >= 4 && named.key().compare(named.key().size() - 4, 4, "bias") == 0) {
-      p.zero_();
     }
   }
   const double residual_std = std / std::sqrt(2.0 * static_cast<double>(config_.n_layer));
@@ -116,8 +117,7 @@ std::vector<optim::TaggedParam> TransformerImpl::tagged_parameters() const {
   for (size_t i = 0; i < tags.size(); ++i) {
     const auto* tensor = named.find(tags[i].name);
     if (tensor == nullptr) fail("internal: tagged parameter '{}' is not in the model", tags[i].name);
-    tagged.push_back({tags[i].name, *tensor, tags[i].role, false, tags[i].heads, layer_of[i],
-                      tags[i].expert});
+    tagged.push_back({tags[i].name, *tensor, tags[i].role, false, tags[i].heads, layer_of[i]});
   }
   return tagged;
 }

@@ -471,6 +471,54 @@ void orthogonalize_head_blocks(torch::Tensor& update, const MuonSlot& slot, cons
 
 }  // namespace
 
+namespace {
+
+// Matrix `index` of a stack slot: views of its tensors in the view's
+// [count, r, c] (the state's row, column and NorMuon factors in [count, r]
+// or [count, c]), so the fused step writes through to the stack.
+MuonSlot stack_matrix_slot(const MuonSlot& stack, const MatrixView& view, int64_t index) {
+  const auto matrix = [&](const torch::Tensor& t) { return view.of(t)[index]; };
+  const auto rows_of = [&](const torch::Tensor& t, int64_t width) {
+    return t.defined() ? t.reshape({view.count, width})[index] : t;
+  };
+  MuonSlot slot;
+  slot.name = stack.name;
+  slot.param = matrix(stack.param);
+  slot.grad = matrix(stack.grad);
+  slot.momentum_buffer = matrix(stack.momentum_buffer);
+  if (stack.second_moment.full.defined()) slot.second_moment.full = matrix(stack.second_moment.full);
+  slot.second_moment.row = rows_of(stack.second_moment.row, view.rows);
+  slot.second_moment.col = rows_of(stack.second_moment.col, view.cols);
+  slot.neuron_second_moment = rows_of(stack.neuron_second_moment, view.rows);
+  slot.step = stack.step;
+  slot.options = stack.options;
+  slot.tag = stack.tag;
+  slot.owned = stack.owned;
+  slot.record_update = stack.record_update;
+  return slot;
+}
+
+}  // namespace
+
+bool fused_cpu_stack_step_applies(const MuonSlot& slot, const MatrixView& view) {
+  if (!view.batched || !slot.options->fused() || !fp32_cpu_contiguous(slot.param) ||
+      !fp32_cpu_contiguous(slot.grad) || !fp32_cpu_contiguous(slot.momentum_buffer)) {
+    return false;
+  }
+  const MuonSlot first = stack_matrix_slot(slot, view, 0);
+  return fused_cpu_step_applies(first, {1, view.rows, view.cols, false});
+}
+
+void fused_cpu_stack_step(MuonSlot& slot, const MatrixView& view, double scale) {
+  std::vector<torch::Tensor> recorded;
+  for (int64_t i = 0; i < view.count; ++i) {
+    MuonSlot matrix = stack_matrix_slot(slot, view, i);
+    fused_cpu_step(matrix, scale);
+    if (slot.record_update) recorded.push_back(matrix.recorded_update);
+  }
+  if (slot.record_update) slot.recorded_update = torch::stack(recorded).view(slot.param.sizes());
+}
+
 void fused_cpu_step(MuonSlot& slot, double scale, const std::optional<HeadBlocks>& blocks) {
   const MuonOptions& options = *slot.options;
   const NewtonSchulzConfig config = options.newton_schulz_config();

@@ -44,6 +44,14 @@ bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view);
 // nullopt.
 void fused_cpu_step(MuonSlot& slot, double scale, const std::optional<HeadBlocks>& blocks = std::nullopt);
 
+// A stack of matrices (MoE experts' [E, r, c], nd_params "batch") stepped
+// matrix by matrix through the fused step, each matrix's slot made of views
+// of the stack's parameter, gradient and state: what the general path does
+// to a stack, one matrix at a time, as it would to E separate matrices.
+// Applies where the fused step would to each matrix on its own.
+bool fused_cpu_stack_step_applies(const MuonSlot& slot, const MatrixView& view);
+void fused_cpu_stack_step(MuonSlot& slot, const MatrixView& view, double scale);
+
 // Muon²'s or Muon²-F's part of pass 1 (kind none: plain Muon): the state
 // it advances in place (fp32, contiguous; the factored one for a matrix
 // [r, c]), its options and the 1-based step being taken.

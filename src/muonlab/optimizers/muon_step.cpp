@@ -18,7 +18,7 @@ namespace {
 struct NsJob {
   torch::Tensor matrix;  // replaced by its orthogonalized form
   const MuonOptions* options;
-  bool always_batched;  // head blocks and stacks: one batched call per shape, as promised
+  bool always_batched;  // head blocks: one batched call per shape, as promised
 };
 
 // One owned slot's step in flight: its momentum-mixed update (replaced by
@@ -200,7 +200,9 @@ void orthogonalize(std::vector<Pending>& pending) {
       }
     } else if (p.view.batched) {
       wholes.emplace_back(&p, jobs.size());
-      for (auto& matrix : p.update.unbind(0)) jobs.push_back({matrix, slot.options, true});
+      // A stack's matrices batch as separate ones do (ns_batching): on the
+      // CPU one at a time, which LibTorch's bmm is slower than.
+      for (auto& matrix : p.update.unbind(0)) jobs.push_back({matrix, slot.options, false});
     } else {
       wholes.emplace_back(&p, jobs.size());
       jobs.push_back({p.update, slot.options, false});
@@ -323,6 +325,10 @@ std::vector<MuonDirection> muon_directions(std::vector<MuonSlot>& slots, torch::
     const double scale = scale_factor(slot.options->scale_rule(), view.rows, view.cols);
     if (fused_cpu_step_applies(slot, view)) {
       fused_cpu_step(slot, scale, blocks);  // the whole step here; every check above passed
+      continue;
+    }
+    if (!blocks && fused_cpu_stack_step_applies(slot, view)) {
+      fused_cpu_stack_step(slot, view, scale);
       continue;
     }
     pending.push_back({&slot, view, torch::Tensor(), scale, std::move(blocks)});

@@ -24,7 +24,7 @@ enum class ParamRole {
   kMlaDown,    // MLA down-projections (to the latents)
   kMlaUp,      // MLA up-projections (from the latents)
   kMlp,
-  kExpert,     // a matrix of one MoE expert
+  kExpert,     // MoE experts' matrices, one or a stack [E, out, in]
   kRouter,     // MoE router (AdamW: its rows are per-expert logits, not a hidden map)
   kNorm,       // LayerNorm / RMSNorm gain
   kBias,
@@ -56,16 +56,15 @@ struct HeadLayout {
 
 // A parameter with its name and role. exclude_from_muon marks a matrix that
 // must go to AdamW although its role would allow Muon. Models fill in the
-// head layout of attention weights, the block index, and for MoE experts the
-// expert index; untagged models (tag_parameters) leave them unset.
+// head layout of attention weights and the block index; untagged models
+// (tag_parameters) leave them unset.
 struct TaggedParam {
   std::string name;
   torch::Tensor tensor;
   ParamRole role = ParamRole::kMatrix;
   bool exclude_from_muon = false;
   std::optional<HeadLayout> heads;
-  int64_t layer = -1;   // transformer block, -1 outside the blocks
-  int64_t expert = -1;  // routed expert index for ParamRole::kExpert
+  int64_t layer = -1;  // transformer block, -1 outside the blocks
 };
 
 // Role from a parameter's name and shape, for models that do not tag their

@@ -19,6 +19,7 @@
 #include "muonlab/core/remove_tree.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/core/safetensors_file.h"
+#include "muonlab/models/stacked_expert_names.h"
 #include "muonlab/core/shape_string.h"
 
 namespace muonlab::training {
@@ -243,13 +244,26 @@ std::string save_sharded_checkpoint(const TrainConfig& config, const CheckpointS
   return checkpoint_folder(config, state.step).string();
 }
 
-void load_weights(const std::string& safetensors_path, models::Transformer& model) {
-  SafetensorsContent content = load_safetensors(safetensors_path);
+namespace {
+
+struct WeightsFile {
+  models::NamedTensors tensors;  // in today's layout
+  bool experts_apart = false;    // the file stored each MoE expert apart
+};
+
+WeightsFile read_weights(const std::string& safetensors_path) {
+  WeightsFile file{load_safetensors(safetensors_path).tensors};
+  file.experts_apart = models::stack_per_expert_tensors(file.tensors, fmt::format("'{}'", safetensors_path)) > 0;
+  return file;
+}
+
+void copy_weights(const std::string& safetensors_path, const models::NamedTensors& tensors,
+                  models::Transformer& model) {
   auto named = model->named_parameters();
-  if (content.tensors.size() != named.size()) {
-    fail("'{}' holds {} tensors; the model has {}", safetensors_path, content.tensors.size(), named.size());
+  if (tensors.size() != named.size()) {
+    fail("'{}' holds {} tensors; the model has {}", safetensors_path, tensors.size(), named.size());
   }
-  for (const auto& [name, tensor] : content.tensors) {
+  for (const auto& [name, tensor] : tensors) {
     const torch::Tensor* target = named.find(name);
     if (target == nullptr) fail("'{}' holds '{}', which the model lacks", safetensors_path, name);
     if (target->sizes() != tensor.sizes()) {
@@ -258,7 +272,13 @@ void load_weights(const std::string& safetensors_path, models::Transformer& mode
     }
   }
   torch::NoGradGuard no_grad;
-  for (const auto& [name, tensor] : content.tensors) named[name].copy_(tensor);
+  for (const auto& [name, tensor] : tensors) named[name].copy_(tensor);
+}
+
+}  // namespace
+
+void load_weights(const std::string& safetensors_path, models::Transformer& model) {
+  copy_weights(safetensors_path, read_weights(safetensors_path).tensors, model);
 }
 
 std::optional<std::string> newest_checkpoint(const std::string& out_dir) {
@@ -384,7 +404,15 @@ CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& co
     }
   }
   const std::vector<std::string> optimizer_files = optimizer_files_of(folder, json);
-  load_weights((fs::path(folder) / kWeightsFile).string(), model);
+  const std::string weights_path = (fs::path(folder) / kWeightsFile).string();
+  const WeightsFile weights = read_weights(weights_path);
+  if (weights.experts_apart) {
+    fail("checkpoint '{}' stores each MoE expert's weights apart, as muonlab did before it stacked them: its "
+         "weights still load (generate, eval, export and sampling read them), but its optimizer state, kept "
+         "per expert, cannot resume this run",
+         folder);
+  }
+  copy_weights(weights_path, weights.tensors, model);
   check_finite_weights(folder, model);
   if (optimizer_files.size() == 1) {
     optimizer.load_from_file(optimizer_files.front());

@@ -55,7 +55,9 @@ std::string optimizer_shard_name(int64_t rank, int64_t world_size);
 CheckpointState read_checkpoint_state(const std::string& folder);
 
 // Copies the weights of a safetensors file into `model`, after checking that
-// it holds exactly the model's parameters, by name and shape.
+// it holds exactly the model's parameters, by name and shape. A file that
+// stores each MoE expert's weights apart (muonlab's layout before it stacked
+// them) loads too.
 void load_weights(const std::string& safetensors_path, models::Transformer& model);
 
 // The newest complete checkpoint under config.run.out_dir, if any.
