@@ -265,6 +265,33 @@ TEST(ModelMuonInputs, HiddenMatricesOnlyAndWeightsUntouched) {
   }
 }
 
+// A stack of MoE experts' matrices is E matrices here as in Muon: one pair
+// each, named "name[e]", holding slice e of the stack's gradient.
+TEST(ModelMuonInputs, ExpertStacksGiveOneMatrixEach) {
+  torch::manual_seed(4);
+  models::Transformer model(models::model_preset("tiny-mla-moe"));
+  const auto tokens = torch::randint(0, model->config().vocab_size, {2, 9}, torch::kLong);
+  const data::Batch batch{tokens.slice(1, 0, 8), tokens.slice(1, 1, 9)};
+  ModelGradientOptions gradients;
+  gradients.batches = 1;
+  MuonInputOptions options;
+  options.source = MuonInputSource::kGradient;
+  const auto pairs = model_muon_inputs(model, [&] { return batch; }, gradients, options);
+
+  models::training_loss(model->forward(batch.inputs), batch.targets).backward();
+  const std::string stack_name = "h.0.moe.experts.w2.weight";
+  const auto grad = model->named_parameters()[stack_name].grad();
+  int64_t found = 0;
+  for (const auto& pair : pairs) {
+    if (pair.name.rfind(stack_name + "[", 0) != 0) continue;
+    const int64_t e = std::stoll(pair.name.substr(stack_name.size() + 1));
+    EXPECT_EQ(pair.name, stack_name + "[" + std::to_string(e) + "]");
+    EXPECT_TENSOR_NEAR(pair.muon_input, grad[e], 1e-6);
+    ++found;
+  }
+  EXPECT_EQ(found, model->config().moe.num_routed);
+}
+
 // ---- output -------------------------------------------------------------------
 
 std::vector<AlignmentRow> two_rows() {

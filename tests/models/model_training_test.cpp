@@ -35,15 +35,19 @@ TEST(ModelTraining, HybridOptimizerOnTaggedParametersFitsABatch) {
 }
 
 TEST(ModelTraining, TagsRouteHiddenMatricesToMuonAndTheRestToAdamW) {
-  torch::manual_seed(62);
-  Transformer model(tiny_config("tiny-mla-moe"));
-  for (const auto& p : model->tagged_parameters()) {
-    const bool hidden_matrix =
-        p.tensor.dim() == 2 && p.role != optim::ParamRole::kEmbedding &&
-        p.role != optim::ParamRole::kHead && p.role != optim::ParamRole::kRouter;
-    EXPECT_EQ(optim::route(p), hidden_matrix ? optim::OptimizerChoice::kMuon
-                                             : optim::OptimizerChoice::kAdamW)
-        << p.name;
+  for (const auto* bias : {"bias=false", "bias=true"}) {
+    SCOPED_TRACE(bias);
+    torch::manual_seed(62);
+    Transformer model(tiny_config("tiny-mla-moe", {bias}));
+    for (const auto& p : model->tagged_parameters()) {
+      // A weight of two or more dimensions (the routed experts' are stacks
+      // [E, out, in]; their biases [E, out] are not weights).
+      const bool weight = p.name.size() > 7 && p.name.compare(p.name.size() - 7, 7, ".weight") == 0;
+      const bool hidden_matrix = weight && p.tensor.dim() >= 2 && p.role != optim::ParamRole::kEmbedding &&
+                                 p.role != optim::ParamRole::kHead && p.role != optim::ParamRole::kRouter;
+      EXPECT_EQ(optim::route(p), hidden_matrix ? optim::OptimizerChoice::kMuon : optim::OptimizerChoice::kAdamW)
+          << p.name;
+    }
   }
 }
 

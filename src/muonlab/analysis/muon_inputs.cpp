@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <optional>
 #include <tuple>
 
 #include "muonlab/core/errors.h"
@@ -139,17 +140,26 @@ std::vector<MuonInputPair> test_matrix_inputs(const TestMatrixOptions& matrices,
 
 namespace {
 
+// One matrix Muon orthogonalizes: a 2-D parameter, or matrix `index` of a
+// stack of MoE experts' matrices [E, r, c], named "name[index]".
 struct TrackedParameter {
   std::string name;
   torch::Tensor tensor;
+  std::optional<int64_t> index;
   MuonInputTracker tracker;
 };
 
 std::vector<TrackedParameter> muon_parameters(const models::Transformer& model, const MuonInputOptions& options) {
   std::vector<TrackedParameter> tracked;
   for (const optim::TaggedParam& param : model->tagged_parameters()) {
-    if (optim::route(param) == optim::OptimizerChoice::kMuon) {
-      tracked.push_back({param.name, param.tensor, MuonInputTracker(param.tensor, options)});
+    if (optim::route(param) != optim::OptimizerChoice::kMuon) continue;
+    if (param.tensor.dim() != 3) {
+      tracked.push_back({param.name, param.tensor, std::nullopt, MuonInputTracker(param.tensor, options)});
+      continue;
+    }
+    for (int64_t i = 0; i < param.tensor.size(0); ++i) {
+      tracked.push_back({fmt::format("{}[{}]", param.name, i), param.tensor, i,
+                         MuonInputTracker(param.tensor[i], options)});
     }
   }
   if (tracked.empty()) fail("the model has no parameter that Muon would take");
@@ -165,8 +175,9 @@ void free_gradients(models::Transformer& model) {
 // A parameter no token reached this batch (an MoE expert left idle) has no
 // gradient: zero, as the optimizer would see it after zero_grad.
 torch::Tensor gradient_of(const TrackedParameter& param, int64_t batch) {
-  const torch::Tensor& grad = param.tensor.grad();
-  if (!grad.defined()) return torch::zeros_like(param.tensor);
+  const torch::Tensor& whole = param.tensor.grad();
+  if (!whole.defined()) return torch::zeros_like(param.index ? param.tensor[*param.index] : param.tensor);
+  const torch::Tensor grad = param.index ? whole[*param.index] : whole;
   if (!torch::isfinite(grad).all().item<bool>()) {
     fail("batch {}: the gradient of '{}' is not finite", batch + 1, param.name);
   }

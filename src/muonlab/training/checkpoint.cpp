@@ -407,9 +407,9 @@ CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& co
   const std::string weights_path = (fs::path(folder) / kWeightsFile).string();
   const WeightsFile weights = read_weights(weights_path);
   if (weights.experts_apart) {
-    fail("checkpoint '{}' stores each MoE expert's weights apart, as muonlab did before it stacked them: its "
-         "weights still load (generate, eval, export and sampling read them), but its optimizer state, kept "
-         "per expert, cannot resume this run",
+    fail("checkpoint '{}' stores each MoE expert's weights apart, as muonlab did before it stacked them: "
+         "`muonlab generate`, `export` and `align` still read its weights, but its optimizer state, kept per "
+         "expert, cannot resume a run",
          folder);
   }
   copy_weights(weights_path, weights.tensors, model);
