@@ -4,7 +4,8 @@
 //   a convolution kernel [out, in, kh, kw] is one out x (in*kh*kw) map
 //     (Keller Jordan's muon.py flattens it the same way);
 //   a stack of MoE expert weights [E, r, c] is E independent r x c maps,
-//     each orthogonalized (and scaled) on its own, as E separate matrices.
+//     each orthogonalized (and scaled) on its own, all in one batched call
+//     (the fused CPU step: one by one).
 // A 3-D tensor can be either (a Conv1d kernel or a stack of experts), so
 // kAuto decides by the parameter's role and refuses when it cannot tell.
 #pragma once

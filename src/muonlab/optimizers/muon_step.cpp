@@ -18,7 +18,7 @@ namespace {
 struct NsJob {
   torch::Tensor matrix;  // replaced by its orthogonalized form
   const MuonOptions* options;
-  bool always_batched;  // head blocks: one batched call per shape, as promised
+  bool always_batched;  // head blocks and stacks: one batched call per shape, as promised
 };
 
 // One owned slot's step in flight: its momentum-mixed update (replaced by
@@ -200,9 +200,7 @@ void orthogonalize(std::vector<Pending>& pending) {
       }
     } else if (p.view.batched) {
       wholes.emplace_back(&p, jobs.size());
-      // A stack's matrices batch as separate ones do (ns_batching): on the
-      // CPU one at a time, which LibTorch's bmm is slower than.
-      for (auto& matrix : p.update.unbind(0)) jobs.push_back({matrix, slot.options, false});
+      for (auto& matrix : p.update.unbind(0)) jobs.push_back({matrix, slot.options, true});
     } else {
       wholes.emplace_back(&p, jobs.size());
       jobs.push_back({p.update, slot.options, false});
