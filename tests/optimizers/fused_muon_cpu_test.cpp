@@ -253,5 +253,30 @@ TEST(FusedMuonStep, TakenOnlyWhereItApplies) {
   EXPECT_FALSE(applies(plain));
 }
 
+// A stack [E, r, c] is stepped through views of its tensors, so every one
+// of them must be contiguous: a non-contiguous state would be reshaped into
+// a copy, and the step written into that copy would be lost.
+TEST(FusedMuonStep, StackTakenOnlyWhereEveryViewedTensorIsContiguous) {
+  auto param = torch::randn({3, 8, 12}).set_requires_grad(true);
+  const auto options = MuonOptions(0.02).ns_dtype(NsDtype::kBFloat16).second_moment(SecondMomentKind::kFull)
+                           .nd_params(NdParams::kBatch);
+  MuonSlot slot;
+  slot.param = param;
+  slot.grad = torch::randn({3, 8, 12});
+  slot.momentum_buffer = torch::zeros({3, 8, 12});
+  slot.second_moment.full = torch::zeros({3, 8, 12});
+  slot.step = 1;
+  slot.options = &options;
+  const MatrixView view = check_muon_param(param, "experts.w1", options, nullptr);
+  ASSERT_TRUE(view.batched);
+  EXPECT_FALSE(fused_cpu_step_applies(slot, view));  // the single-matrix step takes no stack
+  EXPECT_TRUE(fused_cpu_stack_step_applies(slot, view));
+  slot.second_moment.full = torch::zeros({3, 12, 8}).transpose(1, 2);  // not contiguous
+  EXPECT_FALSE(fused_cpu_stack_step_applies(slot, view));
+  slot.second_moment.full = torch::zeros({3, 8, 12});
+  slot.momentum_buffer = torch::zeros({3, 12, 8}).transpose(1, 2);
+  EXPECT_FALSE(fused_cpu_stack_step_applies(slot, view));
+}
+
 }  // namespace
 }  // namespace muonlab::optim

@@ -10,6 +10,7 @@
 #include "muonlab/core/errors.h"
 #include "muonlab/core/shape_string.h"
 #include "muonlab/core/torch_compat.h"
+#include "muonlab/optimizers/matrix_view.h"
 #include "muonlab/optimizers/param_role.h"
 
 namespace muonlab::analysis {
@@ -153,7 +154,8 @@ std::vector<TrackedParameter> muon_parameters(const models::Transformer& model, 
   std::vector<TrackedParameter> tracked;
   for (const optim::TaggedParam& param : model->tagged_parameters()) {
     if (optim::route(param) != optim::OptimizerChoice::kMuon) continue;
-    if (param.tensor.dim() != 3) {
+    // Read as Muon reads it (its role says whether a 3-D tensor is a stack).
+    if (!optim::matrix_view(param.tensor, optim::NdParams::kAuto, param.name, param.role).batched) {
       tracked.push_back({param.name, param.tensor, std::nullopt, MuonInputTracker(param.tensor, options)});
       continue;
     }
@@ -175,9 +177,9 @@ void free_gradients(models::Transformer& model) {
 // A parameter no token reached this batch (an MoE expert left idle) has no
 // gradient: zero, as the optimizer would see it after zero_grad.
 torch::Tensor gradient_of(const TrackedParameter& param, int64_t batch) {
-  const torch::Tensor& whole = param.tensor.grad();
-  if (!whole.defined()) return torch::zeros_like(param.index ? param.tensor[*param.index] : param.tensor);
-  const torch::Tensor grad = param.index ? whole[*param.index] : whole;
+  const auto own_part = [&](const torch::Tensor& t) { return param.index ? t[*param.index] : t; };
+  if (!param.tensor.grad().defined()) return torch::zeros_like(own_part(param.tensor));
+  const torch::Tensor grad = own_part(param.tensor.grad());
   if (!torch::isfinite(grad).all().item<bool>()) {
     fail("batch {}: the gradient of '{}' is not finite", batch + 1, param.name);
   }

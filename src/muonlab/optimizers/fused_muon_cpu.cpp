@@ -475,38 +475,40 @@ namespace {
 
 // Matrix `index` of a stack slot: views of its tensors in the view's
 // [count, r, c] (the state's row, column and NorMuon factors in [count, r]
-// or [count, c]), so the fused step writes through to the stack.
+// or [count, c]), so the fused step writes through to the stack. Only for
+// contiguous tensors (stack_tensors_contiguous), whose reshapes are views.
 MuonSlot stack_matrix_slot(const MuonSlot& stack, const MatrixView& view, int64_t index) {
-  const auto matrix = [&](const torch::Tensor& t) { return view.of(t)[index]; };
+  const auto matrix = [&](const torch::Tensor& t) { return t.defined() ? view.of(t)[index] : t; };
   const auto rows_of = [&](const torch::Tensor& t, int64_t width) {
     return t.defined() ? t.reshape({view.count, width})[index] : t;
   };
-  MuonSlot slot;
-  slot.name = stack.name;
+  MuonSlot slot = stack;  // name, step, options, tag, owned, record_update
   slot.param = matrix(stack.param);
   slot.grad = matrix(stack.grad);
   slot.momentum_buffer = matrix(stack.momentum_buffer);
-  if (stack.second_moment.full.defined()) slot.second_moment.full = matrix(stack.second_moment.full);
+  slot.second_moment.full = matrix(stack.second_moment.full);
   slot.second_moment.row = rows_of(stack.second_moment.row, view.rows);
   slot.second_moment.col = rows_of(stack.second_moment.col, view.cols);
   slot.neuron_second_moment = rows_of(stack.neuron_second_moment, view.rows);
-  slot.step = stack.step;
-  slot.options = stack.options;
-  slot.tag = stack.tag;
-  slot.owned = stack.owned;
-  slot.record_update = stack.record_update;
+  slot.recorded_update = torch::Tensor();
   return slot;
+}
+
+// Whether every tensor stack_matrix_slot views is contiguous fp32 on the
+// CPU: a reshape of any other would be a copy, and the step would be lost.
+bool stack_tensors_contiguous(const MuonSlot& slot) {
+  for (const torch::Tensor* t : {&slot.param, &slot.grad, &slot.momentum_buffer, &slot.second_moment.full,
+                                 &slot.second_moment.row, &slot.second_moment.col, &slot.neuron_second_moment}) {
+    if (t->defined() && !fp32_cpu_contiguous(*t)) return false;
+  }
+  return slot.param.defined() && slot.grad.defined() && slot.momentum_buffer.defined();
 }
 
 }  // namespace
 
 bool fused_cpu_stack_step_applies(const MuonSlot& slot, const MatrixView& view) {
-  if (!view.batched || !slot.options->fused() || !fp32_cpu_contiguous(slot.param) ||
-      !fp32_cpu_contiguous(slot.grad) || !fp32_cpu_contiguous(slot.momentum_buffer)) {
-    return false;
-  }
-  const MuonSlot first = stack_matrix_slot(slot, view, 0);
-  return fused_cpu_step_applies(first, {1, view.rows, view.cols, false});
+  if (!view.batched || !slot.options->fused() || !stack_tensors_contiguous(slot)) return false;
+  return fused_cpu_step_applies(stack_matrix_slot(slot, view, 0), {1, view.rows, view.cols, false});
 }
 
 void fused_cpu_stack_step(MuonSlot& slot, const MatrixView& view, double scale) {

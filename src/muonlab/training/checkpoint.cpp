@@ -19,8 +19,8 @@
 #include "muonlab/core/remove_tree.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/core/safetensors_file.h"
-#include "muonlab/models/stacked_expert_names.h"
 #include "muonlab/core/shape_string.h"
+#include "muonlab/models/stacked_expert_names.h"
 
 namespace muonlab::training {
 namespace {
