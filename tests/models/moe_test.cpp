@@ -1,7 +1,7 @@
 // MoE against independent references: a dense SwiGLU, the layer's
 // definition evaluated token by token (both ways of running the experts,
-// values and gradients), a hand-computed balance loss, and capacity dropping
-// exactly the overflow.
+// values and gradients, with and without a capacity), a hand-computed
+// balance loss, and capacity dropping exactly the overflow.
 #include <gtest/gtest.h>
 
 #include "models/model_test_util.h"
@@ -39,7 +39,7 @@ TEST(Moe, OneExpertTopOneNoSharedEqualsTheDenseSwiglu) {
   const auto x = torch::randn({3, 7, config.d_model}, torch::kFloat64);
   const auto out = moe(x);
   EXPECT_TENSOR_NEAR(out.output, dense(x), 1e-14);
-  EXPECT_EQ(out.stats.dropped, 0);
+  EXPECT_EQ(out.stats.dropped.item<int64_t>(), 0);
   EXPECT_DOUBLE_EQ(out.stats.load[0].item<double>(), 1.0);
 }
 
@@ -56,9 +56,12 @@ torch::Tensor expert_reference(Moe& moe, int64_t e, const torch::Tensor& x) {
 
 // The definition, one token at a time: shared experts plus
 // sum over the top-k routed experts of gate * expert(x_t), gates from the
-// softmax over the router's logits, renormalized over the chosen k.
-torch::Tensor per_token_reference(Moe& moe, const ModelConfig& config, const torch::Tensor& x) {
+// softmax over the router's logits, renormalized over the chosen k. With a
+// capacity, an expert takes only the first `capacity` tokens that chose it.
+torch::Tensor per_token_reference(Moe& moe, const ModelConfig& config, const torch::Tensor& x,
+                                  int64_t capacity = 0) {
   const auto tokens = x.reshape({-1, config.d_model});
+  std::vector<int64_t> taken(config.moe.num_routed, 0);
   std::vector<torch::Tensor> rows;
   for (int64_t t = 0; t < tokens.size(0); ++t) {
     const auto token = tokens.narrow(0, t, 1);
@@ -69,8 +72,10 @@ torch::Tensor per_token_reference(Moe& moe, const ModelConfig& config, const tor
     const auto scores = torch::softmax(moe->router()(token), -1)[0];
     const auto [top, chosen] = scores.topk(config.moe.top_k);
     for (int64_t j = 0; j < config.moe.top_k; ++j) {
+      const auto expert = chosen[j].item<int64_t>();
+      if (capacity > 0 && taken[expert]++ >= capacity) continue;
       const auto gate = top[j] / top.sum();
-      row = row + gate * expert_reference(moe, chosen[j].item<int64_t>(), token);
+      row = row + gate * expert_reference(moe, expert, token);
     }
     rows.push_back(row);
   }
@@ -98,22 +103,16 @@ class MoeDispatchTest : public ::testing::TestWithParam<DispatchCase> {
   }
 };
 
-TEST_P(MoeDispatchTest, OutputAndGradientsEqualThePerTokenDefinition) {
-  const auto& param = GetParam();
-  const auto config = moe_config(
-      2, 5, 2, {"moe.dispatch=" + param.dispatch, param.bias ? "bias=true" : "bias=false"});
-  torch::manual_seed(35);
-  Moe moe(config);
-  moe->to(param.dtype);
-  const auto x = torch::randn({2, 6, config.d_model}, param.dtype).requires_grad_(true);
-  const auto weights = torch::randn({2, 6, config.d_model}, param.dtype);
-
+// The layer's output on x, and the gradients of <weights, output> for the
+// input and every parameter (routed experts no token chose included),
+// against those of the per-token definition.
+void expect_the_per_token_definition(Moe& moe, const ModelConfig& config, const torch::Tensor& x,
+                                     int64_t capacity, const DispatchCase& param) {
+  const auto weights = torch::randn(x.sizes(), param.dtype);
   const auto out = moe(x).output;
-  const auto reference = per_token_reference(moe, config, x);
+  const auto reference = per_token_reference(moe, config, x, capacity);
   EXPECT_TENSOR_NEAR(out, reference, param.tolerance);
 
-  // Gradients of <weights, out> against those of the reference, for the
-  // input and every parameter (routed experts no token chose included).
   const auto params = moe->parameters();
   std::vector<torch::Tensor> inputs{x};
   inputs.insert(inputs.end(), params.begin(), params.end());
@@ -126,6 +125,34 @@ TEST_P(MoeDispatchTest, OutputAndGradientsEqualThePerTokenDefinition) {
     SCOPED_TRACE(i == 0 ? std::string("input") : "parameter " + std::to_string(i - 1));
     EXPECT_TENSOR_NEAR(got, want, param.tolerance);
   }
+}
+
+TEST_P(MoeDispatchTest, OutputAndGradientsEqualThePerTokenDefinition) {
+  const auto& param = GetParam();
+  const auto config = moe_config(
+      2, 5, 2, {"moe.dispatch=" + param.dispatch, param.bias ? "bias=true" : "bias=false"});
+  torch::manual_seed(35);
+  Moe moe(config);
+  moe->to(param.dtype);
+  const auto x = torch::randn({2, 6, config.d_model}, param.dtype).requires_grad_(true);
+  expect_the_per_token_definition(moe, config, x, 0, param);
+}
+
+// Under a capacity the dropped assignments give nothing, gradients
+// included: the grouped dispatch keeps them with a zero gate instead of
+// removing them, which must come to the same.
+TEST_P(MoeDispatchTest, UnderCapacityOutputAndGradientsEqualThePerTokenDefinition) {
+  const auto& param = GetParam();
+  const auto config = moe_config(1, 4, 2, {"moe.dispatch=" + param.dispatch, "moe.capacity_factor=0.75",
+                                           param.bias ? "bias=true" : "bias=false"});
+  torch::manual_seed(36);
+  Moe moe(config);
+  moe->to(param.dtype);
+  const auto x = torch::randn({2, 12, config.d_model}, param.dtype).requires_grad_(true);
+  const auto stats = moe(x).stats;
+  ASSERT_EQ(stats.capacity, 9);  // ceil(0.75 * 24 * 2 / 4)
+  ASSERT_GT(stats.dropped.item<int64_t>(), 0);
+  expect_the_per_token_definition(moe, config, x, stats.capacity, param);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dispatch, MoeDispatchTest,
@@ -197,7 +224,7 @@ TEST_P(MoeDispatchTest, CapacityDropsExactlyTheOverflowInTokenOrder) {
   const auto out = moe(x);
   const int64_t capacity = static_cast<int64_t>(std::ceil(1.2 * T * 1 / 4.0));
   EXPECT_EQ(out.stats.capacity, capacity);
-  EXPECT_EQ(out.stats.dropped, T - capacity);
+  EXPECT_EQ(out.stats.dropped.item<int64_t>(), T - capacity);
   EXPECT_DOUBLE_EQ(out.stats.load[0].item<double>(), 1.0);  // load counts before dropping
 
   Moe dropless(moe_config(1, 4, 1, {dispatch}));
@@ -220,7 +247,7 @@ TEST(Moe, DroplessDropsNothing) {
   torch::manual_seed(34);
   Moe moe(config);
   const auto out = moe(torch::randn({4, 8, config.d_model}));
-  EXPECT_EQ(out.stats.dropped, 0);
+  EXPECT_EQ(out.stats.dropped.item<int64_t>(), 0);
   EXPECT_EQ(out.stats.capacity, 0);
   EXPECT_EQ(out.stats.assignments, 4 * 8 * 2);
   EXPECT_NEAR(out.stats.load.sum().item<double>(), 1.0, 1e-12);
@@ -230,7 +257,7 @@ TEST(Moe, RoutingDescriptionShowsLoadExtremesAndDrops) {
   MoeStats stats;
   stats.load = torch::tensor({0.5, 0.25, 0.25, 0.0}, torch::kFloat64);
   stats.assignments = 40;
-  stats.dropped = 3;
+  stats.dropped = torch::tensor(int64_t{3});
   EXPECT_EQ(describe_routing({stats}, {2}),
             "moe h.2: load max 0.500 min 0.000 (balanced 0.250), dropped 3 of 40\n");
 }

@@ -25,20 +25,28 @@ ExpertAssignments sort_assignments(const torch::Tensor& chosen, const torch::Ten
   a.experts = flat_expert.index_select(0, order);
   const auto starts = a.routed_counts.cumsum(0) - a.routed_counts;
   a.slots = torch::arange(order.size(0), order.options()) - starts.index_select(0, a.experts);
-  a.kept_counts = a.routed_counts;
+  a.group_sizes = a.routed_counts;
+  a.dropped = torch::zeros({}, a.routed_counts.options());
+  auto sorted_gates = gates.reshape({-1}).index_select(0, order);
   if (capacity > 0) {
-    const auto kept = (a.slots < capacity).nonzero().squeeze(1);
-    a.dropped = order.size(0) - kept.size(0);
-    order = order.index_select(0, kept);
-    a.experts = a.experts.index_select(0, kept);
-    a.slots = a.slots.index_select(0, kept);
-    a.kept_counts = a.routed_counts.clamp_max(capacity);
+    const auto within = a.slots < capacity;
+    a.dropped = (a.routed_counts - capacity).clamp_min(0).sum();
+    if (counts_on_host) {
+      const auto kept = within.nonzero().squeeze(1);
+      order = order.index_select(0, kept);
+      a.experts = a.experts.index_select(0, kept);
+      a.slots = a.slots.index_select(0, kept);
+      sorted_gates = sorted_gates.index_select(0, kept);
+      a.group_sizes = a.routed_counts.clamp_max(capacity);
+    } else {
+      sorted_gates = sorted_gates * within.to(sorted_gates.scalar_type());
+    }
   }
   a.token_ids = flat_token.index_select(0, order);
-  a.gates = gates.reshape({-1}).index_select(0, order);
+  a.gates = sorted_gates;
 
   if (counts_on_host) {
-    const auto host = a.kept_counts.to(torch::kCPU);
+    const auto host = a.group_sizes.to(torch::kCPU);
     a.counts.assign(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + num_experts);
   }
   return a;

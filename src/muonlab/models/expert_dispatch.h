@@ -2,8 +2,8 @@
 // expert (token order kept inside each expert, so capacity keeps the
 // earliest), one gather of the tokens, the experts (RoutedExperts, looped,
 // batched or grouped), one weighted scatter back. Only looped and batched
-// need the experts' counts on the host; a dropless grouped layer therefore
-// runs without a single device-to-host copy.
+// need the experts' counts on the host; a grouped layer therefore runs
+// without a single device-to-host copy, with or without a capacity.
 #pragma once
 
 #include <torch/torch.h>
@@ -16,21 +16,27 @@ namespace muonlab::models {
 
 class RoutedExpertsImpl;
 
-// The (token, choice) pairs an MoE layer keeps, grouped by expert.
+// The (token, choice) pairs an MoE layer runs through its experts, grouped
+// by expert: the kept ones, and under a capacity without host counts also
+// the dropped ones, with a zero gate.
 struct ExpertAssignments {
-  torch::Tensor token_ids;      // [A] token of each kept assignment
-  torch::Tensor gates;          // [A] its gate
+  torch::Tensor token_ids;      // [A] token of each assignment
+  torch::Tensor gates;          // [A] its gate (0 where dropped)
   torch::Tensor experts;        // [A] its expert (non-decreasing)
   torch::Tensor slots;          // [A] its position among its expert's tokens
-  torch::Tensor kept_counts;    // [N_r] kept assignments per expert, on the device
+  torch::Tensor group_sizes;    // [N_r] rows per expert in that order, on the device
   std::vector<int64_t> counts;  // the same on the host, where asked for (else empty)
   torch::Tensor routed_counts;  // [N_r] assignments per expert before capacity, on the device
-  int64_t dropped = 0;          // assignments over capacity
+  torch::Tensor dropped;        // 0-dim: assignments over capacity, on the device
 };
 
 // chosen, gates: [T, k] from top-k routing. capacity 0 keeps everything;
-// otherwise each expert keeps its first `capacity` tokens in token order
-// (finding which is one host sync). counts_on_host: also fill `counts`.
+// otherwise each expert keeps its first `capacity` tokens in token order.
+// counts_on_host: also fill `counts`, and leave the dropped assignments out
+// (finding them is a host sync, and these dispatches sync anyway). Without
+// it (grouped), a dropped assignment stays in its expert's group with a zero
+// gate: the output and gradients of dropping it, for the FLOPs of the
+// dropless layer and no host sync.
 ExpertAssignments sort_assignments(const torch::Tensor& chosen, const torch::Tensor& gates,
                                    int64_t num_experts, int64_t capacity, bool counts_on_host);
 

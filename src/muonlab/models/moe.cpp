@@ -40,7 +40,7 @@ std::string describe_routing(const std::vector<MoeStats>& layers,
     const auto layer = i < layer_indices.size() ? layer_indices[i] : static_cast<int64_t>(i);
     text += fmt::format("moe h.{}: load max {:.3f} min {:.3f} (balanced {:.3f}), dropped {} of {}\n",
                         layer, stats.load.max().item<double>(), stats.load.min().item<double>(),
-                        1.0 / static_cast<double>(stats.load.numel()), stats.dropped,
+                        1.0 / static_cast<double>(stats.load.numel()), stats.dropped.item<int64_t>(),
                         stats.assignments);
   }
   return text;

@@ -111,7 +111,7 @@ at::ScalarType grouped_compute_dtype(const torch::Tensor& tokens) {
 torch::Tensor run_grouped(const torch::Tensor& sorted, const RoutedExpertsImpl& experts,
                           const ExpertAssignments& a) {
   const auto dtype = grouped_compute_dtype(sorted);
-  const auto group_ends = a.kept_counts.cumsum(0).to(torch::kInt32);
+  const auto group_ends = a.group_sizes.cumsum(0).to(torch::kInt32);
   return swiglu(sorted, [&](const torch::Tensor& in, Projection which) {
     const auto& p = projection_of(experts, which);
     // [A, in] x [E, in, out]: the [E, out, in] weight read transposed.

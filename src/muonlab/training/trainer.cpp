@@ -81,7 +81,7 @@ void add_routing_metrics(nlohmann::ordered_json& record, const std::vector<model
   int64_t dropped = 0, assignments = 0;
   for (const auto& layer : layers) {
     max_load_ratio = std::max(max_load_ratio, layer.load.max().item<double>() * layer.load.numel());
-    dropped += layer.dropped;
+    dropped += layer.dropped.item<int64_t>();
     assignments += layer.assignments;
   }
   record["moe_max_load_ratio"] = max_load_ratio;
