@@ -2,19 +2,21 @@
 // experts ("h.0.moe.expert_3.w1.weight", one [out, in] tensor per expert)
 // still load: the rewrite onto the stacked "h.0.moe.experts.w1.weight"
 // [E, out, in] against torch::stack, a gap or a shape mismatch named, a
-// checkpoint's weights loaded into today's model (same outputs), and a
-// resume from such a checkpoint refused by name, since its optimizer state
-// is kept per expert.
+// checkpoint's weights loaded into today's model (same outputs), and a run
+// of the old layout resumed: its per-expert optimizer state stacked, the
+// next step where the old layout's would have gone.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "data/data_test_util.h"
 #include "muonlab/core/safetensors_file.h"
 #include "muonlab/models/stacked_expert_names.h"
+#include "muonlab/optimizers/hybrid.h"
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/training/train_config.h"
 #include "muonlab/training/train_optimizer.h"
@@ -101,7 +103,14 @@ NamedTensors per_expert_layout(const models::Transformer& model) {
   return tensors;
 }
 
-TEST(PerExpertWeights, ACheckpointsWeightsLoadButItsRunDoesNotResume) {
+TEST(PerExpertWeights, NamesOfAStacksSlices) {
+  EXPECT_EQ(models::per_expert_names("h.2.moe.experts.w2.bias", 3),
+            (std::vector<std::string>{"h.2.moe.expert_0.w2.bias", "h.2.moe.expert_1.w2.bias", "h.2.moe.expert_2.w2.bias"}));
+  EXPECT_TRUE(models::per_expert_names("h.2.moe.shared_0.w2.weight", 3).empty());
+  EXPECT_TRUE(models::per_expert_names("h.2.moe.router.weight", 3).empty());
+}
+
+TEST(PerExpertWeights, ACheckpointsWeightsLoad) {
   testing::ScratchDir dir;
   const TrainConfig config = moe_run(dir);
   torch::manual_seed(5);
@@ -113,28 +122,98 @@ TEST(PerExpertWeights, ACheckpointsWeightsLoadButItsRunDoesNotResume) {
   ASSERT_GT(old_layout.size(), trained->named_parameters().size());
   save_safetensors(weights_path, old_layout, {{"format", "pt"}});
 
-  // The weights: today's model computes what the trained one does.
+  // Today's model computes what the trained one does.
   torch::manual_seed(6);
   models::Transformer loaded(config.model);
   load_weights(weights_path, loaded);
   const auto tokens = torch::randint(0, 257, {2, 16});
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(torch::equal(loaded(tokens).logits, trained(tokens).logits));
+}
 
-  // A resume: refused by name (the manifest dropped, so that the rewritten
-  // file is not reported as corrupt first), the model left untouched.
-  const auto state_path = (std::filesystem::path(folder) / "state.json").string();
+// A run of the old layout: the model's parameters with each expert stack
+// split into per-expert leaves, named and tagged as muonlab tagged them.
+struct PerExpertRun {
+  std::vector<optim::TaggedParam> params;
+  std::unique_ptr<optim::MuonWithAuxAdamW> optimizer;
+
+  PerExpertRun(const models::Transformer& model, const OptimizerSettings& settings) {
+    for (const auto& tag : model->tagged_parameters()) {
+      const size_t at = tag.name.find(".experts.");
+      if (at == std::string::npos) {
+        params.push_back(tag);
+        continue;
+      }
+      for (int64_t e = 0; e < tag.tensor.size(0); ++e) {
+        auto slice = tag;
+        slice.name = tag.name.substr(0, at) + ".expert_" + std::to_string(e) + tag.name.substr(at + 8);
+        slice.tensor = tag.tensor.detach()[e].clone().set_requires_grad(true);
+        params.push_back(std::move(slice));
+      }
+    }
+    optimizer = std::make_unique<optim::MuonWithAuxAdamW>(params, muon_options(settings),
+                                                          adamw_options(settings.adamw_lr, settings));
+  }
+
+  // One step with a seeded random gradient for every parameter (expert
+  // slices drawn as their stack's slices are, in `step_stacked`).
+  void step(uint64_t seed) {
+    torch::manual_seed(seed);
+    for (auto& p : params) p.tensor.mutable_grad() = torch::randn(p.tensor.sizes());
+    optimizer->step();
+  }
+
+  NamedTensors weights() const {
+    NamedTensors named;
+    for (const auto& p : params) named.emplace_back(p.name, p.tensor.detach());
+    return named;
+  }
+};
+
+TEST(PerExpertWeights, ARunOfTheOldLayoutResumes) {
+  testing::ScratchDir dir;
+  const TrainConfig config = moe_run(dir);
+  torch::manual_seed(5);
+  models::Transformer model(config.model);
+  PerExpertRun old_run(model, config.optimizer);
+  old_run.step(11);
+  old_run.step(12);
+
+  // Its checkpoint as muonlab wrote it then: today's folder with the old
+  // weights and optimizer files in their place (the manifest dropped, so
+  // that the replaced files are not reported as corrupt).
+  TrainOptimizer unused(model, config.optimizer);
+  const std::filesystem::path folder = save_checkpoint(config, {2, {0, 2}}, model, unused);
+  save_safetensors((folder / "model.safetensors").string(), old_run.weights(), {{"format", "pt"}});
+  old_run.optimizer->save_to_file((folder / "optimizer.pt").string());
+  const auto state_path = (folder / "state.json").string();
   auto state = nlohmann::json::parse(std::ifstream(state_path));
   state.erase("files");
   std::ofstream(state_path, std::ios::trunc) << state.dump();
+
   torch::manual_seed(7);
   models::Transformer resumed(config.model);
-  const auto before = resumed->named_parameters()["h.1.moe.experts.w1.weight"].clone();
   TrainOptimizer resumed_optimizer(resumed, config.optimizer);
-  const auto error = testing::error_message([&] { load_checkpoint(folder, config, resumed, resumed_optimizer); });
-  EXPECT_CONTAINS(error, "stores each MoE expert's weights apart");
-  EXPECT_CONTAINS(error, folder);
-  EXPECT_TRUE(torch::equal(resumed->named_parameters()["h.1.moe.experts.w1.weight"], before));
+  load_checkpoint(folder.string(), config, resumed, resumed_optimizer);
+
+  // The next step from the same gradients: the old run's per-expert
+  // gradients stacked for the resumed one.
+  old_run.step(13);
+  std::map<std::string, torch::Tensor> old_grads;
+  for (const auto& p : old_run.params) old_grads[p.name] = p.tensor.grad();
+  auto stacked_grads = per_expert_layout(resumed);
+  for (auto& [name, tensor] : stacked_grads) tensor = old_grads.at(name);
+  models::stack_per_expert_tensors(stacked_grads, "the gradients");
+  const auto named = resumed->named_parameters();
+  for (const auto& [name, grad] : stacked_grads) named[name].mutable_grad() = grad.clone();
+  resumed_optimizer.step();
+
+  auto expected = old_run.weights();
+  models::stack_per_expert_tensors(expected, "the old run");
+  ASSERT_EQ(expected.size(), named.size());
+  for (const auto& [name, weight] : expected) {
+    EXPECT_TRUE(torch::equal(named[name], weight)) << name;
+  }
 }
 
 }  // namespace

@@ -15,6 +15,7 @@ namespace muonlab::models {
 namespace {
 
 constexpr std::string_view kPerExpert = ".expert_";
+constexpr std::string_view kStacked = ".experts.";
 
 // "P.expert_<e>.R" in its parts.
 struct PerExpertName {
@@ -91,6 +92,16 @@ int64_t stack_per_expert_tensors(NamedTensors& tensors, const std::string& sourc
   }
   tensors = std::move(rewritten);
   return stacked;
+}
+
+std::vector<std::string> per_expert_names(const std::string& name, int64_t num_experts) {
+  const size_t at = name.find(kStacked);
+  if (at == std::string::npos) return {};
+  // The rest keeps its leading '.': "P.experts.R" -> {P, ".R"}.
+  const PerExpertName parts{name.substr(0, at), name.substr(at + kStacked.size() - 1)};
+  std::vector<std::string> names;
+  for (int64_t e = 0; e < num_experts; ++e) names.push_back(parts.of_expert(e));
+  return names;
 }
 
 }  // namespace muonlab::models

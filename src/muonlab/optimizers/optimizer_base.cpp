@@ -1,5 +1,7 @@
 #include "muonlab/optimizers/optimizer_base.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "muonlab/core/archive_file.h"
@@ -159,6 +161,89 @@ void OptimizerBase::save_kept(torch::serialize::OutputArchive& archive,
   }
 }
 
+namespace {
+
+std::vector<int64_t> saved_shape(torch::serialize::InputArchive& entry) {
+  torch::Tensor shape;
+  entry.read("shape", shape, /*is_buffer=*/true);
+  return std::vector<int64_t>(shape.data_ptr<int64_t>(), shape.data_ptr<int64_t>() + shape.numel());
+}
+
+bool saved_with_state(torch::serialize::InputArchive& entry) {
+  c10::IValue has_state;
+  entry.read("has_state", has_state);
+  return has_state.toBool();
+}
+
+}  // namespace
+
+std::map<std::string, std::vector<std::string>> OptimizerBase::saved_slices(
+    const std::vector<torch::Tensor>& params, const SavedEntries& saved) const {
+  std::map<std::string, std::vector<std::string>> sliced;
+  if (!slice_names_) return sliced;
+  for (const auto& p : params) {
+    const auto name = parameter_name(p);
+    if (saved.count(name) || p.dim() == 0) continue;
+    auto names = slice_names_(name, p.size(0));
+    const bool any_saved = std::any_of(names.begin(), names.end(), [&](const auto& n) { return saved.count(n) > 0; });
+    if (any_saved) sliced.emplace(name, std::move(names));
+  }
+  return sliced;
+}
+
+std::unique_ptr<torch::optim::OptimizerParamState> OptimizerBase::load_state(const torch::Tensor& p,
+                                                                             SavedEntries& saved) const {
+  const auto name = parameter_name(p);
+  auto it = saved.find(name);
+  if (it == saved.end()) fail("optimizer state has no entry for parameter '{}'", name);
+  auto& entry = it->second;
+  const auto shape = saved_shape(entry);
+  if (c10::IntArrayRef(shape) != p.sizes()) {
+    fail("optimizer state of parameter '{}' was saved for shape {}, but the parameter has "
+         "shape {}",
+         name, shape_string(shape), shape_string(p.sizes()));
+  }
+  if (!saved_with_state(entry)) return nullptr;
+  auto fresh = make_state(p);
+  auto* visitable = dynamic_cast<VisitableParamState*>(fresh.get());
+  TORCH_CHECK(visitable, "optimizer state of ", name, " is not loadable");
+  read_param_state(*visitable, entry, name);
+  return fresh;
+}
+
+std::unique_ptr<torch::optim::OptimizerParamState> OptimizerBase::load_sliced_state(
+    const torch::Tensor& p, const std::vector<std::string>& slice_names, SavedEntries& saved) const {
+  const auto name = parameter_name(p);
+  const auto slice_shape = p.sizes().slice(1);
+  std::vector<torch::serialize::InputArchive*> slices;
+  size_t with_state = 0;
+  for (const auto& slice : slice_names) {
+    auto it = saved.find(slice);
+    if (it == saved.end()) {
+      fail("optimizer state has no entry for parameter '{}', nor for every one of its slices: '{}' is missing", name,
+           slice);
+    }
+    const auto shape = saved_shape(it->second);
+    if (c10::IntArrayRef(shape) != slice_shape) {
+      fail("optimizer state of '{}' (slice {} of parameter '{}') was saved for shape {}, but the slice has shape {}",
+           slice, slices.size(), name, shape_string(shape), shape_string(slice_shape));
+    }
+    with_state += saved_with_state(it->second) ? 1 : 0;
+    slices.push_back(&it->second);
+  }
+  if (with_state == 0) return nullptr;
+  if (with_state != slices.size()) {
+    fail("optimizer state holds the state of {} of the {} slices of parameter '{}': a state divided among ranks "
+         "before these slices were one parameter cannot be loaded",
+         with_state, slices.size(), name);
+  }
+  auto fresh = make_state(p);
+  auto* visitable = dynamic_cast<VisitableParamState*>(fresh.get());
+  TORCH_CHECK(visitable, "optimizer state of ", name, " is not loadable");
+  read_sliced_param_state(*visitable, slices, slice_names, name);
+  return fresh;
+}
+
 void OptimizerBase::load(torch::serialize::InputArchive& archive) {
   if (read_string(archive, "format") != kFormat) {
     fail("optimizer state has format '{}', expected '{}'", read_string(archive, "format"),
@@ -170,7 +255,7 @@ void OptimizerBase::load(torch::serialize::InputArchive& archive) {
   }
 
   // Index the saved entries by name.
-  std::map<std::string, torch::serialize::InputArchive> saved;
+  SavedEntries saved;
   const auto count = read_int(archive, "num_params");
   for (int64_t i = 0; i < count; ++i) {
     torch::serialize::InputArchive entry;
@@ -181,8 +266,10 @@ void OptimizerBase::load(torch::serialize::InputArchive& archive) {
   }
 
   const auto params = all_parameters();
+  const auto sliced = saved_slices(params, saved);
   std::set<std::string> ours;
   for (const auto& p : params) ours.insert(parameter_name(p));
+  for (const auto& [name, slices] : sliced) ours.insert(slices.begin(), slices.end());
   for (const auto& [name, entry] : saved) {
     if (!ours.count(name)) {
       fail("optimizer state holds parameter '{}', which this {} optimizer does not have",
@@ -194,26 +281,8 @@ void OptimizerBase::load(torch::serialize::InputArchive& archive) {
   decltype(state_) loaded;
   for (const auto& p : params) {
     const auto name = parameter_name(p);
-    auto it = saved.find(name);
-    if (it == saved.end()) fail("optimizer state has no entry for parameter '{}'", name);
-    auto& entry = it->second;
-    torch::Tensor shape;
-    entry.read("shape", shape, /*is_buffer=*/true);
-    const auto saved_shape = std::vector<int64_t>(shape.data_ptr<int64_t>(),
-                                                  shape.data_ptr<int64_t>() + shape.numel());
-    if (c10::IntArrayRef(saved_shape) != p.sizes()) {
-      fail("optimizer state of parameter '{}' was saved for shape {}, but the parameter has "
-           "shape {}",
-           name, shape_string(saved_shape), shape_string(p.sizes()));
-    }
-    c10::IValue has_state;
-    entry.read("has_state", has_state);
-    if (!has_state.toBool()) continue;
-    auto fresh = make_state(p);
-    auto* visitable = dynamic_cast<VisitableParamState*>(fresh.get());
-    TORCH_CHECK(visitable, "optimizer state of ", name, " is not loadable");
-    read_param_state(*visitable, entry, name);
-    loaded.emplace(compat::optimizer_state_key(p), std::move(fresh));
+    auto state = sliced.count(name) ? load_sliced_state(p, sliced.at(name), saved) : load_state(p, saved);
+    if (state) loaded.emplace(compat::optimizer_state_key(p), std::move(state));
   }
   StepGuard counts = steps_;
   counts.load(archive);

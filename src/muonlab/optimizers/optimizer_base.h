@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -65,6 +66,14 @@ class OptimizerBase : public torch::optim::Optimizer {
   virtual void save_kept(torch::serialize::OutputArchive& archive,
                          const std::function<bool(const torch::Tensor&)>& keep) const;
   void save_to_file(const std::string& path) const { save_state_file(*this, path); }  // atomic
+
+  // Where a state being loaded has no entry for a parameter, `names(name,
+  // n)` may name the n entries that hold its slices along dim 0, in order:
+  // a state saved before those parameters were stacked into one (a MoE
+  // layer's routed experts, models/stacked_expert_names.h) then loads into
+  // it, each buffer the stack of theirs. Unset: no such names.
+  using SliceNames = std::function<std::vector<std::string>(const std::string& name, int64_t slices)>;
+  void set_saved_slice_names(SliceNames names) { slice_names_ = std::move(names); }
   void load_from_file(const std::string& path) { load_state_file(*this, path); }
 
   // The first parameter with a non-finite gradient, or an undefined tensor.
@@ -109,9 +118,21 @@ class OptimizerBase : public torch::optim::Optimizer {
   }
 
  private:
+  using SavedEntries = std::map<std::string, torch::serialize::InputArchive>;
+  // The parameters saved as slices (by slice_names_), and their slices' names.
+  std::map<std::string, std::vector<std::string>> saved_slices(const std::vector<torch::Tensor>& params,
+                                                               const SavedEntries& saved) const;
+  // A parameter's state from its entry, or from its slices' entries; null
+  // where it was saved without state.
+  std::unique_ptr<torch::optim::OptimizerParamState> load_state(const torch::Tensor& p, SavedEntries& saved) const;
+  std::unique_ptr<torch::optim::OptimizerParamState> load_sliced_state(const torch::Tensor& p,
+                                                                       const std::vector<std::string>& slice_names,
+                                                                       SavedEntries& saved) const;
+
   std::unordered_map<const void*, std::string> names_;
   StepGuard steps_;
   std::function<bool(const torch::Tensor&)> owned_;
+  SliceNames slice_names_;
 };
 
 }  // namespace muonlab::optim

@@ -53,6 +53,51 @@ class StateReader : public ParamStateVisitor {
   const std::string& param_name_;
 };
 
+// Each buffer the stack of the slices' own, each integer their common value.
+class SlicedStateReader : public ParamStateVisitor {
+ public:
+  SlicedStateReader(const std::vector<torch::serialize::InputArchive*>& slices,
+                    const std::vector<std::string>& slice_names, const std::string& param_name)
+      : slices_(slices), slice_names_(slice_names), param_name_(param_name) {}
+
+  void tensor(const std::string& key, torch::Tensor& value) override {
+    TORCH_CHECK(value.dim() >= 1, "sliced optimizer state needs buffers of one dimension or more");
+    const auto slice_shape = value.sizes().slice(1);
+    std::vector<torch::Tensor> loaded(slices_.size());
+    for (size_t i = 0; i < slices_.size(); ++i) {
+      if (!slices_[i]->try_read(archive_key(key), loaded[i], /*is_buffer=*/true)) {
+        fail("optimizer state of '{}' (slice {} of parameter '{}') lacks buffer '{}'", slice_names_[i], i,
+             param_name_, key);
+      }
+      if (loaded[i].sizes() != slice_shape) {
+        fail("optimizer state of '{}' (slice {} of parameter '{}'): buffer '{}' has shape {}, expected {}",
+             slice_names_[i], i, param_name_, key, shape_string(loaded[i].sizes()), shape_string(slice_shape));
+      }
+    }
+    value = torch::stack(loaded).to(value.options());
+  }
+
+  void integer(const std::string& key, int64_t& value) override {
+    for (size_t i = 0; i < slices_.size(); ++i) {
+      c10::IValue loaded;
+      if (!slices_[i]->try_read(archive_key(key), loaded) || !loaded.isInt()) {
+        fail("optimizer state of '{}' (slice {} of parameter '{}') lacks integer '{}'", slice_names_[i], i,
+             param_name_, key);
+      }
+      if (i > 0 && loaded.toInt() != value) {
+        fail("optimizer state of parameter '{}': its slices disagree on '{}' ({} in '{}', {} in '{}')", param_name_,
+             key, value, slice_names_.front(), loaded.toInt(), slice_names_[i]);
+      }
+      value = loaded.toInt();
+    }
+  }
+
+ private:
+  const std::vector<torch::serialize::InputArchive*>& slices_;
+  const std::vector<std::string>& slice_names_;
+  const std::string& param_name_;
+};
+
 }  // namespace
 
 void write_param_state(VisitableParamState& state, torch::serialize::OutputArchive& archive) {
@@ -63,6 +108,13 @@ void write_param_state(VisitableParamState& state, torch::serialize::OutputArchi
 void read_param_state(VisitableParamState& fresh, torch::serialize::InputArchive& archive,
                       const std::string& param_name) {
   StateReader reader(archive, param_name);
+  fresh.visit(reader);
+}
+
+void read_sliced_param_state(VisitableParamState& fresh,
+                             const std::vector<torch::serialize::InputArchive*>& slices,
+                             const std::vector<std::string>& slice_names, const std::string& param_name) {
+  SlicedStateReader reader(slices, slice_names, param_name);
   fresh.visit(reader);
 }
 

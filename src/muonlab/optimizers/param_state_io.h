@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace muonlab::optim {
 
@@ -31,5 +32,14 @@ void write_param_state(VisitableParamState& state, torch::serialize::OutputArchi
 // buffer is missing or its shape differs.
 void read_param_state(VisitableParamState& fresh, torch::serialize::InputArchive& archive,
                       const std::string& param_name);
+
+// Reads into `fresh`, the state of a parameter whose state was saved as
+// that of its slices along dim 0 (entry i: slice i, named slice_names[i]):
+// each buffer becomes the stack of the slices' buffers, each checked against
+// its slice of the expected shape; each integer must be the same in every
+// slice. Throws muonlab::Error naming the slice and the buffer.
+void read_sliced_param_state(VisitableParamState& fresh,
+                             const std::vector<torch::serialize::InputArchive*>& slices,
+                             const std::vector<std::string>& slice_names, const std::string& param_name);
 
 }  // namespace muonlab::optim

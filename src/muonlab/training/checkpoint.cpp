@@ -246,15 +246,12 @@ std::string save_sharded_checkpoint(const TrainConfig& config, const CheckpointS
 
 namespace {
 
-struct WeightsFile {
-  models::NamedTensors tensors;  // in today's layout
-  bool experts_apart = false;    // the file stored each MoE expert apart
-};
-
-WeightsFile read_weights(const std::string& safetensors_path) {
-  WeightsFile file{load_safetensors(safetensors_path).tensors};
-  file.experts_apart = models::stack_per_expert_tensors(file.tensors, fmt::format("'{}'", safetensors_path)) > 0;
-  return file;
+// The tensors of a weights file, in today's layout (an older file's
+// per-expert tensors stacked).
+models::NamedTensors read_weights(const std::string& safetensors_path) {
+  auto tensors = load_safetensors(safetensors_path).tensors;
+  models::stack_per_expert_tensors(tensors, fmt::format("'{}'", safetensors_path));
+  return tensors;
 }
 
 void copy_weights(const std::string& safetensors_path, const models::NamedTensors& tensors,
@@ -278,7 +275,7 @@ void copy_weights(const std::string& safetensors_path, const models::NamedTensor
 }  // namespace
 
 void load_weights(const std::string& safetensors_path, models::Transformer& model) {
-  copy_weights(safetensors_path, read_weights(safetensors_path).tensors, model);
+  copy_weights(safetensors_path, read_weights(safetensors_path), model);
 }
 
 std::optional<std::string> newest_checkpoint(const std::string& out_dir) {
@@ -405,14 +402,7 @@ CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& co
   }
   const std::vector<std::string> optimizer_files = optimizer_files_of(folder, json);
   const std::string weights_path = (fs::path(folder) / kWeightsFile).string();
-  const WeightsFile weights = read_weights(weights_path);
-  if (weights.experts_apart) {
-    fail("checkpoint '{}' stores each MoE expert's weights apart, as muonlab did before it stacked them: "
-         "`muonlab generate`, `export` and `align` still read its weights, but its optimizer state, kept per "
-         "expert, cannot resume a run",
-         folder);
-  }
-  copy_weights(weights_path, weights.tensors, model);
+  copy_weights(weights_path, read_weights(weights_path), model);
   check_finite_weights(folder, model);
   if (optimizer_files.size() == 1) {
     optimizer.load_from_file(optimizer_files.front());

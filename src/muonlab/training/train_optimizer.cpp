@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "muonlab/models/stacked_expert_names.h"
+
 namespace muonlab::training {
-namespace {
 
 optim::AdamWOptions adamw_options(double lr, const OptimizerSettings& settings) {
   return optim::AdamWOptions(lr)
@@ -12,8 +13,6 @@ optim::AdamWOptions adamw_options(double lr, const OptimizerSettings& settings) 
       .eps(settings.adamw_eps)
       .weight_decay(settings.adamw_weight_decay);
 }
-
-}  // namespace
 
 optim::MuonOptions muon_options(const OptimizerSettings& settings) {
   const optim::SecondMomentKind second_moment =
@@ -53,6 +52,8 @@ TrainOptimizer::TrainOptimizer(const models::Transformer& model, const Optimizer
           : optim::MuonWithAuxAdamW::all_adamw(params, adamw_options(settings.lr, settings)));
   optimizer_->set_nonfinite_policy(on_nonfinite);
   for (auto* part : optimizer_->parts()) {
+    // Checkpoints written before the MoE experts were stacked resume.
+    part->set_saved_slice_names(models::per_expert_names);
     std::vector<double> lrs;
     for (const auto& group : part->param_groups()) lrs.push_back(group.options().get_lr());
     base_lrs_.push_back(lrs);

@@ -19,6 +19,8 @@ namespace muonlab::training {
 // The Muon options `settings` names (muon, muon2 or muon2f), every field
 // from the config; the hybrid's Muon part.
 optim::MuonOptions muon_options(const OptimizerSettings& settings);
+// The AdamW options `settings` names, at `lr` (adamw_lr beside Muon, lr alone).
+optim::AdamWOptions adamw_options(double lr, const OptimizerSettings& settings);
 
 class TrainOptimizer {
  public:

@@ -1,0 +1,184 @@
+// Optimizer state saved for E separate parameters loads into the one
+// parameter that stacks them (set_saved_slice_names): a run of E matrices
+// (or vectors) saved, loaded into the stack, and stepped on ends where the
+// separate ones do, for Muon, Muon², Muon²-F, NorMuon and AdamW; a missing
+// slice, a wrong shape and a state divided among ranks are refused by name.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "muonlab/optimizers/adamw.h"
+#include "muonlab/optimizers/muon.h"
+#include "test_util.h"
+
+namespace muonlab::optim {
+namespace {
+
+using testing::error_message;
+
+constexpr int64_t kExperts = 3;
+
+torch::Tensor fresh_leaf(const torch::Tensor& t) { return t.detach().clone().set_requires_grad(true); }
+
+std::string slice_name(int64_t e) { return "moe.expert_" + std::to_string(e) + ".w"; }
+
+// "moe.experts.w" -> its slices' names; nothing else has slices.
+std::vector<std::string> test_slice_names(const std::string& name, int64_t slices) {
+  std::vector<std::string> names;
+  if (name != "moe.experts.w") return names;
+  for (int64_t e = 0; e < slices; ++e) names.push_back(slice_name(e));
+  return names;
+}
+
+std::vector<TaggedParam> tagged_slices(const std::vector<torch::Tensor>& slices, ParamRole role) {
+  std::vector<TaggedParam> tagged;
+  for (size_t e = 0; e < slices.size(); ++e) tagged.push_back({slice_name(static_cast<int64_t>(e)), slices[e], role});
+  return tagged;
+}
+
+std::string saved_bytes(const OptimizerBase& optimizer) {
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
+void load_bytes(OptimizerBase& optimizer, const std::string& bytes) {
+  std::istringstream in(bytes);
+  torch::serialize::InputArchive archive;
+  archive.load_from(in);
+  optimizer.load(archive);
+}
+
+// One step of `optimizer` on each (param, grad) pair.
+void step_with(OptimizerBase& optimizer, const std::vector<torch::Tensor>& params,
+               const std::vector<torch::Tensor>& grads) {
+  for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i].clone();
+  optimizer.step();
+}
+
+// Two steps on E separate parameters of `shape`, saved; the stack of their
+// weights loaded with that state; then one more step on each side with the
+// same gradients. make(tagged) builds the optimizer. Returns (separate
+// parameters, stack) after the last step.
+template <typename Make>
+std::pair<std::vector<torch::Tensor>, torch::Tensor> resume_as_stack(c10::IntArrayRef shape, ParamRole role,
+                                                                     Make make) {
+  torch::manual_seed(21);
+  std::vector<torch::Tensor> separate;
+  for (int64_t e = 0; e < kExperts; ++e) separate.push_back(fresh_leaf(torch::randn(shape)));
+  auto before = make(tagged_slices(separate, role));
+  for (int step = 0; step < 2; ++step) {
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : separate) grads.push_back(torch::randn(p.sizes()));
+    step_with(*before, separate, grads);
+  }
+  const auto bytes = saved_bytes(*before);
+
+  torch::Tensor stack = fresh_leaf(torch::stack(separate));
+  auto after = make({{"moe.experts.w", stack, role}});
+  after->set_saved_slice_names(test_slice_names);
+  load_bytes(*after, bytes);
+
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : separate) grads.push_back(torch::randn(p.sizes()));
+  step_with(*before, separate, grads);
+  step_with(*after, {stack}, {torch::stack(grads)});
+  return {separate, stack};
+}
+
+TEST(SlicedStateLoad, MuonFamilyResumesOnTheStackWhereTheSeparateMatricesGo) {
+  struct Variant {
+    std::string name;
+    SecondMomentKind second_moment;
+    bool neuron_norm;
+  };
+  for (const auto& v : {Variant{"Muon", SecondMomentKind::kNone, false}, Variant{"Muon2", SecondMomentKind::kFull, false},
+                        Variant{"Muon2-F", SecondMomentKind::kFactored, false},
+                        Variant{"NorMuon", SecondMomentKind::kNone, true}}) {
+    SCOPED_TRACE(v.name);
+    const auto options = MuonOptions(0.05).weight_decay(0.01).second_moment(v.second_moment).neuron_norm(v.neuron_norm);
+    const auto [separate, stack] = resume_as_stack({8, 12}, ParamRole::kExpert, [&](std::vector<TaggedParam> tagged) {
+      return std::make_unique<Muon>(tagged, options);
+    });
+    // The fused CPU step takes the stack matrix by matrix: bit for bit.
+    for (int64_t e = 0; e < kExperts; ++e) EXPECT_TRUE(torch::equal(stack[e], separate[e])) << "expert " << e;
+  }
+}
+
+TEST(SlicedStateLoad, AdamWResumesOnTheStackWhereTheSeparateVectorsGo) {
+  const auto [separate, stack] = resume_as_stack({8}, ParamRole::kBias, [](std::vector<TaggedParam> tagged) {
+    return std::make_unique<AdamW>(tagged, AdamWOptions(0.01).weight_decay(0.1));
+  });
+  for (int64_t e = 0; e < kExperts; ++e) EXPECT_TRUE(torch::equal(stack[e], separate[e])) << "expert " << e;
+}
+
+TEST(SlicedStateLoad, WithoutTheStateTheResumeWouldDiffer) {
+  // What the tests above rely on: the loaded state matters. A stack that
+  // starts its third step from fresh state ends elsewhere.
+  torch::manual_seed(22);
+  torch::Tensor fresh = fresh_leaf(torch::randn({kExperts, 8, 12}));
+  torch::Tensor resumed = fresh_leaf(fresh);
+  std::vector<torch::Tensor> separate;
+  for (int64_t e = 0; e < kExperts; ++e) separate.push_back(fresh_leaf(fresh[e]));
+  Muon before(tagged_slices(separate, ParamRole::kExpert), MuonOptions(0.05));
+  for (const auto& p : separate) p.mutable_grad() = torch::randn(p.sizes());
+  before.step();
+  Muon with_state(std::vector<TaggedParam>{{"moe.experts.w", resumed, ParamRole::kExpert}}, MuonOptions(0.05));
+  with_state.set_saved_slice_names(test_slice_names);
+  load_bytes(with_state, saved_bytes(before));
+  Muon without_state(std::vector<TaggedParam>{{"moe.experts.w", fresh, ParamRole::kExpert}}, MuonOptions(0.05));
+  const auto grad = torch::randn(fresh.sizes());
+  step_with(with_state, {resumed}, {grad});
+  step_with(without_state, {fresh}, {grad});
+  EXPECT_FALSE(torch::allclose(resumed, fresh, 1e-3, 1e-3));
+}
+
+class SlicedStateErrors : public ::testing::Test {
+ protected:
+  // A Muon state over `count` separate [8, 12] matrices after one step, on
+  // all of them or (as one rank of several) on the first alone.
+  static std::string separate_state(int64_t count, bool first_only = false) {
+    std::vector<torch::Tensor> separate;
+    for (int64_t e = 0; e < count; ++e) separate.push_back(fresh_leaf(torch::randn({8, 12})));
+    Muon muon(tagged_slices(separate, ParamRole::kExpert), MuonOptions(0.05));
+    if (first_only) muon.set_ownership([first = separate[0]](const torch::Tensor& p) { return p.is_same(first); });
+    for (const auto& p : separate) p.mutable_grad() = torch::randn(p.sizes());
+    muon.step();
+    return saved_bytes(muon);
+  }
+
+  // Loading `bytes` into a Muon over a stack of `shape`: the error.
+  static std::string load_error(const std::string& bytes, c10::IntArrayRef shape, bool with_slice_names = true) {
+    torch::Tensor stack = fresh_leaf(torch::randn(shape));
+    Muon muon(std::vector<TaggedParam>{{"moe.experts.w", stack, ParamRole::kExpert}}, MuonOptions(0.05));
+    if (with_slice_names) muon.set_saved_slice_names(test_slice_names);
+    return error_message([&] { load_bytes(muon, bytes); });
+  }
+};
+
+TEST_F(SlicedStateErrors, AMissingSliceIsNamed) {
+  EXPECT_CONTAINS(load_error(separate_state(2), {3, 8, 12}),
+                  "no entry for parameter 'moe.experts.w', nor for every one of its slices: 'moe.expert_2.w' is "
+                  "missing");
+}
+
+TEST_F(SlicedStateErrors, ASliceOfTheWrongShapeIsNamed) {
+  EXPECT_CONTAINS(load_error(separate_state(3), {3, 12, 8}),
+                  "optimizer state of 'moe.expert_0.w' (slice 0 of parameter 'moe.experts.w') was saved for shape "
+                  "[8, 12], but the slice has shape [12, 8]");
+}
+
+TEST_F(SlicedStateErrors, AStateDividedAmongRanksIsRefused) {
+  EXPECT_CONTAINS(load_error(separate_state(3, /*first_only=*/true), {3, 8, 12}),
+                  "holds the state of 1 of the 3 slices of parameter 'moe.experts.w'");
+}
+
+TEST_F(SlicedStateErrors, WithoutSliceNamesTheSlicesAreForeign) {
+  EXPECT_CONTAINS(load_error(separate_state(3), {3, 8, 12}, /*with_slice_names=*/false),
+                  "holds parameter 'moe.expert_0.w', which this muon optimizer does not have");
+}
+
+}  // namespace
+}  // namespace muonlab::optim
