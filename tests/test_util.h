@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <sstream>
 #include <string>
 
 namespace muonlab::testing {
@@ -58,6 +59,25 @@ std::string error_message(Body&& body) {
     return e.what();
   }
   return "";
+}
+
+// What `saveable.save(archive)` writes, as bytes (an optimizer's whole state).
+template <typename Saveable>
+std::string saved_bytes(const Saveable& saveable) {
+  torch::serialize::OutputArchive archive;
+  saveable.save(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
+// `loadable.load(archive)` from such bytes.
+template <typename Loadable>
+void load_bytes(Loadable& loadable, const std::string& bytes) {
+  std::istringstream in(bytes);
+  torch::serialize::InputArchive archive;
+  archive.load_from(in);
+  loadable.load(archive);
 }
 
 }  // namespace muonlab::testing

@@ -5,8 +5,6 @@
 // slice, a wrong shape and a state divided among ranks are refused by name.
 #include <gtest/gtest.h>
 
-#include <sstream>
-
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/muon.h"
 #include "test_util.h"
@@ -15,6 +13,8 @@ namespace muonlab::optim {
 namespace {
 
 using testing::error_message;
+using testing::load_bytes;
+using testing::saved_bytes;
 
 constexpr int64_t kExperts = 3;
 
@@ -34,21 +34,6 @@ std::vector<TaggedParam> tagged_slices(const std::vector<torch::Tensor>& slices,
   std::vector<TaggedParam> tagged;
   for (size_t e = 0; e < slices.size(); ++e) tagged.push_back({slice_name(static_cast<int64_t>(e)), slices[e], role});
   return tagged;
-}
-
-std::string saved_bytes(const OptimizerBase& optimizer) {
-  torch::serialize::OutputArchive archive;
-  optimizer.save(archive);
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  return bytes.str();
-}
-
-void load_bytes(OptimizerBase& optimizer, const std::string& bytes) {
-  std::istringstream in(bytes);
-  torch::serialize::InputArchive archive;
-  archive.load_from(in);
-  optimizer.load(archive);
 }
 
 // One step of `optimizer` on each (param, grad) pair.

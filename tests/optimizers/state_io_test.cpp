@@ -52,15 +52,6 @@ TrainedHybrid trained_hybrid(uint64_t seed, int64_t vocab, int64_t d, int steps)
   return trained;
 }
 
-// The whole optimizer state as bytes, to compare before and after.
-std::string state_bytes(const MuonWithAuxAdamW& optimizer) {
-  torch::serialize::OutputArchive archive;
-  optimizer.save(archive);
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  return bytes.str();
-}
-
 void copy_weights(testing::TinyModel& from, testing::TinyModel& to) {
   torch::NoGradGuard no_grad;
   const auto source = from->named_parameters();
@@ -112,14 +103,14 @@ TEST_F(StateFiles, RefusesAMismatchedShapeByNameAndKeepsItsState) {
 
   // A wider model has the same names with other shapes.
   auto other = trained_hybrid(4, /*vocab=*/32, /*d=*/12, 1);
-  const auto before = state_bytes(*other.optimizer);
+  const auto before = testing::saved_bytes(*other.optimizer);
 
   const auto message = error_message([&] { other.optimizer->load_from_file(path("opt.pt")); });
   EXPECT_NE(message.find(path("opt.pt")), std::string::npos) << message;
   EXPECT_NE(message.find("shape"), std::string::npos) << message;
   EXPECT_NE(message.find("h0.c_attn.weight"), std::string::npos) << message;
 
-  EXPECT_EQ(state_bytes(*other.optimizer), before) << "a refused load changed the state";
+  EXPECT_EQ(testing::saved_bytes(*other.optimizer), before) << "a refused load changed the state";
 }
 
 TEST_F(StateFiles, HybridRestoresItsMuonPartWhenTheAdamWPartIsRefused) {
@@ -128,12 +119,12 @@ TEST_F(StateFiles, HybridRestoresItsMuonPartWhenTheAdamWPartIsRefused) {
   // A larger vocabulary: the Muon matrices match, the embeddings do not, so
   // the Muon part loads and the AdamW part is refused afterwards.
   auto other = trained_hybrid(5, /*vocab=*/40, /*d=*/8, 1);
-  const auto before = state_bytes(*other.optimizer);
+  const auto before = testing::saved_bytes(*other.optimizer);
 
   const auto message = error_message([&] { other.optimizer->load_from_file(path("opt.pt")); });
   EXPECT_NE(message.find("'wte.weight'"), std::string::npos) << message;
 
-  EXPECT_EQ(state_bytes(*other.optimizer), before) << "the Muon part stayed loaded";
+  EXPECT_EQ(testing::saved_bytes(*other.optimizer), before) << "the Muon part stayed loaded";
   EXPECT_EQ(other.optimizer->step_count(), 1);
 }
 
