@@ -1,9 +1,12 @@
 // Optimizer state saved for E separate parameters loads into the one
 // parameter that stacks them (set_saved_slice_names): a run of E matrices
 // (or vectors) saved, loaded into the stack, and stepped on ends where the
-// separate ones do, for Muon, Muon², Muon²-F, NorMuon and AdamW; a missing
-// slice, a wrong shape and a state divided among ranks are refused by name.
+// separate ones do, for Muon, Muon², Muon²-F, NorMuon and AdamW; a step count
+// is the slices' largest; a missing slice, a wrong shape and a state divided
+// among ranks are refused by name.
 #include <gtest/gtest.h>
+
+#include <map>
 
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/muon.h"
@@ -118,6 +121,44 @@ TEST(SlicedStateLoad, WithoutTheStateTheResumeWouldDiffer) {
   step_with(with_state, {resumed}, {grad});
   step_with(without_state, {fresh}, {grad});
   EXPECT_FALSE(torch::allclose(resumed, fresh, 1e-3, 1e-3));
+}
+
+TEST(SlicedStateLoad, AStepCountIsTheSlicesLargest) {
+  // An expert that sat out a step (no gradient) lags; the stack takes the
+  // largest count, and every other buffer still comes from its own slice.
+  torch::manual_seed(23);
+  std::vector<torch::Tensor> separate;
+  for (int64_t e = 0; e < kExperts; ++e) separate.push_back(fresh_leaf(torch::randn({8})));
+  AdamW before(tagged_slices(separate, ParamRole::kBias), AdamWOptions(0.01));
+  for (int step = 0; step < 3; ++step) {
+    for (int64_t e = 0; e < kExperts; ++e) {
+      // Expert 1 has a gradient only in the first step.
+      separate[e].mutable_grad() = e == 1 && step > 0 ? torch::Tensor() : torch::randn({8});
+    }
+    before.step();
+  }
+  torch::Tensor stack = fresh_leaf(torch::stack(separate));
+  AdamW after(std::vector<TaggedParam>{{"moe.experts.w", stack, ParamRole::kBias}}, AdamWOptions(0.01));
+  after.set_saved_slice_names(test_slice_names);
+  load_bytes(after, saved_bytes(before));
+
+  struct Read : ParamStateVisitor {
+    std::map<std::string, torch::Tensor> tensors;
+    std::map<std::string, int64_t> integers;
+    void tensor(const std::string& key, torch::Tensor& value) override { tensors[key] = value; }
+    void integer(const std::string& key, int64_t& value) override { integers[key] = value; }
+  };
+  Read stacked;
+  after.visitable_state(stack).visit(stacked);
+  EXPECT_EQ(stacked.integers.at("step"), 3);
+  for (int64_t e = 0; e < kExperts; ++e) {
+    Read slice;
+    before.visitable_state(separate[e]).visit(slice);
+    EXPECT_EQ(slice.integers.at("step"), e == 1 ? 1 : 3) << "expert " << e;
+    for (const auto& [key, value] : slice.tensors) {
+      EXPECT_TRUE(torch::equal(stacked.tensors.at(key)[e], value)) << key << " of expert " << e;
+    }
+  }
 }
 
 class SlicedStateErrors : public ::testing::Test {

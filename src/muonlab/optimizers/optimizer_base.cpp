@@ -175,6 +175,12 @@ bool saved_with_state(torch::serialize::InputArchive& entry) {
   return has_state.toBool();
 }
 
+VisitableParamState& loadable(torch::optim::OptimizerParamState& state, const std::string& name) {
+  auto* visitable = dynamic_cast<VisitableParamState*>(&state);
+  TORCH_CHECK(visitable, "optimizer state of ", name, " is not loadable");
+  return *visitable;
+}
+
 }  // namespace
 
 std::map<std::string, std::vector<std::string>> OptimizerBase::saved_slices(
@@ -205,9 +211,7 @@ std::unique_ptr<torch::optim::OptimizerParamState> OptimizerBase::load_state(con
   }
   if (!saved_with_state(entry)) return nullptr;
   auto fresh = make_state(p);
-  auto* visitable = dynamic_cast<VisitableParamState*>(fresh.get());
-  TORCH_CHECK(visitable, "optimizer state of ", name, " is not loadable");
-  read_param_state(*visitable, entry, name);
+  read_param_state(loadable(*fresh, name), entry, name);
   return fresh;
 }
 
@@ -238,9 +242,7 @@ std::unique_ptr<torch::optim::OptimizerParamState> OptimizerBase::load_sliced_st
          with_state, slices.size(), name);
   }
   auto fresh = make_state(p);
-  auto* visitable = dynamic_cast<VisitableParamState*>(fresh.get());
-  TORCH_CHECK(visitable, "optimizer state of ", name, " is not loadable");
-  read_sliced_param_state(*visitable, slices, slice_names, name);
+  read_sliced_param_state(loadable(*fresh, name), slices, slice_names, name);
   return fresh;
 }
 

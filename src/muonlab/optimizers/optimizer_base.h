@@ -66,6 +66,7 @@ class OptimizerBase : public torch::optim::Optimizer {
   virtual void save_kept(torch::serialize::OutputArchive& archive,
                          const std::function<bool(const torch::Tensor&)>& keep) const;
   void save_to_file(const std::string& path) const { save_state_file(*this, path); }  // atomic
+  void load_from_file(const std::string& path) { load_state_file(*this, path); }
 
   // Where a state being loaded has no entry for a parameter, `names(name,
   // n)` may name the n entries that hold its slices along dim 0, in order:
@@ -74,7 +75,6 @@ class OptimizerBase : public torch::optim::Optimizer {
   // it, each buffer the stack of theirs. Unset: no such names.
   using SliceNames = std::function<std::vector<std::string>(const std::string& name, int64_t slices)>;
   void set_saved_slice_names(SliceNames names) { slice_names_ = std::move(names); }
-  void load_from_file(const std::string& path) { load_state_file(*this, path); }
 
   // The first parameter with a non-finite gradient, or an undefined tensor.
   torch::Tensor first_nonfinite_gradient() const;

@@ -1,5 +1,7 @@
 #include "muonlab/optimizers/param_state_io.h"
 
+#include <algorithm>
+
 #include "muonlab/core/errors.h"
 #include "muonlab/core/shape_string.h"
 
@@ -53,7 +55,7 @@ class StateReader : public ParamStateVisitor {
   const std::string& param_name_;
 };
 
-// Each buffer the stack of the slices' own, each integer their common value.
+// Each buffer the stack of the slices' own, each integer their largest.
 class SlicedStateReader : public ParamStateVisitor {
  public:
   SlicedStateReader(const std::vector<torch::serialize::InputArchive*>& slices,
@@ -84,11 +86,7 @@ class SlicedStateReader : public ParamStateVisitor {
         fail("optimizer state of '{}' (slice {} of parameter '{}') lacks integer '{}'", slice_names_[i], i,
              param_name_, key);
       }
-      if (i > 0 && loaded.toInt() != value) {
-        fail("optimizer state of parameter '{}': its slices disagree on '{}' ({} in '{}', {} in '{}')", param_name_,
-             key, value, slice_names_.front(), loaded.toInt(), slice_names_[i]);
-      }
-      value = loaded.toInt();
+      value = i == 0 ? loaded.toInt() : std::max(value, loaded.toInt());
     }
   }
 

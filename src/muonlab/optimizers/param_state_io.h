@@ -36,8 +36,12 @@ void read_param_state(VisitableParamState& fresh, torch::serialize::InputArchive
 // Reads into `fresh`, the state of a parameter whose state was saved as
 // that of its slices along dim 0 (entry i: slice i, named slice_names[i]):
 // each buffer becomes the stack of the slices' buffers, each checked against
-// its slice of the expected shape; each integer must be the same in every
-// slice. Throws muonlab::Error naming the slice and the buffer.
+// its slice of the expected shape; each integer (a step count) the largest
+// of the slices'. A slice can lag where it sat out steps without a gradient
+// (a MoE expert no token chose, in the per-expert layout); the stack steps
+// as one from then on, and a lagging slice's bias corrections use the larger
+// count, a difference that fades as the count grows. Throws muonlab::Error
+// naming the slice and the buffer.
 void read_sliced_param_state(VisitableParamState& fresh,
                              const std::vector<torch::serialize::InputArchive*>& slices,
                              const std::vector<std::string>& slice_names, const std::string& param_name);
