@@ -2,13 +2,17 @@
 // parameter that stacks them (set_saved_slice_names): a run of E matrices
 // (or vectors) saved, loaded into the stack, and stepped on ends where the
 // separate ones do, for Muon, Muon², Muon²-F, NorMuon and AdamW; a step count
-// is the slices' largest; a missing slice, a wrong shape and a state divided
-// among ranks are refused by name.
+// is the slices' largest and a slice saved without state starts fresh; a
+// missing slice, a wrong shape and rank files that divide a stack are
+// refused by name.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
+#include "data/data_test_util.h"
 #include "muonlab/optimizers/adamw.h"
+#include "muonlab/optimizers/hybrid.h"
 #include "muonlab/optimizers/muon.h"
 #include "test_util.h"
 
@@ -123,20 +127,21 @@ TEST(SlicedStateLoad, WithoutTheStateTheResumeWouldDiffer) {
   EXPECT_FALSE(torch::allclose(resumed, fresh, 1e-3, 1e-3));
 }
 
-TEST(SlicedStateLoad, AStepCountIsTheSlicesLargest) {
-  // An expert that sat out a step (no gradient) lags; the stack takes the
-  // largest count, and every other buffer still comes from its own slice.
+TEST(SlicedStateLoad, AStepCountIsTheSlicesLargestAndASliceWithoutStateStartsFresh) {
+  // Expert 0 steps three times, expert 1 has a gradient in the first step
+  // only (it lags), expert 2 never (no state at all). The stack takes the
+  // largest count; each buffer comes from its own slice, expert 2's fresh.
   torch::manual_seed(23);
   std::vector<torch::Tensor> separate;
   for (int64_t e = 0; e < kExperts; ++e) separate.push_back(fresh_leaf(torch::randn({8})));
   AdamW before(tagged_slices(separate, ParamRole::kBias), AdamWOptions(0.01));
   for (int step = 0; step < 3; ++step) {
-    for (int64_t e = 0; e < kExperts; ++e) {
-      // Expert 1 has a gradient only in the first step.
-      separate[e].mutable_grad() = e == 1 && step > 0 ? torch::Tensor() : torch::randn({8});
-    }
+    separate[0].mutable_grad() = torch::randn({8});
+    separate[1].mutable_grad() = step == 0 ? torch::randn({8}) : torch::Tensor();
+    separate[2].mutable_grad() = torch::Tensor();
     before.step();
   }
+  ASSERT_FALSE(before.has_state(separate[2]));
   torch::Tensor stack = fresh_leaf(torch::stack(separate));
   AdamW after(std::vector<TaggedParam>{{"moe.experts.w", stack, ParamRole::kBias}}, AdamWOptions(0.01));
   after.set_saved_slice_names(test_slice_names);
@@ -151,25 +156,54 @@ TEST(SlicedStateLoad, AStepCountIsTheSlicesLargest) {
   Read stacked;
   after.visitable_state(stack).visit(stacked);
   EXPECT_EQ(stacked.integers.at("step"), 3);
-  for (int64_t e = 0; e < kExperts; ++e) {
+  ASSERT_EQ(stacked.tensors.size(), 2u);  // exp_avg, exp_avg_sq
+  for (int64_t e = 0; e < 2; ++e) {
     Read slice;
     before.visitable_state(separate[e]).visit(slice);
-    EXPECT_EQ(slice.integers.at("step"), e == 1 ? 1 : 3) << "expert " << e;
+    EXPECT_EQ(slice.integers.at("step"), e == 0 ? 3 : 1) << "expert " << e;
     for (const auto& [key, value] : slice.tensors) {
       EXPECT_TRUE(torch::equal(stacked.tensors.at(key)[e], value)) << key << " of expert " << e;
     }
   }
+  for (const auto& [key, value] : stacked.tensors) {
+    EXPECT_TRUE(torch::equal(value[2], torch::zeros({8}))) << key << " of expert 2";
+  }
+}
+
+TEST(SlicedStateLoad, RankFilesThatDivideAStackAreRefused) {
+  // Two ranks of a per-expert run, rank 0 owning experts 0 and 1, rank 1
+  // expert 2: each file then holds part of the stack, and merging them is
+  // refused as for any state two files hold.
+  testing::ScratchDir dir;
+  std::vector<std::string> files;
+  for (int64_t rank = 0; rank < 2; ++rank) {
+    torch::manual_seed(24);
+    std::vector<torch::Tensor> separate;
+    for (int64_t e = 0; e < kExperts; ++e) separate.push_back(fresh_leaf(torch::randn({8, 12})));
+    MuonWithAuxAdamW run(tagged_slices(separate, ParamRole::kExpert), MuonOptions(0.05), AdamWOptions(0.01));
+    const auto owned = rank == 0 ? std::vector<torch::Tensor>{separate[0], separate[1]} : std::vector<torch::Tensor>{separate[2]};
+    run.muon()->set_ownership([owned](const torch::Tensor& p) {
+      return std::any_of(owned.begin(), owned.end(), [&](const torch::Tensor& o) { return o.is_same(p); });
+    });
+    for (const auto& p : separate) p.mutable_grad() = torch::randn(p.sizes());
+    run.step();
+    files.push_back(dir.file("optimizer.rank" + std::to_string(rank) + ".pt"));
+    run.save_shard_to_file(files.back(), rank);
+  }
+  torch::Tensor stack = fresh_leaf(torch::randn({kExperts, 8, 12}));
+  MuonWithAuxAdamW merged(std::vector<TaggedParam>{{"moe.experts.w", stack, ParamRole::kExpert}}, MuonOptions(0.05),
+                          AdamWOptions(0.01));
+  for (auto* part : merged.parts()) part->set_saved_slice_names(test_slice_names);
+  EXPECT_CONTAINS(error_message([&] { merged.load_from_shards(files); }), "both hold the muon state of 'moe.experts.w'");
 }
 
 class SlicedStateErrors : public ::testing::Test {
  protected:
-  // A Muon state over `count` separate [8, 12] matrices after one step, on
-  // all of them or (as one rank of several) on the first alone.
-  static std::string separate_state(int64_t count, bool first_only = false) {
+  // A Muon state over `count` separate [8, 12] matrices after one step.
+  static std::string separate_state(int64_t count) {
     std::vector<torch::Tensor> separate;
     for (int64_t e = 0; e < count; ++e) separate.push_back(fresh_leaf(torch::randn({8, 12})));
     Muon muon(tagged_slices(separate, ParamRole::kExpert), MuonOptions(0.05));
-    if (first_only) muon.set_ownership([first = separate[0]](const torch::Tensor& p) { return p.is_same(first); });
     for (const auto& p : separate) p.mutable_grad() = torch::randn(p.sizes());
     muon.step();
     return saved_bytes(muon);
@@ -194,11 +228,6 @@ TEST_F(SlicedStateErrors, ASliceOfTheWrongShapeIsNamed) {
   EXPECT_CONTAINS(load_error(separate_state(3), {3, 12, 8}),
                   "optimizer state of 'moe.expert_0.w' (slice 0 of parameter 'moe.experts.w') was saved for shape "
                   "[8, 12], but the slice has shape [12, 8]");
-}
-
-TEST_F(SlicedStateErrors, AStateDividedAmongRanksIsRefused) {
-  EXPECT_CONTAINS(load_error(separate_state(3, /*first_only=*/true), {3, 8, 12}),
-                  "holds the state of 1 of the 3 slices of parameter 'moe.experts.w'");
 }
 
 TEST_F(SlicedStateErrors, WithoutSliceNamesTheSlicesAreForeign) {

@@ -232,15 +232,14 @@ std::unique_ptr<torch::optim::OptimizerParamState> OptimizerBase::load_sliced_st
       fail("optimizer state of '{}' (slice {} of parameter '{}') was saved for shape {}, but the slice has shape {}",
            slice, slices.size(), name, shape_string(shape), shape_string(slice_shape));
     }
-    with_state += saved_with_state(it->second) ? 1 : 0;
-    slices.push_back(&it->second);
+    const bool with = saved_with_state(it->second);
+    with_state += with ? 1 : 0;
+    slices.push_back(with ? &it->second : nullptr);
   }
+  // A slice without state never stepped (or, in one rank's file, is
+  // another's: merging two files that both hold part of a stack is refused
+  // like any state two files hold, MuonWithAuxAdamW::load_from_shards).
   if (with_state == 0) return nullptr;
-  if (with_state != slices.size()) {
-    fail("optimizer state holds the state of {} of the {} slices of parameter '{}': a state divided among ranks "
-         "before these slices were one parameter cannot be loaded",
-         with_state, slices.size(), name);
-  }
   auto fresh = make_state(p);
   read_sliced_param_state(loadable(*fresh, name), slices, slice_names, name);
   return fresh;

@@ -55,7 +55,8 @@ class StateReader : public ParamStateVisitor {
   const std::string& param_name_;
 };
 
-// Each buffer the stack of the slices' own, each integer their largest.
+// Each buffer the stack of the slices' own, each integer their largest; a
+// slice saved without state (null) keeps the fresh state's.
 class SlicedStateReader : public ParamStateVisitor {
  public:
   SlicedStateReader(const std::vector<torch::serialize::InputArchive*>& slices,
@@ -63,10 +64,15 @@ class SlicedStateReader : public ParamStateVisitor {
       : slices_(slices), slice_names_(slice_names), param_name_(param_name) {}
 
   void tensor(const std::string& key, torch::Tensor& value) override {
-    TORCH_CHECK(value.dim() >= 1, "sliced optimizer state needs buffers of one dimension or more");
+    TORCH_CHECK(value.dim() >= 1 && value.size(0) == static_cast<int64_t>(slices_.size()),
+                "sliced optimizer state needs buffers with one row per slice");
     const auto slice_shape = value.sizes().slice(1);
     std::vector<torch::Tensor> loaded(slices_.size());
     for (size_t i = 0; i < slices_.size(); ++i) {
+      if (slices_[i] == nullptr) {
+        loaded[i] = value[static_cast<int64_t>(i)];
+        continue;
+      }
       if (!slices_[i]->try_read(archive_key(key), loaded[i], /*is_buffer=*/true)) {
         fail("optimizer state of '{}' (slice {} of parameter '{}') lacks buffer '{}'", slice_names_[i], i,
              param_name_, key);
@@ -75,18 +81,22 @@ class SlicedStateReader : public ParamStateVisitor {
         fail("optimizer state of '{}' (slice {} of parameter '{}'): buffer '{}' has shape {}, expected {}",
              slice_names_[i], i, param_name_, key, shape_string(loaded[i].sizes()), shape_string(slice_shape));
       }
+      loaded[i] = loaded[i].to(value.options());
     }
-    value = torch::stack(loaded).to(value.options());
+    value = torch::stack(loaded);
   }
 
   void integer(const std::string& key, int64_t& value) override {
+    bool first = true;
     for (size_t i = 0; i < slices_.size(); ++i) {
+      if (slices_[i] == nullptr) continue;
       c10::IValue loaded;
       if (!slices_[i]->try_read(archive_key(key), loaded) || !loaded.isInt()) {
         fail("optimizer state of '{}' (slice {} of parameter '{}') lacks integer '{}'", slice_names_[i], i,
              param_name_, key);
       }
-      value = i == 0 ? loaded.toInt() : std::max(value, loaded.toInt());
+      value = first ? loaded.toInt() : std::max(value, loaded.toInt());
+      first = false;
     }
   }
 

@@ -34,14 +34,15 @@ void read_param_state(VisitableParamState& fresh, torch::serialize::InputArchive
                       const std::string& param_name);
 
 // Reads into `fresh`, the state of a parameter whose state was saved as
-// that of its slices along dim 0 (entry i: slice i, named slice_names[i]):
-// each buffer becomes the stack of the slices' buffers, each checked against
-// its slice of the expected shape; each integer (a step count) the largest
-// of the slices'. A slice can lag where it sat out steps without a gradient
-// (a MoE expert no token chose, in the per-expert layout); the stack steps
-// as one from then on, and a lagging slice's bias corrections use the larger
-// count, a difference that fades as the count grows. Throws muonlab::Error
-// naming the slice and the buffer.
+// that of its slices along dim 0 (entry i: slice i, named slice_names[i];
+// null where the slice was saved without state): each buffer becomes the
+// stack of the slices' buffers, each checked against its slice of the
+// expected shape, a slice without state keeping fresh's; each integer (a
+// step count) the largest of the slices'. Slices differ where some sat out
+// steps without a gradient (a MoE expert no token chose, in the per-expert
+// layout): the stack steps as one from then on, and a lagging slice's bias
+// corrections use the larger count, a difference that fades as the count
+// grows. Throws muonlab::Error naming the slice and the buffer.
 void read_sliced_param_state(VisitableParamState& fresh,
                              const std::vector<torch::serialize::InputArchive*>& slices,
                              const std::vector<std::string>& slice_names, const std::string& param_name);
