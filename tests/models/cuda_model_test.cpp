@@ -100,16 +100,21 @@ TEST_P(ModelOnCuda, GreedyGenerationMatchesCpuWithAndWithoutCache) {
 TEST(MoeOnCuda, GroupedExpertsMatchTheCpuLoop) {
   MUONLAB_SKIP_WITHOUT_CUDA();
   if (!compat::kHasGroupedMm) GTEST_SKIP() << "grouped GEMM needs LibTorch 2.9 or later";
-  const auto cpu_config = testing::tiny_config("tiny-mla-moe", {"moe.dispatch=looped"});
-  auto [cpu, cuda] = cpu_and_cuda_models(
-      cpu_config, testing::tiny_config("tiny-mla-moe", {"moe.dispatch=grouped"}));
-  torch::manual_seed(7);
-  const auto tokens = torch::randint(0, cpu_config.vocab_size, {3, cpu_config.block_size}, torch::kLong);
-  const auto cpu_logits = expect_cuda_follows_cpu(cpu, cuda, tokens);
+  // Dropless, and under a capacity: the loop removes the assignments over
+  // it, grouped keeps them with a zero gate.
+  for (const std::string capacity : {"moe.capacity_factor=0", "moe.capacity_factor=1.0"}) {
+    SCOPED_TRACE(capacity);
+    const auto cpu_config = testing::tiny_config("tiny-mla-moe", {"moe.dispatch=looped", capacity});
+    auto [cpu, cuda] = cpu_and_cuda_models(
+        cpu_config, testing::tiny_config("tiny-mla-moe", {"moe.dispatch=grouped", capacity}));
+    torch::manual_seed(7);
+    const auto tokens = torch::randint(0, cpu_config.vocab_size, {3, cpu_config.block_size}, torch::kLong);
+    const auto cpu_logits = expect_cuda_follows_cpu(cpu, cuda, tokens);
 
-  torch::NoGradGuard no_grad;
-  compat::Autocast autocast(torch::kCUDA, true, torch::kBFloat16);
-  EXPECT_LT(relative_error(cuda->forward(tokens.cuda()).logits, cpu_logits), 3e-2);
+    torch::NoGradGuard no_grad;
+    compat::Autocast autocast(torch::kCUDA, true, torch::kBFloat16);
+    EXPECT_LT(relative_error(cuda->forward(tokens.cuda()).logits, cpu_logits), 3e-2);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, ModelOnCuda, ::testing::Values("tiny-gpt2", "tiny-llama", "tiny-mla-moe"),
