@@ -65,7 +65,15 @@ wait "$pid" 2>/dev/null || true
 [[ -f $first/model.safetensors ]] || { cat "$work/first.log" >&2; echo "FAIL: first run never finished" >&2; exit 1; }
 before=$(stat -c '%Y %s' "$first/train.log" "$first/model.safetensors")
 
-"$muonlab" sweep "$work/spec.toml" --out "$work/sweep" >"$work/second.log" 2>&1 || { cat "$work/second.log" >&2; exit 1; }
+# On failure, the failed runs' logs too: the scratch folder goes with the test.
+show_failed_runs() {
+  cat "$work/second.log" >&2
+  for log in $(grep -o "see [^ ]*train.log" "$work/second.log" | cut -c5-); do
+    echo "--- $log (end)" >&2
+    tail -n 25 "$log" >&2
+  done
+}
+"$muonlab" sweep "$work/spec.toml" --out "$work/sweep" >"$work/second.log" 2>&1 || { show_failed_runs; exit 1; }
 cat "$work/second.log"
 grep -q "adamw/run.seed=1: done before, skipped" "$work/second.log"
 grep -q "adamw/run.seed=2: started (resuming from its checkpoint)" "$work/second.log"
