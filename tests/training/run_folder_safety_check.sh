@@ -4,7 +4,7 @@
 # run (and --move-aside moves it); a checkpoint file with flipped bytes is
 # named on --resume with the older checkpoints, and --resume-from takes
 # one; stale .tmp/.del folders are removed; --resume of a finished run says
-# so; bad paths and values end in `muonlab: error:` with exit 1.
+# so, and of one stopped before its final weights writes them; bad paths and values end in `muonlab: error:` with exit 1.
 #   run_folder_safety_check.sh MUONLAB_BINARY SOURCE_DIR
 set -euo pipefail
 muonlab=$1
@@ -59,9 +59,19 @@ wait "$holder" || true
 
 # 2. A finished run: a fresh start on it is refused, --resume says it is
 # done, --move-aside moves it and starts afresh.
-train "$work/run" >/dev/null
+train "$work/run" >"$work/run.log"
 expect_error "run folder '$work/run' already holds a run .*--resume.*--move-aside" train "$work/run"
 expect_error "the run in '$work/run' already finished \(12 of run.steps = 12 done" train "$work/run" --resume
+# A run stopped after its last checkpoint and before its final weights
+# (killed in between): --resume trains no step and writes them, the same
+# bytes, reporting the run's final loss.
+cp -r "$work/run" "$work/unfinished"
+rm "$work/unfinished/model.safetensors" "$work/unfinished/metrics.csv"
+train "$work/unfinished" --resume >"$work/unfinished.log"
+cmp "$work/run/model.safetensors" "$work/unfinished/model.safetensors"
+cmp "$work/run/metrics.csv" "$work/unfinished/metrics.csv"
+final=$(grep -o "done: 12 steps, final train loss [0-9.]*" "$work/run.log")
+grep -q "$final" "$work/unfinished.log" || { echo "FAIL: not '$final':" >&2; cat "$work/unfinished.log" >&2; exit 1; }
 train "$work/run" --move-aside >"$work/aside.log"
 grep -q "moved the earlier run in $work/run to $work/run.old-1" "$work/aside.log"
 [[ -f $work/run.old-1/model.safetensors && -f $work/run/model.safetensors ]]

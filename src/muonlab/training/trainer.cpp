@@ -267,7 +267,9 @@ class Run {
           resume_from.empty() ? newest_checkpoint(config_.run.out_dir) : std::optional<std::string>(resume_from);
       if (!checkpoint) fail("--resume: no complete checkpoint under '{}/checkpoints'", config_.run.out_dir);
       CheckpointState state = load_checkpoint(*checkpoint, config_, model_, *optimizer_, env_.world_size);
-      if (state.step >= config_.run.steps) {
+      const bool stopped_before_its_weights =
+          state.step == config_.run.steps && !fs::exists(fs::path(config_.run.out_dir) / "model.safetensors");
+      if (state.step >= config_.run.steps && !stopped_before_its_weights) {
         fail("--resume: the run in '{}' already finished ({} of run.steps = {} done, checkpoint {}); raise "
              "run.steps to train further",
              config_.run.out_dir, state.step, config_.run.steps, *checkpoint);
@@ -276,6 +278,9 @@ class Run {
       first_step_ = result_.resumed_from = state.step;
       note_thread_count_change(state);
       if (lead_) truncate_metrics(metrics_path_, first_step_);
+      // Stopped after its last checkpoint (its final evaluation logged) and
+      // before its final weights: no step is left, run() writes them.
+      if (stopped_before_its_weights) recall_final_losses();
     } else if (lead_) {
       std::ofstream(metrics_path_, std::ios::trunc);
     }
@@ -292,6 +297,19 @@ class Run {
     }
     metrics_.emplace(metrics_path_, lead_, std::move(tensorboard));
     result_.metrics_path = metrics_->path();
+  }
+
+  // The last step's train loss and validation loss, from the metrics the
+  // run logged, for a run that has no step left to take.
+  void recall_final_losses() {
+    result_.steps = first_step_;
+    std::ifstream in(metrics_path_);
+    for (std::string line; std::getline(in, line);) {
+      const auto record = nlohmann::json::parse(line, nullptr, false);
+      if (record.is_discarded() || record.value("step", int64_t{-1}) != first_step_) continue;
+      if (record.contains("loss")) result_.final_train_loss = record["loss"].get<double>();
+      if (record.contains("val_loss")) result_.final_val_loss = record["val_loss"].get<double>();
+    }
   }
 
   void note_thread_count_change(const CheckpointState& state) const {
