@@ -260,6 +260,11 @@ TEST(Moe, RoutingDescriptionShowsLoadExtremesAndDrops) {
   stats.dropped = torch::tensor(int64_t{3});
   EXPECT_EQ(describe_routing({stats}, {2}),
             "moe h.2: load max 0.500 min 0.000 (balanced 0.250), dropped 3 of 40\n");
+  MoeStats dropless;
+  dropless.load = stats.load;
+  dropless.assignments = 40;
+  EXPECT_EQ(describe_routing({dropless}, {2}),
+            "moe h.2: load max 0.500 min 0.000 (balanced 0.250), dropped 0 of 40\n");
 }
 
 }  // namespace

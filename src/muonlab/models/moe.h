@@ -23,8 +23,9 @@ struct MoeStats {
   torch::Tensor load;         // [N_r] fraction of the T * k assignments per expert
                               // (float64, on the layer's device)
   int64_t assignments = 0;    // T * k
-  torch::Tensor dropped;      // 0-dim int64: assignments over capacity, sent to the
-                              // residual (on the layer's device)
+  // 0-dim int64: assignments over capacity, sent to the residual (on the
+  // layer's device once a forward pass has set it).
+  torch::Tensor dropped = torch::zeros({}, torch::kInt64);
   int64_t capacity = 0;       // per expert; 0 when dropless
 };
 
