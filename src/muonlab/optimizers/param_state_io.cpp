@@ -1,5 +1,7 @@
 #include "muonlab/optimizers/param_state_io.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "muonlab/core/errors.h"
@@ -25,34 +27,42 @@ class StateWriter : public ParamStateVisitor {
   torch::serialize::OutputArchive& archive_;
 };
 
+// One saved buffer of `shape`, or one saved integer, read from `archive`;
+// errors name `whose` state it is ("parameter 'w'", or a slice of one).
+torch::Tensor read_buffer(torch::serialize::InputArchive& archive, const std::string& key, c10::IntArrayRef shape,
+                          const std::string& whose) {
+  torch::Tensor loaded;
+  if (!archive.try_read(archive_key(key), loaded, /*is_buffer=*/true)) {
+    fail("optimizer state of {} lacks buffer '{}'", whose, key);
+  }
+  if (loaded.sizes() != shape) {
+    fail("optimizer state of {}: buffer '{}' has shape {}, expected {}", whose, key, shape_string(loaded.sizes()),
+         shape_string(shape));
+  }
+  return loaded;
+}
+
+int64_t read_integer(torch::serialize::InputArchive& archive, const std::string& key, const std::string& whose) {
+  c10::IValue loaded;
+  if (!archive.try_read(archive_key(key), loaded) || !loaded.isInt()) {
+    fail("optimizer state of {} lacks integer '{}'", whose, key);
+  }
+  return loaded.toInt();
+}
+
 class StateReader : public ParamStateVisitor {
  public:
   StateReader(torch::serialize::InputArchive& archive, const std::string& param_name)
-      : archive_(archive), param_name_(param_name) {}
+      : archive_(archive), whose_("parameter '" + param_name + "'") {}
 
   void tensor(const std::string& key, torch::Tensor& value) override {
-    torch::Tensor loaded;
-    if (!archive_.try_read(archive_key(key), loaded, /*is_buffer=*/true)) {
-      fail("optimizer state of parameter '{}' lacks buffer '{}'", param_name_, key);
-    }
-    if (loaded.sizes() != value.sizes()) {
-      fail("optimizer state of parameter '{}': buffer '{}' has shape {}, expected {}",
-           param_name_, key, shape_string(loaded.sizes()), shape_string(value.sizes()));
-    }
-    value = loaded.to(value.options());
+    value = read_buffer(archive_, key, value.sizes(), whose_).to(value.options());
   }
-
-  void integer(const std::string& key, int64_t& value) override {
-    c10::IValue loaded;
-    if (!archive_.try_read(archive_key(key), loaded) || !loaded.isInt()) {
-      fail("optimizer state of parameter '{}' lacks integer '{}'", param_name_, key);
-    }
-    value = loaded.toInt();
-  }
+  void integer(const std::string& key, int64_t& value) override { value = read_integer(archive_, key, whose_); }
 
  private:
   torch::serialize::InputArchive& archive_;
-  const std::string& param_name_;
+  const std::string whose_;
 };
 
 // Each buffer the stack of the slices' own, each integer their largest; a
@@ -61,27 +71,20 @@ class SlicedStateReader : public ParamStateVisitor {
  public:
   SlicedStateReader(const std::vector<torch::serialize::InputArchive*>& slices,
                     const std::vector<std::string>& slice_names, const std::string& param_name)
-      : slices_(slices), slice_names_(slice_names), param_name_(param_name) {}
+      : slices_(slices) {
+    for (size_t i = 0; i < slices.size(); ++i) {
+      whose_.push_back(fmt::format("'{}' (slice {} of parameter '{}')", slice_names[i], i, param_name));
+    }
+  }
 
   void tensor(const std::string& key, torch::Tensor& value) override {
     TORCH_CHECK(value.dim() >= 1 && value.size(0) == static_cast<int64_t>(slices_.size()),
                 "sliced optimizer state needs buffers with one row per slice");
-    const auto slice_shape = value.sizes().slice(1);
     std::vector<torch::Tensor> loaded(slices_.size());
     for (size_t i = 0; i < slices_.size(); ++i) {
-      if (slices_[i] == nullptr) {
-        loaded[i] = value[static_cast<int64_t>(i)];
-        continue;
-      }
-      if (!slices_[i]->try_read(archive_key(key), loaded[i], /*is_buffer=*/true)) {
-        fail("optimizer state of '{}' (slice {} of parameter '{}') lacks buffer '{}'", slice_names_[i], i,
-             param_name_, key);
-      }
-      if (loaded[i].sizes() != slice_shape) {
-        fail("optimizer state of '{}' (slice {} of parameter '{}'): buffer '{}' has shape {}, expected {}",
-             slice_names_[i], i, param_name_, key, shape_string(loaded[i].sizes()), shape_string(slice_shape));
-      }
-      loaded[i] = loaded[i].to(value.options());
+      loaded[i] = slices_[i] == nullptr
+                      ? value[static_cast<int64_t>(i)]
+                      : read_buffer(*slices_[i], key, value.sizes().slice(1), whose_[i]).to(value.options());
     }
     value = torch::stack(loaded);
   }
@@ -90,20 +93,15 @@ class SlicedStateReader : public ParamStateVisitor {
     bool first = true;
     for (size_t i = 0; i < slices_.size(); ++i) {
       if (slices_[i] == nullptr) continue;
-      c10::IValue loaded;
-      if (!slices_[i]->try_read(archive_key(key), loaded) || !loaded.isInt()) {
-        fail("optimizer state of '{}' (slice {} of parameter '{}') lacks integer '{}'", slice_names_[i], i,
-             param_name_, key);
-      }
-      value = first ? loaded.toInt() : std::max(value, loaded.toInt());
+      const int64_t loaded = read_integer(*slices_[i], key, whose_[i]);
+      value = first ? loaded : std::max(value, loaded);
       first = false;
     }
   }
 
  private:
   const std::vector<torch::serialize::InputArchive*>& slices_;
-  const std::vector<std::string>& slice_names_;
-  const std::string& param_name_;
+  std::vector<std::string> whose_;
 };
 
 }  // namespace
