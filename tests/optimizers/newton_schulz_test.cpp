@@ -110,6 +110,79 @@ TEST(NewtonSchulz, KeepsInputDtypeAndBf16StaysClose) {
   EXPECT_GT(testing::max_abs_diff(fp32, bf16), 0.0) << "bf16 must really compute in bf16";
 }
 
+// <actual - exact, exact> / <exact, exact>: by how much a result is scaled
+// up or down as a whole. Rounding errors of random sign leave it near 0.
+double relative_bias(const torch::Tensor& actual, const torch::Tensor& exact) {
+  const auto e = exact.to(torch::kFloat64);
+  return ((actual.to(torch::kFloat64) - e) * e).sum().item<double>() / (e * e).sum().item<double>();
+}
+
+// bf16 steps take the coefficient a unrounded. Rounded to bf16, Jordan's
+// a = 3.4445 becomes 3.4375, and the result of one step shrinks by about
+// 2e-3 as a whole (so does that of two Gram steps), far beyond what random
+// rounding leaves over 8 matrices (below 3e-4 here). Checked for every way
+// muonlab multiplies by a I + B: standard and Gram form, wide and tall,
+// one matrix at a time and batched. The reference is the standard form in
+// float64 from the same bf16 start.
+TEST(NewtonSchulz, Bf16StepsTakeTheLinearCoefficientUnrounded) {
+  const auto bf16_start = [](const torch::Tensor& M) {
+    return newton_schulz(M, config_of("jordan", 0, NsDtype::kBFloat16)).to(torch::kBFloat16);
+  };
+  torch::manual_seed(14);
+  const auto wide = bf16_start(torch::randn({8, 48, 192}));
+  for (const auto method : {NsMethod::kStandard, NsMethod::kGram}) {
+    auto config = config_of("jordan", method == NsMethod::kGram ? 2 : 1, NsDtype::kBFloat16);
+    config.method = method;
+    auto exact_config = config_of("jordan", config.steps);
+    ASSERT_EQ(uses_gram_form(48, 192, config), method == NsMethod::kGram);
+    for (const bool tall : {false, true}) {
+      SCOPED_TRACE(to_string(method) + (tall ? ", tall" : ", wide"));
+      std::vector<torch::Tensor> actual, exact;
+      for (int64_t i = 0; i < wide.size(0); ++i) {
+        const auto X = tall ? wide[i].t().contiguous() : wide[i];
+        actual.push_back(newton_schulz_iterations(X, config));
+        exact.push_back(newton_schulz_iterations(X.to(torch::kFloat64), exact_config));
+      }
+      EXPECT_LT(std::abs(relative_bias(torch::stack(actual), torch::stack(exact))), 1e-3);
+    }
+    SCOPED_TRACE(to_string(method) + ", batched");
+    std::vector<torch::Tensor> exact;
+    for (int64_t i = 0; i < wide.size(0); ++i) {
+      exact.push_back(newton_schulz_iterations(wide[i].to(torch::kFloat64), exact_config));
+    }
+    // newton_schulz normalizes its input again; a bf16 start of norm 1 to
+    // rounding is left as it is.
+    EXPECT_LT(std::abs(relative_bias(newton_schulz(wide.to(torch::kFloat32), config), torch::stack(exact))), 1e-3);
+  }
+}
+
+// In bf16 muonlab's steps round less than the Python form most Muon code
+// runs (Keller Jordan's: X = a X + B @ X with B = b A + c A @ A, each
+// product, scaling and sum rounded to bf16): after 5 steps the result is
+// closer to the float64 one, on a well- and an ill-conditioned matrix.
+TEST(NewtonSchulz, Bf16RoundsLessThanThePythonReferenceForm) {
+  const auto jordan = ns_schedule("jordan").triples.front();
+  const auto python_form = [&](torch::Tensor X) {
+    for (int step = 0; step < 5; ++step) {
+      const auto A = torch::matmul(X, X.t());
+      const auto B = jordan.b * A + jordan.c * torch::matmul(A, A);
+      X = jordan.a * X + torch::matmul(B, X);
+    }
+    return X;
+  };
+  for (const auto& M : {random_matrix(64, 256, 15, torch::kFloat32), ill_conditioned(64, 256, 1e3, 16).to(torch::kFloat32)}) {
+    const auto start = newton_schulz(M, config_of("jordan", 0, NsDtype::kBFloat16));
+    const auto exact = newton_schulz_iterations(start.to(torch::kFloat64), config_of("jordan", 5));
+    const auto error = [&](const torch::Tensor& Y) {
+      return ((Y.to(torch::kFloat64) - exact).norm() / exact.norm()).item<double>();
+    };
+    const double ours = error(newton_schulz_iterations(start.to(torch::kBFloat16), config_of("jordan", 5, NsDtype::kBFloat16)));
+    const double python = error(python_form(start.to(torch::kBFloat16)));
+    EXPECT_GT(ours, 0.0) << "bf16 must really compute in bf16";
+    EXPECT_LT(ours, 0.75 * python) << "the Python form's error " << python;
+  }
+}
+
 // Finite entries whose fp32 sum of squares overflows (norms past about
 // 1.8e19) are normalized as any others, matrix by matrix in a batch; an
 // all-zero matrix stays zero. Held against the normalization in float64.
