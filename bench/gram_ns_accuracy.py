@@ -7,8 +7,11 @@ For each input (a Gaussian matrix; singular values log-spaced from 1 down to
 1e-3 and to 1e-5; rank 8 plus 1e-3 noise) and schedule (jordan K = 5,
 polar_express K = 5, jordan K = 10), prints ||NS_bf16 - NS_fp64|| / ||NS_fp64||
 with NS_fp64 the standard form in float64 (the Gram form equals it there to
-rounding: tests/optimizers/gram_newton_schulz_test.cpp). Every number comes
-from muonlab.newton_schulz, the optimizer's own code.
+rounding: tests/optimizers/gram_newton_schulz_test.cpp). Every number but
+the last column's comes from muonlab.newton_schulz, the optimizer's own code.
+The last column is the form most Python Muon code runs (Keller Jordan's
+`X = a * X + B @ X` with `B = b * A + c * A @ A`), in PyTorch's bf16 ops,
+each product, scaling and sum rounded to bf16, for comparison.
 """
 import sys
 
@@ -38,6 +41,29 @@ def inputs():
     yield "rank 8 + 1e-3 noise", low_rank + 1e-3 * torch.randn(ROWS, COLS, generator=gen, dtype=torch.float64)
 
 
+# Each schedule's triples, norm scale and eps, as docs/algorithms.md lists them.
+PYTHON_FORM_SCHEDULES = {
+    "jordan": ([(3.4445, -4.7750, 2.0315)], 1.0, 1e-7),
+    "polar_express": ([(8.156554524902461, -22.48329292557795, 15.878769915207462),
+                       (4.042929935166739, -2.808917465908714, 0.5000178451051316),
+                       (3.8916678022926607, -2.772484153217685, 0.5060648178503393),
+                       (3.285753657755655, -2.3681294933425376, 0.46449024233003106),
+                       (2.3465413258596377, -1.7097828382687081, 0.42323551169305323)], 1.02, 1e-6),
+}
+
+
+def python_form(G, coefficients, steps):
+    triples, norm_scale, eps = PYTHON_FORM_SCHEDULES[coefficients]
+    X = G.bfloat16()
+    X = X / (X.norm() * norm_scale + eps)
+    for k in range(steps):
+        a, b, c = triples[min(k, len(triples) - 1)]
+        A = X @ X.mT
+        B = b * A + c * (A @ A)
+        X = a * X + B @ X
+    return X
+
+
 def relative_error(value, reference):
     error = ((value.double() - reference).norm() / reference.norm()).item()
     return "nan" if error != error else f"{error:.3f}"
@@ -46,7 +72,7 @@ def relative_error(value, reference):
 def main():
     schedules = [("jordan", 5), ("polar_express", 5), ("jordan", 10)]
     print(f"{ROWS} x {COLS}, bf16; relative error against the float64 standard form")
-    header = f"{'input':<22} {'schedule':<18} {'standard':>9}" + "".join(f" {f'gram r={r}':>11}" for r in RESTARTS)
+    header = f"{'input':<22} {'schedule':<18} {'standard':>9}" + "".join(f" {f'gram r={r}':>11}" for r in RESTARTS) + f" {'Python form':>12}"
     print(header)
     for name, G in inputs():
         for coefficients, steps in schedules:
@@ -56,6 +82,7 @@ def main():
             for r in RESTARTS:
                 gram = muonlab.newton_schulz(G, steps, coefficients, "bf16", method="gram", gram_restart=r)
                 row += f" {relative_error(gram, exact):>11}"
+            row += f" {relative_error(python_form(G, coefficients, steps), exact):>12}"
             print(row)
 
 

@@ -11,7 +11,11 @@ Times, in bf16 on the CPU (PyTorch's own ops, so the same LibTorch kernels
 muonlab calls), one iteration X <- a X + (b A + c A A) X with A = X X^T:
 
   ceiling    the three products as plain bmm, nothing else;
-  fused      muonlab's form: bmm, then two baddbmm carrying a, b and c;
+  folded     muonlab's form on the CPU in bf16: bmm, baddbmm for B carrying
+             b and c, a added to B's diagonal (in fp32, rounded once), then
+             (a I + B) X as a plain bmm;
+  fused      bmm, then two baddbmm carrying a, b and c (muonlab's form in
+             fp32 and on the GPU);
   plain      three bmm and the axpy terms as separate elementwise ops;
   symmetric  X X^T and A A from three of their four half-size blocks (A is
              symmetric), 25% fewer FLOPs in those two products, the only
@@ -47,6 +51,14 @@ def fused(X):
     return torch.baddbmm(X, B, X, beta=A_COEF, alpha=1.0)
 
 
+def folded(X):
+    A = torch.bmm(X, X.transpose(1, 2))
+    B = torch.baddbmm(A, A, A, beta=B_COEF, alpha=C_COEF)
+    diagonal = B.diagonal(0, 1, 2)
+    diagonal.copy_(diagonal.float() + A_COEF)
+    return torch.bmm(B, X)
+
+
 def plain(X):
     A = torch.bmm(X, X.transpose(1, 2))
     B = B_COEF * A + C_COEF * torch.bmm(A, A)
@@ -70,7 +82,7 @@ def symmetric(X):
     return torch.baddbmm(X, B, X, beta=A_COEF, alpha=1.0)
 
 
-FORMS = [("ceiling", ceiling), ("fused", fused), ("plain", plain), ("symmetric", symmetric)]
+FORMS = [("ceiling", ceiling), ("folded", folded), ("fused", fused), ("plain", plain), ("symmetric", symmetric)]
 
 
 def median_seconds(run, repeats=9):

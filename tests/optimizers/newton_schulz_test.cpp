@@ -5,6 +5,7 @@
 #include "muonlab/optimizers/newton_schulz.h"
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "muonlab/analysis/polar_factor.h"
@@ -159,7 +160,10 @@ TEST(NewtonSchulz, Bf16StepsTakeTheLinearCoefficientUnrounded) {
 // In bf16 muonlab's steps round less than the Python form most Muon code
 // runs (Keller Jordan's: X = a X + B @ X with B = b A + c A @ A, each
 // product, scaling and sum rounded to bf16): after 5 steps the result is
-// closer to the float64 one, on a well- and an ill-conditioned matrix.
+// closer to the float64 one. On a Gaussian matrix its error is about 0.27x
+// the Python form's, with singular values spread over 1e2 0.4-0.65x;
+// over 1e3 and more both are dominated by the smallest singular values
+// (0.75x, bench/gram_ns_accuracy.py).
 TEST(NewtonSchulz, Bf16RoundsLessThanThePythonReferenceForm) {
   const auto jordan = ns_schedule("jordan").triples.front();
   const auto python_form = [&](torch::Tensor X) {
@@ -170,16 +174,19 @@ TEST(NewtonSchulz, Bf16RoundsLessThanThePythonReferenceForm) {
     }
     return X;
   };
-  for (const auto& M : {random_matrix(64, 256, 15, torch::kFloat32), ill_conditioned(64, 256, 1e3, 16).to(torch::kFloat32)}) {
-    const auto start = newton_schulz(M, config_of("jordan", 0, NsDtype::kBFloat16));
+  const std::pair<torch::Tensor, double> cases[] = {{random_matrix(64, 256, 15), 0.5},
+                                                    {ill_conditioned(64, 256, 1e2, 16), 0.8}};
+  for (const auto& [M, bound] : cases) {
+    const auto start = newton_schulz(M.to(torch::kFloat32), config_of("jordan", 0, NsDtype::kBFloat16));
     const auto exact = newton_schulz_iterations(start.to(torch::kFloat64), config_of("jordan", 5));
     const auto error = [&](const torch::Tensor& Y) {
       return ((Y.to(torch::kFloat64) - exact).norm() / exact.norm()).item<double>();
     };
-    const double ours = error(newton_schulz_iterations(start.to(torch::kBFloat16), config_of("jordan", 5, NsDtype::kBFloat16)));
+    const double ours =
+        error(newton_schulz_iterations(start.to(torch::kBFloat16), config_of("jordan", 5, NsDtype::kBFloat16)));
     const double python = error(python_form(start.to(torch::kBFloat16)));
     EXPECT_GT(ours, 0.0) << "bf16 must really compute in bf16";
-    EXPECT_LT(ours, 0.75 * python) << "the Python form's error " << python;
+    EXPECT_LT(ours, bound * python) << "the Python form's error " << python;
   }
 }
 
