@@ -41,19 +41,8 @@ def inputs():
     yield "rank 8 + 1e-3 noise", low_rank + 1e-3 * torch.randn(ROWS, COLS, generator=gen, dtype=torch.float64)
 
 
-# Each schedule's triples, norm scale and eps, as docs/algorithms.md lists them.
-PYTHON_FORM_SCHEDULES = {
-    "jordan": ([(3.4445, -4.7750, 2.0315)], 1.0, 1e-7),
-    "polar_express": ([(8.156554524902461, -22.48329292557795, 15.878769915207462),
-                       (4.042929935166739, -2.808917465908714, 0.5000178451051316),
-                       (3.8916678022926607, -2.772484153217685, 0.5060648178503393),
-                       (3.285753657755655, -2.3681294933425376, 0.46449024233003106),
-                       (2.3465413258596377, -1.7097828382687081, 0.42323551169305323)], 1.02, 1e-6),
-}
-
-
 def python_form(G, coefficients, steps):
-    triples, norm_scale, eps = PYTHON_FORM_SCHEDULES[coefficients]
+    triples, norm_scale, eps = muonlab.ns_schedule(coefficients)
     X = G.bfloat16()
     X = X / (X.norm() * norm_scale + eps)
     for k in range(steps):

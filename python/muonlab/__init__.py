@@ -46,6 +46,13 @@ def newton_schulz(G, steps=5, coefficients="jordan", dtype="auto", method="stand
     return _C.newton_schulz(G, steps, coefficients, dtype, method, gram_restart)
 
 
+def ns_schedule(name):
+    """The Newton-Schulz preset `name` ("jordan", "taylor", "polar_express")
+    as muonlab runs it: ([(a, b, c), ...], norm_scale, eps). Step k uses
+    triple min(k, len - 1), and X_0 = G / (norm_scale ||G||_F + eps)."""
+    return _C.ns_schedule(name)
+
+
 def polar_factor(G):
     """The exact polar factor msign(G) = U V^T of the thin SVD, in float64
     (singular values at rounding level count as zero)."""
@@ -58,4 +65,4 @@ def alignment(G, steps=5, coefficients="jordan", dtype="fp32"):
     return _C.alignment(G, steps, coefficients, dtype)
 
 
-__all__ = ["optim", "newton_schulz", "polar_factor", "alignment", "__version__"]
+__all__ = ["optim", "newton_schulz", "ns_schedule", "polar_factor", "alignment", "__version__"]

@@ -7,7 +7,7 @@ import torch
 import muonlab
 from muonlab import _C
 from muonlab.optim import Muon, Muon2, Muon2F, MuonWithAuxAdamW, NorMuon
-from reference_muon import ReferenceAdamW, ReferenceMuon, newton_schulz
+from reference_muon import COEFFICIENTS, ReferenceAdamW, ReferenceMuon, newton_schulz
 
 # Tall, wide and two same-shaped (batched together) matrices.
 SHAPES = [(12, 8), (6, 10), (8, 8), (8, 8)]
@@ -95,6 +95,16 @@ def test_fused_cpu_step_matches_the_general_path_and_the_float64_reference(name)
         assert torch.allclose(f.double(), e, atol=2e-5), f"{name}: fused step off the reference by " \
                                                          f"{(f.double() - e).abs().max():.3g}"
         assert torch.allclose(f, g, atol=2e-5), f"{name}: fused and general paths differ by {(f - g).abs().max():.3g}"
+
+
+@pytest.mark.parametrize("name", sorted(COEFFICIENTS))
+def test_ns_schedule_reports_the_presets_the_reference_writes_out(name):
+    assert muonlab.ns_schedule(name) == COEFFICIENTS[name]
+
+
+def test_ns_schedule_names_an_unknown_preset():
+    with pytest.raises(ValueError, match="'jordon'"):
+        muonlab.ns_schedule("jordon")
 
 
 def test_gram_ns_method_takes_the_standard_steps():

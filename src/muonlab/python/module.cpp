@@ -318,6 +318,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       py::arg("G"), py::arg("steps") = 5, py::arg("coefficients") = "jordan", py::arg("dtype") = "auto",
       py::arg("method") = "standard", py::arg("gram_restart") = 2);
   m.def(
+      "ns_schedule",
+      [](const std::string& name) {
+        const auto schedule = as_value_errors([&] { return muonlab::optim::ns_schedule(name); });
+        py::list triples;
+        for (const auto& t : schedule.triples) triples.append(py::make_tuple(t.a, t.b, t.c));
+        return py::make_tuple(triples, schedule.norm_scale, schedule.eps);
+      },
+      py::arg("name"), "A preset's ([(a, b, c), ...], norm_scale, eps): 'jordan', 'taylor' or 'polar_express'");
+  m.def(
       "polar_factor", [](const torch::Tensor& G) { return as_value_errors([&] { return muonlab::analysis::polar_factor(G); }); },
       py::arg("G"));
   m.def(
