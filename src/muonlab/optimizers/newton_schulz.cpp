@@ -112,15 +112,14 @@ void NewtonSchulzConfig::validate() const {
 
 namespace {
 
-// Whether products with W = a I + Z take a in W's diagonal and run as plain
-// bmm, or carry a as the beta of baddbmm. On the CPU in bf16, oneDNN's bmm
+// Where products with W = a I + Z take a in W's diagonal and run as plain
+// bmm (IdentityPlus), not with a as the beta of baddbmm, and where the
+// diagonal is added by a loop (add_to_diagonal). On the CPU in bf16, oneDNN's bmm
 // runs 3-6% faster than its baddbmm of the same shape (docs/benchmarks.md),
 // and rounding a + Z_ii to bf16 costs about what rounding Z_ii already does.
 // In fp32 the gain is about 1% and the large diagonal term inside each dot
 // product costs accuracy; on the GPU cuBLAS applies beta in its epilogue.
-bool folds_identity_into_diagonal(const torch::Tensor& Z) {
-  return Z.device().is_cpu() && Z.scalar_type() == torch::kBFloat16;
-}
+bool is_cpu_bf16(const torch::Tensor& Z) { return Z.device().is_cpu() && Z.scalar_type() == torch::kBFloat16; }
 
 // a added to the diagonal of each matrix of a CPU bf16 batch, in fp32 and
 // rounded once to nearest even (c10::BFloat16's conversion). A loop, not
@@ -141,7 +140,7 @@ void add_to_cpu_bf16_diagonal(torch::Tensor& Z, float a) {
 // is added in fp32 and rounded once: LibTorch 1.13's bf16 add_ of a scalar
 // rounds the scalar to bf16 first, which moves Jordan's a = 3.4445 to 3.4375.
 void add_to_diagonal(torch::Tensor& Z, double a) {
-  if (Z.device().is_cpu() && Z.scalar_type() == torch::kBFloat16) {
+  if (is_cpu_bf16(Z)) {
     add_to_cpu_bf16_diagonal(Z, static_cast<float>(a));
     return;
   }
@@ -154,11 +153,11 @@ void add_to_diagonal(torch::Tensor& Z, double a) {
 }
 
 // W = a I + Z for a batch of square Z, and products with it from either
-// side: a P + Z P as one baddbmm, or W P as a bmm once a is in W's diagonal
-// (folds_identity_into_diagonal).
+// side: a P + Z P as one baddbmm, or, on the CPU in bf16, W P as a bmm once
+// a is in W's diagonal.
 class IdentityPlus {
  public:
-  IdentityPlus(torch::Tensor Z, double a) : Z_(std::move(Z)), a_(a), folded_(folds_identity_into_diagonal(Z_)) {
+  IdentityPlus(torch::Tensor Z, double a) : Z_(std::move(Z)), a_(a), folded_(is_cpu_bf16(Z_)) {
     if (folded_) add_to_diagonal(Z_, a_);
   }
 

@@ -28,6 +28,7 @@
 #include "muonlab/training/tensorboard_events.h"
 #include "muonlab/training/metrics_csv.h"
 #include "muonlab/training/one_step_metrics.h"
+#include "muonlab/training/read_loss_curves.h"
 #include "muonlab/distributed/process_group.h"
 #include "muonlab/training/train_optimizer.h"
 
@@ -303,13 +304,14 @@ class Run {
   // run logged, for a run that has no step left to take.
   void recall_final_losses() {
     result_.steps = first_step_;
-    std::ifstream in(metrics_path_);
-    for (std::string line; std::getline(in, line);) {
-      const auto record = nlohmann::json::parse(line, nullptr, false);
-      if (record.is_discarded() || record.value("step", int64_t{-1}) != first_step_) continue;
-      if (record.contains("loss")) result_.final_train_loss = record["loss"].get<double>();
-      if (record.contains("val_loss")) result_.final_val_loss = record["val_loss"].get<double>();
-    }
+    const analysis::LossCurves curves = read_loss_curves(metrics_path_);
+    const auto at_last_step = [&](const std::vector<analysis::LossPoint>& curve, double& loss) {
+      for (const analysis::LossPoint& point : curve) {
+        if (point.step == static_cast<double>(first_step_)) loss = point.loss;
+      }
+    };
+    at_last_step(curves.train, result_.final_train_loss);
+    at_last_step(curves.validation, result_.final_val_loss);
   }
 
   void note_thread_count_change(const CheckpointState& state) const {
