@@ -61,5 +61,12 @@ TEST(ModelFile, NotAModelFileFailsNamingThePath) {
   std::remove(path.c_str());
 }
 
+TEST(ModelFile, MissingFileIsNamedAsMissing) {
+  const auto path = temp_path("no_such_model.pt");
+  std::remove(path.c_str());
+  const auto message = testing::error_message([&] { load_model(path); });
+  EXPECT_CONTAINS(message, "cannot read '" + path + "': no such file");
+}
+
 }  // namespace
 }  // namespace muonlab::models

@@ -1,5 +1,7 @@
 #include "muonlab/core/archive_file.h"
 
+#include <filesystem>
+
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/errors.h"
 
@@ -20,6 +22,9 @@ void save_archive_atomically(torch::serialize::OutputArchive& archive,
 
 void read_archive_file(const std::string& path,
                        const std::function<void(torch::serialize::InputArchive&)>& read) {
+  // LibTorch's own message for a missing file reads "open file failed because
+  // of errno 2 on fopen: , file path: ...".
+  if (!std::filesystem::exists(path)) fail("cannot read '{}': no such file", path);
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
