@@ -22,6 +22,9 @@ _ADAMW_KEYS = tuple(_C.adamw_defaults().keys())
 # Second-moment buffers, which stay fp32 whatever the parameter's dtype.
 _FP32_BUFFERS = ("second_moment", "second_moment_row", "second_moment_col", "neuron_second_moment")
 _VARIANTS = ("muon", "muon2", "muon2f", "normuon")
+# What step() does with a NaN or Inf gradient: apply it as torch.optim does,
+# raise, or skip the step.
+_NONFINITE_POLICIES = ("ignore", "error", "skip")
 
 
 def _check_known(options, known, optimizer):
@@ -36,7 +39,12 @@ class _MuonFamily(torch.optim.Optimizer):
     _variant = "muon"
     _allows_adamw = False
 
-    def __init__(self, params, lr=None, adamw_options=None, process_group=None, **options):
+    def __init__(self, params, lr=None, adamw_options=None, process_group=None, nonfinite="ignore", **options):
+        if nonfinite not in _NONFINITE_POLICIES:
+            raise ValueError(f"option nonfinite={nonfinite!r}: expected one of "
+                             f"{', '.join(map(repr, _NONFINITE_POLICIES))}")
+        self.nonfinite = nonfinite
+        self.skipped_steps = 0
         defaults = _C.muon_defaults(self._variant)
         _check_known(options, _MUON_KEYS, type(self).__name__)
         if lr is not None:
@@ -109,6 +117,8 @@ class _MuonFamily(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self.nonfinite != "ignore" and not self._gradients_finite():
+            return loss
         if self._shards is not None:
             self._shards.assign([g for g in self.param_groups if g["use_muon"]])
         muon_groups = []
@@ -126,6 +136,21 @@ class _MuonFamily(torch.optim.Optimizer):
             self._shards.share_updates([entry[1] for _, entries in muon_groups for entry in entries])
         return loss
 
+    def _gradients_finite(self):
+        """Whether every gradient is finite, checked before anything changes.
+        A NaN or Inf raises FloatingPointError naming its parameter under
+        nonfinite="error", and counts a skipped step under "skip"."""
+        named = [(_param_name(group, index, i), p.grad) for index, group in enumerate(self.param_groups)
+                 for i, p in enumerate(group["params"]) if p.grad is not None]
+        bad = _C.first_nonfinite([grad for _, grad in named])
+        if bad is None:
+            return True
+        if self.nonfinite == "error":
+            raise FloatingPointError(f"non-finite gradient (NaN or Inf) in parameter '{named[bad][0]}'; no weight "
+                                     "or optimizer state was changed (nonfinite='skip' skips such steps)")
+        self.skipped_steps += 1
+        return False
+
     def zero_grad(self, *args, **kwargs):
         """As torch.optim's (with its arguments and defaults), except that the
         GPU gradients of groups with cuda_graph=True are kept and zeroed in
@@ -141,7 +166,8 @@ class _MuonFamily(torch.optim.Optimizer):
 
     def state_dict(self):
         state_dict = super().state_dict()
-        state_dict["muonlab"] = {"grouping_generator": self._grouping_generator.get_state()}
+        state_dict["muonlab"] = {"grouping_generator": self._grouping_generator.get_state(),
+                                 "skipped_steps": self.skipped_steps}
         return state_dict
 
     def load_state_dict(self, state_dict):
@@ -170,6 +196,7 @@ class _MuonFamily(torch.optim.Optimizer):
                 else:
                     _check_adamw_state(p, name, saved_state[key])
         generator_state = state_dict.get("muonlab", {}).get("grouping_generator")
+        skipped_steps = state_dict.get("muonlab", {}).get("skipped_steps", 0)
         plain = {k: v for k, v in state_dict.items() if k != "muonlab"}
         super().load_state_dict(plain)
         # torch.optim casts floating state to each parameter's dtype; the
@@ -181,6 +208,7 @@ class _MuonFamily(torch.optim.Optimizer):
                         self.state[p][buffer] = saved_state[key][buffer].to(p.device, copy=True)
         if generator_state is not None:
             self._grouping_generator.set_state(generator_state)
+        self.skipped_steps = skipped_steps
 
 
 class Muon(_MuonFamily):
@@ -207,6 +235,13 @@ class Muon(_MuonFamily):
     LR schedulers keep working. It needs the extension built against a CUDA
     torch (``muonlab._C.cuda_graphs_built()``), and keeps those groups' GPU
     gradients in place across ``zero_grad()``. No effect on CPU parameters.
+
+    ``nonfinite``: what step() does when a gradient holds a NaN or Inf.
+    "ignore" (the default) applies it, as torch.optim's optimizers do;
+    "error" raises FloatingPointError naming the parameter, and "skip"
+    skips the step and counts it in ``skipped_steps``; under both, no weight
+    or state has changed. The check reads each CPU gradient once and costs
+    one sync on a GPU.
 
     ``process_group`` (a torch.distributed group, or True for the default
     one) shares the Newton-Schulz work and the state among the ranks of
@@ -262,13 +297,14 @@ class MuonWithAuxAdamW(Muon):
     _allows_adamw = True
 
     def __init__(self, params, lr=None, variant="muon", adamw_lr=None, adamw_betas=None, adamw_eps=None,
-                 adamw_weight_decay=None, process_group=None, **options):
+                 adamw_weight_decay=None, process_group=None, nonfinite="ignore", **options):
         if variant not in _VARIANTS:
             raise ValueError(f"option variant={variant!r}: expected one of {', '.join(map(repr, _VARIANTS))}")
         self._variant = variant
         adamw = {k: v for k, v in (("lr", adamw_lr), ("betas", adamw_betas), ("eps", adamw_eps),
                                    ("weight_decay", adamw_weight_decay)) if v is not None}
-        super().__init__(params, lr=lr, adamw_options=adamw, process_group=process_group, **options)
+        super().__init__(params, lr=lr, adamw_options=adamw, process_group=process_group, nonfinite=nonfinite,
+                         **options)
 
 
 class _MuonShards:

@@ -10,6 +10,9 @@
 #include <limits>
 #include <stdexcept>
 #include <utility>
+#include <vector>
+
+#include "test_util.h"
 
 namespace muonlab::optim {
 namespace {
@@ -74,6 +77,41 @@ TEST(FiniteCheckLayouts, NonContiguousEmptyAndIntegerTensors) {
   EXPECT_TRUE(cpu_all_finite(matrix.narrow(1, 0, 40)));  // the inf is outside this view
   EXPECT_TRUE(cpu_all_finite(torch::empty({0})));
   EXPECT_TRUE(cpu_all_finite(torch::arange(10)));
+}
+
+// first_nonfinite names the first tensor holding an inf or NaN, skipping
+// undefined ones, whichever device each tensor is on.
+void expect_first_nonfinite_finds_each_bad_tensor(const torch::Device& device) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<torch::Tensor> tensors = {torch::randn({8, 4}), torch::Tensor(), torch::randn({3}).to(torch::kBFloat16),
+                                        torch::randn({70000}), torch::randn({5, 5}).t()};
+  for (auto& t : tensors) {
+    if (t.defined()) t = t.to(device);
+  }
+  EXPECT_FALSE(first_nonfinite(tensors).has_value());
+  EXPECT_FALSE(first_nonfinite({}).has_value());
+  for (const size_t bad : {size_t{0}, size_t{2}, size_t{3}, size_t{4}}) {
+    for (const double value : {nan, -inf}) {
+      auto copies = tensors;
+      copies[bad] = copies[bad].clone();
+      auto last = copies[bad];  // the last element, through the tensor's own strides
+      while (last.dim() > 0) last = last[last.size(0) - 1];
+      last.fill_(value);
+      // A later bad tensor does not hide the earlier one.
+      if (bad < 4) copies[4] = torch::full({2, 2}, nan, copies[4].options());
+      const auto found = first_nonfinite(copies);
+      ASSERT_TRUE(found.has_value()) << "bad tensor " << bad;
+      EXPECT_EQ(*found, bad) << "value " << value;
+    }
+  }
+}
+
+TEST(FirstNonfinite, FindsTheFirstBadCpuTensor) { expect_first_nonfinite_finds_each_bad_tensor(torch::kCPU); }
+
+TEST(FirstNonfiniteOnCuda, FindsTheFirstBadCudaTensor) {
+  MUONLAB_SKIP_WITHOUT_CUDA();
+  expect_first_nonfinite_finds_each_bad_tensor(torch::kCUDA);
 }
 
 }  // namespace

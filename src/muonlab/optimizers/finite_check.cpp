@@ -51,4 +51,28 @@ bool cpu_all_finite(const torch::Tensor& t) {
   }
 }
 
+std::optional<size_t> first_nonfinite(const std::vector<torch::Tensor>& tensors) {
+  std::vector<size_t> on_device;
+  std::vector<torch::Tensor> finite_flags;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const torch::Tensor& t = tensors[i];
+    if (!t.defined()) continue;
+    if (t.device().is_cpu()) {
+      if (!cpu_all_finite(t)) return i;
+      continue;
+    }
+    on_device.push_back(i);
+    finite_flags.push_back(torch::isfinite(t).all());
+  }
+  if (on_device.empty()) return std::nullopt;
+  // The search below runs only when something is wrong.
+  const auto flags = torch::stack(finite_flags).cpu();
+  if (flags.all().item<bool>()) return std::nullopt;
+  const auto* finite = flags.data_ptr<bool>();
+  for (size_t k = 0; k < on_device.size(); ++k) {
+    if (!finite[k]) return on_device[k];
+  }
+  return std::nullopt;
+}
+
 }  // namespace muonlab::optim

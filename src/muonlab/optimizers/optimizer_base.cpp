@@ -95,29 +95,12 @@ void OptimizerBase::adopt_state(const torch::Tensor& param, std::unique_ptr<torc
 }
 
 torch::Tensor OptimizerBase::first_nonfinite_gradient() const {
-  // CPU gradients are checked in place, one read each (finite_check.h);
-  // device gradients reduce to one flag each and come back in one sync.
-  std::vector<torch::Tensor> on_device;
-  std::vector<torch::Tensor> finite_flags;
-  for (const auto& p : all_parameters()) {
-    const auto& grad = p.grad();
-    if (!grad.defined()) continue;
-    if (grad.device().is_cpu()) {
-      if (!cpu_all_finite(grad)) return p;
-      continue;
-    }
-    on_device.push_back(p);
-    finite_flags.push_back(torch::isfinite(grad).all());
-  }
-  if (on_device.empty()) return {};
-  // The per-parameter search below runs only when something is wrong.
-  const auto flags = torch::stack(finite_flags).cpu();
-  if (flags.all().item<bool>()) return {};
-  const auto* ok = flags.data_ptr<bool>();
-  for (size_t i = 0; i < on_device.size(); ++i) {
-    if (!ok[i]) return on_device[i];
-  }
-  return {};
+  const auto parameters = all_parameters();
+  std::vector<torch::Tensor> gradients;
+  gradients.reserve(parameters.size());
+  for (const auto& p : parameters) gradients.push_back(p.grad());
+  const auto bad = first_nonfinite(gradients);
+  return bad ? parameters[*bad] : torch::Tensor();
 }
 
 torch::Tensor OptimizerBase::step(LossClosure closure) {

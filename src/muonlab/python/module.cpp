@@ -19,6 +19,7 @@
 #include "muonlab/core/openmp_wait.h"
 #include "muonlab/core/shape_string.h"
 #include "muonlab/optimizers/adamw.h"
+#include "muonlab/optimizers/finite_check.h"
 #include "muonlab/optimizers/muon_step.h"
 #include "muonlab/optimizers/muon_step_graph.h"
 #include "muonlab/optimizers/newton_schulz.h"
@@ -308,6 +309,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cuda_graphs_built", &muonlab::cuda_graphs_built,
         "Whether this extension was built with CUDA graphs (against a CUDA torch, with the CUDA runtime's headers)");
   m.def("adamw_step", &adamw_step);
+  m.def(
+      "first_nonfinite",
+      [](const std::vector<torch::Tensor>& tensors) -> std::optional<size_t> {
+        py::gil_scoped_release no_gil;
+        return muonlab::optim::first_nonfinite(tensors);
+      },
+      py::arg("tensors"),
+      "The index of the first tensor holding an inf or NaN, or None: CPU tensors read in place, "
+      "device tensors in one sync");
   m.def(
       "newton_schulz",
       [](const torch::Tensor& G, int64_t steps, const py::object& coefficients, const std::string& dtype,
