@@ -56,7 +56,8 @@ if(MUONLAB_FUZZ)
                        -DSEEDS=${PROJECT_SOURCE_DIR}/fuzz/corpus/${_fuzz_name}
                        -DWORK=${_fuzz_bin}/run/${_fuzz_name} "-DARGS=${_fuzz_run_args} -timeout=30"
                        -P ${PROJECT_SOURCE_DIR}/fuzz/run_short.cmake)
-      set_tests_properties(fuzz.${_fuzz_name}_short_run PROPERTIES TIMEOUT 180 LABELS fuzz)
+      # COST: about 30 s each on 2 cores, started first in a fresh build (tests/CMakeLists.txt).
+      set_tests_properties(fuzz.${_fuzz_name}_short_run PROPERTIES TIMEOUT 180 LABELS fuzz COST 30)
     endforeach()
     # Without data/gpt2 (scripts/fetch-data) the GPT-2 tokenizer cannot load.
     set_tests_properties(fuzz.tokenizer_short_run PROPERTIES
