@@ -44,8 +44,12 @@ string(REPLACE "\n" ";" lines "${listing}")
 set(content "")
 set(suites "")
 foreach(line IN LISTS lines)
+  if(line STREQUAL "" OR line MATCHES "^ ")
+    continue()  # a test of the suite above
+  endif()
+  # A suite line this does not read would drop the suite's tests unseen.
   if(NOT line MATCHES "^([^ #][^ ]*)\\.( .*)?$")
-    continue()
+    message(FATAL_ERROR "${TEST_EXECUTABLE} --gtest_list_tests: cannot read the suite line '${line}'")
   endif()
   set(suite "${CMAKE_MATCH_1}")
   list(APPEND suites "${suite}")
