@@ -140,13 +140,15 @@ class _MuonFamily(torch.optim.Optimizer):
         """Whether every gradient is finite, checked before anything changes.
         A NaN or Inf raises FloatingPointError naming its parameter under
         nonfinite="error", and counts a skipped step under "skip"."""
-        named = [(_param_name(group, index, i), p.grad) for index, group in enumerate(self.param_groups)
-                 for i, p in enumerate(group["params"]) if p.grad is not None]
-        bad = _C.first_nonfinite([grad for _, grad in named])
+        places = [(index, i, p.grad) for index, group in enumerate(self.param_groups)
+                  for i, p in enumerate(group["params"]) if p.grad is not None]
+        bad = _C.first_nonfinite([grad for _, _, grad in places])
         if bad is None:
             return True
         if self.nonfinite == "error":
-            raise FloatingPointError(f"non-finite gradient (NaN or Inf) in parameter '{named[bad][0]}'; no weight "
+            index, i, _ = places[bad]  # named only when one is bad: names cost a lookup per parameter
+            name = _param_name(self.param_groups[index], index, i)
+            raise FloatingPointError(f"non-finite gradient (NaN or Inf) in parameter '{name}'; no weight "
                                      "or optimizer state was changed (nonfinite='skip' skips such steps)")
         self.skipped_steps += 1
         return False
