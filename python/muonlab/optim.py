@@ -84,21 +84,23 @@ class _MuonFamily(torch.optim.Optimizer):
         _check_known({k: v for k, v in added.items() if k not in _GROUP_KEYS}, _MUON_KEYS, type(self).__name__)
         _C.check_muon_options({k: added[k] for k in _MUON_KEYS})
         added["heads"] = _normalized_heads(added)
+        if "transposed" in added:
+            added["transposed"] = _normalized_transposed(added)
         index = len(self.param_groups) - 1
         for i, p in enumerate(added["params"]):
-            _C.check_muon_param(p, _param_name(added, index, i), added, *_role_and_layout(added, i))
+            _C.check_muon_param(p, _param_name(added, index, i), added, *_tag(added, i))
 
     # -- stepping -------------------------------------------------------
 
     def _muon_entry(self, group, index, i, p):
         name = _param_name(group, index, i)
-        role, layout = _role_and_layout(group, i)
+        tag = _tag(group, i)
         if not self._owns(p):
-            return (name, p, {}, role, layout, False)  # another rank keeps its state
+            return (name, p, {}, *tag, False)  # another rank keeps its state
         state = self.state[p]
         if not state:
-            state.update(_C.muon_state(p, name, group, role, layout))
-        return (name, p, state, role, layout, True)
+            state.update(_C.muon_state(p, name, group, *tag))
+        return (name, p, state, *tag, True)
 
     def _adamw_entry(self, group, index, i, p):
         state = self.state[p]
@@ -194,7 +196,7 @@ class _MuonFamily(torch.optim.Optimizer):
                     continue
                 name = _param_name(group, index, i)
                 if group["use_muon"]:
-                    _C.check_muon_state(p, name, group, *_role_and_layout(group, i), saved_state[key])
+                    _C.check_muon_state(p, name, group, *_tag(group, i), saved_state[key])
                 else:
                     _check_adamw_state(p, name, saved_state[key])
         generator_state = state_dict.get("muonlab", {}).get("grouping_generator")
@@ -253,8 +255,12 @@ class Muon(_MuonFamily):
     rank and resume with the same world size.
 
     A param group may carry ``heads``: a HeadLayout (or one per parameter)
-    saying where a weight's attention heads are, for Group Muon; and
-    ``param_names`` for messages. Parameters of more than two dimensions:
+    saying where a weight's attention heads are, for Group Muon (read out x
+    in); ``transposed``: True (or one bool per parameter) for weights stored
+    [in, out] rather than nn.Linear's [out, in], such as transformers'
+    Conv1D in Hugging Face GPT-2, so that the shape scale, NorMuon's output
+    neurons and the head blocks read them the right way round (Newton-Schulz
+    itself does not care); and ``param_names`` for messages. Parameters of more than two dimensions:
     conv kernels flattened to out x (in*kh*kw), stacks [E, r, c] of expert
     weights with ``nd_params="batch"``.
     """
@@ -353,8 +359,8 @@ class _MuonShards:
 
 
 # Group keys that are neither Muon nor AdamW options: torch's, schedulers',
-# and the head layouts.
-_GROUP_KEYS = {"params", "use_muon", "heads", "param_names", "initial_lr", "name", "role", "roles"}
+# the head layouts and the weights' orientation.
+_GROUP_KEYS = {"params", "use_muon", "heads", "param_names", "initial_lr", "name", "role", "roles", "transposed"}
 
 
 def _param_name(group, index, i):
@@ -380,15 +386,29 @@ def _normalized_heads(group):
     return [None if h is None else HeadLayout.from_value(h).as_tuple() for h in heads]
 
 
-def _role_and_layout(group, i):
-    """(role, layout) for the C++ step: the head layout's role and its
-    (num_heads, head_dim, axis, segments), or a role and None."""
+def _normalized_transposed(group):
+    """The group's transposed flags as one bool per parameter."""
+    flags, params = group["transposed"], group["params"]
+    if isinstance(flags, bool):
+        return [flags] * len(params)
+    flags = list(flags)
+    if len(flags) != len(params) or not all(isinstance(f, bool) for f in flags):
+        raise ValueError(f"group option transposed: {flags!r} for {len(params)} parameters; give one bool for all, "
+                         "or one per parameter (True where the weight is stored [in, out], as transformers' Conv1D)")
+    return flags
+
+
+def _tag(group, i):
+    """(role, layout, transposed) for the C++ step: the head layout's role
+    and its (num_heads, head_dim, axis, segments) along the stored axes, or
+    a role and None; and whether the weight is stored [in, out]."""
+    transposed = bool(group["transposed"][i]) if group.get("transposed") else False
     layout = group["heads"][i] if group.get("heads") else None
     roles = group.get("roles")
     if layout is None:
-        return (roles[i] if roles else group.get("role", "matrix")), None
+        return (roles[i] if roles else group.get("role", "matrix")), None, transposed
     head_layout = HeadLayout.from_value(layout)
-    return head_layout.role, head_layout.cpp_layout()
+    return head_layout.role, head_layout.cpp_layout(transposed), transposed
 
 
 def _check_adamw_state(p, name, state):

@@ -76,8 +76,11 @@ class HeadLayout:
         raise ValueError(f"head layout {value!r}: expected a HeadLayout or (projection, num_heads, head_dim[, "
                          "segments])")
 
-    def cpp_layout(self):
-        return (self.num_heads, self.head_dim, self.axis, list(self.segments or ()))
+    def cpp_layout(self, transposed=False):
+        """The C++ layout along the stored axes: a weight stored [in, out]
+        (transformers' Conv1D) holds the heads along the other axis."""
+        axis = {"rows": "cols", "cols": "rows"}[self.axis] if transposed else self.axis
+        return (self.num_heads, self.head_dim, axis, list(self.segments or ()))
 
     def __eq__(self, other):
         return isinstance(other, HeadLayout) and self.as_tuple() == other.as_tuple()
@@ -150,10 +153,11 @@ def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weig
     ``config``, then ``model.config`` (Hugging Face configs included).
     H_kv defaults to H; head_dim defaults to the weight's size over the
     heads. A layout that does not fit the weight raises ValueError naming
-    the parameter and the numbers. Weights of transformers' ``Conv1D``
-    (Hugging Face GPT-2), stored [in, out] with the heads along the other
-    axis, are left whole; note that Muon's shape scale then reads that
-    transposed shape.
+    the parameter and the numbers, read as out x in. Weights of
+    transformers' ``Conv1D`` (Hugging Face GPT-2) are stored [in, out], the
+    transpose of ``nn.Linear``'s: their group gets ``transposed`` (one bool
+    per parameter), so that Muon's shape scale, NorMuon's output neurons and
+    Group Muon's head blocks read them the right way round.
 
     ``lr``, ``weight_decay`` and ``**muon_options`` (any Muon option, e.g.
     ``group_size=2``) go into every Muon group; ``adamw_lr`` and
@@ -166,8 +170,8 @@ def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weig
     Returns the groups (Muon groups first, then AdamW; empty ones left out),
     or with ``return_routing=True`` (groups, routing): one dict per
     parameter, {name, shape, optimizer ("muon", "adamw" or None for left
-    out), reason, heads (a HeadLayout or None)}. ``verbose=True`` prints
-    the routing, one line per parameter.
+    out), reason, heads (a HeadLayout or None), transposed}.
+    ``verbose=True`` prints the routing, one line per parameter.
     """
     unknown = [key for key in muon_options if key not in _MUON_OPTIONS]
     if unknown:
@@ -257,7 +261,8 @@ def _route(entry, context, exclude, skip, overrides, used):
     """(routing dict, Muon group kind: "matrix", "batch", "flatten" or
     None) of one parameter."""
     tensor, names = entry.tensor, entry.names
-    route = {"name": entry.name, "shape": tuple(tensor.shape), "optimizer": "adamw", "reason": "", "heads": None}
+    route = {"name": entry.name, "shape": tuple(tensor.shape), "optimizer": "adamw", "reason": "", "heads": None,
+             "transposed": False}
     skipped = _matching(names, skip)
     excluded = _matching(names, exclude)
     for what, pattern in (("skip", skipped), ("exclude", excluded)):
@@ -279,10 +284,22 @@ def _route(entry, context, exclude, skip, overrides, used):
         return route, None
     route["optimizer"] = "muon"
     if tensor.dim() == 2:
-        route["heads"], route["reason"] = _head_layout(entry, context, overrides, used)
+        route["transposed"] = _stored_in_out(entry)
+        route["heads"], route["reason"] = _head_layout(entry, context, overrides, used, route["transposed"])
+        if route["transposed"]:
+            route["reason"] += "; stored [in, out] (transformers' Conv1D): transposed=True"
         return route, "matrix"
     kind, route["reason"] = _nd_kind(entry)
     return route, kind
+
+
+def _stored_in_out(entry):
+    """Whether a 2-D weight is stored [in, out], the transpose of
+    nn.Linear's [out, in]: the weight of transformers' Conv1D (Hugging Face
+    GPT-2), found by its class name so that transformers need not be
+    installed. torch.nn.Conv1d is another class (Conv1d)."""
+    _, module, attribute = entry.owners[0]
+    return type(module).__name__ == "Conv1D" and attribute == "weight"
 
 
 def _vector_kind(entry):
@@ -326,9 +343,10 @@ def _nd_kind(entry):
                      "your own with the nd_params it needs")
 
 
-def _head_layout(entry, context, overrides, used):
-    """(HeadLayout or None, reason) of a Muon matrix."""
-    shape = tuple(entry.tensor.shape)
+def _head_layout(entry, context, overrides, used, transposed):
+    """(HeadLayout or None, reason) of a Muon matrix. The layout reads the
+    weight as out x in, whichever way it is stored."""
+    shape = tuple(entry.tensor.shape)[::-1] if transposed else tuple(entry.tensor.shape)
     key = _matching(entry.names, list(overrides))
     if key is not None:
         used["heads"].add(key)
@@ -342,9 +360,6 @@ def _head_layout(entry, context, overrides, used):
         return None, "hidden matrix"
     projection, attention, attention_name = found
     what = f"attention {projection} projection"
-    if type(entry.owners[0][1]).__name__ == "Conv1D":
-        return None, (f"{what} in transformers' Conv1D, stored [in, out] with its heads along the other axis than "
-                      f"the '{projection}' layout's: whole matrix")
     counts = _head_counts(attention, attention_name, context)
     if counts["n_head"][0] is None:
         if context.group_size > 0:
@@ -449,9 +464,11 @@ def _build_groups(routing, kinds, muon_options, adamw_options):
     for kind, nd_options in reading.items():
         members = [(route, tensor) for route, (tensor, k) in zip(routing, kinds) if k == kind]
         if members:
-            groups.append({"params": [t for _, t in members], "param_names": [r["name"] for r, _ in members],
-                           "use_muon": True, "heads": [r["heads"] for r, _ in members],
-                           **muon_options, **nd_options})
+            group = {"params": [t for _, t in members], "param_names": [r["name"] for r, _ in members],
+                     "use_muon": True, "heads": [r["heads"] for r, _ in members], **muon_options, **nd_options}
+            if any(r["transposed"] for r, _ in members):
+                group["transposed"] = [r["transposed"] for r, _ in members]
+            groups.append(group)
     adamw = [(route, tensor) for route, (tensor, _) in zip(routing, kinds) if route["optimizer"] == "adamw"]
     if adamw:
         groups.append({"params": [t for _, t in adamw], "param_names": [r["name"] for r, _ in adamw],

@@ -169,7 +169,8 @@ class Zoo(nn.Module):
 
 def test_routing_of_other_kinds():
     model = Zoo()
-    groups, routing = param_groups(model, return_routing=True, group_size=1, exclude=["mlp.*"])
+    with pytest.warns(UserWarning, match="no head count found"):
+        groups, routing = param_groups(model, return_routing=True, group_size=1, exclude=["mlp.*"])
     by_name = {r["name"]: r for r in routing}
     adamw = {"moe.gate.weight": "MoE router", "moe.shared_router.weight": "MoE router",
              "mlp.gate_proj.weight": "exclude='mlp.*'", "temperature": "vector or scalar",
@@ -178,9 +179,9 @@ def test_routing_of_other_kinds():
         assert (by_name[name]["optimizer"], by_name[name]["reason"]) == ("adamw", reason)
     for name in ("frozen.weight", "frozen.bias"):
         assert by_name[name]["optimizer"] is None and "does not require grad" in by_name[name]["reason"]
-    for name in ("attn.c_attn.weight", "attn.c_proj.weight"):  # Conv1D [in, out]: left whole
+    for name in ("attn.c_attn.weight", "attn.c_proj.weight"):  # Conv1D [in, out], no head count: left whole
         assert by_name[name]["optimizer"] == "muon" and by_name[name]["heads"] is None
-        assert "Conv1D" in by_name[name]["reason"]
+        assert by_name[name]["transposed"] and "Conv1D" in by_name[name]["reason"]
     assert by_name["encoder.self_attn.in_proj_weight"]["heads"] == HeadLayout("qkv", 6, 4, (2, 2, 2))
     assert by_name["encoder.self_attn.out_proj.weight"]["heads"] == HeadLayout("o", 2, 4)
     matrices, experts, kernels, rest = groups

@@ -1,8 +1,10 @@
 """Tiny transformers named like the models param_groups knows: a nanoGPT
-GPT (fused QKV c_attn, c_proj, tied lm_head) and a Hugging Face style LLaMA
+GPT (fused QKV c_attn, c_proj, tied lm_head), its Hugging Face GPT-2 twin
+(the same weights in Conv1D, stored [in, out]), and a Hugging Face style LLaMA
 (q/k/v/o_proj with grouped-query attention, RoPE, RMSNorm, a config with
-num_attention_heads / num_key_value_heads). Both take token ids [B, T] and
+num_attention_heads / num_key_value_heads). All take token ids [B, T] and
 return logits [B, T, vocab]."""
+import copy
 import math
 from dataclasses import dataclass
 
@@ -93,6 +95,33 @@ class GPT(nn.Module):
         for block in self.transformer.h:
             x = block(x)
         return self.lm_head(self.transformer.ln_f(x))
+
+
+class Conv1D(nn.Module):
+    """transformers' Conv1D (Hugging Face GPT-2): y = x @ weight + bias,
+    weight stored [in, out], the transpose of nn.Linear's. param_groups
+    knows it by its class name, as it knows transformers' own."""
+
+    def __init__(self, linear):
+        super().__init__()
+        self.weight = nn.Parameter(linear.weight.detach().t().clone())
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone())
+
+    def forward(self, x):
+        y = x @ self.weight
+        return y if self.bias is None else y + self.bias
+
+
+def hugging_face_gpt2(gpt):
+    """A copy of a nanoGPT `gpt` whose blocks hold Hugging Face GPT-2's
+    Conv1D in place of each nn.Linear (the same names, the same function,
+    every block weight stored transposed)."""
+    twin = copy.deepcopy(gpt)
+    for block in twin.transformer.h:
+        for parent, name in ((block.attn, "c_attn"), (block.attn, "c_proj"), (block.mlp, "c_fc"),
+                             (block.mlp, "c_proj")):
+            setattr(parent, name, Conv1D(getattr(parent, name)))
+    return twin
 
 
 # -- LLaMA ------------------------------------------------------------------

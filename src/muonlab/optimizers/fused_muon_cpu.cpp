@@ -434,6 +434,8 @@ bool fused_cpu_step_applies(const MuonSlot& slot, const MatrixView& view) {
   return options.fused() && slot.param.dim() == 2 && !view.batched && fp32_cpu_contiguous(slot.param) &&
          fp32_cpu_contiguous(slot.grad) && fp32_cpu_contiguous(slot.momentum_buffer) &&
          second_moment_fits(slot) && (!options.neuron_norm() || fp32_cpu_contiguous(slot.neuron_second_moment)) &&
+         // The fused passes read rows as output neurons and blocks as out x in.
+         !(view.transposed && (options.neuron_norm() || options.block_scale())) &&
          options.orthogonalize() && options.ns_batching() != NsBatching::kAlways &&
          (ns_dtype == torch::kBFloat16 || ns_dtype == torch::kFloat32);
 }
@@ -474,8 +476,8 @@ void orthogonalize_head_blocks(torch::Tensor& update, const MuonSlot& slot, cons
 namespace {
 
 // Matrix `index` of a stack slot: views of its tensors in the view's
-// [count, r, c] (the state's row, column and NorMuon factors in [count, r]
-// or [count, c]), so the fused step writes through to the stack. Only for
+// [count, r, c] (the state's row and column factors in [count, r] and
+// [count, c], NorMuon's in [count, out]), so the fused step writes through to the stack. Only for
 // contiguous tensors (stack_tensors_contiguous), whose reshapes are views.
 MuonSlot stack_matrix_slot(const MuonSlot& stack, const MatrixView& view, int64_t index) {
   const auto matrix = [&](const torch::Tensor& t) { return t.defined() ? view.of(t)[index] : t; };
@@ -489,7 +491,7 @@ MuonSlot stack_matrix_slot(const MuonSlot& stack, const MatrixView& view, int64_
   slot.second_moment.full = matrix(stack.second_moment.full);
   slot.second_moment.row = rows_of(stack.second_moment.row, view.rows);
   slot.second_moment.col = rows_of(stack.second_moment.col, view.cols);
-  slot.neuron_second_moment = rows_of(stack.neuron_second_moment, view.rows);
+  slot.neuron_second_moment = rows_of(stack.neuron_second_moment, view.out_features());
   slot.recorded_update = torch::Tensor();
   return slot;
 }
@@ -508,7 +510,7 @@ bool stack_tensors_contiguous(const MuonSlot& slot) {
 
 bool fused_cpu_stack_step_applies(const MuonSlot& slot, const MatrixView& view) {
   if (!view.batched || !slot.options->fused() || !stack_tensors_contiguous(slot)) return false;
-  return fused_cpu_step_applies(stack_matrix_slot(slot, view, 0), {1, view.rows, view.cols, false});
+  return fused_cpu_step_applies(stack_matrix_slot(slot, view, 0), {1, view.rows, view.cols, false, view.transposed});
 }
 
 void fused_cpu_stack_step(MuonSlot& slot, const MatrixView& view, double scale) {

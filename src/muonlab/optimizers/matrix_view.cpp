@@ -25,6 +25,14 @@ std::vector<int64_t> MatrixView::shape() const {
 
 torch::Tensor MatrixView::of(const torch::Tensor& t) const { return t.reshape(shape()); }
 
+std::vector<int64_t> MatrixView::out_in_shape() const {
+  std::vector<int64_t> s = shape();
+  if (transposed) std::swap(s[s.size() - 2], s[s.size() - 1]);
+  return s;
+}
+
+torch::Tensor MatrixView::out_in(const torch::Tensor& t) const { return transposed ? t.transpose(-2, -1) : t; }
+
 namespace {
 
 MatrixView flattened(const torch::Tensor& param) {
@@ -36,9 +44,8 @@ MatrixView batched(const torch::Tensor& param) {
   return {param.numel() / (rows * cols), rows, cols, true};
 }
 
-}  // namespace
-
-MatrixView matrix_view(const torch::Tensor& param, NdParams mode, const std::string& name, ParamRole role) {
+// The view as stored, before `transposed`.
+MatrixView read_as_matrices(const torch::Tensor& param, NdParams mode, const std::string& name, ParamRole role) {
   if (param.dim() < 2) {
     fail("parameter '{}' cannot be optimized by Muon: it has shape {} and Muon takes matrices; give it to AdamW",
          name, shape_string(param.sizes()));
@@ -61,6 +68,20 @@ MatrixView matrix_view(const torch::Tensor& param, NdParams mode, const std::str
        "only (\"flatten\" reads it as {} x {}, \"batch\" as a stack of {} x {})",
        name, shape_string(param.sizes()), param.size(0), param.numel() / param.size(0), param.size(-2),
        param.size(-1));
+}
+
+}  // namespace
+
+MatrixView matrix_view(const torch::Tensor& param, NdParams mode, const std::string& name, ParamRole role,
+                       bool transposed) {
+  MatrixView view = read_as_matrices(param, mode, name, role);
+  if (transposed && param.dim() > 2 && !view.batched) {
+    fail("parameter '{}' of shape {} is marked as stored transposed ([in, out]), which applies to 2-D weights and "
+         "stacks of matrices (nd_params = \"batch\"), not to a kernel flattened to out x (in * ...)",
+         name, shape_string(param.sizes()));
+  }
+  view.transposed = transposed;
+  return view;
 }
 
 }  // namespace muonlab::optim

@@ -8,6 +8,12 @@
 //     (the fused CPU step: one by one).
 // A 3-D tensor can be either (a Conv1d kernel or a stack of experts), so
 // kAuto decides by the parameter's role and refuses when it cannot tell.
+//
+// A matrix is read as out x in (torch::nn::Linear's [out, in]) unless the
+// parameter is stored transposed, [in, out] (Hugging Face GPT-2's Conv1D,
+// some MoE stacks [E, in, out]). Newton-Schulz does not care (the polar
+// factor of the transpose is the transpose of the polar factor), but the
+// shape scale s(out, in) and NorMuon's output neurons do.
 #pragma once
 
 #include <torch/torch.h>
@@ -31,22 +37,33 @@ NdParams parse_nd_params(const std::string& name);
 std::string to_string(NdParams mode);
 
 // The matrices Muon sees in one parameter: `count` matrices of rows x cols
-// (count = 1 unless batched). `shape()` is {rows, cols} or {count, rows, cols}.
+// as stored (count = 1 unless batched). `shape()` is {rows, cols} or
+// {count, rows, cols}. Transposed: each stored matrix is in x out.
 struct MatrixView {
   int64_t count = 1;
   int64_t rows = 0;
   int64_t cols = 0;
   bool batched = false;
+  bool transposed = false;
 
   std::vector<int64_t> shape() const;
   // `t` (the parameter's shape) as shape(); a copy only when t is not
   // contiguous.
   torch::Tensor of(const torch::Tensor& t) const;
+
+  int64_t out_features() const { return transposed ? cols : rows; }
+  int64_t in_features() const { return transposed ? rows : cols; }
+  // shape() with each matrix out x in, and a tensor of shape() seen so
+  // (a transposed view, no copy, where the parameter is stored transposed).
+  std::vector<int64_t> out_in_shape() const;
+  torch::Tensor out_in(const torch::Tensor& t) const;
 };
 
 // The view of `param` under `mode`, or a muonlab::Error naming the
 // parameter, its shape, and the nd_params values that would accept it.
+// `transposed` (stored [..., in, out]) applies to 2-D weights and stacks; a
+// flattened kernel is always out x (in * ...).
 MatrixView matrix_view(const torch::Tensor& param, NdParams mode, const std::string& name,
-                       ParamRole role = ParamRole::kMatrix);
+                       ParamRole role = ParamRole::kMatrix, bool transposed = false);
 
 }  // namespace muonlab::optim

@@ -178,9 +178,9 @@ std::unique_ptr<torch::optim::OptimizerParamState> Muon::make_state(
   const MuonOptions& options = options_of(param);
   const TaggedParam* tag = tag_of(param);
   const MatrixView view = matrix_view(param, options.nd_params(), parameter_name(param),
-                                      tag ? tag->role : ParamRole::kMatrix);
+                                      tag ? tag->role : ParamRole::kMatrix, tag && tag->transposed);
   state->second_moment(second_moment_state_for(param, options, view));
-  if (options.neuron_norm()) state->neuron_second_moment(make_neuron_state(param, view.shape()));
+  if (options.neuron_norm()) state->neuron_second_moment(make_neuron_state(param, view.out_in_shape()));
   return state;
 }
 

@@ -168,6 +168,11 @@ void orthogonalize_jobs(std::vector<NsJob>& jobs) {
   }
 }
 
+// s(out, in) of one head block, cut from a weight stored transposed or not.
+double block_scale_factor(ScaleRule rule, const torch::Tensor& block, bool transposed) {
+  return transposed ? scale_factor(rule, block.size(1), block.size(0)) : scale_factor(rule, block.size(0), block.size(1));
+}
+
 // The head blocks Group Muon cuts the slot's parameter into, or nullopt.
 // Random grouping draws from `generator` here, once per call.
 std::optional<HeadBlocks> head_blocks_of(const MuonSlot& slot, torch::Generator& generator) {
@@ -224,7 +229,7 @@ void orthogonalize(std::vector<Pending>& pending) {
       torch::Tensor block = jobs[split.first_job + b].matrix;
       // Moonlight warns that per-block scales make updates too large, so the
       // whole matrix's scale is the default.
-      if (options.block_scale()) block = block * scale_factor(options.scale_rule(), block.size(0), block.size(1));
+      if (options.block_scale()) block = block * block_scale_factor(options.scale_rule(), block, p.view.transposed);
       blocks.push_back(block);  // scatter casts all blocks at once
     }
     if (options.block_scale()) p.scale = 1.0;
@@ -267,7 +272,8 @@ MatrixView check_slot(const MuonSlot& slot) {
 
 MatrixView check_muon_param(const torch::Tensor& param, const std::string& name, const MuonOptions& options,
                             const TaggedParam* tag) {
-  const MatrixView view = matrix_view(param, options.nd_params(), name, tag ? tag->role : ParamRole::kMatrix);
+  const MatrixView view =
+      matrix_view(param, options.nd_params(), name, tag ? tag->role : ParamRole::kMatrix, tag && tag->transposed);
   if (options.group_size() > 0 && tag != nullptr && tag->heads && param.dim() != 2) {
     fail("parameter '{}' has shape {} and a head layout: Group Muon cuts 2-D attention weights only", name,
          shape_string(param.sizes()));
@@ -291,7 +297,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> muon_state_shapes(cons
       break;
     }
   }
-  if (options.neuron_norm()) shapes.emplace_back("neuron_second_moment", neuron_state_shape(view.shape()));
+  if (options.neuron_norm()) shapes.emplace_back("neuron_second_moment", neuron_state_shape(view.out_in_shape()));
   return shapes;
 }
 
@@ -320,7 +326,7 @@ std::vector<MuonDirection> muon_directions(std::vector<MuonSlot>& slots, torch::
     std::optional<HeadBlocks> blocks = head_blocks_of(slot, grouping_generator);
     if (!slot.owned) continue;
     const MatrixView& view = views[i];
-    const double scale = scale_factor(slot.options->scale_rule(), view.rows, view.cols);
+    const double scale = scale_factor(slot.options->scale_rule(), view.out_features(), view.in_features());
     if (fused_cpu_step_applies(slot, view)) {
       fused_cpu_step(slot, scale, blocks);  // the whole step here; every check above passed
       continue;
@@ -339,8 +345,9 @@ std::vector<MuonDirection> muon_directions(std::vector<MuonSlot>& slots, torch::
     Pending& p = pending[k];
     const MuonSlot& slot = *p.slot;
     const MuonOptions& options = *slot.options;
-    if (options.neuron_norm()) {
-      p.update = normalize_neurons(p.update, p.slot->neuron_second_moment, options.neuron_norm_options());
+    if (options.neuron_norm()) {  // over output neurons: the columns of a transposed weight
+      p.update = p.view.out_in(
+          normalize_neurons(p.view.out_in(p.update), p.slot->neuron_second_moment, options.neuron_norm_options()));
     }
     directions.push_back({pending_slots[k], p.update.reshape(slot.param.sizes()).to(slot.param.scalar_type()), p.scale});
   }

@@ -65,6 +65,10 @@ struct TaggedParam {
   bool exclude_from_muon = false;
   std::optional<HeadLayout> heads;
   int64_t layer = -1;  // transformer block, -1 outside the blocks
+  // Stored [in, out] (or [..., in, out] for a stack), the transpose of
+  // torch::nn::Linear's [out, in]: Hugging Face GPT-2's Conv1D. Muon reads
+  // the output and input sizes the other way round (matrix_view.h).
+  bool transposed = false;
 };
 
 // Role from a parameter's name and shape, for models that do not tag their

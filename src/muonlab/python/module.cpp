@@ -30,14 +30,16 @@ namespace {
 
 namespace optim = muonlab::optim;
 
-// A parameter's role and head layout from Python: role a ParamRole name
-// ("matrix", "attn_qkv", "expert", ...); layout None or a tuple
-// (num_heads, head_dim, "rows"|"cols", [segment heads...]).
+// A parameter's role, head layout and orientation from Python: role a
+// ParamRole name ("matrix", "attn_qkv", "expert", ...); layout None or a
+// tuple (num_heads, head_dim, "rows"|"cols", [segment heads...]) along the
+// stored axes; transposed: stored [in, out] (transformers' Conv1D).
 optim::TaggedParam tagged_param_of(const std::string& name, const torch::Tensor& param, const std::string& role,
-                          const py::object& layout) {
+                                   const py::object& layout, bool transposed) {
   optim::TaggedParam tag;
   tag.name = name;
   tag.tensor = param;
+  tag.transposed = transposed;
   try {
     tag.role = optim::parse_param_role(role);
   } catch (const Error& e) {
@@ -80,16 +82,16 @@ torch::Tensor state_tensor(const py::dict& state, const char* key) {
 }
 
 void check_muon_param(const torch::Tensor& param, const std::string& name, const py::dict& options,
-                      const std::string& role, const py::object& layout) {
-  const auto tag = tagged_param_of(name, param, role, layout);
+                      const std::string& role, const py::object& layout, bool transposed) {
+  const auto tag = tagged_param_of(name, param, role, layout, transposed);
   const auto muon = muon_options_from(options, false);
   as_value_errors([&] { optim::check_muon_param(param, name, muon, &tag); });
 }
 
 // The fresh state of a parameter: step 0 and zeros for every buffer.
 py::dict muon_state(const torch::Tensor& param, const std::string& name, const py::dict& options,
-                    const std::string& role, const py::object& layout) {
-  const auto tag = tagged_param_of(name, param, role, layout);
+                    const std::string& role, const py::object& layout, bool transposed) {
+  const auto tag = tagged_param_of(name, param, role, layout, transposed);
   const auto muon = muon_options_from(options, false);
   return as_value_errors([&] {
     const auto view = optim::check_muon_param(param, name, muon, &tag);
@@ -100,7 +102,7 @@ py::dict muon_state(const torch::Tensor& param, const std::string& name, const p
     if (sm.full.defined()) state["second_moment"] = sm.full;
     if (sm.row.defined()) state["second_moment_row"] = sm.row;
     if (sm.col.defined()) state["second_moment_col"] = sm.col;
-    if (muon.neuron_norm()) state["neuron_second_moment"] = optim::make_neuron_state(param, view.shape());
+    if (muon.neuron_norm()) state["neuron_second_moment"] = optim::make_neuron_state(param, view.out_in_shape());
     return state;
   });
 }
@@ -108,8 +110,8 @@ py::dict muon_state(const torch::Tensor& param, const std::string& name, const p
 // Refuses a loaded state that this parameter's options would not have made:
 // a buffer missing, one more (another variant's), or a shape that differs.
 void check_muon_state(const torch::Tensor& param, const std::string& name, const py::dict& options,
-                      const std::string& role, const py::object& layout, const py::dict& state) {
-  const auto tag = tagged_param_of(name, param, role, layout);
+                      const std::string& role, const py::object& layout, bool transposed, const py::dict& state) {
+  const auto tag = tagged_param_of(name, param, role, layout, transposed);
   const auto muon = muon_options_from(options, false);
   as_value_errors([&] {
     const auto view = optim::check_muon_param(param, name, muon, &tag);
@@ -146,7 +148,7 @@ at::Generator& generator_of(const py::object& generator) {
   return reinterpret_cast<THPGenerator*>(generator.ptr())->cdata;
 }
 
-// groups: [(options, [(name, param, state, role, layout, owned), ...]), ...]
+// groups: [(options, [(name, param, state, role, layout, transposed, owned), ...]), ...]
 // Parameters without a gradient are skipped. Each owned entry's state dict
 // gets its buffers updated in place and its "step" raised by one, after the
 // whole step succeeded. `graph` (a MuonStepGraph, or None) replays the
@@ -171,14 +173,14 @@ void muon_step(const py::list& groups, const py::object& generator,
       const torch::Tensor grad = param.grad();
       if (!grad.defined()) continue;
       if (grad.is_sparse()) throw py::value_error(fmt::format("parameter '{}' has a sparse gradient: Muon needs dense", name));
-      tags.push_back(tagged_param_of(name, param, entry[3].cast<std::string>(), entry[4]));
+      tags.push_back(tagged_param_of(name, param, entry[3].cast<std::string>(), entry[4], entry[5].cast<bool>()));
       optim::MuonSlot slot;
       slot.name = name;
       slot.param = param;
       slot.grad = grad;
       slot.options = &options.back();
       slot.tag = &tags.back();
-      slot.owned = entry[5].cast<bool>();
+      slot.owned = entry[6].cast<bool>();
       const auto state = entry[2].cast<py::dict>();
       if (slot.owned) {
         slot.step = state["step"].cast<int64_t>() + 1;
@@ -235,7 +237,8 @@ void adamw_step(const py::dict& group, const py::list& entries) {
 
 // For the tests: `grads.size()` steps of the C++ optimizer classes
 // (optim::Muon, optim::AdamW, their state in torch::optim's map) on copies
-// of `params`, so the Python optimizers can be checked against them.
+// of `params`, so the Python optimizers can be checked against them. tags:
+// one (role, layout[, transposed]) per parameter.
 std::vector<torch::Tensor> muon_class_steps(const py::dict& options, const std::vector<torch::Tensor>& params,
                                             const std::vector<std::vector<torch::Tensor>>& grads,
                                             const py::list& tags) {
@@ -243,7 +246,7 @@ std::vector<torch::Tensor> muon_class_steps(const py::dict& options, const std::
   for (size_t i = 0; i < params.size(); ++i) {
     const auto tag = tags[i].cast<py::tuple>();
     tagged.push_back(tagged_param_of(fmt::format("p{}", i), params[i].detach().clone().set_requires_grad(true),
-                                     tag[0].cast<std::string>(), tag[1]));
+                                     tag[0].cast<std::string>(), tag[1], tag.size() > 2 && tag[2].cast<bool>()));
   }
   return as_value_errors([&] {
     optim::Muon muon(tagged, muon_options_from(options, false));

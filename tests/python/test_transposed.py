@@ -1,0 +1,138 @@
+"""Weights stored [in, out] (Hugging Face GPT-2's Conv1D): param_groups
+marks them ``transposed`` and reads their heads as out x in, and Muon then
+steps each one by exactly the transpose of the step its nn.Linear twin
+takes, with real losses and gradients, for every variant that tells outputs
+from inputs (the 'original' shape scale, NorMuon, Group Muon and its block
+scale) and those that do not. The nanoGPT twin is the reference: the
+layout every other test checks."""
+import pytest
+import torch
+
+from muonlab.optim import HeadLayout, MuonWithAuxAdamW, param_groups
+from tiny_models import GPT, hugging_face_gpt2, language_model_loss
+
+BLOCK_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def twins():
+    torch.manual_seed(0)
+    gpt = GPT().double()
+    return gpt, hugging_face_gpt2(gpt)
+
+
+def tokens(steps):
+    generator = torch.Generator().manual_seed(1)
+    return [torch.randint(0, 64, (2, 9), generator=generator) for _ in range(steps)]
+
+
+def test_the_twins_compute_the_same_function():
+    gpt, hf = twins()
+    idx = tokens(1)[0]
+    assert torch.allclose(gpt(idx), hf(idx), atol=1e-12)
+    assert hf.transformer.h[0].mlp.c_fc.weight.shape == (32, 128)  # [in, out]
+
+
+def test_param_groups_marks_conv1d_weights_transposed_and_reads_their_heads():
+    gpt, hf = twins()
+    _, linear_routing = param_groups(gpt, return_routing=True)
+    groups, routing = param_groups(hf, return_routing=True)
+    for linear, conv in zip(linear_routing, routing):
+        assert conv["name"] == linear["name"]
+        in_block = conv["name"].endswith(BLOCK_WEIGHTS)
+        assert conv["transposed"] == in_block
+        assert linear["transposed"] is False
+        assert conv["heads"] == linear["heads"]  # the same heads, read out x in
+        if in_block:
+            assert "stored [in, out]" in conv["reason"]
+    by_name = {r["name"]: r for r in routing}
+    assert by_name["transformer.h.0.attn.c_attn.weight"]["heads"] == HeadLayout("qkv", 12, 8, (4, 4, 4))
+    assert by_name["transformer.h.0.attn.c_proj.weight"]["heads"] == HeadLayout("o", 4, 8)
+    assert by_name["transformer.h.0.mlp.c_proj.weight"]["heads"] is None
+    matrices = groups[0]
+    assert matrices["transposed"] == [name.endswith(BLOCK_WEIGHTS) for name in matrices["param_names"]]
+    assert "transposed" not in param_groups(gpt)[0]  # groups without such weights are as before
+
+
+VARIANTS = {
+    "muon, original scale": {},
+    "muon, spectral scale": {"scale_rule": "spectral"},
+    "muon2": {"second_moment": "full", "ns_steps": 3},
+    "muon2f": {"second_moment": "factored", "ns_steps": 3},
+    "normuon": {"neuron_norm": True},
+    "group muon g=2, block scale": {"group_size": 2, "block_scale": True},
+    "group muon g=1, random": {"group_size": 1, "grouping": "random"},
+}
+
+
+def trained(model, options, steps=3):
+    opt = MuonWithAuxAdamW(param_groups(model, lr=0.05, adamw_lr=1e-3, ns_dtype="fp64", **options))
+    for idx in tokens(steps):
+        opt.zero_grad()
+        language_model_loss(model, idx).backward()
+        opt.step()
+    return dict(model.named_parameters()), opt
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_each_step_is_the_transpose_of_the_linear_twins(variant):
+    gpt, hf = twins()
+    reference, _ = trained(gpt, VARIANTS[variant])
+    stepped, _ = trained(hf, VARIANTS[variant])
+    for name, value in stepped.items():
+        expected = reference[name].t() if name.endswith(BLOCK_WEIGHTS) else reference[name]
+        assert torch.allclose(value, expected, atol=1e-10), f"{variant}: {name}"
+
+
+def test_without_the_flag_the_steps_differ():
+    """What the flag is for: left unmarked, the MLP weights take the other
+    matrix's 'original' scale (and so the test above can fail)."""
+    gpt, hf = twins()
+    reference, _ = trained(gpt, {})
+    groups = param_groups(hf, lr=0.05, adamw_lr=1e-3, ns_dtype="fp64")
+    del groups[0]["transposed"]
+    groups[0]["heads"] = None  # the layouts read the stored axes the other way round too
+    opt = MuonWithAuxAdamW(groups)
+    for idx in tokens(3):
+        opt.zero_grad()
+        language_model_loss(hf, idx).backward()
+        opt.step()
+    c_fc = "transformer.h.0.mlp.c_fc.weight"
+    assert not torch.allclose(dict(hf.named_parameters())[c_fc], reference[c_fc].t(), atol=1e-6)
+
+
+def test_state_dict_keeps_the_flags_and_resumes_alike():
+    gpt, hf = twins()
+    _, opt = trained(hf, {"neuron_norm": True}, steps=2)
+    saved = opt.state_dict()
+    assert saved["param_groups"][0]["transposed"] == opt.param_groups[0]["transposed"]
+    c_fc = opt.param_groups[0]["param_names"].index("transformer.h.0.mlp.c_fc.weight")
+    neuron_state = opt.state[opt.param_groups[0]["params"][c_fc]]["neuron_second_moment"]
+    assert neuron_state.shape == (128,)  # one per output neuron: the columns of [32, 128]
+    resumed = MuonWithAuxAdamW(param_groups(hf, lr=0.05, adamw_lr=1e-3, ns_dtype="fp64", neuron_norm=True))
+    resumed.load_state_dict(saved)
+    idx = tokens(3)[2]
+    before = {n: p.detach().clone() for n, p in hf.named_parameters()}
+    for optimizer in (opt, resumed):
+        with torch.no_grad():
+            for n, p in hf.named_parameters():
+                p.copy_(before[n])
+        optimizer.zero_grad()
+        language_model_loss(hf, idx).backward()
+        optimizer.step()
+        if optimizer is opt:
+            after_original = {n: p.detach().clone() for n, p in hf.named_parameters()}
+    for n, p in hf.named_parameters():
+        assert torch.equal(p, after_original[n]), n
+
+
+@pytest.mark.parametrize("flags", ["yes", [True], [True, 1]])
+def test_bad_transposed_values_are_refused(flags):
+    weights = [torch.nn.Parameter(torch.randn(4, 6)), torch.nn.Parameter(torch.randn(6, 4))]
+    with pytest.raises(ValueError, match="transposed"):
+        MuonWithAuxAdamW([{"params": weights, "transposed": flags}])
+
+
+def test_a_flattened_kernel_cannot_be_transposed():
+    kernel = torch.nn.Parameter(torch.randn(4, 2, 3))
+    with pytest.raises(ValueError, match="stored transposed"):
+        MuonWithAuxAdamW([{"params": [kernel], "transposed": True, "nd_params": "flatten"}])
