@@ -136,3 +136,36 @@ def test_a_flattened_kernel_cannot_be_transposed():
     kernel = torch.nn.Parameter(torch.randn(4, 2, 3))
     with pytest.raises(ValueError, match="stored transposed"):
         MuonWithAuxAdamW([{"params": [kernel], "transposed": True, "nd_params": "flatten"}])
+
+
+def test_hugging_face_gpt2_steps_as_its_nanogpt_twin():
+    """The real thing where transformers is installed (GPU machines):
+    GPT2LMHeadModel's weights and gradients, copied into the nanoGPT twin
+    (transposing its Conv1D weights), take the same steps, heads and NorMuon
+    included."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(vocab_size=64, n_positions=16, n_embd=32, n_layer=2, n_head=4)
+    torch.manual_seed(0)
+    hf = transformers.GPT2LMHeadModel(config).double()
+    gpt = GPT().double()
+    hf_params = dict(hf.named_parameters())
+    assert sorted(hf_params) == sorted(dict(gpt.named_parameters()))
+    idx = tokens(1)[0]
+    logits = hf(idx[:, :-1]).logits
+    torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), idx[:, 1:].reshape(-1)).backward()
+    with torch.no_grad():
+        for name, p in gpt.named_parameters():
+            block = name.endswith(BLOCK_WEIGHTS)
+            p.copy_(hf_params[name].t() if block else hf_params[name])
+            p.grad = (hf_params[name].grad.t() if block else hf_params[name].grad).clone()
+    options = dict(lr=0.05, adamw_lr=1e-3, ns_dtype="fp64", group_size=2, neuron_norm=True)
+    _, routing = param_groups(hf, return_routing=True, **options)
+    c_attn = next(r for r in routing if r["name"] == "transformer.h.0.attn.c_attn.weight")
+    assert c_attn["transposed"] and c_attn["heads"] == HeadLayout("qkv", 12, 8, (4, 4, 4))
+    for model in (hf, gpt):
+        opt = MuonWithAuxAdamW(param_groups(model, **options))
+        for _ in range(2):  # the same gradients twice: the second step reads the state
+            opt.step()
+    for name, p in gpt.named_parameters():
+        expected = p.t() if name.endswith(BLOCK_WEIGHTS) else p
+        assert torch.allclose(hf_params[name], expected, atol=1e-10), name
