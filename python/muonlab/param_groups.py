@@ -119,8 +119,8 @@ _MUON_OPTIONS = tuple(_C.muon_defaults("muon").keys())
 
 
 def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weight_decay=None, heads=None,
-                 n_head=None, n_kv_head=None, exclude=(), skip=(), verbose=False, return_routing=False,
-                 **muon_options):
+                 n_head=None, n_kv_head=None, exclude=(), skip=(), transposed=(), verbose=False,
+                 return_routing=False, **muon_options):
     """Param groups of ``model`` for ``MuonWithAuxAdamW``: Muon for hidden
     matrices, AdamW for the rest, with the head layouts of attention weights
     so that Group Muon (``group_size``) can cut them.
@@ -165,7 +165,9 @@ def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weig
     ``weight_decay``); options left None take the optimizer's defaults.
     ``exclude`` and ``skip`` are names or fnmatch patterns (each must match
     a parameter): ``exclude`` sends matches to AdamW, ``skip`` leaves them
-    out of every group.
+    out of every group. ``transposed`` names (or patterns) Muon weights
+    stored [in, out] that are not ``Conv1D``'s, such as stacked MoE experts
+    [E, in, out] applied as ``x @ W`` (each must match a Muon matrix).
 
     Returns the groups (Muon groups first, then AdamW; empty ones left out),
     or with ``return_routing=True`` (groups, routing): one dict per
@@ -176,19 +178,20 @@ def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weig
     unknown = [key for key in muon_options if key not in _MUON_OPTIONS]
     if unknown:
         raise ValueError(f"unknown Muon option '{unknown[0]}': expected one of {', '.join(_MUON_OPTIONS)}")
-    context = _Context(model, n_head, n_kv_head, muon_options.get("group_size", 0))
+    context = _Context(model, n_head, n_kv_head, muon_options.get("group_size", 0), _as_patterns(transposed))
     exclude, skip = _as_patterns(exclude), _as_patterns(skip)
     overrides = dict(heads or {})
-    used = {"exclude": set(), "skip": set(), "heads": set()}  # the patterns that matched
+    used = {"exclude": set(), "skip": set(), "heads": set(), "transposed": set()}  # the patterns that matched
     routing, kinds = [], []
     for entry in _model_parameters(model):
         route, kind = _route(entry, context, exclude, skip, overrides, used)
         routing.append(route)
         kinds.append((entry.tensor, kind))
-    for what, patterns in (("exclude", exclude), ("skip", skip), ("heads", overrides)):
+    for what, patterns in (("exclude", exclude), ("skip", skip), ("heads", overrides),
+                           ("transposed", context.transposed)):
         for pattern in patterns:
             if pattern not in used[what]:
-                matches = "Muon matrix" if what == "heads" else "parameter"
+                matches = "Muon matrix" if what in ("heads", "transposed") else "parameter"
                 raise ValueError(f"{what}: '{pattern}' matches no {matches} of the model")
     muon_group = dict(muon_options)
     muon_group.update(_given(lr=lr, weight_decay=weight_decay))
@@ -213,14 +216,16 @@ class _Param:
 
 
 class _Context:
-    """What head inference reads besides the parameter: the model, its
-    modules by name, the n_head / n_kv_head arguments, the group size."""
+    """What routing reads besides the parameter: the model, its modules by
+    name, the n_head / n_kv_head arguments, the group size, and the
+    patterns of weights stored transposed."""
 
-    def __init__(self, model, n_head, n_kv_head, group_size):
+    def __init__(self, model, n_head, n_kv_head, group_size, transposed):
         self.model = model
         self.modules = dict(model.named_modules())
         self.counts = {"n_head": n_head, "n_kv_head": n_kv_head}
         self.group_size = group_size or 0
+        self.transposed = transposed
 
 
 def _joined(module_name, attribute):
@@ -283,13 +288,25 @@ def _route(entry, context, exclude, skip, overrides, used):
         route["reason"] = adamw_role
         return route, None
     route["optimizer"] = "muon"
+    marked = _matching(names, context.transposed)
+    if marked is not None:
+        used["transposed"].add(marked)
     if tensor.dim() == 2:
-        route["transposed"] = _stored_in_out(entry)
+        route["transposed"] = marked is not None or _stored_in_out(entry)
         route["heads"], route["reason"] = _head_layout(entry, context, overrides, used, route["transposed"])
-        if route["transposed"]:
+        if marked is not None:
+            route["reason"] += f"; transposed={marked!r}: stored [in, out]"
+        elif route["transposed"]:
             route["reason"] += "; stored [in, out] (transformers' Conv1D): transposed=True"
         return route, "matrix"
     kind, route["reason"] = _nd_kind(entry)
+    if marked is not None:
+        if kind != "batch":
+            raise ValueError(f"transposed: '{marked}' matches '{entry.name}' of shape {list(tensor.shape)}, a kernel "
+                             "read as out x (in*k...), which cannot be stored transposed; only 2-D weights and "
+                             "stacks of matrices can")
+        route["transposed"] = True
+        route["reason"] += f"; transposed={marked!r}: each matrix stored [in, out]"
     return route, kind
 
 

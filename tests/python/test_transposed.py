@@ -171,3 +171,48 @@ def test_hugging_face_gpt2_steps_as_its_nanogpt_twin():
     for name, p in gpt.named_parameters():
         expected = p.t() if name.endswith(BLOCK_WEIGHTS) else p
         assert torch.allclose(hf_params[name], expected, atol=1e-10), name
+
+
+class StackedExperts(torch.nn.Module):
+    """Experts stored [E, in, out] and applied as x @ W (as some Hugging
+    Face MoE models store them), and their [E, out, in] twin."""
+
+    def __init__(self, weight, stored_in_out):
+        super().__init__()
+        self.stored_in_out = stored_in_out
+        self.w = torch.nn.Parameter(weight.transpose(-2, -1).clone() if stored_in_out else weight.clone())
+
+    def forward(self, x):  # x [E, T, in]
+        return x @ self.w if self.stored_in_out else x @ self.w.transpose(-2, -1)
+
+
+def test_param_groups_transposed_patterns_mark_stacks_too():
+    torch.manual_seed(2)
+    weight = torch.randn(3, 16, 8, dtype=torch.float64)  # [E, out, in]
+    x = torch.randn(3, 5, 8, dtype=torch.float64)
+    results = []
+    for stored_in_out in (False, True):
+        model = torch.nn.Module()
+        model.experts = StackedExperts(weight, stored_in_out)
+        options = dict(lr=0.05, ns_dtype="fp64", neuron_norm=True)
+        groups, routing = param_groups(model, return_routing=True, transposed=["experts.w"] * stored_in_out,
+                                       **options)
+        assert routing[0]["transposed"] == stored_in_out and groups[0]["nd_params"] == "batch"
+        opt = MuonWithAuxAdamW(groups)
+        for _ in range(2):
+            opt.zero_grad()
+            model.experts(x).square().sum().backward()
+            opt.step()
+        w = model.experts.w.detach()
+        results.append(w.transpose(-2, -1) if stored_in_out else w)
+    assert torch.allclose(results[1], results[0], atol=1e-10)
+
+
+def test_param_groups_transposed_patterns_are_checked():
+    gpt, _ = twins()
+    with pytest.raises(ValueError, match="transposed: 'nothing.*' matches no Muon matrix"):
+        param_groups(gpt, transposed="nothing.*")
+    model = torch.nn.Module()
+    model.conv = torch.nn.Conv2d(2, 4, 3)
+    with pytest.raises(ValueError, match="cannot be stored transposed"):
+        param_groups(model, transposed="conv.weight")
