@@ -21,11 +21,12 @@ constexpr int64_t kBlockHeads = 4, kBlockHeadDim = 3, kBlockWidth = kBlockHeads 
 
 // One parameter as the model would hold it: `out_in` is the [out, in]
 // weight; stored transposed it is out_in^T, tagged so.
-TaggedParam stored_param(const std::string& name, const torch::Tensor& out_in, bool stored_transposed, ParamRole role,
-                   std::optional<HeadLayout> heads = std::nullopt) {
+TaggedParam stored_param(const std::string& name, const torch::Tensor& out_in, bool stored_transposed,
+                         ParamRole role, std::optional<HeadLayout> heads = std::nullopt) {
   TaggedParam p;
   p.name = name;
-  p.tensor = (stored_transposed ? out_in.transpose(-2, -1) : out_in).contiguous().detach().clone().set_requires_grad(true);
+  const torch::Tensor stored = stored_transposed ? out_in.transpose(-2, -1) : out_in;
+  p.tensor = stored.contiguous().detach().clone().set_requires_grad(true);
   p.role = role;
   p.heads = heads;
   p.transposed = stored_transposed;
@@ -68,11 +69,12 @@ std::vector<BlockWeight> gpt2_block(torch::Dtype dtype) {
 // asked (transposed: [in, out] and tagged, or as the [out, in] reference),
 // returned as [out, in] for comparison. `tag` false stores them transposed
 // without saying so (the mistake the flag exists for).
-std::vector<torch::Tensor> steps_of_block(const std::vector<BlockWeight>& weights, const MuonOptions& options, bool transposed,
-                                   bool tag = true, int steps = 3) {
+std::vector<torch::Tensor> steps_of_block(const std::vector<BlockWeight>& weights, const MuonOptions& options,
+                                          bool transposed, bool tag = true, int steps = 3) {
   std::vector<TaggedParam> params;
   for (const auto& w : weights) {
-    params.push_back(stored_param(w.name, w.out_in, transposed, w.role, transposed ? heads_flipped(w.heads) : w.heads));
+    const auto heads = transposed ? heads_flipped(w.heads) : w.heads;
+    params.push_back(stored_param(w.name, w.out_in, transposed, w.role, heads));
     params.back().transposed = transposed && tag;
   }
   Muon muon(params, options);
@@ -150,7 +152,8 @@ TEST(TransposedWeight, UntaggedTransposedStorageStepsDifferently) {
 }
 
 TEST(TransposedWeight, NeuronStateHasOneEntryPerOutputNeuron) {
-  TaggedParam p = stored_param("mlp.c_fc", torch::zeros({8, 3}, torch::kFloat64), /*stored_transposed=*/true, ParamRole::kMlp);
+  TaggedParam p =
+      stored_param("mlp.c_fc", torch::zeros({8, 3}, torch::kFloat64), /*stored_transposed=*/true, ParamRole::kMlp);
   const auto options = transposed_test_options().neuron_norm(true);
   const MatrixView view = check_muon_param(p.tensor, p.name, options, &p);
   EXPECT_EQ(view.out_features(), 8);
@@ -165,8 +168,8 @@ TEST(TransposedWeight, AFlattenedKernelCannotBeTransposed) {
   conv.name = "conv.weight";
   conv.tensor = torch::zeros({4, 2, 3});
   conv.transposed = true;
-  const auto message =
-      error_message([&] { check_muon_param(conv.tensor, conv.name, MuonOptions().nd_params(NdParams::kFlatten), &conv); });
+  const auto flatten = MuonOptions().nd_params(NdParams::kFlatten);
+  const auto message = error_message([&] { check_muon_param(conv.tensor, conv.name, flatten, &conv); });
   EXPECT_NE(message.find("'conv.weight'"), std::string::npos) << message;
   EXPECT_NE(message.find("stored transposed"), std::string::npos) << message;
 }

@@ -477,8 +477,9 @@ namespace {
 
 // Matrix `index` of a stack slot: views of its tensors in the view's
 // [count, r, c] (the state's row and column factors in [count, r] and
-// [count, c], NorMuon's in [count, out]), so the fused step writes through to the stack. Only for
-// contiguous tensors (stack_tensors_contiguous), whose reshapes are views.
+// [count, c], NorMuon's in [count, out]), so the fused step writes through
+// to the stack. Only for contiguous tensors (stack_tensors_contiguous),
+// whose reshapes are views.
 MuonSlot stack_matrix_slot(const MuonSlot& stack, const MatrixView& view, int64_t index) {
   const auto matrix = [&](const torch::Tensor& t) { return t.defined() ? view.of(t)[index] : t; };
   const auto rows_of = [&](const torch::Tensor& t, int64_t width) {

@@ -170,7 +170,8 @@ void orthogonalize_jobs(std::vector<NsJob>& jobs) {
 
 // s(out, in) of one head block, cut from a weight stored transposed or not.
 double block_scale_factor(ScaleRule rule, const torch::Tensor& block, bool transposed) {
-  return transposed ? scale_factor(rule, block.size(1), block.size(0)) : scale_factor(rule, block.size(0), block.size(1));
+  const int64_t out = block.size(transposed ? 1 : 0), in = block.size(transposed ? 0 : 1);
+  return scale_factor(rule, out, in);
 }
 
 // The head blocks Group Muon cuts the slot's parameter into, or nullopt.
