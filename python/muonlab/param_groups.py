@@ -99,13 +99,16 @@ _EMBEDDING_NAMES = ("wte", "wpe", "embed", "tok_emb", "pos_emb")
 _OUTPUT_HEAD_NAMES = ("output.weight", "head.weight")
 # Attention modules, by the last part of their name, and the projections
 # inside them (nanoGPT/GPT-2, Hugging Face LLaMA/Mistral/Qwen/Phi-3,
-# BART/OPT/Whisper, Meta's LLaMA).
+# BART/OPT/Whisper, Meta's LLaMA, and Hugging Face DeepSeek-V2/V3's
+# Multi-head Latent Attention, whose up-projections from the latents are
+# q_b_proj and kv_b_proj).
 _ATTENTION_MODULES = ("attn", "self_attn", "attention", "self_attention", "encoder_attn", "cross_attn")
 _ATTENTION_PROJECTIONS = {
     "c_attn": "qkv", "qkv_proj": "qkv",
     "q_proj": "q", "k_proj": "k", "v_proj": "v",
     "c_proj": "o", "o_proj": "o", "out_proj": "o",
     "wq": "q", "wk": "k", "wv": "v", "wo": "o",
+    "q_b_proj": "mla_up", "kv_b_proj": "mla_up",
 }
 # torch.nn.MultiheadAttention's own parameters.
 _MHA_PROJECTIONS = {"in_proj_weight": "qkv", "q_proj_weight": "q", "k_proj_weight": "k", "v_proj_weight": "v"}
@@ -114,6 +117,11 @@ _COUNT_NAMES = {
     "n_head": ("n_head", "num_heads", "num_attention_heads", "n_heads"),
     "n_kv_head": ("n_kv_head", "num_key_value_heads", "num_kv_heads", "n_kv_heads"),
     "head_dim": ("head_dim",),
+    # Multi-head Latent Attention's head sizes (DeepSeek's names), which
+    # take precedence: there head_dim is the rotary part's size.
+    "qk_nope_head_dim": ("qk_nope_head_dim",),
+    "qk_rope_head_dim": ("qk_rope_head_dim",),
+    "v_head_dim": ("v_head_dim",),
 }
 _MUON_OPTIONS = tuple(_C.muon_defaults("muon").keys())
 
@@ -145,7 +153,12 @@ def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weig
     segments (H, H_kv, H_kv)) and ``c_proj`` (o; ``mlp.c_proj`` is not
     attention), ``q_proj``/``k_proj``/``v_proj``/``o_proj`` (GQA: k and v
     have H_kv heads), ``qkv_proj``, ``out_proj``, ``wq``/``wk``/``wv``/``wo``,
-    and ``nn.MultiheadAttention``. Head counts come from, in order: ``heads``
+    ``nn.MultiheadAttention``, and DeepSeek's Multi-head Latent Attention:
+    ``q_b_proj`` and ``kv_b_proj`` (mla_up: qk_nope_head_dim +
+    qk_rope_head_dim, and qk_nope_head_dim + v_head_dim rows a head),
+    ``q_proj`` and ``o_proj`` (v_head_dim columns a head), with MLA's head
+    sizes read in place of head_dim (which DeepSeek's configs give the
+    rotary part's size). Head counts come from, in order: ``heads``
     (a dict of names or fnmatch patterns to a HeadLayout, or None to leave
     a weight whole), ``n_head``/``n_kv_head``, the attention module's
     attributes (n_head, num_heads, num_attention_heads, n_heads; n_kv_head,
@@ -377,13 +390,14 @@ def _head_layout(entry, context, overrides, used, transposed):
         return None, "hidden matrix"
     projection, attention, attention_name = found
     what = f"attention {projection} projection"
+    leaf = entry.owners[0][0].rpartition(".")[2]
     counts = _head_counts(attention, attention_name, context)
     if counts["n_head"][0] is None:
         if context.group_size > 0:
             warnings.warn(f"parameter '{entry.name}': {what} with no head count found (pass n_head= or heads=); "
                           "Group Muon leaves it whole")
         return None, f"{what}, head count unknown (pass n_head= or heads=): whole matrix"
-    layout = _inferred_layout(entry.name, shape, projection, counts)
+    layout = _inferred_layout(entry.name, shape, projection, counts, leaf)
     return layout, f"{what}: {_describe(layout)} ({_sources(counts)})"
 
 
@@ -406,8 +420,8 @@ def _attention_projection(entry, modules):
 
 
 def _head_counts(attention, attention_name, context):
-    """{"n_head", "n_kv_head", "head_dim"} -> (value or None, where it was
-    found), each from the first source that has it."""
+    """{"n_head", "n_kv_head", "head_dim" and MLA's head sizes} -> (value or
+    None, where it was found), each from the first source that has it."""
     sources = [("the arguments", context.counts), (f"module '{attention_name}'", attention),
                (f"module '{attention_name}'.config", getattr(attention, "config", None)),
                ("model.config", getattr(context.model, "config", None))]
@@ -434,14 +448,32 @@ def _lookup(source, names):
     return None
 
 
-def _inferred_layout(name, shape, projection, counts):
+def _mla_head_dim(projection, leaf, counts):
+    """The head size of a Multi-head Latent Attention projection, where the
+    counts give MLA's sizes (v_head_dim and qk_nope_head_dim), else None:
+    kv_b_proj holds each head's key part then its value, qk_nope_head_dim +
+    v_head_dim rows; the query (q_proj, q_b_proj) qk_nope_head_dim +
+    qk_rope_head_dim rows a head; o_proj reads v_head_dim columns a head."""
+    nope, rope, v = (counts[key][0] for key in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"))
+    if v is None or nope is None:
+        return None
+    if projection == "o":
+        return v
+    if leaf == "kv_b_proj":
+        return nope + v
+    if projection in ("q", "mla_up") and rope is not None:
+        return nope + rope
+    return None
+
+
+def _inferred_layout(name, shape, projection, counts, leaf):
     """The HeadLayout of a `projection` weight of `shape` from the head
     counts; raises ValueError when they do not fit the weight."""
     n_head = counts["n_head"][0]
     n_kv_head = counts["n_kv_head"][0] or n_head
-    head_dim = counts["head_dim"][0]
+    head_dim = _mla_head_dim(projection, leaf, counts) or counts["head_dim"][0]
     segments = {"q": (n_head,), "k": (n_kv_head,), "v": (n_kv_head,), "o": (n_head,),
-                "qkv": (n_head, n_kv_head, n_kv_head)}[projection]
+                "qkv": (n_head, n_kv_head, n_kv_head), "mla_up": (n_head,)}[projection]
     heads = sum(segments)
     axis = 1 if projection == "o" else 0
     extent = shape[axis]

@@ -241,6 +241,104 @@ class LlamaForCausalLM(nn.Module):
         return self.lm_head(self.model(idx))
 
 
+# -- DeepSeek-V3 (Multi-head Latent Attention) ------------------------------
+
+
+@dataclass
+class DeepseekConfig:
+    """Hugging Face DeepseekV3Config's names, tiny. As there, head_dim is
+    the rotary part's size (qk_rope_head_dim), not any projection's head."""
+    vocab_size: int = 64
+    hidden_size: int = 32
+    intermediate_size: int = 64
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 4
+    q_lora_rank: int = 12
+    kv_lora_rank: int = 10
+    qk_nope_head_dim: int = 6
+    qk_rope_head_dim: int = 4
+    v_head_dim: int = 5
+    head_dim: int = 4
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+
+
+class DeepseekAttention(nn.Module):
+    """As Hugging Face's DeepseekV3Attention: the query through a low-rank
+    q_a_proj / q_b_proj (q_proj without q_lora_rank), keys and values up
+    from one latent (kv_b_proj: per head, qk_nope_head_dim key rows then
+    v_head_dim value rows) plus a rotary key part shared by all heads
+    (kv_a_proj_with_mqa), o_proj over the heads' values."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        H = self.num_heads = config.num_attention_heads
+        self.qk_nope_head_dim, self.qk_rope_head_dim = config.qk_nope_head_dim, config.qk_rope_head_dim
+        self.qk_head_dim = config.qk_nope_head_dim + config.qk_rope_head_dim
+        self.v_head_dim, self.kv_lora_rank = config.v_head_dim, config.kv_lora_rank
+        if config.q_lora_rank is None:
+            self.q_proj = nn.Linear(config.hidden_size, H * self.qk_head_dim, bias=False)
+        else:
+            self.q_a_proj = nn.Linear(config.hidden_size, config.q_lora_rank, bias=False)
+            self.q_a_layernorm = RMSNorm(config.q_lora_rank, config.rms_norm_eps)
+            self.q_b_proj = nn.Linear(config.q_lora_rank, H * self.qk_head_dim, bias=False)
+        self.kv_a_proj_with_mqa = nn.Linear(config.hidden_size, config.kv_lora_rank + config.qk_rope_head_dim,
+                                            bias=False)
+        self.kv_a_layernorm = RMSNorm(config.kv_lora_rank, config.rms_norm_eps)
+        self.kv_b_proj = nn.Linear(config.kv_lora_rank, H * (config.qk_nope_head_dim + config.v_head_dim), bias=False)
+        self.o_proj = nn.Linear(H * config.v_head_dim, config.hidden_size, bias=False)
+
+    def forward(self, x):
+        B, T, _ = x.shape
+        H, nope, rope_dim, v_dim = self.num_heads, self.qk_nope_head_dim, self.qk_rope_head_dim, self.v_head_dim
+        if self.config.q_lora_rank is None:
+            q = self.q_proj(x)
+        else:
+            q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x)))
+        q_nope, q_pe = q.view(B, T, H, nope + rope_dim).transpose(1, 2).split([nope, rope_dim], dim=-1)
+        latent, k_pe = self.kv_a_proj_with_mqa(x).split([self.kv_lora_rank, rope_dim], dim=-1)
+        kv = self.kv_b_proj(self.kv_a_layernorm(latent)).view(B, T, H, nope + v_dim).transpose(1, 2)
+        k_nope, value = kv.split([nope, v_dim], dim=-1)
+        k_pe = rope(k_pe.view(B, 1, T, rope_dim), self.config.rope_theta).expand(B, H, T, rope_dim)
+        query = torch.cat((q_nope, rope(q_pe, self.config.rope_theta)), dim=-1)
+        key = torch.cat((k_nope, k_pe), dim=-1)
+        y = causal_attention(query, key, value).transpose(1, 2).reshape(B, T, H * v_dim)
+        return self.o_proj(y)
+
+
+class DeepseekDecoderLayer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_attn = DeepseekAttention(config)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = LlamaMLP(config)
+
+    def forward(self, x):
+        x = x + self.self_attn(self.input_layernorm(x))
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class DeepseekForCausalLM(nn.Module):
+    def __init__(self, config=None, **overrides):
+        super().__init__()
+        config = config or DeepseekConfig(**overrides)
+        self.config = config
+        self.model = nn.Module()
+        self.model.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.model.layers = nn.ModuleList([DeepseekDecoderLayer(config) for _ in range(config.num_hidden_layers)])
+        self.model.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+
+    def forward(self, idx):
+        x = self.model.embed_tokens(idx)
+        for layer in self.model.layers:
+            x = layer(x)
+        return self.lm_head(self.model.norm(x))
+
+
 def language_model_loss(model, idx):
     """Next-token cross-entropy of `model` on token ids idx [B, T]."""
     logits = model(idx[:, :-1])
