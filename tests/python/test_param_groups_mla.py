@@ -19,6 +19,24 @@ def deepseek(q_lora_rank):
     return DeepseekForCausalLM(q_lora_rank=q_lora_rank).double()
 
 
+def hugging_face_deepseek(q_lora_rank):
+    """transformers' own DeepseekV3ForCausalLM at the tiny sizes, where
+    transformers has it (GPU machines); one dense layer."""
+    transformers = pytest.importorskip("transformers")
+    if not hasattr(transformers, "DeepseekV3Config"):
+        pytest.skip(f"transformers {transformers.__version__} has no DeepseekV3")
+    config = transformers.DeepseekV3Config(
+        vocab_size=64, hidden_size=32, intermediate_size=64, moe_intermediate_size=16, num_hidden_layers=1,
+        num_attention_heads=H, num_key_value_heads=H, q_lora_rank=q_lora_rank, kv_lora_rank=10,
+        qk_nope_head_dim=NOPE, qk_rope_head_dim=ROPE, v_head_dim=V, first_k_dense_replace=1, n_routed_experts=4,
+        num_experts_per_tok=2, n_group=1, topk_group=1, attn_implementation="eager")
+    torch.manual_seed(0)
+    return transformers.DeepseekV3ForCausalLM(config).double()
+
+
+MODELS = {"tiny": deepseek, "transformers": hugging_face_deepseek}
+
+
 def layouts(model):
     _, routing = param_groups(model, return_routing=True)
     prefix = "model.layers.0.self_attn."
@@ -26,15 +44,16 @@ def layouts(model):
             if r["name"].startswith(prefix) and r["name"].endswith(".weight") and r["optimizer"] == "muon"}
 
 
+@pytest.mark.parametrize("which", list(MODELS))
 @pytest.mark.parametrize("q_lora_rank", [12, None])
-def test_layouts_come_from_the_mla_head_sizes(q_lora_rank):
+def test_layouts_come_from_the_mla_head_sizes(which, q_lora_rank):
     expected = {"kv_a_proj_with_mqa": None, "kv_b_proj": HeadLayout("mla_up", H, NOPE + V),
                 "o_proj": HeadLayout("o", H, V)}
     if q_lora_rank is None:
         expected["q_proj"] = HeadLayout("q", H, NOPE + ROPE)
     else:
         expected.update(q_a_proj=None, q_b_proj=HeadLayout("mla_up", H, NOPE + ROPE))
-    assert layouts(deepseek(q_lora_rank)) == expected
+    assert layouts(MODELS[which](q_lora_rank)) == expected
 
 
 def head_outputs(model, idx):
@@ -49,12 +68,13 @@ def head_outputs(model, idx):
     return y.view(*y.shape[:-1], H, V)
 
 
+@pytest.mark.parametrize("which", list(MODELS))
 @pytest.mark.parametrize("q_lora_rank", [12, None])
-def test_each_layout_is_the_heads_the_forward_pass_uses(q_lora_rank):
+def test_each_layout_is_the_heads_the_forward_pass_uses(which, q_lora_rank):
     """Perturbing the rows a layout gives head h changes head h's output
     alone; and o_proj's layout reads those outputs (v_head_dim columns a
     head, in head order), since they are o_proj's input."""
-    model = deepseek(q_lora_rank)
+    model = MODELS[which](q_lora_rank)
     idx = torch.randint(0, 64, (2, 9), generator=torch.Generator().manual_seed(1))
     base = head_outputs(model, idx)
     found = layouts(model)
