@@ -1,0 +1,108 @@
+"""param_groups on transformers' own models, where transformers is
+installed (GPU machines; Debian's python3-transformers): for each family
+whose attention param_groups knows, every attention weight of the first
+layer gets a head layout, and each layout is the one the forward pass uses:
+changing the slice a layout gives head h (rows, or the columns of a Conv1D
+weight stored [in, out]) changes the output of exactly the query heads that
+read it (one, or a GQA group for a key/value head), as the output
+projection's layout slices its input. Tiny random models, float64, eager
+attention."""
+import pytest
+import torch
+
+from muonlab.optim import param_groups
+
+transformers = pytest.importorskip("transformers")
+
+TINY = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=16)
+FAMILIES = {
+    "gpt2": ("GPT2Config", "GPT2LMHeadModel", dict(vocab_size=64, n_positions=16, n_embd=32, n_layer=1, n_head=4)),
+    "llama": ("LlamaConfig", "LlamaForCausalLM", TINY),
+    "mistral": ("MistralConfig", "MistralForCausalLM", TINY),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", TINY),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", dict(TINY, head_dim=16)),  # head_dim * heads != hidden_size
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", dict(TINY, pad_token_id=0)),  # fused qkv_proj with GQA
+    "opt": ("OPTConfig", "OPTForCausalLM", dict(vocab_size=64, hidden_size=32, ffn_dim=64, num_hidden_layers=1,
+                                                num_attention_heads=4, word_embed_proj_dim=32,
+                                                max_position_embeddings=16)),
+    "deepseek_v3": ("DeepseekV3Config", "DeepseekV3ForCausalLM",
+                    dict(TINY, num_key_value_heads=4, moe_intermediate_size=16, q_lora_rank=12, kv_lora_rank=10,
+                         qk_nope_head_dim=6, qk_rope_head_dim=4, v_head_dim=5, first_k_dense_replace=1,
+                         n_routed_experts=4, num_experts_per_tok=2, n_group=1, topk_group=1)),
+}
+
+
+def build(family):
+    config_name, model_name, sizes = FAMILIES[family]
+    if not hasattr(transformers, model_name):
+        pytest.skip(f"transformers {transformers.__version__} has no {model_name}")
+    config = getattr(transformers, config_name)(**sizes)
+    config._attn_implementation = "eager"
+    torch.manual_seed(0)
+    return getattr(transformers, model_name)(config).double().eval()
+
+
+def first_attention(routing):
+    """The routes of the first attention module's weights that have a head
+    layout, keyed by the module's name."""
+    with_heads = [r for r in routing if r["heads"] is not None]
+    assert with_heads, "param_groups found no attention weight"
+    prefix = with_heads[0]["name"].rsplit(".", 2)[0]
+    return prefix, [r for r in with_heads if r["name"].rsplit(".", 2)[0] == prefix]
+
+
+def query_heads(layout, n_head):
+    """For each head of a layout, the query heads that read it: itself for
+    a query head, a group of n_head / H_kv for a key or value head."""
+    counts = layout.segments if layout.projection == "qkv" else (layout.num_heads,)
+    reads = []
+    for count in counts:
+        group = n_head // count
+        reads += [set(range(h * group, (h + 1) * group)) for h in range(count)]
+    return reads
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_layouts_are_the_heads_the_forward_pass_uses(family):
+    model = build(family)
+    _, routing = param_groups(model, return_routing=True)
+    prefix, routes = first_attention(routing)
+    output = next(r for r in routes if r["heads"].projection == "o")
+    n_head, head_size = output["heads"].num_heads, output["heads"].head_dim
+    captured = []
+    module = model.get_submodule(output["name"].rsplit(".", 1)[0])
+    module.register_forward_pre_hook(lambda _, inputs: captured.append(inputs[0].detach().clone()))
+    idx = torch.randint(0, 64, (2, 9), generator=torch.Generator().manual_seed(1))
+
+    def per_head():
+        captured.clear()
+        with torch.no_grad():
+            model(idx)
+        y = captured[-1]
+        return y.reshape(*y.shape[:-1], n_head, head_size)
+
+    base = per_head()
+    checked = 0
+    for route in routes:
+        layout = route["heads"]
+        if layout.projection == "o":
+            continue
+        weight = model.get_parameter(route["name"])
+        axis = 0 if layout.axis == "rows" else 1
+        if route["transposed"]:
+            axis = 1 - axis
+        for head, readers in enumerate(query_heads(layout, n_head)):
+            block = weight.narrow(axis, head * layout.head_dim, layout.head_dim)
+            saved = block.detach().clone()
+            with torch.no_grad():
+                block.add_(torch.randn_like(saved))
+            changed = (per_head() - base).abs().amax(dim=(0, 1, 3))
+            with torch.no_grad():
+                block.copy_(saved)
+            readers_change = min(changed[h] for h in readers)
+            others = [changed[h] for h in range(n_head) if h not in readers]
+            assert readers_change > 1e-6, (route["name"], head, changed)
+            assert all(c <= 1e-12 * readers_change for c in others), (route["name"], head, changed)
+            checked += 1
+    assert checked >= 2 * n_head, f"{family}: only {checked} heads checked in {prefix}"
