@@ -1,0 +1,55 @@
+"""muonlab's optimizers under Hugging Face's Trainer, where transformers
+and accelerate are installed: MuonWithAuxAdamW over param_groups(model) of
+a tiny GPT2LMHeadModel (Conv1D weights, marked transposed) trains through
+Trainer(optimizers=(opt, None)) with Trainer's own LR schedule, gradient
+clipping and checkpoints, and a run resumed from a checkpoint ends on the
+same weights as the run that never stopped."""
+import pytest
+import torch
+
+from muonlab.optim import MuonWithAuxAdamW, param_groups
+
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("accelerate")
+
+
+class Tokens(torch.utils.data.Dataset):
+    def __init__(self, count=16, length=12):
+        generator = torch.Generator().manual_seed(3)
+        self.rows = [torch.randint(0, 64, (length,), generator=generator) for _ in range(count)]
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return {"input_ids": self.rows[i], "labels": self.rows[i]}
+
+
+def trainer(out_dir, options):
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=64, n_positions=16, n_embd=32, n_layer=2, n_head=4)
+    model = transformers.GPT2LMHeadModel(config)
+    args = transformers.TrainingArguments(
+        output_dir=str(out_dir), max_steps=6, per_device_train_batch_size=4, learning_rate=1.0,
+        lr_scheduler_type="linear", warmup_steps=2, save_strategy="steps", save_steps=3, logging_steps=1,
+        report_to=[], use_cpu=True, seed=0, dataloader_num_workers=0, disable_tqdm=True)
+    opt = MuonWithAuxAdamW(param_groups(model, lr=0.02, adamw_lr=3e-3, **options))
+    return transformers.Trainer(model=model, args=args, train_dataset=Tokens(), optimizers=(opt, None))
+
+
+@pytest.mark.parametrize("options", [{}, {"group_size": 2, "neuron_norm": True}], ids=["muon", "group-normuon"])
+def test_trainer_trains_and_resumes_exactly(tmp_path, options):
+    whole = trainer(tmp_path / "whole", options)
+    result = whole.train()
+    losses = [entry["loss"] for entry in whole.state.log_history if "loss" in entry]
+    assert len(losses) == 6 and all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]
+    groups = whole.optimizer.optimizer.param_groups if hasattr(whole.optimizer, "optimizer") else \
+        whole.optimizer.param_groups
+    assert groups[0]["transposed"] and groups[0]["lr"] == 0.0  # Trainer's linear schedule reached its end
+    assert result.global_step == 6
+
+    resumed = trainer(tmp_path / "resumed", options)
+    resumed.train(resume_from_checkpoint=str(tmp_path / "whole" / "checkpoint-3"))
+    for (name, a), b in zip(whole.model.named_parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b), name
