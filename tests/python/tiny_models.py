@@ -203,10 +203,13 @@ class LlamaMLP(nn.Module):
 
 
 class LlamaDecoderLayer(nn.Module):
-    def __init__(self, config):
+    """Pre-norm block; DeepSeek's dense layers are the same around their
+    own attention."""
+
+    def __init__(self, config, attention=LlamaAttention):
         super().__init__()
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.self_attn = LlamaAttention(config)
+        self.self_attn = attention(config)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = LlamaMLP(config)
 
@@ -216,10 +219,10 @@ class LlamaDecoderLayer(nn.Module):
 
 
 class LlamaModel(nn.Module):
-    def __init__(self, config):
+    def __init__(self, config, attention=LlamaAttention):
         super().__init__()
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList([LlamaDecoderLayer(config) for _ in range(config.num_hidden_layers)])
+        self.layers = nn.ModuleList([LlamaDecoderLayer(config, attention) for _ in range(config.num_hidden_layers)])
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
     def forward(self, idx):
@@ -230,11 +233,13 @@ class LlamaModel(nn.Module):
 
 
 class LlamaForCausalLM(nn.Module):
+    config_class, attention_class = LlamaConfig, LlamaAttention
+
     def __init__(self, config=None, **overrides):
         super().__init__()
-        config = config or LlamaConfig(**overrides)
+        config = config or self.config_class(**overrides)
         self.config = config
-        self.model = LlamaModel(config)
+        self.model = LlamaModel(config, self.attention_class)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
 
     def forward(self, idx):
@@ -245,14 +250,9 @@ class LlamaForCausalLM(nn.Module):
 
 
 @dataclass
-class DeepseekConfig:
+class DeepseekConfig(LlamaConfig):
     """Hugging Face DeepseekV3Config's names, tiny. As there, head_dim is
     the rotary part's size (qk_rope_head_dim), not any projection's head."""
-    vocab_size: int = 64
-    hidden_size: int = 32
-    intermediate_size: int = 64
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
     num_key_value_heads: int = 4
     q_lora_rank: int = 12
     kv_lora_rank: int = 10
@@ -260,8 +260,6 @@ class DeepseekConfig:
     qk_rope_head_dim: int = 4
     v_head_dim: int = 5
     head_dim: int = 4
-    rms_norm_eps: float = 1e-6
-    rope_theta: float = 10000.0
 
 
 class DeepseekAttention(nn.Module):
@@ -308,35 +306,9 @@ class DeepseekAttention(nn.Module):
         return self.o_proj(y)
 
 
-class DeepseekDecoderLayer(nn.Module):
-    def __init__(self, config):
-        super().__init__()
-        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.self_attn = DeepseekAttention(config)
-        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.mlp = LlamaMLP(config)
-
-    def forward(self, x):
-        x = x + self.self_attn(self.input_layernorm(x))
-        return x + self.mlp(self.post_attention_layernorm(x))
-
-
-class DeepseekForCausalLM(nn.Module):
-    def __init__(self, config=None, **overrides):
-        super().__init__()
-        config = config or DeepseekConfig(**overrides)
-        self.config = config
-        self.model = nn.Module()
-        self.model.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.model.layers = nn.ModuleList([DeepseekDecoderLayer(config) for _ in range(config.num_hidden_layers)])
-        self.model.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-
-    def forward(self, idx):
-        x = self.model.embed_tokens(idx)
-        for layer in self.model.layers:
-            x = layer(x)
-        return self.lm_head(self.model.norm(x))
+class DeepseekForCausalLM(LlamaForCausalLM):
+    """LLaMA's blocks around DeepSeek's attention (its dense layers)."""
+    config_class, attention_class = DeepseekConfig, DeepseekAttention
 
 
 def language_model_loss(model, idx):
