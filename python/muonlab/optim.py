@@ -260,9 +260,9 @@ class Muon(_MuonFamily):
     [in, out] rather than nn.Linear's [out, in], such as transformers'
     Conv1D in Hugging Face GPT-2, so that the shape scale, NorMuon's output
     neurons and the head blocks read them the right way round (Newton-Schulz
-    itself does not care); and ``param_names`` for messages. Parameters of more than two dimensions:
-    conv kernels flattened to out x (in*kh*kw), stacks [E, r, c] of expert
-    weights with ``nd_params="batch"``.
+    itself does not care); and ``param_names`` for messages. Parameters of
+    more than two dimensions: conv kernels flattened to out x (in*kh*kw),
+    stacks [E, r, c] of expert weights with ``nd_params="batch"``.
     """
 
     @classmethod

@@ -103,7 +103,7 @@ def test_without_the_flag_the_steps_differ():
 
 
 def test_state_dict_keeps_the_flags_and_resumes_alike():
-    gpt, hf = twins()
+    _, hf = twins()
     _, opt = trained(hf, {"neuron_norm": True}, steps=2)
     saved = copy.deepcopy(opt.state_dict())  # as torch.save would: torch 2.x's load shares the tensors
     assert saved["param_groups"][0]["transposed"] == opt.param_groups[0]["transposed"]
@@ -114,17 +114,19 @@ def test_state_dict_keeps_the_flags_and_resumes_alike():
     resumed.load_state_dict(saved)
     idx = tokens(3)[2]
     before = {n: p.detach().clone() for n, p in hf.named_parameters()}
-    for optimizer in (opt, resumed):
+
+    def one_step_from_before(optimizer):
         with torch.no_grad():
             for n, p in hf.named_parameters():
                 p.copy_(before[n])
         optimizer.zero_grad()
         language_model_loss(hf, idx).backward()
         optimizer.step()
-        if optimizer is opt:
-            after_original = {n: p.detach().clone() for n, p in hf.named_parameters()}
-    for n, p in hf.named_parameters():
-        assert torch.equal(p, after_original[n]), n
+        return {n: p.detach().clone() for n, p in hf.named_parameters()}
+
+    continued, from_saved = one_step_from_before(opt), one_step_from_before(resumed)
+    for n in continued:
+        assert torch.equal(from_saved[n], continued[n]), n
 
 
 @pytest.mark.parametrize("flags", ["yes", [True], [True, 1]])
