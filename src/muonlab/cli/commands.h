@@ -9,6 +9,7 @@ void register_version(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_model(CLI::App& app);
 void register_generate(CLI::App& app);
+void register_eval(CLI::App& app);
 void register_data(CLI::App& app);
 void register_train(CLI::App& app);
 void register_plot(CLI::App& app);

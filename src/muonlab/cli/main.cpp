@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   muonlab::cli::register_bench(app);
   muonlab::cli::register_model(app);
   muonlab::cli::register_generate(app);
+  muonlab::cli::register_eval(app);
   muonlab::cli::register_data(app);
   muonlab::cli::register_train(app);
   muonlab::cli::register_plot(app);

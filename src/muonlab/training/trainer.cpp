@@ -23,6 +23,7 @@
 #include "muonlab/models/model_stats.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
+#include "muonlab/training/evaluate_loss.h"
 #include "muonlab/training/run_folder.h"
 #include "muonlab/training/step_sync.h"
 #include "muonlab/training/tensorboard_events.h"
@@ -42,30 +43,15 @@ namespace fs = std::filesystem;
 double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainConfig& config,
                 const torch::Device& device, int64_t& tokens, StepSync& sync,
                 const std::function<void(int64_t done, int64_t batches)>& progress) {
-  torch::NoGradGuard no_grad;
-  model->eval();
   const int64_t batch_tokens = config.data.batch_size * config.data.seq_len;
-  const auto batches = static_cast<uint64_t>(
-      std::clamp<int64_t>((config.run.eval_tokens + batch_tokens - 1) / batch_tokens, 1,
-                          static_cast<int64_t>(val.batches_per_epoch())));
-  val.restore({0, 0});
-  const bool bf16 = training_dtype(config.run.dtype, device) == torch::kBFloat16;  // as the training forwards
-  // Summed on the device in float64 (the host's additions) and read once,
-  // so the host does not wait for each forward before launching the next.
-  torch::Tensor sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(device));
-  for (uint64_t b = 0; b < batches; ++b) {
-    data::Batch batch = val.next();
-    if (!sync.evaluates(static_cast<int64_t>(b))) continue;
-    compat::Autocast autocast(device, bf16, torch::kBFloat16);
-    const data::Batch on_device = data::to_device(batch, device);
-    auto output = model->forward(on_device.inputs);
-    sum += models::next_token_loss(output.logits, on_device.targets).to(torch::kFloat64);
-    if (progress) progress(static_cast<int64_t>(b + 1), static_cast<int64_t>(batches));
-  }
-  model->train();
-  const double total = sync.total(sum.item<double>());
-  tokens = static_cast<int64_t>(batches) * batch_tokens;
-  return total / static_cast<double>(batches);
+  LossSumOptions options;
+  options.batches = eval_batch_count(config.run.eval_tokens, batch_tokens, val.batches_per_epoch());
+  options.bf16 = training_dtype(config.run.dtype, device) == torch::kBFloat16;  // as the training forwards
+  options.computes = [&sync](int64_t index) { return sync.evaluates(index); };
+  options.progress = progress;
+  const double total = sync.total(sum_of_batch_losses(model, val, device, options));
+  tokens = options.batches * batch_tokens;
+  return total / static_cast<double>(options.batches);
 }
 
 // The denominator of MFU: run.peak_tflops, else the device's table entry.

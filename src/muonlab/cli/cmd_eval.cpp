@@ -1,0 +1,180 @@
+// `muonlab eval`: a model's next-token loss and perplexity on token shards
+// (as the trainer's validation computes it) or on one text or id sequence
+// (with each position's loss), without training.
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "muonlab/cli/commands.h"
+#include "muonlab/cli/help_examples.h"
+#include "muonlab/cli/list_args.h"
+#include "muonlab/cli/model_args.h"
+#include "muonlab/core/errors.h"
+#include "muonlab/data/tokenizer.h"
+#include "muonlab/training/evaluate_loss.h"
+#include "muonlab/training/run_folder.h"
+
+namespace muonlab::cli {
+namespace {
+namespace fs = std::filesystem;
+
+struct EvalArgs {
+  ModelArgs model;
+  std::string data;  // shards; default: the run's validation split
+  std::optional<int64_t> batch_size;
+  std::optional<int64_t> seq_len;
+  std::optional<int64_t> tokens;  // 0: the whole split
+  std::string text;
+  std::string ids;
+  std::string tokenizer = "gpt2";
+  std::string dtype;  // default: the run's run.dtype, else fp32
+  bool json = false;
+};
+
+// What eval falls back on when the model is a training run's: the run's
+// validation data, batch, sequence length, eval_tokens and precision, so
+// that eval reproduces the run's last val_loss.
+std::optional<training::TrainConfig> run_config_of_model(const ModelArgs& model) {
+  if (model.model_file.empty() || !training::names_run_model(model.model_file)) return std::nullopt;
+  const fs::path path(model.model_file);
+  const std::string folder = fs::is_directory(path) ? path.string() : training::run_folder_of_weights(path.string());
+  return training::load_run_config(folder);
+}
+
+struct EvalSettings {
+  std::string data;
+  int64_t batch_size = 8;
+  int64_t seq_len = 0;
+  int64_t tokens = 0;  // 0: the whole split
+  std::string dtype = "fp32";
+};
+
+EvalSettings resolve_eval_settings(const EvalArgs& args, const models::ModelConfig& model) {
+  EvalSettings r;
+  r.seq_len = model.block_size;
+  if (auto run = run_config_of_model(args.model)) {
+    r.data = run->data.val;
+    r.batch_size = run->data.batch_size;
+    r.seq_len = run->data.seq_len > 0 ? run->data.seq_len : model.block_size;
+    r.tokens = run->run.eval_tokens;
+    r.dtype = run->run.dtype;
+  }
+  if (!args.data.empty()) r.data = args.data;
+  if (args.batch_size) r.batch_size = *args.batch_size;
+  if (args.seq_len) r.seq_len = *args.seq_len;
+  if (args.tokens) r.tokens = *args.tokens;
+  if (!args.dtype.empty()) r.dtype = args.dtype;
+  if (r.dtype != "fp32" && r.dtype != "bf16" && r.dtype != "auto") {
+    fail("--dtype '{}': expected fp32, bf16 or auto", r.dtype);
+  }
+  if (r.batch_size <= 0) fail("--batch-size {}: expected a positive number of sequences", r.batch_size);
+  if (r.seq_len <= 0 || r.seq_len > model.block_size) {
+    fail("--seq-len {}: expected 1 to the model's block_size {}", r.seq_len, model.block_size);
+  }
+  if (r.tokens < 0) fail("--tokens {}: expected 0 (the whole split) or a positive count", r.tokens);
+  return r;
+}
+
+void print_eval_result(const EvalArgs& args, double loss, int64_t tokens, const std::string& over,
+                  const std::string& precision, const std::vector<double>& token_losses) {
+  if (args.json) {
+    nlohmann::ordered_json record = {{"loss", loss}, {"perplexity", std::exp(loss)}, {"tokens", tokens},
+                                     {"precision", precision}};
+    if (!token_losses.empty()) record["token_losses"] = token_losses;
+    std::cout << record.dump() << std::endl;
+    return;
+  }
+  std::cout << fmt::format("loss {:.6f} (perplexity {:.2f}) over {} tokens {}; {}", loss, std::exp(loss), tokens,
+                           over, precision)
+            << std::endl;
+}
+
+std::string eval_precision_text(const EvalSettings& r, const torch::Device& device) {
+  const bool bf16 = training::training_dtype(r.dtype, device) == torch::kBFloat16;
+  return fmt::format("{} on {}{}", bf16 ? "bf16 autocast" : "fp32", device.str(), r.dtype == "auto" ? " (auto)" : "");
+}
+
+void eval_sequence(const EvalArgs& args, models::Transformer& model, const EvalSettings& r,
+                   const torch::Device& device) {
+  std::vector<int64_t> ids;
+  if (!args.ids.empty()) {
+    ids = parse_token_ids(args.ids, "--ids");
+  } else {
+    const data::TokenIds encoded = data::load_tokenizer(args.tokenizer)->encode(args.text);
+    ids.assign(encoded.begin(), encoded.end());
+  }
+  const bool bf16 = training::training_dtype(r.dtype, device) == torch::kBFloat16;
+  const auto losses = training::per_token_losses(model, ids, device, bf16);
+  double sum = 0;
+  for (double loss : losses) sum += loss;
+  print_eval_result(args, sum / static_cast<double>(losses.size()), static_cast<int64_t>(losses.size()),
+               fmt::format("predicted in a sequence of {}", ids.size()), eval_precision_text(r, device), losses);
+}
+
+void eval_shards(const EvalArgs& args, models::Transformer& model, const EvalSettings& r, const torch::Device& device) {
+  if (r.data.empty()) fail("no data: give --data SHARDS (a file, folder or glob), --text or --ids");
+  data::LoaderOptions options;
+  options.batch_size = r.batch_size;
+  options.seq_len = r.seq_len;
+  options.vocab_size = model->config().vocab_size;
+  data::TokenLoader loader(data::find_shards(r.data), options);
+  const int64_t batch_tokens = r.batch_size * r.seq_len;
+  if (loader.batches_per_epoch() == 0) {
+    fail("'{}' holds {} tokens, less than one batch of {} x {} (+1): lower --batch-size or --seq-len", r.data,
+         loader.total_tokens(), r.batch_size, r.seq_len);
+  }
+  training::LossSumOptions sum_options;
+  sum_options.batches = r.tokens == 0 ? static_cast<int64_t>(loader.batches_per_epoch())
+                                      : training::eval_batch_count(r.tokens, batch_tokens, loader.batches_per_epoch());
+  sum_options.bf16 = training::training_dtype(r.dtype, device) == torch::kBFloat16;
+  const double sum = training::sum_of_batch_losses(model, loader, device, sum_options);
+  print_eval_result(args, sum / static_cast<double>(sum_options.batches), sum_options.batches * batch_tokens,
+               fmt::format("of {}: {} batches of {} x {}", r.data, sum_options.batches, r.batch_size, r.seq_len),
+               eval_precision_text(r, device), {});
+}
+
+void run_eval(const EvalArgs& args) {
+  if (!args.text.empty() + !args.ids.empty() + !args.data.empty() > 1) {
+    fail("give one of --data, --text and --ids");
+  }
+  auto model = args.model.build();
+  const EvalSettings resolved = resolve_eval_settings(args, model->config());
+  const auto device = args.model.torch_device();
+  if (!args.text.empty() || !args.ids.empty()) {
+    eval_sequence(args, model, resolved, device);
+  } else {
+    eval_shards(args, model, resolved, device);
+  }
+}
+
+}  // namespace
+
+void register_eval(CLI::App& app) {
+  auto args = std::make_shared<EvalArgs>();
+  auto* eval = app.add_subcommand(
+      "eval", "Next-token loss and perplexity of a model on token shards, a text or token ids (no training)");
+  add_examples(*eval, {"muonlab eval --model runs/cpu-small",
+                       "muonlab eval --model runs/cpu-small --data 'data/fineweb10B/fineweb_val_*.bin' --tokens 0",
+                       "muonlab eval --model runs/cpu-small --text \"The city of\" --json"});
+  args->model.add_to(*eval, /*with_model_file=*/true, /*with_device=*/true);
+  eval->add_option("--data", args->data,
+                   "Token shards (file, folder or glob); default for a run folder: its validation split");
+  eval->add_option("--batch-size", args->batch_size, "Sequences per batch (default: the run's, else 8)");
+  eval->add_option("--seq-len", args->seq_len, "Tokens per sequence (default: the run's, else the model's block_size)");
+  eval->add_option("--tokens", args->tokens,
+                   "Tokens to evaluate, in whole batches from the split's start; 0: the whole split "
+                   "(default: the run's run.eval_tokens, else 0)");
+  eval->add_option("--text", args->text, "Evaluate this text instead (one sequence, up to block_size + 1 tokens)");
+  eval->add_option("--ids", args->ids, "Evaluate these token ids instead (e.g. 464,3290,318)");
+  eval->add_option("--tokenizer", args->tokenizer, "For --text: gpt2, byte, or a folder")->capture_default_str();
+  eval->add_option("--dtype", args->dtype, "fp32, bf16 (autocast) or auto (default: the run's run.dtype, else fp32)");
+  eval->add_flag("--json", args->json,
+                 "Print one JSON object: loss, perplexity, tokens, precision (and token_losses for --text/--ids)");
+  eval->callback([args] { run_eval(*args); });
+}
+
+}  // namespace muonlab::cli

@@ -1,0 +1,79 @@
+#include "muonlab/training/evaluate_loss.h"
+
+#include <algorithm>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/core/torch_compat.h"
+
+namespace muonlab::training {
+namespace {
+
+// Eval mode and no autograd for the scope; train mode again after it.
+class EvalModeScope {
+ public:
+  explicit EvalModeScope(models::Transformer& model) : model_(model) { model_->eval(); }
+  ~EvalModeScope() { model_->train(); }
+  EvalModeScope(const EvalModeScope&) = delete;
+  EvalModeScope& operator=(const EvalModeScope&) = delete;
+
+ private:
+  models::Transformer& model_;
+  torch::NoGradGuard no_grad_;
+};
+
+}  // namespace
+
+int64_t eval_batch_count(int64_t tokens, int64_t batch_tokens, uint64_t batches_per_epoch) {
+  const int64_t whole = (std::max<int64_t>(tokens, 0) + batch_tokens - 1) / batch_tokens;
+  return std::clamp<int64_t>(whole, 1, std::max<int64_t>(static_cast<int64_t>(batches_per_epoch), 1));
+}
+
+double sum_of_batch_losses(models::Transformer& model, data::TokenLoader& loader, const torch::Device& device,
+                           const LossSumOptions& options) {
+  EvalModeScope scope(model);
+  loader.restore({0, 0});
+  // Summed on the device in float64 (the host's additions) and read once,
+  // so the host does not wait for each forward before launching the next.
+  torch::Tensor sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(device));
+  for (int64_t b = 0; b < options.batches; ++b) {
+    data::Batch batch = loader.next();
+    if (options.computes && !options.computes(b)) continue;
+    compat::Autocast autocast(device, options.bf16, torch::kBFloat16);
+    const data::Batch on_device = data::to_device(batch, device);
+    auto output = model->forward(on_device.inputs);
+    sum += models::next_token_loss(output.logits, on_device.targets).to(torch::kFloat64);
+    if (options.progress) options.progress(b + 1, options.batches);
+  }
+  return sum.item<double>();
+}
+
+std::vector<double> per_token_losses(models::Transformer& model, const std::vector<int64_t>& ids,
+                                     const torch::Device& device, bool bf16) {
+  const int64_t block_size = model->config().block_size;
+  if (ids.size() < 2) fail("a sequence of {} id(s) has no next token to predict: give at least 2", ids.size());
+  if (static_cast<int64_t>(ids.size()) > block_size + 1) {
+    fail("a sequence of {} ids is longer than the model's context (block_size {}) + 1", ids.size(), block_size);
+  }
+  for (int64_t id : ids) {
+    if (id < 0 || id >= model->config().vocab_size) {
+      fail("token id {} is outside the model's vocabulary [0, {})", id, model->config().vocab_size);
+    }
+  }
+  EvalModeScope scope(model);
+  const auto all = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+  const auto inputs = all.slice(1, 0, -1).to(device);
+  const auto targets = all.slice(1, 1).to(device);
+  torch::Tensor losses;
+  {
+    compat::Autocast autocast(device, bf16, torch::kBFloat16);
+    const auto logits = model->forward(inputs).logits;
+    const auto wide = logits.scalar_type() == torch::kFloat64 ? logits : logits.to(torch::kFloat32);
+    losses = torch::nn::functional::cross_entropy(
+        wide.reshape({-1, wide.size(-1)}), targets.reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  }
+  const auto on_host = losses.to(torch::kCPU, torch::kFloat64).contiguous();
+  return {on_host.data_ptr<double>(), on_host.data_ptr<double>() + on_host.numel()};
+}
+
+}  // namespace muonlab::training

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `muonlab eval` on a freshly trained run: from the run folder (or its
+# weights file) it reproduces the run's last val_loss exactly, with the
+# run's batch, sequence length, eval_tokens and precision; options override
+# them; bad input fails naming the option and what was expected.
+#   eval_check.sh MUONLAB_BINARY SOURCE_DIR
+set -euo pipefail
+muonlab=$1
+src=$2
+source "$src/tests/check_lib.sh"
+make_scratch_dir eval
+
+prepare_byte_shards
+{
+  tiny_gpt2_config_head
+  cat <<TOML
+val = "$work/shards/t_val_*.bin"
+batch_size = 4
+[run]
+steps = 5
+eval_every = 0
+eval_tokens = 300
+out_dir = "$work/run"
+TOML
+} >"$work/run.toml"
+"$muonlab" train --config "$work/run.toml" --sample-tokens 0 >/dev/null
+
+json_field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p"; }
+trained=$(grep '"val_loss"' "$work/run/metrics.jsonl" | tail -1 | json_field val_loss)
+from_folder=$("$muonlab" eval --model "$work/run" --json)
+from_weights=$("$muonlab" eval --model "$work/run/model.safetensors" --json)
+[[ $(json_field loss <<<"$from_folder") == "$trained" ]] ||
+  { echo "FAIL: the run's last val_loss is $trained, eval gives: $from_folder" >&2; exit 1; }
+[[ $from_weights == "$from_folder" ]] ||
+  { echo "FAIL: the run folder gave '$from_folder', its weights file '$from_weights'" >&2; exit 1; }
+# 300 tokens in batches of 4 x 32: 3 whole batches.
+[[ $(json_field tokens <<<"$from_folder") == 384 ]] || { echo "FAIL: expected 384 tokens: $from_folder" >&2; exit 1; }
+
+# Options override the run's: the whole split, other batches; --ids scores one sequence.
+whole=$("$muonlab" eval --model "$work/run" --tokens 0 --batch-size 2 --seq-len 16 --dtype fp32)
+echo "$whole"
+[[ $whole =~ ^loss\ [0-9.]+\ \(perplexity\ [0-9.]+\)\ over\ [0-9]+\ tokens\ of\ .*t_val_\*\.bin:\ [0-9]+\ batches\ of\ 2\ x\ 16\;\ fp32\ on\ cpu$ ]] ||
+  { echo "FAIL: unexpected summary" >&2; exit 1; }
+ids=$("$muonlab" eval --model "$work/run" --ids 84,104,101,32,99 --json)
+[[ $ids == *'"tokens":4,'*'"token_losses":['*']}' ]] || { echo "FAIL: --ids gave $ids" >&2; exit 1; }
+
+expect_failure() {
+  local message=$1
+  shift
+  if "$muonlab" eval "$@" 2>"$work/err.log" >/dev/null; then
+    echo "FAIL: eval $* succeeded" >&2
+    exit 1
+  fi
+  grep -qF -- "$message" "$work/err.log" || { echo "FAIL: eval $* said: $(cat "$work/err.log")" >&2; exit 1; }
+}
+expect_failure "no next token to predict: give at least 2" --model "$work/run" --ids 5
+expect_failure "--seq-len 99: expected 1 to the model's block_size 32" --model "$work/run" --seq-len 99
+expect_failure "--dtype 'fp16': expected fp32, bf16 or auto" --model "$work/run" --dtype fp16
+expect_failure "give one of --data, --text and --ids" --model "$work/run" --ids 1,2 --text hi
+expect_failure "/nonexistent/val_*.bin" --model "$work/run" --data "/nonexistent/val_*.bin"
+expect_failure "no data: give --data SHARDS" --preset tiny-gpt2 --set vocab_size=257
+echo "PASS: eval reproduces the run's val_loss $trained from its folder and its weights; options override the run's"
