@@ -28,10 +28,14 @@ class HeadLayout:
     Q/K/V weight, rows: first the query heads, then the key heads, then the
     value heads) or "mla_up". num_heads: heads in total; head_dim: rows (or
     columns) per head. segments: for "qkv", the heads of each part,
-    (H, H_kv, H_kv); defaults to three equal parts.
+    (H, H_kv, H_kv); defaults to three equal parts. interleave: for "qkv"
+    whose parts are dealt into repeated units instead of following each
+    other: GPT-NeoX's and BLOOM's ``query_key_value`` holds each head's q, k
+    and v rows together (interleave=H), Falcon's grouped-query one a unit of
+    H/H_kv query heads, then a key and a value head (interleave=H_kv).
     """
 
-    def __init__(self, projection, num_heads, head_dim, segments=None):
+    def __init__(self, projection, num_heads, head_dim, segments=None, interleave=1):
         if projection not in _PROJECTIONS:
             raise ValueError(f"HeadLayout projection={projection!r}: expected one of {', '.join(_PROJECTIONS)}")
         if not (isinstance(num_heads, int) and num_heads > 0):
@@ -50,10 +54,20 @@ class HeadLayout:
                                  f"num_heads={num_heads}")
             if projection == "qkv" and len(segments) != 3:
                 raise ValueError(f"HeadLayout('qkv') segments={segments}: expected (H, H_kv, H_kv)")
+        if not (isinstance(interleave, int) and interleave > 0):
+            raise ValueError(f"HeadLayout interleave={interleave!r}: expected an integer > 0")
+        if interleave > 1:
+            if projection != "qkv":
+                raise ValueError(f"HeadLayout({projection!r}, interleave={interleave}): only a fused 'qkv' weight "
+                                 "interleaves its parts")
+            if any(part % interleave for part in segments):
+                raise ValueError(f"HeadLayout('qkv', interleave={interleave}): each unit holds the same number of "
+                                 f"heads of every part, so {interleave} must divide segments={segments}")
         self.projection = projection
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.segments = segments
+        self.interleave = interleave
 
     @property
     def role(self):
@@ -64,30 +78,40 @@ class HeadLayout:
         return _PROJECTIONS[self.projection][1]
 
     def as_tuple(self):
-        """A plain tuple (what param groups and state dicts store)."""
-        return (self.projection, self.num_heads, self.head_dim, self.segments)
+        """A plain tuple (what param groups and state dicts store); the
+        interleave only where it is not 1."""
+        plain = (self.projection, self.num_heads, self.head_dim, self.segments)
+        return plain + (self.interleave,) if self.interleave > 1 else plain
 
     @classmethod
     def from_value(cls, value):
         if isinstance(value, HeadLayout):
             return value
-        if isinstance(value, (tuple, list)) and len(value) in (3, 4) and isinstance(value[0], str):
+        if isinstance(value, (tuple, list)) and len(value) in (3, 4, 5) and isinstance(value[0], str):
             return cls(*value)
         raise ValueError(f"head layout {value!r}: expected a HeadLayout or (projection, num_heads, head_dim[, "
-                         "segments])")
+                         "segments[, interleave]])")
 
     def cpp_layout(self, transposed=False):
         """The C++ layout along the stored axes: a weight stored [in, out]
         (transformers' Conv1D) holds the heads along the other axis."""
         axis = {"rows": "cols", "cols": "rows"}[self.axis] if transposed else self.axis
-        return (self.num_heads, self.head_dim, axis, list(self.segments or ()))
+        return (self.num_heads, self.head_dim, axis, list(self.segments or ()), self.interleave)
+
+    def head_ranges(self):
+        """Each head's rows (or, for "o", columns) [begin, end) of the out x
+        in weight, heads numbered part by part (queries, keys, values): the
+        slices Group Muon cuts, as muonlab's C++ reads the layout."""
+        return [tuple(r) for r in _C.head_ranges(self.cpp_layout())]
 
     def __eq__(self, other):
         return isinstance(other, HeadLayout) and self.as_tuple() == other.as_tuple()
 
     def __repr__(self):
         segments = f", segments={self.segments}" if self.segments and self.projection == "qkv" else ""
-        return f"HeadLayout({self.projection!r}, num_heads={self.num_heads}, head_dim={self.head_dim}{segments})"
+        interleave = f", interleave={self.interleave}" if self.interleave > 1 else ""
+        return (f"HeadLayout({self.projection!r}, num_heads={self.num_heads}, head_dim={self.head_dim}{segments}"
+                f"{interleave})")
 
 
 # -- param_groups(model) ---------------------------------------------------
@@ -99,17 +123,21 @@ _EMBEDDING_NAMES = ("wte", "wpe", "embed", "tok_emb", "pos_emb")
 _OUTPUT_HEAD_NAMES = ("output.weight", "head.weight")
 # Attention modules, by the last part of their name, and the projections
 # inside them (nanoGPT/GPT-2, Hugging Face LLaMA/Mistral/Qwen/Phi-3,
-# BART/OPT/Whisper, Meta's LLaMA, and Hugging Face DeepSeek-V2/V3's
+# BART/OPT/Whisper, Meta's LLaMA, Hugging Face DeepSeek-V2/V3's
 # Multi-head Latent Attention, whose up-projections from the latents are
-# q_b_proj and kv_b_proj).
+# q_b_proj and kv_b_proj, and GPT-NeoX/BLOOM/Falcon/Persimmon's
+# query_key_value and dense).
 _ATTENTION_MODULES = ("attn", "self_attn", "attention", "self_attention", "encoder_attn", "cross_attn")
 _ATTENTION_PROJECTIONS = {
-    "c_attn": "qkv", "qkv_proj": "qkv",
+    "c_attn": "qkv", "qkv_proj": "qkv", "query_key_value": "qkv",
     "q_proj": "q", "k_proj": "k", "v_proj": "v",
-    "c_proj": "o", "o_proj": "o", "out_proj": "o",
+    "c_proj": "o", "o_proj": "o", "out_proj": "o", "dense": "o",
     "wq": "q", "wk": "k", "wv": "v", "wo": "o",
     "q_b_proj": "mla_up", "kv_b_proj": "mla_up",
 }
+# Attention classes (by name prefix) whose query_key_value holds each head's
+# q, k and v rows together: the forward views it as [H, 3, head_dim].
+_PER_HEAD_QKV_CLASSES = ("GPTNeoX", "Bloom", "Persimmon")
 # torch.nn.MultiheadAttention's own parameters.
 _MHA_PROJECTIONS = {"in_proj_weight": "qkv", "q_proj_weight": "q", "k_proj_weight": "k", "v_proj_weight": "v"}
 # Attribute (or config key) names of the head counts, first found wins.
@@ -397,8 +425,35 @@ def _head_layout(entry, context, overrides, used, transposed):
             warnings.warn(f"parameter '{entry.name}': {what} with no head count found (pass n_head= or heads=); "
                           "Group Muon leaves it whole")
         return None, f"{what}, head count unknown (pass n_head= or heads=): whole matrix"
-    layout = _inferred_layout(entry.name, shape, projection, counts, leaf)
+    units = None
+    if leaf == "query_key_value":
+        units = _query_key_value_units(attention, counts)
+        if units is None:
+            return None, (f"{what} in {type(attention).__name__}, whose order of q, k and v rows is not known "
+                          "(pass heads=): whole matrix")
+    layout = _inferred_layout(entry.name, shape, projection, counts, leaf, units)
     return layout, f"{what}: {_describe(layout)} ({_sources(counts)})"
+
+
+def _query_key_value_units(attention, counts):
+    """(segments, interleave) of a fused ``query_key_value`` weight, as its
+    attention module's forward splits it, or None for a module not known.
+    GPT-NeoX, BLOOM, Persimmon and Falcon (neither multi-query nor its new
+    decoder architecture) view it as [H, 3, head_dim]; Falcon's new
+    architecture as [H_kv, H/H_kv + 2, head_dim]; Falcon's multi-query as
+    [H + 2, head_dim], all queries then one key and one value."""
+    n_head, n_kv_head = counts["n_head"][0], counts["n_kv_head"][0] or counts["n_head"][0]
+    kind = type(attention).__name__
+    per_head = ((n_head,) * 3, n_head)
+    if kind.startswith(_PER_HEAD_QKV_CLASSES):
+        return per_head
+    if kind.startswith("Falcon"):
+        if getattr(attention, "new_decoder_architecture", False):
+            return (n_head, n_kv_head, n_kv_head), n_kv_head
+        if getattr(attention, "multi_query", False):
+            return (n_head, 1, 1), 1
+        return per_head
+    return None
 
 
 def _attention_projection(entry, modules):
@@ -466,14 +521,15 @@ def _mla_head_dim(projection, leaf, counts):
     return None
 
 
-def _inferred_layout(name, shape, projection, counts, leaf):
+def _inferred_layout(name, shape, projection, counts, leaf, units=None):
     """The HeadLayout of a `projection` weight of `shape` from the head
-    counts; raises ValueError when they do not fit the weight."""
+    counts (and a fused QKV's (segments, interleave) where the module fixes
+    them); raises ValueError when they do not fit the weight."""
     n_head = counts["n_head"][0]
     n_kv_head = counts["n_kv_head"][0] or n_head
     head_dim = _mla_head_dim(projection, leaf, counts) or counts["head_dim"][0]
-    segments = {"q": (n_head,), "k": (n_kv_head,), "v": (n_kv_head,), "o": (n_head,),
-                "qkv": (n_head, n_kv_head, n_kv_head), "mla_up": (n_head,)}[projection]
+    segments, interleave = units or ({"q": (n_head,), "k": (n_kv_head,), "v": (n_kv_head,), "o": (n_head,),
+                                      "qkv": (n_head, n_kv_head, n_kv_head), "mla_up": (n_head,)}[projection], 1)
     heads = sum(segments)
     axis = 1 if projection == "o" else 0
     extent = shape[axis]
@@ -485,7 +541,7 @@ def _inferred_layout(name, shape, projection, counts, leaf):
         raise ValueError(f"parameter '{name}' of shape {list(shape)}: its {extent} {('rows', 'columns')[axis]} do "
                          f"not hold {' + '.join(map(str, segments))} heads{size} ({found}); pass n_head=/n_kv_head=, "
                          f"or heads={{'{name}': HeadLayout(...) or None}}")
-    return HeadLayout(projection, heads, head_dim, segments if projection == "qkv" else None)
+    return HeadLayout(projection, heads, head_dim, segments if projection == "qkv" else None, interleave)
 
 
 def _check_covers(name, shape, layout):
@@ -498,7 +554,8 @@ def _check_covers(name, shape, layout):
 
 def _describe(layout):
     heads = " + ".join(map(str, layout.segments)) if layout.segments else str(layout.num_heads)
-    return f"{heads} heads x {layout.head_dim} along the {layout.axis}"
+    units = f", interleaved in {layout.interleave} units" if layout.interleave > 1 else ""
+    return f"{heads} heads x {layout.head_dim} along the {layout.axis}{units}"
 
 
 def _sources(counts):

@@ -313,6 +313,68 @@ TEST(HeadGroups, ProjectionsChooseWhichParametersAreGrouped) {
   EXPECT_FALSE(grouped_segments(fused, parse_grouped_projections({})));
 }
 
+// Interleaved fused QKV, read the way the models themselves read it: GPT-NeoX
+// and BLOOM view the rows as [H, 3, head_dim] (each head's q, k, v rows
+// together), Falcon's grouped-query attention as [H_kv, H/H_kv + 2,
+// head_dim] (a unit of queries, then its key and its value).
+struct InterleavedQkv {
+  int64_t n_head, n_kv_head;
+  HeadLayout layout() const {
+    auto layout = heads_in_rows(n_head + 2 * n_kv_head, kHeadDim, {n_head, n_kv_head, n_kv_head});
+    layout.interleave = n_kv_head;
+    return layout;
+  }
+  // [H_kv, H/H_kv + 2, head_dim, other], as the model views the weight.
+  torch::Tensor units(const torch::Tensor& weight) const {
+    return weight.view({n_kv_head, n_head / n_kv_head + 2, kHeadDim, kOther});
+  }
+  // The rows of query heads [first, first + count), key heads, value heads.
+  torch::Tensor queries(const torch::Tensor& weight, int64_t first, int64_t count) const {
+    const int64_t per_unit = n_head / n_kv_head;
+    return units(weight).narrow(1, 0, per_unit).reshape({n_head, kHeadDim, kOther}).narrow(0, first, count)
+        .reshape({-1, kOther});
+  }
+  torch::Tensor keys(const torch::Tensor& weight) const { return units(weight).select(1, -2).reshape({-1, kOther}); }
+  torch::Tensor values(const torch::Tensor& weight) const { return units(weight).select(1, -1).reshape({-1, kOther}); }
+};
+
+TEST(HeadGroups, InterleavedQkvBlocksAreTheRowsTheModelReadsForThoseHeads) {
+  for (const InterleavedQkv qkv : {InterleavedQkv{4, 4}, InterleavedQkv{6, 2}, InterleavedQkv{4, 1}}) {
+    SCOPED_TRACE(::testing::Message() << qkv.n_head << " query heads, " << qkv.n_kv_head << " key/value heads");
+    const auto layout = qkv.layout();
+    const auto weight = testing::random_matrix(layout.num_heads * kHeadDim, kOther, 7);
+    // Queries in pairs, keys and values whole: blocks {0,1}, {2,3}, ..., K, V.
+    const auto blocks = plan_head_blocks(layout, {true, false, false}, 2, GroupingRule::kContiguous);
+    const auto gathered = gather_head_blocks(weight, layout, blocks);
+    const int64_t query_blocks = qkv.n_head / 2;
+    ASSERT_EQ(gathered.size(), static_cast<size_t>(query_blocks + 2));
+    for (int64_t j = 0; j < query_blocks; ++j) {
+      EXPECT_TRUE(torch::equal(gathered[j], qkv.queries(weight, 2 * j, 2))) << "query block " << j;
+    }
+    EXPECT_TRUE(torch::equal(gathered[query_blocks], qkv.keys(weight)));
+    EXPECT_TRUE(torch::equal(gathered[query_blocks + 1], qkv.values(weight)));
+    // Strided and random plans cover every row once: scatter restores the weight.
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(3);
+    for (const auto rule : {GroupingRule::kStrided, GroupingRule::kRandom}) {
+      const auto plan = plan_head_blocks(layout, {true, true, true}, 1, rule, generator);
+      auto restored = torch::zeros_like(weight);
+      scatter_head_blocks(restored, layout, plan, gather_head_blocks(weight, layout, plan));
+      EXPECT_TRUE(torch::equal(restored, weight)) << to_string(rule);
+    }
+  }
+}
+
+TEST(HeadGroups, InterleaveMustDivideEverySegment) {
+  using testing::error_message;
+  auto layout = heads_in_rows(8, kHeadDim, {4, 2, 2});
+  layout.interleave = 4;
+  EXPECT_CONTAINS(error_message([&] { plan_head_blocks(layout, {true, false, false}, 2, GroupingRule::kContiguous); }),
+                  "head layout interleave 4 does not divide its segment of 2 heads");
+  layout.interleave = 0;
+  EXPECT_CONTAINS(error_message([&] { gather_head_blocks(torch::zeros({24, kOther}), layout, {{0}}); }),
+                  "head layout interleave 0: expected at least 1");
+}
+
 TEST(HeadGroups, ErrorsNameTheValue) {
   using testing::error_message;
   const auto fused = fused_gqa_layout();

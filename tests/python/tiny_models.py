@@ -1,9 +1,10 @@
 """Tiny transformers named like the models param_groups knows: a nanoGPT
 GPT (fused QKV c_attn, c_proj, tied lm_head), its Hugging Face GPT-2 twin
-(the same weights in Conv1D, stored [in, out]), and a Hugging Face style LLaMA
-(q/k/v/o_proj with grouped-query attention, RoPE, RMSNorm, a config with
-num_attention_heads / num_key_value_heads). All take token ids [B, T] and
-return logits [B, T, vocab]."""
+(the same weights in Conv1D, stored [in, out]), its GPT-NeoX-style twin
+(query_key_value with each head's q, k, v rows together), and a Hugging
+Face style LLaMA (q/k/v/o_proj with grouped-query attention, RoPE, RMSNorm,
+a config with num_attention_heads / num_key_value_heads). All take token
+ids [B, T] and return logits [B, T, vocab]."""
 import copy
 import math
 from dataclasses import dataclass
@@ -121,6 +122,53 @@ def hugging_face_gpt2(gpt):
         for parent, name in ((block.attn, "c_attn"), (block.attn, "c_proj"), (block.mlp, "c_fc"),
                              (block.mlp, "c_proj")):
             setattr(parent, name, Conv1D(getattr(parent, name)))
+    return twin
+
+
+# -- GPT-NeoX / BLOOM: the fused QKV interleaved per head -------------------
+
+
+def per_head_qkv_order(n_head, head_dim):
+    """The rows of nanoGPT's c_attn [q heads; k heads; v heads] in GPT-NeoX's
+    query_key_value order (each head's q, k, v rows together)."""
+    rows = torch.arange(3 * n_head * head_dim).view(3, n_head, head_dim)
+    return rows.transpose(0, 1).reshape(-1)
+
+
+class GPTNeoXAttention(nn.Module):
+    """Attention as transformers' GPTNeoXAttention holds it: query_key_value
+    viewed as [H, 3 * head_dim] (per head: q, then k, then v) and dense,
+    made from a nanoGPT CausalSelfAttention. param_groups knows the layout by
+    the class name, as it knows transformers' own."""
+
+    def __init__(self, attn):
+        super().__init__()
+        self.num_attention_heads = attn.n_head
+        head_dim = attn.n_embd // attn.n_head
+        order = per_head_qkv_order(attn.n_head, head_dim)
+        self.query_key_value = nn.Linear(attn.n_embd, 3 * attn.n_embd, bias=attn.c_attn.bias is not None,
+                                         dtype=attn.c_attn.weight.dtype)
+        self.dense = copy.deepcopy(attn.c_proj)
+        with torch.no_grad():
+            self.query_key_value.weight.copy_(attn.c_attn.weight[order])
+            if attn.c_attn.bias is not None:
+                self.query_key_value.bias.copy_(attn.c_attn.bias[order])
+
+    def forward(self, x):
+        B, T, C = x.shape
+        H = self.num_attention_heads
+        qkv = self.query_key_value(x).view(B, T, H, 3 * (C // H)).transpose(1, 2)
+        q, k, v = qkv.chunk(3, dim=-1)
+        y = causal_attention(q, k, v).transpose(1, 2).contiguous().view(B, T, C)
+        return self.dense(y)
+
+
+def gpt_neox_style(gpt):
+    """A copy of a nanoGPT `gpt` whose attention is GPTNeoXAttention: the
+    same function, every c_attn's rows reordered per head."""
+    twin = copy.deepcopy(gpt)
+    for block in twin.transformer.h:
+        block.attn = GPTNeoXAttention(block.attn)
     return twin
 
 

@@ -24,13 +24,8 @@ GroupingRule parse_grouping_rule(const std::string& name) {
 std::string to_string(GroupingRule rule) { return enum_name(grouping_rule_names(), rule); }
 
 std::vector<int64_t> segment_head_counts(const HeadLayout& layout) {
+  layout.validate();
   if (layout.segment_heads.empty()) return {layout.num_heads};
-  const int64_t total = std::accumulate(layout.segment_heads.begin(),
-                                        layout.segment_heads.end(), int64_t{0});
-  if (total != layout.num_heads) {
-    fail("head layout segments {} add up to {} heads, not num_heads = {}",
-         fmt::join(layout.segment_heads, ","), total, layout.num_heads);
-  }
   return layout.segment_heads;
 }
 
@@ -87,6 +82,7 @@ void check_plan_arguments(const std::vector<int64_t>& segments,
 int64_t head_dim_of(const HeadLayout& layout) { return layout.axis == HeadAxis::kRows ? 0 : 1; }
 
 void check_matrix(const torch::Tensor& matrix, const HeadLayout& layout) {
+  layout.validate();
   if (matrix.dim() != 2) {
     fail("head blocks need a 2-D matrix, got shape {}", shape_string(matrix.sizes()));
   }

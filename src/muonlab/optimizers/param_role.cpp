@@ -1,5 +1,7 @@
 #include "muonlab/optimizers/param_role.h"
 
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
+
 #include <array>
 #include <utility>
 
@@ -49,6 +51,41 @@ bool is_hidden_matrix_role(ParamRole role) {
 
 std::string to_string(HeadAxis axis) {
   return axis == HeadAxis::kRows ? "rows" : "cols";
+}
+
+void HeadLayout::validate() const {
+  if (num_heads < 1 || head_dim < 1) fail("head layout of {} heads of {}: expected positive sizes", num_heads, head_dim);
+  int64_t total = 0;
+  for (const int64_t count : segment_heads) total += count;
+  if (!segment_heads.empty() && total != num_heads) {
+    fail("head layout segments {} add up to {} heads, not num_heads = {}", fmt::join(segment_heads, ","), total,
+         num_heads);
+  }
+  if (interleave < 1) fail("head layout interleave {}: expected at least 1", interleave);
+  for (const int64_t count : segment_heads.empty() ? std::vector<int64_t>{num_heads} : segment_heads) {
+    if (count % interleave != 0) {
+      fail("head layout interleave {} does not divide its segment of {} heads: each of the {} units holds the same "
+           "heads of every segment",
+           interleave, count, interleave);
+    }
+  }
+}
+
+int64_t HeadLayout::begin_of(int64_t head) const {
+  if (interleave == 1) return head * head_dim;
+  const int64_t unit_heads = num_heads / interleave;
+  int64_t first = 0;    // the segment's first head, in segment-by-segment numbering
+  int64_t in_unit = 0;  // the segment's first position within a unit
+  for (const int64_t count : segment_heads.empty() ? std::vector<int64_t>{num_heads} : segment_heads) {
+    const int64_t per_unit = count / interleave;
+    if (head < first + count) {
+      const int64_t local = head - first;
+      return ((local / per_unit) * unit_heads + in_unit + local % per_unit) * head_dim;
+    }
+    first += count;
+    in_unit += per_unit;
+  }
+  fail("head {} is outside the layout's {} heads", head, num_heads);
 }
 
 std::string to_string(ParamRole role) {

@@ -43,15 +43,27 @@ std::string to_string(HeadAxis axis);
 // cut a matrix into head blocks without knowing the module. A fused QKV
 // weight has segment_heads = {H, H_kv, H_kv}: its rows are first the H query
 // heads, then the key heads, then the value heads, all of size head_dim.
+//
+// With interleave = I > 1 the segments are dealt into I repeated units
+// instead: unit u holds segment 0's heads [u n0/I, (u+1) n0/I), then
+// segment 1's, and so on. GPT-NeoX's and BLOOM's query_key_value is
+// {H, H, H} with I = H (each head's q, k, v rows together); Falcon's
+// grouped-query query_key_value is {H, H_kv, H_kv} with I = H_kv. Heads are
+// still numbered segment by segment, so grouping reads the same either way.
 struct HeadLayout {
   int64_t num_heads = 0;  // in total, over all segments
   int64_t head_dim = 0;
   HeadAxis axis = HeadAxis::kRows;
   std::vector<int64_t> segment_heads;  // empty: one segment of num_heads
+  int64_t interleave = 1;              // units the segments are dealt into; 1: one after another
 
-  // The rows (or columns) [begin, end) of head `head`.
-  int64_t begin_of(int64_t head) const { return head * head_dim; }
-  int64_t end_of(int64_t head) const { return (head + 1) * head_dim; }
+  // Fails naming the numbers unless the sizes are positive, the segments add
+  // up to num_heads and interleave divides each of them.
+  void validate() const;
+  // The rows (or columns) [begin, end) of head `head` (numbered segment by
+  // segment) of a valid layout.
+  int64_t begin_of(int64_t head) const;
+  int64_t end_of(int64_t head) const { return begin_of(head) + head_dim; }
 };
 
 // A parameter with its name and role. exclude_from_muon marks a matrix that

@@ -30,10 +30,27 @@ namespace {
 
 namespace optim = muonlab::optim;
 
+// A head layout from Python: a tuple (num_heads, head_dim, "rows"|"cols",
+// [segment heads...][, interleave]), checked (ValueError naming `owner`).
+optim::HeadLayout head_layout_of(const py::tuple& t, const std::string& owner) {
+  optim::HeadLayout heads;
+  heads.num_heads = t[0].cast<int64_t>();
+  heads.head_dim = t[1].cast<int64_t>();
+  heads.axis = t[2].cast<std::string>() == "cols" ? optim::HeadAxis::kCols : optim::HeadAxis::kRows;
+  heads.segment_heads = t[3].cast<std::vector<int64_t>>();
+  if (t.size() > 4) heads.interleave = t[4].cast<int64_t>();
+  try {
+    heads.validate();
+  } catch (const Error& e) {
+    throw py::value_error(fmt::format("{}: {}", owner, e.what()));
+  }
+  return heads;
+}
+
 // A parameter's role, head layout and orientation from Python: role a
 // ParamRole name ("matrix", "attn_qkv", "expert", ...); layout None or a
-// tuple (num_heads, head_dim, "rows"|"cols", [segment heads...]) along the
-// stored axes; transposed: stored [in, out] (transformers' Conv1D).
+// head_layout_of tuple along the stored axes; transposed: stored [in, out]
+// (transformers' Conv1D).
 optim::TaggedParam tagged_param_of(const std::string& name, const torch::Tensor& param, const std::string& role,
                                    const py::object& layout, bool transposed) {
   optim::TaggedParam tag;
@@ -47,13 +64,9 @@ optim::TaggedParam tagged_param_of(const std::string& name, const torch::Tensor&
   }
   if (!layout.is_none()) {
     const auto t = layout.cast<py::tuple>();
-    optim::HeadLayout heads;
-    heads.num_heads = t[0].cast<int64_t>();
-    heads.head_dim = t[1].cast<int64_t>();
-    heads.axis = t[2].cast<std::string>() == "cols" ? optim::HeadAxis::kCols : optim::HeadAxis::kRows;
-    heads.segment_heads = t[3].cast<std::vector<int64_t>>();
+    const optim::HeadLayout heads = head_layout_of(t, fmt::format("parameter '{}'", name));
     const int64_t extent = param.dim() == 2 ? param.size(heads.axis == optim::HeadAxis::kRows ? 0 : 1) : -1;
-    if (heads.num_heads <= 0 || heads.head_dim <= 0 || extent != heads.num_heads * heads.head_dim) {
+    if (extent != heads.num_heads * heads.head_dim) {
       throw py::value_error(fmt::format(
           "parameter '{}' of shape {}: head layout of {} heads x {} along the {} does not cover it (expected {} = "
           "heads x head size)",
@@ -63,6 +76,15 @@ optim::TaggedParam tagged_param_of(const std::string& name, const torch::Tensor&
     tag.heads = heads;
   }
   return tag;
+}
+
+// Each head's rows (or columns) [begin, end) under a head_layout_of tuple,
+// heads numbered segment by segment: where Group Muon reads them.
+std::vector<std::pair<int64_t, int64_t>> head_ranges(const py::tuple& layout) {
+  const optim::HeadLayout heads = head_layout_of(layout, "head layout");
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (int64_t head = 0; head < heads.num_heads; ++head) ranges.emplace_back(heads.begin_of(head), heads.end_of(head));
+  return ranges;
 }
 
 // Runs `body`, turning muonlab's errors (bad input: shapes, layouts, states)
@@ -302,6 +324,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("check_muon_param", &check_muon_param);
   m.def("muon_state", &muon_state);
   m.def("check_muon_state", &check_muon_state);
+  m.def("head_ranges", &head_ranges, py::arg("layout"),
+        "Each head's rows (or columns) [begin, end) under a layout tuple (num_heads, head_dim, axis, segments[, "
+        "interleave]): where Group Muon reads them");
   py::class_<muonlab::optim::MuonStepGraph, std::shared_ptr<muonlab::optim::MuonStepGraph>>(
       m, "MuonStepGraph", "The CUDA graph a Muon optimizer with cuda_graph=True steps through, and its counts")
       .def(py::init<>())
