@@ -186,7 +186,10 @@ def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weig
     qk_rope_head_dim, and qk_nope_head_dim + v_head_dim rows a head),
     ``q_proj`` and ``o_proj`` (v_head_dim columns a head), with MLA's head
     sizes read in place of head_dim (which DeepSeek's configs give the
-    rotary part's size). Head counts come from, in order: ``heads``
+    rotary part's size), and GPT-NeoX/BLOOM/Persimmon/Falcon's fused
+    ``query_key_value`` (qkv, with the ``interleave`` its attention class's
+    forward uses; a class not known leaves it whole) and ``dense`` (o).
+    Head counts come from, in order: ``heads``
     (a dict of names or fnmatch patterns to a HeadLayout, or None to leave
     a weight whole), ``n_head``/``n_kv_head``, the attention module's
     attributes (n_head, num_heads, num_attention_heads, n_heads; n_kv_head,
