@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from muonlab.optim import HeadLayout, MuonWithAuxAdamW, param_groups
-from tiny_models import GPT, gpt_neox_style, language_model_loss, per_head_qkv_order
+from tiny_models import GPT, gpt_neox_style, language_model_loss, one_step_from, per_head_qkv_order
 
 N_HEAD, HEAD_DIM = 4, 8
 ORDER = per_head_qkv_order(N_HEAD, HEAD_DIM)
@@ -107,17 +107,7 @@ def test_state_dict_keeps_the_interleave_and_resumes_alike():
     resumed.load_state_dict(saved)
     idx = tokens(3)[2]
     before = {n: p.detach().clone() for n, p in neox.named_parameters()}
-
-    def one_step_from_before(optimizer):
-        with torch.no_grad():
-            for n, p in neox.named_parameters():
-                p.copy_(before[n])
-        optimizer.zero_grad()
-        language_model_loss(neox, idx).backward()
-        optimizer.step()
-        return {n: p.detach().clone() for n, p in neox.named_parameters()}
-
-    continued, from_saved = one_step_from_before(opt), one_step_from_before(resumed)
+    continued, from_saved = one_step_from(neox, opt, before, idx), one_step_from(neox, resumed, before, idx)
     for n in continued:
         assert torch.equal(from_saved[n], continued[n]), n
 

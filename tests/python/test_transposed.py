@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from muonlab.optim import HeadLayout, MuonWithAuxAdamW, param_groups
-from tiny_models import GPT, hugging_face_gpt2, language_model_loss
+from tiny_models import GPT, hugging_face_gpt2, language_model_loss, one_step_from
 
 BLOCK_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
@@ -114,17 +114,7 @@ def test_state_dict_keeps_the_flags_and_resumes_alike():
     resumed.load_state_dict(saved)
     idx = tokens(3)[2]
     before = {n: p.detach().clone() for n, p in hf.named_parameters()}
-
-    def one_step_from_before(optimizer):
-        with torch.no_grad():
-            for n, p in hf.named_parameters():
-                p.copy_(before[n])
-        optimizer.zero_grad()
-        language_model_loss(hf, idx).backward()
-        optimizer.step()
-        return {n: p.detach().clone() for n, p in hf.named_parameters()}
-
-    continued, from_saved = one_step_from_before(opt), one_step_from_before(resumed)
+    continued, from_saved = one_step_from(hf, opt, before, idx), one_step_from(hf, resumed, before, idx)
     for n in continued:
         assert torch.equal(from_saved[n], continued[n]), n
 

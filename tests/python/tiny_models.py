@@ -363,3 +363,16 @@ def language_model_loss(model, idx):
     """Next-token cross-entropy of `model` on token ids idx [B, T]."""
     logits = model(idx[:, :-1])
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), idx[:, 1:].reshape(-1))
+
+
+def one_step_from(model, optimizer, weights, idx):
+    """The weights after one step of `optimizer` on idx from `weights` (a
+    name -> tensor dict): two optimizers stepped from the same point (one
+    continued, one resumed from a state dict) must agree."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(weights[name])
+    optimizer.zero_grad()
+    language_model_loss(model, idx).backward()
+    optimizer.step()
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
