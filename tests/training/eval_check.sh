@@ -43,6 +43,10 @@ echo "$whole"
   { echo "FAIL: unexpected summary" >&2; exit 1; }
 ids=$("$muonlab" eval --model "$work/run" --ids 84,104,101,32,99 --json)
 [[ $ids == *'"tokens":4,'*'"token_losses":['*']}' ]] || { echo "FAIL: --ids gave $ids" >&2; exit 1; }
+# --text goes through the run's tokenizer (byte: one id per byte), so it
+# scores what --ids scores for the same bytes.
+text=$("$muonlab" eval --model "$work/run" --text "The c" --json)
+[[ $text == "$ids" ]] || { echo "FAIL: --text 'The c' gave $text, --ids of its bytes $ids" >&2; exit 1; }
 
 expect_failure() {
   local message=$1

@@ -30,8 +30,8 @@ struct EvalArgs {
   std::optional<int64_t> tokens;  // 0: the whole split
   std::string text;
   std::string ids;
-  std::string tokenizer = "gpt2";
-  std::string dtype;  // default: the run's run.dtype, else fp32
+  std::string tokenizer;  // default: the run's data.tokenizer, else gpt2
+  std::string dtype;      // default: the run's run.dtype, else fp32
   bool json = false;
 };
 
@@ -51,6 +51,7 @@ struct EvalSettings {
   int64_t seq_len = 0;
   int64_t tokens = 0;  // 0: the whole split
   std::string dtype = "fp32";
+  std::string tokenizer = "gpt2";
 };
 
 EvalSettings resolve_eval_settings(const EvalArgs& args, const models::ModelConfig& model) {
@@ -62,12 +63,14 @@ EvalSettings resolve_eval_settings(const EvalArgs& args, const models::ModelConf
     r.seq_len = run->data.seq_len > 0 ? run->data.seq_len : model.block_size;
     r.tokens = run->run.eval_tokens;
     r.dtype = run->run.dtype;
+    r.tokenizer = run->data.tokenizer;
   }
   if (!args.data.empty()) r.data = args.data;
   if (args.batch_size) r.batch_size = *args.batch_size;
   if (args.seq_len) r.seq_len = *args.seq_len;
   if (args.tokens) r.tokens = *args.tokens;
   if (!args.dtype.empty()) r.dtype = args.dtype;
+  if (!args.tokenizer.empty()) r.tokenizer = args.tokenizer;
   if (r.dtype != "fp32" && r.dtype != "bf16" && r.dtype != "auto") {
     fail("--dtype '{}': expected fp32, bf16 or auto", r.dtype);
   }
@@ -104,7 +107,7 @@ void eval_sequence(const EvalArgs& args, models::Transformer& model, const EvalS
   if (!args.ids.empty()) {
     ids = parse_token_ids(args.ids, "--ids");
   } else {
-    const data::TokenIds encoded = data::load_tokenizer(args.tokenizer)->encode(args.text);
+    const data::TokenIds encoded = data::load_tokenizer(r.tokenizer)->encode(args.text);
     ids.assign(encoded.begin(), encoded.end());
   }
   const bool bf16 = training::training_dtype(r.dtype, device) == torch::kBFloat16;
@@ -138,9 +141,8 @@ void eval_shards(const EvalArgs& args, models::Transformer& model, const EvalSet
 }
 
 void run_eval(const EvalArgs& args) {
-  if (!args.text.empty() + !args.ids.empty() + !args.data.empty() > 1) {
-    fail("give one of --data, --text and --ids");
-  }
+  const int inputs = int{!args.data.empty()} + int{!args.text.empty()} + int{!args.ids.empty()};
+  if (inputs > 1) fail("give one of --data, --text and --ids");
   auto model = args.model.build();
   const EvalSettings resolved = resolve_eval_settings(args, model->config());
   const auto device = args.model.torch_device();
@@ -170,7 +172,8 @@ void register_eval(CLI::App& app) {
                    "(default: the run's run.eval_tokens, else 0)");
   eval->add_option("--text", args->text, "Evaluate this text instead (one sequence, up to block_size + 1 tokens)");
   eval->add_option("--ids", args->ids, "Evaluate these token ids instead (e.g. 464,3290,318)");
-  eval->add_option("--tokenizer", args->tokenizer, "For --text: gpt2, byte, or a folder")->capture_default_str();
+  eval->add_option("--tokenizer", args->tokenizer,
+                   "For --text: gpt2, byte, or a folder (default: the run's data.tokenizer, else gpt2)");
   eval->add_option("--dtype", args->dtype, "fp32, bf16 (autocast) or auto (default: the run's run.dtype, else fp32)");
   eval->add_flag("--json", args->json,
                  "Print one JSON object: loss, perplexity, tokens, precision (and token_losses for --text/--ids)");
