@@ -58,6 +58,8 @@ expect_failure() {
   grep -qF -- "$message" "$work/err.log" || { echo "FAIL: eval $* said: $(cat "$work/err.log")" >&2; exit 1; }
 }
 expect_failure "no next token to predict: give at least 2" --model "$work/run" --ids 5
+expect_failure "--text is 40 tokens, more than the model's context of 32 + 1: score a longer text as token shards" \
+  --model "$work/run" --text "$(printf 'x%.0s' {1..40})"
 expect_failure "--seq-len 99: expected 1 to the model's block_size 32" --model "$work/run" --seq-len 99
 expect_failure "--dtype 'fp16': expected fp32, bf16 or auto" --model "$work/run" --dtype fp16
 expect_failure "give one of --data, --text and --ids" --model "$work/run" --ids 1,2 --text hi

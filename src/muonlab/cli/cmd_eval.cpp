@@ -110,6 +110,12 @@ void eval_sequence(const EvalArgs& args, models::Transformer& model, const EvalS
     const data::TokenIds encoded = data::load_tokenizer(r.tokenizer)->encode(args.text);
     ids.assign(encoded.begin(), encoded.end());
   }
+  const int64_t context = model->config().block_size;
+  if (static_cast<int64_t>(ids.size()) > context + 1) {
+    fail("{} is {} tokens, more than the model's context of {} + 1: score a longer text as token shards "
+         "(muonlab data prepare FOLDER --out SHARDS, then eval --data SHARDS)",
+         args.ids.empty() ? "--text" : "--ids", ids.size(), context);
+  }
   const bool bf16 = training::training_dtype(r.dtype, device) == torch::kBFloat16;
   const auto losses = training::per_token_losses(model, ids, device, bf16);
   double sum = 0;
