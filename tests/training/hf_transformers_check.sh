@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `muonlab export --hf` read back by Hugging Face transformers: a tiny GPT-2
+# and a tiny LLaMA, trained briefly, exported, then scored on a sentence by
+# both (each position's next-token loss, float32 on the CPU, within 1e-4)
+# and continued greedily by both (token for token). Skips (77) where Python
+# has no transformers.
+#   hf_transformers_check.sh MUONLAB_BINARY SOURCE_DIR PYTHON [DEVICE]
+# DEVICE (cpu, or cuda on the GPU machine) is where the models train.
+set -euo pipefail
+muonlab=$1
+src=$2
+python=$3
+device=${4:-cpu}
+source "$src/tests/check_lib.sh"
+if ! "$python" -c 'import torch, transformers' 2>/dev/null; then
+  echo "SKIP: $python has no transformers"
+  exit 77
+fi
+make_scratch_dir hf-transformers
+prepare_byte_shards
+check=$src/scripts/device/hf_export_check.py
+# 31 bytes: the tiny models' context is 32.
+sentence_ids=$(printf '%s' "The old city lies by the river." | od -An -tu1 -v | xargs | tr ' ' ',')
+
+for preset in tiny-gpt2 tiny-llama; do
+  cat >"$work/$preset.toml" <<TOML
+[model]
+preset = "$preset"
+vocab_size = 257
+[data]
+train = "$work/shards/t_train_*.bin"
+val = "$work/shards/t_val_*.bin"
+tokenizer = "byte"
+batch_size = 16
+[run]
+steps = 60
+eval_every = 0
+device = "$device"
+dtype = "bf16"
+out_dir = "$work/$preset"
+TOML
+  "$muonlab" train --config "$work/$preset.toml" --sample-tokens 0 >/dev/null
+  "$muonlab" export --hf "$work/$preset" "$work/$preset-hf" >/dev/null
+  "$muonlab" eval --model "$work/$preset" --ids "$sentence_ids" --dtype fp32 --device cpu --json >"$work/$preset.json"
+  "$python" "$check" "$work/$preset-hf" "$sentence_ids" --losses "$work/$preset.json" 2>/dev/null |
+    sed "s/^\(PASS\|FAIL\):/\1 ($preset losses):/"
+  ours=$("$muonlab" generate --model "$work/$preset" --prompt-ids 84,104,101,32 --temperature 0 --max-new-tokens 24)
+  theirs=$("$python" "$check" "$work/$preset-hf" 84,104,101,32 24 2>/dev/null)
+  echo "muonlab ($preset):      $ours"
+  echo "transformers ($preset): $theirs"
+  [[ $ours == "$theirs" ]] || { echo "FAIL: the $preset continuations differ" >&2; exit 1; }
+done
+echo "PASS: transformers $("$python" -c 'import transformers; print(transformers.__version__)' 2>/dev/null) scores" \
+  "the GPT-2 and LLaMA exports as muonlab does and continues them alike"
