@@ -83,7 +83,7 @@ EvalSettings resolve_eval_settings(const EvalArgs& args, const models::ModelConf
 }
 
 void print_eval_result(const EvalArgs& args, double loss, int64_t tokens, const std::string& over,
-                  const std::string& precision, const std::vector<double>& token_losses) {
+                       const std::string& precision, const std::vector<double>& token_losses) {
   if (args.json) {
     nlohmann::ordered_json record = {{"loss", loss}, {"perplexity", std::exp(loss)}, {"tokens", tokens},
                                      {"precision", precision}};
@@ -121,7 +121,7 @@ void eval_sequence(const EvalArgs& args, models::Transformer& model, const EvalS
   double sum = 0;
   for (double loss : losses) sum += loss;
   print_eval_result(args, sum / static_cast<double>(losses.size()), static_cast<int64_t>(losses.size()),
-               fmt::format("predicted in a sequence of {}", ids.size()), eval_precision_text(r, device), losses);
+                    fmt::format("predicted in a sequence of {}", ids.size()), eval_precision_text(r, device), losses);
 }
 
 void eval_shards(const EvalArgs& args, models::Transformer& model, const EvalSettings& r, const torch::Device& device) {
@@ -142,8 +142,8 @@ void eval_shards(const EvalArgs& args, models::Transformer& model, const EvalSet
   sum_options.bf16 = training::training_dtype(r.dtype, device) == torch::kBFloat16;
   const double sum = training::sum_of_batch_losses(model, loader, device, sum_options);
   print_eval_result(args, sum / static_cast<double>(sum_options.batches), sum_options.batches * batch_tokens,
-               fmt::format("of {}: {} batches of {} x {}", r.data, sum_options.batches, r.batch_size, r.seq_len),
-               eval_precision_text(r, device), {});
+                    fmt::format("of {}: {} batches of {} x {}", r.data, sum_options.batches, r.batch_size, r.seq_len),
+                    eval_precision_text(r, device), {});
 }
 
 void run_eval(const EvalArgs& args) {
