@@ -125,16 +125,23 @@ _OUTPUT_HEAD_NAMES = ("output.weight", "head.weight")
 # inside them (nanoGPT/GPT-2, Hugging Face LLaMA/Mistral/Qwen/Phi-3,
 # BART/OPT/Whisper, Meta's LLaMA, Hugging Face DeepSeek-V2/V3's
 # Multi-head Latent Attention, whose up-projections from the latents are
-# q_b_proj and kv_b_proj, and GPT-NeoX/BLOOM/Falcon/Persimmon's
-# query_key_value and dense).
-_ATTENTION_MODULES = ("attn", "self_attn", "attention", "self_attention", "encoder_attn", "cross_attn")
+# q_b_proj and kv_b_proj, GPT-NeoX/BLOOM/Falcon/Persimmon's
+# query_key_value and dense, timm's ViT qkv and proj, and Hugging Face
+# ViT's query/key/value).
+_ATTENTION_MODULES = ("attn", "self_attn", "attention", "self_attention", "encoder_attn", "cross_attn",
+                      "crossattention")
 _ATTENTION_PROJECTIONS = {
-    "c_attn": "qkv", "qkv_proj": "qkv", "query_key_value": "qkv",
-    "q_proj": "q", "k_proj": "k", "v_proj": "v",
-    "c_proj": "o", "o_proj": "o", "out_proj": "o", "dense": "o",
+    "c_attn": "qkv", "qkv_proj": "qkv", "query_key_value": "qkv", "qkv": "qkv",
+    "q_proj": "q", "k_proj": "k", "v_proj": "v", "query": "q", "key": "k", "value": "v",
+    "c_proj": "o", "o_proj": "o", "out_proj": "o", "dense": "o", "proj": "o",
     "wq": "q", "wk": "k", "wv": "v", "wo": "o",
     "q_b_proj": "mla_up", "kv_b_proj": "mla_up",
 }
+# BERT's layout (RoBERTa, ViT and others copy it): the attention module
+# holds its projections one level down, attention.self.{query,key,value}
+# and attention.output.dense.
+_NESTED_ATTENTION_PROJECTIONS = {("self", "query"): "q", ("self", "key"): "k", ("self", "value"): "v",
+                                 ("output", "dense"): "o"}
 # Attention classes (by name prefix) whose query_key_value holds each head's
 # q, k and v rows together: the forward views it as [H, 3, head_dim].
 _PER_HEAD_QKV_CLASSES = ("GPTNeoX", "Bloom", "Persimmon")
@@ -186,9 +193,12 @@ def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weig
     qk_rope_head_dim, and qk_nope_head_dim + v_head_dim rows a head),
     ``q_proj`` and ``o_proj`` (v_head_dim columns a head), with MLA's head
     sizes read in place of head_dim (which DeepSeek's configs give the
-    rotary part's size), and GPT-NeoX/BLOOM/Persimmon/Falcon's fused
+    rotary part's size), GPT-NeoX/BLOOM/Persimmon/Falcon's fused
     ``query_key_value`` (qkv, with the ``interleave`` its attention class's
-    forward uses; a class not known leaves it whole) and ``dense`` (o).
+    forward uses; a class not known leaves it whole) and ``dense`` (o),
+    timm's ViT ``qkv`` and ``proj``, and BERT's (RoBERTa's, ViT's)
+    ``attention.self.query``/``key``/``value`` and
+    ``attention.output.dense``.
     Head counts come from, in order: ``heads``
     (a dict of names or fnmatch patterns to a HeadLayout, or None to leave
     a weight whole), ``n_head``/``n_kv_head``, the attention module's
@@ -474,6 +484,13 @@ def _attention_projection(entry, modules):
         return ("o", parent, parent_name) if leaf == "out_proj" else None
     if parent_name and parent_name.rpartition(".")[2] in _ATTENTION_MODULES and leaf in _ATTENTION_PROJECTIONS:
         return _ATTENTION_PROJECTIONS[leaf], parent, parent_name
+    grandparent_name, _, parent_leaf = parent_name.rpartition(".")
+    projection = _NESTED_ATTENTION_PROJECTIONS.get((parent_leaf, leaf))
+    if projection and grandparent_name.rpartition(".")[2] in _ATTENTION_MODULES:
+        # Head counts from the module that holds them (BERT's attention.self).
+        holder_name = parent_name if parent_leaf == "self" else f"{grandparent_name}.self"
+        holder = modules.get(holder_name, modules.get(grandparent_name))
+        return projection, holder, holder_name if holder_name in modules else grandparent_name
     return None
 
 

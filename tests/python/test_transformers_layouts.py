@@ -1,16 +1,16 @@
 """param_groups on transformers' own models, where transformers is
 installed (GPU machines; Debian's python3-transformers): for each family
 whose attention param_groups knows, every attention weight of the first
-layer gets a head layout, and each layout is the one the forward pass uses:
-changing the slice a layout gives head h (rows, or the columns of a Conv1D
-weight stored [in, out]; for an interleaved query_key_value, the rows its
-interleave gives h) changes the output of exactly the query heads that
-read it (one, or a GQA group for a key/value head), as the output
-projection's layout slices its input. Tiny random models, float64, eager
+layer gets a head layout, and each layout is the one the forward pass uses
+(head_isolation.py): changing the slice a layout gives head h (rows, or the
+columns of a Conv1D weight stored [in, out]; for an interleaved
+query_key_value, the rows its interleave gives h) changes the output of
+exactly the query heads that read it. Tiny random models, float64, eager
 attention."""
 import pytest
 import torch
 
+from head_isolation import check_heads_of_first_attention
 from muonlab.optim import param_groups
 
 transformers = pytest.importorskip("transformers")
@@ -20,6 +20,10 @@ TINY = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_laye
 FALCON = dict(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, multi_query=False,
               new_decoder_architecture=False)
 FAMILIES = {
+    # Encoders: BERT's attention.self.query/key/value and attention.output.dense.
+    "bert": ("BertConfig", "BertForMaskedLM", dict(vocab_size=64, hidden_size=32, num_hidden_layers=1,
+                                                   num_attention_heads=4, intermediate_size=64,
+                                                   max_position_embeddings=16)),
     "gpt2": ("GPT2Config", "GPT2LMHeadModel", dict(vocab_size=64, n_positions=16, n_embd=32, n_layer=1, n_head=4)),
     "llama": ("LlamaConfig", "LlamaForCausalLM", TINY),
     "mistral": ("MistralConfig", "MistralForCausalLM", TINY),
@@ -55,66 +59,10 @@ def build(family):
     return getattr(transformers, model_name)(config).double().eval()
 
 
-def first_attention(routing):
-    """The routes of the first attention module's weights that have a head
-    layout, keyed by the module's name."""
-    with_heads = [r for r in routing if r["heads"] is not None]
-    assert with_heads, "param_groups found no attention weight"
-    prefix = with_heads[0]["name"].rsplit(".", 2)[0]
-    return prefix, [r for r in with_heads if r["name"].rsplit(".", 2)[0] == prefix]
-
-
-def query_heads(layout, n_head):
-    """For each head of a layout, the query heads that read it: itself for
-    a query head, a group of n_head / H_kv for a key or value head."""
-    counts = layout.segments if layout.projection == "qkv" else (layout.num_heads,)
-    reads = []
-    for count in counts:
-        group = n_head // count
-        reads += [set(range(h * group, (h + 1) * group)) for h in range(count)]
-    return reads
-
-
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_layouts_are_the_heads_the_forward_pass_uses(family):
     model = build(family)
     _, routing = param_groups(model, return_routing=True)
-    prefix, routes = first_attention(routing)
-    output = next(r for r in routes if r["heads"].projection == "o")
-    n_head, head_size = output["heads"].num_heads, output["heads"].head_dim
-    captured = []
-    module = model.get_submodule(output["name"].rsplit(".", 1)[0])
-    module.register_forward_pre_hook(lambda _, inputs: captured.append(inputs[0].detach().clone()))
     idx = torch.randint(0, 64, (2, 9), generator=torch.Generator().manual_seed(1))
-
-    def per_head():
-        captured.clear()
-        with torch.no_grad():
-            model(idx)
-        y = captured[-1]
-        return y.reshape(*y.shape[:-1], n_head, head_size)
-
-    base = per_head()
-    checked = 0
-    for route in routes:
-        layout = route["heads"]
-        if layout.projection == "o":
-            continue
-        weight = model.get_parameter(route["name"])
-        axis = 0 if layout.axis == "rows" else 1
-        if route["transposed"]:
-            axis = 1 - axis
-        for head, ((begin, end), readers) in enumerate(zip(layout.head_ranges(), query_heads(layout, n_head))):
-            block = weight.narrow(axis, begin, end - begin)
-            saved = block.detach().clone()
-            with torch.no_grad():
-                block.add_(torch.randn_like(saved))
-            changed = (per_head() - base).abs().amax(dim=(0, 1, 3))
-            with torch.no_grad():
-                block.copy_(saved)
-            readers_change = min(changed[h] for h in readers)
-            others = [changed[h] for h in range(n_head) if h not in readers]
-            assert readers_change > 1e-6, (route["name"], head, changed)
-            assert all(c <= 1e-12 * readers_change for c in others), (route["name"], head, changed)
-            checked += 1
-    assert checked >= n_head + 2, f"{family}: only {checked} heads checked in {prefix}"  # queries, a key, a value
+    checked, n_head = check_heads_of_first_attention(model, routing, lambda: model(idx))
+    assert checked >= n_head + 2, f"{family}: only {checked} heads checked"  # queries, a key, a value
