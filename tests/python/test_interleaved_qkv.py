@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from muonlab.optim import HeadLayout, MuonWithAuxAdamW, param_groups
-from tiny_models import GPT, gpt_neox_style, language_model_loss, one_step_from, per_head_qkv_order
+from tiny_models import GPT, gpt_neox_style, one_step_from, per_head_qkv_order, token_batches, train_steps
 
 N_HEAD, HEAD_DIM = 4, 8
 ORDER = per_head_qkv_order(N_HEAD, HEAD_DIM)
@@ -22,11 +22,6 @@ def twins():
     return gpt, gpt_neox_style(gpt)
 
 
-def tokens(steps):
-    generator = torch.Generator().manual_seed(1)
-    return [torch.randint(0, 64, (2, 9), generator=generator) for _ in range(steps)]
-
-
 def nanogpt_name(name):
     for neox, nano in RENAMED.items():
         name = name.replace(neox, nano)
@@ -35,7 +30,7 @@ def nanogpt_name(name):
 
 def test_the_twins_compute_the_same_function():
     gpt, neox = twins()
-    idx = tokens(1)[0]
+    idx = token_batches(1)[0]
     assert torch.allclose(gpt(idx), neox(idx), atol=1e-12)
 
 
@@ -65,10 +60,7 @@ VARIANTS = {
 
 def trained(model, options, steps=3, groups=None):
     opt = MuonWithAuxAdamW(groups or param_groups(model, lr=0.05, adamw_lr=1e-3, ns_dtype="fp64", **options))
-    for idx in tokens(steps):
-        opt.zero_grad()
-        language_model_loss(model, idx).backward()
-        opt.step()
+    train_steps(model, opt, token_batches(steps))
     return dict(model.named_parameters()), opt
 
 
@@ -105,7 +97,7 @@ def test_state_dict_keeps_the_interleave_and_resumes_alike():
     assert saved["param_groups"][0]["heads"][qkv] == ("qkv", 12, HEAD_DIM, (4, 4, 4), 4)
     resumed = MuonWithAuxAdamW(param_groups(neox, lr=0.05, adamw_lr=1e-3, ns_dtype="fp64", **options))
     resumed.load_state_dict(saved)
-    idx = tokens(3)[2]
+    idx = token_batches(3)[2]
     before = {n: p.detach().clone() for n, p in neox.named_parameters()}
     continued, from_saved = one_step_from(neox, opt, before, idx), one_step_from(neox, resumed, before, idx)
     for n in continued:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from muonlab.optim import HeadLayout, MuonWithAuxAdamW, param_groups
-from tiny_models import GPT, hugging_face_gpt2, language_model_loss, one_step_from
+from tiny_models import GPT, hugging_face_gpt2, one_step_from, token_batches, train_steps
 
 BLOCK_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
@@ -22,14 +22,9 @@ def twins():
     return gpt, hugging_face_gpt2(gpt)
 
 
-def tokens(steps):
-    generator = torch.Generator().manual_seed(1)
-    return [torch.randint(0, 64, (2, 9), generator=generator) for _ in range(steps)]
-
-
 def test_the_twins_compute_the_same_function():
     gpt, hf = twins()
-    idx = tokens(1)[0]
+    idx = token_batches(1)[0]
     assert torch.allclose(gpt(idx), hf(idx), atol=1e-12)
     assert hf.transformer.h[0].mlp.c_fc.weight.shape == (32, 128)  # [in, out]
 
@@ -68,10 +63,7 @@ VARIANTS = {
 
 def trained(model, options, steps=3):
     opt = MuonWithAuxAdamW(param_groups(model, lr=0.05, adamw_lr=1e-3, ns_dtype="fp64", **options))
-    for idx in tokens(steps):
-        opt.zero_grad()
-        language_model_loss(model, idx).backward()
-        opt.step()
+    train_steps(model, opt, token_batches(steps))
     return dict(model.named_parameters()), opt
 
 
@@ -93,11 +85,7 @@ def test_without_the_flag_the_steps_differ():
     groups = param_groups(hf, lr=0.05, adamw_lr=1e-3, ns_dtype="fp64")
     del groups[0]["transposed"]
     groups[0]["heads"] = None  # the layouts read the stored axes the other way round too
-    opt = MuonWithAuxAdamW(groups)
-    for idx in tokens(3):
-        opt.zero_grad()
-        language_model_loss(hf, idx).backward()
-        opt.step()
+    train_steps(hf, MuonWithAuxAdamW(groups), token_batches(3))
     c_fc = "transformer.h.0.mlp.c_fc.weight"
     assert not torch.allclose(dict(hf.named_parameters())[c_fc], reference[c_fc].t(), atol=1e-6)
 
@@ -112,7 +100,7 @@ def test_state_dict_keeps_the_flags_and_resumes_alike():
     assert neuron_state.shape == (128,)  # one per output neuron: the columns of [32, 128]
     resumed = MuonWithAuxAdamW(param_groups(hf, lr=0.05, adamw_lr=1e-3, ns_dtype="fp64", neuron_norm=True))
     resumed.load_state_dict(saved)
-    idx = tokens(3)[2]
+    idx = token_batches(3)[2]
     before = {n: p.detach().clone() for n, p in hf.named_parameters()}
     continued, from_saved = one_step_from(hf, opt, before, idx), one_step_from(hf, resumed, before, idx)
     for n in continued:
@@ -144,7 +132,7 @@ def test_hugging_face_gpt2_steps_as_its_nanogpt_twin():
     gpt = GPT().double()
     hf_params = dict(hf.named_parameters())
     assert sorted(hf_params) == sorted(dict(gpt.named_parameters()))
-    idx = tokens(1)[0]
+    idx = token_batches(1)[0]
     logits = hf(idx[:, :-1]).logits
     torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), idx[:, 1:].reshape(-1)).backward()
     with torch.no_grad():

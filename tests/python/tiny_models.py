@@ -376,3 +376,17 @@ def one_step_from(model, optimizer, weights, idx):
     language_model_loss(model, idx).backward()
     optimizer.step()
     return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def token_batches(count, vocab=64):
+    """`count` batches of token ids [2, 9], the same on every call."""
+    generator = torch.Generator().manual_seed(1)
+    return [torch.randint(0, vocab, (2, 9), generator=generator) for _ in range(count)]
+
+
+def train_steps(model, optimizer, batches):
+    """One optimizer step on the language-model loss of each batch."""
+    for idx in batches:
+        optimizer.zero_grad()
+        language_model_loss(model, idx).backward()
+        optimizer.step()
