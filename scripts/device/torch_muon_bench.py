@@ -51,7 +51,7 @@ def main() -> None:
                            args.warmup, args.reps)
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}: "
           f"{args.layers} layers, d_model {args.d_model}")
-    print(f"| optimizer | ms/step | x AdamW |\n|---|---|---|")
+    print("| optimizer | ms/step | x AdamW |\n|---|---|---|")
     print(f"| torch.optim.AdamW (fused) | {adamw:.3f} | 1.00 |")
     print(f"| torch.optim.Muon | {muon:.3f} | {muon / adamw:.2f} |")
 
