@@ -43,6 +43,10 @@ echo "$whole"
   { echo "FAIL: unexpected summary" >&2; exit 1; }
 ids=$("$muonlab" eval --model "$work/run" --ids 84,104,101,32,99 --json)
 [[ $ids == *'"tokens":4,'*'"token_losses":['*']}' ]] || { echo "FAIL: --ids gave $ids" >&2; exit 1; }
+# A text longer than the context is scored in windows, every token once.
+long=$("$muonlab" eval --model "$work/run" --text "$(printf 'The cat sat. %.0s' {1..5})" --stride 8)
+[[ $long == *"over 64 tokens predicted in a sequence of 65 (windows of 32, stride 8)"* ]] ||
+  { echo "FAIL: a 65-byte text gave: $long" >&2; exit 1; }
 # --text goes through the run's tokenizer (byte: one id per byte), so it
 # scores what --ids scores for the same bytes.
 text=$("$muonlab" eval --model "$work/run" --text "The c" --json)
@@ -58,8 +62,7 @@ expect_failure() {
   grep -qF -- "$message" "$work/err.log" || { echo "FAIL: eval $* said: $(cat "$work/err.log")" >&2; exit 1; }
 }
 expect_failure "no next token to predict: give at least 2" --model "$work/run" --ids 5
-expect_failure "--text is 40 tokens, more than the model's context of 32 + 1: score a longer text as token shards" \
-  --model "$work/run" --text "$(printf 'x%.0s' {1..40})"
+expect_failure "--stride 33: expected 1 to the model's block_size 32" --model "$work/run" --ids 1,2 --stride 33
 expect_failure "--seq-len 99: expected 1 to the model's block_size 32" --model "$work/run" --seq-len 99
 expect_failure "--dtype 'fp16': expected fp32, bf16 or auto" --model "$work/run" --dtype fp16
 expect_failure "give one of --data, --text and --ids" --model "$work/run" --ids 1,2 --text hi

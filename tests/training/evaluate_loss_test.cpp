@@ -27,10 +27,12 @@ std::vector<int64_t> random_ids(int64_t count, int64_t vocab, uint64_t seed) {
   return {ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + count};
 }
 
-// -log p(ids[last + 1] | ids[0..last]) from a forward pass over that prefix only.
-double loss_after_prefix(models::Transformer& model, const std::vector<int64_t>& ids, size_t last) {
+// -log p(ids[last + 1] | ids[first..last]) from a forward pass over that span only.
+double loss_after_prefix(models::Transformer& model, const std::vector<int64_t>& ids, size_t last,
+                         size_t first = 0) {
   torch::NoGradGuard no_grad;
-  const auto prefix = torch::tensor(std::vector<int64_t>(ids.begin(), ids.begin() + last + 1)).unsqueeze(0);
+  const auto prefix =
+      torch::tensor(std::vector<int64_t>(ids.begin() + first, ids.begin() + last + 1)).unsqueeze(0);
   const auto log_probs = torch::log_softmax(model->forward(prefix).logits[0][-1], -1);
   return -log_probs[ids[last + 1]].item<double>();
 }
@@ -47,6 +49,30 @@ TEST(EvaluateLoss, EachPositionsLossIsWhatItsPrefixAlonePredicts) {
     }
     EXPECT_TRUE(model->is_training()) << "the model stays in eval mode after evaluating";
   }
+}
+
+// A sequence longer than the context, in windows whose starts advance by
+// `stride`: position i is scored by the first window that reaches it, the
+// one starting at 0 for i < block_size, else at the first multiple of the
+// stride past i - block_size.
+TEST(EvaluateLoss, LongSequencesAreScoredInStridedWindows) {
+  auto model = float64_model("tiny-llama");
+  const int64_t block_size = model->config().block_size;
+  const auto ids = random_ids(2 * block_size + 7, model->config().vocab_size, 5);
+  for (const int64_t stride : {int64_t{1}, int64_t{5}, block_size}) {
+    SCOPED_TRACE(::testing::Message() << "stride " << stride);
+    const auto losses = per_token_losses(model, ids, torch::kCPU, false, stride);
+    ASSERT_EQ(losses.size(), ids.size() - 1);
+    for (int64_t i = 0; i < static_cast<int64_t>(losses.size()); ++i) {
+      const int64_t first = i < block_size ? 0 : ((i - block_size) / stride + 1) * stride;
+      ASSERT_LE(i - first + 1, block_size);
+      EXPECT_NEAR(losses[i], loss_after_prefix(model, ids, i, first), 1e-10) << "position " << i;
+    }
+  }
+  // A sequence that fits is one window whatever the stride.
+  const std::vector<int64_t> short_ids(ids.begin(), ids.begin() + block_size + 1);
+  EXPECT_EQ(per_token_losses(model, short_ids, torch::kCPU, false, 3),
+            per_token_losses(model, short_ids, torch::kCPU, false));
 }
 
 TEST(EvaluateLoss, ASplitsLossIsTheMeanOverItsWindowsOfPerTokenLosses) {
@@ -117,7 +143,10 @@ TEST(EvaluateLoss, SequencesItCannotScoreFailNamingWhy) {
                   "no next token to predict: give at least 2");
   const std::vector<int64_t> too_long(block_size + 2, 1);
   EXPECT_CONTAINS(testing::error_message([&] { per_token_losses(model, too_long, torch::kCPU, false); }),
-                  fmt::format("longer than the model's context (block_size {}) + 1", block_size));
+                  fmt::format("longer than the model's context (block_size {}) + 1: give a stride", block_size));
+  EXPECT_CONTAINS(
+      testing::error_message([&] { per_token_losses(model, too_long, torch::kCPU, false, block_size + 1); }),
+      fmt::format("stride {} is longer than the model's context (block_size {})", block_size + 1, block_size));
   EXPECT_CONTAINS(testing::error_message([&] { per_token_losses(model, {1, 64}, torch::kCPU, false); }),
                   "token id 64 is outside the model's vocabulary [0, 64)");
   const std::vector<int64_t> longest(block_size + 1, 1);

@@ -30,6 +30,7 @@ struct EvalArgs {
   std::optional<int64_t> tokens;  // 0: the whole split
   std::string text;
   std::string ids;
+  std::optional<int64_t> stride;  // --text/--ids longer than the context; default: half the context
   std::string tokenizer;  // default: the run's data.tokenizer, else gpt2
   std::string dtype;      // default: the run's run.dtype, else fp32
   bool json = false;
@@ -111,17 +112,17 @@ void eval_sequence(const EvalArgs& args, models::Transformer& model, const EvalS
     ids.assign(encoded.begin(), encoded.end());
   }
   const int64_t context = model->config().block_size;
-  if (static_cast<int64_t>(ids.size()) > context + 1) {
-    fail("{} is {} tokens, more than the model's context of {} + 1: score a longer text as token shards "
-         "(muonlab data prepare FOLDER --out SHARDS, then eval --data SHARDS)",
-         args.ids.empty() ? "--text" : "--ids", ids.size(), context);
-  }
+  const int64_t stride = args.stride.value_or(std::max<int64_t>(context / 2, 1));
+  if (stride < 1 || stride > context) fail("--stride {}: expected 1 to the model's block_size {}", stride, context);
+  const bool windowed = static_cast<int64_t>(ids.size()) > context + 1;
   const bool bf16 = training::training_dtype(r.dtype, device) == torch::kBFloat16;
-  const auto losses = training::per_token_losses(model, ids, device, bf16);
+  const auto losses = training::per_token_losses(model, ids, device, bf16, stride);
   double sum = 0;
   for (double loss : losses) sum += loss;
+  const std::string windows = windowed ? fmt::format(" (windows of {}, stride {})", context, stride) : "";
   print_eval_result(args, sum / static_cast<double>(losses.size()), static_cast<int64_t>(losses.size()),
-                    fmt::format("predicted in a sequence of {}", ids.size()), eval_precision_text(r, device), losses);
+                    fmt::format("predicted in a sequence of {}{}", ids.size(), windows), eval_precision_text(r, device),
+                    losses);
 }
 
 void eval_shards(const EvalArgs& args, models::Transformer& model, const EvalSettings& r, const torch::Device& device) {
@@ -176,8 +177,12 @@ void register_eval(CLI::App& app) {
   eval->add_option("--tokens", args->tokens,
                    "Tokens to evaluate, in whole batches from the split's start; 0: the whole split "
                    "(default: the run's run.eval_tokens, else 0)");
-  eval->add_option("--text", args->text, "Evaluate this text instead (one sequence, up to block_size + 1 tokens)");
+  eval->add_option("--text", args->text,
+                   "Evaluate this text instead, as one sequence (longer than the context: in windows, --stride)");
   eval->add_option("--ids", args->ids, "Evaluate these token ids instead (e.g. 464,3290,318)");
+  eval->add_option("--stride", args->stride,
+                   "For a --text/--ids longer than the context: window starts this many tokens apart, each token "
+                   "scored once (default: half the context)");
   eval->add_option("--tokenizer", args->tokenizer,
                    "For --text: gpt2, byte, or a folder (default: the run's data.tokenizer, else gpt2)");
   eval->add_option("--dtype", args->dtype, "fp32, bf16 (autocast) or auto (default: the run's run.dtype, else fp32)");

@@ -47,22 +47,15 @@ double sum_of_batch_losses(models::Transformer& model, data::TokenLoader& loader
   return sum.item<double>();
 }
 
-std::vector<double> per_token_losses(models::Transformer& model, const std::vector<int64_t>& ids,
-                                     const torch::Device& device, bool bf16) {
-  const int64_t block_size = model->config().block_size;
-  if (ids.size() < 2) fail("a sequence of {} id(s) has no next token to predict: give at least 2", ids.size());
-  if (static_cast<int64_t>(ids.size()) > block_size + 1) {
-    fail("a sequence of {} ids is longer than the model's context (block_size {}) + 1", ids.size(), block_size);
-  }
-  for (int64_t id : ids) {
-    if (id < 0 || id >= model->config().vocab_size) {
-      fail("token id {} is outside the model's vocabulary [0, {})", id, model->config().vocab_size);
-    }
-  }
-  EvalModeScope scope(model);
-  const auto all = torch::tensor(ids, torch::kInt64).unsqueeze(0);
-  const auto inputs = all.slice(1, 0, -1).to(device);
-  const auto targets = all.slice(1, 1).to(device);
+namespace {
+
+// The next-token losses of targets ids[begin + 1 .. end] from one forward
+// pass over inputs ids[begin .. end) (`ids` a [1, n] CPU tensor), as float64
+// on the host.
+std::vector<double> window_losses(models::Transformer& model, const torch::Tensor& ids, int64_t begin, int64_t end,
+                                  const torch::Device& device, bool bf16) {
+  const auto inputs = ids.slice(1, begin, end).to(device);
+  const auto targets = ids.slice(1, begin + 1, end + 1).to(device);
   torch::Tensor losses;
   {
     compat::Autocast autocast(device, bf16, torch::kBFloat16);
@@ -74,6 +67,44 @@ std::vector<double> per_token_losses(models::Transformer& model, const std::vect
   }
   const auto on_host = losses.to(torch::kCPU, torch::kFloat64).contiguous();
   return {on_host.data_ptr<double>(), on_host.data_ptr<double>() + on_host.numel()};
+}
+
+void check_sequence(const models::ModelConfig& config, const std::vector<int64_t>& ids, int64_t stride) {
+  if (ids.size() < 2) fail("a sequence of {} id(s) has no next token to predict: give at least 2", ids.size());
+  if (static_cast<int64_t>(ids.size()) > config.block_size + 1 && stride <= 0) {
+    fail("a sequence of {} ids is longer than the model's context (block_size {}) + 1: give a stride to score it "
+         "in windows",
+         ids.size(), config.block_size);
+  }
+  if (stride > config.block_size) {
+    fail("stride {} is longer than the model's context (block_size {}): it would skip tokens", stride,
+         config.block_size);
+  }
+  for (int64_t id : ids) {
+    if (id < 0 || id >= config.vocab_size) {
+      fail("token id {} is outside the model's vocabulary [0, {})", id, config.vocab_size);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<double> per_token_losses(models::Transformer& model, const std::vector<int64_t>& ids,
+                                     const torch::Device& device, bool bf16, int64_t stride) {
+  check_sequence(model->config(), ids, stride);
+  EvalModeScope scope(model);
+  const auto all = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+  const auto targets = static_cast<int64_t>(ids.size()) - 1;
+  const int64_t context = model->config().block_size;
+  std::vector<double> losses;
+  // Each window scores only the targets no earlier window reached.
+  for (int64_t begin = 0;; begin += stride) {
+    const int64_t end = std::min(begin + context, targets);
+    const auto window = window_losses(model, all, begin, end, device, bf16);
+    const auto fresh = static_cast<int64_t>(losses.size()) - begin;  // targets of this window scored already
+    losses.insert(losses.end(), window.begin() + fresh, window.end());
+    if (end == targets) return losses;
+  }
 }
 
 }  // namespace muonlab::training

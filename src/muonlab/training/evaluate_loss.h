@@ -36,9 +36,14 @@ double sum_of_batch_losses(models::Transformer& model, data::TokenLoader& loader
 
 // Each position's next-token loss (natural log) on one sequence of ids:
 // ids.size() - 1 values, the loss of predicting ids[i + 1] from ids[0..i].
-// Fails naming the limit when the sequence is shorter than 2 ids or longer
-// than the model's block_size + 1.
+// A sequence longer than the model's context (block_size + 1 ids) is
+// scored in windows of block_size inputs whose starts advance by `stride`
+// tokens, each position by the first window that reaches it, as Hugging
+// Face's strided perplexity does: after the first window every position
+// sees at least block_size - stride tokens of context. Fails naming the
+// limit on fewer than 2 ids, on a sequence longer than the context with
+// stride 0, and on a stride longer than the context.
 std::vector<double> per_token_losses(models::Transformer& model, const std::vector<int64_t>& ids,
-                                     const torch::Device& device, bool bf16);
+                                     const torch::Device& device, bool bf16, int64_t stride = 0);
 
 }  // namespace muonlab::training
