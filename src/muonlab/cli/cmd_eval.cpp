@@ -53,9 +53,11 @@ struct EvalSettings {
   int64_t tokens = 0;  // 0: the whole split
   std::string dtype = "fp32";
   std::string tokenizer = "gpt2";
+  bool bf16 = false;  // dtype resolved on the device: autocast the forwards to bf16
 };
 
-EvalSettings resolve_eval_settings(const EvalArgs& args, const models::ModelConfig& model) {
+EvalSettings resolve_eval_settings(const EvalArgs& args, const models::ModelConfig& model,
+                                   const torch::Device& device) {
   EvalSettings r;
   r.seq_len = model.block_size;
   if (auto run = run_config_of_model(args.model)) {
@@ -80,6 +82,7 @@ EvalSettings resolve_eval_settings(const EvalArgs& args, const models::ModelConf
     fail("--seq-len {}: expected 1 to the model's block_size {}", r.seq_len, model.block_size);
   }
   if (r.tokens < 0) fail("--tokens {}: expected 0 (the whole split) or a positive count", r.tokens);
+  r.bf16 = training::training_dtype(r.dtype, device) == torch::kBFloat16;
   return r;
 }
 
@@ -98,8 +101,7 @@ void print_eval_result(const EvalArgs& args, double loss, int64_t tokens, const 
 }
 
 std::string eval_precision_text(const EvalSettings& r, const torch::Device& device) {
-  const bool bf16 = training::training_dtype(r.dtype, device) == torch::kBFloat16;
-  return fmt::format("{} on {}{}", bf16 ? "bf16 autocast" : "fp32", device.str(), r.dtype == "auto" ? " (auto)" : "");
+  return fmt::format("{} on {}{}", r.bf16 ? "bf16 autocast" : "fp32", device.str(), r.dtype == "auto" ? " (auto)" : "");
 }
 
 void eval_sequence(const EvalArgs& args, models::Transformer& model, const EvalSettings& r,
@@ -115,8 +117,7 @@ void eval_sequence(const EvalArgs& args, models::Transformer& model, const EvalS
   const int64_t stride = args.stride.value_or(std::max<int64_t>(context / 2, 1));
   if (stride < 1 || stride > context) fail("--stride {}: expected 1 to the model's block_size {}", stride, context);
   const bool windowed = static_cast<int64_t>(ids.size()) > context + 1;
-  const bool bf16 = training::training_dtype(r.dtype, device) == torch::kBFloat16;
-  const auto losses = training::per_token_losses(model, ids, device, bf16, stride);
+  const auto losses = training::per_token_losses(model, ids, device, r.bf16, stride);
   double sum = 0;
   for (double loss : losses) sum += loss;
   const std::string windows = windowed ? fmt::format(" (windows of {}, stride {})", context, stride) : "";
@@ -140,7 +141,7 @@ void eval_shards(const EvalArgs& args, models::Transformer& model, const EvalSet
   training::LossSumOptions sum_options;
   sum_options.batches = r.tokens == 0 ? static_cast<int64_t>(loader.batches_per_epoch())
                                       : training::eval_batch_count(r.tokens, batch_tokens, loader.batches_per_epoch());
-  sum_options.bf16 = training::training_dtype(r.dtype, device) == torch::kBFloat16;
+  sum_options.bf16 = r.bf16;
   const double sum = training::sum_of_batch_losses(model, loader, device, sum_options);
   print_eval_result(args, sum / static_cast<double>(sum_options.batches), sum_options.batches * batch_tokens,
                     fmt::format("of {}: {} batches of {} x {}", r.data, sum_options.batches, r.batch_size, r.seq_len),
@@ -151,8 +152,8 @@ void run_eval(const EvalArgs& args) {
   const int inputs = int{!args.data.empty()} + int{!args.text.empty()} + int{!args.ids.empty()};
   if (inputs > 1) fail("give one of --data, --text and --ids");
   auto model = args.model.build();
-  const EvalSettings resolved = resolve_eval_settings(args, model->config());
   const auto device = args.model.torch_device();
+  const EvalSettings resolved = resolve_eval_settings(args, model->config(), device);
   if (!args.text.empty() || !args.ids.empty()) {
     eval_sequence(args, model, resolved, device);
   } else {
