@@ -27,6 +27,38 @@ _VARIANTS = ("muon", "muon2", "muon2f", "normuon")
 _NONFINITE_POLICIES = ("ignore", "error", "skip")
 
 
+# torch.optim.Muon's names for muonlab's options, so that a script written
+# for it runs unchanged: (its name, muonlab's name, the values it accepts).
+# Its adjust_lr_fn=None means "original".
+_TORCH_MUON_SPELLING = (("adjust_lr_fn", "scale_rule", (None, "original", "match_rms_adamw")),
+                        ("eps", "ns_eps", None))
+
+
+def _from_torch_spelling(options):
+    """Renames torch.optim.Muon's options in place to muonlab's, and makes
+    its single coefficient triple a one-triple schedule (repeated for every
+    step, as torch repeats it). A setting given under both names is refused."""
+    for theirs, ours, accepted in _TORCH_MUON_SPELLING:
+        if theirs not in options:
+            continue
+        if ours in options:
+            raise ValueError(f"options '{theirs}' (torch.optim.Muon's name) and '{ours}' set the same thing: "
+                             "give one of them")
+        value = options.pop(theirs)
+        if accepted is not None and value not in accepted:
+            raise ValueError(f"option {theirs}={value!r}: expected one of {', '.join(map(repr, accepted))} "
+                             f"(muonlab's {ours} has more choices)")
+        options[ours] = "original" if theirs == "adjust_lr_fn" and value is None else value
+    if _is_one_triple(options.get("ns_coefficients")):
+        options["ns_coefficients"] = [tuple(options["ns_coefficients"])]
+    return options
+
+
+def _is_one_triple(value):
+    return (isinstance(value, (tuple, list)) and len(value) == 3
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value))
+
+
 def _check_known(options, known, optimizer):
     for key in options:
         if key not in known:
@@ -46,6 +78,7 @@ class _MuonFamily(torch.optim.Optimizer):
         self.nonfinite = nonfinite
         self.skipped_steps = 0
         defaults = _C.muon_defaults(self._variant)
+        _from_torch_spelling(options)
         _check_known(options, _MUON_KEYS, type(self).__name__)
         if lr is not None:
             options["lr"] = lr
@@ -79,6 +112,7 @@ class _MuonFamily(torch.optim.Optimizer):
             _C.check_adamw_options({k: added[k] for k in _ADAMW_KEYS})
             return
         group["use_muon"] = True
+        _from_torch_spelling(group)
         super().add_param_group(group)
         added = self.param_groups[-1]
         _check_known({k: v for k, v in added.items() if k not in _GROUP_KEYS}, _MUON_KEYS, type(self).__name__)
@@ -239,6 +273,13 @@ class Muon(_MuonFamily):
     LR schedulers keep working. It needs the extension built against a CUDA
     torch (``muonlab._C.cuda_graphs_built()``), and keeps those groups' GPU
     gradients in place across ``zero_grad()``. No effect on CPU parameters.
+
+    torch.optim.Muon's spelling works too, so its scripts run unchanged:
+    ``adjust_lr_fn`` ("original" | "match_rms_adamw" | None) for
+    ``scale_rule``, ``eps`` for ``ns_eps``, and one (a, b, c) triple as
+    ``ns_coefficients``, used at every step. Its defaults are muonlab's,
+    except that its Newton-Schulz always runs in bf16 (``ns_dtype="auto"``
+    picks bf16 only where the device multiplies bf16 natively).
 
     ``nonfinite``: what step() does when a gradient holds a NaN or Inf.
     "ignore" (the default) applies it, as torch.optim's optimizers do;

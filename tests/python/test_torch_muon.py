@@ -81,6 +81,19 @@ def test_one_newton_schulz_step_equals_torch_optim_muon(name):
     assert error < ONE_STEP_TOLERANCE, f"{name}: weight changes off torch.optim.Muon's by {error:.3g} (relative)"
 
 
+@pytest.mark.parametrize("name", sorted(OPTION_SETS))
+def test_torch_keyword_arguments_run_unchanged(name):
+    # torch.optim.Muon's keyword arguments verbatim (muonlab reads its names:
+    # adjust_lr_fn, eps, one coefficient triple); bf16 NS as torch's.
+    torch_options, _ = OPTION_SETS[name]
+    options = dict({"lr": 0.02, "ns_steps": 1}, **torch_options)
+    weights, grads = weights_and_grads()
+    theirs = weight_changes(torch.optim.Muon, weights, grads, **options)
+    ours = weight_changes(Muon, weights, grads, ns_dtype="bf16", **options)
+    error = worst_relative_error(ours, theirs)
+    assert error < ONE_STEP_TOLERANCE, f"{name}: weight changes off torch.optim.Muon's by {error:.3g} (relative)"
+
+
 def test_defaults_equal_torch_optim_muon():
     # Both optimizers' defaults: lr 1e-3, weight decay 0.1, momentum 0.95,
     # Nesterov, five steps of Jordan's coefficients, eps 1e-7, "original".

@@ -1,0 +1,129 @@
+"""torch.optim.Muon's keyword arguments given to muonlab.optim.Muon: a script
+written for torch's optimizer runs unchanged. Its names (adjust_lr_fn, eps, a
+single ns_coefficients triple) take the steps of the float64 reference
+written with muonlab's names, in the constructor and in added param groups;
+a setting named both ways, and a value torch's optimizer would not take, are
+refused by name. (Against torch.optim.Muon itself: test_torch_muon.py, where
+PyTorch has it.)"""
+import pytest
+import torch
+
+from muonlab.optim import Muon, MuonWithAuxAdamW
+from reference_muon import ReferenceMuon
+
+SHAPES = [(12, 8), (6, 10), (8, 8)]
+STEPS = 3
+TRIPLE = (3.0, -3.2, 1.2)
+
+# (torch.optim.Muon's spelling, the same options in muonlab's names).
+SPELLINGS = {
+    "adjust_lr_fn": ({"adjust_lr_fn": "match_rms_adamw"}, {"scale_rule": "match_rms_adamw"}),
+    "adjust_lr_fn_none": ({"adjust_lr_fn": None}, {"scale_rule": "original"}),
+    "eps": ({"eps": 1e-2}, {"ns_eps": 1e-2}),
+    # One triple, repeated at each of the three steps as torch repeats it.
+    "one_triple": ({"ns_coefficients": TRIPLE, "ns_steps": 3}, {"ns_coefficients": [TRIPLE] * 3, "ns_steps": 3}),
+    "one_triple_as_list": ({"ns_coefficients": list(TRIPLE), "ns_steps": 1}, {"ns_coefficients": [TRIPLE], "ns_steps": 1}),
+    "all_of_torch": ({"lr": 0.05, "weight_decay": 0.01, "momentum": 0.9, "nesterov": False, "eps": 1e-3,
+                      "ns_coefficients": TRIPLE, "ns_steps": 2, "adjust_lr_fn": "match_rms_adamw"},
+                     {"lr": 0.05, "weight_decay": 0.01, "momentum": 0.9, "nesterov": False, "ns_eps": 1e-3,
+                      "ns_coefficients": [TRIPLE] * 2, "ns_steps": 2, "scale_rule": "match_rms_adamw"}),
+}
+
+
+def weights_and_grads():
+    gen = torch.Generator().manual_seed(7)
+    weights = [torch.randn(s, generator=gen, dtype=torch.float64) for s in SHAPES]
+    grads = [[torch.randn(s, generator=gen, dtype=torch.float64) for s in SHAPES] for _ in range(STEPS)]
+    return weights, grads
+
+
+def stepped(make_optimizer, weights, grads):
+    params = [torch.nn.Parameter(w.clone()) for w in weights]
+    optimizer = make_optimizer(params)
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = g.clone()
+        optimizer.step()
+    return [p.detach() for p in params], optimizer
+
+
+def reference(weights, grads, **options):
+    references = [ReferenceMuon(**dict({"lr": 0.02}, **options)) for _ in weights]
+    out = [w.clone() for w in weights]
+    for step_grads in grads:
+        out = [r.step(w, g) for r, w, g in zip(references, out, step_grads)]
+    return out
+
+
+def assert_equal_to_reference(got, expected, name):
+    for g, e in zip(got, expected):
+        assert torch.allclose(g, e, rtol=1e-10, atol=1e-12), f"{name}: off the reference by {(g - e).abs().max():.3g}"
+
+
+@pytest.mark.parametrize("name", sorted(SPELLINGS))
+def test_torch_spelling_in_the_constructor_takes_the_reference_steps(name):
+    theirs, ours = SPELLINGS[name]
+    weights, grads = weights_and_grads()
+    got, optimizer = stepped(lambda p: Muon(p, **dict({"lr": 0.02, "ns_dtype": "fp64"}, **theirs)), weights, grads)
+    assert_equal_to_reference(got, reference(weights, grads, **ours), name)
+    group = optimizer.param_groups[0]
+    assert not {"adjust_lr_fn", "eps"} & set(group), "torch's names are stored under muonlab's"
+    for key, value in ours.items():
+        if key == "ns_coefficients":  # stored as given: one triple, repeated when stepping
+            assert [tuple(t) for t in group[key]] == [TRIPLE]
+        else:
+            assert group[key] == value, key
+
+
+@pytest.mark.parametrize("name", ["adjust_lr_fn", "eps", "one_triple"])
+def test_torch_spelling_in_an_added_group_takes_the_reference_steps(name):
+    theirs, ours = SPELLINGS[name]
+    weights, grads = weights_and_grads()
+
+    def two_groups(params):
+        optimizer = Muon(params[:1], lr=0.02, ns_dtype="fp64")
+        optimizer.add_param_group(dict({"params": params[1:]}, **theirs))
+        return optimizer
+
+    got, _ = stepped(two_groups, weights, grads)
+    plain = reference(weights[:1], [g[:1] for g in grads])
+    spelled = reference(weights[1:], [g[1:] for g in grads], **ours)
+    assert_equal_to_reference(got, plain + spelled, name)
+
+
+def test_the_reference_tells_the_spellings_apart():
+    # Each torch option, if dropped rather than renamed, moves the weights.
+    weights, grads = weights_and_grads()
+    for name in ("adjust_lr_fn", "eps", "one_triple"):
+        _, ours = SPELLINGS[name]
+        ignored, _ = stepped(lambda p: Muon(p, lr=0.02, ns_dtype="fp64", ns_steps=ours.get("ns_steps", 5)),
+                             weights, grads)
+        expected = reference(weights, grads, **ours)
+        assert max((i - e).abs().max().item() for i, e in zip(ignored, expected)) > 1e-6, name
+
+
+def test_a_setting_named_both_ways_is_refused():
+    params = [torch.nn.Parameter(torch.zeros(4, 4))]
+    with pytest.raises(ValueError, match="'adjust_lr_fn'.*'scale_rule'"):
+        Muon(params, adjust_lr_fn="original", scale_rule="spectral")
+    optimizer = Muon(params)
+    with pytest.raises(ValueError, match="'eps'.*'ns_eps'"):
+        optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(4, 4))], "eps": 1e-3, "ns_eps": 1e-3})
+
+
+def test_a_value_torch_would_not_take_is_named():
+    params = [torch.nn.Parameter(torch.zeros(4, 4))]
+    with pytest.raises(ValueError, match="adjust_lr_fn='spectral'.*scale_rule"):
+        Muon(params, adjust_lr_fn="spectral")
+    with pytest.raises(ValueError, match="ns_coefficients"):
+        Muon(params, ns_coefficients=(3.0, -3.2))  # neither one triple nor a list of them
+
+
+def test_adamw_groups_keep_their_own_eps():
+    # In MuonWithAuxAdamW an AdamW group's eps is AdamW's, not Newton-Schulz's.
+    muon_param, adamw_param = torch.nn.Parameter(torch.zeros(4, 4)), torch.nn.Parameter(torch.zeros(4))
+    optimizer = MuonWithAuxAdamW([{"params": [muon_param], "eps": 1e-4},
+                                  {"params": [adamw_param], "use_muon": False, "eps": 1e-6}])
+    muon_group, adamw_group = optimizer.param_groups
+    assert muon_group["ns_eps"] == 1e-4 and "eps" not in muon_group
+    assert adamw_group["eps"] == 1e-6
