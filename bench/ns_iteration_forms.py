@@ -2,6 +2,7 @@
 
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 \
         /usr/bin/python3 bench/ns_iteration_forms.py [threads]
+    python3 bench/ns_iteration_forms.py --device cuda    # on a GPU
 
 (tcmalloc as the muonlab executable has it: under glibc's malloc some runs
 put each product's output in fresh pages, and the page faults show up as
@@ -31,7 +32,7 @@ as muonlab's step runs a tall matrix without transposing it: A = X^T X,
 then X B), each rate over the plain X X^T of the wide matrix, the ceiling
 `muonlab bench optim` divides by.
 """
-import sys
+import argparse
 import time
 
 import torch
@@ -85,18 +86,25 @@ def symmetric(X):
 FORMS = [("ceiling", ceiling), ("folded", folded), ("fused", fused), ("plain", plain), ("symmetric", symmetric)]
 
 
-def median_seconds(run, repeats=9):
+def seconds(run, device):
+    """One run's wall time; on a GPU, from a synchronized start to its end."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
     run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[repeats // 2]
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
-def products():
-    wide = torch.randn(1, 768, 3072).bfloat16() / 60
+def median_seconds(run, device, repeats=9):
+    run()
+    times = sorted(seconds(run, device) for _ in range(repeats))
+    return times[repeats // 2]
+
+
+def products(device):
+    wide = (torch.randn(1, 768, 3072) / 60).to(device, torch.bfloat16)
     tall = wide.transpose(1, 2).contiguous()
     A = torch.bmm(wide, wide.transpose(1, 2))
     B = torch.baddbmm(A, A, A, beta=B_COEF, alpha=C_COEF)
@@ -111,17 +119,25 @@ def products():
         ("a X + X B, tall (baddbmm)", lambda: torch.baddbmm(tall, tall, B, beta=A_COEF, alpha=1.0), gram_flops),
         ("X B, tall (bmm)", lambda: torch.bmm(tall, B), gram_flops),
     ]
-    rates = [flops / median_seconds(run) for _, run, flops in runs]
+    rates = [flops / median_seconds(run, device) for _, run, flops in runs]
     print("one iteration's products on an MLP matrix, alone, median of 9:")
     for (name, _, _), rate in zip(runs, rates):
         print(f"  {name:<28} {rate / 1e9:5.0f} GFLOP/s  {rate / rates[0]:.2f} of the ceiling")
 
 
 def main():
-    torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16, median of 7")
-    for shape in [(1, 768, 768), (1, 768, 3072), (4, 768, 768)]:
-        X = torch.randn(*shape).bfloat16()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("threads", nargs="?", type=int, default=2, help="CPU threads (default 2)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where}, bf16, median of 7")
+    # GPT-2 small's shapes on the GPU (its batched buckets hold 12 matrices).
+    count = 12 if device.type == "cuda" else 4
+    for shape in [(1, 768, 768), (1, 768, 3072), (count, 768, 768), (count, 768, 3072)][:3 + (device.type == "cuda")]:
+        X = torch.randn(*shape, device=device).bfloat16()
         X = X / X.float().norm(dim=(1, 2), keepdim=True).bfloat16()
         reference = fused(X.double())
         for _, form in FORMS:
@@ -129,9 +145,7 @@ def main():
         times = {name: [] for name, _ in FORMS}
         for _ in range(7):
             for name, form in FORMS:
-                start = time.perf_counter()
-                form(X)
-                times[name].append(time.perf_counter() - start)
+                times[name].append(seconds(lambda: form(X), device))
         median = {name: sorted(t)[3] for name, t in times.items()}
         count, m, n = shape
         flops = count * (4 * m * m * n + 2 * m ** 3)
@@ -141,7 +155,7 @@ def main():
                 f", max diff vs fp64 fused {(form(X).double() - reference).abs().max().item():.1e}")
             print(f"  {name:<10} {median[name] * 1e3:7.1f} ms  {flops / median[name] / 1e9:5.0f} GFLOP/s"
                   f"  {median['ceiling'] / median[name]:.2f} of ceiling{check}")
-    products()
+    products(device)
 
 
 if __name__ == "__main__":
