@@ -62,6 +62,7 @@ expect_failure() {
   grep -qF -- "$message" "$work/err.log" || { echo "FAIL: eval $* said: $(cat "$work/err.log")" >&2; exit 1; }
 }
 expect_failure "no next token to predict: give at least 2" --model "$work/run" --ids 5
+expect_failure "a sequence of 0 id(s) has no next token" --model "$work/run" --text ""
 expect_failure "--stride 33: expected 1 to the model's block_size 32" --model "$work/run" --ids 1,2 --stride 33
 expect_failure "--seq-len 99: expected 1 to the model's block_size 32" --model "$work/run" --seq-len 99
 expect_failure "--dtype 'fp16': expected fp32, bf16 or auto" --model "$work/run" --dtype fp16

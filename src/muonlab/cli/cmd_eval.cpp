@@ -2,7 +2,6 @@
 // (as the trainer's validation computes it) or on one text or id sequence
 // (with each position's loss), without training.
 #include <cmath>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -16,11 +15,10 @@
 #include "muonlab/core/errors.h"
 #include "muonlab/data/tokenizer.h"
 #include "muonlab/training/evaluate_loss.h"
-#include "muonlab/training/run_folder.h"
+#include "muonlab/training/train_config.h"
 
 namespace muonlab::cli {
 namespace {
-namespace fs = std::filesystem;
 
 struct EvalArgs {
   ModelArgs model;
@@ -28,23 +26,13 @@ struct EvalArgs {
   std::optional<int64_t> batch_size;
   std::optional<int64_t> seq_len;
   std::optional<int64_t> tokens;  // 0: the whole split
-  std::string text;
+  std::optional<std::string> text;  // given, even empty: evaluate this text
   std::string ids;
   std::optional<int64_t> stride;  // --text/--ids longer than the context; default: half the context
   std::string tokenizer;  // default: the run's data.tokenizer, else gpt2
   std::string dtype;      // default: the run's run.dtype, else fp32
   bool json = false;
 };
-
-// What eval falls back on when the model is a training run's: the run's
-// validation data, batch, sequence length, eval_tokens and precision, so
-// that eval reproduces the run's last val_loss.
-std::optional<training::TrainConfig> run_config_of_model(const ModelArgs& model) {
-  if (model.model_file.empty() || !training::names_run_model(model.model_file)) return std::nullopt;
-  const fs::path path(model.model_file);
-  const std::string folder = fs::is_directory(path) ? path.string() : training::run_folder_of_weights(path.string());
-  return training::load_run_config(folder);
-}
 
 struct EvalSettings {
   std::string data;
@@ -60,7 +48,9 @@ EvalSettings resolve_eval_settings(const EvalArgs& args, const models::ModelConf
                                    const torch::Device& device) {
   EvalSettings r;
   r.seq_len = model.block_size;
-  if (auto run = run_config_of_model(args.model)) {
+  // A training run's model: its validation data, batch, sequence length,
+  // eval_tokens and precision, so that eval reproduces its last val_loss.
+  if (auto run = args.model.run_config()) {
     r.data = run->data.val;
     r.batch_size = run->data.batch_size;
     r.seq_len = run->data.seq_len > 0 ? run->data.seq_len : model.block_size;
@@ -110,7 +100,7 @@ void eval_sequence(const EvalArgs& args, models::Transformer& model, const EvalS
   if (!args.ids.empty()) {
     ids = parse_token_ids(args.ids, "--ids");
   } else {
-    const data::TokenIds encoded = data::load_tokenizer(r.tokenizer)->encode(args.text);
+    const data::TokenIds encoded = data::load_tokenizer(r.tokenizer)->encode(*args.text);
     ids.assign(encoded.begin(), encoded.end());
   }
   const int64_t context = model->config().block_size;
@@ -149,12 +139,12 @@ void eval_shards(const EvalArgs& args, models::Transformer& model, const EvalSet
 }
 
 void run_eval(const EvalArgs& args) {
-  const int inputs = int{!args.data.empty()} + int{!args.text.empty()} + int{!args.ids.empty()};
+  const int inputs = int{!args.data.empty()} + int{args.text.has_value()} + int{!args.ids.empty()};
   if (inputs > 1) fail("give one of --data, --text and --ids");
   auto model = args.model.build();
   const auto device = args.model.torch_device();
   const EvalSettings resolved = resolve_eval_settings(args, model->config(), device);
-  if (!args.text.empty() || !args.ids.empty()) {
+  if (args.text || !args.ids.empty()) {
     eval_sequence(args, model, resolved, device);
   } else {
     eval_shards(args, model, resolved, device);

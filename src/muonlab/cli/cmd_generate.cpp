@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/help_examples.h"
@@ -17,9 +18,9 @@ namespace {
 
 struct GenerateArgs {
   ModelArgs model;
-  std::string prompt;
+  std::optional<std::string> prompt;  // given, even empty (which is refused by name)
   std::string prompt_ids;
-  std::string tokenizer = "gpt2";
+  std::string tokenizer;  // default: the run's data.tokenizer, else gpt2
   models::SamplingOptions sampling;
   bool no_cache = false;
 };
@@ -44,17 +45,24 @@ std::string decode_sample(const data::Tokenizer& tokenizer, const std::vector<in
   return text;
 }
 
+// --tokenizer, else the one a training run's model was trained on, else GPT-2's.
+std::string prompt_tokenizer(const GenerateArgs& args) {
+  if (!args.tokenizer.empty()) return args.tokenizer;
+  if (auto run = args.model.run_config()) return run->data.tokenizer;
+  return "gpt2";
+}
+
 void run_generate(GenerateArgs& args) {
   auto model = args.model.build();
   args.sampling.use_cache = !args.no_cache;
-  if (args.prompt_ids.empty() == args.prompt.empty()) fail("give either --prompt TEXT or --prompt-ids IDS");
+  if (args.prompt_ids.empty() != args.prompt.has_value()) fail("give either --prompt TEXT or --prompt-ids IDS");
   if (!args.prompt_ids.empty()) {
     auto tokens = models::generate(model, parse_token_ids(args.prompt_ids, "--prompt-ids"), args.sampling);
     std::cout << fmt::format("{}", fmt::join(tokens, " ")) << std::endl;
     return;
   }
-  auto tokenizer = data::load_tokenizer(args.tokenizer);
-  auto prompt = encode_prompt(*tokenizer, args.prompt, model->config().vocab_size);
+  auto tokenizer = data::load_tokenizer(prompt_tokenizer(args));
+  auto prompt = encode_prompt(*tokenizer, *args.prompt, model->config().vocab_size);
   std::cout << decode_sample(*tokenizer, models::generate(model, prompt, args.sampling)) << std::endl;
 }
 
@@ -70,8 +78,8 @@ void register_generate(CLI::App& app) {
   args->model.add_to(*generate, /*with_model_file=*/true, /*with_device=*/true);
   generate->add_option("--prompt", args->prompt, "Prompt text; the sample is printed as text");
   generate->add_option("--prompt-ids", args->prompt_ids, "Prompt as token ids (e.g. 464,3290,318)");
-  generate->add_option("--tokenizer", args->tokenizer, "For --prompt: gpt2, byte, or a folder")
-      ->capture_default_str();
+  generate->add_option("--tokenizer", args->tokenizer,
+                       "For --prompt: gpt2, byte, or a folder (default: the run's data.tokenizer, else gpt2)");
   generate->add_option("--max-new-tokens", args->sampling.max_new_tokens, "Tokens to add");
   generate->add_option("--temperature", args->sampling.temperature, "0 for greedy");
   generate->add_option("--top-k", args->sampling.top_k, "Keep the k most likely (0: all)");

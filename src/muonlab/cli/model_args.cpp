@@ -2,12 +2,15 @@
 
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 
+#include <filesystem>
+
 #include "muonlab/cli/device_option.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/models/model_file.h"
 #include "muonlab/training/run_folder.h"
 
 namespace muonlab::cli {
+namespace fs = std::filesystem;
 
 void ModelArgs::add_to(CLI::App& command, bool with_model_file, bool with_device) {
   command.add_option("--preset", preset, "Model preset: " +
@@ -38,6 +41,13 @@ models::ModelConfig ModelArgs::config() const {
 }
 
 torch::Device ModelArgs::torch_device() const { return device_from_option(device); }
+
+std::optional<training::TrainConfig> ModelArgs::run_config() const {
+  if (model_file.empty() || !training::names_run_model(model_file)) return std::nullopt;
+  const fs::path path(model_file);
+  return training::load_run_config(fs::is_directory(path) ? path.string()
+                                                          : training::run_folder_of_weights(path.string()));
+}
 
 models::Transformer ModelArgs::build() const {
   const auto device = torch_device();

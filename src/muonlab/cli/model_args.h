@@ -4,11 +4,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "muonlab/models/model_config.h"
 #include "muonlab/models/transformer.h"
+#include "muonlab/training/train_config.h"
 
 namespace muonlab::cli {
 
@@ -25,6 +27,9 @@ struct ModelArgs {
   // The preset freshly initialized from init_seed, or the model file loaded.
   models::Transformer build() const;
   torch::Device torch_device() const;
+  // The training run's config where --model names a run (its folder, or
+  // weights inside it), so that commands can default to what the run used.
+  std::optional<training::TrainConfig> run_config() const;
 };
 
 }  // namespace muonlab::cli
