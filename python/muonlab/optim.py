@@ -59,6 +59,12 @@ def _is_one_triple(value):
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value))
 
 
+def _saved_by_torch_muon(state_dict):
+    # torch.optim.Muon stores adjust_lr_fn in every group (None by default);
+    # muonlab stores scale_rule instead.
+    return any("adjust_lr_fn" in group for group in state_dict.get("param_groups", ()))
+
+
 def _check_known(options, known, optimizer):
     for key in options:
         if key not in known:
@@ -202,6 +208,22 @@ class _MuonFamily(torch.optim.Optimizer):
 
     # -- state ----------------------------------------------------------
 
+    def _from_torch_muon_state(self, state_dict):
+        """A torch.optim.Muon state_dict in this optimizer's form: its group
+        options renamed (adjust_lr_fn, eps, one triple), the options torch
+        lacks kept as this optimizer has them, and a step count of 0 where
+        torch keeps none (plain Muon's arithmetic does not read it)."""
+        groups = []
+        for saved, current in zip(state_dict["param_groups"], self.param_groups):
+            group = _from_torch_spelling(dict(saved))
+            for key, value in current.items():
+                if key != "params":
+                    group.setdefault(key, value)
+            groups.append(group)
+        groups += state_dict["param_groups"][len(groups):]  # a count that differs is refused by the caller
+        state = {key: dict({"step": 0}, **buffers) for key, buffers in state_dict["state"].items()}
+        return dict(state_dict, param_groups=groups, state=state)
+
     def state_dict(self):
         state_dict = super().state_dict()
         state_dict["muonlab"] = {"grouping_generator": self._grouping_generator.get_state(),
@@ -210,9 +232,12 @@ class _MuonFamily(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict):
         """Loads a state_dict() of an optimizer of the same variant over the
-        same parameters. A state saved by another Muon variant (or with other
-        shapes) is refused naming the parameter and the buffer, and nothing
-        changes."""
+        same parameters, or of a torch.optim.Muon over them (its momentum
+        buffers continue). A state saved by another Muon variant (or with
+        other shapes) is refused naming the parameter and the buffer, and
+        nothing changes."""
+        if _saved_by_torch_muon(state_dict):
+            state_dict = self._from_torch_muon_state(state_dict)
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"the state has {len(saved_groups)} parameter groups, this optimizer "

@@ -94,6 +94,29 @@ def test_torch_keyword_arguments_run_unchanged(name):
     assert error < ONE_STEP_TOLERANCE, f"{name}: weight changes off torch.optim.Muon's by {error:.3g} (relative)"
 
 
+def test_a_torch_optim_muon_state_dict_continues_in_muonlab():
+    # Two steps of torch.optim.Muon, its state_dict loaded into muonlab's
+    # Muon, two more steps there: torch's four steps.
+    options = {"lr": 0.02, "ns_steps": 1}
+    weights, grads = weights_and_grads()
+    theirs = weight_changes(torch.optim.Muon, weights, grads, **options)
+    params = [torch.nn.Parameter(w.to(device(), copy=True)) for w in weights]
+    first = torch.optim.Muon(params, **options)
+    for step_grads in grads[:2]:
+        for p, g in zip(params, step_grads):
+            p.grad = g.to(device())
+        first.step()
+    second = Muon(params, ns_dtype="bf16", **options)
+    second.load_state_dict(first.state_dict())
+    for step_grads in grads[2:]:
+        for p, g in zip(params, step_grads):
+            p.grad = g.to(device())
+        second.step()
+    ours = [p.detach().cpu().double() - w.double() for p, w in zip(params, weights)]
+    error = worst_relative_error(ours, theirs)
+    assert error < ONE_STEP_TOLERANCE, f"weight changes off torch.optim.Muon's by {error:.3g} (relative)"
+
+
 def test_defaults_equal_torch_optim_muon():
     # Both optimizers' defaults: lr 1e-3, weight decay 0.1, momentum 0.95,
     # Nesterov, five steps of Jordan's coefficients, eps 1e-7, "original".

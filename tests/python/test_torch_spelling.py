@@ -14,6 +14,7 @@ from reference_muon import ReferenceMuon
 SHAPES = [(12, 8), (6, 10), (8, 8)]
 STEPS = 3
 TRIPLE = (3.0, -3.2, 1.2)
+JORDAN = (3.4445, -4.7750, 2.0315)  # muonlab's "jordan" preset as torch.optim.Muon's default triple
 
 # (torch.optim.Muon's spelling, the same options in muonlab's names).
 SPELLINGS = {
@@ -127,3 +128,46 @@ def test_adamw_groups_keep_their_own_eps():
     muon_group, adamw_group = optimizer.param_groups
     assert muon_group["ns_eps"] == 1e-4 and "eps" not in muon_group
     assert adamw_group["eps"] == 1e-6
+
+
+def torch_muon_state_dict(optimizer):
+    """This optimizer's state as torch.optim.Muon (PyTorch 2.9) writes its
+    own: a momentum buffer per parameter and no step count, and the group
+    options under torch's names, with Jordan's coefficients as one triple."""
+    group = optimizer.param_groups[0]
+    saved = optimizer.state_dict()
+    return {"state": {key: {"momentum_buffer": buffers["momentum_buffer"]} for key, buffers in saved["state"].items()},
+            "param_groups": [{"lr": group["lr"], "weight_decay": group["weight_decay"], "momentum": group["momentum"],
+                              "nesterov": group["nesterov"], "ns_coefficients": JORDAN, "eps": 1e-7,
+                              "ns_steps": group["ns_steps"], "adjust_lr_fn": None,
+                              "params": saved["param_groups"][0]["params"]}]}
+
+
+
+def test_a_torch_muon_state_dict_continues_where_it_stopped():
+    weights, grads = weights_and_grads()
+    grads = grads + grads[:1]  # four steps: two before the save, two after
+
+    def make(params):
+        return Muon(params, lr=0.02, ns_dtype="fp64")
+
+    straight, _ = stepped(make, weights, grads)
+
+    first, before = stepped(make, weights, grads[:2])
+    resumed = [torch.nn.Parameter(w.clone()) for w in first]
+    optimizer = make(resumed)
+    optimizer.load_state_dict(torch_muon_state_dict(before))
+    group = optimizer.param_groups[0]
+    assert group["scale_rule"] == "original" and group["ns_eps"] == 1e-7 and group["ns_dtype"] == "fp64"
+    assert [tuple(t) for t in group["ns_coefficients"]] == [JORDAN]
+    assert all(optimizer.state[p]["step"] == 0 for p in resumed), "torch keeps no step count"
+    for step_grads in grads[2:]:
+        for p, g in zip(resumed, step_grads):
+            p.grad = g.clone()
+        optimizer.step()
+    for r, s in zip(resumed, straight):
+        assert torch.allclose(r.detach(), s, rtol=1e-10, atol=1e-12), f"off the uninterrupted run by {(r - s).abs().max():.3g}"
+
+    # Without the momentum buffers the same two steps end elsewhere.
+    fresh, _ = stepped(make, first, grads[2:])
+    assert max((f - s).abs().max().item() for f, s in zip(fresh, straight)) > 1e-6
