@@ -40,3 +40,15 @@ TOML
   } >"$work/run.toml"
   "$muonlab" train --config "$work/run.toml" --sample-tokens 0 >/dev/null
 }
+
+# Runs muonlab with the arguments given; the check fails unless muonlab
+# fails with MESSAGE (a fixed string) in its error output.
+expect_muonlab_failure() {
+  local message=$1
+  shift
+  if "$muonlab" "$@" 2>"$work/err.log" >/dev/null; then
+    echo "FAIL: muonlab $* succeeded" >&2
+    exit 1
+  fi
+  grep -qF -- "$message" "$work/err.log" || { echo "FAIL: muonlab $* said: $(cat "$work/err.log")" >&2; exit 1; }
+}

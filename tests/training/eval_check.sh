@@ -52,15 +52,7 @@ long=$("$muonlab" eval --model "$work/run" --text "$(printf 'The cat sat. %.0s' 
 text=$("$muonlab" eval --model "$work/run" --text "The c" --json)
 [[ $text == "$ids" ]] || { echo "FAIL: --text 'The c' gave $text, --ids of its bytes $ids" >&2; exit 1; }
 
-expect_failure() {
-  local message=$1
-  shift
-  if "$muonlab" eval "$@" 2>"$work/err.log" >/dev/null; then
-    echo "FAIL: eval $* succeeded" >&2
-    exit 1
-  fi
-  grep -qF -- "$message" "$work/err.log" || { echo "FAIL: eval $* said: $(cat "$work/err.log")" >&2; exit 1; }
-}
+expect_failure() { expect_muonlab_failure "$1" eval "${@:2}"; }
 expect_failure "no next token to predict: give at least 2" --model "$work/run" --ids 5
 expect_failure "a sequence of 0 id(s) has no next token" --model "$work/run" --text ""
 expect_failure "--stride 33: expected 1 to the model's block_size 32" --model "$work/run" --ids 1,2 --stride 33

@@ -26,15 +26,7 @@ as_text=$("$muonlab" data decode --tokenizer byte <<<"$ids")
   { echo "FAIL: the run folder gave '$from_folder', its weights file '$from_weights'" >&2; exit 1; }
 [[ $from_folder == "The c"* ]] || { echo "FAIL: the sample does not start with the prompt: '$from_folder'" >&2; exit 1; }
 
-expect_failure() {
-  local message=$1
-  shift
-  if "$muonlab" generate "$@" 2>"$work/err.log" >/dev/null; then
-    echo "FAIL: generate $* succeeded" >&2
-    exit 1
-  fi
-  grep -qF -- "$message" "$work/err.log" || { echo "FAIL: generate $* said: $(cat "$work/err.log")" >&2; exit 1; }
-}
+expect_failure() { expect_muonlab_failure "$1" generate "${@:2}"; }
 # An explicit --tokenizer wins over the run's.
 expect_failure "tokenizer gpt2 has 50257 ids, more than the model's vocabulary of 257" \
   --model "$work/run" --tokenizer gpt2 --prompt "The c"
