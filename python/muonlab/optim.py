@@ -77,7 +77,7 @@ class _MuonFamily(torch.optim.Optimizer):
     _variant = "muon"
     _allows_adamw = False
 
-    def __init__(self, params, lr=None, adamw_options=None, process_group=None, nonfinite="ignore", **options):
+    def __init__(self, params, lr=None, *, adamw_options=None, process_group=None, nonfinite="ignore", **options):
         if nonfinite not in _NONFINITE_POLICIES:
             raise ValueError(f"option nonfinite={nonfinite!r}: expected one of "
                              f"{', '.join(map(repr, _NONFINITE_POLICIES))}")

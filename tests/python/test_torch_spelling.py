@@ -171,3 +171,11 @@ def test_a_torch_muon_state_dict_continues_where_it_stopped():
     # Without the momentum buffers the same two steps end elsewhere.
     fresh, _ = stepped(make, first, grads[2:])
     assert max((f - s).abs().max().item() for f, s in zip(fresh, straight)) > 1e-6
+
+
+def test_options_after_lr_are_keywords_only():
+    # torch.optim.Muon(params, 0.02, 0.1) means weight_decay=0.1; here every
+    # option after lr is a keyword, so the call fails rather than meaning
+    # something else.
+    with pytest.raises(TypeError):
+        Muon([torch.nn.Parameter(torch.zeros(4, 4))], 0.02, 0.1)
