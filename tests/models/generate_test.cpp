@@ -2,6 +2,8 @@
 // reproduce.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "models/model_test_util.h"
 #include "muonlab/models/generate.h"
 #include "test_util.h"
@@ -87,12 +89,46 @@ TEST(Generate, SlidesTheContextWindowPastBlockSize) {
   }
 }
 
+// With a stop token the output is the unstopped sample (same seed) cut just
+// after that token's first sampled occurrence; one in the prompt does not stop.
+TEST(Generate, StopsAfterTheFirstSampledStopToken) {
+  auto model = tiny_model("tiny-gpt2");
+  SamplingOptions options;
+  options.max_new_tokens = 40;
+  options.temperature = 2.0;  // flat: many different tokens
+  options.seed = 3;
+  const std::vector<int64_t> prompt{5};
+  const auto full = generate(model, prompt, options);
+  const int64_t stop = full[11];
+  const auto first = std::find(full.begin() + 1, full.end(), stop);
+  const std::vector<int64_t> expected(full.begin(), first + 1);
+  ASSERT_LT(expected.size(), full.size());
+  options.stop_token = stop;
+  EXPECT_EQ(generate(model, prompt, options), expected);
+  options.use_cache = false;
+  EXPECT_EQ(generate(model, prompt, options), expected);
+
+  const auto from_stop = generate(model, {stop}, options);
+  EXPECT_GT(from_stop.size(), 2u) << "the stop token in the prompt ended the sample";
+  int64_t never_sampled = 0;
+  while (std::find(full.begin(), full.end(), never_sampled) != full.end()) ++never_sampled;
+  ASSERT_LT(never_sampled, model->config().vocab_size);
+  options.stop_token = never_sampled;
+  EXPECT_EQ(generate(model, prompt, options), full);
+}
+
 TEST(Generate, BadPromptsAndOptionsFailWithAMessage) {
   auto model = tiny_model("tiny-gpt2");
   SamplingOptions options;
   EXPECT_CONTAINS(testing::error_message([&] { generate(model, {}, options); }), "prompt is empty");
   EXPECT_CONTAINS(testing::error_message([&] { generate(model, {64}, options); }),
                   "outside the vocabulary [0, 64)");
+  options.stop_token = 64;
+  EXPECT_CONTAINS(testing::error_message([&] { generate(model, {1}, options); }),
+                  "stop token 64 is outside the vocabulary [0, 64)");
+  options.stop_token = -1;
+  EXPECT_CONTAINS(testing::error_message([&] { generate(model, {1}, options); }), "stop_token = -1");
+  options.stop_token.reset();
   options.top_p = 0;
   EXPECT_CONTAINS(testing::error_message([&] { generate(model, {1}, options); }), "top_p = 0");
 }

@@ -2,8 +2,8 @@
 # `muonlab generate` from a training run: a text prompt goes through the
 # tokenizer the run was trained with (here bytes, not GPT-2's default), from
 # the run folder and from its weights file, and samples what the same prompt
-# as token ids samples; another tokenizer is still chosen by --tokenizer, and
-# bad prompts are named.
+# as token ids samples; another tokenizer is still chosen by --tokenizer;
+# --stop-id and --stop-at-eot end the sample there; bad prompts are named.
 #   generate_check.sh MUONLAB_BINARY SOURCE_DIR
 set -euo pipefail
 muonlab=$1
@@ -26,6 +26,21 @@ as_text=$("$muonlab" data decode --tokenizer byte <<<"$ids")
   { echo "FAIL: the run folder gave '$from_folder', its weights file '$from_weights'" >&2; exit 1; }
 [[ $from_folder == "The c"* ]] || { echo "FAIL: the sample does not start with the prompt: '$from_folder'" >&2; exit 1; }
 
+# --stop-id: the same ids cut after the first sampled occurrence of the
+# stop id; --stop-at-eot (the byte tokenizer's 256) gives a prefix of the
+# unstopped text.
+read -ra sampled <<<"$ids"
+stop=${sampled[7]}
+expected=()
+for ((i = 0; i < ${#sampled[@]}; i++)); do
+  expected+=("${sampled[i]}")
+  ((i >= 5)) && [[ ${sampled[i]} == "$stop" ]] && break
+done
+stopped=$("$muonlab" generate --model "$work/run" --prompt-ids 84,104,101,32,99 "${greedy[@]}" --stop-id "$stop")
+[[ $stopped == "${expected[*]}" ]] || { echo "FAIL: --stop-id $stop gave '$stopped', expected '${expected[*]}'" >&2; exit 1; }
+at_eot=$("$muonlab" generate --model "$work/run" --prompt "The c" "${greedy[@]}" --stop-at-eot)
+[[ $from_folder == "$at_eot"* ]] || { echo "FAIL: --stop-at-eot gave '$at_eot', not a prefix of '$from_folder'" >&2; exit 1; }
+
 expect_failure() { expect_muonlab_failure "$1" generate "${@:2}"; }
 # An explicit --tokenizer wins over the run's.
 expect_failure "tokenizer gpt2 has 50257 ids, more than the model's vocabulary of 257" \
@@ -33,4 +48,7 @@ expect_failure "tokenizer gpt2 has 50257 ids, more than the model's vocabulary o
 expect_failure "--prompt is empty: give at least one character" --model "$work/run" --prompt ""
 expect_failure "give either --prompt TEXT or --prompt-ids IDS" --model "$work/run" --prompt x --prompt-ids 1,2
 expect_failure "give either --prompt TEXT or --prompt-ids IDS" --model "$work/run"
+expect_failure "give --stop-id ID or --stop-at-eot, not both" --model "$work/run" --prompt x --stop-id 1 --stop-at-eot
+expect_failure "--stop-at-eot needs --prompt" --model "$work/run" --prompt-ids 1,2 --stop-at-eot
+expect_failure "stop token 300 is outside the vocabulary [0, 257)" --model "$work/run" --prompt-ids 1,2 --stop-id 300
 echo "PASS: generate --prompt follows the run's byte tokenizer: '$from_folder'"

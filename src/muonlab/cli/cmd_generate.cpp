@@ -23,6 +23,8 @@ struct GenerateArgs {
   std::string tokenizer;  // default: the run's data.tokenizer, else gpt2
   models::SamplingOptions sampling;
   bool no_cache = false;
+  std::optional<int64_t> stop_id;
+  bool stop_at_eot = false;
 };
 
 std::vector<int64_t> encode_prompt(const data::Tokenizer& tokenizer, const std::string& prompt, int64_t model_vocab) {
@@ -56,12 +58,16 @@ void run_generate(GenerateArgs& args) {
   auto model = args.model.build();
   args.sampling.use_cache = !args.no_cache;
   if (args.prompt_ids.empty() != args.prompt.has_value()) fail("give either --prompt TEXT or --prompt-ids IDS");
+  if (args.stop_id && args.stop_at_eot) fail("give --stop-id ID or --stop-at-eot, not both");
+  if (args.stop_at_eot && !args.prompt) fail("--stop-at-eot needs --prompt (a tokenizer's end of text); give --stop-id");
+  args.sampling.stop_token = args.stop_id;
   if (!args.prompt_ids.empty()) {
     auto tokens = models::generate(model, parse_token_ids(args.prompt_ids, "--prompt-ids"), args.sampling);
     std::cout << fmt::format("{}", fmt::join(tokens, " ")) << std::endl;
     return;
   }
   auto tokenizer = data::load_tokenizer(prompt_tokenizer(args));
+  if (args.stop_at_eot) args.sampling.stop_token = tokenizer->eot_token();
   auto prompt = encode_prompt(*tokenizer, *args.prompt, model->config().vocab_size);
   std::cout << decode_sample(*tokenizer, models::generate(model, prompt, args.sampling)) << std::endl;
 }
@@ -86,6 +92,9 @@ void register_generate(CLI::App& app) {
   generate->add_option("--top-p", args->sampling.top_p, "Nucleus mass to keep (1: all)");
   generate->add_option("--seed", args->sampling.seed, "Sampling seed");
   generate->add_flag("--no-cache", args->no_cache, "Recompute the prefix every step");
+  generate->add_option("--stop-id", args->stop_id, "Stop once this token id is sampled");
+  generate->add_flag("--stop-at-eot", args->stop_at_eot,
+                     "With --prompt: stop once the tokenizer's <|endoftext|> is sampled");
   generate->callback([args] { run_generate(*args); });
 }
 

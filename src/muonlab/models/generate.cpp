@@ -10,6 +10,7 @@ void SamplingOptions::validate() const {
   if (temperature < 0) fail("sampling: temperature = {}: expected 0 (greedy) or positive", temperature);
   if (top_k < 0) fail("sampling: top_k = {}: expected 0 (off) or positive", top_k);
   if (!(top_p > 0 && top_p <= 1)) fail("sampling: top_p = {}: expected a value in (0, 1]", top_p);
+  if (stop_token && *stop_token < 0) fail("sampling: stop_token = {}: expected a token id (0 or more)", *stop_token);
 }
 
 torch::Tensor sampling_distribution(const torch::Tensor& logits, const SamplingOptions& options) {
@@ -56,6 +57,9 @@ std::vector<int64_t> generate(Transformer& model, const std::vector<int64_t>& pr
       fail("generate: prompt token {} is outside the vocabulary [0, {})", id, config.vocab_size);
     }
   }
+  if (options.stop_token && *options.stop_token >= config.vocab_size) {
+    fail("generate: stop token {} is outside the vocabulary [0, {})", *options.stop_token, config.vocab_size);
+  }
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
@@ -84,6 +88,7 @@ std::vector<int64_t> generate(Transformer& model, const std::vector<int64_t>& pr
     const auto logits = model->forward(input, cache ? &*cache : nullptr).logits;
     const int64_t next = sample_next_token(logits[0][-1], options, rng);
     tokens.push_back(next);
+    if (next == options.stop_token) break;
     if (cache && tokens.size() > block_size) cache.reset();
     input = cache ? torch::tensor({next}, ids_options).unsqueeze(0) : window(tokens);
   }

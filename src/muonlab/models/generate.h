@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -19,10 +20,15 @@ struct SamplingOptions {
   double top_p = 1.0;        // 1: no nucleus cut
   uint64_t seed = 0;
   bool use_cache = true;     // false: recompute the whole prefix every step
+  // Stop once this id is sampled (it ends the output), as Hugging Face's
+  // generate stops at eos_token_id; typically <|endoftext|>. Unset: always
+  // max_new_tokens, as nanoGPT samples.
+  std::optional<int64_t> stop_token;
   void validate() const;
 };
 
-// The prompt followed by max_new_tokens sampled tokens. Each token is
+// The prompt followed by max_new_tokens sampled tokens (fewer where the
+// stop token came first; a stop token inside the prompt does not stop). Each token is
 // predicted from at most the last block_size tokens (a longer prompt or
 // sample slides the window, as nanoGPT crops), with the KV cache while the
 // whole sequence fits. Runs without gradients, in eval mode.
