@@ -59,6 +59,25 @@ def _is_one_triple(value):
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value))
 
 
+def _split_named_params(group):
+    """(name, parameter) pairs, as model.named_parameters() yields and
+    torch's optimizers take from PyTorch 2.6, split into params and
+    param_names (the names errors use), on every torch version."""
+    params = group["params"]
+    if isinstance(params, (torch.Tensor, set)):
+        return  # torch.optim's own checks take these
+    params = list(params)
+    named = [isinstance(p, tuple) for p in params]
+    if any(named):
+        if not all(named):
+            raise ValueError("a param group mixes (name, parameter) pairs with bare parameters: give one kind")
+        if "param_names" in group:
+            raise ValueError("a param group of (name, parameter) pairs also has param_names: give one of them")
+        group["param_names"] = [name for name, _ in params]
+        params = [p for _, p in params]
+    group["params"] = params
+
+
 def _saved_by_torch_muon(state_dict):
     # torch.optim.Muon stores adjust_lr_fn in every group (None by default);
     # muonlab stores scale_rule instead.
@@ -106,6 +125,7 @@ class _MuonFamily(torch.optim.Optimizer):
 
     def add_param_group(self, param_group):
         group = dict(param_group)
+        _split_named_params(group)
         if not group.get("use_muon", True):
             if not self._allows_adamw:
                 raise ValueError(f"{type(self).__name__} takes Muon groups only; use MuonWithAuxAdamW for "

@@ -3,8 +3,9 @@ written for torch's optimizer runs unchanged. Its names (adjust_lr_fn, eps, a
 single ns_coefficients triple) take the steps of the float64 reference
 written with muonlab's names, in the constructor and in added param groups;
 a setting named both ways, and a value torch's optimizer would not take, are
-refused by name. (Against torch.optim.Muon itself: test_torch_muon.py, where
-PyTorch has it.)"""
+refused by name. Its state dicts load and continue; model.named_parameters()
+is taken as torch takes it. (Against torch.optim.Muon itself:
+test_torch_muon.py, where PyTorch has it.)"""
 import pytest
 import torch
 
@@ -179,3 +180,35 @@ def test_options_after_lr_are_keywords_only():
     # something else.
     with pytest.raises(TypeError):
         Muon([torch.nn.Parameter(torch.zeros(4, 4))], 0.02, 0.1)
+
+
+def test_named_parameters_are_taken_as_torch_takes_them():
+    # model.named_parameters(), as torch's optimizers take it from PyTorch
+    # 2.6: the same steps as model.parameters(), and the names in messages.
+    def model():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(6, 8, bias=False), torch.nn.Linear(8, 4, bias=False))
+
+    def two_steps(net, params):
+        optimizer = Muon(params, lr=0.02, ns_dtype="fp32", nonfinite="error")
+        for _ in range(2):
+            net.zero_grad()
+            net(torch.ones(3, 6)).square().sum().backward()
+            optimizer.step()
+        return optimizer
+
+    plain, named = model(), model()
+    two_steps(plain, plain.parameters())
+    optimizer = two_steps(named, named.named_parameters())
+    assert optimizer.param_groups[0]["param_names"] == ["0.weight", "1.weight"]
+    for p, q in zip(plain.parameters(), named.parameters()):
+        assert torch.equal(p, q)
+    named[1].weight.grad[0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="'1.weight'"):
+        optimizer.step()
+
+    weight = torch.nn.Parameter(torch.zeros(4, 4))
+    with pytest.raises(ValueError, match="mixes"):
+        Muon([("w", weight), torch.nn.Parameter(torch.zeros(4, 4))])
+    with pytest.raises(ValueError, match="param_names"):
+        Muon([{"params": [("w", weight)], "param_names": ["w"]}])
