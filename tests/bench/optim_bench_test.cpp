@@ -1,9 +1,11 @@
 // The NS work `bench optim` reports for Group Muon, against the per-step
 // count written out by hand: X X^T (2 m^2 n), A A (2 m^3) and B X (2 m^2 n)
-// for an m x n block with m <= n.
+// for an m x n block with m <= n; the tables it prints; its Python peers.
 #include "muonlab/bench/optim_bench.h"
 
 #include <gtest/gtest.h>
+
+#include "muonlab/bench/python_peer.h"
 
 #include "test_util.h"
 
@@ -49,6 +51,7 @@ TEST(OptimBench, InterleavedShareIsTakenOnlyWhenAskedAndBracketsItsMedian) {
   config.d_model = 32;
   config.variants = false;
   config.reps = 1;
+  config.peer = false;
   EXPECT_TRUE(run_optim_bench(config).ceiling_shares.empty());
 
   config.pairs = 5;
@@ -91,6 +94,50 @@ TEST(OptimBench, GraphTableGivesTheRatioAndBothShares) {
   EXPECT_CONTAINS(out, "CUDA graphs");
   EXPECT_CONTAINS(out, "5.00     0.50x       20          0.50            1.00");
   EXPECT_CONTAINS(out, "group muon g=1                20.00  graphed step failed: operation not permitted");
+}
+
+// The Python peers (bench/peers/muon_step.py) time the same matrices, where
+// a Python with torch is: Keller Jordan's Muon and torch.optim.AdamW always,
+// torch.optim.Muon where that torch has it.
+TEST(OptimBench, PythonPeersTimeTheSameMatricesWhereTheyCan) {
+  const PeerLookup lookup = find_python_peer("muon_step.py");
+  if (!lookup.setup) GTEST_SKIP() << lookup.missing;
+  OptimBenchConfig config;
+  config.layers = 1;
+  config.d_model = 32;
+  config.variants = false;
+  config.warmup = 0;
+  config.reps = 1;
+  const auto report = run_optim_bench(config);
+  ASSERT_TRUE(report.peer_times.has_value()) << report.peer;
+  EXPECT_CONTAINS(report.peer, "muon_step.py");
+  EXPECT_GT(*report.peer_times->keller_jordan_muon, 0);
+  EXPECT_GT(*report.peer_times->torch_adamw, 0);
+  EXPECT_EQ(report.peer_times->adamw_kind, "default");  // fused on CUDA only
+  EXPECT_FALSE(report.peer_times->torch_version.empty());
+  EXPECT_GT(report.default_muon_seconds, 0);
+  EXPECT_GT(report.adamw_seconds, 0);
+
+  config.peer = false;
+  const auto without = run_optim_bench(config);
+  EXPECT_FALSE(without.peer_times.has_value());
+  EXPECT_EQ(without.peer, "not run (--no-peer)");
+}
+
+// The peer table's ratios are the peer's time over muonlab's, from numbers
+// made up so they are easy to check; a torch without torch.optim.Muon says so.
+TEST(OptimBench, PeerTableGivesPeerTimeOverMuonlabs) {
+  OptimBenchReport report;
+  report.ns_dtype = "bf16";
+  report.default_muon_seconds = 0.400;
+  report.adamw_seconds = 0.020;
+  report.peer = "python3 muon_step.py";
+  report.peer_times = PeerStepTimes{0.800, std::nullopt, 0.060, "default", "1.13.0"};
+  const std::string out = format_optim_bench(report);
+  EXPECT_CONTAINS(out, "peer: python3 muon_step.py");
+  EXPECT_CONTAINS(out, "Keller Jordan's Muon (NS bf16)           800.00    Muon, default options (NS bf16)     400.00    2.00x");
+  EXPECT_CONTAINS(out, "torch.optim.Muon (NS bf16)           not in torch 1.13.0 (PyTorch 2.9 and later)");
+  EXPECT_CONTAINS(out, "torch.optim.AdamW (default)               60.00                              AdamW      20.00    3.00x");
 }
 
 }  // namespace

@@ -3,29 +3,14 @@
 // same steps on the same model, batch and threads, in a Python with torch.
 #pragma once
 
-#include <optional>
 #include <string>
 
+#include "muonlab/bench/python_peer.h"
 #include "muonlab/models/model_config.h"
 
 namespace muonlab::bench {
 
-// Where the peer can run: a Python that imports torch, and the script.
-struct PeerSetup {
-  std::string python;   // MUONLAB_PYTHON, else /usr/bin/python3, else python3
-  std::string script;   // MUONLAB_PEERS_DIR/nanogpt_train.py (default: the source tree's bench/peers)
-  std::string preload;  // a malloc library to LD_PRELOAD into the peer; "": the system's malloc
-};
-
-// The peer's command line as run_nanogpt_peer starts it, without the
-// per-run arguments: "[LD_PRELOAD=lib ]python script".
-std::string describe(const PeerSetup& setup);
-
-// The setup, or why there is none ("no Python with torch: ...").
-struct PeerLookup {
-  std::optional<PeerSetup> setup;
-  std::string missing;
-};
+// Where it can run (python_peer.h), or why not.
 PeerLookup find_nanogpt_peer();
 
 // Whether the script builds this model: nanoGPT's GPT-2 block only (MHA,

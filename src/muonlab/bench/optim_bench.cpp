@@ -1,12 +1,15 @@
 #include "muonlab/bench/optim_bench.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <functional>
 
 #include "muonlab/analysis/statistics.h"
+#include "muonlab/bench/python_peer.h"
 #include "muonlab/bench/timing.h"
+#include "muonlab/core/allocator_settings.h"
 #include "muonlab/core/cuda_graph.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
@@ -265,6 +268,71 @@ std::vector<GraphBenchRow> run_graph_bench(const std::vector<torch::Tensor>& par
   return rows;
 }
 
+// The Python peers' steps on the same matrices (bench/peers/muon_step.py),
+// with this process's threads, allocator and OpenMP wait settings.
+PeerStepTimes time_python_peers(const PeerSetup& setup, const OptimBenchConfig& config, int64_t parameters) {
+  const std::string line = run_python_peer(
+      setup, {"--layers", std::to_string(config.layers), "--d-model", std::to_string(config.d_model), "--device",
+              config.device.is_cuda() ? "cuda" : "cpu", "--warmup", std::to_string(config.warmup), "--reps",
+              std::to_string(config.reps), "--threads", std::to_string(config.device.is_cpu() ? at::get_num_threads() : 0)});
+  const auto json = nlohmann::json::parse(line);
+  if (json.at("parameters").get<int64_t>() != parameters) {
+    fail("peer {}: its matrices hold {} parameters, muonlab's {}", setup.script, json.at("parameters").get<int64_t>(),
+         parameters);
+  }
+  const auto seconds = [&](const char* key) -> std::optional<double> {
+    return json.at(key).is_null() ? std::nullopt : std::optional<double>(json.at(key).get<double>());
+  };
+  return {seconds("keller_jordan_muon_seconds"), seconds("torch_muon_seconds"), seconds("torch_adamw_seconds"),
+          json.at("adamw").get<std::string>(), json.at("torch").get<std::string>()};
+}
+
+// Runs the peers unless asked not to; a peer that cannot run or fails is
+// reported in place of its times, and the rest of the bench stands.
+void add_python_peers(const OptimBenchConfig& config, OptimBenchReport& report) {
+  if (!config.peer) {
+    report.peer = "not run (--no-peer)";
+    return;
+  }
+  const PeerLookup lookup = find_python_peer("muon_step.py");
+  if (!lookup.setup) {
+    report.peer = "not run: " + lookup.missing;
+    return;
+  }
+  PeerSetup setup = *lookup.setup;
+  setup.preload = allocator_library();
+  report.peer = describe(setup);
+  try {
+    report.peer_times = time_python_peers(setup, config, report.parameters);
+  } catch (const std::exception& error) {
+    report.peer += fmt::format("\nfailed: {}", error.what());
+  }
+}
+
+std::string format_python_peer_table(const OptimBenchReport& report) {
+  std::string out = fmt::format(
+      "\nmuonlab vs the Python peers on the same matrices, device and threads (peer ms / muonlab ms: above 1x, "
+      "muonlab is faster)\npeer: {}\n",
+      report.peer);
+  if (!report.peer_times) return out;
+  const PeerStepTimes& peer = *report.peer_times;
+  out += fmt::format("{:<36} {:>10} {:>34} {:>10} {:>8}\n", "peer step", "peer ms", "muonlab step", "muonlab ms",
+                     "ratio");
+  const auto row = [&](const std::string& name, const std::optional<double>& seconds, const std::string& ours,
+                       double our_seconds) {
+    if (!seconds) {
+      return fmt::format("{:<36} not in torch {} (PyTorch 2.9 and later)\n", name, peer.torch_version);
+    }
+    return fmt::format("{:<36} {:>10.2f} {:>34} {:>10.2f} {:>7.2f}x\n", name, *seconds * 1e3, ours, our_seconds * 1e3,
+                       *seconds / our_seconds);
+  };
+  const std::string muon = fmt::format("Muon, default options (NS {})", report.ns_dtype);
+  out += row("Keller Jordan's Muon (NS bf16)", peer.keller_jordan_muon, muon, report.default_muon_seconds);
+  out += row("torch.optim.Muon (NS bf16)", peer.torch_muon, muon, report.default_muon_seconds);
+  out += row(fmt::format("torch.optim.AdamW ({})", peer.adamw_kind), peer.torch_adamw, "AdamW", report.adamw_seconds);
+  return out;
+}
+
 }  // namespace
 
 double group_muon_ns_flops(int64_t layers, int64_t d_model, int64_t n_head, int64_t group_size, int64_t ns_steps) {
@@ -355,6 +423,11 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
   report.rows.push_back(libtorch_adamw_row);
   report.adamw_state_bytes_per_parameter = static_cast<double>(optim::optimizer_state_bytes(adamw)) /
                                            static_cast<double>(optim::optimizer_parameter_count(adamw));
+  // Muon's defaults: the fused loop on the CPU, batched by shape on CUDA.
+  report.default_muon_seconds = config.device.is_cpu() ? fused_rows.front().seconds_per_step
+                                                       : batched_row.seconds_per_step;
+  report.adamw_seconds = adamw_row.seconds_per_step;
+  add_python_peers(config, report);
   if (config.pairs > 0) {
     const auto defaults = optim::MuonOptions(0.02).ns_steps(config.ns_steps).ns_dtype(config.ns_dtype).weight_decay(0);
     report.ceiling_shares.push_back(
@@ -391,6 +464,7 @@ std::string format_optim_bench(const OptimBenchReport& report) {
                        has_ns ? fmt::format("{:.1f}", row.gflops) : "-",
                        has_ns ? fmt::format("{:.2f}", row.of_matmul) : "-", row.vs_loop);
   }
+  if (!report.peer.empty()) out += format_python_peer_table(report);
   for (const auto& share : report.ceiling_shares) {
     out += fmt::format(
         "\nshare of the plain matmul, timed in alternation ({} rounds of: plain matmul, NS iterations alone, step)\n"

@@ -7,7 +7,9 @@
 // to Muon (K = 5) in the same process: Muon with Gram Newton-Schulz,
 // Muon² (K = 3, also with Gram Newton-Schulz), Muon²-F (K = 3), NorMuon and Group Muon for each group
 // size (attention weights cut into blocks of g heads), with the optimizer
-// state each keeps per parameter (AdamW's too).
+// state each keeps per parameter (AdamW's too). And the Python peers on the
+// same matrices (bench/peers/muon_step.py): Keller Jordan's Muon,
+// torch.optim.Muon and torch.optim.AdamW, against muonlab's default steps.
 #pragma once
 
 #include <torch/torch.h>
@@ -38,6 +40,18 @@ struct OptimBenchConfig {
   // Rounds of (ceiling run, the NS iterations alone, the default Muon step)
   // timed in alternation for the step's share of the ceiling; 0 skips it.
   int pairs = 0;
+  // Also time the Python peers (python_peer.h) where a Python with torch is.
+  bool peer = true;
+};
+
+// The peers' median step times on the same matrices, device and threads;
+// none where a peer did not run (torch.optim.Muon needs PyTorch 2.9).
+struct PeerStepTimes {
+  std::optional<double> keller_jordan_muon;
+  std::optional<double> torch_muon;
+  std::optional<double> torch_adamw;
+  std::string adamw_kind;  // "fused" or "default"
+  std::string torch_version;
 };
 
 // One Muon family member against Muon (K = ns_steps) on the same matrices.
@@ -105,6 +119,11 @@ struct OptimBenchReport {
   std::vector<CeilingShare> ceiling_shares;
   // On CUDA, where the build has CUDA graphs.
   std::vector<GraphBenchRow> graph_rows;
+  // muonlab's steps with default options, which the peers are compared with.
+  double default_muon_seconds = 0;
+  double adamw_seconds = 0;
+  std::string peer;  // the peer's command, or why it did not run
+  std::optional<PeerStepTimes> peer_times;
 };
 
 OptimBenchReport run_optim_bench(const OptimBenchConfig& config);

@@ -99,6 +99,9 @@ void register_bench_optim(CLI::App& bench) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   add_negated_flag(*optim, "--no-variants", config->variants, "skip the Muon family table (Muon², Muon²-F, Group Muon)");
+  add_negated_flag(*optim, "--no-peer", config->peer,
+                   "skip the Python peers (bench/peers/muon_step.py: Keller Jordan's Muon, torch.optim.Muon, "
+                   "torch.optim.AdamW)");
   optim->callback([config, run] {
     run_on_devices(*run, [&](const torch::Device& device) {
       config->device = device;
