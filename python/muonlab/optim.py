@@ -236,6 +236,7 @@ class _MuonFamily(torch.optim.Optimizer):
         groups = []
         for saved, current in zip(state_dict["param_groups"], self.param_groups):
             group = _from_torch_spelling(dict(saved))
+            group["momentum_kind"] = "ema"  # its buffers are EMAs (lerp), whatever this optimizer was given
             for key, value in current.items():
                 if key != "params":
                     group.setdefault(key, value)

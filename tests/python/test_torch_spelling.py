@@ -169,6 +169,12 @@ def test_a_torch_muon_state_dict_continues_where_it_stopped():
     for r, s in zip(resumed, straight):
         assert torch.allclose(r.detach(), s, rtol=1e-10, atol=1e-12), f"off the uninterrupted run by {(r - s).abs().max():.3g}"
 
+    # An optimizer made with the summed momentum reads torch's buffers as the
+    # EMAs they are.
+    summing = Muon([torch.nn.Parameter(w.clone()) for w in first], lr=0.02, ns_dtype="fp64", momentum_kind="sum")
+    summing.load_state_dict(torch_muon_state_dict(before))
+    assert summing.param_groups[0]["momentum_kind"] == "ema"
+
     # Without the momentum buffers the same two steps end elsewhere.
     fresh, _ = stepped(make, first, grads[2:])
     assert max((f - s).abs().max().item() for f, s in zip(fresh, straight)) > 1e-6
