@@ -147,6 +147,14 @@ cp -r "$work/archive" "$work/restored"
 [[ "$(grep -E '^\| - \| (adamw|muon) \| [0-9.e-]+ \(config\)' "$work/restored/report.md")" == \
    "$(grep -E '^\| - \| (adamw|muon) \| [0-9.e-]+ \(config\)' "$report")" ]] ||
   { echo "FAIL: the restored archive reports other results" >&2; exit 1; }
+# The archive reports as it is, from another directory, with the sweep it
+# came from moved away: the index's run folders are read under the archive.
+mv "$work/sweep" "$work/sweep-moved"
+(cd / && "$muonlab" report "$work/archive" --no-plots >/dev/null)
+mv "$work/sweep-moved" "$work/sweep"
+[[ "$(grep -E '^\| - \| (adamw|muon) \| [0-9.e-]+ \(config\)' "$work/archive/report.md")" == \
+   "$(grep -E '^\| - \| (adamw|muon) \| [0-9.e-]+ \(config\)' "$report")" ]] ||
+  { echo "FAIL: the archive, reported where it is, gives other results" >&2; exit 1; }
 { "$src/scripts/archive-sweep" "$work/shards" 2>&1 || true; } | grep -q "is not a sweep folder" ||
   { echo "FAIL: archive-sweep took a folder that is not a sweep" >&2; exit 1; }
-echo "PASS: killed after 1 finished run; rerun skipped it, resumed the killed one, finished all 4; report written, also for a target given on the command line; archived without weights and restored, nothing rerun, same results"
+echo "PASS: killed after 1 finished run; rerun skipped it, resumed the killed one, finished all 4; report written, also for a target given on the command line; archived without weights and restored, nothing rerun, same results; the archive reported where it is"

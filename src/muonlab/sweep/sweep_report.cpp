@@ -26,6 +26,7 @@
 #include "muonlab/sweep/lr_bracket.h"
 #include "muonlab/sweep/natural_order.h"
 #include "muonlab/sweep/sweep_index.h"
+#include "muonlab/sweep/sweep_runner.h"
 #include "muonlab/training/run_folder.h"
 
 namespace muonlab::sweep {
@@ -552,7 +553,12 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
   if (options.target_loss) meta.target_loss = options.target_loss;
   const std::string index_path = (fs::path(options.sweep_dir) / "index.sqlite").string();
   if (!fs::exists(index_path)) fail("'{}' not found: expected a folder written by muonlab sweep", index_path);
-  const auto records = SweepIndex(index_path).all();
+  auto records = SweepIndex(index_path).all();
+  // The index names each run's folder as the sweep was given it (relative
+  // to where it ran); read it where it is now, under this folder, so that a
+  // sweep moved, archived (scripts/archive-sweep) or reported from another
+  // directory reports the same.
+  for (auto& record : records) record.run_dir = sweep_run_dir(options.sweep_dir, record.id);
   const std::vector<Run> runs = finished_runs(records, meta);
   if (runs.empty()) fail("sweep '{}': no finished run with a validation loss yet", options.sweep_dir);
 

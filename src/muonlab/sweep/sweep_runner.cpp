@@ -74,8 +74,8 @@ void write_sweep_metadata(const SweepSpec& spec, const std::string& out_dir) {
 
 }  // namespace
 
-std::string sweep_run_dir(const std::string& sweep_dir, const SweepRun& run) {
-  return (fs::path(sweep_dir) / "runs" / run.id).string();
+std::string sweep_run_dir(const std::string& sweep_dir, const std::string& run_id) {
+  return (fs::path(sweep_dir) / "runs" / run_id).string();
 }
 
 namespace {

@@ -33,6 +33,9 @@ struct SweepSummary {
 SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::ostream& log);
 
 // The folder of a run: SWEEP_DIR/runs/ID.
-std::string sweep_run_dir(const std::string& sweep_dir, const SweepRun& run);
+std::string sweep_run_dir(const std::string& sweep_dir, const std::string& run_id);
+inline std::string sweep_run_dir(const std::string& sweep_dir, const SweepRun& run) {
+  return sweep_run_dir(sweep_dir, run.id);
+}
 
 }  // namespace muonlab::sweep
