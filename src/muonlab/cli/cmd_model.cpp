@@ -1,5 +1,6 @@
 // `muonlab model info|init`: what a model is (sizes, FLOPs, KV cache), and
 // a freshly initialized model file.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -87,15 +88,22 @@ void register_info(CLI::App& model) {
   auto* info = model.add_subcommand("info", "Parameter count, FLOPs per token and KV-cache size");
   add_examples(*info, {
                     "muonlab model info gpt2-small",
-                    "muonlab model info mla-moe-small --seq-len 512"});
-  info->add_option("preset_name", args->positional_preset, "Model preset (or use --preset/--model)");
+                    "muonlab model info mla-moe-small --seq-len 512",
+                    "muonlab model info runs/cpu-small --describe"});
+  info->add_option("preset_name", args->positional_preset,
+                   "Model preset, or a model file, run folder or its weights (as --model)");
   args->model.add_to(*info, /*with_model_file=*/true, /*with_device=*/false);
   info->add_option("--seq-len", args->sequence, "Sequence length for FLOPs (default: block_size)");
   info->add_flag("--describe", args->describe, "Also print every config field as key=value");
   info->callback([args] {
     if (!args->positional_preset.empty()) {
-      if (!args->model.preset.empty()) fail("give the preset once: positionally or with --preset");
-      args->model.preset = args->positional_preset;
+      // A path that exists is a model (as --model); anything else a preset name.
+      const bool is_path = std::filesystem::exists(args->positional_preset);
+      if (!(is_path ? args->model.model_file : args->model.preset).empty()) {
+        fail("give the {} once: positionally or with {}", is_path ? "model" : "preset",
+             is_path ? "--model" : "--preset");
+      }
+      (is_path ? args->model.model_file : args->model.preset) = args->positional_preset;
     }
     const auto config = args->model.config();
     std::cout << model_info(config, args->sequence > 0 ? args->sequence : config.block_size);

@@ -49,7 +49,14 @@ std::vector<std::string> run_labels(const std::vector<std::string>& run_dirs) {
 
 std::string metrics_path(const std::string& run_dir) {
   if (!fs::is_directory(run_dir)) fail("run folder '{}' does not exist", run_dir);
-  return (fs::path(run_dir) / "metrics.jsonl").string();
+  const fs::path metrics = fs::path(run_dir) / "metrics.jsonl";
+  if (!fs::exists(metrics) && fs::exists(fs::path(run_dir) / "sweep.json")) {
+    fail("'{}' is a sweep folder, not a run: give its runs ('{}/runs/VARIANT/...'), or chart them all with "
+         "`muonlab report {}`",
+         run_dir, run_dir, run_dir);
+  }
+  if (!fs::exists(metrics)) fail("'{}' holds no metrics.jsonl: expected a run folder written by muonlab train", run_dir);
+  return metrics.string();
 }
 
 void run_plot(const PlotArgs& args) {
