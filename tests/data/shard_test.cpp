@@ -2,6 +2,8 @@
 // reader's round trip, and one test per kind of bad file.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -186,6 +188,11 @@ TEST(ShardErrors, EmptySplit) {
                   "no shard files match '" + dir.file("corpus_val_*.bin") + "' (empty split)");
   EXPECT_CONTAINS(testing::error_message([&] { find_shards(dir.path()); }), "holds no .bin shards (empty split); make shards from text with `muonlab data prepare TEXT");
   EXPECT_CONTAINS(testing::error_message([] { TokenLoader({}, LoaderOptions{}); }), "no shards (empty split)");
+  // A relative pattern is read from the current directory, which is named.
+  EXPECT_CONTAINS(testing::error_message([] { find_shards("no_such_folder/corpus_val_*.bin"); }),
+                  "no shard files match 'no_such_folder/corpus_val_*.bin' in " +
+                      std::filesystem::current_path().string() +
+                      " (relative paths are read from the current directory) (empty split)");
 }
 
 TEST(ShardErrors, SequenceLongerThanShard) {

@@ -33,7 +33,16 @@ std::vector<std::string> find_shards(const std::string& spec) {
     int result = ::glob(spec.c_str(), 0, nullptr, &matches);
     for (size_t i = 0; result == 0 && i < matches.gl_pathc; ++i) paths.emplace_back(matches.gl_pathv[i]);
     ::globfree(&matches);
-    if (paths.empty()) fail("no shard files match '{}' (empty split){}", spec, kMakeShardsHint);
+    if (paths.empty()) {
+      // A config's relative paths are read from where muonlab runs (the
+      // bundled configs' from the repository's root), not from the config's
+      // folder: say where that was.
+      const std::string where = fs::path(spec).is_relative()
+                                    ? fmt::format(" in {} (relative paths are read from the current directory)",
+                                                  fs::current_path().string())
+                                    : "";
+      fail("no shard files match '{}'{} (empty split){}", spec, where, kMakeShardsHint);
+    }
   }
   std::sort(paths.begin(), paths.end());
   return paths;
