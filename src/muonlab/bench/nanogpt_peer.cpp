@@ -33,7 +33,8 @@ PeerResult run_nanogpt_peer(const PeerSetup& setup, const models::ModelConfig& c
               "--block-size", std::to_string(c.block_size), "--batch", std::to_string(request.batch),
               "--seq-len", std::to_string(request.seq_len), "--optimizer", request.optimizer,
               "--dtype", request.dtype, "--warmup", std::to_string(request.warmup),
-              "--steps", std::to_string(request.steps), "--threads", std::to_string(request.threads)});
+              "--steps", std::to_string(request.steps), "--threads", std::to_string(request.threads),
+              "--device", request.device});
   try {
     const auto json = nlohmann::json::parse(line);
     return {json.at("tokens_per_second").get<double>(), json.at("parameters").get<int64_t>(),

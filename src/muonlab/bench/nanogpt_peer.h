@@ -26,7 +26,8 @@ struct PeerRequest {
   std::string dtype;      // "fp32" or "bf16"
   int warmup = 1;
   int steps = 3;
-  int threads = 1;
+  int threads = 1;        // CPU threads (0: torch's default)
+  std::string device = "cpu";  // "cpu" or "cuda"
 };
 
 struct PeerResult {

@@ -228,11 +228,18 @@ void time_peer(const models::ModelConfig& c, const TrainBenchConfig& config, con
   request.dtype = uses_autocast(config) ? "bf16" : "fp32";
   request.warmup = config.warmup;
   request.steps = config.steps;
-  request.threads = at::get_num_threads();
-  request.optimizer = kAdamWName;
-  const PeerResult adamw = run_nanogpt_peer(setup, c, request);
-  request.optimizer = kMuonName;
-  const PeerResult muon = run_nanogpt_peer(setup, c, request);
+  request.threads = config.device.is_cpu() ? at::get_num_threads() : 0;
+  request.device = config.device.is_cuda() ? "cuda" : "cpu";
+  PeerResult adamw, muon;
+  try {
+    request.optimizer = kAdamWName;
+    adamw = run_nanogpt_peer(setup, c, request);
+    request.optimizer = kMuonName;
+    muon = run_nanogpt_peer(setup, c, request);
+  } catch (const std::exception& error) {  // the peer's failure is reported; muonlab's own rows stand
+    row.peer_note = fmt::format("peer failed: {}", error.what());
+    return;
+  }
   if (adamw.parameters != row.parameters) {  // a ratio of two different models would mean nothing
     fail("peer {}: its model has {} parameters, muonlab's {} has {}", setup.script, adamw.parameters, row.preset,
          row.parameters);
@@ -401,8 +408,6 @@ TrainBenchReport run_train_bench(const TrainBenchConfig& config) {
   std::optional<PeerSetup> peer;
   if (!config.peer) {
     report.peer = "not run (--no-peer)";
-  } else if (config.device.is_cuda()) {
-    report.peer = "not run (the peer script times the CPU only)";
   } else {
     const PeerLookup lookup = find_nanogpt_peer();
     peer = lookup.setup;

@@ -50,7 +50,8 @@ struct TrainBenchConfig {
   double peak_tflops = 0;       // MFU's denominator; 0: the device's table entry, if any
   uint64_t seed = 0;
   // Also time the nanoGPT-style PyTorch peer (nanogpt_peer.h) on each
-  // GPT-2-style preset, on the CPU, where a Python with torch is present.
+  // GPT-2-style preset, on the same device, where a Python with torch is
+  // present; a peer that fails is noted in its row.
   bool peer = true;
   // The peer's malloc: "same" preloads the tcmalloc muonlab runs with (where
   // it does), so the ratio compares training loops, not allocators;
