@@ -89,9 +89,15 @@ TEST(TrainConfigErrors, WrongTypeNamesLineAndType) {
 
 TEST(TrainConfigErrors, MissingDataAndBadValues) {
   EXPECT_CONTAINS(error_of("[run]\nsteps = 10\n"), "train.toml: missing data: set [data] train");
-  EXPECT_CONTAINS(error_of(kMinimal, {"run.steps=0"}), "'run.steps' = 0 must be at least 1");
+  EXPECT_CONTAINS(error_of(kMinimal, {"run.steps=0"}), "'run.steps' = 0 must be at least 1 (from --set run.steps=0)");
+  // A value from the file is not put on a --set given beside it.
+  const std::string from_file = error_of(std::string(kMinimal) + "[optimizer]\ngroup_size = -1\n", {"run.steps=30"});
+  EXPECT_CONTAINS(from_file, "'optimizer.group_size' = -1");
+  EXPECT_EQ(from_file.find("--set"), std::string::npos) << from_file;
   EXPECT_CONTAINS(error_of(kMinimal, {"data.seq_len=4096"}), "'data.seq_len' = 4096 exceeds the model's block_size");
-  EXPECT_CONTAINS(error_of(kMinimal, {"schedule.warmup_steps=100"}), "warmup_steps = 100 is outside [0, total steps = 50]");
+  EXPECT_CONTAINS(error_of(kMinimal, {"schedule.warmup_steps=100"}),
+                  "warmup_steps = 100 is outside [0, total steps = 50]: the run is shorter than its warmup; lower "
+                  "schedule.warmup_steps or raise run.steps (from --set schedule.warmup_steps=100)");
   EXPECT_CONTAINS(error_of("[data\ntrain = 1\n"), "train.toml:1: not valid TOML");
   EXPECT_CONTAINS(testing::error_message([] { load_train_config("/nonexistent/train.toml"); }),
                   "cannot read '/nonexistent/train.toml'");

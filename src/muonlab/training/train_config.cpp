@@ -620,6 +620,22 @@ ScheduleConfig adamw_part_schedule(const TrainConfig& config) {
   return config.adamw_schedule_changes.applied_to(config.schedule);
 }
 
+// A check that failed on a value given by --set names the --set: the file
+// the message starts with does not hold that value. A key counts as named
+// as 'section.key' or as "key = ".
+std::string with_override_origins(const std::string& message, const std::vector<ParsedOverride>& parsed,
+                                  const std::vector<std::string>& overrides) {
+  std::vector<std::string> origins;
+  for (size_t i = 0; i < parsed.size(); ++i) {
+    const std::string& key = parsed[i].key;
+    const std::string leaf = key.substr(key.rfind('.') + 1);
+    if (message.find("'" + key + "'") != std::string::npos || message.find(" " + leaf + " = ") != std::string::npos) {
+      origins.push_back("--set " + overrides[i]);
+    }
+  }
+  return origins.empty() ? message : fmt::format("{} (from {})", message, fmt::join(origins, ", "));
+}
+
 TrainConfig parse_train_config(const std::string& toml_text, const std::string& source,
                                const std::vector<std::string>& overrides) {
   toml::table table;
@@ -651,7 +667,11 @@ TrainConfig parse_train_config(const std::string& toml_text, const std::string& 
                                     ? optim::default_ns_steps(muon_variant(config.optimizer.name))
                                     : optim::default_ns_steps(optim::SecondMomentKind::kNone);
   }
-  check_config(config, source);
+  try {
+    check_config(config, source);
+  } catch (const Error& error) {
+    throw Error(with_override_origins(error.what(), parsed, overrides));
+  }
   return config;
 }
 
