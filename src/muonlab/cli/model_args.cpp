@@ -2,15 +2,12 @@
 
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 
-#include <filesystem>
-
 #include "muonlab/cli/device_option.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/models/model_file.h"
 #include "muonlab/training/run_folder.h"
 
 namespace muonlab::cli {
-namespace fs = std::filesystem;
 
 void ModelArgs::add_to(CLI::App& command, bool with_model_file, bool with_device) {
   command.add_option("--preset", preset, "Model preset: " +
@@ -44,9 +41,7 @@ torch::Device ModelArgs::torch_device() const { return device_from_option(device
 
 std::optional<training::TrainConfig> ModelArgs::run_config() const {
   if (model_file.empty() || !training::names_run_model(model_file)) return std::nullopt;
-  const fs::path path(model_file);
-  return training::load_run_config(fs::is_directory(path) ? path.string()
-                                                          : training::run_folder_of_weights(path.string()));
+  return training::load_run_config(training::run_folder_of_model(model_file));
 }
 
 models::Transformer ModelArgs::build() const {

@@ -44,13 +44,18 @@ std::string run_folder_of_weights(const std::string& weights_path) {
        weights_path);
 }
 
+std::string run_folder_of_model(const std::string& path) {
+  if (fs::is_directory(path)) return path;
+  if (!fs::is_regular_file(path)) fail("model '{}' not found", path);
+  return run_folder_of_weights(path);
+}
+
 namespace {
 
 // (run folder, weights file) of a run folder or a weights file.
 std::pair<std::string, std::string> run_and_weights(const std::string& path) {
-  if (fs::is_directory(path)) return {path, run_weights(path)};
-  if (!fs::is_regular_file(path)) fail("model '{}' not found", path);
-  return {run_folder_of_weights(path), path};
+  const std::string run_dir = run_folder_of_model(path);
+  return {run_dir, fs::is_directory(path) ? run_weights(path) : path};
 }
 
 }  // namespace

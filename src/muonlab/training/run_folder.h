@@ -25,6 +25,10 @@ bool names_run_model(const std::string& path);
 // checkpoints/step_N/.
 std::string run_folder_of_weights(const std::string& weights_path);
 
+// The run folder of what load_run_model takes: the folder itself, or the
+// run a weights file lies in; fails naming a path that does not exist.
+std::string run_folder_of_model(const std::string& path);
+
 // The model of a run folder (its final weights, else the newest checkpoint's)
 // or of a weights file inside one, with the architecture from config.toml.
 models::ModelConfig run_model_config(const std::string& path);
