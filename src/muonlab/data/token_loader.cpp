@@ -145,8 +145,9 @@ std::pair<size_t, uint64_t> TokenLoader::window_location(const LoaderCursor& cur
 void TokenLoader::check_vocabulary(const TokenShard& shard, uint64_t first, uint64_t count) const {
   for (uint64_t i = first; i < first + count; ++i) {
     if (shard[i] >= options_.vocab_size) {
-      fail("shard '{}': token {} at position {} is outside the vocabulary (vocab size {})", shard.path(),
-           shard[i], i, options_.vocab_size);
+      fail("shard '{}': token {} at position {} is outside the vocabulary (vocab size {}): the model's "
+           "vocab_size must cover the ids of the tokenizer the shards were prepared with (byte: 257, gpt2: 50257)",
+           shard.path(), shard[i], i, options_.vocab_size);
     }
   }
 }
