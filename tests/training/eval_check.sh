@@ -33,6 +33,9 @@ from_weights=$("$muonlab" eval --model "$work/run/model.safetensors" --json)
   { echo "FAIL: the run's last val_loss is $trained, eval gives: $from_folder" >&2; exit 1; }
 [[ $from_weights == "$from_folder" ]] ||
   { echo "FAIL: the run folder gave '$from_folder', its weights file '$from_weights'" >&2; exit 1; }
+positional=$("$muonlab" eval "$work/run" --json)
+[[ $positional == "$from_folder" ]] ||
+  { echo "FAIL: eval RUN gave '$positional', eval --model RUN '$from_folder'" >&2; exit 1; }
 # 300 tokens in batches of 4 x 32: 3 whole batches.
 [[ $(json_field tokens <<<"$from_folder") == 384 ]] || { echo "FAIL: expected 384 tokens: $from_folder" >&2; exit 1; }
 
@@ -60,5 +63,6 @@ expect_failure "--seq-len 99: expected 1 to the model's block_size 32" --model "
 expect_failure "--dtype 'fp16': expected fp32, bf16 or auto" --model "$work/run" --dtype fp16
 expect_failure "give one of --data, --text and --ids" --model "$work/run" --ids 1,2 --text hi
 expect_failure "/nonexistent/val_*.bin" --model "$work/run" --data "/nonexistent/val_*.bin"
+expect_failure "--model excludes model" "$work/run" --model "$work/run"
 expect_failure "no data: give --data SHARDS" --preset tiny-gpt2 --set vocab_size=257
 echo "PASS: eval reproduces the run's val_loss $trained from its folder and its weights; options override the run's"

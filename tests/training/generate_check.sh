@@ -24,6 +24,9 @@ as_text=$("$muonlab" data decode --tokenizer byte <<<"$ids")
   { echo "FAIL: --prompt 'The c' gave '$from_folder', its bytes as ids '$as_text' ($ids)" >&2; exit 1; }
 [[ $from_weights == "$from_folder" ]] ||
   { echo "FAIL: the run folder gave '$from_folder', its weights file '$from_weights'" >&2; exit 1; }
+positional=$("$muonlab" generate "$work/run" --prompt "The c" "${greedy[@]}")
+[[ $positional == "$from_folder" ]] ||
+  { echo "FAIL: generate RUN gave '$positional', generate --model RUN '$from_folder'" >&2; exit 1; }
 [[ $from_folder == "The c"* ]] || { echo "FAIL: the sample does not start with the prompt: '$from_folder'" >&2; exit 1; }
 
 # --stop-id: the same ids cut after the first sampled occurrence of the

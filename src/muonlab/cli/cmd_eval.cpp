@@ -157,10 +157,11 @@ void register_eval(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
   auto* eval = app.add_subcommand(
       "eval", "Next-token loss and perplexity of a model on token shards, a text or token ids (no training)");
-  add_examples(*eval, {"muonlab eval --model runs/cpu-small",
+  add_examples(*eval, {"muonlab eval runs/cpu-small",
                        "muonlab eval --model runs/cpu-small --data 'data/fineweb10B/fineweb_val_*.bin' --tokens 0",
                        "muonlab eval --model runs/cpu-small --text \"The city of\" --json"});
   args->model.add_to(*eval, /*with_model_file=*/true, /*with_device=*/true);
+  args->model.add_positional_model(*eval);
   eval->add_option("--data", args->data,
                    "Token shards (file, folder or glob); default for a run folder: its validation split");
   eval->add_option("--batch-size", args->batch_size, "Sequences per batch (default: the run's, else 8)");

@@ -79,9 +79,10 @@ void register_generate(CLI::App& app) {
   auto* generate = app.add_subcommand(
       "generate", "Sample text or token ids from a model (greedy, temperature, top-k, top-p)");
   add_examples(*generate, {
-                    "muonlab generate --model runs/cpu-small --prompt \"The city\" --max-new-tokens 40 --top-k 50",
+                    "muonlab generate runs/cpu-small --prompt \"The city\" --max-new-tokens 40 --top-k 50",
                     "muonlab generate --preset tiny-gpt2 --prompt-ids 464,3290 --temperature 0"});
   args->model.add_to(*generate, /*with_model_file=*/true, /*with_device=*/true);
+  args->model.add_positional_model(*generate);
   generate->add_option("--prompt", args->prompt, "Prompt text; the sample is printed as text");
   generate->add_option("--prompt-ids", args->prompt_ids, "Prompt as token ids (e.g. 464,3290,318)");
   generate->add_option("--tokenizer", args->tokenizer,

@@ -17,9 +17,14 @@ void ModelArgs::add_to(CLI::App& command, bool with_model_file, bool with_device
                      "moe.top_k=2)");
   command.add_option("--init-seed", init_seed, "Seed of the random initialization");
   if (with_model_file) {
-    command.add_option("--model", model_file, "Model: a file from `muonlab model init`, a run folder of muonlab train, or weights (.safetensors) in one");
+    model_option_ = command.add_option("--model", model_file, "Model: a file from `muonlab model init`, a run folder of muonlab train, or weights (.safetensors) in one");
   }
   if (with_device) command.add_option("--device", device, "cpu or cuda");
+}
+
+void ModelArgs::add_positional_model(CLI::App& command) {
+  if (model_option_ == nullptr) fail("add_positional_model: call add_to with the model file first");
+  command.add_option("model", model_file, "The model, as --model: a run folder, its weights or a model file")->excludes(model_option_);
 }
 
 models::ModelConfig ModelArgs::config() const {

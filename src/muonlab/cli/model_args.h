@@ -23,6 +23,9 @@ struct ModelArgs {
 
   // Adds --preset, --set and --init-seed (and --model, --device if asked).
   void add_to(CLI::App& command, bool with_model_file, bool with_device);
+  // Also takes the model as the first positional argument, as `muonlab
+  // eval runs/x` (after add_to with the model file; one of the two forms).
+  void add_positional_model(CLI::App& command);
   models::ModelConfig config() const;
   // The preset freshly initialized from init_seed, or the model file loaded.
   models::Transformer build() const;
@@ -30,6 +33,9 @@ struct ModelArgs {
   // The training run's config where --model names a run (its folder, or
   // weights inside it), so that commands can default to what the run used.
   std::optional<training::TrainConfig> run_config() const;
+
+ private:
+  CLI::Option* model_option_ = nullptr;
 };
 
 }  // namespace muonlab::cli
