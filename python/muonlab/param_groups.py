@@ -121,6 +121,13 @@ class HeadLayout:
 # output head.
 _EMBEDDING_NAMES = ("wte", "wpe", "embed", "tok_emb", "pos_emb")
 _OUTPUT_HEAD_NAMES = ("output.weight", "head.weight")
+# Beyond names, the model's last matrix is taken for its output layer when
+# its outputs are the token embedding's vocabulary (an untied head of any
+# name: PyTorch's word_language_model calls it decoder, nn.Sequential
+# numbers it), or when its module is named as classifier heads are
+# (transformers' classifier and score, torchvision's fc, timm's head).
+_CLASSIFIER_MODULE_NAMES = ("classifier", "score", "fc", "head")
+_NON_TOKEN_EMBEDDING_NAMES = ("wpe", "pos", "token_type")
 # Attention modules, by the last part of their name, and the projections
 # inside them (nanoGPT/GPT-2, Hugging Face LLaMA/Mistral/Qwen/Phi-3,
 # BART/OPT/Whisper, Meta's LLaMA, Hugging Face DeepSeek-V2/V3's
@@ -171,8 +178,10 @@ def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weig
     Routing, as muonlab's C++ roles: parameters of fewer than 2 dimensions
     (biases, norm gains, scalars), embeddings (``nn.Embedding``, or a name
     containing wte, wpe, embed, tok_emb, pos_emb), the output head (lm_head,
-    a whole name output.weight / head.weight, or a weight tied to an
-    embedding), MoE routers (a name containing "router", or a module named
+    a whole name output.weight / head.weight, a weight tied to an
+    embedding, or the model's last matrix when it has as many outputs as
+    the token embedding has rows), a classifier head (the model's last
+    matrix in a module named classifier, score, fc or head), MoE routers (a name containing "router", or a module named
     exactly ``gate``; LLaMA's ``mlp.gate_proj`` is a hidden matrix) and
     whatever ``exclude`` matches go to AdamW; every other matrix to Muon.
     Conv kernels of 4+ dimensions go to Muon (flattened), 3-D tensors whose
@@ -232,12 +241,14 @@ def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weig
     unknown = [key for key in muon_options if key not in _MUON_OPTIONS]
     if unknown:
         raise ValueError(f"unknown Muon option '{unknown[0]}': expected one of {', '.join(_MUON_OPTIONS)}")
-    context = _Context(model, n_head, n_kv_head, muon_options.get("group_size", 0), _as_patterns(transposed))
+    parameters = _model_parameters(model)
+    context = _Context(model, n_head, n_kv_head, muon_options.get("group_size", 0), _as_patterns(transposed),
+                       parameters)
     exclude, skip = _as_patterns(exclude), _as_patterns(skip)
     overrides = dict(heads or {})
     used = {"exclude": set(), "skip": set(), "heads": set(), "transposed": set()}  # the patterns that matched
     routing, kinds = [], []
-    for entry in _model_parameters(model):
+    for entry in parameters:
         route, kind = _route(entry, context, exclude, skip, overrides, used)
         routing.append(route)
         kinds.append((entry.tensor, kind))
@@ -274,12 +285,20 @@ class _Context:
     name, the n_head / n_kv_head arguments, the group size, and the
     patterns of weights stored transposed."""
 
-    def __init__(self, model, n_head, n_kv_head, group_size, transposed):
+    def __init__(self, model, n_head, n_kv_head, group_size, transposed, parameters):
         self.model = model
         self.modules = dict(model.named_modules())
         self.counts = {"n_head": n_head, "n_kv_head": n_kv_head}
         self.group_size = group_size or 0
         self.transposed = transposed
+        matrices = [entry for entry in parameters if entry.tensor.dim() == 2 and entry.tensor.requires_grad]
+        self.last_matrix = matrices[-1] if matrices else None
+        # The token embedding's rows: not a position's or BERT's token type's
+        # table, which can have more (a character model's block size).
+        rows = [module.num_embeddings for name, module in self.modules.items()
+                if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag))
+                and not any(part in name for part in _NON_TOKEN_EMBEDDING_NAMES)]
+        self.vocab_size = max(rows, default=None)
 
 
 def _joined(module_name, attribute):
@@ -337,7 +356,7 @@ def _route(entry, context, exclude, skip, overrides, used):
     if tensor.dim() < 2:
         route["reason"] = _vector_kind(entry)
         return route, None
-    adamw_role = _adamw_role(entry)
+    adamw_role = _adamw_role(entry) or _last_layer_role(entry, context)
     if adamw_role:
         route["reason"] = adamw_role
         return route, None
@@ -396,6 +415,24 @@ def _adamw_role(entry):
     if any("router" in name for name in names) or \
             any(module_name.rpartition(".")[2] == "gate" for module_name, _, _ in entry.owners):
         return "MoE router" + tied
+    return None
+
+
+def _last_layer_role(entry, context):
+    """"output head" or "classifier head" when ``entry`` is the model's
+    last matrix and reads as its output layer (see _CLASSIFIER_MODULE_NAMES),
+    else None. Hidden matrices are never last in the models this reads
+    (transformers', nanoGPT's, timm's, torchvision's register the head
+    after the body); a model that ends in a hidden matrix of another width
+    and name keeps it on Muon."""
+    if entry is not context.last_matrix:
+        return None
+    rows = entry.tensor.shape[1] if _stored_in_out(entry) else entry.tensor.shape[0]
+    if context.vocab_size is not None and rows == context.vocab_size:
+        return f"output head (last matrix, {rows} outputs: the token embedding's vocabulary)"
+    module_name = entry.owners[0][0]
+    if module_name.rpartition(".")[2] in _CLASSIFIER_MODULE_NAMES:
+        return f"classifier head (last matrix, module '{module_name}')"
     return None
 
 

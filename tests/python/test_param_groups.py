@@ -209,6 +209,58 @@ def test_unknown_head_count_leaves_the_weight_whole():
         param_groups(model, group_size=2)
 
 
+def _routes(model):
+    _, routing = param_groups(model, return_routing=True)
+    return {r["name"]: (r["optimizer"], r["reason"]) for r in routing}
+
+
+def test_an_untied_output_layer_of_any_name_goes_to_adamw():
+    # nn.Sequential numbers its layers and PyTorch's word_language_model
+    # calls its head decoder: the last matrix, as wide as the vocabulary.
+    vocab, width = 100, 32
+    lm = nn.Sequential(nn.Embedding(vocab, width), nn.Linear(width, vocab), nn.GELU(), nn.Linear(vocab, width),
+                       nn.GELU(), nn.Linear(width, vocab))
+    routes = _routes(lm)
+    assert routes["5.weight"] == ("adamw", "output head (last matrix, 100 outputs: the token embedding's vocabulary)")
+    # A hidden matrix as wide as the vocabulary is not the last one: Muon.
+    assert routes["1.weight"] == ("muon", "hidden matrix")
+    assert routes["3.weight"] == ("muon", "hidden matrix")
+    # A position embedding does not stand for the vocabulary, even with more
+    # rows than it (a character model's); nor does GPT-2 medium's 1024-row
+    # wpe beside its 1024-wide body.
+    body = nn.Module()
+    body.wte, body.wpe = nn.Embedding(vocab, width), nn.Embedding(2 * vocab, width)
+    body.out = nn.Linear(width, 2 * vocab)
+    assert _routes(body)["out.weight"] == ("muon", "hidden matrix")
+    body.out = nn.Linear(width, vocab)
+    assert _routes(body)["out.weight"][0] == "adamw"
+    medium = nn.Module()  # GPT2Model-like: no head, a body as wide as wpe has rows
+    medium.wte, medium.wpe = nn.Embedding(vocab, width), nn.Embedding(width, width)
+    medium.c_proj = nn.Linear(4 * width, width)
+    assert _routes(medium)["c_proj.weight"] == ("muon", "hidden matrix")
+    # Without an embedding nothing is read as a vocabulary.
+    assert _routes(nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 8)))["1.weight"] == ("muon", "hidden matrix")
+
+
+def test_a_classifier_head_goes_to_adamw():
+    class Classifier(nn.Module):
+        def __init__(self, head_name):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 32))
+            setattr(self, head_name, nn.Linear(32, 10))
+
+    assert _routes(Classifier("head"))["head.weight"] == ("adamw", "output head")  # by its whole name, as before
+    for head_name in ("classifier", "score", "fc"):
+        routes = _routes(Classifier(head_name))
+        assert routes[f"{head_name}.weight"] == ("adamw", f"classifier head (last matrix, module '{head_name}')")
+        assert routes["body.2.weight"] == ("muon", "hidden matrix")
+    # Only the last matrix: a hidden layer named fc inside the body stays on Muon.
+    model = Classifier("classifier")
+    model.body.fc = nn.Linear(32, 32)
+    assert _routes(model)["body.fc.weight"] == ("muon", "hidden matrix")
+    assert _routes(Classifier("proj"))["proj.weight"] == ("muon", "hidden matrix")
+
+
 # -- errors -----------------------------------------------------------------
 
 
