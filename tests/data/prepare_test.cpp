@@ -158,5 +158,91 @@ TEST_F(PrepareTest, BadInputsNamed) {
                   "validation fraction 1.5 is outside [0, 1)");
 }
 
+// Every shard of a prepare, as bytes, train then validation.
+std::vector<std::string> shard_bytes(const PrepareSummary& summary) {
+  std::vector<std::string> bytes;
+  for (const auto* split : {&summary.train, &summary.val}) {
+    for (const auto& path : split->shards) bytes.push_back(testing::read_bytes(path));
+  }
+  return bytes;
+}
+
+std::string trimmed_copy(const std::string& text) {
+  const size_t first = text.find_first_not_of(" \t\n\r\f\v");
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(" \t\n\r\f\v") - first + 1);
+}
+
+TEST_F(PrepareTest, JsonLinesGiveTheShardsOfOneFilePerDocument) {
+  const std::vector<std::string> reference = shard_bytes(prepare_shards(gpt2(), options));
+  // The same documents, in the same order, one JSON object a line: other
+  // fields beside "text", escaped and raw UTF-8 (ensure_ascii on every
+  // other line), a blank line and a CRLF ending, split over two files.
+  std::string first, second;
+  int index = 0;
+  for (const auto& [path, text] : documents) {
+    const nlohmann::json line = {{"id", index}, {"text", text}, {"meta", {{"source", path}}}};
+    (index < 6 ? first : second) += line.dump(-1, ' ', /*ensure_ascii=*/index % 2 == 0) + (index == 3 ? "\r\n" : "\n");
+    if (index == 2) first += "\n";
+    ++index;
+  }
+  testing::write_bytes(dir.file("jsonl/a.jsonl"), first);
+  testing::write_bytes(dir.file("jsonl/b.jsonl"), second.substr(0, second.size() - 1));  // no final newline
+  testing::write_bytes(dir.file("jsonl/notes.json"), "not read: a folder gives only its .txt and .jsonl files");
+  options.inputs = {dir.file("jsonl")};
+  options.out_dir = dir.file("out-jsonl");
+  EXPECT_EQ(shard_bytes(prepare_shards(gpt2(), options)), reference);
+  // Another field name.
+  testing::write_bytes(dir.file("content.json"), nlohmann::json{{"content", "one"}}.dump() + "\n" +
+                                                     nlohmann::json{{"content", "two"}}.dump() + "\n");
+  options.inputs = {dir.file("content.json")};
+  options.text.json_field = "content";
+  options.val_fraction = 0.5;
+  options.replace_existing = true;
+  const PrepareSummary content = prepare_shards(gpt2(), options);
+  EXPECT_EQ(content.train.documents + content.val.documents, 2u);
+  EXPECT_EQ(content.train.bytes + content.val.bytes, 6u);
+}
+
+TEST_F(PrepareTest, SeparatedTextGivesTheShardsOfItsTrimmedPieces) {
+  // The reference: each document trimmed, in its own file.
+  std::string joined = "\n";
+  for (const auto& [path, text] : documents) {
+    testing::write_bytes(dir.file("trimmed/" + std::filesystem::path(path).filename().string()), trimmed_copy(text));
+    joined += text + "\n<|endoftext|>\n";
+  }
+  joined += "<|endoftext|>  \n";  // an empty piece: left out
+  options.inputs = {dir.file("trimmed")};
+  const std::vector<std::string> reference = shard_bytes(prepare_shards(gpt2(), options));
+  testing::write_bytes(dir.file("stories.txt"), joined);
+  options.inputs = {dir.file("stories.txt")};
+  options.out_dir = dir.file("out-separated");
+  options.text.separator = std::string(kEndOfText);
+  const PrepareSummary separated = prepare_shards(gpt2(), options);
+  EXPECT_EQ(shard_bytes(separated), reference);
+  EXPECT_EQ(separated.literal_end_of_text, 0u);
+  // Without the separator the file is one document holding the marker as
+  // text, and the summary counts it.
+  options.text.separator.clear();
+  options.val_fraction = 0;
+  options.replace_existing = true;
+  EXPECT_EQ(prepare_shards(gpt2(), options).literal_end_of_text, 1u);
+}
+
+TEST_F(PrepareTest, BadJsonLinesNamedByLineBeforeAnythingIsWritten) {
+  auto error_for = [&](const std::string& lines) {
+    testing::write_bytes(dir.file("bad.jsonl"), lines);
+    options.inputs = {dir.file("bad.jsonl")};
+    return testing::error_message([&] { prepare_shards(gpt2(), options); });
+  };
+  const std::string where = dir.file("bad.jsonl");
+  EXPECT_CONTAINS(error_for("{\"text\": \"a\"}\n\n{\"text\": \"b\"\n"), where + ":3: not a JSON line");
+  EXPECT_CONTAINS(error_for("{\"body\": \"a\", \"id\": 1}\n"),
+                  where + ":1: no field \"text\" (the object has: body, id); name the documents' field with --json-field");
+  EXPECT_CONTAINS(error_for("{\"text\": \"a\"}\n{\"text\": 5}\n"), where + ":2: field \"text\" is number, expected a string");
+  EXPECT_CONTAINS(error_for("[\"text\"]\n"), where + ":1: expected a JSON object, got array");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("out")));
+}
+
 }  // namespace
 }  // namespace muonlab::data

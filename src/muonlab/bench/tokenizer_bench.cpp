@@ -55,15 +55,17 @@ Corpus read_corpus(const TokenizerBenchConfig& config) {
   const uint64_t limit = config.max_mb > 0 ? static_cast<uint64_t>(config.max_mb * kMB)
                                            : std::numeric_limits<uint64_t>::max();
   Corpus corpus;
-  for (const auto& document : data::list_text_documents({config.corpus})) {
+  const data::TextCorpus documents = data::list_text_documents({config.corpus});
+  data::TextDocumentReader reader(documents);
+  for (const auto& document : documents.documents) {
     if (corpus.bytes >= limit) break;
-    std::string text = read_whole_file(document.path);
+    std::string text = reader.read(document);
     if (text.size() > limit - corpus.bytes) {
       text.resize(utf8_prefix(text, limit - corpus.bytes));
       corpus.truncated = 1;
     }
     corpus.bytes += text.size();
-    corpus.paths.push_back(document.path);
+    corpus.paths.push_back(reader.where(document));
     corpus.texts.push_back(std::move(text));
     if (corpus.truncated) break;
   }

@@ -87,6 +87,11 @@ void run_prepare(data::PrepareOptions options, const std::string& tokenizer_spec
     std::cout << fmt::format("dropped {} duplicate and {} empty document(s)\n", summary.duplicates_dropped,
                              summary.empty_dropped);
   }
+  if (summary.literal_end_of_text > 0 && options.text.separator.empty()) {
+    std::cout << fmt::format("note: {} document(s) hold the literal text {}, encoded as its characters; if it "
+                             "separates documents there, prepare again with --separator '{}' --force\n",
+                             summary.literal_end_of_text, data::kEndOfText, data::kEndOfText);
+  }
   uint64_t bytes = summary.train.bytes + summary.val.bytes;
   std::cout << fmt::format("{:.2f} s, {:.1f} MB/s; summary in {}\n", summary.seconds,
                            bytes / 1e6 / std::max(summary.seconds, 1e-9), summary.meta_path);
@@ -158,11 +163,24 @@ void register_data(CLI::App& app) {
 
   auto prepare_args = std::make_shared<data::PrepareOptions>();
   auto prepare_tokenizer = std::make_shared<std::string>("gpt2");
-  auto* prepare = data->add_subcommand("prepare", "Text files or folders (*.txt) -> llm.c token shards");
+  auto* prepare =
+      data->add_subcommand("prepare", "Text files, JSON Lines or folders of them (*.txt, *.jsonl) -> llm.c token shards");
   add_examples(*prepare, {
                     "muonlab data prepare data/corpus --out data/shards --name corpus",
-                    "muonlab data prepare my-texts/ --out data/shards-byte --name mine --tokenizer byte"});
-  prepare->add_option("inputs", prepare_args->inputs, "Text files and folders")->required();
+                    "muonlab data prepare my-texts/ --out data/shards-byte --name mine --tokenizer byte",
+                    "muonlab data prepare fineweb-sample.jsonl --out data/fineweb --name fineweb",
+                    "muonlab data prepare TinyStoriesV2-GPT4-valid.txt --separator '<|endoftext|>' --out data/ts "
+                    "--name tinystories"});
+  prepare->add_option("inputs", prepare_args->inputs,
+                      "Files and folders: a .txt file is one document (or several, with --separator); a .jsonl "
+                      "(or .json) file one per line, its \"text\" field; a folder its .txt and .jsonl files")
+      ->required();
+  prepare->add_option("--separator", prepare_args->text.separator,
+                      "Text that separates documents within a .txt file, e.g. '<|endoftext|>' (TinyStories); each "
+                      "piece is trimmed of surrounding whitespace");
+  prepare->add_option("--json-field", prepare_args->text.json_field,
+                      "The field of each JSON line that holds its document")
+      ->capture_default_str();
   prepare->add_option("--out", prepare_args->out_dir, "Output folder")->required();
   prepare->add_option("--name", prepare_args->name, "Shard name prefix")->capture_default_str();
   add_tokenizer_option(*prepare, *prepare_tokenizer);

@@ -10,7 +10,6 @@
 
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/errors.h"
-#include "muonlab/core/read_file.h"
 #include "muonlab/data/shard_header.h"
 #include "muonlab/data/shard_writer.h"
 #include "muonlab/data/shuffle.h"
@@ -65,37 +64,45 @@ void clear_old_shards(const PrepareOptions& options) {
 
 struct Selection {
   std::vector<TextDocument> train, val;
-  uint64_t duplicates = 0, empty = 0;
+  uint64_t duplicates = 0, empty = 0, literal_end_of_text = 0;
 };
 
-// Drops empty documents and exact duplicates (same size and 64-bit hash),
-// then draws the validation documents with the seed.
-Selection select_documents(const std::vector<TextDocument>& documents, const PrepareOptions& options) {
+// Drops empty documents and exact duplicates (same size and 64-bit hash of
+// the text), then draws the validation documents with the seed. Reading
+// every document here also finds a bad JSON line before any shard is
+// written.
+Selection select_documents(const TextCorpus& corpus, const PrepareOptions& options) {
   Selection selection;
   std::vector<TextDocument> unique;
   std::unordered_map<size_t, uint64_t> size_of_hash;
-  for (const auto& document : documents) {
-    if (document.bytes == 0) {
+  TextDocumentReader reader(corpus);
+  for (const auto& document : corpus.documents) {
+    const std::string text = reader.read(document);
+    if (text.empty()) {
       ++selection.empty;
       continue;
     }
-    size_t hash = std::hash<std::string>{}(read_whole_file(document.path));
-    auto [it, inserted] = size_of_hash.emplace(hash, document.bytes);
-    if (!inserted && it->second == document.bytes) {
+    selection.literal_end_of_text += text.find(kEndOfText) != std::string::npos;
+    size_t hash = std::hash<std::string>{}(text);
+    auto [it, inserted] = size_of_hash.emplace(hash, text.size());
+    if (!inserted && it->second == text.size()) {
       ++selection.duplicates;
       continue;
     }
     unique.push_back(document);
   }
-  if (unique.empty()) fail("no documents to prepare: all {} inputs are empty", documents.size());
+  if (unique.empty()) fail("no documents to prepare: all {} documents are empty", corpus.documents.size());
 
   size_t val_count = 0;
   if (options.val_fraction > 0) {
     val_count = std::max<size_t>(1, static_cast<size_t>(std::llround(options.val_fraction * unique.size())));
     if (val_count >= unique.size()) {
       fail("empty split: {} distinct document(s) cannot give {} for validation and the rest for training; "
-           "add documents or lower --val-fraction",
-           unique.size(), val_count);
+           "add documents or lower --val-fraction{}",
+           unique.size(), val_count,
+           unique.size() == 1 && options.text.separator.empty() && !corpus.json_lines[unique.front().file]
+               ? " (a text file is one document: --separator cuts one holding several)"
+               : "");
     }
   }
   std::vector<bool> is_val(unique.size(), false);
@@ -143,15 +150,17 @@ class ShardRoller {
 };
 
 void encode_split(const Tokenizer& tokenizer, const PrepareOptions& options, const std::string& split,
-                  const std::vector<TextDocument>& documents, SplitSummary& summary, PrepareProgress& progress,
-                  const std::function<void(const PrepareProgress&)>& on_progress) {
+                  const TextCorpus& corpus, const std::vector<TextDocument>& documents, SplitSummary& summary,
+                  PrepareProgress& progress, const std::function<void(const PrepareProgress&)>& on_progress) {
   ShardRoller roller(options, split, summary, shard_format_for_vocab(tokenizer.vocab_size()));
+  TextDocumentReader reader(corpus);
   for (size_t begin = 0; begin < documents.size();) {
     std::vector<std::string> texts;
-    uint64_t chunk_bytes = 0;
+    uint64_t chunk_bytes = 0, file_bytes = 0;
     for (; begin < documents.size() && (texts.empty() || chunk_bytes < kChunkBytes); ++begin) {
-      texts.push_back(read_whole_file(documents[begin].path));
+      texts.push_back(reader.read(documents[begin]));
       chunk_bytes += texts.back().size();
+      file_bytes += documents[begin].bytes;
     }
     std::vector<TokenIds> encoded = tokenizer.encode_documents(texts, options.threads);
     for (const auto& document : encoded) {
@@ -160,7 +169,7 @@ void encode_split(const Tokenizer& tokenizer, const PrepareOptions& options, con
     }
     summary.documents += texts.size();
     summary.bytes += chunk_bytes;
-    progress.bytes_done += chunk_bytes;
+    progress.bytes_done += file_bytes;
     if (on_progress) on_progress(progress);
   }
   roller.finish();
@@ -191,18 +200,20 @@ PrepareSummary prepare_shards(const Tokenizer& tokenizer, const PrepareOptions& 
                               const std::function<void(const PrepareProgress&)>& on_progress) {
   auto start = std::chrono::steady_clock::now();
   check_options(options);
-  Selection selection = select_documents(list_text_documents(options.inputs), options);
+  const TextCorpus corpus = list_text_documents(options.inputs, options.text);
+  Selection selection = select_documents(corpus, options);
   clear_old_shards(options);
 
   PrepareSummary summary;
   summary.duplicates_dropped = selection.duplicates;
   summary.empty_dropped = selection.empty;
+  summary.literal_end_of_text = selection.literal_end_of_text;
   PrepareProgress progress;
   for (const auto* split : {&selection.val, &selection.train}) {
     for (const auto& document : *split) progress.bytes_total += document.bytes;
   }
-  encode_split(tokenizer, options, "val", selection.val, summary.val, progress, on_progress);
-  encode_split(tokenizer, options, "train", selection.train, summary.train, progress, on_progress);
+  encode_split(tokenizer, options, "val", corpus, selection.val, summary.val, progress, on_progress);
+  encode_split(tokenizer, options, "train", corpus, selection.train, summary.train, progress, on_progress);
   write_meta(tokenizer, options, summary);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;

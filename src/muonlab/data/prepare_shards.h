@@ -10,12 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "muonlab/data/text_documents.h"
 #include "muonlab/data/tokenizer.h"
 
 namespace muonlab::data {
 
 struct PrepareOptions {
   std::vector<std::string> inputs;  // files and folders (see text_documents.h)
+  TextInputOptions text;            // a separator within .txt files, the field of JSON Lines
   std::string out_dir;
   std::string name = "corpus";      // shards are <name>_val_000000.bin, <name>_train_000000.bin, ...
   double val_fraction = 0.05;       // of the documents; 0 writes no validation split
@@ -37,6 +39,9 @@ struct PrepareSummary {
   SplitSummary val;
   uint64_t duplicates_dropped = 0;
   uint64_t empty_dropped = 0;
+  // Documents holding the literal text "<|endoftext|>", encoded as the
+  // characters it is made of: a hint that they join several documents.
+  uint64_t literal_end_of_text = 0;
   double seconds = 0;
   std::string meta_path;
 };

@@ -1,35 +1,219 @@
 #include "muonlab/data/text_documents.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <string_view>
+
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
+#include <nlohmann/json.hpp>
 
 #include "muonlab/core/errors.h"
 
 namespace muonlab::data {
 namespace fs = std::filesystem;
 
-std::vector<TextDocument> list_text_documents(const std::vector<std::string>& inputs) {
-  std::vector<TextDocument> documents;
+namespace {
+
+bool is_json_lines_name(const fs::path& path) { return path.extension() == ".jsonl"; }
+
+bool is_blank(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+}
+
+std::string_view trimmed(std::string_view text) {
+  const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!text.empty() && space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && space(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// A whole file mapped read-only while its documents are found, so that the
+// listing reads a file of any size once and holds none of it.
+class ScannedFile {
+ public:
+  explicit ScannedFile(const std::string& path) : path_(path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail("cannot open '{}': {}", path, std::strerror(errno));
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+      ::close(fd);
+      fail("cannot stat '{}': {}", path, std::strerror(errno));
+    }
+    bytes_ = static_cast<size_t>(info.st_size);
+    if (bytes_ > 0) {
+      mapping_ = ::mmap(nullptr, bytes_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (mapping_ == MAP_FAILED) {
+        ::close(fd);
+        fail("cannot map '{}': {}", path, std::strerror(errno));
+      }
+      ::madvise(mapping_, bytes_, MADV_SEQUENTIAL);
+    }
+    ::close(fd);
+  }
+  ~ScannedFile() {
+    if (bytes_ > 0) ::munmap(mapping_, bytes_);
+  }
+  ScannedFile(const ScannedFile&) = delete;
+  ScannedFile& operator=(const ScannedFile&) = delete;
+
+  std::string_view text() const { return {static_cast<const char*>(mapping_), bytes_}; }
+
+ private:
+  std::string path_;
+  void* mapping_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Each non-blank line of a JSON Lines file (a final line without a newline
+// included; a trailing '\r' left out).
+void list_json_lines(uint32_t file, std::string_view text, std::vector<TextDocument>& documents) {
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!is_blank(line)) documents.push_back({file, start, line.size()});
+    start = end + 1;
+  }
+}
+
+// The pieces of a text file between separators; blank ones are left out
+// (a separator at the start or end, or two in a row).
+void list_separated(uint32_t file, std::string_view text, const std::string& separator,
+                    std::vector<TextDocument>& documents) {
+  for (size_t start = 0; start <= text.size();) {
+    size_t end = text.find(separator, start);
+    if (end == std::string_view::npos) end = text.size();
+    if (!is_blank(text.substr(start, end - start))) documents.push_back({file, start, end - start});
+    start = end + separator.size();
+  }
+}
+
+void list_file(uint32_t index, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
+  const std::string& path = corpus.files[index];
+  if (!corpus.json_lines[index] && corpus.options.separator.empty()) {
+    documents.push_back({index, 0, static_cast<uint64_t>(fs::file_size(path))});
+    return;
+  }
+  const ScannedFile scanned(path);
+  if (corpus.json_lines[index]) {
+    list_json_lines(index, scanned.text(), documents);
+  } else {
+    list_separated(index, scanned.text(), corpus.options.separator, documents);
+  }
+}
+
+std::vector<fs::path> input_files(const std::vector<std::string>& inputs) {
+  std::vector<fs::path> files;
   for (const auto& input : inputs) {
     if (fs::is_directory(input)) {
       for (const auto& entry : fs::recursive_directory_iterator(input)) {
-        if (entry.is_regular_file() && entry.path().extension() == ".txt") {
-          documents.push_back({entry.path().string(), static_cast<uint64_t>(entry.file_size())});
+        const auto extension = entry.path().extension();
+        if (entry.is_regular_file() && (extension == ".txt" || extension == ".jsonl")) {
+          files.push_back(entry.path());
         }
       }
     } else if (fs::is_regular_file(input)) {
-      documents.push_back({input, static_cast<uint64_t>(fs::file_size(input))});
+      files.emplace_back(input);
     } else {
       fail("input '{}' is neither a text file nor a folder", input);
     }
   }
-  if (documents.empty()) fail("no documents found: the inputs hold no .txt files");
-  std::sort(documents.begin(), documents.end(),
-            [](const TextDocument& a, const TextDocument& b) { return a.path < b.path; });
-  documents.erase(std::unique(documents.begin(), documents.end(),
-                              [](const TextDocument& a, const TextDocument& b) { return a.path == b.path; }),
-                  documents.end());
-  return documents;
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
+}
+
+}  // namespace
+
+uint64_t TextCorpus::total_bytes() const {
+  uint64_t bytes = 0;
+  for (const auto& document : documents) bytes += document.bytes;
+  return bytes;
+}
+
+TextCorpus list_text_documents(const std::vector<std::string>& inputs, const TextInputOptions& options) {
+  if (options.json_field.empty()) fail("the JSON field of the documents is empty: expected a name such as \"text\"");
+  TextCorpus corpus;
+  corpus.options = options;
+  const std::vector<fs::path> files = input_files(inputs);
+  if (files.empty()) fail("no documents found: the inputs hold no .txt or .jsonl files");
+  for (const auto& path : files) {
+    const bool named_json = is_json_lines_name(path) || path.extension() == ".json";
+    corpus.files.push_back(path.string());
+    corpus.json_lines.push_back(named_json);
+    list_file(static_cast<uint32_t>(corpus.files.size() - 1), corpus, corpus.documents);
+  }
+  return corpus;
+}
+
+std::string TextDocumentReader::read_bytes(const TextDocument& document) {
+  const std::string& path = corpus_.files[document.file];
+  if (open_file_ != document.file) {
+    file_ = std::ifstream(path, std::ios::binary);
+    open_file_ = file_ ? document.file : UINT32_MAX;
+    if (!file_) fail("cannot open '{}': {}", path, std::strerror(errno));
+  }
+  std::string bytes(document.bytes, '\0');
+  file_.seekg(static_cast<std::streamoff>(document.offset));
+  file_.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (file_.gcount() != static_cast<std::streamsize>(bytes.size())) {
+    open_file_ = UINT32_MAX;
+    fail("cannot read {} bytes at byte {} of '{}': the file changed while it was read", document.bytes,
+         document.offset, path);
+  }
+  return bytes;
+}
+
+std::string TextDocumentReader::where(const TextDocument& document) {
+  const std::string& path = corpus_.files[document.file];
+  if (corpus_.json_lines[document.file]) {
+    // Counted only here, for a message: the listing keeps no line numbers.
+    std::ifstream file(path, std::ios::binary);
+    uint64_t line = 1;
+    for (uint64_t i = 0; i < document.offset && file; ++i) line += file.get() == '\n';
+    return fmt::format("{}:{}", path, line);
+  }
+  if (corpus_.options.separator.empty()) return path;
+  return fmt::format("{} at byte {}", path, document.offset);
+}
+
+std::string TextDocumentReader::text_of_json_line(const TextDocument& document, const std::string& line) {
+  const std::string& field = corpus_.options.json_field;
+  nlohmann::json object;
+  try {
+    object = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::parse_error& error) {
+    fail("{}: not a JSON line ({}); a JSON Lines file holds one object per line, such as {{\"{}\": \"...\"}}",
+         where(document), error.what(), field);
+  }
+  if (!object.is_object()) fail("{}: expected a JSON object, got {}", where(document), object.type_name());
+  const auto value = object.find(field);
+  if (value == object.end()) {
+    std::vector<std::string> keys;
+    for (const auto& item : object.items()) keys.push_back(item.key());
+    fail("{}: no field \"{}\" (the object has: {}); name the documents' field with --json-field", where(document),
+         field, keys.empty() ? std::string("no fields") : fmt::format("{}", fmt::join(keys, ", ")));
+  }
+  if (!value->is_string()) {
+    fail("{}: field \"{}\" is {}, expected a string", where(document), field, value->type_name());
+  }
+  return value->get<std::string>();
+}
+
+std::string TextDocumentReader::read(const TextDocument& document) {
+  std::string bytes = read_bytes(document);
+  if (corpus_.json_lines[document.file]) return text_of_json_line(document, bytes);
+  if (corpus_.options.separator.empty()) return bytes;
+  return std::string(trimmed(bytes));
 }
 
 }  // namespace muonlab::data

@@ -1,20 +1,69 @@
-// The documents `data prepare` reads: each named file is one document, and a
-// folder contributes its *.txt files, recursively. Sorted by path, so the
-// same inputs always give the same shards.
+// The documents `data prepare` reads. Each input is a file, or a folder
+// whose *.txt and *.jsonl files are read, recursively. A file holds
+// - .txt: one document; or, given a separator (TinyStories' files separate
+//   stories by "<|endoftext|>"), the pieces between separators, each
+//   trimmed of the whitespace around it;
+// - .jsonl (or a .json file named as an input): JSON Lines, one object per
+//   line whose string field `json_field` is the document ("text", as
+//   Hugging Face datasets' to_json and FineWeb's JSON Lines write it);
+//   blank lines are skipped.
+// Files are sorted by path and documents keep their order within a file, so
+// the same inputs always give the same shards. Only the positions are
+// listed: texts are read when needed, so memory does not grow with the
+// corpus.
 #pragma once
 
 #include <cstdint>
+#include <fstream>
 #include <string>
 #include <vector>
 
 namespace muonlab::data {
 
+struct TextInputOptions {
+  std::string separator;            // empty: a .txt file is one document
+  std::string json_field = "text";  // the document's field in JSON Lines
+};
+
 struct TextDocument {
-  std::string path;
+  uint32_t file = 0;    // index in TextCorpus::files
+  uint64_t offset = 0;  // where its bytes start in the file (JSON Lines: its line)
   uint64_t bytes = 0;
 };
 
+struct TextCorpus {
+  std::vector<std::string> files;
+  std::vector<bool> json_lines;  // per file: JSON Lines, else text
+  std::vector<TextDocument> documents;
+  TextInputOptions options;
+
+  uint64_t total_bytes() const;
+};
+
 // Fails naming the input that does not exist, or if no document is found.
-std::vector<TextDocument> list_text_documents(const std::vector<std::string>& inputs);
+TextCorpus list_text_documents(const std::vector<std::string>& inputs, const TextInputOptions& options = {});
+
+// Reads documents of one corpus, keeping the file of the last one open (a
+// corpus's documents are read in order, many from each file).
+class TextDocumentReader {
+ public:
+  explicit TextDocumentReader(const TextCorpus& corpus) : corpus_(corpus) {}
+
+  // The document's text: its bytes, trimmed where a separator cut them
+  // out, or its JSON line's field. A JSON line that is not an object with
+  // that string field fails naming the file, the line and what it holds.
+  std::string read(const TextDocument& document);
+  // "path" for a whole file, "path:LINE" for a JSON line, "path at byte N"
+  // for a piece of a separated file.
+  std::string where(const TextDocument& document);
+
+ private:
+  std::string read_bytes(const TextDocument& document);
+  std::string text_of_json_line(const TextDocument& document, const std::string& line);
+
+  const TextCorpus& corpus_;
+  std::ifstream file_;
+  uint32_t open_file_ = UINT32_MAX;
+};
 
 }  // namespace muonlab::data

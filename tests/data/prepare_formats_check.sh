@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `muonlab data prepare` from the command line on JSON Lines (--json-field)
+# and on a text file of several documents (--separator), and the note it
+# prints when a text file holds the literal <|endoftext|> instead.
+#   prepare_formats_check.sh MUONLAB_BINARY SOURCE_DIR
+set -euo pipefail
+muonlab=$1
+src=$2
+source "$src/tests/check_lib.sh"
+make_scratch_dir prepare-formats
+
+for i in 1 2 3 4; do printf '{"id": %d, "body": "Story %d.\\nThe end."}\n' "$i" "$i"; done >"$work/stories.jsonl"
+out=$("$muonlab" data prepare "$work/stories.jsonl" --json-field body --out "$work/json" --name s --tokenizer byte \
+  --val-fraction 0.25)
+[[ $out == *"train        3 documents"*"val          1 documents"* ]] || { echo "FAIL: JSON Lines gave: $out" >&2; exit 1; }
+expect_muonlab_failure "stories.jsonl:1: no field \"text\" (the object has: body, id)" \
+  data prepare "$work/stories.jsonl" --out "$work/unused"
+
+for i in 1 2 3 4; do printf 'Story %d.\nThe end.\n<|endoftext|>\n' "$i"; done >"$work/stories.txt"
+out=$("$muonlab" data prepare "$work/stories.txt" --separator '<|endoftext|>' --out "$work/text" --name s \
+  --tokenizer byte --val-fraction 0.25)
+[[ $out == *"train        3 documents"*"val          1 documents"* ]] || { echo "FAIL: --separator gave: $out" >&2; exit 1; }
+# Each piece trimmed: the same bytes as the JSON documents, so the same shards.
+cmp "$work/json/s_train_000000.bin" "$work/text/s_train_000000.bin"
+cmp "$work/json/s_val_000000.bin" "$work/text/s_val_000000.bin"
+
+out=$("$muonlab" data prepare "$work/stories.txt" --out "$work/whole" --name s --tokenizer byte --val-fraction 0)
+[[ $out == *"note: 1 document(s) hold the literal text <|endoftext|>"*"--separator '<|endoftext|>'"* ]] ||
+  { echo "FAIL: no note of the literal <|endoftext|>: $out" >&2; exit 1; }
+echo "PASS: data prepare reads JSON Lines and separated text, and notes a literal <|endoftext|>"
