@@ -131,6 +131,23 @@ TEST(ShardErrors, WrongMagic) {
   EXPECT_CONTAINS(error, "magic.bin' has magic number 20240802; expected 20240520 (llm.c's uint16 tokens) or 20240801");
 }
 
+TEST(ShardErrors, TextGivenAsShardsGetsAHint) {
+  testing::ScratchDir dir;
+  const std::string hint = "it starts with text: make token shards from text with `muonlab data prepare";
+  std::string jsonl;
+  while (jsonl.size() < 2000) jsonl += "{\"text\": \"Call me Ishmael.\"}\n";
+  testing::write_bytes(dir.file("docs.jsonl"), jsonl);
+  EXPECT_CONTAINS(open_error(dir.file("docs.jsonl")), "docs.jsonl' has magic number 1702109819; expected");
+  EXPECT_CONTAINS(open_error(dir.file("docs.jsonl")), hint);
+  testing::write_bytes(dir.file("short.txt"), "Call me Ishmael.\tSome years ago\r\n");  // shorter than a header
+  EXPECT_CONTAINS(open_error(dir.file("short.txt")), "short.txt' is truncated: 33 bytes, but the header alone takes 1024; " + hint);
+  // Binary files get no hint: a shard of another magic, zeros.
+  write_reference_shard(dir.file("magic.bin"), {1, 2}, /*magic=*/20240802);
+  EXPECT_EQ(open_error(dir.file("magic.bin")).find(hint), std::string::npos);
+  testing::write_bytes(dir.file("zeros.bin"), std::string(100, '\0'));
+  EXPECT_EQ(open_error(dir.file("zeros.bin")).find(hint), std::string::npos);
+}
+
 TEST(ShardErrors, WrongVersion) {
   testing::ScratchDir dir;
   write_reference_shard(dir.file("version.bin"), {1, 2}, 20240520, /*version=*/2);

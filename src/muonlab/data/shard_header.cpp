@@ -1,5 +1,8 @@
 #include "muonlab/data/shard_header.h"
 
+#include <algorithm>
+#include <string>
+
 #include "muonlab/core/errors.h"
 
 namespace muonlab::data {
@@ -16,6 +19,18 @@ void write_int32_le(int32_t value, unsigned char* bytes) {
   for (int i = 0; i < 4; ++i) bytes[i] = static_cast<unsigned char>(bits >> (8 * i));
 }
 
+// A file given as shards that starts with text (a .txt or .jsonl passed as
+// data.train) gets a hint instead of only a wrong magic number.
+std::string text_hint(const unsigned char* bytes, size_t available) {
+  const size_t looked_at = std::min<size_t>(available, 64);
+  if (bytes == nullptr || looked_at == 0) return "";
+  for (size_t i = 0; i < looked_at; ++i) {
+    const unsigned char c = bytes[i];
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) return "";
+  }
+  return "; it starts with text: make token shards from text with `muonlab data prepare TEXT --out FOLDER`";
+}
+
 }  // namespace
 
 const ShardFormat& shard_format_for_vocab(int64_t vocab_size) {
@@ -25,16 +40,16 @@ const ShardFormat& shard_format_for_vocab(int64_t vocab_size) {
 ShardHeader parse_shard_header(const unsigned char* bytes, size_t available, uint64_t file_size,
                                const std::string& path) {
   if (file_size < kShardHeaderBytes || available < kShardHeaderBytes) {
-    fail("shard '{}' is truncated: {} bytes, but the header alone takes {}", path, file_size,
-         kShardHeaderBytes);
+    fail("shard '{}' is truncated: {} bytes, but the header alone takes {}{}", path, file_size, kShardHeaderBytes,
+         text_hint(bytes, std::min<uint64_t>(available, file_size)));
   }
   const int32_t magic = read_int32_le(bytes);
   const ShardFormat* format = magic == kUint16Shards.magic ? &kUint16Shards
                               : magic == kUint32Shards.magic ? &kUint32Shards
                                                              : nullptr;
   if (format == nullptr) {
-    fail("shard '{}' has magic number {}; expected {} (llm.c's uint16 tokens) or {} (uint32 tokens)", path, magic,
-         kUint16Shards.magic, kUint32Shards.magic);
+    fail("shard '{}' has magic number {}; expected {} (llm.c's uint16 tokens) or {} (uint32 tokens){}", path, magic,
+         kUint16Shards.magic, kUint32Shards.magic, text_hint(bytes, available));
   }
   const int32_t version = read_int32_le(bytes + 4);
   if (version != format->version) {
