@@ -1,9 +1,10 @@
 // `muonlab sweep SPEC.toml [--out DIR] [--parallel N] [--set KEY=VALUE]... [--list]`: runs a
 // grid of training runs (sweep_spec.h for the spec, sweep_runner.h for how
-// they run and resume).
+// they run and resume), or lists them with their states (sweep_status.h).
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -11,6 +12,7 @@
 #include "muonlab/cli/help_examples.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/sweep/sweep_runner.h"
+#include "muonlab/sweep/sweep_status.h"
 
 namespace muonlab::cli {
 namespace {
@@ -34,6 +36,19 @@ std::string describe_grid(const sweep::SweepSpec& spec) {
   return grid;
 }
 
+// One line per run, its id and state aligned, and the count of each state.
+void print_statuses(const std::vector<sweep::RunStatus>& statuses, const std::string& out_dir) {
+  size_t id_width = 0;
+  for (const auto& status : statuses) id_width = std::max(id_width, status.id.size());
+  for (const auto& status : statuses) {
+    std::string line = fmt::format("  {:<{}}  {:<11}  {}", status.id, id_width, status.state, status.detail);
+    while (line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  }
+  std::cout << fmt::format("{}{}\n", sweep::count_states(statuses),
+                           std::filesystem::exists(out_dir) ? "" : fmt::format(" ({} does not exist yet)", out_dir));
+}
+
 void run_sweep_command(const SweepArgs& args) {
   const sweep::SweepSpec spec = sweep::load_sweep_spec(args.spec, args.overrides);
   const auto runs = sweep::expand_sweep(spec);
@@ -41,7 +56,7 @@ void run_sweep_command(const SweepArgs& args) {
   std::cout << fmt::format("sweep '{}': {} runs: {}; base {}, into {}\n", spec.name, runs.size(), describe_grid(spec),
                            spec.base, out_dir);
   if (args.list) {
-    for (const auto& run : runs) std::cout << "  " << run.id << "\n";
+    print_statuses(sweep::sweep_status(runs, out_dir), out_dir);
     return;
   }
   sweep::SweepOptions options;
@@ -69,7 +84,7 @@ void register_sweep(CLI::App& app) {
       ->default_str("");
   command->add_option("--set", args->overrides,
                       "KEY=VALUE for every run, after the spec's [sweep] set (e.g. run.device=\"cuda\")");
-  command->add_flag("--list", args->list, "List the runs and stop");
+  command->add_flag("--list", args->list, "List the runs and the state of each (done, running, stopped, failed, not started), and stop");
   command->callback([args] { run_sweep_command(*args); });
 }
 

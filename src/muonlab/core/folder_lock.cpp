@@ -2,11 +2,15 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "muonlab/core/errors.h"
@@ -23,7 +27,30 @@ std::string holder_pid(int fd) {
   return pid.empty() ? "unknown" : pid;
 }
 
+// "MAJOR:MINOR:INODE" as /proc/locks writes a file's device (in hex) and inode.
+std::string proc_locks_file_id(const struct stat& info) {
+  return fmt::format("{:02x}:{:02x}:{}", major(info.st_dev), minor(info.st_dev), info.st_ino);
+}
+
 }  // namespace
+
+std::optional<long> folder_lock_holder(const std::string& folder) {
+  struct stat info {};
+  const std::string path = (std::filesystem::path(folder) / ".muonlab.lock").string();
+  if (::stat(path.c_str(), &info) != 0) return std::nullopt;
+  const std::string file_id = proc_locks_file_id(info);
+  // Lines such as "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a
+  // waiter's line starts "1: -> FLOCK" and holds nothing yet.
+  std::ifstream locks("/proc/locks");
+  for (std::string line; std::getline(locks, line);) {
+    std::istringstream fields(line);
+    std::string number, kind, mode, access, id;
+    long pid = 0;
+    if (!(fields >> number >> kind >> mode >> access >> pid >> id) || kind != "FLOCK") continue;
+    if (id == file_id) return pid;
+  }
+  return std::nullopt;
+}
 
 FolderLock::FolderLock(const std::string& folder)
     : path_((std::filesystem::path(folder) / ".muonlab.lock").string()) {

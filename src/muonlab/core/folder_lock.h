@@ -5,6 +5,7 @@
 // run never leaves a folder locked.
 #pragma once
 
+#include <optional>
 #include <string>
 
 namespace muonlab {
@@ -24,5 +25,10 @@ class FolderLock {
   std::string path_;
   int fd_ = -1;
 };
+
+// The pid of the process holding FOLDER's lock now, or nullopt when none
+// does (or the folder has no lock file). Read from /proc/locks, so asking
+// never takes the lock a starting run may be about to take.
+std::optional<long> folder_lock_holder(const std::string& folder);
 
 }  // namespace muonlab
