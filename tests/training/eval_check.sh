@@ -63,6 +63,6 @@ expect_failure "--seq-len 99: expected 1 to the model's block_size 32" --model "
 expect_failure "--dtype 'fp16': expected fp32, bf16 or auto" --model "$work/run" --dtype fp16
 expect_failure "give one of --data, --text and --ids" --model "$work/run" --ids 1,2 --text hi
 expect_failure "/nonexistent/val_*.bin" --model "$work/run" --data "/nonexistent/val_*.bin"
-expect_failure "--model excludes model" "$work/run" --model "$work/run"
+expect_failure "--model excludes model_path" "$work/run" --model "$work/run"
 expect_failure "no data: give --data SHARDS" --preset tiny-gpt2 --set vocab_size=257
 echo "PASS: eval reproduces the run's val_loss $trained from its folder and its weights; options override the run's"

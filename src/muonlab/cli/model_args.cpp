@@ -24,7 +24,7 @@ void ModelArgs::add_to(CLI::App& command, bool with_model_file, bool with_device
 
 void ModelArgs::add_positional_model(CLI::App& command) {
   if (model_option_ == nullptr) fail("add_positional_model: call add_to with the model file first");
-  command.add_option("model", model_file, "The model, as --model: a run folder, its weights or a model file")->excludes(model_option_);
+  command.add_option("model_path", model_file, "The model, as --model: a run folder, its weights or a model file")->excludes(model_option_);
 }
 
 models::ModelConfig ModelArgs::config() const {
