@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `muonlab data prepare` from the command line on JSON Lines (--json-field)
-# and on a text file of several documents (--separator), and the note it
-# prints when a text file holds the literal <|endoftext|> instead.
+# and on a text file of several documents (--separator), the note it prints
+# when a text file holds the literal <|endoftext|> instead, and a Hugging
+# Face tokenizer.json as --tokenizer.
 #   prepare_formats_check.sh MUONLAB_BINARY SOURCE_DIR
 set -euo pipefail
 muonlab=$1
@@ -27,4 +28,12 @@ cmp "$work/json/s_val_000000.bin" "$work/text/s_val_000000.bin"
 out=$("$muonlab" data prepare "$work/stories.txt" --out "$work/whole" --name s --tokenizer byte --val-fraction 0)
 [[ $out == *"note: 1 document(s) hold the literal text <|endoftext|>"*"--separator '<|endoftext|>'"* ]] ||
   { echo "FAIL: no note of the literal <|endoftext|>: $out" >&2; exit 1; }
-echo "PASS: data prepare reads JSON Lines and separated text, and notes a literal <|endoftext|>"
+# A Hugging Face tokenizer.json (LLaMA 3's layout): each document after its
+# <|begin_of_text|> (id 1002), which data info counts.
+tokenizer="$src/tests/data/hf_tokenizer/tokenizer.json"
+"$muonlab" data prepare "$work/stories.jsonl" --json-field body --out "$work/hf" --name s --tokenizer "$tokenizer" \
+  --val-fraction 0.25 >/dev/null
+out=$("$muonlab" data info "$work/hf/s_*.bin" --tokenizer "$tokenizer")
+[[ $out == *"2 shard(s), "*" tokens, 4 documents" ]] || { echo "FAIL: tokenizer.json shards: $out" >&2; exit 1; }
+[[ $(printf 'Story 1.' | "$muonlab" data encode --tokenizer "$tokenizer" | "$muonlab" data decode --tokenizer "$tokenizer") == "Story 1." ]]
+echo "PASS: data prepare reads JSON Lines and separated text, notes a literal <|endoftext|>, takes a tokenizer.json"

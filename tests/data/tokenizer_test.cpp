@@ -254,7 +254,7 @@ TEST_F(Gpt2FilesTest, MalformedMergeLineNamesLine) {
 
 TEST_F(Gpt2FilesTest, MergeOfUnknownTokenNamesIt) {
   write(tiny_encoder(), "a c\n");
-  EXPECT_CONTAINS(load_error(), "line 1: token 'ac' is not in encoder.json");
+  EXPECT_CONTAINS(load_error(), "line 1: token 'ac' is not in the vocabulary");
 }
 
 TEST_F(Gpt2FilesTest, RepeatedMergeNamesBothLines) {

@@ -37,17 +37,19 @@ struct Gpt2Pretokenizer::Pattern {
   ~Pattern() { pcre2_code_free(code); }
 };
 
-Gpt2Pretokenizer::Gpt2Pretokenizer() : pattern_(std::make_unique<Pattern>()) {
+Gpt2Pretokenizer::Gpt2Pretokenizer() : Gpt2Pretokenizer(kGpt2Pattern) {}
+
+Gpt2Pretokenizer::Gpt2Pretokenizer(const std::string& pattern) : pattern_(std::make_unique<Pattern>()) {
   // UCP: \s, \p{L}, \p{N} by Unicode properties, as Python's `regex` module.
   // MATCH_INVALID_UTF: invalid UTF-8 is skipped by the matcher instead of
   // rejecting the whole subject.
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
-  pattern_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kGpt2Pattern), PCRE2_ZERO_TERMINATED,
+  pattern_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                                  PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error_code,
                                  &error_offset, nullptr);
   if (pattern_->code == nullptr) {
-    fail("GPT-2 pre-tokenizer pattern does not compile at offset {}: {}", error_offset,
+    fail("pre-tokenizer pattern '{}' does not compile at offset {}: {}", pattern, error_offset,
          pcre2_message(error_code));
   }
   // Without JIT (some platforms) PCRE2 interprets the pattern: slower, same result.
@@ -64,7 +66,7 @@ void Gpt2Pretokenizer::split(std::string_view text,
   while (offset < text.size()) {
     int result = pcre2_match(pattern_->code, subject, text.size(), offset, 0, match.data, nullptr);
     if (result == PCRE2_ERROR_NOMATCH) break;
-    if (result < 0) fail("GPT-2 pre-tokenizer failed at byte {}: {}", offset, pcre2_message(result));
+    if (result < 0) fail("pre-tokenizer failed at byte {}: {}", offset, pcre2_message(result));
     const PCRE2_SIZE* bounds = pcre2_get_ovector_pointer(match.data);
     size_t begin = bounds[0], end = bounds[1];
     if (begin > offset) on_piece(text.substr(offset, begin - offset));  // invalid UTF-8

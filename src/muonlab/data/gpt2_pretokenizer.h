@@ -1,4 +1,5 @@
-// GPT-2's pre-tokenizer: splits text into the pieces that BPE merges within,
+// GPT-2's pre-tokenizer (or another pattern's): splits text into the pieces
+// that BPE merges within,
 // with OpenAI's pattern
 //   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 // through PCRE2 (JIT-compiled, Unicode properties; U+180E is not whitespace,
@@ -9,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace muonlab::data {
@@ -16,6 +18,10 @@ namespace muonlab::data {
 class Gpt2Pretokenizer {
  public:
   Gpt2Pretokenizer();
+  // Another byte-level BPE's pattern (LLaMA 3's, from a tokenizer.json),
+  // compiled with the same options; fails naming the offset where it does
+  // not compile.
+  explicit Gpt2Pretokenizer(const std::string& pattern);
   ~Gpt2Pretokenizer();
   Gpt2Pretokenizer(const Gpt2Pretokenizer&) = delete;
   Gpt2Pretokenizer& operator=(const Gpt2Pretokenizer&) = delete;

@@ -1,5 +1,6 @@
 #include "muonlab/data/gpt2_tokenizer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <sstream>
 #include <unordered_map>
@@ -78,7 +79,7 @@ std::vector<std::string> token_bytes_by_id(const Encoder& encoder, const std::st
 
 int32_t id_of(const Encoder& encoder, const std::string& spelling, const std::string& where) {
   auto it = encoder.find(spelling);
-  if (it == encoder.end()) fail("{}: token '{}' is not in encoder.json", where, spelling);
+  if (it == encoder.end()) fail("{}: token '{}' is not in the vocabulary", where, spelling);
   return it->second;
 }
 
@@ -111,6 +112,38 @@ std::array<int32_t, 256> byte_token_ids(const Encoder& encoder, const std::strin
   return ids;
 }
 
+std::vector<BpeMerge> merges_of_pairs(const Encoder& encoder,
+                                      const std::vector<std::pair<std::string, std::string>>& pairs,
+                                      const std::string& source) {
+  std::vector<BpeMerge> merges;
+  merges.reserve(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const std::string where = fmt::format("'{}' merge {}", source, i);
+    const auto& [left, right] = pairs[i];
+    merges.push_back({id_of(encoder, left, where), id_of(encoder, right, where), id_of(encoder, left + right, where)});
+  }
+  if (merges.empty()) fail("'{}' holds no merges", source);
+  return merges;
+}
+
+// The vocabulary's token bytes, then the added tokens': each after the
+// last id, or the text of the vocabulary token it names again.
+std::vector<std::string> with_added_tokens(std::vector<std::string> token_bytes,
+                                           const std::vector<std::pair<std::string, int>>& added,
+                                           const std::string& source) {
+  std::vector<std::pair<std::string, int>> by_id = added;
+  std::sort(by_id.begin(), by_id.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  for (const auto& [text, id] : by_id) {
+    if (id == static_cast<int>(token_bytes.size())) {
+      token_bytes.push_back(text);
+    } else if (id < 0 || id > static_cast<int>(token_bytes.size()) || token_bytes[id] != text) {
+      fail("'{}': added token '{}' has id {}; expected the next id, {}, or the id of the same token in the vocabulary",
+           source, text, id, token_bytes.size());
+    }
+  }
+  return token_bytes;
+}
+
 uint64_t next_cache_owner() {
   static std::atomic<uint64_t> counter{0};
   return ++counter;
@@ -133,13 +166,50 @@ std::unique_ptr<Gpt2Tokenizer> Gpt2Tokenizer::load(const std::string& folder) {
   return std::make_unique<Gpt2Tokenizer>(token_bytes_by_id(encoder, encoder_path), std::move(bpe), eot);
 }
 
-Gpt2Tokenizer::Gpt2Tokenizer(std::vector<std::string> token_bytes, BpeMerges merges, int eot_token)
+std::unique_ptr<Gpt2Tokenizer> Gpt2Tokenizer::from_spellings(
+    const std::unordered_map<std::string, int32_t>& vocab,
+    const std::vector<std::pair<std::string, std::string>>& merges,
+    const std::vector<std::pair<std::string, int>>& added, const std::string& end_of_document,
+    BpeVariant variant, const std::string& source) {
+  BpeMerges bpe(byte_token_ids(vocab, source), merges_of_pairs(vocab, merges, source));
+  std::vector<std::string> token_bytes = token_bytes_by_id(vocab, source);
+  variant.regular_tokens = static_cast<int>(token_bytes.size());
+  token_bytes = with_added_tokens(std::move(token_bytes), added, source);
+  int end_of_document_id = -1;
+  for (int id = 0; id < static_cast<int>(token_bytes.size()); ++id) {
+    if (token_bytes[id] == end_of_document) end_of_document_id = id;
+  }
+  if (end_of_document_id < 0) fail("'{}' has no token '{}'", source, end_of_document);
+  return std::make_unique<Gpt2Tokenizer>(std::move(token_bytes), std::move(bpe), end_of_document_id,
+                                         std::move(variant));
+}
+
+Gpt2Tokenizer::Gpt2Tokenizer(std::vector<std::string> token_bytes, BpeMerges merges, int eot_token,
+                             BpeVariant variant)
     : token_bytes_(std::move(token_bytes)),
       merges_(std::move(merges)),
       eot_token_(eot_token),
-      cache_owner_(next_cache_owner()) {}
+      variant_(std::move(variant)),
+      pretokenizer_(variant_.pattern.empty() ? Gpt2Pretokenizer() : Gpt2Pretokenizer(variant_.pattern)),
+      cache_owner_(next_cache_owner()) {
+  if (variant_.ignore_merges) {
+    const int regular = variant_.regular_tokens < 0 ? vocab_size() : variant_.regular_tokens;
+    for (int id = 0; id < regular; ++id) whole_tokens_.emplace(token_bytes_[id], id);
+  }
+}
+
+std::vector<std::pair<std::string, int>> Gpt2Tokenizer::special_tokens() const {
+  return variant_.special_tokens.empty() ? Tokenizer::special_tokens() : variant_.special_tokens;
+}
 
 void Gpt2Tokenizer::encode_piece(std::string_view piece, TokenIds& out) const {
+  if (!whole_tokens_.empty()) {
+    const auto whole = whole_tokens_.find(std::string(piece));
+    if (whole != whole_tokens_.end()) {
+      out.push_back(whole->second);
+      return;
+    }
+  }
   if (piece.size() > kMaxCachedPieceBytes) {
     merges_.apply(piece, out);
     return;
@@ -165,7 +235,8 @@ std::string Gpt2Tokenizer::decode(const TokenIds& ids) const {
   std::string text;
   for (int32_t id : ids) {
     if (id < 0 || id >= vocab_size()) {
-      fail("token id {} is outside the GPT-2 vocabulary (0-{})", id, vocab_size() - 1);
+      fail("token id {} is outside the {} vocabulary (0-{})", id, name() == "gpt2" ? "GPT-2" : "'" + name() + "'",
+           vocab_size() - 1);
     }
     text += token_bytes_[id];
   }

@@ -6,6 +6,8 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "muonlab/data/bpe_merges.h"
@@ -14,16 +16,40 @@
 
 namespace muonlab::data {
 
+// What another byte-level BPE (a Hugging Face tokenizer.json) changes of
+// GPT-2's: the split pattern, ignore_merges, and special tokens.
+struct BpeVariant {
+  std::string name = "gpt2";
+  std::string pattern;         // empty: GPT-2's
+  // A whole pre-token that is in the vocabulary is that one token, merges
+  // or not (Hugging Face's BPE ignore_merges, which LLaMA 3's sets).
+  bool ignore_merges = false;
+  // (text, id) that `encode` recognizes; empty: <|endoftext|> as eot_token.
+  std::vector<std::pair<std::string, int>> special_tokens;
+  int regular_tokens = -1;     // ids below this are BPE tokens; -1: all of them
+};
+
 class Gpt2Tokenizer : public Tokenizer {
  public:
   // Reads `folder`/encoder.json and `folder`/vocab.bpe; fails naming the file,
   // line or token that is malformed.
   static std::unique_ptr<Gpt2Tokenizer> load(const std::string& folder);
 
-  // `token_bytes[id]` is the text of token `id`.
-  Gpt2Tokenizer(std::vector<std::string> token_bytes, BpeMerges merges, int eot_token);
+  // A byte-level BPE from its vocabulary and merges spelled in GPT-2's byte
+  // alphabet (as encoder.json and a tokenizer.json spell them), and added
+  // tokens as (text, id) with ids after the vocabulary's, or equal to the
+  // vocabulary token of the same text. Fails naming `source` and the token.
+  static std::unique_ptr<Gpt2Tokenizer> from_spellings(
+      const std::unordered_map<std::string, int32_t>& vocab,
+      const std::vector<std::pair<std::string, std::string>>& merges,
+      const std::vector<std::pair<std::string, int>>& added, const std::string& end_of_document,
+      BpeVariant variant, const std::string& source);
 
-  std::string name() const override { return "gpt2"; }
+  // `token_bytes[id]` is the text of token `id`.
+  Gpt2Tokenizer(std::vector<std::string> token_bytes, BpeMerges merges, int eot_token, BpeVariant variant = {});
+
+  std::string name() const override { return variant_.name; }
+  std::vector<std::pair<std::string, int>> special_tokens() const override;
   int vocab_size() const override { return static_cast<int>(token_bytes_.size()); }
   int eot_token() const override { return eot_token_; }
   TokenIds encode_ordinary(std::string_view text) const override;
@@ -37,6 +63,8 @@ class Gpt2Tokenizer : public Tokenizer {
   std::vector<std::string> token_bytes_;
   BpeMerges merges_;
   int eot_token_;
+  BpeVariant variant_;
+  std::unordered_map<std::string, int32_t> whole_tokens_;  // bytes -> id, for ignore_merges
   Gpt2Pretokenizer pretokenizer_;
   uint64_t cache_owner_;  // tells one tokenizer's per-thread cache from another's
 };

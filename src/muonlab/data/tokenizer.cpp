@@ -10,19 +10,35 @@
 #include "muonlab/core/worker_pool.h"
 #include "muonlab/data/byte_tokenizer.h"
 #include "muonlab/data/gpt2_tokenizer.h"
+#include "muonlab/data/hf_tokenizer_json.h"
 
 namespace muonlab::data {
 namespace fs = std::filesystem;
 
+std::vector<std::pair<std::string, int>> Tokenizer::special_tokens() const {
+  return {{std::string(kEndOfText), eot_token()}};
+}
+
 TokenIds Tokenizer::encode(std::string_view text) const {
+  const auto specials = special_tokens();
   TokenIds ids;
   while (true) {
-    size_t special = text.find(kEndOfText);
-    TokenIds part = encode_ordinary(text.substr(0, special));
+    // The first special token in the text; of two starting there, the longer.
+    size_t at = std::string_view::npos;
+    const std::pair<std::string, int>* found = nullptr;
+    for (const auto& special : specials) {
+      const size_t position = text.find(special.first);
+      if (position < at || (position == at && position != std::string_view::npos &&
+                            special.first.size() > found->first.size())) {
+        at = position;
+        found = &special;
+      }
+    }
+    TokenIds part = encode_ordinary(text.substr(0, at));
     ids.insert(ids.end(), part.begin(), part.end());
-    if (special == std::string_view::npos) break;
-    ids.push_back(eot_token());
-    text.remove_prefix(special + kEndOfText.size());
+    if (found == nullptr) break;
+    ids.push_back(found->second);
+    text.remove_prefix(at + found->first.size());
   }
   return ids;
 }
@@ -92,10 +108,16 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec) {
   if (spec == "byte") return std::make_unique<ByteTokenizer>();
   if (spec == "gpt2") return load_installed_gpt2();
   if (fs::is_directory(spec)) {
-    if (!has_gpt2_files(spec)) fail("tokenizer folder '{}' lacks encoder.json or vocab.bpe", spec);
-    return Gpt2Tokenizer::load(spec);
+    if (has_gpt2_files(spec)) return Gpt2Tokenizer::load(spec);
+    if (fs::is_regular_file(fs::path(spec) / "tokenizer.json")) {
+      return load_tokenizer_json((fs::path(spec) / "tokenizer.json").string());
+    }
+    fail("tokenizer folder '{}' holds neither encoder.json and vocab.bpe nor a tokenizer.json", spec);
   }
-  fail("unknown tokenizer '{}': expected gpt2, byte, or a folder with encoder.json and vocab.bpe", spec);
+  if (fs::is_regular_file(spec) && fs::path(spec).extension() == ".json") return load_tokenizer_json(spec);
+  fail("unknown tokenizer '{}': expected gpt2, byte, a folder with encoder.json and vocab.bpe, or a Hugging Face "
+       "tokenizer.json (or a folder holding one)",
+       spec);
 }
 
 }  // namespace muonlab::data

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace muonlab::data {
@@ -32,7 +33,13 @@ class Tokenizer {
   // Fails naming the id if one is outside the vocabulary.
   virtual std::string decode(const TokenIds& ids) const = 0;
 
-  // As encode_ordinary, but each "<|endoftext|>" becomes eot_token().
+  // The special tokens `encode` recognizes in text, as (text, id):
+  // "<|endoftext|>" as eot_token() unless a tokenizer has others (a
+  // tokenizer.json's special added tokens).
+  virtual std::vector<std::pair<std::string, int>> special_tokens() const;
+
+  // As encode_ordinary, but each special token written in the text (by
+  // default "<|endoftext|>") becomes its id.
   TokenIds encode(std::string_view text) const;
   // encode_ordinary of each document, spread over `threads` threads of the
   // process-wide WorkerPool (0: every core; at most one per core). Results
@@ -41,7 +48,10 @@ class Tokenizer {
                                          int threads = 0) const;
 };
 
-// "gpt2", "byte", or a folder with encoder.json and vocab.bpe. "gpt2" looks
+// "gpt2", "byte", a folder with encoder.json and vocab.bpe (OpenAI's
+// files), or a Hugging Face tokenizer.json (byte-level BPE, as GPT-2's,
+// LLaMA 3's and GPT-NeoX's: hf_tokenizer_json.h), or a folder holding one.
+// "gpt2" looks
 // in $MUONLAB_DATA_DIR/gpt2, then ./data/gpt2, then beside the binary that
 // holds muonlab's code: in it and each folder above it, share/muonlab/gpt2
 // (an installed prefix) and data/gpt2 (a source tree around the build
