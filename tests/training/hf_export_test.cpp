@@ -354,6 +354,25 @@ TEST(HfExport, Gpt2TokenizerFilesAreCopiedForGpt2Tokenizer) {
   EXPECT_EQ(read_json(dir.file("hf/config.json")).at("eos_token_id"), 257);
 }
 
+// A run trained with a Hugging Face tokenizer.json exports it as it is, for
+// the fast tokenizer class, its document separator as bos and eos.
+TEST(HfExport, TokenizerJsonIsPassedOn) {
+  testing::ScratchDir dir;
+  const std::string tokenizer = testing::test_data("hf_tokenizer/tokenizer.json");
+  TrainConfig config = run_config(dir, "", tokenizer, 1004);
+  write_run(config);
+  const HfExportResult result = export_hf(export_options(config, dir.file("hf")));
+
+  EXPECT_EQ(result.tokenizer_note, "");
+  EXPECT_EQ(testing::read_bytes(dir.file("hf/tokenizer.json")), testing::read_bytes(tokenizer));
+  const auto tokenizer_config = read_json(dir.file("hf/tokenizer_config.json"));
+  EXPECT_EQ(tokenizer_config.at("tokenizer_class"), "PreTrainedTokenizerFast");
+  EXPECT_EQ(tokenizer_config.at("eos_token"), "<|begin_of_text|>");
+  EXPECT_EQ(tokenizer_config.at("model_max_length"), 16);
+  EXPECT_EQ(read_json(dir.file("hf/config.json")).at("eos_token_id"), 1002);
+  EXPECT_FALSE(fs::exists(dir.file("hf/vocab.json")));
+}
+
 // "gpt2" finds OpenAI's files where load_tokenizer does (scripts/fetch-data).
 TEST(HfExport, InstalledGpt2VocabularyBecomesVocabJsonAndMergesTxt) {
   testing::ScratchDir dir;

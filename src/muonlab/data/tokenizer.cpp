@@ -104,17 +104,22 @@ std::optional<std::string> gpt2_files_folder(const std::string& spec) {
   return std::nullopt;
 }
 
+std::optional<std::string> tokenizer_json_file(const std::string& spec) {
+  if (spec == "byte" || spec == "gpt2") return std::nullopt;
+  if (fs::is_regular_file(spec) && fs::path(spec).extension() == ".json") return spec;
+  const fs::path inside = fs::path(spec) / "tokenizer.json";
+  if (fs::is_directory(spec) && !has_gpt2_files(spec) && fs::is_regular_file(inside)) return inside.string();
+  return std::nullopt;
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec) {
   if (spec == "byte") return std::make_unique<ByteTokenizer>();
   if (spec == "gpt2") return load_installed_gpt2();
+  if (const auto json = tokenizer_json_file(spec)) return load_tokenizer_json(*json);
   if (fs::is_directory(spec)) {
-    if (has_gpt2_files(spec)) return Gpt2Tokenizer::load(spec);
-    if (fs::is_regular_file(fs::path(spec) / "tokenizer.json")) {
-      return load_tokenizer_json((fs::path(spec) / "tokenizer.json").string());
-    }
-    fail("tokenizer folder '{}' holds neither encoder.json and vocab.bpe nor a tokenizer.json", spec);
+    if (!has_gpt2_files(spec)) fail("tokenizer folder '{}' holds neither encoder.json and vocab.bpe nor a tokenizer.json", spec);
+    return Gpt2Tokenizer::load(spec);
   }
-  if (fs::is_regular_file(spec) && fs::path(spec).extension() == ".json") return load_tokenizer_json(spec);
   fail("unknown tokenizer '{}': expected gpt2, byte, a folder with encoder.json and vocab.bpe, or a Hugging Face "
        "tokenizer.json (or a folder holding one)",
        spec);

@@ -63,4 +63,9 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec);
 // holds both; nullopt for "byte" or when no folder has them.
 std::optional<std::string> gpt2_files_folder(const std::string& spec);
 
+// The Hugging Face tokenizer.json load_tokenizer(spec) reads: `spec` itself
+// (a .json file), or the tokenizer.json of a folder without OpenAI's files;
+// nullopt otherwise.
+std::optional<std::string> tokenizer_json_file(const std::string& spec);
+
 }  // namespace muonlab::data

@@ -139,6 +139,19 @@ HfTokenizer hf_tokenizer(const std::string& spec, const ModelConfig& model) {
                                  data::ByteTokenizer::kEndOfTextId, data::kEndOfText);
     return tokenizer;
   }
+  if (const auto json = data::tokenizer_json_file(spec)) {
+    // Passed on as it is, once loading has checked it; the fast tokenizer
+    // class reads it, with the separator as its bos and eos token.
+    const auto loaded = data::load_tokenizer(*json);
+    tokenizer.end_of_text = loaded->eot_token();
+    const std::string separator = loaded->decode({loaded->eot_token()});
+    const nlohmann::json config = {{"tokenizer_class", "PreTrainedTokenizerFast"},
+                                   {"model_max_length", model.block_size},
+                                   {"bos_token", separator},
+                                   {"eos_token", separator}};
+    tokenizer.files = {{"tokenizer.json", read_whole_file(*json)}, {"tokenizer_config.json", config.dump(2) + "\n"}};
+    return tokenizer;
+  }
   const std::optional<std::string> folder = data::gpt2_files_folder(spec);
   if (!folder) {
     if (spec == "gpt2") tokenizer.end_of_text = kGpt2EndOfText;
