@@ -2,8 +2,9 @@
 # `muonlab export --hf` read back by Hugging Face transformers: a tiny GPT-2
 # and a tiny LLaMA, trained briefly, exported, then scored on a sentence by
 # both (each position's next-token loss, float32 on the CPU, within 1e-4)
-# and continued greedily by both (token for token). Skips (77) where Python
-# has no transformers.
+# and continued greedily by both (token for token); and a run on a
+# tokenizer.json, whose exported tokenizer encodes alike in transformers.
+# Skips (77) where Python has no transformers.
 #   hf_transformers_check.sh MUONLAB_BINARY SOURCE_DIR PYTHON [DEVICE]
 # DEVICE (cpu, or cuda on the GPU machine) is where the models train.
 set -euo pipefail
@@ -50,5 +51,33 @@ TOML
   echo "transformers ($preset): $theirs"
   [[ $ours == "$theirs" ]] || { echo "FAIL: the $preset continuations differ" >&2; exit 1; }
 done
+# A run on a Hugging Face tokenizer.json: the export's tokenizer, loaded by
+# transformers' AutoTokenizer, encodes as muonlab does.
+tokenizer=$src/tests/data/hf_tokenizer/tokenizer.json
+"$muonlab" data prepare "$src/tests/data/text" --out "$work/json-shards" --name t --tokenizer "$tokenizer" \
+  --val-fraction 0 >/dev/null
+cat >"$work/json.toml" <<TOML
+[model]
+preset = "tiny-llama"
+vocab_size = 1004
+[data]
+train = "$work/json-shards/t_train_*.bin"
+tokenizer = "$tokenizer"
+batch_size = 4
+[run]
+steps = 3
+eval_every = 0
+out_dir = "$work/json"
+TOML
+"$muonlab" train --config "$work/json.toml" --sample-tokens 0 >/dev/null
+"$muonlab" export --hf "$work/json" "$work/json-hf" >/dev/null
+text=$(printf 'Call me Ishmael. It ended.\nThe whale; (the end) DON\x27T 1851')
+ours=$(printf '%s' "$text" | "$muonlab" data encode --tokenizer "$tokenizer")
+theirs=$("$python" -c 'import sys, transformers
+t = transformers.AutoTokenizer.from_pretrained(sys.argv[1])
+print(" ".join(map(str, t.encode(sys.argv[2], add_special_tokens=False))), t.eos_token_id)' "$work/json-hf" "$text" 2>/dev/null)
+echo "muonlab (tokenizer.json):      $ours"
+echo "transformers (tokenizer.json): $theirs"
+[[ "$ours 1002" == "$theirs" ]] || { echo "FAIL: the exported tokenizer.json encodes otherwise in transformers" >&2; exit 1; }
 echo "PASS: transformers $("$python" -c 'import transformers; print(transformers.__version__)' 2>/dev/null) scores" \
   "the GPT-2 and LLaMA exports as muonlab does and continues them alike"
