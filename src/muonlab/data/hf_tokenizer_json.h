@@ -1,5 +1,5 @@
-// A Hugging Face tokenizer.json of a byte-level BPE (GPT-2's, LLaMA 3's,
-// GPT-NeoX's and Pythia's, OLMo's, SmolLM's layout): the model's vocabulary
+// A Hugging Face tokenizer.json of a byte-level BPE (GPT-2's and LLaMA 3's
+// layouts, and others built the same way): the model's vocabulary
 // and merges, its split pattern, ignore_merges, and the added tokens. What
 // muonlab cannot reproduce exactly is refused by name: a normalizer, another
 // model type, byte fallback, subword prefixes or suffixes, BPE dropout, a

@@ -49,8 +49,8 @@ class Tokenizer {
 };
 
 // "gpt2", "byte", a folder with encoder.json and vocab.bpe (OpenAI's
-// files), or a Hugging Face tokenizer.json (byte-level BPE, as GPT-2's,
-// LLaMA 3's and GPT-NeoX's: hf_tokenizer_json.h), or a folder holding one.
+// files), or a Hugging Face tokenizer.json (byte-level BPE, as GPT-2's and
+// LLaMA 3's are: hf_tokenizer_json.h), or a folder holding one.
 // "gpt2" looks
 // in $MUONLAB_DATA_DIR/gpt2, then ./data/gpt2, then beside the binary that
 // holds muonlab's code: in it and each folder above it, share/muonlab/gpt2
