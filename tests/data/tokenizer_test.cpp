@@ -232,7 +232,7 @@ TEST_F(Gpt2FilesTest, TinyVocabularyLoadsAndMerges) {
 }
 
 TEST_F(Gpt2FilesTest, MissingFolderFilesNamed) {
-  EXPECT_CONTAINS(testing::error_message([&] { load_tokenizer(dir.path()); }), "lacks encoder.json or vocab.bpe");
+  EXPECT_CONTAINS(testing::error_message([&] { load_tokenizer(dir.path()); }), "holds neither encoder.json and vocab.bpe nor a tokenizer.json");
   EXPECT_CONTAINS(testing::error_message([] { load_tokenizer("no-such-tokenizer"); }),
                   "unknown tokenizer 'no-such-tokenizer'");
 }
