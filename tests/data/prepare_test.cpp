@@ -241,6 +241,7 @@ TEST_F(PrepareTest, BadJsonLinesNamedByLineBeforeAnythingIsWritten) {
                   where + ":1: no field \"text\" (the object has: body, id); name the documents' field with --json-field");
   EXPECT_CONTAINS(error_for("{\"text\": \"a\"}\n{\"text\": 5}\n"), where + ":2: field \"text\" is number, expected a string");
   EXPECT_CONTAINS(error_for("[\"text\"]\n"), where + ":1: expected a JSON object, got array");
+  EXPECT_CONTAINS(error_for("\n  \n"), "no documents found: the 1 input file(s) hold only blank lines or separators");
   EXPECT_FALSE(std::filesystem::exists(dir.file("out")));
 }
 

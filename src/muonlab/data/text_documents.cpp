@@ -152,6 +152,9 @@ TextCorpus list_text_documents(const std::vector<std::string>& inputs, const Tex
     corpus.json_lines.push_back(named_json);
     list_file(static_cast<uint32_t>(corpus.files.size() - 1), corpus, corpus.documents);
   }
+  if (corpus.documents.empty()) {
+    fail("no documents found: the {} input file(s) hold only blank lines or separators", corpus.files.size());
+  }
   return corpus;
 }
 
