@@ -16,6 +16,7 @@
 #include "data/data_test_util.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/data/tokenizer.h"
+#include "muonlab/data/unicode_nfc.h"
 #include "test_util.h"
 
 namespace muonlab::data {
@@ -70,6 +71,31 @@ TEST(HfTokenizerJson, IgnoreMergesAndThePatternEachMatter) {
   EXPECT_GE(mismatches(layout), 2);
 }
 
+// With the normalizer NFC (Qwen2's, GPT-NeoX's), decomposed text encodes as
+// its composed form, as in `tokenizers`; without it, otherwise.
+TEST(HfTokenizerJson, NfcNormalizerComposesAsHuggingFaceTokenizers) {
+  testing::ScratchDir dir;
+  Json layout = llama_layout();
+  layout["normalizer"] = {{"type", "NFC"}};
+  if (!nfc_available()) {
+    EXPECT_CONTAINS(testing::error_message([&] { load_layout(dir, layout); }), "normalizer NFC needs ICU");
+    GTEST_SKIP() << "built without ICU";
+  }
+  const auto with_nfc = load_layout(dir, layout);
+  const auto vectors = Json::parse(testing::read_bytes(testing::test_data("hf_tokenizer/vectors_nfc.json")));
+  ASSERT_EQ(vectors.size(), 3u);
+  for (const auto& vector : vectors) {
+    EXPECT_EQ(with_nfc->encode(vector["text"].get<std::string>()), vector["ids"].get<TokenIds>()) << vector["text"];
+  }
+  const auto without = load_layout(dir, llama_layout());
+  EXPECT_NE(without->encode(vectors[0]["text"].get<std::string>()), vectors[0]["ids"].get<TokenIds>());
+  EXPECT_NE(without->encode(vectors[1]["text"].get<std::string>()), vectors[1]["ids"].get<TokenIds>());
+  // Invalid UTF-8 between valid runs is kept as bytes, each run normalized.
+  const std::string mixed = std::string("cafe\xCC\x81") + "\xFF" + "e\xCC\x81";
+  EXPECT_EQ(nfc_normalized(mixed), std::string("caf\xC3\xA9") + "\xFF" + "\xC3\xA9");
+  EXPECT_EQ(with_nfc->decode(with_nfc->encode(mixed)), nfc_normalized(mixed));
+}
+
 // GPT-2's encoder.json and vocab.bpe as transformers' tokenizer.json holds
 // them (merges as "left right" strings, the older format).
 Json gpt2_layout() {
@@ -106,8 +132,8 @@ TEST(HfTokenizerJson, WhatItCannotReproduceIsRefusedByName) {
   testing::ScratchDir dir;
   auto error_of = [&](const Json& layout) { return testing::error_message([&] { load_layout(dir, layout); }); };
   Json layout = llama_layout();
-  layout["normalizer"] = {{"type", "NFC"}};
-  EXPECT_CONTAINS(error_of(layout), "normalizer NFC is not supported");
+  layout["normalizer"] = {{"type", "Lowercase"}};
+  EXPECT_CONTAINS(error_of(layout), "normalizer {\"type\":\"Lowercase\"} is not supported: muonlab applies none or NFC");
   layout = llama_layout();
   layout["model"]["type"] = "Unigram";
   EXPECT_CONTAINS(error_of(layout), "model type Unigram is not supported: expected BPE");

@@ -10,6 +10,7 @@
 #include "muonlab/core/errors.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/data/gpt2_byte_map.h"
+#include "muonlab/data/unicode_nfc.h"
 
 namespace muonlab::data {
 namespace {
@@ -227,7 +228,9 @@ void Gpt2Tokenizer::encode_piece(std::string_view piece, TokenIds& out) const {
 TokenIds Gpt2Tokenizer::encode_ordinary(std::string_view text) const {
   TokenIds ids;
   ids.reserve(text.size() / 3);
-  pretokenizer_.split(text, [&](std::string_view piece) { encode_piece(piece, ids); });
+  const std::string normalized = variant_.nfc ? nfc_normalized(text) : std::string();
+  pretokenizer_.split(variant_.nfc ? std::string_view(normalized) : text,
+                      [&](std::string_view piece) { encode_piece(piece, ids); });
   return ids;
 }
 

@@ -24,6 +24,7 @@ struct BpeVariant {
   // A whole pre-token that is in the vocabulary is that one token, merges
   // or not (Hugging Face's BPE ignore_merges, which LLaMA 3's sets).
   bool ignore_merges = false;
+  bool nfc = false;            // text is NFC-normalized first (unicode_nfc.h)
   // (text, id) that `encode` recognizes; empty: <|endoftext|> as eot_token.
   std::vector<std::pair<std::string, int>> special_tokens;
   int regular_tokens = -1;     // ids below this are BPE tokens; -1: all of them

@@ -9,6 +9,7 @@
 
 #include "muonlab/core/errors.h"
 #include "muonlab/core/read_file.h"
+#include "muonlab/data/unicode_nfc.h"
 
 namespace muonlab::data {
 namespace {
@@ -65,6 +66,20 @@ std::string split_pattern(const Json& pre_tokenizer, const std::string& path) {
   }
   check_byte_level(steps[1], /*use_regex=*/false, path);
   return pattern["Regex"].get<std::string>();
+}
+
+// Whether text is NFC-normalized first: no normalizer, or NFC (Qwen2's,
+// GPT-NeoX's), which needs ICU in the build; any other is refused.
+bool reads_nfc(const Json& normalizer, const std::string& path) {
+  if (normalizer.is_null()) return false;
+  if (type_of(normalizer) != "NFC") {
+    fail("'{}': normalizer {} is not supported: muonlab applies none or NFC", path, normalizer.dump().substr(0, 200));
+  }
+  if (!nfc_available()) {
+    fail("'{}': normalizer NFC needs ICU, and this muonlab was built without it: install libicu-dev and rebuild",
+         path);
+  }
+  return true;
 }
 
 std::unordered_map<std::string, int32_t> vocabulary(const Json& model, const std::string& path) {
@@ -137,13 +152,11 @@ std::unique_ptr<Gpt2Tokenizer> load_tokenizer_json(const std::string& path) {
     if (!layout.is_object() || !layout.contains("model")) fail("'{}' is not a tokenizer.json: it has no model", path);
     const Json& model = layout["model"];
     if (type_of(model) != "BPE") fail("'{}': model type {} is not supported: expected BPE", path, type_of(model));
-    if (!layout.value("normalizer", Json()).is_null()) {
-      fail("'{}': normalizer {} is not supported: muonlab encodes text as it is", path, type_of(layout["normalizer"]));
-    }
+    BpeVariant variant;
+    variant.nfc = reads_nfc(layout.value("normalizer", Json()), path);
     for (const char* field : {"dropout", "continuing_subword_prefix", "end_of_word_suffix", "byte_fallback"}) {
       require_unset(model, field, path);
     }
-    BpeVariant variant;
     variant.name = path;
     variant.pattern = split_pattern(layout.value("pre_tokenizer", Json()), path);
     variant.ignore_merges = model.value("ignore_merges", false);

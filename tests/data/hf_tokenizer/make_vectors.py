@@ -10,14 +10,15 @@ found in the vocabulary is taken as one token), special tokens added after
 the vocabulary (<|begin_of_text|>, <|end_of_text|>). It is trained on the
 committed excerpts (tests/data/text) to 1,000 ids, and two words are added
 to the vocabulary without merges, so only `ignore_merges` can give them.
-vectors.json holds each text of TEXTS with the ids `tokenizers` gives it
-(`encode(text, add_special_tokens=False)`: no BOS added, and a special
-token written in the text is that token).
+vectors.json holds each text of TEXTS with the ids `tokenizers` gives it,
+and vectors_nfc.json each of NFC_TEXTS with the ids of the same tokenizer
+under the normalizer NFC; both from `encode(text, add_special_tokens=False)`:
+no BOS added, and a special token written in the text is that token.
 """
 import json
 import pathlib
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 HERE = pathlib.Path(__file__).resolve().parent
 CORPUS = sorted((HERE.parent / "text").glob("*.txt"))
@@ -63,16 +64,33 @@ def train():
     return tokenizer
 
 
+# Texts NFC changes (a decomposed é, Å, Hangul jamo, ﬁ and Ω that NFC leaves or
+# composes), for the same tokenizer with the normalizer NFC (Qwen2's and
+# GPT-NeoX's): vectors_nfc.json.
+NFC_TEXTS = [
+    "cafe\u0301 vs caf\u00e9, A\u030angstro\u0308m",
+    "\u1100\u1161\u11a8 and \uac01, \ufb01ne \u2126hm \u212b",
+    "plain ASCII stays",
+]
+
+
+def write_vectors(tokenizer, texts, name):
+    vectors = [{"text": text, "ids": tokenizer.encode(text, add_special_tokens=False).ids} for text in texts]
+    lines = ",\n".join(" " + json.dumps(v, ensure_ascii=False) for v in vectors)
+    (HERE / name).write_text("[\n" + lines + "\n]\n", encoding="utf-8")
+    return vectors
+
+
 def main():
     tokenizer = train()
     tokenizer.save(str(HERE / "tokenizer.json"), pretty=False)
-    vectors = [{"text": text, "ids": tokenizer.encode(text, add_special_tokens=False).ids} for text in TEXTS]
+    vectors = write_vectors(tokenizer, TEXTS, "vectors.json")
     # The whole words come out as the one token only ignore_merges gives.
     vocab = tokenizer.get_vocab()
     for word in WHOLE_WORDS:
         assert any(vocab[word] in v["ids"] for v in vectors), word
-    lines = ",\n".join(" " + json.dumps(v, ensure_ascii=False) for v in vectors)
-    (HERE / "vectors.json").write_text("[\n" + lines + "\n]\n", encoding="utf-8")
+    tokenizer.normalizer = normalizers.NFC()
+    write_vectors(tokenizer, NFC_TEXTS, "vectors_nfc.json")
 
 
 if __name__ == "__main__":
