@@ -35,7 +35,7 @@ std::unique_ptr<Gpt2Tokenizer> load_layout(const testing::ScratchDir& dir, const
 
 TEST(HfTokenizerJson, EncodesAsHuggingFaceTokenizers) {
   const auto tokenizer = load_tokenizer(testing::test_data("hf_tokenizer/tokenizer.json"));
-  EXPECT_EQ(tokenizer->vocab_size(), 1004);
+  EXPECT_EQ(tokenizer->vocab_size(), 1005);
   EXPECT_EQ(tokenizer->decode({tokenizer->eot_token()}), "<|begin_of_text|>");  // no <|endoftext|>: BOS separates
   const auto vectors = Json::parse(testing::read_bytes(testing::test_data("hf_tokenizer/vectors.json")));
   ASSERT_GE(vectors.size(), 10u);
@@ -45,10 +45,15 @@ TEST(HfTokenizerJson, EncodesAsHuggingFaceTokenizers) {
     EXPECT_EQ(tokenizer->encode(text), ids) << "text: " << text;
     EXPECT_EQ(tokenizer->decode(ids), text);
   }
-  // encode_ordinary takes a special token's text as text.
+  // encode_ordinary takes a special token's text as text, but still finds
+  // the plain added token (three spaces, id 1004), as transformers does.
   const TokenIds ordinary = tokenizer->encode_ordinary("a<|end_of_text|>b");
   EXPECT_EQ(tokenizer->decode(ordinary), "a<|end_of_text|>b");
   EXPECT_EQ(std::count(ordinary.begin(), ordinary.end(), 1003), 0);
+  const std::string spaces = "two  three   four    five     spaces";
+  const TokenIds spaced = tokenizer->encode_ordinary(spaces);
+  EXPECT_EQ(spaced, tokenizer->encode(spaces));
+  EXPECT_EQ(std::count(spaced.begin(), spaced.end(), 1004), 3);
   // The folder holding it loads the same tokenizer.
   EXPECT_EQ(load_tokenizer(testing::test_data("hf_tokenizer"))->encode(" whaling"), tokenizer->encode(" whaling"));
 }
@@ -147,8 +152,11 @@ TEST(HfTokenizerJson, WhatItCannotReproduceIsRefusedByName) {
   layout["pre_tokenizer"] = {{"type", "Whitespace"}};
   EXPECT_CONTAINS(error_of(layout), "pre_tokenizer {\"type\":\"Whitespace\"} is not supported");
   layout = llama_layout();
-  layout["added_tokens"][1]["id"] = 1010;
-  EXPECT_CONTAINS(error_of(layout), "added token '<|end_of_text|>' has id 1010; expected the next id, 1003");
+  layout["added_tokens"][2]["id"] = 1010;
+  EXPECT_CONTAINS(error_of(layout), "added token '   ' has id 1010; expected the next id, 1004");
+  layout = llama_layout();
+  layout["added_tokens"][1]["lstrip"] = true;
+  EXPECT_CONTAINS(error_of(layout), "added token '<|end_of_text|>' has lstrip = true, which is not supported");
   layout = llama_layout();
   layout["added_tokens"] = Json::array();
   EXPECT_CONTAINS(error_of(layout), "has none of the tokens that separate documents: <|endoftext|>, <|begin_of_text|>");

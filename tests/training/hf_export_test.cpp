@@ -359,7 +359,7 @@ TEST(HfExport, Gpt2TokenizerFilesAreCopiedForGpt2Tokenizer) {
 TEST(HfExport, TokenizerJsonIsPassedOn) {
   testing::ScratchDir dir;
   const std::string tokenizer = testing::test_data("hf_tokenizer/tokenizer.json");
-  TrainConfig config = run_config(dir, "", tokenizer, 1004);
+  TrainConfig config = run_config(dir, "", tokenizer, 1005);
   write_run(config);
   const HfExportResult result = export_hf(export_options(config, dir.file("hf")));
 

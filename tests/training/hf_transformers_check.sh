@@ -59,7 +59,7 @@ tokenizer=$src/tests/data/hf_tokenizer/tokenizer.json
 cat >"$work/json.toml" <<TOML
 [model]
 preset = "tiny-llama"
-vocab_size = 1004
+vocab_size = 1005
 [data]
 train = "$work/json-shards/t_train_*.bin"
 tokenizer = "$tokenizer"

@@ -229,9 +229,22 @@ TokenIds Gpt2Tokenizer::encode_ordinary(std::string_view text) const {
   TokenIds ids;
   ids.reserve(text.size() / 3);
   const std::string normalized = variant_.nfc ? nfc_normalized(text) : std::string();
-  pretokenizer_.split(variant_.nfc ? std::string_view(normalized) : text,
-                      [&](std::string_view piece) { encode_piece(piece, ids); });
+  if (variant_.nfc) text = normalized;
+  // Plain added tokens are cut out first, the leftmost (the longest of
+  // those starting there), as transformers' added vocabulary does.
+  while (!variant_.plain_added_tokens.empty()) {
+    const auto [at, found] = find_first_token(text, variant_.plain_added_tokens);
+    if (found == nullptr) break;
+    encode_text(text.substr(0, at), ids);
+    ids.push_back(found->second);
+    text.remove_prefix(at + found->first.size());
+  }
+  encode_text(text, ids);
   return ids;
+}
+
+void Gpt2Tokenizer::encode_text(std::string_view text, TokenIds& out) const {
+  pretokenizer_.split(text, [&](std::string_view piece) { encode_piece(piece, out); });
 }
 
 std::string Gpt2Tokenizer::decode(const TokenIds& ids) const {

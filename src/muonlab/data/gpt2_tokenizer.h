@@ -27,6 +27,9 @@ struct BpeVariant {
   bool nfc = false;            // text is NFC-normalized first (unicode_nfc.h)
   // (text, id) that `encode` recognizes; empty: <|endoftext|> as eot_token.
   std::vector<std::pair<std::string, int>> special_tokens;
+  // (text, id) found in text by `encode_ordinary` too: a tokenizer.json's
+  // added tokens that are not special.
+  std::vector<std::pair<std::string, int>> plain_added_tokens;
   int regular_tokens = -1;     // ids below this are BPE tokens; -1: all of them
 };
 
@@ -60,6 +63,7 @@ class Gpt2Tokenizer : public Tokenizer {
 
  private:
   void encode_piece(std::string_view piece, TokenIds& out) const;
+  void encode_text(std::string_view text, TokenIds& out) const;
 
   std::vector<std::string> token_bytes_;
   BpeMerges merges_;

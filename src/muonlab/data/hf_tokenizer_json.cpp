@@ -117,13 +117,23 @@ std::vector<std::pair<std::string, std::string>> merge_pairs(const Json& model, 
   return pairs;
 }
 
-std::vector<std::pair<std::string, int>> added_tokens(const Json& layout, const std::string& path) {
+// Added tokens as (text, id). Non-special ones (GPT-NeoX's runs of spaces)
+// are found in text by every encode, as transformers finds them; special
+// ones only where special tokens are allowed (`encode`, not
+// `encode_ordinary`). Matching flags muonlab does not apply are refused.
+std::vector<std::pair<std::string, int>> added_tokens(const Json& layout, const std::string& path,
+                                                      std::vector<std::pair<std::string, int>>* non_special) {
   std::vector<std::pair<std::string, int>> added;
   for (const Json& token : layout.value("added_tokens", Json::array())) {
     if (!token.contains("content") || !token.contains("id")) {
       fail("'{}': added token {} lacks content or id", path, token.dump());
     }
-    added.emplace_back(token["content"].get<std::string>(), token["id"].get<int>());
+    const std::string content = token["content"].get<std::string>();
+    for (const char* flag : {"lstrip", "rstrip", "single_word"}) {
+      if (token.value(flag, false)) fail("'{}': added token '{}' has {} = true, which is not supported", path, content, flag);
+    }
+    added.emplace_back(content, token["id"].get<int>());
+    if (!token.value("special", false)) non_special->push_back(added.back());
   }
   return added;
 }
@@ -161,7 +171,7 @@ std::unique_ptr<Gpt2Tokenizer> load_tokenizer_json(const std::string& path) {
     variant.pattern = split_pattern(layout.value("pre_tokenizer", Json()), path);
     variant.ignore_merges = model.value("ignore_merges", false);
     const auto vocab = vocabulary(model, path);
-    const auto added = added_tokens(layout, path);
+    const auto added = added_tokens(layout, path, &variant.plain_added_tokens);
     variant.special_tokens = added;
     return Gpt2Tokenizer::from_spellings(vocab, merge_pairs(model, path), added, document_separator(vocab, added, path),
                                          std::move(variant), path);

@@ -19,21 +19,26 @@ std::vector<std::pair<std::string, int>> Tokenizer::special_tokens() const {
   return {{std::string(kEndOfText), eot_token()}};
 }
 
+std::pair<size_t, const std::pair<std::string, int>*> find_first_token(
+    std::string_view text, const std::vector<std::pair<std::string, int>>& tokens) {
+  size_t at = std::string_view::npos;
+  const std::pair<std::string, int>* found = nullptr;
+  for (const auto& token : tokens) {
+    const size_t position = text.find(token.first);
+    if (position == std::string_view::npos) continue;
+    if (position < at || (position == at && token.first.size() > found->first.size())) {
+      at = position;
+      found = &token;
+    }
+  }
+  return {at, found};
+}
+
 TokenIds Tokenizer::encode(std::string_view text) const {
   const auto specials = special_tokens();
   TokenIds ids;
   while (true) {
-    // The first special token in the text; of two starting there, the longer.
-    size_t at = std::string_view::npos;
-    const std::pair<std::string, int>* found = nullptr;
-    for (const auto& special : specials) {
-      const size_t position = text.find(special.first);
-      if (position < at || (position == at && position != std::string_view::npos &&
-                            special.first.size() > found->first.size())) {
-        at = position;
-        found = &special;
-      }
-    }
+    const auto [at, found] = find_first_token(text, specials);
     TokenIds part = encode_ordinary(text.substr(0, at));
     ids.insert(ids.end(), part.begin(), part.end());
     if (found == nullptr) break;

@@ -48,6 +48,12 @@ class Tokenizer {
                                          int threads = 0) const;
 };
 
+// The leftmost of `tokens` (text, id) in `text`, the longest of those that
+// start there, as Hugging Face's added vocabulary matches: its position and
+// entry, or npos and nullptr.
+std::pair<size_t, const std::pair<std::string, int>*> find_first_token(
+    std::string_view text, const std::vector<std::pair<std::string, int>>& tokens);
+
 // "gpt2", "byte", a folder with encoder.json and vocab.bpe (OpenAI's
 // files), or a Hugging Face tokenizer.json (byte-level BPE, as GPT-2's and
 // LLaMA 3's are: hf_tokenizer_json.h), or a folder holding one.

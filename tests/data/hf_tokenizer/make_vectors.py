@@ -7,7 +7,8 @@ reader):
 tokenizer.json is a byte-level BPE laid out as LLaMA 3's: LLaMA 3's split
 pattern before the byte-level mapping, `ignore_merges` (a whole pre-token
 found in the vocabulary is taken as one token), special tokens added after
-the vocabulary (<|begin_of_text|>, <|end_of_text|>). It is trained on the
+the vocabulary (<|begin_of_text|>, <|end_of_text|>), then a plain added
+token (three spaces, as GPT-NeoX adds runs of spaces). It is trained on the
 committed excerpts (tests/data/text) to 1,000 ids, and two words are added
 to the vocabulary without merges, so only `ignore_merges` can give them.
 vectors.json holds each text of TEXTS with the ids `tokenizers` gives it,
@@ -18,7 +19,7 @@ no BOS added, and a special token written in the text is that token.
 import json
 import pathlib
 
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 HERE = pathlib.Path(__file__).resolve().parent
 CORPUS = sorted((HERE.parent / "text").glob("*.txt"))
@@ -27,6 +28,7 @@ LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{
                   r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 WHOLE_WORDS = ["ĠIshmael", "Ġwhaling"]  # byte-level spellings: " Ishmael", " whaling"
 SPECIAL = ["<|begin_of_text|>", "<|end_of_text|>"]
+PLAIN_ADDED = "   "
 TEXTS = [
     "Call me Ishmael. Some years ago, never mind how long precisely",
     " whaling whalingwhaling Ishmael's",
@@ -34,6 +36,7 @@ TEXTS = [
     "12345 1,234,567.89 3.14159 year 1851",
     "tabs\tand\r\nwindows\r\n\r\nlines\n\n\nend  ",
     "   leading spaces and trailing   ",
+    "two  three   four    five     spaces",
     "naïve café Zürich — “quotes” ‘single’ … 東京 😀👍🏽",
     "It ended.\nThe next line.\n\nA new paragraph, (the whale) and \"Call me,\" he said;\n",
     "THE WHALE. CHAPTER 1. Loomings.\n\n  Whenever it is a damp, drizzly November in my soul;",
@@ -61,6 +64,9 @@ def train():
     layout["model"]["ignore_merges"] = True
     tokenizer = Tokenizer.from_str(json.dumps(layout))
     tokenizer.add_special_tokens(SPECIAL)
+    # A plain (non-special) added token, as GPT-NeoX's runs of spaces: found
+    # in text before the split, whether special tokens are allowed or not.
+    tokenizer.add_tokens([AddedToken(PLAIN_ADDED, special=False, normalized=False)])
     return tokenizer
 
 
