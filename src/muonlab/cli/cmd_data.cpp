@@ -24,7 +24,7 @@ std::string read_stdin() {
 }
 
 void add_tokenizer_option(CLI::App& command, std::string& tokenizer) {
-  command.add_option("--tokenizer", tokenizer, "gpt2, byte, or a folder with encoder.json and vocab.bpe")
+  command.add_option("--tokenizer", tokenizer, "gpt2, byte, a folder with encoder.json and vocab.bpe, or a Hugging Face tokenizer.json (or its folder)")
       ->capture_default_str();
 }
 

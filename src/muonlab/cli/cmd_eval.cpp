@@ -176,7 +176,7 @@ void register_eval(CLI::App& app) {
                    "For a --text/--ids longer than the context: window starts this many tokens apart, each token "
                    "scored once (default: half the context)");
   eval->add_option("--tokenizer", args->tokenizer,
-                   "For --text: gpt2, byte, or a folder (default: the run's data.tokenizer, else gpt2)");
+                   "For --text: gpt2, byte, a folder, or a tokenizer.json (default: the run's data.tokenizer, else gpt2)");
   eval->add_option("--dtype", args->dtype, "fp32, bf16 (autocast) or auto (default: the run's run.dtype, else fp32)");
   eval->add_flag("--json", args->json,
                  "Print one JSON object: loss, perplexity, tokens, precision (and token_losses for --text/--ids)");

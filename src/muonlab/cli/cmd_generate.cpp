@@ -86,7 +86,7 @@ void register_generate(CLI::App& app) {
   generate->add_option("--prompt", args->prompt, "Prompt text; the sample is printed as text");
   generate->add_option("--prompt-ids", args->prompt_ids, "Prompt as token ids (e.g. 464,3290,318)");
   generate->add_option("--tokenizer", args->tokenizer,
-                       "For --prompt: gpt2, byte, or a folder (default: the run's data.tokenizer, else gpt2)");
+                       "For --prompt: gpt2, byte, a folder, or a tokenizer.json (default: the run's data.tokenizer, else gpt2)");
   generate->add_option("--max-new-tokens", args->sampling.max_new_tokens, "Tokens to add");
   generate->add_option("--temperature", args->sampling.temperature, "0 for greedy");
   generate->add_option("--top-k", args->sampling.top_k, "Keep the k most likely (0: all)");

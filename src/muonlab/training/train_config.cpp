@@ -202,7 +202,7 @@ const std::vector<Field>& fields() {
                              "training shards: a file, folder or glob (required)"));
     f.push_back(string_field("data.val", MUONLAB_AT(data.val), "validation shards; empty: no evaluation"));
     f.push_back(string_field("data.tokenizer", MUONLAB_AT(data.tokenizer),
-                             "gpt2, byte, or a folder with encoder.json and vocab.bpe"));
+                             "gpt2, byte, a folder with encoder.json and vocab.bpe, or a Hugging Face tokenizer.json"));
     f.push_back(integer_field("data.batch_size", MUONLAB_AT(data.batch_size),
                               "sequences per micro-step on each rank"));
     f.push_back(integer_field("data.seq_len", MUONLAB_AT(data.seq_len), "tokens per sequence; 0: the model's block_size"));
