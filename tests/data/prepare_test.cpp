@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include <set>
 
@@ -227,6 +228,52 @@ TEST_F(PrepareTest, SeparatedTextGivesTheShardsOfItsTrimmedPieces) {
   options.val_fraction = 0;
   options.replace_existing = true;
   EXPECT_EQ(prepare_shards(gpt2(), options).literal_end_of_text, 1u);
+}
+
+void write_gzip(const std::string& path, const std::string& bytes) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  gzFile out = gzopen(path.c_str(), "wb");
+  ASSERT_NE(out, nullptr);
+  ASSERT_EQ(gzwrite(out, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
+  ASSERT_EQ(gzclose(out), Z_OK);
+}
+
+// Temporary copies muonlab made and has not removed.
+size_t decompressed_copies_left() {
+  size_t left = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
+    left += entry.path().filename().string().rfind("muonlab-prepare-", 0) == 0;
+  }
+  return left;
+}
+
+TEST_F(PrepareTest, GzipInputsGiveTheShardsOfTheirContent) {
+  const std::vector<std::string> reference = shard_bytes(prepare_shards(gpt2(), options));
+  // The same documents: the first five as one .txt.gz each, the rest as
+  // lines of a .jsonl.gz, in a folder that also holds a .gz of another kind.
+  std::string lines;
+  int index = 0;
+  for (const auto& [path, text] : documents) {
+    const std::string name = std::filesystem::path(path).filename().string();
+    if (index++ < 5) {
+      write_gzip(dir.file("gz/" + name + ".gz"), text);
+    } else {
+      lines += nlohmann::json{{"text", text}}.dump() + "\n";
+    }
+  }
+  write_gzip(dir.file("gz/zz_rest.jsonl.gz"), lines);
+  write_gzip(dir.file("gz/notes.csv.gz"), "not read");
+  const size_t copies_before = decompressed_copies_left();
+  options.inputs = {dir.file("gz")};
+  options.out_dir = dir.file("out-gz");
+  EXPECT_EQ(shard_bytes(prepare_shards(gpt2(), options)), reference);
+  EXPECT_EQ(decompressed_copies_left(), copies_before);  // the copies went with the corpus
+  // A file that is not gzip is named, and nothing is left behind.
+  testing::write_bytes(dir.file("bad/cut.jsonl.gz"), "\x1f\x8b\x08\x00 not really gzip");
+  options.inputs = {dir.file("bad")};
+  EXPECT_CONTAINS(testing::error_message([&] { prepare_shards(gpt2(), options); }),
+                  "'" + dir.file("bad/cut.jsonl.gz") + "' is not valid gzip");
+  EXPECT_EQ(decompressed_copies_left(), copies_before);
 }
 
 TEST_F(PrepareTest, BadJsonLinesNamedByLineBeforeAnythingIsWritten) {

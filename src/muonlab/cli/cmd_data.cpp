@@ -24,7 +24,9 @@ std::string read_stdin() {
 }
 
 void add_tokenizer_option(CLI::App& command, std::string& tokenizer) {
-  command.add_option("--tokenizer", tokenizer, "gpt2, byte, a folder with encoder.json and vocab.bpe, or a Hugging Face tokenizer.json (or its folder)")
+  command.add_option("--tokenizer", tokenizer,
+                     "gpt2, byte, a folder with encoder.json and vocab.bpe, or a Hugging Face tokenizer.json "
+                     "(or its folder)")
       ->capture_default_str();
 }
 
@@ -164,7 +166,8 @@ void register_data(CLI::App& app) {
   auto prepare_args = std::make_shared<data::PrepareOptions>();
   auto prepare_tokenizer = std::make_shared<std::string>("gpt2");
   auto* prepare =
-      data->add_subcommand("prepare", "Text files, JSON Lines or folders of them (*.txt, *.jsonl) -> llm.c token shards");
+      data->add_subcommand("prepare",
+                           "Text files, JSON Lines or folders of them (*.txt, *.jsonl) -> llm.c token shards");
   add_examples(*prepare, {
                     "muonlab data prepare data/corpus --out data/shards --name corpus",
                     "muonlab data prepare my-texts/ --out data/shards-byte --name mine --tokenizer byte",
@@ -173,7 +176,8 @@ void register_data(CLI::App& app) {
                     "--name tinystories"});
   prepare->add_option("inputs", prepare_args->inputs,
                       "Files and folders: a .txt file is one document (or several, with --separator); a .jsonl "
-                      "(or .json) file one per line, its \"text\" field; a folder its .txt and .jsonl files")
+                      "(or .json) file one per line, its \"text\" field; either gzipped (.gz); a folder its .txt "
+                      "and .jsonl files")
       ->required();
   prepare->add_option("--separator", prepare_args->text.separator,
                       "Text that separates documents within a .txt file, e.g. '<|endoftext|>' (TinyStories); each "

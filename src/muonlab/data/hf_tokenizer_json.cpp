@@ -130,7 +130,9 @@ std::vector<std::pair<std::string, int>> added_tokens(const Json& layout, const 
     }
     const std::string content = token["content"].get<std::string>();
     for (const char* flag : {"lstrip", "rstrip", "single_word"}) {
-      if (token.value(flag, false)) fail("'{}': added token '{}' has {} = true, which is not supported", path, content, flag);
+      if (token.value(flag, false)) {
+        fail("'{}': added token '{}' has {} = true, which is not supported", path, content, flag);
+      }
     }
     added.emplace_back(content, token["id"].get<int>());
     if (!token.value("special", false)) non_special->push_back(added.back());

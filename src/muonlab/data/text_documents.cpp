@@ -1,6 +1,7 @@
 #include "muonlab/data/text_documents.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "muonlab/core/errors.h"
 
@@ -22,7 +24,63 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_json_lines_name(const fs::path& path) { return path.extension() == ".jsonl"; }
+bool is_gzip_name(const fs::path& path) { return path.extension() == ".gz"; }
+
+// The name that says how to read a file: a .gz file's without .gz.
+fs::path content_name(const fs::path& path) { return is_gzip_name(path) ? path.stem() : path; }
+
+bool is_json_lines_name(const fs::path& path) { return content_name(path).extension() == ".jsonl"; }
+
+// Decompresses a gzip file to a fresh file in the temporary folder and
+// returns its path; fails naming the file when it is not gzip or is cut.
+std::string decompressed_copy(const std::string& path) {
+  std::string copy = (fs::temp_directory_path() / "muonlab-prepare-XXXXXX").string();
+  const int fd = ::mkstemp(copy.data());
+  if (fd < 0) fail("cannot create a temporary file to decompress '{}': {}", path, std::strerror(errno));
+  gzFile in = ::gzopen(path.c_str(), "rb");
+  if (in == nullptr) {
+    ::close(fd);
+    fs::remove(copy);
+    fail("cannot open '{}': {}", path, std::strerror(errno));
+  }
+  std::vector<char> buffer(1 << 20);
+  std::string error;
+  for (;;) {
+    const int got = ::gzread(in, buffer.data(), static_cast<unsigned>(buffer.size()));
+    if (got < 0) {
+      int code = 0;
+      error = fmt::format("'{}' is not valid gzip: {}", path, ::gzerror(in, &code));
+      break;
+    }
+    if (got == 0) {
+      // The end, or a stream cut short (gzread then returns what it had, and
+      // gzerror says Z_BUF_ERROR).
+      int code = Z_OK;
+      const char* message = ::gzerror(in, &code);
+      if (code != Z_OK) error = fmt::format("'{}' is not valid gzip: {}", path, message);
+      break;
+    }
+    if (::write(fd, buffer.data(), static_cast<size_t>(got)) != got) {
+      error = fmt::format("cannot write the decompressed copy of '{}' to '{}': {}", path, copy, std::strerror(errno));
+      break;
+    }
+  }
+  ::gzclose(in);
+  ::close(fd);
+  if (!error.empty()) {
+    fs::remove(copy);
+    fail("{}", error);
+  }
+  return copy;
+}
+
+struct RemovedFiles {
+  std::vector<std::string> paths;
+  ~RemovedFiles() {
+    std::error_code ignored;
+    for (const auto& path : paths) fs::remove(path, ignored);
+  }
+};
 
 bool is_blank(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
@@ -98,7 +156,7 @@ void list_separated(uint32_t file, std::string_view text, const std::string& sep
 }
 
 void list_file(uint32_t index, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
-  const std::string& path = corpus.files[index];
+  const std::string& path = corpus.read_from[index];
   if (!corpus.json_lines[index] && corpus.options.separator.empty()) {
     documents.push_back({index, 0, static_cast<uint64_t>(fs::file_size(path))});
     return;
@@ -116,7 +174,7 @@ std::vector<fs::path> input_files(const std::vector<std::string>& inputs) {
   for (const auto& input : inputs) {
     if (fs::is_directory(input)) {
       for (const auto& entry : fs::recursive_directory_iterator(input)) {
-        const auto extension = entry.path().extension();
+        const auto extension = content_name(entry.path()).extension();
         if (entry.is_regular_file() && (extension == ".txt" || extension == ".jsonl")) {
           files.push_back(entry.path());
         }
@@ -146,9 +204,13 @@ TextCorpus list_text_documents(const std::vector<std::string>& inputs, const Tex
   corpus.options = options;
   const std::vector<fs::path> files = input_files(inputs);
   if (files.empty()) fail("no documents found: the inputs hold no .txt or .jsonl files");
+  auto temporary = std::make_shared<RemovedFiles>();
+  corpus.temporary_files = std::shared_ptr<const std::vector<std::string>>(temporary, &temporary->paths);
   for (const auto& path : files) {
-    const bool named_json = is_json_lines_name(path) || path.extension() == ".json";
+    const bool named_json = is_json_lines_name(path) || content_name(path).extension() == ".json";
     corpus.files.push_back(path.string());
+    if (is_gzip_name(path)) temporary->paths.push_back(decompressed_copy(path.string()));
+    corpus.read_from.push_back(is_gzip_name(path) ? temporary->paths.back() : path.string());
     corpus.json_lines.push_back(named_json);
     list_file(static_cast<uint32_t>(corpus.files.size() - 1), corpus, corpus.documents);
   }
@@ -159,7 +221,7 @@ TextCorpus list_text_documents(const std::vector<std::string>& inputs, const Tex
 }
 
 std::string TextDocumentReader::read_bytes(const TextDocument& document) {
-  const std::string& path = corpus_.files[document.file];
+  const std::string& path = corpus_.read_from[document.file];
   if (open_file_ != document.file) {
     file_ = std::ifstream(path, std::ios::binary);
     open_file_ = file_ ? document.file : UINT32_MAX;
@@ -180,7 +242,7 @@ std::string TextDocumentReader::where(const TextDocument& document) {
   const std::string& path = corpus_.files[document.file];
   if (corpus_.json_lines[document.file]) {
     // Counted only here, for a message: the listing keeps no line numbers.
-    std::ifstream file(path, std::ios::binary);
+    std::ifstream file(corpus_.read_from[document.file], std::ios::binary);
     uint64_t line = 1;
     for (uint64_t i = 0; i < document.offset && file; ++i) line += file.get() == '\n';
     return fmt::format("{}:{}", path, line);

@@ -7,6 +7,9 @@
 //   line whose string field `json_field` is the document ("text", as
 //   Hugging Face datasets' to_json and FineWeb's JSON Lines write it);
 //   blank lines are skipped.
+// A name ending in .gz (x.txt.gz, x.jsonl.gz) is gzip: it is decompressed
+// once, to a file in $TMPDIR that lives as long as the corpus, and read as
+// the name without .gz says.
 // Files are sorted by path and documents keep their order within a file, so
 // the same inputs always give the same shards. Only the positions are
 // listed: texts are read when needed, so memory does not grow with the
@@ -15,6 +18,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,8 +36,11 @@ struct TextDocument {
 };
 
 struct TextCorpus {
-  std::vector<std::string> files;
+  std::vector<std::string> files;    // as given: the names errors use
+  std::vector<std::string> read_from;  // per file: itself, or a .gz file's decompressed copy
   std::vector<bool> json_lines;  // per file: JSON Lines, else text
+  // The decompressed copies, removed with the last copy of the corpus.
+  std::shared_ptr<const std::vector<std::string>> temporary_files;
   std::vector<TextDocument> documents;
   TextInputOptions options;
 
