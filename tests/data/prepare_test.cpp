@@ -268,8 +268,10 @@ TEST_F(PrepareTest, GzipInputsGiveTheShardsOfTheirContent) {
   options.out_dir = dir.file("out-gz");
   EXPECT_EQ(shard_bytes(prepare_shards(gpt2(), options)), reference);
   EXPECT_EQ(decompressed_copies_left(), copies_before);  // the copies went with the corpus
-  // A file that is not gzip is named, and nothing is left behind.
-  testing::write_bytes(dir.file("bad/cut.jsonl.gz"), "\x1f\x8b\x08\x00 not really gzip");
+  // A gzip stream cut short is named, and nothing is left behind.
+  write_gzip(dir.file("bad/cut.jsonl.gz"), lines);
+  const std::string whole = testing::read_bytes(dir.file("bad/cut.jsonl.gz"));
+  testing::write_bytes(dir.file("bad/cut.jsonl.gz"), whole.substr(0, whole.size() / 2));
   options.inputs = {dir.file("bad")};
   EXPECT_CONTAINS(testing::error_message([&] { prepare_shards(gpt2(), options); }),
                   "'" + dir.file("bad/cut.jsonl.gz") + "' is not valid gzip");
