@@ -31,41 +31,54 @@ fs::path content_name(const fs::path& path) { return is_gzip_name(path) ? path.s
 
 bool is_json_lines_name(const fs::path& path) { return content_name(path).extension() == ".jsonl"; }
 
+// Writes the decompressed bytes of the gzip file `path` (every member of
+// it) to `out`; returns "" or what is wrong. Inflated here rather than
+// through gzread, which some zlib builds let end quietly at a cut stream or
+// read as plain data after a bad header.
+std::string inflate_gzip(const std::string& path, int out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fmt::format("cannot open '{}': {}", path, std::strerror(errno));
+  z_stream stream{};
+  if (inflateInit2(&stream, 15 + 16) != Z_OK) return "zlib could not start inflating";
+  std::vector<unsigned char> input(1 << 20), output(1 << 20);
+  std::string error;
+  bool ended = true;  // at the end of a member (or before the first)
+  while (error.empty()) {
+    if (stream.avail_in == 0) {
+      in.read(reinterpret_cast<char*>(input.data()), static_cast<std::streamsize>(input.size()));
+      stream.next_in = input.data();
+      stream.avail_in = static_cast<uInt>(in.gcount());
+      if (stream.avail_in == 0) break;
+    }
+    if (ended) {
+      inflateReset(&stream);
+      ended = false;
+    }
+    stream.next_out = output.data();
+    stream.avail_out = static_cast<uInt>(output.size());
+    const int result = inflate(&stream, Z_NO_FLUSH);
+    if (result != Z_OK && result != Z_STREAM_END) {
+      error = fmt::format("'{}' is not valid gzip: {}", path, stream.msg ? stream.msg : "inflate failed");
+      break;
+    }
+    const size_t produced = output.size() - stream.avail_out;
+    if (::write(out, output.data(), produced) != static_cast<ssize_t>(produced)) {
+      error = fmt::format("cannot write the decompressed copy of '{}': {}", path, std::strerror(errno));
+    }
+    ended = result == Z_STREAM_END;
+  }
+  inflateEnd(&stream);
+  if (error.empty() && !ended) error = fmt::format("'{}' is not valid gzip: the stream is cut short", path);
+  return error;
+}
+
 // Decompresses a gzip file to a fresh file in the temporary folder and
 // returns its path; fails naming the file when it is not gzip or is cut.
 std::string decompressed_copy(const std::string& path) {
   std::string copy = (fs::temp_directory_path() / "muonlab-prepare-XXXXXX").string();
   const int fd = ::mkstemp(copy.data());
   if (fd < 0) fail("cannot create a temporary file to decompress '{}': {}", path, std::strerror(errno));
-  gzFile in = ::gzopen(path.c_str(), "rb");
-  if (in == nullptr) {
-    ::close(fd);
-    fs::remove(copy);
-    fail("cannot open '{}': {}", path, std::strerror(errno));
-  }
-  std::vector<char> buffer(1 << 20);
-  std::string error;
-  for (;;) {
-    const int got = ::gzread(in, buffer.data(), static_cast<unsigned>(buffer.size()));
-    if (got < 0) {
-      int code = 0;
-      error = fmt::format("'{}' is not valid gzip: {}", path, ::gzerror(in, &code));
-      break;
-    }
-    if (got == 0) {
-      // The end, or a stream cut short (gzread then returns what it had, and
-      // gzerror says Z_BUF_ERROR).
-      int code = Z_OK;
-      const char* message = ::gzerror(in, &code);
-      if (code != Z_OK) error = fmt::format("'{}' is not valid gzip: {}", path, message);
-      break;
-    }
-    if (::write(fd, buffer.data(), static_cast<size_t>(got)) != got) {
-      error = fmt::format("cannot write the decompressed copy of '{}' to '{}': {}", path, copy, std::strerror(errno));
-      break;
-    }
-  }
-  ::gzclose(in);
+  const std::string error = inflate_gzip(path, fd);
   ::close(fd);
   if (!error.empty()) {
     fs::remove(copy);
