@@ -26,6 +26,16 @@ tokenizer = "byte"
 TOML
 }
 
+# The same head with the validation shards and a batch of 4: callers go on
+# with their [run] table.
+tiny_gpt2_config_with_val() {
+  tiny_gpt2_config_head
+  cat <<TOML
+val = "$work/shards/t_val_*.bin"
+batch_size = 4
+TOML
+}
+
 # A 5-step tiny GPT-2 run in $work/run (config $work/run.toml), output discarded.
 train_tiny_gpt2_run() {
   {

@@ -13,10 +13,8 @@ make_scratch_dir sweep-list
 prepare_byte_shards
 
 {
-  tiny_gpt2_config_head
+  tiny_gpt2_config_with_val
   cat <<TOML
-val = "$work/shards/t_val_*.bin"
-batch_size = 4
 [run]
 steps = 20
 eval_every = 0

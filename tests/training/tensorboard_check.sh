@@ -14,10 +14,8 @@ make_scratch_dir tensorboard
 
 prepare_byte_shards
 {
-  tiny_gpt2_config_head
+  tiny_gpt2_config_with_val
   cat <<TOML
-val = "$work/shards/t_val_*.bin"
-batch_size = 4
 [run]
 steps = 8
 eval_every = 4
