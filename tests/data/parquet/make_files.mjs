@@ -1,0 +1,75 @@
+// Writes the Parquet files muonlab's Parquet tests read, with the Apache
+// Arrow Rust writer (parquet-wasm) as the independent reference, and the
+// same documents as JSON Lines (documents.jsonl) to compare against.
+//
+//   cd tests/data/parquet
+//   npm install --no-save parquet-wasm@0.8.0 apache-arrow@21.2.0
+//   node make_files.mjs
+//
+// Each file holds the columns id (int64), text (utf8, one null) and url
+// (utf8), and varies what a reader must handle: codecs, dictionary pages
+// (and the writer's fall-back to plain pages when the dictionary fills),
+// data pages v1 and v2, several pages and row groups, the delta encodings.
+import { writeFileSync } from "node:fs";
+import * as arrow from "apache-arrow";
+import * as parquet from "parquet-wasm";
+
+const words = ["the", "muon", "optimizer", "naïve", "café", "東京", "🚀", "α-β", "line\nbreak", "tab\there",
+               "quote\"s", "back\\slash", "Ωμέγα", "привет", "\u00e9t\u00e9"];
+
+// Deterministic text of varied length: mostly short, some long enough to
+// span several data pages, some repeated (duplicates), one empty.
+function documentText(i) {
+  if (i === 7) return "";
+  if (i % 50 === 49) return documentText(i - 40);  // an exact duplicate
+  const length = i % 97 === 3 ? 1500 : 5 + ((i * 37) % 40);
+  const parts = [`Document ${i}:`];
+  for (let k = 0; k < length; ++k) parts.push(words[(i * 7 + k * 13 + ((k * k) % 11)) % words.length]);
+  return parts.join(" ");
+}
+
+const rows = 300;
+const ids = BigInt64Array.from({ length: rows }, (_, i) => BigInt(i));
+const texts = Array.from({ length: rows }, (_, i) => (i === 11 ? null : documentText(i)));
+const urls = Array.from({ length: rows }, (_, i) => `https://example.org/${i % 9}`);
+const table = new arrow.Table({
+  id: arrow.vectorFromArray(ids, new arrow.Int64()),
+  text: arrow.vectorFromArray(texts, new arrow.Utf8()),
+  url: arrow.vectorFromArray(urls, new arrow.Utf8()),
+});
+const ipc = arrow.tableToIPC(table, "stream");
+
+function write(name, configure) {
+  const properties = configure(new parquet.WriterPropertiesBuilder().setCreatedBy("muonlab tests")).build();
+  // writeParquet takes the table it is given: a fresh one for each file.
+  writeFileSync(name, parquet.writeParquet(parquet.Table.fromIPCStream(ipc), properties));
+}
+
+const { Compression, Encoding, WriterVersion } = parquet;
+// pyarrow's and Hugging Face's defaults: snappy, dictionary, data page v1.
+write("snappy_dictionary_v1.parquet", (b) => b.setCompression(Compression.SNAPPY).setWriterVersion(WriterVersion.V1));
+// The same in data pages v2 (levels stored outside the compressed part).
+write("snappy_dictionary_v2.parquet", (b) => b.setCompression(Compression.SNAPPY).setWriterVersion(WriterVersion.V2));
+// zstd, plain values (the Rust writer's v2 default for strings is
+// DELTA_BYTE_ARRAY: PLAIN is asked for), data pages v2.
+write("zstd_plain_v2.parquet", (b) => b.setCompression(Compression.ZSTD).setDictionaryEnabled(false)
+  .setColumnEncoding("text", Encoding.PLAIN).setColumnEncoding("url", Encoding.PLAIN)
+  .setWriterVersion(WriterVersion.V2).setDataPageSizeLimit(8192));
+// gzip, small pages and row groups, and a dictionary so small that the
+// writer falls back to plain pages within a column chunk.
+write("gzip_pages_row_groups.parquet", (b) => b.setCompression(Compression.GZIP).setDataPageSizeLimit(2048)
+  .setDictionaryPageSizeLimit(4096).setMaxRowGroupSize(170).setWriteBatchSize(16).setWriterVersion(WriterVersion.V1));
+// The delta encodings of strings, uncompressed.
+for (const [name, encoding] of [["delta_length_byte_array", Encoding.DELTA_LENGTH_BYTE_ARRAY],
+                                ["delta_byte_array", Encoding.DELTA_BYTE_ARRAY]]) {
+  write(`${name}.parquet`, (b) => b.setDictionaryEnabled(false).setColumnEncoding("text", encoding)
+    .setColumnEncoding("url", encoding).setWriterVersion(WriterVersion.V2).setDataPageSizeLimit(4096));
+}
+// A codec muonlab does not read.
+write("brotli.parquet", (b) => b.setCompression(Compression.BROTLI));
+
+// The same documents as JSON Lines, nulls left out: what the files' text
+// column must give.
+writeFileSync("documents.jsonl",
+  texts.map((text, i) => (text === null ? null : JSON.stringify({ id: i, text }))).filter((l) => l !== null)
+    .join("\n") + "\n");
