@@ -48,7 +48,8 @@ if(MUONLAB_FUZZ)
     BUILD_ALWAYS ON
     INSTALL_COMMAND "")
   if(MUONLAB_BUILD_TESTS)
-    foreach(_fuzz_case "shard_header;-runs=200000 -max_len=2048" "tokenizer;-runs=30000 -max_len=4096")
+    foreach(_fuzz_case "shard_header;-runs=200000 -max_len=2048" "tokenizer;-runs=30000 -max_len=4096"
+                       "parquet;-runs=40000 -max_len=4096")
       list(GET _fuzz_case 0 _fuzz_name)
       list(GET _fuzz_case 1 _fuzz_run_args)
       add_test(NAME fuzz.${_fuzz_name}_short_run

@@ -17,6 +17,7 @@
 #include "muonlab/data/parquet_codecs.h"
 #include "muonlab/data/parquet_metadata.h"
 #include "muonlab/data/parquet_string_column.h"
+#include "muonlab/data/text_documents.h"
 #include "test_util.h"
 
 namespace muonlab::data {
@@ -99,6 +100,20 @@ TEST(ParquetFile, LayoutsAreWhatTheirNamesSay) {
       reinterpret_cast<const uint8_t*>(bytes.data()) + bytes.size() - 8 - footer, footer);
   EXPECT_EQ(metadata.row_groups.size(), 2u);
   EXPECT_EQ(metadata.num_rows, kRows);
+}
+
+// As `data prepare` lists them: a document per row, read back from the
+// column's copy, and named by row (a null or empty row has no bytes).
+TEST(ParquetFile, CorpusListsARowPerDocument) {
+  const std::string path = parquet_file("gzip_pages_row_groups");
+  const TextCorpus corpus = list_text_documents({path});
+  ASSERT_EQ(corpus.documents.size(), kRows);
+  TextDocumentReader reader(corpus);
+  const auto documents = written_documents();
+  for (int64_t row : {int64_t{0}, int64_t{7}, kNullRow, kNullRow + 1, int64_t{200}, kRows - 1}) {
+    EXPECT_EQ(reader.where(corpus.documents[row]), fmt::format("{}, row {}", path, row));
+    EXPECT_EQ(reader.read(corpus.documents[row]), row == kNullRow ? "" : documents.at(row));
+  }
 }
 
 TEST(ParquetFile, RefusalsNameTheFileAndWhatItFound) {

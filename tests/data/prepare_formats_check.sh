@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `muonlab data prepare` from the command line on JSON Lines (--json-field)
-# and on a text file of several documents (--separator), the note it prints
+# `muonlab data prepare` from the command line on JSON Lines (--json-field),
+# on a Parquet file's column (--field), and on a text file of several
+# documents (--separator), the note it prints
 # when a text file holds the literal <|endoftext|> instead, and a Hugging
 # Face tokenizer.json as --tokenizer.
 #   prepare_formats_check.sh MUONLAB_BINARY SOURCE_DIR
@@ -16,6 +17,14 @@ out=$("$muonlab" data prepare "$work/stories.jsonl" --json-field body --out "$wo
 [[ $out == *"train        3 documents"*"val          1 documents"* ]] || { echo "FAIL: JSON Lines gave: $out" >&2; exit 1; }
 expect_muonlab_failure "stories.jsonl:1: no field \"text\" (the object has: body, id)" \
   data prepare "$work/stories.jsonl" --out "$work/unused"
+
+# A Parquet file (the Arrow Rust writer's, gzip pages): a document per row of
+# the --field column, whose 300 rows hold 9 distinct urls.
+parquet="$src/tests/data/parquet/gzip_pages_row_groups.parquet"
+out=$("$muonlab" data prepare "$parquet" --field url --out "$work/parquet" --name u --tokenizer byte --val-fraction 0)
+[[ $out == *"train        9 documents"*"dropped 291 duplicate and 0 empty document(s)"* ]] || { echo "FAIL: Parquet gave: $out" >&2; exit 1; }
+expect_muonlab_failure "has no column 'body' (its columns: id, text, url); name the documents' column with --field" \
+  data prepare "$parquet" --field body --out "$work/unused"
 
 for i in 1 2 3 4; do printf 'Story %d.\nThe end.\n<|endoftext|>\n' "$i"; done >"$work/stories.txt"
 out=$("$muonlab" data prepare "$work/stories.txt" --separator '<|endoftext|>' --out "$work/text" --name s \
@@ -36,4 +45,4 @@ tokenizer="$src/tests/data/hf_tokenizer/tokenizer.json"
 out=$("$muonlab" data info "$work/hf/s_*.bin" --tokenizer "$tokenizer")
 [[ $out == *"2 shard(s), "*" tokens, 4 documents" ]] || { echo "FAIL: tokenizer.json shards: $out" >&2; exit 1; }
 [[ $(printf 'Story 1.' | "$muonlab" data encode --tokenizer "$tokenizer" | "$muonlab" data decode --tokenizer "$tokenizer") == "Story 1." ]]
-echo "PASS: data prepare reads JSON Lines and separated text, notes a literal <|endoftext|>, takes a tokenizer.json"
+echo "PASS: data prepare reads JSON Lines, Parquet and separated text, notes a literal <|endoftext|>, takes a tokenizer.json"

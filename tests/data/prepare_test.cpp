@@ -6,9 +6,13 @@
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
+#include <cstdlib>
+#include <optional>
 #include <set>
 
 #include "data/data_test_util.h"
+#include "muonlab/data/parquet_codecs.h"
+#include "muonlab/data/parquet_metadata.h"
 #include "muonlab/data/prepare_shards.h"
 #include "muonlab/data/token_loader.h"
 #include "muonlab/data/token_shard.h"
@@ -38,6 +42,19 @@ class PrepareTest : public ::testing::Test {
     options.val_fraction = 0.2;
     options.shard_tokens = 700;
     options.threads = 2;
+    // Temporary copies (of compressed and Parquet inputs) go to a folder of
+    // this test's own, where counting them sees no other test's.
+    const char* tmpdir = std::getenv("TMPDIR");
+    previous_tmpdir = tmpdir ? std::optional<std::string>(tmpdir) : std::nullopt;
+    std::filesystem::create_directories(dir.file("tmp"));
+    ::setenv("TMPDIR", dir.file("tmp").c_str(), 1);
+  }
+  void TearDown() override {
+    if (previous_tmpdir) {
+      ::setenv("TMPDIR", previous_tmpdir->c_str(), 1);
+    } else {
+      ::unsetenv("TMPDIR");
+    }
   }
 
   // Every token of every shard of a split, in order.
@@ -69,6 +86,7 @@ class PrepareTest : public ::testing::Test {
   testing::ScratchDir dir;
   std::map<std::string, std::string> documents;  // path -> text
   PrepareOptions options;
+  std::optional<std::string> previous_tmpdir;
 };
 
 TEST_F(PrepareTest, ShardsHoldEachDocumentOnceAfterEndOfText) {
@@ -197,7 +215,7 @@ TEST_F(PrepareTest, JsonLinesGiveTheShardsOfOneFilePerDocument) {
   testing::write_bytes(dir.file("content.json"), nlohmann::json{{"content", "one"}}.dump() + "\n" +
                                                      nlohmann::json{{"content", "two"}}.dump() + "\n");
   options.inputs = {dir.file("content.json")};
-  options.text.json_field = "content";
+  options.text.field = "content";
   options.val_fraction = 0.5;
   options.replace_existing = true;
   const PrepareSummary content = prepare_shards(gpt2(), options);
@@ -278,6 +296,42 @@ TEST_F(PrepareTest, GzipInputsGiveTheShardsOfTheirContent) {
   EXPECT_EQ(decompressed_copies_left(), copies_before);
 }
 
+// The documents of tests/data/parquet as JSON Lines, as Parquet files of
+// every layout there (the Arrow Rust writer's), and as Zstandard JSON Lines
+// of two frames (the zstd tool's): the same shards. The Parquet files also
+// hold a null, which counts as one more empty document.
+TEST_F(PrepareTest, ParquetAndZstdInputsGiveTheShardsOfTheirJsonLines) {
+  options.inputs = {testing::test_data("parquet/documents.jsonl")};
+  options.out_dir = dir.file("out-jsonl");
+  const PrepareSummary json_lines = prepare_shards(gpt2(), options);
+  const std::vector<std::string> reference = shard_bytes(json_lines);
+  const size_t copies_before = decompressed_copies_left();
+  for (const char* layout : {"snappy_dictionary_v1", "snappy_dictionary_v2", "zstd_plain_v2",
+                             "gzip_pages_row_groups", "delta_length_byte_array", "delta_byte_array"}) {
+    SCOPED_TRACE(layout);
+    options.inputs = {testing::test_data(std::string("parquet/") + layout + ".parquet")};
+    options.out_dir = dir.file(std::string("out-") + layout);
+    if (std::string(layout).find("snappy") == 0 && !parquet_codec_supported(parquet_code::kSnappy)) continue;
+    if (std::string(layout).find("zstd") == 0 && !parquet_codec_supported(parquet_code::kZstd)) continue;
+    const PrepareSummary parquet = prepare_shards(gpt2(), options);
+    EXPECT_EQ(shard_bytes(parquet), reference);
+    EXPECT_EQ(parquet.empty_dropped, json_lines.empty_dropped + 1);
+    EXPECT_EQ(parquet.duplicates_dropped, json_lines.duplicates_dropped);
+  }
+  EXPECT_EQ(decompressed_copies_left(), copies_before);  // the column's copies went with the corpus
+  if (!parquet_codec_supported(parquet_code::kZstd)) GTEST_SKIP() << "this build does not read Zstandard";
+  options.inputs = {testing::test_data("parquet/documents.jsonl.zst")};
+  options.out_dir = dir.file("out-zst");
+  EXPECT_EQ(shard_bytes(prepare_shards(gpt2(), options)), reference);
+  // A Zstandard stream cut short is named, and nothing is left behind.
+  const std::string whole = testing::read_bytes(testing::test_data("parquet/documents.jsonl.zst"));
+  testing::write_bytes(dir.file("bad/cut.jsonl.zst"), whole.substr(0, whole.size() - 100));
+  options.inputs = {dir.file("bad")};
+  EXPECT_CONTAINS(testing::error_message([&] { prepare_shards(gpt2(), options); }),
+                  "'" + dir.file("bad/cut.jsonl.zst") + "' is not valid Zstandard: the stream is cut short");
+  EXPECT_EQ(decompressed_copies_left(), copies_before);
+}
+
 TEST_F(PrepareTest, BadJsonLinesNamedByLineBeforeAnythingIsWritten) {
   auto error_for = [&](const std::string& lines) {
     testing::write_bytes(dir.file("bad.jsonl"), lines);
@@ -287,7 +341,7 @@ TEST_F(PrepareTest, BadJsonLinesNamedByLineBeforeAnythingIsWritten) {
   const std::string where = dir.file("bad.jsonl");
   EXPECT_CONTAINS(error_for("{\"text\": \"a\"}\n\n{\"text\": \"b\"\n"), where + ":3: not a JSON line");
   EXPECT_CONTAINS(error_for("{\"body\": \"a\", \"id\": 1}\n"),
-                  where + ":1: no field \"text\" (the object has: body, id); name the documents' field with --json-field");
+                  where + ":1: no field \"text\" (the object has: body, id); name the documents' field with --field");
   EXPECT_CONTAINS(error_for("{\"text\": \"a\"}\n{\"text\": 5}\n"), where + ":2: field \"text\" is number, expected a string");
   EXPECT_CONTAINS(error_for("[\"text\"]\n"), where + ":1: expected a JSON object, got array");
   EXPECT_CONTAINS(error_for("\n  \n"), "no documents found: the 1 input file(s) hold only blank lines or separators");

@@ -167,23 +167,24 @@ void register_data(CLI::App& app) {
   auto prepare_tokenizer = std::make_shared<std::string>("gpt2");
   auto* prepare =
       data->add_subcommand("prepare",
-                           "Text files, JSON Lines or folders of them (*.txt, *.jsonl) -> llm.c token shards");
+                           "Text, JSON Lines or Parquet files, or folders of them -> llm.c token shards");
   add_examples(*prepare, {
                     "muonlab data prepare data/corpus --out data/shards --name corpus",
                     "muonlab data prepare my-texts/ --out data/shards-byte --name mine --tokenizer byte",
                     "muonlab data prepare fineweb-sample.jsonl --out data/fineweb --name fineweb",
+                    "muonlab data prepare fineweb-edu/sample/10BT/000_00000.parquet --out data/edu --name edu",
                     "muonlab data prepare TinyStoriesV2-GPT4-valid.txt --separator '<|endoftext|>' --out data/ts "
                     "--name tinystories"});
   prepare->add_option("inputs", prepare_args->inputs,
                       "Files and folders: a .txt file is one document (or several, with --separator); a .jsonl "
-                      "(or .json) file one per line, its \"text\" field; either gzipped (.gz); a folder its .txt "
-                      "and .jsonl files")
+                      "(or .json) file one per line, its \"text\" field; a .parquet file one per row, its \"text\" "
+                      "column; each compressed or not (.gz, .zst); a folder its files of these kinds")
       ->required();
   prepare->add_option("--separator", prepare_args->text.separator,
                       "Text that separates documents within a .txt file, e.g. '<|endoftext|>' (TinyStories); each "
                       "piece is trimmed of surrounding whitespace");
-  prepare->add_option("--json-field", prepare_args->text.json_field,
-                      "The field of each JSON line that holds its document")
+  prepare->add_option("--field,--json-field", prepare_args->text.field,
+                      "The field of each JSON line, or the Parquet column, that holds the documents")
       ->capture_default_str();
   prepare->add_option("--out", prepare_args->out_dir, "Output folder")->required();
   prepare->add_option("--name", prepare_args->name, "Shard name prefix")->capture_default_str();

@@ -16,8 +16,12 @@
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <nlohmann/json.hpp>
 #include <zlib.h>
+#ifdef MUONLAB_ZSTD
+#include <zstd.h>
+#endif
 
 #include "muonlab/core/errors.h"
+#include "muonlab/data/parquet_string_column.h"
 
 namespace muonlab::data {
 namespace fs = std::filesystem;
@@ -25,11 +29,30 @@ namespace fs = std::filesystem;
 namespace {
 
 bool is_gzip_name(const fs::path& path) { return path.extension() == ".gz"; }
+bool is_zstd_name(const fs::path& path) { return path.extension() == ".zst"; }
+bool is_compressed_name(const fs::path& path) { return is_gzip_name(path) || is_zstd_name(path); }
 
-// The name that says how to read a file: a .gz file's without .gz.
-fs::path content_name(const fs::path& path) { return is_gzip_name(path) ? path.stem() : path; }
+// The name that says how to read a file: a compressed file's without its
+// compression's suffix.
+fs::path content_name(const fs::path& path) { return is_compressed_name(path) ? path.stem() : path; }
 
-bool is_json_lines_name(const fs::path& path) { return content_name(path).extension() == ".jsonl"; }
+TextFileFormat format_of(const fs::path& path) {
+  const auto extension = content_name(path).extension();
+  if (extension == ".jsonl" || extension == ".json") return TextFileFormat::kJsonLines;
+  if (extension == ".parquet") return TextFileFormat::kParquet;
+  return TextFileFormat::kText;
+}
+
+// The kinds of file a folder gives (any other name is passed over there,
+// but read as text when named as an input).
+bool is_document_file_name(const fs::path& path) {
+  const auto extension = content_name(path).extension();
+  return extension == ".txt" || extension == ".jsonl" || extension == ".parquet";
+}
+
+bool write_all(int out, const void* data, size_t size) {
+  return ::write(out, data, size) == static_cast<ssize_t>(size);
+}
 
 // Writes the decompressed bytes of the gzip file `path` (every member of
 // it) to `out`; returns "" or what is wrong. Inflated here rather than
@@ -62,7 +85,7 @@ std::string inflate_gzip(const std::string& path, int out) {
       break;
     }
     const size_t produced = output.size() - stream.avail_out;
-    if (::write(out, output.data(), produced) != static_cast<ssize_t>(produced)) {
+    if (!write_all(out, output.data(), produced)) {
       error = fmt::format("cannot write the decompressed copy of '{}': {}", path, std::strerror(errno));
     }
     ended = result == Z_STREAM_END;
@@ -72,19 +95,87 @@ std::string inflate_gzip(const std::string& path, int out) {
   return error;
 }
 
-// Decompresses a gzip file to a fresh file in the temporary folder and
-// returns its path; fails naming the file when it is not gzip or is cut.
-std::string decompressed_copy(const std::string& path) {
+// Writes the decompressed bytes of the Zstandard file `path` (every frame of
+// it) to `out`; returns "" or what is wrong.
+std::string decompress_zstd(const std::string& path, int out) {
+#ifdef MUONLAB_ZSTD
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fmt::format("cannot open '{}': {}", path, std::strerror(errno));
+  const std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  std::vector<char> input(ZSTD_DStreamInSize()), output(ZSTD_DStreamOutSize());
+  size_t pending = 0;  // 0 at the end of a frame
+  bool read_any = false;
+  while (in) {
+    in.read(input.data(), static_cast<std::streamsize>(input.size()));
+    ZSTD_inBuffer chunk{input.data(), static_cast<size_t>(in.gcount()), 0};
+    read_any |= chunk.size > 0;
+    while (chunk.pos < chunk.size) {
+      ZSTD_outBuffer produced{output.data(), output.size(), 0};
+      pending = ZSTD_decompressStream(context.get(), &produced, &chunk);
+      if (ZSTD_isError(pending)) return fmt::format("'{}' is not valid Zstandard: {}", path, ZSTD_getErrorName(pending));
+      if (!write_all(out, output.data(), produced.pos)) {
+        return fmt::format("cannot write the decompressed copy of '{}': {}", path, std::strerror(errno));
+      }
+    }
+  }
+  if (!read_any) return fmt::format("'{}' is not valid Zstandard: the file is empty", path);
+  if (pending != 0) return fmt::format("'{}' is not valid Zstandard: the stream is cut short", path);
+  return "";
+#else
+  (void)out;
+  return fmt::format("'{}' is Zstandard, which this build of muonlab does not read: install libzstd-dev and "
+                     "rebuild, or decompress it (zstd -d)", path);
+#endif
+}
+
+// Writes the texts of the Parquet file's column back to back to `out`, and
+// lists each row as a document of file `file` (a null as an empty one).
+std::string copy_parquet_column(const std::string& path, const std::string& column, int out, uint32_t file,
+                                std::vector<TextDocument>& documents) {
+  std::string buffer;
+  uint64_t offset = 0;
+  std::string error;
+  const auto flush = [&] {
+    if (error.empty() && !write_all(out, buffer.data(), buffer.size())) {
+      error = fmt::format("cannot write the texts of '{}' to a temporary file: {}", path, std::strerror(errno));
+    }
+    buffer.clear();
+  };
+  read_parquet_string_column(path, column, [&](const std::string_view* text) {
+    const uint64_t bytes = text ? text->size() : 0;
+    documents.push_back({file, offset, bytes});
+    offset += bytes;
+    if (text) buffer.append(*text);
+    if (buffer.size() >= (1u << 20)) flush();
+  });
+  flush();
+  return error;
+}
+
+// A fresh file in the temporary folder that `write` fills from `path`;
+// returns its path. Fails with write's error (which names the file),
+// leaving no copy behind.
+std::string temporary_copy(const std::string& path, const std::function<std::string(int out)>& write) {
   std::string copy = (fs::temp_directory_path() / "muonlab-prepare-XXXXXX").string();
   const int fd = ::mkstemp(copy.data());
-  if (fd < 0) fail("cannot create a temporary file to decompress '{}': {}", path, std::strerror(errno));
-  const std::string error = inflate_gzip(path, fd);
+  if (fd < 0) fail("cannot create a temporary file to read '{}' into: {}", path, std::strerror(errno));
+  std::string error;
+  try {
+    error = write(fd);
+  } catch (const Error& thrown) {
+    error = thrown.what();
+  }
   ::close(fd);
   if (!error.empty()) {
     fs::remove(copy);
     fail("{}", error);
   }
   return copy;
+}
+
+std::string decompressed_copy(const std::string& path) {
+  return temporary_copy(path, [&](int out) { return is_gzip_name(path) ? inflate_gzip(path, out)
+                                                                       : decompress_zstd(path, out); });
 }
 
 struct RemovedFiles {
@@ -170,12 +261,13 @@ void list_separated(uint32_t file, std::string_view text, const std::string& sep
 
 void list_file(uint32_t index, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
   const std::string& path = corpus.read_from[index];
-  if (!corpus.json_lines[index] && corpus.options.separator.empty()) {
+  const bool json_lines = corpus.formats[index] == TextFileFormat::kJsonLines;
+  if (!json_lines && corpus.options.separator.empty()) {
     documents.push_back({index, 0, static_cast<uint64_t>(fs::file_size(path))});
     return;
   }
   const ScannedFile scanned(path);
-  if (corpus.json_lines[index]) {
+  if (json_lines) {
     list_json_lines(index, scanned.text(), documents);
   } else {
     list_separated(index, scanned.text(), corpus.options.separator, documents);
@@ -187,10 +279,7 @@ std::vector<fs::path> input_files(const std::vector<std::string>& inputs) {
   for (const auto& input : inputs) {
     if (fs::is_directory(input)) {
       for (const auto& entry : fs::recursive_directory_iterator(input)) {
-        const auto extension = content_name(entry.path()).extension();
-        if (entry.is_regular_file() && (extension == ".txt" || extension == ".jsonl")) {
-          files.push_back(entry.path());
-        }
+        if (entry.is_regular_file() && is_document_file_name(entry.path())) files.push_back(entry.path());
       }
     } else if (fs::is_regular_file(input)) {
       files.emplace_back(input);
@@ -212,20 +301,33 @@ uint64_t TextCorpus::total_bytes() const {
 }
 
 TextCorpus list_text_documents(const std::vector<std::string>& inputs, const TextInputOptions& options) {
-  if (options.json_field.empty()) fail("the JSON field of the documents is empty: expected a name such as \"text\"");
+  if (options.field.empty()) fail("the documents' field is empty: expected a name such as \"text\"");
   TextCorpus corpus;
   corpus.options = options;
   const std::vector<fs::path> files = input_files(inputs);
-  if (files.empty()) fail("no documents found: the inputs hold no .txt or .jsonl files");
+  if (files.empty()) fail("no documents found: the inputs hold no .txt, .jsonl or .parquet files");
   auto temporary = std::make_shared<RemovedFiles>();
   corpus.temporary_files = std::shared_ptr<const std::vector<std::string>>(temporary, &temporary->paths);
   for (const auto& path : files) {
-    const bool named_json = is_json_lines_name(path) || content_name(path).extension() == ".json";
+    const auto index = static_cast<uint32_t>(corpus.files.size());
     corpus.files.push_back(path.string());
-    if (is_gzip_name(path)) temporary->paths.push_back(decompressed_copy(path.string()));
-    corpus.read_from.push_back(is_gzip_name(path) ? temporary->paths.back() : path.string());
-    corpus.json_lines.push_back(named_json);
-    list_file(static_cast<uint32_t>(corpus.files.size() - 1), corpus, corpus.documents);
+    corpus.formats.push_back(format_of(path));
+    std::string read_from = path.string();
+    if (is_compressed_name(path)) {
+      read_from = decompressed_copy(path.string());
+      temporary->paths.push_back(read_from);
+    }
+    if (corpus.formats.back() == TextFileFormat::kParquet) {
+      const std::string parquet = read_from;
+      read_from = temporary_copy(path.string(), [&](int out) {
+        return copy_parquet_column(parquet, options.field, out, index, corpus.documents);
+      });
+      temporary->paths.push_back(read_from);
+      corpus.read_from.push_back(read_from);
+    } else {
+      corpus.read_from.push_back(read_from);
+      list_file(index, corpus, corpus.documents);
+    }
   }
   if (corpus.documents.empty()) {
     fail("no documents found: the {} input file(s) hold only blank lines or separators", corpus.files.size());
@@ -235,25 +337,44 @@ TextCorpus list_text_documents(const std::vector<std::string>& inputs, const Tex
 
 std::string TextDocumentReader::read_bytes(const TextDocument& document) {
   const std::string& path = corpus_.read_from[document.file];
+  // Messages name the input; a compressed or Parquet input is read from a
+  // temporary copy, named too.
+  const auto file_name = [&] {
+    const std::string& input = corpus_.files[document.file];
+    return input == path ? fmt::format("'{}'", path) : fmt::format("'{}' (read from its copy '{}')", input, path);
+  };
   if (open_file_ != document.file) {
     file_ = std::ifstream(path, std::ios::binary);
     open_file_ = file_ ? document.file : UINT32_MAX;
-    if (!file_) fail("cannot open '{}': {}", path, std::strerror(errno));
+    if (!file_) fail("cannot open {}: {}", file_name(), std::strerror(errno));
   }
   std::string bytes(document.bytes, '\0');
   file_.seekg(static_cast<std::streamoff>(document.offset));
   file_.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (file_.gcount() != static_cast<std::streamsize>(bytes.size())) {
     open_file_ = UINT32_MAX;
-    fail("cannot read {} bytes at byte {} of '{}': the file changed while it was read", document.bytes,
-         document.offset, path);
+    fail("cannot read {} bytes at byte {} of {}: the file changed while it was read", document.bytes,
+         document.offset, file_name());
   }
   return bytes;
 }
 
 std::string TextDocumentReader::where(const TextDocument& document) {
   const std::string& path = corpus_.files[document.file];
-  if (corpus_.json_lines[document.file]) {
+  if (corpus_.formats[document.file] == TextFileFormat::kParquet) {
+    // Rows are listed in order; a null row (no bytes) sits at the offset of
+    // the row after it, so a row with bytes is the last one at its offset.
+    const auto before = [](const TextDocument& a, const TextDocument& b) {
+      return std::tie(a.file, a.offset) < std::tie(b.file, b.offset);
+    };
+    const auto& documents = corpus_.documents;
+    const auto [first, last] = std::equal_range(documents.begin(), documents.end(), document, before);
+    const auto file_start = std::lower_bound(documents.begin(), documents.end(), TextDocument{document.file, 0, 0},
+                                             before);
+    const auto row = (document.bytes > 0 && last != first ? last - 1 : first) - file_start;
+    return fmt::format("{}, row {}", path, row);
+  }
+  if (corpus_.formats[document.file] == TextFileFormat::kJsonLines) {
     // Counted only here, for a message: the listing keeps no line numbers.
     std::ifstream file(corpus_.read_from[document.file], std::ios::binary);
     uint64_t line = 1;
@@ -265,7 +386,7 @@ std::string TextDocumentReader::where(const TextDocument& document) {
 }
 
 std::string TextDocumentReader::text_of_json_line(const TextDocument& document, const std::string& line) {
-  const std::string& field = corpus_.options.json_field;
+  const std::string& field = corpus_.options.field;
   nlohmann::json object;
   try {
     object = nlohmann::json::parse(line);
@@ -278,7 +399,7 @@ std::string TextDocumentReader::text_of_json_line(const TextDocument& document, 
   if (value == object.end()) {
     std::vector<std::string> keys;
     for (const auto& item : object.items()) keys.push_back(item.key());
-    fail("{}: no field \"{}\" (the object has: {}); name the documents' field with --json-field", where(document),
+    fail("{}: no field \"{}\" (the object has: {}); name the documents' field with --field", where(document),
          field, keys.empty() ? std::string("no fields") : fmt::format("{}", fmt::join(keys, ", ")));
   }
   if (!value->is_string()) {
@@ -289,8 +410,8 @@ std::string TextDocumentReader::text_of_json_line(const TextDocument& document, 
 
 std::string TextDocumentReader::read(const TextDocument& document) {
   std::string bytes = read_bytes(document);
-  if (corpus_.json_lines[document.file]) return text_of_json_line(document, bytes);
-  if (corpus_.options.separator.empty()) return bytes;
+  if (corpus_.formats[document.file] == TextFileFormat::kJsonLines) return text_of_json_line(document, bytes);
+  if (corpus_.formats[document.file] == TextFileFormat::kParquet || corpus_.options.separator.empty()) return bytes;
   return std::string(trimmed(bytes));
 }
 

@@ -1,15 +1,19 @@
 // The documents `data prepare` reads. Each input is a file, or a folder
-// whose *.txt and *.jsonl files are read, recursively. A file holds
+// whose *.txt, *.jsonl and *.parquet files are read (compressed or not),
+// recursively. A file holds
 // - .txt: one document; or, given a separator (TinyStories' files separate
 //   stories by "<|endoftext|>"), the pieces between separators, each
 //   trimmed of the whitespace around it;
 // - .jsonl (or a .json file named as an input): JSON Lines, one object per
-//   line whose string field `json_field` is the document ("text", as
-//   Hugging Face datasets' to_json and FineWeb's JSON Lines write it);
-//   blank lines are skipped.
-// A name ending in .gz (x.txt.gz, x.jsonl.gz) is gzip: it is decompressed
-// once, to a file in $TMPDIR that lives as long as the corpus, and read as
-// the name without .gz says.
+//   line whose string field `field` is the document ("text", as Hugging
+//   Face datasets' to_json and FineWeb's JSON Lines write it); blank lines
+//   are skipped;
+// - .parquet: one document per row, the string column `field` (FineWeb's
+//   and Hugging Face datasets' Parquet files); a null is an empty document.
+// A name ending in .gz or .zst (x.jsonl.gz, x.txt.zst) is gzip or
+// Zstandard: it is decompressed once, to a file in $TMPDIR that lives as
+// long as the corpus, and read as the name without the suffix says. A
+// Parquet file's column is likewise copied out once, its texts back to back.
 // Files are sorted by path and documents keep their order within a file, so
 // the same inputs always give the same shards. Only the positions are
 // listed: texts are read when needed, so memory does not grow with the
@@ -25,9 +29,14 @@
 namespace muonlab::data {
 
 struct TextInputOptions {
-  std::string separator;            // empty: a .txt file is one document
-  std::string json_field = "text";  // the document's field in JSON Lines
+  std::string separator;       // empty: a .txt file is one document
+  std::string field = "text";  // the document's field in JSON Lines, its column in Parquet
 };
+
+// How a file's documents are read: a text file (whole, or cut by the
+// separator), a JSON Lines file, or the texts of a Parquet column copied out
+// back to back (each document exactly its span).
+enum class TextFileFormat : uint8_t { kText, kJsonLines, kParquet };
 
 struct TextDocument {
   uint32_t file = 0;    // index in TextCorpus::files
@@ -37,9 +46,9 @@ struct TextDocument {
 
 struct TextCorpus {
   std::vector<std::string> files;    // as given: the names errors use
-  std::vector<std::string> read_from;  // per file: itself, or a .gz file's decompressed copy
-  std::vector<bool> json_lines;  // per file: JSON Lines, else text
-  // The decompressed copies, removed with the last copy of the corpus.
+  std::vector<std::string> read_from;  // per file: itself, or its decompressed or copied-out texts
+  std::vector<TextFileFormat> formats;
+  // The temporary copies, removed with the last copy of the corpus.
   std::shared_ptr<const std::vector<std::string>> temporary_files;
   std::vector<TextDocument> documents;
   TextInputOptions options;
@@ -61,7 +70,7 @@ class TextDocumentReader {
   // that string field fails naming the file, the line and what it holds.
   std::string read(const TextDocument& document);
   // "path" for a whole file, "path:LINE" for a JSON line, "path at byte N"
-  // for a piece of a separated file.
+  // for a piece of a separated file, "path, row N" for a Parquet row.
   std::string where(const TextDocument& document);
 
  private:

@@ -5,12 +5,14 @@
 //   cd tests/data/parquet
 //   npm install --no-save parquet-wasm@0.8.0 apache-arrow@21.2.0
 //   node make_files.mjs
+//   # documents.jsonl.zst: the same lines in two Zstandard frames
+//   (head -150 documents.jsonl | zstd -19; tail -n +151 documents.jsonl | zstd -19) > documents.jsonl.zst
 //
 // Each file holds the columns id (int64), text (utf8, one null) and url
 // (utf8), and varies what a reader must handle: codecs, dictionary pages
 // (and the writer's fall-back to plain pages when the dictionary fills),
 // data pages v1 and v2, several pages and row groups, the delta encodings.
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import * as arrow from "apache-arrow";
 import * as parquet from "parquet-wasm";
 
@@ -73,3 +75,31 @@ write("brotli.parquet", (b) => b.setCompression(Compression.BROTLI));
 writeFileSync("documents.jsonl",
   texts.map((text, i) => (text === null ? null : JSON.stringify({ id: i, text }))).filter((l) => l !== null)
     .join("\n") + "\n");
+
+// Seeds for the Parquet fuzz target (fuzz/corpus/parquet): small files, so
+// that mutations reach the pages, in each layout above; mostly uncompressed,
+// so that a flipped byte changes what is decoded rather than the codec's
+// checks.
+const seedRows = 24;
+const seedTable = new arrow.Table({
+  text: arrow.vectorFromArray(Array.from({ length: seedRows }, (_, i) => (i === 5 ? null : documentText(i).slice(0, 40))),
+    new arrow.Utf8()),
+  url: arrow.vectorFromArray(Array.from({ length: seedRows }, (_, i) => `u${i % 3}`), new arrow.Utf8()),
+});
+const seedIpc = arrow.tableToIPC(seedTable, "stream");
+const seeds = "../../../fuzz/corpus/parquet";
+mkdirSync(seeds, { recursive: true });
+for (const [name, configure] of [
+  ["dictionary_v1", (b) => b.setWriterVersion(WriterVersion.V1)],
+  ["dictionary_v2", (b) => b.setWriterVersion(WriterVersion.V2)],
+  ["plain_pages", (b) => b.setDictionaryEnabled(false).setColumnEncoding("text", Encoding.PLAIN)
+    .setColumnEncoding("url", Encoding.PLAIN).setDataPageSizeLimit(128).setWriteBatchSize(4)],
+  ["delta_length_byte_array", (b) => b.setDictionaryEnabled(false).setEncoding(Encoding.DELTA_LENGTH_BYTE_ARRAY)
+    .setWriterVersion(WriterVersion.V2)],
+  ["delta_byte_array", (b) => b.setDictionaryEnabled(false).setEncoding(Encoding.DELTA_BYTE_ARRAY)
+    .setWriterVersion(WriterVersion.V2)],
+  ["gzip_row_groups", (b) => b.setCompression(Compression.GZIP).setMaxRowGroupSize(10)],
+]) {
+  const properties = configure(new parquet.WriterPropertiesBuilder().setCreatedBy("muonlab tests")).build();
+  writeFileSync(`${seeds}/${name}.parquet`, parquet.writeParquet(parquet.Table.fromIPCStream(seedIpc), properties));
+}
