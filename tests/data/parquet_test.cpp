@@ -48,14 +48,15 @@ std::map<int64_t, std::string> written_documents() {
   return documents;
 }
 
-int32_t codec_of(const std::string& path) {
+ParquetFileMetadata file_metadata(const std::string& path) {
   const std::string bytes = testing::read_bytes(path);
-  const uint32_t footer = static_cast<uint8_t>(bytes[bytes.size() - 8]) |
-                          static_cast<uint8_t>(bytes[bytes.size() - 7]) << 8;
-  const auto metadata = parse_parquet_file_metadata(
-      reinterpret_cast<const uint8_t*>(bytes.data()) + bytes.size() - 8 - footer, footer);
-  return metadata.row_groups.at(0).columns.at(1).codec;
+  uint32_t footer = 0;  // little-endian, before the closing "PAR1"
+  for (int i = 0; i < 4; ++i) footer |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[bytes.size() - 8 + i])) << 8 * i;
+  return parse_parquet_file_metadata(reinterpret_cast<const uint8_t*>(bytes.data()) + bytes.size() - 8 - footer,
+                                     footer);
 }
+
+int32_t codec_of(const std::string& path) { return file_metadata(path).row_groups.at(0).columns.at(1).codec; }
 
 class ParquetLayout : public ::testing::TestWithParam<const char*> {};
 
@@ -93,11 +94,7 @@ TEST(ParquetFile, LayoutsAreWhatTheirNamesSay) {
   EXPECT_EQ(codec_of(parquet_file("zstd_plain_v2")), parquet_code::kZstd);
   EXPECT_EQ(codec_of(parquet_file("gzip_pages_row_groups")), parquet_code::kGzip);
   EXPECT_EQ(codec_of(parquet_file("delta_byte_array")), parquet_code::kUncompressed);
-  const std::string bytes = testing::read_bytes(parquet_file("gzip_pages_row_groups"));
-  const uint32_t footer = static_cast<uint8_t>(bytes[bytes.size() - 8]) |
-                          static_cast<uint8_t>(bytes[bytes.size() - 7]) << 8;
-  const auto metadata = parse_parquet_file_metadata(
-      reinterpret_cast<const uint8_t*>(bytes.data()) + bytes.size() - 8 - footer, footer);
+  const auto metadata = file_metadata(parquet_file("gzip_pages_row_groups"));
   EXPECT_EQ(metadata.row_groups.size(), 2u);
   EXPECT_EQ(metadata.num_rows, kRows);
 }
@@ -114,6 +111,17 @@ TEST(ParquetFile, CorpusListsARowPerDocument) {
     EXPECT_EQ(reader.where(corpus.documents[row]), fmt::format("{}, row {}", path, row));
     EXPECT_EQ(reader.read(corpus.documents[row]), row == kNullRow ? "" : documents.at(row));
   }
+  EXPECT_EQ(reader.read(corpus.documents[3]), documents.at(3));  // back to an earlier row
+  // A file changed after it was listed is named, not read as something else.
+  testing::ScratchDir dir;
+  const std::string copy = dir.file("copy.parquet");
+  std::filesystem::copy_file(path, copy);
+  const TextCorpus listed = list_text_documents({copy});
+  std::filesystem::copy_file(testing::test_data("../../fuzz/corpus/parquet/plain_pages.parquet"), copy,
+                             std::filesystem::copy_options::overwrite_existing);
+  TextDocumentReader stale(listed);
+  EXPECT_CONTAINS(testing::error_message([&] { stale.read(listed.documents[1]); }),
+                  copy + ", row 1: the file changed while it was read");
 }
 
 TEST(ParquetFile, RefusalsNameTheFileAndWhatItFound) {

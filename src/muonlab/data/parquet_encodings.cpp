@@ -112,8 +112,8 @@ std::vector<int64_t> decode_delta_binary_packed(ByteRange bytes, size_t max_valu
   const uint64_t block_size = cursor.varint();
   const uint64_t miniblocks = cursor.varint();
   const uint64_t total = cursor.varint();
-  if (block_size == 0 || block_size % 128 != 0 || block_size > (1u << 20) || miniblocks == 0 || block_size % miniblocks != 0 ||
-      (block_size / miniblocks) % 32 != 0) {
+  if (block_size == 0 || block_size % 128 != 0 || block_size > (1u << 20) || miniblocks == 0 ||
+      block_size % miniblocks != 0 || (block_size / miniblocks) % 32 != 0) {
     fail("malformed Parquet DELTA_BINARY_PACKED data: blocks of {} values in {} miniblocks (expected a multiple of "
          "128 values up to 2^20, in miniblocks of a multiple of 32)", block_size, miniblocks);
   }

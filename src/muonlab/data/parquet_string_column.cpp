@@ -104,37 +104,85 @@ ParquetFileMetadata read_file_metadata(std::ifstream& file, const std::string& p
   }
 }
 
-// Reads one column chunk's pages and hands each row's value to a visitor.
+// The chunk's byte range: from its dictionary page if it has one (some
+// writers store 0 for "none"), else from its first data page.
+std::pair<uint64_t, uint64_t> chunk_range(const ParquetColumnChunk& chunk, uint64_t data_end) {
+  int64_t start = chunk.data_page_offset;
+  if (chunk.dictionary_page_offset >= 4 && chunk.dictionary_page_offset < start) start = chunk.dictionary_page_offset;
+  if (start < 4 || chunk.total_compressed_size < 0 || static_cast<uint64_t>(start) > data_end ||
+      static_cast<uint64_t>(chunk.total_compressed_size) > data_end - start) {
+    fail("malformed metadata: a column chunk of {} bytes at byte {}, outside the file's data (bytes 4 to {})",
+         chunk.total_compressed_size, start, data_end);
+  }
+  return {static_cast<uint64_t>(start), static_cast<uint64_t>(chunk.total_compressed_size)};
+}
+
+}  // namespace
+
+// The reader's parts, named outside the anonymous namespace because the
+// reader's state holds them.
+namespace parquet_reading {
+
+namespace code = parquet_code;
+
+// One data page's rows: their texts back to back, and where each ends
+// (kNullRow for a null).
+struct PageRows {
+  static constexpr uint64_t kNullRow = UINT64_MAX;
+  std::string texts;
+  std::vector<uint64_t> ends;
+  size_t next = 0;       // the row to serve next
+  uint64_t text_at = 0;  // where the next text starts
+
+  void clear() {
+    texts.clear();
+    ends.clear();
+    next = 0;
+    text_at = 0;
+  }
+  void add(std::string_view text) {
+    texts.append(text);
+    ends.push_back(texts.size());
+  }
+  void add_null() { ends.push_back(kNullRow); }
+};
+
+// Reads one column chunk's pages in order, a data page's rows at a time.
 class ColumnChunkReader {
  public:
-  ColumnChunkReader(const ParquetColumnChunk& chunk, int max_definition, const ParquetStringVisitor& visit)
-      : chunk_(chunk), max_definition_(max_definition), visit_(visit) {}
+  ColumnChunkReader(const ParquetColumnChunk& chunk, int max_definition, std::vector<uint8_t> bytes)
+      : chunk_(chunk), max_definition_(max_definition), bytes_(std::move(bytes)) {}
 
-  // Returns the rows read.
-  int64_t read(const std::vector<uint8_t>& bytes) {
-    size_t offset = 0;
+  // Decodes the next data page into `rows` (dictionary and index pages on
+  // the way are read or passed over); false once every value is read.
+  bool next_page(PageRows& rows) {
+    rows.clear();
     while (values_read_ < chunk_.num_values) {
-      ThriftCompactReader reader(bytes.data() + offset, bytes.size() - offset);
+      ThriftCompactReader reader(bytes_.data() + offset_, bytes_.size() - offset_);
       const ParquetPageHeader page = parse_parquet_page_header(reader);
-      const size_t start = offset + reader.position();
-      if (static_cast<uint64_t>(page.compressed_size) > bytes.size() - start) {
+      const size_t start = offset_ + reader.position();
+      if (static_cast<uint64_t>(page.compressed_size) > bytes_.size() - start) {
         fail("a page of {} bytes runs past the end of its column chunk", page.compressed_size);
       }
-      read_page(page, {bytes.data() + start, static_cast<size_t>(page.compressed_size)});
-      offset = start + page.compressed_size;
+      offset_ = start + page.compressed_size;
+      const bool data_page = page.type == code::kDataPage || page.type == code::kDataPageV2;
+      read_page(page, {bytes_.data() + start, static_cast<size_t>(page.compressed_size)}, rows);
+      if (data_page) return true;
     }
-    return values_read_;
+    return false;
   }
 
+  int64_t values_read() const { return values_read_; }
+
  private:
-  void read_page(const ParquetPageHeader& page, ByteRange data) {
+  void read_page(const ParquetPageHeader& page, ByteRange data, PageRows& rows) {
     switch (page.type) {
       case code::kDictionaryPage:
         read_dictionary_page(page, data);
         break;
       case code::kDataPage:
       case code::kDataPageV2:
-        read_data_page(page, data);
+        read_data_page(page, data, rows);
         break;
       default:
         break;  // index pages and unknown kinds hold no values
@@ -151,7 +199,7 @@ class ColumnChunkReader {
                              [this](std::string_view value) { dictionary_.push_back(value); });
   }
 
-  void read_data_page(const ParquetPageHeader& page, ByteRange data) {
+  void read_data_page(const ParquetPageHeader& page, ByteRange data, PageRows& rows) {
     if (page.num_values > kMaxPageValues) {
       fail("a page of {} values, more than muonlab reads in one ({})", page.num_values, kMaxPageValues);
     }
@@ -180,7 +228,7 @@ class ColumnChunkReader {
     }
     std::vector<uint32_t> definitions;
     if (max_definition_ > 0) definitions = decode_rle_bit_packed(levels, 1, page.num_values);
-    emit(page, values, definitions);
+    collect(page, values, definitions, rows);
   }
 
   // A v1 page's definition levels: RLE behind a 4-byte length.
@@ -197,27 +245,28 @@ class ColumnChunkReader {
     return levels;
   }
 
-  // Hands the page's rows to the visitor: a null where a row's definition
-  // level is below the column's maximum, else the next decoded value.
-  void emit(const ParquetPageHeader& page, ByteRange values, const std::vector<uint32_t>& definitions) {
+  // The page's rows: a null where a row's definition level is below the
+  // column's maximum, else the next decoded value.
+  void collect(const ParquetPageHeader& page, ByteRange values, const std::vector<uint32_t>& definitions,
+               PageRows& rows) {
     size_t level = 0, present = page.num_values;
     if (!definitions.empty()) {
       present = 0;
       for (uint32_t definition : definitions) present += definition == static_cast<uint32_t>(max_definition_);
     }
-    const auto emit_nulls = [&] {
+    const auto add_nulls = [&] {
       while (level < definitions.size() && definitions[level] != static_cast<uint32_t>(max_definition_)) {
-        visit_(nullptr);
+        rows.add_null();
         ++level;
       }
     };
-    const ByteArrayVisitor visit_value = [&](std::string_view value) {
-      emit_nulls();
-      visit_(&value);
+    const ByteArrayVisitor add_value = [&](std::string_view value) {
+      add_nulls();
+      rows.add(value);
       ++level;
     };
-    decode_values(page.encoding, values, present, visit_value);
-    emit_nulls();
+    decode_values(page.encoding, values, present, add_value);
+    add_nulls();
     values_read_ += page.num_values;
   }
 
@@ -258,55 +307,105 @@ class ColumnChunkReader {
 
   const ParquetColumnChunk& chunk_;
   const int max_definition_;
-  const ParquetStringVisitor& visit_;
+  const std::vector<uint8_t> bytes_;
+  size_t offset_ = 0;  // of the next page header
   std::vector<uint8_t> dictionary_page_;  // the bytes the dictionary's views point into
   std::vector<std::string_view> dictionary_;
   int64_t values_read_ = 0;
 };
 
-// The chunk's byte range: from its dictionary page if it has one (some
-// writers store 0 for "none"), else from its first data page.
-std::pair<uint64_t, uint64_t> chunk_range(const ParquetColumnChunk& chunk, uint64_t data_end) {
-  int64_t start = chunk.data_page_offset;
-  if (chunk.dictionary_page_offset >= 4 && chunk.dictionary_page_offset < start) start = chunk.dictionary_page_offset;
-  if (start < 4 || chunk.total_compressed_size < 0 || static_cast<uint64_t>(start) > data_end ||
-      static_cast<uint64_t>(chunk.total_compressed_size) > data_end - start) {
-    fail("malformed metadata: a column chunk of {} bytes at byte {}, outside the file's data (bytes 4 to {})",
-         chunk.total_compressed_size, start, data_end);
-  }
-  return {static_cast<uint64_t>(start), static_cast<uint64_t>(chunk.total_compressed_size)};
-}
+}  // namespace parquet_reading
 
-}  // namespace
-
-int64_t read_parquet_string_column(const std::string& path, const std::string& column,
-                                   const ParquetStringVisitor& visit) {
-  std::ifstream file(path, std::ios::binary | std::ios::ate);
-  if (!file) fail("cannot open '{}': {}", path, std::strerror(errno));
-  const auto file_size = static_cast<uint64_t>(file.tellg());
+struct ParquetStringColumnReader::State {
+  std::string path, column;
+  std::ifstream file;
+  ParquetFileMetadata metadata;
   uint64_t data_end = 0;
-  const ParquetFileMetadata metadata = read_file_metadata(file, path, file_size, data_end);
-  const ColumnPlace place = find_column(metadata, column, path);
-  const int max_definition = place.element->repetition == code::kOptional ? 1 : 0;
-  int64_t rows = 0;
-  for (size_t group = 0; group < metadata.row_groups.size(); ++group) {
+  size_t leaf = 0;
+  int max_definition = 0;
+  int64_t group = -1;  // the row group being read
+  std::unique_ptr<parquet_reading::ColumnChunkReader> chunk;
+  parquet_reading::PageRows page;
+  int64_t row = -1;
+  std::string_view value;
+  bool null = false;
+
+  std::string where() const { return fmt::format("'{}', column '{}', row group {}", path, column, group); }
+
+  // Starts the next row group's column chunk; false after the last.
+  bool open_next_group() {
+    if (chunk && chunk->values_read() != metadata.row_groups[group].num_rows) {
+      fail("{}: {} values where the row group has {} rows", where(), chunk->values_read(),
+           metadata.row_groups[group].num_rows);
+    }
+    chunk.reset();
+    if (++group >= static_cast<int64_t>(metadata.row_groups.size())) return false;
     const ParquetRowGroup& row_group = metadata.row_groups[group];
-    const auto where = [&] { return fmt::format("'{}', column '{}', row group {}", path, column, group); };
-    if (place.leaf >= row_group.columns.size() || row_group.columns[place.leaf].path != std::vector{column}) {
+    if (leaf >= row_group.columns.size() || row_group.columns[leaf].path != std::vector{column}) {
       fail("{}: malformed metadata: the column chunks do not follow the schema", where());
     }
-    const ParquetColumnChunk& chunk = row_group.columns[place.leaf];
+    const ParquetColumnChunk& column_chunk = row_group.columns[leaf];
     try {
-      const auto [start, size] = chunk_range(chunk, data_end);
-      const std::vector<uint8_t> bytes = read_range(file, path, start, size);
-      const int64_t read = ColumnChunkReader(chunk, max_definition, visit).read(bytes);
-      if (read != row_group.num_rows) fail("{} values where the row group has {} rows", read, row_group.num_rows);
-      rows += read;
+      const auto [start, size] = chunk_range(column_chunk, data_end);
+      chunk = std::make_unique<parquet_reading::ColumnChunkReader>(column_chunk, max_definition,
+                                                                   read_range(file, path, start, size));
     } catch (const Error& error) {
       fail("{}: {}", where(), error.what());
     }
+    return true;
   }
-  return rows;
+
+  bool next() {
+    while (page.next >= page.ends.size()) {
+      if (chunk) {
+        try {
+          if (chunk->next_page(page)) continue;
+        } catch (const Error& error) {
+          fail("{}: {}", where(), error.what());
+        }
+      }
+      if (!open_next_group()) return false;
+    }
+    const uint64_t end = page.ends[page.next];
+    null = end == parquet_reading::PageRows::kNullRow;
+    if (!null) {
+      value = std::string_view(page.texts).substr(page.text_at, end - page.text_at);
+      page.text_at = end;
+    }
+    ++page.next;
+    ++row;
+    return true;
+  }
+};
+
+ParquetStringColumnReader::ParquetStringColumnReader(const std::string& path, const std::string& column)
+    : state_(std::make_unique<State>()) {
+  State& state = *state_;
+  state.path = path;
+  state.column = column;
+  state.file.open(path, std::ios::binary | std::ios::ate);
+  if (!state.file) fail("cannot open '{}': {}", path, std::strerror(errno));
+  const auto file_size = static_cast<uint64_t>(state.file.tellg());
+  state.metadata = read_file_metadata(state.file, path, file_size, state.data_end);
+  const ColumnPlace place = find_column(state.metadata, column, path);
+  state.leaf = place.leaf;
+  state.max_definition = place.element->repetition == code::kOptional ? 1 : 0;
+}
+
+ParquetStringColumnReader::~ParquetStringColumnReader() = default;
+ParquetStringColumnReader::ParquetStringColumnReader(ParquetStringColumnReader&&) noexcept = default;
+ParquetStringColumnReader& ParquetStringColumnReader::operator=(ParquetStringColumnReader&&) noexcept = default;
+
+int64_t ParquetStringColumnReader::rows() const { return state_->metadata.num_rows; }
+bool ParquetStringColumnReader::next() { return state_->next(); }
+int64_t ParquetStringColumnReader::row() const { return state_->row; }
+const std::string_view* ParquetStringColumnReader::value() const { return state_->null ? nullptr : &state_->value; }
+
+int64_t read_parquet_string_column(const std::string& path, const std::string& column,
+                                   const ParquetStringVisitor& visit) {
+  ParquetStringColumnReader reader(path, column);
+  while (reader.next()) visit(reader.value());
+  return reader.row() + 1;
 }
 
 }  // namespace muonlab::data

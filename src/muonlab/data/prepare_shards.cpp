@@ -100,7 +100,8 @@ Selection select_documents(const TextCorpus& corpus, const PrepareOptions& optio
       fail("empty split: {} distinct document(s) cannot give {} for validation and the rest for training; "
            "add documents or lower --val-fraction{}",
            unique.size(), val_count,
-           unique.size() == 1 && options.text.separator.empty() && corpus.formats[unique.front().file] == TextFileFormat::kText
+           unique.size() == 1 && options.text.separator.empty() &&
+                   corpus.formats[unique.front().file] == TextFileFormat::kText
                ? " (a text file is one document: --separator cuts one holding several)"
                : "");
     }

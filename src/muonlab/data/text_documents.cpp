@@ -112,7 +112,9 @@ std::string decompress_zstd(const std::string& path, int out) {
     while (chunk.pos < chunk.size) {
       ZSTD_outBuffer produced{output.data(), output.size(), 0};
       pending = ZSTD_decompressStream(context.get(), &produced, &chunk);
-      if (ZSTD_isError(pending)) return fmt::format("'{}' is not valid Zstandard: {}", path, ZSTD_getErrorName(pending));
+      if (ZSTD_isError(pending)) {
+        return fmt::format("'{}' is not valid Zstandard: {}", path, ZSTD_getErrorName(pending));
+      }
       if (!write_all(out, output.data(), produced.pos)) {
         return fmt::format("cannot write the decompressed copy of '{}': {}", path, std::strerror(errno));
       }
@@ -128,54 +130,20 @@ std::string decompress_zstd(const std::string& path, int out) {
 #endif
 }
 
-// Writes the texts of the Parquet file's column back to back to `out`, and
-// lists each row as a document of file `file` (a null as an empty one).
-std::string copy_parquet_column(const std::string& path, const std::string& column, int out, uint32_t file,
-                                std::vector<TextDocument>& documents) {
-  std::string buffer;
-  uint64_t offset = 0;
-  std::string error;
-  const auto flush = [&] {
-    if (error.empty() && !write_all(out, buffer.data(), buffer.size())) {
-      error = fmt::format("cannot write the texts of '{}' to a temporary file: {}", path, std::strerror(errno));
-    }
-    buffer.clear();
-  };
-  read_parquet_string_column(path, column, [&](const std::string_view* text) {
-    const uint64_t bytes = text ? text->size() : 0;
-    documents.push_back({file, offset, bytes});
-    offset += bytes;
-    if (text) buffer.append(*text);
-    if (buffer.size() >= (1u << 20)) flush();
-  });
-  flush();
-  return error;
-}
-
-// A fresh file in the temporary folder that `write` fills from `path`;
-// returns its path. Fails with write's error (which names the file),
-// leaving no copy behind.
-std::string temporary_copy(const std::string& path, const std::function<std::string(int out)>& write) {
+// Decompresses a gzip or Zstandard file to a fresh file in the temporary
+// folder and returns its path; fails naming the file when it is not valid
+// or is cut, leaving no copy behind.
+std::string decompressed_copy(const std::string& path) {
   std::string copy = (fs::temp_directory_path() / "muonlab-prepare-XXXXXX").string();
   const int fd = ::mkstemp(copy.data());
-  if (fd < 0) fail("cannot create a temporary file to read '{}' into: {}", path, std::strerror(errno));
-  std::string error;
-  try {
-    error = write(fd);
-  } catch (const Error& thrown) {
-    error = thrown.what();
-  }
+  if (fd < 0) fail("cannot create a temporary file to decompress '{}': {}", path, std::strerror(errno));
+  const std::string error = is_gzip_name(path) ? inflate_gzip(path, fd) : decompress_zstd(path, fd);
   ::close(fd);
   if (!error.empty()) {
     fs::remove(copy);
     fail("{}", error);
   }
   return copy;
-}
-
-std::string decompressed_copy(const std::string& path) {
-  return temporary_copy(path, [&](int out) { return is_gzip_name(path) ? inflate_gzip(path, out)
-                                                                       : decompress_zstd(path, out); });
 }
 
 struct RemovedFiles {
@@ -259,8 +227,22 @@ void list_separated(uint32_t file, std::string_view text, const std::string& sep
   }
 }
 
+// A Parquet file's rows, each a document whose offset is its row (a null
+// row is an empty document).
+void list_parquet_rows(uint32_t file, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
+  ParquetStringColumnReader rows(corpus.read_from[file], corpus.options.field);
+  while (rows.next()) {
+    const std::string_view* text = rows.value();
+    documents.push_back({file, static_cast<uint64_t>(rows.row()), text ? text->size() : 0});
+  }
+}
+
 void list_file(uint32_t index, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
   const std::string& path = corpus.read_from[index];
+  if (corpus.formats[index] == TextFileFormat::kParquet) {
+    list_parquet_rows(index, corpus, documents);
+    return;
+  }
   const bool json_lines = corpus.formats[index] == TextFileFormat::kJsonLines;
   if (!json_lines && corpus.options.separator.empty()) {
     documents.push_back({index, 0, static_cast<uint64_t>(fs::file_size(path))});
@@ -317,17 +299,8 @@ TextCorpus list_text_documents(const std::vector<std::string>& inputs, const Tex
       read_from = decompressed_copy(path.string());
       temporary->paths.push_back(read_from);
     }
-    if (corpus.formats.back() == TextFileFormat::kParquet) {
-      const std::string parquet = read_from;
-      read_from = temporary_copy(path.string(), [&](int out) {
-        return copy_parquet_column(parquet, options.field, out, index, corpus.documents);
-      });
-      temporary->paths.push_back(read_from);
-      corpus.read_from.push_back(read_from);
-    } else {
-      corpus.read_from.push_back(read_from);
-      list_file(index, corpus, corpus.documents);
-    }
+    corpus.read_from.push_back(read_from);
+    list_file(index, corpus, corpus.documents);
   }
   if (corpus.documents.empty()) {
     fail("no documents found: the {} input file(s) hold only blank lines or separators", corpus.files.size());
@@ -359,20 +332,28 @@ std::string TextDocumentReader::read_bytes(const TextDocument& document) {
   return bytes;
 }
 
+std::string TextDocumentReader::read_parquet_row(const TextDocument& document) {
+  // Documents are read in order, so the column is read forward; an earlier
+  // row starts it again.
+  if (!parquet_ || parquet_file_ != document.file || parquet_->row() >= static_cast<int64_t>(document.offset)) {
+    parquet_ = std::make_unique<ParquetStringColumnReader>(corpus_.read_from[document.file], corpus_.options.field);
+    parquet_file_ = document.file;
+  }
+  while (parquet_->row() < static_cast<int64_t>(document.offset)) {
+    if (!parquet_->next()) break;
+  }
+  const std::string_view* text = parquet_->row() == static_cast<int64_t>(document.offset) ? parquet_->value() : nullptr;
+  if ((text ? text->size() : 0) != document.bytes) {
+    fail("{}: the file changed while it was read ({} bytes there now, {} when listed)", where(document),
+         text ? text->size() : 0, document.bytes);
+  }
+  return text ? std::string(*text) : std::string();
+}
+
 std::string TextDocumentReader::where(const TextDocument& document) {
   const std::string& path = corpus_.files[document.file];
   if (corpus_.formats[document.file] == TextFileFormat::kParquet) {
-    // Rows are listed in order; a null row (no bytes) sits at the offset of
-    // the row after it, so a row with bytes is the last one at its offset.
-    const auto before = [](const TextDocument& a, const TextDocument& b) {
-      return std::tie(a.file, a.offset) < std::tie(b.file, b.offset);
-    };
-    const auto& documents = corpus_.documents;
-    const auto [first, last] = std::equal_range(documents.begin(), documents.end(), document, before);
-    const auto file_start = std::lower_bound(documents.begin(), documents.end(), TextDocument{document.file, 0, 0},
-                                             before);
-    const auto row = (document.bytes > 0 && last != first ? last - 1 : first) - file_start;
-    return fmt::format("{}, row {}", path, row);
+    return fmt::format("{}, row {}", path, document.offset);
   }
   if (corpus_.formats[document.file] == TextFileFormat::kJsonLines) {
     // Counted only here, for a message: the listing keeps no line numbers.
@@ -409,9 +390,10 @@ std::string TextDocumentReader::text_of_json_line(const TextDocument& document, 
 }
 
 std::string TextDocumentReader::read(const TextDocument& document) {
+  if (corpus_.formats[document.file] == TextFileFormat::kParquet) return read_parquet_row(document);
   std::string bytes = read_bytes(document);
   if (corpus_.formats[document.file] == TextFileFormat::kJsonLines) return text_of_json_line(document, bytes);
-  if (corpus_.formats[document.file] == TextFileFormat::kParquet || corpus_.options.separator.empty()) return bytes;
+  if (corpus_.options.separator.empty()) return bytes;
   return std::string(trimmed(bytes));
 }
 

@@ -12,8 +12,7 @@
 //   and Hugging Face datasets' Parquet files); a null is an empty document.
 // A name ending in .gz or .zst (x.jsonl.gz, x.txt.zst) is gzip or
 // Zstandard: it is decompressed once, to a file in $TMPDIR that lives as
-// long as the corpus, and read as the name without the suffix says. A
-// Parquet file's column is likewise copied out once, its texts back to back.
+// long as the corpus, and read as the name without the suffix says.
 // Files are sorted by path and documents keep their order within a file, so
 // the same inputs always give the same shards. Only the positions are
 // listed: texts are read when needed, so memory does not grow with the
@@ -26,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "muonlab/data/parquet_string_column.h"
+
 namespace muonlab::data {
 
 struct TextInputOptions {
@@ -34,19 +35,18 @@ struct TextInputOptions {
 };
 
 // How a file's documents are read: a text file (whole, or cut by the
-// separator), a JSON Lines file, or the texts of a Parquet column copied out
-// back to back (each document exactly its span).
+// separator), a JSON Lines file, or a Parquet file's column.
 enum class TextFileFormat : uint8_t { kText, kJsonLines, kParquet };
 
 struct TextDocument {
   uint32_t file = 0;    // index in TextCorpus::files
-  uint64_t offset = 0;  // where its bytes start in the file (JSON Lines: its line)
+  uint64_t offset = 0;  // where its bytes start in the file (JSON Lines: its line); Parquet: its row
   uint64_t bytes = 0;
 };
 
 struct TextCorpus {
   std::vector<std::string> files;    // as given: the names errors use
-  std::vector<std::string> read_from;  // per file: itself, or its decompressed or copied-out texts
+  std::vector<std::string> read_from;  // per file: itself, or its decompressed copy
   std::vector<TextFileFormat> formats;
   // The temporary copies, removed with the last copy of the corpus.
   std::shared_ptr<const std::vector<std::string>> temporary_files;
@@ -60,7 +60,8 @@ struct TextCorpus {
 TextCorpus list_text_documents(const std::vector<std::string>& inputs, const TextInputOptions& options = {});
 
 // Reads documents of one corpus, keeping the file of the last one open (a
-// corpus's documents are read in order, many from each file).
+// corpus's documents are read in order, many from each file; a Parquet
+// file's column is read forward, a page at a time).
 class TextDocumentReader {
  public:
   explicit TextDocumentReader(const TextCorpus& corpus) : corpus_(corpus) {}
@@ -75,11 +76,14 @@ class TextDocumentReader {
 
  private:
   std::string read_bytes(const TextDocument& document);
+  std::string read_parquet_row(const TextDocument& document);
   std::string text_of_json_line(const TextDocument& document, const std::string& line);
 
   const TextCorpus& corpus_;
   std::ifstream file_;
   uint32_t open_file_ = UINT32_MAX;
+  std::unique_ptr<ParquetStringColumnReader> parquet_;
+  uint32_t parquet_file_ = UINT32_MAX;
 };
 
 }  // namespace muonlab::data
