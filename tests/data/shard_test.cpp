@@ -146,6 +146,13 @@ TEST(ShardErrors, TextGivenAsShardsGetsAHint) {
   EXPECT_EQ(open_error(dir.file("magic.bin")).find(hint), std::string::npos);
   testing::write_bytes(dir.file("zeros.bin"), std::string(100, '\0'));
   EXPECT_EQ(open_error(dir.file("zeros.bin")).find(hint), std::string::npos);
+  // Parquet, gzip and Zstandard files are named as what they are.
+  const std::string parquet = testing::test_data("parquet/gzip_pages_row_groups.parquet");
+  EXPECT_CONTAINS(open_error(parquet), "; it is a Parquet file: make token shards from it with `muonlab data prepare");
+  const std::string zstd = testing::test_data("parquet/documents.jsonl.zst");
+  EXPECT_CONTAINS(open_error(zstd), "; it is Zstandard: make token shards from it with `muonlab data prepare");
+  testing::write_bytes(dir.file("docs.jsonl.gz"), std::string("\x1f\x8b\x08\x00", 4) + std::string(2000, 'x'));
+  EXPECT_CONTAINS(open_error(dir.file("docs.jsonl.gz")), "; it is gzip: make token shards");
 }
 
 TEST(ShardErrors, WrongVersion) {

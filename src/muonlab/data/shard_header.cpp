@@ -1,6 +1,7 @@
 #include "muonlab/data/shard_header.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <string>
 
 #include "muonlab/core/errors.h"
@@ -19,11 +20,22 @@ void write_int32_le(int32_t value, unsigned char* bytes) {
   for (int i = 0; i < 4; ++i) bytes[i] = static_cast<unsigned char>(bits >> (8 * i));
 }
 
-// A file given as shards that starts with text (a .txt or .jsonl passed as
-// data.train) gets a hint instead of only a wrong magic number.
+// A file given as shards that `data prepare` reads instead (text, JSON
+// Lines, Parquet, gzip or Zstandard passed as data.train) gets a hint
+// instead of only a wrong magic number.
 std::string text_hint(const unsigned char* bytes, size_t available) {
   const size_t looked_at = std::min<size_t>(available, 64);
   if (bytes == nullptr || looked_at == 0) return "";
+  const auto starts_with = [&](std::initializer_list<unsigned char> magic) {
+    return looked_at >= magic.size() && std::equal(magic.begin(), magic.end(), bytes);
+  };
+  const char* kind = starts_with({'P', 'A', 'R', '1'})        ? "a Parquet file"
+                     : starts_with({0x1f, 0x8b})             ? "gzip"
+                     : starts_with({0x28, 0xb5, 0x2f, 0xfd}) ? "Zstandard"
+                                                             : nullptr;
+  if (kind != nullptr) {
+    return fmt::format("; it is {}: make token shards from it with `muonlab data prepare FILE --out FOLDER`", kind);
+  }
   for (size_t i = 0; i < looked_at; ++i) {
     const unsigned char c = bytes[i];
     if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) return "";
