@@ -32,6 +32,9 @@ _NONFINITE_POLICIES = ("ignore", "error", "skip")
 # Its adjust_lr_fn=None means "original".
 _TORCH_MUON_SPELLING = (("adjust_lr_fn", "scale_rule", (None, "original", "match_rms_adamw")),
                         ("eps", "ns_eps", None))
+# torch.optim.Muon's arguments after params and lr, in its order, so that
+# its positional calls (Muon(params, 0.02, 0.1)) run unchanged too.
+_TORCH_MUON_POSITIONAL = ("weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps", "adjust_lr_fn")
 
 
 def _from_torch_spelling(options):
@@ -52,6 +55,19 @@ def _from_torch_spelling(options):
     if _is_one_triple(options.get("ns_coefficients")):
         options["ns_coefficients"] = [tuple(options["ns_coefficients"])]
     return options
+
+
+def _name_torch_positional(positional, options, optimizer):
+    """Adds torch.optim.Muon's positional arguments after lr to `options`
+    under their names, refusing more than it takes or one given twice."""
+    if len(positional) > len(_TORCH_MUON_POSITIONAL):
+        raise TypeError(f"{optimizer}() takes at most {len(_TORCH_MUON_POSITIONAL) + 2} positional arguments "
+                        f"(params, lr, {', '.join(_TORCH_MUON_POSITIONAL)}, as torch.optim.Muon), "
+                        f"got {len(positional) + 2}")
+    for name, value in zip(_TORCH_MUON_POSITIONAL, positional):
+        if name in options:
+            raise TypeError(f"{optimizer}() got multiple values for argument '{name}'")
+        options[name] = value
 
 
 def _is_one_triple(value):
@@ -96,7 +112,9 @@ class _MuonFamily(torch.optim.Optimizer):
     _variant = "muon"
     _allows_adamw = False
 
-    def __init__(self, params, lr=None, *, adamw_options=None, process_group=None, nonfinite="ignore", **options):
+    def __init__(self, params, lr=None, *torch_positional, adamw_options=None, process_group=None, nonfinite="ignore",
+                 **options):
+        _name_torch_positional(torch_positional, options, type(self).__name__)
         if nonfinite not in _NONFINITE_POLICIES:
             raise ValueError(f"option nonfinite={nonfinite!r}: expected one of "
                              f"{', '.join(map(repr, _NONFINITE_POLICIES))}")
@@ -322,8 +340,10 @@ class Muon(_MuonFamily):
 
     torch.optim.Muon's spelling works too, so its scripts run unchanged:
     ``adjust_lr_fn`` ("original" | "match_rms_adamw" | None) for
-    ``scale_rule``, ``eps`` for ``ns_eps``, and one (a, b, c) triple as
-    ``ns_coefficients``, used at every step. Its defaults are muonlab's,
+    ``scale_rule``, ``eps`` for ``ns_eps``, one (a, b, c) triple as
+    ``ns_coefficients``, used at every step, and its positional order
+    ``Muon(params, lr, weight_decay, momentum, nesterov, ns_coefficients,
+    eps, ns_steps, adjust_lr_fn)``. Its defaults are muonlab's,
     except that its Newton-Schulz always runs in bf16 (``ns_dtype="auto"``
     picks bf16 only where the device multiplies bf16 natively).
 

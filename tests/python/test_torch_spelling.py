@@ -180,12 +180,28 @@ def test_a_torch_muon_state_dict_continues_where_it_stopped():
     assert max((f - s).abs().max().item() for f, s in zip(fresh, straight)) > 1e-6
 
 
-def test_options_after_lr_are_keywords_only():
-    # torch.optim.Muon(params, 0.02, 0.1) means weight_decay=0.1; here every
-    # option after lr is a keyword, so the call fails rather than meaning
-    # something else.
-    with pytest.raises(TypeError):
-        Muon([torch.nn.Parameter(torch.zeros(4, 4))], 0.02, 0.1)
+def test_torch_positional_order_takes_the_reference_steps():
+    # torch.optim.Muon(params, lr, weight_decay, momentum, nesterov,
+    # ns_coefficients, eps, ns_steps, adjust_lr_fn): the same steps as
+    # those options given by name.
+    theirs, ours = SPELLINGS["all_of_torch"]
+    positional = [theirs[name] for name in ("lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps",
+                                            "ns_steps", "adjust_lr_fn")]
+    weights, grads = weights_and_grads()
+    got, _ = stepped(lambda p: Muon(p, *positional, ns_dtype="fp64"), weights, grads)
+    assert_equal_to_reference(got, reference(weights, grads, **ours), "positional")
+    # Two arguments only: lr and weight_decay, as torch reads them.
+    got, optimizer = stepped(lambda p: Muon(p, 0.05, 0.01, ns_dtype="fp64"), weights, grads)
+    assert optimizer.param_groups[0]["weight_decay"] == 0.01
+    assert_equal_to_reference(got, reference(weights, grads, lr=0.05, weight_decay=0.01), "lr, weight_decay")
+
+
+def test_torch_positional_misuse_is_refused():
+    params = [torch.nn.Parameter(torch.zeros(4, 4))]
+    with pytest.raises(TypeError, match="got multiple values for argument 'weight_decay'"):
+        Muon(params, 0.02, 0.1, weight_decay=0.2)
+    with pytest.raises(TypeError, match=r"takes at most 9 positional arguments .* got 10"):
+        Muon(params, 0.02, 0.1, 0.95, True, JORDAN, 1e-7, 5, None, "extra")
 
 
 def test_named_parameters_are_taken_as_torch_takes_them():
