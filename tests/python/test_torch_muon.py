@@ -94,6 +94,17 @@ def test_torch_keyword_arguments_run_unchanged(name):
     assert error < ONE_STEP_TOLERANCE, f"{name}: weight changes off torch.optim.Muon's by {error:.3g} (relative)"
 
 
+def test_torch_positional_arguments_run_unchanged():
+    # torch.optim.Muon(params, lr, weight_decay, momentum, nesterov,
+    # ns_coefficients, eps, ns_steps, adjust_lr_fn), every one positional.
+    positional = (0.05, 0.01, 0.9, True, (3.0, -3.2, 1.2), 1e-6, 1, "match_rms_adamw")
+    weights, grads = weights_and_grads()
+    theirs = weight_changes(lambda p: torch.optim.Muon(p, *positional), weights, grads)
+    ours = weight_changes(lambda p: Muon(p, *positional, ns_dtype="bf16"), weights, grads)
+    error = worst_relative_error(ours, theirs)
+    assert error < ONE_STEP_TOLERANCE, f"weight changes off torch.optim.Muon's by {error:.3g} (relative)"
+
+
 def test_a_torch_optim_muon_state_dict_continues_in_muonlab():
     # Two steps of torch.optim.Muon, its state_dict loaded into muonlab's
     # Muon, two more steps there: torch's four steps.
