@@ -87,6 +87,26 @@ INSTANTIATE_TEST_SUITE_P(WrittenByArrowRust, ParquetLayout,
                          ::testing::Values("snappy_dictionary_v1", "snappy_dictionary_v2", "zstd_plain_v2", "gzip_pages_row_groups",
                                            "delta_length_byte_array", "delta_byte_array"));
 
+// A column that cannot hold nulls (REQUIRED), whose pages have no
+// definition levels: the first 40 documents but the null one.
+TEST(ParquetFile, RequiredColumnsHaveNoDefinitionLevels) {
+  const auto documents = written_documents();
+  for (const char* name : {"required_v1", "required_v2"}) {
+    SCOPED_TRACE(name);
+    const std::string path = parquet_file(name);
+    ASSERT_EQ(file_metadata(path).schema.at(1).repetition, parquet_code::kRequired);
+    const auto texts = read_column(path, "text");
+    ASSERT_EQ(texts.size(), 39u);
+    int64_t id = 0;
+    for (const auto& text : texts) {
+      if (id == kNullRow) ++id;
+      ASSERT_TRUE(text.has_value());
+      EXPECT_EQ(*text, documents.at(id)) << "id " << id;
+      ++id;
+    }
+  }
+}
+
 TEST(ParquetFile, LayoutsAreWhatTheirNamesSay) {
   // A check of the test files themselves: the codecs, and the row groups
   // of the file written with small ones.

@@ -67,6 +67,22 @@ for (const [name, encoding] of [["delta_length_byte_array", Encoding.DELTA_LENGT
   write(`${name}.parquet`, (b) => b.setDictionaryEnabled(false).setColumnEncoding("text", encoding)
     .setColumnEncoding("url", encoding).setWriterVersion(WriterVersion.V2).setDataPageSizeLimit(4096));
 }
+// A column that cannot hold nulls (REQUIRED: no definition levels), as
+// pyarrow writes a field marked not nullable: the first 40 documents but the
+// null one, in dictionary-encoded data pages v1 and plain data pages v2.
+const requiredTexts = texts.slice(0, 40).filter((text) => text !== null);
+const requiredSchema = new arrow.Schema([new arrow.Field("text", new arrow.Utf8(), false)]);
+const requiredColumn = arrow.vectorFromArray(requiredTexts, new arrow.Utf8()).data[0];
+const requiredTable = new arrow.Table(requiredSchema, new arrow.RecordBatch(requiredSchema, arrow.makeData({
+  type: new arrow.Struct(requiredSchema.fields), length: requiredTexts.length, children: [requiredColumn] })));
+for (const version of [WriterVersion.V1, WriterVersion.V2]) {
+  const properties = new parquet.WriterPropertiesBuilder().setCreatedBy("muonlab tests").setWriterVersion(version)
+    .setDictionaryEnabled(version === WriterVersion.V1).setColumnEncoding("text", Encoding.PLAIN)
+    .setDataPageSizeLimit(1024).build();
+  writeFileSync(`required_v${version + 1}.parquet`,
+    parquet.writeParquet(parquet.Table.fromIPCStream(arrow.tableToIPC(requiredTable, "stream")), properties));
+}
+
 // A codec muonlab does not read.
 write("brotli.parquet", (b) => b.setCompression(Compression.BROTLI));
 
