@@ -42,8 +42,8 @@ class PrepareTest : public ::testing::Test {
     options.val_fraction = 0.2;
     options.shard_tokens = 700;
     options.threads = 2;
-    // Temporary copies (of compressed and Parquet inputs) go to a folder of
-    // this test's own, where counting them sees no other test's.
+    // Temporary files, if any were made, would go to a folder of this test's
+    // own, where counting them sees no other test's.
     const char* tmpdir = std::getenv("TMPDIR");
     previous_tmpdir = tmpdir ? std::optional<std::string>(tmpdir) : std::nullopt;
     std::filesystem::create_directories(dir.file("tmp"));
@@ -256,8 +256,9 @@ void write_gzip(const std::string& path, const std::string& bytes) {
   ASSERT_EQ(gzclose(out), Z_OK);
 }
 
-// Temporary copies muonlab made and has not removed.
-size_t decompressed_copies_left() {
+// Temporary files muonlab made and has not removed (it makes none: compressed
+// inputs are decompressed as they are read).
+size_t temporary_files_left() {
   size_t left = 0;
   for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
     left += entry.path().filename().string().rfind("muonlab-prepare-", 0) == 0;
@@ -281,11 +282,11 @@ TEST_F(PrepareTest, GzipInputsGiveTheShardsOfTheirContent) {
   }
   write_gzip(dir.file("gz/zz_rest.jsonl.gz"), lines);
   write_gzip(dir.file("gz/notes.csv.gz"), "not read");
-  const size_t copies_before = decompressed_copies_left();
+  const size_t copies_before = temporary_files_left();
   options.inputs = {dir.file("gz")};
   options.out_dir = dir.file("out-gz");
   EXPECT_EQ(shard_bytes(prepare_shards(gpt2(), options)), reference);
-  EXPECT_EQ(decompressed_copies_left(), copies_before);  // the copies went with the corpus
+  EXPECT_EQ(temporary_files_left(), copies_before);
   // A gzip stream cut short is named, and nothing is left behind.
   write_gzip(dir.file("bad/cut.jsonl.gz"), lines);
   const std::string whole = testing::read_bytes(dir.file("bad/cut.jsonl.gz"));
@@ -293,7 +294,7 @@ TEST_F(PrepareTest, GzipInputsGiveTheShardsOfTheirContent) {
   options.inputs = {dir.file("bad")};
   EXPECT_CONTAINS(testing::error_message([&] { prepare_shards(gpt2(), options); }),
                   "'" + dir.file("bad/cut.jsonl.gz") + "' is not valid gzip");
-  EXPECT_EQ(decompressed_copies_left(), copies_before);
+  EXPECT_EQ(temporary_files_left(), copies_before);
 }
 
 // The documents of tests/data/parquet as JSON Lines, as Parquet files of
@@ -305,7 +306,7 @@ TEST_F(PrepareTest, ParquetAndZstdInputsGiveTheShardsOfTheirJsonLines) {
   options.out_dir = dir.file("out-jsonl");
   const PrepareSummary json_lines = prepare_shards(gpt2(), options);
   const std::vector<std::string> reference = shard_bytes(json_lines);
-  const size_t copies_before = decompressed_copies_left();
+  const size_t copies_before = temporary_files_left();
   for (const char* layout : {"snappy_dictionary_v1", "snappy_dictionary_v2", "zstd_plain_v2",
                              "gzip_pages_row_groups", "delta_length_byte_array", "delta_byte_array"}) {
     SCOPED_TRACE(layout);
@@ -318,7 +319,7 @@ TEST_F(PrepareTest, ParquetAndZstdInputsGiveTheShardsOfTheirJsonLines) {
     EXPECT_EQ(parquet.empty_dropped, json_lines.empty_dropped + 1);
     EXPECT_EQ(parquet.duplicates_dropped, json_lines.duplicates_dropped);
   }
-  EXPECT_EQ(decompressed_copies_left(), copies_before);  // the column's copies went with the corpus
+  EXPECT_EQ(temporary_files_left(), copies_before);
   if (!parquet_codec_supported(parquet_code::kZstd)) GTEST_SKIP() << "this build does not read Zstandard";
   options.inputs = {testing::test_data("parquet/documents.jsonl.zst")};
   options.out_dir = dir.file("out-zst");
@@ -329,7 +330,7 @@ TEST_F(PrepareTest, ParquetAndZstdInputsGiveTheShardsOfTheirJsonLines) {
   options.inputs = {dir.file("bad")};
   EXPECT_CONTAINS(testing::error_message([&] { prepare_shards(gpt2(), options); }),
                   "'" + dir.file("bad/cut.jsonl.zst") + "' is not valid Zstandard: the stream is cut short");
-  EXPECT_EQ(decompressed_copies_left(), copies_before);
+  EXPECT_EQ(temporary_files_left(), copies_before);
 }
 
 TEST_F(PrepareTest, BadJsonLinesNamedByLineBeforeAnythingIsWritten) {

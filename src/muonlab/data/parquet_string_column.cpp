@@ -148,25 +148,31 @@ struct PageRows {
 };
 
 // Reads one column chunk's pages in order, a data page's rows at a time.
+//
+// Pages are read from the file one at a time, so that memory holds one page
+// (and the dictionary), not the chunk: a row group of a million web pages
+// is gigabytes.
 class ColumnChunkReader {
  public:
-  ColumnChunkReader(const ParquetColumnChunk& chunk, int max_definition, std::vector<uint8_t> bytes)
-      : chunk_(chunk), max_definition_(max_definition), bytes_(std::move(bytes)) {}
+  // The chunk's bytes are [start, end) of `file`.
+  ColumnChunkReader(const ParquetColumnChunk& chunk, int max_definition, std::ifstream& file, std::string path,
+                    uint64_t start, uint64_t end)
+      : chunk_(chunk), max_definition_(max_definition), file_(file), path_(std::move(path)), offset_(start),
+        end_(end) {}
 
   // Decodes the next data page into `rows` (dictionary and index pages on
   // the way are read or passed over); false once every value is read.
   bool next_page(PageRows& rows) {
     rows.clear();
     while (values_read_ < chunk_.num_values) {
-      ThriftCompactReader reader(bytes_.data() + offset_, bytes_.size() - offset_);
-      const ParquetPageHeader page = parse_parquet_page_header(reader);
-      const size_t start = offset_ + reader.position();
-      if (static_cast<uint64_t>(page.compressed_size) > bytes_.size() - start) {
+      const ParquetPageHeader page = read_page_header();
+      if (static_cast<uint64_t>(page.compressed_size) > end_ - offset_) {
         fail("a page of {} bytes runs past the end of its column chunk", page.compressed_size);
       }
-      offset_ = start + page.compressed_size;
+      const std::vector<uint8_t> data = read_range(file_, path_, offset_, page.compressed_size);
+      offset_ += page.compressed_size;
       const bool data_page = page.type == code::kDataPage || page.type == code::kDataPageV2;
-      read_page(page, {bytes_.data() + start, static_cast<size_t>(page.compressed_size)}, rows);
+      read_page(page, {data.data(), data.size()}, rows);
       if (data_page) return true;
     }
     return false;
@@ -175,6 +181,27 @@ class ColumnChunkReader {
   int64_t values_read() const { return values_read_; }
 
  private:
+  // The page header at offset_, which moves past it. A header's size is
+  // known only once parsed: it is parsed from a window of the chunk, made
+  // larger while the header runs past it (long statistics), up to the
+  // chunk's end, where a header that still runs past is malformed.
+  ParquetPageHeader read_page_header() {
+    for (uint64_t window = std::min<uint64_t>(kHeaderWindow, end_ - offset_);; window *= 4) {
+      window = std::min(window, end_ - offset_);
+      const std::vector<uint8_t> bytes = read_range(file_, path_, offset_, window);
+      ThriftCompactReader reader(bytes.data(), bytes.size());
+      try {
+        const ParquetPageHeader page = parse_parquet_page_header(reader);
+        offset_ += reader.position();
+        return page;
+      } catch (const Error&) {
+        if (window == end_ - offset_) throw;
+      }
+    }
+  }
+
+  static constexpr uint64_t kHeaderWindow = 16 * 1024;
+
   void read_page(const ParquetPageHeader& page, ByteRange data, PageRows& rows) {
     switch (page.type) {
       case code::kDictionaryPage:
@@ -307,8 +334,10 @@ class ColumnChunkReader {
 
   const ParquetColumnChunk& chunk_;
   const int max_definition_;
-  const std::vector<uint8_t> bytes_;
-  size_t offset_ = 0;  // of the next page header
+  std::ifstream& file_;
+  const std::string path_;
+  uint64_t offset_;     // of the next page header, in the file
+  const uint64_t end_;  // of the chunk
   std::vector<uint8_t> dictionary_page_;  // the bytes the dictionary's views point into
   std::vector<std::string_view> dictionary_;
   int64_t values_read_ = 0;
@@ -347,8 +376,8 @@ struct ParquetStringColumnReader::State {
     const ParquetColumnChunk& column_chunk = row_group.columns[leaf];
     try {
       const auto [start, size] = chunk_range(column_chunk, data_end);
-      chunk = std::make_unique<parquet_reading::ColumnChunkReader>(column_chunk, max_definition,
-                                                                   read_range(file, path, start, size));
+      chunk = std::make_unique<parquet_reading::ColumnChunkReader>(column_chunk, max_definition, file, path, start,
+                                                                   start + size);
     } catch (const Error& error) {
       fail("{}: {}", where(), error.what());
     }

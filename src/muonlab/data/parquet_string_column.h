@@ -3,9 +3,11 @@
 // Parquet files. Reads what common writers (pyarrow, the Arrow Rust writer,
 // parquet-mr, DuckDB) write for such a column: data pages v1 and v2, PLAIN,
 // dictionary and delta encodings, several row groups, nulls; pages
-// compressed with the codecs of parquet_codecs.h. One column chunk (as
-// stored) and one page of rows are held in memory at a time. Anything else (nested or non-string columns, other
-// codecs, encrypted files) fails naming the file and what it found.
+// compressed with the codecs of parquet_codecs.h. Pages are read from the
+// file one at a time: memory holds one page, its rows and the dictionary,
+// however large the row groups. Anything else (nested or non-string
+// columns, other codecs, encrypted files) fails naming the file and what it
+// found.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,6 @@
 #include "muonlab/data/text_documents.h"
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,12 +14,9 @@
 
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <nlohmann/json.hpp>
-#include <zlib.h>
-#ifdef MUONLAB_ZSTD
-#include <zstd.h>
-#endif
 
 #include "muonlab/core/errors.h"
+#include "muonlab/data/decompressed_stream.h"
 #include "muonlab/data/parquet_string_column.h"
 
 namespace muonlab::data {
@@ -28,9 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_gzip_name(const fs::path& path) { return path.extension() == ".gz"; }
-bool is_zstd_name(const fs::path& path) { return path.extension() == ".zst"; }
-bool is_compressed_name(const fs::path& path) { return is_gzip_name(path) || is_zstd_name(path); }
+bool is_compressed_name(const fs::path& path) { return is_compressed_file_name(path.string()); }
 
 // The name that says how to read a file: a compressed file's without its
 // compression's suffix.
@@ -49,110 +43,6 @@ bool is_document_file_name(const fs::path& path) {
   const auto extension = content_name(path).extension();
   return extension == ".txt" || extension == ".jsonl" || extension == ".parquet";
 }
-
-bool write_all(int out, const void* data, size_t size) {
-  return ::write(out, data, size) == static_cast<ssize_t>(size);
-}
-
-// Writes the decompressed bytes of the gzip file `path` (every member of
-// it) to `out`; returns "" or what is wrong. Inflated here rather than
-// through gzread, which some zlib builds let end quietly at a cut stream or
-// read as plain data after a bad header.
-std::string inflate_gzip(const std::string& path, int out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fmt::format("cannot open '{}': {}", path, std::strerror(errno));
-  z_stream stream{};
-  if (inflateInit2(&stream, 15 + 16) != Z_OK) return "zlib could not start inflating";
-  std::vector<unsigned char> input(1 << 20), output(1 << 20);
-  std::string error;
-  bool ended = true;  // at the end of a member (or before the first)
-  while (error.empty()) {
-    if (stream.avail_in == 0) {
-      in.read(reinterpret_cast<char*>(input.data()), static_cast<std::streamsize>(input.size()));
-      stream.next_in = input.data();
-      stream.avail_in = static_cast<uInt>(in.gcount());
-      if (stream.avail_in == 0) break;
-    }
-    if (ended) {
-      inflateReset(&stream);
-      ended = false;
-    }
-    stream.next_out = output.data();
-    stream.avail_out = static_cast<uInt>(output.size());
-    const int result = inflate(&stream, Z_NO_FLUSH);
-    if (result != Z_OK && result != Z_STREAM_END) {
-      error = fmt::format("'{}' is not valid gzip: {}", path, stream.msg ? stream.msg : "inflate failed");
-      break;
-    }
-    const size_t produced = output.size() - stream.avail_out;
-    if (!write_all(out, output.data(), produced)) {
-      error = fmt::format("cannot write the decompressed copy of '{}': {}", path, std::strerror(errno));
-    }
-    ended = result == Z_STREAM_END;
-  }
-  inflateEnd(&stream);
-  if (error.empty() && !ended) error = fmt::format("'{}' is not valid gzip: the stream is cut short", path);
-  return error;
-}
-
-// Writes the decompressed bytes of the Zstandard file `path` (every frame of
-// it) to `out`; returns "" or what is wrong.
-std::string decompress_zstd(const std::string& path, int out) {
-#ifdef MUONLAB_ZSTD
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fmt::format("cannot open '{}': {}", path, std::strerror(errno));
-  const std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
-  std::vector<char> input(ZSTD_DStreamInSize()), output(ZSTD_DStreamOutSize());
-  size_t pending = 0;  // 0 at the end of a frame
-  bool read_any = false;
-  while (in) {
-    in.read(input.data(), static_cast<std::streamsize>(input.size()));
-    ZSTD_inBuffer chunk{input.data(), static_cast<size_t>(in.gcount()), 0};
-    read_any |= chunk.size > 0;
-    while (chunk.pos < chunk.size) {
-      ZSTD_outBuffer produced{output.data(), output.size(), 0};
-      pending = ZSTD_decompressStream(context.get(), &produced, &chunk);
-      if (ZSTD_isError(pending)) {
-        return fmt::format("'{}' is not valid Zstandard: {}", path, ZSTD_getErrorName(pending));
-      }
-      if (!write_all(out, output.data(), produced.pos)) {
-        return fmt::format("cannot write the decompressed copy of '{}': {}", path, std::strerror(errno));
-      }
-    }
-  }
-  if (!read_any) return fmt::format("'{}' is not valid Zstandard: the file is empty", path);
-  if (pending != 0) return fmt::format("'{}' is not valid Zstandard: the stream is cut short", path);
-  return "";
-#else
-  (void)out;
-  return fmt::format("'{}' is Zstandard, which this build of muonlab does not read: install libzstd-dev and "
-                     "rebuild, or decompress it (zstd -d)", path);
-#endif
-}
-
-// Decompresses a gzip or Zstandard file to a fresh file in the temporary
-// folder and returns its path; fails naming the file when it is not valid
-// or is cut, leaving no copy behind.
-std::string decompressed_copy(const std::string& path) {
-  std::string copy = (fs::temp_directory_path() / "muonlab-prepare-XXXXXX").string();
-  const int fd = ::mkstemp(copy.data());
-  if (fd < 0) fail("cannot create a temporary file to decompress '{}': {}", path, std::strerror(errno));
-  const std::string error = is_gzip_name(path) ? inflate_gzip(path, fd) : decompress_zstd(path, fd);
-  ::close(fd);
-  if (!error.empty()) {
-    fs::remove(copy);
-    fail("{}", error);
-  }
-  return copy;
-}
-
-struct RemovedFiles {
-  std::vector<std::string> paths;
-  ~RemovedFiles() {
-    std::error_code ignored;
-    for (const auto& path : paths) fs::remove(path, ignored);
-  }
-};
 
 bool is_blank(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
@@ -203,34 +93,74 @@ class ScannedFile {
 };
 
 // Each non-blank line of a JSON Lines file (a final line without a newline
-// included; a trailing '\r' left out).
-void list_json_lines(uint32_t file, std::string_view text, std::vector<TextDocument>& documents) {
-  for (size_t start = 0; start < text.size();) {
+// included; a trailing '\r' left out), from `text`, which starts at byte
+// `base` of the file. Unless `at_end`, a last line without its newline is
+// left for the next piece; returns how much of `text` was used.
+size_t list_json_lines(uint32_t file, std::string_view text, uint64_t base, bool at_end,
+                       std::vector<TextDocument>& documents) {
+  size_t start = 0;
+  while (start < text.size()) {
     size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
+    if (end == std::string_view::npos) {
+      if (!at_end) break;
+      end = text.size();
+    }
     std::string_view line = text.substr(start, end - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!is_blank(line)) documents.push_back({file, start, line.size()});
-    start = end + 1;
+    if (!is_blank(line)) documents.push_back({file, base + start, line.size()});
+    start = std::min(end + 1, text.size());
   }
+  return start;
 }
 
 // The pieces of a text file between separators; blank ones are left out
-// (a separator at the start or end, or two in a row).
-void list_separated(uint32_t file, std::string_view text, const std::string& separator,
-                    std::vector<TextDocument>& documents) {
-  for (size_t start = 0; start <= text.size();) {
+// (a separator at the start or end, or two in a row). As list_json_lines,
+// a piece not yet ended by a separator is left for the next one.
+size_t list_separated(uint32_t file, std::string_view text, uint64_t base, bool at_end, const std::string& separator,
+                      std::vector<TextDocument>& documents) {
+  size_t start = 0;
+  for (;;) {
     size_t end = text.find(separator, start);
-    if (end == std::string_view::npos) end = text.size();
-    if (!is_blank(text.substr(start, end - start))) documents.push_back({file, start, end - start});
+    if (end == std::string_view::npos) {
+      if (!at_end) return start;
+      end = text.size();
+    }
+    if (!is_blank(text.substr(start, end - start))) documents.push_back({file, base + start, end - start});
+    if (end == text.size()) return text.size();
     start = end + separator.size();
   }
+}
+
+// A compressed file's documents, listed as it is decompressed: each piece
+// read joins what the last one left unlisted.
+void list_compressed(uint32_t index, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
+  DecompressedStream stream(corpus.files[index]);
+  const bool json_lines = corpus.formats[index] == TextFileFormat::kJsonLines;
+  const std::string& separator = corpus.options.separator;
+  std::string pending;  // decompressed bytes not yet listed, from byte `base`
+  uint64_t base = 0;
+  std::vector<char> piece(1 << 20);
+  for (bool at_end = false; !at_end;) {
+    const size_t got = stream.read(piece.data(), piece.size());
+    at_end = got == 0;
+    pending.append(piece.data(), got);
+    if (!json_lines && separator.empty()) {  // one document: only its size is needed
+      base += pending.size();
+      pending.clear();
+      continue;
+    }
+    const size_t used = json_lines ? list_json_lines(index, pending, base, at_end, documents)
+                                   : list_separated(index, pending, base, at_end, separator, documents);
+    pending.erase(0, used);
+    base += used;
+  }
+  if (!json_lines && separator.empty()) documents.push_back({index, 0, base});
 }
 
 // A Parquet file's rows, each a document whose offset is its row (a null
 // row is an empty document).
 void list_parquet_rows(uint32_t file, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
-  ParquetStringColumnReader rows(corpus.read_from[file], corpus.options.field);
+  ParquetStringColumnReader rows(corpus.files[file], corpus.options.field);
   while (rows.next()) {
     const std::string_view* text = rows.value();
     documents.push_back({file, static_cast<uint64_t>(rows.row()), text ? text->size() : 0});
@@ -238,9 +168,13 @@ void list_parquet_rows(uint32_t file, const TextCorpus& corpus, std::vector<Text
 }
 
 void list_file(uint32_t index, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
-  const std::string& path = corpus.read_from[index];
+  const std::string& path = corpus.files[index];
   if (corpus.formats[index] == TextFileFormat::kParquet) {
     list_parquet_rows(index, corpus, documents);
+    return;
+  }
+  if (is_compressed_name(path)) {
+    list_compressed(index, corpus, documents);
     return;
   }
   const bool json_lines = corpus.formats[index] == TextFileFormat::kJsonLines;
@@ -250,9 +184,9 @@ void list_file(uint32_t index, const TextCorpus& corpus, std::vector<TextDocumen
   }
   const ScannedFile scanned(path);
   if (json_lines) {
-    list_json_lines(index, scanned.text(), documents);
+    list_json_lines(index, scanned.text(), 0, true, documents);
   } else {
-    list_separated(index, scanned.text(), corpus.options.separator, documents);
+    list_separated(index, scanned.text(), 0, true, corpus.options.separator, documents);
   }
 }
 
@@ -288,18 +222,14 @@ TextCorpus list_text_documents(const std::vector<std::string>& inputs, const Tex
   corpus.options = options;
   const std::vector<fs::path> files = input_files(inputs);
   if (files.empty()) fail("no documents found: the inputs hold no .txt, .jsonl or .parquet files");
-  auto temporary = std::make_shared<RemovedFiles>();
-  corpus.temporary_files = std::shared_ptr<const std::vector<std::string>>(temporary, &temporary->paths);
   for (const auto& path : files) {
+    if (format_of(path) == TextFileFormat::kParquet && is_compressed_name(path)) {
+      fail("'{}' is a compressed Parquet file: decompress it first (Parquet compresses its pages itself)",
+           path.string());
+    }
     const auto index = static_cast<uint32_t>(corpus.files.size());
     corpus.files.push_back(path.string());
     corpus.formats.push_back(format_of(path));
-    std::string read_from = path.string();
-    if (is_compressed_name(path)) {
-      read_from = decompressed_copy(path.string());
-      temporary->paths.push_back(read_from);
-    }
-    corpus.read_from.push_back(read_from);
     list_file(index, corpus, corpus.documents);
   }
   if (corpus.documents.empty()) {
@@ -309,25 +239,41 @@ TextCorpus list_text_documents(const std::vector<std::string>& inputs, const Tex
 }
 
 std::string TextDocumentReader::read_bytes(const TextDocument& document) {
-  const std::string& path = corpus_.read_from[document.file];
-  // Messages name the input; a compressed or Parquet input is read from a
-  // temporary copy, named too.
-  const auto file_name = [&] {
-    const std::string& input = corpus_.files[document.file];
-    return input == path ? fmt::format("'{}'", path) : fmt::format("'{}' (read from its copy '{}')", input, path);
-  };
+  const std::string& path = corpus_.files[document.file];
+  if (is_compressed_file_name(path)) return read_decompressed(document);
   if (open_file_ != document.file) {
     file_ = std::ifstream(path, std::ios::binary);
     open_file_ = file_ ? document.file : UINT32_MAX;
-    if (!file_) fail("cannot open {}: {}", file_name(), std::strerror(errno));
+    if (!file_) fail("cannot open '{}': {}", path, std::strerror(errno));
   }
   std::string bytes(document.bytes, '\0');
   file_.seekg(static_cast<std::streamoff>(document.offset));
   file_.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (file_.gcount() != static_cast<std::streamsize>(bytes.size())) {
     open_file_ = UINT32_MAX;
-    fail("cannot read {} bytes at byte {} of {}: the file changed while it was read", document.bytes,
-         document.offset, file_name());
+    fail("cannot read {} bytes at byte {} of '{}': the file changed while it was read", document.bytes,
+         document.offset, path);
+  }
+  return bytes;
+}
+
+// Documents are read in order, so the stream is decompressed forward; an
+// earlier document starts it again.
+std::string TextDocumentReader::read_decompressed(const TextDocument& document) {
+  if (!compressed_ || compressed_file_ != document.file) {
+    compressed_ = std::make_unique<DecompressedStream>(corpus_.files[document.file]);
+    compressed_file_ = document.file;
+  }
+  compressed_->seek(document.offset);
+  std::string bytes(document.bytes, '\0');
+  for (size_t done = 0; done < bytes.size();) {
+    const size_t got = compressed_->read(bytes.data() + done, bytes.size() - done);
+    if (got == 0) {
+      fail("'{}' ends at decompressed byte {}, inside a document listed with {} bytes from byte {}: the file "
+           "changed while it was read", corpus_.files[document.file], compressed_->position(), document.bytes,
+           document.offset);
+    }
+    done += got;
   }
   return bytes;
 }
@@ -336,7 +282,7 @@ std::string TextDocumentReader::read_parquet_row(const TextDocument& document) {
   // Documents are read in order, so the column is read forward; an earlier
   // row starts it again.
   if (!parquet_ || parquet_file_ != document.file || parquet_->row() >= static_cast<int64_t>(document.offset)) {
-    parquet_ = std::make_unique<ParquetStringColumnReader>(corpus_.read_from[document.file], corpus_.options.field);
+    parquet_ = std::make_unique<ParquetStringColumnReader>(corpus_.files[document.file], corpus_.options.field);
     parquet_file_ = document.file;
   }
   while (parquet_->row() < static_cast<int64_t>(document.offset)) {
@@ -350,17 +296,41 @@ std::string TextDocumentReader::read_parquet_row(const TextDocument& document) {
   return text ? std::string(*text) : std::string();
 }
 
+// Counted only for a message: the listing keeps no line numbers.
+uint64_t TextDocumentReader::line_number(const TextDocument& document) {
+  const std::string& path = corpus_.files[document.file];
+  std::unique_ptr<DecompressedStream> decompressed;
+  std::ifstream plain;
+  if (is_compressed_file_name(path)) {
+    decompressed = std::make_unique<DecompressedStream>(path);
+  } else {
+    plain.open(path, std::ios::binary);
+  }
+  uint64_t line = 1;
+  std::vector<char> piece(1 << 16);
+  for (uint64_t left = document.offset; left > 0;) {
+    const size_t wanted = std::min<uint64_t>(piece.size(), left);
+    size_t got = 0;
+    if (decompressed) {
+      got = decompressed->read(piece.data(), wanted);
+    } else {
+      plain.read(piece.data(), static_cast<std::streamsize>(wanted));
+      got = static_cast<size_t>(plain.gcount());
+    }
+    if (got == 0) break;
+    line += std::count(piece.begin(), piece.begin() + static_cast<std::ptrdiff_t>(got), '\n');
+    left -= got;
+  }
+  return line;
+}
+
 std::string TextDocumentReader::where(const TextDocument& document) {
   const std::string& path = corpus_.files[document.file];
   if (corpus_.formats[document.file] == TextFileFormat::kParquet) {
     return fmt::format("{}, row {}", path, document.offset);
   }
   if (corpus_.formats[document.file] == TextFileFormat::kJsonLines) {
-    // Counted only here, for a message: the listing keeps no line numbers.
-    std::ifstream file(corpus_.read_from[document.file], std::ios::binary);
-    uint64_t line = 1;
-    for (uint64_t i = 0; i < document.offset && file; ++i) line += file.get() == '\n';
-    return fmt::format("{}:{}", path, line);
+    return fmt::format("{}:{}", path, line_number(document));
   }
   if (corpus_.options.separator.empty()) return path;
   return fmt::format("{} at byte {}", path, document.offset);

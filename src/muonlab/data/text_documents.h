@@ -11,8 +11,8 @@
 // - .parquet: one document per row, the string column `field` (FineWeb's
 //   and Hugging Face datasets' Parquet files); a null is an empty document.
 // A name ending in .gz or .zst (x.jsonl.gz, x.txt.zst) is gzip or
-// Zstandard: it is decompressed once, to a file in $TMPDIR that lives as
-// long as the corpus, and read as the name without the suffix says.
+// Zstandard, read as the name without the suffix says: decompressed as it
+// is read, never copied to disk.
 // Files are sorted by path and documents keep their order within a file, so
 // the same inputs always give the same shards. Only the positions are
 // listed: texts are read when needed, so memory does not grow with the
@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "muonlab/data/decompressed_stream.h"
 #include "muonlab/data/parquet_string_column.h"
 
 namespace muonlab::data {
@@ -40,16 +41,15 @@ enum class TextFileFormat : uint8_t { kText, kJsonLines, kParquet };
 
 struct TextDocument {
   uint32_t file = 0;    // index in TextCorpus::files
-  uint64_t offset = 0;  // where its bytes start in the file (JSON Lines: its line); Parquet: its row
+  // Where its bytes start in the file, decompressed (JSON Lines: its line);
+  // Parquet: its row.
+  uint64_t offset = 0;
   uint64_t bytes = 0;
 };
 
 struct TextCorpus {
-  std::vector<std::string> files;    // as given: the names errors use
-  std::vector<std::string> read_from;  // per file: itself, or its decompressed copy
+  std::vector<std::string> files;  // as given: the names errors use
   std::vector<TextFileFormat> formats;
-  // The temporary copies, removed with the last copy of the corpus.
-  std::shared_ptr<const std::vector<std::string>> temporary_files;
   std::vector<TextDocument> documents;
   TextInputOptions options;
 
@@ -60,8 +60,9 @@ struct TextCorpus {
 TextCorpus list_text_documents(const std::vector<std::string>& inputs, const TextInputOptions& options = {});
 
 // Reads documents of one corpus, keeping the file of the last one open (a
-// corpus's documents are read in order, many from each file; a Parquet
-// file's column is read forward, a page at a time).
+// corpus's documents are read in order, many from each file; a compressed
+// file is decompressed forward, a Parquet file's column read forward a page
+// at a time).
 class TextDocumentReader {
  public:
   explicit TextDocumentReader(const TextCorpus& corpus) : corpus_(corpus) {}
@@ -76,12 +77,16 @@ class TextDocumentReader {
 
  private:
   std::string read_bytes(const TextDocument& document);
+  std::string read_decompressed(const TextDocument& document);
   std::string read_parquet_row(const TextDocument& document);
+  uint64_t line_number(const TextDocument& document);
   std::string text_of_json_line(const TextDocument& document, const std::string& line);
 
   const TextCorpus& corpus_;
   std::ifstream file_;
   uint32_t open_file_ = UINT32_MAX;
+  std::unique_ptr<DecompressedStream> compressed_;
+  uint32_t compressed_file_ = UINT32_MAX;
   std::unique_ptr<ParquetStringColumnReader> parquet_;
   uint32_t parquet_file_ = UINT32_MAX;
 };
