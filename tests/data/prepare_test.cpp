@@ -125,6 +125,40 @@ TEST_F(PrepareTest, ShardsHoldEachDocumentOnceAfterEndOfText) {
   EXPECT_EQ(summary.val.shards.front(), dir.file("out/tiny_val_000000.bin"));
 }
 
+// Progress comes in stage order: files listed (of ten), then bytes read for
+// the duplicate check (all of the corpus), then bytes encoded, each ending
+// at its total.
+TEST_F(PrepareTest, ProgressReportsEachStageInOrder) {
+  using Stage = PrepareProgress::Stage;
+  std::vector<PrepareProgress> reports;
+  const PrepareSummary summary =
+      prepare_shards(gpt2(), options, [&](const PrepareProgress& progress) { reports.push_back(progress); });
+  ASSERT_FALSE(reports.empty());
+  EXPECT_EQ(reports.front().stage, Stage::kListing);
+  EXPECT_EQ(reports.front().total, 10u);
+  EXPECT_EQ(reports.front().done, 1u);
+  for (size_t i = 1; i < reports.size(); ++i) {
+    EXPECT_LE(static_cast<int>(reports[i - 1].stage), static_cast<int>(reports[i].stage));
+    if (reports[i].stage == reports[i - 1].stage) EXPECT_GE(reports[i].done, reports[i - 1].done);
+  }
+  const auto last_of = [&](Stage stage) {
+    PrepareProgress last;
+    for (const auto& report : reports) last = report.stage == stage ? report : last;
+    return last;
+  };
+  EXPECT_EQ(last_of(Stage::kListing).done, 10u);
+  const PrepareProgress checked = last_of(Stage::kCheckingDuplicates);
+  EXPECT_EQ(checked.done, checked.total);
+  uint64_t corpus_bytes = 0;
+  for (const auto& [path, text] : documents) corpus_bytes += text.size();
+  EXPECT_EQ(checked.total, corpus_bytes);
+  const PrepareProgress encoded = reports.back();
+  EXPECT_EQ(encoded.stage, Stage::kEncoding);
+  EXPECT_EQ(encoded.done, encoded.total);
+  EXPECT_EQ(encoded.done, summary.train.bytes + summary.val.bytes);
+  EXPECT_EQ(encoded.tokens, summary.train.tokens + summary.val.tokens);
+}
+
 TEST_F(PrepareTest, SameSeedSameShardsOtherSeedOtherSplit) {
   PrepareSummary first = prepare_shards(gpt2(), options);
   TokenIds first_val = read_split(first.val);

@@ -72,13 +72,30 @@ void print_split(const char* name, const data::SplitSummary& split) {
 void run_prepare(data::PrepareOptions options, const std::string& tokenizer_spec) {
   auto tokenizer = data::load_tokenizer(tokenizer_spec);
   ProgressBar bar("prepare");
-  auto start = std::chrono::steady_clock::now();
+  auto stage_start = std::chrono::steady_clock::now();
+  auto stage = data::PrepareProgress::Stage::kListing;
   auto summary = data::prepare_shards(*tokenizer, options, [&](const data::PrepareProgress& progress) {
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    bar.update(progress.bytes_done, progress.bytes_total,
-               fmt::format("{} of {}, {:.1f} MB/s, {} tokens", megabytes(progress.bytes_done),
-                           megabytes(progress.bytes_total), progress.bytes_done / 1e6 / std::max(seconds, 1e-9),
-                           progress.tokens));
+    if (progress.stage != stage) {
+      stage = progress.stage;
+      stage_start = std::chrono::steady_clock::now();
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start).count();
+    const std::string rate = fmt::format("{:.1f} MB/s", progress.done / 1e6 / std::max(seconds, 1e-9));
+    switch (progress.stage) {
+      case data::PrepareProgress::Stage::kListing:
+        bar.update(progress.done, progress.total, fmt::format("listing: {} of {} files", progress.done,
+                                                              progress.total));
+        break;
+      case data::PrepareProgress::Stage::kCheckingDuplicates:
+        bar.update(progress.done, progress.total, fmt::format("duplicates: {} of {}, {}", megabytes(progress.done),
+                                                              megabytes(progress.total), rate));
+        break;
+      case data::PrepareProgress::Stage::kEncoding:
+        bar.update(progress.done, progress.total,
+                   fmt::format("encoding: {} of {}, {}, {} tokens", megabytes(progress.done),
+                               megabytes(progress.total), rate, progress.tokens));
+        break;
+    }
   });
   bar.finish();
   std::cout << fmt::format("tokenizer {} (vocab {}), shards in {}\n", tokenizer->name(), tokenizer->vocab_size(),

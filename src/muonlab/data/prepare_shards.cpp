@@ -28,6 +28,8 @@ namespace {
 // Documents are encoded this many bytes at a time, so memory stays bounded
 // however large the corpus is.
 constexpr uint64_t kChunkBytes = 64ull << 20;
+// How often the duplicate check reports its progress, in bytes read.
+constexpr uint64_t kProgressBytes = 16ull << 20;
 
 void check_options(const PrepareOptions& options) {
   if (options.inputs.empty()) fail("data prepare needs at least one input file or folder");
@@ -71,12 +73,22 @@ struct Selection {
 // the text), then draws the validation documents with the seed. Reading
 // every document here also finds a bad JSON line before any shard is
 // written.
-Selection select_documents(const TextCorpus& corpus, const PrepareOptions& options) {
+Selection select_documents(const TextCorpus& corpus, const PrepareOptions& options, PrepareProgress& progress,
+                           const std::function<void(const PrepareProgress&)>& on_progress) {
   Selection selection;
   std::vector<TextDocument> unique;
   std::unordered_map<size_t, uint64_t> size_of_hash;
   TextDocumentReader reader(corpus);
+  progress.stage = PrepareProgress::Stage::kCheckingDuplicates;
+  progress.done = 0;
+  progress.total = corpus.total_bytes();
+  uint64_t reported = 0;
   for (const auto& document : corpus.documents) {
+    progress.done += document.bytes;
+    if (on_progress && progress.done - reported >= kProgressBytes) {
+      on_progress(progress);
+      reported = progress.done;
+    }
     const std::string text = reader.read(document);
     if (text.empty()) {
       ++selection.empty;
@@ -91,6 +103,7 @@ Selection select_documents(const TextCorpus& corpus, const PrepareOptions& optio
     }
     unique.push_back(document);
   }
+  if (on_progress) on_progress(progress);
   if (unique.empty()) fail("no documents to prepare: all {} documents are empty", corpus.documents.size());
 
   size_t val_count = 0;
@@ -170,7 +183,7 @@ void encode_split(const Tokenizer& tokenizer, const PrepareOptions& options, con
     }
     summary.documents += texts.size();
     summary.bytes += chunk_bytes;
-    progress.bytes_done += file_bytes;
+    progress.done += file_bytes;
     if (on_progress) on_progress(progress);
   }
   roller.finish();
@@ -201,17 +214,23 @@ PrepareSummary prepare_shards(const Tokenizer& tokenizer, const PrepareOptions& 
                               const std::function<void(const PrepareProgress&)>& on_progress) {
   auto start = std::chrono::steady_clock::now();
   check_options(options);
-  const TextCorpus corpus = list_text_documents(options.inputs, options.text);
-  Selection selection = select_documents(corpus, options);
+  PrepareProgress progress;
+  const TextCorpus corpus = list_text_documents(options.inputs, options.text, [&](size_t listed, size_t files) {
+    progress.done = listed;
+    progress.total = files;
+    if (on_progress) on_progress(progress);
+  });
+  Selection selection = select_documents(corpus, options, progress, on_progress);
   clear_old_shards(options);
 
   PrepareSummary summary;
   summary.duplicates_dropped = selection.duplicates;
   summary.empty_dropped = selection.empty;
   summary.literal_end_of_text = selection.literal_end_of_text;
-  PrepareProgress progress;
+  progress.stage = PrepareProgress::Stage::kEncoding;
+  progress.done = progress.total = 0;
   for (const auto* split : {&selection.val, &selection.train}) {
-    for (const auto& document : *split) progress.bytes_total += document.bytes;
+    for (const auto& document : *split) progress.total += document.bytes;
   }
   encode_split(tokenizer, options, "val", corpus, selection.val, summary.val, progress, on_progress);
   encode_split(tokenizer, options, "train", corpus, selection.train, summary.train, progress, on_progress);

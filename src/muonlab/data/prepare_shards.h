@@ -46,10 +46,16 @@ struct PrepareSummary {
   std::string meta_path;
 };
 
+// Where a prepare is: listing the inputs' documents (a Parquet or
+// compressed file is read whole for that), reading them all for empty and
+// duplicate ones, then encoding the splits. Big corpora spend minutes in
+// the first two.
 struct PrepareProgress {
-  uint64_t bytes_done = 0;
-  uint64_t bytes_total = 0;
-  uint64_t tokens = 0;
+  enum class Stage { kListing, kCheckingDuplicates, kEncoding };
+  Stage stage = Stage::kListing;
+  uint64_t done = 0;   // listing: files listed; after: bytes read
+  uint64_t total = 0;  // listing: files; after: bytes
+  uint64_t tokens = 0;  // encoded so far
 };
 
 PrepareSummary prepare_shards(const Tokenizer& tokenizer, const PrepareOptions& options,

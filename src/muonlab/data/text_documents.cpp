@@ -216,7 +216,8 @@ uint64_t TextCorpus::total_bytes() const {
   return bytes;
 }
 
-TextCorpus list_text_documents(const std::vector<std::string>& inputs, const TextInputOptions& options) {
+TextCorpus list_text_documents(const std::vector<std::string>& inputs, const TextInputOptions& options,
+                               const std::function<void(size_t listed, size_t files)>& on_file) {
   if (options.field.empty()) fail("the documents' field is empty: expected a name such as \"text\"");
   TextCorpus corpus;
   corpus.options = options;
@@ -231,6 +232,7 @@ TextCorpus list_text_documents(const std::vector<std::string>& inputs, const Tex
     corpus.files.push_back(path.string());
     corpus.formats.push_back(format_of(path));
     list_file(index, corpus, corpus.documents);
+    if (on_file) on_file(corpus.files.size(), files.size());
   }
   if (corpus.documents.empty()) {
     fail("no documents found: the {} input file(s) hold only blank lines or separators", corpus.files.size());

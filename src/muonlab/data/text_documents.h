@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,7 +58,9 @@ struct TextCorpus {
 };
 
 // Fails naming the input that does not exist, or if no document is found.
-TextCorpus list_text_documents(const std::vector<std::string>& inputs, const TextInputOptions& options = {});
+// on_file(listed, files) is called after each file.
+TextCorpus list_text_documents(const std::vector<std::string>& inputs, const TextInputOptions& options = {},
+                               const std::function<void(size_t listed, size_t files)>& on_file = {});
 
 // Reads documents of one corpus, keeping the file of the last one open (a
 // corpus's documents are read in order, many from each file; a compressed
