@@ -1,8 +1,8 @@
 // Reads one top-level string column of a Parquet file, row by row: the
 // `text` column of FineWeb's, FineWeb-Edu's and Hugging Face datasets'
-// Parquet files. Reads what common writers (pyarrow, the Arrow Rust writer,
-// parquet-mr, DuckDB) write for such a column: data pages v1 and v2, PLAIN,
-// dictionary and delta encodings, several row groups, nulls; pages
+// Parquet files. Reads the format's page kinds and encodings for such a
+// column (tested against the Arrow Rust writer's files): data pages v1 and
+// v2, PLAIN, dictionary and delta encodings, several row groups, nulls; pages
 // compressed with the codecs of parquet_codecs.h. Pages are read from the
 // file one at a time: memory holds one page, its rows and the dictionary,
 // however large the row groups. Anything else (nested or non-string
