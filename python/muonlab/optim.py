@@ -15,7 +15,8 @@ import torch
 from . import _C
 from .param_groups import HeadLayout, param_groups  # noqa: F401  (re-exported)
 
-__all__ = ["Muon", "Muon2", "Muon2F", "NorMuon", "MuonWithAuxAdamW", "HeadLayout", "param_groups"]
+__all__ = ["Muon", "Muon2", "Muon2F", "NorMuon", "MuonWithAuxAdamW", "SingleDeviceMuon", "SingleDeviceMuonWithAuxAdam",
+           "MuonWithAuxAdam", "HeadLayout", "param_groups"]
 
 _MUON_KEYS = tuple(_C.muon_defaults("muon").keys())
 _ADAMW_KEYS = tuple(_C.adamw_defaults().keys())
@@ -420,6 +421,51 @@ class MuonWithAuxAdamW(Muon):
                                    ("weight_decay", adamw_weight_decay)) if v is not None}
         super().__init__(params, lr=lr, adamw_options=adamw, process_group=process_group, nonfinite=nonfinite,
                          **options)
+
+
+# Keller Jordan's muon package (github.com/KellerJordan/Muon), under its
+# names and with its defaults, so that a script written for it switches by
+# the import alone. The update is the same: Nesterov EMA momentum, five
+# Newton-Schulz steps of his coefficients, the sqrt(max(1, rows/cols))
+# scale, decoupled weight decay, and for the other groups Adam with bias
+# correction and decoupled weight decay.
+_KELLER_JORDAN_MUON = {"lr": 0.02, "momentum": 0.95, "weight_decay": 0}
+_KELLER_JORDAN_ADAM = {"adamw_lr": 3e-4, "adamw_betas": (0.9, 0.95), "adamw_eps": 1e-10, "adamw_weight_decay": 0}
+
+
+class SingleDeviceMuon(Muon):
+    """Keller Jordan's ``SingleDeviceMuon(params, lr=0.02, weight_decay=0,
+    momentum=0.95)``: muonlab's Muon with that package's defaults. His
+    Newton-Schulz always runs in bf16; ``ns_dtype="auto"`` picks bf16 where
+    the device multiplies it natively. His distributed ``Muon`` is this class
+    with ``process_group=True``."""
+
+    def __init__(self, params, lr=0.02, weight_decay=0, momentum=0.95, **options):
+        super().__init__(params, lr, weight_decay=weight_decay, momentum=momentum, **options)
+
+
+class SingleDeviceMuonWithAuxAdam(MuonWithAuxAdamW):
+    """Keller Jordan's ``SingleDeviceMuonWithAuxAdam(param_groups)``: groups
+    with ``use_muon=True`` are stepped by Muon (defaults lr 0.02, momentum
+    0.95, weight_decay 0), those with ``use_muon=False`` by Adam (lr 3e-4,
+    betas (0.9, 0.95), eps 1e-10, weight_decay 0); a group's own values
+    override them, as there."""
+
+    def __init__(self, param_groups, **options):
+        super().__init__(param_groups, **{**_KELLER_JORDAN_MUON, **_KELLER_JORDAN_ADAM, **options})
+
+
+class MuonWithAuxAdam(SingleDeviceMuonWithAuxAdam):
+    """Keller Jordan's ``MuonWithAuxAdam(param_groups)``, for data-parallel
+    training: SingleDeviceMuonWithAuxAdam whose Newton-Schulz work is shared
+    among the ranks of torch.distributed's default group where it is
+    initialized (``process_group=True``), as his is; each rank then keeps the
+    state of the matrices it steps."""
+
+    def __init__(self, param_groups, **options):
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        options.setdefault("process_group", True if distributed else None)
+        super().__init__(param_groups, **options)
 
 
 class _MuonShards:
