@@ -1,7 +1,7 @@
 // Compressed inputs, decompressed as they are read: every gzip member and
 // Zstandard frame, forward and back; and a compressed corpus lists and
-// reads exactly as its plain file does, with lines and separators falling
-// across the stream's 1 MB pieces.
+// reads exactly as its plain file does, with lines, separators and whole
+// documents falling across the stream's 1 MB reads.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -124,7 +124,9 @@ void expect_listed_alike(const std::string& plain, const std::string& compressed
 
 TEST(CompressedCorpus, ListsAndReadsAsItsPlainFileAcrossPieces) {
   testing::ScratchDir dir;
-  const auto documents = varied_documents();
+  auto documents = varied_documents();
+  // One document over two and a half of the stream's 1 MB reads.
+  documents.insert(documents.begin() + 7, std::string(2'500'000, 'w') + " the end");
   std::string separated, lines;
   for (const auto& text : documents) {
     separated += text + "\n<|endoftext|>\n";

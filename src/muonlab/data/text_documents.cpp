@@ -93,68 +93,101 @@ class ScannedFile {
 };
 
 // Each non-blank line of a JSON Lines file (a final line without a newline
-// included; a trailing '\r' left out), from `text`, which starts at byte
-// `base` of the file. Unless `at_end`, a last line without its newline is
-// left for the next piece; returns how much of `text` was used.
-size_t list_json_lines(uint32_t file, std::string_view text, uint64_t base, bool at_end,
-                       std::vector<TextDocument>& documents) {
-  size_t start = 0;
-  while (start < text.size()) {
+// included; a trailing '\r' left out).
+void list_json_lines(uint32_t file, std::string_view text, std::vector<TextDocument>& documents) {
+  for (size_t start = 0; start < text.size();) {
     size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) {
-      if (!at_end) break;
-      end = text.size();
-    }
+    if (end == std::string_view::npos) end = text.size();
     std::string_view line = text.substr(start, end - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!is_blank(line)) documents.push_back({file, base + start, line.size()});
-    start = std::min(end + 1, text.size());
+    if (!is_blank(line)) documents.push_back({file, start, line.size()});
+    start = end + 1;
   }
-  return start;
 }
 
 // The pieces of a text file between separators; blank ones are left out
-// (a separator at the start or end, or two in a row). As list_json_lines,
-// a piece not yet ended by a separator is left for the next one.
-size_t list_separated(uint32_t file, std::string_view text, uint64_t base, bool at_end, const std::string& separator,
-                      std::vector<TextDocument>& documents) {
-  size_t start = 0;
-  for (;;) {
+// (a separator at the start or end, or two in a row).
+void list_separated(uint32_t file, std::string_view text, const std::string& separator,
+                    std::vector<TextDocument>& documents) {
+  for (size_t start = 0; start <= text.size();) {
     size_t end = text.find(separator, start);
-    if (end == std::string_view::npos) {
-      if (!at_end) return start;
-      end = text.size();
-    }
-    if (!is_blank(text.substr(start, end - start))) documents.push_back({file, base + start, end - start});
-    if (end == text.size()) return text.size();
+    if (end == std::string_view::npos) end = text.size();
+    if (!is_blank(text.substr(start, end - start))) documents.push_back({file, start, end - start});
     start = end + separator.size();
   }
 }
 
-// A compressed file's documents, listed as it is decompressed: each piece
-// read joins what the last one left unlisted.
+// The documents of a stream cut at `delimiter` ("\n" for JSON Lines, the
+// separator for text), found as the stream is read, as list_json_lines and
+// list_separated find them in a mapped file: only each document's start and
+// whether it holds more than whitespace are kept, so memory stays at one
+// read however long a document is.
+class DelimitedListing {
+ public:
+  DelimitedListing(uint32_t file, std::string delimiter, bool json_lines, std::vector<TextDocument>& documents)
+      : file_(file), delimiter_(std::move(delimiter)), json_lines_(json_lines), documents_(documents) {}
+
+  // The next bytes of the stream; `at_end` after its last.
+  void add(std::string_view bytes, bool at_end) {
+    pending_.append(bytes);
+    size_t at = 0;
+    for (size_t found; (found = pending_.find(delimiter_, at)) != std::string::npos;) {
+      scan(std::string_view(pending_).substr(at, found - at));
+      end_document(base_ + found);
+      at = found + delimiter_.size();
+      start_ = base_ + at;
+    }
+    // A delimiter may begin in the last bytes and end in the next read.
+    const size_t kept = at_end ? 0 : std::min(delimiter_.size() - 1, pending_.size() - at);
+    scan(std::string_view(pending_).substr(at, pending_.size() - kept - at));
+    if (at_end) end_document(base_ + pending_.size());
+    base_ += pending_.size() - kept;
+    pending_.erase(0, pending_.size() - kept);
+  }
+
+ private:
+  void scan(std::string_view text) {
+    if (text.empty()) return;
+    if (!has_text_) has_text_ = !is_blank(text);
+    last_ = text.back();
+  }
+
+  void end_document(uint64_t end) {
+    const uint64_t bytes = end - start_ - (json_lines_ && end > start_ && last_ == '\r' ? 1 : 0);
+    if (has_text_) documents_.push_back({file_, start_, bytes});
+    has_text_ = false;
+    last_ = 0;
+  }
+
+  const uint32_t file_;
+  const std::string delimiter_;
+  const bool json_lines_;
+  std::vector<TextDocument>& documents_;
+  std::string pending_;    // bytes from base_ not yet scanned
+  uint64_t base_ = 0;
+  uint64_t start_ = 0;     // of the current document
+  bool has_text_ = false;  // more than whitespace in it so far
+  char last_ = 0;          // its last byte so far
+};
+
+// A compressed file's documents, listed as it is decompressed.
 void list_compressed(uint32_t index, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
   DecompressedStream stream(corpus.files[index]);
   const bool json_lines = corpus.formats[index] == TextFileFormat::kJsonLines;
   const std::string& separator = corpus.options.separator;
-  std::string pending;  // decompressed bytes not yet listed, from byte `base`
-  uint64_t base = 0;
   std::vector<char> piece(1 << 20);
+  if (!json_lines && separator.empty()) {  // one document: only its size is needed
+    while (stream.read(piece.data(), piece.size()) > 0) {
+    }
+    documents.push_back({index, 0, stream.position()});
+    return;
+  }
+  DelimitedListing listing(index, json_lines ? "\n" : separator, json_lines, documents);
   for (bool at_end = false; !at_end;) {
     const size_t got = stream.read(piece.data(), piece.size());
     at_end = got == 0;
-    pending.append(piece.data(), got);
-    if (!json_lines && separator.empty()) {  // one document: only its size is needed
-      base += pending.size();
-      pending.clear();
-      continue;
-    }
-    const size_t used = json_lines ? list_json_lines(index, pending, base, at_end, documents)
-                                   : list_separated(index, pending, base, at_end, separator, documents);
-    pending.erase(0, used);
-    base += used;
+    listing.add({piece.data(), got}, at_end);
   }
-  if (!json_lines && separator.empty()) documents.push_back({index, 0, base});
 }
 
 // A Parquet file's rows, each a document whose offset is its row (a null
@@ -184,9 +217,9 @@ void list_file(uint32_t index, const TextCorpus& corpus, std::vector<TextDocumen
   }
   const ScannedFile scanned(path);
   if (json_lines) {
-    list_json_lines(index, scanned.text(), 0, true, documents);
+    list_json_lines(index, scanned.text(), documents);
   } else {
-    list_separated(index, scanned.text(), 0, true, corpus.options.separator, documents);
+    list_separated(index, scanned.text(), corpus.options.separator, documents);
   }
 }
 
