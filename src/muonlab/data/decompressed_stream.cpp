@@ -183,6 +183,7 @@ size_t DecompressedStream::read(char* out, size_t size) {
 }
 
 void DecompressedStream::seek(uint64_t offset) {
+  if (offset == position_) return;  // documents read in order: the usual case, at no cost
   if (offset < position_) start();
   std::vector<char> skipped(1 << 16);
   while (position_ < offset) {

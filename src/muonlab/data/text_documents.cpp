@@ -257,13 +257,14 @@ TextCorpus list_text_documents(const std::vector<std::string>& inputs, const Tex
   const std::vector<fs::path> files = input_files(inputs);
   if (files.empty()) fail("no documents found: the inputs hold no .txt, .jsonl or .parquet files");
   for (const auto& path : files) {
-    if (format_of(path) == TextFileFormat::kParquet && is_compressed_name(path)) {
+    const TextFileFormat format = format_of(path);
+    if (format == TextFileFormat::kParquet && is_compressed_name(path)) {
       fail("'{}' is a compressed Parquet file: decompress it first (Parquet compresses its pages itself)",
            path.string());
     }
     const auto index = static_cast<uint32_t>(corpus.files.size());
     corpus.files.push_back(path.string());
-    corpus.formats.push_back(format_of(path));
+    corpus.formats.push_back(format);
     list_file(index, corpus, corpus.documents);
     if (on_file) on_file(corpus.files.size(), files.size());
   }
