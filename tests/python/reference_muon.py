@@ -125,3 +125,30 @@ class ReferenceAdamW:
         v_hat = self.v / (1 - b2 ** self.t)
         w = w * (1 - self.lr * self.weight_decay)
         return w - self.lr * m_hat / (v_hat.sqrt() + self.eps)
+
+
+def reference_steps(references, weights, grads):
+    """The weights after each step's gradients, one reference optimizer
+    (ReferenceMuon, ReferenceAdamW) per weight."""
+    out = [w.clone() for w in weights]
+    for step_grads in grads:
+        out = [r.step(w, g) for r, w, g in zip(references, out, step_grads)]
+    return out
+
+
+def optimizer_steps(make_optimizer, weights, grads):
+    """The weights after each step's gradients under the optimizer that
+    make_optimizer(params) builds, and that optimizer."""
+    params = [torch.nn.Parameter(w.clone()) for w in weights]
+    optimizer = make_optimizer(params)
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = g.clone()
+        optimizer.step()
+    return [p.detach() for p in params], optimizer
+
+
+def assert_equal_to_reference(got, expected, name):
+    """Equal to the float64 reference up to rounding."""
+    for g, e in zip(got, expected):
+        assert torch.allclose(g, e, rtol=1e-10, atol=1e-12), f"{name}: off the reference by {(g - e).abs().max():.3g}"

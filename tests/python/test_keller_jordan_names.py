@@ -6,7 +6,7 @@ the steps of the float64 reference Muon and Adam at those defaults (Muon lr
 import torch
 
 from muonlab.optim import MuonWithAuxAdam, SingleDeviceMuon, SingleDeviceMuonWithAuxAdam
-from reference_muon import ReferenceAdamW, ReferenceMuon
+from reference_muon import ReferenceAdamW, ReferenceMuon, assert_equal_to_reference, optimizer_steps, reference_steps
 
 MATRICES = [(12, 8), (6, 10)]
 VECTORS = [(10,), (6,)]
@@ -22,38 +22,20 @@ def weights_and_grads(shapes):
     return weights, grads
 
 
-def reference_steps(references, weights, grads):
-    out = [w.clone() for w in weights]
-    for step_grads in grads:
-        out = [r.step(w, g) for r, w, g in zip(references, out, step_grads)]
-    return out
-
-
-def assert_close(got, expected, what):
-    for g, e in zip(got, expected):
-        assert torch.allclose(g, e, rtol=1e-10, atol=1e-12), f"{what}: off the reference by {(g - e).abs().max():.3g}"
-
-
 def run(make_optimizer, weights, grads):
-    params = [torch.nn.Parameter(w.clone()) for w in weights]
-    optimizer = make_optimizer(params)
-    for step_grads in grads:
-        for p, g in zip(params, step_grads):
-            p.grad = g.clone()
-        optimizer.step()
-    return [p.detach() for p in params]
+    return optimizer_steps(make_optimizer, weights, grads)[0]
 
 
 def test_single_device_muon_has_the_packages_defaults():
     weights, grads = weights_and_grads(MATRICES)
     got = run(lambda p: SingleDeviceMuon(p, ns_dtype="fp64"), weights, grads)
     expected = reference_steps([ReferenceMuon(lr=0.02, momentum=0.95, weight_decay=0) for _ in weights], weights, grads)
-    assert_close(got, expected, "defaults")
+    assert_equal_to_reference(got, expected, "defaults")
     # Its positional order: lr, weight_decay, momentum.
     got = run(lambda p: SingleDeviceMuon(p, 0.05, 0.01, 0.9, ns_dtype="fp64"), weights, grads)
     expected = reference_steps([ReferenceMuon(lr=0.05, momentum=0.9, weight_decay=0.01) for _ in weights], weights,
                                grads)
-    assert_close(got, expected, "positional")
+    assert_equal_to_reference(got, expected, "positional")
 
 
 def with_aux_adam_steps(optimizer_class, adam_group_options, **options):
@@ -74,19 +56,19 @@ def test_with_aux_adam_has_the_packages_defaults_and_group_overrides():
         references = ([ReferenceMuon(lr=0.02, momentum=0.95, weight_decay=0) for _ in range(matrices)] +
                       [ReferenceAdamW(lr=3e-4, betas=(0.9, 0.95), eps=1e-10, weight_decay=0)
                        for _ in range(len(weights) - matrices)])
-        assert_close(got, reference_steps(references, weights, grads), optimizer_class.__name__)
+        assert_equal_to_reference(got, reference_steps(references, weights, grads), optimizer_class.__name__)
     overrides = {"lr": 1e-3, "betas": (0.8, 0.99), "eps": 1e-8, "weight_decay": 0.1}
     got, weights, grads, matrices = with_aux_adam_steps(SingleDeviceMuonWithAuxAdam, overrides)
     references = ([ReferenceMuon(lr=0.02, momentum=0.95, weight_decay=0) for _ in range(matrices)] +
                   [ReferenceAdamW(**overrides) for _ in range(len(weights) - matrices)])
-    assert_close(got, reference_steps(references, weights, grads), "group overrides")
+    assert_equal_to_reference(got, reference_steps(references, weights, grads), "group overrides")
     # The constructor's options override the package's defaults too, and
     # Adam's eps counts: torch's 1e-8 is another step here.
     got, weights, grads, matrices = with_aux_adam_steps(SingleDeviceMuonWithAuxAdam, {}, lr=0.05, adamw_eps=1e-8)
     references = ([ReferenceMuon(lr=0.05, momentum=0.95, weight_decay=0) for _ in range(matrices)] +
                   [ReferenceAdamW(lr=3e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0)
                    for _ in range(len(weights) - matrices)])
-    assert_close(got, reference_steps(references, weights, grads), "constructor overrides")
+    assert_equal_to_reference(got, reference_steps(references, weights, grads), "constructor overrides")
     wrong_eps = [ReferenceAdamW(lr=3e-4, betas=(0.9, 0.95), eps=1e-10, weight_decay=0)
                  for _ in range(len(weights) - matrices)]
     adam_got, adam_wrong = got[matrices:], reference_steps(wrong_eps, weights[matrices:], [g[matrices:] for g in grads])

@@ -7,7 +7,8 @@ import torch
 import muonlab
 from muonlab import _C
 from muonlab.optim import Muon, Muon2, Muon2F, MuonWithAuxAdamW, NorMuon
-from reference_muon import COEFFICIENTS, ReferenceAdamW, ReferenceMuon, newton_schulz
+import reference_muon
+from reference_muon import COEFFICIENTS, ReferenceAdamW, ReferenceMuon, newton_schulz, optimizer_steps
 
 # Tall, wide and two same-shaped (batched together) matrices.
 SHAPES = [(12, 8), (6, 10), (8, 8), (8, 8)]
@@ -47,21 +48,11 @@ def weights_and_grads(seed=0):
 
 
 def python_steps(optimizer_class, weights, grads, **options):
-    params = [torch.nn.Parameter(w.clone()) for w in weights]
-    opt = optimizer_class(params, **options)
-    for step_grads in grads:
-        for p, g in zip(params, step_grads):
-            p.grad = g.clone()
-        opt.step()
-    return [p.detach() for p in params], opt
+    return optimizer_steps(lambda params: optimizer_class(params, **options), weights, grads)
 
 
 def reference_steps(weights, grads, **options):
-    refs = [ReferenceMuon(**options) for _ in weights]
-    out = [w.clone() for w in weights]
-    for step_grads in grads:
-        out = [ref.step(w, g) for ref, w, g in zip(refs, out, step_grads)]
-    return out
+    return reference_muon.reference_steps([ReferenceMuon(**options) for _ in weights], weights, grads)
 
 
 @pytest.mark.parametrize("name", sorted(OPTION_SETS))

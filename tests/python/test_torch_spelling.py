@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from muonlab.optim import Muon, MuonWithAuxAdamW
-from reference_muon import ReferenceMuon
+from reference_muon import ReferenceMuon, assert_equal_to_reference, optimizer_steps, reference_steps
 
 SHAPES = [(12, 8), (6, 10), (8, 8)]
 STEPS = 3
@@ -39,27 +39,11 @@ def weights_and_grads():
     return weights, grads
 
 
-def stepped(make_optimizer, weights, grads):
-    params = [torch.nn.Parameter(w.clone()) for w in weights]
-    optimizer = make_optimizer(params)
-    for step_grads in grads:
-        for p, g in zip(params, step_grads):
-            p.grad = g.clone()
-        optimizer.step()
-    return [p.detach() for p in params], optimizer
+stepped = optimizer_steps
 
 
 def reference(weights, grads, **options):
-    references = [ReferenceMuon(**dict({"lr": 0.02}, **options)) for _ in weights]
-    out = [w.clone() for w in weights]
-    for step_grads in grads:
-        out = [r.step(w, g) for r, w, g in zip(references, out, step_grads)]
-    return out
-
-
-def assert_equal_to_reference(got, expected, name):
-    for g, e in zip(got, expected):
-        assert torch.allclose(g, e, rtol=1e-10, atol=1e-12), f"{name}: off the reference by {(g - e).abs().max():.3g}"
+    return reference_steps([ReferenceMuon(**dict({"lr": 0.02}, **options)) for _ in weights], weights, grads)
 
 
 @pytest.mark.parametrize("name", sorted(SPELLINGS))
