@@ -425,7 +425,6 @@ ParquetStringColumnReader::~ParquetStringColumnReader() = default;
 ParquetStringColumnReader::ParquetStringColumnReader(ParquetStringColumnReader&&) noexcept = default;
 ParquetStringColumnReader& ParquetStringColumnReader::operator=(ParquetStringColumnReader&&) noexcept = default;
 
-int64_t ParquetStringColumnReader::rows() const { return state_->metadata.num_rows; }
 bool ParquetStringColumnReader::next() { return state_->next(); }
 int64_t ParquetStringColumnReader::row() const { return state_->row; }
 const std::string_view* ParquetStringColumnReader::value() const { return state_->null ? nullptr : &state_->value; }

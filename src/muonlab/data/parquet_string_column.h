@@ -30,8 +30,6 @@ class ParquetStringColumnReader {
   ParquetStringColumnReader(ParquetStringColumnReader&&) noexcept;
   ParquetStringColumnReader& operator=(ParquetStringColumnReader&&) noexcept;
 
-  // The row count the file's footer gives.
-  int64_t rows() const;
   // Moves to the next row; false after the last.
   bool next();
   // The current row's index (-1 before the first next()).
