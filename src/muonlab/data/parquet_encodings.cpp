@@ -3,6 +3,7 @@
 #include <string>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/data/varint.h"
 
 namespace muonlab::data {
 namespace {
@@ -17,18 +18,10 @@ class ByteCursor {
     return bytes_.data[position_++];
   }
   uint64_t varint() {
-    uint64_t value = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      const uint8_t next = byte();
-      value |= static_cast<uint64_t>(next & 0x7f) << shift;
-      if ((next & 0x80) == 0) return value;
-    }
+    if (const auto value = read_varint([this] { return byte(); })) return *value;
     fail("malformed Parquet {} data: a varint longer than 10 bytes", encoding_);
   }
-  int64_t zigzag() {
-    const uint64_t value = varint();
-    return static_cast<int64_t>(value >> 1) ^ -static_cast<int64_t>(value & 1);
-  }
+  int64_t zigzag() { return zigzag_decode(varint()); }
   uint64_t little_endian(int bytes) {
     need(bytes);
     uint64_t value = 0;

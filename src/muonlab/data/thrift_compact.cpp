@@ -1,6 +1,7 @@
 #include "muonlab/data/thrift_compact.h"
 
 #include "muonlab/core/errors.h"
+#include "muonlab/data/varint.h"
 
 namespace muonlab::data {
 namespace {
@@ -21,19 +22,11 @@ uint8_t ThriftCompactReader::read_byte() {
 }
 
 uint64_t ThriftCompactReader::read_varint() {
-  uint64_t value = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    const uint8_t byte = read_byte();
-    value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return value;
-  }
+  if (const auto value = data::read_varint([this] { return read_byte(); })) return *value;
   fail_at("a varint longer than 10 bytes");
 }
 
-int64_t ThriftCompactReader::read_zigzag() {
-  const uint64_t value = read_varint();
-  return static_cast<int64_t>(value >> 1) ^ -static_cast<int64_t>(value & 1);
-}
+int64_t ThriftCompactReader::read_zigzag() { return zigzag_decode(read_varint()); }
 
 void ThriftCompactReader::read_struct(const std::function<void(int16_t, ThriftType)>& on_field) {
   read_struct_at_depth(on_field, depth_);
