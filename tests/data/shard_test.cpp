@@ -120,6 +120,58 @@ TEST(Shard, WriterRejectsTokenOutsideUint16) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("big.bin")));  // nothing half-written
 }
 
+// Data prepare streams a shard in pieces: the file equals one written whole
+// by the independent writer, in both widths.
+TEST(Shard, FileWriterInPiecesEqualsTheIndependentWriter) {
+  testing::ScratchDir dir;
+  std::vector<uint32_t> tokens;
+  for (uint32_t i = 0; i < 3000; ++i) tokens.push_back((i * 7919u) % 65536u);
+  const TokenIds ids(tokens.begin(), tokens.end());
+  for (const ShardFormat& format : {kUint16Shards, kUint32Shards}) {
+    if (format.token_bytes == 2) {
+      write_reference_shard(dir.file("reference.bin"), std::vector<uint16_t>(tokens.begin(), tokens.end()));
+    } else {
+      write_reference_shard<uint32_t>(dir.file("reference.bin"), tokens, 20240801, 7);
+    }
+    const std::string pieces = dir.file(fmt::format("pieces{}.bin", format.token_bytes));
+    ShardFileWriter shard(pieces, format);
+    for (size_t begin = 0, piece = 1; begin < ids.size(); begin += piece, piece = piece * 3 + 1) {
+      shard.append(ids.data() + begin, std::min(piece, ids.size() - begin));
+    }
+    EXPECT_FALSE(std::filesystem::exists(pieces));  // not before finish()
+    EXPECT_EQ(shard.tokens(), ids.size());
+    shard.finish();
+    EXPECT_EQ(testing::read_bytes(pieces), testing::read_bytes(dir.file("reference.bin")))
+        << format.token_bytes;
+  }
+}
+
+// A token that does not fit, after earlier pieces went to disk, is named by
+// its position in the shard; the shard already there stays, and no
+// temporary file is left.
+TEST(Shard, FileWriterLeftUnfinishedLeavesNoFile) {
+  testing::ScratchDir dir;
+  write_shard(dir.file("old.bin"), {5, 6, 7});
+  const std::string old_bytes = testing::read_bytes(dir.file("old.bin"));
+  const TokenIds good(1000, 3);
+  const TokenIds bad = {1, 2, 70000};
+  EXPECT_CONTAINS(testing::error_message([&] {
+                    ShardFileWriter shard(dir.file("old.bin"), kUint16Shards);
+                    shard.append(good.data(), good.size());
+                    shard.append(bad.data(), bad.size());
+                  }),
+                  "token 70000 at position 1002 does not fit uint16");
+  {
+    ShardFileWriter abandoned(dir.file("new.bin"), kUint16Shards);
+    abandoned.append(good.data(), good.size());
+  }
+  EXPECT_EQ(testing::read_bytes(dir.file("old.bin")), old_bytes);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("new.bin")));
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir.path())) ++files;
+  EXPECT_EQ(files, 1u);
+}
+
 std::string open_error(const std::string& path) {
   return testing::error_message([&] { TokenShard shard(path); });
 }

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <string>
 
@@ -24,6 +26,34 @@ void write_bytes_atomically(const std::string& path, const std::function<void(co
 
 // `text` as the whole content of `path`, written as above.
 void write_text_file_atomically(const std::string& path, const std::string& text);
+
+// A file written a piece at a time, for content too large to gather in
+// memory first, and published as above by commit(). Destroyed before
+// commit() (an exception on the way), it removes its temporary file and
+// leaves the target untouched. Every call fails naming the target and the
+// system's reason.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void append(const void* data, size_t size);
+  // Rewrites bytes already appended, such as a header whose counts are known
+  // only at the end; later appends still go to the end.
+  void overwrite(uint64_t offset, const void* data, size_t size);
+  void commit();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  [[noreturn]] void fail_writing(int error) const;
+
+  std::string path_;
+  std::string tmp_path_;
+  std::FILE* file_ = nullptr;
+};
 
 // fsync of a folder, so that renames and new entries in it survive a crash.
 void sync_directory(const std::string& path);

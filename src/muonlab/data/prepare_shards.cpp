@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -27,7 +28,7 @@ namespace {
 
 // Documents are encoded this many bytes at a time, so memory stays bounded
 // however large the corpus is.
-constexpr uint64_t kChunkBytes = 64ull << 20;
+constexpr uint64_t kChunkBytes = 16ull << 20;
 // How often the duplicate check reports its progress, in bytes read.
 constexpr uint64_t kProgressBytes = 16ull << 20;
 
@@ -126,41 +127,46 @@ Selection select_documents(const TextCorpus& corpus, const PrepareOptions& optio
   return selection;
 }
 
-// Collects tokens and writes a shard each time shard_tokens have gathered.
+// Streams a split's tokens into shards of shard_tokens each: a shard is
+// published when full, the last one by finish().
 class ShardRoller {
  public:
   ShardRoller(const PrepareOptions& options, std::string split, SplitSummary& summary, const ShardFormat& format)
       : options_(options), split_(std::move(split)), summary_(summary), format_(format) {}
 
   void add(int32_t eot, const TokenIds& document) {
-    buffer_.push_back(eot);
-    buffer_.insert(buffer_.end(), document.begin(), document.end());
+    append(&eot, 1);
+    append(document.data(), document.size());
     summary_.tokens += document.size() + 1;
-    while (buffer_.size() >= options_.shard_tokens) {
-      std::vector<int32_t> rest(buffer_.begin() + options_.shard_tokens, buffer_.end());
-      buffer_.resize(options_.shard_tokens);
-      flush();
-      buffer_ = std::move(rest);
-    }
   }
 
   void finish() {
-    if (!buffer_.empty()) flush();
+    if (shard_) publish();
   }
 
  private:
-  void flush() {
-    std::string path = shard_path(options_.out_dir, options_.name, split_, summary_.shards.size());
-    write_shard(path, buffer_, format_);
-    summary_.shards.push_back(path);
-    buffer_.clear();
+  void append(const int32_t* tokens, size_t count) {
+    while (count > 0) {
+      if (!shard_) shard_.emplace(shard_path(options_.out_dir, options_.name, split_, summary_.shards.size()), format_);
+      const size_t take = static_cast<size_t>(std::min<uint64_t>(count, options_.shard_tokens - shard_->tokens()));
+      shard_->append(tokens, take);
+      tokens += take;
+      count -= take;
+      if (shard_->tokens() == options_.shard_tokens) publish();
+    }
+  }
+
+  void publish() {
+    shard_->finish();
+    summary_.shards.push_back(shard_->path());
+    shard_.reset();
   }
 
   const PrepareOptions& options_;
   std::string split_;
   SplitSummary& summary_;
   const ShardFormat& format_;
-  std::vector<int32_t> buffer_;
+  std::optional<ShardFileWriter> shard_;  // the shard being filled, if any
 };
 
 void encode_split(const Tokenizer& tokenizer, const PrepareOptions& options, const std::string& split,
