@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <string>
 
@@ -78,6 +80,51 @@ TEST_F(DiskFull, TextFileIsNamed) {
   const fs::path path = folder_ / "state.json";
   EXPECT_EXIT(write_on_a_full_disk(path, [&] { write_text_file_atomically(path.string(), std::string(1 << 20, 'x')); }),
               ::testing::ExitedWithCode(kFailedAsExpected), "cannot write '.*state.json': File too large");
+}
+
+// Written in pieces, as data prepare writes its shards: the failure comes
+// from an append or from commit() (stdio buffers), named either way.
+TEST_F(DiskFull, FileWrittenInPiecesIsNamed) {
+  const fs::path path = folder_ / "train_000000.bin";
+  EXPECT_EXIT(write_on_a_full_disk(path,
+                                   [&] {
+                                     AtomicFileWriter file(path.string());
+                                     const std::string piece(4096, 'x');
+                                     for (int i = 0; i < 256; ++i) file.append(piece.data(), piece.size());
+                                     file.commit();
+                                   }),
+              ::testing::ExitedWithCode(kFailedAsExpected), "cannot write '.*train_000000.bin': File too large");
+}
+
+// The header rewritten at the end lands at its place; a writer dropped
+// before commit() leaves nothing, not even over an existing file.
+TEST(AtomicFileWriter, OverwritesInPlaceAndPublishesOnlyOnCommit) {
+  const fs::path folder = fs::temp_directory_path() / ("muonlab_atomic_writer_" + std::to_string(::getpid()));
+  fs::remove_all(folder);
+  fs::create_directories(folder);
+  const std::string path = (folder / "file.bin").string();
+  {
+    AtomicFileWriter file(path);
+    file.append("....body", 8);
+    file.overwrite(0, "head", 4);
+    file.append("!", 1);
+    EXPECT_FALSE(fs::exists(path));
+    file.commit();
+  }
+  auto read = [&] {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(read(), "headbody!");
+  {
+    AtomicFileWriter dropped(path);
+    dropped.append("other", 5);
+  }
+  EXPECT_EQ(read(), "headbody!");
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(folder)) ++files;
+  EXPECT_EQ(files, 1u);
+  fs::remove_all(folder);
 }
 
 }  // namespace
