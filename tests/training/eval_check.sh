@@ -53,13 +53,29 @@ long=$("$muonlab" eval --model "$work/run" --text "$(printf 'The cat sat. %.0s' 
 text=$("$muonlab" eval --model "$work/run" --text "The c" --json)
 [[ $text == "$ids" ]] || { echo "FAIL: --text 'The c' gave $text, --ids of its bytes $ids" >&2; exit 1; }
 
+# Multiple-choice items in HellaSwag's format, through the run's tokenizer.
+cat >"$work/hellaswag.jsonl" <<'JSONL'
+{"ind": 1, "ctx": "The cat sat", "endings": ["on the mat.", "in the sky of green.", "x", "sat."], "label": 0}
+{"ctx": "A man", "endings": ["walks.", "flies away."], "label": "1"}
+{"ctx": "Then", "endings": ["it ends.", "it does not."], "label": 1}
+JSONL
+choices=$("$muonlab" eval --model "$work/run" --hellaswag "$work/hellaswag.jsonl" --json)
+[[ $choices =~ ^\{\"items\":3,\"acc_norm\":[0-9.e-]+,\"acc\":[0-9.e-]+,\"correct_norm\":[0-3],\"correct\":[0-3],\"tokenizer\":\"byte\", ]] ||
+  { echo "FAIL: --hellaswag gave $choices" >&2; exit 1; }
+first=$("$muonlab" eval --model "$work/run" --hellaswag "$work/hellaswag.jsonl" --items 1 --dtype fp32)
+[[ $first =~ ^acc_norm\ [01]\.0000\ \([01]\ of\ 1\),\ acc\ [01]\.0000\ \([01]\)\ on\ .*hellaswag.jsonl\;\ byte\ tokenizer\;\ fp32\ on\ cpu$ ]] ||
+  { echo "FAIL: --hellaswag --items 1 gave: $first" >&2; exit 1; }
+echo '{"ctx": "c", "endings": ["a"], "label": 0}' >"$work/bad.jsonl"
+
 expect_failure() { expect_muonlab_failure "$1" eval "${@:2}"; }
+expect_failure "bad.jsonl:1: expected \"endings\", an array of two or more strings" --model "$work/run" --hellaswag "$work/bad.jsonl"
+expect_failure "give one of --data, --text, --ids and --hellaswag" --model "$work/run" --ids 1,2 --hellaswag "$work/bad.jsonl"
 expect_failure "no next token to predict: give at least 2" --model "$work/run" --ids 5
 expect_failure "a sequence of 0 id(s) has no next token" --model "$work/run" --text ""
 expect_failure "--stride 33: expected 1 to the model's block_size 32" --model "$work/run" --ids 1,2 --stride 33
 expect_failure "--seq-len 99: expected 1 to the model's block_size 32" --model "$work/run" --seq-len 99
 expect_failure "--dtype 'fp16': expected fp32, bf16 or auto" --model "$work/run" --dtype fp16
-expect_failure "give one of --data, --text and --ids" --model "$work/run" --ids 1,2 --text hi
+expect_failure "give one of --data, --text, --ids and --hellaswag" --model "$work/run" --ids 1,2 --text hi
 expect_failure "/nonexistent/val_*.bin" --model "$work/run" --data "/nonexistent/val_*.bin"
 expect_failure "--model excludes model_path" "$work/run" --model "$work/run"
 expect_failure "no data: give --data SHARDS" --preset tiny-gpt2 --set vocab_size=257

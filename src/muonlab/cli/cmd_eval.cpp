@@ -1,6 +1,9 @@
 // `muonlab eval`: a model's next-token loss and perplexity on token shards
 // (as the trainer's validation computes it) or on one text or id sequence
-// (with each position's loss), without training.
+// (with each position's loss), or its accuracy on multiple-choice items in
+// HellaSwag's format, without training.
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -12,9 +15,11 @@
 #include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/list_args.h"
 #include "muonlab/cli/model_args.h"
+#include "muonlab/cli/progress_bar.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/data/tokenizer.h"
 #include "muonlab/training/evaluate_loss.h"
+#include "muonlab/training/multiple_choice_eval.h"
 #include "muonlab/training/train_config.h"
 
 namespace muonlab::cli {
@@ -29,6 +34,8 @@ struct EvalArgs {
   std::optional<std::string> text;  // given, even empty: evaluate this text
   std::string ids;
   std::optional<int64_t> stride;  // --text/--ids longer than the context; default: half the context
+  std::string hellaswag;          // multiple-choice items (JSON Lines: ctx, endings, label)
+  int64_t items = 0;              // of them, from the start; 0: all
   std::string tokenizer;  // default: the run's data.tokenizer, else gpt2
   std::string dtype;      // default: the run's run.dtype, else fp32
   bool json = false;
@@ -138,13 +145,48 @@ void eval_shards(const EvalArgs& args, models::Transformer& model, const EvalSet
                     eval_precision_text(r, device), {});
 }
 
+void eval_multiple_choice(const EvalArgs& args, models::Transformer& model, const EvalSettings& r,
+                          const torch::Device& device) {
+  if (args.items < 0) fail("--items {}: expected 0 (all) or a positive count", args.items);
+  auto items = training::read_multiple_choice_items(args.hellaswag);
+  if (args.items > 0 && args.items < static_cast<int64_t>(items.size())) items.resize(args.items);
+  const auto tokenizer = data::load_tokenizer(r.tokenizer);
+  ProgressBar bar("hellaswag");
+  const auto start = std::chrono::steady_clock::now();
+  const auto result = training::evaluate_multiple_choice(model, *tokenizer, items, device, r.bf16,
+                                                         [&](int64_t done, int64_t total) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    bar.update(done, total, fmt::format("{:.1f} items/s", done / std::max(seconds, 1e-9)));
+  });
+  bar.finish();
+  const std::string precision = eval_precision_text(r, device);
+  if (args.json) {
+    nlohmann::ordered_json record = {{"items", result.items},
+                                     {"acc_norm", result.accuracy_norm()},
+                                     {"acc", result.accuracy()},
+                                     {"correct_norm", result.correct_norm},
+                                     {"correct", result.correct},
+                                     {"tokenizer", tokenizer->name()},
+                                     {"precision", precision}};
+    std::cout << record.dump() << std::endl;
+    return;
+  }
+  std::cout << fmt::format("acc_norm {:.4f} ({} of {}), acc {:.4f} ({}) on {}; {} tokenizer; {}",
+                           result.accuracy_norm(), result.correct_norm, result.items, result.accuracy(),
+                           result.correct, args.hellaswag, tokenizer->name(), precision)
+            << std::endl;
+}
+
 void run_eval(const EvalArgs& args) {
-  const int inputs = int{!args.data.empty()} + int{args.text.has_value()} + int{!args.ids.empty()};
-  if (inputs > 1) fail("give one of --data, --text and --ids");
+  const int inputs = int{!args.data.empty()} + int{args.text.has_value()} + int{!args.ids.empty()} +
+                     int{!args.hellaswag.empty()};
+  if (inputs > 1) fail("give one of --data, --text, --ids and --hellaswag");
   auto model = args.model.build();
   const auto device = args.model.torch_device();
   const EvalSettings resolved = resolve_eval_settings(args, model->config(), device);
-  if (args.text || !args.ids.empty()) {
+  if (!args.hellaswag.empty()) {
+    eval_multiple_choice(args, model, resolved, device);
+  } else if (args.text || !args.ids.empty()) {
     eval_sequence(args, model, resolved, device);
   } else {
     eval_shards(args, model, resolved, device);
@@ -156,10 +198,13 @@ void run_eval(const EvalArgs& args) {
 void register_eval(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
   auto* eval = app.add_subcommand(
-      "eval", "Next-token loss and perplexity of a model on token shards, a text or token ids (no training)");
+      "eval",
+      "Next-token loss and perplexity of a model on token shards, a text or token ids, or its HellaSwag accuracy "
+      "(no training)");
   add_examples(*eval, {"muonlab eval runs/cpu-small",
                        "muonlab eval --model runs/cpu-small --data 'data/fineweb10B/fineweb_val_*.bin' --tokens 0",
-                       "muonlab eval --model runs/cpu-small --text \"The city of\" --json"});
+                       "muonlab eval --model runs/cpu-small --text \"The city of\" --json",
+                       "muonlab eval runs/gpt2-small --hellaswag hellaswag_val.jsonl"});
   args->model.add_to(*eval, /*with_model_file=*/true, /*with_device=*/true);
   args->model.add_positional_model(*eval);
   eval->add_option("--data", args->data,
@@ -175,8 +220,13 @@ void register_eval(CLI::App& app) {
   eval->add_option("--stride", args->stride,
                    "For a --text/--ids longer than the context: window starts this many tokens apart, each token "
                    "scored once (default: half the context)");
+  eval->add_option("--hellaswag", args->hellaswag,
+                   "Score multiple-choice items instead: HellaSwag's JSON Lines (ctx, endings, label), each ending "
+                   "by its loss after the context; prints acc_norm (lowest mean loss per token, llm.c's figure) "
+                   "and acc (lowest summed loss)");
+  eval->add_option("--items", args->items, "For --hellaswag: score only the first N items (default 0: all)");
   eval->add_option("--tokenizer", args->tokenizer,
-                   "For --text: gpt2, byte, a folder, or a tokenizer.json (default: the run's data.tokenizer, else gpt2)");
+                   "For --text and --hellaswag: gpt2, byte, a folder, or a tokenizer.json (default: the run's data.tokenizer, else gpt2)");
   eval->add_option("--dtype", args->dtype, "fp32, bf16 (autocast) or auto (default: the run's run.dtype, else fp32)");
   eval->add_flag("--json", args->json,
                  "Print one JSON object: loss, perplexity, tokens, precision (and token_losses for --text/--ids)");

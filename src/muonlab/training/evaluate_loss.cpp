@@ -4,24 +4,9 @@
 
 #include "muonlab/core/errors.h"
 #include "muonlab/core/torch_compat.h"
+#include "muonlab/training/eval_mode_scope.h"
 
 namespace muonlab::training {
-namespace {
-
-// Eval mode and no autograd for the scope; train mode again after it.
-class EvalModeScope {
- public:
-  explicit EvalModeScope(models::Transformer& model) : model_(model) { model_->eval(); }
-  ~EvalModeScope() { model_->train(); }
-  EvalModeScope(const EvalModeScope&) = delete;
-  EvalModeScope& operator=(const EvalModeScope&) = delete;
-
- private:
-  models::Transformer& model_;
-  torch::NoGradGuard no_grad_;
-};
-
-}  // namespace
 
 int64_t eval_batch_count(int64_t tokens, int64_t batch_tokens, uint64_t batches_per_epoch) {
   const int64_t whole = (std::max<int64_t>(tokens, 0) + batch_tokens - 1) / batch_tokens;

@@ -1,0 +1,179 @@
+#include "muonlab/training/multiple_choice_eval.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "muonlab/core/errors.h"
+#include "muonlab/core/torch_compat.h"
+#include "muonlab/training/eval_mode_scope.h"
+
+namespace muonlab::training {
+namespace {
+
+constexpr int64_t kIgnoredTarget = -100;
+
+int64_t parse_choice_label(const nlohmann::json& label, size_t endings, const std::string& where) {
+  int64_t value = -1;
+  if (label.is_number_integer()) {
+    value = label.get<int64_t>();
+  } else if (label.is_string()) {
+    const std::string& text = label.get_ref<const std::string&>();
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size()) value = -1;
+  }
+  if (value < 0 || value >= static_cast<int64_t>(endings)) {
+    fail("{}: \"label\" is {}, expected the right ending's index, 0 to {}", where, label.dump(), endings - 1);
+  }
+  return value;
+}
+
+MultipleChoiceItem parse_choice_item(const std::string& line, const std::string& where) {
+  nlohmann::json object;
+  try {
+    object = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::parse_error& error) {
+    fail("{}: not JSON ({})", where, error.what());
+  }
+  if (!object.is_object()) fail("{}: expected a JSON object with ctx, endings and label", where);
+  MultipleChoiceItem item;
+  item.where = where;
+  const auto context = object.find("ctx");
+  if (context == object.end() || !context->is_string()) fail("{}: expected a string \"ctx\" (the context)", where);
+  item.context = context->get<std::string>();
+  const auto endings = object.find("endings");
+  if (endings == object.end() || !endings->is_array() || endings->size() < 2) {
+    fail("{}: expected \"endings\", an array of two or more strings", where);
+  }
+  for (const auto& ending : *endings) {
+    if (!ending.is_string()) fail("{}: \"endings\" holds {}, expected strings", where, ending.dump());
+    item.endings.push_back(ending.get<std::string>());
+  }
+  const auto label = object.find("label");
+  if (label == object.end()) fail("{}: no \"label\" (the right ending's index)", where);
+  item.label = parse_choice_label(*label, item.endings.size(), where);
+  return item;
+}
+
+// The token rows of an item's choices, and where each one's ending starts.
+struct ChoiceRows {
+  std::vector<std::vector<int64_t>> rows;
+  std::vector<int64_t> ending_tokens;
+};
+
+ChoiceRows tokenize_choices(const models::ModelConfig& config, const data::Tokenizer& tokenizer,
+                            const MultipleChoiceItem& item) {
+  const data::TokenIds encoded_context = tokenizer.encode_ordinary(item.context);
+  std::vector<int64_t> context(encoded_context.begin(), encoded_context.end());
+  if (context.empty()) context.push_back(tokenizer.eot_token());
+  ChoiceRows choices;
+  for (size_t i = 0; i < item.endings.size(); ++i) {
+    const data::TokenIds ending = tokenizer.encode_ordinary(" " + item.endings[i]);
+    const auto length = static_cast<int64_t>(ending.size());
+    if (length > config.block_size) {
+      fail("{}: ending {} is {} tokens, longer than the model's context (block_size {})", item.where, i, length,
+           config.block_size);
+    }
+    std::vector<int64_t> row = context;
+    row.insert(row.end(), ending.begin(), ending.end());
+    const auto keep = std::min<size_t>(row.size(), static_cast<size_t>(config.block_size) + 1);
+    row.erase(row.begin(), row.end() - static_cast<std::ptrdiff_t>(keep));
+    for (int64_t id : row) {
+      if (id < 0 || id >= config.vocab_size) {
+        fail("{}: token id {} is outside the model's vocabulary [0, {}): is the tokenizer the model's?", item.where,
+             id, config.vocab_size);
+      }
+    }
+    choices.rows.push_back(std::move(row));
+    choices.ending_tokens.push_back(length);
+  }
+  return choices;
+}
+
+// Inputs [choices, longest - 1], padded with id 0 after each row (a causal
+// model's earlier positions do not see it), and targets that are ignored
+// everywhere but the ending's tokens.
+std::pair<torch::Tensor, torch::Tensor> choice_batch(const ChoiceRows& choices) {
+  size_t longest = 0;
+  for (const auto& row : choices.rows) longest = std::max(longest, row.size());
+  const auto count = static_cast<int64_t>(choices.rows.size());
+  auto inputs = torch::zeros({count, static_cast<int64_t>(longest) - 1}, torch::kInt64);
+  auto targets = torch::full({count, static_cast<int64_t>(longest) - 1}, kIgnoredTarget, torch::kInt64);
+  auto in = inputs.accessor<int64_t, 2>();
+  auto out = targets.accessor<int64_t, 2>();
+  for (int64_t r = 0; r < count; ++r) {
+    const auto& row = choices.rows[r];
+    const auto positions = static_cast<int64_t>(row.size()) - 1;
+    for (int64_t p = 0; p < positions; ++p) in[r][p] = row[p];
+    for (int64_t p = positions - choices.ending_tokens[r]; p < positions; ++p) out[r][p] = row[p + 1];
+  }
+  return {inputs, targets};
+}
+
+int64_t lowest(const std::vector<double>& values) {
+  return std::min_element(values.begin(), values.end()) - values.begin();
+}
+
+}  // namespace
+
+std::vector<MultipleChoiceItem> read_multiple_choice_items(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) fail("cannot open '{}' (multiple-choice items as JSON Lines)", path);
+  std::vector<MultipleChoiceItem> items;
+  std::string line;
+  for (int64_t number = 1; std::getline(file, line); ++number) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    items.push_back(parse_choice_item(line, fmt::format("{}:{}", path, number)));
+  }
+  if (items.empty()) fail("'{}' holds no items: expected JSON Lines with ctx, endings and label", path);
+  return items;
+}
+
+int64_t ChoiceLosses::predicted() const { return lowest(sums); }
+
+int64_t ChoiceLosses::predicted_norm() const {
+  std::vector<double> means(sums.size());
+  for (size_t i = 0; i < sums.size(); ++i) means[i] = sums[i] / static_cast<double>(tokens[i]);
+  return lowest(means);
+}
+
+ChoiceLosses score_choices(models::Transformer& model, const data::Tokenizer& tokenizer,
+                           const MultipleChoiceItem& item, const torch::Device& device, bool bf16) {
+  const ChoiceRows choices = tokenize_choices(model->config(), tokenizer, item);
+  const auto [inputs, targets] = choice_batch(choices);
+  EvalModeScope scope(model);
+  torch::Tensor sums;
+  {
+    compat::Autocast autocast(device, bf16, torch::kBFloat16);
+    const auto logits = model->forward(inputs.to(device)).logits;
+    const auto wide = logits.scalar_type() == torch::kFloat64 ? logits : logits.to(torch::kFloat32);
+    const auto losses = torch::nn::functional::cross_entropy(
+        wide.reshape({-1, wide.size(-1)}), targets.to(device).reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(kIgnoredTarget));
+    sums = losses.reshape(targets.sizes()).to(torch::kFloat64).sum(1);
+  }
+  const auto on_host = sums.to(torch::kCPU).contiguous();
+  ChoiceLosses result;
+  result.sums.assign(on_host.data_ptr<double>(), on_host.data_ptr<double>() + on_host.numel());
+  result.tokens = choices.ending_tokens;
+  return result;
+}
+
+MultipleChoiceResult evaluate_multiple_choice(models::Transformer& model, const data::Tokenizer& tokenizer,
+                                              const std::vector<MultipleChoiceItem>& items,
+                                              const torch::Device& device, bool bf16,
+                                              const std::function<void(int64_t, int64_t)>& progress) {
+  MultipleChoiceResult result;
+  for (const auto& item : items) {
+    const ChoiceLosses losses = score_choices(model, tokenizer, item, device, bf16);
+    ++result.items;
+    result.correct += losses.predicted() == item.label;
+    result.correct_norm += losses.predicted_norm() == item.label;
+    if (progress) progress(result.items, static_cast<int64_t>(items.size()));
+  }
+  return result;
+}
+
+}  // namespace muonlab::training
