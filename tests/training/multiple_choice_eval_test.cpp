@@ -92,17 +92,33 @@ TEST(MultipleChoice, AccuracyCountsFollowTheLowestSumAndTheLowestMean) {
     expected_norm += item.label == by_mean;
   }
   int64_t calls = 0;
-  const MultipleChoiceResult result = evaluate_multiple_choice(
-      model, *tokenizer, items, torch::kCPU, false, [&](int64_t done, int64_t total) {
-        EXPECT_EQ(done, ++calls);
-        EXPECT_EQ(total, 3);
-      });
+  MultipleChoiceOptions options;
+  options.progress = [&](int64_t done, int64_t total) {
+    EXPECT_EQ(done, ++calls);
+    EXPECT_EQ(total, 3);
+  };
+  const MultipleChoiceResult result = evaluate_multiple_choice(model, *tokenizer, items, torch::kCPU, options);
   EXPECT_EQ(calls, 3);
   EXPECT_EQ(result.items, 3);
   EXPECT_EQ(result.correct, expected);
   EXPECT_EQ(result.correct_norm, expected_norm);
   EXPECT_GE(result.correct, 1);
   EXPECT_DOUBLE_EQ(result.accuracy(), expected / 3.0);
+
+  // Two ranks' shares add up to the whole.
+  MultipleChoiceResult shares;
+  for (int64_t rank = 0; rank < 2; ++rank) {
+    MultipleChoiceOptions share;
+    share.computes = [rank](int64_t index) { return index % 2 == rank; };
+    const auto part = evaluate_multiple_choice(model, *tokenizer, items, torch::kCPU, share);
+    EXPECT_EQ(part.items, rank == 0 ? 2 : 1);
+    shares.items += part.items;
+    shares.correct += part.correct;
+    shares.correct_norm += part.correct_norm;
+  }
+  EXPECT_EQ(shares.items, result.items);
+  EXPECT_EQ(shares.correct, result.correct);
+  EXPECT_EQ(shares.correct_norm, result.correct_norm);
 }
 
 TEST(MultipleChoice, EndingLongerThanTheContextIsNamed) {

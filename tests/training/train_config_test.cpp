@@ -195,6 +195,8 @@ TEST(TrainConfigErrors, MuonVariantSettings) {
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.ns_steps=-2"}), "'optimizer.ns_steps' = -2");
   EXPECT_CONTAINS(error_of(kMinimal, {"run.one_step_group_sizes=[1, 3]"}),
                   "'run.one_step_group_sizes' holds 3: expected group sizes that divide the model's n_head = 4");
+  EXPECT_CONTAINS(error_of(kMinimal, {"run.hellaswag_items=-1"}),
+                  "'run.hellaswag_items' = -1: expected 0 (all) or a positive count");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.ns_dtype=fp16"}), "'optimizer.ns_dtype': 'fp16' is not one of auto, bf16, fp32, fp64");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.ns_method=fast"}), "'optimizer.ns_method': 'fast' is not one of standard, gram");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.gram_restart=0"}), "'optimizer.gram_restart' = 0: expected steps");

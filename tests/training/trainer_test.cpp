@@ -15,6 +15,8 @@
 #include "muonlab/data/prepare_shards.h"
 #include "muonlab/data/token_shard.h"
 #include "muonlab/training/checkpoint.h"
+#include "muonlab/training/multiple_choice_eval.h"
+#include "muonlab/training/run_folder.h"
 #include "muonlab/models/model_stats.h"
 #include "muonlab/training/trainer.h"
 #include "test_util.h"
@@ -90,6 +92,54 @@ std::vector<double> step_losses(const TrainConfig& config) {
   return losses;
 }
 
+// run.hellaswag: the items are scored at every evaluation, and the last
+// figures are what scoring the run's final weights alone gives.
+TEST(Trainer, HellaSwagItemsAreScoredAtEachEvaluation) {
+  testing::ScratchDir dir;
+  prepare_byte_shards(dir);
+  testing::write_bytes(dir.file("items.jsonl"),
+                       R"({"ctx": "Call me", "endings": ["Ishmael.", "the whale.", "qzx"], "label": 0})" "\n"
+                       R"({"ctx": "The state of the", "endings": ["Union is strong.", "art."], "label": 0})" "\n"
+                       R"({"ctx": "never scored", "endings": ["a", "b"], "label": 1})" "\n");
+  TrainConfig config = tiny_run(dir);
+  config.run.steps = 4;
+  config.schedule.warmup_steps = 1;
+  config.run.eval_every = 2;
+  config.run.dtype = "fp32";
+  config.run.hellaswag = dir.file("items.jsonl");
+  config.run.hellaswag_items = 2;
+  std::vector<EvalReport> reports;
+  TrainCallbacks callbacks;
+  callbacks.on_eval = [&](const EvalReport& report) { reports.push_back(report); };
+  const TrainResult result = train(config, callbacks);
+  ASSERT_EQ(reports.size(), 2u);  // steps 2 and 4
+  for (const auto& report : reports) {
+    EXPECT_TRUE(report.val_loss.has_value());
+    EXPECT_EQ(report.hellaswag_items, 2);
+  }
+  auto model = load_run_model(result.weights_path);
+  auto items = read_multiple_choice_items(config.run.hellaswag);
+  items.resize(2);
+  const auto alone = evaluate_multiple_choice(model, data::ByteTokenizer(), items, torch::kCPU, {});
+  EXPECT_EQ(reports.back().hellaswag_acc_norm.value(), alone.accuracy_norm());
+  EXPECT_EQ(reports.back().hellaswag_acc.value(), alone.accuracy());
+
+  std::ifstream metrics(result.metrics_path);
+  int scored = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    const auto record = nlohmann::json::parse(line);
+    if (!record.contains("hellaswag_acc_norm")) continue;
+    ++scored;
+    EXPECT_EQ(record["hellaswag_items"], 2);
+    EXPECT_TRUE(record.contains("val_loss"));
+  }
+  EXPECT_EQ(scored, 2);
+
+  config.run.hellaswag = dir.file("missing.jsonl");
+  config.run.out_dir = dir.file("run2");
+  EXPECT_CONTAINS(testing::error_message([&] { train(config, {}); }), "missing.jsonl");
+}
+
 TEST(Trainer, ValidationLossFallsWellBelowUnigramEntropy) {
   testing::ScratchDir dir;
   data::PrepareSummary shards = prepare_byte_shards(dir);
@@ -97,7 +147,7 @@ TEST(Trainer, ValidationLossFallsWellBelowUnigramEntropy) {
   TrainConfig config = tiny_run(dir);
   std::vector<double> val_losses;
   TrainCallbacks callbacks;
-  callbacks.on_eval = [&](const EvalReport& report) { val_losses.push_back(report.val_loss); };
+  callbacks.on_eval = [&](const EvalReport& report) { val_losses.push_back(report.val_loss.value()); };
   TrainResult result = train(config, callbacks);
 
   EXPECT_EQ(result.steps, 150);

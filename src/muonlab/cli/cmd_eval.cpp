@@ -153,11 +153,13 @@ void eval_multiple_choice(const EvalArgs& args, models::Transformer& model, cons
   const auto tokenizer = data::load_tokenizer(r.tokenizer);
   ProgressBar bar("hellaswag");
   const auto start = std::chrono::steady_clock::now();
-  const auto result = training::evaluate_multiple_choice(model, *tokenizer, items, device, r.bf16,
-                                                         [&](int64_t done, int64_t total) {
+  training::MultipleChoiceOptions options;
+  options.bf16 = r.bf16;
+  options.progress = [&](int64_t done, int64_t total) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     bar.update(done, total, fmt::format("{:.1f} items/s", done / std::max(seconds, 1e-9)));
-  });
+  };
+  const auto result = training::evaluate_multiple_choice(model, *tokenizer, items, device, options);
   bar.finish();
   const std::string precision = eval_precision_text(r, device);
   if (args.json) {

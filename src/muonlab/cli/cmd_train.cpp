@@ -160,8 +160,16 @@ void run_train(const TrainArgs& args) {
   callbacks.on_eval = [&](const training::EvalReport& report) {
     bar.finish();
     eval_bar.finish();
-    std::cout << fmt::format("step {}: validation loss {:.4f} ({} tokens)", report.step, report.val_loss, report.tokens)
-              << std::endl;
+    if (report.val_loss) {
+      std::cout << fmt::format("step {}: validation loss {:.4f} ({} tokens)", report.step, *report.val_loss,
+                               report.tokens)
+                << std::endl;
+    }
+    if (report.hellaswag_acc_norm) {
+      std::cout << fmt::format("step {}: hellaswag acc_norm {:.4f}, acc {:.4f} ({} items)", report.step,
+                               *report.hellaswag_acc_norm, *report.hellaswag_acc, report.hellaswag_items)
+                << std::endl;
+    }
   };
   training::TrainResult result = training::train(config, callbacks, args.resume, args.resume_from);
   bar.finish();

@@ -163,15 +163,18 @@ ChoiceLosses score_choices(models::Transformer& model, const data::Tokenizer& to
 
 MultipleChoiceResult evaluate_multiple_choice(models::Transformer& model, const data::Tokenizer& tokenizer,
                                               const std::vector<MultipleChoiceItem>& items,
-                                              const torch::Device& device, bool bf16,
-                                              const std::function<void(int64_t, int64_t)>& progress) {
+                                              const torch::Device& device, const MultipleChoiceOptions& options) {
   MultipleChoiceResult result;
-  for (const auto& item : items) {
-    const ChoiceLosses losses = score_choices(model, tokenizer, item, device, bf16);
-    ++result.items;
-    result.correct += losses.predicted() == item.label;
-    result.correct_norm += losses.predicted_norm() == item.label;
-    if (progress) progress(result.items, static_cast<int64_t>(items.size()));
+  const auto total = static_cast<int64_t>(items.size());
+  for (int64_t index = 0; index < total; ++index) {
+    const auto& item = items[static_cast<size_t>(index)];
+    if (!options.computes || options.computes(index)) {
+      const ChoiceLosses losses = score_choices(model, tokenizer, item, device, options.bf16);
+      ++result.items;
+      result.correct += losses.predicted() == item.label;
+      result.correct_norm += losses.predicted_norm() == item.label;
+    }
+    if (options.progress) options.progress(index + 1, total);
   }
   return result;
 }

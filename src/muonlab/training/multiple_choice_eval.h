@@ -59,10 +59,18 @@ struct MultipleChoiceResult {
   double accuracy_norm() const { return items > 0 ? static_cast<double>(correct_norm) / items : 0; }
 };
 
-// Every item scored in order; `progress(done, total)` after each.
+struct MultipleChoiceOptions {
+  bool bf16 = false;  // autocast the forwards to bf16, as a bf16 run trains
+  // Whether this process scores item `index` (every item when unset): ranks
+  // of a distributed run split the items between them.
+  std::function<bool(int64_t index)> computes;
+  // After each item: items passed so far, and in all.
+  std::function<void(int64_t done, int64_t total)> progress;
+};
+
+// The items this process scores, in order; `items` counts only those.
 MultipleChoiceResult evaluate_multiple_choice(models::Transformer& model, const data::Tokenizer& tokenizer,
                                               const std::vector<MultipleChoiceItem>& items,
-                                              const torch::Device& device, bool bf16,
-                                              const std::function<void(int64_t, int64_t)>& progress = {});
+                                              const torch::Device& device, const MultipleChoiceOptions& options);
 
 }  // namespace muonlab::training

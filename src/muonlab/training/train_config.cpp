@@ -322,6 +322,11 @@ const std::vector<Field>& fields() {
     f.push_back(string_field("run.device", MUONLAB_AT(run.device), "cpu, cuda or cuda:N"));
     f.push_back(integer_field("run.eval_every", MUONLAB_AT(run.eval_every), "steps between evaluations; 0: only at the end"));
     f.push_back(integer_field("run.eval_tokens", MUONLAB_AT(run.eval_tokens), "validation tokens per evaluation"));
+    f.push_back(string_field("run.hellaswag", MUONLAB_AT(run.hellaswag),
+                             "HellaSwag-format JSON Lines (ctx, endings, label) scored at each evaluation "
+                             "(hellaswag_acc_norm, hellaswag_acc); empty: none"));
+    f.push_back(integer_field("run.hellaswag_items", MUONLAB_AT(run.hellaswag_items),
+                              "score only the first N items of run.hellaswag; 0: all"));
     f.push_back(integer_field("run.log_every", MUONLAB_AT(run.log_every), "steps between progress lines"));
     f.push_back(integer_field("run.checkpoint_every", MUONLAB_AT(run.checkpoint_every),
                               "steps between checkpoints; 0: only at the end and on a signal"));
@@ -517,6 +522,9 @@ void check_config(const TrainConfig& config, const std::string& source) {
   if (config.optimizer.group_size < 0) {
     fail("{}: 'optimizer.group_size' = {}: expected heads per group >= 1, or 0 for whole matrices", source,
          config.optimizer.group_size);
+  }
+  if (config.run.hellaswag_items < 0) {
+    fail("{}: 'run.hellaswag_items' = {}: expected 0 (all) or a positive count", source, config.run.hellaswag_items);
   }
   for (const int64_t g : config.run.one_step_group_sizes) {
     if (g < 1 || config.model.n_head % g != 0) {

@@ -82,6 +82,10 @@ struct RunSettings {
   std::string device = "cpu";
   int64_t eval_every = 100;     // 0: only at the end
   int64_t eval_tokens = 65536;
+  // Multiple-choice items in HellaSwag's format (multiple_choice_eval.h),
+  // scored at every evaluation through data.tokenizer; "" for none.
+  std::string hellaswag;
+  int64_t hellaswag_items = 0;  // the first N of them; 0: all
   int64_t log_every = 10;
   int64_t checkpoint_every = 0; // 0: only at the end and on a signal
   int64_t keep_checkpoints = 3;

@@ -20,10 +20,12 @@
 #include "muonlab/core/folder_lock.h"
 #include "muonlab/core/safetensors_file.h"
 #include "muonlab/data/token_loader.h"
+#include "muonlab/data/tokenizer.h"
 #include "muonlab/models/model_stats.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
 #include "muonlab/training/evaluate_loss.h"
+#include "muonlab/training/multiple_choice_eval.h"
 #include "muonlab/training/run_folder.h"
 #include "muonlab/training/step_sync.h"
 #include "muonlab/training/tensorboard_events.h"
@@ -217,6 +219,7 @@ class Run {
     train_loader_.emplace(make_run_loader(config.data.train, config, config.data.shuffle, env_.rank, env_.world_size));
     // Validation batches are whole on every rank; evaluate() divides them.
     if (!config.data.val.empty()) val_loader_.emplace(make_run_loader(config.data.val, config, false));
+    if (!config.run.hellaswag.empty()) load_choice_items();
     optimizer_.emplace(model_, config.optimizer, config.run.on_nonfinite);
     sync_ = make_step_sync(env_, config, device_, model_, *optimizer_);
     peak_ = peak_flops_of_run(config, device_);
@@ -500,26 +503,63 @@ class Run {
     return true;
   }
 
+  // The items are read and the tokenizer loaded once, at the start, so that
+  // a bad file fails before the first step.
+  void load_choice_items() {
+    choice_items_ = read_multiple_choice_items(config_.run.hellaswag);
+    const auto wanted = static_cast<size_t>(config_.run.hellaswag_items);
+    if (wanted > 0 && wanted < choice_items_.size()) choice_items_.resize(wanted);
+    choice_tokenizer_ = data::load_tokenizer(config_.data.tokenizer);
+  }
+
   void evaluate_now(int64_t step) {
-    if (!val_loader_) return;
-    EvalReport report{step, 0, 0};
-    std::function<void(int64_t, int64_t)> progress;
-    if (callbacks_.on_eval_progress && lead_) {
-      progress = [&](int64_t done, int64_t batches) { callbacks_.on_eval_progress(step, done, batches); };
+    if (!val_loader_ && choice_items_.empty()) return;
+    EvalReport report;
+    report.step = step;
+    nlohmann::ordered_json record{{"step", step}};
+    if (val_loader_) {
+      std::function<void(int64_t, int64_t)> progress;
+      if (callbacks_.on_eval_progress && lead_) {
+        progress = [&](int64_t done, int64_t batches) { callbacks_.on_eval_progress(step, done, batches); };
+      }
+      report.val_loss = evaluate(model_, *val_loader_, config_, device_, report.tokens, *sync_, progress);
+      result_.final_val_loss = *report.val_loss;
+      record["val_loss"] = *report.val_loss;
+      record["val_tokens"] = report.tokens;
     }
-    report.val_loss = evaluate(model_, *val_loader_, config_, device_, report.tokens, *sync_, progress);
-    result_.final_val_loss = report.val_loss;
-    metrics_->write(nlohmann::ordered_json{{"step", step},
-                                           {"val_loss", report.val_loss},
-                                           {"val_tokens", report.tokens},
-                                           {"tokens", step * tokens_per_step_}});
+    if (!choice_items_.empty()) {
+      const MultipleChoiceResult choices = evaluate_choices();
+      report.hellaswag_items = choices.items;
+      report.hellaswag_acc_norm = choices.accuracy_norm();
+      report.hellaswag_acc = choices.accuracy();
+      record["hellaswag_acc_norm"] = *report.hellaswag_acc_norm;
+      record["hellaswag_acc"] = *report.hellaswag_acc;
+      record["hellaswag_items"] = choices.items;
+    }
+    record["tokens"] = step * tokens_per_step_;
+    metrics_->write(record);
     if (callbacks_.on_eval && lead_) callbacks_.on_eval(report);
     // Finite training steps can still leave weights whose logits overflow;
     // such weights are neither checkpointed nor saved.
-    if (!std::isfinite(report.val_loss)) {
-      stop_on_nonfinite(step, "the validation loss is " + nonfinite_name(report.val_loss),
+    if (report.val_loss && !std::isfinite(*report.val_loss)) {
+      stop_on_nonfinite(step, "the validation loss is " + nonfinite_name(*report.val_loss),
                         "Lower the learning rate or run.clip_grad_norm");
     }
+  }
+
+  // Each rank scores every world_size-th item, as it evaluates validation
+  // batches, and the counts are added up.
+  MultipleChoiceResult evaluate_choices() {
+    MultipleChoiceOptions options;
+    options.bf16 = training_dtype(config_.run.dtype, device_) == torch::kBFloat16;  // as the training forwards
+    options.computes = [this](int64_t index) { return sync_->evaluates(index); };
+    const MultipleChoiceResult local =
+        evaluate_multiple_choice(model_, *choice_tokenizer_, choice_items_, device_, options);
+    MultipleChoiceResult total;
+    total.items = std::llround(sync_->total(static_cast<double>(local.items)));
+    total.correct = std::llround(sync_->total(static_cast<double>(local.correct)));
+    total.correct_norm = std::llround(sync_->total(static_cast<double>(local.correct_norm)));
+    return total;
   }
 
   // Rank 0 writes what every rank holds alike; under sharded optimizer
@@ -564,6 +604,8 @@ class Run {
   std::optional<double> peak_;
   models::Transformer model_{nullptr};
   std::optional<data::TokenLoader> train_loader_, val_loader_;
+  std::vector<MultipleChoiceItem> choice_items_;  // run.hellaswag's
+  std::unique_ptr<data::Tokenizer> choice_tokenizer_;
   std::optional<TrainOptimizer> optimizer_;
   std::unique_ptr<StepSync> sync_;
   std::optional<MetricsLog> metrics_;

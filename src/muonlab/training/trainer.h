@@ -39,8 +39,12 @@ struct StepReport {
 
 struct EvalReport {
   int64_t step = 0;
-  double val_loss = 0;
-  int64_t tokens = 0;  // evaluated
+  std::optional<double> val_loss;  // with data.val
+  int64_t tokens = 0;              // evaluated
+  // With run.hellaswag: accuracy by the mean and by the summed loss of each
+  // ending (multiple_choice_eval.h), over every item scored.
+  std::optional<double> hellaswag_acc_norm, hellaswag_acc;
+  int64_t hellaswag_items = 0;
 };
 
 struct TrainResult {
