@@ -138,6 +138,10 @@ TEST(Trainer, HellaSwagItemsAreScoredAtEachEvaluation) {
   config.run.hellaswag = dir.file("missing.jsonl");
   config.run.out_dir = dir.file("run2");
   EXPECT_CONTAINS(testing::error_message([&] { train(config, {}); }), "missing.jsonl");
+  config.run.hellaswag = dir.file("items.jsonl");
+  config.data.tokenizer = "gpt2";
+  EXPECT_CONTAINS(testing::error_message([&] { train(config, {}); }),
+                  "run.hellaswag: data.tokenizer 'gpt2' has 50257 ids, more than the model's vocab_size 257");
 }
 
 TEST(Trainer, ValidationLossFallsWellBelowUnigramEntropy) {

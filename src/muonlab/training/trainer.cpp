@@ -510,6 +510,11 @@ class Run {
     const auto wanted = static_cast<size_t>(config_.run.hellaswag_items);
     if (wanted > 0 && wanted < choice_items_.size()) choice_items_.resize(wanted);
     choice_tokenizer_ = data::load_tokenizer(config_.data.tokenizer);
+    if (choice_tokenizer_->vocab_size() > config_.model.vocab_size) {
+      fail("run.hellaswag: data.tokenizer '{}' has {} ids, more than the model's vocab_size {}; set data.tokenizer "
+           "to the tokenizer the data was prepared with",
+           config_.data.tokenizer, choice_tokenizer_->vocab_size(), config_.model.vocab_size);
+    }
   }
 
   void evaluate_now(int64_t step) {
