@@ -180,6 +180,37 @@ TEST_F(DistributedTraining, QkClipCombinesTheHeadMaximaOfEveryRank) {
   EXPECT_GE(clipped, 8) << "too few clips: the test would prove little";
 }
 
+// run.hellaswag on 3 ranks: each scores every third item and the counts
+// are added up, so rank 0 logs what one process logs on the same weights.
+std::vector<nlohmann::json> hellaswag_records(const std::string& run_dir) {
+  std::ifstream metrics(fs::path(run_dir) / "metrics.jsonl");
+  std::vector<nlohmann::json> records;
+  for (std::string line; std::getline(metrics, line);) {
+    auto record = nlohmann::json::parse(line);
+    if (record.contains("hellaswag_acc_norm")) records.push_back(record);
+  }
+  return records;
+}
+
+TEST_F(DistributedTraining, HellaSwagCountsAddUpOverRanks) {
+  std::string items;
+  for (int i = 0; i < 7; ++i) {
+    items += fmt::format(R"({{"ctx": "It was the {} day of", "endings": ["the week.", "May.", "zq"], "label": {}}})",
+                         i, i % 3) + "\n";
+  }
+  testing::write_bytes(dir_.file("items.jsonl"), items);
+  const std::vector<std::string> settings = {"optimizer.name=muon", "run.hellaswag=" + dir_.file("items.jsonl")};
+  const auto alone = hellaswag_records(train_on(1, "one", settings));
+  const auto ranks = hellaswag_records(train_on(3, "three", settings));
+  ASSERT_EQ(alone.size(), 2u);  // steps 4 and 8
+  ASSERT_EQ(ranks.size(), alone.size());
+  for (size_t i = 0; i < alone.size(); ++i) {
+    EXPECT_EQ(ranks[i].at("hellaswag_items"), 7);
+    EXPECT_EQ(ranks[i].at("hellaswag_acc_norm"), alone[i].at("hellaswag_acc_norm")) << "step " << ranks[i]["step"];
+    EXPECT_EQ(ranks[i].at("hellaswag_acc"), alone[i].at("hellaswag_acc")) << "step " << ranks[i]["step"];
+  }
+}
+
 // The optimizer state files a checkpoint's manifest lists, and checks that
 // they are exactly the optimizer files in its folder.
 std::vector<std::string> optimizer_files(const std::string& run_dir, const std::string& step) {

@@ -70,6 +70,22 @@ TEST(MultipleChoice, EachEndingsScoreIsItsOwnSequencesLoss) {
   }
 }
 
+// Under an expert capacity small enough to drop tokens, padding would
+// change what is dropped: each ending still scores as its own sequence.
+TEST(MultipleChoice, AMixtureWithACapacityScoresEachEndingAlone) {
+  const auto tokenizer = data::load_tokenizer("byte");
+  torch::manual_seed(29);
+  models::Transformer model(tiny_config("tiny-mla-moe", {"vocab_size=257", "moe.capacity_factor=0.5"}));
+  model->to(torch::kFloat64);
+  for (const auto& item : sample_items()) {
+    SCOPED_TRACE(item.where);
+    const ChoiceLosses losses = score_choices(model, *tokenizer, item, torch::kCPU, /*bf16=*/false);
+    for (size_t i = 0; i < item.endings.size(); ++i) {
+      EXPECT_NEAR(losses.sums[i], reference_ending_loss(model, item.context, item.endings[i]), 1e-9) << i;
+    }
+  }
+}
+
 // acc takes the lowest sum and acc_norm the lowest mean per token: the
 // counts are checked against predictions made from the reference sums, with
 // labels set so that some items are right by one rule and not the other.

@@ -112,6 +112,24 @@ std::pair<torch::Tensor, torch::Tensor> choice_batch(const ChoiceRows& choices) 
   return {inputs, targets};
 }
 
+// Each row's summed loss over its ending, from one forward over the rows.
+std::vector<double> ending_loss_sums(models::Transformer& model, const ChoiceRows& choices,
+                                     const torch::Device& device, bool bf16) {
+  const auto [inputs, targets] = choice_batch(choices);
+  torch::Tensor sums;
+  {
+    compat::Autocast autocast(device, bf16, torch::kBFloat16);
+    const auto logits = model->forward(inputs.to(device)).logits;
+    const auto wide = logits.scalar_type() == torch::kFloat64 ? logits : logits.to(torch::kFloat32);
+    const auto losses = torch::nn::functional::cross_entropy(
+        wide.reshape({-1, wide.size(-1)}), targets.to(device).reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(kIgnoredTarget));
+    sums = losses.reshape(targets.sizes()).to(torch::kFloat64).sum(1);
+  }
+  const auto on_host = sums.to(torch::kCPU).contiguous();
+  return {on_host.data_ptr<double>(), on_host.data_ptr<double>() + on_host.numel()};
+}
+
 int64_t lowest(const std::vector<double>& values) {
   return std::min_element(values.begin(), values.end()) - values.begin();
 }
@@ -141,23 +159,23 @@ int64_t ChoiceLosses::predicted_norm() const {
 
 ChoiceLosses score_choices(models::Transformer& model, const data::Tokenizer& tokenizer,
                            const MultipleChoiceItem& item, const torch::Device& device, bool bf16) {
-  const ChoiceRows choices = tokenize_choices(model->config(), tokenizer, item);
-  const auto [inputs, targets] = choice_batch(choices);
+  const models::ModelConfig& config = model->config();
+  const ChoiceRows choices = tokenize_choices(config, tokenizer, item);
   EvalModeScope scope(model);
-  torch::Tensor sums;
-  {
-    compat::Autocast autocast(device, bf16, torch::kBFloat16);
-    const auto logits = model->forward(inputs.to(device)).logits;
-    const auto wide = logits.scalar_type() == torch::kFloat64 ? logits : logits.to(torch::kFloat32);
-    const auto losses = torch::nn::functional::cross_entropy(
-        wide.reshape({-1, wide.size(-1)}), targets.to(device).reshape({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(kIgnoredTarget));
-    sums = losses.reshape(targets.sizes()).to(torch::kFloat64).sum(1);
-  }
-  const auto on_host = sums.to(torch::kCPU).contiguous();
   ChoiceLosses result;
-  result.sums.assign(on_host.data_ptr<double>(), on_host.data_ptr<double>() + on_host.numel());
   result.tokens = choices.ending_tokens;
+  // Under an expert capacity, padding would take capacity from real tokens
+  // (and a batch's tokens share it): each row goes alone, as it would be
+  // scored by itself.
+  const bool rows_alone = config.feed_forward == models::FeedForwardKind::kMoe && config.moe.capacity_factor > 0;
+  if (!rows_alone) {
+    result.sums = ending_loss_sums(model, choices, device, bf16);
+    return result;
+  }
+  for (size_t i = 0; i < choices.rows.size(); ++i) {
+    const ChoiceRows alone{{choices.rows[i]}, {choices.ending_tokens[i]}};
+    result.sums.push_back(ending_loss_sums(model, alone, device, bf16).front());
+  }
   return result;
 }
 

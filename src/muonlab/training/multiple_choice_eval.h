@@ -46,7 +46,9 @@ struct ChoiceLosses {
 // token, so that the ending's first token has something to follow. A row
 // longer than the model's context (block_size + 1 tokens) keeps its last
 // tokens, as lm-evaluation-harness truncates; an ending longer than the
-// context fails, naming the item. Eval mode and no autograd meanwhile.
+// context fails, naming the item. A mixture of experts with a capacity
+// factor scores each ending in a forward of its own, so that no padding
+// takes expert capacity. Eval mode and no autograd meanwhile.
 ChoiceLosses score_choices(models::Transformer& model, const data::Tokenizer& tokenizer,
                            const MultipleChoiceItem& item, const torch::Device& device, bool bf16);
 
