@@ -88,6 +88,20 @@ TEST(ModelGradients, SwigluMlp) {
   check_module(mlp, config, [&](const torch::Tensor& x) { return mlp(x); });
 }
 
+TEST(ModelGradients, ReluSquaredMlp) {
+  const auto config = tiny_config("tiny-gpt2");
+  torch::manual_seed(7);
+  Mlp mlp(MlpKind::kRelu2, config.d_model, config.dense_hidden(), true);
+  check_module(mlp, config, [&](const torch::Tensor& x) { return mlp(x); });
+  // And it is c_proj(relu(c_fc x)^2), written with the layers' own tensors.
+  const auto x = torch::randn({kBatch, kTime, config.d_model}, torch::kFloat64);
+  const auto p = mlp->named_parameters();
+  const auto hidden = torch::linear(x, p["c_fc.weight"], p["c_fc.bias"]);
+  const auto expected = torch::linear(torch::where(hidden > 0, hidden * hidden, torch::zeros_like(hidden)),
+                                      p["c_proj.weight"], p["c_proj.bias"]);
+  EXPECT_TENSOR_NEAR(mlp(x), expected, 1e-12);
+}
+
 TEST(ModelGradients, MixtureOfExpertsWithBalanceLoss) {
   // balance_coef large enough that the aux loss gradient is visible.
   const auto config = tiny_config("tiny-mla-moe", {"moe.balance_coef=0.5"});
@@ -109,10 +123,16 @@ TEST(ModelGradients, MixtureOfExpertsWithBalanceLoss) {
 }
 
 TEST(ModelGradients, WholeTinyModelsThroughTheLoss) {
-  for (const auto* preset : {"tiny-gpt2", "tiny-llama", "tiny-mla-moe"}) {
-    SCOPED_TRACE(preset);
+  // The last: modded-nanogpt's choices, ReLU squared and capped logits.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
+      {"tiny-gpt2", {"n_layer=1"}},
+      {"tiny-llama", {"n_layer=1"}},
+      {"tiny-mla-moe", {"n_layer=1"}},
+      {"tiny-gpt2", {"n_layer=1", "mlp=relu2", "logit_softcap=0.5"}}};
+  for (const auto& [preset, overrides] : models) {
+    SCOPED_TRACE(preset + " " + overrides.back());
     torch::manual_seed(10);
-    Transformer model(tiny_config(preset, {"n_layer=1"}));
+    Transformer model(tiny_config(preset, overrides));
     model->to(torch::kFloat64);
     const auto tokens = torch::randint(0, model->config().vocab_size, {kBatch, kTime});
     const auto targets = torch::randint(0, model->config().vocab_size, {kBatch, kTime});

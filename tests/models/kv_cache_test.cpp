@@ -46,6 +46,10 @@ TEST(KvCache, MultiHeadAttentionWithLearnedPositions) {
   expect_cached_decoding_matches_full_pass(tiny_config("tiny-gpt2"));
 }
 
+TEST(KvCache, ReluSquaredMlpAndCappedLogits) {
+  expect_cached_decoding_matches_full_pass(tiny_config("tiny-gpt2", {"mlp=relu2", "logit_softcap=2"}));
+}
+
 TEST(KvCache, GroupedQueryAttentionWithRopeAndQkNorm) {
   expect_cached_decoding_matches_full_pass(
       tiny_config("tiny-llama", {"n_kv_head=2", "qk_norm=true"}));

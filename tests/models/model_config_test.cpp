@@ -3,12 +3,15 @@
 
 #include "muonlab/core/torch_compat.h"
 #include "muonlab/models/model_config.h"
+#include "muonlab/models/transformer.h"
+#include "models/model_test_util.h"
 #include "test_util.h"
 
 namespace muonlab::models {
 namespace {
 
 using testing::error_message;
+using testing::tiny_config;
 
 std::string config_error(const std::vector<std::string>& overrides,
                          const std::string& preset = "tiny-llama") {
@@ -71,6 +74,8 @@ TEST(ModelConfig, BadOverridesNameKeyAndValue) {
   EXPECT_CONTAINS(config_error({"n_layer"}), "expected key=value");
   EXPECT_CONTAINS(config_error({"d_model=0"}), "'d_model' = 0");
   EXPECT_CONTAINS(config_error({"mla.rope_dim=3"}, "tiny-mla-moe"), "'mla.rope_dim' = 3");
+  EXPECT_CONTAINS(config_error({"logit_softcap=-1"}), "'logit_softcap' = -1: expected 0 (off) or a positive cap");
+  EXPECT_CONTAINS(config_error({"mlp=relu"}), "'relu' is not one of gelu, swiglu, relu2");
   EXPECT_CONTAINS(config_error({"moe.capacity_factor=-1"}, "tiny-mla-moe"),
                   "'moe.capacity_factor'");
   EXPECT_CONTAINS(config_error({"moe.dispatch=sorted"}, "tiny-mla-moe"),
@@ -113,6 +118,28 @@ TEST(ModelConfig, DescribeRoundTripsThroughOverrides) {
   EXPECT_EQ(describe(rebuilt), describe(original));
   EXPECT_DOUBLE_EQ(rebuilt.moe.capacity_factor, 1.25);
   EXPECT_EQ(rebuilt.moe.dispatch, MoeDispatch::kBatched);
+}
+
+// Capped logits: cap * tanh(z / cap) of the uncapped model's logits z,
+// with the same weights; always inside (-cap, cap).
+TEST(ModelConfig, LogitSoftcapCapsTheLogitsSmoothly) {
+  torch::manual_seed(12);
+  Transformer capped(tiny_config("tiny-gpt2", {"logit_softcap=0.3"}));
+  Transformer plain(tiny_config("tiny-gpt2"));
+  capped->to(torch::kFloat64);
+  plain->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    const auto from = capped->named_parameters();
+    for (auto& item : plain->named_parameters()) item.value().copy_(from[item.key()]);
+  }
+  torch::NoGradGuard no_grad;
+  const auto tokens = torch::randint(0, 64, {2, 7});
+  const auto z = plain(tokens).logits;
+  const auto logits = capped(tokens).logits;
+  EXPECT_TENSOR_NEAR(logits, 0.3 * torch::tanh(z / 0.3), 1e-12);
+  EXPECT_LT(logits.abs().max().item<double>(), 0.3);
+  EXPECT_GT(z.abs().max().item<double>(), 0.3) << "the cap must bind somewhere for the test to mean anything";
 }
 
 TEST(ModelConfig, SwigluHiddenKeepsTheGeluParameterCountRoundedTo64) {

@@ -114,7 +114,7 @@ std::map<std::string, Shape> shapes_of(const HfTensors& tensors) {
 // GPT2LMHeadModel's forward in eval mode (transformers' modeling_gpt2), from
 // the exported tensors and config.json alone, in float64: Conv1D is x W + b;
 // c_attn's output splits into q, k, v, each cut into contiguous heads; causal
-// softmax of q k^T / sqrt(head_dim); gelu_new; LayerNorm with
+// softmax of q k^T / sqrt(head_dim); gelu_new (or relu2: ReLU squared); LayerNorm with
 // layer_norm_epsilon; the head is wte (tied). tokens: [T] int64.
 torch::Tensor hf_gpt2_logits(const HfTensors& hf, const nlohmann::json& config, const torch::Tensor& tokens) {
   const auto w = [&](const std::string& name) { return hf.at(name).to(torch::kFloat64); };
@@ -123,7 +123,8 @@ torch::Tensor hf_gpt2_logits(const HfTensors& hf, const nlohmann::json& config, 
   const int64_t heads = config.at("n_head").get<int64_t>();
   const int64_t head_dim = d / heads;
   const int64_t T = tokens.size(0);
-  EXPECT_EQ(config.at("activation_function"), "gelu_new");
+  const std::string activation = config.at("activation_function").get<std::string>();
+  EXPECT_TRUE(activation == "gelu_new" || activation == "relu2") << activation;
 
   const auto layer_norm = [&](const torch::Tensor& x, const std::string& name) {
     const auto mean = x.mean(-1, /*keepdim=*/true);
@@ -133,7 +134,8 @@ torch::Tensor hf_gpt2_logits(const HfTensors& hf, const nlohmann::json& config, 
   const auto conv1d = [&](const torch::Tensor& x, const std::string& name) {
     return torch::matmul(x, w(name + ".weight")) + w(name + ".bias");
   };
-  const auto gelu_new = [](const torch::Tensor& x) {
+  const auto act = [&](const torch::Tensor& x) {
+    if (activation == "relu2") return torch::pow(torch::clamp_min(x, 0.0), 2);
     return 0.5 * x * (1.0 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * torch::pow(x, 3))));
   };
   const auto split_heads = [&](const torch::Tensor& x) { return x.view({T, heads, head_dim}).transpose(0, 1); };
@@ -148,7 +150,7 @@ torch::Tensor hf_gpt2_logits(const HfTensors& hf, const nlohmann::json& config, 
     const auto attention = torch::softmax(scores.masked_fill(causal.logical_not(), -INFINITY), -1);
     const auto mixed = torch::matmul(attention, v).transpose(0, 1).reshape({T, d});
     x = x + conv1d(mixed, h + "attn.c_proj");
-    x = x + conv1d(gelu_new(conv1d(layer_norm(x, h + "ln_2"), h + "mlp.c_fc")), h + "mlp.c_proj");
+    x = x + conv1d(act(conv1d(layer_norm(x, h + "ln_2"), h + "mlp.c_fc")), h + "mlp.c_proj");
   }
   return torch::matmul(layer_norm(x, "ln_f"), w("wte.weight").t());
 }
@@ -296,6 +298,20 @@ TEST(HfExport, SeparateQkvAndCustomMlpWidthExportExactly) {
   EXPECT_TENSOR_NEAR(our_logits(model), hf_gpt2_logits(hf, hf_config, some_tokens()), 1e-5);
 }
 
+// modded-nanogpt's ReLU squared MLP is GPT2Config's activation "relu2".
+TEST(HfExport, ReluSquaredMlpExportsAsRelu2) {
+  testing::ScratchDir dir;
+  TrainConfig config = run_config(dir, "mlp = \"relu2\"");
+  auto model = write_run(config);
+  export_hf(export_options(config, dir.file("hf")));
+  const auto hf = read_safetensors_independently(dir.file("hf/model.safetensors")).tensors;
+  auto hf_config = read_json(dir.file("hf/config.json"));
+  EXPECT_EQ(hf_config.at("activation_function"), "relu2");
+  EXPECT_TENSOR_NEAR(our_logits(model), hf_gpt2_logits(hf, hf_config, some_tokens()), 1e-5);
+  hf_config["activation_function"] = "gelu_new";  // the check tells the two apart
+  EXPECT_GT(testing::max_abs_diff(hf_gpt2_logits(hf, hf_config, some_tokens()), our_logits(model)), 1e-4);
+}
+
 TEST(HfExport, ConfigJsonDescribesTheModelAsGpt2Config) {
   testing::ScratchDir dir;
   TrainConfig config = run_config(dir, "norm_eps = 1e-6\ninit_std = 0.03");
@@ -402,6 +418,13 @@ TEST(HfExport, IncompatibleFieldsAreNamedWithWhatGpt2Needs) {
   EXPECT_CONTAINS(problems_with("tiny-gpt2", "bias=false"), "'bias' = false (GPT-2 needs true)");
   EXPECT_CONTAINS(problems_with("tiny-gpt2", "tie_embeddings=false"), "'tie_embeddings' = false");
   EXPECT_CONTAINS(problems_with("tiny-gpt2", "position=rope"), "'position' = rope (GPT-2 needs learned)");
+  EXPECT_CONTAINS(problems_with("tiny-gpt2", "mlp=swiglu"), "'mlp' = swiglu (GPT-2 needs gelu or relu2)");
+  EXPECT_CONTAINS(problems_with("tiny-gpt2", "logit_softcap=30"), "'logit_softcap' = 30 (GPT-2 needs 0)");
+  EXPECT_TRUE(problems_with("tiny-gpt2", "mlp=relu2").empty());
+  auto capped_llama = models::model_preset("tiny-llama");
+  models::apply_override(capped_llama, "logit_softcap=15");
+  EXPECT_CONTAINS(fmt::format("{}", fmt::join(hf_llama_incompatibilities(capped_llama), "; ")),
+                  "'logit_softcap' = 15 (LLaMA needs 0)");
   const std::string mla_moe = problems_with("tiny-mla-moe", "");
   EXPECT_CONTAINS(mla_moe, "'attention' = mla (GPT-2 needs mha)");
   EXPECT_CONTAINS(mla_moe, "'feed_forward' = moe (GPT-2 needs dense)");

@@ -207,6 +207,26 @@ TEST(Trainer, HalfWrittenCheckpointIsIgnoredAndMismatchRefused) {
 
   config.model.n_layer = 3;
   EXPECT_CONTAINS(testing::error_message([&] { train(config, {}, true); }), "does not match this config: 'model' was");
+
+  // A checkpoint written before a model field existed lacks its line, and
+  // resumes while the field keeps its default; a value that differs fails.
+  config.model.n_layer = 2;
+  const std::string state = dir.file("run/checkpoints/step_00000008/state.json");
+  auto json = nlohmann::json::parse(testing::read_bytes(state));
+  const std::string model = json["identity"]["model"];
+  const std::string line = "logit_softcap=0\n";
+  ASSERT_NE(model.find(line), std::string::npos) << model;
+  json["identity"]["model"] = std::string(model).erase(model.find(line), line.size());
+  testing::write_bytes(state, json.dump());
+  config.run.steps = 9;
+  EXPECT_EQ(train(config, {}, /*resume=*/true).resumed_from, 8);
+  const std::string newer = dir.file("run/checkpoints/step_00000009/state.json");
+  json = nlohmann::json::parse(testing::read_bytes(newer));
+  std::string capped = json["identity"]["model"];
+  json["identity"]["model"] = capped.replace(capped.find(line), line.size(), "logit_softcap=5\n");
+  testing::write_bytes(newer, json.dump());
+  config.run.steps = 10;
+  EXPECT_CONTAINS(testing::error_message([&] { train(config, {}, true); }), "'model' was");
 }
 
 // The results depend on the CPU thread count (kernels add in its order), so

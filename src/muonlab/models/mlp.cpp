@@ -6,7 +6,7 @@ namespace muonlab::models {
 
 MlpImpl::MlpImpl(MlpKind kind, int64_t d_model, int64_t hidden, bool bias)
     : kind_(kind), bias_(bias) {
-  if (kind == MlpKind::kGelu) {
+  if (kind != MlpKind::kSwiglu) {
     up_ = register_module("c_fc", make_linear(d_model, hidden, bias));
     down_ = register_module("c_proj", make_linear(hidden, d_model, bias));
   } else {
@@ -20,6 +20,7 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   if (kind_ == MlpKind::kGelu) {
     return down_(torch::gelu(up_(x), "tanh"));  // GPT-2's tanh approximation
   }
+  if (kind_ == MlpKind::kRelu2) return down_(torch::relu(up_(x)).square());
   return down_(torch::silu(gate_(x)) * up_(x));
 }
 
@@ -28,7 +29,7 @@ ParamTags MlpImpl::param_tags() const {
   const auto add = [&](const char* name) {
     for (auto& tag : linear_tags(name, optim::ParamRole::kMlp, bias_)) tags.push_back(std::move(tag));
   };
-  if (kind_ == MlpKind::kGelu) {
+  if (kind_ != MlpKind::kSwiglu) {
     add("c_fc");
     add("c_proj");
   } else {

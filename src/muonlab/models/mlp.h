@@ -1,5 +1,6 @@
-// The dense feed-forward: GPT-2's GELU MLP (c_fc, c_proj) or LLaMA's SwiGLU
-// (w1 gate, w3 up, w2 down, as in torchtitan). MoE's shared experts are
+// The dense feed-forward: GPT-2's GELU MLP (c_fc, c_proj), the same with
+// ReLU squared (modded-nanogpt's), or LLaMA's SwiGLU (w1 gate, w3 up, w2
+// down, as in torchtitan). MoE's shared experts are
 // SwiGLU MLPs; its routed experts are stacked (RoutedExperts).
 #pragma once
 
@@ -21,9 +22,9 @@ class MlpImpl : public torch::nn::Module {
  private:
   MlpKind kind_;
   bool bias_;
-  torch::nn::Linear up_{nullptr};    // c_fc (GELU) or w3 (SwiGLU)
+  torch::nn::Linear up_{nullptr};    // c_fc (GELU, ReLU squared) or w3 (SwiGLU)
   torch::nn::Linear gate_{nullptr};  // w1 (SwiGLU only)
-  torch::nn::Linear down_{nullptr};  // c_proj (GELU) or w2 (SwiGLU)
+  torch::nn::Linear down_{nullptr};  // c_proj (GELU, ReLU squared) or w2 (SwiGLU)
 };
 TORCH_MODULE(Mlp);
 

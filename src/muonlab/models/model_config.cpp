@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <utility>
@@ -22,7 +23,7 @@ const EnumNames<NormKind> kNormNames{{NormKind::kLayerNorm, "layernorm"},
                                      {NormKind::kRmsNorm, "rmsnorm"}};
 const EnumNames<PositionKind> kPositionNames{{PositionKind::kLearned, "learned"},
                                              {PositionKind::kRope, "rope"}};
-const EnumNames<MlpKind> kMlpNames{{MlpKind::kGelu, "gelu"}, {MlpKind::kSwiglu, "swiglu"}};
+const EnumNames<MlpKind> kMlpNames{{MlpKind::kGelu, "gelu"}, {MlpKind::kSwiglu, "swiglu"}, {MlpKind::kRelu2, "relu2"}};
 const EnumNames<AttentionKind> kAttentionNames{{AttentionKind::kMha, "mha"},
                                                {AttentionKind::kMla, "mla"}};
 const EnumNames<FeedForwardKind> kFeedForwardNames{{FeedForwardKind::kDense, "dense"},
@@ -146,6 +147,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
       {"norm_eps", double_field(&ModelConfig::norm_eps)},
       {"rope_theta", double_field(&ModelConfig::rope_theta)},
       {"init_std", double_field(&ModelConfig::init_std)},
+      {"logit_softcap", double_field(&ModelConfig::logit_softcap)},
       {"mla.kv_latent", nested_field(&ModelConfig::mla, &MlaConfig::kv_latent)},
       {"mla.q_latent", nested_field(&ModelConfig::mla, &MlaConfig::q_latent)},
       {"mla.rope_dim", nested_field(&ModelConfig::mla, &MlaConfig::rope_dim)},
@@ -227,7 +229,7 @@ void validate_moe(const ModelConfig& c) {
 
 int64_t ModelConfig::dense_hidden() const {
   if (mlp_hidden > 0) return mlp_hidden;
-  if (mlp == MlpKind::kGelu) return 4 * d_model;
+  if (mlp != MlpKind::kSwiglu) return 4 * d_model;
   const int64_t two_thirds = (8 * d_model + 2) / 3;  // SwiGLU keeps 4d's parameter count
   return (two_thirds + 63) / 64 * 64;
 }
@@ -252,6 +254,9 @@ void ModelConfig::validate() const {
   }
   if (norm_eps <= 0) fail("model config field 'norm_eps' = {}: expected positive", norm_eps);
   if (init_std <= 0) fail("model config field 'init_std' = {}: expected positive", init_std);
+  if (!(logit_softcap >= 0) || !std::isfinite(logit_softcap)) {
+    fail("model config field 'logit_softcap' = {}: expected 0 (off) or a positive cap", logit_softcap);
+  }
   if (attention == AttentionKind::kMla) {
     validate_mla(*this);
     if (n_kv_head != 0 && n_kv_head != n_head) {

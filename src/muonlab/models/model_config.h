@@ -11,7 +11,10 @@ namespace muonlab::models {
 
 enum class NormKind { kLayerNorm, kRmsNorm };
 enum class PositionKind { kLearned, kRope };
-enum class MlpKind { kGelu, kSwiglu };
+// gelu: GPT-2's; swiglu: LLaMA's; relu2: ReLU squared (So et al., "Primer:
+// Searching for Efficient Transformers for Language Modeling"), as
+// modded-nanogpt's MLP, with GPT-2's layer names.
+enum class MlpKind { kGelu, kSwiglu, kRelu2 };
 enum class AttentionKind { kMha, kMla };
 enum class FeedForwardKind { kDense, kMoe };
 // How an MoE layer runs its routed experts (models/expert_dispatch.h): one
@@ -64,6 +67,9 @@ struct ModelConfig {
   double norm_eps = 1e-5;
   double rope_theta = 10000.0;
   double init_std = 0.02;
+  // > 0: the logits are capped smoothly to (-cap, cap) as cap * tanh(z / cap)
+  // (Gemma 2, modded-nanogpt); 0: plain logits.
+  double logit_softcap = 0.0;
 
   MlaConfig mla;
   MoeConfig moe;

@@ -93,6 +93,9 @@ ModelOutput TransformerImpl::forward(const torch::Tensor& tokens, KvCache* cache
   }
   if (cache != nullptr) cache->advance(length);
   out.logits = torch::linear(ln_f_(x), output_weight());
+  if (config_.logit_softcap > 0) {
+    out.logits = config_.logit_softcap * torch::tanh(out.logits / config_.logit_softcap);
+  }
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <fstream>
 #include <vector>
 
@@ -372,6 +373,24 @@ std::vector<std::string> optimizer_files_of(const std::string& folder, const nlo
 
 // A checkpoint's weights must be finite: a run resumed from NaN weights
 // would only fail later, far from the cause.
+// A checkpoint's model description in today's words: one written before a
+// model field existed lacks that field's line, and the model it trained
+// had the field's default. A description that does not parse (a newer
+// muonlab's field) is kept as it was, to be named as a mismatch.
+nlohmann::json model_as_described_now(const nlohmann::json& recorded) {
+  if (!recorded.is_string()) return recorded;
+  try {
+    models::ModelConfig config;
+    std::istringstream lines(recorded.get<std::string>());
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) models::apply_override(config, line);
+    }
+    return models::describe(config);
+  } catch (const Error&) {
+    return recorded;
+  }
+}
+
 void check_finite_weights(const fs::path& folder, const models::Transformer& model) {
   for (const auto& item : model->named_parameters()) {
     if (!torch::isfinite(item.value()).all().item<bool>()) {
@@ -394,7 +413,8 @@ CheckpointState load_checkpoint(const std::string& folder, const TrainConfig& co
   }
   const nlohmann::json expected = identity(config, world_size);
   for (const auto& [key, value] : expected.items()) {
-    const nlohmann::json was = recorded.value(key, nlohmann::json());
+    nlohmann::json was = recorded.value(key, nlohmann::json());
+    if (key == "model") was = model_as_described_now(was);
     if (was != value) {
       fail("checkpoint '{}' does not match this config: '{}' was {}, now {}", folder, key,
            was.is_null() ? "missing" : was.dump(), value.dump());

@@ -185,7 +185,7 @@ std::vector<std::string> hf_gpt2_incompatibilities(const ModelConfig& config) {
   const auto text = HfFieldCheck::text;
   check.need(config.norm == models::NormKind::kLayerNorm, "norm", to_string(config.norm), "layernorm");
   check.need(config.position == models::PositionKind::kLearned, "position", to_string(config.position), "learned");
-  check.need(config.mlp == models::MlpKind::kGelu, "mlp", to_string(config.mlp), "gelu");
+  check.need(config.mlp != models::MlpKind::kSwiglu, "mlp", to_string(config.mlp), "gelu or relu2");
   check.need(config.attention == models::AttentionKind::kMha, "attention", to_string(config.attention), "mha");
   check.need(config.kv_heads() == config.n_head, "n_kv_head", std::to_string(config.n_kv_head),
        fmt::format("0 or n_head = {}", config.n_head));
@@ -194,6 +194,7 @@ std::vector<std::string> hf_gpt2_incompatibilities(const ModelConfig& config) {
   check.need(config.bias, "bias", text(config.bias), "true");
   check.need(config.tie_embeddings, "tie_embeddings", text(config.tie_embeddings), "true");
   check.need(!config.qk_norm, "qk_norm", text(config.qk_norm), "false");
+  check.need(config.logit_softcap == 0, "logit_softcap", fmt::format("{}", config.logit_softcap), "0");
   return check.problems();
 }
 
@@ -233,8 +234,9 @@ std::string hf_gpt2_config_json(const ModelConfig& config, std::optional<int64_t
       {"n_head", config.n_head},
       // GPT2Config's null means 4 * n_embd.
       {"n_inner", hidden == 4 * config.d_model ? nlohmann::json(nullptr) : nlohmann::json(hidden)},
-      // HF's gelu_new is the tanh approximation our MLP uses.
-      {"activation_function", "gelu_new"},
+      // HF's gelu_new is the tanh approximation our GELU MLP uses; its relu2
+      // is ReLU squared.
+      {"activation_function", config.mlp == models::MlpKind::kRelu2 ? "relu2" : "gelu_new"},
       {"layer_norm_epsilon", config.norm_eps},
       {"initializer_range", config.init_std},
       {"resid_pdrop", 0.0},

@@ -21,6 +21,7 @@ std::vector<std::string> hf_llama_incompatibilities(const ModelConfig& config) {
               "dense");
   check.need(!config.bias, "bias", text(config.bias), "false");
   check.need(!config.qk_norm, "qk_norm", text(config.qk_norm), "false");
+  check.need(config.logit_softcap == 0, "logit_softcap", fmt::format("{}", config.logit_softcap), "0");
   return check.problems();
 }
 
