@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `muonlab export --hf` read back by Hugging Face transformers: a tiny GPT-2
-# and a tiny LLaMA, trained briefly, exported, then scored on a sentence by
+# (also with a ReLU squared MLP) and a tiny LLaMA, trained briefly, exported, then scored on a sentence by
 # both (each position's next-token loss, float32 on the CPU, within 1e-4)
 # and continued greedily by both (token for token); and a run on a
 # tokenizer.json, whose exported tokenizer encodes alike in transformers.
@@ -23,10 +23,12 @@ check=$src/scripts/device/hf_export_check.py
 # 31 bytes: the tiny models' context is 32.
 sentence_ids=$(printf '%s' "The old city lies by the river." | od -An -tu1 -v | xargs | tr ' ' ',')
 
-for preset in tiny-gpt2 tiny-llama; do
+# relu2: GPT-2 with modded-nanogpt's ReLU squared MLP, transformers' "relu2".
+for preset in tiny-gpt2 tiny-llama relu2; do
+  model_lines=$([[ $preset == relu2 ]] && printf 'preset = "tiny-gpt2"\nmlp = "relu2"' || echo "preset = \"$preset\"")
   cat >"$work/$preset.toml" <<TOML
 [model]
-preset = "$preset"
+$model_lines
 vocab_size = 257
 [data]
 train = "$work/shards/t_train_*.bin"
