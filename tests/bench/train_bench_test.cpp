@@ -92,7 +92,7 @@ TEST(TrainBench, NanoGptPeerTimesTheSameModelWhereItCan) {
   EXPECT_FALSE(report.rows[1].peer_adamw_tokens_per_second.has_value());
   EXPECT_CONTAINS(report.rows[1].peer_note,
                   "not a nanoGPT block: 'norm' = rmsnorm (GPT-2 needs layernorm); 'position' = rope (GPT-2 needs "
-                  "learned); 'mlp' = swiglu (GPT-2 needs gelu)");
+                  "learned); 'mlp' = swiglu (GPT-2 needs gelu or relu2)");
   const auto text = format_train_bench(report);
   EXPECT_CONTAINS(text, "muonlab vs the nanoGPT-style PyTorch peer");
   EXPECT_CONTAINS(text, "nanogpt_train.py");
@@ -139,6 +139,9 @@ TEST(TrainBench, PeerDifferencesAreNamed) {
   EXPECT_EQ(nanogpt_peer_difference(c),
             "'bias' = false (GPT-2 needs true); 'mlp_hidden' = 2304 (nanoGPT needs 4 d_model = 3072); "
             "'fused_qkv' = false (nanoGPT needs true)");
+  auto relu2 = models::model_preset("gpt2-small");
+  relu2.mlp = models::MlpKind::kRelu2;  // GPT-2 holds it; the nanoGPT script's MLP is GELU
+  EXPECT_EQ(nanogpt_peer_difference(relu2), "'mlp' = relu2 (nanoGPT needs gelu)");
 }
 
 TEST(TrainBench, ComparesTwoPrecisionsInOneProcess) {

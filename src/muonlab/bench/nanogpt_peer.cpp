@@ -16,9 +16,11 @@ PeerLookup find_nanogpt_peer() { return find_python_peer("nanogpt_train.py"); }
 
 std::string nanogpt_peer_difference(const models::ModelConfig& c) {
   // nanoGPT's block is GPT-2's: what Hugging Face's GPT-2 cannot hold, the
-  // script cannot build either. It also fixes the MLP at 4 d and fuses q, k, v.
+  // script cannot build either. It also fixes the MLP at 4 d with GELU (not
+  // the ReLU squared GPT-2 can hold) and fuses q, k, v.
   std::vector<std::string> differences = training::hf_gpt2_incompatibilities(c);
   training::HfFieldCheck nanogpt("nanoGPT");
+  nanogpt.need(c.mlp != models::MlpKind::kRelu2, "mlp", models::to_string(c.mlp), "gelu");
   nanogpt.need(c.dense_hidden() == 4 * c.d_model, "mlp_hidden", std::to_string(c.dense_hidden()),
                fmt::format("4 d_model = {}", 4 * c.d_model));
   nanogpt.need(c.fused_qkv, "fused_qkv", training::HfFieldCheck::text(c.fused_qkv), "true");
