@@ -69,6 +69,28 @@ torch::Tensor TransformerImpl::output_weight() {
 }
 
 ModelOutput TransformerImpl::forward(const torch::Tensor& tokens, KvCache* cache) {
+  ModelOutput out;
+  out.logits = logits_of(final_hidden(tokens, cache, out));
+  return out;
+}
+
+ModelOutput TransformerImpl::forward_where(const torch::Tensor& tokens, const torch::Tensor& where) {
+  if (where.sizes() != tokens.sizes() || where.scalar_type() != torch::kBool) {
+    fail("model input: expected a [batch, time] bool mask of the positions to score, like the tokens {}; got {}",
+         shape_string(tokens.sizes()), shape_string(where.sizes()));
+  }
+  ModelOutput out;
+  out.logits = logits_of(final_hidden(tokens, nullptr, out).index({where}));
+  return out;
+}
+
+torch::Tensor TransformerImpl::logits_of(const torch::Tensor& hidden) {
+  auto logits = torch::linear(hidden, output_weight());
+  if (config_.logit_softcap > 0) logits = config_.logit_softcap * torch::tanh(logits / config_.logit_softcap);
+  return logits;
+}
+
+torch::Tensor TransformerImpl::final_hidden(const torch::Tensor& tokens, KvCache* cache, ModelOutput& out) {
   if (tokens.dim() != 2) fail("model input: expected [batch, time] token ids, got {}",
                               shape_string(tokens.sizes()));
   const int64_t length = tokens.size(1);
@@ -82,7 +104,6 @@ ModelOutput TransformerImpl::forward(const torch::Tensor& tokens, KvCache* cache
   if (wpe_) {
     x = x + wpe_(torch::arange(position, position + length, tokens.options()));
   }
-  ModelOutput out;
   out.aux_loss = torch::zeros({}, x.options());
   for (size_t i = 0; i < blocks_.size(); ++i) {
     auto* layer_cache = cache != nullptr ? &cache->layer(static_cast<int64_t>(i)) : nullptr;
@@ -92,11 +113,7 @@ ModelOutput TransformerImpl::forward(const torch::Tensor& tokens, KvCache* cache
     if (block.moe) out.moe.push_back(std::move(*block.moe));
   }
   if (cache != nullptr) cache->advance(length);
-  out.logits = torch::linear(ln_f_(x), output_weight());
-  if (config_.logit_softcap > 0) {
-    out.logits = config_.logit_softcap * torch::tanh(out.logits / config_.logit_softcap);
-  }
-  return out;
+  return ln_f_(x);
 }
 
 std::vector<optim::TaggedParam> TransformerImpl::tagged_parameters() const {

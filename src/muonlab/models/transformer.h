@@ -32,6 +32,10 @@ class TransformerImpl : public torch::nn::Module {
   // tokens: [B, T] int64. With a cache, the tokens continue the cached
   // sequence and the cache advances past them.
   ModelOutput forward(const torch::Tensor& tokens, KvCache* cache = nullptr);
+  // forward() with logits only where `where` ([B, T] bool) is true: [N,
+  // vocab], in row-major order. The output head is most of a small model's
+  // work, so scoring a few positions of each row need not pay it at all.
+  ModelOutput forward_where(const torch::Tensor& tokens, const torch::Tensor& where);
 
   const ModelConfig& config() const { return config_; }
 
@@ -48,6 +52,9 @@ class TransformerImpl : public torch::nn::Module {
  private:
   void initialize();
   torch::Tensor output_weight();
+  // The final norm's output [B, T, d]; fills the MoE parts of `out`.
+  torch::Tensor final_hidden(const torch::Tensor& tokens, KvCache* cache, ModelOutput& out);
+  torch::Tensor logits_of(const torch::Tensor& hidden);
 
   ModelConfig config_;
   torch::nn::Embedding wte_{nullptr};

@@ -93,8 +93,8 @@ ChoiceRows tokenize_choices(const models::ModelConfig& config, const data::Token
 }
 
 // Inputs [choices, longest - 1], padded with id 0 after each row (a causal
-// model's earlier positions do not see it), and targets that are ignored
-// everywhere but the ending's tokens.
+// model's earlier positions do not see it), and targets that are
+// kIgnoredTarget everywhere but the ending's tokens.
 std::pair<torch::Tensor, torch::Tensor> choice_batch(const ChoiceRows& choices) {
   size_t longest = 0;
   for (const auto& row : choices.rows) longest = std::max(longest, row.size());
@@ -112,19 +112,24 @@ std::pair<torch::Tensor, torch::Tensor> choice_batch(const ChoiceRows& choices) 
   return {inputs, targets};
 }
 
-// Each row's summed loss over its ending, from one forward over the rows.
+// Each row's summed loss over its ending, from one forward over the rows
+// with logits at the ending's positions alone.
 std::vector<double> ending_loss_sums(models::Transformer& model, const ChoiceRows& choices,
                                      const torch::Device& device, bool bf16) {
   const auto [inputs, targets] = choice_batch(choices);
+  const auto scored = targets != kIgnoredTarget;
+  // The row of each scored position, in the row-major order of the logits.
+  const auto rows = torch::arange(targets.size(0), torch::kInt64).unsqueeze(1).expand_as(targets).index({scored});
   torch::Tensor sums;
   {
     compat::Autocast autocast(device, bf16, torch::kBFloat16);
-    const auto logits = model->forward(inputs.to(device)).logits;
+    const auto logits = model->forward_where(inputs.to(device), scored.to(device)).logits;
     const auto wide = logits.scalar_type() == torch::kFloat64 ? logits : logits.to(torch::kFloat32);
     const auto losses = torch::nn::functional::cross_entropy(
-        wide.reshape({-1, wide.size(-1)}), targets.to(device).reshape({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(kIgnoredTarget));
-    sums = losses.reshape(targets.sizes()).to(torch::kFloat64).sum(1);
+        wide, targets.index({scored}).to(device),
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    sums = torch::zeros({targets.size(0)}, torch::dtype(torch::kFloat64).device(device))
+               .index_add_(0, rows.to(device), losses.to(torch::kFloat64));
   }
   const auto on_host = sums.to(torch::kCPU).contiguous();
   return {on_host.data_ptr<double>(), on_host.data_ptr<double>() + on_host.numel()};
