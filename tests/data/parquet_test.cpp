@@ -85,7 +85,7 @@ TEST_P(ParquetLayout, GivesTheWrittenTextsRowByRow) {
 
 INSTANTIATE_TEST_SUITE_P(WrittenByArrowRust, ParquetLayout,
                          ::testing::Values("snappy_dictionary_v1", "snappy_dictionary_v2", "zstd_plain_v2", "gzip_pages_row_groups",
-                                           "delta_length_byte_array", "delta_byte_array"));
+                                           "delta_length_byte_array", "delta_byte_array", "brotli", "lz4_raw"));
 
 // A column that cannot hold nulls (REQUIRED), whose pages have no
 // definition levels: the first 40 documents but the null one.
@@ -151,8 +151,11 @@ TEST(ParquetFile, RefusalsNameTheFileAndWhatItFound) {
                   "with --field");
   EXPECT_CONTAINS(testing::error_message([&] { read_column(path, "id"); }),
                   "column 'id' holds INT64 values, expected strings (BYTE_ARRAY)");
-  EXPECT_CONTAINS(testing::error_message([&] { read_column(parquet_file("brotli"), "text"); }),
-                  "Parquet codec BROTLI is not read by this build of muonlab");
+  EXPECT_EQ(codec_of(parquet_file("lz4_hadoop")), parquet_code::kLz4Hadoop);
+  EXPECT_CONTAINS(testing::error_message([&] { read_column(parquet_file("lz4_hadoop"), "text"); }),
+                  "Parquet codec LZ4 is not read by this build of muonlab (it reads UNCOMPRESSED, ");
+  EXPECT_CONTAINS(testing::error_message([&] { read_column(parquet_file("lz4_hadoop"), "text"); }),
+                  "write the file again with compression='snappy' or 'zstd'");
   const std::string text = testing::test_data("parquet/documents.jsonl");
   EXPECT_CONTAINS(testing::error_message([&] { read_column(text, "text"); }),
                   "'" + text + "' is not a Parquet file");

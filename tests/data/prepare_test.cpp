@@ -341,13 +341,15 @@ TEST_F(PrepareTest, ParquetAndZstdInputsGiveTheShardsOfTheirJsonLines) {
   const PrepareSummary json_lines = prepare_shards(gpt2(), options);
   const std::vector<std::string> reference = shard_bytes(json_lines);
   const size_t copies_before = temporary_files_left();
-  for (const char* layout : {"snappy_dictionary_v1", "snappy_dictionary_v2", "zstd_plain_v2",
-                             "gzip_pages_row_groups", "delta_length_byte_array", "delta_byte_array"}) {
+  for (const char* layout : {"snappy_dictionary_v1", "snappy_dictionary_v2", "zstd_plain_v2", "gzip_pages_row_groups",
+                             "delta_length_byte_array", "delta_byte_array", "brotli", "lz4_raw"}) {
     SCOPED_TRACE(layout);
     options.inputs = {testing::test_data(std::string("parquet/") + layout + ".parquet")};
     options.out_dir = dir.file(std::string("out-") + layout);
     if (std::string(layout).find("snappy") == 0 && !parquet_codec_supported(parquet_code::kSnappy)) continue;
     if (std::string(layout).find("zstd") == 0 && !parquet_codec_supported(parquet_code::kZstd)) continue;
+    if (std::string(layout) == "brotli" && !parquet_codec_supported(parquet_code::kBrotli)) continue;
+    if (std::string(layout) == "lz4_raw" && !parquet_codec_supported(parquet_code::kLz4Raw)) continue;
     const PrepareSummary parquet = prepare_shards(gpt2(), options);
     EXPECT_EQ(shard_bytes(parquet), reference);
     EXPECT_EQ(parquet.empty_dropped, json_lines.empty_dropped + 1);

@@ -9,6 +9,13 @@
 #ifdef MUONLAB_ZSTD
 #include <zstd.h>
 #endif
+#ifdef MUONLAB_BROTLI
+#include <brotli/decode.h>
+#endif
+#ifdef MUONLAB_LZ4
+#include <lz4.h>
+#endif
+#include <limits>
 
 #include "muonlab/core/errors.h"
 #include "muonlab/data/parquet_metadata.h"
@@ -58,6 +65,14 @@ bool parquet_codec_supported(int32_t codec) {
     case parquet_code::kZstd:
       return true;
 #endif
+#ifdef MUONLAB_BROTLI
+    case parquet_code::kBrotli:
+      return true;
+#endif
+#ifdef MUONLAB_LZ4
+    case parquet_code::kLz4Raw:
+      return true;
+#endif
     default:
       return false;
   }
@@ -75,8 +90,9 @@ std::vector<uint8_t> decompress_parquet_page(int32_t codec, ByteRange compressed
   if (!parquet_codec_supported(codec)) {
     fail("Parquet codec {} is not read by this build of muonlab (it reads {}{})", parquet_codec_name(codec),
          supported_parquet_codecs(),
-         codec == parquet_code::kSnappy || codec == parquet_code::kZstd
-             ? "; install libsnappy-dev and libzstd-dev and rebuild"
+         codec == parquet_code::kSnappy || codec == parquet_code::kZstd || codec == parquet_code::kBrotli ||
+                 codec == parquet_code::kLz4Raw
+             ? "; install libsnappy-dev, libzstd-dev, libbrotli-dev and liblz4-dev and rebuild"
              : "; write the file again with compression='snappy' or 'zstd'");
   }
   std::vector<uint8_t> out(uncompressed_size);
@@ -107,6 +123,28 @@ std::vector<uint8_t> decompress_parquet_page(int32_t codec, ByteRange compressed
       const size_t length = ZSTD_decompress(out.data(), out.size(), compressed.data, compressed.size);
       if (ZSTD_isError(length)) fail("malformed Parquet page: its ZSTD data: {}", ZSTD_getErrorName(length));
       check_size(codec, length, uncompressed_size);
+      break;
+    }
+#endif
+#ifdef MUONLAB_BROTLI
+    case parquet_code::kBrotli: {
+      size_t length = out.size();
+      if (BrotliDecoderDecompress(compressed.size, compressed.data, &length, out.data()) != BROTLI_DECODER_RESULT_SUCCESS) {
+        fail("malformed Parquet page: its BROTLI data is corrupt or longer than its header says");
+      }
+      check_size(codec, length, uncompressed_size);
+      break;
+    }
+#endif
+#ifdef MUONLAB_LZ4
+    case parquet_code::kLz4Raw: {
+      constexpr size_t kMax = static_cast<size_t>(std::numeric_limits<int>::max());
+      if (compressed.size > kMax || uncompressed_size > kMax) fail("Parquet LZ4_RAW page of more than 2 GB");
+      const int length = LZ4_decompress_safe(reinterpret_cast<const char*>(compressed.data),
+                                             reinterpret_cast<char*>(out.data()), static_cast<int>(compressed.size),
+                                             static_cast<int>(uncompressed_size));
+      if (length < 0) fail("malformed Parquet page: its LZ4_RAW data is corrupt or longer than its header says");
+      check_size(codec, static_cast<size_t>(length), uncompressed_size);
       break;
     }
 #endif

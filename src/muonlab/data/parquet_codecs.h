@@ -1,7 +1,9 @@
 // Decompression of Parquet pages: UNCOMPRESSED, SNAPPY, GZIP and ZSTD, the
 // codecs Parquet writers use by default (pyarrow and Hugging Face datasets:
-// SNAPPY). Snappy and Zstandard are optional in the build (libsnappy-dev,
-// libzstd-dev); a codec this build cannot read fails by name.
+// SNAPPY), and BROTLI and LZ4_RAW. All but gzip are optional in the build
+// (libsnappy-dev, libzstd-dev, libbrotli-dev, liblz4-dev); a codec this
+// build cannot read fails by name, as do LZO and the deprecated LZ4 (Hadoop's
+// framing), which no current writer produces.
 #pragma once
 
 #include <cstddef>

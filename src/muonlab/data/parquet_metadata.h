@@ -22,7 +22,7 @@ constexpr int32_t kRequired = 0, kOptional = 1, kRepeated = 2;
 constexpr int32_t kPlain = 0, kPlainDictionary = 2, kRle = 3, kBitPacked = 4, kDeltaBinaryPacked = 5,
                   kDeltaLengthByteArray = 6, kDeltaByteArray = 7, kRleDictionary = 8;
 // Compression codecs.
-constexpr int32_t kUncompressed = 0, kSnappy = 1, kGzip = 2, kZstd = 6;
+constexpr int32_t kUncompressed = 0, kSnappy = 1, kGzip = 2, kBrotli = 4, kLz4Hadoop = 5, kZstd = 6, kLz4Raw = 7;
 // Page types.
 constexpr int32_t kDataPage = 0, kIndexPage = 1, kDictionaryPage = 2, kDataPageV2 = 3;
 }  // namespace parquet_code
