@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <utility>
 
 #include "muonlab/core/enum_names.h"
@@ -419,6 +420,15 @@ std::string describe(const ModelConfig& config) {
     text += fmt::format("{}={}\n", name, field.get(config));
   }
   return text;
+}
+
+ModelConfig parse_description(const std::string& text) {
+  ModelConfig config;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) apply_override(config, line);
+  }
+  return config;
 }
 
 }  // namespace muonlab::models

@@ -104,5 +104,9 @@ std::vector<std::string> config_field_names();
 
 // One line per field, in set_config_field's key=value syntax.
 std::string describe(const ModelConfig& config);
+// describe's inverse: a default ModelConfig with each line applied. A
+// field without a line keeps its default, as in a description written
+// before the field existed. Not validated; an unknown field fails.
+ModelConfig parse_description(const std::string& text);
 
 }  // namespace muonlab::models

@@ -1,7 +1,6 @@
 #include "muonlab/models/model_file.h"
 
 #include <map>
-#include <sstream>
 
 #include "muonlab/core/archive_file.h"
 #include "muonlab/core/errors.h"
@@ -16,11 +15,7 @@ constexpr const char* kFormat = "muonlab-model-v1";
 constexpr const char* kWhat = "model file";
 
 ModelConfig parse_config(const std::string& text) {
-  ModelConfig config;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.empty()) apply_override(config, line);
-  }
+  ModelConfig config = parse_description(text);
   config.validate();
   return config;
 }

@@ -7,7 +7,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
-#include <sstream>
 #include <fstream>
 #include <vector>
 
@@ -380,12 +379,7 @@ std::vector<std::string> optimizer_files_of(const std::string& folder, const nlo
 nlohmann::json model_as_described_now(const nlohmann::json& recorded) {
   if (!recorded.is_string()) return recorded;
   try {
-    models::ModelConfig config;
-    std::istringstream lines(recorded.get<std::string>());
-    for (std::string line; std::getline(lines, line);) {
-      if (!line.empty()) models::apply_override(config, line);
-    }
-    return models::describe(config);
+    return models::describe(models::parse_description(recorded.get<std::string>()));
   } catch (const Error&) {
     return recorded;
   }
