@@ -167,6 +167,10 @@ TEST(MultipleChoice, ReadsHellaSwagLinesAndNamesWhatIsWrong) {
   EXPECT_EQ(items[0].label, 3);
   EXPECT_EQ(items[1].label, 1);  // Hugging Face's copy writes labels as strings
   EXPECT_EQ(items[1].where, path + ":3");
+  const auto first = read_multiple_choice_items(path, 1);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].label, 3);
+  EXPECT_EQ(read_multiple_choice_items(path, 5).size(), 2u);
 
   auto error_for = [&](const std::string& line) {
     testing::write_bytes(path, R"({"ctx": "ok", "endings": ["a", "b"], "label": 0})" "\n" + line + "\n");

@@ -118,8 +118,8 @@ TEST(Trainer, HellaSwagItemsAreScoredAtEachEvaluation) {
     EXPECT_EQ(report.hellaswag_items, 2);
   }
   auto model = load_run_model(result.weights_path);
-  auto items = read_multiple_choice_items(config.run.hellaswag);
-  items.resize(2);
+  const auto items = read_multiple_choice_items(config.run.hellaswag, 2);
+  ASSERT_EQ(items.size(), 2u);
   const auto alone = evaluate_multiple_choice(model, data::ByteTokenizer(), items, torch::kCPU, {});
   EXPECT_EQ(reports.back().hellaswag_acc_norm.value(), alone.accuracy_norm());
   EXPECT_EQ(reports.back().hellaswag_acc.value(), alone.accuracy());

@@ -148,8 +148,7 @@ void eval_shards(const EvalArgs& args, models::Transformer& model, const EvalSet
 void eval_multiple_choice(const EvalArgs& args, models::Transformer& model, const EvalSettings& r,
                           const torch::Device& device) {
   if (args.items < 0) fail("--items {}: expected 0 (all) or a positive count", args.items);
-  auto items = training::read_multiple_choice_items(args.hellaswag);
-  if (args.items > 0 && args.items < static_cast<int64_t>(items.size())) items.resize(args.items);
+  const auto items = training::read_multiple_choice_items(args.hellaswag, args.items);
   const auto tokenizer = data::load_tokenizer(r.tokenizer);
   ProgressBar bar("hellaswag");
   const auto start = std::chrono::steady_clock::now();

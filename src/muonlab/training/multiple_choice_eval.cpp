@@ -57,7 +57,7 @@ MultipleChoiceItem parse_choice_item(const std::string& line, const std::string&
   return item;
 }
 
-// The token rows of an item's choices, and where each one's ending starts.
+// The token rows of an item's choices, and how many tokens end each one.
 struct ChoiceRows {
   std::vector<std::vector<int64_t>> rows;
   std::vector<int64_t> ending_tokens;
@@ -141,7 +141,7 @@ int64_t lowest(const std::vector<double>& values) {
 
 }  // namespace
 
-std::vector<MultipleChoiceItem> read_multiple_choice_items(const std::string& path) {
+std::vector<MultipleChoiceItem> read_multiple_choice_items(const std::string& path, int64_t limit) {
   std::ifstream file(path);
   if (!file) fail("cannot open '{}' (multiple-choice items as JSON Lines)", path);
   std::vector<MultipleChoiceItem> items;
@@ -151,6 +151,7 @@ std::vector<MultipleChoiceItem> read_multiple_choice_items(const std::string& pa
     items.push_back(parse_choice_item(line, fmt::format("{}:{}", path, number)));
   }
   if (items.empty()) fail("'{}' holds no items: expected JSON Lines with ctx, endings and label", path);
+  if (limit > 0 && limit < static_cast<int64_t>(items.size())) items.resize(static_cast<size_t>(limit));
   return items;
 }
 

@@ -30,8 +30,9 @@ struct MultipleChoiceItem {
 // strings) and "label" (the right ending's index: an integer, or a string
 // of one as Hugging Face's copy writes it); other fields are ignored. Any
 // task written this way can be scored. Fails naming the file, the line and
-// the field that is missing or wrong; blank lines are skipped.
-std::vector<MultipleChoiceItem> read_multiple_choice_items(const std::string& path);
+// the field that is missing or wrong; blank lines are skipped. `limit` > 0
+// keeps only the first `limit` items (every line is still checked).
+std::vector<MultipleChoiceItem> read_multiple_choice_items(const std::string& path, int64_t limit = 0);
 
 struct ChoiceLosses {
   std::vector<double> sums;     // per ending: its tokens' summed loss (natural log)

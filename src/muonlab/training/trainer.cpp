@@ -506,9 +506,7 @@ class Run {
   // The items are read and the tokenizer loaded once, at the start, so that
   // a bad file fails before the first step.
   void load_choice_items() {
-    choice_items_ = read_multiple_choice_items(config_.run.hellaswag);
-    const auto wanted = static_cast<size_t>(config_.run.hellaswag_items);
-    if (wanted > 0 && wanted < choice_items_.size()) choice_items_.resize(wanted);
+    choice_items_ = read_multiple_choice_items(config_.run.hellaswag, config_.run.hellaswag_items);
     choice_tokenizer_ = data::load_tokenizer(config_.data.tokenizer);
     if (choice_tokenizer_->vocab_size() > config_.model.vocab_size) {
       fail("run.hellaswag: data.tokenizer '{}' has {} ids, more than the model's vocab_size {}; set data.tokenizer "
