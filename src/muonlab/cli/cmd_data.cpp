@@ -81,21 +81,20 @@ void run_prepare(data::PrepareOptions options, const std::string& tokenizer_spec
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start).count();
     const std::string rate = fmt::format("{:.1f} MB/s", progress.done / 1e6 / std::max(seconds, 1e-9));
+    std::string detail;
     switch (progress.stage) {
       case data::PrepareProgress::Stage::kListing:
-        bar.update(progress.done, progress.total, fmt::format("listing: {} of {} files", progress.done,
-                                                              progress.total));
+        detail = fmt::format("listing: {} of {} files", progress.done, progress.total);
         break;
       case data::PrepareProgress::Stage::kCheckingDuplicates:
-        bar.update(progress.done, progress.total, fmt::format("duplicates: {} of {}, {}", megabytes(progress.done),
-                                                              megabytes(progress.total), rate));
+        detail = fmt::format("duplicates: {} of {}, {}", megabytes(progress.done), megabytes(progress.total), rate);
         break;
       case data::PrepareProgress::Stage::kEncoding:
-        bar.update(progress.done, progress.total,
-                   fmt::format("encoding: {} of {}, {}, {} tokens", megabytes(progress.done),
-                               megabytes(progress.total), rate, progress.tokens));
+        detail = fmt::format("encoding: {} of {}, {}, {} tokens", megabytes(progress.done), megabytes(progress.total),
+                             rate, progress.tokens);
         break;
     }
+    bar.update(progress.done, progress.total, detail);
   });
   bar.finish();
   std::cout << fmt::format("tokenizer {} (vocab {}), shards in {}\n", tokenizer->name(), tokenizer->vocab_size(),

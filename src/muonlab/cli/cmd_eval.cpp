@@ -227,7 +227,8 @@ void register_eval(CLI::App& app) {
                    "and acc (lowest summed loss)");
   eval->add_option("--items", args->items, "For --hellaswag: score only the first N items (default 0: all)");
   eval->add_option("--tokenizer", args->tokenizer,
-                   "For --text and --hellaswag: gpt2, byte, a folder, or a tokenizer.json (default: the run's data.tokenizer, else gpt2)");
+                   "For --text and --hellaswag: gpt2, byte, a folder, or a tokenizer.json (default: the run's "
+                   "data.tokenizer, else gpt2)");
   eval->add_option("--dtype", args->dtype, "fp32, bf16 (autocast) or auto (default: the run's run.dtype, else fp32)");
   eval->add_flag("--json", args->json,
                  "Print one JSON object: loss, perplexity, tokens, precision (and token_losses for --text/--ids)");

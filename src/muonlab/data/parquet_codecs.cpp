@@ -1,6 +1,7 @@
 #include "muonlab/data/parquet_codecs.h"
 
 #include <cstring>
+#include <limits>
 
 #include <zlib.h>
 #ifdef MUONLAB_SNAPPY
@@ -15,7 +16,6 @@
 #ifdef MUONLAB_LZ4
 #include <lz4.h>
 #endif
-#include <limits>
 
 #include "muonlab/core/errors.h"
 #include "muonlab/data/parquet_metadata.h"
@@ -129,7 +129,8 @@ std::vector<uint8_t> decompress_parquet_page(int32_t codec, ByteRange compressed
 #ifdef MUONLAB_BROTLI
     case parquet_code::kBrotli: {
       size_t length = out.size();
-      if (BrotliDecoderDecompress(compressed.size, compressed.data, &length, out.data()) != BROTLI_DECODER_RESULT_SUCCESS) {
+      const auto result = BrotliDecoderDecompress(compressed.size, compressed.data, &length, out.data());
+      if (result != BROTLI_DECODER_RESULT_SUCCESS) {
         fail("malformed Parquet page: its BROTLI data is corrupt or longer than its header says");
       }
       check_size(codec, length, uncompressed_size);
