@@ -132,6 +132,31 @@ TEST(LossPlot, SmoothingIsACentredMovingAverageOfTrainLoss) {
   EXPECT_CONTAINS(testing::error_message([&] { loss_plot_script({run}, options); }), "smoothing window 0");
 }
 
+// Runs that scored HellaSwag get a third chart, its acc_norm by tokens
+// trained in each run's colour, on a linear axis of its own (the loss
+// charts' log scale and y range reset); runs that did not, get none.
+TEST(LossPlot, HellaSwagAccuracyGetsAChartOfItsOwn) {
+  std::vector<RunCurves> runs = two_runs();
+  runs[0].curves.train.push_back({3, 3072, 0.4});  // losses span 10x: a log scale before the HellaSwag chart
+  runs[1].curves.hellaswag = {{1, 512, 0.25, 0.02}, {2, 1024, 0.3, 0.01}};
+  const LossPlotOptions options = options_in("/tmp/charts");
+  const std::string script = loss_plot_script(runs, options);
+  EXPECT_CONTAINS(script, "$hellaswag_2 << EOD\n1 512 0.25 0.02\n2 1024 0.3 0.01\nEOD\n");
+  EXPECT_EQ(script.find("$hellaswag_1"), std::string::npos);
+  const size_t chart = script.find("set ylabel 'HellaSwag acc_norm");
+  ASSERT_NE(chart, std::string::npos);
+  EXPECT_LT(script.find("set logscale y"), chart);
+  EXPECT_CONTAINS(script.substr(chart - 40), "unset logscale y\nset autoscale y\n");
+  EXPECT_CONTAINS(script, "$hellaswag_2 using 2:($3-$4):($3+$4) with filledcurves fillcolor rgb '#ff7f0e'");
+  EXPECT_CONTAINS(script, "$hellaswag_2 using 2:3 with linespoints linecolor rgb '#ff7f0e' linewidth 2 pointtype 7 "
+                          "pointsize 1.2 title 'it''s b'");
+  const std::vector<std::string> figures = hellaswag_plot_figures(options);
+  EXPECT_EQ(figures, (std::vector<std::string>{"/tmp/charts/loss_hellaswag_vs_tokens.png",
+                                                "/tmp/charts/loss_hellaswag_vs_tokens.svg"}));
+  for (const std::string& figure : figures) EXPECT_CONTAINS(script, "set output '" + figure + "'");
+  EXPECT_EQ(loss_plot_script(two_runs(), options).find("$hellaswag"), std::string::npos);
+}
+
 TEST(LossPlot, RefusesARunWithNothingToDraw) {
   std::vector<RunCurves> runs = two_runs();
   runs.push_back({"fresh", {}});

@@ -11,6 +11,12 @@ src=$2
 source "$src/tests/check_lib.sh"
 make_scratch_dir sweep
 prepare_byte_shards
+cat >"$work/hellaswag.jsonl" <<'JSONL'
+{"ctx": "The cat sat", "endings": ["on the mat.", "in the sky of green.", "x", "sat."], "label": 0}
+{"ctx": "A man", "endings": ["walks.", "flies away."], "label": "1"}
+{"ctx": "Then", "endings": ["it ends.", "it does not."], "label": 1}
+{"ctx": "She opened", "endings": ["the door.", "a banana of time."], "label": 0}
+JSONL
 
 cat >"$work/base.toml" <<TOML
 [model]
@@ -27,6 +33,7 @@ eval_every = 20
 eval_tokens = 1024
 checkpoint_every = 10
 one_step_every = 20
+hellaswag = "$work/hellaswag.jsonl"
 TOML
 cat >"$work/spec.toml" <<TOML
 [sweep]
@@ -87,7 +94,7 @@ grep -q "adamw/run.seed=2: started (resuming from its checkpoint)" "$work/second
 grep -q "4 runs reported (0 not finished, left out)" "$work/report.log"
 report="$work/sweep/report.md"
 cat "$report"
-grep -qE '^\| - \| adamw \| 0.003 \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \| - \| - \|$' "$report"
+grep -qE '^\| - \| adamw \| 0.003 \(config\) \| 2 \| [0-9.]+ ± [0-9.]+ \| - \| - \| [0-9.]+ ± [0-9.]+ \|$' "$report"
 # Muon's largest attention logits: the peak over each run and the last
 # step's, as means over the two seeds, computed here from the runs' logs.
 expected_logits=$(python3 - "$work/sweep/runs/muon" <<'PY'
@@ -113,6 +120,23 @@ grep -qE '^\| adamw \| [0-9.]+ \| [0-9.]+ \|$' "$report"      # validation loss 
 grep -qE '^\| muon \| 40 \| 1 \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9.e+]+ \| [-0-9.e+]+ \|$' "$report"  # one-step terms, g = 1
 [[ -s $work/sweep/charts/curves_0_vs_tokens.png && -s $work/sweep/charts/evaluations_0.png ]]
 grep -q "(charts/evaluations_0.png)" "$report"
+# HellaSwag: each variant's last acc_norm, the mean over its two seeds
+# computed here from the runs' logs, and the chart of it by tokens.
+for variant in adamw muon; do
+  expected_hellaswag=$(python3 - "$work/sweep/runs/$variant" <<'PY'
+import glob, json, statistics, sys
+last = []
+for log in sorted(glob.glob(sys.argv[1] + "/*/metrics.jsonl")):
+    last.append([r["hellaswag_acc_norm"] for r in map(json.loads, open(log)) if "hellaswag_acc_norm" in r][-1])
+print("| 2 | 4 | {:.4f} ± {:.4f} |".format(statistics.mean(last), statistics.stdev(last)))
+PY
+)
+  grep -F "| $variant | 2 | 4 | " "$report" | grep -qF -- "$expected_hellaswag" ||
+    { echo "FAIL: expected $variant's HellaSwag $expected_hellaswag in the report" >&2; exit 1; }
+done
+grep -qE '^\| muon \| 2 \| 4 \| [0-9.]+ ± [0-9.]+ \| [-+][0-9.]+( \[[-+][0-9.]+, [-+][0-9.]+\])? \| (t = |n/a)' "$report"
+[[ -s $work/sweep/charts/curves_0_hellaswag_vs_tokens.png ]]
+grep -q "(charts/curves_0_hellaswag_vs_tokens.png)" "$report"
 # A target chosen after the fact, above every run's first evaluation, so
 # every variant gets a token count, R and compute relative to the baseline.
 "$muonlab" report "$work/sweep" --target-loss 5.25 --no-plots --out "$work/reports/target.md" >/dev/null

@@ -144,6 +144,25 @@ TEST(ReadLossCurves, EvaluationWithoutTokensTakesThemFromItsStepRecord) {
   EXPECT_TRUE(std::isnan(curves.validation[2].tokens));  // no step 7 record
 }
 
+// run.hellaswag's evaluations: acc_norm by step and tokens trained, with or
+// without a validation loss in the same record (a run may score HellaSwag
+// without validation shards).
+TEST(ReadLossCurves, HellaSwagAccuracyIsACurveOfItsOwn) {
+  analysis::LossCurves curves = curves_of(
+      "{\"step\":5,\"loss\":4.0,\"tokens\":640}\n"
+      "{\"step\":5,\"val_loss\":4.4,\"hellaswag_acc_norm\":0.25,\"hellaswag_acc\":0.2,\"hellaswag_items\":8,"
+      "\"tokens\":640}\n"
+      "{\"step\":9,\"hellaswag_acc_norm\":0.375,\"hellaswag_acc\":0.25,\"hellaswag_items\":8}\n");
+  ASSERT_EQ(curves.hellaswag.size(), 2u);
+  EXPECT_EQ(curves.hellaswag[0].step, 5);
+  EXPECT_EQ(curves.hellaswag[0].tokens, 640);
+  EXPECT_EQ(curves.hellaswag[0].loss, 0.25);  // acc_norm, not acc
+  EXPECT_EQ(curves.hellaswag[1].step, 9);
+  EXPECT_EQ(curves.hellaswag[1].loss, 0.375);
+  EXPECT_EQ(curves.validation.size(), 1u);  // the record without val_loss adds none
+  EXPECT_TRUE(curves_of("{\"step\":1,\"loss\":2}\n").hellaswag.empty());
+}
+
 TEST(ReadLossCurves, NullLossIsNaNAndTextLossIsNamed) {
   analysis::LossCurves curves = curves_of("{\"step\":1,\"loss\":null,\"tokens\":8}\n");
   ASSERT_EQ(curves.train.size(), 1u);

@@ -1,5 +1,5 @@
-// A run's training and validation losses, by step and by tokens trained: what
-// `muonlab plot` draws. training/read_loss_curves.h reads them from a run's
+// A run's training and validation losses, by step and by tokens trained, and
+// its HellaSwag accuracy where it scored one: what `muonlab plot` draws. training/read_loss_curves.h reads them from a run's
 // metrics.jsonl; they are defined here so the plot needs nothing above it.
 #pragma once
 
@@ -22,6 +22,9 @@ struct LossPoint {
 struct LossCurves {
   std::vector<LossPoint> train;       // one per logged step
   std::vector<LossPoint> validation;  // one per evaluation
+  // HellaSwag acc_norm (run.hellaswag), the fraction of items right, in each
+  // point's `loss`: one per evaluation that scored it; empty where none did.
+  std::vector<LossPoint> hellaswag;
 };
 
 }  // namespace muonlab::analysis

@@ -57,8 +57,40 @@ std::string data_blocks(const std::vector<RunCurves>& runs) {
     if (!runs[i].curves.validation.empty()) {
       blocks += data_block(data_block_name("validation", i), runs[i].curves.validation);
     }
+    if (!runs[i].curves.hellaswag.empty()) {
+      blocks += data_block(data_block_name("hellaswag", i), runs[i].curves.hellaswag);
+    }
   }
   return blocks;
+}
+
+bool any_hellaswag(const std::vector<RunCurves>& runs) {
+  return std::any_of(runs.begin(), runs.end(), [](const RunCurves& run) { return !run.curves.hellaswag.empty(); });
+}
+
+// The seeds' band (where the curve is a mean), then the curve, in the run's
+// colour; the band's entries go first so the lines are drawn over them.
+struct CurveStyle {
+  const char* with;  // "lines", "linespoints"
+  const char* rest;  // after the colour: "linewidth 2"
+};
+
+void add_curve(std::vector<std::string>& curves, const std::string& block, const std::vector<LossPoint>& points,
+               int x_column, const std::string& colour, const CurveStyle& style, const std::string& title) {
+  if (has_spread(points)) {
+    curves.push_back(fmt::format(
+        "{} using {}:($3-$4):($3+$4) with filledcurves fillcolor rgb {} fillstyle transparent solid 0.2 noborder "
+        "notitle",
+        block, x_column, colour));
+  }
+  curves.push_back(fmt::format("{} using {}:3 with {} linecolor rgb {} {} {}", block, x_column, style.with, colour,
+                               style.rest, title));
+}
+
+std::string joined_plot_command(const std::vector<std::string>& curves) {
+  std::string command = "plot ";
+  for (size_t i = 0; i < curves.size(); ++i) command += (i == 0 ? "" : ", \\\n     ") + curves[i];
+  return command + "\n";
 }
 
 // A centred moving average of `window` points (fewer at the ends); NaN
@@ -91,17 +123,10 @@ std::string plot_command(const std::vector<RunCurves>& runs, const XAxis& axis) 
     const bool has_train = !runs[i].curves.train.empty();
     any_train |= has_train;
     any_validation |= !runs[i].curves.validation.empty();
-    if (has_spread(runs[i].curves.train)) {
-      any_band = true;
-      // The seeds' band first, so the mean line is drawn over it.
-      curves.push_back(fmt::format(
-          "{} using {}:($3-$4):($3+$4) with filledcurves fillcolor rgb {} fillstyle transparent solid 0.2 noborder "
-          "notitle",
-          data_block_name("train", i), axis.column, colour));
-    }
+    any_band |= has_spread(runs[i].curves.train);
     if (has_train) {
-      curves.push_back(fmt::format("{} using {}:3 with lines linecolor rgb {} linewidth 2 {}",
-                                   data_block_name("train", i), axis.column, colour, title));
+      add_curve(curves, data_block_name("train", i), runs[i].curves.train, axis.column, colour,
+                {"lines", "linewidth 2"}, title);
     }
     if (!runs[i].curves.validation.empty()) {
       curves.push_back(fmt::format(
@@ -115,9 +140,7 @@ std::string plot_command(const std::vector<RunCurves>& runs, const XAxis& axis) 
     curves.push_back(
         "NaN with linespoints linecolor rgb '#555555' linewidth 2 dashtype 2 pointtype 7 title 'validation'");
   }
-  std::string command = "plot ";
-  for (size_t i = 0; i < curves.size(); ++i) command += (i == 0 ? "" : ", \\\n     ") + curves[i];
-  return command + "\n";
+  return joined_plot_command(curves);
 }
 
 // Every finite loss of every run.
@@ -201,6 +224,28 @@ std::string figure_commands(const std::vector<RunCurves>& runs, const XAxis& axi
   return commands + "set output\n";
 }
 
+// HellaSwag acc_norm by tokens trained: a line with points for each run that
+// scored it, in the run's colour, on a linear axis of its own.
+std::string hellaswag_commands(const std::vector<RunCurves>& runs, const LossPlotOptions& options) {
+  std::vector<std::string> curves;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].curves.hellaswag.empty()) continue;
+    add_curve(curves, data_block_name("hellaswag", i), runs[i].curves.hellaswag, 2,
+              gnuplot_string(kRunColours[i % std::size(kRunColours)]),
+              {"linespoints", "linewidth 2 pointtype 7 pointsize 1.2"}, "title " + gnuplot_string(runs[i].label));
+  }
+  std::string commands =
+      "\nunset logscale y\nset autoscale y\nset ylabel 'HellaSwag acc_norm (fraction of items right)'\n"
+      "set xlabel 'tokens trained'\nset format x '%.1s%c'\n";
+  const std::vector<std::string> figures = hellaswag_plot_figures(options);
+  for (size_t f = 0; f < kLossChartFormats.size(); ++f) {
+    commands += fmt::format("set terminal {}\nset output {}\n", kLossChartFormats[f].terminal,
+                            gnuplot_string(figures[f]));
+    commands += f == 0 ? joined_plot_command(curves) : "replot\n";
+  }
+  return commands + "set output\n";
+}
+
 void check_plottable(const std::vector<RunCurves>& runs, const LossPlotOptions& options) {
   if (runs.empty()) fail("no runs to plot");
   if (options.smooth < 1) fail("smoothing window {}: expected 1 (none) or more logged points", options.smooth);
@@ -222,18 +267,29 @@ LossPlotFiles loss_plot_files(const LossPlotOptions& options) {
   return files;
 }
 
+std::vector<std::string> hellaswag_plot_figures(const LossPlotOptions& options) {
+  std::vector<std::string> figures;
+  for (const ImageFormat& format : kLossChartFormats) {
+    figures.push_back((plot_folder(options) / fmt::format("{}_hellaswag_vs_tokens.{}", options.name, format.extension))
+                          .string());
+  }
+  return figures;
+}
+
 std::string loss_plot_script(const std::vector<RunCurves>& runs, const LossPlotOptions& options) {
   check_plottable(runs, options);
   std::string script = fmt::format(
       "# Written by muonlab plot: train loss (lines) and validation loss (dashed,\n"
-      "# with points) of {} run(s), by step and by tokens trained. Edit the style\n"
-      "# and rerun: gnuplot {}\n"
-      "# Data blocks: one per run and curve; columns step, tokens trained, loss.\n",
+      "# with points) of {} run(s), by step and by tokens trained, and their\n"
+      "# HellaSwag accuracy where they scored it. Edit the style and rerun:\n"
+      "# gnuplot {}\n"
+      "# Data blocks: one per run and curve; columns step, tokens trained, value.\n",
       runs.size(), loss_plot_files(options).script);
   std::vector<RunCurves> drawn = runs;
   for (RunCurves& run : drawn) run.curves.train = smoothed(run.curves.train, options.smooth);
   script += data_blocks(drawn) + "\n" + common_settings(drawn, options);
   for (const XAxis& axis : kXAxes) script += figure_commands(drawn, axis, options);
+  if (any_hellaswag(drawn)) script += hellaswag_commands(drawn, options);
   return script;
 }
 
@@ -241,6 +297,9 @@ LossPlotResult plot_losses(const std::vector<RunCurves>& runs, const LossPlotOpt
   LossPlotResult result;
   const std::string script = loss_plot_script(runs, options);
   result.files = loss_plot_files(options);
+  if (any_hellaswag(runs)) {
+    for (const std::string& figure : hellaswag_plot_figures(options)) result.files.figures.push_back(figure);
+  }
   create_plot_folder(options.out_dir);
   write_text_file_atomically(result.files.script, script);
   result.gnuplot_output = run_gnuplot(result.files.script);

@@ -3,7 +3,8 @@
 // colour, one colour per run and one legend entry per run, outside the plot
 // area; the y range leaves out the first 5% of training, where the losses
 // are far above the differences a comparison is about. One chart by step and
-// one by tokens trained, each as PNG and SVG.
+// one by tokens trained, each as PNG and SVG; where runs scored HellaSwag, a
+// third of its accuracy by tokens trained.
 #pragma once
 
 #include <string>
@@ -33,12 +34,18 @@ struct LossPlotOptions {
 
 struct LossPlotFiles {
   std::string script;                // OUT/NAME.gp, to restyle and rerun with gnuplot
-  std::vector<std::string> figures;  // OUT/NAME_vs_steps.{png,svg}, OUT/NAME_vs_tokens.{png,svg}
+  // OUT/NAME_vs_steps.{png,svg}, OUT/NAME_vs_tokens.{png,svg}; plot_losses
+  // adds the HellaSwag chart's where it draws one.
+  std::vector<std::string> figures;
 };
 
 // Where the plot goes, as absolute paths. Fails when the name is not a plain
 // file name.
 LossPlotFiles loss_plot_files(const LossPlotOptions& options);
+
+// Where runs scored HellaSwag (run.hellaswag), one more chart: its acc_norm
+// by tokens trained, OUT/NAME_hellaswag_vs_tokens.{png,svg}.
+std::vector<std::string> hellaswag_plot_figures(const LossPlotOptions& options);
 
 // The gnuplot script that draws `runs` into loss_plot_files(options).figures,
 // with the data inline. Fails when there are no runs or a run has no loss.

@@ -69,7 +69,25 @@ struct Run {
   // "max_logit"): its peak over the run and its value at the last step
   // that logged it; absent when the run did not track logits.
   std::optional<double> peak_max_logit, final_max_logit;
+  // HellaSwag acc_norm (run.hellaswag) at the last evaluation that scored it,
+  // and on how many items; absent when the run did not score it.
+  std::optional<double> hellaswag;
+  int64_t hellaswag_items = 0;
 };
+
+// A run's last HellaSwag acc_norm and its item count, from metrics.jsonl.
+void read_final_hellaswag(const std::string& jsonl_path, Run& run) {
+  std::ifstream in(jsonl_path);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"hellaswag_acc_norm\"") == std::string::npos) continue;
+    const auto record = nlohmann::json::parse(line, nullptr, false);
+    if (!record.is_object() || !record.contains("hellaswag_acc_norm") || !record["hellaswag_acc_norm"].is_number()) {
+      continue;
+    }
+    run.hellaswag = record["hellaswag_acc_norm"].get<double>();
+    run.hellaswag_items = record.value("hellaswag_items", int64_t{0});
+  }
+}
 
 // A run's largest attention logits, from the steps of its metrics.jsonl
 // that logged "max_logit" (before that step's clip).
@@ -116,6 +134,7 @@ std::vector<Run> finished_runs(const std::vector<RunRecord>& records, const Swee
     run.curves = training::read_loss_curves((fs::path(record.run_dir) / "metrics.jsonl").string());
     run.one_step = read_one_step_sums((fs::path(record.run_dir) / "metrics.jsonl").string());
     read_max_logits((fs::path(record.run_dir) / "metrics.jsonl").string(), run);
+    read_final_hellaswag((fs::path(record.run_dir) / "metrics.jsonl").string(), run);
     if (meta.target_loss) {
       // The validation curve when there are evaluations along the way, else
       // the (noisier) training curve.
@@ -140,6 +159,8 @@ struct Cell {
   analysis::Summary loss;
   // Over the runs, when every one tracked attention logits.
   std::optional<analysis::Summary> peak_max_logit, final_max_logit;
+  // Over the runs, when every one scored HellaSwag.
+  std::optional<analysis::Summary> hellaswag;
 };
 
 // Strings in natural order, element by element: tables list batch size 4
@@ -194,6 +215,7 @@ CellMap cells_of(const std::vector<Run>& runs) {
     cell.loss = analysis::summarize(losses);
     cell.peak_max_logit = summarize_if_all(cell.runs, &Run::peak_max_logit);
     cell.final_max_logit = summarize_if_all(cell.runs, &Run::final_max_logit);
+    cell.hellaswag = summarize_if_all(cell.runs, &Run::hellaswag);
   }
   return cells;
 }
@@ -215,23 +237,30 @@ std::string logit_text(const std::optional<analysis::Summary>& s) {
 }
 
 // Every (condition, variant, lr) cell's final loss; where runs tracked
-// attention logits (QK-clip), their largest logit too.
+// attention logits (QK-clip), their largest logit too, and where they scored
+// HellaSwag, its final acc_norm.
 std::string every_lr_table(const CellMap& cells) {
-  const bool logits = std::any_of(cells.begin(), cells.end(), [](const auto& item) {
-    return item.second.peak_max_logit.has_value();
-  });
+  const auto any_cell = [&](std::optional<analysis::Summary> Cell::*member) {
+    return std::any_of(cells.begin(), cells.end(), [&](const auto& item) { return (item.second.*member).has_value(); });
+  };
+  const bool logits = any_cell(&Cell::peak_max_logit);
+  const bool hellaswag = any_cell(&Cell::hellaswag);
   std::string md = "\n## Every learning rate\n\n";
   if (logits) {
     md += "Largest attention logit of any head (QK-clip's tracking, before the step's clip), mean ± std over "
           "seeds: its peak over the run, and at the last step; `-`: not tracked.\n\n";
   }
-  md += logits ? "| condition | variant | lr | seeds | val loss | peak max logit | final max logit |\n"
-                 "|---|---|---|---:|---:|---:|---:|\n"
-               : "| condition | variant | lr | seeds | val loss |\n|---|---|---|---:|---:|\n";
+  if (hellaswag) md += "HellaSwag acc_norm at the last evaluation, mean ± std over seeds; `-`: not scored.\n\n";
+  md += "| condition | variant | lr | seeds | val loss |";
+  std::string rule = "|---|---|---|---:|---:|";
+  if (logits) md += " peak max logit | final max logit |", rule += "---:|---:|";
+  if (hellaswag) md += " HellaSwag acc_norm |", rule += "---:|";
+  md += "\n" + rule + "\n";
   for (const auto& [key, cell] : cells) {
     md += fmt::format("| {} | {} | {} | {} | {} |", cell.condition.empty() ? "-" : cell.condition, cell.variant,
                       lr_text(cell), cell.loss.n, mean_std(cell.loss));
     if (logits) md += fmt::format(" {} | {} |", logit_text(cell.peak_max_logit), logit_text(cell.final_max_logit));
+    if (hellaswag) md += fmt::format(" {} |", cell.hellaswag ? mean_std(*cell.hellaswag) : "-");
     md += "\n";
   }
   return md;
@@ -259,6 +288,7 @@ analysis::LossCurves mean_curves(const Cell& cell) {
   };
   mean.train = average(&analysis::LossCurves::train);
   mean.validation = average(&analysis::LossCurves::validation);
+  mean.hellaswag = average(&analysis::LossCurves::hellaswag);
   return mean;
 }
 
@@ -293,9 +323,18 @@ std::vector<int64_t> all_indices(size_t n) {
   return indices;
 }
 
+// One measure of a variant's runs against the baseline's, over the seeds
+// both ran: the mean difference with its bootstrap interval, a paired t-test,
+// and its p-value after Holm's correction.
+struct PairedResult {
+  std::string difference = "-", test = "baseline", holm = "-";
+  std::optional<double> p_value;
+};
+
 // A variant at its best lr against the baseline at its own: the paired
-// difference of final losses with its bootstrap interval and t-test, and
-// tokens to target with R = T_baseline / T_variant and their intervals.
+// difference of final losses (and of HellaSwag accuracies, where both scored
+// it), and tokens to target with R = T_baseline / T_variant and their
+// intervals.
 struct Comparison {
   std::string condition, variant;
   const Cell* cell = nullptr;
@@ -303,8 +342,8 @@ struct Comparison {
   LrBracket bracket = LrBracket::kSingle;
   std::string grid;  // the lrs tried, "0.01, 0.02, 0.04"
 
-  std::string difference = "-", test = "baseline", holm = "-";
-  std::optional<double> p_value;
+  PairedResult loss;       // final validation loss
+  PairedResult hellaswag;  // final HellaSwag acc_norm
   std::string tokens = "-", ratio = "-", compute = "-";
 };
 
@@ -321,24 +360,53 @@ std::string tokens_text(const Cell& cell) {
                      interval_text(interval, "{:.0f}"));
 }
 
-void compare_to_baseline(Comparison& comparison, bool with_target) {
-  const auto pairs = shared_seeds(*comparison.cell, *comparison.baseline);
-  const auto difference = [](const std::pair<const Run*, const Run*>& p) { return p.first->val_loss - p.second->val_loss; };
-  if (pairs.size() >= 2) {
-    std::vector<double> a, b;
-    for (const auto& [run, base] : pairs) {
-      a.push_back(run->val_loss);
-      b.push_back(base->val_loss);
-    }
-    const auto test = analysis::paired_t_test(a, b);
-    comparison.p_value = test.p_two_sided;
-    comparison.test = fmt::format("t = {:.2f}, p = {:.3g} ({} pairs)", test.t, test.p_two_sided, test.pairs);
-    const analysis::Interval interval = analysis::bootstrap_interval(
-        static_cast<int64_t>(pairs.size()), [&](const std::vector<int64_t>& i) { return mean_at(pairs, i, difference); });
-    comparison.difference = fmt::format("{:+.4f} {}", test.mean_difference, interval_text(interval, "{:+.4f}"));
+using RunPairs = std::vector<std::pair<const Run*, const Run*>>;
+
+// `value` of each pair's variant run minus its baseline run's; with fewer
+// than two pairs, the difference of the cells' means (`unpaired`) alone.
+PairedResult paired_difference(const RunPairs& pairs, double (*value)(const Run&), double unpaired) {
+  PairedResult result;
+  if (pairs.size() < 2) {
+    result.test = "n/a (fewer than 2 shared seeds)";
+    result.difference = fmt::format("{:+.4f}", unpaired);
+    return result;
+  }
+  std::vector<double> a, b;
+  for (const auto& [run, base] : pairs) {
+    a.push_back(value(*run));
+    b.push_back(value(*base));
+  }
+  const auto test = analysis::paired_t_test(a, b);
+  // Differences equal but for rounding (0.28 - 0.26 against 0.29 - 0.27)
+  // count as equal.
+  std::vector<double> differences(a.size());
+  for (size_t i = 0; i < a.size(); ++i) differences[i] = a[i] - b[i];
+  const analysis::Summary spread = analysis::summarize(differences);
+  if (spread.std > 1e-9 * std::abs(spread.mean)) {
+    result.p_value = test.p_two_sided;
+    result.test = fmt::format("t = {:.2f}, p = {:.3g} ({} pairs)", test.t, test.p_two_sided, test.pairs);
   } else {
-    comparison.test = "n/a (fewer than 2 shared seeds)";
-    comparison.difference = fmt::format("{:+.4f}", comparison.cell->loss.mean - comparison.baseline->loss.mean);
+    // Every pair differs by the same amount, as accuracies on a few items
+    // can: the t-test's p = 0 would claim a certainty the seeds do not give.
+    result.test = fmt::format("n/a (every one of {} pairs differs by the same amount)", test.pairs);
+  }
+  const auto difference = [&](const std::pair<const Run*, const Run*>& p) { return value(*p.first) - value(*p.second); };
+  const analysis::Interval interval = analysis::bootstrap_interval(
+      static_cast<int64_t>(pairs.size()), [&](const std::vector<int64_t>& i) { return mean_at(pairs, i, difference); });
+  result.difference = fmt::format("{:+.4f} {}", test.mean_difference, interval_text(interval, "{:+.4f}"));
+  return result;
+}
+
+void compare_to_baseline(Comparison& comparison, bool with_target) {
+  const RunPairs pairs = shared_seeds(*comparison.cell, *comparison.baseline);
+  comparison.loss = paired_difference(
+      pairs, [](const Run& run) { return run.val_loss; }, comparison.cell->loss.mean - comparison.baseline->loss.mean);
+  if (comparison.cell->hellaswag && comparison.baseline->hellaswag) {
+    comparison.hellaswag = paired_difference(
+        pairs, [](const Run& run) { return *run.hellaswag; },
+        comparison.cell->hellaswag->mean - comparison.baseline->hellaswag->mean);
+  } else {
+    comparison.hellaswag.test = "-";  // one of the two did not score it
   }
   if (!with_target) return;
   const auto reached = [](const std::pair<const Run*, const Run*>& p) {
@@ -436,6 +504,51 @@ namespace {
 // Fewer seeds than this and a comparison is marked preliminary.
 constexpr int64_t kSeedsForAClaim = 5;
 
+// The item counts of a cell's HellaSwag scores: "500", or "500 / 1000"
+// where its runs scored different numbers of items.
+std::set<int64_t> hellaswag_item_counts(const Cell& cell) {
+  std::set<int64_t> counts;
+  for (const Run* run : cell.runs) counts.insert(run->hellaswag_items);
+  return counts;
+}
+
+// Each variant's final HellaSwag acc_norm in one condition, at its best lr
+// (chosen by validation loss, not by accuracy), against the baseline's;
+// empty where no run of the condition scored it.
+std::string hellaswag_table(const std::vector<Comparison>& comparisons, const std::string& condition) {
+  std::vector<const Comparison*> scored;
+  std::set<int64_t> all_counts;
+  for (const auto& c : comparisons) {
+    if (c.condition != condition || !c.cell->hellaswag) continue;
+    scored.push_back(&c);
+    for (const int64_t count : hellaswag_item_counts(*c.cell)) all_counts.insert(count);
+  }
+  if (scored.empty()) return "";
+  std::string md =
+      "\nHellaSwag acc_norm at the last evaluation, each variant at its best lr by validation loss (mean ± std "
+      "over seeds), and its difference from the baseline's over the seeds both ran, as above (Holm's correction "
+      "across the report's HellaSwag comparisons).";
+  const double items = static_cast<double>(*all_counts.begin());
+  if (items > 0) {
+    md += fmt::format(" Every run scores the same items. How well {:.0f} items stand for the whole set is another "
+                      "matter: an accuracy measured on them has a binomial standard error of up to {:.3f} "
+                      "(sqrt(p (1 - p) / items), largest at p = 0.5).",
+                      items, 0.5 / std::sqrt(items));
+  }
+  if (all_counts.size() > 1) {
+    md += fmt::format(" **Runs scored different numbers of items ({}): their accuracies are not comparable.**",
+                      fmt::join(all_counts, ", "));
+  }
+  md += "\n\n| variant | seeds | items | HellaSwag acc_norm | vs baseline [95% CI] | paired t-test | Holm p |\n"
+        "|---|---:|---:|---:|---|---|---:|\n";
+  for (const Comparison* c : scored) {
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", c->variant, c->cell->hellaswag->n,
+                      fmt::join(hellaswag_item_counts(*c->cell), " / "), mean_std(*c->cell->hellaswag),
+                      c->hellaswag.difference, c->hellaswag.test, c->hellaswag.holm);
+  }
+  return md;
+}
+
 // Each (condition, variant)'s best lr (lowest mean final loss) with where
 // it sits in the lrs tried.
 std::vector<Comparison> best_cells(const CellMap& cells) {
@@ -461,17 +574,18 @@ std::vector<Comparison> best_cells(const CellMap& cells) {
   return comparisons;
 }
 
-// Holm's correction over every comparison with a p-value: the family is
-// the whole report (every variant against the baseline, in every condition).
-void adjust_for_multiple_comparisons(std::vector<Comparison>& comparisons) {
+// Holm's correction over every comparison of one measure with a p-value: the
+// family is the whole report (every variant against the baseline, in every
+// condition).
+void adjust_for_multiple_comparisons(std::vector<Comparison>& comparisons, PairedResult Comparison::*measure) {
   std::vector<double> p_values;
   for (const auto& c : comparisons) {
-    if (c.p_value) p_values.push_back(*c.p_value);
+    if ((c.*measure).p_value) p_values.push_back(*(c.*measure).p_value);
   }
   const std::vector<double> adjusted = analysis::holm_adjust(p_values);
   size_t next = 0;
   for (auto& c : comparisons) {
-    if (c.p_value) c.holm = fmt::format("{:.3g}", adjusted[next++]);
+    if ((c.*measure).p_value) (c.*measure).holm = fmt::format("{:.3g}", adjusted[next++]);
   }
 }
 
@@ -590,7 +704,8 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
     c.baseline = base->second;
     compare_to_baseline(c, meta.target_loss.has_value());
   }
-  adjust_for_multiple_comparisons(comparisons);
+  adjust_for_multiple_comparisons(comparisons, &Comparison::loss);
+  adjust_for_multiple_comparisons(comparisons, &Comparison::hellaswag);
 
   std::string md = fmt::format("# Sweep `{}`\n\n{} finished runs", meta.name, result.runs_done);
   if (result.runs_missing > 0) md += fmt::format(" ({} not finished, left out)", result.runs_missing);
@@ -627,7 +742,7 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
       if (c.condition != condition) continue;
       md += fmt::format("| {} | {} | {}{} | {} | {} | {} | {} | {} |", c.variant, lr_text(*c.cell), c.grid,
                         c.bracket == LrBracket::kLowEdge || c.bracket == LrBracket::kHighEdge ? " (edge)" : "",
-                        c.cell->loss.n, mean_std(c.cell->loss), c.difference, c.test, c.holm);
+                        c.cell->loss.n, mean_std(c.cell->loss), c.loss.difference, c.loss.test, c.loss.holm);
       if (meta.target_loss) md += fmt::format(" {} | {} | {} |", tokens_text(*c.cell), c.ratio, c.compute);
       md += "\n";
       condition_curves.push_back({fmt::format("{} (lr {})", c.variant, lr_text(*c.cell)), mean_curves(*c.cell)});
@@ -638,6 +753,7 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
                           *spacing);
       }
     }
+    md += hellaswag_table(comparisons, condition);
     md += validation_along_training(variants);
     md += one_step_table(variants);
     if (options.plots) {
@@ -650,6 +766,11 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
       for (const auto& figure : files.figures) result.figures.push_back(figure);
       md += fmt::format("\n![mean loss curves, {}](charts/{}_vs_tokens.png)\n",
                         condition.empty() ? "all runs" : condition, plot.name);
+      if (std::any_of(condition_curves.begin(), condition_curves.end(),
+                      [](const analysis::RunCurves& run) { return !run.curves.hellaswag.empty(); })) {
+        md += fmt::format("\n![mean HellaSwag acc_norm, {}](charts/{}_hellaswag_vs_tokens.png)\n",
+                          condition.empty() ? "all runs" : condition, plot.name);
+      }
       const auto evaluations = evaluations_of(variants);
       if (evaluations.size() >= 2 && !evaluations.front().loss_at_step.empty()) {
         analysis::EvaluationPlotOptions evaluation_plot;

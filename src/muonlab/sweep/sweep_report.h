@@ -5,7 +5,10 @@
 //     axes), against the sweep's baseline: difference, paired t-test over
 //     the seeds both ran (t, p), and tokens to reach the target loss with
 //     the token consumption ratio R = T_baseline / T_variant;
-//   - loss curves (mean over seeds) of the best-lr runs, by steps and tokens.
+//   - where runs scored HellaSwag (run.hellaswag), each cell's last acc_norm
+//     and each variant's paired difference from the baseline's;
+//   - loss curves (mean over seeds) of the best-lr runs, by steps and tokens,
+//     and their HellaSwag accuracy by tokens.
 #pragma once
 
 #include <optional>

@@ -57,13 +57,15 @@ analysis::LossCurves read_loss_curves(const std::string& jsonl_path) {
   for (const MetricsRecord& record : records) {
     std::optional<double> loss = number_field(record, "loss", jsonl_path);
     std::optional<double> val_loss = number_field(record, "val_loss", jsonl_path);
-    if (!loss && !val_loss) continue;
+    std::optional<double> acc_norm = number_field(record, "hellaswag_acc_norm", jsonl_path);
+    if (!loss && !val_loss && !acc_norm) continue;
     const double step = step_of(record, jsonl_path);
     if (loss) {
       double tokens = number_field(record, "tokens", jsonl_path).value_or(kUnknown);
       curves.train.push_back({step, tokens, *loss});
     }
     if (val_loss) curves.validation.push_back({step, eval_tokens(record, step, tokens_at_step, jsonl_path), *val_loss});
+    if (acc_norm) curves.hellaswag.push_back({step, eval_tokens(record, step, tokens_at_step, jsonl_path), *acc_norm});
   }
   return curves;
 }

@@ -1,4 +1,5 @@
-// The train and validation losses of a run's metrics.jsonl, for plotting.
+// The train and validation losses (and HellaSwag accuracy) of a run's
+// metrics.jsonl, for plotting.
 #pragma once
 
 #include <string>
@@ -8,7 +9,8 @@
 namespace muonlab::training {
 
 // Step records ("loss") give the train curve, evaluation records ("val_loss")
-// the validation curve; other records are skipped. An evaluation record
+// the validation curve and ("hellaswag_acc_norm") the HellaSwag curve; other
+// records are skipped. An evaluation record
 // without "tokens" (files from before the trainer wrote it there) takes the
 // tokens of the step record of the same step. Fails naming "path:line" for
 // a bad line or a loss record with no step or a value that is not a number.
