@@ -390,9 +390,10 @@ PairedResult paired_difference(const RunPairs& pairs, double (*value)(const Run&
     // can: the t-test's p = 0 would claim a certainty the seeds do not give.
     result.test = fmt::format("n/a (every one of {} pairs differs by the same amount)", test.pairs);
   }
-  const auto difference = [&](const std::pair<const Run*, const Run*>& p) { return value(*p.first) - value(*p.second); };
-  const analysis::Interval interval = analysis::bootstrap_interval(
-      static_cast<int64_t>(pairs.size()), [&](const std::vector<int64_t>& i) { return mean_at(pairs, i, difference); });
+  const analysis::Interval interval =
+      analysis::bootstrap_interval(static_cast<int64_t>(differences.size()), [&](const std::vector<int64_t>& i) {
+        return mean_at(differences, i, [](double d) { return d; });
+      });
   result.difference = fmt::format("{:+.4f} {}", test.mean_difference, interval_text(interval, "{:+.4f}"));
   return result;
 }
