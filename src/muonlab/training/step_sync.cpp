@@ -27,7 +27,7 @@ class Alone final : public StepSync {
   void after_update() override {}
   void barrier() override {}
   bool evaluates(int64_t) const override { return true; }
-  double total(double local) override { return local; }
+  std::vector<double> totals(const std::vector<double>& local) override { return local; }
   void max_over_ranks(torch::Tensor&) override {}
 
  private:
@@ -60,7 +60,7 @@ class AsRank final : public StepSync {
   void after_update() override { parallel_->gather_updated_parameters(); }
   void barrier() override { parallel_->barrier(); }
   bool evaluates(int64_t index) const override { return index % parallel_->world_size() == parallel_->rank(); }
-  double total(double local) override { return parallel_->sum_over_ranks({local})[0]; }
+  std::vector<double> totals(const std::vector<double>& local) override { return parallel_->sum_over_ranks(local); }
   void max_over_ranks(torch::Tensor& values) override { parallel_->max_over_ranks(values); }
 
  private:

@@ -44,9 +44,10 @@ class StepSync {
   // what every rank holds alike, each rank its own optimizer state).
   virtual void barrier() = 0;
   // Evaluation: whether this process evaluates validation batch `index`, and
-  // the total of every process's `local` sum.
+  // each element's total over every process's `local` sums (in one
+  // collective, however many there are).
   virtual bool evaluates(int64_t index) const = 0;
-  virtual double total(double local) = 0;
+  virtual std::vector<double> totals(const std::vector<double>& local) = 0;
   // QK-clip: each element the maximum over every process's, in place.
   virtual void max_over_ranks(torch::Tensor& values) = 0;
 };

@@ -51,7 +51,7 @@ double evaluate(models::Transformer& model, data::TokenLoader& val, const TrainC
   options.bf16 = training_dtype(config.run.dtype, device) == torch::kBFloat16;  // as the training forwards
   options.computes = [&sync](int64_t index) { return sync.evaluates(index); };
   options.progress = progress;
-  const double total = sync.total(sum_of_batch_losses(model, val, device, options));
+  const double total = sync.totals({sum_of_batch_losses(model, val, device, options)})[0];
   tokens = options.batches * batch_tokens;
   return total / static_cast<double>(options.batches);
 }
@@ -558,10 +558,13 @@ class Run {
     options.computes = [this](int64_t index) { return sync_->evaluates(index); };
     const MultipleChoiceResult local =
         evaluate_multiple_choice(model_, *choice_tokenizer_, choice_items_, device_, options);
+    const std::vector<double> counts = sync_->totals({static_cast<double>(local.items),
+                                                      static_cast<double>(local.correct),
+                                                      static_cast<double>(local.correct_norm)});
     MultipleChoiceResult total;
-    total.items = std::llround(sync_->total(static_cast<double>(local.items)));
-    total.correct = std::llround(sync_->total(static_cast<double>(local.correct)));
-    total.correct_norm = std::llround(sync_->total(static_cast<double>(local.correct_norm)));
+    total.items = std::llround(counts[0]);
+    total.correct = std::llround(counts[1]);
+    total.correct_norm = std::llround(counts[2]);
     return total;
   }
 
