@@ -5,6 +5,7 @@
 //     many rows as it returns, or throws muonlab::Error; no other exception
 //     escapes, and ASan/UBSan stay quiet (no read outside the file's bytes
 //     or the pages decompressed from them).
+//   - The same for read_parquet_string_list_column on a list column.
 //   - Reading is deterministic: a second read visits the same values.
 #include <fcntl.h>
 #include <stdlib.h>
@@ -60,6 +61,25 @@ std::optional<std::vector<std::optional<std::string>>> read_column(const std::st
   }
 }
 
+// The list column's rows (nullopt for a null list), or nothing where the
+// reader refused the file.
+using ListRows = std::vector<std::optional<muonlab::data::ParquetStringList>>;
+std::optional<ListRows> read_lists(const std::string& path, const char* column) {
+  ListRows rows;
+  try {
+    const int64_t count = muonlab::data::read_parquet_string_list_column(
+        path, column, [&](const muonlab::data::ParquetStringList* list) {
+          rows.push_back(list ? std::optional<muonlab::data::ParquetStringList>(*list) : std::nullopt);
+        });
+    if (count != static_cast<int64_t>(rows.size())) violated("the list row count differs from the rows visited");
+    return rows;
+  } catch (const muonlab::Error&) {
+    return std::nullopt;
+  } catch (const std::exception& error) {
+    violated("an exception other than muonlab::Error", error.what());
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -68,5 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto first = read_column(path, column);
     if (first != read_column(path, column)) violated("two reads of the same file differ");
   }
+  const auto lists = read_lists(path, "words");
+  if (lists != read_lists(path, "words")) violated("two reads of the same list column differ");
   return 0;
 }

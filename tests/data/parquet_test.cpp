@@ -107,6 +107,64 @@ TEST(ParquetFile, RequiredColumnsHaveNoDefinitionLevels) {
   }
 }
 
+// Lists of strings (list<utf8>) against the lists they were written from
+// (string_lists.json): a null list, an empty list, a null element, lists of
+// 400 elements over several pages, two row groups.
+class ParquetStringLists : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ParquetStringLists, GiveTheWrittenListsRowByRow) {
+  const auto written = nlohmann::json::parse(testing::read_bytes(testing::test_data("parquet/string_lists.json")));
+  const std::string path = parquet_file(GetParam());
+  std::vector<std::optional<ParquetStringList>> rows;
+  const int64_t count = read_parquet_string_list_column(path, "words", [&](const ParquetStringList* list) {
+    rows.push_back(list ? std::optional<ParquetStringList>(*list) : std::nullopt);
+  });
+  ASSERT_EQ(count, static_cast<int64_t>(written.size()));
+  ASSERT_EQ(rows.size(), written.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    SCOPED_TRACE(i);
+    if (written[i].is_null()) {
+      EXPECT_FALSE(rows[i].has_value());
+      continue;
+    }
+    ASSERT_TRUE(rows[i].has_value());
+    ASSERT_EQ(rows[i]->size(), written[i].size());
+    for (size_t k = 0; k < rows[i]->size(); ++k) {
+      if (written[i][k].is_null()) {
+        EXPECT_FALSE((*rows[i])[k].has_value()) << k;
+      } else {
+        EXPECT_EQ((*rows[i])[k].value_or("<null>"), written[i][k].get<std::string>()) << k;
+      }
+    }
+  }
+  // What the generator put where, so that each case is really in the file.
+  EXPECT_FALSE(rows[4].has_value());
+  EXPECT_TRUE(rows[9].has_value() && rows[9]->empty());
+  EXPECT_FALSE(rows[13]->at(1).has_value());
+  EXPECT_EQ(rows[31]->size(), 400u);
+  const auto metadata = file_metadata(path);
+  EXPECT_EQ(metadata.row_groups.size(), 2u);
+  EXPECT_GT(metadata.row_groups[0].columns[1].num_values, metadata.row_groups[0].num_rows);  // more slots than rows
+}
+
+INSTANTIATE_TEST_SUITE_P(WrittenByArrowRust, ParquetStringLists,
+                         ::testing::Values("string_lists_v1", "string_lists_v2"));
+
+TEST(ParquetFile, StringAndListReadersNameEachOthersColumns) {
+  const std::string lists = parquet_file("string_lists_v1");
+  EXPECT_CONTAINS(testing::error_message([&] { read_column(lists, "words"); }),
+                  "column 'words' is a list (repeated): expected a string per row");
+  EXPECT_CONTAINS(testing::error_message([&] {
+                    read_parquet_string_list_column(lists, "id", [](const ParquetStringList*) {});
+                  }),
+                  "column 'id' holds INT64 values, expected strings (BYTE_ARRAY)");
+  const std::string texts = parquet_file("snappy_dictionary_v1");
+  EXPECT_CONTAINS(testing::error_message([&] {
+                    read_parquet_string_list_column(texts, "text", [](const ParquetStringList*) {});
+                  }),
+                  "column 'text' holds a string per row, expected a list of strings");
+}
+
 TEST(ParquetFile, LayoutsAreWhatTheirNamesSay) {
   // A check of the test files themselves: the codecs, and the row groups
   // of the file written with small ones.
@@ -147,8 +205,7 @@ TEST(ParquetFile, CorpusListsARowPerDocument) {
 TEST(ParquetFile, RefusalsNameTheFileAndWhatItFound) {
   const std::string path = parquet_file("gzip_pages_row_groups");
   EXPECT_CONTAINS(testing::error_message([&] { read_column(path, "body"); }),
-                  "'" + path + "' has no column 'body' (its columns: id, text, url); name the documents' column "
-                  "with --field");
+                  "'" + path + "' has no column 'body' (its columns: id, text, url)");
   EXPECT_CONTAINS(testing::error_message([&] { read_column(path, "id"); }),
                   "column 'id' holds INT64 values, expected strings (BYTE_ARRAY)");
   EXPECT_EQ(codec_of(parquet_file("lz4_hadoop")), parquet_code::kLz4Hadoop);

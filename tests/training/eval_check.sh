@@ -65,6 +65,11 @@ choices=$("$muonlab" eval --model "$work/run" --hellaswag "$work/hellaswag.jsonl
 first=$("$muonlab" eval --model "$work/run" --hellaswag "$work/hellaswag.jsonl" --items 1 --dtype fp32)
 [[ $first =~ ^acc_norm\ [01]\.0000\ \([01]\ of\ 1\),\ acc\ [01]\.0000\ \([01]\)\ on\ .*hellaswag.jsonl\;\ byte\ tokenizer\;\ fp32\ on\ cpu$ ]] ||
   { echo "FAIL: --hellaswag --items 1 gave: $first" >&2; exit 1; }
+# Hugging Face's Parquet copy scores as HellaSwag's JSON Lines of the same items.
+parquet=$("$muonlab" eval --model "$work/run" --hellaswag "$src/tests/data/parquet/hellaswag.parquet" --json)
+lines=$("$muonlab" eval --model "$work/run" --hellaswag "$src/tests/data/parquet/hellaswag.jsonl" --json)
+[[ ${parquet%%,\"tokenizer\"*} == "${lines%%,\"tokenizer\"*}" && $parquet == '{"items":12,'* ]] ||
+  { echo "FAIL: the Parquet items gave $parquet, their JSON Lines $lines" >&2; exit 1; }
 echo '{"ctx": "c", "endings": ["a"], "label": 0}' >"$work/bad.jsonl"
 
 expect_failure() { expect_muonlab_failure "$1" eval "${@:2}"; }

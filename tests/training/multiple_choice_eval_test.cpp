@@ -191,5 +191,31 @@ TEST(MultipleChoice, ReadsHellaSwagLinesAndNamesWhatIsWrong) {
                   "cannot open");
 }
 
+// Hugging Face's Parquet copy of HellaSwag (endings a list of strings,
+// labels strings, other columns beside), written by the Arrow Rust writer
+// (tests/data/parquet/make_files.mjs) with the same items as the JSON Lines
+// file beside it: both give the same items, and errors name the row.
+TEST(MultipleChoice, ReadsHuggingFacesParquetCopyAsItsJsonLines) {
+  const std::string parquet = testing::test_data("parquet/hellaswag.parquet");
+  const auto from_parquet = read_multiple_choice_items(parquet);
+  const auto from_lines = read_multiple_choice_items(testing::test_data("parquet/hellaswag.jsonl"));
+  ASSERT_EQ(from_parquet.size(), 12u);
+  ASSERT_EQ(from_parquet.size(), from_lines.size());
+  for (size_t i = 0; i < from_lines.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(from_parquet[i].context, from_lines[i].context);
+    EXPECT_EQ(from_parquet[i].endings, from_lines[i].endings);
+    EXPECT_EQ(from_parquet[i].label, from_lines[i].label);
+  }
+  EXPECT_EQ(from_parquet[3].context, "");  // an empty context, as written
+  EXPECT_EQ(from_parquet[5].where, parquet + ", row 5");
+  EXPECT_EQ(read_multiple_choice_items(parquet, 4).size(), 4u);
+  // A Parquet file of other columns is named with the columns expected.
+  const std::string documents = testing::test_data("parquet/snappy_dictionary_v1.parquet");
+  EXPECT_CONTAINS(testing::error_message([&] { read_multiple_choice_items(documents); }),
+                  "has no column 'ctx' (its columns: id, text, url); expected HellaSwag's columns ctx, endings and "
+                  "label");
+}
+
 }  // namespace
 }  // namespace muonlab::training

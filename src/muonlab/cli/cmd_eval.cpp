@@ -222,8 +222,8 @@ void register_eval(CLI::App& app) {
                    "For a --text/--ids longer than the context: window starts this many tokens apart, each token "
                    "scored once (default: half the context)");
   eval->add_option("--hellaswag", args->hellaswag,
-                   "Score multiple-choice items instead: HellaSwag's JSON Lines (ctx, endings, label), each ending "
-                   "by its loss after the context; prints acc_norm (lowest mean loss per token, llm.c's figure) "
+                   "Score multiple-choice items instead: HellaSwag's JSON Lines (ctx, endings, label) or Hugging "
+                   "Face's Parquet copy (.parquet), each ending by its loss after the context; prints acc_norm (lowest mean loss per token, llm.c's figure) "
                    "and acc (lowest summed loss)");
   eval->add_option("--items", args->items, "For --hellaswag: score only the first N items (default 0: all)");
   eval->add_option("--tokenizer", args->tokenizer,

@@ -2,7 +2,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
+#include <optional>
 #include <vector>
 
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
@@ -13,9 +15,26 @@
 #include "muonlab/data/parquet_metadata.h"
 
 namespace muonlab::data {
+
+namespace parquet_reading {
+
+// The levels of a column's values (Dremel's encoding, as Parquet stores
+// nesting): a slot's definition level says how much of its path is present,
+// its repetition level whether it continues the row before it. A string
+// column has at most a definition level (null or not); a list column both.
+struct ParquetLevels {
+  int max_definition = 0;       // a value is present
+  int max_repetition = 0;       // 1 for a list, 0 for a string per row
+  int field_definition = 0;     // below it, the row's field is null
+  int repeated_definition = 0;  // lists: below it (and not null), the list is empty
+};
+
+}  // namespace parquet_reading
+
 namespace {
 
 namespace code = parquet_code;
+using parquet_reading::ParquetLevels;
 
 constexpr char kParquetMagic[] = "PAR1";
 // More values than common writers put in one page (pyarrow and the Rust
@@ -32,12 +51,54 @@ std::vector<uint8_t> read_range(std::ifstream& file, const std::string& path, ui
   return bytes;
 }
 
-// Where the column sits: its schema element, and its index among the
-// leaves (the column chunks of every row group, in schema order).
+// Where the column sits and how its values nest: its leaf's index among
+// the leaves (the column chunks of every row group, in schema order), its
+// path, and the definition and repetition levels that place each value.
 struct ColumnPlace {
-  const ParquetSchemaElement* element = nullptr;
   size_t leaf = 0;
+  std::vector<std::string> path;  // path_in_schema: {"text"}, {"endings", "list", "element"}
+  ParquetLevels levels;
 };
+
+// Bits a level up to `max_level` takes in the RLE / bit-packed hybrid.
+int level_bit_width(int max_level) {
+  int bits = 0;
+  while ((1 << bits) <= max_level) ++bits;
+  return bits;
+}
+
+// The field at schema[index] and the groups under it, down to its leaf: a
+// string, or a list of strings (a chain of single-child groups, one of them,
+// or the leaf, repeated: Arrow's and Hugging Face's list<string> and the
+// older two-level lists).
+ColumnPlace place_of_field(const std::vector<ParquetSchemaElement>& schema, size_t index, const std::string& path) {
+  ColumnPlace place;
+  int repeated = 0;
+  for (;; ++index) {
+    const ParquetSchemaElement& element = schema[index];
+    place.path.push_back(element.name);
+    if (element.repetition == code::kOptional || element.repetition == code::kRepeated) ++place.levels.max_definition;
+    if (place.path.size() == 1) place.levels.field_definition = element.repetition == code::kOptional ? 1 : 0;
+    if (element.repetition == code::kRepeated) {
+      ++repeated;
+      place.levels.repeated_definition = place.levels.max_definition;
+    }
+    if (element.num_children == 0) break;
+    if (element.num_children != 1) {
+      fail("'{}': column '{}' is nested (a group of {} fields): expected strings or a list of strings", path,
+           place.path.front(), element.num_children);
+    }
+  }
+  const ParquetSchemaElement& leaf = schema[index];
+  if (repeated > 1) fail("'{}': column '{}' is a list of lists: expected strings or a list of strings", path,
+                         place.path.front());
+  if (leaf.type != code::kByteArray) {
+    fail("'{}': column '{}' holds {} values, expected strings (BYTE_ARRAY)", path, place.path.front(),
+         parquet_type_name(leaf.type));
+  }
+  place.levels.max_repetition = repeated;
+  return place;
+}
 
 // Walks the schema's top-level fields (element 0 is the root; a group's
 // descendants follow it depth first), counting leaves on the way.
@@ -47,8 +108,7 @@ ColumnPlace find_column(const ParquetFileMetadata& metadata, const std::string& 
   size_t index = 1, leaves = 0;
   for (int32_t field = 0; field < schema[0].num_children; ++field) {
     if (index >= schema.size()) fail("'{}': malformed Parquet schema: fewer elements than it counts", path);
-    const ParquetSchemaElement& element = schema[index];
-    const size_t first_leaf = leaves;
+    const size_t field_index = index, first_leaf = leaves;
     // A group's subtree: elements still to visit, leaves among them.
     size_t pending = 1;
     while (pending > 0) {
@@ -61,24 +121,15 @@ ColumnPlace find_column(const ParquetFileMetadata& metadata, const std::string& 
       leaves += children == 0;
       ++index;
     }
-    if (element.name == column) {
-      if (element.num_children > 0) {
-        fail("'{}': column '{}' is nested (a group of {} fields): expected a top-level string column", path, column,
-             element.num_children);
-      }
-      if (element.repetition == code::kRepeated) {
-        fail("'{}': column '{}' is a list (repeated): expected a string per row", path, column);
-      }
-      if (element.type != code::kByteArray) {
-        fail("'{}': column '{}' holds {} values, expected strings (BYTE_ARRAY)", path, column,
-             parquet_type_name(element.type));
-      }
-      return {&element, first_leaf};
+    if (schema[field_index].name == column) {
+      ColumnPlace place = place_of_field(schema, field_index, path);
+      place.leaf = first_leaf;
+      return place;
     }
-    names.push_back(element.name);
+    names.push_back(schema[field_index].name);
   }
-  fail("'{}' has no column '{}' (its columns: {}); name the documents' column with --field", path, column,
-       fmt::join(names, ", "));
+  throw ParquetMissingColumn(fmt::format("'{}' has no column '{}' (its columns: {})", path, column,
+                                         fmt::join(names, ", ")));
 }
 
 // The footer's metadata; `data_end` gets where the data before it ends.
@@ -125,26 +176,35 @@ namespace parquet_reading {
 
 namespace code = parquet_code;
 
-// One data page's rows: their texts back to back, and where each ends
-// (kNullRow for a null).
-struct PageRows {
-  static constexpr uint64_t kNullRow = UINT64_MAX;
+// One data page's slots: a row each in a string column; in a list column an
+// element each, or one for a row whose list is null or empty. Their texts
+// back to back, and where each ends, or a marker for a slot without one.
+struct PageSlots {
+  static constexpr uint64_t kNullRow = UINT64_MAX;  // the row's field is null
+  static constexpr uint64_t kEmptyList = UINT64_MAX - 1;
+  static constexpr uint64_t kNullElement = UINT64_MAX - 2;
   std::string texts;
   std::vector<uint64_t> ends;
-  size_t next = 0;       // the row to serve next
+  std::vector<uint8_t> continues_row;  // 1 where a slot continues the row of the slot before (lists)
+  size_t next = 0;       // the slot to serve next
   uint64_t text_at = 0;  // where the next text starts
 
   void clear() {
     texts.clear();
     ends.clear();
+    continues_row.clear();
     next = 0;
     text_at = 0;
   }
-  void add(std::string_view text) {
+  void add(std::string_view text, bool continues) {
     texts.append(text);
     ends.push_back(texts.size());
+    continues_row.push_back(continues);
   }
-  void add_null() { ends.push_back(kNullRow); }
+  void add_missing(uint64_t marker, bool continues) {
+    ends.push_back(marker);
+    continues_row.push_back(continues);
+  }
 };
 
 // Reads one column chunk's pages in order, a data page's rows at a time.
@@ -155,15 +215,14 @@ struct PageRows {
 class ColumnChunkReader {
  public:
   // The chunk's bytes are [start, end) of `file`.
-  ColumnChunkReader(const ParquetColumnChunk& chunk, int max_definition, std::ifstream& file, std::string path,
+  ColumnChunkReader(const ParquetColumnChunk& chunk, ParquetLevels levels, std::ifstream& file, std::string path,
                     uint64_t start, uint64_t end)
-      : chunk_(chunk), max_definition_(max_definition), file_(file), path_(std::move(path)), offset_(start),
-        end_(end) {}
+      : chunk_(chunk), levels_(levels), file_(file), path_(std::move(path)), offset_(start), end_(end) {}
 
-  // Decodes the next data page into `rows` (dictionary and index pages on
+  // Decodes the next data page into `slots` (dictionary and index pages on
   // the way are read or passed over); false once every value is read.
-  bool next_page(PageRows& rows) {
-    rows.clear();
+  bool next_page(PageSlots& slots) {
+    slots.clear();
     while (values_read_ < chunk_.num_values) {
       const ParquetPageHeader page = read_page_header();
       if (static_cast<uint64_t>(page.compressed_size) > end_ - offset_) {
@@ -172,13 +231,13 @@ class ColumnChunkReader {
       const std::vector<uint8_t> data = read_range(file_, path_, offset_, page.compressed_size);
       offset_ += page.compressed_size;
       const bool data_page = page.type == code::kDataPage || page.type == code::kDataPageV2;
-      read_page(page, {data.data(), data.size()}, rows);
+      read_page(page, {data.data(), data.size()}, slots);
       if (data_page) return true;
     }
     return false;
   }
 
-  int64_t values_read() const { return values_read_; }
+  int64_t rows_read() const { return rows_read_; }
 
  private:
   // The page header at offset_, which moves past it. A header's size is
@@ -202,14 +261,14 @@ class ColumnChunkReader {
 
   static constexpr uint64_t kHeaderWindow = 16 * 1024;
 
-  void read_page(const ParquetPageHeader& page, ByteRange data, PageRows& rows) {
+  void read_page(const ParquetPageHeader& page, ByteRange data, PageSlots& slots) {
     switch (page.type) {
       case code::kDictionaryPage:
         read_dictionary_page(page, data);
         break;
       case code::kDataPage:
       case code::kDataPageV2:
-        read_data_page(page, data, rows);
+        read_data_page(page, data, slots);
         break;
       default:
         break;  // index pages and unknown kinds hold no values
@@ -226,7 +285,7 @@ class ColumnChunkReader {
                              [this](std::string_view value) { dictionary_.push_back(value); });
   }
 
-  void read_data_page(const ParquetPageHeader& page, ByteRange data, PageRows& rows) {
+  void read_data_page(const ParquetPageHeader& page, ByteRange data, PageSlots& slots) {
     if (page.num_values > kMaxPageValues) {
       fail("a page of {} values, more than muonlab reads in one ({})", page.num_values, kMaxPageValues);
     }
@@ -234,11 +293,12 @@ class ColumnChunkReader {
       fail("its pages hold more values than its column chunk ({})", chunk_.num_values);
     }
     std::vector<uint8_t> decompressed;
-    ByteRange levels, values;
+    ByteRange repetition_levels, definition_levels, values;
     if (page.type == code::kDataPage) {
       decompressed = decompress_parquet_page(chunk_.codec, data, page.uncompressed_size);
       ByteRange rest{decompressed.data(), decompressed.size()};
-      if (max_definition_ > 0) levels = take_v1_levels(page, rest);
+      if (levels_.max_repetition > 0) repetition_levels = take_v1_levels(page, rest, "repetition");
+      if (levels_.max_definition > 0) definition_levels = take_v1_levels(page, rest, "definition");
       values = rest;
     } else {
       const uint64_t level_bytes =
@@ -246,55 +306,71 @@ class ColumnChunkReader {
       if (level_bytes > data.size || level_bytes > static_cast<uint64_t>(page.uncompressed_size)) {
         fail("a v2 data page's levels ({} bytes) exceed the page", level_bytes);
       }
-      levels = {data.data, static_cast<size_t>(page.definition_levels_bytes)};
+      // Repetition levels first, then definition levels.
+      repetition_levels = {data.data, static_cast<size_t>(page.repetition_levels_bytes)};
+      definition_levels = {data.data + page.repetition_levels_bytes, static_cast<size_t>(page.definition_levels_bytes)};
       const ByteRange stored{data.data + level_bytes, data.size - level_bytes};
       const size_t values_size = page.uncompressed_size - level_bytes;
       const bool compressed = page.values_compressed && chunk_.codec != code::kUncompressed;
       decompressed = decompress_parquet_page(compressed ? chunk_.codec : code::kUncompressed, stored, values_size);
       values = {decompressed.data(), decompressed.size()};
     }
-    std::vector<uint32_t> definitions;
-    if (max_definition_ > 0) definitions = decode_rle_bit_packed(levels, 1, page.num_values);
-    collect(page, values, definitions, rows);
+    const auto levels = [&](ByteRange bytes, int max_level) {
+      return max_level > 0 ? decode_rle_bit_packed(bytes, level_bit_width(max_level), page.num_values)
+                           : std::vector<uint32_t>{};
+    };
+    collect(page, values, levels(definition_levels, levels_.max_definition),
+            levels(repetition_levels, levels_.max_repetition), slots);
   }
 
-  // A v1 page's definition levels: RLE behind a 4-byte length.
-  ByteRange take_v1_levels(const ParquetPageHeader& page, ByteRange& rest) {
+  // A v1 page's levels of one kind: RLE behind a 4-byte length.
+  ByteRange take_v1_levels(const ParquetPageHeader& page, ByteRange& rest, const char* kind) {
     if (page.definition_level_encoding != code::kRle) {
-      fail("definition levels encoded {}, expected RLE", parquet_encoding_name(page.definition_level_encoding));
+      fail("levels encoded {}, expected RLE", parquet_encoding_name(page.definition_level_encoding));
     }
-    if (rest.size < 4) fail("a data page too short for its definition levels");
+    if (rest.size < 4) fail("a data page too short for its {} levels", kind);
     const uint32_t length = rest.data[0] | rest.data[1] << 8 | rest.data[2] << 16 |
                             static_cast<uint32_t>(rest.data[3]) << 24;
-    if (length > rest.size - 4) fail("definition levels of {} bytes run past their page", length);
+    if (length > rest.size - 4) fail("{} levels of {} bytes run past their page", kind, length);
     const ByteRange levels{rest.data + 4, length};
     rest = {rest.data + 4 + length, rest.size - 4 - length};
     return levels;
   }
 
-  // The page's rows: a null where a row's definition level is below the
-  // column's maximum, else the next decoded value.
+  // What a slot whose definition level is below the maximum stands for.
+  uint64_t missing_marker(uint32_t definition) const {
+    if (definition < static_cast<uint32_t>(levels_.field_definition)) return PageSlots::kNullRow;
+    if (definition < static_cast<uint32_t>(levels_.repeated_definition)) return PageSlots::kEmptyList;
+    return PageSlots::kNullElement;
+  }
+
+  // The page's slots: a value where the definition level is the column's
+  // maximum (the next decoded value), else what is missing.
   void collect(const ParquetPageHeader& page, ByteRange values, const std::vector<uint32_t>& definitions,
-               PageRows& rows) {
+               const std::vector<uint32_t>& repetitions, PageSlots& slots) {
+    const auto max_definition = static_cast<uint32_t>(levels_.max_definition);
     size_t level = 0, present = page.num_values;
-    if (!definitions.empty()) {
-      present = 0;
-      for (uint32_t definition : definitions) present += definition == static_cast<uint32_t>(max_definition_);
-    }
-    const auto add_nulls = [&] {
-      while (level < definitions.size() && definitions[level] != static_cast<uint32_t>(max_definition_)) {
-        rows.add_null();
+    if (!definitions.empty()) present = std::count(definitions.begin(), definitions.end(), max_definition);
+    const auto continues = [&] {
+      const bool continued = !repetitions.empty() && repetitions[level] > 0;
+      if (continued && rows_read_ == 0 && level == 0) fail("its first value continues a row before the chunk");
+      return continued;
+    };
+    const auto add_missing = [&] {
+      while (level < definitions.size() && definitions[level] != max_definition) {
+        slots.add_missing(missing_marker(definitions[level]), continues());
         ++level;
       }
     };
     const ByteArrayVisitor add_value = [&](std::string_view value) {
-      add_nulls();
-      rows.add(value);
+      add_missing();
+      slots.add(value, continues());
       ++level;
     };
     decode_values(page.encoding, values, present, add_value);
-    add_nulls();
+    add_missing();
     values_read_ += page.num_values;
+    rows_read_ += repetitions.empty() ? page.num_values : std::count(repetitions.begin(), repetitions.end(), 0u);
   }
 
   void decode_values(int32_t encoding, ByteRange values, size_t count, const ByteArrayVisitor& visit) {
@@ -333,107 +409,164 @@ class ColumnChunkReader {
   }
 
   const ParquetColumnChunk& chunk_;
-  const int max_definition_;
+  const ParquetLevels levels_;
   std::ifstream& file_;
   const std::string path_;
   uint64_t offset_;     // of the next page header, in the file
   const uint64_t end_;  // of the chunk
   std::vector<uint8_t> dictionary_page_;  // the bytes the dictionary's views point into
   std::vector<std::string_view> dictionary_;
-  int64_t values_read_ = 0;
+  int64_t values_read_ = 0;  // level slots
+  int64_t rows_read_ = 0;
 };
 
-}  // namespace parquet_reading
+// One slot of a column: a row of a string column; an element (or an empty
+// or null list) of a list column.
+struct ColumnSlot {
+  bool continues_row = false;  // the slot belongs to the row of the slot before
+  uint64_t kind = 0;           // PageSlots' marker, or 0 for a value
+  std::string_view value;      // valid until the next slot
+};
 
-struct ParquetStringColumnReader::State {
-  std::string path, column;
-  std::ifstream file;
-  ParquetFileMetadata metadata;
-  uint64_t data_end = 0;
-  size_t leaf = 0;
-  int max_definition = 0;
-  int64_t group = -1;  // the row group being read
-  std::unique_ptr<parquet_reading::ColumnChunkReader> chunk;
-  parquet_reading::PageRows page;
-  int64_t row = -1;
-  std::string_view value;
-  bool null = false;
-
-  std::string where() const { return fmt::format("'{}', column '{}', row group {}", path, column, group); }
-
-  // Starts the next row group's column chunk; false after the last.
-  bool open_next_group() {
-    if (chunk && chunk->values_read() != metadata.row_groups[group].num_rows) {
-      fail("{}: {} values where the row group has {} rows", where(), chunk->values_read(),
-           metadata.row_groups[group].num_rows);
-    }
-    chunk.reset();
-    if (++group >= static_cast<int64_t>(metadata.row_groups.size())) return false;
-    const ParquetRowGroup& row_group = metadata.row_groups[group];
-    if (leaf >= row_group.columns.size() || row_group.columns[leaf].path != std::vector{column}) {
-      fail("{}: malformed metadata: the column chunks do not follow the schema", where());
-    }
-    const ParquetColumnChunk& column_chunk = row_group.columns[leaf];
-    try {
-      const auto [start, size] = chunk_range(column_chunk, data_end);
-      chunk = std::make_unique<parquet_reading::ColumnChunkReader>(column_chunk, max_definition, file, path, start,
-                                                                   start + size);
-    } catch (const Error& error) {
-      fail("{}: {}", where(), error.what());
-    }
-    return true;
+// A column read forward a slot at a time, over every row group.
+class ColumnSlotReader {
+ public:
+  ColumnSlotReader(const std::string& path, const std::string& column) : path_(path), column_(column) {
+    file_.open(path, std::ios::binary | std::ios::ate);
+    if (!file_) fail("cannot open '{}': {}", path, std::strerror(errno));
+    const auto file_size = static_cast<uint64_t>(file_.tellg());
+    metadata_ = read_file_metadata(file_, path, file_size, data_end_);
+    place_ = find_column(metadata_, column, path);
   }
 
-  bool next() {
-    while (page.next >= page.ends.size()) {
-      if (chunk) {
+  const ParquetLevels& levels() const { return place_.levels; }
+  std::string where() const { return fmt::format("'{}', column '{}', row group {}", path_, column_, group_); }
+
+  // The next slot; false after the last.
+  bool next(ColumnSlot& slot) {
+    while (page_.next >= page_.ends.size()) {
+      if (chunk_) {
         try {
-          if (chunk->next_page(page)) continue;
+          if (chunk_->next_page(page_)) continue;
         } catch (const Error& error) {
           fail("{}: {}", where(), error.what());
         }
       }
       if (!open_next_group()) return false;
     }
-    const uint64_t end = page.ends[page.next];
-    null = end == parquet_reading::PageRows::kNullRow;
-    if (!null) {
-      value = std::string_view(page.texts).substr(page.text_at, end - page.text_at);
-      page.text_at = end;
+    const uint64_t end = page_.ends[page_.next];
+    slot.continues_row = page_.continues_row[page_.next] != 0;
+    slot.kind = end >= PageSlots::kNullElement ? end : 0;
+    if (slot.kind == 0) {
+      slot.value = std::string_view(page_.texts).substr(page_.text_at, end - page_.text_at);
+      page_.text_at = end;
     }
-    ++page.next;
-    ++row;
+    ++page_.next;
     return true;
+  }
+
+ private:
+  // Starts the next row group's column chunk; false after the last.
+  bool open_next_group() {
+    if (chunk_ && chunk_->rows_read() != metadata_.row_groups[group_].num_rows) {
+      fail("{}: {} rows where the row group has {}", where(), chunk_->rows_read(),
+           metadata_.row_groups[group_].num_rows);
+    }
+    chunk_.reset();
+    if (++group_ >= static_cast<int64_t>(metadata_.row_groups.size())) return false;
+    const ParquetRowGroup& row_group = metadata_.row_groups[group_];
+    if (place_.leaf >= row_group.columns.size() || row_group.columns[place_.leaf].path != place_.path) {
+      fail("{}: malformed metadata: the column chunks do not follow the schema", where());
+    }
+    const ParquetColumnChunk& column_chunk = row_group.columns[place_.leaf];
+    try {
+      const auto [start, size] = chunk_range(column_chunk, data_end_);
+      chunk_ = std::make_unique<ColumnChunkReader>(column_chunk, place_.levels, file_, path_, start, start + size);
+    } catch (const Error& error) {
+      fail("{}: {}", where(), error.what());
+    }
+    return true;
+  }
+
+  std::string path_, column_;
+  std::ifstream file_;
+  ParquetFileMetadata metadata_;
+  uint64_t data_end_ = 0;
+  ColumnPlace place_;
+  int64_t group_ = -1;  // the row group being read
+  std::unique_ptr<ColumnChunkReader> chunk_;
+  PageSlots page_;
+};
+
+}  // namespace parquet_reading
+
+struct ParquetStringColumnReader::State {
+  parquet_reading::ColumnSlotReader slots;
+  parquet_reading::ColumnSlot slot;
+  int64_t row = -1;
+
+  State(const std::string& path, const std::string& column) : slots(path, column) {
+    if (slots.levels().max_repetition > 0) {
+      fail("'{}': column '{}' is a list (repeated): expected a string per row", path, column);
+    }
   }
 };
 
 ParquetStringColumnReader::ParquetStringColumnReader(const std::string& path, const std::string& column)
-    : state_(std::make_unique<State>()) {
-  State& state = *state_;
-  state.path = path;
-  state.column = column;
-  state.file.open(path, std::ios::binary | std::ios::ate);
-  if (!state.file) fail("cannot open '{}': {}", path, std::strerror(errno));
-  const auto file_size = static_cast<uint64_t>(state.file.tellg());
-  state.metadata = read_file_metadata(state.file, path, file_size, state.data_end);
-  const ColumnPlace place = find_column(state.metadata, column, path);
-  state.leaf = place.leaf;
-  state.max_definition = place.element->repetition == code::kOptional ? 1 : 0;
-}
+    : state_(std::make_unique<State>(path, column)) {}
 
 ParquetStringColumnReader::~ParquetStringColumnReader() = default;
 ParquetStringColumnReader::ParquetStringColumnReader(ParquetStringColumnReader&&) noexcept = default;
 ParquetStringColumnReader& ParquetStringColumnReader::operator=(ParquetStringColumnReader&&) noexcept = default;
 
-bool ParquetStringColumnReader::next() { return state_->next(); }
+bool ParquetStringColumnReader::next() {
+  if (!state_->slots.next(state_->slot)) return false;
+  ++state_->row;
+  return true;
+}
 int64_t ParquetStringColumnReader::row() const { return state_->row; }
-const std::string_view* ParquetStringColumnReader::value() const { return state_->null ? nullptr : &state_->value; }
+const std::string_view* ParquetStringColumnReader::value() const {
+  return state_->slot.kind == 0 ? &state_->slot.value : nullptr;
+}
 
 int64_t read_parquet_string_column(const std::string& path, const std::string& column,
                                    const ParquetStringVisitor& visit) {
   ParquetStringColumnReader reader(path, column);
   while (reader.next()) visit(reader.value());
   return reader.row() + 1;
+}
+
+int64_t read_parquet_string_list_column(const std::string& path, const std::string& column,
+                                        const ParquetStringListVisitor& visit) {
+  parquet_reading::ColumnSlotReader slots(path, column);
+  if (slots.levels().max_repetition == 0) {
+    fail("'{}': column '{}' holds a string per row, expected a list of strings", path, column);
+  }
+  ParquetStringList row;
+  bool in_row = false, row_null = false;
+  int64_t rows = 0;
+  const auto finish_row = [&] {
+    visit(row_null ? nullptr : &row);
+    row.clear();
+    row_null = false;
+    ++rows;
+  };
+  using parquet_reading::PageSlots;
+  for (parquet_reading::ColumnSlot slot; slots.next(slot);) {
+    if (!slot.continues_row) {
+      if (in_row) finish_row();
+      in_row = true;
+    }
+    if (slot.kind == PageSlots::kNullRow) {
+      row_null = true;
+    } else if (slot.kind == PageSlots::kNullElement) {
+      row.emplace_back(std::nullopt);
+    } else if (slot.kind == 0) {
+      row.emplace_back(std::string(slot.value));
+    }  // kEmptyList: the row has no elements
+  }
+  if (in_row) finish_row();
+  return rows;
 }
 
 }  // namespace muonlab::data

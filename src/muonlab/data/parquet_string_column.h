@@ -5,18 +5,30 @@
 // v2, PLAIN, dictionary and delta encodings, several row groups, nulls; pages
 // compressed with the codecs of parquet_codecs.h. Pages are read from the
 // file one at a time: memory holds one page, its rows and the dictionary,
-// however large the row groups. Anything else (nested or non-string
-// columns, other codecs, encrypted files) fails naming the file and what it
-// found.
+// however large the row groups. Columns of lists of strings are read too
+// (read_parquet_string_list_column). Anything else (other nested or
+// non-string columns, other codecs, encrypted files) fails naming the file
+// and what it found.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "muonlab/core/errors.h"
 
 namespace muonlab::data {
+
+// A file without the column asked for; the message lists the columns it
+// has, and callers add which column a user should name instead.
+class ParquetMissingColumn : public Error {
+ public:
+  using Error::Error;
+};
 
 // Reads the column forward, a row at a time:
 //   ParquetStringColumnReader reader(path, "text");
@@ -48,5 +60,21 @@ using ParquetStringVisitor = std::function<void(const std::string_view* value)>;
 // Returns the number of rows read.
 int64_t read_parquet_string_column(const std::string& path, const std::string& column,
                                    const ParquetStringVisitor& visit);
+
+// One row of a column of lists of strings: its elements, nullopt for a null
+// element.
+using ParquetStringList = std::vector<std::optional<std::string>>;
+// Called once per row in file order: the row's list, or nullptr for a null
+// list.
+using ParquetStringListVisitor = std::function<void(const ParquetStringList* list)>;
+
+// Reads a top-level column of lists of strings (Arrow's list<string>, how
+// Hugging Face stores a sequence of strings, such as HellaSwag's endings;
+// also the older two-level lists), with the same pages, encodings and codecs
+// as a string column. Returns the number of rows read. Fails naming the file
+// and column as the string reader does, and for a column that is not a list
+// of strings.
+int64_t read_parquet_string_list_column(const std::string& path, const std::string& column,
+                                        const ParquetStringListVisitor& visit);
 
 }  // namespace muonlab::data

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
@@ -193,7 +194,13 @@ void list_compressed(uint32_t index, const TextCorpus& corpus, std::vector<TextD
 // A Parquet file's rows, each a document whose offset is its row (a null
 // row is an empty document).
 void list_parquet_rows(uint32_t file, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
-  ParquetStringColumnReader rows(corpus.files[file], corpus.options.field);
+  std::optional<ParquetStringColumnReader> opened;
+  try {
+    opened.emplace(corpus.files[file], corpus.options.field);
+  } catch (const ParquetMissingColumn& error) {
+    fail("{}; name the documents' column with --field", error.what());
+  }
+  ParquetStringColumnReader& rows = *opened;
   while (rows.next()) {
     const std::string_view* text = rows.value();
     documents.push_back({file, static_cast<uint64_t>(rows.row()), text ? text->size() : 0});

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "muonlab/core/errors.h"
 #include "muonlab/core/torch_compat.h"
+#include "muonlab/data/parquet_string_column.h"
 #include "muonlab/training/eval_mode_scope.h"
 
 namespace muonlab::training {
@@ -139,9 +141,7 @@ int64_t lowest(const std::vector<double>& values) {
   return std::min_element(values.begin(), values.end()) - values.begin();
 }
 
-}  // namespace
-
-std::vector<MultipleChoiceItem> read_multiple_choice_items(const std::string& path, int64_t limit) {
+std::vector<MultipleChoiceItem> read_json_lines_items(const std::string& path) {
   std::ifstream file(path);
   if (!file) fail("cannot open '{}' (multiple-choice items as JSON Lines)", path);
   std::vector<MultipleChoiceItem> items;
@@ -150,6 +150,55 @@ std::vector<MultipleChoiceItem> read_multiple_choice_items(const std::string& pa
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     items.push_back(parse_choice_item(line, fmt::format("{}:{}", path, number)));
   }
+  return items;
+}
+
+// Hugging Face's Parquet copy (Rowan/hellaswag): the columns ctx (strings),
+// endings (lists of strings) and label (strings), read one after the other.
+std::vector<MultipleChoiceItem> read_parquet_items(const std::string& path) {
+  std::vector<MultipleChoiceItem> items;
+  size_t row = 0;
+  // The item of the row a column is at, which the ctx column created.
+  const auto next_item = [&](const char* column) -> MultipleChoiceItem& {
+    if (row >= items.size()) fail("'{}': column '{}' has more rows than column 'ctx'", path, column);
+    return items[row++];
+  };
+  try {
+    data::read_parquet_string_column(path, "ctx", [&](const std::string_view* context) {
+      MultipleChoiceItem item;
+      item.where = fmt::format("{}, row {}", path, items.size());
+      if (context == nullptr) fail("{}: \"ctx\" is null, expected a string (the context)", item.where);
+      item.context = std::string(*context);
+      items.push_back(std::move(item));
+    });
+    data::read_parquet_string_list_column(path, "endings", [&](const data::ParquetStringList* endings) {
+      MultipleChoiceItem& item = next_item("endings");
+      if (endings == nullptr || endings->size() < 2) {
+        fail("{}: expected \"endings\", a list of two or more strings", item.where);
+      }
+      for (const auto& ending : *endings) {
+        if (!ending) fail("{}: \"endings\" holds a null, expected strings", item.where);
+        item.endings.push_back(*ending);
+      }
+    });
+    row = 0;
+    data::read_parquet_string_column(path, "label", [&](const std::string_view* label) {
+      MultipleChoiceItem& item = next_item("label");
+      const nlohmann::json value = label ? nlohmann::json(std::string(*label)) : nlohmann::json();
+      item.label = parse_choice_label(value, item.endings.size(), item.where);
+    });
+  } catch (const data::ParquetMissingColumn& error) {
+    fail("{}; expected HellaSwag's columns ctx, endings and label", error.what());
+  }
+  if (row != items.size()) fail("'{}': column 'label' has fewer rows than column 'ctx'", path);
+  return items;
+}
+
+}  // namespace
+
+std::vector<MultipleChoiceItem> read_multiple_choice_items(const std::string& path, int64_t limit) {
+  const bool parquet = std::filesystem::path(path).extension() == ".parquet";
+  std::vector<MultipleChoiceItem> items = parquet ? read_parquet_items(path) : read_json_lines_items(path);
   if (items.empty()) fail("'{}' holds no items: expected JSON Lines with ctx, endings and label", path);
   if (limit > 0 && limit < static_cast<int64_t>(items.size())) items.resize(static_cast<size_t>(limit));
   return items;

@@ -30,8 +30,11 @@ struct MultipleChoiceItem {
 // strings) and "label" (the right ending's index: an integer, or a string
 // of one as Hugging Face's copy writes it); other fields are ignored. Any
 // task written this way can be scored. Fails naming the file, the line and
-// the field that is missing or wrong; blank lines are skipped. `limit` > 0
-// keeps only the first `limit` items (every line is still checked).
+// the field that is missing or wrong; blank lines are skipped. A .parquet
+// file is read as Hugging Face's Parquet copy (Rowan/hellaswag): the columns
+// ctx and label (strings) and endings (a list of strings), errors naming
+// the row. `limit` > 0 keeps only the first `limit` items (every line or row
+// is still checked).
 std::vector<MultipleChoiceItem> read_multiple_choice_items(const std::string& path, int64_t limit = 0);
 
 struct ChoiceLosses {

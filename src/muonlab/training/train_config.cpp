@@ -323,7 +323,7 @@ const std::vector<Field>& fields() {
     f.push_back(integer_field("run.eval_every", MUONLAB_AT(run.eval_every), "steps between evaluations; 0: only at the end"));
     f.push_back(integer_field("run.eval_tokens", MUONLAB_AT(run.eval_tokens), "validation tokens per evaluation"));
     f.push_back(string_field("run.hellaswag", MUONLAB_AT(run.hellaswag),
-                             "HellaSwag-format JSON Lines (ctx, endings, label) scored at each evaluation "
+                             "HellaSwag-format JSON Lines (ctx, endings, label) or Parquet, scored at each evaluation "
                              "(hellaswag_acc_norm, hellaswag_acc); empty: none"));
     f.push_back(integer_field("run.hellaswag_items", MUONLAB_AT(run.hellaswag_items),
                               "score only the first N items of run.hellaswag; 0: all"));

@@ -123,3 +123,65 @@ for (const [name, configure] of [
   const properties = configure(new parquet.WriterPropertiesBuilder().setCreatedBy("muonlab tests")).build();
   writeFileSync(`${seeds}/${name}.parquet`, parquet.writeParquet(parquet.Table.fromIPCStream(seedIpc), properties));
 }
+
+// Lists of strings (list<utf8>, the three-level LIST the Arrow writer and
+// Hugging Face write): a null list, an empty list, a null element, lists
+// long enough to span pages, in data pages v1 (dictionary) and v2 (plain),
+// two row groups; string_lists.json holds what the column must give.
+const listRows = 120;
+const lists = Array.from({ length: listRows }, (_, i) => {
+  if (i === 4) return null;
+  if (i === 9) return [];
+  const length = i % 31 === 0 ? 400 : 1 + (i % 5);
+  return Array.from({ length }, (_, k) => (i === 13 && k === 1 ? null : `${words[(i + k * 3) % words.length]} ${i}.${k}`));
+});
+const listTable = new arrow.Table({
+  id: arrow.vectorFromArray(BigInt64Array.from({ length: listRows }, (_, i) => BigInt(i)), new arrow.Int64()),
+  words: arrow.vectorFromArray(lists, new arrow.List(new arrow.Field("item", new arrow.Utf8(), true))),
+});
+const listIpc = arrow.tableToIPC(listTable, "stream");
+for (const version of [WriterVersion.V1, WriterVersion.V2]) {
+  const properties = new parquet.WriterPropertiesBuilder().setCreatedBy("muonlab tests").setWriterVersion(version)
+    .setDictionaryEnabled(version === WriterVersion.V1).setColumnEncoding("words", Encoding.PLAIN)
+    .setDataPageSizeLimit(1024).setWriteBatchSize(8).setMaxRowGroupSize(70).build();
+  writeFileSync(`string_lists_v${version + 1}.parquet`,
+    parquet.writeParquet(parquet.Table.fromIPCStream(listIpc), properties));
+}
+writeFileSync("string_lists.json", JSON.stringify(lists) + "\n");
+// A small one for the fuzz target, uncompressed: short lists, a null list,
+// an empty list and a null element.
+const seedLists = lists.slice(0, 16).map((list) => (list && list.length > 6 ? list.slice(0, 3) : list));
+writeFileSync(`${seeds}/string_lists.parquet`, parquet.writeParquet(parquet.Table.fromIPCStream(arrow.tableToIPC(
+  new arrow.Table({ words: arrow.vectorFromArray(seedLists, new arrow.List(new arrow.Field("item", new arrow.Utf8(), true))) }),
+  "stream")), new parquet.WriterPropertiesBuilder().setCreatedBy("muonlab tests").setDataPageSizeLimit(64).build()));
+
+// Multiple-choice items as Hugging Face's copy of HellaSwag stores them
+// (Rowan/hellaswag: ctx and label strings, endings a list of strings, other
+// columns beside), snappy with dictionary pages v1 as pyarrow writes; the
+// same items as HellaSwag's own JSON Lines in hellaswag.jsonl.
+const items = Array.from({ length: 12 }, (_, i) => ({
+  ind: i,
+  activity_label: ["Cooking", "Running"][i % 2],
+  ctx: i === 3 ? "" : `${documentText(i + 20).slice(0, 60)}`,
+  endings: Array.from({ length: 4 }, (_, k) => `${words[(i * 5 + k) % words.length]} ending ${k} of ${i}.`),
+  source_id: `src~${i}`,
+  split: "val",
+  split_type: "indomain",
+  label: String(i % 4),
+}));
+const itemTable = new arrow.Table({
+  ind: arrow.vectorFromArray(items.map((item) => item.ind), new arrow.Int32()),
+  activity_label: arrow.vectorFromArray(items.map((item) => item.activity_label), new arrow.Utf8()),
+  ctx: arrow.vectorFromArray(items.map((item) => item.ctx), new arrow.Utf8()),
+  endings: arrow.vectorFromArray(items.map((item) => item.endings),
+    new arrow.List(new arrow.Field("item", new arrow.Utf8(), true))),
+  source_id: arrow.vectorFromArray(items.map((item) => item.source_id), new arrow.Utf8()),
+  split: arrow.vectorFromArray(items.map((item) => item.split), new arrow.Utf8()),
+  split_type: arrow.vectorFromArray(items.map((item) => item.split_type), new arrow.Utf8()),
+  label: arrow.vectorFromArray(items.map((item) => item.label), new arrow.Utf8()),
+});
+writeFileSync("hellaswag.parquet", parquet.writeParquet(parquet.Table.fromIPCStream(arrow.tableToIPC(itemTable, "stream")),
+  new parquet.WriterPropertiesBuilder().setCreatedBy("muonlab tests").setCompression(Compression.SNAPPY)
+    .setWriterVersion(WriterVersion.V1).build()));
+writeFileSync("hellaswag.jsonl",
+  items.map((item) => JSON.stringify({ ctx: item.ctx, endings: item.endings, label: Number(item.label) })).join("\n") + "\n");
