@@ -163,6 +163,10 @@ std::vector<MultipleChoiceItem> read_parquet_items(const std::string& path) {
     if (row >= items.size()) fail("'{}': column '{}' has more rows than column 'ctx'", path, column);
     return items[row++];
   };
+  const auto every_row_read = [&](const char* column) {
+    if (row != items.size()) fail("'{}': column '{}' has fewer rows than column 'ctx'", path, column);
+    row = 0;
+  };
   try {
     data::read_parquet_string_column(path, "ctx", [&](const std::string_view* context) {
       MultipleChoiceItem item;
@@ -181,16 +185,16 @@ std::vector<MultipleChoiceItem> read_parquet_items(const std::string& path) {
         item.endings.push_back(*ending);
       }
     });
-    row = 0;
+    every_row_read("endings");
     data::read_parquet_string_column(path, "label", [&](const std::string_view* label) {
       MultipleChoiceItem& item = next_item("label");
       const nlohmann::json value = label ? nlohmann::json(std::string(*label)) : nlohmann::json();
       item.label = parse_choice_label(value, item.endings.size(), item.where);
     });
+    every_row_read("label");
   } catch (const data::ParquetMissingColumn& error) {
     fail("{}; expected HellaSwag's columns ctx, endings and label", error.what());
   }
-  if (row != items.size()) fail("'{}': column 'label' has fewer rows than column 'ctx'", path);
   return items;
 }
 
