@@ -107,14 +107,15 @@ TEST(MultipleChoice, AccuracyCountsFollowTheLowestSumAndTheLowestMean) {
     expected += item.label == by_sum;
     expected_norm += item.label == by_mean;
   }
-  int64_t calls = 0;
+  int64_t last_done = 0;
   MultipleChoiceOptions options;
   options.progress = [&](int64_t done, int64_t total) {
-    EXPECT_EQ(done, ++calls);
+    EXPECT_GT(done, last_done);
+    last_done = done;
     EXPECT_EQ(total, 3);
   };
   const MultipleChoiceResult result = evaluate_multiple_choice(model, *tokenizer, items, torch::kCPU, options);
-  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(last_done, 3);
   EXPECT_EQ(result.items, 3);
   EXPECT_EQ(result.correct, expected);
   EXPECT_EQ(result.correct_norm, expected_norm);
@@ -135,6 +136,34 @@ TEST(MultipleChoice, AccuracyCountsFollowTheLowestSumAndTheLowestMean) {
   EXPECT_EQ(shares.items, result.items);
   EXPECT_EQ(shares.correct, result.correct);
   EXPECT_EQ(shares.correct_norm, result.correct_norm);
+}
+
+// Items are scored several to a forward, padded to the batch's longest row:
+// over batches of several sizes, each item's answers are those of scoring
+// it alone (score_choices, checked against the reference above).
+TEST(MultipleChoice, ItemsScoredInBatchesAnswerAsEachScoredAlone) {
+  const auto tokenizer = data::load_tokenizer("byte");
+  auto model = float64_byte_model("tiny-gpt2");
+  std::vector<MultipleChoiceItem> items;
+  const std::vector<std::string> words = {"the", "cat", "sat", "on", "a", "mat", "and", "then", "slept", "well"};
+  for (int k = 0; k < 40; ++k) {  // 2 to 4 endings each: 120 rows, rows of 4 to 33 tokens
+    MultipleChoiceItem item;
+    for (int w = 0; w < k % 7; ++w) item.context += (w ? " " : "") + words[(k + w) % words.size()];
+    for (int e = 0; e < 2 + k % 3; ++e) item.endings.push_back(words[(k * 3 + e) % words.size()] + std::string(e, 'x'));
+    item.where = std::to_string(k);
+    items.push_back(item);
+  }
+  int64_t expected = 0;
+  for (auto& item : items) {
+    const ChoiceLosses alone = score_choices(model, *tokenizer, item, torch::kCPU, /*bf16=*/false);
+    item.label = alone.predicted_norm();
+    expected += alone.predicted() == item.label;
+  }
+  const MultipleChoiceResult result = evaluate_multiple_choice(model, *tokenizer, items, torch::kCPU, {});
+  EXPECT_EQ(result.items, 40);
+  EXPECT_EQ(result.correct_norm, 40);  // every item answers as it did alone
+  EXPECT_EQ(result.correct, expected);
+  EXPECT_LT(expected, 40);  // the two rules disagree somewhere, so the second count is a check too
 }
 
 TEST(MultipleChoice, EndingLongerThanTheContextIsNamed) {

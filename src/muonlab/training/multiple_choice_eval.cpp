@@ -137,6 +137,12 @@ std::vector<double> ending_loss_sums(models::Transformer& model, const ChoiceRow
   return {on_host.data_ptr<double>(), on_host.data_ptr<double>() + on_host.numel()};
 }
 
+// Whether padding rows into one batch would change their scores: under an
+// expert capacity, padding takes capacity from real tokens.
+bool scores_rows_alone(const models::ModelConfig& config) {
+  return config.feed_forward == models::FeedForwardKind::kMoe && config.moe.capacity_factor > 0;
+}
+
 int64_t lowest(const std::vector<double>& values) {
   return std::min_element(values.begin(), values.end()) - values.begin();
 }
@@ -226,8 +232,7 @@ ChoiceLosses score_choices(models::Transformer& model, const data::Tokenizer& to
   // Under an expert capacity, padding would take capacity from real tokens
   // (and a batch's tokens share it): each row goes alone, as it would be
   // scored by itself.
-  const bool rows_alone = config.feed_forward == models::FeedForwardKind::kMoe && config.moe.capacity_factor > 0;
-  if (!rows_alone) {
+  if (!scores_rows_alone(config)) {
     result.sums = ending_loss_sums(model, choices, device, bf16);
     return result;
   }
@@ -238,21 +243,84 @@ ChoiceLosses score_choices(models::Transformer& model, const data::Tokenizer& to
   return result;
 }
 
+namespace {
+
+// Rows (endings) scored in one forward when items are batched: enough to
+// amortize a forward's fixed cost over several items (1.45-1.5x faster than
+// an item a forward for the main job's model on a 2-core CPU; 64 rows gained
+// 3-4% more), few enough that the logits at the endings' positions stay
+// small (32 rows of 20 ending tokens over GPT-2's vocabulary: 128 MB).
+constexpr size_t kRowsPerForward = 32;
+
+// Items gathered for one forward, scored together.
+class ChoiceBatch {
+ public:
+  void add(const MultipleChoiceItem& item, ChoiceRows rows) {
+    items_.push_back(&item);
+    first_rows_.push_back(rows_.rows.size());
+    for (size_t i = 0; i < rows.rows.size(); ++i) {
+      rows_.rows.push_back(std::move(rows.rows[i]));
+      rows_.ending_tokens.push_back(rows.ending_tokens[i]);
+    }
+  }
+  bool full() const { return rows_.rows.size() >= kRowsPerForward; }
+
+  // Scores the gathered items into `result` and empties the batch.
+  void score(models::Transformer& model, const torch::Device& device, bool bf16, MultipleChoiceResult& result) {
+    if (items_.empty()) return;
+    const std::vector<double> sums = ending_loss_sums(model, rows_, device, bf16);
+    for (size_t k = 0; k < items_.size(); ++k) {
+      const size_t first = first_rows_[k], count = items_[k]->endings.size();
+      ChoiceLosses losses;
+      losses.sums.assign(sums.begin() + first, sums.begin() + first + count);
+      losses.tokens.assign(rows_.ending_tokens.begin() + first, rows_.ending_tokens.begin() + first + count);
+      count_answer(*items_[k], losses, result);
+    }
+    items_.clear();
+    first_rows_.clear();
+    rows_ = {};
+  }
+
+  static void count_answer(const MultipleChoiceItem& item, const ChoiceLosses& losses, MultipleChoiceResult& result) {
+    ++result.items;
+    result.correct += losses.predicted() == item.label;
+    result.correct_norm += losses.predicted_norm() == item.label;
+  }
+
+ private:
+  std::vector<const MultipleChoiceItem*> items_;
+  std::vector<size_t> first_rows_;  // each item's first row in rows_
+  ChoiceRows rows_;
+};
+
+}  // namespace
+
 MultipleChoiceResult evaluate_multiple_choice(models::Transformer& model, const data::Tokenizer& tokenizer,
                                               const std::vector<MultipleChoiceItem>& items,
                                               const torch::Device& device, const MultipleChoiceOptions& options) {
   MultipleChoiceResult result;
   const auto total = static_cast<int64_t>(items.size());
+  const bool alone = scores_rows_alone(model->config());
+  ChoiceBatch batch;
+  int64_t passed = 0;  // items before the batch's end, scored or another rank's
+  const auto score_batch = [&] {
+    EvalModeScope scope(model);
+    batch.score(model, device, options.bf16, result);
+    if (options.progress) options.progress(passed, total);
+  };
   for (int64_t index = 0; index < total; ++index) {
     const auto& item = items[static_cast<size_t>(index)];
-    if (!options.computes || options.computes(index)) {
-      const ChoiceLosses losses = score_choices(model, tokenizer, item, device, options.bf16);
-      ++result.items;
-      result.correct += losses.predicted() == item.label;
-      result.correct_norm += losses.predicted_norm() == item.label;
+    ++passed;
+    if (options.computes && !options.computes(index)) continue;
+    if (alone) {
+      ChoiceBatch::count_answer(item, score_choices(model, tokenizer, item, device, options.bf16), result);
+      if (options.progress) options.progress(passed, total);
+      continue;
     }
-    if (options.progress) options.progress(index + 1, total);
+    batch.add(item, tokenize_choices(model->config(), tokenizer, item));
+    if (batch.full()) score_batch();
   }
+  score_batch();
   return result;
 }
 

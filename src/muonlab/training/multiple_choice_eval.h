@@ -70,11 +70,14 @@ struct MultipleChoiceOptions {
   // Whether this process scores item `index` (every item when unset): ranks
   // of a distributed run split the items between them.
   std::function<bool(int64_t index)> computes;
-  // After each item: items passed so far, and in all.
+  // After each forward: items passed so far, and in all.
   std::function<void(int64_t done, int64_t total)> progress;
 };
 
-// The items this process scores, in order; `items` counts only those.
+// The items this process scores, in order; `items` counts only those. Items
+// go several to a forward (about 32 endings, padded to the longest row),
+// each answering as score_choices would score it alone; under an expert
+// capacity each ending goes alone, as in score_choices.
 MultipleChoiceResult evaluate_multiple_choice(models::Transformer& model, const data::Tokenizer& tokenizer,
                                               const std::vector<MultipleChoiceItem>& items,
                                               const torch::Device& device, const MultipleChoiceOptions& options);
