@@ -1,7 +1,10 @@
 // `muonlab data`: tokenize text from the shell, prepare token shards, and
 // check shards (the project's or llm.c's FineWeb shards).
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
+
+#include <algorithm>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <iterator>
 #include <memory>
 
@@ -11,6 +14,7 @@
 #include "muonlab/cli/progress_bar.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/data/prepare_shards.h"
+#include "muonlab/data/text_documents.h"
 #include "muonlab/data/token_loader.h"
 #include "muonlab/data/token_shard.h"
 #include "muonlab/data/tokenizer.h"
@@ -153,6 +157,35 @@ void run_info(const InfoArgs& args) {
                            eot >= 0 ? fmt::format(", {} documents", total_documents) : "");
 }
 
+struct PeekArgs {
+  std::vector<std::string> inputs;
+  data::TextInputOptions text;
+  int64_t max = 3;
+  bool json = false;
+};
+
+// The documents `data prepare` would read from the same inputs, as it reads
+// them: to check the field, the separator, or what a row holds, before
+// preparing a corpus.
+void run_peek(const PeekArgs& args) {
+  const data::TextCorpus corpus = data::list_text_documents(args.inputs, args.text);
+  data::TextDocumentReader reader(corpus);
+  const auto count = static_cast<int64_t>(corpus.documents.size());
+  const int64_t shown = args.max > 0 ? std::min(args.max, count) : count;
+  for (int64_t i = 0; i < shown; ++i) {
+    const data::TextDocument& document = corpus.documents[static_cast<size_t>(i)];
+    const std::string text = reader.read(document);
+    if (args.json) {
+      std::cout << nlohmann::ordered_json{{"where", reader.where(document)}, {"text", text}}.dump(
+                       -1, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n";
+    } else {
+      std::cout << "== " << reader.where(document) << " (" << text.size() << " bytes)\n" << text << "\n";
+    }
+  }
+  if (!args.json) std::cout << fmt::format("== {} of {} documents in {} file(s)\n", shown, count, corpus.files.size());
+}
+
 }  // namespace
 
 void register_data(CLI::App& app) {
@@ -212,6 +245,19 @@ void register_data(CLI::App& app) {
   prepare->add_option("--threads", prepare_args->threads, "Encoding threads (0: every core)");
   prepare->add_flag("--force", prepare_args->replace_existing, "Replace existing shards of the same name");
   prepare->callback([prepare_args, prepare_tokenizer] { run_prepare(*prepare_args, *prepare_tokenizer); });
+
+  auto peek_args = std::make_shared<PeekArgs>();
+  auto* peek = data->add_subcommand("peek", "Print the first documents `data prepare` would read from the inputs");
+  add_examples(*peek, {
+                    "muonlab data peek fineweb-edu/sample/10BT/000_00000.parquet",
+                    "muonlab data peek sample.jsonl.zst --field content --max 1",
+                    "muonlab data peek TinyStoriesV2-GPT4-valid.txt --separator '<|endoftext|>' --json --max 0"});
+  peek->add_option("inputs", peek_args->inputs, "Files and folders, as data prepare takes them")->required();
+  peek->add_option("--separator", peek_args->text.separator, "As data prepare's --separator");
+  peek->add_option("--field,--json-field", peek_args->text.field, "As data prepare's --field")->capture_default_str();
+  peek->add_option("--max", peek_args->max, "Documents to print (0: every one)")->capture_default_str();
+  peek->add_flag("--json", peek_args->json, "A JSON object per document: where (file, line or row) and text");
+  peek->callback([peek_args] { run_peek(*peek_args); });
 
   auto info_args = std::make_shared<InfoArgs>();
   auto* info = data->add_subcommand("info", "Validate shards and print their token and document counts");
