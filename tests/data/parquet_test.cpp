@@ -15,6 +15,7 @@
 #include "data/data_test_util.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/data/parquet_codecs.h"
+#include "muonlab/data/parquet_encodings.h"
 #include "muonlab/data/parquet_metadata.h"
 #include "muonlab/data/parquet_string_column.h"
 #include "muonlab/data/text_documents.h"
@@ -163,6 +164,25 @@ TEST(ParquetFile, StringAndListReadersNameEachOthersColumns) {
                     read_parquet_string_list_column(texts, "text", [](const ParquetStringList*) {});
                   }),
                   "column 'text' holds a string per row, expected a list of strings");
+}
+
+// The RLE / bit-packed hybrid reads only the bytes of the values wanted:
+// none at bit width 0 (a dictionary of one entry), and a last run cut
+// before its final group's padding, as parquet-mr writes tiny pages; a run
+// whose wanted values are missing still fails.
+TEST(ParquetEncodings, BitPackedRunsAreReadAsFarAsTheValuesWanted) {
+  const std::vector<uint8_t> width_zero = {(2 << 1) | 1};  // 2 groups of 8, no bytes
+  EXPECT_EQ(decode_rle_bit_packed({width_zero.data(), width_zero.size()}, 0, 10), std::vector<uint32_t>(10, 0));
+  // 10 values 3 bits wide, least significant bit first, in a run declared
+  // as 2 groups (16 values) but cut after its 30th bit.
+  const std::vector<uint32_t> values = {0, 1, 2, 3, 4, 5, 6, 7, 5, 2};
+  std::vector<uint8_t> bytes = {(2 << 1) | 1, 0, 0, 0, 0};
+  for (size_t i = 0; i < values.size(); ++i) {
+    for (int bit = 0; bit < 3; ++bit) bytes[1 + (i * 3 + bit) / 8] |= ((values[i] >> bit) & 1) << ((i * 3 + bit) % 8);
+  }
+  EXPECT_EQ(decode_rle_bit_packed({bytes.data(), bytes.size()}, 3, 10), values);
+  EXPECT_CONTAINS(testing::error_message([&] { decode_rle_bit_packed({bytes.data(), 3}, 3, 10); }),
+                  "a bit-packed run runs past the end");
 }
 
 TEST(ParquetFile, LayoutsAreWhatTheirNamesSay) {

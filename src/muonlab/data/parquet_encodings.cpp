@@ -76,12 +76,16 @@ std::vector<uint32_t> decode_rle_bit_packed(ByteRange bytes, int bit_width, size
   while (values.size() < count) {
     const uint64_t header = cursor.varint();
     if (header & 1) {  // bit-packed: (header >> 1) groups of 8 values
+      // Only the bytes of the values still wanted are read: at bit width 0
+      // values take none (a dictionary of one entry), and writers may end
+      // the last run of a page before its last group's padding.
       const uint64_t groups = header >> 1;
-      if (groups > cursor.remaining()) fail("malformed Parquet RLE data: a bit-packed run runs past the end");
-      const uint8_t* packed = cursor.take(groups * static_cast<uint64_t>(bit_width));
-      for (uint64_t i = 0; i < groups * 8 && values.size() < count; ++i) {
-        values.push_back(static_cast<uint32_t>(unpack_bits(packed, i, bit_width)));
-      }
+      const uint64_t wanted = count - values.size();
+      const uint64_t used = groups >= (wanted + 7) / 8 ? wanted : groups * 8;
+      const uint64_t bytes = (used * static_cast<uint64_t>(bit_width) + 7) / 8;
+      if (bytes > cursor.remaining()) fail("malformed Parquet RLE data: a bit-packed run runs past the end");
+      const uint8_t* packed = cursor.take(bytes);
+      for (uint64_t i = 0; i < used; ++i) values.push_back(static_cast<uint32_t>(unpack_bits(packed, i, bit_width)));
     } else {  // a run: one value, (header >> 1) times
       const uint64_t run = header >> 1;
       const auto value = static_cast<uint32_t>(cursor.little_endian((bit_width + 7) / 8));
