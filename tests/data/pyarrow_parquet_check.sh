@@ -93,7 +93,8 @@ pq.write_table(pa.table({
 
 # Debian's apache-parquet-testing: every top-level string column.
 testing = "/usr/share/apache/parquet-testing"
-read, refused, files = 0, [], sorted(glob.glob(f"{testing}/data/*.parquet") + glob.glob(f"{testing}/bad_data/*.parquet"))
+files = sorted(glob.glob(f"{testing}/data/*.parquet") + glob.glob(f"{testing}/bad_data/*.parquet"))
+read, refused = 0, []
 for path in files:
     try:
         file = pq.ParquetFile(path)
@@ -110,7 +111,8 @@ for path in files:
             # framing, LZO, encryption. Anything else pyarrow reads, so must muonlab.
             if not any(reason in error for reason in ("codec LZ4 is not read", "codec LZO", "encrypted")):
                 sys.exit(f"FAIL: {path} column {column}: pyarrow reads it, muonlab refuses: {error}")
-            refused.append(f"{os.path.basename(path)}:{column}: {error.splitlines()[-1][len('muonlab: error: '):][:150]}")
+            reason = error.splitlines()[-1][len("muonlab: error: "):][:150]
+            refused.append(f"{os.path.basename(path)}:{column}: {reason}")
             continue
         want = ["" if v is None else v for v in truth[column]]
         if got != want:
