@@ -137,10 +137,20 @@ std::vector<double> ending_loss_sums(models::Transformer& model, const ChoiceRow
   return {on_host.data_ptr<double>(), on_host.data_ptr<double>() + on_host.numel()};
 }
 
-// Whether padding rows into one batch would change their scores: under an
-// expert capacity, padding takes capacity from real tokens.
-bool scores_rows_alone(const models::ModelConfig& config) {
-  return config.feed_forward == models::FeedForwardKind::kMoe && config.moe.capacity_factor > 0;
+// Each row's summed loss over its ending: every row in one forward, or,
+// under an expert capacity, each in a forward of its own (padding would take
+// capacity from real tokens, and a batch's tokens share it).
+std::vector<double> row_loss_sums(models::Transformer& model, const ChoiceRows& choices, const torch::Device& device,
+                                  bool bf16) {
+  const models::ModelConfig& config = model->config();
+  const bool capacity = config.feed_forward == models::FeedForwardKind::kMoe && config.moe.capacity_factor > 0;
+  if (!capacity) return ending_loss_sums(model, choices, device, bf16);
+  std::vector<double> sums;
+  for (size_t i = 0; i < choices.rows.size(); ++i) {
+    const ChoiceRows alone{{choices.rows[i]}, {choices.ending_tokens[i]}};
+    sums.push_back(ending_loss_sums(model, alone, device, bf16).front());
+  }
+  return sums;
 }
 
 int64_t lowest(const std::vector<double>& values) {
@@ -224,22 +234,11 @@ int64_t ChoiceLosses::predicted_norm() const {
 
 ChoiceLosses score_choices(models::Transformer& model, const data::Tokenizer& tokenizer,
                            const MultipleChoiceItem& item, const torch::Device& device, bool bf16) {
-  const models::ModelConfig& config = model->config();
-  const ChoiceRows choices = tokenize_choices(config, tokenizer, item);
+  const ChoiceRows choices = tokenize_choices(model->config(), tokenizer, item);
   EvalModeScope scope(model);
   ChoiceLosses result;
   result.tokens = choices.ending_tokens;
-  // Under an expert capacity, padding would take capacity from real tokens
-  // (and a batch's tokens share it): each row goes alone, as it would be
-  // scored by itself.
-  if (!scores_rows_alone(config)) {
-    result.sums = ending_loss_sums(model, choices, device, bf16);
-    return result;
-  }
-  for (size_t i = 0; i < choices.rows.size(); ++i) {
-    const ChoiceRows alone{{choices.rows[i]}, {choices.ending_tokens[i]}};
-    result.sums.push_back(ending_loss_sums(model, alone, device, bf16).front());
-  }
+  result.sums = row_loss_sums(model, choices, device, bf16);
   return result;
 }
 
@@ -251,6 +250,12 @@ namespace {
 // 3-4% more), few enough that the logits at the endings' positions stay
 // small (32 rows of 20 ending tokens over GPT-2's vocabulary: 128 MB).
 constexpr size_t kRowsPerForward = 32;
+
+void count_answer(const MultipleChoiceItem& item, const ChoiceLosses& losses, MultipleChoiceResult& result) {
+  ++result.items;
+  result.correct += losses.predicted() == item.label;
+  result.correct_norm += losses.predicted_norm() == item.label;
+}
 
 // Items gathered for one forward, scored together.
 class ChoiceBatch {
@@ -268,7 +273,7 @@ class ChoiceBatch {
   // Scores the gathered items into `result` and empties the batch.
   void score(models::Transformer& model, const torch::Device& device, bool bf16, MultipleChoiceResult& result) {
     if (items_.empty()) return;
-    const std::vector<double> sums = ending_loss_sums(model, rows_, device, bf16);
+    const std::vector<double> sums = row_loss_sums(model, rows_, device, bf16);
     for (size_t k = 0; k < items_.size(); ++k) {
       const size_t first = first_rows_[k], count = items_[k]->endings.size();
       ChoiceLosses losses;
@@ -279,12 +284,6 @@ class ChoiceBatch {
     items_.clear();
     first_rows_.clear();
     rows_ = {};
-  }
-
-  static void count_answer(const MultipleChoiceItem& item, const ChoiceLosses& losses, MultipleChoiceResult& result) {
-    ++result.items;
-    result.correct += losses.predicted() == item.label;
-    result.correct_norm += losses.predicted_norm() == item.label;
   }
 
  private:
@@ -300,7 +299,6 @@ MultipleChoiceResult evaluate_multiple_choice(models::Transformer& model, const 
                                               const torch::Device& device, const MultipleChoiceOptions& options) {
   MultipleChoiceResult result;
   const auto total = static_cast<int64_t>(items.size());
-  const bool alone = scores_rows_alone(model->config());
   ChoiceBatch batch;
   int64_t passed = 0;  // items before the batch's end, scored or another rank's
   const auto score_batch = [&] {
@@ -312,11 +310,6 @@ MultipleChoiceResult evaluate_multiple_choice(models::Transformer& model, const 
     const auto& item = items[static_cast<size_t>(index)];
     ++passed;
     if (options.computes && !options.computes(index)) continue;
-    if (alone) {
-      ChoiceBatch::count_answer(item, score_choices(model, tokenizer, item, device, options.bf16), result);
-      if (options.progress) options.progress(passed, total);
-      continue;
-    }
     batch.add(item, tokenize_choices(model->config(), tokenizer, item));
     if (batch.full()) score_batch();
   }

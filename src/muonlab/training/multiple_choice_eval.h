@@ -77,7 +77,7 @@ struct MultipleChoiceOptions {
 // The items this process scores, in order; `items` counts only those. Items
 // go several to a forward (about 32 endings, padded to the longest row),
 // each answering as score_choices would score it alone; under an expert
-// capacity each ending goes alone, as in score_choices.
+// capacity each ending still goes alone, as in score_choices.
 MultipleChoiceResult evaluate_multiple_choice(models::Transformer& model, const data::Tokenizer& tokenizer,
                                               const std::vector<MultipleChoiceItem>& items,
                                               const torch::Device& device, const MultipleChoiceOptions& options);
