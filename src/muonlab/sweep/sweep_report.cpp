@@ -75,31 +75,29 @@ struct Run {
   int64_t hellaswag_items = 0;
 };
 
-// A run's last HellaSwag acc_norm and its item count, from metrics.jsonl.
-void read_final_hellaswag(const std::string& jsonl_path, Run& run) {
+// A run's largest attention logits, from the steps of its metrics.jsonl
+// that logged "max_logit" (before that step's clip), and its last HellaSwag
+// acc_norm with its item count, in one pass over the file.
+void read_logits_and_hellaswag(const std::string& jsonl_path, Run& run) {
+  const auto number = [](const nlohmann::json& record, const char* key) -> std::optional<double> {
+    if (!record.contains(key) || !record[key].is_number()) return std::nullopt;
+    return record[key].get<double>();
+  };
   std::ifstream in(jsonl_path);
   for (std::string line; std::getline(in, line);) {
-    if (line.find("\"hellaswag_acc_norm\"") == std::string::npos) continue;
-    const auto record = nlohmann::json::parse(line, nullptr, false);
-    if (!record.is_object() || !record.contains("hellaswag_acc_norm") || !record["hellaswag_acc_norm"].is_number()) {
+    if (line.find("\"max_logit\"") == std::string::npos && line.find("\"hellaswag_acc_norm\"") == std::string::npos) {
       continue;
     }
-    run.hellaswag = record["hellaswag_acc_norm"].get<double>();
-    run.hellaswag_items = record.value("hellaswag_items", int64_t{0});
-  }
-}
-
-// A run's largest attention logits, from the steps of its metrics.jsonl
-// that logged "max_logit" (before that step's clip).
-void read_max_logits(const std::string& jsonl_path, Run& run) {
-  std::ifstream in(jsonl_path);
-  for (std::string line; std::getline(in, line);) {
-    if (line.find("\"max_logit\"") == std::string::npos) continue;
     const auto record = nlohmann::json::parse(line, nullptr, false);
-    if (!record.is_object() || !record.contains("max_logit") || !record["max_logit"].is_number()) continue;
-    const double logit = record["max_logit"].get<double>();
-    run.peak_max_logit = std::max(run.peak_max_logit.value_or(logit), logit);
-    run.final_max_logit = logit;
+    if (!record.is_object()) continue;
+    if (const std::optional<double> logit = number(record, "max_logit")) {
+      run.peak_max_logit = std::max(run.peak_max_logit.value_or(*logit), *logit);
+      run.final_max_logit = logit;
+    }
+    if (const std::optional<double> accuracy = number(record, "hellaswag_acc_norm")) {
+      run.hellaswag = accuracy;
+      run.hellaswag_items = record.value("hellaswag_items", int64_t{0});
+    }
   }
 }
 
@@ -133,8 +131,7 @@ std::vector<Run> finished_runs(const std::vector<RunRecord>& records, const Swee
     run.condition = axes.condition;
     run.curves = training::read_loss_curves((fs::path(record.run_dir) / "metrics.jsonl").string());
     run.one_step = read_one_step_sums((fs::path(record.run_dir) / "metrics.jsonl").string());
-    read_max_logits((fs::path(record.run_dir) / "metrics.jsonl").string(), run);
-    read_final_hellaswag((fs::path(record.run_dir) / "metrics.jsonl").string(), run);
+    read_logits_and_hellaswag((fs::path(record.run_dir) / "metrics.jsonl").string(), run);
     if (meta.target_loss) {
       // The validation curve when there are evaluations along the way, else
       // the (noisier) training curve.
