@@ -1,8 +1,8 @@
 #include "muonlab/data/parquet_string_column.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <vector>
@@ -29,11 +29,21 @@ struct ParquetLevels {
   int repeated_definition = 0;  // lists: below it (and not null), the list is empty
 };
 
+// Where the column sits and how its values nest: its leaf's index among
+// the leaves (the column chunks of every row group, in schema order), its
+// path, and the definition and repetition levels that place each value.
+struct ColumnPlace {
+  size_t leaf = 0;
+  std::vector<std::string> path;  // path_in_schema: {"text"}, {"endings", "list", "element"}
+  ParquetLevels levels;
+};
+
 }  // namespace parquet_reading
 
 namespace {
 
 namespace code = parquet_code;
+using parquet_reading::ColumnPlace;
 using parquet_reading::ParquetLevels;
 
 constexpr char kParquetMagic[] = "PAR1";
@@ -50,15 +60,6 @@ std::vector<uint8_t> read_range(std::ifstream& file, const std::string& path, ui
   }
   return bytes;
 }
-
-// Where the column sits and how its values nest: its leaf's index among
-// the leaves (the column chunks of every row group, in schema order), its
-// path, and the definition and repetition levels that place each value.
-struct ColumnPlace {
-  size_t leaf = 0;
-  std::vector<std::string> path;  // path_in_schema: {"text"}, {"endings", "list", "element"}
-  ParquetLevels levels;
-};
 
 // Bits a level up to `max_level` takes in the RLE / bit-packed hybrid.
 int level_bit_width(int max_level) {
