@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <iterator>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/help_examples.h"

@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <optional>
 #include <string_view>
 
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
@@ -191,16 +190,20 @@ void list_compressed(uint32_t index, const TextCorpus& corpus, std::vector<TextD
   }
 }
 
-// A Parquet file's rows, each a document whose offset is its row (a null
-// row is an empty document).
-void list_parquet_rows(uint32_t file, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
-  std::optional<ParquetStringColumnReader> opened;
+// The documents' column of a Parquet file; a file without it is named with
+// the option that picks another.
+ParquetStringColumnReader open_documents_column(const std::string& path, const std::string& field) {
   try {
-    opened.emplace(corpus.files[file], corpus.options.field);
+    return ParquetStringColumnReader(path, field);
   } catch (const ParquetMissingColumn& error) {
     fail("{}; name the documents' column with --field", error.what());
   }
-  ParquetStringColumnReader& rows = *opened;
+}
+
+// A Parquet file's rows, each a document whose offset is its row (a null
+// row is an empty document).
+void list_parquet_rows(uint32_t file, const TextCorpus& corpus, std::vector<TextDocument>& documents) {
+  ParquetStringColumnReader rows = open_documents_column(corpus.files[file], corpus.options.field);
   while (rows.next()) {
     const std::string_view* text = rows.value();
     documents.push_back({file, static_cast<uint64_t>(rows.row()), text ? text->size() : 0});
@@ -325,7 +328,8 @@ std::string TextDocumentReader::read_parquet_row(const TextDocument& document) {
   // Documents are read in order, so the column is read forward; an earlier
   // row starts it again.
   if (!parquet_ || parquet_file_ != document.file || parquet_->row() >= static_cast<int64_t>(document.offset)) {
-    parquet_ = std::make_unique<ParquetStringColumnReader>(corpus_.files[document.file], corpus_.options.field);
+    parquet_ = std::make_unique<ParquetStringColumnReader>(
+        open_documents_column(corpus_.files[document.file], corpus_.options.field));
     parquet_file_ = document.file;
   }
   while (parquet_->row() < static_cast<int64_t>(document.offset)) {
