@@ -206,6 +206,68 @@ TEST(TrainConfigErrors, MuonVariantSettings) {
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouped=\"q\""}), "expected an array of projection names, got a string");
 }
 
+// Settings whose 0 means something (off, never, only at the end) refuse
+// what is below it, by key, rather than train as if it were 0; the boundary
+// itself is taken.
+TEST(TrainConfigErrors, CountsAndSettingsBelowTheirMeaningfulZero) {
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"run.eval_every=-1", "'run.eval_every' = -1: expected 0 (only at the end) or more"},
+      {"run.checkpoint_every=-5", "'run.checkpoint_every' = -5: expected 0 (only at the end and on a signal)"},
+      {"run.diagnostics_every=-1", "'run.diagnostics_every' = -1: expected 0 (never) or more"},
+      {"run.one_step_every=-1", "'run.one_step_every' = -1: expected 0 (never) or more"},
+      {"run.clip_grad_norm=-0.5", "'run.clip_grad_norm' = -0.5: expected 0 (no clipping) or more"},
+      {"run.peak_tflops=-1", "'run.peak_tflops' = -1: expected 0 (the table of known GPUs) or more"},
+      {"schedule.momentum_warmup_steps=-3", "'schedule.momentum_warmup_steps' = -3: expected 0 (no ramp) or more"},
+      {"run.eval_tokens=0", "'run.eval_tokens' = 0 must be at least 1"},
+      {"schedule.momentum_start=1.0", "'schedule.momentum_start' = 1: expected a momentum in [0, 1)"},
+      {"schedule.warmup_steps=-1", "warmup_steps = -1: expected 0 (no warmup) or more"},
+  };
+  for (const auto& [override, expected] : refused) {
+    SCOPED_TRACE(override);
+    EXPECT_CONTAINS(error_of(kMinimal, {override}), expected + std::string(" "));
+    EXPECT_CONTAINS(error_of(kMinimal, {override}), "(from --set " + override + ")");
+  }
+  const TrainConfig at_the_boundaries = parse_train_config(
+      kMinimal, "train.toml",
+      {"run.eval_every=0", "run.checkpoint_every=0", "run.diagnostics_every=0", "run.one_step_every=0",
+       "run.clip_grad_norm=0", "run.peak_tflops=0", "schedule.momentum_warmup_steps=0", "run.eval_tokens=1",
+       "schedule.momentum_start=0.0", "schedule.warmup_steps=0"});
+  EXPECT_EQ(at_the_boundaries.run.eval_tokens, 1);
+  EXPECT_EQ(at_the_boundaries.momentum_start, 0.0);
+  EXPECT_EQ(parse_train_config(kMinimal, "train.toml", {"schedule.momentum_start=-1.0"}).momentum_start, -1.0);
+}
+
+// The AdamW part's settings are named by their keys: the hybrid's adamw_lr,
+// and optimizer.lr when AdamW is the whole optimizer.
+TEST(TrainConfigErrors, AdamWSettingsNamedByTheirKeys) {
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.adamw_lr=-3"}),
+                  "train.toml: 'optimizer.adamw_lr' = -3: expected a learning rate >= 0 (from --set optimizer.adamw_lr=-3)");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.name=adamw", "optimizer.lr=-3"}),
+                  "train.toml: 'optimizer.lr' = -3: expected a learning rate >= 0");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.adamw_betas=[0.9, 1.0]"}),
+                  "'optimizer.adamw_betas' = [0.9, 1]: expected two numbers in [0, 1)");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.adamw_betas=[-0.1, 0.95]"}), "'optimizer.adamw_betas' = [-0.1, 0.95]");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.adamw_eps=0"}), "'optimizer.adamw_eps' = 0: expected a number > 0");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.adamw_weight_decay=-0.1"}),
+                  "'optimizer.adamw_weight_decay' = -0.1: expected a number >= 0");
+  // A hybrid's optimizer.lr is Muon's, checked as Muon's.
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.lr=-3"}), "Muon lr = -3");
+}
+
+// The model is checked with the rest of the file, so that its errors name
+// the file and the --set that gave the value.
+TEST(TrainConfigErrors, ModelErrorsNameTheFileAndTheOverride) {
+  const std::vector<std::string> kMoeTopKTooLarge = {"model.feed_forward=moe", "model.moe.num_routed=4",
+                                                     "model.moe.expert_hidden=16", "model.moe.top_k=100"};
+  EXPECT_CONTAINS(error_of(kMinimal, {"model.n_head=3"}),
+                  "train.toml: [model]: model config field 'n_head' = 3: does not divide d_model");
+  EXPECT_CONTAINS(error_of(kMinimal, {"model.n_head=3"}), "(from --set model.n_head=3)");
+  EXPECT_CONTAINS(error_of(kMinimal, kMoeTopKTooLarge),
+                  "train.toml: [model]: model config field 'moe.top_k' = 100: larger than moe.num_routed");
+  EXPECT_CONTAINS(error_of(kMinimal, kMoeTopKTooLarge),
+                  "(from --set model.moe.top_k=100)");
+}
+
 TEST(TrainConfig, AdamWPartScheduleOverridesOnlyWhatItSets) {
   std::string text = std::string(kMinimal) + "[schedule]\nkind = \"wsd\"\nwarmup_steps = 5\n"
                                              "[schedule.adamw]\nwarmup_steps = 20\n";

@@ -56,7 +56,8 @@ std::string decay_shape_name(DecayShape shape) { return enum_name(decay_shape_na
 
 void check_schedule(const ScheduleConfig& config, int64_t total_steps) {
   if (total_steps < 1) fail("schedule: total steps must be at least 1, got {}", total_steps);
-  if (config.warmup_steps < 0 || config.warmup_steps > total_steps) {
+  if (config.warmup_steps < 0) fail("schedule: warmup_steps = {}: expected 0 (no warmup) or more", config.warmup_steps);
+  if (config.warmup_steps > total_steps) {
     fail("schedule: warmup_steps = {} is outside [0, total steps = {}]: the run is shorter than its warmup; lower "
          "schedule.warmup_steps or raise run.steps",
          config.warmup_steps, total_steps);

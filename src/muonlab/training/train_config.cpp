@@ -482,6 +482,26 @@ std::optional<c10::Device> parse_device(const std::string& text) {
   }
 }
 
+// The AdamW part's options (all parameters' under optimizer.name = "adamw"),
+// each named by the key that sets it, before AdamW itself would refuse them
+// without one.
+void check_adamw_part(const OptimizerSettings& settings, const std::string& source) {
+  const bool hybrid = is_muon_variant(settings.name);
+  const char* lr_key = hybrid ? "optimizer.adamw_lr" : "optimizer.lr";
+  const double lr = hybrid ? settings.adamw_lr : settings.lr;
+  if (!(lr >= 0)) fail("{}: '{}' = {}: expected a learning rate >= 0", source, lr_key, lr);
+  for (const double beta : settings.adamw_betas) {
+    if (!(beta >= 0 && beta < 1)) {
+      fail("{}: 'optimizer.adamw_betas' = [{}]: expected two numbers in [0, 1)", source,
+           fmt::join(settings.adamw_betas, ", "));
+    }
+  }
+  if (!(settings.adamw_eps > 0)) fail("{}: 'optimizer.adamw_eps' = {}: expected a number > 0", source, settings.adamw_eps);
+  if (!(settings.adamw_weight_decay >= 0)) {
+    fail("{}: 'optimizer.adamw_weight_decay' = {}: expected a number >= 0", source, settings.adamw_weight_decay);
+  }
+}
+
 void check_config(const TrainConfig& config, const std::string& source) {
   if (config.data.train.empty()) {
     fail("{}: missing data: set [data] train to the training shards (a file, folder or glob, e.g. "
@@ -522,6 +542,29 @@ void check_config(const TrainConfig& config, const std::string& source) {
   if (config.optimizer.group_size < 0) {
     fail("{}: 'optimizer.group_size' = {}: expected heads per group >= 1, or 0 for whole matrices", source,
          config.optimizer.group_size);
+  }
+  // Counts and settings where 0 has a meaning of its own, and below 0 none.
+  auto at_least_zero = [&](const char* key, double value, const char* zero_means) {
+    if (!(value >= 0)) fail("{}: '{}' = {}: expected 0 ({}) or more", source, key, value, zero_means);
+  };
+  at_least_zero("run.eval_every", static_cast<double>(config.run.eval_every), "only at the end");
+  at_least_zero("run.checkpoint_every", static_cast<double>(config.run.checkpoint_every),
+                "only at the end and on a signal");
+  at_least_zero("run.diagnostics_every", static_cast<double>(config.run.diagnostics_every), "never");
+  at_least_zero("run.one_step_every", static_cast<double>(config.run.one_step_every), "never");
+  at_least_zero("run.clip_grad_norm", config.run.clip_grad_norm, "no clipping");
+  at_least_zero("run.peak_tflops", config.run.peak_tflops, "the table of known GPUs");
+  at_least_zero("schedule.momentum_warmup_steps", static_cast<double>(config.momentum_warmup_steps), "no ramp");
+  positive("run.eval_tokens", config.run.eval_tokens);
+  if (config.momentum_start >= 1) {
+    fail("{}: 'schedule.momentum_start' = {}: expected a momentum in [0, 1) to ramp from, or < 0 for no ramp", source,
+         config.momentum_start);
+  }
+  check_adamw_part(config.optimizer, source);
+  try {
+    config.model.validate();
+  } catch (const Error& error) {
+    fail("{}: [model]: {}", source, error.what());
   }
   if (config.run.hellaswag_items < 0) {
     fail("{}: 'run.hellaswag_items' = {}: expected 0 (all) or a positive count", source, config.run.hellaswag_items);
@@ -630,14 +673,16 @@ ScheduleConfig adamw_part_schedule(const TrainConfig& config) {
 
 // A check that failed on a value given by --set names the --set: the file
 // the message starts with does not hold that value. A key counts as named
-// as 'section.key' or as "key = ".
+// as 'section.key', as "key = " or as 'key' = (the model's checks, which
+// name nested keys as 'moe.top_k').
 std::string with_override_origins(const std::string& message, const std::vector<ParsedOverride>& parsed,
                                   const std::vector<std::string>& overrides) {
   std::vector<std::string> origins;
   for (size_t i = 0; i < parsed.size(); ++i) {
     const std::string& key = parsed[i].key;
     const std::string leaf = key.substr(key.rfind('.') + 1);
-    if (message.find("'" + key + "'") != std::string::npos || message.find(" " + leaf + " = ") != std::string::npos) {
+    if (message.find("'" + key + "'") != std::string::npos || message.find(" " + leaf + " = ") != std::string::npos ||
+        message.find("'" + key.substr(key.find('.') + 1) + "' = ") != std::string::npos) {
       origins.push_back("--set " + overrides[i]);
     }
   }
