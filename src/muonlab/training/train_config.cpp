@@ -321,7 +321,8 @@ const std::vector<Field>& fields() {
     f.push_back(integer_field("run.seed", MUONLAB_AT(run.seed), "seed of the initialization"));
     f.push_back(string_field("run.device", MUONLAB_AT(run.device), "cpu, cuda or cuda:N"));
     f.push_back(integer_field("run.eval_every", MUONLAB_AT(run.eval_every), "steps between evaluations; 0: only at the end"));
-    f.push_back(integer_field("run.eval_tokens", MUONLAB_AT(run.eval_tokens), "validation tokens per evaluation"));
+    f.push_back(integer_field("run.eval_tokens", MUONLAB_AT(run.eval_tokens),
+                              "validation tokens per evaluation, rounded up to whole batches (at most the split)"));
     f.push_back(string_field("run.hellaswag", MUONLAB_AT(run.hellaswag),
                              "HellaSwag-format JSON Lines (ctx, endings, label) or Parquet, scored at each evaluation "
                              "(hellaswag_acc_norm, hellaswag_acc); empty: none"));
