@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "models/model_test_util.h"
 #include "muonlab/models/generate.h"
@@ -117,6 +119,31 @@ TEST(Generate, StopsAfterTheFirstSampledStopToken) {
   EXPECT_EQ(generate(model, prompt, options), full);
 }
 
+// The callback sees each new token as it is drawn, in order, and only the
+// new ones: the stop token included, the prompt not.
+TEST(Generate, CallbackSeesEachNewTokenAsItIsDrawn) {
+  auto model = tiny_model("tiny-gpt2");
+  SamplingOptions options;
+  options.max_new_tokens = 25;
+  options.temperature = 2.0;
+  options.seed = 3;
+  const std::vector<int64_t> prompt{5, 6};
+  std::vector<int64_t> seen;
+  std::vector<size_t> seen_when;  // how many tokens the callback had seen at each call
+  const auto tokens = generate(model, prompt, options, [&](int64_t id) {
+    seen_when.push_back(seen.size());
+    seen.push_back(id);
+  });
+  EXPECT_EQ(tokens, generate(model, prompt, options)) << "the callback changed the sample";
+  EXPECT_EQ(seen, std::vector<int64_t>(tokens.begin() + 2, tokens.end()));
+  options.stop_token = tokens[9];
+  seen.clear();
+  const auto stopped = generate(model, prompt, options, [&](int64_t id) { seen.push_back(id); });
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back(), tokens[9]);
+  EXPECT_EQ(seen, std::vector<int64_t>(stopped.begin() + 2, stopped.end()));
+}
+
 TEST(Generate, BadPromptsAndOptionsFailWithAMessage) {
   auto model = tiny_model("tiny-gpt2");
   SamplingOptions options;
@@ -131,6 +158,13 @@ TEST(Generate, BadPromptsAndOptionsFailWithAMessage) {
   options.stop_token.reset();
   options.top_p = 0;
   EXPECT_CONTAINS(testing::error_message([&] { generate(model, {1}, options); }), "top_p = 0");
+  options.top_p = 1;
+  for (const double temperature : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    options.temperature = temperature;
+    EXPECT_CONTAINS(testing::error_message([&] { generate(model, {1}, options); }),
+                    fmt::format("temperature = {}: expected 0 (greedy) or a finite positive number", temperature));
+    EXPECT_CONTAINS(testing::error_message([&] { check_generation(model->config(), {1}, options); }), "temperature");
+  }
 }
 
 TEST(Sampling, TopKKeepsTheKLargestRenormalized) {

@@ -10,6 +10,7 @@
 #include "muonlab/cli/list_args.h"
 #include "muonlab/cli/model_args.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/data/text_stream.h"
 #include "muonlab/data/tokenizer.h"
 #include "muonlab/models/generate.h"
 
@@ -37,16 +38,6 @@ std::vector<int64_t> encode_prompt(const data::Tokenizer& tokenizer, const std::
   return {ids.begin(), ids.end()};
 }
 
-// Ids the tokenizer lacks (a model's vocabulary padded past the tokenizer's,
-// as GPT-2's 50304) print as U+FFFD rather than failing the whole sample.
-std::string decode_sample(const data::Tokenizer& tokenizer, const std::vector<int64_t>& ids) {
-  std::string text;
-  for (int64_t id : ids) {
-    text += id < tokenizer.vocab_size() ? tokenizer.decode({static_cast<int32_t>(id)}) : "\xEF\xBF\xBD";
-  }
-  return text;
-}
-
 // --tokenizer, else the one a training run's model was trained on, else GPT-2's.
 std::string prompt_tokenizer(const GenerateArgs& args) {
   if (!args.tokenizer.empty()) return args.tokenizer;
@@ -61,15 +52,24 @@ void run_generate(GenerateArgs& args) {
   if (args.stop_id && args.stop_at_eot) fail("give --stop-id ID or --stop-at-eot, not both");
   if (args.stop_at_eot && !args.prompt) fail("--stop-at-eot needs --prompt (a tokenizer's end of text); give --stop-id");
   args.sampling.stop_token = args.stop_id;
+  // The sample is printed as it is drawn: the prompt first, then each token.
   if (!args.prompt_ids.empty()) {
-    auto tokens = models::generate(model, parse_token_ids(args.prompt_ids, "--prompt-ids"), args.sampling);
-    std::cout << fmt::format("{}", fmt::join(tokens, " ")) << std::endl;
+    const auto prompt = parse_token_ids(args.prompt_ids, "--prompt-ids");
+    models::check_generation(model->config(), prompt, args.sampling);  // before anything is printed
+    std::cout << fmt::format("{}", fmt::join(prompt, " ")) << std::flush;
+    models::generate(model, prompt, args.sampling, [](int64_t id) { std::cout << ' ' << id << std::flush; });
+    std::cout << std::endl;
     return;
   }
   auto tokenizer = data::load_tokenizer(prompt_tokenizer(args));
   if (args.stop_at_eot) args.sampling.stop_token = tokenizer->eot_token();
-  auto prompt = encode_prompt(*tokenizer, *args.prompt, model->config().vocab_size);
-  std::cout << decode_sample(*tokenizer, models::generate(model, prompt, args.sampling)) << std::endl;
+  const auto prompt = encode_prompt(*tokenizer, *args.prompt, model->config().vocab_size);
+  models::check_generation(model->config(), prompt, args.sampling);
+  data::TextStream text(*tokenizer, std::cout);
+  for (const int64_t id : prompt) text.add(id);
+  models::generate(model, prompt, args.sampling, [&text](int64_t id) { text.add(id); });
+  text.finish();
+  std::cout << std::endl;
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "muonlab/models/generate.h"
 
+#include <cmath>
+
 #include "muonlab/core/errors.h"
 #include "muonlab/models/kv_cache.h"
 
@@ -7,7 +9,9 @@ namespace muonlab::models {
 
 void SamplingOptions::validate() const {
   if (max_new_tokens < 0) fail("sampling: max_new_tokens = {}: expected 0 or more", max_new_tokens);
-  if (temperature < 0) fail("sampling: temperature = {}: expected 0 (greedy) or positive", temperature);
+  if (!(temperature >= 0) || !std::isfinite(temperature)) {
+    fail("sampling: temperature = {}: expected 0 (greedy) or a finite positive number", temperature);
+  }
   if (top_k < 0) fail("sampling: top_k = {}: expected 0 (off) or positive", top_k);
   if (!(top_p > 0 && top_p <= 1)) fail("sampling: top_p = {}: expected a value in (0, 1]", top_p);
   if (stop_token && *stop_token < 0) fail("sampling: stop_token = {}: expected a token id (0 or more)", *stop_token);
@@ -47,11 +51,9 @@ int64_t sample_next_token(const torch::Tensor& logits, const SamplingOptions& op
   return last_possible;  // u landed in the rounding gap at the top
 }
 
-std::vector<int64_t> generate(Transformer& model, const std::vector<int64_t>& prompt,
-                              const SamplingOptions& options) {
+void check_generation(const ModelConfig& config, const std::vector<int64_t>& prompt, const SamplingOptions& options) {
   options.validate();
   if (prompt.empty()) fail("generate: the prompt is empty; give at least one token");
-  const auto& config = model->config();
   for (const auto id : prompt) {
     if (id < 0 || id >= config.vocab_size) {
       fail("generate: prompt token {} is outside the vocabulary [0, {})", id, config.vocab_size);
@@ -60,6 +62,12 @@ std::vector<int64_t> generate(Transformer& model, const std::vector<int64_t>& pr
   if (options.stop_token && *options.stop_token >= config.vocab_size) {
     fail("generate: stop token {} is outside the vocabulary [0, {})", *options.stop_token, config.vocab_size);
   }
+}
+
+std::vector<int64_t> generate(Transformer& model, const std::vector<int64_t>& prompt,
+                              const SamplingOptions& options, const TokenCallback& on_token) {
+  check_generation(model->config(), prompt, options);
+  const auto& config = model->config();
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
@@ -88,6 +96,7 @@ std::vector<int64_t> generate(Transformer& model, const std::vector<int64_t>& pr
     const auto logits = model->forward(input, cache ? &*cache : nullptr).logits;
     const int64_t next = sample_next_token(logits[0][-1], options, rng);
     tokens.push_back(next);
+    if (on_token) on_token(next);
     if (next == options.stop_token) break;
     if (cache && tokens.size() > block_size) cache.reset();
     input = cache ? torch::tensor({next}, ids_options).unsqueeze(0) : window(tokens);

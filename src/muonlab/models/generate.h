@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <random>
 #include <vector>
@@ -31,9 +32,16 @@ struct SamplingOptions {
 // stop token came first; a stop token inside the prompt does not stop). Each token is
 // predicted from at most the last block_size tokens (a longer prompt or
 // sample slides the window, as nanoGPT crops), with the KV cache while the
-// whole sequence fits. Runs without gradients, in eval mode.
+// whole sequence fits. Runs without gradients, in eval mode. `on_token`, if
+// given, is called with each new token as soon as it is sampled (the stop
+// token included), so that a caller can show the sample as it grows.
+using TokenCallback = std::function<void(int64_t)>;
 std::vector<int64_t> generate(Transformer& model, const std::vector<int64_t>& prompt,
-                              const SamplingOptions& options);
+                              const SamplingOptions& options, const TokenCallback& on_token = nullptr);
+
+// What generate refuses before it samples anything: bad options, an empty
+// prompt, prompt or stop ids outside the model's vocabulary.
+void check_generation(const ModelConfig& config, const std::vector<int64_t>& prompt, const SamplingOptions& options);
 
 // The probabilities sampling draws from, given next-token logits [V]:
 // softmax(logits / T), cut to the top_k most likely, then to the smallest
