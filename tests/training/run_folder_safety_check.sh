@@ -104,6 +104,14 @@ expect_error "'optimizer.lr': expected a finite number, got inf" train "$work/in
 expect_error "did you mean 'train'\?" "$muonlab" trian
 expect_error "launch: 'trian' is not a muonlab subcommand; did you mean 'train'\?" "$muonlab" launch -n 2 -- trian
 expect_error "did you mean '--config'\?" "$muonlab" train --confg "$work/run.toml"
+expect_error "'check' is not a subcommand of 'muonlab data': expected one of encode, decode, prepare, peek, info" \
+  "$muonlab" data check "$work"
+# Numeric options say what they expect, not CLI11's range up to the largest double.
+expect_error "--reps: '0': expected a whole number >= 1 \(run" "$muonlab" bench optim --reps 0
+expect_error "--reps: '1.5': expected a whole number >= 1" "$muonlab" bench optim --reps 1.5
+expect_error "--pairs: '-1': expected a whole number >= 0" "$muonlab" bench optim --pairs -1
+expect_error "--max-gib: '0': expected a number > 0" "$muonlab" bench train --max-gib 0
+expect_error "--smooth: 'x': expected a whole number >= 1" "$muonlab" plot "$work/run" --smooth x
 expect_error "config '$work' is a folder; expected a TOML file" "$muonlab" train --config "$work"
 expect_error "'\"/x' is not a valid TOML value" train "$work/quote" --set 'run.out_dir="/x'
 if [[ -c /dev/full ]]; then

@@ -14,6 +14,7 @@
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/negated_flag.h"
+#include "muonlab/cli/number_checks.h"
 #include "muonlab/cli/device_option.h"
 #include "muonlab/core/enum_names.h"
 #include "muonlab/core/errors.h"
@@ -58,10 +59,10 @@ void add_model_dtype_option(CLI::App& command, torch::Dtype& dtype, const std::s
 void add_timing_options(CLI::App& command, int& warmup, int& timed, const std::string& timed_name,
                         const std::string& what) {
   command.add_option("--warmup", warmup, fmt::format("untimed {} first", what))
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegativeCount)
       ->capture_default_str();
   command.add_option(timed_name, timed, fmt::format("timed {} (the median is reported)", what))
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveCount)
       ->capture_default_str();
 }
 
@@ -76,13 +77,13 @@ void register_bench_optim(CLI::App& bench) {
                     "muonlab bench optim --layers 2 --d-model 256 --ns-steps 5 --reps 3"});
   add_bench_run_options(*optim, *run);
   optim->add_option("--layers", config->layers, "transformer blocks of matrices")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveCount)
       ->capture_default_str();
   optim->add_option("--d-model", config->d_model, "width (768 is GPT-2 small; smaller for smoke tests)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveCount)
       ->capture_default_str();
   optim->add_option("--ns-steps", config->ns_steps, "Newton-Schulz steps K")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegativeCount)
       ->capture_default_str();
   optim->add_option_function<std::string>(
            "--ns-dtype", [config](const std::string& name) { config->ns_dtype = optim::parse_ns_dtype(name); },
@@ -96,7 +97,7 @@ void register_bench_optim(CLI::App& bench) {
   optim->add_option("--pairs", config->pairs,
                     "also time the default Muon step and the plain matmul in alternation this many times, for the "
                     "step's share of the matmul with a confidence interval (0: skip)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegativeCount)
       ->capture_default_str();
   add_negated_flag(*optim, "--no-variants", config->variants, "skip the Muon family table (Muon², Muon²-F, Group Muon)");
   add_negated_flag(*optim, "--no-peer", config->peer,
@@ -121,21 +122,21 @@ void register_bench_model(CLI::App& bench) {
   model->add_option("--presets", config->presets, "comma-separated model presets; the first that runs is the baseline")
       ->delimiter(',')
       ->capture_default_str();
-  model->add_option("--batch", config->batch, "sequences per step")->check(CLI::PositiveNumber)->capture_default_str();
+  model->add_option("--batch", config->batch, "sequences per step")->check(kPositiveCount)->capture_default_str();
   model->add_option("--seq-len", config->sequence, "training tokens per sequence")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveCount)
       ->capture_default_str();
   model->add_option("--max-gib", config->max_gib, "skip presets whose estimated training memory exceeds this")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   model->add_option("--decode-base", config->decode_base,
                     "MHA preset compared with its MLA variant (d_c = d/2, d_R = d_h/2)")
       ->capture_default_str();
   model->add_option("--prompt", config->prompt, "prefill tokens per sequence")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveCount)
       ->capture_default_str();
   model->add_option("--new-tokens", config->new_tokens, "decoded tokens per sequence")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveCount)
       ->capture_default_str();
   add_bench_run_options(*model, *run);
   add_model_dtype_option(*model, config->dtype, "fp32, or bf16 (CUDA only; CPU runs fp32)");
@@ -160,13 +161,13 @@ void register_bench_tokenizer(CLI::App& bench) {
   tokenizer->add_option("--corpus", config->corpus, "folder of .txt documents (scripts/fetch-data)")
       ->capture_default_str();
   tokenizer->add_option("--max-mb", config->max_mb, "use at most this many MB of the text (0: all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   tokenizer->add_option("--threads", config->threads, "encode_documents threads (0: every core)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegativeCount)
       ->capture_default_str();
   tokenizer->add_option("--reps", config->reps, "timed passes per row (the median is reported)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveCount)
       ->capture_default_str();
   tokenizer->add_option("--js-encoder", config->js_encoder,
                         "extracted gpt-3-encoder package (default: data/npm/gpt-3-encoder-*.tgz)");
@@ -189,13 +190,13 @@ void register_bench_train(CLI::App& bench) {
       ->delimiter(',');
   train->add_option("--set", config->overrides,
                     "model config override key=value for every preset, repeatable (e.g. --set n_layer=4)");
-  train->add_option("--batch", config->batch, "sequences per step")->check(CLI::PositiveNumber)->capture_default_str();
+  train->add_option("--batch", config->batch, "sequences per step")->check(kPositiveCount)->capture_default_str();
   train->add_option("--seq-len", config->seq_len, "tokens per sequence")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveCount)
       ->capture_default_str();
   train->add_option("--max-gib", config->max_gib,
                     "skip presets whose estimated training memory (optimizer state included) exceeds this")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   add_bench_run_options(*train, *run);
   auto dtypes = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"auto"});
@@ -224,7 +225,7 @@ void register_bench_train(CLI::App& bench) {
                   "(CUDA; no effect on the CPU)");
   train->add_option("--peak-tflops", config->peak_tflops,
                     "the device's peak for MFU (0: the table of known GPUs; CPUs print n/a)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   train->callback([config, run, dtypes] {
     if (dtypes->size() > 2) fail("--dtype {}: give one precision, or two to compare", fmt::join(*dtypes, ","));
@@ -253,17 +254,17 @@ void register_bench_dist(CLI::App& bench) {
                     "muonlab bench dist --preset tiny-gpt2 --steps 10"});
   dist->add_option("--preset", config->preset, "Model preset")->capture_default_str();
   dist->add_option("--ranks", config->ranks, "Rank counts to run, each a `muonlab launch`")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(kPositiveCount)->capture_default_str();
   dist->add_option("--optimizers", config->optimizers, "adamw, muon, muon2, muon2f")->capture_default_str();
-  dist->add_option("--batch", config->batch, "Sequences per rank")->check(CLI::PositiveNumber)->capture_default_str();
+  dist->add_option("--batch", config->batch, "Sequences per rank")->check(kPositiveCount)->capture_default_str();
   dist->add_option("--seq-len", config->seq_len, "Tokens per sequence (0: the preset's block_size)")
       ->capture_default_str();
   dist->add_option("--warmup", config->warmup, "Untimed steps first")->capture_default_str();
-  dist->add_option("--steps", config->steps, "Timed steps (the median is reported)")->check(CLI::PositiveNumber)
+  dist->add_option("--steps", config->steps, "Timed steps (the median is reported)")->check(kPositiveCount)
       ->capture_default_str();
-  dist->add_option("--bucket-mb", config->bucket_mb, "All-reduce bucket size")->check(CLI::PositiveNumber)
+  dist->add_option("--bucket-mb", config->bucket_mb, "All-reduce bucket size")->check(kPositiveCount)
       ->capture_default_str();
-  dist->add_option("--threads", config->threads, "Threads per rank")->check(CLI::PositiveNumber)
+  dist->add_option("--threads", config->threads, "Threads per rank")->check(kPositiveCount)
       ->capture_default_str();
   dist->add_option("--device", config->device, "cpu (Gloo), or cuda (NCCL, rank r on cuda:r)")
       ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();

@@ -10,6 +10,7 @@
 #include "muonlab/analysis/loss_plot.h"
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/help_examples.h"
+#include "muonlab/cli/number_checks.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/training/metrics_csv.h"
 #include "muonlab/training/read_loss_curves.h"
@@ -99,7 +100,7 @@ void register_plot(CLI::App& app) {
   auto* log_y = plot->add_flag("--log-y", args->log_y, "Log-scale y axis (default: only where the losses span 10x)");
   plot->add_flag("--linear-y", args->linear_y, "Linear y axis always")->excludes(log_y);
   plot->add_option("--smooth", args->smooth, "Train loss as a moving average over this many logged steps (1: none)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositiveCount);
   plot->add_flag("--csv", args->csv, "Also write each run's metrics as RUN_DIR/metrics.csv");
   plot->callback([args] { run_plot(*args); });
 }

@@ -10,6 +10,7 @@
 
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/help_examples.h"
+#include "muonlab/cli/number_checks.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/sweep/sweep_runner.h"
 #include "muonlab/sweep/sweep_status.h"
@@ -80,7 +81,7 @@ void register_sweep(CLI::App& app) {
   command->add_option("spec", args->spec, "Sweep spec (TOML: [sweep], [axes], [[variant]])")->required();
   command->add_option("--out", args->out_dir, "Sweep folder (default: sweeps/NAME)");
   command->add_option("--parallel", args->parallel, "Runs at once (default: the spec's [sweep] parallel)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveCount)
       ->default_str("");
   command->add_option("--set", args->overrides,
                       "KEY=VALUE for every run, after the spec's [sweep] set (e.g. run.device=\"cuda\")");

@@ -1,6 +1,7 @@
 #include "muonlab/cli/suggest.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 
 #include <algorithm>
 
@@ -50,6 +51,15 @@ std::vector<std::string> long_flags(CLI::App& app) {
   return flags;
 }
 
+// "muonlab data" for the `data` subcommand.
+std::string command_path(CLI::App& app) {
+  std::string path = app.get_parent() == nullptr ? "muonlab" : app.get_name();
+  for (CLI::App* parent = app.get_parent(); parent != nullptr; parent = parent->get_parent()) {
+    path = (parent->get_parent() == nullptr ? "muonlab" : parent->get_name()) + " " + path;
+  }
+  return path;
+}
+
 }  // namespace
 
 std::string suggestion(CLI::App& app, int argc, char** argv) {
@@ -73,7 +83,9 @@ std::string suggestion(CLI::App& app, int argc, char** argv) {
     // Only the first word after a command with subcommands can name one.
     if (i > 1 && std::string(argv[i - 1]).rfind('-', 0) == 0) continue;
     const std::string near = nearest_name(word, subcommands);
-    return near.empty() ? "" : fmt::format("did you mean '{}'?", near);
+    if (!near.empty()) return fmt::format("did you mean '{}'?", near);
+    return fmt::format("'{}' is not a subcommand of '{}': expected one of {}", word, command_path(*current),
+                       fmt::join(subcommands, ", "));
   }
   return "";
 }
