@@ -99,6 +99,17 @@ TEST(SweepSpec, BadSpecsAreNamed) {
   EXPECT_CONTAINS(error_of(bad_value), "run 'muon/data.batch_size=4,run.seed=1'");
   EXPECT_CONTAINS(error_of(bad_value), "'optimizer.ns_steps': expected an integer");
   EXPECT_CONTAINS(error_of(spec + "[[variant]]\nname = \"muon\"\n"), "variant 'muon' appears twice");
+  // A repeated value would name two runs alike, training in one folder;
+  // 3e-3 and 0.003 are the same value.
+  std::string repeated_seed = spec;
+  repeated_seed.replace(repeated_seed.find("[1, 2]"), 6, "[1, 2, 1]");
+  EXPECT_CONTAINS(error_of(repeated_seed), "spec.toml:9: 'run.seed' lists 1 twice: each value names a run");
+  std::string repeated_lr = spec;
+  repeated_lr.replace(repeated_lr.find("[0.001, 3e-3]"), 13, "[0.003, 0.001, 3e-3]");
+  EXPECT_CONTAINS(error_of(repeated_lr), "'adamw.lr' lists 0.003 twice");
+  std::string bad_target = spec;
+  bad_target.replace(bad_target.find("[sweep]\n"), 8, "[sweep]\ntarget_loss = -1.0\n");
+  EXPECT_CONTAINS(error_of(bad_target), "spec.toml:2: [sweep] 'target_loss' = -1: expected a loss > 0");
   std::string missing_base = spec;
   missing_base.replace(missing_base.find("base.toml"), 9, "none.toml");
   EXPECT_CONTAINS(error_of(missing_base), "base '" + dir.file("none.toml") + "' not found");
@@ -130,6 +141,15 @@ TEST(SweepSpec, LinkedAxisSetsItsKeysTogether) {
                   "spec.toml:10: 'data.batch_size, run.steps': each point must be an array of 2 values, one per key");
   EXPECT_CONTAINS(error_of("\"data.batch_size, run.steps\" = [4, 8]"), "each point must be an array of 2 values");
   EXPECT_CONTAINS(error_of("\"data.batch_size, run.steps\" = []"), "has no values, so the grid is empty");
+  EXPECT_CONTAINS(error_of("\"data.batch_size, run.steps\" = [[4, 20], [8, 10], [4, 20]]"),
+                  "'data.batch_size, run.steps' lists [4, 20] twice");
+  EXPECT_EQ(expand_sweep(load_sweep_spec(write_spec(dir, [&] {
+              std::string body(kSpec);
+              body.replace(body.find("\"data.batch_size\" = [4, 8]"), 26,
+                           "\"data.batch_size, run.steps\" = [[4, 20], [4, 10]]");
+              return body;
+            }()))).size(),
+            12u) << "points sharing one value are distinct";
   EXPECT_CONTAINS(error_of("\"data.batch_size,\" = [[4, 20]]"), "an empty key");
   EXPECT_CONTAINS(error_of("\"data.batch_size, run.seed\" = [[4, 1]]"),
                   "axis key 'run.seed' appears in two axes; each key belongs to one");

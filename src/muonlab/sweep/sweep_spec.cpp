@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <toml++/toml.h>
 
+#include <cmath>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -35,13 +36,27 @@ std::string value_text(const SweepSpec& spec, const std::string& key, const toml
   fail("{}: '{}': expected a string, number, boolean or array value", where(spec, node), key);
 }
 
-// A non-empty array's items as --set values.
+// A value listed twice would name two runs alike, and both would train in
+// one folder.
+void refuse_repeated_value(const SweepSpec& spec, const std::string& key, const toml::node& item,
+                           std::set<std::string>& seen, const std::string& value) {
+  if (!seen.insert(value).second) {
+    fail("{}: '{}' lists {} twice: each value names a run (and its folder), so each may appear once",
+         where(spec, item), key, value);
+  }
+}
+
+// A non-empty array's items as --set values, none repeated.
 std::vector<std::string> values_of(const SweepSpec& spec, const std::string& key, const toml::node& node) {
   const toml::array* array = node.as_array();
   if (array == nullptr) fail("{}: '{}': expected an array of values", where(spec, node), key);
   if (array->empty()) fail("{}: '{}' has no values, so the grid is empty", where(spec, node), key);
   std::vector<std::string> values;
-  for (const auto& item : *array) values.push_back(value_text(spec, key, item));
+  std::set<std::string> seen;
+  for (const auto& item : *array) {
+    values.push_back(value_text(spec, key, item));
+    refuse_repeated_value(spec, key, item, seen, values.back());
+  }
   return values;
 }
 
@@ -75,6 +90,7 @@ SweepAxis read_axis(const SweepSpec& spec, const std::string& written, const tom
   const toml::array* array = node.as_array();
   if (array == nullptr) fail("{}: '{}': expected an array of points", where(spec, node), written);
   if (array->empty()) fail("{}: '{}' has no values, so the grid is empty", where(spec, node), written);
+  std::set<std::string> seen;
   for (const auto& item : *array) {
     const toml::array* point = item.as_array();
     if (point == nullptr || point->size() != axis.keys.size()) {
@@ -83,6 +99,7 @@ SweepAxis read_axis(const SweepSpec& spec, const std::string& written, const tom
     }
     std::vector<std::string> values;
     for (size_t i = 0; i < point->size(); ++i) values.push_back(value_text(spec, axis.keys[i], *point->get(i)));
+    refuse_repeated_value(spec, written, item, seen, fmt::format("[{}]", fmt::join(values, ", ")));
     axis.points.push_back(std::move(values));
   }
   return axis;
@@ -146,6 +163,10 @@ void read_sweep_section(SweepSpec& spec, const toml::table& sweep) {
   if (const toml::node* node = sweep.get("target_loss")) {
     if (!node->is_number()) fail("{}: [sweep] 'target_loss': expected a number", where(spec, *node));
     spec.target_loss = node->value<double>();
+    if (!(*spec.target_loss > 0) || !std::isfinite(*spec.target_loss)) {
+      fail("{}: [sweep] 'target_loss' = {}: expected a loss > 0 for the runs to reach", where(spec, *node),
+           *spec.target_loss);
+    }
   }
 }
 
