@@ -2,6 +2,8 @@
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/state_bytes.h"
 
+#include <limits>
+
 #include "test_util.h"
 
 namespace muonlab::optim {
@@ -102,6 +104,13 @@ TEST(AdamW, RejectsInvalidOptionsByField) {
   const auto message = testing::error_message(
       [&] { AdamW a(params, AdamWOptions().betas(std::make_tuple(0.9, 1.0))); });
   EXPECT_NE(message.find("beta2 = 1"), std::string::npos) << message;
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_CONTAINS(testing::error_message([&] { AdamW a(params, AdamWOptions(inf)); }),
+                  "AdamW lr = inf: expected a finite number >= 0");
+  EXPECT_CONTAINS(testing::error_message([&] { AdamW a(params, AdamWOptions().weight_decay(inf)); }),
+                  "AdamW weight_decay = inf: expected a finite number >= 0");
+  EXPECT_CONTAINS(testing::error_message([&] { AdamW a(params, AdamWOptions().eps(inf)); }),
+                  "AdamW eps = inf: expected a finite number > 0");
 }
 
 }  // namespace

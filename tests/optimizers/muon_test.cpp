@@ -5,6 +5,7 @@
 #include "muonlab/optimizers/muon.h"
 
 #include <cmath>
+#include <limits>
 #include <tuple>
 
 #include "reference_newton_schulz.h"
@@ -222,6 +223,14 @@ TEST(Muon, RejectsInvalidOptionsByField) {
   EXPECT_NE(error_message([&] { Muon m(params, MuonOptions(-1.0)); }).find("lr = -1"),
             std::string::npos);
   EXPECT_NE(error_message([&] { parse_scale_rule("rms"); }).find("'rms'"), std::string::npos);
+  // Infinite settings would step every weight to inf or NaN without a word.
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_CONTAINS(error_message([&] { Muon m(params, MuonOptions(inf)); }), "Muon lr = inf: expected a finite number >= 0");
+  EXPECT_CONTAINS(error_message([&] { Muon m(params, MuonOptions(std::nan(""))); }), "Muon lr = nan");
+  EXPECT_CONTAINS(error_message([&] { Muon m(params, MuonOptions().weight_decay(inf)); }),
+                  "Muon weight_decay = inf: expected a finite number >= 0");
+  EXPECT_CONTAINS(error_message([&] { Muon m(params, MuonOptions().eps(inf)); }), "Muon eps = inf");
+  EXPECT_NO_THROW(Muon(params, MuonOptions(1e300))) << "large but finite: taken";
 }
 
 TEST(Muon, DefaultsFollowTorchOptimMuon) {

@@ -10,12 +10,12 @@ namespace muonlab::optim {
 
 void AdamWOptions::validate() const {
   const auto [beta1, beta2] = betas();
-  if (!(lr() >= 0)) fail("AdamW lr = {}: expected a number >= 0", lr());
+  if (!(lr() >= 0 && std::isfinite(lr()))) fail("AdamW lr = {}: expected a finite number >= 0", lr());
   if (!(beta1 >= 0 && beta1 < 1)) fail("AdamW beta1 = {}: expected a number in [0, 1)", beta1);
   if (!(beta2 >= 0 && beta2 < 1)) fail("AdamW beta2 = {}: expected a number in [0, 1)", beta2);
-  if (!(eps() > 0)) fail("AdamW eps = {}: expected a number > 0", eps());
-  if (!(weight_decay() >= 0)) {
-    fail("AdamW weight_decay = {}: expected a number >= 0", weight_decay());
+  if (!(eps() > 0 && std::isfinite(eps()))) fail("AdamW eps = {}: expected a finite number > 0", eps());
+  if (!(weight_decay() >= 0 && std::isfinite(weight_decay()))) {
+    fail("AdamW weight_decay = {}: expected a finite number >= 0", weight_decay());
   }
 }
 

@@ -90,14 +90,14 @@ NeuronNormOptions MuonOptions::neuron_norm_options() const {
 }
 
 void MuonOptions::validate() const {
-  if (!(lr() >= 0)) fail("Muon lr = {}: expected a number >= 0", lr());
+  if (!(lr() >= 0 && std::isfinite(lr()))) fail("Muon lr = {}: expected a finite number >= 0", lr());
   if (!(momentum() >= 0 && momentum() < 1)) {
     fail("Muon momentum = {}: expected a number in [0, 1)", momentum());
   }
-  if (!(weight_decay() >= 0)) {
-    fail("Muon weight_decay = {}: expected a number >= 0", weight_decay());
+  if (!(weight_decay() >= 0 && std::isfinite(weight_decay()))) {
+    fail("Muon weight_decay = {}: expected a finite number >= 0", weight_decay());
   }
-  if (eps() && !(*eps() > 0)) fail("Muon eps = {}: expected a number > 0", *eps());
+  if (eps() && !(*eps() > 0 && std::isfinite(*eps()))) fail("Muon eps = {}: expected a finite number > 0", *eps());
   if (group_size() < 0) fail("Muon group_size = {}: expected heads per group >= 1, or 0 for whole matrices", group_size());
   newton_schulz_config().validate();
   second_moment_options().validate();
