@@ -33,6 +33,7 @@ LIBRARY_SOURCES = [
     "muonlab/optimizers/param_state_io.cpp",
     "muonlab/optimizers/step_guard.cpp",
     "muonlab/optimizers/optimizer_base.cpp",
+    "muonlab/optimizers/param_dtype.cpp",
     "muonlab/optimizers/param_role.cpp",
     "muonlab/optimizers/head_groups.cpp",
     "muonlab/optimizers/matrix_view.cpp",

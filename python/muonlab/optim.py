@@ -155,6 +155,9 @@ class _MuonFamily(torch.optim.Optimizer):
             super().add_param_group(group)
             added = self.param_groups[-1]
             _C.check_adamw_options({k: added[k] for k in _ADAMW_KEYS})
+            index = len(self.param_groups) - 1
+            for i, p in enumerate(added["params"]):
+                _C.check_adamw_param(p, _param_name(added, index, i))
             return
         group["use_muon"] = True
         _from_torch_spelling(group)

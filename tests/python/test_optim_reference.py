@@ -265,6 +265,21 @@ def test_bad_group_options_raise_too():
         Muon([torch.nn.Parameter(torch.randn(4))])
 
 
+def test_parameters_that_cannot_be_stepped_are_refused_by_name():
+    # A complex parameter would be cast to real and lose its imaginary part.
+    w = torch.nn.Parameter(torch.randn(4, 4, dtype=torch.complex64))
+    with pytest.raises(ValueError, match=r"'param_groups\[0\]\['params'\]\[0\]' is complex64: Muon steps real tensors"):
+        Muon([w])
+    with pytest.raises(ValueError, match="is complex64: AdamW steps real tensors; view a complex one as pairs of reals"):
+        MuonWithAuxAdamW([{"params": [torch.nn.Parameter(torch.randn(4, 4)), ], "use_muon": True},
+                          {"params": [torch.nn.Parameter(torch.randn(4, dtype=torch.complex64))], "use_muon": False}])
+    with pytest.raises(ValueError, match="is int64: Muon steps floating-point tensors"):
+        Muon([torch.ones(4, 4, dtype=torch.int64)])
+    # As pairs of reals, the complex parameter steps.
+    real_view = torch.nn.Parameter(torch.view_as_real(torch.randn(4, dtype=torch.complex64)))
+    MuonWithAuxAdamW([{"params": [real_view], "use_muon": False}])
+
+
 def test_functions():
     G = torch.randn(6, 10, dtype=torch.float64)
     assert torch.allclose(muonlab.newton_schulz(G, 5, "jordan", "fp64"), newton_schulz(G, 5), atol=1e-12)

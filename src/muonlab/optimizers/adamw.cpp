@@ -5,6 +5,7 @@
 
 #include "muonlab/core/torch_compat.h"
 #include "muonlab/optimizers/fused_adamw_cpu.h"
+#include "muonlab/optimizers/param_dtype.h"
 
 namespace muonlab::optim {
 
@@ -21,7 +22,7 @@ void AdamWOptions::validate() const {
 
 AdamW::AdamW(std::vector<torch::optim::OptimizerParamGroup> param_groups, AdamWOptions defaults)
     : OptimizerBase(std::move(param_groups), std::make_unique<AdamWOptions>(defaults)) {
-  validate_options();
+  validate_parameters();
 }
 
 AdamW::AdamW(std::vector<torch::Tensor> params, AdamWOptions defaults)
@@ -32,18 +33,19 @@ AdamW::AdamW(std::vector<torch::Tensor> params, AdamWOptions defaults)
 AdamW::AdamW(const torch::OrderedDict<std::string, torch::Tensor>& named, AdamWOptions defaults)
     : OptimizerBase(named.values(), std::make_unique<AdamWOptions>(defaults)) {
   set_parameter_names(named);
-  validate_options();
+  validate_parameters();
 }
 
 AdamW::AdamW(const std::vector<TaggedParam>& tagged, AdamWOptions defaults)
     : OptimizerBase(tensors_of(tagged), std::make_unique<AdamWOptions>(defaults)) {
   set_parameter_names(names_of(tagged));
-  validate_options();
+  validate_parameters();
 }
 
-void AdamW::validate_options() const {
+void AdamW::validate_parameters() const {
   for (const auto& group : param_groups_) {
     static_cast<const AdamWOptions&>(group.options()).validate();
+    for (const auto& param : group.params()) check_param_dtype(param, parameter_name(param), "AdamW");
   }
 }
 

@@ -101,7 +101,8 @@ class AdamW : public OptimizerBase {
       const torch::Tensor& param) const override;
 
  private:
-  void validate_options() const;
+  // Each group's options, and each parameter's dtype (param_dtype.h).
+  void validate_parameters() const;
 };
 
 }  // namespace muonlab::optim

@@ -8,6 +8,7 @@
 #include "muonlab/core/shape_string.h"
 #include "muonlab/core/torch_compat.h"
 #include "muonlab/optimizers/fused_muon_cpu.h"
+#include "muonlab/optimizers/param_dtype.h"
 
 namespace muonlab::optim {
 
@@ -273,6 +274,7 @@ MatrixView check_slot(const MuonSlot& slot) {
 
 MatrixView check_muon_param(const torch::Tensor& param, const std::string& name, const MuonOptions& options,
                             const TaggedParam* tag) {
+  check_param_dtype(param, name, "Muon");
   const MatrixView view =
       matrix_view(param, options.nd_params(), name, tag ? tag->role : ParamRole::kMatrix, tag && tag->transposed);
   if (options.group_size() > 0 && tag != nullptr && tag->heads && param.dim() != 2) {

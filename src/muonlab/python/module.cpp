@@ -23,6 +23,7 @@
 #include "muonlab/optimizers/muon_step.h"
 #include "muonlab/optimizers/muon_step_graph.h"
 #include "muonlab/optimizers/newton_schulz.h"
+#include "muonlab/optimizers/param_dtype.h"
 #include "muonlab/python/python_options.h"
 
 namespace muonlab::python {
@@ -322,6 +323,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       "check_adamw_options", [](const py::dict& options) { adamw_options_from(options, true); },
       "Raises ValueError naming the first unknown or invalid option");
   m.def("check_muon_param", &check_muon_param);
+  m.def(
+      "check_adamw_param",
+      [](const torch::Tensor& param, const std::string& name) {
+        as_value_errors([&] { optim::check_param_dtype(param, name, "AdamW"); });
+      },
+      "Raises ValueError for a parameter AdamW cannot step (complex, integer, or float16 on a CPU without float16 "
+      "kernels)");
   m.def("muon_state", &muon_state);
   m.def("check_muon_state", &check_muon_state);
   m.def("head_ranges", &head_ranges, py::arg("layout"),
