@@ -75,53 +75,48 @@ TEST(SweepSpec, ExtraOverridesFollowTheSpecsOwn) {
   EXPECT_CONTAINS(error_message([&] { load_sweep_spec(path, {"run.stepz=9"}); }), "unknown key 'run.stepz'");
 }
 
+// kSpec with its first `from` replaced by `to`.
+std::string spec_with(const std::string& from, const std::string& to) {
+  std::string spec(kSpec);
+  const size_t at = spec.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return spec.replace(at, from.size(), to);
+}
+
 TEST(SweepSpec, BadSpecsAreNamed) {
   testing::ScratchDir dir;
   const std::string spec(kSpec);
   auto error_of = [&](const std::string& body) { return error_message([&] { load_sweep_spec(write_spec(dir, body)); }); };
-  std::string unknown_axis = spec;
-  unknown_axis.replace(unknown_axis.find("\"run.seed\""), 10, "\"run.sead\"");
+  const std::string unknown_axis = spec_with("\"run.seed\"", "\"run.sead\"");
   EXPECT_CONTAINS(error_of(unknown_axis), "run 'adamw/lr=0.001,data.batch_size=4,run.sead=1'");
   EXPECT_CONTAINS(error_of(unknown_axis), "unknown key 'run.sead'");
-  std::string empty_axis = spec;
-  empty_axis.replace(empty_axis.find("[1, 2]"), 6, "[]");
-  EXPECT_CONTAINS(error_of(empty_axis), "spec.toml:9: 'run.seed' has no values, so the grid is empty");
-  std::string bad_set = spec;
-  bad_set.replace(bad_set.find("\"run.steps=8\""), 13, "\"run.steps\"");
-  EXPECT_CONTAINS(error_of(bad_set), "[sweep]: set entries are \"key=value\" strings");
-  std::string bad_baseline = spec;
-  bad_baseline.replace(bad_baseline.find("baseline = \"adamw\""), 18, "baseline = \"sgd\"");
-  EXPECT_CONTAINS(error_of(bad_baseline), "baseline 'sgd' is not a variant; the variants are adamw, muon");
+  EXPECT_CONTAINS(error_of(spec_with("[1, 2]", "[]")), "spec.toml:9: 'run.seed' has no values, so the grid is empty");
+  EXPECT_CONTAINS(error_of(spec_with("\"run.steps=8\"", "\"run.steps\"")),
+                  "[sweep]: set entries are \"key=value\" strings");
+  EXPECT_CONTAINS(error_of(spec_with("baseline = \"adamw\"", "baseline = \"sgd\"")),
+                  "baseline 'sgd' is not a variant; the variants are adamw, muon");
   EXPECT_CONTAINS(error_of("[sweep]\nname = \"x\"\nbase = \"base.toml\"\nbaseline = \"a\"\n"), "no [[variant]] tables");
   EXPECT_CONTAINS(error_of(spec + "[extra]\n"), "unknown key 'extra' in the spec");
-  std::string bad_value = spec;
-  bad_value.replace(bad_value.find("optimizer.ns_steps=3"), 20, "optimizer.ns_steps=x");
+  const std::string bad_value = spec_with("optimizer.ns_steps=3", "optimizer.ns_steps=x");
   EXPECT_CONTAINS(error_of(bad_value), "run 'muon/data.batch_size=4,run.seed=1'");
   EXPECT_CONTAINS(error_of(bad_value), "'optimizer.ns_steps': expected an integer");
   EXPECT_CONTAINS(error_of(spec + "[[variant]]\nname = \"muon\"\n"), "variant 'muon' appears twice");
   // A repeated value would name two runs alike, training in one folder;
   // 3e-3 and 0.003 are the same value.
-  std::string repeated_seed = spec;
-  repeated_seed.replace(repeated_seed.find("[1, 2]"), 6, "[1, 2, 1]");
-  EXPECT_CONTAINS(error_of(repeated_seed), "spec.toml:9: 'run.seed' lists 1 twice: each value names a run");
-  std::string repeated_lr = spec;
-  repeated_lr.replace(repeated_lr.find("[0.001, 3e-3]"), 13, "[0.003, 0.001, 3e-3]");
-  EXPECT_CONTAINS(error_of(repeated_lr), "'adamw.lr' lists 0.003 twice");
-  std::string bad_target = spec;
-  bad_target.replace(bad_target.find("[sweep]\n"), 8, "[sweep]\ntarget_loss = -1.0\n");
-  EXPECT_CONTAINS(error_of(bad_target), "spec.toml:2: [sweep] 'target_loss' = -1: expected a loss > 0");
-  std::string missing_base = spec;
-  missing_base.replace(missing_base.find("base.toml"), 9, "none.toml");
-  EXPECT_CONTAINS(error_of(missing_base), "base '" + dir.file("none.toml") + "' not found");
+  EXPECT_CONTAINS(error_of(spec_with("[1, 2]", "[1, 2, 1]")),
+                  "spec.toml:9: 'run.seed' lists 1 twice: each value names a run");
+  EXPECT_CONTAINS(error_of(spec_with("[0.001, 3e-3]", "[0.003, 0.001, 3e-3]")), "'adamw.lr' lists 0.003 twice");
+  EXPECT_CONTAINS(error_of(spec_with("[sweep]\n", "[sweep]\ntarget_loss = -1.0\n")),
+                  "spec.toml:2: [sweep] 'target_loss' = -1: expected a loss > 0");
+  EXPECT_CONTAINS(error_of(spec_with("base.toml", "none.toml")), "base '" + dir.file("none.toml") + "' not found");
 }
 
 // A linked axis sets its keys together, one point at a time: an equal token
 // budget at every batch size is (batch, steps) pairs, not their product.
 TEST(SweepSpec, LinkedAxisSetsItsKeysTogether) {
   testing::ScratchDir dir;
-  std::string spec(kSpec);
-  spec.replace(spec.find("\"data.batch_size\" = [4, 8]"), 26,
-               "\"data.batch_size, run.steps\" = [[4, 20], [8, 10]]");
+  auto with_axis = [](const std::string& axis) { return spec_with("\"data.batch_size\" = [4, 8]", axis); };
+  const std::string spec = with_axis("\"data.batch_size, run.steps\" = [[4, 20], [8, 10]]");
   const auto runs = expand_sweep(load_sweep_spec(write_spec(dir, spec)));
   ASSERT_EQ(runs.size(), 2u * 2 * 2 + 1u * 2 * 2);  // 2 points x 2 seeds, as with a plain axis of 2
   EXPECT_EQ(runs[0].id, "adamw/lr=0.001,data.batch_size=4,run.steps=20,run.seed=1");
@@ -133,9 +128,7 @@ TEST(SweepSpec, LinkedAxisSetsItsKeysTogether) {
   EXPECT_EQ(config.run.steps, 10);
 
   auto error_of = [&](const std::string& axis) {
-    std::string body(kSpec);
-    body.replace(body.find("\"data.batch_size\" = [4, 8]"), 26, axis);
-    return error_message([&] { load_sweep_spec(write_spec(dir, body)); });
+    return error_message([&] { load_sweep_spec(write_spec(dir, with_axis(axis))); });
   };
   EXPECT_CONTAINS(error_of("\"data.batch_size, run.steps\" = [[4, 20], [8]]"),
                   "spec.toml:10: 'data.batch_size, run.steps': each point must be an array of 2 values, one per key");
@@ -143,13 +136,9 @@ TEST(SweepSpec, LinkedAxisSetsItsKeysTogether) {
   EXPECT_CONTAINS(error_of("\"data.batch_size, run.steps\" = []"), "has no values, so the grid is empty");
   EXPECT_CONTAINS(error_of("\"data.batch_size, run.steps\" = [[4, 20], [8, 10], [4, 20]]"),
                   "'data.batch_size, run.steps' lists [4, 20] twice");
-  EXPECT_EQ(expand_sweep(load_sweep_spec(write_spec(dir, [&] {
-              std::string body(kSpec);
-              body.replace(body.find("\"data.batch_size\" = [4, 8]"), 26,
-                           "\"data.batch_size, run.steps\" = [[4, 20], [4, 10]]");
-              return body;
-            }()))).size(),
-            12u) << "points sharing one value are distinct";
+  const std::string sharing_a_value = with_axis("\"data.batch_size, run.steps\" = [[4, 20], [4, 10]]");
+  EXPECT_EQ(expand_sweep(load_sweep_spec(write_spec(dir, sharing_a_value))).size(), 12u)
+      << "points sharing one value are distinct";
   EXPECT_CONTAINS(error_of("\"data.batch_size,\" = [[4, 20]]"), "an empty key");
   EXPECT_CONTAINS(error_of("\"data.batch_size, run.seed\" = [[4, 1]]"),
                   "axis key 'run.seed' appears in two axes; each key belongs to one");
