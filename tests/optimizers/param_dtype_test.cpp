@@ -44,7 +44,7 @@ TEST(ParamDtype, Float16OnTheCpuIsRefusedOrSteppedAsFloat32) {
   const auto start = torch::randn({8, 12});
   const auto grad = torch::randn({8, 12});
   auto stepped = [&](torch::Dtype dtype, bool muon) {
-    auto param = start.to(dtype).requires_grad_(true);
+    auto param = start.to(dtype, /*non_blocking=*/false, /*copy=*/true).requires_grad_(true);
     param.mutable_grad() = grad.to(dtype);
     if (muon) {
       Muon optimizer(one_named(param), MuonOptions(0.5).weight_decay(0));
