@@ -5,6 +5,7 @@
 #include "muonlab/optimizers/newton_schulz.h"
 
 #include <cmath>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -234,6 +235,13 @@ TEST(NewtonSchulz, RejectsBadSettingsByName) {
   EXPECT_NE(message.find("2 triples"), std::string::npos) << message;
   EXPECT_NE(message.find("ns_steps = 5"), std::string::npos) << message;
   EXPECT_NE(error_message([] { parse_ns_dtype("fp16"); }).find("'fp16'"), std::string::npos);
+  // A non-finite coefficient would make every update NaN.
+  custom.steps = 2;
+  custom.schedule = ns_schedule_custom({{3.4445, -4.775, 2.0315}, {std::nan(""), 0, 0}});
+  EXPECT_CONTAINS(error_message([&] { custom.validate(); }),
+                  "Newton-Schulz coefficients 'custom' hold the triple (nan, 0, 0): expected finite numbers");
+  custom.schedule = ns_schedule_custom({{3.4445, std::numeric_limits<double>::infinity(), 2.0315}});
+  EXPECT_CONTAINS(error_message([&] { custom.validate(); }), "(3.4445, inf, 2.0315)");
 }
 
 TEST(NewtonSchulz, PolarExpressRepeatsItsLastTripleBeyondFiveSteps) {

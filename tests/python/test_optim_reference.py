@@ -231,6 +231,7 @@ def test_closure_loss_is_returned():
     ({"ns_coefficients": "newton"}, "option ns_coefficients='newton': expected 'jordan', 'taylor', "
                                     "'polar_express' or a list of (a, b, c) triples"),
     ({"ns_coefficients": [(1.0, 2.0)]}, "option ns_coefficients=[(1.0, 2.0)]"),
+    ({"ns_coefficients": [(float("nan"), 1.0, 1.0)]}, "hold the triple (nan, 1, 1): expected finite numbers"),
     ({"ns_dtype": "fp16"}, "option ns_dtype='fp16': expected 'auto', 'bf16', 'fp32' or 'fp64'"),
     ({"ns_method": "fast"}, "option ns_method='fast': expected 'standard' or 'gram'"),
     ({"gram_restart": 0}, "gram_restart = 0: expected steps between restarts >= 1"),

@@ -102,6 +102,12 @@ void NewtonSchulzConfig::validate() const {
   if (schedule.triples.empty()) {
     fail("Newton-Schulz coefficients '{}' list no triple", schedule.name);
   }
+  for (const auto& triple : schedule.triples) {
+    if (!std::isfinite(triple.a) || !std::isfinite(triple.b) || !std::isfinite(triple.c)) {
+      fail("Newton-Schulz coefficients '{}' hold the triple ({}, {}, {}): expected finite numbers", schedule.name,
+           triple.a, triple.b, triple.c);
+    }
+  }
   const auto listed = static_cast<int64_t>(schedule.triples.size());
   if (schedule.name == "custom" && listed > 1 && listed != steps) {
     fail("custom Newton-Schulz coefficients list {} triples but ns_steps = {}: "
