@@ -286,9 +286,11 @@ TEST(GroupMuon, RandomGroupingResumesFromTheStateFile) {
 
 TEST(GroupMuon, ErrorsNameTheParameterAndTheSetting) {
   const auto params = attention_params();
-  // g = 3 does not divide the 4 heads of the fused weight's segments.
-  EXPECT_CONTAINS(error_message([&] { one_step_updates(params, base_options().group_size(3)); }),
-                  "Group Muon on parameter 'attn.qkv'");
+  // g = 3 does not divide the 4 heads of the fused weight's segments:
+  // refused when the optimizer is made, so that no step can fail halfway,
+  // after changing the parameters before this one.
+  EXPECT_CONTAINS(error_message([&] { Muon(params, base_options().group_size(3)); }),
+                  "Group Muon on parameter 'attn.qkv': head group size 3 does not divide segment 0");
   EXPECT_CONTAINS(error_message([&] { Muon({params[0].tensor}, base_options().group_size(2)); }),
                   "needs the parameters' head layouts");
   EXPECT_CONTAINS(error_message([&] { Muon(params, base_options().group_size(-1)); }), "group_size = -1");

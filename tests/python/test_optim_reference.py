@@ -6,7 +6,7 @@ import torch
 
 import muonlab
 from muonlab import _C
-from muonlab.optim import Muon, Muon2, Muon2F, MuonWithAuxAdamW, NorMuon
+from muonlab.optim import HeadLayout, Muon, Muon2, Muon2F, MuonWithAuxAdamW, NorMuon
 import reference_muon
 from reference_muon import COEFFICIENTS, ReferenceAdamW, ReferenceMuon, newton_schulz, optimizer_steps
 
@@ -279,6 +279,16 @@ def test_parameters_that_cannot_be_stepped_are_refused_by_name():
     # As pairs of reals, the complex parameter steps.
     real_view = torch.nn.Parameter(torch.view_as_real(torch.randn(4, dtype=torch.complex64)))
     MuonWithAuxAdamW([{"params": [real_view], "use_muon": False}])
+
+
+def test_group_sizes_that_cannot_cut_the_heads_are_refused_before_any_step():
+    # A failure inside step() would come after the parameters stepped before
+    # this one had changed.
+    plain = torch.nn.Parameter(torch.randn(16, 16))
+    qkv = torch.nn.Parameter(torch.randn(48, 16))
+    with pytest.raises(ValueError, match="head group size 3 does not divide segment 0 of the head layout, which has 4"):
+        Muon([{"params": [plain]}, {"params": [qkv], "heads": HeadLayout("qkv", 12, 4), "group_size": 3}])
+    Muon([{"params": [plain]}, {"params": [qkv], "heads": HeadLayout("qkv", 12, 4), "group_size": 2}])
 
 
 def test_functions():

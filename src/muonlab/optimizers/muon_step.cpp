@@ -281,6 +281,13 @@ MatrixView check_muon_param(const torch::Tensor& param, const std::string& name,
     fail("parameter '{}' has shape {} and a head layout: Group Muon cuts 2-D attention weights only", name,
          shape_string(param.sizes()));
   }
+  // Blocks that cannot be cut (a group size that does not divide a grouped
+  // segment) are refused here, not by the first step, which would fail
+  // after changing the parameters stepped before this one. Every grouping
+  // rule cuts the same counts, so the contiguous plan stands for all.
+  if (options.group_size() > 0 && tag != nullptr) {
+    plan_param_head_blocks(*tag, options.grouped_projections(), options.group_size(), GroupingRule::kContiguous);
+  }
   return view;
 }
 
