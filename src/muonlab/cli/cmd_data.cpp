@@ -11,6 +11,7 @@
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/list_args.h"
+#include "muonlab/cli/number_checks.h"
 #include "muonlab/cli/progress_bar.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/data/prepare_shards.h"
@@ -242,7 +243,7 @@ void register_data(CLI::App& app) {
       ->capture_default_str();
   prepare->add_option("--shard-tokens", prepare_args->shard_tokens, "Tokens per shard")->capture_default_str();
   prepare->add_option("--seed", prepare_args->seed, "Seed of the validation draw")->capture_default_str();
-  prepare->add_option("--threads", prepare_args->threads, "Encoding threads (0: every core)");
+  prepare->add_option("--threads", prepare_args->threads, "Encoding threads (0: every core)")->check(kNonNegativeCount);
   prepare->add_flag("--force", prepare_args->replace_existing, "Replace existing shards of the same name");
   prepare->callback([prepare_args, prepare_tokenizer] { run_prepare(*prepare_args, *prepare_tokenizer); });
 
@@ -255,7 +256,9 @@ void register_data(CLI::App& app) {
   peek->add_option("inputs", peek_args->inputs, "Files and folders, as data prepare takes them")->required();
   peek->add_option("--separator", peek_args->text.separator, "As data prepare's --separator");
   peek->add_option("--field,--json-field", peek_args->text.field, "As data prepare's --field")->capture_default_str();
-  peek->add_option("--max", peek_args->max, "Documents to print (0: every one)")->capture_default_str();
+  peek->add_option("--max", peek_args->max, "Documents to print (0: every one)")
+      ->check(kNonNegativeCount)
+      ->capture_default_str();
   peek->add_flag("--json", peek_args->json, "A JSON object per document: where (file, line or row) and text");
   peek->callback([peek_args] { run_peek(*peek_args); });
 
