@@ -54,10 +54,8 @@ int64_t sample_next_token(const torch::Tensor& logits, const SamplingOptions& op
 void check_generation(const ModelConfig& config, const std::vector<int64_t>& prompt, const SamplingOptions& options) {
   options.validate();
   if (prompt.empty()) fail("generate: the prompt is empty; give at least one token");
-  for (const auto id : prompt) {
-    if (id < 0 || id >= config.vocab_size) {
-      fail("generate: prompt token {} is outside the vocabulary [0, {})", id, config.vocab_size);
-    }
+  if (const auto outside = config.first_id_outside_vocabulary(prompt)) {
+    fail("generate: prompt token {} is outside the vocabulary [0, {})", *outside, config.vocab_size);
   }
   if (options.stop_token && *options.stop_token >= config.vocab_size) {
     fail("generate: stop token {} is outside the vocabulary [0, {})", *options.stop_token, config.vocab_size);

@@ -235,6 +235,13 @@ int64_t ModelConfig::dense_hidden() const {
   return (two_thirds + 63) / 64 * 64;
 }
 
+std::optional<int64_t> ModelConfig::first_id_outside_vocabulary(const std::vector<int64_t>& ids) const {
+  for (const int64_t id : ids) {
+    if (id < 0 || id >= vocab_size) return id;
+  }
+  return std::nullopt;
+}
+
 void ModelConfig::validate() const {
   require_positive("vocab_size", vocab_size);
   require_positive("block_size", block_size);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,9 @@ struct ModelConfig {
 
   // Throws muonlab::Error naming the first field that is out of range.
   void validate() const;
+
+  // The first of `ids` that is no row of the embedding ([0, vocab_size)).
+  std::optional<int64_t> first_id_outside_vocabulary(const std::vector<int64_t>& ids) const;
 };
 
 std::string to_string(NormKind kind);

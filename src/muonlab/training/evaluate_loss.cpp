@@ -65,10 +65,8 @@ void check_sequence(const models::ModelConfig& config, const std::vector<int64_t
     fail("stride {} is longer than the model's context (block_size {}): it would skip tokens", stride,
          config.block_size);
   }
-  for (int64_t id : ids) {
-    if (id < 0 || id >= config.vocab_size) {
-      fail("token id {} is outside the model's vocabulary [0, {})", id, config.vocab_size);
-    }
+  if (const auto outside = config.first_id_outside_vocabulary(ids)) {
+    fail("token id {} is outside the model's vocabulary [0, {})", *outside, config.vocab_size);
   }
 }
 

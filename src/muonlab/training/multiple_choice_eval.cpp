@@ -82,11 +82,9 @@ ChoiceRows tokenize_choices(const models::ModelConfig& config, const data::Token
     row.insert(row.end(), ending.begin(), ending.end());
     const auto keep = std::min<size_t>(row.size(), static_cast<size_t>(config.block_size) + 1);
     row.erase(row.begin(), row.end() - static_cast<std::ptrdiff_t>(keep));
-    for (int64_t id : row) {
-      if (id < 0 || id >= config.vocab_size) {
-        fail("{}: token id {} is outside the model's vocabulary [0, {}): is the tokenizer the model's?", item.where,
-             id, config.vocab_size);
-      }
+    if (const auto outside = config.first_id_outside_vocabulary(row)) {
+      fail("{}: token id {} is outside the model's vocabulary [0, {}): is the tokenizer the model's?", item.where,
+           *outside, config.vocab_size);
     }
     choices.rows.push_back(std::move(row));
     choices.ending_tokens.push_back(length);
