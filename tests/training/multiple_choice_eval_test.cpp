@@ -212,6 +212,10 @@ TEST(MultipleChoice, ReadsHellaSwagLinesAndNamesWhatIsWrong) {
   EXPECT_CONTAINS(error_for(R"({"ctx": "c", "endings": ["a", "b"], "label": 2})"),
                   ":2: \"label\" is 2, expected the right ending's index, 0 to 1");
   EXPECT_CONTAINS(error_for(R"({"ctx": "c", "endings": ["a", "b"], "label": "one"})"), "\"label\" is \"one\"");
+  EXPECT_CONTAINS(error_for(R"({"ctx": "c", "endings": ["a", "b"], "label": ""})"),
+                  ":2: \"label\" is \"\", expected the right ending's index, 0 to 1 (HellaSwag's test split has no "
+                  "answers: score its validation split)");
+  EXPECT_EQ(error_for(R"({"ctx": "c", "endings": ["a", "b"], "label": "one"})").find("test split"), std::string::npos);
   EXPECT_CONTAINS(error_for(R"({"ctx": "c", "endings": ["a", "b"]})"), ":2: no \"label\"");
   EXPECT_CONTAINS(error_for("{not json"), ":2: not JSON");
   testing::write_bytes(path, "\n");
