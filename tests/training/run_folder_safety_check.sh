@@ -114,6 +114,8 @@ expect_error "--max-gib: '0': expected a number > 0" "$muonlab" bench train --ma
 expect_error "--smooth: 'x': expected a whole number >= 1" "$muonlab" plot "$work/run" --smooth x
 expect_error "--threads: '-2': expected a whole number >= 0" "$muonlab" data prepare "$work" --out "$work/x" --threads -2
 expect_error "--max: '-1': expected a whole number >= 0" "$muonlab" data peek "$work" --max -1
+expect_error "--master-port: .*not in range \[?0( to | - )65535" "$muonlab" launch -n 2 --master-port 99999 -- version
+expect_error "--grace: '-1': expected a number >= 0" "$muonlab" launch -n 2 --grace -1 -- version
 expect_error "config '$work' is a folder; expected a TOML file" "$muonlab" train --config "$work"
 expect_error "'\"/x' is not a valid TOML value" train "$work/quote" --set 'run.out_dir="/x'
 if [[ -c /dev/full ]]; then

@@ -5,6 +5,7 @@
 
 #include "muonlab/cli/commands.h"
 #include "muonlab/cli/help_examples.h"
+#include "muonlab/cli/number_checks.h"
 #include "muonlab/cli/suggest.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/distributed/launcher.h"
@@ -22,8 +23,10 @@ void register_launch(CLI::App& app) {
   command->add_option("-n,--nproc", options->processes, "Ranks (processes)")->required()->check(CLI::Range(1, 4096))->default_str("");
   command->add_option("--master-addr", options->master_addr, "Address of rank 0's store")->capture_default_str();
   command->add_option("--master-port", options->master_port, "Port of rank 0's store (0: a free one)")
+      ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   command->add_option("--grace", *grace_seconds, "Seconds between SIGTERM and SIGKILL for the ranks left")
+      ->check(kNonNegative)
       ->capture_default_str();
   command->add_option("command", options->command, "The muonlab command each rank runs, after --")->required();
   command->callback([command, options, grace_seconds] {
