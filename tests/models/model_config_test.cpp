@@ -60,6 +60,18 @@ TEST(ModelConfig, TopKLargerThanTheExpertsNamesTheField) {
   EXPECT_CONTAINS(message, "moe.num_routed = 6");
 }
 
+// A NaN or infinite epsilon, init scale, RoPE base or MoE coefficient would
+// make every forward NaN; the checks say so before a model is built.
+TEST(ModelConfig, NonFiniteNumbersNameTheField) {
+  EXPECT_CONTAINS(config_error({"norm_eps=nan"}), "'norm_eps' = nan: expected a finite positive number");
+  EXPECT_CONTAINS(config_error({"init_std=inf"}), "'init_std' = inf: expected a finite positive number");
+  EXPECT_CONTAINS(config_error({"rope_theta=-1"}), "'rope_theta' = -1: expected a finite positive number");
+  EXPECT_CONTAINS(config_error({"moe.capacity_factor=nan"}, "tiny-mla-moe"),
+                  "'moe.capacity_factor' = nan: expected 0 (dropless) or a finite positive number");
+  EXPECT_CONTAINS(config_error({"moe.balance_coef=inf"}, "tiny-mla-moe"),
+                  "'moe.balance_coef' = inf: expected 0 or a finite positive number");
+}
+
 TEST(ModelConfig, UnknownPresetListsTheKnownOnes) {
   const auto message = error_message([] { model_preset("gpt5"); });
   EXPECT_CONTAINS(message, "unknown model preset 'gpt5'");

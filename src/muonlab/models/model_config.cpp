@@ -215,12 +215,12 @@ void validate_moe(const ModelConfig& c) {
     fail("model config field 'moe.top_k' = {}: larger than moe.num_routed = {}", c.moe.top_k,
          c.moe.num_routed);
   }
-  if (c.moe.capacity_factor < 0) {
-    fail("model config field 'moe.capacity_factor' = {}: expected 0 (dropless) or positive",
+  if (!(c.moe.capacity_factor >= 0 && std::isfinite(c.moe.capacity_factor))) {
+    fail("model config field 'moe.capacity_factor' = {}: expected 0 (dropless) or a finite positive number",
          c.moe.capacity_factor);
   }
-  if (c.moe.balance_coef < 0) {
-    fail("model config field 'moe.balance_coef' = {}: expected 0 or positive",
+  if (!(c.moe.balance_coef >= 0 && std::isfinite(c.moe.balance_coef))) {
+    fail("model config field 'moe.balance_coef' = {}: expected 0 or a finite positive number",
          c.moe.balance_coef);
   }
   if (c.moe.dispatch == MoeDispatch::kGrouped) validate_grouped_dispatch(c);
@@ -260,8 +260,15 @@ void ModelConfig::validate() const {
     fail("model config field 'position' = rope: head size d_model / n_head = {} must be even",
          head_dim());
   }
-  if (norm_eps <= 0) fail("model config field 'norm_eps' = {}: expected positive", norm_eps);
-  if (init_std <= 0) fail("model config field 'init_std' = {}: expected positive", init_std);
+  if (!(norm_eps > 0 && std::isfinite(norm_eps))) {
+    fail("model config field 'norm_eps' = {}: expected a finite positive number", norm_eps);
+  }
+  if (!(init_std > 0 && std::isfinite(init_std))) {
+    fail("model config field 'init_std' = {}: expected a finite positive number", init_std);
+  }
+  if (!(rope_theta > 0 && std::isfinite(rope_theta))) {
+    fail("model config field 'rope_theta' = {}: expected a finite positive number", rope_theta);
+  }
   if (!(logit_softcap >= 0) || !std::isfinite(logit_softcap)) {
     fail("model config field 'logit_softcap' = {}: expected 0 (off) or a positive cap", logit_softcap);
   }
