@@ -20,6 +20,7 @@
 #include "muonlab/core/threads.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/data/text_documents.h"
+#include "muonlab/data/text_stream.h"
 #include "muonlab/data/tokenizer.h"
 
 namespace muonlab::bench {
@@ -38,14 +39,6 @@ struct Corpus {
   size_t truncated = 0;
 };
 
-// The longest prefix of at most `limit` bytes that does not end inside a
-// UTF-8 character.
-size_t utf8_prefix(const std::string& text, size_t limit) {
-  if (limit >= text.size()) return text.size();
-  while (limit > 0 && (static_cast<unsigned char>(text[limit]) & 0xC0) == 0x80) --limit;
-  return limit;
-}
-
 Corpus read_corpus(const TokenizerBenchConfig& config) {
   if (!fs::exists(config.corpus)) {
     fail("corpus folder '{}' not found: run scripts/fetch-data (it writes data/corpus), or pass "
@@ -61,7 +54,8 @@ Corpus read_corpus(const TokenizerBenchConfig& config) {
     if (corpus.bytes >= limit) break;
     std::string text = reader.read(document);
     if (text.size() > limit - corpus.bytes) {
-      text.resize(utf8_prefix(text, limit - corpus.bytes));
+      // Cut where no UTF-8 character is split.
+      text.resize(data::complete_utf8_prefix(std::string_view(text).substr(0, limit - corpus.bytes)));
       corpus.truncated = 1;
     }
     corpus.bytes += text.size();

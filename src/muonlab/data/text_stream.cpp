@@ -16,7 +16,7 @@ size_t utf8_sequence_length(unsigned char lead) {
 
 }  // namespace
 
-size_t complete_utf8_prefix(const std::string& bytes) {
+size_t complete_utf8_prefix(std::string_view bytes) {
   // A sequence is at most 4 bytes, so only the last 3 can be unfinished.
   const size_t size = bytes.size();
   for (size_t back = 1; back <= 3 && back <= size; ++back) {

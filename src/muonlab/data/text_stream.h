@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "muonlab/data/tokenizer.h"
 
@@ -34,6 +35,6 @@ class TextStream {
 // UTF-8 character: all, less an unfinished multi-byte sequence at the end.
 // Bytes that cannot start or continue a character count as whole, so they
 // are never held.
-size_t complete_utf8_prefix(const std::string& bytes);
+size_t complete_utf8_prefix(std::string_view bytes);
 
 }  // namespace muonlab::data
