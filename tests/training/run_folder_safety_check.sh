@@ -118,6 +118,16 @@ expect_error "--master-port: .*not in range \[?0( to | - )65535" "$muonlab" laun
 expect_error "--grace: '-1': expected a number >= 0" "$muonlab" launch -n 2 --grace -1 -- version
 expect_error "config '$work' is a folder; expected a TOML file" "$muonlab" train --config "$work"
 expect_error "'\"/x' is not a valid TOML value" train "$work/quote" --set 'run.out_dir="/x'
+# A run its optimizer refuses (a head group size that does not divide 6 heads)
+# or that finds no data leaves no run folder behind; the config may come
+# first, without --config.
+expect_error "'optimizer.group_size' = 4 does not divide the model's model.n_head = 6" \
+  "$muonlab" train "$work/run.toml" --set "run.out_dir=$work/refused" --set model.n_head=6 --set model.d_model=48 \
+  --set optimizer.group_size=4
+expect_error "no shard files match" "$muonlab" train "$work/run.toml" --set "run.out_dir=$work/refused" \
+  --set "data.train=$work/none_*.bin"
+[[ ! -e "$work/refused" ]] || { echo "FAIL: a refused run left $work/refused" >&2; exit 1; }
+expect_error "excludes" "$muonlab" train "$work/run.toml" --config "$work/run.toml"
 if [[ -c /dev/full ]]; then
   expect_error "cannot write to standard output" sh -c "echo hello | '$muonlab' data encode --tokenizer byte >/dev/full"
 fi

@@ -6,6 +6,7 @@
 
 #include "data/data_test_util.h"
 #include "muonlab/core/native_bf16.h"
+#include "muonlab/models/transformer.h"
 #include "muonlab/training/train_config.h"
 #include "muonlab/training/train_optimizer.h"
 #include "test_util.h"
@@ -187,6 +188,47 @@ TEST(TrainConfig, GroupMuonAndAblationSettingsLoadBack) {
   EXPECT_CONTAINS(printed, "one_step_group_sizes = [1, 2]");
   EXPECT_EQ(muon_options(config.optimizer).ns_dtype(), optim::NsDtype::kFloat64);
   EXPECT_EQ(format_train_config(parse_train_config(printed, "resolved.toml")), printed);
+}
+
+// The config check's verdict on optimizer.group_size against the optimizer's
+// own, made on the model's weights: both accept or both refuse, and the
+// config's refusal names the key and the head count it does not divide.
+TEST(TrainConfigErrors, GroupSizeIsRefusedWhereTheOptimizerWouldRefuseTheWeights) {
+  const std::vector<std::vector<std::string>> models = {
+      {"model.n_head=6", "model.d_model=48"},                        // MHA, fused QKV
+      {"model.n_head=6", "model.n_kv_head=3", "model.d_model=48"},   // GQA
+      {"model.n_head=12", "model.n_kv_head=4", "model.d_model=48"},  // GQA, K/V cut too
+      {"model.preset=tiny-mla-moe", "model.n_layer=1", "model.n_head=6", "model.d_model=48"},
+  };
+  const std::vector<std::string> projections = {"[\"q\", \"k\", \"v\", \"o\"]", "[\"k\", \"v\"]", "[\"mla_up\"]"};
+  int refused = 0, accepted = 0;
+  for (const auto& model : models) {
+    for (const std::string& grouped : projections) {
+      for (int64_t g = 1; g <= 6; ++g) {
+        std::vector<std::string> overrides = model;
+        overrides.push_back("optimizer.grouped=" + grouped);
+        SCOPED_TRACE(fmt::format("{}, grouped {}, g = {}", fmt::join(model, " "), grouped, g));
+        TrainConfig config = parse_train_config(kMinimal, "train.toml", overrides);
+        if (g > config.model.n_head) continue;  // refused on its own rule above
+        config.optimizer.group_size = g;
+        std::string optimizer_error;
+        try {
+          TrainOptimizer(models::Transformer(config.model), config.optimizer);
+        } catch (const Error& error) {
+          optimizer_error = error.what();
+        }
+        overrides.push_back(fmt::format("optimizer.group_size={}", g));
+        const std::string config_error = error_of(kMinimal, overrides);
+        EXPECT_EQ(config_error.empty(), optimizer_error.empty()) << config_error << optimizer_error;
+        if (!config_error.empty()) {
+          EXPECT_CONTAINS(config_error, fmt::format("'optimizer.group_size' = {} does not divide the model's", g));
+        }
+        ++(config_error.empty() ? accepted : refused);
+      }
+    }
+  }
+  EXPECT_GT(refused, 5);
+  EXPECT_GT(accepted, 5);
 }
 
 TEST(TrainConfigErrors, MuonVariantSettings) {

@@ -200,7 +200,10 @@ void register_train(CLI::App& app) {
                     "muonlab train --config configs/cpu-small.toml",
                     "muonlab train --config configs/cpu-small.toml --set optimizer.lr=0.01 --set run.out_dir=runs/lr0.01",
                     "muonlab train --config configs/cpu-small.toml --resume"});
-  train->add_option("--config", args->config, "TOML file ([model], [data], [optimizer], [schedule], [run]); required");
+  auto* config = train->add_option("--config", args->config,
+                                    "TOML file ([model], [data], [optimizer], [schedule], [run]); required");
+  // `muonlab train FILE` too, as `muonlab sweep SPEC` takes its spec.
+  train->add_option("config_file", args->config, "The TOML file, as --config")->excludes(config);
   train->add_option("--set", args->overrides, "Override a setting: section.key=value (repeatable)");
   auto* resume = train->add_flag("--resume", args->resume, "Continue from the newest complete checkpoint in run.out_dir");
   auto* resume_from = train->add_option("--resume-from", args->resume_from,
@@ -219,7 +222,7 @@ void register_train(CLI::App& app) {
       std::cout << training::format_config_reference() << std::flush;
       return;
     }
-    if (args->config.empty()) throw CLI::RequiredError("--config");
+    if (args->config.empty()) throw CLI::RequiredError("--config (or the config file as the first argument)");
     run_train(*args);
   });
 }

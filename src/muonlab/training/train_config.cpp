@@ -503,6 +503,30 @@ void check_adamw_part(const OptimizerSettings& settings, const std::string& sour
   }
 }
 
+// Group Muon cuts each grouped segment of more than g heads into groups of g
+// (optimizers/head_groups.h), so g must divide the head count of each: the
+// query, output and MLA up-projection heads (n_head), and standard
+// attention's key/value heads. A segment of at most g heads (GQA's few K/V
+// heads, MLA's one rotary key) stays one block. Checked here, as the
+// optimizer would check the weights, so that the error names the keys.
+void check_head_groups(const TrainConfig& config, const std::string& source) {
+  const int64_t g = config.optimizer.group_size;
+  if (g <= 0 || !is_muon_variant(config.optimizer.name)) return;
+  const models::ModelConfig& model = config.model;
+  const optim::GroupedProjections grouped = optim::parse_grouped_projections(config.optimizer.grouped);
+  const bool latent = model.attention == models::AttentionKind::kMla;
+  auto check_divides = [&](const char* key, int64_t heads) {
+    if (heads <= g || heads % g == 0) return;
+    fail("{}: 'optimizer.group_size' = {} does not divide the model's {} = {}, whose heads Group Muon cuts into "
+         "groups of {} (optimizer.grouped = [{}]); choose a divisor of {}",
+         source, g, key, heads, g, fmt::join(config.optimizer.grouped, ", "), heads);
+  };
+  if (grouped.q || grouped.o || (latent && grouped.mla_up)) check_divides("model.n_head", model.n_head);
+  if (!latent && (grouped.k || grouped.v)) {
+    check_divides(model.n_kv_head > 0 ? "model.n_kv_head" : "model.n_head", model.kv_heads());
+  }
+}
+
 void check_config(const TrainConfig& config, const std::string& source) {
   if (config.data.train.empty()) {
     fail("{}: missing data: set [data] train to the training shards (a file, folder or glob, e.g. "
@@ -580,6 +604,7 @@ void check_config(const TrainConfig& config, const std::string& source) {
     fail("{}: 'optimizer.group_size' = {} exceeds the model's n_head = {}", source, config.optimizer.group_size,
          config.model.n_head);
   }
+  check_head_groups(config, source);
   if (!(config.optimizer.qk_clip_tau >= 0 && std::isfinite(config.optimizer.qk_clip_tau))) {
     fail("{}: 'optimizer.qk_clip_tau' = {}: expected 0 (off) or a finite logit bound > 0", source,
          config.optimizer.qk_clip_tau);

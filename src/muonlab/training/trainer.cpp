@@ -208,19 +208,23 @@ class Run {
         flops_per_token_(models::model_stats(config.model).training_flops_per_token(config.data.seq_len)),
         adamw_schedule_(adamw_part_schedule(config)),
         muon_ns_config_(muon_options(config.optimizer).newton_schulz_config()) {
-    fs::create_directories(config.run.out_dir);
-    if (lead_) folder_lock_.emplace(config.run.out_dir);
     torch::manual_seed(static_cast<uint64_t>(config.run.seed));
     // Work that names no GPU index (new CUDA tensors, NCCL's streams) goes to this rank's GPU.
     if (device_.is_cuda() && device_.has_index()) on_rank_device_.reset_device(device_);
     model_ = models::Transformer(config.model);
     model_->to(device_);
     if (config.optimizer.qk_clip_tau > 0) model_->track_max_logits(true);
+    // The optimizer checks the model's weights against its options (Group Muon's
+    // head groups among them), so a mismatch fails before the data is read.
+    optimizer_.emplace(model_, config.optimizer, config.run.on_nonfinite);
     train_loader_.emplace(make_run_loader(config.data.train, config, config.data.shuffle, env_.rank, env_.world_size));
     // Validation batches are whole on every rank; evaluate() divides them.
     if (!config.data.val.empty()) val_loader_.emplace(make_run_loader(config.data.val, config, false));
     if (!config.run.hellaswag.empty()) load_choice_items();
-    optimizer_.emplace(model_, config.optimizer, config.run.on_nonfinite);
+    // Only once everything above has been read and checked, so that a refused
+    // run leaves no empty run folder behind.
+    fs::create_directories(config.run.out_dir);
+    if (lead_) folder_lock_.emplace(config.run.out_dir);
     sync_ = make_step_sync(env_, config, device_, model_, *optimizer_);
     peak_ = peak_flops_of_run(config, device_);
     result_.rank = env_.rank;
