@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "muonlab/bench/nanogpt_peer.h"
 #include "muonlab/bench/train_bench.h"
 #include "muonlab/core/errors.h"
@@ -76,6 +78,49 @@ TEST(TrainBench, RunsEveryStepOfBothOptimizersPerPreset) {
   EXPECT_CONTAINS(text, "tiny-mla-moe");
 }
 
+TEST(TrainBench, PeerRatiosArePairedByRound) {
+  // muonlab / peer per round: 1.1, 0.9, 1.2, 1.0, 1.05.
+  const PeerRatioSummary r = summarize_peer_ratios({110, 90, 120, 100, 105}, {100, 100, 100, 100, 100});
+  EXPECT_EQ(r.rounds, 5);
+  EXPECT_DOUBLE_EQ(r.median, 1.05);
+  EXPECT_DOUBLE_EQ(r.min, 0.9);
+  EXPECT_DOUBLE_EQ(r.max, 1.2);
+  EXPECT_EQ(r.at_least_even, 4);
+  EXPECT_LE(r.min, r.low);
+  EXPECT_LE(r.low, r.median);
+  EXPECT_LE(r.median, r.high);
+  EXPECT_LE(r.high, r.max);
+  EXPECT_LT(r.low, r.high);
+  // Paired, not pooled: the same tokens/s in another order give other ratios.
+  EXPECT_DOUBLE_EQ(summarize_peer_ratios({100, 200}, {200, 100}).min, 0.5);
+  EXPECT_CONTAINS(error_message([] { summarize_peer_ratios({1, 2}, {1}); }),
+                  "2 rounds of muonlab against 1 of the peer");
+}
+
+TEST(TrainBench, EveryRoundRunsBothOptimizersAndTheMedianRoundIsShown) {
+  auto config = tiny_config();
+  config.presets = {"tiny-gpt2"};
+  config.rounds = 3;
+  const auto report = run_train_bench(config);
+  const TrainBenchRow& row = report.rows.at(0);
+  ASSERT_EQ(row.adamw_rounds.size(), 3u);
+  ASSERT_EQ(row.muon_rounds.size(), 3u);
+  for (const auto& rounds : {row.adamw_rounds, row.muon_rounds}) {
+    std::vector<double> tokens_per_second;
+    for (const auto& timing : rounds) {
+      EXPECT_EQ(timing.steps_run, 1 + 2);
+      tokens_per_second.push_back(timing.tokens_per_second);
+    }
+    std::sort(tokens_per_second.begin(), tokens_per_second.end());
+    const auto& shown = rounds.front().optimizer == "adamw" ? row.adamw : row.muon;
+    EXPECT_EQ(shown.tokens_per_second, tokens_per_second[1]);
+  }
+  EXPECT_TRUE(row.peer_adamw_rounds.empty());
+  EXPECT_CONTAINS(format_train_bench(report), "3 rounds per preset, in alternating order");
+  config.rounds = 0;
+  EXPECT_CONTAINS(error_message([&] { run_train_bench(config); }), "--rounds");
+}
+
 // The peer builds the same model (its parameter count is checked against
 // muonlab's, or the bench fails) and times both optimizers; a preset that is
 // not a nanoGPT block is named with what differs.
@@ -85,10 +130,13 @@ TEST(TrainBench, NanoGptPeerTimesTheSameModelWhereItCan) {
   config.presets = {"tiny-gpt2", "tiny-llama"};
   config.peer = true;
   config.dtype = "fp32";
+  config.rounds = 2;
   const auto report = run_train_bench(config);
   ASSERT_EQ(report.rows.size(), 2u);
   ASSERT_TRUE(report.rows[0].peer_adamw_tokens_per_second.has_value());
   EXPECT_GT(*report.rows[0].peer_muon_tokens_per_second, 0);
+  EXPECT_EQ(report.rows[0].peer_adamw_rounds.size(), 2u);
+  EXPECT_EQ(report.rows[0].peer_muon_rounds.size(), 2u);
   EXPECT_FALSE(report.rows[1].peer_adamw_tokens_per_second.has_value());
   EXPECT_CONTAINS(report.rows[1].peer_note,
                   "not a nanoGPT block: 'norm' = rmsnorm (GPT-2 needs layernorm); 'position' = rope (GPT-2 needs "
@@ -96,6 +144,7 @@ TEST(TrainBench, NanoGptPeerTimesTheSameModelWhereItCan) {
   const auto text = format_train_bench(report);
   EXPECT_CONTAINS(text, "muonlab vs the nanoGPT-style PyTorch peer");
   EXPECT_CONTAINS(text, "nanogpt_train.py");
+  EXPECT_CONTAINS(text, "muonlab / peer per round, paired (2 rounds)");
 }
 
 // bench train gives the peer muonlab's allocator (LD_PRELOAD), and the peer

@@ -3,9 +3,12 @@
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 
+#include "muonlab/analysis/statistics.h"
 #include "muonlab/bench/bench_values.h"
 #include "muonlab/bench/model_bench.h"
 #include "muonlab/bench/nanogpt_peer.h"
@@ -63,6 +66,7 @@ void check_config(const TrainBenchConfig& config) {
   check_positive("--batch", static_cast<double>(config.batch));
   check_positive("--seq-len", static_cast<double>(config.seq_len));
   check_positive("--steps", config.steps);
+  check_positive("--rounds", config.rounds);
   check_non_negative("--warmup", config.warmup);
   check_positive("--max-gib", config.max_gib);
   check_non_negative("--peak-tflops", config.peak_tflops);
@@ -214,14 +218,10 @@ OptimizerStepTiming time_optimizer(const models::ModelConfig& c, const TrainBenc
   return timing;
 }
 
-// The peer on the same preset, both optimizers, or the reason it cannot run.
-void time_peer(const models::ModelConfig& c, const TrainBenchConfig& config, const PeerSetup& setup,
-               TrainBenchRow& row) {
-  row.peer_note = nanogpt_peer_difference(c);
-  if (!row.peer_note.empty()) {
-    row.peer_note = "not a nanoGPT block: " + row.peer_note;
-    return;
-  }
+// One run of the peer, or nullopt once it has failed (the failure is noted in
+// the row; muonlab's own timings stand).
+std::optional<double> time_peer(const models::ModelConfig& c, const TrainBenchConfig& config, const PeerSetup& setup,
+                                const std::string& optimizer_name, TrainBenchRow& row) {
   PeerRequest request;
   request.batch = config.batch;
   request.seq_len = config.seq_len;
@@ -230,22 +230,29 @@ void time_peer(const models::ModelConfig& c, const TrainBenchConfig& config, con
   request.steps = config.steps;
   request.threads = config.device.is_cpu() ? at::get_num_threads() : 0;
   request.device = config.device.is_cuda() ? "cuda" : "cpu";
-  PeerResult adamw, muon;
+  request.optimizer = optimizer_name;
+  PeerResult result;
   try {
-    request.optimizer = kAdamWName;
-    adamw = run_nanogpt_peer(setup, c, request);
-    request.optimizer = kMuonName;
-    muon = run_nanogpt_peer(setup, c, request);
-  } catch (const std::exception& error) {  // the peer's failure is reported; muonlab's own rows stand
+    result = run_nanogpt_peer(setup, c, request);
+  } catch (const std::exception& error) {
     row.peer_note = fmt::format("peer failed: {}", error.what());
-    return;
+    return std::nullopt;
   }
-  if (adamw.parameters != row.parameters) {  // a ratio of two different models would mean nothing
-    fail("peer {}: its model has {} parameters, muonlab's {} has {}", setup.script, adamw.parameters, row.preset,
+  if (result.parameters != row.parameters) {  // a ratio of two different models would mean nothing
+    fail("peer {}: its model has {} parameters, muonlab's {} has {}", setup.script, result.parameters, row.preset,
          row.parameters);
   }
-  row.peer_adamw_tokens_per_second = adamw.tokens_per_second;
-  row.peer_muon_tokens_per_second = muon.tokens_per_second;
+  return result.tokens_per_second;
+}
+
+// The round whose tokens/s is the median of the rounds' (the lower of the
+// middle two for an even count): one real measurement, all of its columns
+// from the same run.
+OptimizerStepTiming median_round(std::vector<OptimizerStepTiming> rounds) {
+  std::sort(rounds.begin(), rounds.end(), [](const OptimizerStepTiming& a, const OptimizerStepTiming& b) {
+    return a.tokens_per_second < b.tokens_per_second;
+  });
+  return rounds[(rounds.size() - 1) / 2];
 }
 
 TrainBenchRow run_preset(const std::string& preset, const TrainBenchConfig& config, std::optional<double> peak,
@@ -262,10 +269,44 @@ TrainBenchRow run_preset(const std::string& preset, const TrainBenchConfig& conf
   }
   const double flops_per_token = stats.training_flops_per_token(config.seq_len);
   row.gflop_per_token = flops_per_token / 1e9;
-  row.adamw = time_optimizer(c, config, kAdamWName, flops_per_token, peak);
-  row.muon = time_optimizer(c, config, kMuonName, flops_per_token, peak);
+  bool run_peer = peer.has_value();
+  if (run_peer) {
+    const std::string difference = nanogpt_peer_difference(c);
+    if (!difference.empty()) row.peer_note = "not a nanoGPT block: " + difference;
+    run_peer = difference.empty();
+  }
+  for (int round = 0; round < config.rounds; ++round) {
+    // muonlab's AdamW, its Muon, the peer's AdamW, its Muon; backwards in odd rounds.
+    std::vector<std::function<void()>> runs = {
+        [&] { row.adamw_rounds.push_back(time_optimizer(c, config, kAdamWName, flops_per_token, peak)); },
+        [&] { row.muon_rounds.push_back(time_optimizer(c, config, kMuonName, flops_per_token, peak)); },
+        [&] {
+          const auto tokens_per_second = run_peer ? time_peer(c, config, *peer, kAdamWName, row) : std::nullopt;
+          if (tokens_per_second) row.peer_adamw_rounds.push_back(*tokens_per_second);
+          run_peer = run_peer && tokens_per_second.has_value();
+        },
+        [&] {
+          const auto tokens_per_second = run_peer ? time_peer(c, config, *peer, kMuonName, row) : std::nullopt;
+          if (tokens_per_second) row.peer_muon_rounds.push_back(*tokens_per_second);
+          run_peer = run_peer && tokens_per_second.has_value();
+        }};
+    if (round % 2 == 1) std::reverse(runs.begin(), runs.end());
+    for (const auto& run : runs) run();
+  }
+  row.adamw = median_round(row.adamw_rounds);
+  row.muon = median_round(row.muon_rounds);
   row.muon_vs_adamw = compare_muon_with_adamw(row.adamw, row.muon);
-  if (peer) time_peer(c, config, *peer, row);
+  // Ratios are paired by round, so the peer counts only where it ran in every one.
+  const auto complete = [&](const std::vector<double>& peer_rounds) {
+    return static_cast<int>(peer_rounds.size()) == config.rounds;
+  };
+  if (complete(row.peer_adamw_rounds) && complete(row.peer_muon_rounds)) {
+    row.peer_adamw_tokens_per_second = median_of_values(row.peer_adamw_rounds);
+    row.peer_muon_tokens_per_second = median_of_values(row.peer_muon_rounds);
+  } else {
+    row.peer_adamw_rounds.clear();
+    row.peer_muon_rounds.clear();
+  }
   return row;
 }
 
@@ -281,6 +322,10 @@ std::string format_header(const TrainBenchReport& report) {
       "batch {} x {} tokens, median of {} timed step{} after {} warm-up\n",
       report.device, report.dtype, report.batch, report.seq_len, report.steps, report.steps == 1 ? "" : "s",
       report.warmup);
+  if (report.rounds > 1) {
+    out += fmt::format("{} rounds per preset, in alternating order; each side's round of median tokens/s is shown\n",
+                       report.rounds);
+  }
   if (!report.overrides.empty()) out += fmt::format("every preset with --set {}\n", fmt::join(report.overrides, " --set "));
   if (report.background_load > 0) {
     out += fmt::format("background load: {} busy-loop process{} on the cores throughout, beside muonlab's runs and the "
@@ -349,6 +394,22 @@ std::string format_peer_table(const TrainBenchReport& report) {
                        row.adamw.tokens_per_second / adamw_peer, adamw_peer, row.muon.tokens_per_second / muon_peer,
                        muon_peer);
   }
+  if (report.rounds < 2) return out;
+  out += fmt::format("muonlab / peer per round, paired ({} rounds): median [95% bootstrap CI], range, rounds at 1x "
+                     "or above\n",
+                     report.rounds);
+  const auto describe = [](const std::vector<OptimizerStepTiming>& ours, const std::vector<double>& theirs) {
+    std::vector<double> tokens_per_second;
+    for (const auto& timing : ours) tokens_per_second.push_back(timing.tokens_per_second);
+    const PeerRatioSummary r = summarize_peer_ratios(tokens_per_second, theirs);
+    return fmt::format("{:.2f}x [{:.2f}, {:.2f}], {:.2f}-{:.2f}, {} of {}", r.median, r.low, r.high, r.min, r.max,
+                       r.at_least_even, r.rounds);
+  };
+  for (const auto& row : report.rows) {
+    if (!row.skipped.empty() || row.peer_adamw_rounds.empty()) continue;
+    out += fmt::format("{:<16} adamw {}; muon {}\n", row.preset, describe(row.adamw_rounds, row.peer_adamw_rounds),
+                       describe(row.muon_rounds, row.peer_muon_rounds));
+  }
   return out;
 }
 
@@ -359,6 +420,32 @@ std::vector<std::string> default_train_bench_presets(const torch::Device& device
   // On a few CPU cores a Muon step of gpt2-small's 85M matrix weights takes
   // about 25 s (docs/benchmarks.md, bench optim); these two take seconds.
   return {"llama-60m", "mla-moe-small"};
+}
+
+PeerRatioSummary summarize_peer_ratios(const std::vector<double>& muonlab_tokens_per_second,
+                                       const std::vector<double>& peer_tokens_per_second) {
+  if (muonlab_tokens_per_second.empty() || muonlab_tokens_per_second.size() != peer_tokens_per_second.size()) {
+    fail("peer ratios: {} rounds of muonlab against {} of the peer; expected the same number, at least one",
+         muonlab_tokens_per_second.size(), peer_tokens_per_second.size());
+  }
+  std::vector<double> ratios;
+  for (size_t i = 0; i < muonlab_tokens_per_second.size(); ++i) {
+    ratios.push_back(muonlab_tokens_per_second[i] / peer_tokens_per_second[i]);
+  }
+  PeerRatioSummary summary;
+  summary.rounds = static_cast<int>(ratios.size());
+  summary.median = median_of_values(ratios);
+  summary.min = *std::min_element(ratios.begin(), ratios.end());
+  summary.max = *std::max_element(ratios.begin(), ratios.end());
+  summary.at_least_even = static_cast<int>(std::count_if(ratios.begin(), ratios.end(), [](double r) { return r >= 1; }));
+  const auto interval = analysis::bootstrap_interval(summary.rounds, [&](const std::vector<int64_t>& indices) {
+    std::vector<double> resampled;
+    for (const auto i : indices) resampled.push_back(ratios[i]);
+    return median_of_values(resampled);
+  });
+  summary.low = interval.low;
+  summary.high = interval.high;
+  return summary;
 }
 
 double muon_overhead_fraction(double muon_optimizer_seconds, double adamw_optimizer_seconds,
@@ -402,6 +489,7 @@ TrainBenchReport run_train_bench(const TrainBenchConfig& config) {
   report.seq_len = config.seq_len;
   report.warmup = config.warmup;
   report.steps = config.steps;
+  report.rounds = config.rounds;
   report.clip_grad_norm = config.clip_grad_norm;
   report.overrides = config.overrides;
   resolve_peak(config, report);

@@ -45,6 +45,12 @@ struct TrainBenchConfig {
   // docs/benchmarks.md); after two or three the runs agree.
   int warmup = 3;
   int steps = 3;   // timed steps per optimizer; medians are reported
+  // Rounds per preset, each timing muonlab's two optimizers and the peer's
+  // two; odd rounds run in the reverse order of even ones (the peer's Muon
+  // first, muonlab's AdamW last), so that a drifting machine or a settling
+  // heap favours no side. Above one, each side's median round is reported,
+  // and the ratios to the peer get an interval (summarize_peer_ratios).
+  int rounds = 1;
   double clip_grad_norm = 1.0;  // the trainer's default; 0: no clipping
   double max_gib = 16;          // presets whose estimated memory exceeds this are skipped
   double peak_tflops = 0;       // MFU's denominator; 0: the device's table entry, if any
@@ -107,7 +113,23 @@ struct TrainBenchRow {
   std::optional<double> peer_adamw_tokens_per_second;
   std::optional<double> peer_muon_tokens_per_second;
   std::string peer_note;
+  // Every round's timings, in the order the rounds ran; adamw and muon above
+  // are the rounds of median tokens/s, the peer's figures the medians of its
+  // rounds (empty where it did not run).
+  std::vector<OptimizerStepTiming> adamw_rounds, muon_rounds;
+  std::vector<double> peer_adamw_rounds, peer_muon_rounds;
 };
+
+// muonlab's tokens/s over the peer's, round by round (paired: the two ran
+// side by side), summarized: the median ratio with a 95% bootstrap interval
+// of it, the range, and how many rounds came out at 1x or above.
+struct PeerRatioSummary {
+  int rounds = 0;
+  double median = 0, low = 0, high = 0, min = 0, max = 0;
+  int at_least_even = 0;
+};
+PeerRatioSummary summarize_peer_ratios(const std::vector<double>& muonlab_tokens_per_second,
+                                       const std::vector<double>& peer_tokens_per_second);
 
 struct TrainBenchReport {
   std::string device;
@@ -117,6 +139,7 @@ struct TrainBenchReport {
   int64_t seq_len = 0;
   int warmup = 0;
   int steps = 0;
+  int rounds = 1;
   double clip_grad_norm = 0;
   std::vector<std::string> overrides;
   std::optional<double> peak_flops;  // FLOP/s; none: MFU is n/a

@@ -185,7 +185,9 @@ void register_bench_train(CLI::App& bench) {
   auto* train = bench.add_subcommand(
       "train", "Training steps per preset, AdamW vs Muon hybrid: tokens/s, MFU, optimizer share of the step");
   add_examples(*train, {
-                    "muonlab bench train --device cpu --batch 8 --seq-len 128 --steps 5"});
+                    "muonlab bench train --device cpu --batch 8 --seq-len 128 --steps 5",
+                    "muonlab bench train --device cpu --presets gpt2-small --set n_layer=4 --batch 8 --seq-len 128 "
+                    "--rounds 5"});
   train->add_option("--presets", config->presets,
                     "comma-separated model presets (default: llama-60m,mla-moe-small on CPU, "
                     "every full-size preset on CUDA)")
@@ -209,6 +211,11 @@ void register_bench_train(CLI::App& bench) {
       ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
       ->capture_default_str();
   add_timing_options(*train, config->warmup, config->steps, "--steps", "steps per optimizer");
+  train->add_option("--rounds", config->rounds,
+                    "rounds per preset of muonlab's AdamW and Muon runs and the peer's, every other round in reverse "
+                    "order; above 1, each side's median round is shown and the ratios to the peer get a 95% interval")
+      ->check(kPositiveCount)
+      ->capture_default_str();
   add_negated_flag(*train, "--no-peer", config->peer,
                    "skip the nanoGPT-style PyTorch peer (bench/peers/nanogpt_train.py; run on GPT-2-style presets "
                    "on the CPU where a Python with torch is found: MUONLAB_PYTHON, else /usr/bin/python3)");
