@@ -1,4 +1,4 @@
-"""One Newton-Schulz iteration in three forms against the plain matmul ceiling.
+"""One Newton-Schulz iteration in several forms against the plain matmul ceiling.
 
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 \
         /usr/bin/python3 bench/ns_iteration_forms.py [threads]
@@ -15,6 +15,9 @@ muonlab calls), one iteration X <- a X + (b A + c A A) X with A = X X^T:
   folded     muonlab's form on the CPU in bf16: bmm, baddbmm for B carrying
              b and c, a added to B's diagonal (in fp32, rounded once), then
              (a I + B) X as a plain bmm;
+  factored   as folded, but B = b A + c A A as the plain bmm A (b I + c A),
+             with b I + c A made by one elementwise pass over A (tried as a
+             further fold; no faster than folded on the CPUs measured);
   fused      bmm, then two baddbmm carrying a, b and c (muonlab's form in
              fp32 and on the GPU);
   plain      three bmm and the axpy terms as separate elementwise ops;
