@@ -128,6 +128,15 @@ expect_error "no shard files match" "$muonlab" train "$work/run.toml" --set "run
   --set "data.train=$work/none_*.bin"
 [[ ! -e "$work/refused" ]] || { echo "FAIL: a refused run left $work/refused" >&2; exit 1; }
 expect_error "excludes" "$muonlab" train "$work/run.toml" --config "$work/run.toml"
+# One kind of file given where another belongs is named as such.
+printf '[sweep]\nname = "s"\nbase = "run.toml"\n' >"$work/spec.toml"
+expect_error "spec.toml:1: \[sweep\]: a sweep spec, not a train config: run it with .muonlab sweep" \
+  "$muonlab" train "$work/spec.toml"
+expect_error "run.toml: a train config, not a sweep spec .*train it with .muonlab train" "$muonlab" sweep "$work/run.toml"
+expect_error "run.toml' is a TOML config, not a model: train it" "$muonlab" eval "$work/run.toml"
+expect_error "run.toml' is a TOML config, not a model" "$muonlab" generate --model "$work/run.toml" --max-new-tokens 1
+expect_error "cannot read '.*spec.json': not a PyTorch archive" sh -c "cp '$work/spec.toml' '$work/spec.json' && \
+  '$muonlab' generate --model '$work/spec.json' --max-new-tokens 1"
 if [[ -c /dev/full ]]; then
   expect_error "cannot write to standard output" sh -c "echo hello | '$muonlab' data encode --tokenizer byte >/dev/full"
 fi

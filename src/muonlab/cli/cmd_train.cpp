@@ -222,7 +222,7 @@ void register_train(CLI::App& app) {
       std::cout << training::format_config_reference() << std::flush;
       return;
     }
-    if (args->config.empty()) throw CLI::RequiredError("--config (or the config file as the first argument)");
+    if (args->config.empty()) fail("no config: give the TOML file, as `muonlab train FILE` or --config FILE");
     run_train(*args);
   });
 }

@@ -1,5 +1,7 @@
 #include "muonlab/cli/model_args.h"
 
+#include <filesystem>
+
 #include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 
 #include "muonlab/cli/device_option.h"
@@ -27,8 +29,22 @@ void ModelArgs::add_positional_model(CLI::App& command) {
   command.add_option("model_path", model_file, "The model, as --model: a run folder, its weights or a model file")->excludes(model_option_);
 }
 
+namespace {
+
+// A train config given where a model belongs is the likeliest mix-up; LibTorch
+// would only say that the file is not a zip archive.
+void refuse_a_train_config(const std::string& model_file) {
+  if (std::filesystem::path(model_file).extension() != ".toml") return;
+  fail("'{}' is a TOML config, not a model: train it (`muonlab train {}`) and give the run folder, or give a model "
+       "file from `muonlab model init`",
+       model_file, model_file);
+}
+
+}  // namespace
+
 models::ModelConfig ModelArgs::config() const {
   if (!model_file.empty()) {
+    refuse_a_train_config(model_file);
     if (!preset.empty()) fail("--model and --preset: give one of them, not both");
     auto config = training::names_run_model(model_file) ? training::run_model_config(model_file)
                                                          : models::read_model_config(model_file);
@@ -52,6 +68,7 @@ std::optional<training::TrainConfig> ModelArgs::run_config() const {
 models::Transformer ModelArgs::build() const {
   const auto device = torch_device();
   if (!model_file.empty()) {
+    refuse_a_train_config(model_file);
     auto model = training::names_run_model(model_file) ? training::load_run_model(model_file)
                                                         : models::load_model(model_file);
     model->to(device);

@@ -1,6 +1,7 @@
 #include "muonlab/core/archive_file.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/errors.h"
@@ -20,6 +21,18 @@ void save_archive_atomically(torch::serialize::OutputArchive& archive,
   });
 }
 
+namespace {
+
+// PyTorch archives are zip files: a local file header first.
+bool starts_as_a_zip_file(const std::string& path) {
+  char magic[4] = {};
+  std::ifstream in(path, std::ios::binary);
+  in.read(magic, sizeof magic);
+  return in.gcount() == 4 && std::string(magic, 4) == std::string("PK\x03\x04", 4);
+}
+
+}  // namespace
+
 void read_archive_file(const std::string& path,
                        const std::function<void(torch::serialize::InputArchive&)>& read) {
   // LibTorch's own message for a missing file reads "open file failed because
@@ -29,6 +42,11 @@ void read_archive_file(const std::string& path,
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
+    if (!starts_as_a_zip_file(path)) {
+      fail("cannot read '{}': not a PyTorch archive (it does not begin as the zip file that muonlab's model files "
+           "and checkpoints are)",
+           path);
+    }
     fail("cannot read '{}': {}", path, e.what_without_backtrace());
   }
   try {

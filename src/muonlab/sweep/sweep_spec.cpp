@@ -213,6 +213,12 @@ SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string
   } catch (const toml::parse_error& error) {
     fail("{}:{}: not valid TOML: {}", path, error.source().begin.line, error.description());
   }
+  // A train config given as a spec: say so, not only that [model] is unknown.
+  if (!root.contains("sweep") && (root.contains("model") || root.contains("run") || root.contains("data"))) {
+    fail("{}: a train config, not a sweep spec (no [sweep], and [model], [data] or [run]): train it with `muonlab "
+         "train {}`, or name it as a spec's [sweep] base",
+         path, path);
+  }
   check_known_keys(spec, root, "the spec", {"sweep", "axes", "variant"});
   const toml::table* sweep = root["sweep"].as_table();
   if (sweep == nullptr) fail("{}: missing [sweep] (name, base, baseline)", path);

@@ -410,6 +410,9 @@ std::vector<Assignment> file_assignments(const toml::table& table, const std::st
     std::string where = fmt::format("{}:{}", source, node.source().begin.line);
     const toml::table* body = node.as_table();
     bool known = std::find(kSections.begin(), kSections.end(), std::string(section.str())) != kSections.end();
+    if (section.str() == "sweep" || section.str() == "axes" || section.str() == "variant") {
+      fail("{}: [{}]: a sweep spec, not a train config: run it with `muonlab sweep {}`", where, section.str(), source);
+    }
     if (body == nullptr || !known) {
       fail("{}: unknown section '{}': expected [{}]", where, section.str(), fmt::join(kSections, "], ["));
     }
