@@ -128,6 +128,12 @@ expect_error "no shard files match" "$muonlab" train "$work/run.toml" --set "run
   --set "data.train=$work/none_*.bin"
 [[ ! -e "$work/refused" ]] || { echo "FAIL: a refused run left $work/refused" >&2; exit 1; }
 expect_error "excludes" "$muonlab" train "$work/run.toml" --config "$work/run.toml"
+# model info describes the model a train config trains, --set applied to its [model]:
+# the same as the preset with the config's model keys.
+"$muonlab" model info "$work/run.toml" --set n_layer=3 >"$work/info-config.txt"
+"$muonlab" model info tiny-gpt2 --set vocab_size=257 --set block_size=32 --set n_layer=3 >"$work/info-preset.txt"
+diff "$work/info-config.txt" "$work/info-preset.txt" || { echo "FAIL: model info of run.toml differs" >&2; exit 1; }
+grep -q "3 layers" "$work/info-config.txt"
 # One kind of file given where another belongs is named as such.
 printf '[sweep]\nname = "s"\nbase = "run.toml"\n' >"$work/spec.toml"
 expect_error "spec.toml:1: \[sweep\]: a sweep spec, not a train config: run it with .muonlab sweep" \

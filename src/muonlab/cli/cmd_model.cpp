@@ -89,9 +89,10 @@ void register_info(CLI::App& model) {
   add_examples(*info, {
                     "muonlab model info gpt2-small",
                     "muonlab model info mla-moe-small --seq-len 512",
-                    "muonlab model info runs/cpu-small --describe"});
+                    "muonlab model info runs/cpu-small --describe",
+                    "muonlab model info configs/cpu-small.toml --set n_layer=8   # the model a train config trains"});
   info->add_option("preset_name", args->positional_preset,
-                   "Model preset, or a model file, run folder or its weights (as --model)");
+                   "Model preset, or a model file, run folder or its weights (as --model), or a train config");
   args->model.add_to(*info, /*with_model_file=*/true, /*with_device=*/false);
   info->add_option("--seq-len", args->sequence, "Sequence length for FLOPs (default: block_size)");
   info->add_flag("--describe", args->describe, "Also print every config field as key=value");

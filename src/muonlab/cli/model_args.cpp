@@ -7,6 +7,7 @@
 #include "muonlab/cli/device_option.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/models/model_file.h"
+#include "muonlab/training/train_config.h"
 #include "muonlab/training/run_folder.h"
 
 namespace muonlab::cli {
@@ -31,8 +32,8 @@ void ModelArgs::add_positional_model(CLI::App& command) {
 
 namespace {
 
-// A train config given where a model belongs is the likeliest mix-up; LibTorch
-// would only say that the file is not a zip archive.
+// A train config names a model's shape (config() reads it) but holds no
+// weights; LibTorch would only say that the file is not a zip archive.
 void refuse_a_train_config(const std::string& model_file) {
   if (std::filesystem::path(model_file).extension() != ".toml") return;
   fail("'{}' is a TOML config, not a model: train it (`muonlab train {}`) and give the run folder, or give a model "
@@ -44,8 +45,13 @@ void refuse_a_train_config(const std::string& model_file) {
 
 models::ModelConfig ModelArgs::config() const {
   if (!model_file.empty()) {
-    refuse_a_train_config(model_file);
     if (!preset.empty()) fail("--model and --preset: give one of them, not both");
+    if (std::filesystem::path(model_file).extension() == ".toml") {
+      // A train config: the model it trains, with --set applied to its [model].
+      std::vector<std::string> model_overrides;
+      for (const auto& assignment : overrides) model_overrides.push_back("model." + assignment);
+      return training::load_train_config(model_file, model_overrides).model;
+    }
     auto config = training::names_run_model(model_file) ? training::run_model_config(model_file)
                                                          : models::read_model_config(model_file);
     if (!overrides.empty()) fail("--set cannot change a model loaded with --model");
