@@ -80,19 +80,20 @@ TEST(TrainBench, RunsEveryStepOfBothOptimizersPerPreset) {
 
 TEST(TrainBench, PeerRatiosArePairedByRound) {
   // muonlab / peer per round: 1.1, 0.9, 1.2, 1.0, 1.05.
-  const PeerRatioSummary r = summarize_peer_ratios({110, 90, 120, 100, 105}, {100, 100, 100, 100, 100});
-  EXPECT_EQ(r.rounds, 5);
+  const PeerRatioSummary summary = summarize_peer_ratios({110, 90, 120, 100, 105}, {100, 100, 100, 100, 100});
+  EXPECT_EQ(summary.rounds, 5);
+  EXPECT_EQ(summary.at_least_even, 4);
+  const RoundsSummary& r = summary.ratio;
   EXPECT_DOUBLE_EQ(r.median, 1.05);
   EXPECT_DOUBLE_EQ(r.min, 0.9);
   EXPECT_DOUBLE_EQ(r.max, 1.2);
-  EXPECT_EQ(r.at_least_even, 4);
   EXPECT_LE(r.min, r.low);
   EXPECT_LE(r.low, r.median);
   EXPECT_LE(r.median, r.high);
   EXPECT_LE(r.high, r.max);
   EXPECT_LT(r.low, r.high);
   // Paired, not pooled: the same tokens/s in another order give other ratios.
-  EXPECT_DOUBLE_EQ(summarize_peer_ratios({100, 200}, {200, 100}).min, 0.5);
+  EXPECT_DOUBLE_EQ(summarize_peer_ratios({100, 200}, {200, 100}).ratio.min, 0.5);
   EXPECT_CONTAINS(error_message([] { summarize_peer_ratios({1, 2}, {1}); }),
                   "2 rounds of muonlab against 1 of the peer");
 }

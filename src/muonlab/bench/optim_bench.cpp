@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <functional>
 
-#include "muonlab/analysis/statistics.h"
 #include "muonlab/bench/python_peer.h"
 #include "muonlab/bench/timing.h"
 #include "muonlab/core/allocator_settings.h"
@@ -118,16 +117,12 @@ CeilingShare interleaved_ceiling_share(const std::string& name, const optim::Muo
   share.pairs = config.pairs;
   share.ceiling_gflops = median_of_values(ceiling_gflops);
   share.ns_alone = median_of_values(ns_shares);
-  share.median = median_of_values(step_shares);
-  share.min = *std::min_element(step_shares.begin(), step_shares.end());
-  share.max = *std::max_element(step_shares.begin(), step_shares.end());
-  const auto interval = analysis::bootstrap_interval(config.pairs, [&](const std::vector<int64_t>& indices) {
-    std::vector<double> resampled;
-    for (const auto i : indices) resampled.push_back(step_shares[i]);
-    return median_of_values(resampled);
-  });
-  share.low = interval.low;
-  share.high = interval.high;
+  const RoundsSummary rounds = summarize_rounds(step_shares);
+  share.median = rounds.median;
+  share.low = rounds.low;
+  share.high = rounds.high;
+  share.min = rounds.min;
+  share.max = rounds.max;
   return share;
 }
 

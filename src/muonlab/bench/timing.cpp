@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "muonlab/analysis/statistics.h"
+#include "muonlab/core/errors.h"
+
 namespace muonlab::bench {
 
 double median_of_values(std::vector<double> values) {
@@ -12,6 +15,23 @@ double median_of_values(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t mid = values.size() / 2;
   return values.size() % 2 ? values[mid] : 0.5 * (values[mid - 1] + values[mid]);
+}
+
+RoundsSummary summarize_rounds(const std::vector<double>& values) {
+  if (values.empty()) fail("summarize_rounds: no rounds");
+  RoundsSummary summary;
+  summary.median = median_of_values(values);
+  summary.min = *std::min_element(values.begin(), values.end());
+  summary.max = *std::max_element(values.begin(), values.end());
+  const auto interval =
+      analysis::bootstrap_interval(static_cast<int64_t>(values.size()), [&](const std::vector<int64_t>& indices) {
+        std::vector<double> resampled;
+        for (const auto i : indices) resampled.push_back(values[i]);
+        return median_of_values(resampled);
+      });
+  summary.low = interval.low;
+  summary.high = interval.high;
+  return summary;
 }
 
 double Timing::median() const { return median_of_values(seconds); }

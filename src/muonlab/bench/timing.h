@@ -14,6 +14,14 @@ namespace muonlab::bench {
 // for none.
 double median_of_values(std::vector<double> values);
 
+// A sample of repeated rounds summarized as the benches report it: the
+// median with a 95% percentile-bootstrap interval of it, and the range.
+// Fails on an empty sample.
+struct RoundsSummary {
+  double median = 0, low = 0, high = 0, min = 0, max = 0;
+};
+RoundsSummary summarize_rounds(const std::vector<double>& values);
+
 struct Timing {
   std::vector<double> seconds;  // one per timed run
   double median() const;

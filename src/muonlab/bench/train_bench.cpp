@@ -8,7 +8,6 @@
 #include <cmath>
 #include <functional>
 
-#include "muonlab/analysis/statistics.h"
 #include "muonlab/bench/bench_values.h"
 #include "muonlab/bench/model_bench.h"
 #include "muonlab/bench/nanogpt_peer.h"
@@ -401,9 +400,10 @@ std::string format_peer_table(const TrainBenchReport& report) {
   const auto describe = [](const std::vector<OptimizerStepTiming>& ours, const std::vector<double>& theirs) {
     std::vector<double> tokens_per_second;
     for (const auto& timing : ours) tokens_per_second.push_back(timing.tokens_per_second);
-    const PeerRatioSummary r = summarize_peer_ratios(tokens_per_second, theirs);
+    const PeerRatioSummary summary = summarize_peer_ratios(tokens_per_second, theirs);
+    const RoundsSummary& r = summary.ratio;
     return fmt::format("{:.2f}x [{:.2f}, {:.2f}], {:.2f}-{:.2f}, {} of {}", r.median, r.low, r.high, r.min, r.max,
-                       r.at_least_even, r.rounds);
+                       summary.at_least_even, summary.rounds);
   };
   for (const auto& row : report.rows) {
     if (!row.skipped.empty() || row.peer_adamw_rounds.empty()) continue;
@@ -434,17 +434,8 @@ PeerRatioSummary summarize_peer_ratios(const std::vector<double>& muonlab_tokens
   }
   PeerRatioSummary summary;
   summary.rounds = static_cast<int>(ratios.size());
-  summary.median = median_of_values(ratios);
-  summary.min = *std::min_element(ratios.begin(), ratios.end());
-  summary.max = *std::max_element(ratios.begin(), ratios.end());
+  summary.ratio = summarize_rounds(ratios);
   summary.at_least_even = static_cast<int>(std::count_if(ratios.begin(), ratios.end(), [](double r) { return r >= 1; }));
-  const auto interval = analysis::bootstrap_interval(summary.rounds, [&](const std::vector<int64_t>& indices) {
-    std::vector<double> resampled;
-    for (const auto i : indices) resampled.push_back(ratios[i]);
-    return median_of_values(resampled);
-  });
-  summary.low = interval.low;
-  summary.high = interval.high;
   return summary;
 }
 

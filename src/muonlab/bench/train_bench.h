@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "muonlab/bench/timing.h"
 #include "muonlab/models/transformer.h"
 
 namespace muonlab::bench {
@@ -125,7 +126,7 @@ struct TrainBenchRow {
 // of it, the range, and how many rounds came out at 1x or above.
 struct PeerRatioSummary {
   int rounds = 0;
-  double median = 0, low = 0, high = 0, min = 0, max = 0;
+  RoundsSummary ratio;  // of muonlab / peer
   int at_least_even = 0;
 };
 PeerRatioSummary summarize_peer_ratios(const std::vector<double>& muonlab_tokens_per_second,
