@@ -108,8 +108,15 @@ TEST(OptimBench, PythonPeersTimeTheSameMatricesWhereTheyCan) {
   config.variants = false;
   config.warmup = 0;
   config.reps = 1;
+  config.peer_rounds = 2;  // then two rounds side by side, after the single run
   const auto report = run_optim_bench(config);
   ASSERT_TRUE(report.peer_times.has_value()) << report.peer;
+  ASSERT_EQ(report.peer_rounds.size(), 2u) << report.peer;
+  for (const PeerRound& round : report.peer_rounds) {
+    EXPECT_GT(round.muon_seconds, 0);
+    EXPECT_GT(round.adamw_seconds, 0);
+    EXPECT_GT(*round.peer.keller_jordan_muon, 0);
+  }
   EXPECT_CONTAINS(report.peer, "muon_step.py");
   EXPECT_GT(*report.peer_times->keller_jordan_muon, 0);
   EXPECT_GT(*report.peer_times->torch_adamw, 0);
@@ -122,6 +129,9 @@ TEST(OptimBench, PythonPeersTimeTheSameMatricesWhereTheyCan) {
   const auto without = run_optim_bench(config);
   EXPECT_FALSE(without.peer_times.has_value());
   EXPECT_EQ(without.peer, "not run (--no-peer)");
+  EXPECT_TRUE(without.peer_rounds.empty());
+  config.peer_rounds = 0;
+  EXPECT_CONTAINS(testing::error_message([&] { run_optim_bench(config); }), "--peer-rounds 0: expected");
 }
 
 // The peer table's ratios are the peer's time over muonlab's, from numbers
@@ -138,6 +148,27 @@ TEST(OptimBench, PeerTableGivesPeerTimeOverMuonlabs) {
   EXPECT_CONTAINS(out, "Keller Jordan's Muon (NS bf16)           800.00    Muon, default options (NS bf16)     400.00    2.00x");
   EXPECT_CONTAINS(out, "torch.optim.Muon (NS bf16)           not in torch 1.13.0 (PyTorch 2.9 and later)");
   EXPECT_CONTAINS(out, "torch.optim.AdamW (default)               60.00                              AdamW      20.00    3.00x");
+}
+
+// Rounds pair each round's peer time with muonlab's from the same round: made-up
+// times whose paired ratios (2, 3, 4) differ from the ratio of the medians of
+// each side (2.5 / 1 = 2.5 here).
+TEST(OptimBench, PeerRoundsArePairedByRound) {
+  OptimBenchReport report;
+  report.ns_dtype = "bf16";
+  report.default_muon_seconds = 1, report.adamw_seconds = 1;
+  report.peer = "python3 muon_step.py";
+  report.peer_times = PeerStepTimes{1, std::nullopt, 1, "default", "1.13.0"};
+  const std::vector<std::pair<double, double>> muon_and_peer = {{1.0, 2.0}, {0.5, 1.5}, {2.0, 8.0}};
+  for (const auto& [ours, theirs] : muon_and_peer) {
+    report.peer_rounds.push_back({ours, 0.010, PeerStepTimes{theirs, std::nullopt, 0.030, "default", "1.13.0"}});
+  }
+  const std::string out = format_optim_bench(report);
+  EXPECT_CONTAINS(out, "the same in 3 rounds side by side");
+  EXPECT_CONTAINS(out, "Keller Jordan's Muon (NS bf16)       3.00x [");
+  EXPECT_CONTAINS(out, "], 2.00-4.00");
+  EXPECT_CONTAINS(out, "torch.optim.AdamW (default)          3.00x [3.00, 3.00], 3.00-3.00");
+  EXPECT_EQ(out.find("torch.optim.Muon (NS bf16)           1"), std::string::npos);  // not in this torch: no row
 }
 
 }  // namespace

@@ -282,17 +282,18 @@ PeerStepTimes time_python_peers(const PeerSetup& setup, const OptimBenchConfig& 
           json.at("adamw").get<std::string>(), json.at("torch").get<std::string>()};
 }
 
-// Runs the peers unless asked not to; a peer that cannot run or fails is
-// reported in place of its times, and the rest of the bench stands.
-void add_python_peers(const OptimBenchConfig& config, OptimBenchReport& report) {
+// Runs the peers unless asked not to and returns how, once they have run; a
+// peer that cannot run or fails is reported in place of its times, and the
+// rest of the bench stands.
+std::optional<PeerSetup> add_python_peers(const OptimBenchConfig& config, OptimBenchReport& report) {
   if (!config.peer) {
     report.peer = "not run (--no-peer)";
-    return;
+    return std::nullopt;
   }
   const PeerLookup lookup = find_python_peer("muon_step.py");
   if (!lookup.setup) {
     report.peer = "not run: " + lookup.missing;
-    return;
+    return std::nullopt;
   }
   PeerSetup setup = *lookup.setup;
   setup.preload = allocator_library();
@@ -301,6 +302,27 @@ void add_python_peers(const OptimBenchConfig& config, OptimBenchReport& report) 
     report.peer_times = time_python_peers(setup, config, report.parameters);
   } catch (const std::exception& error) {
     report.peer += fmt::format("\nfailed: {}", error.what());
+    return std::nullopt;
+  }
+  return setup;
+}
+
+// The single comparison above sets steps timed minutes apart against each
+// other; these rounds time muonlab's default steps and the peers side by
+// side, the peers first in every other round, so a drifting machine favours
+// neither.
+void add_peer_rounds(const OptimBenchConfig& config, const PeerSetup& setup, torch::optim::Optimizer& muon,
+                     torch::optim::Optimizer& adamw, OptimBenchReport& report) {
+  for (int round = 0; round < config.peer_rounds; ++round) {
+    PeerRound timed;
+    const auto time_muonlab = [&] {
+      timed.muon_seconds = time_runs([&] { muon.step(); }, config.device, config.warmup, config.reps).median();
+      timed.adamw_seconds = time_runs([&] { adamw.step(); }, config.device, config.warmup, config.reps).median();
+    };
+    if (round % 2 == 1) timed.peer = time_python_peers(setup, config, report.parameters);
+    time_muonlab();
+    if (round % 2 == 0) timed.peer = time_python_peers(setup, config, report.parameters);
+    report.peer_rounds.push_back(timed);
   }
 }
 
@@ -325,6 +347,27 @@ std::string format_python_peer_table(const OptimBenchReport& report) {
   out += row("Keller Jordan's Muon (NS bf16)", peer.keller_jordan_muon, muon, report.default_muon_seconds);
   out += row("torch.optim.Muon (NS bf16)", peer.torch_muon, muon, report.default_muon_seconds);
   out += row(fmt::format("torch.optim.AdamW ({})", peer.adamw_kind), peer.torch_adamw, "AdamW", report.adamw_seconds);
+  if (report.peer_rounds.empty()) return out;
+  out += fmt::format("the same in {} rounds side by side, the peers first in every other one (peer ms / muonlab ms "
+                     "per round): median [95% bootstrap CI], range\n",
+                     report.peer_rounds.size());
+  const auto paired = [&](const std::string& name, const std::function<std::optional<double>(const PeerRound&)>& theirs,
+                          const std::function<double(const PeerRound&)>& ours) {
+    std::vector<double> ratios;
+    for (const PeerRound& round : report.peer_rounds) {
+      if (const std::optional<double> seconds = theirs(round)) ratios.push_back(*seconds / ours(round));
+    }
+    if (ratios.empty()) return std::string();
+    const RoundsSummary r = summarize_rounds(ratios);
+    return fmt::format("{:<36} {:.2f}x [{:.2f}, {:.2f}], {:.2f}-{:.2f}\n", name, r.median, r.low, r.high, r.min,
+                       r.max);
+  };
+  const auto our_muon = [](const PeerRound& r) { return r.muon_seconds; };
+  out += paired("Keller Jordan's Muon (NS bf16)", [](const PeerRound& r) { return r.peer.keller_jordan_muon; },
+                our_muon);
+  out += paired("torch.optim.Muon (NS bf16)", [](const PeerRound& r) { return r.peer.torch_muon; }, our_muon);
+  out += paired(fmt::format("torch.optim.AdamW ({})", peer.adamw_kind),
+                [](const PeerRound& r) { return r.peer.torch_adamw; }, [](const PeerRound& r) { return r.adamw_seconds; });
   return out;
 }
 
@@ -351,6 +394,7 @@ double group_muon_ns_flops(int64_t layers, int64_t d_model, int64_t n_head, int6
 }
 
 OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
+  if (config.peer_rounds < 1) fail("bench optim: --peer-rounds {}: expected a whole number >= 1", config.peer_rounds);
   if (config.variants) {
     if (config.n_head < 1 || config.d_model % config.n_head != 0) {
       fail("bench optim: --n-head {} must divide --d-model {}", config.n_head, config.d_model);
@@ -422,7 +466,18 @@ OptimBenchReport run_optim_bench(const OptimBenchConfig& config) {
   report.default_muon_seconds = config.device.is_cpu() ? fused_rows.front().seconds_per_step
                                                        : batched_row.seconds_per_step;
   report.adamw_seconds = adamw_row.seconds_per_step;
-  add_python_peers(config, report);
+  const std::optional<PeerSetup> peer = add_python_peers(config, report);
+  if (peer && config.peer_rounds > 1) {
+    optim::Muon default_muon(params, muon_options(config.device.is_cpu() ? optim::NsBatching::kNever
+                                                                         : optim::NsBatching::kAlways,
+                                                  /*fused=*/true));
+    try {
+      add_peer_rounds(config, *peer, default_muon, adamw, report);
+    } catch (const std::exception& error) {
+      report.peer_rounds.clear();
+      report.peer += fmt::format("\nfailed in its rounds: {}", error.what());
+    }
+  }
   if (config.pairs > 0) {
     const auto defaults = optim::MuonOptions(0.02).ns_steps(config.ns_steps).ns_dtype(config.ns_dtype).weight_decay(0);
     report.ceiling_shares.push_back(

@@ -42,6 +42,10 @@ struct OptimBenchConfig {
   int pairs = 0;
   // Also time the Python peers (python_peer.h) where a Python with torch is.
   bool peer = true;
+  // Above 1: after the tables, this many rounds of muonlab's default Muon and
+  // AdamW steps and one run of the peers, every other round with the peers
+  // first, so the ratios pair measurements taken side by side.
+  int peer_rounds = 1;
 };
 
 // The peers' median step times on the same matrices, device and threads;
@@ -52,6 +56,13 @@ struct PeerStepTimes {
   std::optional<double> torch_adamw;
   std::string adamw_kind;  // "fused" or "default"
   std::string torch_version;
+};
+
+// One round of config.peer_rounds: muonlab's median steps and the peers'.
+struct PeerRound {
+  double muon_seconds = 0;
+  double adamw_seconds = 0;
+  PeerStepTimes peer;
 };
 
 // One Muon family member against Muon (K = ns_steps) on the same matrices.
@@ -124,6 +135,7 @@ struct OptimBenchReport {
   double adamw_seconds = 0;
   std::string peer;  // the peer's command, or why it did not run
   std::optional<PeerStepTimes> peer_times;
+  std::vector<PeerRound> peer_rounds;  // with config.peer_rounds > 1
 };
 
 OptimBenchReport run_optim_bench(const OptimBenchConfig& config);

@@ -105,6 +105,12 @@ void register_bench_optim(CLI::App& bench) {
   add_negated_flag(*optim, "--no-peer", config->peer,
                    "skip the Python peers (bench/peers/muon_step.py: Keller Jordan's Muon, torch.optim.Muon, "
                    "torch.optim.AdamW)");
+  optim->add_option("--peer-rounds", config->peer_rounds,
+                    "above 1: after the tables, this many rounds of muonlab's default Muon and AdamW steps and the "
+                    "Python peers side by side, the peers first in every other one; the ratios are paired by round, "
+                    "with a 95% interval")
+      ->check(kPositiveCount)
+      ->capture_default_str();
   optim->callback([config, run] {
     run_on_devices(*run, [&](const torch::Device& device) {
       config->device = device;
