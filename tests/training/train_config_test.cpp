@@ -1,5 +1,6 @@
 // Train configs: TOML in, every error naming the file, line and key; the
 // resolved config prints as TOML that loads back to itself.
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
 #include <gtest/gtest.h>
 
 #include <filesystem>
