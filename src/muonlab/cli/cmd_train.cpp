@@ -201,7 +201,8 @@ void register_train(CLI::App& app) {
                     "muonlab train --config configs/cpu-small.toml --set optimizer.lr=0.01 --set run.out_dir=runs/lr0.01",
                     "muonlab train --config configs/cpu-small.toml --resume"});
   auto* config = train->add_option("--config", args->config,
-                                    "TOML file ([model], [data], [optimizer], [schedule], [run]); required");
+                                    "TOML file ([model], [data], [optimizer], [schedule], [run]); or give it first, "
+                                    "without --config");
   // `muonlab train FILE` too, as `muonlab sweep SPEC` takes its spec.
   train->add_option("config_file", args->config, "The TOML file, as --config")->excludes(config);
   train->add_option("--set", args->overrides, "Override a setting: section.key=value (repeatable)");
