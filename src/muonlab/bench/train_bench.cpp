@@ -274,21 +274,19 @@ TrainBenchRow run_preset(const std::string& preset, const TrainBenchConfig& conf
     if (!difference.empty()) row.peer_note = "not a nanoGPT block: " + difference;
     run_peer = difference.empty();
   }
+  // The peer's run of one optimizer, kept in `rounds`; after a failure the peer is not run again.
+  const auto time_peer_into = [&](const char* optimizer_name, std::vector<double>& rounds) {
+    const auto tokens_per_second = run_peer ? time_peer(c, config, *peer, optimizer_name, row) : std::nullopt;
+    if (tokens_per_second) rounds.push_back(*tokens_per_second);
+    run_peer = tokens_per_second.has_value();
+  };
   for (int round = 0; round < config.rounds; ++round) {
     // muonlab's AdamW, its Muon, the peer's AdamW, its Muon; backwards in odd rounds.
     std::vector<std::function<void()>> runs = {
         [&] { row.adamw_rounds.push_back(time_optimizer(c, config, kAdamWName, flops_per_token, peak)); },
         [&] { row.muon_rounds.push_back(time_optimizer(c, config, kMuonName, flops_per_token, peak)); },
-        [&] {
-          const auto tokens_per_second = run_peer ? time_peer(c, config, *peer, kAdamWName, row) : std::nullopt;
-          if (tokens_per_second) row.peer_adamw_rounds.push_back(*tokens_per_second);
-          run_peer = run_peer && tokens_per_second.has_value();
-        },
-        [&] {
-          const auto tokens_per_second = run_peer ? time_peer(c, config, *peer, kMuonName, row) : std::nullopt;
-          if (tokens_per_second) row.peer_muon_rounds.push_back(*tokens_per_second);
-          run_peer = run_peer && tokens_per_second.has_value();
-        }};
+        [&] { time_peer_into(kAdamWName, row.peer_adamw_rounds); },
+        [&] { time_peer_into(kMuonName, row.peer_muon_rounds); }};
     if (round % 2 == 1) std::reverse(runs.begin(), runs.end());
     for (const auto& run : runs) run();
   }

@@ -32,10 +32,14 @@ void ModelArgs::add_positional_model(CLI::App& command) {
 
 namespace {
 
+bool names_train_config(const std::string& model_file) {
+  return std::filesystem::path(model_file).extension() == ".toml";
+}
+
 // A train config names a model's shape (config() reads it) but holds no
 // weights; LibTorch would only say that the file is not a zip archive.
 void refuse_a_train_config(const std::string& model_file) {
-  if (std::filesystem::path(model_file).extension() != ".toml") return;
+  if (!names_train_config(model_file)) return;
   fail("'{}' is a TOML config, not a model: train it (`muonlab train {}`) and give the run folder, or give a model "
        "file from `muonlab model init`",
        model_file, model_file);
@@ -46,7 +50,7 @@ void refuse_a_train_config(const std::string& model_file) {
 models::ModelConfig ModelArgs::config() const {
   if (!model_file.empty()) {
     if (!preset.empty()) fail("--model and --preset: give one of them, not both");
-    if (std::filesystem::path(model_file).extension() == ".toml") {
+    if (names_train_config(model_file)) {
       // A train config: the model it trains, with --set applied to its [model].
       std::vector<std::string> model_overrides;
       for (const auto& assignment : overrides) model_overrides.push_back("model." + assignment);

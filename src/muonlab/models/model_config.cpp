@@ -174,6 +174,13 @@ void require_positive(const char* field, int64_t value) {
   if (value <= 0) fail("model config field '{}' = {}: expected a positive integer", field, value);
 }
 
+// NaN and infinities fail too: either would make every forward NaN.
+void require_finite_positive(const char* field, double value) {
+  if (!(value > 0 && std::isfinite(value))) {
+    fail("model config field '{}' = {}: expected a finite positive number", field, value);
+  }
+}
+
 void validate_mla(const ModelConfig& c) {
   require_positive("mla.kv_latent", c.mla.kv_latent);
   require_positive("mla.rope_dim", c.mla.rope_dim);
@@ -260,15 +267,9 @@ void ModelConfig::validate() const {
     fail("model config field 'position' = rope: head size d_model / n_head = {} must be even",
          head_dim());
   }
-  if (!(norm_eps > 0 && std::isfinite(norm_eps))) {
-    fail("model config field 'norm_eps' = {}: expected a finite positive number", norm_eps);
-  }
-  if (!(init_std > 0 && std::isfinite(init_std))) {
-    fail("model config field 'init_std' = {}: expected a finite positive number", init_std);
-  }
-  if (!(rope_theta > 0 && std::isfinite(rope_theta))) {
-    fail("model config field 'rope_theta' = {}: expected a finite positive number", rope_theta);
-  }
+  require_finite_positive("norm_eps", norm_eps);
+  require_finite_positive("init_std", init_std);
+  require_finite_positive("rope_theta", rope_theta);
   if (!(logit_softcap >= 0) || !std::isfinite(logit_softcap)) {
     fail("model config field 'logit_softcap' = {}: expected 0 (off) or a positive cap", logit_softcap);
   }
