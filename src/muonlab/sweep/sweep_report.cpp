@@ -7,7 +7,6 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -77,43 +76,36 @@ struct Run {
 
 // A run's largest attention logits, from the steps of its metrics.jsonl
 // that logged "max_logit" (before that step's clip), and its last HellaSwag
-// acc_norm with its item count, in one pass over the file.
-void read_logits_and_hellaswag(const std::string& jsonl_path, Run& run) {
-  const auto number = [](const nlohmann::json& record, const char* key) -> std::optional<double> {
-    if (!record.contains(key) || !record[key].is_number()) return std::nullopt;
-    return record[key].get<double>();
-  };
-  std::ifstream in(jsonl_path);
-  for (std::string line; std::getline(in, line);) {
-    if (line.find("\"max_logit\"") == std::string::npos && line.find("\"hellaswag_acc_norm\"") == std::string::npos) {
-      continue;
-    }
-    const auto record = nlohmann::json::parse(line, nullptr, false);
-    if (!record.is_object()) continue;
-    if (const std::optional<double> logit = number(record, "max_logit")) {
+// acc_norm with its item count.
+void take_logits_and_hellaswag(const std::vector<training::MetricsRecord>& records, const std::string& jsonl_path,
+                               Run& run) {
+  for (const auto& record : records) {
+    if (const std::optional<double> logit = training::number_field(record, "max_logit", jsonl_path);
+        logit && !std::isnan(*logit)) {
       run.peak_max_logit = std::max(run.peak_max_logit.value_or(*logit), *logit);
       run.final_max_logit = logit;
     }
-    if (const std::optional<double> accuracy = number(record, "hellaswag_acc_norm")) {
+    if (const std::optional<double> accuracy = training::number_field(record, "hellaswag_acc_norm", jsonl_path);
+        accuracy && !std::isnan(*accuracy)) {
       run.hellaswag = accuracy;
-      run.hellaswag_items = record.value("hellaswag_items", int64_t{0});
+      run.hellaswag_items =
+          static_cast<int64_t>(training::number_field(record, "hellaswag_items", jsonl_path).value_or(0));
     }
   }
 }
 
 // The one-step sums (keys "onestep_g{g}_{gain,cost}_{ns,exact}", without a
 // parameter name) of a run's metrics.jsonl, by step.
-std::map<int64_t, std::map<std::string, double>> read_one_step_sums(const std::string& jsonl_path) {
+std::map<int64_t, std::map<std::string, double>> one_step_sums_of(const std::vector<training::MetricsRecord>& records,
+                                                                  const std::string& jsonl_path) {
   std::map<int64_t, std::map<std::string, double>> sums;
-  std::ifstream in(jsonl_path);
-  for (std::string line; std::getline(in, line);) {
-    if (line.find("\"onestep_g") == std::string::npos) continue;
-    const auto record = nlohmann::json::parse(line, nullptr, false);
-    if (!record.is_object() || !record.contains("step")) continue;
-    for (const auto& [key, value] : record.items()) {
-      if (key.rfind("onestep_g", 0) == 0 && key.find('.') == std::string::npos && value.is_number()) {
-        sums[record["step"].get<int64_t>()][key] = value.get<double>();
-      }
+  for (const auto& record : records) {
+    const std::optional<double> step = training::number_field(record, "step", jsonl_path);
+    if (!step || std::isnan(*step)) continue;
+    for (const auto& field : record.fields) {
+      if (field.key.rfind("onestep_g", 0) != 0 || field.key.find('.') != std::string::npos) continue;
+      const std::optional<double> sum = training::number_field(record, field.key, jsonl_path);
+      if (sum && !std::isnan(*sum)) sums[static_cast<int64_t>(*step)][field.key] = *sum;
     }
   }
   return sums;
@@ -129,9 +121,12 @@ std::vector<Run> finished_runs(const std::vector<RunRecord>& records, const Swee
     const RunAxes axes = axes_of(record);
     run.seed = axes.seed;
     run.condition = axes.condition;
-    run.curves = training::read_loss_curves((fs::path(record.run_dir) / "metrics.jsonl").string());
-    run.one_step = read_one_step_sums((fs::path(record.run_dir) / "metrics.jsonl").string());
-    read_logits_and_hellaswag((fs::path(record.run_dir) / "metrics.jsonl").string(), run);
+    // One pass over the file, for the curves and the rest.
+    const std::string metrics_path = (fs::path(record.run_dir) / "metrics.jsonl").string();
+    const std::vector<training::MetricsRecord> metrics = training::read_metrics_records(metrics_path);
+    run.curves = training::loss_curves_of(metrics, metrics_path);
+    run.one_step = one_step_sums_of(metrics, metrics_path);
+    take_logits_and_hellaswag(metrics, metrics_path, run);
     if (meta.target_loss) {
       // The validation curve when there are evaluations along the way, else
       // the (noisier) training curve.

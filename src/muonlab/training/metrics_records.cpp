@@ -86,4 +86,14 @@ std::vector<MetricsRecord> read_metrics_records(const std::string& jsonl_path) {
   return records;
 }
 
+std::optional<double> number_field(const MetricsRecord& record, const std::string& key, const std::string& jsonl_path) {
+  const MetricsValue* value = record.find(key);
+  if (value == nullptr) return std::nullopt;
+  if (std::holds_alternative<std::monostate>(*value)) return std::numeric_limits<double>::quiet_NaN();
+  if (const auto* integer = std::get_if<int64_t>(value)) return static_cast<double>(*integer);
+  if (const auto* real = std::get_if<double>(value)) return *real;
+  const char* got = std::holds_alternative<bool>(*value) ? "a boolean" : "text";
+  fail("{}:{}: '{}' should be a number, got {}", jsonl_path, record.line, key, got);
+}
+
 }  // namespace muonlab::training

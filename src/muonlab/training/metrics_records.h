@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -31,5 +32,10 @@ struct MetricsRecord {
 // Every non-blank line of the file, in order. Fails naming the file when it
 // cannot be read, and "path:line" when a line is not a JSON object.
 std::vector<MetricsRecord> read_metrics_records(const std::string& jsonl_path);
+
+// The number under `key`: nullopt when the record has no such key, NaN for
+// JSON null (how the trainer writes a NaN). Fails naming "path:line" and the
+// key when the value is a boolean or text.
+std::optional<double> number_field(const MetricsRecord& record, const std::string& key, const std::string& jsonl_path);
 
 }  // namespace muonlab::training

@@ -13,17 +13,6 @@ namespace {
 
 constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
 
-// Absent: nullopt. JSON null (how a NaN is written): NaN.
-std::optional<double> number_field(const MetricsRecord& record, const std::string& key, const std::string& path) {
-  const MetricsValue* value = record.find(key);
-  if (value == nullptr) return std::nullopt;
-  if (std::holds_alternative<std::monostate>(*value)) return kUnknown;
-  if (const auto* integer = std::get_if<int64_t>(value)) return static_cast<double>(*integer);
-  if (const auto* real = std::get_if<double>(value)) return *real;
-  const char* got = std::holds_alternative<bool>(*value) ? "a boolean" : "text";
-  fail("{}:{}: '{}' should be a number, got {}", path, record.line, key, got);
-}
-
 double step_of(const MetricsRecord& record, const std::string& path) {
   std::optional<double> step = number_field(record, "step", path);
   if (!step || std::isnan(*step)) fail("{}:{}: a loss record without a 'step'", path, record.line);
@@ -51,7 +40,10 @@ double eval_tokens(const MetricsRecord& record, double step, const std::map<doub
 }  // namespace
 
 analysis::LossCurves read_loss_curves(const std::string& jsonl_path) {
-  const std::vector<MetricsRecord> records = read_metrics_records(jsonl_path);
+  return loss_curves_of(read_metrics_records(jsonl_path), jsonl_path);
+}
+
+analysis::LossCurves loss_curves_of(const std::vector<MetricsRecord>& records, const std::string& jsonl_path) {
   const std::map<double, double> tokens_at_step = tokens_by_step(records, jsonl_path);
   analysis::LossCurves curves;
   for (const MetricsRecord& record : records) {
