@@ -97,6 +97,10 @@ TEST(SweepSpec, BadSpecsAreNamed) {
                   "baseline 'sgd' is not a variant; the variants are adamw, muon");
   EXPECT_CONTAINS(error_of("[sweep]\nname = \"x\"\nbase = \"base.toml\"\nbaseline = \"a\"\n"), "no [[variant]] tables");
   EXPECT_CONTAINS(error_of(spec + "[extra]\n"), "unknown key 'extra' in the spec");
+  EXPECT_CONTAINS(error_of(spec_with("parallel = 2", "parralel = 2")),
+                  "unknown key 'parralel' in [sweep] (did you mean 'parallel'?); expected one of base");
+  EXPECT_CONTAINS(error_of(spec_with("[[variant]]\nname = \"muon\"", "[[variant]]\nnmae = \"muon\"")),
+                  "unknown key 'nmae' in [[variant]] (did you mean 'name'?)");
   const std::string bad_value = spec_with("optimizer.ns_steps=3", "optimizer.ns_steps=x");
   EXPECT_CONTAINS(error_of(bad_value), "run 'muon/data.batch_size=4,run.seed=1'");
   EXPECT_CONTAINS(error_of(bad_value), "'optimizer.ns_steps': expected an integer");

@@ -74,11 +74,11 @@ TEST(TrainConfig, ResolvedConfigLoadsBackToItself) {
 
 TEST(TrainConfigErrors, UnknownKeyNamesLineAndKnownKeys) {
   std::string text = std::string(kMinimal) + "stepz = 3\n";
-  EXPECT_CONTAINS(error_of(text), "train.toml:13: unknown key 'run.stepz': [run] has");
+  EXPECT_CONTAINS(error_of(text), "train.toml:13: unknown key 'run.stepz' (did you mean 'run.steps'?): [run] has");
   EXPECT_CONTAINS(error_of(text), "steps");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.lrr=1"}), "--set optimizer.lrr=1: unknown key 'optimizer.lrr'");
   EXPECT_CONTAINS(error_of(std::string(kMinimal) + "[trainer]\nx = 1\n"), "unknown section 'trainer'");
-  EXPECT_CONTAINS(error_of(kMinimal, {"model.n_layers=2"}), "'model.n_layers': unknown model config field 'n_layers'");
+  EXPECT_CONTAINS(error_of(kMinimal, {"model.n_layers=2"}), "unknown key 'model.n_layers'");
 }
 
 TEST(TrainConfigErrors, WrongTypeNamesLineAndType) {

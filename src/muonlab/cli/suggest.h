@@ -1,6 +1,5 @@
 // "did you mean ...?" for a mistyped subcommand or flag: the known name
-// nearest to the unknown one by edit distance, when it is near enough to be
-// a typo (at most 2 edits, or a third of the name).
+// nearest to the unknown one (core/nearest_name.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -8,13 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "muonlab/core/nearest_name.h"
+
 namespace muonlab::cli {
-
-// Levenshtein distance (insertions, deletions, substitutions).
-size_t edit_distance(const std::string& a, const std::string& b);
-
-// The candidate nearest to `typed`, or "" when none is near.
-std::string nearest_name(const std::string& typed, const std::vector<std::string>& candidates);
 
 // For argv as parsed by `app`: "did you mean 'train'?" for the first word
 // that is not a subcommand, or "did you mean '--seq-len'?" for the first

@@ -13,6 +13,7 @@
 #include "muonlab/core/enum_names.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/torch_compat.h"
+#include "muonlab/models/model_field_aliases.h"
 
 namespace muonlab::models {
 
@@ -407,8 +408,9 @@ void set_config_field(ModelConfig& config, const std::string& key, const std::st
       return;
     }
   }
-  fail("unknown model config field '{}': expected one of {}", key,
-       fmt::join(config_field_names(), ", "));
+  const std::vector<std::string> names = config_field_names();
+  fail("unknown model config field '{}'{}: expected one of {}", key, unknown_model_field_hint(key, names),
+       fmt::join(names, ", "));
 }
 
 void apply_override(ModelConfig& config, const std::string& assignment) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/core/nearest_name.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/training/train_config.h"
 
@@ -109,8 +110,9 @@ void check_known_keys(const SweepSpec& spec, const toml::table& table, const std
                       const std::set<std::string>& known) {
   for (const auto& [key, node] : table) {
     if (!known.count(std::string(key.str()))) {
-      fail("{}: unknown key '{}' in {}; expected one of {}", where(spec, node), key.str(), section,
-           fmt::join(known, ", "));
+      const std::string near = nearest_name(std::string(key.str()), {known.begin(), known.end()});
+      fail("{}: unknown key '{}' in {}{}; expected one of {}", where(spec, node), key.str(), section,
+           near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), fmt::join(known, ", "));
     }
   }
 }

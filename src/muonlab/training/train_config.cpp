@@ -16,6 +16,7 @@
 #include <c10/util/Exception.h>
 
 #include "muonlab/core/errors.h"
+#include "muonlab/core/nearest_name.h"
 #include "muonlab/core/native_bf16.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/read_file.h"
@@ -23,6 +24,7 @@
 #include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/muon.h"
 #include "muonlab/optimizers/newton_schulz.h"
+#include "muonlab/training/config_key_hint.h"
 #include "muonlab/training/train_optimizer.h"
 
 namespace muonlab::training {
@@ -388,6 +390,14 @@ const Field* find_field(const std::string& key) {
 
 const std::vector<std::string> kSections = {"model", "data", "optimizer", "schedule", "run", "distributed"};
 
+// Every key a config may set, "model.preset" and the model's fields included.
+std::vector<std::string> every_key() {
+  std::vector<std::string> keys{"model.preset"};
+  for (const std::string& field : models::config_field_names()) keys.push_back("model." + field);
+  for (const auto& field : fields()) keys.push_back(field.key);
+  return keys;
+}
+
 // Adds `table`'s values under `prefix`, descending into sub-tables, so that
 // `mla.kv_latent = 16` and a [model.mla] table both give "model.mla.kv_latent".
 void flatten(const toml::table& table, const std::string& prefix, const std::string& source,
@@ -414,7 +424,9 @@ std::vector<Assignment> file_assignments(const toml::table& table, const std::st
       fail("{}: [{}]: a sweep spec, not a train config: run it with `muonlab sweep {}`", where, section.str(), source);
     }
     if (body == nullptr || !known) {
-      fail("{}: unknown section '{}': expected [{}]", where, section.str(), fmt::join(kSections, "], ["));
+      const std::string near = nearest_name(std::string(section.str()), kSections);
+      fail("{}: unknown section '{}'{}: expected [{}]", where, section.str(),
+           near.empty() ? "" : fmt::format(" (did you mean [{}]?)", near), fmt::join(kSections, "], ["));
     }
     flatten(*body, std::string(section.str()), source, assignments);
   }
@@ -456,6 +468,8 @@ void apply(TrainConfig& config, const std::string& key, const toml::node& value,
         config.model_preset = as_string(value);
         config.model = models::model_preset(config.model_preset);
       } else {
+        const std::vector<std::string> names = models::config_field_names();
+        if (std::find(names.begin(), names.end(), field) == names.end()) fail("unknown key");
         models::set_config_field(config.model, field, model_field_text(value));
       }
       return;
@@ -468,11 +482,15 @@ void apply(TrainConfig& config, const std::string& key, const toml::node& value,
     if (message == "unknown key") {
       std::string section = key.substr(0, key.find('.'));
       std::vector<std::string> known;
-      for (const auto& field : fields()) {
-        if (field.key.rfind(section + ".", 0) == 0) known.push_back(field.key.substr(section.size() + 1));
+      for (const std::string& each : every_key()) {
+        if (each.rfind(section + ".", 0) == 0) known.push_back(each.substr(section.size() + 1));
       }
-      if (known.empty()) fail("{}: unknown key '{}': no section [{}]; expected [{}]", where, key, section, fmt::join(kSections, "], ["));
-      fail("{}: unknown key '{}': [{}] has {}", where, key, section, fmt::join(known, ", "));
+      const std::string hint = unknown_key_hint(key, every_key());
+      if (known.empty()) {
+        fail("{}: unknown key '{}'{}: no section [{}]; expected [{}]", where, key, hint, section,
+             fmt::join(kSections, "], ["));
+      }
+      fail("{}: unknown key '{}'{}: [{}] has {}", where, key, hint, section, fmt::join(known, ", "));
     }
     fail("{}: '{}': {}", where, key, message);
   }
