@@ -21,6 +21,7 @@ BUILD = ROOT / "build-python"
 # The optimizer layer and what it needs from core/ and analysis/.
 LIBRARY_SOURCES = [
     "muonlab/core/shape_string.cpp",
+    "muonlab/core/nearest_name.cpp",
     "muonlab/core/atomic_file.cpp",
     "muonlab/core/archive_file.cpp",
     "muonlab/core/native_bf16.cpp",

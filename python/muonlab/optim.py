@@ -14,6 +14,7 @@ import torch
 
 from . import _C
 from .param_groups import HeadLayout, param_groups  # noqa: F401  (re-exported)
+from .param_groups import unknown_option_error
 
 __all__ = ["Muon", "Muon2", "Muon2F", "NorMuon", "MuonWithAuxAdamW", "SingleDeviceMuon", "SingleDeviceMuonWithAuxAdam",
            "MuonWithAuxAdam", "HeadLayout", "param_groups"]
@@ -104,7 +105,7 @@ def _saved_by_torch_muon(state_dict):
 def _check_known(options, known, optimizer):
     for key in options:
         if key not in known:
-            raise ValueError(f"unknown {optimizer} option '{key}': expected one of {', '.join(known)}")
+            raise unknown_option_error(optimizer, key, known)
 
 
 class _MuonFamily(torch.optim.Optimizer):

@@ -1,5 +1,6 @@
 """Head layouts for Group Muon, and param_groups(model): Muon / AdamW groups
 built from a model the way muonlab's C++ roles route parameters."""
+import difflib
 import fnmatch
 import warnings
 
@@ -240,7 +241,7 @@ def param_groups(model, *, lr=None, weight_decay=None, adamw_lr=None, adamw_weig
     """
     unknown = [key for key in muon_options if key not in _MUON_OPTIONS]
     if unknown:
-        raise ValueError(f"unknown Muon option '{unknown[0]}': expected one of {', '.join(_MUON_OPTIONS)}")
+        raise unknown_option_error("Muon", unknown[0], _MUON_OPTIONS)
     parameters = _model_parameters(model)
     context = _Context(model, n_head, n_kv_head, muon_options.get("group_size", 0), _as_patterns(transposed),
                        parameters)
@@ -299,6 +300,13 @@ class _Context:
                 if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag))
                 and not any(part in name for part in _NON_TOKEN_EMBEDDING_NAMES)]
         self.vocab_size = max(rows, default=None)
+
+
+def unknown_option_error(optimizer, key, known):
+    """ValueError for an option `optimizer` does not take, naming the nearest known one where one is near."""
+    near = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
+    return ValueError(f"unknown {optimizer} option '{key}'{hint}: expected one of {', '.join(known)}")
 
 
 def _joined(module_name, attribute):

@@ -246,12 +246,22 @@ def test_closure_loss_is_returned():
     ({"weight_decay": float("inf")}, "Muon weight_decay = inf: expected a finite number >= 0"),
     ({"second_moment": "diag"}, "option second_moment='diag'"),
     ({"beta2": 1.0}, "beta2 = 1: expected a number in [0, 1)"),
-    ({"nesterof": True}, "unknown Muon option 'nesterof': expected one of lr, momentum, nesterov"),
+    ({"nesterof": True},
+     "unknown Muon option 'nesterof' (did you mean 'nesterov'?): expected one of lr, momentum, nesterov"),
+    ({"frobnicate": True}, "unknown Muon option 'frobnicate': expected one of lr, momentum, nesterov"),
 ])
 def test_bad_options_raise_value_error_naming_them(options, message):
     with pytest.raises(ValueError) as error:
         Muon([torch.nn.Parameter(torch.randn(4, 4))], **options)
     assert message in str(error.value)
+
+
+def test_the_extensions_own_check_names_the_nearest_option():
+    message = r"unknown Muon option 'ns_step' \(did you mean 'ns_steps'\?\): expected one of lr"
+    with pytest.raises(ValueError, match=message):
+        _C.check_muon_options({"ns_step": 3})
+    with pytest.raises(ValueError, match=r"unknown AdamW option 'frobnicate': expected one of lr"):
+        _C.check_adamw_options({"frobnicate": 3})
 
 
 def test_bad_group_options_raise_too():

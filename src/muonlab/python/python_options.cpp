@@ -1,10 +1,15 @@
 #include "muonlab/python/python_options.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in format.h before fmt 11)
+
+#include <algorithm>
 #include <functional>
 #include <vector>
 
 #include "muonlab/core/enum_names.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/nearest_name.h"
 
 namespace muonlab::python {
 
@@ -255,13 +260,14 @@ Options read_options(const py::dict& group, const std::vector<OptionKey<Options>
   if (strict) {
     for (const auto& item : group) {
       const auto name = item.first.cast<std::string>();
-      bool known = false;
-      std::string names;
-      for (const auto& key : keys) {
-        known = known || name == key.name;
-        names += (names.empty() ? "" : ", ") + std::string(key.name);
+      std::vector<std::string> names;
+      for (const auto& key : keys) names.emplace_back(key.name);
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        const std::string near = nearest_name(name, names);
+        throw py::value_error(fmt::format("unknown {} option '{}'{}: expected one of {}", optimizer, name,
+                                          near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near),
+                                          fmt::join(names, ", ")));
       }
-      if (!known) throw py::value_error(fmt::format("unknown {} option '{}': expected one of {}", optimizer, name, names));
     }
   }
   try {
