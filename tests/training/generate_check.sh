@@ -3,7 +3,8 @@
 # tokenizer the run was trained with (here bytes, not GPT-2's default), from
 # the run folder and from its weights file, and samples what the same prompt
 # as token ids samples; another tokenizer is still chosen by --tokenizer;
-# --stop-id and --stop-at-eot end the sample there; bad prompts are named.
+# --stop-id and --stop-at-eot end the sample there; --num-samples draws
+# each sample with the next seed; bad prompts are named.
 #   generate_check.sh MUONLAB_BINARY SOURCE_DIR
 set -euo pipefail
 muonlab=$1
@@ -44,7 +45,25 @@ stopped=$("$muonlab" generate --model "$work/run" --prompt-ids 84,104,101,32,99 
 at_eot=$("$muonlab" generate --model "$work/run" --prompt "The c" "${greedy[@]}" --stop-at-eot)
 [[ $from_folder == "$at_eot"* ]] || { echo "FAIL: --stop-at-eot gave '$at_eot', not a prefix of '$from_folder'" >&2; exit 1; }
 
+# --num-samples: samples separated by nanoGPT's line of dashes, sample i
+# drawn with seed + i, so the third of three from --seed 5 is --seed 7's.
+sampled_ids=(--model "$work/run" --prompt-ids 84,104,101 --max-new-tokens 12 --top-k 50)
+three=$("$muonlab" generate "${sampled_ids[@]}" --seed 5 --num-samples 3)
+mapfile -t lines <<<"$three"
+[[ ${#lines[@]} == 5 && ${lines[1]} == --------------- && ${lines[3]} == --------------- ]] ||
+  { echo "FAIL: --num-samples 3 printed '$three'" >&2; exit 1; }
+for i in 0 1 2; do
+  alone=$("$muonlab" generate "${sampled_ids[@]}" --seed $((5 + i)))
+  [[ ${lines[2 * i]} == "$alone" ]] ||
+    { echo "FAIL: sample $i of --seed 5 was '${lines[2 * i]}', --seed $((5 + i)) alone '$alone'" >&2; exit 1; }
+done
+[[ ${lines[0]} != "${lines[2]}" ]] || { echo "FAIL: two seeds drew the same sample '${lines[0]}'" >&2; exit 1; }
+text_samples=$("$muonlab" generate --model "$work/run" --prompt "The c" "${greedy[@]}" --num-samples 2)
+[[ $text_samples == "$from_folder"$'\n'---------------$'\n'"$from_folder" ]] ||
+  { echo "FAIL: two greedy text samples were '$text_samples'" >&2; exit 1; }
+
 expect_failure() { expect_muonlab_failure "$1" generate "${@:2}"; }
+expect_failure "--num-samples: '0': expected a whole number >= 1" --model "$work/run" --prompt x --num-samples 0
 # An explicit --tokenizer wins over the run's.
 expect_failure "tokenizer gpt2 has 50257 ids, more than the model's vocabulary of 257" \
   --model "$work/run" --tokenizer gpt2 --prompt "The c"

@@ -9,6 +9,7 @@
 #include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/list_args.h"
 #include "muonlab/cli/model_args.h"
+#include "muonlab/cli/number_checks.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/data/text_stream.h"
 #include "muonlab/data/tokenizer.h"
@@ -26,7 +27,24 @@ struct GenerateArgs {
   bool no_cache = false;
   std::optional<int64_t> stop_id;
   bool stop_at_eot = false;
+  int64_t num_samples = 1;
 };
+
+// Between samples, as nanoGPT's sample.py separates them.
+constexpr const char* kSampleSeparator = "---------------";
+
+// Draws args.num_samples samples of `prompt`, sample i with seed + i (so
+// any one of them is drawn alone again by --seed seed + i), each printed by
+// `print_sample` as it is drawn.
+template <typename PrintSample>
+void draw_samples(GenerateArgs& args, PrintSample print_sample) {
+  const uint64_t first_seed = args.sampling.seed;
+  for (int64_t i = 0; i < args.num_samples; ++i) {
+    if (i > 0) std::cout << kSampleSeparator << '\n';
+    args.sampling.seed = first_seed + static_cast<uint64_t>(i);
+    print_sample();
+  }
+}
 
 std::vector<int64_t> encode_prompt(const data::Tokenizer& tokenizer, const std::string& prompt, int64_t model_vocab) {
   if (tokenizer.vocab_size() > model_vocab) {
@@ -56,20 +74,24 @@ void run_generate(GenerateArgs& args) {
   if (!args.prompt_ids.empty()) {
     const auto prompt = parse_token_ids(args.prompt_ids, "--prompt-ids");
     models::check_generation(model->config(), prompt, args.sampling);  // before anything is printed
-    std::cout << fmt::format("{}", fmt::join(prompt, " ")) << std::flush;
-    models::generate(model, prompt, args.sampling, [](int64_t id) { std::cout << ' ' << id << std::flush; });
-    std::cout << std::endl;
+    draw_samples(args, [&] {
+      std::cout << fmt::format("{}", fmt::join(prompt, " ")) << std::flush;
+      models::generate(model, prompt, args.sampling, [](int64_t id) { std::cout << ' ' << id << std::flush; });
+      std::cout << std::endl;
+    });
     return;
   }
   auto tokenizer = data::load_tokenizer(prompt_tokenizer(args));
   if (args.stop_at_eot) args.sampling.stop_token = tokenizer->eot_token();
   const auto prompt = encode_prompt(*tokenizer, *args.prompt, model->config().vocab_size);
   models::check_generation(model->config(), prompt, args.sampling);
-  data::TextStream text(*tokenizer, std::cout);
-  for (const int64_t id : prompt) text.add(id);
-  models::generate(model, prompt, args.sampling, [&text](int64_t id) { text.add(id); });
-  text.finish();
-  std::cout << std::endl;
+  draw_samples(args, [&] {
+    data::TextStream text(*tokenizer, std::cout);
+    for (const int64_t id : prompt) text.add(id);
+    models::generate(model, prompt, args.sampling, [&text](int64_t id) { text.add(id); });
+    text.finish();
+    std::cout << std::endl;
+  });
 }
 
 }  // namespace
@@ -80,7 +102,8 @@ void register_generate(CLI::App& app) {
       "generate", "Sample text or token ids from a model (greedy, temperature, top-k, top-p)");
   add_examples(*generate, {
                     "muonlab generate runs/cpu-small --prompt \"The city\" --max-new-tokens 40 --top-k 50",
-                    "muonlab generate --preset tiny-gpt2 --prompt-ids 464,3290 --temperature 0"});
+                    "muonlab generate --preset tiny-gpt2 --prompt-ids 464,3290 --temperature 0",
+                    "muonlab generate runs/cpu-small --prompt \"Once\" --num-samples 3 --top-p 0.9"});
   args->model.add_to(*generate, /*with_model_file=*/true, /*with_device=*/true);
   args->model.add_positional_model(*generate);
   generate->add_option("--prompt", args->prompt, "Prompt text; the sample is printed as text");
@@ -91,7 +114,10 @@ void register_generate(CLI::App& app) {
   generate->add_option("--temperature", args->sampling.temperature, "0 for greedy");
   generate->add_option("--top-k", args->sampling.top_k, "Keep the k most likely (0: all)");
   generate->add_option("--top-p", args->sampling.top_p, "Nucleus mass to keep (1: all)");
-  generate->add_option("--seed", args->sampling.seed, "Sampling seed");
+  generate->add_option("--seed", args->sampling.seed, "Sampling seed (of the first sample, with --num-samples)");
+  generate->add_option("--num-samples", args->num_samples,
+                       "Samples of the prompt, each drawn with the next seed, separated by a line of dashes")
+      ->check(kPositiveCount);
   generate->add_flag("--no-cache", args->no_cache, "Recompute the prefix every step");
   generate->add_option("--stop-id", args->stop_id, "Stop once this token id is sampled");
   generate->add_flag("--stop-at-eot", args->stop_at_eot,
