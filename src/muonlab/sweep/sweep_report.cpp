@@ -4,12 +4,10 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -20,10 +18,9 @@
 #include "muonlab/analysis/statistics.h"
 #include "muonlab/core/atomic_file.h"
 #include "muonlab/core/errors.h"
-#include "muonlab/core/read_file.h"
-#include "muonlab/training/read_loss_curves.h"
 #include "muonlab/sweep/lr_bracket.h"
 #include "muonlab/sweep/natural_order.h"
+#include "muonlab/sweep/report_runs.h"
 #include "muonlab/sweep/sweep_index.h"
 #include "muonlab/sweep/sweep_runner.h"
 #include "muonlab/training/run_folder.h"
@@ -32,122 +29,10 @@ namespace muonlab::sweep {
 namespace fs = std::filesystem;
 namespace {
 
-struct SweepMeta {
-  std::string name;
-  std::string baseline;
-  std::string declared_baseline;  // the spec's, before any run
-  std::optional<double> target_loss;
-  std::optional<double> declared_target_loss;  // the spec's, before any run
-};
-
-SweepMeta read_meta(const std::string& sweep_dir) {
-  const fs::path path = fs::path(sweep_dir) / "sweep.json";
-  if (!fs::exists(path)) fail("'{}' not found: expected a folder written by muonlab sweep", path.string());
-  const auto json = nlohmann::json::parse(read_whole_file(path.string()), nullptr, false);
-  if (!json.is_object() || !json.contains("name") || !json.contains("baseline")) {
-    fail("'{}': expected a JSON object with name and baseline", path.string());
-  }
-  SweepMeta meta{json["name"].get<std::string>(), json["baseline"].get<std::string>(), "", std::nullopt};
-  meta.declared_baseline = meta.baseline;
-  if (json.contains("target_loss")) meta.target_loss = json["target_loss"].get<double>();
-  meta.declared_target_loss = meta.target_loss;
-  return meta;
-}
-
-// A finished run as the report sees it.
-struct Run {
-  RunRecord record;
-  std::string seed;        // the kSeedAxis value ("" when the sweep has no seed axis)
-  std::string condition;   // the other axes, "key=value, ..." ("" when none)
-  double val_loss = 0;
-  analysis::LossCurves curves;
-  std::optional<double> tokens_to_target;
-  // The one-step sums the trainer logged ("onestep_g2_gain_ns", ...), by step.
-  std::map<int64_t, std::map<std::string, double>> one_step;
-  // The largest attention logit of any head (QK-clip's tracking,
-  // "max_logit"): its peak over the run and its value at the last step
-  // that logged it; absent when the run did not track logits.
-  std::optional<double> peak_max_logit, final_max_logit;
-  // HellaSwag acc_norm (run.hellaswag) at the last evaluation that scored it,
-  // and on how many items; absent when the run did not score it.
-  std::optional<double> hellaswag;
-  int64_t hellaswag_items = 0;
-};
-
-// A run's largest attention logits, from the steps of its metrics.jsonl
-// that logged "max_logit" (before that step's clip), and its last HellaSwag
-// acc_norm with its item count.
-void take_logits_and_hellaswag(const std::vector<training::MetricsRecord>& records, const std::string& jsonl_path,
-                               Run& run) {
-  for (const auto& record : records) {
-    if (const std::optional<double> logit = training::number_field(record, "max_logit", jsonl_path);
-        logit && !std::isnan(*logit)) {
-      run.peak_max_logit = std::max(run.peak_max_logit.value_or(*logit), *logit);
-      run.final_max_logit = logit;
-    }
-    if (const std::optional<double> accuracy = training::number_field(record, "hellaswag_acc_norm", jsonl_path);
-        accuracy && !std::isnan(*accuracy)) {
-      run.hellaswag = accuracy;
-      run.hellaswag_items =
-          static_cast<int64_t>(training::number_field(record, "hellaswag_items", jsonl_path).value_or(0));
-    }
-  }
-}
-
-// The one-step sums (keys "onestep_g{g}_{gain,cost}_{ns,exact}", without a
-// parameter name) of a run's metrics.jsonl, by step.
-std::map<int64_t, std::map<std::string, double>> one_step_sums_of(const std::vector<training::MetricsRecord>& records,
-                                                                  const std::string& jsonl_path) {
-  std::map<int64_t, std::map<std::string, double>> sums;
-  for (const auto& record : records) {
-    const std::optional<double> step = training::number_field(record, "step", jsonl_path);
-    if (!step || std::isnan(*step)) continue;
-    for (const auto& field : record.fields) {
-      if (field.key.rfind("onestep_g", 0) != 0 || field.key.find('.') != std::string::npos) continue;
-      const std::optional<double> sum = training::number_field(record, field.key, jsonl_path);
-      if (sum && !std::isnan(*sum)) sums[static_cast<int64_t>(*step)][field.key] = *sum;
-    }
-  }
-  return sums;
-}
-
-std::vector<Run> finished_runs(const std::vector<RunRecord>& records, const SweepMeta& meta) {
-  std::vector<Run> runs;
-  for (const auto& record : records) {
-    if (record.status != "done" || !record.outcome.final_val_loss) continue;
-    Run run;
-    run.record = record;
-    run.val_loss = *record.outcome.final_val_loss;
-    const RunAxes axes = axes_of(record);
-    run.seed = axes.seed;
-    run.condition = axes.condition;
-    // One pass over the file, for the curves and the rest.
-    const std::string metrics_path = (fs::path(record.run_dir) / "metrics.jsonl").string();
-    const std::vector<training::MetricsRecord> metrics = training::read_metrics_records(metrics_path);
-    run.curves = training::loss_curves_of(metrics, metrics_path);
-    run.one_step = one_step_sums_of(metrics, metrics_path);
-    take_logits_and_hellaswag(metrics, metrics_path, run);
-    if (meta.target_loss) {
-      // The validation curve when there are evaluations along the way, else
-      // the (noisier) training curve.
-      const auto& points = run.curves.validation.size() >= 2 ? run.curves.validation : run.curves.train;
-      std::vector<double> tokens, losses;
-      for (const auto& p : points) {
-        if (!tokens.empty() && !(p.tokens > tokens.back())) continue;
-        tokens.push_back(p.tokens);
-        losses.push_back(p.loss);
-      }
-      run.tokens_to_target = analysis::x_to_reach(tokens, losses, *meta.target_loss);
-    }
-    runs.push_back(std::move(run));
-  }
-  return runs;
-}
-
 // Runs of one (condition, variant, lr) cell.
 struct Cell {
   std::string condition, variant, lr;
-  std::vector<const Run*> runs;
+  std::vector<const ReportRun*> runs;
   analysis::Summary loss;
   // Over the runs, when every one tracked attention logits.
   std::optional<analysis::Summary> peak_max_logit, final_max_logit;
@@ -182,17 +67,17 @@ using CellMap = std::map<std::tuple<std::string, std::string, std::string>, Cell
 using VariantCells = std::map<std::string, const Cell*, NaturalLess>;
 
 // The summary of `member` over the cell's runs, if every run has it.
-std::optional<analysis::Summary> summarize_if_all(const std::vector<const Run*>& runs,
-                                                  std::optional<double> Run::*member) {
+std::optional<analysis::Summary> summarize_if_all(const std::vector<const ReportRun*>& runs,
+                                                  std::optional<double> ReportRun::*member) {
   std::vector<double> values;
-  for (const Run* run : runs) {
+  for (const ReportRun* run : runs) {
     if (!(run->*member)) return std::nullopt;
     values.push_back(*(run->*member));
   }
   return analysis::summarize(values);
 }
 
-CellMap cells_of(const std::vector<Run>& runs) {
+CellMap cells_of(const std::vector<ReportRun>& runs) {
   CellMap cells;
   for (const auto& run : runs) {
     Cell& cell = cells[{run.condition, run.record.variant, run.record.lr}];
@@ -203,11 +88,11 @@ CellMap cells_of(const std::vector<Run>& runs) {
   }
   for (auto& [key, cell] : cells) {
     std::vector<double> losses;
-    for (const Run* run : cell.runs) losses.push_back(run->val_loss);
+    for (const ReportRun* run : cell.runs) losses.push_back(run->val_loss);
     cell.loss = analysis::summarize(losses);
-    cell.peak_max_logit = summarize_if_all(cell.runs, &Run::peak_max_logit);
-    cell.final_max_logit = summarize_if_all(cell.runs, &Run::final_max_logit);
-    cell.hellaswag = summarize_if_all(cell.runs, &Run::hellaswag);
+    cell.peak_max_logit = summarize_if_all(cell.runs, &ReportRun::peak_max_logit);
+    cell.final_max_logit = summarize_if_all(cell.runs, &ReportRun::final_max_logit);
+    cell.hellaswag = summarize_if_all(cell.runs, &ReportRun::hellaswag);
   }
   return cells;
 }
@@ -217,7 +102,7 @@ std::string mean_std(const analysis::Summary& s) {
 }
 
 // A run's resolved settings (its config.toml), as the report prints them.
-training::TrainConfig run_settings(const Run& run) { return training::load_run_config(run.record.run_dir); }
+training::TrainConfig run_settings(const ReportRun& run) { return training::load_run_config(run.record.run_dir); }
 
 std::string lr_text(const Cell& cell) {
   return cell.lr.empty() ? fmt::format("{:g} (config)", run_settings(*cell.runs.front()).optimizer.lr) : cell.lr;
@@ -265,11 +150,11 @@ analysis::LossCurves mean_curves(const Cell& cell) {
   auto average = [&](auto member) {
     std::vector<analysis::LossPoint> out;
     size_t length = std::numeric_limits<size_t>::max();
-    for (const Run* run : cell.runs) length = std::min(length, (run->curves.*member).size());
+    for (const ReportRun* run : cell.runs) length = std::min(length, (run->curves.*member).size());
     for (size_t i = 0; i < length; ++i) {
       analysis::LossPoint point = (cell.runs.front()->curves.*member)[i];
       std::vector<double> losses;
-      for (const Run* run : cell.runs) losses.push_back((run->curves.*member)[i].loss);
+      for (const ReportRun* run : cell.runs) losses.push_back((run->curves.*member)[i].loss);
       if (!std::all_of(losses.begin(), losses.end(), [](double l) { return std::isfinite(l); })) continue;
       const analysis::Summary summary = analysis::summarize(losses);
       point.loss = summary.mean;
@@ -285,11 +170,11 @@ analysis::LossCurves mean_curves(const Cell& cell) {
 }
 
 // The runs of two cells on the seeds both ran, in seed order.
-std::vector<std::pair<const Run*, const Run*>> shared_seeds(const Cell& variant, const Cell& baseline) {
-  std::map<std::string, const Run*> base_by_seed;
-  for (const Run* run : baseline.runs) base_by_seed[run->seed] = run;
-  std::vector<std::pair<const Run*, const Run*>> pairs;
-  for (const Run* run : variant.runs) {
+std::vector<std::pair<const ReportRun*, const ReportRun*>> shared_seeds(const Cell& variant, const Cell& baseline) {
+  std::map<std::string, const ReportRun*> base_by_seed;
+  for (const ReportRun* run : baseline.runs) base_by_seed[run->seed] = run;
+  std::vector<std::pair<const ReportRun*, const ReportRun*>> pairs;
+  for (const ReportRun* run : variant.runs) {
     auto it = base_by_seed.find(run->seed);
     if (it != base_by_seed.end()) pairs.emplace_back(run, it->second);
   }
@@ -341,7 +226,7 @@ struct Comparison {
 
 std::string tokens_text(const Cell& cell) {
   std::vector<double> tokens;
-  for (const Run* run : cell.runs) {
+  for (const ReportRun* run : cell.runs) {
     if (!run->tokens_to_target) return "not reached";
     tokens.push_back(*run->tokens_to_target);
   }
@@ -352,11 +237,11 @@ std::string tokens_text(const Cell& cell) {
                      interval_text(interval, "{:.0f}"));
 }
 
-using RunPairs = std::vector<std::pair<const Run*, const Run*>>;
+using RunPairs = std::vector<std::pair<const ReportRun*, const ReportRun*>>;
 
 // `value` of each pair's variant run minus its baseline run's; with fewer
 // than two pairs, the difference of the cells' means (`unpaired`) alone.
-PairedResult paired_difference(const RunPairs& pairs, double (*value)(const Run&), double unpaired) {
+PairedResult paired_difference(const RunPairs& pairs, double (*value)(const ReportRun&), double unpaired) {
   PairedResult result;
   if (pairs.size() < 2) {
     result.test = "n/a (fewer than 2 shared seeds)";
@@ -393,16 +278,16 @@ PairedResult paired_difference(const RunPairs& pairs, double (*value)(const Run&
 void compare_to_baseline(Comparison& comparison, bool with_target) {
   const RunPairs pairs = shared_seeds(*comparison.cell, *comparison.baseline);
   comparison.loss = paired_difference(
-      pairs, [](const Run& run) { return run.val_loss; }, comparison.cell->loss.mean - comparison.baseline->loss.mean);
+      pairs, [](const ReportRun& run) { return run.val_loss; }, comparison.cell->loss.mean - comparison.baseline->loss.mean);
   if (comparison.cell->hellaswag && comparison.baseline->hellaswag) {
     comparison.hellaswag = paired_difference(
-        pairs, [](const Run& run) { return *run.hellaswag; },
+        pairs, [](const ReportRun& run) { return *run.hellaswag; },
         comparison.cell->hellaswag->mean - comparison.baseline->hellaswag->mean);
   } else {
     comparison.hellaswag.test = "-";  // one of the two did not score it
   }
   if (!with_target) return;
-  const auto reached = [](const std::pair<const Run*, const Run*>& p) {
+  const auto reached = [](const std::pair<const ReportRun*, const ReportRun*>& p) {
     return p.first->tokens_to_target && p.second->tokens_to_target;
   };
   if (pairs.empty() || !std::all_of(pairs.begin(), pairs.end(), reached)) return;
@@ -462,7 +347,7 @@ std::string one_step_table(const VariantCells& variants) {
   for (const auto& [variant, cell] : variants) {
     // step -> key -> values over seeds
     std::map<int64_t, std::map<std::string, std::vector<double>>> values;
-    for (const Run* run : cell->runs) {
+    for (const ReportRun* run : cell->runs) {
       for (const auto& [step, sums] : run->one_step) {
         for (const auto& [key, value] : sums) values[step][key].push_back(value);
       }
@@ -501,7 +386,7 @@ constexpr int64_t kSeedsForAClaim = 5;
 // where its runs scored different numbers of items.
 std::set<int64_t> hellaswag_item_counts(const Cell& cell) {
   std::set<int64_t> counts;
-  for (const Run* run : cell.runs) counts.insert(run->hellaswag_items);
+  for (const ReportRun* run : cell.runs) counts.insert(run->hellaswag_items);
   return counts;
 }
 
@@ -656,7 +541,7 @@ std::optional<double> evaluation_spacing(const Cell& cell) {
 }  // namespace
 
 SweepReportResult write_sweep_report(const SweepReportOptions& options) {
-  SweepMeta meta = read_meta(options.sweep_dir);
+  SweepMeta meta = read_sweep_meta(options.sweep_dir);
   if (options.target_loss) meta.target_loss = options.target_loss;
   const std::string index_path = (fs::path(options.sweep_dir) / "index.sqlite").string();
   if (!fs::exists(index_path)) fail("'{}' not found: expected a folder written by muonlab sweep", index_path);
@@ -666,7 +551,7 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
   // sweep moved, archived (scripts/archive-sweep) or reported from another
   // directory reports the same.
   for (auto& record : records) record.run_dir = sweep_run_dir(options.sweep_dir, record.id);
-  const std::vector<Run> runs = finished_runs(records, meta);
+  const std::vector<ReportRun> runs = finished_runs(records, meta);
   if (runs.empty()) fail("sweep '{}': no finished run with a validation loss yet", options.sweep_dir);
 
   SweepReportResult result;
