@@ -35,6 +35,7 @@ struct TrainArgs {
   bool resume = false;
   std::string resume_from;  // a checkpoint folder
   bool move_aside = false;
+  bool check = false;  // --check: plan the run, train nothing
 };
 
 std::string duration(double seconds) {
@@ -103,8 +104,64 @@ void run_other_rank(const training::TrainConfig& config, const TrainArgs& args) 
   if (result.interrupted) fail("rank {}: interrupted after step {}", result.rank, result.steps);
 }
 
+// A count with its thousands apart: "32,768".
+std::string with_thousands(int64_t n) {
+  std::string digits = std::to_string(n);
+  for (auto at = static_cast<int64_t>(digits.size()) - 3; at > (n < 0 ? 1 : 0); at -= 3) digits.insert(at, ",");
+  return digits;
+}
+
+// What is in run.out_dir now, as `train` would find it.
+std::string run_folder_state(const std::string& out_dir) {
+  if (!fs::exists(out_dir)) return "new";
+  if (fs::exists(fs::path(out_dir) / "model.safetensors")) {
+    return "holds a finished run: train refuses it without --move-aside or another run.out_dir";
+  }
+  if (const auto checkpoint = training::newest_checkpoint(out_dir)) {
+    return fmt::format("holds a run stopped at {}: train continues it with --resume, refuses it without",
+                       fs::path(*checkpoint).filename().string());
+  }
+  return "exists, holds no run";
+}
+
+// --check: the run's plan, from everything train reads and checks before its
+// first step; nothing is written.
+void check_train(const training::TrainConfig& config, const std::string& config_path) {
+  const training::RunPlan plan = training::plan_run(config);
+  const std::string muon = plan.muon_tensors == 0
+                               ? fmt::format("{}: every parameter", config.optimizer.name)
+                               : fmt::format("{}: {} parameters in {} matrices; AdamW {} (embeddings, head, norms, "
+                                             "biases)",
+                                             config.optimizer.name, with_thousands(plan.muon_parameters),
+                                             plan.muon_tensors, with_thousands(plan.parameters - plan.muon_parameters));
+  const double tokens = static_cast<double>(plan.tokens_per_step) * static_cast<double>(plan.steps);
+  std::string evaluation = "none (no data.val)";
+  if (plan.val_split_tokens > 0) {
+    const std::string when = config.run.eval_every > 0
+                                 ? fmt::format("every {} steps and at the end", config.run.eval_every)
+                                 : std::string("at the end");
+    evaluation = fmt::format("{} of the validation split's {} tokens, {}",
+                             with_thousands(plan.val_tokens_per_evaluation), with_thousands(plan.val_split_tokens), when);
+  }
+  std::cout << fmt::format("{}: ready to train; nothing written\n", config_path)
+            << fmt::format("  model       {} ({} layers, d_model {}): {} parameters\n", config.model_preset,
+                           config.model.n_layer, config.model.d_model, with_thousands(plan.parameters))
+            << fmt::format("  optimizer   {}\n", muon)
+            << fmt::format("  tokens      {} steps x {} = {} ({:.3g} epochs of the training split's {})\n",
+                           with_thousands(plan.steps), with_thousands(plan.tokens_per_step),
+                           with_thousands(plan.steps * plan.tokens_per_step),
+                           tokens / static_cast<double>(plan.train_tokens_per_epoch),
+                           with_thousands(plan.train_tokens_per_epoch))
+            << fmt::format("  evaluation  {}\n", evaluation);
+  if (plan.hellaswag_items > 0) std::cout << fmt::format("  hellaswag   {} items\n", plan.hellaswag_items);
+  std::cout << fmt::format("  compute     {:.3g} FLOPs\n", plan.flops)
+            << fmt::format("  precision   {}\n", training::describe_precision(config, torch::Device(config.run.device)))
+            << fmt::format("  run folder  {}: {}\n", config.run.out_dir, run_folder_state(config.run.out_dir));
+}
+
 void run_train(const TrainArgs& args) {
   training::TrainConfig config = training::load_train_config(args.config, args.overrides);
+  if (args.check) return check_train(config, args.config);
   const distributed::DistEnv env = distributed::dist_env_from_environment();
   if (env.rank != 0) return run_other_rank(config, args);
   if (args.move_aside) {
@@ -199,7 +256,8 @@ void register_train(CLI::App& app) {
   add_examples(*train, {
                     "muonlab train --config configs/cpu-small.toml",
                     "muonlab train --config configs/cpu-small.toml --set optimizer.lr=0.01 --set run.out_dir=runs/lr0.01",
-                    "muonlab train --config configs/cpu-small.toml --resume"});
+                    "muonlab train --config configs/cpu-small.toml --resume",
+                    "muonlab train configs/cpu-small.toml --set data.batch_size=16 --check"});
   auto* config = train->add_option("--config", args->config,
                                     "TOML file ([model], [data], [optimizer], [schedule], [run]); or give it first, "
                                     "without --config");
@@ -209,10 +267,16 @@ void register_train(CLI::App& app) {
   auto* resume = train->add_flag("--resume", args->resume, "Continue from the newest complete checkpoint in run.out_dir");
   auto* resume_from = train->add_option("--resume-from", args->resume_from,
                                         "Continue from this checkpoint folder (run.out_dir/checkpoints/step_N)");
-  train->add_flag("--move-aside", args->move_aside,
-                  "Rename an existing run.out_dir to run.out_dir.old-N and start afresh")
+  auto* move_aside = train->add_flag("--move-aside", args->move_aside,
+                                     "Rename an existing run.out_dir to run.out_dir.old-N and start afresh")
+                         ->excludes(resume)
+                         ->excludes(resume_from);
+  train->add_flag("--check", args->check,
+                  "Read and check the config, model, optimizer and data as training would, print the plan "
+                  "(parameters, tokens, epochs, evaluation, FLOPs), and exit without writing anything")
       ->excludes(resume)
-      ->excludes(resume_from);
+      ->excludes(resume_from)
+      ->excludes(move_aside);
   train->add_option("--sample-tokens", args->sample_tokens, "Tokens to sample at the end (0: none)")
       ->capture_default_str();
   auto reference = std::make_shared<bool>(false);

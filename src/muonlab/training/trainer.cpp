@@ -221,17 +221,36 @@ class Run {
     // Validation batches are whole on every rank; evaluate() divides them.
     if (!config.data.val.empty()) val_loader_.emplace(make_run_loader(config.data.val, config, false));
     if (!config.run.hellaswag.empty()) load_choice_items();
-    // Only once everything above has been read and checked, so that a refused
-    // run leaves no empty run folder behind.
-    fs::create_directories(config.run.out_dir);
-    if (lead_) folder_lock_.emplace(config.run.out_dir);
-    sync_ = make_step_sync(env_, config, device_, model_, *optimizer_);
-    peak_ = peak_flops_of_run(config, device_);
-    result_.rank = env_.rank;
-    result_.world_size = env_.world_size;
+  }
+
+  // What the run would train on, as set up by the constructor.
+  RunPlan plan() const {
+    RunPlan plan;
+    plan.steps = config_.run.steps;
+    plan.tokens_per_step = tokens_per_step_;
+    plan.flops = flops_per_token_ * static_cast<double>(tokens_per_step_) * static_cast<double>(plan.steps);
+    for (const auto& parameter : model_->parameters()) plan.parameters += parameter.numel();
+    if (const optim::Muon* muon = optimizer_->muon()) {
+      for (const auto& group : muon->param_groups()) {
+        for (const auto& parameter : group.params()) {
+          plan.muon_parameters += parameter.numel();
+          ++plan.muon_tensors;
+        }
+      }
+    }
+    const int64_t batch_tokens = config_.data.batch_size * config_.data.seq_len;
+    plan.train_tokens_per_epoch = static_cast<int64_t>(train_loader_->batches_per_epoch()) * batch_tokens;
+    if (val_loader_) {
+      plan.val_split_tokens = static_cast<int64_t>(val_loader_->batches_per_epoch()) * batch_tokens;
+      plan.val_tokens_per_evaluation =
+          eval_batch_count(config_.run.eval_tokens, batch_tokens, val_loader_->batches_per_epoch()) * batch_tokens;
+    }
+    plan.hellaswag_items = static_cast<int64_t>(choice_items_.size());
+    return plan;
   }
 
   TrainResult run(bool resume, const std::string& resume_from) {
+    open_run_folder();
     begin(resume, resume_from);
     StopSignals signals;
     start_ = std::chrono::steady_clock::now();
@@ -246,6 +265,17 @@ class Run {
   }
 
  private:
+  // Only once the constructor has read and checked everything, so that a
+  // refused run leaves no empty run folder behind.
+  void open_run_folder() {
+    fs::create_directories(config_.run.out_dir);
+    if (lead_) folder_lock_.emplace(config_.run.out_dir);
+    sync_ = make_step_sync(env_, config_, device_, model_, *optimizer_);
+    peak_ = peak_flops_of_run(config_, device_);
+    result_.rank = env_.rank;
+    result_.world_size = env_.world_size;
+  }
+
   // Resumes from the newest checkpoint or starts the metrics afresh, then
   // writes the resolved config.
   void begin(bool resume, const std::string& resume_from) {
@@ -629,6 +659,13 @@ class Run {
 TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks, bool resume,
                   const std::string& resume_from) {
   return Run(config, callbacks).run(resume, resume_from);
+}
+
+RunPlan plan_run(const TrainConfig& config) {
+  if (distributed::dist_env_from_environment().distributed()) {
+    fail("a run's plan is made in one process: run it without a launcher (RANK and WORLD_SIZE are set)");
+  }
+  return Run(config, {}).plan();
 }
 
 }  // namespace muonlab::training

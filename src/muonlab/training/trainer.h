@@ -91,6 +91,24 @@ std::string thread_count_change_note(const std::optional<int>& checkpoint_thread
 TrainResult train(const TrainConfig& config, const TrainCallbacks& callbacks = {}, bool resume = false,
                   const std::string& resume_from = "");
 
+// What a run would train, worked out by reading and checking everything
+// train() reads before its first step (the model, the optimizer's routing
+// and options, the token shards, the HellaSwag items) and creating nothing:
+// `muonlab train --check`. One process (no launcher).
+struct RunPlan {
+  int64_t steps = 0;
+  int64_t tokens_per_step = 0;  // batch_size x seq_len x grad_accum
+  double flops = 0;             // training FLOPs of all the steps (6N + attention per token)
+  int64_t parameters = 0;
+  int64_t muon_parameters = 0;  // in Muon's matrices; the rest go to AdamW
+  int64_t muon_tensors = 0;
+  int64_t train_tokens_per_epoch = 0;     // in whole batches
+  int64_t val_split_tokens = 0;           // 0 without data.val
+  int64_t val_tokens_per_evaluation = 0;  // run.eval_tokens in whole batches, at most the split
+  int64_t hellaswag_items = 0;
+};
+RunPlan plan_run(const TrainConfig& config);
+
 // The config as a run folder records it: data paths made absolute, so
 // `align` and `export` find the data from any folder.
 TrainConfig with_absolute_data_paths(TrainConfig config);
