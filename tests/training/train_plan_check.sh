@@ -35,7 +35,7 @@ d=32 layers=2
 muon=$((layers * 12 * d * d))  # fused QKV (3d^2) + output (d^2) + MLP (2 x 4d^2)
 thousands() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; }
 expect_line "model       tiny-gpt2 (2 layers, d_model 32): $(thousands "$total") parameters"
-expect_line "optimizer   muon: $(thousands "$muon") parameters in $((layers * 4)) matrices; AdamW $(thousands $((total - muon)))"
+expect_line "optimizer   muon: $(thousands "$muon") parameters in $((layers * 4)) tensors; AdamW $(thousands $((total - muon)))"
 # batch 4 x block_size 32 = 128 tokens a step; 300 evaluation tokens: 3 batches.
 expect_line "tokens      7 steps x 128 = 896 ("
 expect_line "evaluation  384 of the validation split's "

@@ -130,7 +130,7 @@ void check_train(const training::TrainConfig& config, const std::string& config_
   const training::RunPlan plan = training::plan_run(config);
   const std::string muon = plan.muon_tensors == 0
                                ? fmt::format("{}: every parameter", config.optimizer.name)
-                               : fmt::format("{}: {} parameters in {} matrices; AdamW {} (embeddings, head, norms, "
+                               : fmt::format("{}: {} parameters in {} tensors; AdamW {} (embeddings, head, norms, "
                                              "biases)",
                                              config.optimizer.name, with_thousands(plan.muon_parameters),
                                              plan.muon_tensors, with_thousands(plan.parameters - plan.muon_parameters));
