@@ -184,6 +184,10 @@ TEST(RankDevice, OneGpuPerRankAtLocalRank) {
   DistEnv one_process;
   EXPECT_EQ(rank_device("cpu", one_process, 0), c10::Device(c10::kCPU));
   EXPECT_EQ(rank_device("cuda:1", one_process, 2), c10::Device("cuda:1"));
+  EXPECT_CONTAINS(testing::error_message([&] { rank_device("cuda", one_process, 0); }),
+                  "run.device = \"cuda\": LibTorch sees no CUDA GPU on this machine; set run.device = \"cpu\"");
+  EXPECT_CONTAINS(testing::error_message([&] { rank_device("cuda:2", one_process, 2); }),
+                  "run.device = \"cuda:2\": this machine has 2 GPU(s), cuda:0 to cuda:1");
   DistEnv ranks;
   ranks.world_size = 4;
   ranks.rank = 3;

@@ -1,6 +1,7 @@
-// `muonlab sweep SPEC.toml [--out DIR] [--parallel N] [--set KEY=VALUE]... [--list]`: runs a
-// grid of training runs (sweep_spec.h for the spec, sweep_runner.h for how
-// they run and resume), or lists them with their states (sweep_status.h).
+// `muonlab sweep SPEC.toml [--out DIR] [--parallel N] [--set KEY=VALUE]... [--list | --check]`: runs
+// a grid of training runs (sweep_spec.h for the spec, sweep_runner.h for how
+// they run and resume), lists them with their states (sweep_status.h), or
+// checks that each can be set up (training::plan_run).
 #include <fmt/ranges.h>
 
 #include <algorithm>
@@ -9,11 +10,14 @@
 #include <memory>
 
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/count_text.h"
 #include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/number_checks.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/sweep/sweep_runner.h"
 #include "muonlab/sweep/sweep_status.h"
+#include "muonlab/training/train_config.h"
+#include "muonlab/training/trainer.h"
 
 namespace muonlab::cli {
 namespace {
@@ -23,6 +27,7 @@ struct SweepArgs {
   std::string out_dir;
   int64_t parallel = 0;  // 0: the spec's [sweep] parallel
   bool list = false;
+  bool check = false;  // --check: plan every run, run none
   std::vector<std::string> overrides;
 };
 
@@ -50,6 +55,28 @@ void print_statuses(const std::vector<sweep::RunStatus>& statuses, const std::st
                            std::filesystem::exists(out_dir) ? "" : fmt::format(" ({} does not exist yet)", out_dir));
 }
 
+// --check: every run's plan (training::plan_run: its model, optimizer and
+// shards read and checked as training would), a line each; the first run
+// that cannot be set up fails naming it. Nothing is written.
+void check_sweep(const sweep::SweepSpec& spec, const std::vector<sweep::SweepRun>& runs) {
+  size_t id_width = 0;
+  for (const auto& run : runs) id_width = std::max(id_width, run.id.size());
+  for (const auto& run : runs) {
+    training::RunPlan plan;
+    try {
+      plan = training::plan_run(training::load_train_config(spec.base, run.overrides));
+    } catch (const Error& error) {
+      fail("{}: run '{}': {}", spec.path, run.id, error.what());
+    }
+    const double tokens = static_cast<double>(plan.steps) * static_cast<double>(plan.tokens_per_step);
+    std::cout << fmt::format("  {:<{}}  {} parameters ({} in Muon), {} tokens, {:.3g} epochs\n", run.id, id_width,
+                             with_thousands(plan.parameters), with_thousands(plan.muon_parameters),
+                             with_thousands(plan.steps * plan.tokens_per_step),
+                             tokens / static_cast<double>(plan.train_tokens_per_epoch));
+  }
+  std::cout << fmt::format("{} runs ready to train; nothing written\n", runs.size());
+}
+
 void run_sweep_command(const SweepArgs& args) {
   const sweep::SweepSpec spec = sweep::load_sweep_spec(args.spec, args.overrides);
   const auto runs = sweep::expand_sweep(spec);
@@ -60,6 +87,7 @@ void run_sweep_command(const SweepArgs& args) {
     print_statuses(sweep::sweep_status(runs, out_dir), out_dir);
     return;
   }
+  if (args.check) return check_sweep(spec, runs);
   sweep::SweepOptions options;
   options.out_dir = out_dir;
   options.parallel = args.parallel;
@@ -77,6 +105,7 @@ void register_sweep(CLI::App& app) {
   add_examples(*command, {
                     "muonlab sweep experiments/headline-adamw-vs-muon.toml",
                     "muonlab sweep experiments/3-muon2.toml --list",
+                    "muonlab sweep experiments/3-muon2.toml --check",
                     "muonlab sweep experiments/3-muon2.toml --set run.device=\"cuda\" --parallel 2"});
   command->add_option("spec", args->spec, "Sweep spec (TOML: [sweep], [axes], [[variant]])")->required();
   command->add_option("--out", args->out_dir, "Sweep folder (default: sweeps/NAME)");
@@ -85,7 +114,13 @@ void register_sweep(CLI::App& app) {
       ->default_str("");
   command->add_option("--set", args->overrides,
                       "KEY=VALUE for every run, after the spec's [sweep] set (e.g. run.device=\"cuda\")");
-  command->add_flag("--list", args->list, "List the runs and the state of each (done, running, stopped, failed, not started), and stop");
+  auto* list = command->add_flag("--list", args->list,
+                                 "List the runs and the state of each (done, running, stopped, failed, not started), "
+                                 "and stop");
+  command->add_flag("--check", args->check,
+                    "Read and check every run's model, optimizer and data as training would, print each run's "
+                    "parameters, tokens and epochs, and stop without writing anything")
+      ->excludes(list);
   command->callback([args] { run_sweep_command(*args); });
 }
 

@@ -10,6 +10,7 @@
 
 #include "muonlab/analysis/loss_plot.h"
 #include "muonlab/cli/commands.h"
+#include "muonlab/cli/count_text.h"
 #include "muonlab/cli/help_examples.h"
 #include "muonlab/cli/progress_bar.h"
 #include "muonlab/core/cpu_load.h"
@@ -102,13 +103,6 @@ void note_busy_cores(const training::TrainConfig& config, bool distributed) {
 void run_other_rank(const training::TrainConfig& config, const TrainArgs& args) {
   training::TrainResult result = training::train(config, {}, args.resume, args.resume_from);
   if (result.interrupted) fail("rank {}: interrupted after step {}", result.rank, result.steps);
-}
-
-// A count with its thousands apart: "32,768".
-std::string with_thousands(int64_t n) {
-  std::string digits = std::to_string(n);
-  for (auto at = static_cast<int64_t>(digits.size()) - 3; at > (n < 0 ? 1 : 0); at -= 3) digits.insert(at, ",");
-  return digits;
 }
 
 // What is in run.out_dir now, as `train` would find it.

@@ -106,6 +106,13 @@ bool nccl_built() { return false; }
 
 c10::Device rank_device(const std::string& run_device, const DistEnv& env, int64_t gpus_here) {
   const c10::Device device(run_device);
+  if (device.is_cuda() && gpus_here == 0) {
+    fail("run.device = \"{}\": LibTorch sees no CUDA GPU on this machine; set run.device = \"cpu\" or train on "
+         "a machine with a GPU", run_device);
+  }
+  if (device.is_cuda() && device.has_index() && device.index() >= gpus_here) {
+    fail("run.device = \"{}\": this machine has {} GPU(s), cuda:0 to cuda:{}", run_device, gpus_here, gpus_here - 1);
+  }
   if (!device.is_cuda() || !env.distributed()) return device;
   if (device.has_index()) {
     fail("run.device = \"{}\" with {} ranks: name \"cuda\" and each rank takes cuda:LOCAL_RANK "

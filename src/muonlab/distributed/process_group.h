@@ -62,8 +62,8 @@ bool nccl_built();
 
 // The device a rank trains on: `run_device` itself on the CPU or in one
 // process; for "cuda" with several ranks, cuda:LOCAL_RANK (one GPU per rank,
-// as torchrun arranges), failing when this machine has fewer GPUs or when
-// the ranks would share one GPU (NCCL refuses that).
+// as torchrun arranges), failing when this machine has fewer GPUs (none:
+// `gpus_here` = 0) or when the ranks would share one GPU (NCCL refuses that).
 c10::Device rank_device(const std::string& run_device, const DistEnv& env, int64_t gpus_here);
 
 // The store at MASTER_ADDR:MASTER_PORT, every rank checked in with
