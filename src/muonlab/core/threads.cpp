@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <thread>
 
-extern char** environ;
+#include <unistd.h>  // environ (declared with _GNU_SOURCE, which g++ defines)
 
 namespace muonlab {
 
