@@ -165,5 +165,70 @@ TEST_F(SweepReportTest, DifferentItemCountsAreFlagged) {
   EXPECT_CONTAINS(md, "| muon | 3 | 200 / 500 | 0.2900 ± 0.0100 |");
 }
 
+// The CSV's rows by id, each a map from column to cell (no cell here is
+// quoted).
+std::map<std::string, std::map<std::string, std::string>> csv_rows(const std::string& text) {
+  std::vector<std::vector<std::string>> lines;
+  for (size_t start = 0; start < text.size();) {
+    const size_t end = text.find('\n', start);
+    std::vector<std::string> cells;
+    const std::string line = text.substr(start, end - start);
+    for (size_t from = 0;;) {
+      const size_t comma = line.find(',', from);
+      cells.push_back(line.substr(from, comma - from));
+      if (comma == std::string::npos) break;
+      from = comma + 1;
+    }
+    lines.push_back(cells);
+    start = end + 1;
+  }
+  std::map<std::string, std::map<std::string, std::string>> rows;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i].size(), lines[0].size()) << "row " << i;
+    for (size_t j = 0; j < lines[0].size(); ++j) rows[lines[i][0]][lines[0][j]] = lines[i][j];
+  }
+  return rows;
+}
+
+TEST_F(SweepReportTest, RunsCsvHoldsEveryFinishedRunWithItsAxesAndFigures) {
+  write_sweep(scored_runs());
+  SweepReportOptions options;
+  options.sweep_dir = dir_.path();
+  options.plots = false;
+  options.target_loss = 4.1;
+  options.out = dir_.file("out/ablations.md");
+  const SweepReportResult result = write_sweep_report(options);
+  EXPECT_EQ(result.csv_path, dir_.file("out/ablations-runs.csv"));
+  EXPECT_CONTAINS(read_whole_file(result.markdown_path), "a row each, with its axes and the figures above: "
+                                                         "`ablations-runs.csv`");
+  const std::string text = read_whole_file(result.csv_path);
+  EXPECT_EQ(text.substr(0, text.find('\n')),
+            "id,variant,lr,run.seed,val_loss,train_loss,steps,tokens,seconds,tokens_to_target,peak_max_logit,"
+            "final_max_logit,hellaswag_acc_norm,hellaswag_items,run_dir");
+  const auto rows = csv_rows(text);
+  ASSERT_EQ(rows.size(), scored_runs().size());
+  for (const FakeRun& run : scored_runs()) {
+    const std::string id = fmt::format("{}/run.seed={}", run.variant, run.seed);
+    ASSERT_EQ(rows.count(id), 1u) << id;
+    const auto& row = rows.at(id);
+    EXPECT_EQ(row.at("variant"), run.variant);
+    EXPECT_EQ(row.at("run.seed"), std::to_string(run.seed));
+    EXPECT_EQ(std::stod(row.at("val_loss")), run.val_loss) << id;  // read back exactly
+    EXPECT_EQ(std::stod(row.at("hellaswag_acc_norm")), run.hellaswag->second) << id;  // the last evaluation's
+    EXPECT_EQ(row.at("hellaswag_items"), "200");
+    EXPECT_EQ(row.at("peak_max_logit"), "") << "no run tracked logits";
+    EXPECT_EQ(row.at("run_dir"), sweep_run_dir(dir_.path(), id));
+    // Validation losses val + 0.25 at 5,120 tokens and val at 10,240: the
+    // target 4.1 is crossed at 5,120 (1 + (val + 0.25 - 4.1) / 0.25), when
+    // the run gets there at all.
+    const double start = run.val_loss + 0.25;
+    if (run.val_loss <= 4.1) {
+      EXPECT_NEAR(std::stod(row.at("tokens_to_target")), 5120 * (1 + (start - 4.1) / 0.25), 1e-6) << id;
+    } else {
+      EXPECT_EQ(row.at("tokens_to_target"), "") << id;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace muonlab::sweep

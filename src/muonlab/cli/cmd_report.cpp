@@ -26,8 +26,8 @@ void register_report(CLI::App& app) {
   add_negated_flag(*command, "--no-plots", options->plots, "Skip the gnuplot charts");
   command->callback([options] {
     const auto result = sweep::write_sweep_report(*options);
-    std::cout << fmt::format("{} runs reported ({} not finished, left out): {}\n", result.runs_done,
-                             result.runs_missing, result.markdown_path);
+    std::cout << fmt::format("{} runs reported ({} not finished, left out): {}\nruns as CSV: {}\n",
+                             result.runs_done, result.runs_missing, result.markdown_path, result.csv_path);
     for (const auto& figure : result.figures) std::cout << "chart: " << figure << "\n";
   });
 }

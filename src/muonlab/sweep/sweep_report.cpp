@@ -21,6 +21,7 @@
 #include "muonlab/sweep/lr_bracket.h"
 #include "muonlab/sweep/natural_order.h"
 #include "muonlab/sweep/report_runs.h"
+#include "muonlab/sweep/runs_csv.h"
 #include "muonlab/sweep/sweep_index.h"
 #include "muonlab/sweep/sweep_runner.h"
 #include "muonlab/training/run_folder.h"
@@ -277,8 +278,8 @@ PairedResult paired_difference(const RunPairs& pairs, double (*value)(const Repo
 
 void compare_to_baseline(Comparison& comparison, bool with_target) {
   const RunPairs pairs = shared_seeds(*comparison.cell, *comparison.baseline);
-  comparison.loss = paired_difference(
-      pairs, [](const ReportRun& run) { return run.val_loss; }, comparison.cell->loss.mean - comparison.baseline->loss.mean);
+  comparison.loss = paired_difference(pairs, [](const ReportRun& run) { return run.val_loss; },
+                                      comparison.cell->loss.mean - comparison.baseline->loss.mean);
   if (comparison.cell->hellaswag && comparison.baseline->hellaswag) {
     comparison.hellaswag = paired_difference(
         pairs, [](const ReportRun& run) { return *run.hellaswag; },
@@ -558,6 +559,9 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
   result.runs_done = static_cast<int64_t>(runs.size());
   result.runs_missing = static_cast<int64_t>(records.size()) - result.runs_done;
   result.markdown_path = options.out.empty() ? (fs::path(options.sweep_dir) / "report.md").string() : options.out;
+  // report.md's runs in report-runs.csv, beside it.
+  result.csv_path = (fs::path(result.markdown_path).parent_path() /
+                     (fs::path(result.markdown_path).stem().string() + "-runs.csv")).string();
   if (const fs::path folder = fs::path(result.markdown_path).parent_path(); !folder.empty()) {
     fs::create_directories(folder);  // --out into a new folder
   }
@@ -664,6 +668,9 @@ SweepReportResult write_sweep_report(const SweepReportOptions& options) {
       }
     }
   }
+  md += fmt::format("\nEvery finished run, a row each, with its axes and the figures above: `{}`.\n",
+                    fs::path(result.csv_path).filename().string());
+  write_text_file_atomically(result.csv_path, runs_csv_text(runs));
   write_text_file_atomically(result.markdown_path, md);
   return result;
 }

@@ -31,6 +31,7 @@ struct SweepReportOptions {
 
 struct SweepReportResult {
   std::string markdown_path;
+  std::string csv_path;  // every finished run, a row each (runs_csv.h): report.md's is report-runs.csv
   std::vector<std::string> figures;
   int64_t runs_done = 0;
   int64_t runs_missing = 0;  // not finished (pending or failed): left out

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "muonlab/core/atomic_file.h"
+#include "muonlab/core/csv_text.h"
 #include "muonlab/training/metrics_records.h"
 
 namespace muonlab::training {
@@ -25,18 +26,6 @@ std::vector<std::string> column_names(const std::vector<MetricsRecord>& records)
   return columns;
 }
 
-// RFC 4180: a field with a comma, quote or line break is quoted, and its
-// quotes doubled.
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char c : text) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
-}
-
 // fmt's "{}" prints the shortest text that reads back as the same double.
 struct CellText {
   std::string operator()(std::monostate) const { return ""; }
@@ -45,12 +34,6 @@ struct CellText {
   std::string operator()(double value) const { return fmt::format("{}", value); }
   std::string operator()(const std::string& value) const { return csv_field(value); }
 };
-
-std::string csv_row(const std::vector<std::string>& cells) {
-  std::string row;
-  for (size_t i = 0; i < cells.size(); ++i) row += (i == 0 ? "" : ",") + cells[i];
-  return row + "\n";
-}
 
 std::string metrics_csv_text(const std::vector<MetricsRecord>& records) {
   const std::vector<std::string> columns = column_names(records);
