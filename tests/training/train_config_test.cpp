@@ -53,6 +53,19 @@ TEST(TrainConfig, OverridesWinAndTakeBareStrings) {
   EXPECT_DOUBLE_EQ(config.optimizer.adamw_betas[1], 0.99);
 }
 
+TEST(TrainConfig, OverridesWrittenAsTomlOrSplitInTwo) {
+  // "key = value", as the TOML file writes it: the spaces around both go.
+  TrainConfig config = parse_train_config(kMinimal, "train.toml", {"run.steps = 7", "data.train =  other/dir "});
+  EXPECT_EQ(config.run.steps, 7);
+  EXPECT_EQ(config.data.train, "other/dir");
+  // "--set run.steps 100" reaches the config as "run.steps" and "100".
+  EXPECT_CONTAINS(error_of(kMinimal, {"run.steps", "100"}),
+                  "--set run.steps: expected section.key=value, one argument: --set run.steps=VALUE");
+  const std::string no_key = error_of(kMinimal, {"100"});
+  EXPECT_CONTAINS(no_key, "--set 100: expected section.key=value");
+  EXPECT_EQ(no_key.find("one argument"), std::string::npos) << no_key;
+}
+
 TEST(TrainConfig, NestedModelKeysAsDottedKeysOrTables) {
   TrainConfig dotted = parse_train_config(std::string(kMinimal) + "[model.moe]\ntop_k = 3\n", "train.toml",
                                           {"model.preset=tiny-mla-moe"});

@@ -440,11 +440,24 @@ struct ParsedOverride {
   std::string where;
 };
 
+// `text` without the spaces and tabs around it.
+std::string trimmed(const std::string& text) {
+  const size_t first = text.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
 ParsedOverride parse_override(const std::string& assignment) {
   std::string where = fmt::format("--set {}", assignment);
   size_t equals = assignment.find('=');
-  if (equals == std::string::npos || equals == 0) fail("{}: expected section.key=value", where);
-  std::string key = assignment.substr(0, equals), value = assignment.substr(equals + 1);
+  if (equals == std::string::npos || equals == 0) {
+    // "--set run.steps 100" gives "run.steps" and "100" apart.
+    const bool a_key = assignment.find('.') != std::string::npos && assignment.find(' ') == std::string::npos;
+    fail("{}: expected section.key=value{}", where,
+         a_key ? fmt::format(", one argument: --set {}=VALUE", assignment) : std::string());
+  }
+  // "run.steps = 100", as TOML writes it, is run.steps=100.
+  std::string key = trimmed(assignment.substr(0, equals)), value = trimmed(assignment.substr(equals + 1));
   if (key.find('.') == std::string::npos) fail("{}: expected section.key=value, e.g. run.steps=100", where);
   ParsedOverride parsed{{}, key, where};
   try {
