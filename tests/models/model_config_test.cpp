@@ -74,8 +74,10 @@ TEST(ModelConfig, NonFiniteNumbersNameTheField) {
 
 TEST(ModelConfig, UnknownPresetListsTheKnownOnes) {
   const auto message = error_message([] { model_preset("gpt5"); });
-  EXPECT_CONTAINS(message, "unknown model preset 'gpt5'");
+  EXPECT_CONTAINS(message, "unknown model preset 'gpt5': expected one of");
   EXPECT_CONTAINS(message, "gpt2-small");
+  EXPECT_CONTAINS(error_message([] { model_preset("gpt2-smal"); }),
+                  "unknown model preset 'gpt2-smal' (did you mean 'gpt2-small'?)");
 }
 
 TEST(ModelConfig, BadOverridesNameKeyAndValue) {

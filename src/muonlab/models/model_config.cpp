@@ -12,6 +12,7 @@
 
 #include "muonlab/core/enum_names.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/nearest_name.h"
 #include "muonlab/core/torch_compat.h"
 #include "muonlab/models/model_field_aliases.h"
 
@@ -390,7 +391,9 @@ const std::map<std::string, std::function<ModelConfig()>>& presets() {
 ModelConfig model_preset(const std::string& name) {
   const auto it = presets().find(name);
   if (it == presets().end()) {
-    fail("unknown model preset '{}': expected one of {}", name, fmt::join(preset_names(), ", "));
+    const std::string near = nearest_name(name, preset_names());
+    fail("unknown model preset '{}'{}: expected one of {}", name,
+         near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), fmt::join(preset_names(), ", "));
   }
   return it->second();
 }
