@@ -118,35 +118,38 @@ std::string run_folder_state(const std::string& out_dir) {
   return "exists, holds no run";
 }
 
+// "muon: 24,576 parameters in 8 tensors; AdamW 10,144 (...)": who steps what.
+std::string optimizer_line(const training::RunPlan& plan, const training::TrainConfig& config) {
+  if (plan.muon_tensors == 0) return fmt::format("{}: every parameter", config.optimizer.name);
+  return fmt::format("{}: {} parameters in {} tensors; AdamW {} (embeddings, head, norms, biases)",
+                     config.optimizer.name, with_thousands(plan.muon_parameters), plan.muon_tensors,
+                     with_thousands(plan.parameters - plan.muon_parameters));
+}
+
+// "384 of the validation split's 3,072 tokens, every 3 steps and at the end".
+std::string evaluation_line(const training::RunPlan& plan, const training::TrainConfig& config) {
+  if (plan.val_split_tokens == 0) return "none (no data.val)";
+  const std::string when = config.run.eval_every > 0
+                               ? fmt::format("every {} steps and at the end", config.run.eval_every)
+                               : std::string("at the end");
+  return fmt::format("{} of the validation split's {} tokens, {}", with_thousands(plan.val_tokens_per_evaluation),
+                     with_thousands(plan.val_split_tokens), when);
+}
+
 // --check: the run's plan, from everything train reads and checks before its
 // first step; nothing is written.
 void check_train(const training::TrainConfig& config, const std::string& config_path) {
   const training::RunPlan plan = training::plan_run(config);
-  const std::string muon = plan.muon_tensors == 0
-                               ? fmt::format("{}: every parameter", config.optimizer.name)
-                               : fmt::format("{}: {} parameters in {} tensors; AdamW {} (embeddings, head, norms, "
-                                             "biases)",
-                                             config.optimizer.name, with_thousands(plan.muon_parameters),
-                                             plan.muon_tensors, with_thousands(plan.parameters - plan.muon_parameters));
-  const double tokens = static_cast<double>(plan.tokens_per_step) * static_cast<double>(plan.steps);
-  std::string evaluation = "none (no data.val)";
-  if (plan.val_split_tokens > 0) {
-    const std::string when = config.run.eval_every > 0
-                                 ? fmt::format("every {} steps and at the end", config.run.eval_every)
-                                 : std::string("at the end");
-    evaluation = fmt::format("{} of the validation split's {} tokens, {}",
-                             with_thousands(plan.val_tokens_per_evaluation), with_thousands(plan.val_split_tokens), when);
-  }
+  const int64_t tokens = plan.steps * plan.tokens_per_step;
   std::cout << fmt::format("{}: ready to train; nothing written\n", config_path)
             << fmt::format("  model       {} ({} layers, d_model {}): {} parameters\n", config.model_preset,
                            config.model.n_layer, config.model.d_model, with_thousands(plan.parameters))
-            << fmt::format("  optimizer   {}\n", muon)
+            << fmt::format("  optimizer   {}\n", optimizer_line(plan, config))
             << fmt::format("  tokens      {} steps x {} = {} ({:.3g} epochs of the training split's {})\n",
-                           with_thousands(plan.steps), with_thousands(plan.tokens_per_step),
-                           with_thousands(plan.steps * plan.tokens_per_step),
-                           tokens / static_cast<double>(plan.train_tokens_per_epoch),
+                           with_thousands(plan.steps), with_thousands(plan.tokens_per_step), with_thousands(tokens),
+                           static_cast<double>(tokens) / static_cast<double>(plan.train_tokens_per_epoch),
                            with_thousands(plan.train_tokens_per_epoch))
-            << fmt::format("  evaluation  {}\n", evaluation);
+            << fmt::format("  evaluation  {}\n", evaluation_line(plan, config));
   if (plan.hellaswag_items > 0) std::cout << fmt::format("  hellaswag   {} items\n", plan.hellaswag_items);
   std::cout << fmt::format("  compute     {:.3g} FLOPs\n", plan.flops)
             << fmt::format("  precision   {}\n", training::describe_precision(config, torch::Device(config.run.device)))
