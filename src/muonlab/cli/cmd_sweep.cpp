@@ -68,11 +68,9 @@ void check_sweep(const sweep::SweepSpec& spec, const std::vector<sweep::SweepRun
     } catch (const Error& error) {
       fail("{}: run '{}': {}", spec.path, run.id, error.what());
     }
-    const double tokens = static_cast<double>(plan.steps) * static_cast<double>(plan.tokens_per_step);
     std::cout << fmt::format("  {:<{}}  {} parameters ({} in Muon), {} tokens, {:.3g} epochs\n", run.id, id_width,
                              with_thousands(plan.parameters), with_thousands(plan.muon_parameters),
-                             with_thousands(plan.steps * plan.tokens_per_step),
-                             tokens / static_cast<double>(plan.train_tokens_per_epoch));
+                             with_thousands(plan.tokens()), plan.epochs());
   }
   std::cout << fmt::format("{} runs ready to train; nothing written\n", runs.size());
 }

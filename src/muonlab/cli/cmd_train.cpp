@@ -140,15 +140,13 @@ std::string evaluation_line(const training::RunPlan& plan, const training::Train
 // first step; nothing is written.
 void check_train(const training::TrainConfig& config, const std::string& config_path) {
   const training::RunPlan plan = training::plan_run(config);
-  const int64_t tokens = plan.steps * plan.tokens_per_step;
   std::cout << fmt::format("{}: ready to train; nothing written\n", config_path)
             << fmt::format("  model       {} ({} layers, d_model {}): {} parameters\n", config.model_preset,
                            config.model.n_layer, config.model.d_model, with_thousands(plan.parameters))
             << fmt::format("  optimizer   {}\n", optimizer_line(plan, config))
             << fmt::format("  tokens      {} steps x {} = {} ({:.3g} epochs of the training split's {})\n",
-                           with_thousands(plan.steps), with_thousands(plan.tokens_per_step), with_thousands(tokens),
-                           static_cast<double>(tokens) / static_cast<double>(plan.train_tokens_per_epoch),
-                           with_thousands(plan.train_tokens_per_epoch))
+                           with_thousands(plan.steps), with_thousands(plan.tokens_per_step),
+                           with_thousands(plan.tokens()), plan.epochs(), with_thousands(plan.train_tokens_per_epoch))
             << fmt::format("  evaluation  {}\n", evaluation_line(plan, config));
   if (plan.hellaswag_items > 0) std::cout << fmt::format("  hellaswag   {} items\n", plan.hellaswag_items);
   std::cout << fmt::format("  compute     {:.3g} FLOPs\n", plan.flops)

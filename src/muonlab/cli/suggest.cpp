@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "muonlab/core/nearest_name.h"
+
 namespace muonlab::cli {
 
 namespace {

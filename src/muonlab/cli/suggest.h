@@ -7,8 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "muonlab/core/nearest_name.h"
-
 namespace muonlab::cli {
 
 // For argv as parsed by `app`: "did you mean 'train'?" for the first word

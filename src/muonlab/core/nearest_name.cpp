@@ -32,4 +32,9 @@ std::string nearest_name(const std::string& typed, const std::vector<std::string
   return best;
 }
 
+std::string did_you_mean(const std::string& typed, const std::vector<std::string>& candidates) {
+  const std::string near = nearest_name(typed, candidates);
+  return near.empty() ? "" : " (did you mean '" + near + "'?)";
+}
+
 }  // namespace muonlab

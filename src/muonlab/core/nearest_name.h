@@ -15,4 +15,8 @@ size_t edit_distance(const std::string& a, const std::string& b);
 // The candidate nearest to `typed`, or "" when none is near.
 std::string nearest_name(const std::string& typed, const std::vector<std::string>& candidates);
 
+// " (did you mean 'steps'?)" for the candidate nearest to `typed`, or "" when
+// none is near: the parenthesis error messages put after the unknown name.
+std::string did_you_mean(const std::string& typed, const std::vector<std::string>& candidates);
+
 }  // namespace muonlab

@@ -391,9 +391,8 @@ const std::map<std::string, std::function<ModelConfig()>>& presets() {
 ModelConfig model_preset(const std::string& name) {
   const auto it = presets().find(name);
   if (it == presets().end()) {
-    const std::string near = nearest_name(name, preset_names());
-    fail("unknown model preset '{}'{}: expected one of {}", name,
-         near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), fmt::join(preset_names(), ", "));
+    fail("unknown model preset '{}'{}: expected one of {}", name, did_you_mean(name, preset_names()),
+         fmt::join(preset_names(), ", "));
   }
   return it->second();
 }
@@ -422,6 +421,11 @@ void apply_override(ModelConfig& config, const std::string& assignment) {
     fail("model config override '{}': expected key=value", assignment);
   }
   set_config_field(config, assignment.substr(0, eq), assignment.substr(eq + 1));
+}
+
+bool is_config_field(const std::string& key) {
+  const auto& table = fields();
+  return std::any_of(table.begin(), table.end(), [&key](const auto& field) { return field.first == key; });
 }
 
 std::vector<std::string> config_field_names() {

@@ -105,6 +105,8 @@ void set_config_field(ModelConfig& config, const std::string& key, const std::st
 // "key=value"
 void apply_override(ModelConfig& config, const std::string& assignment);
 std::vector<std::string> config_field_names();
+// Whether `key` is one of config_field_names().
+bool is_config_field(const std::string& key);
 
 // One line per field, in set_config_field's key=value syntax.
 std::string describe(const ModelConfig& config);

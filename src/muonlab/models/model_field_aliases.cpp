@@ -58,8 +58,7 @@ std::string unknown_model_field_hint(const std::string& name, const std::vector<
   if (const std::optional<ModelFieldAlias> alias = model_field_alias(name)) {
     return fmt::format(" ({} name for '{}')", alias->whose, alias->field);
   }
-  const std::string near = nearest_name(name, fields);
-  return near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near);
+  return did_you_mean(name, fields);
 }
 
 }  // namespace muonlab::models

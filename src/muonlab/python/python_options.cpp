@@ -263,10 +263,8 @@ Options read_options(const py::dict& group, const std::vector<OptionKey<Options>
       std::vector<std::string> names;
       for (const auto& key : keys) names.emplace_back(key.name);
       if (std::find(names.begin(), names.end(), name) == names.end()) {
-        const std::string near = nearest_name(name, names);
         throw py::value_error(fmt::format("unknown {} option '{}'{}: expected one of {}", optimizer, name,
-                                          near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near),
-                                          fmt::join(names, ", ")));
+                                          did_you_mean(name, names), fmt::join(names, ", ")));
       }
     }
   }

@@ -15,19 +15,21 @@ namespace {
 // fmt's "{}" is the shortest text that reads back as the same double.
 std::string number_cell(std::optional<double> value) { return value ? fmt::format("{}", *value) : ""; }
 
+using AxisValues = std::vector<std::pair<std::string, std::string>>;
+
 // The record's axes in their order, {"run.seed": "1", ...}. (Parsed into a
 // local: a range-for over a temporary's items() would outlive it.)
-std::vector<std::pair<std::string, std::string>> axis_values(const RunRecord& record) {
+AxisValues axis_values(const RunRecord& record) {
   const auto axes = nlohmann::ordered_json::parse(record.axes_json);
-  std::vector<std::pair<std::string, std::string>> values;
+  AxisValues values;
   for (const auto& [key, value] : axes.items()) values.emplace_back(key, value.get<std::string>());
   return values;
 }
 
-std::vector<std::string> axis_keys(const std::vector<ReportRun>& runs) {
+std::vector<std::string> axis_keys(const std::vector<AxisValues>& runs_axes) {
   std::vector<std::string> keys;
-  for (const ReportRun& run : runs) {
-    for (const auto& [key, value] : axis_values(run.record)) {
+  for (const AxisValues& axes : runs_axes) {
+    for (const auto& [key, value] : axes) {
       if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
     }
   }
@@ -37,7 +39,9 @@ std::vector<std::string> axis_keys(const std::vector<ReportRun>& runs) {
 }  // namespace
 
 std::string runs_csv_text(const std::vector<ReportRun>& runs) {
-  const std::vector<std::string> axes = axis_keys(runs);
+  std::vector<AxisValues> runs_axes;
+  for (const ReportRun& run : runs) runs_axes.push_back(axis_values(run.record));
+  const std::vector<std::string> axes = axis_keys(runs_axes);
   std::vector<std::string> header{"id", "variant", "lr"};
   for (const std::string& key : axes) header.push_back(csv_field(key));
   for (const char* column : {"val_loss", "train_loss", "steps", "tokens", "seconds", "tokens_to_target",
@@ -46,10 +50,11 @@ std::string runs_csv_text(const std::vector<ReportRun>& runs) {
     header.emplace_back(column);
   }
   std::string text = csv_row(header);
-  for (const ReportRun& run : runs) {
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const ReportRun& run = runs[i];
     const RunRecord& record = run.record;
     std::vector<std::string> cells{csv_field(record.id), csv_field(record.variant), csv_field(record.lr)};
-    const auto values = axis_values(record);
+    const AxisValues& values = runs_axes[i];
     for (const std::string& key : axes) {
       const auto it =
           std::find_if(values.begin(), values.end(), [&key](const auto& axis) { return axis.first == key; });

@@ -110,9 +110,8 @@ void check_known_keys(const SweepSpec& spec, const toml::table& table, const std
                       const std::set<std::string>& known) {
   for (const auto& [key, node] : table) {
     if (!known.count(std::string(key.str()))) {
-      const std::string near = nearest_name(std::string(key.str()), {known.begin(), known.end()});
       fail("{}: unknown key '{}' in {}{}; expected one of {}", where(spec, node), key.str(), section,
-           near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), fmt::join(known, ", "));
+           did_you_mean(std::string(key.str()), {known.begin(), known.end()}), fmt::join(known, ", "));
     }
   }
 }

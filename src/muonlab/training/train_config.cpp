@@ -481,8 +481,7 @@ void apply(TrainConfig& config, const std::string& key, const toml::node& value,
         config.model_preset = as_string(value);
         config.model = models::model_preset(config.model_preset);
       } else {
-        const std::vector<std::string> names = models::config_field_names();
-        if (std::find(names.begin(), names.end(), field) == names.end()) fail("unknown key");
+        if (!models::is_config_field(field)) fail("unknown key");
         models::set_config_field(config.model, field, model_field_text(value));
       }
       return;
@@ -494,11 +493,12 @@ void apply(TrainConfig& config, const std::string& key, const toml::node& value,
     std::string message = error.what();
     if (message == "unknown key") {
       std::string section = key.substr(0, key.find('.'));
+      const std::vector<std::string> keys = every_key();
       std::vector<std::string> known;
-      for (const std::string& each : every_key()) {
+      for (const std::string& each : keys) {
         if (each.rfind(section + ".", 0) == 0) known.push_back(each.substr(section.size() + 1));
       }
-      const std::string hint = unknown_key_hint(key, every_key());
+      const std::string hint = unknown_key_hint(key, keys);
       if (known.empty()) {
         fail("{}: unknown key '{}'{}: no section [{}]; expected [{}]", where, key, hint, section,
              fmt::join(kSections, "], ["));

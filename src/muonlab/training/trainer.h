@@ -106,6 +106,9 @@ struct RunPlan {
   int64_t val_split_tokens = 0;           // 0 without data.val
   int64_t val_tokens_per_evaluation = 0;  // run.eval_tokens in whole batches, at most the split
   int64_t hellaswag_items = 0;
+
+  int64_t tokens() const { return steps * tokens_per_step; }
+  double epochs() const { return static_cast<double>(tokens()) / static_cast<double>(train_tokens_per_epoch); }
 };
 RunPlan plan_run(const TrainConfig& config);
 
