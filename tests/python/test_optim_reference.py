@@ -227,15 +227,19 @@ def test_closure_loss_is_returned():
 
 @pytest.mark.parametrize("options, message", [
     ({"scale_rule": "rms"}, "option scale_rule='rms': expected 'original', 'match_rms_adamw', 'spectral' or 'none'"),
-    ({"momentum_kind": "adam"}, "option momentum_kind='adam': expected 'ema' or 'sum'"),
+    ({"momentum_kind": "adam"}, "option momentum_kind='adam': expected 'sum' or 'ema'"),
     ({"ns_coefficients": "newton"}, "option ns_coefficients='newton': expected 'jordan', 'taylor', "
                                     "'polar_express' or a list of (a, b, c) triples"),
     ({"ns_coefficients": [(1.0, 2.0)]}, "option ns_coefficients=[(1.0, 2.0)]"),
     ({"ns_coefficients": [(float("nan"), 1.0, 1.0)]}, "hold the triple (nan, 1, 1): expected finite numbers"),
-    ({"ns_dtype": "fp16"}, "option ns_dtype='fp16': expected 'auto', 'bf16', 'fp32' or 'fp64'"),
+    ({"ns_dtype": "fp16"}, "option ns_dtype='fp16' (did you mean 'bf16'?): expected 'auto', 'bf16', 'fp32' or 'fp64'"),
     ({"ns_method": "fast"}, "option ns_method='fast': expected 'standard' or 'gram'"),
     ({"gram_restart": 0}, "gram_restart = 0: expected steps between restarts >= 1"),
     ({"grouping": "blocks"}, "option grouping='blocks': expected 'contiguous', 'strided' or 'random'"),
+    ({"grouping": "stided"},
+     "option grouping='stided' (did you mean 'strided'?): expected 'contiguous', 'strided' or 'random'"),
+    ({"scale_rule": "spectal"}, "option scale_rule='spectal' (did you mean 'spectral'?): expected 'original'"),
+    ({"ns_coefficients": "polar_expres"}, "option ns_coefficients='polar_expres' (did you mean 'polar_express'?)"),
     ({"grouped": ["q", "x"]}, "option grouped=['q', 'x']: expected a list of 'q', 'k', 'v', 'o', 'mla_up'"),
     ({"nd_params": "stack"}, "option nd_params='stack': expected 'auto', 'flatten', 'batch' or 'refuse'"),
     ({"ns_steps": 2.5}, "option ns_steps=2.5: expected an integer"),

@@ -257,6 +257,10 @@ TEST(TrainConfigErrors, MuonVariantSettings) {
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.ns_method=fast"}), "'optimizer.ns_method': 'fast' is not one of standard, gram");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.gram_restart=0"}), "'optimizer.gram_restart' = 0: expected steps");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouping=sorted"}), "'optimizer.grouping': 'sorted' is not one of contiguous, strided, random");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouping=stided"}),
+                  "is not one of contiguous, strided, random (did you mean 'strided'?)");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.name=muon2-f"}), "(did you mean 'muon2f'?)");
+  EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.scale_rule=match_rms_adam"}), "(did you mean 'match_rms_adamw'?)");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouped=[\"q\", \"z\"]"}), "'optimizer.grouped'");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouped=[\"q\", \"z\"]"}), "z");
   EXPECT_CONTAINS(error_of(kMinimal, {"optimizer.grouped=\"q\""}), "expected an array of projection names, got a string");

@@ -290,7 +290,7 @@ void register_bench_dist(CLI::App& bench) {
     std::sort(known.begin(), known.end());  // the table's order is Muon's family first; list them A-Z
     for (const auto& name : config->optimizers) {
       if (!std::binary_search(known.begin(), known.end(), name)) {
-        fail("--optimizers {}: expected {}", name, alternatives(known));
+        fail("--optimizers {}{}: expected {}", name, did_you_mean(name, known), alternatives(known));
       }
     }
     if (!worker_result->empty()) return bench::run_dist_bench_rank(*config, *worker_result);

@@ -7,6 +7,9 @@
 #include <utility>
 #include <vector>
 
+#include "muonlab/core/errors.h"
+#include "muonlab/core/nearest_name.h"
+
 namespace muonlab {
 
 template <typename Enum>
@@ -49,6 +52,16 @@ inline std::string alternatives(const std::vector<std::string>& names) {
 template <typename Enum>
 std::string alternatives(const EnumNames<Enum>& names) {
   return alternatives(enum_name_list(names));
+}
+
+// The value named `text`, or an error naming `what` was read, the name meant
+// where `text` is a near typo, and every accepted name:
+//   unknown schedule 'cosin' (did you mean 'cosine'?): expected constant, cosine, linear or wsd
+template <typename Enum>
+Enum parse_enum(const EnumNames<Enum>& names, const std::string& text, const std::string& what) {
+  if (auto value = find_enum(names, text)) return *value;
+  const auto accepted = enum_name_list(names);
+  fail("unknown {} '{}'{}: expected {}", what, text, did_you_mean(text, accepted), alternatives(accepted));
 }
 
 }  // namespace muonlab

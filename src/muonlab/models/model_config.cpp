@@ -37,9 +37,11 @@ const EnumNames<MoeDispatch> kMoeDispatchNames{{MoeDispatch::kAuto, "auto"},
                                                {MoeDispatch::kGrouped, "grouped"}};
 
 template <typename Enum>
-Enum parse_enum(const EnumNames<Enum>& names, const std::string& key, const std::string& text) {
+Enum parse_field_enum(const EnumNames<Enum>& names, const std::string& key, const std::string& text) {
   if (auto value = find_enum(names, text)) return *value;
-  fail("model config field '{}': '{}' is not one of {}", key, text, fmt::join(enum_name_list(names), ", "));
+  const auto accepted = enum_name_list(names);
+  fail("model config field '{}': '{}' is not one of {}{}", key, text, fmt::join(accepted, ", "),
+       did_you_mean(text, accepted));
 }
 
 int64_t parse_int(const std::string& key, const std::string& text) {
@@ -100,7 +102,7 @@ Field bool_field(bool ModelConfig::*member) {
 template <typename Enum>
 Field enum_field(Enum ModelConfig::*member, const EnumNames<Enum>& names) {
   return {[member, &names](ModelConfig& c, const std::string& k, const std::string& v) {
-            c.*member = parse_enum(names, k, v);
+            c.*member = parse_field_enum(names, k, v);
           },
           [member, &names](const ModelConfig& c) { return enum_name(names, c.*member); }};
 }
@@ -163,7 +165,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
       {"moe.capacity_factor", nested_field(&ModelConfig::moe, &MoeConfig::capacity_factor)},
       {"moe.dispatch",
        {[](ModelConfig& c, const std::string& k, const std::string& v) {
-          c.moe.dispatch = parse_enum(kMoeDispatchNames, k, v);
+          c.moe.dispatch = parse_field_enum(kMoeDispatchNames, k, v);
         },
         [](const ModelConfig& c) { return enum_name(kMoeDispatchNames, c.moe.dispatch); }}},
   };

@@ -17,8 +17,7 @@ const EnumNames<GroupingRule>& grouping_rule_names() {
 }
 
 GroupingRule parse_grouping_rule(const std::string& name) {
-  if (auto rule = find_enum(grouping_rule_names(), name)) return *rule;
-  fail("unknown head grouping rule '{}': expected {}", name, alternatives(grouping_rule_names()));
+  return parse_enum(grouping_rule_names(), name, "head grouping rule");
 }
 
 std::string to_string(GroupingRule rule) { return enum_name(grouping_rule_names(), rule); }

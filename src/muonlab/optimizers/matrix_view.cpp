@@ -12,8 +12,7 @@ const EnumNames<NdParams>& nd_params_names() {
 }
 
 NdParams parse_nd_params(const std::string& name) {
-  if (auto mode = find_enum(nd_params_names(), name)) return *mode;
-  fail("unknown nd_params '{}': expected {}", name, alternatives(nd_params_names()));
+  return parse_enum(nd_params_names(), name, "nd_params");
 }
 
 std::string to_string(NdParams mode) { return enum_name(nd_params_names(), mode); }

@@ -18,8 +18,7 @@ const EnumNames<MomentumKind>& momentum_kind_names() {
 }
 
 MomentumKind parse_momentum_kind(const std::string& name) {
-  if (auto kind = find_enum(momentum_kind_names(), name)) return *kind;
-  fail("unknown momentum form '{}': expected {}", name, alternatives(momentum_kind_names()));
+  return parse_enum(momentum_kind_names(), name, "momentum form");
 }
 
 std::string to_string(MomentumKind kind) { return enum_name(momentum_kind_names(), kind); }
@@ -31,8 +30,7 @@ const EnumNames<NsBatching>& ns_batching_names() {
 }
 
 NsBatching parse_ns_batching(const std::string& name) {
-  if (auto batching = find_enum(ns_batching_names(), name)) return *batching;
-  fail("unknown NS batching '{}': expected {}", name, alternatives(ns_batching_names()));
+  return parse_enum(ns_batching_names(), name, "NS batching");
 }
 
 const EnumNames<ScaleRule>& scale_rule_names() {
@@ -44,8 +42,7 @@ const EnumNames<ScaleRule>& scale_rule_names() {
 }
 
 ScaleRule parse_scale_rule(const std::string& name) {
-  if (auto rule = find_enum(scale_rule_names(), name)) return *rule;
-  fail("unknown Muon scale rule '{}': expected {}", name, alternatives(scale_rule_names()));
+  return parse_enum(scale_rule_names(), name, "Muon scale rule");
 }
 
 std::string to_string(ScaleRule rule) { return enum_name(scale_rule_names(), rule); }

@@ -39,8 +39,8 @@ NsSchedule ns_schedule(const std::string& name) {
             1.02,
             1e-6};
   }
-  fail("unknown Newton-Schulz coefficients '{}': expected one of {}, or a list of (a, b, c) triples", name,
-       fmt::join(ns_preset_names(), ", "));
+  fail("unknown Newton-Schulz coefficients '{}'{}: expected one of {}, or a list of (a, b, c) triples", name,
+       did_you_mean(name, ns_preset_names()), fmt::join(ns_preset_names(), ", "));
 }
 
 const std::vector<std::string>& ns_preset_names() {
@@ -64,7 +64,8 @@ NsDtype parse_ns_dtype(const std::string& name) {
   static const EnumNames<NsDtype> long_names{
       {NsDtype::kBFloat16, "bfloat16"}, {NsDtype::kFloat32, "float32"}, {NsDtype::kFloat64, "float64"}};
   if (auto dtype = find_enum(long_names, name)) return *dtype;
-  fail("unknown Newton-Schulz dtype '{}': expected {}", name, alternatives(ns_dtype_names()));
+  const auto accepted = enum_name_list(ns_dtype_names());
+  fail("unknown Newton-Schulz dtype '{}'{}: expected {}", name, did_you_mean(name, accepted), alternatives(accepted));
 }
 
 std::string to_string(NsDtype dtype) { return enum_name(ns_dtype_names(), dtype); }
@@ -85,8 +86,7 @@ const EnumNames<NsMethod>& ns_method_names() {
 }
 
 NsMethod parse_ns_method(const std::string& name) {
-  if (auto method = find_enum(ns_method_names(), name)) return *method;
-  fail("unknown Newton-Schulz method '{}': expected {}", name, alternatives(ns_method_names()));
+  return parse_enum(ns_method_names(), name, "Newton-Schulz method");
 }
 
 std::string to_string(NsMethod method) { return enum_name(ns_method_names(), method); }

@@ -18,7 +18,8 @@ const EnumNames<SecondMomentKind>& second_moment_kind_names() {
 
 SecondMomentKind parse_second_moment_kind(const std::string& name) {
   if (auto kind = find_enum(second_moment_kind_names(), name)) return *kind;
-  fail("unknown second moment '{}': expected none, full (Muon²) or factored (Muon²-F)", name);
+  fail("unknown second moment '{}'{}: expected none, full (Muon²) or factored (Muon²-F)", name,
+       did_you_mean(name, enum_name_list(second_moment_kind_names())));
 }
 
 std::string to_string(SecondMomentKind kind) { return enum_name(second_moment_kind_names(), kind); }

@@ -14,8 +14,7 @@ const EnumNames<NonFinitePolicy>& nonfinite_policy_names() {
 }
 
 NonFinitePolicy parse_nonfinite_policy(const std::string& name) {
-  if (auto policy = find_enum(nonfinite_policy_names(), name)) return *policy;
-  fail("unknown non-finite policy '{}': expected {}", name, alternatives(nonfinite_policy_names()));
+  return parse_enum(nonfinite_policy_names(), name, "non-finite policy");
 }
 
 bool StepGuard::step(const std::vector<const OptimizerBase*>& optimizers, const std::function<void()>& update) {

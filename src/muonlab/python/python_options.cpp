@@ -24,8 +24,11 @@ struct OptionKey {
   std::function<py::object(const Options&)> write;
 };
 
-[[noreturn]] void bad_value(const char* name, const py::handle& value, const std::string& expected) {
-  throw py::value_error(fmt::format("option {}={}: expected {}", name, py::repr(value).cast<std::string>(), expected));
+// `hint` is a " (did you mean ...?)" for a mistyped name, or "".
+[[noreturn]] void bad_value(const char* name, const py::handle& value, const std::string& expected,
+                            const std::string& hint = "") {
+  throw py::value_error(
+      fmt::format("option {}={}{}: expected {}", name, py::repr(value).cast<std::string>(), hint, expected));
 }
 
 double as_number(const char* name, const py::handle& value) {
@@ -47,22 +50,42 @@ bool as_bool(const char* name, const py::handle& value) {
   return value.cast<bool>();
 }
 
-// A string option parsed by muonlab's own parser, whose error names the
-// accepted values.
+// "'a', 'b' or 'c'": accepted names as Python writes strings.
+std::string quoted_alternatives(const std::vector<std::string>& names) {
+  std::vector<std::string> quoted;
+  for (const auto& name : names) quoted.push_back("'" + name + "'");
+  return alternatives(quoted);
+}
+
+// A string option parsed by muonlab's own parser. A refused value is
+// answered with `expected` (by default the accepted names) and, for a near
+// typo, the name meant.
 template <typename T>
-T as_choice(const char* name, const py::handle& value, T (*parse)(const std::string&), const std::string& choices) {
-  if (!py::isinstance<py::str>(value)) bad_value(name, value, choices);
+T as_choice(const char* name, const py::handle& value, T (*parse)(const std::string&),
+            const std::vector<std::string>& accepted, std::string expected = "") {
+  if (expected.empty()) expected = quoted_alternatives(accepted);
+  if (!py::isinstance<py::str>(value)) bad_value(name, value, expected);
+  const auto text = value.cast<std::string>();
   try {
-    return parse(value.cast<std::string>());
+    return parse(text);
   } catch (const Error&) {
-    bad_value(name, value, choices);
+    bad_value(name, value, expected, did_you_mean(text, accepted));
   }
+}
+
+// An enum option: as_choice with the enum's name table.
+template <typename Enum>
+Enum as_enum(const char* name, const py::handle& value, Enum (*parse)(const std::string&),
+             const EnumNames<Enum>& names, std::string expected = "") {
+  return as_choice(name, value, parse, enum_name_list(names), std::move(expected));
 }
 
 // "jordan", "taylor", "polar_express", or a list of (a, b, c) triples.
 optim::NsSchedule as_schedule(const char* name, const py::handle& value) {
   const std::string expected = "'jordan', 'taylor', 'polar_express' or a list of (a, b, c) triples";
-  if (py::isinstance<py::str>(value)) return as_choice(name, value, &optim::ns_schedule, expected);
+  if (py::isinstance<py::str>(value)) {
+    return as_choice(name, value, &optim::ns_schedule, optim::ns_preset_names(), expected);
+  }
   if (!py::isinstance<py::sequence>(value) || py::len(value) == 0) bad_value(name, value, expected);
   std::vector<optim::NsCoefficients> triples;
   for (const auto& item : value) {
@@ -120,7 +143,7 @@ const std::vector<MuonKey>& muon_keys() {
        [](const MuonOptions& o) -> py::object { return py::bool_(o.nesterov()); }},
       {"momentum_kind",
        [](MuonOptions& o, const py::handle& v) {
-         o.momentum_kind(as_choice("momentum_kind", v, &optim::parse_momentum_kind, "'ema' or 'sum'"));
+         o.momentum_kind(as_enum("momentum_kind", v, &optim::parse_momentum_kind, optim::momentum_kind_names()));
        },
        [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.momentum_kind())); }},
       {"ns_steps", [](MuonOptions& o, const py::handle& v) { o.ns_steps(as_integer("ns_steps", v)); },
@@ -130,7 +153,7 @@ const std::vector<MuonKey>& muon_keys() {
        [](const MuonOptions& o) -> py::object { return schedule_value(o.ns_coefficients()); }},
       {"ns_dtype",
        [](MuonOptions& o, const py::handle& v) {
-         o.ns_dtype(as_choice("ns_dtype", v, &optim::parse_ns_dtype, "'auto', 'bf16', 'fp32' or 'fp64'"));
+         o.ns_dtype(as_enum("ns_dtype", v, &optim::parse_ns_dtype, optim::ns_dtype_names()));
        },
        [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.ns_dtype())); }},
       {"ns_eps",
@@ -140,22 +163,21 @@ const std::vector<MuonKey>& muon_keys() {
        [](const MuonOptions& o) -> py::object { return o.eps() ? py::object(py::float_(*o.eps())) : py::none(); }},
       {"ns_batching",
        [](MuonOptions& o, const py::handle& v) {
-         o.ns_batching(as_choice("ns_batching", v, &optim::parse_ns_batching, "'auto', 'always' or 'never'"));
+         o.ns_batching(as_enum("ns_batching", v, &optim::parse_ns_batching, optim::ns_batching_names()));
        },
        [](const MuonOptions& o) -> py::object {
          return py::str(enum_name(optim::ns_batching_names(), o.ns_batching()));
        }},
       {"ns_method",
        [](MuonOptions& o, const py::handle& v) {
-         o.ns_method(as_choice("ns_method", v, &optim::parse_ns_method, "'standard' or 'gram'"));
+         o.ns_method(as_enum("ns_method", v, &optim::parse_ns_method, optim::ns_method_names()));
        },
        [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.ns_method())); }},
       {"gram_restart", [](MuonOptions& o, const py::handle& v) { o.gram_restart(as_integer("gram_restart", v)); },
        [](const MuonOptions& o) -> py::object { return py::int_(o.gram_restart()); }},
       {"scale_rule",
        [](MuonOptions& o, const py::handle& v) {
-         o.scale_rule(as_choice("scale_rule", v, &optim::parse_scale_rule,
-                                "'original', 'match_rms_adamw', 'spectral' or 'none'"));
+         o.scale_rule(as_enum("scale_rule", v, &optim::parse_scale_rule, optim::scale_rule_names()));
        },
        [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.scale_rule())); }},
       {"weight_decay", [](MuonOptions& o, const py::handle& v) { o.weight_decay(as_number("weight_decay", v)); },
@@ -168,8 +190,9 @@ const std::vector<MuonKey>& muon_keys() {
        [](const MuonOptions& o) -> py::object { return py::bool_(o.cuda_graph()); }},
       {"second_moment",
        [](MuonOptions& o, const py::handle& v) {
-         o.second_moment(as_choice("second_moment", v, &optim::parse_second_moment_kind,
-                                   "'none' (Muon), 'full' (Muon2) or 'factored' (Muon2-F)"));
+         o.second_moment(as_enum("second_moment", v, &optim::parse_second_moment_kind,
+                                 optim::second_moment_kind_names(),
+                                 "'none' (Muon), 'full' (Muon2) or 'factored' (Muon2-F)"));
        },
        [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.second_moment())); }},
       {"beta2", [](MuonOptions& o, const py::handle& v) { o.beta2(as_number("beta2", v)); },
@@ -191,7 +214,7 @@ const std::vector<MuonKey>& muon_keys() {
       {"grouping",
        [](MuonOptions& o, const py::handle& v) {
          o.grouping_rule(
-             as_choice("grouping", v, &optim::parse_grouping_rule, "'contiguous', 'strided' or 'random'"));
+             as_enum("grouping", v, &optim::parse_grouping_rule, optim::grouping_rule_names()));
        },
        [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.grouping_rule())); }},
       {"grouping_seed",
@@ -207,7 +230,7 @@ const std::vector<MuonKey>& muon_keys() {
        [](const MuonOptions& o) -> py::object { return py::bool_(o.block_scale()); }},
       {"nd_params",
        [](MuonOptions& o, const py::handle& v) {
-         o.nd_params(as_choice("nd_params", v, &optim::parse_nd_params, "'auto', 'flatten', 'batch' or 'refuse'"));
+         o.nd_params(as_enum("nd_params", v, &optim::parse_nd_params, optim::nd_params_names()));
        },
        [](const MuonOptions& o) -> py::object { return py::str(optim::to_string(o.nd_params())); }},
   };
@@ -283,8 +306,10 @@ py::dict muon_defaults(const std::string& variant) {
   if (variant == optim::kNorMuonName) return write_options(options.neuron_norm(true), muon_keys());
   const auto kind = find_enum(optim::muon_variant_names(), variant);
   if (!kind) {
-    throw py::value_error(fmt::format("unknown Muon variant '{}': expected {} or {}", variant,
-                                      alternatives(optim::muon_variant_names()), optim::kNorMuonName));
+    auto accepted = enum_name_list(optim::muon_variant_names());
+    accepted.emplace_back(optim::kNorMuonName);
+    throw py::value_error(fmt::format("unknown Muon variant '{}'{}: expected {}", variant,
+                                      did_you_mean(variant, accepted), alternatives(accepted)));
   }
   options.second_moment(*kind).ns_steps(optim::default_ns_steps(*kind));
   return write_options(options, muon_keys());

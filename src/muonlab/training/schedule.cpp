@@ -41,13 +41,11 @@ const EnumNames<DecayShape>& decay_shape_names() {
 }
 
 ScheduleKind parse_schedule_kind(const std::string& name) {
-  if (auto kind = find_enum(schedule_kind_names(), name)) return *kind;
-  fail("unknown schedule '{}': expected {}", name, alternatives(schedule_kind_names()));
+  return parse_enum(schedule_kind_names(), name, "schedule");
 }
 
 DecayShape parse_decay_shape(const std::string& name) {
-  if (auto shape = find_enum(decay_shape_names(), name)) return *shape;
-  fail("unknown decay shape '{}': expected {}", name, alternatives(decay_shape_names()));
+  return parse_enum(decay_shape_names(), name, "decay shape");
 }
 
 std::string schedule_kind_name(ScheduleKind kind) { return enum_name(schedule_kind_names(), kind); }

@@ -79,7 +79,7 @@ std::string choice(const toml::node& node, const std::vector<std::string>& allow
   for (const auto& option : allowed) {
     if (value == option) return value;
   }
-  fail("'{}' is not one of {}", value, fmt::join(allowed, ", "));
+  fail("'{}' is not one of {}{}", value, fmt::join(allowed, ", "), did_you_mean(value, allowed));
 }
 
 // A model field's value in set_config_field's text syntax.
@@ -714,8 +714,10 @@ std::string describe_precision(const TrainConfig& config, const torch::Device& d
 optim::SecondMomentKind muon_variant(const std::string& optimizer_name) {
   if (uses_neuron_norm(optimizer_name)) return optim::SecondMomentKind::kNone;
   if (auto variant = find_enum(optim::muon_variant_names(), optimizer_name)) return *variant;
-  fail("optimizer '{}' is not a Muon variant: expected {} or {}", optimizer_name,
-       alternatives(optim::muon_variant_names()), optim::kNorMuonName);
+  auto accepted = enum_name_list(optim::muon_variant_names());
+  accepted.emplace_back(optim::kNorMuonName);
+  fail("optimizer '{}' is not a Muon variant{}: expected {}", optimizer_name, did_you_mean(optimizer_name, accepted),
+       alternatives(accepted));
 }
 
 ScheduleConfig ScheduleChanges::applied_to(ScheduleConfig base) const {
