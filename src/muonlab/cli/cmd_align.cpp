@@ -264,7 +264,7 @@ void register_align(CLI::App& app) {
   align->add_option("--beta2", args->beta2, "Second-moment EMA coefficient")->capture_default_str();
   align->add_option("--eps", args->eps, "Added to sqrt(V_hat)")->capture_default_str();
   align->add_flag("--no-bias-correction", args->no_bias_correction, "Use V instead of V / (1 - beta2^t)");
-  align->add_option("--device", args->device, "cpu or cuda")->capture_default_str();
+  align->add_option("--device", args->device, "cpu, cuda or cuda:N")->capture_default_str();
   align->add_option("--csv", args->csv, "Write every alignment (all k, both methods) and spectrum as CSV");
   align->add_option("--plot", args->plot_dir, "Chart mean alignment vs NS step into this folder (PNG + SVG, gnuplot)");
   align->add_option("--name", args->plot_name, "The chart's file names: NAME.png, NAME.svg, NAME.gp")

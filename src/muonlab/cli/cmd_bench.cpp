@@ -33,7 +33,7 @@ struct BenchRun {
 };
 
 void add_bench_run_options(CLI::App& command, BenchRun& run) {
-  command.add_option("--device", run.device, "cpu, cuda, or all available")->capture_default_str();
+  command.add_option("--device", run.device, "cpu, cuda, cuda:N, or all available")->capture_default_str();
   command.add_option("--threads", run.threads, "CPU threads (0: LibTorch's default)")
       ->check(kNonNegativeCount)
       ->capture_default_str();

@@ -1,6 +1,7 @@
-// --device for the subcommands: "cpu" or "cuda", and for benchmarks also
-// "all" (the CPU, then CUDA where there is one). Asking for CUDA without a
-// GPU fails naming the option.
+// --device for the subcommands: "cpu", "cuda" or "cuda:N", and for
+// benchmarks also "all" (the CPU, then CUDA where there is one). Asking for
+// CUDA without a GPU, or for a GPU number past the last, fails naming the
+// option.
 #pragma once
 
 #include <torch/torch.h>

@@ -22,7 +22,7 @@ void ModelArgs::add_to(CLI::App& command, bool with_model_file, bool with_device
   if (with_model_file) {
     model_option_ = command.add_option("--model", model_file, "Model: a file from `muonlab model init`, a run folder of muonlab train, or weights (.safetensors) in one");
   }
-  if (with_device) command.add_option("--device", device, "cpu or cuda");
+  if (with_device) command.add_option("--device", device, "cpu, cuda or cuda:N");
 }
 
 void ModelArgs::add_positional_model(CLI::App& command) {
