@@ -48,6 +48,7 @@ LIBRARY_SOURCES = [
     "muonlab/optimizers/adamw.cpp",
     "muonlab/analysis/polar_factor.cpp",
     "muonlab/analysis/alignment.cpp",
+    "muonlab/analysis/one_step_diagnostics.cpp",
 ]
 BINDING_SOURCES = [
     "muonlab/python/python_options.cpp",

@@ -186,6 +186,25 @@ def make_optimizer(model, args):
     return muonlab.optim.MuonWithAuxAdamW(groups, group_size=group_size)
 
 
+def attention_weights(model):
+    """(parameter, HeadLayout, transposed) of every weight param_groups
+    finds heads in: c_attn (fused q, k, v) and attn.c_proj."""
+    _, routing = muonlab.optim.param_groups(model, return_routing=True)
+    parameters = dict(model.named_parameters())
+    return [(parameters[r["name"]], r["heads"], r["transposed"]) for r in routing if r["heads"] is not None]
+
+
+def one_step_terms(attention, group_size):
+    """Group Muon's whitening gain and norm cost against whole-matrix Muon
+    on this step's gradients (Newton-Schulz, as the optimizer applies it),
+    summed over the attention weights."""
+    total = {"gain": 0.0, "cost": 0.0}
+    for param, heads, transposed in attention:
+        terms = muonlab.one_step_diagnostics(param.grad, heads, group_size, transposed=transposed)["ns"]
+        total = {key: total[key] + terms[key] for key in total}
+    return total
+
+
 def lr_factor(step, steps, warmup):
     """Linear warm-up, constant, then a linear decay to zero over the last
     30% of the steps."""
@@ -223,6 +242,9 @@ def parse_args():
     parser.add_argument("--eval-every", type=int, default=50, help="steps between val losses (0: only before and after training)")
     parser.add_argument("--eval-batches", type=int, default=8)
     parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--one-step-every", type=int, default=0,
+                        help="steps between one-step diagnostics of Group Muon at --group-size against Muon on the "
+                             "attention gradients (whitening gain, norm cost; 0: never)")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="torch threads (default: every core this process may use; Debian's torch starts "
                              "with one)")
@@ -248,6 +270,7 @@ def main():
           f"{vocab_size}, {len(train_tokens):,} train / {len(val_tokens):,} val tokens, torch "
           f"{torch.__version__}, {torch.get_num_threads()} threads")
     print(f"step {0:4d}  val loss {evaluate(model, val_batches):.4f}")
+    attention = attention_weights(model) if args.one_step_every else []
     start = time.perf_counter()
     window = []  # train losses since the last line: their mean is steadier than one batch's
     for step in range(1, args.steps + 1):
@@ -255,6 +278,10 @@ def main():
         loss = model(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if args.one_step_every and step % args.one_step_every == 0:
+            terms = one_step_terms(attention, args.group_size)
+            print(f"step {step:4d}  one step, g = {args.group_size} against whole matrices: whitening gain "
+                  f"{terms['gain']:.4f}, norm cost {terms['cost']:.4f}")
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

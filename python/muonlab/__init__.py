@@ -5,7 +5,8 @@
 
 The optimizers (muonlab.optim) are torch.optim.Optimizer subclasses whose
 step runs the same C++ as muonlab's trainer. The functions below expose its
-Newton-Schulz iteration and the exact polar factor it approximates.
+Newton-Schulz iteration, the exact polar factor it approximates, and the
+measurements of what both do (alignment, one-step descent diagnostics).
 """
 import torch  # noqa: F401  (loads libtorch before the extension)
 
@@ -65,4 +66,37 @@ def alignment(G, steps=5, coefficients="jordan", dtype="fp32"):
     return _C.alignment(G, steps, coefficients, dtype)
 
 
-__all__ = ["optim", "newton_schulz", "ns_schedule", "polar_factor", "alignment", "__version__"]
+def one_step_diagnostics(G, heads, group_size, grouping="contiguous", generator=None, steps=5,
+                         coefficients="jordan", dtype="auto", transposed=False):
+    """Group Muon against whole-matrix Muon in one descent step, on the
+    gradient G of an attention weight (docs/algorithms.md, One-step descent
+    diagnostics). For a beta-smooth loss a step W <- W - eta O decreases the
+    loss by at least eta <G, O> - (beta eta^2 / 2) ||O||_F^2; orthogonalizing
+    G's blocks of `group_size` heads (O_grp) instead of the whole G (O_all)
+    changes that bound by eta * gain - (beta eta^2 / 2) * cost, with
+
+        gain = <G, O_grp> - <G, O_all>          (whitening gain)
+        cost = ||O_grp||_F^2 - ||O_all||_F^2    (grouping-induced norm cost)
+
+    `heads`: the weight's HeadLayout (or its tuple), as Group Muon takes it;
+    the blocks are those Group Muon cuts with `grouping` ("contiguous",
+    "strided", or "random", drawn from `generator`). `transposed`: G stored
+    [in, out] (transformers' Conv1D). Returns {"ns": {"gain", "cost"},
+    "exact": {"gain", "cost"}}: O from `steps` Newton-Schulz iterations (what
+    the optimizer applies), and from the exact polar factors, where gain =
+    sum_i ||G_i||_* - ||G||_* and cost = sum_i rank(G_i) - rank(G)."""
+    layout = optim.HeadLayout.from_value(heads)
+    return _C.one_step_diagnostics(G, layout.role, layout.cpp_layout(transposed), transposed, group_size, grouping,
+                                   generator, steps, coefficients, dtype)
+
+
+def descent_difference(terms, eta, beta):
+    """eta * gain - (beta eta^2 / 2) * cost for one of one_step_diagnostics'
+    {"gain", "cost"}: how much more the grouped step is guaranteed to
+    decrease the loss, at step size eta and smoothness beta. Positive:
+    grouping wins."""
+    return _C.descent_difference(terms["gain"], terms["cost"], eta, beta)
+
+
+__all__ = ["optim", "newton_schulz", "ns_schedule", "polar_factor", "alignment", "one_step_diagnostics",
+           "descent_difference", "__version__"]

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "muonlab/analysis/alignment.h"
+#include "muonlab/analysis/one_step_diagnostics.h"
 #include "muonlab/analysis/polar_factor.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
@@ -20,6 +21,7 @@
 #include "muonlab/core/shape_string.h"
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/finite_check.h"
+#include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/muon_step.h"
 #include "muonlab/optimizers/muon_step_graph.h"
 #include "muonlab/optimizers/newton_schulz.h"
@@ -307,6 +309,48 @@ optim::NewtonSchulzConfig ns_config(int64_t steps, const py::object& coefficient
   return muon_options_from(options, false).newton_schulz_config();
 }
 
+py::dict terms_dict(const muonlab::analysis::OneStepTerms& terms) {
+  py::dict dict;
+  dict["gain"] = terms.gain;
+  dict["cost"] = terms.cost;
+  return dict;
+}
+
+// The one-step descent comparison (docs/algorithms.md) of Group Muon's
+// blocks of `group_size` heads against the whole weight, on the gradient G
+// of an attention weight with head layout `layout` (a head_layout_of tuple
+// along G's stored axes) and role `role`: the blocks the optimizer would
+// cut, by `grouping`, every projection grouped.
+py::dict one_step_diagnostics(const torch::Tensor& G, const std::string& role, const py::tuple& layout,
+                              bool transposed, int64_t group_size, const std::string& grouping,
+                              const py::object& generator, const optim::NewtonSchulzConfig& ns) {
+  if (G.dim() != 2) throw py::value_error(fmt::format("G of shape {}: expected a matrix", shape_string(G.sizes())));
+  if (group_size < 1) throw py::value_error(fmt::format("group_size = {}: expected heads per group >= 1", group_size));
+  const auto tag = tagged_param_of("G", G, role, layout, transposed);
+  const auto rule = as_value_errors([&] { return optim::parse_grouping_rule(grouping); });
+  std::optional<torch::Generator> draws;
+  if (rule == optim::GroupingRule::kRandom) {
+    if (generator.is_none()) {
+      throw py::value_error("grouping='random' draws its groups from `generator`: pass a torch.Generator (the same "
+                            "seed gives the same groups)");
+    }
+    draws = generator_of(generator);
+  }
+  const optim::GroupedProjections every_projection{true, true, true, true, true};
+  const auto diagnostics = as_value_errors([&] {
+    const torch::Tensor whole = G.detach();
+    const auto blocks = optim::plan_param_head_blocks(tag, every_projection, group_size, rule, draws);
+    const auto block_values =
+        blocks ? optim::gather_head_blocks(whole, *tag.heads, *blocks) : std::vector<torch::Tensor>{whole};
+    py::gil_scoped_release no_gil;
+    return muonlab::analysis::one_step_diagnostics(whole, block_values, ns);
+  });
+  py::dict result;
+  result["ns"] = terms_dict(diagnostics.newton_schulz);
+  result["exact"] = terms_dict(diagnostics.exact);
+  return result;
+}
+
 }  // namespace
 }  // namespace muonlab::python
 
@@ -382,6 +426,25 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         return as_value_errors([&] { return muonlab::analysis::ns_alignment(G, config); });
       },
       py::arg("G"), py::arg("steps") = 5, py::arg("coefficients") = "jordan", py::arg("dtype") = "fp32");
+  m.def(
+      "one_step_diagnostics",
+      [](const torch::Tensor& G, const std::string& role, const py::tuple& layout, bool transposed,
+         int64_t group_size, const std::string& grouping, const py::object& generator, int64_t steps,
+         const py::object& coefficients, const std::string& dtype) {
+        return one_step_diagnostics(G, role, layout, transposed, group_size, grouping, generator,
+                                    ns_config(steps, coefficients, dtype));
+      },
+      py::arg("G"), py::arg("role"), py::arg("layout"), py::arg("transposed"), py::arg("group_size"),
+      py::arg("grouping"), py::arg("generator"), py::arg("steps"), py::arg("coefficients"), py::arg("dtype"),
+      "{'ns': {'gain', 'cost'}, 'exact': {'gain', 'cost'}}: Group Muon's blocks against the whole weight");
+  m.def(
+      "descent_difference",
+      [](double gain, double cost, double eta, double beta) {
+        return muonlab::analysis::descent_difference({gain, cost}, eta, beta);
+      },
+      py::arg("gain"), py::arg("cost"), py::arg("eta"), py::arg("beta"),
+      "eta * gain - (beta eta^2 / 2) * cost: the change of the guaranteed one-step decrease; positive: grouping "
+      "wins");
   m.def("_muon_class_steps", &muon_class_steps, "tests only: the C++ Muon class over copies of params");
   m.def("_adamw_class_steps", &adamw_class_steps, "tests only: the C++ AdamW class over copies of params");
   m.def(
