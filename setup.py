@@ -49,6 +49,8 @@ LIBRARY_SOURCES = [
     "muonlab/analysis/polar_factor.cpp",
     "muonlab/analysis/alignment.cpp",
     "muonlab/analysis/one_step_diagnostics.cpp",
+    "muonlab/analysis/muon_input_tracker.cpp",
+    "muonlab/analysis/spectrum_alignment.cpp",
 ]
 BINDING_SOURCES = [
     "muonlab/python/python_options.cpp",

@@ -66,6 +66,20 @@ def alignment(G, steps=5, coefficients="jordan", dtype="fp32"):
     return _C.alignment(G, steps, coefficients, dtype)
 
 
+def spectrum_alignment(U, P, steps=5, coefficients="jordan", dtype="fp32"):
+    """The Muon2 paper's instrument (docs/algorithms.md, Directional
+    alignment) on Muon's input U and Muon2's input P of one matrix (a
+    MuonInputTracker's, or any pair): {"before": U's spectrum, "after": P's,
+    "muon": [cos(NS_k(U), msign(U)) for k = 0..steps], "muon2": the same for
+    P}, each spectrum {"rank", "s_max", "s_min", "condition",
+    "spread_p90_p10"} over the nonzero singular values. `muonlab align`
+    prints the same rows for a trained run."""
+    return _C.spectrum_alignment(U, P, steps, coefficients, dtype)
+
+
+MuonInputTracker = _C.MuonInputTracker
+
+
 def one_step_diagnostics(G, heads, group_size, grouping="contiguous", generator=None, steps=5,
                          coefficients="jordan", dtype="auto", transposed=False):
     """Group Muon against whole-matrix Muon in one descent step, on the
@@ -98,5 +112,5 @@ def descent_difference(terms, eta, beta):
     return _C.descent_difference(terms["gain"], terms["cost"], eta, beta)
 
 
-__all__ = ["optim", "newton_schulz", "ns_schedule", "polar_factor", "alignment", "one_step_diagnostics",
-           "descent_difference", "__version__"]
+__all__ = ["optim", "newton_schulz", "ns_schedule", "polar_factor", "alignment", "spectrum_alignment",
+           "MuonInputTracker", "one_step_diagnostics", "descent_difference", "__version__"]

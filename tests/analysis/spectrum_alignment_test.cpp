@@ -232,7 +232,7 @@ TEST(TestMatrices, BadOptionsAreNamed) {
   options.condition = 0.5;
   EXPECT_CONTAINS(testing::error_message([&] { options.validate(); }), "--condition 0.5");
   EXPECT_CONTAINS(testing::error_message([] { parse_muon_input_source("velocity"); }),
-                  "--source velocity: expected momentum or gradient");
+                  "unknown Muon input source 'velocity': expected momentum or gradient");
 }
 
 // ---- a model's gradients ------------------------------------------------------

@@ -91,7 +91,11 @@ optim::SecondMomentKind muon2_kind_from_option(const std::string& name) {
 
 analysis::MuonInputOptions muon_input_options(const AlignArgs& args) {
   analysis::MuonInputOptions options;
-  options.source = analysis::parse_muon_input_source(args.source);
+  try {
+    options.source = analysis::parse_muon_input_source(args.source);
+  } catch (const Error& error) {
+    fail("--source: {}", error.what());
+  }
   options.second_moment.kind = muon2_kind_from_option(args.second_moment);
   options.second_moment.beta2 = args.beta2;
   options.second_moment.eps = args.eps;

@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "muonlab/analysis/alignment.h"
+#include "muonlab/analysis/muon_input_tracker.h"
 #include "muonlab/analysis/one_step_diagnostics.h"
 #include "muonlab/analysis/polar_factor.h"
+#include "muonlab/analysis/spectrum_alignment.h"
 #include "muonlab/core/dtype_name.h"
 #include "muonlab/core/errors.h"
 #include "muonlab/core/openmp_runtime.h"
@@ -351,6 +353,48 @@ py::dict one_step_diagnostics(const torch::Tensor& G, const std::string& role, c
   return result;
 }
 
+py::dict spectrum_dict(const muonlab::analysis::SpectrumStats& stats) {
+  py::dict dict;
+  dict["rank"] = stats.rank;
+  dict["s_max"] = stats.s_max;
+  dict["s_min"] = stats.s_min;
+  dict["condition"] = stats.condition;
+  dict["spread_p90_p10"] = stats.spread_p90_p10;
+  return dict;
+}
+
+// The Muon² paper's instrument on one pair (U, P): each one's spectrum and
+// its alignment cos(NS_k(X), msign(X)) after k = 0..steps.
+py::dict spectrum_alignment(const torch::Tensor& U, const torch::Tensor& P, const optim::NewtonSchulzConfig& ns) {
+  const auto row = as_value_errors([&] {
+    py::gil_scoped_release no_gil;
+    return muonlab::analysis::spectrum_alignment("", U.detach(), P.detach(), ns);
+  });
+  py::dict result;
+  result["before"] = spectrum_dict(row.before);
+  result["after"] = spectrum_dict(row.after);
+  result["muon"] = row.muon;
+  result["muon2"] = row.muon2;
+  return result;
+}
+
+muonlab::analysis::MuonInputTracker make_muon_input_tracker(const torch::Tensor& parameter, double momentum,
+                                                            bool nesterov, const std::string& source,
+                                                            const std::string& second_moment, double beta2,
+                                                            double eps, bool bias_correction) {
+  return as_value_errors([&] {
+    muonlab::analysis::MuonInputOptions options;
+    options.momentum = momentum;
+    options.nesterov = nesterov;
+    options.source = muonlab::analysis::parse_muon_input_source(source);
+    options.second_moment.kind = optim::parse_second_moment_kind(second_moment);
+    options.second_moment.beta2 = beta2;
+    options.second_moment.eps = eps;
+    options.second_moment.bias_correction = bias_correction;
+    return muonlab::analysis::MuonInputTracker(parameter, options);
+  });
+}
+
 }  // namespace
 }  // namespace muonlab::python
 
@@ -445,6 +489,33 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       py::arg("gain"), py::arg("cost"), py::arg("eta"), py::arg("beta"),
       "eta * gain - (beta eta^2 / 2) * cost: the change of the guaranteed one-step decrease; positive: grouping "
       "wins");
+  m.def(
+      "spectrum_alignment",
+      [](const torch::Tensor& U, const torch::Tensor& P, int64_t steps, const py::object& coefficients,
+         const std::string& dtype) { return spectrum_alignment(U, P, ns_config(steps, coefficients, dtype)); },
+      py::arg("U"), py::arg("P"), py::arg("steps") = 5, py::arg("coefficients") = "jordan", py::arg("dtype") = "fp32",
+      "{'before': spectrum of U, 'after': spectrum of P, 'muon': cos(NS_k(U), msign(U)), 'muon2': cos(NS_k(P), "
+      "msign(P)) for k = 0..steps}; a spectrum is {rank, s_max, s_min, condition, spread_p90_p10}");
+  using muonlab::analysis::MuonInputTracker;
+  py::class_<MuonInputTracker>(m, "MuonInputTracker",
+                               "Muon's input U and Muon2's input P = U / (sqrt(V_hat) + eps) of one matrix, built "
+                               "from its gradients the way the optimizers build them, without changing it")
+      .def(py::init(&make_muon_input_tracker), py::arg("parameter"), py::arg("momentum") = 0.95,
+           py::arg("nesterov") = true, py::arg("source") = "momentum", py::arg("second_moment") = "full",
+           py::arg("beta2") = 0.95, py::arg("eps") = 1e-8, py::arg("bias_correction") = true)
+      .def(
+          "add_gradient",
+          [](MuonInputTracker& tracker, const torch::Tensor& grad) {
+            as_value_errors([&] { tracker.add_gradient(grad); });
+          },
+          py::arg("grad"), "Folds one gradient into the momentum and the second moment")
+      .def_property_readonly("steps", &MuonInputTracker::steps)
+      .def_property_readonly(
+          "muon_input", [](const MuonInputTracker& t) { return as_value_errors([&] { return t.muon_input(); }); },
+          "U: the momentum-mixed update (source='momentum') or the last gradient (source='gradient')")
+      .def_property_readonly(
+          "muon2_input", [](const MuonInputTracker& t) { return as_value_errors([&] { return t.muon2_input(); }); },
+          "P = U / (sqrt(V_hat) + eps), V over every gradient so far");
   m.def("_muon_class_steps", &muon_class_steps, "tests only: the C++ Muon class over copies of params");
   m.def("_adamw_class_steps", &adamw_class_steps, "tests only: the C++ AdamW class over copies of params");
   m.def(
