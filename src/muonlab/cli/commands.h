@@ -18,5 +18,6 @@ void register_align(CLI::App& app);
 void register_sweep(CLI::App& app);
 void register_report(CLI::App& app);
 void register_launch(CLI::App& app);
+void register_completion(CLI::App& app);  // last: it completes every command registered before it
 
 }  // namespace muonlab::cli

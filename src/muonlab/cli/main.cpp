@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   muonlab::cli::register_sweep(app);
   muonlab::cli::register_report(app);
   muonlab::cli::register_launch(app);
+  muonlab::cli::register_completion(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
