@@ -9,6 +9,8 @@
 #   share/muonlab/gpt2/                  the GPT-2 tokenizer files, when
 #                                        scripts/fetch-data has brought them
 #   share/doc/muonlab/                   LICENSE, CITATION.cff
+#   share/bash-completion/completions/muonlab   bash completion, where
+#                                        bash-completion looks for it
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -45,3 +47,17 @@ install(FILES ${PROJECT_SOURCE_DIR}/data/gpt2/encoder.json ${PROJECT_SOURCE_DIR}
         DESTINATION ${CMAKE_INSTALL_DATADIR}/muonlab/gpt2 OPTIONAL)
 install(FILES ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/CITATION.cff
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# Written by the program being installed (`muonlab completion bash`), so it
+# completes exactly the commands that build has. bash-completion loads it
+# the first time `muonlab` is completed.
+set(MUONLAB_COMPLETION_DIR ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+install(CODE "
+  set(completions \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${MUONLAB_COMPLETION_DIR}\")
+  file(MAKE_DIRECTORY \"\${completions}\")
+  message(STATUS \"Installing: \${completions}/muonlab\")
+  execute_process(COMMAND \"$<TARGET_FILE:muonlab>\" completion bash OUTPUT_FILE \"\${completions}/muonlab\"
+                  RESULT_VARIABLE written)
+  if(NOT written EQUAL 0)
+    message(FATAL_ERROR \"muonlab completion bash failed (\${written})\")
+  endif()")

@@ -38,6 +38,12 @@ ids=$(cd "$work/elsewhere" && printf 'Hello world' | env -u MUONLAB_DATA_DIR "$p
 [[ $ids == "15496 995" ]] || fail "moved bin/muonlab encodes 'Hello world' as '$ids', not GPT-2's '15496 995'"
 echo "moved bin/muonlab: 'Hello world' -> $ids"
 
+# The bash completion, where bash-completion looks, as the installed program writes it.
+completion=$prefix/share/bash-completion/completions/muonlab
+[[ -f $completion ]] || fail "share/bash-completion/completions/muonlab not installed"
+cmp -s "$completion" <("$prefix/bin/muonlab" completion bash) ||
+  fail "the installed completion differs from what bin/muonlab completion bash writes"
+
 # A consumer project, configured against the moved prefix only.
 torch_dir=$(sed -n 's/^Torch_DIR:PATH=//p' "$build/CMakeCache.txt")
 cmake -S "$src/tests/install/consumer" -B "$work/consumer" -G Ninja -DCMAKE_BUILD_TYPE=Release \
