@@ -70,10 +70,14 @@ std::string node_table(const std::map<std::string, CompletionNode>& tree) {
   return arms;
 }
 
-std::string value_table(const std::map<std::string, std::vector<std::string>>& option_values) {
+// `case "COMMAND|OPTION"` arms, in the order given, so a command's own
+// entry comes before a "*" one.
+std::string value_table(const std::vector<OptionValues>& option_values) {
   std::string arms;
-  for (const auto& [option, values] : option_values) {
-    arms += fmt::format("    {}) values=\"{}\" ;;\n", option, words(values));
+  for (const auto& entry : option_values) {
+    const std::string pattern = entry.command == "*" ? fmt::format("*\"|{}\"", entry.option)
+                                                     : fmt::format("\"{}|{}\"", entry.command, entry.option);
+    arms += fmt::format("    {}) values=\"{}\" ;;\n", pattern, words(entry.values));
   }
   return arms;
 }
@@ -95,7 +99,7 @@ std::map<std::string, CompletionNode> completion_tree(const CLI::App& root) {
 }
 
 std::string bash_completion_script(const CLI::App& root, const std::string& program,
-                                   const std::map<std::string, std::vector<std::string>>& option_values) {
+                                   const std::vector<OptionValues>& option_values) {
   const std::string fn = function_name(program);
   return fmt::format(R"(# bash completion for {program}, written by `{program} completion bash`.
 #   source <({program} completion bash)          # this shell
@@ -107,7 +111,7 @@ std::string bash_completion_script(const CLI::App& root, const std::string& prog
 }}
 
 {fn}_values() {{
-  case $1 in
+  case "$1|$2" in
 {values}    *) values="" ;;
   esac
 }}
@@ -127,8 +131,10 @@ std::string bash_completion_script(const CLI::App& root, const std::string& prog
     fi
   done
   if [[ " $valued " == *" $prev "* ]]; then
-    {fn}_values "$prev"
+    {fn}_values "$path" "$prev"
     [[ -n $values ]] && COMPREPLY=($(compgen -W "$values" -- "$cur"))
+    # A `--set` key goes on with its value: no space after the '='.
+    if [[ ${{#COMPREPLY[@]}} == 1 && ${{COMPREPLY[0]}} == *= ]]; then compopt -o nospace 2>/dev/null || true; fi
     return 0  # no values of its own: file names (complete -o default)
   fi
   if [[ $cur == -* ]]; then

@@ -24,10 +24,20 @@ struct CompletionNode {
 // "bench optim" for `muonlab bench optim`).
 std::map<std::string, CompletionNode> completion_tree(const CLI::App& root);
 
+// The values an option completes: after `option` of `command` (a path as
+// completion_tree's, or "*" for every command), the first entry that
+// matches gives `values`. A value ending in '=' (a `--set` key) is completed
+// without the space after it.
+struct OptionValues {
+  std::string command;
+  std::string option;
+  std::vector<std::string> values;
+};
+
 // A bash completion script for `program`: subcommands and options by the
-// command they follow; after an option that takes a value, `option_values`
-// (e.g. --preset's names) or, where it has none, file names.
+// command they follow; after an option that takes a value, its
+// `option_values` or, where it has none, file names.
 std::string bash_completion_script(const CLI::App& root, const std::string& program,
-                                   const std::map<std::string, std::vector<std::string>>& option_values);
+                                   const std::vector<OptionValues>& option_values);
 
 }  // namespace muonlab::cli

@@ -390,13 +390,16 @@ const Field* find_field(const std::string& key) {
 
 const std::vector<std::string> kSections = {"model", "data", "optimizer", "schedule", "run", "distributed"};
 
-// Every key a config may set, "model.preset" and the model's fields included.
-std::vector<std::string> every_key() {
+}  // namespace
+
+std::vector<std::string> config_keys() {
   std::vector<std::string> keys{"model.preset"};
   for (const std::string& field : models::config_field_names()) keys.push_back("model." + field);
   for (const auto& field : fields()) keys.push_back(field.key);
   return keys;
 }
+
+namespace {
 
 // Adds `table`'s values under `prefix`, descending into sub-tables, so that
 // `mla.kv_latent = 16` and a [model.mla] table both give "model.mla.kv_latent".
@@ -493,7 +496,7 @@ void apply(TrainConfig& config, const std::string& key, const toml::node& value,
     std::string message = error.what();
     if (message == "unknown key") {
       std::string section = key.substr(0, key.find('.'));
-      const std::vector<std::string> keys = every_key();
+      const std::vector<std::string> keys = config_keys();
       std::vector<std::string> known;
       for (const std::string& each : keys) {
         if (each.rfind(section + ".", 0) == 0) known.push_back(each.substr(section.size() + 1));

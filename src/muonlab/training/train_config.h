@@ -174,6 +174,10 @@ ScheduleConfig adamw_part_schedule(const TrainConfig& config);
 // parameters), then "adamw" alone.
 std::vector<std::string> optimizer_names();
 
+// Every key a config may set (section.key), "model.preset" and the model's
+// fields included: what `--set` takes.
+std::vector<std::string> config_keys();
+
 // Whether the optimizer is one of the Muon family (with AdamW for the rest).
 bool is_muon_variant(const std::string& optimizer_name);
 
