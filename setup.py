@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent
 SRC = ROOT / "src"
 BUILD = ROOT / "build-python"
 
-# The optimizer layer and what it needs from core/ and analysis/.
+# The optimizer layer and what it needs from core/ and analysis/, and the
+# QK-clip arithmetic of models/ (free of the models themselves).
 LIBRARY_SOURCES = [
     "muonlab/core/shape_string.cpp",
     "muonlab/core/nearest_name.cpp",
@@ -51,6 +52,7 @@ LIBRARY_SOURCES = [
     "muonlab/analysis/one_step_diagnostics.cpp",
     "muonlab/analysis/muon_input_tracker.cpp",
     "muonlab/analysis/spectrum_alignment.cpp",
+    "muonlab/models/qk_clip.cpp",
 ]
 BINDING_SOURCES = [
     "muonlab/python/python_options.cpp",

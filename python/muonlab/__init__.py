@@ -80,6 +80,31 @@ def spectrum_alignment(U, P, steps=5, coefficients="jordan", dtype="fp32"):
 MuonInputTracker = _C.MuonInputTracker
 
 
+def max_logits(q, k, scale=None, causal=True):
+    """Each head's largest attention logit q k^T * scale, a float32 [H], for
+    q [B, H, T, D] and k [B, H_kv, S, D] (grouped-query keys, H_kv dividing
+    H, serve H / H_kv consecutive query heads); `scale` defaults to
+    1 / sqrt(D); `causal`: query t sees keys up to S - T + t. What QK-clip
+    compares with tau: take the maximum over a step's forward passes (and,
+    data-parallel, over ranks) and pass it to qk_clip_ after the step."""
+    if scale is None:
+        scale = q.shape[-1] ** -0.5
+    return _C.head_max_logits(q, k, float(scale), causal)
+
+
+def qk_clip_(max_logits, tau, query, key, query_bias=None, key_bias=None, transposed=False):
+    """QK-clip, the "Clip" of Kimi K2's MuonClip (docs/algorithms.md), on
+    one attention's weights, in place after the optimizer step: each head h
+    whose largest logit S_h (max_logits[h]) exceeded tau has its logits
+    multiplied by gamma_h = tau / S_h, the query and key rows of the head by
+    sqrt(gamma_h) each, or, with grouped-query keys, the query rows by
+    gamma_h alone. `query` [H * d, in] and `key` [H_kv * d, in]: separate
+    weights, or views of a fused one (``w[:C]``, ``w[C:2C]``); biases too.
+    `transposed`: weights stored [in, out] (transformers' Conv1D). Returns
+    gamma, one factor per head (1 where nothing was clipped)."""
+    return _C.qk_clip_(max_logits, tau, query, key, query_bias, key_bias, transposed)
+
+
 def one_step_diagnostics(G, heads, group_size, grouping="contiguous", generator=None, steps=5,
                          coefficients="jordan", dtype="auto", transposed=False):
     """Group Muon against whole-matrix Muon in one descent step, on the
@@ -113,4 +138,4 @@ def descent_difference(terms, eta, beta):
 
 
 __all__ = ["optim", "newton_schulz", "ns_schedule", "polar_factor", "alignment", "spectrum_alignment",
-           "MuonInputTracker", "one_step_diagnostics", "descent_difference", "__version__"]
+           "MuonInputTracker", "max_logits", "qk_clip_", "one_step_diagnostics", "descent_difference", "__version__"]

@@ -81,17 +81,21 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, LayerKvCache* c
 torch::Tensor SelfAttentionImpl::qk_clip(double tau, const MaxLogitCombine& combine) {
   const torch::Tensor max_logits = max_logits_.take(combine);
   if (!max_logits.defined()) return max_logits;
-  const torch::Tensor gamma = qk_clip_factors(max_logits, tau);
-  // Logits are bilinear in the query and key rows (RoPE rotates both alike).
-  const bool shared_keys = n_kv_head_ != n_head_;
-  const torch::Tensor query_factor = shared_keys ? gamma : gamma.sqrt();
+  torch::NoGradGuard no_grad;  // the rows below are views of the weights, scaled in place
+  QueryKeyRows rows;
   if (fused_) {
-    scale_head_rows(qkv_, 0, head_dim_, query_factor);
-    if (!shared_keys) scale_head_rows(qkv_, n_head_ * head_dim_, head_dim_, gamma.sqrt());
+    const auto& bias = qkv_->bias;
+    const int64_t query_rows = n_head_ * head_dim_, key_rows = n_kv_head_ * head_dim_;
+    rows.query = qkv_->weight.narrow(0, 0, query_rows);
+    rows.key = qkv_->weight.narrow(0, query_rows, key_rows);
+    if (bias.defined()) {
+      rows.query_bias = bias.narrow(0, 0, query_rows);
+      rows.key_bias = bias.narrow(0, query_rows, key_rows);
+    }
   } else {
-    scale_head_rows(q_, 0, head_dim_, query_factor);
-    if (!shared_keys) scale_head_rows(k_, 0, head_dim_, gamma.sqrt());
+    rows = {q_->weight, q_->bias, k_->weight, k_->bias};
   }
+  scale_head_logits(rows, qk_clip_factors(max_logits, tau));
   return max_logits;
 }
 

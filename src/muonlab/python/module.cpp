@@ -5,6 +5,7 @@
 #include <torch/csrc/Generator.h>
 #include <torch/extension.h>
 
+#include <cmath>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 #include "muonlab/core/openmp_runtime.h"
 #include "muonlab/core/openmp_wait.h"
 #include "muonlab/core/shape_string.h"
+#include "muonlab/models/qk_clip.h"
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/finite_check.h"
 #include "muonlab/optimizers/head_groups.h"
@@ -395,6 +397,31 @@ muonlab::analysis::MuonInputTracker make_muon_input_tracker(const torch::Tensor&
   });
 }
 
+// QK-clip (MuonClip) of one attention on the caller's own weights: rows of
+// `query` and `key` ([heads * head_dim, in], or [in, heads * head_dim] when
+// `transposed`) rescaled in place so that each head's logits are multiplied
+// by gamma_h = tau / S_h where S_h > tau. Returns gamma.
+torch::Tensor qk_clip(const torch::Tensor& max_logits, double tau, const torch::Tensor& query,
+                      const torch::Tensor& key, const std::optional<torch::Tensor>& query_bias,
+                      const std::optional<torch::Tensor>& key_bias, bool transposed) {
+  if (!(std::isfinite(tau) && tau > 0)) {
+    throw py::value_error(fmt::format("tau = {}: expected a finite logit bound > 0", tau));
+  }
+  if (max_logits.dim() != 1) {
+    throw py::value_error(
+        fmt::format("max_logits of shape {}: expected one per head, [H]", shape_string(max_logits.sizes())));
+  }
+  torch::NoGradGuard no_grad;
+  const auto rows_of = [transposed](const torch::Tensor& weight) { return transposed ? weight.t() : weight; };
+  muonlab::models::QueryKeyRows rows{rows_of(query), query_bias.value_or(torch::Tensor()), rows_of(key),
+                                     key_bias.value_or(torch::Tensor())};
+  return as_value_errors([&] {
+    const torch::Tensor gamma = muonlab::models::qk_clip_factors(max_logits, tau);
+    muonlab::models::scale_head_logits(rows, gamma);
+    return gamma;
+  });
+}
+
 }  // namespace
 }  // namespace muonlab::python
 
@@ -516,6 +543,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def_property_readonly(
           "muon2_input", [](const MuonInputTracker& t) { return as_value_errors([&] { return t.muon2_input(); }); },
           "P = U / (sqrt(V_hat) + eps), V over every gradient so far");
+  m.def(
+      "head_max_logits",
+      [](const torch::Tensor& q, const torch::Tensor& k, double scale, bool causal) {
+        return as_value_errors([&] { return muonlab::models::head_max_logits(q, k, scale, causal); });
+      },
+      py::arg("q"), py::arg("k"), py::arg("scale"), py::arg("causal") = true,
+      "Each head's largest logit q k^T * scale, [H] float32, for q [B, H, T, D] and k [B, H_kv, S, D]");
+  m.def("qk_clip_", &qk_clip, py::arg("max_logits"), py::arg("tau"), py::arg("query"), py::arg("key"),
+        py::arg("query_bias") = py::none(), py::arg("key_bias") = py::none(), py::arg("transposed") = false,
+        "QK-clip (MuonClip) in place: each head above tau gets its logits times tau / S_h; returns the factors");
   m.def("_muon_class_steps", &muon_class_steps, "tests only: the C++ Muon class over copies of params");
   m.def("_adamw_class_steps", &adamw_class_steps, "tests only: the C++ AdamW class over copies of params");
   m.def(
