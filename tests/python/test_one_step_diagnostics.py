@@ -86,7 +86,9 @@ def test_fused_qkv_with_fewer_key_value_heads_keeps_them_whole():
 def test_one_group_of_every_head_is_the_whole_matrix():
     G = torch.randn(32, 24)
     terms = muonlab.one_step_diagnostics(G, ("q", 4, 8), group_size=4)
-    assert terms == {"ns": {"gain": 0.0, "cost": 0.0}, "exact": {"gain": 0.0, "cost": 0.0}}
+    # The block and the whole are factored apart, so only up to rounding.
+    for source in ("ns", "exact"):
+        assert_terms_close(terms[source], {"gain": 0.0, "cost": 0.0})
 
 
 def test_random_groups_come_from_the_generator():
