@@ -84,7 +84,8 @@ TEST(ModelConfig, BadOverridesNameKeyAndValue) {
   EXPECT_CONTAINS(config_error({"n_layers=2"}), "unknown model config field 'n_layers'");
   EXPECT_CONTAINS(config_error({"n_layer=two"}), "'n_layer': 'two' is not an integer");
   EXPECT_CONTAINS(config_error({"norm=batchnorm"}), "'batchnorm' is not one of layernorm, rmsnorm");
-  EXPECT_CONTAINS(config_error({"norm=rmsnrom"}), "'rmsnrom' is not one of layernorm, rmsnorm (did you mean 'rmsnorm'?)");
+  EXPECT_CONTAINS(config_error({"norm=rmsnrom"}),
+                  "'rmsnrom' is not one of layernorm, rmsnorm (did you mean 'rmsnorm'?)");
   EXPECT_CONTAINS(config_error({"bias=maybe"}), "'bias': 'maybe' is not true or false");
   EXPECT_CONTAINS(config_error({"n_layer"}), "expected key=value");
   EXPECT_CONTAINS(config_error({"d_model=0"}), "'d_model' = 0");

@@ -40,7 +40,8 @@ std::vector<OptionValues> option_values() {
 void register_completion(CLI::App& app) {
   auto shell = std::make_shared<std::string>("bash");
   CLI::App* command = app.add_subcommand(
-      "completion", "Print a shell completion script (subcommands, options, presets): source <(muonlab completion bash)");
+      "completion",
+      "Print a shell completion script (subcommands, options, presets, --set keys): source <(muonlab completion bash)");
   command->add_option("shell", *shell, "bash, or zsh (through its bashcompinit)")
       ->check(CLI::IsMember({"bash", "zsh"}));
   command->callback([&app, shell] {

@@ -33,7 +33,9 @@ void add_options(const CLI::App& command, CompletionNode& node) {
     if (std::find(node.options.begin(), node.options.end(), names.front()) != node.options.end()) continue;
     node.options.insert(node.options.end(), names.begin(), names.end());
     // A flag expects no value (CLI11's add_flag sets expected(0)).
-    if (option->get_expected_min() > 0) node.valued_options.insert(node.valued_options.end(), names.begin(), names.end());
+    if (option->get_expected_min() > 0) {
+      node.valued_options.insert(node.valued_options.end(), names.begin(), names.end());
+    }
   }
   for (const CLI::App* sub : children(command)) {
     if (option_group(*sub)) add_options(*sub, node);
@@ -145,8 +147,8 @@ std::string bash_completion_script(const CLI::App& root, const std::string& prog
 }}
 complete -o default -F {fn} {program}
 )",
-                     fmt::arg("program", program), fmt::arg("fn", fn), fmt::arg("nodes", node_table(completion_tree(root))),
-                     fmt::arg("values", value_table(option_values)));
+                     fmt::arg("program", program), fmt::arg("fn", fn),
+                     fmt::arg("nodes", node_table(completion_tree(root))), fmt::arg("values", value_table(option_values)));
 }
 
 }  // namespace muonlab::cli
