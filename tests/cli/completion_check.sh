@@ -2,8 +2,8 @@
 # `muonlab completion bash`, sourced into bash and asked as bash asks it
 # (COMP_WORDS, COMP_CWORD): subcommands after the commands that have them,
 # every option each command's --help lists, presets after --preset, file
-# names (nothing of its own) after an option taking a path, nothing after
-# launch's --; the zsh form loads bashcompinit first.
+# names (nothing of its own) after an option taking a path, muonlab's own
+# commands after launch's --; the zsh form loads bashcompinit first.
 #   completion_check.sh MUONLAB_BINARY SOURCE_DIR
 set -euo pipefail
 muonlab=$1
@@ -37,7 +37,8 @@ expect "$(offers sweep spec.toml --set optimizer.ns_st)" "optimizer.ns_steps=" "
 expect "$(offers model info --set n_lay)" "n_layer=" "muonlab model info --set n_lay"
 expect "$(offers train --config "")" "" "muonlab train --config (a file)"
 expect "$(offers train configs/)" "" "muonlab train PATH (a file)"
-expect "$(offers launch -n 2 -- muonlab tr)" "" "after launch's --"
+expect "$(offers launch -n 2 -- tr)" "train" "muonlab launch -n 2 -- tr (each rank's command)"
+expect "$(offers launch -n 2 -- train --ch)" "--check" "muonlab launch -n 2 -- train --ch"
 # A flag takes no value: the word after it is completed as a subcommand.
 expect "$(offers --version tr)" "train" "muonlab --version tr"
 # A subcommand's name given as an option's value is that value, not the command.

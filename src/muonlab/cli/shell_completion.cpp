@@ -125,7 +125,8 @@ std::string bash_completion_script(const CLI::App& root, const std::string& prog
   {fn}_node ""
   for ((i = 1; i < COMP_CWORD; i++)); do
     word=${{COMP_WORDS[i]}}
-    [[ $word == -- ]] && return 0  # what follows is another program's (launch)
+    # After launch's --, the command each rank runs: {program}'s own, from the top.
+    if [[ $word == -- ]]; then path="" && {fn}_node "" && continue; fi
     # A subcommand's name, unless it is the value of the option before it.
     if [[ " $subcommands " == *" $word "* && " $valued " != *" ${{COMP_WORDS[i-1]}} "* ]]; then
       path=${{path:+$path }}$word
