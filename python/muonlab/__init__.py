@@ -105,6 +105,9 @@ def qk_clip_(max_logits, tau, query, key, query_bias=None, key_bias=None, transp
     return _C.qk_clip_(max_logits, tau, query, key, query_bias, key_bias, transposed)
 
 
+_EVERY_PROJECTION = ["q", "k", "v", "o", "mla_up"]
+
+
 def one_step_diagnostics(G, heads, group_size, grouping="contiguous", generator=None, steps=5,
                          coefficients="jordan", dtype="auto", transposed=False):
     """Group Muon against whole-matrix Muon in one descent step, on the
@@ -123,10 +126,16 @@ def one_step_diagnostics(G, heads, group_size, grouping="contiguous", generator=
     [in, out] (transformers' Conv1D). Returns {"ns": {"gain", "cost"},
     "exact": {"gain", "cost"}}: O from `steps` Newton-Schulz iterations (what
     the optimizer applies), and from the exact polar factors, where gain =
-    sum_i ||G_i||_* - ||G||_* and cost = sum_i rank(G_i) - rank(G)."""
+    sum_i ||G_i||_* - ||G||_* and cost = sum_i rank(G_i) - rank(G). Where
+    the groups leave the weight one block (group_size at least its heads),
+    every term is 0. A Muon optimizer's own one_step_diagnostics() measures
+    all its attention weights with its groups' settings."""
     layout = optim.HeadLayout.from_value(heads)
-    return _C.one_step_diagnostics(G, layout.role, layout.cpp_layout(transposed), transposed, group_size, grouping,
-                                   generator, steps, coefficients, dtype)
+    terms = _C.one_step_diagnostics(G, layout.role, layout.cpp_layout(transposed), transposed, group_size, grouping,
+                                    _EVERY_PROJECTION, generator, steps, coefficients, dtype)
+    if terms is None:
+        return {source: {"gain": 0.0, "cost": 0.0} for source in ("ns", "exact")}
+    return terms
 
 
 def descent_difference(terms, eta, beta):

@@ -221,6 +221,42 @@ class _MuonFamily(torch.optim.Optimizer):
             self._shards.share_updates([entry[1] for _, entries in muon_groups for entry in entries])
         return loss
 
+    @torch.no_grad()
+    def one_step_diagnostics(self, group_sizes=None, generator=None):
+        """Group Muon against whole-matrix Muon on the gradients held now
+        (call it between backward() and step()), for every Muon weight that
+        a group cuts into heads: what muonlab's trainer logs every
+        run.one_step_every steps (docs/algorithms.md, One-step descent
+        diagnostics). For each group size g of `group_sizes` (default: each
+        group's group_size, or 1 where it is 0), the blocks are those the
+        group's grouping and grouped projections cut (random grouping draws
+        from `generator`, by default a fresh one seeded 0, never from the
+        optimizer's own), and Newton-Schulz runs with the group's ns_steps,
+        ns_coefficients and ns_dtype. Returns {g: {"params": {name: {"ns":
+        {"gain", "cost"}, "exact": {...}}}, "total": the sums}}, weights
+        that stay one block left out. Changes nothing."""
+        if generator is None:
+            generator = torch.Generator().manual_seed(0)
+        results = {}
+        for index, group in enumerate(self.param_groups):
+            if not group["use_muon"]:
+                continue
+            sizes = group_sizes if group_sizes is not None else [group["group_size"] or 1]
+            for i, p in enumerate(group["params"]):
+                role, layout, transposed = _tag(group, i)
+                if layout is None or p.grad is None:
+                    continue
+                for g in sizes:
+                    terms = _C.one_step_diagnostics(p.grad, role, layout, transposed, g, group["grouping"],
+                                                    list(group["grouped"]), generator, group["ns_steps"],
+                                                    group["ns_coefficients"], group["ns_dtype"])
+                    if terms is not None:
+                        results.setdefault(g, {"params": {}})["params"][_param_name(group, index, i)] = terms
+        for by_size in results.values():
+            by_size["total"] = {source: {key: sum(t[source][key] for t in by_size["params"].values())
+                                         for key in ("gain", "cost")} for source in ("ns", "exact")}
+        return results
+
     def _gradients_finite(self):
         """Whether every gradient is finite, checked before anything changes.
         A NaN or Inf raises FloatingPointError naming its parameter under

@@ -115,3 +115,67 @@ def test_descent_difference_is_the_bound_change():
 def test_bad_input_raises_value_error_naming_it(G, heads, kwargs, message):
     with pytest.raises(ValueError, match=message):
         muonlab.one_step_diagnostics(G, heads, **kwargs)
+
+
+def with_gradients(model):
+    torch.manual_seed(1)
+    idx = torch.randint(0, 64, (2, 16))
+    torch.nn.functional.cross_entropy(model(idx).flatten(0, 1), idx.roll(-1, 1).flatten()).backward()
+    return model
+
+
+def gpt_with_gradients(seed=0, hugging_face=False):
+    from tiny_models import GPT, hugging_face_gpt2
+    torch.manual_seed(seed)
+    model = GPT()
+    return with_gradients(hugging_face_gpt2(model) if hugging_face else model)
+
+
+def measure(model, **options):
+    groups, routing = muonlab.optim.param_groups(model, return_routing=True)
+    opt = muonlab.optim.MuonWithAuxAdamW(groups, group_size=2, ns_dtype="fp64")
+    return opt.one_step_diagnostics(**options), routing
+
+
+def test_an_optimizer_measures_each_attention_weight_with_its_groups_settings():
+    model = gpt_with_gradients()
+    measured, routing = measure(model, group_sizes=[1, 2])
+    attention = {r["name"]: r for r in routing if r["heads"] is not None}
+    assert set(measured) == {1, 2}
+    parameters = dict(model.named_parameters())
+    for g in (1, 2):
+        assert set(measured[g]["params"]) == set(attention)  # c_attn and attn.c_proj of both blocks
+        for name, route in attention.items():
+            expected = muonlab.one_step_diagnostics(parameters[name].grad, route["heads"], g, dtype="fp64")
+            for source in ("ns", "exact"):
+                assert_terms_close(measured[g]["params"][name][source], expected[source])
+        for source in ("ns", "exact"):
+            for key in ("gain", "cost"):
+                total = sum(t[source][key] for t in measured[g]["params"].values())
+                assert measured[g]["total"][source][key] == pytest.approx(total)
+    # Without group_sizes: the group's own size.
+    assert set(measure(model)[0]) == {2}
+
+
+def test_hugging_face_conv1d_weights_measure_as_their_nanogpt_twins():
+    nanogpt, _ = measure(gpt_with_gradients(), group_sizes=[1])
+    hugging_face, _ = measure(gpt_with_gradients(hugging_face=True), group_sizes=[1])
+    assert set(hugging_face[1]["params"]) == set(nanogpt[1]["params"])
+    for name, terms in nanogpt[1]["params"].items():
+        for source in ("ns", "exact"):
+            for key in ("gain", "cost"):
+                assert hugging_face[1]["params"][name][source][key] == pytest.approx(terms[source][key], rel=1e-6,
+                                                                                    abs=1e-9)
+
+
+def test_measuring_changes_neither_the_weights_nor_the_random_groups():
+    def step(measure):
+        model = gpt_with_gradients(seed=3)
+        opt = muonlab.optim.MuonWithAuxAdamW(muonlab.optim.param_groups(model), group_size=2, grouping="random")
+        for _ in range(2):
+            if measure:
+                opt.one_step_diagnostics()
+            opt.step()
+        return [p.detach().clone() for p in model.parameters()]
+    for measured, plain in zip(step(True), step(False)):
+        assert torch.equal(measured, plain)

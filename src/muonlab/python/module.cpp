@@ -324,10 +324,12 @@ py::dict terms_dict(const muonlab::analysis::OneStepTerms& terms) {
 // blocks of `group_size` heads against the whole weight, on the gradient G
 // of an attention weight with head layout `layout` (a head_layout_of tuple
 // along G's stored axes) and role `role`: the blocks the optimizer would
-// cut, by `grouping`, every projection grouped.
-py::dict one_step_diagnostics(const torch::Tensor& G, const std::string& role, const py::tuple& layout,
-                              bool transposed, int64_t group_size, const std::string& grouping,
-                              const py::object& generator, const optim::NewtonSchulzConfig& ns) {
+// cut, by `grouping`, with the projections `grouped`. None where the
+// weight stays one block (not grouped, or every head in one group).
+py::object one_step_diagnostics(const torch::Tensor& G, const std::string& role, const py::tuple& layout,
+                                bool transposed, int64_t group_size, const std::string& grouping,
+                                const std::vector<std::string>& grouped, const py::object& generator,
+                                const optim::NewtonSchulzConfig& ns) {
   if (G.dim() != 2) throw py::value_error(fmt::format("G of shape {}: expected a matrix", shape_string(G.sizes())));
   if (group_size < 1) throw py::value_error(fmt::format("group_size = {}: expected heads per group >= 1", group_size));
   const auto tag = tagged_param_of("G", G, role, layout, transposed);
@@ -340,12 +342,13 @@ py::dict one_step_diagnostics(const torch::Tensor& G, const std::string& role, c
     }
     draws = generator_of(generator);
   }
-  const optim::GroupedProjections every_projection{true, true, true, true, true};
+  const auto projections = as_value_errors([&] { return optim::parse_grouped_projections(grouped); });
+  const auto blocks = as_value_errors(
+      [&] { return optim::plan_param_head_blocks(tag, projections, group_size, rule, draws); });
+  if (!blocks) return py::none();  // one block, the whole weight: nothing to compare
   const auto diagnostics = as_value_errors([&] {
     const torch::Tensor whole = G.detach();
-    const auto blocks = optim::plan_param_head_blocks(tag, every_projection, group_size, rule, draws);
-    const auto block_values =
-        blocks ? optim::gather_head_blocks(whole, *tag.heads, *blocks) : std::vector<torch::Tensor>{whole};
+    const auto block_values = optim::gather_head_blocks(whole, *tag.heads, *blocks);
     py::gil_scoped_release no_gil;
     return muonlab::analysis::one_step_diagnostics(whole, block_values, ns);
   });
@@ -500,14 +503,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def(
       "one_step_diagnostics",
       [](const torch::Tensor& G, const std::string& role, const py::tuple& layout, bool transposed,
-         int64_t group_size, const std::string& grouping, const py::object& generator, int64_t steps,
-         const py::object& coefficients, const std::string& dtype) {
-        return one_step_diagnostics(G, role, layout, transposed, group_size, grouping, generator,
+         int64_t group_size, const std::string& grouping, const std::vector<std::string>& grouped,
+         const py::object& generator, int64_t steps, const py::object& coefficients, const std::string& dtype) {
+        return one_step_diagnostics(G, role, layout, transposed, group_size, grouping, grouped, generator,
                                     ns_config(steps, coefficients, dtype));
       },
       py::arg("G"), py::arg("role"), py::arg("layout"), py::arg("transposed"), py::arg("group_size"),
-      py::arg("grouping"), py::arg("generator"), py::arg("steps"), py::arg("coefficients"), py::arg("dtype"),
-      "{'ns': {'gain', 'cost'}, 'exact': {'gain', 'cost'}}: Group Muon's blocks against the whole weight");
+      py::arg("grouping"), py::arg("grouped"), py::arg("generator"), py::arg("steps"), py::arg("coefficients"),
+      py::arg("dtype"),
+      "{'ns': {'gain', 'cost'}, 'exact': {'gain', 'cost'}}: Group Muon's blocks against the whole weight, or None "
+      "where it stays one block");
   m.def(
       "descent_difference",
       [](double gain, double cost, double eta, double beta) {
