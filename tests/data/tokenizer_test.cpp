@@ -234,7 +234,9 @@ TEST_F(Gpt2FilesTest, TinyVocabularyLoadsAndMerges) {
 TEST_F(Gpt2FilesTest, MissingFolderFilesNamed) {
   EXPECT_CONTAINS(testing::error_message([&] { load_tokenizer(dir.path()); }), "holds neither encoder.json and vocab.bpe nor a tokenizer.json");
   EXPECT_CONTAINS(testing::error_message([] { load_tokenizer("no-such-tokenizer"); }),
-                  "unknown tokenizer 'no-such-tokenizer'");
+                  "unknown tokenizer 'no-such-tokenizer': expected gpt2, byte");
+  EXPECT_CONTAINS(testing::error_message([] { load_tokenizer("gtp2"); }),
+                  "unknown tokenizer 'gtp2' (did you mean 'gpt2'?)");
 }
 
 TEST_F(Gpt2FilesTest, InvalidJsonNamesFile) {

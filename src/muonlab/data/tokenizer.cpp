@@ -7,6 +7,7 @@
 
 #include "muonlab/core/code_location.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/nearest_name.h"
 #include "muonlab/core/worker_pool.h"
 #include "muonlab/data/byte_tokenizer.h"
 #include "muonlab/data/gpt2_tokenizer.h"
@@ -125,9 +126,9 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec) {
     if (!has_gpt2_files(spec)) fail("tokenizer folder '{}' holds neither encoder.json and vocab.bpe nor a tokenizer.json", spec);
     return Gpt2Tokenizer::load(spec);
   }
-  fail("unknown tokenizer '{}': expected gpt2, byte, a folder with encoder.json and vocab.bpe, or a Hugging Face "
+  fail("unknown tokenizer '{}'{}: expected gpt2, byte, a folder with encoder.json and vocab.bpe, or a Hugging Face "
        "tokenizer.json (or a folder holding one)",
-       spec);
+       spec, did_you_mean(spec, {"gpt2", "byte"}));
 }
 
 }  // namespace muonlab::data
