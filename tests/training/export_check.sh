@@ -31,4 +31,14 @@ if "$muonlab" generate --model "$work/loose.safetensors" --prompt-ids 1 2>"$work
   exit 1
 fi
 grep -q "no config.toml beside it or above its checkpoints/ folder" "$work/loose.log"
-echo "PASS: exported; an existing export is kept without --force and replaced with it; the run generates from its folder"
+# The export read back as a Hugging Face folder: the same model, the same
+# samples and the same loss as the run it came from.
+c=$("$muonlab" generate --model "$work/hf" --prompt-ids 1,2,3 --temperature 0 --max-new-tokens 6)
+[[ $c == "$a" ]] || { echo "FAIL: the run gave '$a', its Hugging Face export '$c'" >&2; exit 1; }
+run_loss=$("$muonlab" eval "$work/run" --ids 5,6,7,8,9,10 --json --dtype fp32)
+hf_loss=$("$muonlab" eval "$work/hf" --ids 5,6,7,8,9,10 --json --dtype fp32)
+[[ $run_loss == "$hf_loss" ]] || { echo "FAIL: eval of the run '$run_loss', of its export '$hf_loss'" >&2; exit 1; }
+"$muonlab" model info --model "$work/hf" | grep -q "parameters" ||
+  { echo "FAIL: model info does not read the Hugging Face folder" >&2; exit 1; }
+echo "PASS: exported; an existing export is kept without --force and replaced with it; the run generates from its" \
+  "folder; the export reads back as a Hugging Face model with the run's samples and loss"

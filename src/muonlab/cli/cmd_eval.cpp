@@ -65,6 +65,7 @@ EvalSettings resolve_eval_settings(const EvalArgs& args, const models::ModelConf
     r.dtype = run->run.dtype;
     r.tokenizer = run->data.tokenizer;
   }
+  if (auto bundled = args.model.bundled_tokenizer()) r.tokenizer = *bundled;
   if (!args.data.empty()) r.data = args.data;
   if (args.batch_size) r.batch_size = *args.batch_size;
   if (args.seq_len) r.seq_len = *args.seq_len;

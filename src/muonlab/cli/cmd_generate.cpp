@@ -56,10 +56,12 @@ std::vector<int64_t> encode_prompt(const data::Tokenizer& tokenizer, const std::
   return {ids.begin(), ids.end()};
 }
 
-// --tokenizer, else the one a training run's model was trained on, else GPT-2's.
+// --tokenizer, else the one a training run's model was trained on (or a
+// Hugging Face folder's tokenizer.json), else GPT-2's.
 std::string prompt_tokenizer(const GenerateArgs& args) {
   if (!args.tokenizer.empty()) return args.tokenizer;
   if (auto run = args.model.run_config()) return run->data.tokenizer;
+  if (auto bundled = args.model.bundled_tokenizer()) return *bundled;
   return "gpt2";
 }
 

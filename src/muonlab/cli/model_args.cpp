@@ -6,6 +6,8 @@
 
 #include "muonlab/cli/device_option.h"
 #include "muonlab/core/errors.h"
+#include "muonlab/core/read_file.h"
+#include "muonlab/training/hf_import.h"
 #include "muonlab/models/model_file.h"
 #include "muonlab/training/train_config.h"
 #include "muonlab/training/run_folder.h"
@@ -20,7 +22,7 @@ void ModelArgs::add_to(CLI::App& command, bool with_model_file, bool with_device
                      "moe.top_k=2)");
   command.add_option("--init-seed", init_seed, "Seed of the random initialization");
   if (with_model_file) {
-    model_option_ = command.add_option("--model", model_file, "Model: a file from `muonlab model init`, a run folder of muonlab train, or weights (.safetensors) in one");
+    model_option_ = command.add_option("--model", model_file, "Model: a file from `muonlab model init`, a run folder of muonlab train, weights (.safetensors) in one, or a Hugging Face GPT-2 or LLaMA folder (config.json, model.safetensors)");
   }
   if (with_device) command.add_option("--device", device, "cpu, cuda or cuda:N");
 }
@@ -45,6 +47,18 @@ void refuse_a_train_config(const std::string& model_file) {
        model_file, model_file);
 }
 
+// A Hugging Face folder's model, from its config.json alone.
+models::ModelConfig hf_config_of(const std::string& folder) {
+  const std::string path = (std::filesystem::path(folder) / "config.json").string();
+  nlohmann::json parsed;
+  try {
+    parsed = nlohmann::json::parse(read_whole_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail("'{}': not valid JSON: {}", path, e.what());
+  }
+  return training::hf_model_config(parsed, path);
+}
+
 }  // namespace
 
 models::ModelConfig ModelArgs::config() const {
@@ -56,8 +70,9 @@ models::ModelConfig ModelArgs::config() const {
       for (const auto& assignment : overrides) model_overrides.push_back("model." + assignment);
       return training::load_train_config(model_file, model_overrides).model;
     }
-    auto config = training::names_run_model(model_file) ? training::run_model_config(model_file)
-                                                         : models::read_model_config(model_file);
+    auto config = training::names_hf_model(model_file)     ? hf_config_of(model_file)
+                  : training::names_run_model(model_file) ? training::run_model_config(model_file)
+                                                          : models::read_model_config(model_file);
     if (!overrides.empty()) fail("--set cannot change a model loaded with --model");
     return config;
   }
@@ -71,16 +86,25 @@ models::ModelConfig ModelArgs::config() const {
 torch::Device ModelArgs::torch_device() const { return device_from_option(device); }
 
 std::optional<training::TrainConfig> ModelArgs::run_config() const {
-  if (model_file.empty() || !training::names_run_model(model_file)) return std::nullopt;
+  if (model_file.empty() || !training::names_run_model(model_file) || training::names_hf_model(model_file)) {
+    return std::nullopt;
+  }
   return training::load_run_config(training::run_folder_of_model(model_file));
+}
+
+std::optional<std::string> ModelArgs::bundled_tokenizer() const {
+  if (model_file.empty() || !training::names_hf_model(model_file)) return std::nullopt;
+  if (!std::filesystem::is_regular_file(std::filesystem::path(model_file) / "tokenizer.json")) return std::nullopt;
+  return model_file;
 }
 
 models::Transformer ModelArgs::build() const {
   const auto device = torch_device();
   if (!model_file.empty()) {
     refuse_a_train_config(model_file);
-    auto model = training::names_run_model(model_file) ? training::load_run_model(model_file)
-                                                        : models::load_model(model_file);
+    auto model = training::names_hf_model(model_file)    ? training::import_hf_model(model_file).model
+                 : training::names_run_model(model_file) ? training::load_run_model(model_file)
+                                                         : models::load_model(model_file);
     model->to(device);
     return model;
   }

@@ -33,6 +33,9 @@ struct ModelArgs {
   // The training run's config where --model names a run (its folder, or
   // weights inside it), so that commands can default to what the run used.
   std::optional<training::TrainConfig> run_config() const;
+  // The tokenizer a Hugging Face folder given as the model ships (the folder,
+  // where it holds a tokenizer.json), else nullopt.
+  std::optional<std::string> bundled_tokenizer() const;
 
  private:
   CLI::Option* model_option_ = nullptr;
