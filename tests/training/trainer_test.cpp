@@ -500,11 +500,11 @@ TEST(Trainer, ConfigTomlRecordsAbsoluteDataPaths) {
   TrainConfig config;
   config.data.train = "data/../data/x_train_*.bin";
   config.data.val = "/abs/y_val_*.bin";
-  const TrainConfig recorded = with_absolute_data_paths(config);
+  const TrainConfig recorded = with_absolute_paths(config);
   EXPECT_EQ(recorded.data.train, (std::filesystem::current_path() / "data/x_train_*.bin").string());
   EXPECT_EQ(recorded.data.val, "/abs/y_val_*.bin");
   config.data.val.clear();
-  EXPECT_EQ(with_absolute_data_paths(config).data.val, "");
+  EXPECT_EQ(with_absolute_paths(config).data.val, "");
 }
 
 // A micro-batch too large for the memory there is: in a child whose address

@@ -330,6 +330,10 @@ const std::vector<Field>& fields() {
                              "(hellaswag_acc_norm, hellaswag_acc); empty: none"));
     f.push_back(integer_field("run.hellaswag_items", MUONLAB_AT(run.hellaswag_items),
                               "score only the first N items of run.hellaswag; 0: all"));
+    f.push_back(string_field("run.init_from", MUONLAB_AT(run.init_from),
+                             "start from these weights instead of a random init: a Hugging Face GPT-2 or LLaMA "
+                             "folder, a muonlab run folder or weights file, or a model file; [model] must describe "
+                             "the same model (e.g. preset gpt2-small for Hugging Face's gpt2); empty: random init"));
     f.push_back(integer_field("run.log_every", MUONLAB_AT(run.log_every), "steps between progress lines"));
     f.push_back(integer_field("run.checkpoint_every", MUONLAB_AT(run.checkpoint_every),
                               "steps between checkpoints; 0: only at the end and on a signal"));

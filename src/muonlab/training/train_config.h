@@ -86,6 +86,8 @@ struct RunSettings {
   // scored at every evaluation through data.tokenizer; "" for none.
   std::string hellaswag;
   int64_t hellaswag_items = 0;  // the first N of them; 0: all
+  // Weights to start from instead of a random init (initial_weights.h); "".
+  std::string init_from;
   int64_t log_every = 10;
   int64_t checkpoint_every = 0; // 0: only at the end and on a signal
   int64_t keep_checkpoints = 3;

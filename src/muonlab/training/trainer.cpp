@@ -24,6 +24,7 @@
 #include "muonlab/models/model_stats.h"
 #include "muonlab/models/transformer.h"
 #include "muonlab/training/checkpoint.h"
+#include "muonlab/training/initial_weights.h"
 #include "muonlab/training/evaluate_loss.h"
 #include "muonlab/training/multiple_choice_eval.h"
 #include "muonlab/training/run_folder.h"
@@ -151,8 +152,8 @@ class MetricsLog {
 
 }  // namespace
 
-TrainConfig with_absolute_data_paths(TrainConfig config) {
-  for (std::string* path : {&config.data.train, &config.data.val}) {
+TrainConfig with_absolute_paths(TrainConfig config) {
+  for (std::string* path : {&config.data.train, &config.data.val, &config.run.init_from}) {
     if (!path->empty()) *path = fs::absolute(*path).lexically_normal().string();
   }
   return config;
@@ -212,6 +213,7 @@ class Run {
     // Work that names no GPU index (new CUDA tensors, NCCL's streams) goes to this rank's GPU.
     if (device_.is_cuda() && device_.has_index()) on_rank_device_.reset_device(device_);
     model_ = models::Transformer(config.model);
+    if (!config.run.init_from.empty()) load_initial_weights(model_, config.run.init_from);
     model_->to(device_);
     if (config.optimizer.qk_clip_tau > 0) model_->track_max_logits(true);
     // The optimizer checks the model's weights against its options (Group Muon's
@@ -311,7 +313,7 @@ class Run {
     // Only now, so a refused resume leaves the previous run's config alone.
     if (lead_) {
       write_text_file_atomically((fs::path(config_.run.out_dir) / "config.toml").string(),
-                                 format_train_config(with_absolute_data_paths(config_)));
+                                 format_train_config(with_absolute_paths(config_)));
     }
     sync_->start(resume);
     std::optional<TensorBoardEvents> tensorboard;

@@ -112,9 +112,9 @@ struct RunPlan {
 };
 RunPlan plan_run(const TrainConfig& config);
 
-// The config as a run folder records it: data paths made absolute, so
-// `align` and `export` find the data from any folder.
-TrainConfig with_absolute_data_paths(TrainConfig config);
+// The config as a run folder records it: data paths (and run.init_from)
+// made absolute, so `align` and `export` find the data from any folder.
+TrainConfig with_absolute_paths(TrainConfig config);
 
 // Whether a LibTorch error message is an allocator's out-of-memory.
 bool is_out_of_memory(const std::string& allocator_message);
