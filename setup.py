@@ -18,8 +18,7 @@ ROOT = Path(__file__).resolve().parent
 SRC = ROOT / "src"
 BUILD = ROOT / "build-python"
 
-# The optimizer layer and what it needs from core/ and analysis/, and the
-# QK-clip arithmetic of models/ (free of the models themselves).
+# The optimizer layer and what it needs from core/ and analysis/.
 LIBRARY_SOURCES = [
     "muonlab/core/shape_string.cpp",
     "muonlab/core/nearest_name.cpp",
@@ -47,12 +46,12 @@ LIBRARY_SOURCES = [
     "muonlab/optimizers/fused_muon_cpu.cpp",
     "muonlab/optimizers/neuron_norm.cpp",
     "muonlab/optimizers/adamw.cpp",
+    "muonlab/optimizers/qk_clip.cpp",
     "muonlab/analysis/polar_factor.cpp",
     "muonlab/analysis/alignment.cpp",
     "muonlab/analysis/one_step_diagnostics.cpp",
     "muonlab/analysis/muon_input_tracker.cpp",
     "muonlab/analysis/spectrum_alignment.cpp",
-    "muonlab/models/qk_clip.cpp",
 ]
 BINDING_SOURCES = [
     "muonlab/python/python_options.cpp",

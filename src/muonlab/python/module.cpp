@@ -22,7 +22,6 @@
 #include "muonlab/core/openmp_runtime.h"
 #include "muonlab/core/openmp_wait.h"
 #include "muonlab/core/shape_string.h"
-#include "muonlab/models/qk_clip.h"
 #include "muonlab/optimizers/adamw.h"
 #include "muonlab/optimizers/finite_check.h"
 #include "muonlab/optimizers/head_groups.h"
@@ -30,6 +29,7 @@
 #include "muonlab/optimizers/muon_step_graph.h"
 #include "muonlab/optimizers/newton_schulz.h"
 #include "muonlab/optimizers/param_dtype.h"
+#include "muonlab/optimizers/qk_clip.h"
 #include "muonlab/python/python_options.h"
 
 namespace muonlab::python {
@@ -416,11 +416,11 @@ torch::Tensor qk_clip(const torch::Tensor& max_logits, double tau, const torch::
   }
   torch::NoGradGuard no_grad;
   const auto rows_of = [transposed](const torch::Tensor& weight) { return transposed ? weight.t() : weight; };
-  muonlab::models::QueryKeyRows rows{rows_of(query), query_bias.value_or(torch::Tensor()), rows_of(key),
-                                     key_bias.value_or(torch::Tensor())};
+  optim::QueryKeyRows rows{rows_of(query), query_bias.value_or(torch::Tensor()), rows_of(key),
+                           key_bias.value_or(torch::Tensor())};
   return as_value_errors([&] {
-    const torch::Tensor gamma = muonlab::models::qk_clip_factors(max_logits, tau);
-    muonlab::models::scale_head_logits(rows, gamma);
+    const torch::Tensor gamma = optim::qk_clip_factors(max_logits, tau);
+    optim::scale_head_logits(rows, gamma);
     return gamma;
   });
 }
@@ -551,7 +551,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def(
       "head_max_logits",
       [](const torch::Tensor& q, const torch::Tensor& k, double scale, bool causal) {
-        return as_value_errors([&] { return muonlab::models::head_max_logits(q, k, scale, causal); });
+        return as_value_errors([&] { return muonlab::optim::head_max_logits(q, k, scale, causal); });
       },
       py::arg("q"), py::arg("k"), py::arg("scale"), py::arg("causal") = true,
       "Each head's largest logit q k^T * scale, [H] float32, for q [B, H, T, D] and k [B, H_kv, S, D]");
