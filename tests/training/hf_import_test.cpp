@@ -145,7 +145,8 @@ TEST(HfImport, ShardedWeightsAreReadThroughTheirIndex) {
   std::ofstream(folder / "model.safetensors.index.json") << json{{"weight_map", weight_map}}.dump();
   auto imported = import_hf_model(folder.string());
   EXPECT_EQ(imported.tensors, static_cast<int64_t>(hf.size()));
-  EXPECT_TENSOR_NEAR(muonlab_logits(imported.model), hf_reference::hf_llama_logits(hf, config, tokens_to_score()), 1e-4);
+  EXPECT_TENSOR_NEAR(muonlab_logits(imported.model), hf_reference::hf_llama_logits(hf, config, tokens_to_score()),
+                     1e-4);
 }
 
 // What `export --hf` writes imports as the same model, parameter for parameter.
@@ -158,13 +159,16 @@ TEST(HfImport, ExportThenImportGivesBackEveryParameter) {
     models::Transformer model(config);
     const bool gpt2 = preset == "tiny-gpt2";
     const auto tensors = gpt2 ? hf_gpt2_tensors(model) : hf_llama_tensors(model);
-    const std::string text = gpt2 ? hf_gpt2_config_json(config, std::nullopt) : hf_llama_config_json(config, std::nullopt);
+    const std::string text =
+        gpt2 ? hf_gpt2_config_json(config, std::nullopt) : hf_llama_config_json(config, std::nullopt);
     write_hf_folder(dir.path() + "/out", json::parse(text), HfTensors(tensors.begin(), tensors.end()));
     auto imported = import_hf_model(dir.path() + "/out");
     auto ours = model->named_parameters();
     auto theirs = imported.model->named_parameters();
     ASSERT_EQ(ours.size(), theirs.size()) << preset;
-    for (const auto& item : ours) EXPECT_TRUE(torch::equal(item.value(), theirs[item.key()])) << preset << " " << item.key();
+    for (const auto& item : ours) {
+      EXPECT_TRUE(torch::equal(item.value(), theirs[item.key()])) << preset << " " << item.key();
+    }
   }
 }
 

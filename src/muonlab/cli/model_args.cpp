@@ -22,7 +22,10 @@ void ModelArgs::add_to(CLI::App& command, bool with_model_file, bool with_device
                      "moe.top_k=2)");
   command.add_option("--init-seed", init_seed, "Seed of the random initialization");
   if (with_model_file) {
-    model_option_ = command.add_option("--model", model_file, "Model: a file from `muonlab model init`, a run folder of muonlab train, weights (.safetensors) in one, or a Hugging Face GPT-2 or LLaMA folder (config.json, model.safetensors)");
+    model_option_ = command.add_option("--model", model_file,
+                                       "Model: a file from `muonlab model init`, a run folder of muonlab train, "
+                                       "weights (.safetensors) in one, or a Hugging Face GPT-2 or LLaMA folder "
+                                       "(config.json, model.safetensors)");
   }
   if (with_device) command.add_option("--device", device, "cpu, cuda or cuda:N");
 }

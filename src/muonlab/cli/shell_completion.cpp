@@ -149,7 +149,8 @@ std::string bash_completion_script(const CLI::App& root, const std::string& prog
 complete -o default -F {fn} {program}
 )",
                      fmt::arg("program", program), fmt::arg("fn", fn),
-                     fmt::arg("nodes", node_table(completion_tree(root))), fmt::arg("values", value_table(option_values)));
+                     fmt::arg("nodes", node_table(completion_tree(root))),
+                     fmt::arg("values", value_table(option_values)));
 }
 
 }  // namespace muonlab::cli
