@@ -6,7 +6,6 @@
 
 #include "muonlab/cli/device_option.h"
 #include "muonlab/core/errors.h"
-#include "muonlab/core/read_file.h"
 #include "muonlab/training/hf_import.h"
 #include "muonlab/models/model_file.h"
 #include "muonlab/training/train_config.h"
@@ -50,18 +49,6 @@ void refuse_a_train_config(const std::string& model_file) {
        model_file, model_file);
 }
 
-// A Hugging Face folder's model, from its config.json alone.
-models::ModelConfig hf_config_of(const std::string& folder) {
-  const std::string path = (std::filesystem::path(folder) / "config.json").string();
-  nlohmann::json parsed;
-  try {
-    parsed = nlohmann::json::parse(read_whole_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail("'{}': not valid JSON: {}", path, e.what());
-  }
-  return training::hf_model_config(parsed, path);
-}
-
 }  // namespace
 
 models::ModelConfig ModelArgs::config() const {
@@ -73,7 +60,7 @@ models::ModelConfig ModelArgs::config() const {
       for (const auto& assignment : overrides) model_overrides.push_back("model." + assignment);
       return training::load_train_config(model_file, model_overrides).model;
     }
-    auto config = training::names_hf_model(model_file)     ? hf_config_of(model_file)
+    auto config = training::names_hf_model(model_file)     ? training::hf_model_config(model_file)
                   : training::names_run_model(model_file) ? training::run_model_config(model_file)
                                                           : models::read_model_config(model_file);
     if (!overrides.empty()) fail("--set cannot change a model loaded with --model");

@@ -8,6 +8,8 @@
 #include <set>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "muonlab/core/errors.h"
 #include "muonlab/core/read_file.h"
 #include "muonlab/core/safetensors_file.h"
@@ -141,6 +143,27 @@ std::string architecture_of(const json& config, const std::string& source) {
        type, architectures ? architectures->dump() : "no architectures");
 }
 
+json read_json_file(const fs::path& path) {
+  try {
+    return json::parse(read_whole_file(path.string()));
+  } catch (const json::exception& e) {
+    fail("'{}': not valid JSON: {}", path.string(), e.what());
+  }
+}
+
+// The model config.json describes, as `architecture` (architecture_of).
+ModelConfig model_config_of(const json& config, const std::string& architecture, const std::string& source) {
+  HfConfigReader read(config, source);
+  ModelConfig model = architecture == kGpt2 ? gpt2_config(read) : llama_config(read);
+  read.check();
+  try {
+    model.validate();
+  } catch (const Error& error) {
+    fail("{}: {}", source, error.what());
+  }
+  return model;
+}
+
 // ---- weights ----------------------------------------------------------------
 
 // The weights files of the folder: model.safetensors, or the shards its
@@ -153,17 +176,12 @@ std::vector<std::string> weights_files(const fs::path& folder) {
          "convert a pytorch_model.bin with transformers' save_pretrained(safe_serialization=True))",
          folder.string());
   }
-  json parsed;
-  try {
-    parsed = json::parse(read_whole_file(index.string()));
-  } catch (const json::exception& e) {
-    fail("'{}': not valid JSON: {}", index.string(), e.what());
-  }
+  const json parsed = read_json_file(index);
   if (!parsed.contains("weight_map") || !parsed["weight_map"].is_object()) {
     fail("'{}': no \"weight_map\" object of tensor names to files", index.string());
   }
   std::set<std::string> files;
-  const json& weight_map = parsed["weight_map"];
+  const json& weight_map = parsed.at("weight_map");
   for (const auto& entry : weight_map.items()) files.insert((folder / entry.value().get<std::string>()).string());
   return {files.begin(), files.end()};
 }
@@ -232,31 +250,18 @@ bool names_hf_model(const std::string& path) {
          !fs::is_regular_file(fs::path(path) / "config.toml");
 }
 
-ModelConfig hf_model_config(const json& config, const std::string& source) {
-  if (!config.is_object()) fail("{}: expected a JSON object", source);
-  const std::string architecture = architecture_of(config, source);
-  HfConfigReader read(config, source);
-  ModelConfig model = architecture == kGpt2 ? gpt2_config(read) : llama_config(read);
-  read.check();
-  try {
-    model.validate();
-  } catch (const Error& error) {
-    fail("{}: {}", source, error.what());
-  }
-  return model;
+ModelConfig hf_model_config(const std::string& folder) {
+  const fs::path path = fs::path(folder) / "config.json";
+  const json config = read_json_file(path);
+  return model_config_of(config, architecture_of(config, path.string()), path.string());
 }
 
 HfImport import_hf_model(const std::string& folder) {
   const fs::path config_path = fs::path(folder) / "config.json";
-  json config;
-  try {
-    config = json::parse(read_whole_file(config_path.string()));
-  } catch (const json::exception& e) {
-    fail("'{}': not valid JSON: {}", config_path.string(), e.what());
-  }
+  const json config = read_json_file(config_path);
   HfImport result;
   result.architecture = architecture_of(config, config_path.string());
-  const ModelConfig model_config = hf_model_config(config, config_path.string());
+  const ModelConfig model_config = model_config_of(config, result.architecture, config_path.string());
   result.model = models::Transformer(model_config);
   const auto places = result.architecture == kGpt2 ? gpt2_places(model_config) : llama_places(model_config);
   auto params = result.model->named_parameters();

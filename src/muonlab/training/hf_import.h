@@ -10,8 +10,6 @@
 
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "muonlab/models/model_config.h"
 #include "muonlab/models/transformer.h"
 
@@ -21,9 +19,9 @@ namespace muonlab::training {
 // import_hf_model takes), rather than a muonlab run folder.
 bool names_hf_model(const std::string& path);
 
-// The model config.json describes; `source` names it in errors. Fails
-// listing every setting muonlab cannot represent.
-models::ModelConfig hf_model_config(const nlohmann::json& config, const std::string& source);
+// The model the folder's config.json describes, read without its weights.
+// Fails listing every setting muonlab cannot represent.
+models::ModelConfig hf_model_config(const std::string& folder);
 
 struct HfImport {
   models::Transformer model{nullptr};
