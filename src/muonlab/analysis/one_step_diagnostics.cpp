@@ -109,6 +109,15 @@ OneStepDiagnostics one_step_diagnostics(const torch::Tensor& whole,
   return result;
 }
 
+std::optional<OneStepDiagnostics> grouped_one_step_diagnostics(
+    const optim::TaggedParam& param, const torch::Tensor& G, const optim::GroupedProjections& projections,
+    int64_t group_size, optim::GroupingRule rule, std::optional<torch::Generator> generator,
+    const optim::NewtonSchulzConfig& config) {
+  const auto blocks = optim::plan_param_head_blocks(param, projections, group_size, rule, std::move(generator));
+  if (!blocks) return std::nullopt;
+  return one_step_diagnostics(G, optim::gather_head_blocks(G, *param.heads, *blocks), config);
+}
+
 double descent_difference(const OneStepTerms& terms, double eta, double beta) {
   return eta * terms.gain - 0.5 * beta * eta * eta * terms.cost;
 }

@@ -19,8 +19,10 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <optional>
 #include <vector>
 
+#include "muonlab/optimizers/head_groups.h"
 #include "muonlab/optimizers/newton_schulz.h"
 
 namespace muonlab::analysis {
@@ -56,6 +58,14 @@ OneStepTerms one_step_terms(const torch::Tensor& whole, const std::vector<torch:
 OneStepDiagnostics one_step_diagnostics(const torch::Tensor& whole,
                                         const std::vector<torch::Tensor>& blocks,
                                         const optim::NewtonSchulzConfig& config);
+
+// Both terms for the blocks Group Muon cuts `param` into with these settings
+// (optim::plan_param_head_blocks), on its gradient (or update) G; nullopt
+// where the weight stays one block (not grouped, or every head in one group).
+std::optional<OneStepDiagnostics> grouped_one_step_diagnostics(
+    const optim::TaggedParam& param, const torch::Tensor& G, const optim::GroupedProjections& projections,
+    int64_t group_size, optim::GroupingRule rule, std::optional<torch::Generator> generator,
+    const optim::NewtonSchulzConfig& config);
 
 // Predicted change of the guaranteed decrease, D_grp - D_all, for step eta and
 // smoothness beta: eta * gain - (beta eta^2 / 2) * cost. Positive: grouping wins.

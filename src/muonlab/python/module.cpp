@@ -343,18 +343,15 @@ py::object one_step_diagnostics(const torch::Tensor& G, const std::string& role,
     draws = generator_of(generator);
   }
   const auto projections = as_value_errors([&] { return optim::parse_grouped_projections(grouped); });
-  const auto blocks = as_value_errors(
-      [&] { return optim::plan_param_head_blocks(tag, projections, group_size, rule, draws); });
-  if (!blocks) return py::none();  // one block, the whole weight: nothing to compare
   const auto diagnostics = as_value_errors([&] {
-    const torch::Tensor whole = G.detach();
-    const auto block_values = optim::gather_head_blocks(whole, *tag.heads, *blocks);
     py::gil_scoped_release no_gil;
-    return muonlab::analysis::one_step_diagnostics(whole, block_values, ns);
+    return muonlab::analysis::grouped_one_step_diagnostics(tag, G.detach(), projections, group_size, rule, draws,
+                                                           ns);
   });
+  if (!diagnostics) return py::none();  // one block, the whole weight: nothing to compare
   py::dict result;
-  result["ns"] = terms_dict(diagnostics.newton_schulz);
-  result["exact"] = terms_dict(diagnostics.exact);
+  result["ns"] = terms_dict(diagnostics->newton_schulz);
+  result["exact"] = terms_dict(diagnostics->exact);
   return result;
 }
 

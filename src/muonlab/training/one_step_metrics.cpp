@@ -9,18 +9,11 @@
 namespace muonlab::training {
 namespace {
 
-// `param`'s blocks of `group_size` heads by the run's grouping rule and
-// projections.
-std::optional<optim::HeadBlocks> diagnostic_blocks(const optim::TaggedParam& param,
-                                                   const OptimizerSettings& settings, int64_t group_size,
-                                                   int64_t step) {
-  const auto rule = optim::parse_grouping_rule(settings.grouping);
-  std::optional<torch::Generator> generator;
-  if (rule == optim::GroupingRule::kRandom) {
-    generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(step));
-  }
-  return optim::plan_param_head_blocks(param, optim::parse_grouped_projections(settings.grouped), group_size, rule,
-                                       generator);
+// Random groups come from a generator seeded with the step, never from the
+// optimizer's: measuring does not change the run.
+std::optional<torch::Generator> diagnostic_draws(optim::GroupingRule rule, int64_t step) {
+  if (rule != optim::GroupingRule::kRandom) return std::nullopt;
+  return at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(step));
 }
 
 }  // namespace
@@ -37,6 +30,8 @@ std::vector<std::pair<std::string, double>> one_step_metrics(const std::vector<o
                                                               int64_t step) {
   std::vector<std::pair<std::string, double>> metrics;
   if (!is_muon_variant(settings.name)) return metrics;
+  const auto rule = optim::parse_grouping_rule(settings.grouping);
+  const auto projections = optim::parse_grouped_projections(settings.grouped);
   for (const int64_t group_size : group_sizes) {
     const std::string prefix = fmt::format("onestep_g{}_", group_size);
     analysis::OneStepDiagnostics total;
@@ -44,11 +39,10 @@ std::vector<std::pair<std::string, double>> one_step_metrics(const std::vector<o
     for (const auto& param : params) {
       const auto& grad = param.tensor.grad();
       if (!grad.defined() || optim::route(param) != optim::OptimizerChoice::kMuon) continue;
-      const auto blocks = diagnostic_blocks(param, settings, group_size, step);
-      if (!blocks) continue;
-      const torch::Tensor G = grad.detach();
-      const auto terms =
-          analysis::one_step_diagnostics(G, optim::gather_head_blocks(G, *param.heads, *blocks), ns_config);
+      const auto measured_terms = analysis::grouped_one_step_diagnostics(
+          param, grad.detach(), projections, group_size, rule, diagnostic_draws(rule, step), ns_config);
+      if (!measured_terms) continue;
+      const auto& terms = *measured_terms;
       metrics.emplace_back(prefix + "gain_ns." + param.name, terms.newton_schulz.gain);
       metrics.emplace_back(prefix + "cost_ns." + param.name, terms.newton_schulz.cost);
       metrics.emplace_back(prefix + "gain_exact." + param.name, terms.exact.gain);
